@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#if !defined(__FOCTET_INSIDE__) && !defined(FOCTET_COMPILATION)
+#error "Only <foctet.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+#include "foctet-macros.h"
+#include "foctet-connection.h"
+#include "foctet-identity.h"
+
+G_BEGIN_DECLS
+
+#define FOCTET_TYPE_TRANSPORT (foctet_transport_get_type ())
+
+FOCTET_AVAILABLE_IN_ALL
+G_DECLARE_INTERFACE (FoctetTransport, foctet_transport, FOCTET, TRANSPORT, GObject)
+
+/**
+ * FoctetTransportInterface:
+ * @g_iface: the parent interface
+ * @get_name: the transport's name as used in addresses ("tls", "quic", ...)
+ * @get_address_kind: the ticket entry type (#FoctetAddressKind) its
+ *   addresses are published under, or 0 when they are not put in tickets
+ * @listen_async: start accepting connections on "host:port"
+ * @listen_finish: finishes @listen_async, returning the bound "host:port"
+ * @dial_async: connect to "host:port" and authenticate the peer as
+ *   @expected_peer (when not %NULL)
+ * @dial_finish: finishes @dial_async
+ * @get_listen_addresses: the "host:port" addresses it listens on
+ * @stop: stop listening; established connections stay open
+ *
+ * A way of reaching other nodes.  An implementation is constructed with
+ * the construct-only #FoctetTransport:identity property, runs on the
+ * #GMainContext that was thread-default when it was constructed, and
+ * announces accepted, authenticated connections with
+ * foctet_transport_emit_incoming().
+ */
+struct _FoctetTransportInterface {
+  GTypeInterface g_iface;
+
+  const char       *(*get_name)             (FoctetTransport     *self);
+  guint             (*get_address_kind)     (FoctetTransport     *self);
+  void              (*listen_async)         (FoctetTransport     *self,
+                                             const char          *address,
+                                             GCancellable        *cancellable,
+                                             GAsyncReadyCallback  callback,
+                                             gpointer             user_data);
+  char             *(*listen_finish)        (FoctetTransport     *self,
+                                             GAsyncResult        *result,
+                                             GError             **error);
+  void              (*dial_async)           (FoctetTransport     *self,
+                                             const char          *address,
+                                             const FoctetNodeId  *expected_peer,
+                                             GCancellable        *cancellable,
+                                             GAsyncReadyCallback  callback,
+                                             gpointer             user_data);
+  FoctetConnection *(*dial_finish)          (FoctetTransport     *self,
+                                             GAsyncResult        *result,
+                                             GError             **error);
+  char            **(*get_listen_addresses) (FoctetTransport     *self);
+  void              (*stop)                 (FoctetTransport     *self);
+
+  /*< private >*/
+  gpointer padding[12];
+};
+
+FOCTET_AVAILABLE_IN_ALL
+const char *foctet_transport_get_name (FoctetTransport *self);
+FOCTET_AVAILABLE_IN_ALL
+guint foctet_transport_get_address_kind (FoctetTransport *self);
+FOCTET_AVAILABLE_IN_ALL
+FoctetIdentity *foctet_transport_get_identity (FoctetTransport *self);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_transport_listen_async (FoctetTransport     *self,
+                                    const char          *address,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data);
+FOCTET_AVAILABLE_IN_ALL
+char *foctet_transport_listen_finish (FoctetTransport  *self,
+                                      GAsyncResult     *result,
+                                      GError          **error);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_transport_dial_async (FoctetTransport     *self,
+                                  const char          *address,
+                                  const FoctetNodeId  *expected_peer,
+                                  GCancellable        *cancellable,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data);
+FOCTET_AVAILABLE_IN_ALL
+FoctetConnection *foctet_transport_dial_finish (FoctetTransport  *self,
+                                               GAsyncResult     *result,
+                                               GError          **error);
+FOCTET_AVAILABLE_IN_ALL
+char **foctet_transport_get_listen_addresses (FoctetTransport *self);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_transport_stop (FoctetTransport *self);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_transport_emit_incoming (FoctetTransport  *self,
+                                     FoctetConnection *connection);
+
+G_END_DECLS

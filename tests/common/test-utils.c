@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <glib/gstdio.h>
+
+#include "test-utils.h"
+
+static gboolean
+timeout_cb (gpointer user_data)
+{
+  g_error ("Test timed out after %u s", GPOINTER_TO_UINT (user_data));
+  return G_SOURCE_REMOVE;
+}
+
+void
+foctet_test_wait_for (gboolean *done,
+                      guint     timeout_seconds)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  GSource *timeout = g_timeout_source_new_seconds (timeout_seconds);
+
+  g_source_set_callback (timeout, timeout_cb, GUINT_TO_POINTER (timeout_seconds), NULL);
+  g_source_attach (timeout, context);
+  while (!*done)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+}
+
+char *
+foctet_test_make_tmpdir (void)
+{
+  g_autoptr(GError) error = NULL;
+  char *dir = g_dir_make_tmp ("foctet-test-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+void
+foctet_test_remove_tree (const char *path)
+{
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR) || g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_unlink (path);
+      return;
+    }
+  dir = g_dir_open (path, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      foctet_test_remove_tree (child);
+    }
+  g_rmdir (path);
+}
+
+void
+foctet_test_run_command (const char         *cwd,
+                         const char * const *argv)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                                       G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+
+  if (cwd != NULL)
+    g_subprocess_launcher_set_cwd (launcher, cwd);
+  proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, NULL, &error);
+  g_assert_no_error (error);
+  if (!g_subprocess_get_successful (proc))
+    g_error ("%s failed:\n%s", argv[0], out);
+}

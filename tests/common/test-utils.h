@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* Runs the thread-default main context until *done is TRUE, failing the
+ * test if that takes longer than @timeout_seconds: no test can hang. */
+void foctet_test_wait_for (gboolean *done,
+                           guint     timeout_seconds);
+
+/* A fresh temporary directory for one test, removed by
+ * foctet_test_remove_tree() (which tests call at their end). */
+char *foctet_test_make_tmpdir (void);
+void foctet_test_remove_tree (const char *path);
+
+/* Runs @argv to completion in @cwd (may be NULL) and fails the test on a
+ * non-zero exit, showing what it printed. */
+void foctet_test_run_command (const char         *cwd,
+                              const char * const *argv);
+
+G_END_DECLS
