@@ -355,7 +355,7 @@ open_stream_cb (GObject      *source,
 
   foctet_stream_write_header_async (stream, g_task_get_task_data (task),
                                     g_task_get_cancellable (task),
-                                    open_stream_header_cb, g_steal_pointer (&task));
+                                    open_stream_header_cb, g_object_ref (task));
 }
 
 /**

@@ -1,2 +1,1197 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* foctet-node.c: a node — identity, transports, connections, protocols.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
 #include "config.h"
+
+#include <string.h>
+
+#include "foctet-node.h"
+#include "foctet-builtins-private.h"
+#include "foctet-error.h"
+#include "foctet-ping.h"
+#include "foctet-perf.h"
+#include "foctet-registry.h"
+#include "foctet-stream-private.h"
+
+/**
+ * FoctetNode:
+ *
+ * A foctet node: it owns an identity, the transports it listens and dials
+ * on, the connections it has, and the protocol handlers that incoming
+ * streams are routed to.  The built-in `foctet/ping/1` and `foctet/perf/1`
+ * protocols are served by every node.
+ *
+ * A node runs on the #GMainContext that was thread-default when it was
+ * created; use it from that context's thread only.  Nothing it does blocks.
+ *
+ * Addresses are URIs of the form "transport/host:port", e.g.
+ * "tls/0.0.0.0:0" or "quic/[::1]:4433"; the transport is found by name in
+ * the plugin registry.
+ */
+
+/* A peer that opens a stream has this long to send its header. */
+#define HEADER_TIMEOUT_SECONDS 10
+
+typedef struct {
+  FoctetProtocolHandler handler;
+  gpointer user_data;
+  GDestroyNotify destroy;
+} Handler;
+
+struct _FoctetNode {
+  GObject parent_instance;
+
+  FoctetIdentity *identity;
+  GMainContext *context;
+  GHashTable *transports;     /* name → FoctetTransport */
+  GPtrArray *listen_uris;     /* "name/host:port" as bound */
+  GHashTable *handlers;       /* protocol → Handler */
+  GHashTable *connections;    /* FoctetConnection set */
+  GCancellable *cancellable;  /* cancelled on shutdown and dispose */
+  gboolean shut_down;
+};
+
+G_DEFINE_FINAL_TYPE (FoctetNode, foctet_node, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_IDENTITY,
+  PROP_NODE_ID,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_INCOMING_CONNECTION,
+  SIGNAL_CONNECTION_CLOSED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+static void
+handler_free (Handler *handler)
+{
+  if (handler->destroy != NULL)
+    handler->destroy (handler->user_data);
+  g_free (handler);
+}
+
+static void
+serve_ping (FoctetNode       *node,
+            FoctetConnection *connection,
+            FoctetStream     *stream,
+            gpointer          user_data)
+{
+  foctet_ping_serve (stream);
+}
+
+static void
+serve_perf (FoctetNode       *node,
+            FoctetConnection *connection,
+            FoctetStream     *stream,
+            gpointer          user_data)
+{
+  foctet_perf_serve (stream);
+}
+
+static void connection_closed_cb (FoctetConnection *connection,
+                                  const GError     *error,
+                                  gpointer          user_data);
+static void transport_incoming_cb (FoctetTransport  *transport,
+                                   FoctetConnection *connection,
+                                   gpointer          user_data);
+
+static void
+foctet_node_dispose (GObject *object)
+{
+  FoctetNode *self = FOCTET_NODE (object);
+  GHashTableIter iter;
+  gpointer value;
+
+  g_cancellable_cancel (self->cancellable);
+
+  if (self->transports != NULL)
+    {
+      g_hash_table_iter_init (&iter, self->transports);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        {
+          g_signal_handlers_disconnect_by_func (value, transport_incoming_cb, self);
+          foctet_transport_stop (value);
+        }
+      g_clear_pointer (&self->transports, g_hash_table_unref);
+    }
+
+  if (self->connections != NULL)
+    {
+      g_hash_table_iter_init (&iter, self->connections);
+      while (g_hash_table_iter_next (&iter, &value, NULL))
+        {
+          g_signal_handlers_disconnect_by_func (value, connection_closed_cb, self);
+          if (!foctet_connection_is_closed (value))
+            foctet_connection_close_async (value, FOCTET_CLOSE_CODE_GOING_AWAY, "node disposed",
+                                           NULL, NULL, NULL);
+        }
+      g_clear_pointer (&self->connections, g_hash_table_unref);
+    }
+
+  g_clear_pointer (&self->handlers, g_hash_table_unref);
+  g_clear_object (&self->identity);
+
+  G_OBJECT_CLASS (foctet_node_parent_class)->dispose (object);
+}
+
+static void
+foctet_node_finalize (GObject *object)
+{
+  FoctetNode *self = FOCTET_NODE (object);
+
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->listen_uris, g_ptr_array_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+
+  G_OBJECT_CLASS (foctet_node_parent_class)->finalize (object);
+}
+
+static void
+foctet_node_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  FoctetNode *self = FOCTET_NODE (object);
+
+  switch (prop_id)
+    {
+    case PROP_IDENTITY:
+      g_value_set_object (value, self->identity);
+      break;
+    case PROP_NODE_ID:
+      g_value_set_boxed (value, foctet_node_get_node_id (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_node_set_property (GObject      *object,
+                          guint         prop_id,
+                          const GValue *value,
+                          GParamSpec   *pspec)
+{
+  FoctetNode *self = FOCTET_NODE (object);
+
+  switch (prop_id)
+    {
+    case PROP_IDENTITY:
+      self->identity = g_value_dup_object (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_node_constructed (GObject *object)
+{
+  FoctetNode *self = FOCTET_NODE (object);
+
+  G_OBJECT_CLASS (foctet_node_parent_class)->constructed (object);
+
+  g_assert (self->identity != NULL);
+}
+
+static void
+foctet_node_class_init (FoctetNodeClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = foctet_node_dispose;
+  object_class->finalize = foctet_node_finalize;
+  object_class->get_property = foctet_node_get_property;
+  object_class->set_property = foctet_node_set_property;
+  object_class->constructed = foctet_node_constructed;
+
+  /**
+   * FoctetNode:identity:
+   *
+   * The node's identity.
+   */
+  properties[PROP_IDENTITY] =
+    g_param_spec_object ("identity", NULL, NULL, FOCTET_TYPE_IDENTITY,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetNode:node-id:
+   *
+   * The node's NodeId.
+   */
+  properties[PROP_NODE_ID] =
+    g_param_spec_boxed ("node-id", NULL, NULL, FOCTET_TYPE_NODE_ID,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * FoctetNode::incoming-connection:
+   * @self: the node
+   * @connection: the new connection a peer established
+   *
+   * Emitted when a peer connected to one of the node's transports.
+   */
+  signals[SIGNAL_INCOMING_CONNECTION] =
+    g_signal_new ("incoming-connection", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, FOCTET_TYPE_CONNECTION);
+  /**
+   * FoctetNode::connection-closed:
+   * @self: the node
+   * @connection: the connection that ended
+   * @error: (nullable): why, or %NULL for a normal close
+   *
+   * Emitted when one of the node's connections (dialed or accepted) ended.
+   */
+  signals[SIGNAL_CONNECTION_CLOSED] =
+    g_signal_new ("connection-closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, FOCTET_TYPE_CONNECTION, G_TYPE_ERROR);
+}
+
+static void
+foctet_node_init (FoctetNode *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->transports = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->listen_uris = g_ptr_array_new_with_free_func (g_free);
+  self->handlers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify) handler_free);
+  self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
+  self->cancellable = g_cancellable_new ();
+
+  foctet_node_set_protocol_handler (self, FOCTET_PROTOCOL_PING, serve_ping, NULL, NULL);
+  foctet_node_set_protocol_handler (self, FOCTET_PROTOCOL_PERF, serve_perf, NULL, NULL);
+}
+
+/**
+ * foctet_node_new:
+ * @identity: the node's identity
+ *
+ * Creates a node on the thread-default main context.  It neither listens
+ * nor connects until told to.
+ *
+ * Returns: (transfer full): a new node
+ */
+FoctetNode *
+foctet_node_new (FoctetIdentity *identity)
+{
+  g_return_val_if_fail (FOCTET_IS_IDENTITY (identity), NULL);
+
+  return g_object_new (FOCTET_TYPE_NODE, "identity", identity, NULL);
+}
+
+/**
+ * foctet_node_get_identity:
+ * @self: a #FoctetNode
+ *
+ * Returns: (transfer none): the node's identity
+ */
+FoctetIdentity *
+foctet_node_get_identity (FoctetNode *self)
+{
+  g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
+
+  return self->identity;
+}
+
+/**
+ * foctet_node_get_node_id:
+ * @self: a #FoctetNode
+ *
+ * Returns: (transfer none): the node's NodeId
+ */
+const FoctetNodeId *
+foctet_node_get_node_id (FoctetNode *self)
+{
+  g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
+
+  return foctet_identity_get_node_id (self->identity);
+}
+
+/* Connections and the streams peers open on them. */
+
+typedef struct {
+  GWeakRef node;
+  FoctetConnection *connection;
+} AcceptData;
+
+typedef struct {
+  GWeakRef node;
+  FoctetConnection *connection;
+  FoctetStream *stream;
+  GCancellable *cancellable;
+  GCancellable *node_cancellable;
+  gulong cancelled_id;
+  GSource *timeout;
+} HeaderData;
+
+static void accept_next (AcceptData *data);
+
+static void
+header_data_free (HeaderData *data)
+{
+  g_weak_ref_clear (&data->node);
+  g_clear_object (&data->connection);
+  g_clear_object (&data->stream);
+  g_cancellable_disconnect (data->node_cancellable, data->cancelled_id);
+  g_clear_object (&data->node_cancellable);
+  g_clear_object (&data->cancellable);
+  if (data->timeout != NULL)
+    {
+      g_source_destroy (data->timeout);
+      g_source_unref (data->timeout);
+    }
+  g_free (data);
+}
+
+static void
+node_cancelled_cb (GCancellable *node_cancellable,
+                   GCancellable *header_cancellable)
+{
+  g_cancellable_cancel (header_cancellable);
+}
+
+static gboolean
+header_timeout_cb (gpointer user_data)
+{
+  HeaderData *data = user_data;
+
+  g_debug ("Stream %" G_GUINT64_FORMAT ": no header within %d s",
+           foctet_stream_get_id (data->stream), HEADER_TIMEOUT_SECONDS);
+  g_cancellable_cancel (data->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+header_read_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  HeaderData *data = user_data;
+  g_autoptr(FoctetNode) self = g_weak_ref_get (&data->node);
+  g_autoptr(GError) error = NULL;
+  const char *protocol;
+  Handler *handler;
+
+  protocol = foctet_stream_read_header_finish (data->stream, result, &error);
+  if (protocol == NULL)
+    {
+      g_debug ("Stream %" G_GUINT64_FORMAT " from %s refused: %s",
+               foctet_stream_get_id (data->stream),
+               foctet_connection_get_remote_address (data->connection), error->message);
+      foctet_stream_reset (data->stream, g_error_matches (error, FOCTET_ERROR,
+                                                          FOCTET_ERROR_PROTOCOL_ERROR)
+                                         ? FOCTET_CLOSE_CODE_PROTOCOL_ERROR
+                                         : FOCTET_CLOSE_CODE_REFUSED);
+      header_data_free (data);
+      return;
+    }
+
+  handler = self != NULL ? g_hash_table_lookup (self->handlers, protocol) : NULL;
+  if (handler == NULL)
+    {
+      g_debug ("Stream %" G_GUINT64_FORMAT ": no handler for protocol “%s”; refusing it",
+               foctet_stream_get_id (data->stream), protocol);
+      foctet_stream_reset (data->stream, FOCTET_CLOSE_CODE_REFUSED);
+      header_data_free (data);
+      return;
+    }
+
+  g_debug ("Stream %" G_GUINT64_FORMAT ": protocol “%s”", foctet_stream_get_id (data->stream),
+           protocol);
+  handler->handler (self, data->connection, data->stream, handler->user_data);
+  header_data_free (data);
+}
+
+static void
+accept_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  AcceptData *data = user_data;
+  g_autoptr(FoctetNode) self = g_weak_ref_get (&data->node);
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  HeaderData *header;
+
+  stream = foctet_connection_accept_stream_finish (data->connection, result, &error);
+  if (stream == NULL || self == NULL || self->shut_down)
+    {
+      if (error != NULL)
+        g_debug ("Stopped accepting streams on a %s connection: %s",
+                 foctet_connection_get_transport_name (data->connection), error->message);
+      if (stream != NULL)
+        foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      g_weak_ref_clear (&data->node);
+      g_object_unref (data->connection);
+      g_free (data);
+      return;
+    }
+
+  header = g_new0 (HeaderData, 1);
+  g_weak_ref_init (&header->node, self);
+  header->connection = g_object_ref (data->connection);
+  header->stream = g_steal_pointer (&stream);
+  header->cancellable = g_cancellable_new ();
+  header->node_cancellable = g_object_ref (self->cancellable);
+  header->cancelled_id = g_cancellable_connect (self->cancellable, G_CALLBACK (node_cancelled_cb),
+                                                header->cancellable, NULL);
+  header->timeout = g_timeout_source_new_seconds (HEADER_TIMEOUT_SECONDS);
+  g_source_set_callback (header->timeout, header_timeout_cb, header, NULL);
+  g_source_attach (header->timeout, self->context);
+  foctet_stream_read_header_async (header->stream, header->cancellable, header_read_cb, header);
+
+  accept_next (data);
+}
+
+static void
+accept_next (AcceptData *data)
+{
+  g_autoptr(FoctetNode) self = g_weak_ref_get (&data->node);
+
+  foctet_connection_accept_stream_async (data->connection, self->cancellable, accept_cb, data);
+}
+
+static void
+connection_closed_cb (FoctetConnection *connection,
+                      const GError     *error,
+                      gpointer          user_data)
+{
+  FoctetNode *self = user_data;
+
+  g_debug ("Connection to %s over %s closed%s%s",
+           foctet_connection_get_remote_address (connection),
+           foctet_connection_get_transport_name (connection),
+           error != NULL ? ": " : "", error != NULL ? error->message : "");
+
+  g_object_ref (connection);
+  g_signal_handlers_disconnect_by_func (connection, connection_closed_cb, self);
+  if (g_hash_table_remove (self->connections, connection))
+    g_signal_emit (self, signals[SIGNAL_CONNECTION_CLOSED], 0, connection, error);
+  g_object_unref (connection);
+}
+
+static void
+node_add_connection (FoctetNode       *self,
+                     FoctetConnection *connection)
+{
+  AcceptData *data;
+
+  if (foctet_connection_is_closed (connection))
+    return;
+
+  g_hash_table_add (self->connections, g_object_ref (connection));
+  g_signal_connect (connection, "closed", G_CALLBACK (connection_closed_cb), self);
+
+  data = g_new0 (AcceptData, 1);
+  g_weak_ref_init (&data->node, self);
+  data->connection = g_object_ref (connection);
+  accept_next (data);
+}
+
+static void
+transport_incoming_cb (FoctetTransport  *transport,
+                       FoctetConnection *connection,
+                       gpointer          user_data)
+{
+  FoctetNode *self = user_data;
+  g_autofree char *peer = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+
+  if (self->shut_down)
+    {
+      foctet_connection_close_async (connection, FOCTET_CLOSE_CODE_GOING_AWAY, "shutting down",
+                                     NULL, NULL, NULL);
+      return;
+    }
+
+  g_debug ("Incoming %s connection from %s at %s", foctet_transport_get_name (transport), peer,
+           foctet_connection_get_remote_address (connection));
+  node_add_connection (self, connection);
+  g_signal_emit (self, signals[SIGNAL_INCOMING_CONNECTION], 0, connection);
+}
+
+/* Transports */
+
+/**
+ * foctet_node_add_transport:
+ * @self: a #FoctetNode
+ * @transport: a transport, constructed with this node's identity
+ *
+ * Adds a transport instance the application made itself (for example one
+ * written in Python), replacing any transport of the same name.
+ */
+void
+foctet_node_add_transport (FoctetNode      *self,
+                           FoctetTransport *transport)
+{
+  FoctetTransport *old;
+  const char *name;
+
+  g_return_if_fail (FOCTET_IS_NODE (self));
+  g_return_if_fail (FOCTET_IS_TRANSPORT (transport));
+
+  name = foctet_transport_get_name (transport);
+  old = g_hash_table_lookup (self->transports, name);
+  if (old == transport)
+    return;
+  if (old != NULL)
+    {
+      g_signal_handlers_disconnect_by_func (old, transport_incoming_cb, self);
+      foctet_transport_stop (old);
+    }
+  g_signal_connect (transport, "incoming", G_CALLBACK (transport_incoming_cb), self);
+  g_hash_table_replace (self->transports, g_strdup (name), g_object_ref (transport));
+}
+
+/**
+ * foctet_node_get_transport:
+ * @self: a #FoctetNode
+ * @name: a transport name ("quic", "tls", ...)
+ * @error: return location for a #GError
+ *
+ * Returns the node's transport called @name, creating it from the plugin
+ * registry on first use.
+ *
+ * Returns: (transfer none): the transport, or %NULL with
+ *   %FOCTET_ERROR_PLUGIN_NOT_FOUND
+ */
+FoctetTransport *
+foctet_node_get_transport (FoctetNode  *self,
+                           const char  *name,
+                           GError     **error)
+{
+  FoctetTransport *transport;
+  g_autoptr(FoctetTransport) created = NULL;
+
+  g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
+  transport = g_hash_table_lookup (self->transports, name);
+  if (transport != NULL)
+    return transport;
+
+  g_main_context_push_thread_default (self->context);
+  created = foctet_registry_create_transport (foctet_registry_get_default (), name,
+                                              self->identity, error);
+  g_main_context_pop_thread_default (self->context);
+  if (created == NULL)
+    return NULL;
+
+  foctet_node_add_transport (self, created);
+  return created;
+}
+
+/* Splits "transport/host:port". */
+static gboolean
+parse_uri (const char  *uri,
+           char       **transport,
+           char       **address,
+           GError     **error)
+{
+  const char *slash = uri != NULL ? strchr (uri, '/') : NULL;
+
+  if (slash == NULL || slash == uri || slash[1] == '\0')
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not an address of the form transport/host:port", uri ? uri : "");
+      return FALSE;
+    }
+  if (!foctet_parse_host_port (slash + 1, NULL, NULL, error))
+    {
+      g_prefix_error (error, "“%s”: ", uri);
+      return FALSE;
+    }
+  *transport = g_strndup (uri, slash - uri);
+  *address = g_strdup (slash + 1);
+  return TRUE;
+}
+
+static void
+listen_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  FoctetNode *self = g_task_get_source_object (task);
+  FoctetTransport *transport = FOCTET_TRANSPORT (source);
+  g_autofree char *bound = NULL;
+  GError *error = NULL;
+  char *uri;
+
+  bound = foctet_transport_listen_finish (transport, result, &error);
+  if (bound == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  uri = g_strconcat (foctet_transport_get_name (transport), "/", bound, NULL);
+  g_ptr_array_add (self->listen_uris, g_strdup (uri));
+  g_debug ("Listening on %s", uri);
+  g_task_return_pointer (task, uri, g_free);
+}
+
+/**
+ * foctet_node_listen_async:
+ * @self: a #FoctetNode
+ * @uri: where to listen, "transport/host:port"; port 0 picks a free port
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when listening
+ * @user_data: data for @callback
+ *
+ * Starts accepting connections on @uri.
+ */
+void
+foctet_node_listen_async (FoctetNode          *self,
+                          const char          *uri,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *address = NULL;
+  FoctetTransport *transport;
+  GError *error = NULL;
+
+  g_return_if_fail (FOCTET_IS_NODE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_node_listen_async);
+
+  if (self->shut_down)
+    {
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                               "The node is shut down");
+      return;
+    }
+  if (!parse_uri (uri, &name, &address, &error) ||
+      (transport = foctet_node_get_transport (self, name, &error)) == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  foctet_transport_listen_async (transport, address, cancellable, listen_cb,
+                                 g_steal_pointer (&task));
+}
+
+/**
+ * foctet_node_listen_finish:
+ * @self: a #FoctetNode
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the URI listened on, with the real port
+ */
+char *
+foctet_node_listen_finish (FoctetNode    *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * foctet_node_get_listen_uris:
+ * @self: a #FoctetNode
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the URIs the node
+ *   listens on, as bound
+ */
+char **
+foctet_node_get_listen_uris (FoctetNode *self)
+{
+  GStrvBuilder *builder;
+  char **uris;
+
+  g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
+
+  builder = g_strv_builder_new ();
+  for (guint i = 0; i < self->listen_uris->len; i++)
+    g_strv_builder_add (builder, g_ptr_array_index (self->listen_uris, i));
+  uris = g_strv_builder_end (builder);
+  g_strv_builder_unref (builder);
+  return uris;
+}
+
+/**
+ * foctet_node_get_ticket:
+ * @self: a #FoctetNode
+ *
+ * Makes a ticket with the node's NodeId and every address it listens on
+ * whose transport has a ticket entry type (QUIC, then TLS, then relay).
+ *
+ * Returns: (transfer full): a new ticket
+ */
+FoctetTicket *
+foctet_node_get_ticket (FoctetNode *self)
+{
+  static const FoctetAddressKind kinds[] = {
+    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
+  };
+  FoctetTicket *ticket;
+
+  g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
+
+  ticket = foctet_ticket_new (foctet_node_get_node_id (self));
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      GHashTableIter iter;
+      gpointer value;
+
+      g_hash_table_iter_init (&iter, self->transports);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        {
+          g_auto(GStrv) addresses = NULL;
+
+          if (foctet_transport_get_address_kind (value) != (guint) kinds[k])
+            continue;
+          addresses = foctet_transport_get_listen_addresses (value);
+          for (guint i = 0; addresses[i] != NULL; i++)
+            {
+              g_autoptr(GError) error = NULL;
+
+              if (!foctet_ticket_add_address (ticket, kinds[k], addresses[i], &error))
+                g_debug ("Address %s left out of the ticket: %s", addresses[i], error->message);
+            }
+        }
+    }
+  return ticket;
+}
+
+/* Dialing */
+
+typedef struct {
+  FoctetNodeId *peer;
+  GPtrArray *uris;    /* "transport/host:port" still to try, in order */
+  guint next;
+  GString *failures;
+  GError *last_error;
+} DialData;
+
+static void
+dial_data_free (DialData *data)
+{
+  g_clear_pointer (&data->peer, foctet_node_id_free);
+  g_clear_pointer (&data->uris, g_ptr_array_unref);
+  if (data->failures != NULL)
+    g_string_free (data->failures, TRUE);
+  g_clear_error (&data->last_error);
+  g_free (data);
+}
+
+static void dial_next (GTask *task);
+
+static void
+dial_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  GTask *task = user_data;
+  FoctetNode *self = g_task_get_source_object (task);
+  DialData *data = g_task_get_task_data (task);
+  FoctetConnection *connection;
+  GError *error = NULL;
+
+  connection = foctet_transport_dial_finish (FOCTET_TRANSPORT (source), result, &error);
+  if (connection == NULL)
+    {
+      const char *uri = g_ptr_array_index (data->uris, data->next - 1);
+
+      g_debug ("Dialing %s failed: %s", uri, error->message);
+      if (data->failures->len > 0)
+        g_string_append (data->failures, "; ");
+      g_string_append_printf (data->failures, "%s: %s", uri, error->message);
+      g_clear_error (&data->last_error);
+      data->last_error = error;
+      dial_next (task);
+      return;
+    }
+
+  node_add_connection (self, connection);
+  g_task_return_pointer (task, connection, g_object_unref);
+  g_object_unref (task);
+}
+
+static void
+dial_next (GTask *task)
+{
+  FoctetNode *self = g_task_get_source_object (task);
+  DialData *data = g_task_get_task_data (task);
+
+  while (data->next < data->uris->len)
+    {
+      const char *uri = g_ptr_array_index (data->uris, data->next++);
+      g_autofree char *name = NULL;
+      g_autofree char *address = NULL;
+      FoctetTransport *transport;
+      GError *error = NULL;
+
+      if (g_task_return_error_if_cancelled (task))
+        {
+          g_object_unref (task);
+          return;
+        }
+      if (!parse_uri (uri, &name, &address, &error) ||
+          (transport = foctet_node_get_transport (self, name, &error)) == NULL)
+        {
+          if (data->failures->len > 0)
+            g_string_append (data->failures, "; ");
+          g_string_append (data->failures, error->message);
+          g_clear_error (&data->last_error);
+          data->last_error = error;
+          continue;
+        }
+      foctet_transport_dial_async (transport, address, data->peer,
+                                   g_task_get_cancellable (task), dial_cb, task);
+      return;
+    }
+
+  /* One address: its own error says it best.  Several: say what happened
+   * to each, keeping the last error's code. */
+  if (data->uris->len == 1 && data->last_error != NULL)
+    g_task_return_error (task, g_steal_pointer (&data->last_error));
+  else if (data->last_error != NULL)
+    g_task_return_new_error (task, data->last_error->domain, data->last_error->code,
+                             "%s", data->failures->str);
+  else
+    g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE,
+                             "No address to dial");
+  g_object_unref (task);
+}
+
+static void
+dial_start (FoctetNode         *self,
+            const FoctetNodeId *peer,
+            GPtrArray          *uris,
+            GTask              *task)
+{
+  DialData *data = g_new0 (DialData, 1);
+
+  data->peer = foctet_node_id_copy (peer);
+  data->uris = uris;
+  data->failures = g_string_new (NULL);
+  g_task_set_task_data (task, data, (GDestroyNotify) dial_data_free);
+
+  if (self->shut_down)
+    {
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                               "The node is shut down");
+      g_object_unref (task);
+      return;
+    }
+  dial_next (task);
+}
+
+/**
+ * foctet_node_dial_async:
+ * @self: a #FoctetNode
+ * @ticket: the peer's ticket
+ * @transport: (nullable): force this transport ("quic", "tls", "relay"),
+ *   or %NULL to use any the ticket and the loaded plugins allow
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when connected or failed
+ * @user_data: data for @callback
+ *
+ * Connects to the node a ticket names, trying its addresses in the order
+ * QUIC, TLS, relay (each in the ticket's order), and authenticates it as
+ * the ticket's NodeId.  The connection is kept by the node, which serves
+ * the peer's streams on it too.
+ */
+void
+foctet_node_dial_async (FoctetNode          *self,
+                        FoctetTicket        *ticket,
+                        const char          *transport,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  static const FoctetAddressKind kinds[] = {
+    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
+  };
+  g_auto(GStrv) loaded = NULL;
+  GPtrArray *uris;
+  GTask *task;
+
+  g_return_if_fail (FOCTET_IS_NODE (self));
+  g_return_if_fail (FOCTET_IS_TICKET (ticket));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_node_dial_async);
+
+  loaded = foctet_registry_list_names (foctet_registry_get_default (), FOCTET_PLUGIN_KIND_TRANSPORT);
+  uris = g_ptr_array_new_with_free_func (g_free);
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      const char *name = foctet_address_kind_to_transport (kinds[k]);
+      g_auto(GStrv) addresses = NULL;
+
+      if (transport != NULL && g_strcmp0 (transport, name) != 0)
+        continue;
+      if (!g_strv_contains ((const char * const *) loaded, name) &&
+          !g_hash_table_contains (self->transports, name))
+        continue;
+      addresses = foctet_ticket_get_addresses (ticket, kinds[k]);
+      for (guint i = 0; addresses[i] != NULL; i++)
+        g_ptr_array_add (uris, g_strconcat (name, "/", addresses[i], NULL));
+    }
+
+  if (uris->len == 0)
+    {
+      g_ptr_array_unref (uris);
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE,
+                               transport != NULL
+                               ? "The ticket has no %s address, or no plugin provides that transport"
+                               : "The ticket has no address for any loaded transport%s",
+                               transport != NULL ? transport : "");
+      g_object_unref (task);
+      return;
+    }
+
+  dial_start (self, foctet_ticket_get_node_id (ticket), uris, task);
+}
+
+/**
+ * foctet_node_dial_finish:
+ * @self: a #FoctetNode
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the authenticated connection
+ */
+FoctetConnection *
+foctet_node_dial_finish (FoctetNode    *self,
+                         GAsyncResult  *result,
+                         GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * foctet_node_dial_uri_async:
+ * @self: a #FoctetNode
+ * @peer: the NodeId the peer must prove
+ * @uri: "transport/host:port" to dial
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when connected or failed
+ * @user_data: data for @callback
+ *
+ * Connects to @peer at one explicit address.
+ */
+void
+foctet_node_dial_uri_async (FoctetNode          *self,
+                            const FoctetNodeId  *peer,
+                            const char          *uri,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  GPtrArray *uris;
+  GTask *task;
+
+  g_return_if_fail (FOCTET_IS_NODE (self));
+  g_return_if_fail (peer != NULL);
+  g_return_if_fail (uri != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_node_dial_uri_async);
+
+  uris = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (uris, g_strdup (uri));
+  dial_start (self, peer, uris, task);
+}
+
+/**
+ * foctet_node_dial_uri_finish:
+ * @self: a #FoctetNode
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the authenticated connection
+ */
+FoctetConnection *
+foctet_node_dial_uri_finish (FoctetNode    *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* Protocols */
+
+/**
+ * foctet_node_set_protocol_handler:
+ * @self: a #FoctetNode
+ * @protocol: the protocol name, 1 to 255 bytes of UTF-8
+ * @handler: (scope notified) (closure user_data) (destroy destroy) (nullable):
+ *   the handler, or %NULL to stop serving @protocol
+ * @user_data: data for @handler
+ * @destroy: (nullable): frees @user_data
+ *
+ * Routes streams that peers open for @protocol to @handler, replacing any
+ * earlier handler.  Streams for protocols without a handler are refused
+ * (reset with code 3).
+ */
+void
+foctet_node_set_protocol_handler (FoctetNode            *self,
+                                  const char            *protocol,
+                                  FoctetProtocolHandler  handler,
+                                  gpointer               user_data,
+                                  GDestroyNotify         destroy)
+{
+  Handler *entry;
+
+  g_return_if_fail (FOCTET_IS_NODE (self));
+  g_return_if_fail (foctet_protocol_name_validate (protocol, NULL));
+
+  if (handler == NULL)
+    {
+      g_hash_table_remove (self->handlers, protocol);
+      if (destroy != NULL)
+        destroy (user_data);
+      return;
+    }
+
+  entry = g_new0 (Handler, 1);
+  entry->handler = handler;
+  entry->user_data = user_data;
+  entry->destroy = destroy;
+  g_hash_table_replace (self->handlers, g_strdup (protocol), entry);
+}
+
+static int
+compare_strings (const void *a,
+                 const void *b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/**
+ * foctet_node_list_protocols:
+ * @self: a #FoctetNode
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the protocols served,
+ *   sorted
+ */
+char **
+foctet_node_list_protocols (FoctetNode *self)
+{
+  g_autofree const char **keys = NULL;
+  GStrvBuilder *builder;
+  char **protocols;
+  guint n;
+
+  g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
+
+  keys = (const char **) g_hash_table_get_keys_as_array (self->handlers, &n);
+  qsort (keys, n, sizeof *keys, compare_strings);
+  builder = g_strv_builder_new ();
+  g_strv_builder_addv (builder, keys);
+  protocols = g_strv_builder_end (builder);
+  g_strv_builder_unref (builder);
+  return protocols;
+}
+
+/* Shutdown */
+
+static void
+shutdown_close_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+  guint *pending = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_connection_close_finish (FOCTET_CONNECTION (source), result, &error))
+    g_debug ("Closing a connection at shutdown: %s", error->message);
+  if (--*pending == 0)
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+/**
+ * foctet_node_shutdown_async:
+ * @self: a #FoctetNode
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when every connection is closed
+ * @user_data: data for @callback
+ *
+ * Stops listening and closes every connection with code
+ * %FOCTET_CLOSE_CODE_GOING_AWAY, telling peers the node is going away.
+ */
+void
+foctet_node_shutdown_async (FoctetNode          *self,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GPtrArray) connections = NULL;
+  GHashTableIter iter;
+  gpointer value;
+  GTask *task;
+  guint *pending;
+
+  g_return_if_fail (FOCTET_IS_NODE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_node_shutdown_async);
+  pending = g_new0 (guint, 1);
+  g_task_set_task_data (task, pending, g_free);
+
+  self->shut_down = TRUE;
+  g_hash_table_iter_init (&iter, self->transports);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    foctet_transport_stop (value);
+  g_ptr_array_set_size (self->listen_uris, 0);
+  g_cancellable_cancel (self->cancellable);
+
+  connections = g_ptr_array_new_with_free_func (g_object_unref);
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, &value, NULL))
+    g_ptr_array_add (connections, g_object_ref (value));
+
+  *pending = 1;
+  for (guint i = 0; i < connections->len; i++)
+    {
+      (*pending)++;
+      foctet_connection_close_async (g_ptr_array_index (connections, i),
+                                     FOCTET_CLOSE_CODE_GOING_AWAY, "shutting down",
+                                     cancellable, shutdown_close_cb, g_object_ref (task));
+    }
+  if (--*pending == 0)
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+/**
+ * foctet_node_shutdown_finish:
+ * @self: a #FoctetNode
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE when the node is shut down
+ */
+gboolean
+foctet_node_shutdown_finish (FoctetNode    *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -1,2 +1,423 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* foctet-perf.c: the foctet/perf/1 protocol (the libp2p perf protocol).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
 #include "config.h"
+
+#include <string.h>
+
+#include "foctet-perf.h"
+#include "foctet-builtins-private.h"
+#include "foctet-error.h"
+
+/* Big enough that per-call overhead vanishes next to the copy and the
+ * encryption; transports chunk it into records or frames themselves. */
+#define PERF_BUFFER_SIZE (256 * 1024)
+
+G_DEFINE_BOXED_TYPE (FoctetPerfResult, foctet_perf_result,
+                     foctet_perf_result_copy, foctet_perf_result_free)
+
+/**
+ * foctet_perf_result_copy:
+ * @self: a #FoctetPerfResult
+ *
+ * Returns: (transfer full): a copy of @self
+ */
+FoctetPerfResult *
+foctet_perf_result_copy (const FoctetPerfResult *self)
+{
+  return g_memdup2 (self, sizeof *self);
+}
+
+/**
+ * foctet_perf_result_free:
+ * @self: a #FoctetPerfResult
+ *
+ * Frees @self.
+ */
+void
+foctet_perf_result_free (FoctetPerfResult *self)
+{
+  g_free (self);
+}
+
+/* The opener: request N, upload, half-close, download, time both phases. */
+
+typedef struct {
+  FoctetStream *stream;
+  guint64 upload_left;
+  guint64 download_wanted;
+  gint64 opened_at;
+  gint64 first_byte_at;
+  FoctetPerfResult result;
+  guint8 request[8];
+  guint8 *buf;
+} PerfRun;
+
+static void
+perf_run_free (PerfRun *run)
+{
+  g_clear_object (&run->stream);
+  g_free (run->buf);
+  g_free (run);
+}
+
+static void perf_download (GTask *task);
+
+static void
+perf_download_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  PerfRun *run = g_task_get_task_data (task);
+  GError *error = NULL;
+  gssize n;
+
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (n < 0)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (n > 0)
+    {
+      if (run->first_byte_at == 0)
+        run->first_byte_at = g_get_monotonic_time ();
+      run->result.download_bytes += n;
+      if (run->result.download_bytes > run->download_wanted)
+        {
+          g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                   "Peer sent more than the %" G_GUINT64_FORMAT
+                                   " bytes asked for", run->download_wanted);
+          return;
+        }
+      perf_download (g_steal_pointer (&task));
+      return;
+    }
+
+  if (run->result.download_bytes != run->download_wanted)
+    {
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                               "Peer sent %" G_GUINT64_FORMAT " of the %" G_GUINT64_FORMAT
+                               " bytes asked for", run->result.download_bytes,
+                               run->download_wanted);
+      return;
+    }
+
+  {
+    gint64 now = g_get_monotonic_time ();
+    gint64 first = run->first_byte_at != 0 ? run->first_byte_at : now;
+
+    run->result.upload_seconds = (first - run->opened_at) / (double) G_USEC_PER_SEC;
+    run->result.download_seconds = (now - first) / (double) G_USEC_PER_SEC;
+  }
+  g_io_stream_close_async (G_IO_STREAM (run->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_task_return_pointer (task, foctet_perf_result_copy (&run->result),
+                         (GDestroyNotify) foctet_perf_result_free);
+}
+
+static void
+perf_download (GTask *task)
+{
+  PerfRun *run = g_task_get_task_data (task);
+
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (run->stream)),
+                             run->buf, PERF_BUFFER_SIZE, G_PRIORITY_DEFAULT,
+                             g_task_get_cancellable (task), perf_download_cb, task);
+}
+
+static void
+perf_close_write_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  perf_download (g_steal_pointer (&task));
+}
+
+static void perf_upload (GTask *task);
+
+static void
+perf_upload_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  PerfRun *run = g_task_get_task_data (task);
+  GError *error = NULL;
+  gssize n;
+
+  n = g_output_stream_write_finish (G_OUTPUT_STREAM (source), result, &error);
+  if (n < 0)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  run->upload_left -= n;
+  run->result.upload_bytes += n;
+  perf_upload (task);
+}
+
+static void
+perf_upload (GTask *task)
+{
+  PerfRun *run = g_task_get_task_data (task);
+
+  if (run->upload_left == 0)
+    {
+      foctet_stream_close_write_async (run->stream, G_PRIORITY_DEFAULT,
+                                       g_task_get_cancellable (task), perf_close_write_cb, task);
+      return;
+    }
+  g_output_stream_write_async (g_io_stream_get_output_stream (G_IO_STREAM (run->stream)),
+                               run->buf, MIN (run->upload_left, PERF_BUFFER_SIZE),
+                               G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+                               perf_upload_cb, task);
+}
+
+static void
+perf_request_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  perf_upload (task);
+}
+
+static void
+perf_open_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  PerfRun *run = g_task_get_task_data (task);
+  GError *error = NULL;
+  guint64 be;
+
+  run->stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (run->stream == NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+
+  be = GUINT64_TO_BE (run->download_wanted);
+  memcpy (run->request, &be, sizeof be);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (run->stream)),
+                                   run->request, sizeof run->request, G_PRIORITY_DEFAULT,
+                                   g_task_get_cancellable (task), perf_request_cb, task);
+}
+
+/**
+ * foctet_perf_run_async:
+ * @connection: the connection to measure
+ * @upload_bytes: bytes to send to the peer
+ * @download_bytes: bytes to ask the peer for
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the figures
+ * @user_data: data for @callback
+ *
+ * Runs the perf protocol on a new stream: asks for @download_bytes,
+ * uploads @upload_bytes, half-closes, then downloads.  Run several at once
+ * on one connection to measure many streams.
+ */
+void
+foctet_perf_run_async (FoctetConnection    *connection,
+                       guint64              upload_bytes,
+                       guint64              download_bytes,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  GTask *task;
+  PerfRun *run;
+
+  g_return_if_fail (FOCTET_IS_CONNECTION (connection));
+
+  task = g_task_new (connection, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_perf_run_async);
+
+  run = g_new0 (PerfRun, 1);
+  run->upload_left = upload_bytes;
+  run->download_wanted = download_bytes;
+  run->buf = g_malloc0 (PERF_BUFFER_SIZE);
+  run->opened_at = g_get_monotonic_time ();
+  g_task_set_task_data (task, run, (GDestroyNotify) perf_run_free);
+
+  foctet_connection_open_stream_async (connection, FOCTET_PROTOCOL_PERF, cancellable,
+                                       perf_open_cb, task);
+}
+
+/**
+ * foctet_perf_run_finish:
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the figures of the run
+ */
+FoctetPerfResult *
+foctet_perf_run_finish (GAsyncResult  *result,
+                        GError       **error)
+{
+  g_return_val_if_fail (G_IS_TASK (result), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* The acceptor: read N, drain the upload to end of stream, send N bytes. */
+
+typedef struct {
+  FoctetStream *stream;
+  guint8 request[8];
+  guint64 to_send;
+  guint8 *buf;
+} PerfServe;
+
+static void
+perf_serve_free (PerfServe *serve)
+{
+  g_io_stream_close_async (G_IO_STREAM (serve->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_object_unref (serve->stream);
+  g_free (serve->buf);
+  g_free (serve);
+}
+
+static void
+perf_serve_fail (PerfServe    *serve,
+                 const GError *error)
+{
+  g_debug ("Perf stream %" G_GUINT64_FORMAT ": %s", foctet_stream_get_id (serve->stream),
+           error->message);
+  perf_serve_free (serve);
+}
+
+static void
+perf_serve_close_write_cb (GObject      *source,
+                           GAsyncResult *result,
+                           gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
+    return perf_serve_fail (user_data, error);
+  perf_serve_free (user_data);
+}
+
+static void perf_serve_send (PerfServe *serve);
+
+static void
+perf_serve_send_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  PerfServe *serve = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n;
+
+  n = g_output_stream_write_finish (G_OUTPUT_STREAM (source), result, &error);
+  if (n < 0)
+    return perf_serve_fail (serve, error);
+  serve->to_send -= n;
+  perf_serve_send (serve);
+}
+
+static void
+perf_serve_send (PerfServe *serve)
+{
+  if (serve->to_send == 0)
+    {
+      foctet_stream_close_write_async (serve->stream, G_PRIORITY_DEFAULT, NULL,
+                                       perf_serve_close_write_cb, serve);
+      return;
+    }
+  g_output_stream_write_async (g_io_stream_get_output_stream (G_IO_STREAM (serve->stream)),
+                               serve->buf, MIN (serve->to_send, PERF_BUFFER_SIZE),
+                               G_PRIORITY_DEFAULT, NULL, perf_serve_send_cb, serve);
+}
+
+static void
+perf_serve_drain_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  PerfServe *serve = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n;
+
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (n < 0)
+    return perf_serve_fail (serve, error);
+  if (n == 0)
+    {
+      perf_serve_send (serve);
+      return;
+    }
+  g_input_stream_read_async (G_INPUT_STREAM (source), serve->buf, PERF_BUFFER_SIZE,
+                             G_PRIORITY_DEFAULT, NULL, perf_serve_drain_cb, serve);
+}
+
+static void
+perf_serve_request_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  PerfServe *serve = user_data;
+  g_autoptr(GError) error = NULL;
+  gsize n_read = 0;
+  guint64 be;
+
+  if (!g_input_stream_read_all_finish (G_INPUT_STREAM (source), result, &n_read, &error))
+    return perf_serve_fail (serve, error);
+  if (n_read < sizeof serve->request)
+    {
+      g_debug ("Perf stream %" G_GUINT64_FORMAT ": ended inside the 8-byte request",
+               foctet_stream_get_id (serve->stream));
+      foctet_stream_reset (serve->stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
+      perf_serve_free (serve);
+      return;
+    }
+
+  memcpy (&be, serve->request, sizeof be);
+  serve->to_send = GUINT64_FROM_BE (be);
+  if (serve->to_send > FOCTET_PERF_MAX_DOWNLOAD)
+    {
+      g_debug ("Perf stream %" G_GUINT64_FORMAT ": refusing a request for %" G_GUINT64_FORMAT
+               " bytes", foctet_stream_get_id (serve->stream), serve->to_send);
+      foctet_stream_reset (serve->stream, FOCTET_CLOSE_CODE_REFUSED);
+      perf_serve_free (serve);
+      return;
+    }
+
+  serve->buf = g_malloc0 (PERF_BUFFER_SIZE);
+  g_input_stream_read_async (G_INPUT_STREAM (source), serve->buf, PERF_BUFFER_SIZE,
+                             G_PRIORITY_DEFAULT, NULL, perf_serve_drain_cb, serve);
+}
+
+void
+foctet_perf_serve (FoctetStream *stream)
+{
+  PerfServe *serve = g_new0 (PerfServe, 1);
+
+  serve->stream = g_object_ref (stream);
+  g_input_stream_read_all_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)),
+                                 serve->request, sizeof serve->request, G_PRIORITY_DEFAULT,
+                                 NULL, perf_serve_request_cb, serve);
+}

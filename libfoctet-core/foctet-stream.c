@@ -486,7 +486,7 @@ read_header_cb (GObject      *source,
   g_input_stream_read_all_async (G_INPUT_STREAM (source), data->buf + data->len,
                                  needed - data->len, G_PRIORITY_DEFAULT,
                                  g_task_get_cancellable (task), read_header_cb,
-                                 g_steal_pointer (&task));
+                                 g_object_ref (task));
 }
 
 /**

@@ -76,3 +76,41 @@ foctet_test_run_command (const char         *cwd,
   if (!g_subprocess_get_successful (proc))
     g_error ("%s failed:\n%s", argv[0], out);
 }
+
+void
+foctet_test_store_result (GObject      *source,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  GAsyncResult **slot = user_data;
+
+  g_assert_null (*slot);
+  *slot = g_object_ref (result);
+  g_main_context_wakeup (g_main_context_get_thread_default ());
+}
+
+static gboolean
+wait_result_timeout_cb (gpointer user_data)
+{
+  g_error ("No result after %u s", GPOINTER_TO_UINT (user_data));
+  return G_SOURCE_REMOVE;
+}
+
+GAsyncResult *
+foctet_test_wait_result (GAsyncResult **slot,
+                         guint          timeout_seconds)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  GSource *timeout = g_timeout_source_new_seconds (timeout_seconds);
+  GAsyncResult *result;
+
+  g_source_set_callback (timeout, wait_result_timeout_cb, GUINT_TO_POINTER (timeout_seconds), NULL);
+  g_source_attach (timeout, context);
+  while (*slot == NULL)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+  result = *slot;
+  *slot = NULL;
+  return result;
+}

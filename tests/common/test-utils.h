@@ -21,3 +21,16 @@ void foctet_test_run_command (const char         *cwd,
                               const char * const *argv);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* For async calls in tests: pass foctet_test_store_result as the callback
+ * and &slot as its data, then foctet_test_wait_result (&slot, seconds)
+ * returns the result (transfer full) once it arrived, failing on timeout. */
+void foctet_test_store_result (GObject      *source,
+                               GAsyncResult *result,
+                               gpointer      user_data);
+GAsyncResult *foctet_test_wait_result (GAsyncResult **slot,
+                                       guint          timeout_seconds);
+
+G_END_DECLS

@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+# Foctet from Python through GObject introspection: identity, tickets, the
+# plugin registry, and two nodes pinging each other on a GLib.MainLoop over a
+# transport plugin loaded at run time, plus a protocol handler written in Python.
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+import os
+import unittest
+
+import gi
+gi.require_version('Foctet', '1')
+gi.require_version('GLib', '2.0')
+gi.require_version('Gio', '2.0')
+from gi.repository import Foctet, GLib, Gio  # noqa: E402
+
+TIMEOUT_MS = 20000
+
+
+def run_until(loop, done):
+    """Runs loop until done() holds, failing after TIMEOUT_MS."""
+    timed_out = []
+
+    def on_timeout():
+        timed_out.append(True)
+        loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    source = GLib.timeout_add(TIMEOUT_MS, on_timeout)
+    while not done() and not timed_out:
+        loop.get_context().iteration(True)
+    if not timed_out:
+        GLib.source_remove(source)
+    if timed_out:
+        raise AssertionError('timed out')
+
+
+class Call:
+    """Collects the result of one _async call."""
+
+    def __init__(self):
+        self.result = None
+
+    def __call__(self, source, result, *args):
+        self.result = (source, result)
+
+
+class IdentityAndTickets(unittest.TestCase):
+    def test_identity(self):
+        identity = Foctet.Identity.generate()
+        node_id = identity.get_node_id()
+        text = node_id.to_string()
+        self.assertEqual(len(text), 52)
+        self.assertEqual(text, text.lower())
+        again = Foctet.NodeId.parse(text.upper())
+        self.assertTrue(Foctet.NodeId.equal(node_id, again))
+        self.assertEqual(len(node_id.get_bytes().get_data()), 32)
+
+    def test_bad_node_id(self):
+        with self.assertRaises(GLib.Error) as caught:
+            Foctet.NodeId.parse('not-a-node-id')
+        self.assertEqual(caught.exception.domain, 'foctet-error-quark')
+        self.assertEqual(caught.exception.code, Foctet.Error.INVALID_NODE_ID)
+
+    def test_ticket_round_trip(self):
+        identity = Foctet.Identity.generate()
+        ticket = Foctet.Ticket.new(identity.get_node_id())
+        ticket.add_address(Foctet.AddressKind.TLS, '127.0.0.1:4433')
+        ticket.add_address(Foctet.AddressKind.QUIC, '[::1]:4433')
+        ticket.add_app_data(0x80, GLib.Bytes.new(b'secret'))
+        text = ticket.to_string()
+        self.assertTrue(text.startswith('foctet'))
+        parsed = Foctet.Ticket.parse(text)
+        self.assertTrue(Foctet.NodeId.equal(parsed.get_node_id(), identity.get_node_id()))
+        self.assertEqual(parsed.get_addresses(Foctet.AddressKind.TLS), ['127.0.0.1:4433'])
+        self.assertEqual(parsed.get_addresses(Foctet.AddressKind.QUIC), ['[::1]:4433'])
+        self.assertEqual(parsed.get_app_data(0x80).get_data(), b'secret')
+
+    def test_bad_ticket(self):
+        with self.assertRaises(GLib.Error) as caught:
+            Foctet.Ticket.parse('foctetINVALID!')
+        self.assertEqual(caught.exception.code, Foctet.Error.INVALID_TICKET)
+
+
+class Plugins(unittest.TestCase):
+    def test_registry_lists_test_transport(self):
+        registry = Foctet.Registry.get_default()
+        names = registry.list_names(Foctet.PluginKind.TRANSPORT)
+        self.assertIn('tcp-test', names)
+        plugins = registry.get_plugins()
+        found = [plugins.get_item(i) for i in range(plugins.get_n_items())]
+        tcp = [p for p in found if p.get_name() == 'tcp-test']
+        self.assertEqual(len(tcp), 1)
+        self.assertEqual(tcp[0].get_kind(), Foctet.PluginKind.TRANSPORT)
+        self.assertTrue(os.path.isfile(tcp[0].get_filename()))
+
+
+class TwoNodes(unittest.TestCase):
+    def setUp(self):
+        self.loop = GLib.MainLoop()
+        self.server = Foctet.Node.new(Foctet.Identity.generate())
+        self.client = Foctet.Node.new(Foctet.Identity.generate())
+
+        call = Call()
+        self.server.listen_async('tcp-test/127.0.0.1:0', None, call)
+        run_until(self.loop, lambda: call.result)
+        self.uri = self.server.listen_finish(call.result[1])
+        self.assertTrue(self.uri.startswith('tcp-test/127.0.0.1:'))
+
+        call = Call()
+        self.client.dial_uri_async(self.server.get_node_id(), self.uri, None, call)
+        run_until(self.loop, lambda: call.result)
+        self.connection = self.client.dial_uri_finish(call.result[1])
+
+    def tearDown(self):
+        for node in (self.client, self.server):
+            call = Call()
+            node.shutdown_async(None, call)
+            run_until(self.loop, lambda: call.result)
+            self.assertTrue(node.shutdown_finish(call.result[1]))
+
+    def test_ping(self):
+        self.assertTrue(Foctet.NodeId.equal(self.connection.get_peer_id(),
+                                            self.server.get_node_id()))
+        pinger = Foctet.Pinger.new(self.connection)
+        for _ in range(3):
+            call = Call()
+            pinger.ping_async(None, call)
+            run_until(self.loop, lambda: call.result)
+            rtt = pinger.ping_finish(call.result[1])
+            self.assertGreaterEqual(rtt, 0)
+            self.assertLess(rtt, 5 * 1000 * 1000)
+        call = Call()
+        pinger.close_async(None, call)
+        run_until(self.loop, lambda: call.result)
+        self.assertTrue(pinger.close_finish(call.result[1]))
+
+    def test_perf(self):
+        call = Call()
+        Foctet.perf_run_async(self.connection, 100000, 200000, None, call)
+        run_until(self.loop, lambda: call.result)
+        result = Foctet.perf_run_finish(call.result[1])
+        self.assertEqual(result.upload_bytes, 100000)
+        self.assertEqual(result.download_bytes, 200000)
+
+    def test_python_protocol_handler(self):
+        seen = []
+
+        def on_stream(node, connection, stream):
+            seen.append(stream.get_protocol())
+            data = stream.get_input_stream().read_bytes(5, None).get_data()
+            stream.get_output_stream().write_all(data[::-1], None)
+            stream.close(None)
+
+        self.server.set_protocol_handler('test/reverse/1', on_stream)
+
+        call = Call()
+        self.connection.open_stream_async('test/reverse/1', None, call)
+        run_until(self.loop, lambda: call.result)
+        stream = self.connection.open_stream_finish(call.result[1])
+        stream.get_output_stream().write_all(b'hello', None)
+
+        reply = []
+
+        def on_read(source, result):
+            reply.append(source.read_bytes_finish(result).get_data())
+
+        stream.get_input_stream().read_bytes_async(5, GLib.PRIORITY_DEFAULT, None, on_read)
+        run_until(self.loop, lambda: reply)
+        self.assertEqual(reply[0], b'olleh')
+        self.assertEqual(seen, ['test/reverse/1'])
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)

@@ -1,0 +1,474 @@
+/* test-node.c: two FoctetNodes in one process, talking through a transport
+ * plugin loaded at run time from FOCTET_PLUGIN_PATH (the test-only
+ * "tcp-test" transport): dial, ping, perf, protocol routing, refusals,
+ * shutdown.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include <foctet.h>
+
+#include "test-utils.h"
+
+#define TIMEOUT 20
+
+typedef struct {
+  FoctetNode *server;
+  FoctetNode *client;
+  char *server_uri;
+  FoctetConnection *connection;          /* client → server */
+  FoctetConnection *incoming;            /* as the server sees it */
+} Fixture;
+
+static FoctetNode *
+make_node (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+
+  g_assert_no_error (error);
+  return foctet_node_new (identity);
+}
+
+static void
+incoming_cb (FoctetNode       *node,
+             FoctetConnection *connection,
+             gpointer          user_data)
+{
+  Fixture *fixture = user_data;
+
+  g_assert_null (fixture->incoming);
+  fixture->incoming = g_object_ref (connection);
+}
+
+static char *
+node_listen (FoctetNode *node,
+             const char *uri)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+  char *bound;
+
+  foctet_node_listen_async (node, uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  bound = foctet_node_listen_finish (node, result, &error);
+  g_assert_no_error (error);
+  return bound;
+}
+
+static FoctetConnection *
+node_dial_uri (FoctetNode         *node,
+               const FoctetNodeId *peer,
+               const char         *uri,
+               GError            **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_node_dial_uri_async (node, peer, uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_node_dial_uri_finish (node, result, error);
+}
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+
+  fixture->server = make_node ();
+  fixture->client = make_node ();
+  g_signal_connect (fixture->server, "incoming-connection", G_CALLBACK (incoming_cb), fixture);
+
+  fixture->server_uri = node_listen (fixture->server, "tcp-test/127.0.0.1:0");
+  g_assert_true (g_str_has_prefix (fixture->server_uri, "tcp-test/127.0.0.1:"));
+  g_assert_false (g_str_has_suffix (fixture->server_uri, ":0"));
+
+  fixture->connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                                       fixture->server_uri, &error);
+  g_assert_no_error (error);
+  g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (fixture->connection),
+                                       foctet_node_get_node_id (fixture->server)));
+  g_assert_true (foctet_connection_is_initiator (fixture->connection));
+  g_assert_cmpstr (foctet_connection_get_transport_name (fixture->connection), ==, "tcp-test");
+
+  while (fixture->incoming == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (fixture->incoming),
+                                       foctet_node_get_node_id (fixture->client)));
+  g_assert_false (foctet_connection_is_initiator (fixture->incoming));
+}
+
+static void
+shutdown_node (FoctetNode *node)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+
+  foctet_node_shutdown_async (node, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (foctet_node_shutdown_finish (node, result, &error));
+  g_assert_no_error (error);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  shutdown_node (fixture->client);
+  shutdown_node (fixture->server);
+  g_clear_object (&fixture->connection);
+  g_clear_object (&fixture->incoming);
+  g_clear_object (&fixture->client);
+  g_clear_object (&fixture->server);
+  g_clear_pointer (&fixture->server_uri, g_free);
+  /* Let closes in flight finish so nothing is left for the leak checker. */
+  for (guint i = 0; i < 100 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
+static void
+ping_over (FoctetConnection *connection,
+           guint             count)
+{
+  g_autoptr(FoctetPinger) pinger = foctet_pinger_new (connection);
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < count; i++)
+    {
+      g_autoptr(GAsyncResult) result = NULL;
+      GAsyncResult *slot = NULL;
+      gint64 rtt;
+
+      foctet_pinger_ping_async (pinger, NULL, foctet_test_store_result, &slot);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      rtt = foctet_pinger_ping_finish (pinger, result, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (rtt, >=, 0);
+      g_assert_cmpint (rtt, <, 5 * G_USEC_PER_SEC);
+    }
+
+  {
+    g_autoptr(GAsyncResult) result = NULL;
+    GAsyncResult *slot = NULL;
+
+    foctet_pinger_close_async (pinger, NULL, foctet_test_store_result, &slot);
+    result = foctet_test_wait_result (&slot, TIMEOUT);
+    g_assert_true (foctet_pinger_close_finish (pinger, result, &error));
+    g_assert_no_error (error);
+  }
+}
+
+static void
+test_ping (Fixture       *fixture,
+           gconstpointer  data)
+{
+  ping_over (fixture->connection, 5);
+  /* The listener side can open streams too. */
+  ping_over (fixture->incoming, 2);
+}
+
+static FoctetPerfResult *
+perf_over (FoctetConnection *connection,
+           guint64           upload,
+           guint64           download,
+           GError          **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_perf_run_async (connection, upload, download, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_perf_run_finish (result, error);
+}
+
+static void
+test_perf (Fixture       *fixture,
+           gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetPerfResult) one = NULL;
+  g_autoptr(FoctetPerfResult) two = NULL;
+  g_autoptr(FoctetPerfResult) three = NULL;
+
+  one = perf_over (fixture->connection, 1024 * 1024, 1024 * 1024, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (one->upload_bytes, ==, 1024 * 1024);
+  g_assert_cmpuint (one->download_bytes, ==, 1024 * 1024);
+  g_assert_cmpfloat (one->upload_seconds, >, 0);
+  g_assert_cmpfloat (one->download_seconds, >=, 0);
+
+  two = perf_over (fixture->incoming, 3 * 1000 * 1000 + 7, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (two->upload_bytes, ==, 3 * 1000 * 1000 + 7);
+  g_assert_cmpuint (two->download_bytes, ==, 0);
+
+  three = perf_over (fixture->connection, 0, 5 * 1000 * 1000 + 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (three->download_bytes, ==, 5 * 1000 * 1000 + 1);
+}
+
+static void
+test_perf_refused (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetPerfResult) result = NULL;
+
+  /* More than the acceptor's limit: refused, never started. */
+  result = perf_over (fixture->connection, 0, FOCTET_PERF_MAX_DOWNLOAD + 1, &error);
+  g_assert_null (result);
+  g_assert_nonnull (error);
+}
+
+static void
+upper_handler (FoctetNode       *node,
+               FoctetConnection *connection,
+               FoctetStream     *stream,
+               gpointer          user_data)
+{
+  guint *calls = user_data;
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (stream));
+  g_autoptr(GError) error = NULL;
+  char buf[64] = { 0 };
+  gsize n = 0;
+
+  (*calls)++;
+  g_assert_cmpstr (foctet_stream_get_protocol (stream), ==, "test/upper/1");
+  g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (connection),
+                                       foctet_node_get_node_id (node)) == FALSE);
+  /* A blocking read is fine here: the opener wrote and half-closed before
+   * this stream was even accepted. */
+  g_assert_true (g_input_stream_read_all (in, buf, sizeof buf - 1, &n, NULL, &error));
+  g_assert_no_error (error);
+  for (gsize i = 0; i < n; i++)
+    buf[i] = g_ascii_toupper (buf[i]);
+  g_assert_true (g_output_stream_write_all (out, buf, n, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_io_stream_close (G_IO_STREAM (stream), NULL, &error);
+  g_assert_no_error (error);
+}
+
+static FoctetStream *
+open_stream (FoctetConnection *connection,
+             const char       *protocol,
+             GError          **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_connection_open_stream_async (connection, protocol, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_connection_open_stream_finish (connection, result, error);
+}
+
+static gssize
+read_some (FoctetStream *stream,
+           char         *buf,
+           gsize         size,
+           GError      **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+
+  g_input_stream_read_async (in, buf, size, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return g_input_stream_read_finish (in, result, error);
+}
+
+static void
+close_write (FoctetStream *stream)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+
+  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (foctet_stream_close_write_finish (stream, result, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_custom_protocol (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) protocols = NULL;
+  GString *reply = g_string_new (NULL);
+  guint calls = 0;
+  char buf[64];
+  gssize n;
+
+  foctet_node_set_protocol_handler (fixture->server, "test/upper/1", upper_handler, &calls, NULL);
+  protocols = foctet_node_list_protocols (fixture->server);
+  g_assert_true (g_strv_contains ((const char * const *) protocols, "test/upper/1"));
+  g_assert_true (g_strv_contains ((const char * const *) protocols, FOCTET_PROTOCOL_PING));
+  g_assert_true (g_strv_contains ((const char * const *) protocols, FOCTET_PROTOCOL_PERF));
+
+  stream = open_stream (fixture->connection, "test/upper/1", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_stream_get_protocol (stream), ==, "test/upper/1");
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (stream)),
+                                            "hello, node", 11, NULL, NULL, &error));
+  g_assert_no_error (error);
+  close_write (stream);
+
+  while ((n = read_some (stream, buf, sizeof buf, &error)) > 0)
+    g_string_append_len (reply, buf, n);
+  g_assert_no_error (error);
+  g_assert_cmpstr (reply->str, ==, "HELLO, NODE");
+  g_assert_cmpuint (calls, ==, 1);
+  g_string_free (reply, TRUE);
+
+  /* Removing the handler makes the protocol unknown again. */
+  foctet_node_set_protocol_handler (fixture->server, "test/upper/1", NULL, NULL, NULL);
+  g_clear_pointer (&protocols, g_strfreev);
+  protocols = foctet_node_list_protocols (fixture->server);
+  g_assert_false (g_strv_contains ((const char * const *) protocols, "test/upper/1"));
+}
+
+static void
+test_unknown_protocol (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  char buf[16];
+  gssize n;
+
+  stream = open_stream (fixture->connection, "test/nobody-serves-this/1", &error);
+  g_assert_no_error (error);
+  /* The acceptor refuses the stream: the opener sees it end or fail,
+   * never data. */
+  n = read_some (stream, buf, sizeof buf, &error);
+  g_assert_cmpint (n, <=, 0);
+
+  /* The connection itself is unharmed. */
+  ping_over (fixture->connection, 1);
+}
+
+static void
+test_bad_arguments (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(FoctetStream) stream = NULL;
+
+  connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                              "no-slash-here", &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                              "tcp-test/127.0.0.1:99999", &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                              "carrier-pigeon/127.0.0.1:1", &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_NOT_FOUND);
+  g_clear_error (&error);
+
+  stream = open_stream (fixture->connection, "", &error);
+  g_assert_null (stream);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_wrong_node_id (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+
+  /* The client's own NodeId is certainly not the server's. */
+  connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->client),
+                              fixture->server_uri, &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NODE_ID_MISMATCH);
+}
+
+static void
+test_ticket_dial (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(FoctetTicket) ticket = foctet_node_get_ticket (fixture->server);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  GAsyncResult *slot = NULL;
+
+  /* The ticket names the node; the test transport's addresses have no
+   * ticket entry type, and no real transport is loaded, so dialing the
+   * ticket finds nothing to dial. */
+  g_assert_true (foctet_node_id_equal (foctet_ticket_get_node_id (ticket),
+                                       foctet_node_get_node_id (fixture->server)));
+  g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_QUIC, "127.0.0.1:9", &error));
+  g_assert_no_error (error);
+  foctet_node_dial_async (fixture->client, ticket, NULL, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  connection = foctet_node_dial_finish (fixture->client, result, &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+}
+
+static void
+closed_cb (FoctetConnection *connection,
+           const GError     *error,
+           gpointer          user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+static void
+test_shutdown (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) again = NULL;
+  gboolean closed = FALSE;
+
+  g_signal_connect (fixture->connection, "closed", G_CALLBACK (closed_cb), &closed);
+  shutdown_node (fixture->server);
+  foctet_test_wait_for (&closed, TIMEOUT);
+  g_assert_true (foctet_connection_is_closed (fixture->connection));
+
+  /* Nothing listens any more. */
+  again = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                         fixture->server_uri, &error);
+  g_assert_null (again);
+  g_assert_nonnull (error);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("/node/ping", test_ping);
+  ADD ("/node/perf", test_perf);
+  ADD ("/node/perf-refused", test_perf_refused);
+  ADD ("/node/custom-protocol", test_custom_protocol);
+  ADD ("/node/unknown-protocol", test_unknown_protocol);
+  ADD ("/node/bad-arguments", test_bad_arguments);
+  ADD ("/node/wrong-node-id", test_wrong_node_id);
+  ADD ("/node/ticket-dial", test_ticket_dial);
+  ADD ("/node/shutdown", test_shutdown);
+#undef ADD
+
+  return g_test_run ();
+}
