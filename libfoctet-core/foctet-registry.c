@@ -1,2 +1,746 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* foctet-registry.c: finds, checks and loads plugins.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
 #include "config.h"
+
+#include <string.h>
+
+#include <gmodule.h>
+
+#include "foctet-registry.h"
+#include "foctet-enums.h"
+#include "foctet-error.h"
+#include "foctet-plugin.h"
+
+/**
+ * FoctetPluginInfo:
+ *
+ * What the registry knows of one plugin: a type it provides (a transport,
+ * a muxer, a discovery mechanism) and the file it came from — or a module
+ * it refused, and why.
+ */
+
+struct _FoctetPluginInfo {
+  GObject parent_instance;
+
+  FoctetPluginKind kind;
+  char *name;
+  char *filename;
+  char *refusal;
+};
+
+G_DEFINE_FINAL_TYPE (FoctetPluginInfo, foctet_plugin_info, G_TYPE_OBJECT)
+
+enum {
+  INFO_PROP_0,
+  INFO_PROP_KIND,
+  INFO_PROP_NAME,
+  INFO_PROP_FILENAME,
+  INFO_PROP_REFUSAL,
+  INFO_N_PROPS
+};
+
+static GParamSpec *info_properties[INFO_N_PROPS];
+
+static void
+foctet_plugin_info_finalize (GObject *object)
+{
+  FoctetPluginInfo *self = FOCTET_PLUGIN_INFO (object);
+
+  g_free (self->name);
+  g_free (self->filename);
+  g_free (self->refusal);
+
+  G_OBJECT_CLASS (foctet_plugin_info_parent_class)->finalize (object);
+}
+
+static void
+foctet_plugin_info_get_property (GObject    *object,
+                                 guint       prop_id,
+                                 GValue     *value,
+                                 GParamSpec *pspec)
+{
+  FoctetPluginInfo *self = FOCTET_PLUGIN_INFO (object);
+
+  switch (prop_id)
+    {
+    case INFO_PROP_KIND:
+      g_value_set_enum (value, self->kind);
+      break;
+    case INFO_PROP_NAME:
+      g_value_set_string (value, self->name);
+      break;
+    case INFO_PROP_FILENAME:
+      g_value_set_string (value, self->filename);
+      break;
+    case INFO_PROP_REFUSAL:
+      g_value_set_string (value, self->refusal);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_plugin_info_class_init (FoctetPluginInfoClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = foctet_plugin_info_finalize;
+  object_class->get_property = foctet_plugin_info_get_property;
+
+  /**
+   * FoctetPluginInfo:kind:
+   *
+   * What the plugin provides; %FOCTET_PLUGIN_KIND_NONE for a refused module.
+   */
+  info_properties[INFO_PROP_KIND] =
+    g_param_spec_enum ("kind", NULL, NULL, FOCTET_TYPE_PLUGIN_KIND, FOCTET_PLUGIN_KIND_NONE,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetPluginInfo:name:
+   *
+   * The name of what it provides ("tls"), or of the refused module.
+   */
+  info_properties[INFO_PROP_NAME] =
+    g_param_spec_string ("name", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetPluginInfo:filename:
+   *
+   * The module file, or %NULL for a type registered at run time.
+   */
+  info_properties[INFO_PROP_FILENAME] =
+    g_param_spec_string ("filename", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetPluginInfo:refusal:
+   *
+   * Why the module was refused, or %NULL if it was loaded.
+   */
+  info_properties[INFO_PROP_REFUSAL] =
+    g_param_spec_string ("refusal", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, INFO_N_PROPS, info_properties);
+}
+
+static void
+foctet_plugin_info_init (FoctetPluginInfo *self)
+{
+}
+
+static FoctetPluginInfo *
+plugin_info_new (FoctetPluginKind  kind,
+                 const char       *name,
+                 const char       *filename,
+                 const char       *refusal)
+{
+  FoctetPluginInfo *self = g_object_new (FOCTET_TYPE_PLUGIN_INFO, NULL);
+
+  self->kind = kind;
+  self->name = g_strdup (name);
+  self->filename = g_strdup (filename);
+  self->refusal = g_strdup (refusal);
+  return self;
+}
+
+/**
+ * foctet_plugin_info_get_kind:
+ * @self: a #FoctetPluginInfo
+ *
+ * Returns: what the plugin provides
+ */
+FoctetPluginKind
+foctet_plugin_info_get_kind (FoctetPluginInfo *self)
+{
+  g_return_val_if_fail (FOCTET_IS_PLUGIN_INFO (self), FOCTET_PLUGIN_KIND_NONE);
+  return self->kind;
+}
+
+/**
+ * foctet_plugin_info_get_name:
+ * @self: a #FoctetPluginInfo
+ *
+ * Returns: the name of what it provides, or of the refused module
+ */
+const char *
+foctet_plugin_info_get_name (FoctetPluginInfo *self)
+{
+  g_return_val_if_fail (FOCTET_IS_PLUGIN_INFO (self), NULL);
+  return self->name;
+}
+
+/**
+ * foctet_plugin_info_get_filename:
+ * @self: a #FoctetPluginInfo
+ *
+ * Returns: (nullable) (type filename): the module file, or %NULL for a
+ *   type registered at run time
+ */
+const char *
+foctet_plugin_info_get_filename (FoctetPluginInfo *self)
+{
+  g_return_val_if_fail (FOCTET_IS_PLUGIN_INFO (self), NULL);
+  return self->filename;
+}
+
+/**
+ * foctet_plugin_info_get_refusal:
+ * @self: a #FoctetPluginInfo
+ *
+ * Returns: (nullable): why the module was refused, or %NULL
+ */
+const char *
+foctet_plugin_info_get_refusal (FoctetPluginInfo *self)
+{
+  g_return_val_if_fail (FOCTET_IS_PLUGIN_INFO (self), NULL);
+  return self->refusal;
+}
+
+/**
+ * foctet_plugin_kind_to_string:
+ * @kind: a #FoctetPluginKind
+ *
+ * Returns: "transport", "muxer", "discovery" or "none"
+ */
+const char *
+foctet_plugin_kind_to_string (FoctetPluginKind kind)
+{
+  switch (kind)
+    {
+    case FOCTET_PLUGIN_KIND_TRANSPORT:
+      return "transport";
+    case FOCTET_PLUGIN_KIND_MUXER:
+      return "muxer";
+    case FOCTET_PLUGIN_KIND_DISCOVERY:
+      return "discovery";
+    case FOCTET_PLUGIN_KIND_NONE:
+    default:
+      return "none";
+    }
+}
+
+/**
+ * FoctetRegistry:
+ *
+ * The plugins of the process.  On first use it scans the plugin
+ * directories — those given with foctet_registry_add_search_path(), then
+ * `FOCTET_PLUGIN_PATH` (colon-separated), then the installed plugin
+ * directory, or `FOCTET_PLUGIN_SYSTEM_PATH` instead when set — and loads
+ * every module whose descriptor (#FoctetPluginDesc) matches this library's
+ * plugin ABI.  Modules without a descriptor, built for another ABI, or
+ * shadowed by one of the same name found earlier are refused before any
+ * of their code runs; foctet_registry_get_plugins() says why.
+ */
+
+struct _FoctetRegistry {
+  GObject parent_instance;
+
+  GPtrArray *search_path;
+  gboolean loaded;
+  GListStore *plugins;
+  GHashTable *module_names;   /* descriptor name → file */
+};
+
+G_DEFINE_FINAL_TYPE (FoctetRegistry, foctet_registry, G_TYPE_OBJECT)
+
+static const struct {
+  FoctetPluginKind kind;
+  const char *point;
+} extension_points[] = {
+  { FOCTET_PLUGIN_KIND_TRANSPORT, FOCTET_EXTENSION_POINT_TRANSPORT },
+  { FOCTET_PLUGIN_KIND_MUXER, FOCTET_EXTENSION_POINT_MUXER },
+  { FOCTET_PLUGIN_KIND_DISCOVERY, FOCTET_EXTENSION_POINT_DISCOVERY },
+};
+
+static const char *
+kind_to_point (FoctetPluginKind kind)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (extension_points); i++)
+    if (extension_points[i].kind == kind)
+      return extension_points[i].point;
+  return NULL;
+}
+
+static GType
+kind_to_interface (FoctetPluginKind kind)
+{
+  switch (kind)
+    {
+    case FOCTET_PLUGIN_KIND_TRANSPORT:
+      return FOCTET_TYPE_TRANSPORT;
+    case FOCTET_PLUGIN_KIND_MUXER:
+      return FOCTET_TYPE_MUXER;
+    case FOCTET_PLUGIN_KIND_DISCOVERY:
+      return FOCTET_TYPE_DISCOVERY;
+    case FOCTET_PLUGIN_KIND_NONE:
+    default:
+      return G_TYPE_INVALID;
+    }
+}
+
+static void
+foctet_registry_finalize (GObject *object)
+{
+  FoctetRegistry *self = FOCTET_REGISTRY (object);
+
+  g_clear_pointer (&self->search_path, g_ptr_array_unref);
+  g_clear_object (&self->plugins);
+  g_clear_pointer (&self->module_names, g_hash_table_unref);
+
+  G_OBJECT_CLASS (foctet_registry_parent_class)->finalize (object);
+}
+
+static void
+foctet_registry_class_init (FoctetRegistryClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = foctet_registry_finalize;
+}
+
+static void
+foctet_registry_init (FoctetRegistry *self)
+{
+  self->search_path = g_ptr_array_new_with_free_func (g_free);
+  self->plugins = g_list_store_new (FOCTET_TYPE_PLUGIN_INFO);
+  self->module_names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
+/**
+ * foctet_registry_get_default:
+ *
+ * Returns: (transfer none): the registry of the process
+ */
+FoctetRegistry *
+foctet_registry_get_default (void)
+{
+  static FoctetRegistry *registry;
+
+  if (g_once_init_enter (&registry))
+    {
+      FoctetRegistry *created;
+
+      for (guint i = 0; i < G_N_ELEMENTS (extension_points); i++)
+        {
+          GIOExtensionPoint *point = g_io_extension_point_register (extension_points[i].point);
+
+          g_io_extension_point_set_required_type (point,
+                                                  kind_to_interface (extension_points[i].kind));
+        }
+      created = g_object_new (FOCTET_TYPE_REGISTRY, NULL);
+      g_once_init_leave (&registry, created);
+    }
+  return registry;
+}
+
+/**
+ * foctet_registry_add_search_path:
+ * @self: a #FoctetRegistry
+ * @directory: (type filename): a directory of plugins
+ *
+ * Searches @directory before `FOCTET_PLUGIN_PATH` and the installed plugin
+ * directory.  Only has an effect before the plugins are loaded.
+ */
+void
+foctet_registry_add_search_path (FoctetRegistry *self,
+                                 const char     *directory)
+{
+  g_return_if_fail (FOCTET_IS_REGISTRY (self));
+  g_return_if_fail (directory != NULL);
+
+  if (self->loaded)
+    {
+      g_debug ("Plugins already loaded; ignoring search path %s", directory);
+      return;
+    }
+  g_ptr_array_add (self->search_path, g_strdup (directory));
+}
+
+static void
+refuse (FoctetRegistry *self,
+        const char     *name,
+        const char     *path,
+        const char     *reason)
+{
+  g_autoptr(FoctetPluginInfo) info = plugin_info_new (FOCTET_PLUGIN_KIND_NONE, name, path, reason);
+
+  g_debug ("Refused plugin %s: %s", path, reason);
+  g_list_store_append (self->plugins, info);
+}
+
+static GHashTable *
+snapshot_extensions (void)
+{
+  GHashTable *seen = g_hash_table_new (g_direct_hash, g_direct_equal);
+
+  for (guint i = 0; i < G_N_ELEMENTS (extension_points); i++)
+    for (GList *l = g_io_extension_point_get_extensions (g_io_extension_point_lookup (extension_points[i].point));
+         l != NULL; l = l->next)
+      g_hash_table_add (seen, l->data);
+  return seen;
+}
+
+static void
+load_module (FoctetRegistry *self,
+             const char     *path)
+{
+  g_autofree char *basename = g_path_get_basename (path);
+  g_autofree char *name = NULL;
+  g_autoptr(GHashTable) before = NULL;
+  const FoctetPluginDesc *desc = NULL;
+  const char *earlier;
+  GIOModule *io_module;
+  GModule *module;
+  guint provided = 0;
+
+  module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+  if (module == NULL)
+    {
+      g_autofree char *reason = g_strdup_printf ("cannot be loaded: %s", g_module_error ());
+      refuse (self, basename, path, reason);
+      return;
+    }
+  if (!g_module_symbol (module, "foctet_plugin_desc", (gpointer *) &desc) || desc == NULL)
+    {
+      refuse (self, basename, path, "not a foctet plugin: no foctet_plugin_desc symbol");
+      g_module_close (module);
+      return;
+    }
+  if (desc->abi_version != FOCTET_PLUGIN_ABI_VERSION)
+    {
+      g_autofree char *reason =
+        g_strdup_printf ("built for plugin ABI %u, this libfoctet-core has plugin ABI %d",
+                         desc->abi_version, FOCTET_PLUGIN_ABI_VERSION);
+      refuse (self, desc->name != NULL ? desc->name : basename, path, reason);
+      g_module_close (module);
+      return;
+    }
+  name = g_strdup (desc->name != NULL ? desc->name : basename);
+  g_module_close (module);
+
+  earlier = g_hash_table_lookup (self->module_names, name);
+  if (earlier != NULL)
+    {
+      g_autofree char *reason = g_strdup_printf ("shadowed by %s", earlier);
+      refuse (self, name, path, reason);
+      return;
+    }
+
+  before = snapshot_extensions ();
+  io_module = g_io_module_new (path);
+  if (!g_type_module_use (G_TYPE_MODULE (io_module)))
+    {
+      refuse (self, name, path, "its g_io_module_load() could not be found or run");
+      /* A GTypeModule is never freed once created. */
+      return;
+    }
+  /* Types cannot be unregistered: keep the module in use for good. */
+  g_hash_table_insert (self->module_names, g_strdup (name), g_strdup (path));
+
+  for (guint i = 0; i < G_N_ELEMENTS (extension_points); i++)
+    for (GList *l = g_io_extension_point_get_extensions (g_io_extension_point_lookup (extension_points[i].point));
+         l != NULL; l = l->next)
+      {
+        g_autoptr(FoctetPluginInfo) info = NULL;
+
+        if (g_hash_table_contains (before, l->data))
+          continue;
+        info = plugin_info_new (extension_points[i].kind, g_io_extension_get_name (l->data), path, NULL);
+        g_list_store_append (self->plugins, info);
+        g_debug ("Plugin %s provides %s %s", path,
+                 foctet_plugin_kind_to_string (extension_points[i].kind),
+                 g_io_extension_get_name (l->data));
+        provided++;
+      }
+  if (provided == 0)
+    g_debug ("Plugin %s loaded but provides nothing", path);
+}
+
+static gint
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+static void
+load_directory (FoctetRegistry *self,
+                const char     *directory)
+{
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  const char *entry;
+
+  dir = g_dir_open (directory, 0, &error);
+  if (dir == NULL)
+    {
+      g_debug ("Plugin directory %s: %s", directory, error->message);
+      return;
+    }
+  while ((entry = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (entry, "." G_MODULE_SUFFIX))
+      g_ptr_array_add (files, g_build_filename (directory, entry, NULL));
+  g_ptr_array_sort (files, compare_names);
+
+  for (guint i = 0; i < files->len; i++)
+    load_module (self, g_ptr_array_index (files, i));
+}
+
+static void
+add_path_list (GPtrArray  *dirs,
+               const char *list)
+{
+  g_auto(GStrv) parts = NULL;
+
+  if (list == NULL)
+    return;
+  parts = g_strsplit (list, G_SEARCHPATH_SEPARATOR_S, -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (parts[i][0] != '\0')
+      g_ptr_array_add (dirs, g_strdup (parts[i]));
+}
+
+/**
+ * foctet_registry_ensure_loaded:
+ * @self: a #FoctetRegistry
+ *
+ * Scans the plugin directories and loads the plugins, once.  Every
+ * function that looks plugins up calls this itself.
+ */
+void
+foctet_registry_ensure_loaded (FoctetRegistry *self)
+{
+  g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
+  const char *system_path;
+
+  g_return_if_fail (FOCTET_IS_REGISTRY (self));
+
+  if (self->loaded)
+    return;
+  self->loaded = TRUE;
+
+  for (guint i = 0; i < self->search_path->len; i++)
+    g_ptr_array_add (dirs, g_strdup (g_ptr_array_index (self->search_path, i)));
+  add_path_list (dirs, g_getenv ("FOCTET_PLUGIN_PATH"));
+  system_path = g_getenv ("FOCTET_PLUGIN_SYSTEM_PATH");
+  if (system_path != NULL)
+    add_path_list (dirs, system_path);
+  else
+    g_ptr_array_add (dirs, g_strdup (FOCTET_PLUGINDIR));
+
+  for (guint i = 0; i < dirs->len; i++)
+    load_directory (self, g_ptr_array_index (dirs, i));
+}
+
+/**
+ * foctet_registry_get_plugins:
+ * @self: a #FoctetRegistry
+ *
+ * Returns: (transfer none): a list model of #FoctetPluginInfo: one item per
+ *   type a plugin provides, and one per refused module
+ */
+GListModel *
+foctet_registry_get_plugins (FoctetRegistry *self)
+{
+  g_return_val_if_fail (FOCTET_IS_REGISTRY (self), NULL);
+
+  foctet_registry_ensure_loaded (self);
+  return G_LIST_MODEL (self->plugins);
+}
+
+/**
+ * foctet_registry_list_names:
+ * @self: a #FoctetRegistry
+ * @kind: which kind of plugin
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the names available
+ *   for @kind, highest priority first
+ */
+char **
+foctet_registry_list_names (FoctetRegistry   *self,
+                            FoctetPluginKind  kind)
+{
+  GPtrArray *names;
+  const char *point;
+
+  g_return_val_if_fail (FOCTET_IS_REGISTRY (self), NULL);
+
+  foctet_registry_ensure_loaded (self);
+  names = g_ptr_array_new ();
+  point = kind_to_point (kind);
+  if (point != NULL)
+    for (GList *l = g_io_extension_point_get_extensions (g_io_extension_point_lookup (point));
+         l != NULL; l = l->next)
+      g_ptr_array_add (names, g_strdup (g_io_extension_get_name (l->data)));
+  g_ptr_array_add (names, NULL);
+  return (char **) g_ptr_array_free (names, FALSE);
+}
+
+/**
+ * foctet_registry_register_type:
+ * @self: a #FoctetRegistry
+ * @kind: what @type provides
+ * @name: the name to find it by ("tls", "my-transport")
+ * @type: a type implementing the interface of @kind
+ * @error: return location for a #GError
+ *
+ * Registers a type at run time, as a plugin would — for applications,
+ * including Python and GJS ones, that bring their own transport.
+ *
+ * Returns: %TRUE if registered
+ */
+gboolean
+foctet_registry_register_type (FoctetRegistry    *self,
+                               FoctetPluginKind   kind,
+                               const char        *name,
+                               GType              type,
+                               GError           **error)
+{
+  g_autoptr(FoctetPluginInfo) info = NULL;
+  const char *point;
+  GType iface;
+
+  g_return_val_if_fail (FOCTET_IS_REGISTRY (self), FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+
+  foctet_registry_ensure_loaded (self);
+  point = kind_to_point (kind);
+  iface = kind_to_interface (kind);
+  if (point == NULL)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "Cannot register a plugin of kind %d", kind);
+      return FALSE;
+    }
+  if (!g_type_is_a (type, iface) || G_TYPE_IS_ABSTRACT (type))
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "Type %s is not an instantiable %s", g_type_name (type), g_type_name (iface));
+      return FALSE;
+    }
+  if (name[0] == '\0' || strchr (name, '/') != NULL)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not a usable plugin name", name);
+      return FALSE;
+    }
+  if (g_io_extension_point_get_extension_by_name (g_io_extension_point_lookup (point), name) != NULL)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "A %s named “%s” is already registered", foctet_plugin_kind_to_string (kind), name);
+      return FALSE;
+    }
+
+  g_io_extension_point_implement (point, type, name, 0);
+  info = plugin_info_new (kind, name, NULL, NULL);
+  g_list_store_append (self->plugins, info);
+  return TRUE;
+}
+
+static GType
+lookup (FoctetRegistry    *self,
+        FoctetPluginKind   kind,
+        const char        *name,
+        GError           **error)
+{
+  GIOExtensionPoint *point;
+  GIOExtension *extension = NULL;
+
+  foctet_registry_ensure_loaded (self);
+  point = g_io_extension_point_lookup (kind_to_point (kind));
+  if (name != NULL)
+    extension = g_io_extension_point_get_extension_by_name (point, name);
+  else if (g_io_extension_point_get_extensions (point) != NULL)
+    extension = g_io_extension_point_get_extensions (point)->data;
+
+  if (extension == NULL)
+    {
+      g_auto(GStrv) names = foctet_registry_list_names (self, kind);
+      g_autofree char *available = g_strjoinv (", ", names);
+
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_NOT_FOUND,
+                   "No %s plugin%s%s%s (available: %s)", foctet_plugin_kind_to_string (kind),
+                   name != NULL ? " named “" : "", name != NULL ? name : "", name != NULL ? "”" : "",
+                   names[0] != NULL ? available : "none");
+      return G_TYPE_INVALID;
+    }
+  return g_io_extension_get_type (extension);
+}
+
+/**
+ * foctet_registry_create_transport:
+ * @self: a #FoctetRegistry
+ * @name: the transport's name ("tls", "quic", ...)
+ * @identity: the identity it authenticates with
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): a new transport, or %NULL with
+ *   %FOCTET_ERROR_PLUGIN_NOT_FOUND
+ */
+FoctetTransport *
+foctet_registry_create_transport (FoctetRegistry  *self,
+                                  const char      *name,
+                                  FoctetIdentity  *identity,
+                                  GError         **error)
+{
+  GType type;
+
+  g_return_val_if_fail (FOCTET_IS_REGISTRY (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+  g_return_val_if_fail (FOCTET_IS_IDENTITY (identity), NULL);
+
+  type = lookup (self, FOCTET_PLUGIN_KIND_TRANSPORT, name, error);
+  if (type == G_TYPE_INVALID)
+    return NULL;
+  return g_object_new (type, "identity", identity, NULL);
+}
+
+/**
+ * foctet_registry_create_muxer:
+ * @self: a #FoctetRegistry
+ * @name: (nullable): the muxer's name, or %NULL for the preferred one
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): a new muxer, or %NULL with
+ *   %FOCTET_ERROR_PLUGIN_NOT_FOUND
+ */
+FoctetMuxer *
+foctet_registry_create_muxer (FoctetRegistry  *self,
+                              const char      *name,
+                              GError         **error)
+{
+  GType type;
+
+  g_return_val_if_fail (FOCTET_IS_REGISTRY (self), NULL);
+
+  type = lookup (self, FOCTET_PLUGIN_KIND_MUXER, name, error);
+  if (type == G_TYPE_INVALID)
+    return NULL;
+  return g_object_new (type, NULL);
+}
+
+/**
+ * foctet_registry_create_discovery:
+ * @self: a #FoctetRegistry
+ * @name: the mechanism's name ("mdns", ...)
+ * @identity: the identity of the node it works for
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): a new discovery, or %NULL with
+ *   %FOCTET_ERROR_PLUGIN_NOT_FOUND
+ */
+FoctetDiscovery *
+foctet_registry_create_discovery (FoctetRegistry  *self,
+                                  const char      *name,
+                                  FoctetIdentity  *identity,
+                                  GError         **error)
+{
+  GType type;
+
+  g_return_val_if_fail (FOCTET_IS_REGISTRY (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+  g_return_val_if_fail (FOCTET_IS_IDENTITY (identity), NULL);
+
+  type = lookup (self, FOCTET_PLUGIN_KIND_DISCOVERY, name, error);
+  if (type == G_TYPE_INVALID)
+    return NULL;
+  return g_object_new (type, "identity", identity, NULL);
+}
