@@ -148,9 +148,14 @@ class TwoNodes(unittest.TestCase):
 
         def on_stream(node, connection, stream):
             seen.append(stream.get_protocol())
-            data = stream.get_input_stream().read_bytes(5, None).get_data()
-            stream.get_output_stream().write_all(data[::-1], None)
-            stream.close(None)
+
+            def on_request(source, result):
+                data = source.read_bytes_finish(result).get_data()
+                stream.get_output_stream().write_all(data[::-1], None)
+                stream.close(None)
+
+            # Never block the loop: the peer's bytes may not be here yet.
+            stream.get_input_stream().read_bytes_async(5, GLib.PRIORITY_DEFAULT, None, on_request)
 
         self.server.set_protocol_handler('test/reverse/1', on_stream)
 
