@@ -1,0 +1,218 @@
+/* foctet-shell.c: global options and dispatch to commands.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "foctet-shell.h"
+
+int
+shell_usage_error (const char *format,
+                   ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("foctet-shell: %s\n", message);
+  return SHELL_EXIT_USAGE;
+}
+
+int
+shell_failure (const char   *what,
+               const GError *error)
+{
+  g_autofree char *why = g_strdup (error != NULL ? error->message : "failed");
+
+  /* One line, whatever the message held. */
+  g_strdelimit (why, "\r\n", ' ');
+  g_printerr ("foctet-shell: %s: %s\n", what, why);
+  return SHELL_EXIT_FAILURE;
+}
+
+FoctetIdentity *
+shell_get_identity (ShellContext  *ctx,
+                    GError       **error)
+{
+  if (ctx->identity == NULL)
+    ctx->identity = foctet_identity_load_or_create (ctx->identity_path, error);
+  return ctx->identity;
+}
+
+static gboolean
+interrupted_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  g_main_context_wakeup (NULL);
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean
+shell_wait (gboolean *done,
+            gboolean  interruptible)
+{
+  gboolean interrupted = FALSE;
+  guint sigint = 0, sigterm = 0;
+
+  if (interruptible)
+    {
+      sigint = g_unix_signal_add (SIGINT, interrupted_cb, &interrupted);
+      sigterm = g_unix_signal_add (SIGTERM, interrupted_cb, &interrupted);
+    }
+  while (!*done && !interrupted)
+    g_main_context_iteration (NULL, TRUE);
+  if (interruptible)
+    {
+      g_source_remove (sigint);
+      g_source_remove (sigterm);
+    }
+  return !interrupted;
+}
+
+static gboolean
+slept_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+shell_sleep (guint milliseconds)
+{
+  gboolean slept = FALSE;
+  guint id = g_timeout_add (milliseconds, slept_cb, &slept);
+
+  if (!shell_wait (&slept, TRUE))
+    {
+      g_source_remove (id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+int
+shell_run_command (ShellContext *ctx,
+                   int           argc,
+                   char        **argv)
+{
+  const ShellCommand *command = shell_find_command (argv[0]);
+
+  if (command == NULL)
+    return shell_usage_error ("unknown command '%s' (try: foctet-shell --help)", argv[0]);
+  return command->run (ctx, argc, argv);
+}
+
+static char *
+commands_description (void)
+{
+  GString *text = g_string_new ("Commands:\n");
+  guint n = 0;
+  const ShellCommand *commands = shell_commands (&n);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *usage = g_strdup_printf ("%s %s", commands[i].name, commands[i].args);
+      g_string_append_printf (text, "  %-44s %s\n", usage, commands[i].summary);
+    }
+  g_string_append (text, "\nWithout a command: an interactive shell (or commands read from standard input).\n"
+                         "Every command takes --help.");
+  return g_string_free (text, FALSE);
+}
+
+/* Global options come before the command; the command parses the rest. */
+static int
+command_index (int    argc,
+               char **argv)
+{
+  for (int i = 1; i < argc; i++)
+    {
+      if (strcmp (argv[i], "--") == 0)
+        return i + 1 < argc ? i + 1 : argc;
+      if (argv[i][0] != '-')
+        return i;
+      if ((strcmp (argv[i], "--identity") == 0 || strcmp (argv[i], "--plugin-path") == 0) && i + 1 < argc)
+        i++;
+    }
+  return argc;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autofree char *identity_path = NULL;
+  g_auto(GStrv) plugin_paths = NULL;
+  gboolean verbose = FALSE, quiet = FALSE, version = FALSE, interactive = FALSE;
+  const GOptionEntry entries[] = {
+    { "identity", 0, 0, G_OPTION_ARG_FILENAME, &identity_path,
+      "Identity key file (default $XDG_DATA_HOME/foctet/identity)", "PATH" },
+    { "plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
+      "Look for plugins in DIR first (repeatable; also FOCTET_PLUGIN_PATH)", "DIR" },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Show debug messages", NULL },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Show nothing but results and errors", NULL },
+    { "interactive", 0, 0, G_OPTION_ARG_NONE, &interactive,
+      "Interactive shell even when standard input is not a terminal", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Show the version", NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) options = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *description = NULL;
+  ShellContext ctx = { 0 };
+  int split, global_argc, status;
+  char **global_argv;
+
+  setlocale (LC_ALL, "");
+
+  split = command_index (argc, argv);
+  global_argc = split;
+  global_argv = g_new0 (char *, split + 1);
+  memcpy (global_argv, argv, sizeof (char *) * split);
+
+  options = g_option_context_new ("[COMMAND [ARGS...]]");
+  g_option_context_set_summary (options, "Secure peer-to-peer networking from the command line.");
+  description = commands_description ();
+  g_option_context_set_description (options, description);
+  g_option_context_add_main_entries (options, entries, NULL);
+  if (!g_option_context_parse (options, &global_argc, &global_argv, &error))
+    {
+      g_free (global_argv);
+      return shell_usage_error ("%s", error->message);
+    }
+  g_free (global_argv);
+
+  if (version)
+    {
+      g_print ("foctet-shell %s\n", FOCTET_VERSION_STRING);
+      return SHELL_EXIT_OK;
+    }
+  if (verbose)
+    g_setenv ("G_MESSAGES_DEBUG", "Foctet Foctet-Tls Foctet-Quic Foctet-Yamux Foctet-Relay Foctet-TcpTest", TRUE);
+
+  for (guint i = 0; plugin_paths != NULL && plugin_paths[i] != NULL; i++)
+    foctet_registry_add_search_path (foctet_registry_get_default (), plugin_paths[i]);
+
+  ctx.identity_path = identity_path != NULL
+                      ? g_steal_pointer (&identity_path)
+                      : g_build_filename (g_get_user_data_dir (), "foctet", "identity", NULL);
+  ctx.quiet = quiet;
+  ctx.interactive = interactive;
+
+  if (split < argc)
+    status = shell_run_command (&ctx, argc - split, argv + split);
+  else
+    status = shell_interactive (&ctx);
+
+  g_clear_object (&ctx.identity);
+  g_free (ctx.identity_path);
+  return status;
+}

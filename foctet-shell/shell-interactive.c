@@ -1,0 +1,134 @@
+/* shell-interactive.c: the interactive shell (libedit), and commands read
+ * from a non-terminal standard input.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+
+#include "foctet-shell.h"
+
+static int
+run_line (ShellContext *ctx,
+          const char   *line,
+          gboolean     *quit)
+{
+  g_auto(GStrv) argv = NULL;
+  g_autoptr(GError) error = NULL;
+  int argc = 0;
+
+  if (!g_shell_parse_argv (line, &argc, &argv, &error))
+    {
+      /* An empty or blank line is not an error. */
+      if (g_error_matches (error, G_SHELL_ERROR, G_SHELL_ERROR_EMPTY_STRING))
+        return SHELL_EXIT_OK;
+      return shell_usage_error ("%s", error->message);
+    }
+  if (argv[0][0] == '#')
+    return SHELL_EXIT_OK;
+  if (strcmp (argv[0], "quit") == 0 || strcmp (argv[0], "exit") == 0)
+    {
+      *quit = TRUE;
+      return SHELL_EXIT_OK;
+    }
+  return shell_run_command (ctx, argc, argv);
+}
+
+static char *
+command_generator (const char *text,
+                   int         state)
+{
+  static guint index;
+  static const char *extra[] = { "quit" };
+  guint n = 0;
+  const ShellCommand *commands = shell_commands (&n);
+  size_t len = strlen (text);
+
+  if (state == 0)
+    index = 0;
+  while (index < n + G_N_ELEMENTS (extra))
+    {
+      const char *name = index < n ? commands[index].name : extra[index - n];
+
+      index++;
+      if (strncmp (name, text, len) == 0)
+        return strdup (name);   /* freed by libedit with free() */
+    }
+  return NULL;
+}
+
+static char **
+complete (const char *text,
+          int         start,
+          int         end)
+{
+  /* Command names complete only in first position. */
+  rl_attempted_completion_over = 1;
+  if (start != 0)
+    return NULL;
+  return rl_completion_matches (text, command_generator);
+}
+
+static char *
+history_path (void)
+{
+  return g_build_filename (g_get_user_state_dir (), "foctet", "history", NULL);
+}
+
+int
+shell_interactive (ShellContext *ctx)
+{
+  gboolean quit = FALSE;
+  int status = SHELL_EXIT_OK;
+
+  if (!ctx->interactive && !isatty (STDIN_FILENO))
+    {
+      /* Scripted: one command a line, no prompt; the last failure's code. */
+      char buf[4096];
+
+      while (!quit && fgets (buf, sizeof buf, stdin) != NULL)
+        {
+          int ret;
+
+          g_strchomp (buf);
+          ret = run_line (ctx, buf, &quit);
+          if (ret != SHELL_EXIT_OK)
+            status = ret;
+        }
+      return status;
+    }
+
+  {
+    g_autofree char *history = history_path ();
+    g_autofree char *history_dir = g_path_get_dirname (history);
+    char *line;
+
+    ctx->interactive = TRUE;
+    rl_readline_name = "foctet-shell";
+    rl_attempted_completion_function = complete;
+    using_history ();
+    read_history (history);
+
+    if (!ctx->quiet)
+      g_printerr ("foctet-shell %s; type help for the commands, quit to leave.\n", FOCTET_VERSION_STRING);
+    while (!quit && (line = readline ("foctet> ")) != NULL)
+      {
+        if (*g_strstrip (line) != '\0')
+          add_history (line);
+        status = run_line (ctx, line, &quit);
+        free (line);
+      }
+    if (!quit)
+      g_print ("\n");
+
+    g_mkdir_with_parents (history_dir, 0700);
+    stifle_history (1000);
+    write_history (history);
+  }
+  return SHELL_EXIT_OK;
+}
