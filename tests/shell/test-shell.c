@@ -1,0 +1,344 @@
+/* test-shell.c: foctet-shell as a user runs it — exit codes, one-line
+ * errors, identity files, plugin listing, scripted input, and serve + ping +
+ * perf between two processes over the test-only transport plugin.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+#include <sys/stat.h>
+#include <signal.h>
+
+#include <glib/gstdio.h>
+#include <foctet.h>
+
+#include "test-utils.h"
+
+#define TIMEOUT 30
+
+static char *tmpdir;
+
+static GSubprocessLauncher *
+launcher_new (GSubprocessFlags flags)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+  g_autofree char *data_home = g_build_filename (tmpdir, "data", NULL);
+  g_autofree char *state_home = g_build_filename (tmpdir, "state", NULL);
+
+  /* Never touch the real home; plugins from the build tree only. */
+  g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_STATE_HOME", state_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
+  return launcher;
+}
+
+/* Runs foctet-shell with @args to completion; returns its exit status. */
+static int
+run_shell (const char  *stdin_text,
+           char       **out,
+           char       **err,
+           const char  *first,
+           ...)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+  const char *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (char *) g_getenv ("FOCTET_SHELL"));
+  va_start (args, first);
+  for (arg = first; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (char *) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  launcher = launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                           G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8_async (proc, stdin_text != NULL ? stdin_text : "", NULL,
+                                       foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_subprocess_communicate_utf8_finish (proc, result, out, err, &error);
+  g_assert_no_error (error);
+  return g_subprocess_get_exit_status (proc);
+}
+
+static void
+assert_one_line_error (const char *err,
+                       const char *words)
+{
+  g_assert_true (g_str_has_prefix (err, "foctet-shell: "));
+  g_assert_true (g_str_has_suffix (err, "\n"));
+  g_assert_true (strchr (err, '\n') == err + strlen (err) - 1);
+  if (strstr (err, words) == NULL)
+    g_error ("“%s” does not say “%s”", err, words);
+}
+
+static void
+test_id (void)
+{
+  g_autofree char *out = NULL, *err = NULL, *again = NULL, *err2 = NULL, *lower = NULL;
+  g_autofree char *path = g_build_filename (tmpdir, "data", "foctet", "identity", NULL);
+  g_autoptr(FoctetNodeId) id = NULL;
+  g_autoptr(GError) error = NULL;
+  GStatBuf st;
+
+  g_assert_cmpint (run_shell (NULL, &out, &err, "id", NULL), ==, 0);
+  g_assert_cmpuint (strlen (out), ==, 53);
+  g_strchomp (out);
+  id = foctet_node_id_parse (out, &error);
+  g_assert_no_error (error);
+  lower = g_ascii_strdown (out, -1);
+  g_assert_cmpstr (out, ==, lower);
+
+  /* Created on first use, in XDG_DATA_HOME, private. */
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+
+  g_assert_cmpint (run_shell (NULL, &again, &err2, "id", NULL), ==, 0);
+  g_strchomp (again);
+  g_assert_cmpstr (again, ==, out);
+}
+
+static void
+test_identity_option (void)
+{
+  g_autofree char *path = g_build_filename (tmpdir, "other", "key", NULL);
+  g_autofree char *out = NULL, *err = NULL, *default_out = NULL, *err2 = NULL;
+  g_autofree char *out3 = NULL, *err3 = NULL;
+
+  g_assert_cmpint (run_shell (NULL, &out, &err, "--identity", path, "id", NULL), ==, 0);
+  g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpint (run_shell (NULL, &default_out, &err2, "id", NULL), ==, 0);
+  g_assert_cmpstr (out, !=, default_out);
+
+  /* A key others may read is refused: run-time failure, one line. */
+  g_assert_cmpint (g_chmod (path, 0644), ==, 0);
+  g_assert_cmpint (run_shell (NULL, &out3, &err3, "--identity", path, "id", NULL), ==, 1);
+  g_assert_cmpstr (out3, ==, "");
+  assert_one_line_error (err3, "chmod 600");
+}
+
+static void
+test_usage_errors (void)
+{
+  struct {
+    const char *args[3];
+    const char *words;
+  } cases[] = {
+    { { "frob", NULL }, "unknown command 'frob'" },
+    { { "--frob", "id", NULL }, "--frob" },
+    { { "id", "--frob", NULL }, "--frob" },
+    { { "id", "extra", NULL }, "extra" },
+    { { "ping", NULL }, "missing TICKET" },
+    { { "ping", "foctet-not-a-ticket", NULL }, "bad ticket" },
+    { { "perf", "x", "--upload=lots" }, "lots" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *out = NULL, *err = NULL;
+
+      g_test_message ("case %u: %s", i, cases[i].args[0]);
+      g_assert_cmpint (run_shell (NULL, &out, &err, cases[i].args[0], cases[i].args[1],
+                                  cases[i].args[2], NULL), ==, 2);
+      assert_one_line_error (err, cases[i].words);
+    }
+}
+
+static void
+test_help (void)
+{
+  const char *commands[] = { "id", "plugins", "serve", "ping", "perf" };
+  g_autofree char *out = NULL, *err = NULL;
+
+  g_assert_cmpint (run_shell (NULL, &out, &err, "--help", NULL), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    g_assert_nonnull (strstr (out, commands[i]));
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      g_autofree char *cmd_out = NULL, *cmd_err = NULL;
+
+      g_assert_cmpint (run_shell (NULL, &cmd_out, &cmd_err, commands[i], "--help", NULL), ==, 0);
+      g_assert_nonnull (strstr (cmd_out, "Usage:"));
+    }
+}
+
+static void
+test_plugins (void)
+{
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *expected = g_strdup_printf ("transport tcp-test %s/libfoctet-transport-tcp-test.so\n",
+                                               g_getenv ("TEST_PLUGIN_DIR"));
+  g_autofree char *bad = g_strdup_printf ("--plugin-path=%s", g_getenv ("TEST_BAD_PLUGIN_DIR"));
+
+  g_assert_cmpint (run_shell (NULL, &out, &err, bad, "plugins", NULL), ==, 0);
+  if (strstr (out, expected) == NULL)
+    g_error ("plugins printed:\n%s", out);
+  g_assert_nonnull (strstr (out, "\nrefused bad-abi "));
+  g_assert_nonnull (strstr (out, "built for plugin ABI"));
+  g_assert_nonnull (strstr (out, "\nrefused libno-descriptor.so "));
+  g_assert_null (strstr (out, "must-not-load"));
+}
+
+static void
+test_scripted (void)
+{
+  g_autofree char *out = NULL, *err = NULL, *id = NULL, *err2 = NULL;
+
+  g_assert_cmpint (run_shell (NULL, &id, &err2, "id", NULL), ==, 0);
+  g_assert_cmpint (run_shell ("# a comment\n\nid\nquit\nid\n", &out, &err, NULL), ==, 0);
+  /* One id: the second comes after quit. */
+  g_assert_cmpstr (out, ==, id);
+
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell ("frob\n", &out, &err, NULL), ==, 2);
+  assert_one_line_error (err, "unknown command");
+}
+
+/* serve in one process, ping and perf from others. */
+
+static char *
+read_line (GDataInputStream *in)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+  char *line;
+
+  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  line = g_data_input_stream_read_line_finish_utf8 (in, result, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  return line;
+}
+
+static void
+test_serve_ping_perf (void)
+{
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autofree char *server_key = g_build_filename (tmpdir, "server", NULL);
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(FoctetIdentity) stranger = NULL;
+  g_autoptr(FoctetTicket) stranger_ticket = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *ticket_text = NULL, *listening = NULL, *stranger_text = NULL;
+  GAsyncResult *slot = NULL;
+  const char *uri;
+
+  server = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"),
+                                        "--identity", server_key,
+                                        "serve", "--listen", "tcp-test/127.0.0.1:0", NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (server));
+
+  ticket_text = read_line (out);
+  ticket = foctet_ticket_parse (ticket_text, &error);
+  g_assert_no_error (error);
+  listening = read_line (err);
+  g_assert_true (g_str_has_prefix (listening, "listening on tcp-test/127.0.0.1:"));
+  uri = listening + strlen ("listening on ");
+
+  {
+    g_autofree char *ping_out = NULL, *ping_err = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &ping_out, &ping_err, "ping", ticket_text, "--count", "2",
+                                "--address", uri, NULL), ==, 0);
+    lines = g_strsplit (ping_out, "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 3);
+    g_assert_true (g_regex_match_simple ("^seq=1 rtt=[0-9]+\\.[0-9]{3}ms via=tcp-test$", lines[0], 0, 0));
+    g_assert_true (g_regex_match_simple ("^seq=2 rtt=[0-9]+\\.[0-9]{3}ms via=tcp-test$", lines[1], 0, 0));
+    g_assert_cmpstr (lines[2], ==, "");
+  }
+
+  {
+    g_autofree char *perf_out = NULL, *perf_err = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &perf_out, &perf_err, "perf", ticket_text, "--upload", "1M",
+                                "--download", "2M", "--streams", "3", "--json", "--address", uri, NULL), ==, 0);
+    g_assert_true (g_regex_match_simple ("^\\{\"transport\": \"tcp-test\", \"upload_bytes\": 3145728, "
+                                         "\"download_bytes\": 6291456, \"upload_seconds\": [0-9.]+, "
+                                         "\"download_seconds\": [0-9.]+, \"handshake_seconds\": [0-9.]+\\}\n$",
+                                         perf_out, 0, 0));
+  }
+
+  {
+    g_autofree char *perf_out = NULL, *perf_err = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &perf_out, &perf_err, "perf", ticket_text, "--upload", "4M",
+                                "--download", "4M", "--address", uri, NULL), ==, 0);
+    g_assert_true (g_regex_match_simple ("^upload [0-9]+\\.[0-9]{2} Gbit/s download [0-9]+\\.[0-9]{2} Gbit/s\n$",
+                                         perf_out, 0, 0));
+  }
+
+  /* Someone else's ticket at this address: the NodeId does not match. */
+  stranger = foctet_identity_generate (&error);
+  g_assert_no_error (error);
+  stranger_ticket = foctet_ticket_new (foctet_identity_get_node_id (stranger));
+  stranger_text = foctet_ticket_to_string (stranger_ticket);
+  {
+    g_autofree char *o = NULL, *e = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &o, &e, "ping", stranger_text, "--address", uri, NULL), ==, 1);
+    assert_one_line_error (e, "not the expected");
+  }
+
+  /* Nobody listens there. */
+  {
+    g_autofree char *o = NULL, *e = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &o, &e, "ping", ticket_text, "--address", "tcp-test/127.0.0.1:1", NULL), ==, 1);
+    assert_one_line_error (e, "connect: ");
+  }
+
+  /* A ticket without any address the loaded transports can use. */
+  {
+    g_autofree char *o = NULL, *e = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &o, &e, "ping", ticket_text, NULL), ==, 1);
+    assert_one_line_error (e, "no address");
+  }
+
+  g_subprocess_send_signal (server, SIGTERM);
+  g_subprocess_wait_check_async (server, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_subprocess_wait_check_finish (server, result, &error));
+  g_assert_no_error (error);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  int ret;
+
+  g_test_init (&argc, &argv, NULL);
+
+  tmpdir = foctet_test_make_tmpdir ();
+  g_test_add_func ("/shell/id", test_id);
+  g_test_add_func ("/shell/identity-option", test_identity_option);
+  g_test_add_func ("/shell/usage-errors", test_usage_errors);
+  g_test_add_func ("/shell/help", test_help);
+  g_test_add_func ("/shell/plugins", test_plugins);
+  g_test_add_func ("/shell/scripted", test_scripted);
+  g_test_add_func ("/shell/serve-ping-perf", test_serve_ping_perf);
+  ret = g_test_run ();
+
+  foctet_test_remove_tree (tmpdir);
+  g_free (tmpdir);
+  return ret;
+}
