@@ -35,7 +35,7 @@ foctet_node_id_new_from_data (const guint8 *data,
   if (len != FOCTET_NODE_ID_SIZE || data == NULL)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_NODE_ID,
-                   "A NodeId is %d bytes, got %" G_GSIZE_FORMAT, FOCTET_NODE_ID_SIZE, len);
+                   "NodeId must be %d bytes, got %" G_GSIZE_FORMAT, FOCTET_NODE_ID_SIZE, len);
       return NULL;
     }
 
@@ -90,7 +90,7 @@ foctet_node_id_parse (const char  *text,
   if (len != FOCTET_NODE_ID_TEXT_LENGTH)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_NODE_ID,
-                   "A NodeId is %d characters of base32, got %" G_GSIZE_FORMAT,
+                   "NodeId must be %d characters, got %" G_GSIZE_FORMAT,
                    FOCTET_NODE_ID_TEXT_LENGTH, len);
       return NULL;
     }

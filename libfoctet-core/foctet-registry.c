@@ -234,10 +234,15 @@ foctet_plugin_kind_to_string (FoctetPluginKind kind)
 struct _FoctetRegistry {
   GObject parent_instance;
 
+  /* Guards everything below: the registry is shared by the whole process,
+   * and applications may look plugins up from more than one thread.
+   * Recursive, because a plugin's g_io_module_load() may itself ask the
+   * registry for something while the registry is loading it. */
+  GRecMutex lock;
   GPtrArray *search_path;
   gboolean loaded;
   GListStore *plugins;
-  GHashTable *module_names;   /* descriptor name → file */
+  GHashTable *module_names;   /* descriptor name → file it was loaded from */
 };
 
 G_DEFINE_FINAL_TYPE (FoctetRegistry, foctet_registry, G_TYPE_OBJECT)
@@ -285,6 +290,7 @@ foctet_registry_finalize (GObject *object)
   g_clear_pointer (&self->search_path, g_ptr_array_unref);
   g_clear_object (&self->plugins);
   g_clear_pointer (&self->module_names, g_hash_table_unref);
+  g_rec_mutex_clear (&self->lock);
 
   G_OBJECT_CLASS (foctet_registry_parent_class)->finalize (object);
 }
@@ -298,6 +304,7 @@ foctet_registry_class_init (FoctetRegistryClass *klass)
 static void
 foctet_registry_init (FoctetRegistry *self)
 {
+  g_rec_mutex_init (&self->lock);
   self->search_path = g_ptr_array_new_with_free_func (g_free);
   self->plugins = g_list_store_new (FOCTET_TYPE_PLUGIN_INFO);
   self->module_names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -305,6 +312,11 @@ foctet_registry_init (FoctetRegistry *self)
 
 /**
  * foctet_registry_get_default:
+ *
+ * Gets the registry of the process, creating it and registering the
+ * extension points %FOCTET_EXTENSION_POINT_TRANSPORT,
+ * %FOCTET_EXTENSION_POINT_MUXER and %FOCTET_EXTENSION_POINT_DISCOVERY on
+ * first use.  Plugins are loaded later, on the first lookup.
  *
  * Returns: (transfer none): the registry of the process
  */
@@ -336,7 +348,8 @@ foctet_registry_get_default (void)
  * @directory: (type filename): a directory of plugins
  *
  * Searches @directory before `FOCTET_PLUGIN_PATH` and the installed plugin
- * directory.  Only has an effect before the plugins are loaded.
+ * directory; directories added earlier are searched first.  Only has an
+ * effect before the plugins are loaded, that is before the first lookup.
  */
 void
 foctet_registry_add_search_path (FoctetRegistry *self,
@@ -345,12 +358,12 @@ foctet_registry_add_search_path (FoctetRegistry *self,
   g_return_if_fail (FOCTET_IS_REGISTRY (self));
   g_return_if_fail (directory != NULL);
 
+  g_rec_mutex_lock (&self->lock);
   if (self->loaded)
-    {
-      g_debug ("Plugins already loaded; ignoring search path %s", directory);
-      return;
-    }
-  g_ptr_array_add (self->search_path, g_strdup (directory));
+    g_debug ("Plugins already loaded; ignoring search path %s", directory);
+  else
+    g_ptr_array_add (self->search_path, g_strdup (directory));
+  g_rec_mutex_unlock (&self->lock);
 }
 
 static void
@@ -377,6 +390,11 @@ snapshot_extensions (void)
   return seen;
 }
 
+/* Reads the module's descriptor and decides whether to load it.  Opening
+ * a module runs only what the dynamic loader runs (ELF constructors, and
+ * GModule's g_module_check_init(); a foctet plugin has neither), so a
+ * refused module's own code never runs: g_io_module_load() is called only
+ * through the GIOModule, once every check passed. */
 static void
 load_module (FoctetRegistry *self,
              const char     *path)
@@ -385,16 +403,17 @@ load_module (FoctetRegistry *self,
   g_autofree char *name = NULL;
   g_autoptr(GHashTable) before = NULL;
   const FoctetPluginDesc *desc = NULL;
+  gpointer entry_point = NULL;
   const char *earlier;
   GIOModule *io_module;
   GModule *module;
   guint provided = 0;
 
+  g_debug ("Examining plugin %s", path);
   module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
   if (module == NULL)
     {
-      g_autofree char *reason = g_strdup_printf ("cannot be loaded: %s", g_module_error ());
-      refuse (self, basename, path, reason);
+      refuse (self, basename, path, g_module_error ());
       return;
     }
   if (!g_module_symbol (module, "foctet_plugin_desc", (gpointer *) &desc) || desc == NULL)
@@ -403,54 +422,76 @@ load_module (FoctetRegistry *self,
       g_module_close (module);
       return;
     }
+  /* The descriptor only ever grows at its end, so its first fields can be
+   * read whatever ABI the module was built for. */
+  name = g_strdup (desc->name != NULL && desc->name[0] != '\0' ? desc->name : basename);
   if (desc->abi_version != FOCTET_PLUGIN_ABI_VERSION)
     {
       g_autofree char *reason =
-        g_strdup_printf ("built for plugin ABI %u, this libfoctet-core has plugin ABI %d",
+        g_strdup_printf ("built for plugin ABI %u, this libfoctet-core has ABI %d",
                          desc->abi_version, FOCTET_PLUGIN_ABI_VERSION);
-      refuse (self, desc->name != NULL ? desc->name : basename, path, reason);
+      refuse (self, name, path, reason);
       g_module_close (module);
       return;
     }
-  name = g_strdup (desc->name != NULL ? desc->name : basename);
-  g_module_close (module);
 
   earlier = g_hash_table_lookup (self->module_names, name);
   if (earlier != NULL)
     {
       g_autofree char *reason = g_strdup_printf ("shadowed by %s", earlier);
       refuse (self, name, path, reason);
+      g_module_close (module);
+      return;
+    }
+
+  /* GIOModule would only print to stderr if these were missing. */
+  if (!g_module_symbol (module, "g_io_module_load", &entry_point) ||
+      !g_module_symbol (module, "g_io_module_unload", &entry_point))
+    {
+      refuse (self, name, path, "not a GIO module: no g_io_module_load or g_io_module_unload symbol");
+      g_module_close (module);
       return;
     }
 
   before = snapshot_extensions ();
   io_module = g_io_module_new (path);
+  /* Still holding our handle, the GIOModule opens the same loaded object
+   * instead of loading it a second time. */
   if (!g_type_module_use (G_TYPE_MODULE (io_module)))
     {
-      refuse (self, name, path, "its g_io_module_load() could not be found or run");
+      refuse (self, name, path, "its g_io_module_load() could not be run");
       /* A GTypeModule is never freed once created. */
+      g_module_close (module);
       return;
     }
-  /* Types cannot be unregistered: keep the module in use for good. */
+  /* Types cannot be unregistered, so the module stays in use for good. */
+  g_module_close (module);
   g_hash_table_insert (self->module_names, g_strdup (name), g_strdup (path));
 
   for (guint i = 0; i < G_N_ELEMENTS (extension_points); i++)
-    for (GList *l = g_io_extension_point_get_extensions (g_io_extension_point_lookup (extension_points[i].point));
-         l != NULL; l = l->next)
-      {
-        g_autoptr(FoctetPluginInfo) info = NULL;
+    {
+      GIOExtensionPoint *point = g_io_extension_point_lookup (extension_points[i].point);
 
-        if (g_hash_table_contains (before, l->data))
-          continue;
-        info = plugin_info_new (extension_points[i].kind, g_io_extension_get_name (l->data), path, NULL);
-        g_list_store_append (self->plugins, info);
-        g_debug ("Plugin %s provides %s %s", path,
-                 foctet_plugin_kind_to_string (extension_points[i].kind),
-                 g_io_extension_get_name (l->data));
-        provided++;
-      }
+      for (GList *l = g_io_extension_point_get_extensions (point); l != NULL; l = l->next)
+        {
+          g_autoptr(FoctetPluginInfo) info = NULL;
+          const char *extension_name = g_io_extension_get_name (l->data);
+
+          if (g_hash_table_contains (before, l->data))
+            continue;
+          /* GIO keeps both; lookups by name find the one of higher priority. */
+          if (g_io_extension_point_get_extension_by_name (point, extension_name) != l->data)
+            g_debug ("Plugin %s provides %s %s, which another plugin already provides",
+                     path, foctet_plugin_kind_to_string (extension_points[i].kind), extension_name);
+          info = plugin_info_new (extension_points[i].kind, extension_name, path, NULL);
+          g_list_store_append (self->plugins, info);
+          g_debug ("Plugin %s (%s) provides %s %s", path, name,
+                   foctet_plugin_kind_to_string (extension_points[i].kind), extension_name);
+          provided++;
+        }
+    }
   if (provided == 0)
-    g_debug ("Plugin %s loaded but provides nothing", path);
+    g_debug ("Plugin %s (%s) loaded but provides nothing", path, name);
 }
 
 static gint
@@ -475,6 +516,7 @@ load_directory (FoctetRegistry *self,
       g_debug ("Plugin directory %s: %s", directory, error->message);
       return;
     }
+  g_debug ("Scanning plugin directory %s", directory);
   while ((entry = g_dir_read_name (dir)) != NULL)
     if (g_str_has_suffix (entry, "." G_MODULE_SUFFIX))
       g_ptr_array_add (files, g_build_filename (directory, entry, NULL));
@@ -482,6 +524,20 @@ load_directory (FoctetRegistry *self,
 
   for (guint i = 0; i < files->len; i++)
     load_module (self, g_ptr_array_index (files, i));
+}
+
+/* Appends @directory unless it is already listed: a directory named twice
+ * would otherwise have every module "shadowed" by itself. */
+static void
+add_directory (GPtrArray  *dirs,
+               const char *directory)
+{
+  g_autofree char *canonical = g_canonicalize_filename (directory, NULL);
+
+  for (guint i = 0; i < dirs->len; i++)
+    if (strcmp (g_ptr_array_index (dirs, i), canonical) == 0)
+      return;
+  g_ptr_array_add (dirs, g_steal_pointer (&canonical));
 }
 
 static void
@@ -495,7 +551,7 @@ add_path_list (GPtrArray  *dirs,
   parts = g_strsplit (list, G_SEARCHPATH_SEPARATOR_S, -1);
   for (guint i = 0; parts[i] != NULL; i++)
     if (parts[i][0] != '\0')
-      g_ptr_array_add (dirs, g_strdup (parts[i]));
+      add_directory (dirs, parts[i]);
 }
 
 /**
@@ -504,30 +560,43 @@ add_path_list (GPtrArray  *dirs,
  *
  * Scans the plugin directories and loads the plugins, once.  Every
  * function that looks plugins up calls this itself.
+ *
+ * The directories are, in order: those given with
+ * foctet_registry_add_search_path(), those in the colon-separated
+ * `FOCTET_PLUGIN_PATH`, then those in `FOCTET_PLUGIN_SYSTEM_PATH` if it
+ * is set (set it empty for none), else the installed plugin directory.
+ * In each, every `*.so` is examined in the order of their names; of two
+ * modules with the same descriptor name, the one found first wins.
  */
 void
 foctet_registry_ensure_loaded (FoctetRegistry *self)
 {
-  g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) dirs = NULL;
   const char *system_path;
 
   g_return_if_fail (FOCTET_IS_REGISTRY (self));
 
+  g_rec_mutex_lock (&self->lock);
   if (self->loaded)
-    return;
+    {
+      g_rec_mutex_unlock (&self->lock);
+      return;
+    }
   self->loaded = TRUE;
 
+  dirs = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < self->search_path->len; i++)
-    g_ptr_array_add (dirs, g_strdup (g_ptr_array_index (self->search_path, i)));
+    add_directory (dirs, g_ptr_array_index (self->search_path, i));
   add_path_list (dirs, g_getenv ("FOCTET_PLUGIN_PATH"));
   system_path = g_getenv ("FOCTET_PLUGIN_SYSTEM_PATH");
   if (system_path != NULL)
     add_path_list (dirs, system_path);
   else
-    g_ptr_array_add (dirs, g_strdup (FOCTET_PLUGINDIR));
+    add_directory (dirs, FOCTET_PLUGINDIR);
 
   for (guint i = 0; i < dirs->len; i++)
     load_directory (self, g_ptr_array_index (dirs, i));
+  g_rec_mutex_unlock (&self->lock);
 }
 
 /**
@@ -583,9 +652,13 @@ foctet_registry_list_names (FoctetRegistry   *self,
  * @error: return location for a #GError
  *
  * Registers a type at run time, as a plugin would — for applications,
- * including Python and GJS ones, that bring their own transport.
+ * including Python and GJS ones, that bring their own transport.  The
+ * plugins are loaded first, so a name a plugin already provides is taken.
+ * The type is listed by foctet_registry_get_plugins() without a filename.
  *
- * Returns: %TRUE if registered
+ * Returns: %TRUE if registered; %FALSE with %FOCTET_ERROR_INVALID_ARGUMENT
+ *   if @type does not implement the interface of @kind, or @name is not
+ *   usable or already taken
  */
 gboolean
 foctet_registry_register_type (FoctetRegistry    *self,
@@ -613,7 +686,8 @@ foctet_registry_register_type (FoctetRegistry    *self,
   if (!g_type_is_a (type, iface) || G_TYPE_IS_ABSTRACT (type))
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                   "Type %s is not an instantiable %s", g_type_name (type), g_type_name (iface));
+                   "Type %s is not an instantiable %s",
+                   type != G_TYPE_INVALID ? g_type_name (type) : "(invalid)", g_type_name (iface));
       return FALSE;
     }
   if (name[0] == '\0' || strchr (name, '/') != NULL)
@@ -622,8 +696,10 @@ foctet_registry_register_type (FoctetRegistry    *self,
                    "“%s” is not a usable plugin name", name);
       return FALSE;
     }
+  g_rec_mutex_lock (&self->lock);
   if (g_io_extension_point_get_extension_by_name (g_io_extension_point_lookup (point), name) != NULL)
     {
+      g_rec_mutex_unlock (&self->lock);
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
                    "A %s named “%s” is already registered", foctet_plugin_kind_to_string (kind), name);
       return FALSE;
@@ -632,6 +708,9 @@ foctet_registry_register_type (FoctetRegistry    *self,
   g_io_extension_point_implement (point, type, name, 0);
   info = plugin_info_new (kind, name, NULL, NULL);
   g_list_store_append (self->plugins, info);
+  g_rec_mutex_unlock (&self->lock);
+  g_debug ("Registered %s %s (type %s) at run time", foctet_plugin_kind_to_string (kind), name,
+           g_type_name (type));
   return TRUE;
 }
 

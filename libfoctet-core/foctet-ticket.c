@@ -1,4 +1,5 @@
-/* foctet-ticket.c: tickets, the one-token way to reach a node (PROTOCOL §6).
+/* foctet-ticket.c: tickets, the one-token way to reach a node (PROTOCOL §6),
+ * and the project's one parser of "host:port".
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -13,15 +14,22 @@
 /**
  * FoctetTicket:
  *
- * A ticket tells a peer how to reach a node: its NodeId, its QUIC,
- * TLS and relay addresses in order of preference, and opaque application
+ * A ticket tells a peer how to reach a node: its NodeId, its QUIC, TLS
+ * and relay addresses in order of preference, and opaque application
  * data.  Its text form is one shell-safe token, "foctet" followed by
- * lower-case base32.
+ * lower-case base32 (PROTOCOL §6).
+ *
+ * A ticket is built with foctet_ticket_new() and the add functions, or
+ * read with foctet_ticket_parse(); it keeps its entries in the order they
+ * were added or read, so formatting a parsed ticket gives back the same
+ * token (in lower case, and without entries of reserved types).
  */
 
 #define TICKET_VERSION 1
 #define APP_DATA_MIN 0x80
 #define ENTRY_MAX 255
+#define HOSTNAME_MAX 253
+#define LABEL_MAX 63
 
 typedef struct {
   guint8 type;
@@ -32,10 +40,18 @@ struct _FoctetTicket {
   GObject parent_instance;
 
   FoctetNodeId *node_id;
-  GArray *entries;   /* of Entry, in order */
+  GArray *entries;   /* of Entry, in order: the order is the owner's preference */
 };
 
 G_DEFINE_FINAL_TYPE (FoctetTicket, foctet_ticket, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_NODE_ID,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 static void
 entry_clear (Entry *entry)
@@ -55,9 +71,72 @@ foctet_ticket_finalize (GObject *object)
 }
 
 static void
+foctet_ticket_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  FoctetTicket *self = FOCTET_TICKET (object);
+
+  switch (prop_id)
+    {
+    case PROP_NODE_ID:
+      g_value_set_boxed (value, self->node_id);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_ticket_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  FoctetTicket *self = FOCTET_TICKET (object);
+
+  switch (prop_id)
+    {
+    case PROP_NODE_ID:
+      self->node_id = g_value_dup_boxed (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_ticket_constructed (GObject *object)
+{
+  FoctetTicket *self = FOCTET_TICKET (object);
+
+  G_OBJECT_CLASS (foctet_ticket_parent_class)->constructed (object);
+
+  /* Every ticket names a node: without one it could not be formatted. */
+  g_return_if_fail (self->node_id != NULL);
+}
+
+static void
 foctet_ticket_class_init (FoctetTicketClass *klass)
 {
-  G_OBJECT_CLASS (klass)->finalize = foctet_ticket_finalize;
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = foctet_ticket_finalize;
+  object_class->get_property = foctet_ticket_get_property;
+  object_class->set_property = foctet_ticket_set_property;
+  object_class->constructed = foctet_ticket_constructed;
+
+  /**
+   * FoctetTicket:node-id:
+   *
+   * The node the ticket is for.  Required at construction.
+   */
+  properties[PROP_NODE_ID] =
+    g_param_spec_boxed ("node-id", NULL, NULL, FOCTET_TYPE_NODE_ID,
+                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
@@ -71,18 +150,19 @@ foctet_ticket_init (FoctetTicket *self)
  * foctet_ticket_new:
  * @node_id: the node the ticket is for
  *
- * Returns: (transfer full): a ticket with no addresses yet
+ * Creates a ticket for @node_id with no entries; add addresses with
+ * foctet_ticket_add_address() and application data with
+ * foctet_ticket_add_app_data().  A ticket without addresses is valid: the
+ * peer then has to find the node by discovery.
+ *
+ * Returns: (transfer full): a new ticket
  */
 FoctetTicket *
 foctet_ticket_new (const FoctetNodeId *node_id)
 {
-  FoctetTicket *self;
-
   g_return_val_if_fail (node_id != NULL, NULL);
 
-  self = g_object_new (FOCTET_TYPE_TICKET, NULL);
-  self->node_id = foctet_node_id_copy (node_id);
-  return self;
+  return g_object_new (FOCTET_TYPE_TICKET, "node-id", node_id, NULL);
 }
 
 static gboolean
@@ -96,8 +176,11 @@ is_address_kind (guint type)
  * foctet_address_kind_to_transport:
  * @kind: a #FoctetAddressKind
  *
- * Returns: (nullable): the name of the transport for @kind: "quic",
- *   "tls" or "relay"
+ * Maps an address kind to the name of the transport that dials it, as
+ * used by the registry and on the command line.
+ *
+ * Returns: (nullable): "quic", "tls" or "relay"; %NULL if @kind is not a
+ *   #FoctetAddressKind
  */
 const char *
 foctet_address_kind_to_transport (FoctetAddressKind kind)
@@ -115,35 +198,84 @@ foctet_address_kind_to_transport (FoctetAddressKind kind)
     }
 }
 
-static gboolean
-is_hostname (const char *host,
-             gsize       len)
+/* Text from a ticket or a command line goes into error messages, which are
+ * printed on one line and must be UTF-8: escape control characters and
+ * non-ASCII bytes.  @text holds no NUL (checked before). */
+static char *
+printable (const char *text,
+           gsize       len)
 {
-  gsize label = 0;
+  g_autofree char *copy = g_strndup (text, len);
 
-  if (len == 0 || len > 253)
-    return FALSE;
+  return g_strescape (copy, NULL);
+}
+
+/* RFC 1123 hostnames: dot-separated labels of letters, digits and hyphens,
+ * none empty, none starting or ending with a hyphen, each at most 63
+ * characters and 253 in all.  A trailing dot (the DNS root) is refused,
+ * so that one host has one spelling in tickets. */
+static gboolean
+validate_hostname (const char  *host,
+                   gsize        len,
+                   char       **reason)
+{
+  gsize start = 0;
+
+  if (len > HOSTNAME_MAX)
+    {
+      *reason = g_strdup_printf ("it is %" G_GSIZE_FORMAT " characters long; the most is %d",
+                                 len, HOSTNAME_MAX);
+      return FALSE;
+    }
+
   for (gsize i = 0; i < len; i++)
     {
       char c = host[i];
 
-      if (c == '.')
+      if (!g_ascii_isalnum (c) && c != '-' && c != '.')
         {
-          if (label == 0 || host[i - 1] == '-')
-            return FALSE;
-          label = 0;
-          continue;
+          if (g_ascii_isgraph (c))
+            *reason = g_strdup_printf ("“%c” at position %" G_GSIZE_FORMAT " is not allowed "
+                                       "(only letters, digits, hyphens and dots are)",
+                                       c, i + 1);
+          else
+            *reason = g_strdup_printf ("byte 0x%02x at position %" G_GSIZE_FORMAT " is not allowed "
+                                       "(only letters, digits, hyphens and dots are)",
+                                       (guint8) c, i + 1);
+          return FALSE;
         }
-      if (!g_ascii_isalnum (c) && c != '-')
-        return FALSE;
-      if (c == '-' && label == 0)
-        return FALSE;
-      if (++label > 63)
-        return FALSE;
     }
-  return label > 0 && host[len - 1] != '-';
+
+  while (start <= len)
+    {
+      const char *dot = memchr (host + start, '.', len - start);
+      gsize end = dot != NULL ? (gsize) (dot - host) : len;
+      gsize label_len = end - start;
+
+      if (label_len == 0)
+        {
+          *reason = g_strdup ("it has an empty label");
+          return FALSE;
+        }
+      if (label_len > LABEL_MAX)
+        {
+          *reason = g_strdup_printf ("a label is %" G_GSIZE_FORMAT " characters long; the most is %d",
+                                     label_len, LABEL_MAX);
+          return FALSE;
+        }
+      if (host[start] == '-' || host[end - 1] == '-')
+        {
+          *reason = g_strdup_printf ("label “%.*s” %s with a hyphen", (int) label_len, host + start,
+                                     host[start] == '-' ? "starts" : "ends");
+          return FALSE;
+        }
+      start = end + 1;
+    }
+  return TRUE;
 }
 
+/* Digits and dots only: meant as an IPv4 address, never as a hostname (an
+ * all-numeric "hostname" would be read as an address by resolvers). */
 static gboolean
 looks_like_ipv4 (const char *host,
                  gsize       len)
@@ -154,6 +286,8 @@ looks_like_ipv4 (const char *host,
   return TRUE;
 }
 
+/* Parses exactly @len bytes of @text, which need not be NUL-terminated
+ * (ticket values are not).  Port 0 is accepted only for listen addresses. */
 static gboolean
 parse_host_port_len (const char  *text,
                      gsize        len,
@@ -162,16 +296,21 @@ parse_host_port_len (const char  *text,
                      guint16     *port_out,
                      GError     **error)
 {
-  const char *host, *colon, *end = text + len;
+  const char *host, *colon, *end = text + len, *nul;
+  g_autofree char *shown = NULL;
   gsize host_len;
   guint64 port = 0;
+  guint min_port = allow_port_zero ? 0 : 1;
 
-  if (memchr (text, '\0', len) != NULL)
+  nul = memchr (text, '\0', len);
+  if (nul != NULL)
     {
-      g_set_error_literal (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                           "address contains a NUL byte");
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "Address contains a NUL byte (at position %" G_GSIZE_FORMAT ")",
+                   (gsize) (nul - text) + 1);
       return FALSE;
     }
+  shown = printable (text, len);
 
   if (len > 0 && text[0] == '[')
     {
@@ -182,7 +321,7 @@ parse_host_port_len (const char  *text,
       if (close == NULL)
         {
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                       "“%.*s”: “[” without “]”", (int) len, text);
+                       "“%s”: “[” without a closing “]”", shown);
           return FALSE;
         }
       host = text + 1;
@@ -191,21 +330,24 @@ parse_host_port_len (const char  *text,
       inet = g_inet_address_new_from_string (addr);
       if (inet == NULL || g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6)
         {
+          g_autofree char *shown_addr = printable (host, host_len);
+
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                       "“%s” is not an IPv6 address", addr);
+                       "“%s”: “%s” in brackets is not an IPv6 address", shown, shown_addr);
           return FALSE;
         }
       colon = close + 1;
       if (colon >= end || *colon != ':')
         {
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                       "“%.*s”: missing “:port” after the IPv6 address", (int) len, text);
+                       "“%s”: missing “:port” after the IPv6 address", shown);
           return FALSE;
         }
     }
   else
     {
       const char *last = NULL;
+      g_autofree char *reason = NULL;
 
       for (const char *p = text; p < end; p++)
         if (*p == ':')
@@ -213,8 +355,8 @@ parse_host_port_len (const char  *text,
             if (last != NULL)
               {
                 g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                             "“%.*s”: an IPv6 address must be written in brackets, as [addr]:port",
-                             (int) len, text);
+                             "“%s”: an IPv6 address must be written in brackets, as [addr]:port",
+                             shown);
                 return FALSE;
               }
             last = p;
@@ -222,7 +364,7 @@ parse_host_port_len (const char  *text,
       if (last == NULL)
         {
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                       "“%.*s”: missing “:port”", (int) len, text);
+                       "“%s”: missing “:port”", shown);
           return FALSE;
         }
       host = text;
@@ -231,7 +373,7 @@ parse_host_port_len (const char  *text,
       if (host_len == 0)
         {
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                       "“%.*s”: empty host", (int) len, text);
+                       "“%s”: empty host before “:port”", shown);
           return FALSE;
         }
       if (looks_like_ipv4 (host, host_len))
@@ -242,42 +384,48 @@ parse_host_port_len (const char  *text,
           if (inet == NULL || g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV4)
             {
               g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                           "“%s” is not an IPv4 address", addr);
+                           "“%s”: “%s” is not an IPv4 address (four decimal numbers 0–255)",
+                           shown, addr);
               return FALSE;
             }
         }
-      else if (!is_hostname (host, host_len))
+      else if (!validate_hostname (host, host_len, &reason))
         {
+          g_autofree char *shown_host = printable (host, host_len);
+
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                       "“%.*s” is not a valid hostname", (int) host_len, host);
+                       "“%s”: “%s” is not a valid hostname: %s", shown, shown_host, reason);
           return FALSE;
         }
     }
 
-  /* colon points at ':' */
+  /* colon points at the ':' before the port. */
   if (colon + 1 >= end)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                   "“%.*s”: missing port number", (int) len, text);
+                   "“%s”: missing port number after “:”", shown);
       return FALSE;
     }
   for (const char *p = colon + 1; p < end; p++)
     {
       if (!g_ascii_isdigit (*p))
         {
+          g_autofree char *shown_port = printable (colon + 1, end - colon - 1);
+
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                       "“%.*s”: port “%.*s” is not a decimal number", (int) len, text,
-                       (int) (end - colon - 1), colon + 1);
+                       "“%s”: port “%s” is not a decimal number", shown, shown_port);
           return FALSE;
         }
-      port = port * 10 + (*p - '0');
-      if (port > 65535)
-        break;
+      /* Saturate instead of overflowing on absurdly long ports. */
+      if (port <= G_MAXUINT16)
+        port = port * 10 + (guint) (*p - '0');
     }
-  if (port > 65535 || (port == 0 && !allow_port_zero))
+  if (port < min_port || port > G_MAXUINT16)
     {
+      g_autofree char *shown_port = printable (colon + 1, end - colon - 1);
+
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                   "“%.*s”: port must be 1 to 65535", (int) len, text);
+                   "“%s”: port %s is out of range (%u to 65535)", shown, shown_port, min_port);
       return FALSE;
     }
 
@@ -290,14 +438,23 @@ parse_host_port_len (const char  *text,
 
 /**
  * foctet_parse_host_port:
- * @host_port: "host:port": a hostname, a dotted IPv4 address or a
- *   bracketed IPv6 address, and a port 0–65535 (0 means "any", for listening)
- * @host: (out) (optional) (transfer full): the host, without brackets
- * @port: (out) (optional): the port
+ * @host_port: "host:port": a hostname (RFC 1123), a dotted IPv4 address or
+ *   a bracketed IPv6 address, a colon and a decimal port 0–65535
+ * @host: (out) (optional) (transfer full): return location for the host,
+ *   without brackets
+ * @port: (out) (optional): return location for the port
  * @error: return location for a #GError
  *
- * The one parser of "host:port" in foctet, for tickets, addresses and
- * command-line arguments.  Fails with %FOCTET_ERROR_INVALID_ARGUMENT.
+ * The one parser of "host:port" in foctet, for ticket addresses, listen
+ * and dial URIs and command-line arguments, so that they all accept the
+ * same spellings.  Port 0 is accepted because it means "any port" when
+ * listening; ticket addresses (foctet_ticket_add_address()) refuse it.
+ *
+ * A malformed address fails with %FOCTET_ERROR_INVALID_ARGUMENT and a
+ * message naming what is wrong: a missing port, a port that is not a
+ * number or out of range, an empty host, an unbracketed IPv6 address, an
+ * invalid IPv4 or IPv6 address, or a hostname with a bad character or
+ * label.
  *
  * Returns: %TRUE if @host_port is valid
  */
@@ -308,6 +465,7 @@ foctet_parse_host_port (const char  *host_port,
                         GError     **error)
 {
   g_return_val_if_fail (host_port != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   return parse_host_port_len (host_port, strlen (host_port), TRUE, host, port, error);
 }
@@ -326,10 +484,14 @@ add_entry (FoctetTicket *self,
  * foctet_ticket_add_address:
  * @self: a #FoctetTicket
  * @kind: which transport the address is for
- * @host_port: the address, "host:port" with a port 1–65535
+ * @host_port: the address, "host:port" as foctet_parse_host_port()
+ *   accepts it but with a port 1–65535
  * @error: return location for a #GError
  *
- * Appends an address; earlier ones are preferred.
+ * Appends an address of @kind.  Addresses of one kind keep the order in
+ * which they were added, earlier ones preferred.  An invalid address, or
+ * one longer than the 255 bytes a ticket entry holds, fails with
+ * %FOCTET_ERROR_INVALID_ARGUMENT and leaves the ticket unchanged.
  *
  * Returns: %TRUE if @host_port is valid and was added
  */
@@ -344,18 +506,19 @@ foctet_ticket_add_address (FoctetTicket       *self,
 
   g_return_val_if_fail (FOCTET_IS_TICKET (self), FALSE);
   g_return_val_if_fail (host_port != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (!is_address_kind (kind))
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                   "%d is not an address kind", kind);
+                   "%d is not an address kind (1 QUIC, 2 TLS, 3 relay)", (int) kind);
       return FALSE;
     }
   len = strlen (host_port);
   if (len > ENTRY_MAX)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                   "Address is %" G_GSIZE_FORMAT " bytes; a ticket entry holds at most %d",
+                   "Address is %" G_GSIZE_FORMAT " bytes long; a ticket entry holds at most %d",
                    len, ENTRY_MAX);
       return FALSE;
     }
@@ -370,11 +533,14 @@ foctet_ticket_add_address (FoctetTicket       *self,
 /**
  * foctet_ticket_add_app_data:
  * @self: a #FoctetTicket
- * @type: the entry type, 0x80 to 0xff
+ * @type: the entry type, 0x80 to 0xff; its meaning is the application's
  * @value: the data, at most 255 bytes
  * @error: return location for a #GError
  *
- * Appends opaque application data.
+ * Appends opaque application data.  Several values of one type may be
+ * added; foctet_ticket_get_app_data() returns the first.  A type below
+ * 0x80 (those belong to the protocol) or a value longer than 255 bytes
+ * fails with %FOCTET_ERROR_INVALID_ARGUMENT.
  *
  * Returns: %TRUE if added
  */
@@ -386,6 +552,7 @@ foctet_ticket_add_app_data (FoctetTicket  *self,
 {
   g_return_val_if_fail (FOCTET_IS_TICKET (self), FALSE);
   g_return_val_if_fail (value != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (type < APP_DATA_MIN)
     {
@@ -396,7 +563,7 @@ foctet_ticket_add_app_data (FoctetTicket  *self,
   if (g_bytes_get_size (value) > ENTRY_MAX)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                   "Application data is %" G_GSIZE_FORMAT " bytes; a ticket entry holds at most %d",
+                   "Application data is %" G_GSIZE_FORMAT " bytes long; a ticket entry holds at most %d",
                    g_bytes_get_size (value), ENTRY_MAX);
       return FALSE;
     }
@@ -423,8 +590,10 @@ foctet_ticket_get_node_id (FoctetTicket *self)
  * @self: a #FoctetTicket
  * @kind: which transport
  *
+ * Gets the addresses of one kind, in the ticket's order of preference.
+ *
  * Returns: (transfer full) (array zero-terminated=1): the "host:port"
- *   addresses of that kind, preferred first; empty if none
+ *   addresses of @kind, preferred first; an empty array if there are none
  */
 char **
 foctet_ticket_get_addresses (FoctetTicket      *self,
@@ -441,7 +610,7 @@ foctet_ticket_get_addresses (FoctetTicket      *self,
       gsize len = 0;
       const char *data;
 
-      if (entry->type != (guint) kind)
+      if (entry->type != (guint) kind || !is_address_kind (entry->type))
         continue;
       data = g_bytes_get_data (entry->value, &len);
       g_ptr_array_add (addresses, g_strndup (data, len));
@@ -455,7 +624,10 @@ foctet_ticket_get_addresses (FoctetTicket      *self,
  * @self: a #FoctetTicket
  * @type: the entry type, 0x80 to 0xff
  *
- * Returns: (transfer full) (nullable): the first value of that type
+ * Gets application data of one type.
+ *
+ * Returns: (transfer full) (nullable): the first value of @type, or %NULL
+ *   if the ticket has none
  */
 GBytes *
 foctet_ticket_get_app_data (FoctetTicket *self,
@@ -463,6 +635,8 @@ foctet_ticket_get_app_data (FoctetTicket *self,
 {
   g_return_val_if_fail (FOCTET_IS_TICKET (self), NULL);
 
+  if (type < APP_DATA_MIN)
+    return NULL;
   for (guint i = 0; i < self->entries->len; i++)
     {
       Entry *entry = &g_array_index (self->entries, Entry, i);
@@ -477,19 +651,24 @@ foctet_ticket_get_app_data (FoctetTicket *self,
  * foctet_ticket_to_string:
  * @self: a #FoctetTicket
  *
- * Returns: (transfer full): the ticket as one token
+ * Formats the ticket as one token: "foctet" and the lower-case unpadded
+ * base32 of the version, the NodeId and the entries in order.
+ *
+ * Returns: (transfer full): the ticket's text
  */
 char *
 foctet_ticket_to_string (FoctetTicket *self)
 {
-  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  g_autoptr(GByteArray) payload = NULL;
   g_autofree char *encoded = NULL;
   const guint8 version = TICKET_VERSION;
   gsize len = 0;
   const guint8 *key;
 
   g_return_val_if_fail (FOCTET_IS_TICKET (self), NULL);
+  g_return_val_if_fail (self->node_id != NULL, NULL);
 
+  payload = g_byte_array_new ();
   g_byte_array_append (payload, &version, 1);
   key = foctet_node_id_get_data (self->node_id, &len);
   g_byte_array_append (payload, key, len);
@@ -500,8 +679,11 @@ foctet_ticket_to_string (FoctetTicket *self)
       const guint8 *data = g_bytes_get_data (entry->value, &size);
       guint8 header[2] = { entry->type, (guint8) size };
 
+      /* Both add functions refuse longer values. */
+      g_assert (size <= ENTRY_MAX);
       g_byte_array_append (payload, header, 2);
-      g_byte_array_append (payload, data, size);
+      if (size > 0)
+        g_byte_array_append (payload, data, size);
     }
 
   encoded = foctet_base32_encode (payload->data, payload->len);
@@ -513,11 +695,17 @@ foctet_ticket_to_string (FoctetTicket *self)
  * @text: a ticket
  * @error: return location for a #GError
  *
- * Parses a ticket, skipping entries of reserved types.  A wrong prefix,
- * bad base32, another version, a truncated entry or a malformed address
- * fails with %FOCTET_ERROR_INVALID_TICKET and a message saying which.
+ * Parses a ticket (PROTOCOL §6).  The "foctet" prefix must be lower case;
+ * the base32 after it may be in either case.  Entries of reserved types
+ * (0, 4 to 0x7f) are skipped; all others are kept in order.
  *
- * Returns: (transfer full): the ticket, or %NULL
+ * A wrong prefix, bad base32, a payload too short for the version and
+ * NodeId, a version other than 1, a truncated entry header, an entry
+ * running past the end, or a malformed QUIC, TLS or relay address fails
+ * with %FOCTET_ERROR_INVALID_TICKET and a message saying which (and
+ * where).
+ *
+ * Returns: (transfer full): the ticket, or %NULL on error
  */
 FoctetTicket *
 foctet_ticket_parse (const char  *text,
@@ -528,15 +716,24 @@ foctet_ticket_parse (const char  *text,
   g_autoptr(FoctetNodeId) node_id = NULL;
   g_autofree guint8 *payload = NULL;
   const gsize prefix_len = strlen (FOCTET_TICKET_PREFIX);
+  const gsize header_len = 1 + FOCTET_NODE_ID_SIZE;
   gsize len = 0, offset;
   guint n_entry = 0;
 
   g_return_val_if_fail (text != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (strncmp (text, FOCTET_TICKET_PREFIX, prefix_len) != 0)
     {
-      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
-                   "Not a ticket: it must start with “%s”", FOCTET_TICKET_PREFIX);
+      /* Tickets are meant to be copied around; say plainly when only the
+       * case is wrong, since the base32 part is case-insensitive. */
+      if (g_ascii_strncasecmp (text, FOCTET_TICKET_PREFIX, prefix_len) == 0)
+        g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
+                     "Not a ticket: the prefix must be lower-case “%s”, not “%.*s”",
+                     FOCTET_TICKET_PREFIX, (int) prefix_len, text);
+      else
+        g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
+                     "Not a ticket: a ticket starts with the prefix “%s”", FOCTET_TICKET_PREFIX);
       return NULL;
     }
 
@@ -544,26 +741,24 @@ foctet_ticket_parse (const char  *text,
   if (payload == NULL)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
-                   "Invalid ticket: %s", local_error->message);
+                   "Invalid ticket: bad base32 in the part after “%s”: %s",
+                   FOCTET_TICKET_PREFIX, local_error->message);
       return NULL;
     }
-  if (len < 1)
-    {
-      g_set_error_literal (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
-                           "Invalid ticket: it is empty");
-      return NULL;
-    }
-  if (payload[0] != TICKET_VERSION)
+  /* The version first: a later version may well be shorter. */
+  if (len >= 1 && payload[0] != TICKET_VERSION)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
-                   "Unsupported ticket version %u (this node reads version %d)",
+                   "Invalid ticket: version %u is not supported (only version %d is)",
                    payload[0], TICKET_VERSION);
       return NULL;
     }
-  if (len < 1 + FOCTET_NODE_ID_SIZE)
+  if (len < header_len)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
-                   "Invalid ticket: too short for a NodeId (%" G_GSIZE_FORMAT " bytes)", len);
+                   "Invalid ticket: too short: %" G_GSIZE_FORMAT " bytes, but the version and "
+                   "NodeId alone take %" G_GSIZE_FORMAT,
+                   len, header_len);
       return NULL;
     }
 
@@ -572,15 +767,17 @@ foctet_ticket_parse (const char  *text,
     return NULL;
   self = foctet_ticket_new (node_id);
 
-  for (offset = 1 + FOCTET_NODE_ID_SIZE; offset < len; n_entry++)
+  for (offset = header_len; offset < len; )
     {
       guint8 type, size;
-      g_autoptr(GBytes) value = NULL;
 
+      n_entry++;
       if (len - offset < 2)
         {
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
-                       "Invalid ticket: truncated entry header at byte %" G_GSIZE_FORMAT, offset);
+                       "Invalid ticket: truncated entry header at byte %" G_GSIZE_FORMAT
+                       " (entry %u): 1 byte left, an entry header takes 2",
+                       offset, n_entry);
           return NULL;
         }
       type = payload[offset];
@@ -589,30 +786,35 @@ foctet_ticket_parse (const char  *text,
         {
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
                        "Invalid ticket: entry %u (type %u) at byte %" G_GSIZE_FORMAT
-                       " says %u bytes, but only %" G_GSIZE_FORMAT " remain",
-                       n_entry + 1, type, offset, size, len - offset - 2);
+                       " has length %u, running past the end: only %" G_GSIZE_FORMAT
+                       " bytes remain",
+                       n_entry, type, offset, size, len - offset - 2);
           return NULL;
         }
       offset += 2;
 
-      if (is_address_kind (type))
+      if (is_address_kind (type) &&
+          !parse_host_port_len ((const char *) payload + offset, size, FALSE, NULL, NULL,
+                                &local_error))
         {
-          if (!parse_host_port_len ((const char *) payload + offset, size, FALSE, NULL, NULL,
-                                    &local_error))
-            {
-              g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
-                           "Invalid ticket: %s address in entry %u: %s",
-                           foctet_address_kind_to_transport (type), n_entry + 1,
-                           local_error->message);
-              return NULL;
-            }
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
+                       "Invalid ticket: entry %u (%s address) at byte %" G_GSIZE_FORMAT ": %s",
+                       n_entry, foctet_address_kind_to_transport (type), offset - 2,
+                       local_error->message);
+          return NULL;
         }
       if (is_address_kind (type) || type >= APP_DATA_MIN)
         {
-          value = g_bytes_new (payload + offset, size);
+          g_autoptr(GBytes) value = g_bytes_new (payload + offset, size);
+
           add_entry (self, type, value);
         }
-      /* Other types are reserved: skipped, as the protocol says. */
+      else
+        {
+          /* Reserved for later versions of the protocol: a parser MUST
+           * skip them, so that old nodes read new tickets. */
+          g_debug ("Skipping ticket entry %u of reserved type %u (%u bytes)", n_entry, type, size);
+        }
       offset += size;
     }
 

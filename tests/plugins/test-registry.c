@@ -1,6 +1,9 @@
 /* test-registry.c: plugins found on FOCTET_PLUGIN_PATH, loaded, refused
  * (wrong ABI, no descriptor, not a shared object, shadowed), created by
- * name, and types registered at run time.
+ * name, types registered at run time, and the order of the search path.
+ * FOCTET_PLUGIN_PATH is "<plugins>:<bad>:<shadow>:<plugins>" (see
+ * meson.build): the second <plugins> checks that a directory named twice
+ * is scanned once.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -22,14 +25,30 @@ find_info (const char *name,
 
       if (g_strcmp0 (foctet_plugin_info_get_name (info), name) == 0 &&
           (foctet_plugin_info_get_refusal (info) != NULL) == refused)
-        return info;
+        return info;   /* the list keeps it alive */
     }
   return NULL;
 }
 
-static void
+static guint
+count_infos (const char *name)
+{
+  GListModel *plugins = foctet_registry_get_plugins (foctet_registry_get_default ());
+  guint count = 0;
+
+  for (guint i = 0; i < g_list_model_get_n_items (plugins); i++)
+    {
+      g_autoptr(FoctetPluginInfo) info = g_list_model_get_item (plugins, i);
+
+      if (g_strcmp0 (foctet_plugin_info_get_name (info), name) == 0)
+        count++;
+    }
+  return count;
+}
+
+static FoctetPluginInfo *
 assert_refused (const char *name,
-                const char *file_suffix,
+                const char *filename,
                 const char *words)
 {
   FoctetPluginInfo *info = find_info (name, TRUE);
@@ -37,40 +56,78 @@ assert_refused (const char *name,
   if (info == NULL)
     g_error ("%s was not refused", name);
   g_assert_cmpint (foctet_plugin_info_get_kind (info), ==, FOCTET_PLUGIN_KIND_NONE);
-  g_assert_true (g_str_has_suffix (foctet_plugin_info_get_filename (info), file_suffix));
+  g_assert_cmpstr (foctet_plugin_info_get_filename (info), ==, filename);
   if (strstr (foctet_plugin_info_get_refusal (info), words) == NULL)
     g_error ("refusal of %s says “%s”, expected “%s”", name,
              foctet_plugin_info_get_refusal (info), words);
+  return info;
 }
 
 static void
 test_loaded (void)
 {
   FoctetPluginInfo *info = find_info ("tcp-test", FALSE);
+  g_autofree char *expected = g_build_filename (g_getenv ("TEST_PLUGIN_DIR"),
+                                                "libfoctet-transport-tcp-test.so", NULL);
   g_auto(GStrv) transports = NULL;
+  g_auto(GStrv) muxers = NULL;
+  g_autofree char *name = NULL, *filename = NULL, *refusal = NULL;
+  FoctetPluginKind kind = FOCTET_PLUGIN_KIND_NONE;
 
   g_assert_nonnull (info);
   g_assert_cmpint (foctet_plugin_info_get_kind (info), ==, FOCTET_PLUGIN_KIND_TRANSPORT);
-  g_assert_true (g_str_has_suffix (foctet_plugin_info_get_filename (info),
-                                   "/plugins/libfoctet-transport-tcp-test.so"));
-  g_assert_true (g_file_test (foctet_plugin_info_get_filename (info), G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpstr (foctet_plugin_info_get_filename (info), ==, expected);
+  g_assert_null (foctet_plugin_info_get_refusal (info));
   g_assert_cmpstr (foctet_plugin_kind_to_string (foctet_plugin_info_get_kind (info)), ==, "transport");
+
+  /* The same through the read-only properties. */
+  g_object_get (info, "kind", &kind, "name", &name, "filename", &filename, "refusal", &refusal, NULL);
+  g_assert_cmpint (kind, ==, FOCTET_PLUGIN_KIND_TRANSPORT);
+  g_assert_cmpstr (name, ==, "tcp-test");
+  g_assert_cmpstr (filename, ==, expected);
+  g_assert_null (refusal);
+
+  /* Listed once, although its directory is on the path twice. */
+  g_assert_cmpuint (count_infos ("tcp-test"), ==, 1);
 
   transports = foctet_registry_list_names (foctet_registry_get_default (), FOCTET_PLUGIN_KIND_TRANSPORT);
   g_assert_true (g_strv_contains ((const char * const *) transports, "tcp-test"));
   g_assert_false (g_strv_contains ((const char * const *) transports, "must-not-load"));
+  g_assert_cmpuint (count_infos ("must-not-load"), ==, 0);
+  muxers = foctet_registry_list_names (foctet_registry_get_default (), FOCTET_PLUGIN_KIND_MUXER);
+  g_assert_cmpuint (g_strv_length (muxers), ==, 0);
+
+  g_assert_cmpstr (foctet_plugin_kind_to_string (FOCTET_PLUGIN_KIND_MUXER), ==, "muxer");
+  g_assert_cmpstr (foctet_plugin_kind_to_string (FOCTET_PLUGIN_KIND_DISCOVERY), ==, "discovery");
+  g_assert_cmpstr (foctet_plugin_kind_to_string (FOCTET_PLUGIN_KIND_NONE), ==, "none");
 }
 
 static void
 test_refused (void)
 {
-  g_autofree char *abi = g_strdup_printf ("built for plugin ABI %d, this libfoctet-core has plugin ABI %d",
+  const char *bad_dir = g_getenv ("TEST_BAD_PLUGIN_DIR");
+  const char *shadow_dir = g_getenv ("TEST_SHADOW_PLUGIN_DIR");
+  g_autofree char *abi = g_strdup_printf ("built for plugin ABI %d, this libfoctet-core has ABI %d",
                                           FOCTET_PLUGIN_ABI_VERSION + 1, FOCTET_PLUGIN_ABI_VERSION);
+  g_autofree char *bad_abi = g_build_filename (bad_dir, "libbad-abi.so", NULL);
+  g_autofree char *no_descriptor = g_build_filename (bad_dir, "libno-descriptor.so", NULL);
+  g_autofree char *junk = g_build_filename (bad_dir, "junk.so", NULL);
+  g_autofree char *copy = g_build_filename (shadow_dir, "libfoctet-transport-tcp-test-copy.so", NULL);
+  g_autofree char *shadowed_by = g_strdup_printf ("shadowed by %s/libfoctet-transport-tcp-test.so",
+                                                  g_getenv ("TEST_PLUGIN_DIR"));
+  FoctetPluginInfo *info;
 
-  assert_refused ("bad-abi", "/libbad-abi.so", abi);
-  assert_refused ("libno-descriptor.so", "/libno-descriptor.so", "no foctet_plugin_desc symbol");
-  assert_refused ("junk.so", "/junk.so", "cannot be loaded");
-  assert_refused ("transport-tcp-test", "/libfoctet-transport-tcp-test-copy.so", "shadowed by ");
+  assert_refused ("bad-abi", bad_abi, abi);
+  assert_refused ("libno-descriptor.so", no_descriptor, "not a foctet plugin: no foctet_plugin_desc symbol");
+  /* The loader's own words, which name the file. */
+  info = assert_refused ("junk.so", junk, junk);
+  g_assert_true (g_str_has_prefix (foctet_plugin_info_get_refusal (info), junk));
+  info = assert_refused ("transport-tcp-test", copy, shadowed_by);
+  g_assert_cmpstr (foctet_plugin_info_get_refusal (info), ==, shadowed_by);
+
+  /* None of them ran: they would have registered "must-not-load". */
+  g_assert_cmpuint (count_infos ("must-not-load"), ==, 0);
+  g_assert_false (g_type_from_name ("BadTransport"));
 }
 
 static void
@@ -81,6 +138,7 @@ test_create (void)
   g_autoptr(FoctetTransport) transport = NULL;
   g_autoptr(FoctetTransport) missing = NULL;
   g_autoptr(FoctetMuxer) muxer = NULL;
+  g_autoptr(FoctetDiscovery) discovery = NULL;
   g_auto(GStrv) addresses = NULL;
 
   g_assert_no_error (error);
@@ -97,12 +155,19 @@ test_create (void)
   missing = foctet_registry_create_transport (foctet_registry_get_default (), "nope", identity, &error);
   g_assert_null (missing);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_NOT_FOUND);
+  /* It says what exists. */
   g_assert_nonnull (strstr (error->message, "“nope”"));
   g_assert_nonnull (strstr (error->message, "tcp-test"));
   g_clear_error (&error);
 
   muxer = foctet_registry_create_muxer (foctet_registry_get_default (), NULL, &error);
   g_assert_null (muxer);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "available: none"));
+  g_clear_error (&error);
+
+  discovery = foctet_registry_create_discovery (foctet_registry_get_default (), "mdns", identity, &error);
+  g_assert_null (discovery);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_NOT_FOUND);
 }
 
@@ -205,16 +270,44 @@ test_register_type (void)
   g_assert_true (g_strv_contains ((const char * const *) names, "app-transport"));
   g_assert_nonnull (find_info ("app-transport", FALSE));
   g_assert_null (foctet_plugin_info_get_filename (find_info ("app-transport", FALSE)));
+  g_assert_cmpint (foctet_plugin_info_get_kind (find_info ("app-transport", FALSE)), ==,
+                   FOCTET_PLUGIN_KIND_TRANSPORT);
+  g_clear_pointer (&names, g_strfreev);
 
-  /* Taken names and types of the wrong kind are refused. */
+  /* Taken names, types of the wrong kind and unusable names are refused. */
   g_assert_false (foctet_registry_register_type (registry, FOCTET_PLUGIN_KIND_TRANSPORT, "app-transport",
                                                  TEST_TYPE_APP_TRANSPORT, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (foctet_registry_register_type (registry, FOCTET_PLUGIN_KIND_TRANSPORT, "tcp-test",
+                                                 TEST_TYPE_APP_TRANSPORT, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (foctet_registry_register_type (registry, FOCTET_PLUGIN_KIND_TRANSPORT, "plain-object",
+                                                 G_TYPE_OBJECT, &error));
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
   g_assert_false (foctet_registry_register_type (registry, FOCTET_PLUGIN_KIND_MUXER, "app-muxer",
                                                  TEST_TYPE_APP_TRANSPORT, &error));
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
+  g_assert_false (foctet_registry_register_type (registry, FOCTET_PLUGIN_KIND_NONE, "nothing",
+                                                 TEST_TYPE_APP_TRANSPORT, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (foctet_registry_register_type (registry, FOCTET_PLUGIN_KIND_TRANSPORT, "a/b",
+                                                 TEST_TYPE_APP_TRANSPORT, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  names = foctet_registry_list_names (registry, FOCTET_PLUGIN_KIND_TRANSPORT);
+  g_assert_false (g_strv_contains ((const char * const *) names, "plain-object"));
+  g_assert_null (find_info ("app-muxer", FALSE));
+
+  /* Created by name like any plugin's. */
+  transport = foctet_registry_create_transport (registry, "app-transport", identity, &error);
+  g_assert_no_error (error);
+  g_assert_true (TEST_IS_APP_TRANSPORT (transport));
+  g_assert_true (foctet_transport_get_identity (transport) == identity);
 
   /* A node finds it by name like any plugin's. */
   node = foctet_node_new (identity);
@@ -227,6 +320,94 @@ test_register_type (void)
   g_assert_cmpstr (error->message, ==, "app transport reached 192.0.2.1:7");
 }
 
+/* The search order, each in a fresh process, since a registry scans once. */
+
+static void
+test_search_path_first (void)
+{
+  FoctetRegistry *registry;
+  g_autofree char *copy = NULL;
+  g_autofree char *shadowed_by = NULL;
+  g_autofree char *original = NULL;
+  FoctetPluginInfo *info;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 30 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+
+  copy = g_build_filename (g_getenv ("TEST_SHADOW_PLUGIN_DIR"), "libfoctet-transport-tcp-test-copy.so", NULL);
+  original = g_build_filename (g_getenv ("TEST_PLUGIN_DIR"), "libfoctet-transport-tcp-test.so", NULL);
+  shadowed_by = g_strdup_printf ("shadowed by %s", copy);
+
+  /* Searched before FOCTET_PLUGIN_PATH: now the copy wins. */
+  registry = foctet_registry_get_default ();
+  foctet_registry_add_search_path (registry, g_getenv ("TEST_SHADOW_PLUGIN_DIR"));
+  info = find_info ("tcp-test", FALSE);
+  g_assert_nonnull (info);
+  g_assert_cmpstr (foctet_plugin_info_get_filename (info), ==, copy);
+  info = assert_refused ("transport-tcp-test", original, shadowed_by);
+  g_assert_cmpstr (foctet_plugin_info_get_refusal (info), ==, shadowed_by);
+
+  /* Too late once loaded: nothing changes. */
+  foctet_registry_add_search_path (registry, g_getenv ("TEST_BAD_PLUGIN_DIR"));
+  foctet_registry_ensure_loaded (registry);
+  g_assert_cmpuint (count_infos ("tcp-test"), ==, 1);
+}
+
+static void
+test_system_path (void)
+{
+  g_autofree char *original = NULL;
+  FoctetPluginInfo *info;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 30 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+
+  /* FOCTET_PLUGIN_SYSTEM_PATH replaces the installed directory. */
+  g_unsetenv ("FOCTET_PLUGIN_PATH");
+  g_setenv ("FOCTET_PLUGIN_SYSTEM_PATH", g_getenv ("TEST_PLUGIN_DIR"), TRUE);
+  original = g_build_filename (g_getenv ("TEST_PLUGIN_DIR"), "libfoctet-transport-tcp-test.so", NULL);
+  info = find_info ("tcp-test", FALSE);
+  g_assert_nonnull (info);
+  g_assert_cmpstr (foctet_plugin_info_get_filename (info), ==, original);
+  g_assert_cmpuint (g_list_model_get_n_items (foctet_registry_get_plugins (foctet_registry_get_default ())),
+                    ==, 1);
+}
+
+static void
+test_empty_path (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = NULL;
+  g_autoptr(FoctetTransport) transport = NULL;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 30 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+
+  /* Set but empty: no directory at all, not even the installed one. */
+  g_unsetenv ("FOCTET_PLUGIN_PATH");
+  g_setenv ("FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
+  g_assert_cmpuint (g_list_model_get_n_items (foctet_registry_get_plugins (foctet_registry_get_default ())),
+                    ==, 0);
+  identity = foctet_identity_generate (&error);
+  g_assert_no_error (error);
+  transport = foctet_registry_create_transport (foctet_registry_get_default (), "tcp-test", identity, &error);
+  g_assert_null (transport);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "available: none"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -237,6 +418,9 @@ main (int   argc,
   g_test_add_func ("/registry/refused", test_refused);
   g_test_add_func ("/registry/create", test_create);
   g_test_add_func ("/registry/register-type", test_register_type);
+  g_test_add_func ("/registry/search-path-first", test_search_path_first);
+  g_test_add_func ("/registry/system-path", test_system_path);
+  g_test_add_func ("/registry/empty-path", test_empty_path);
 
   return g_test_run ();
 }
