@@ -44,7 +44,9 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30} ./scripts/fuzz.sh || status=1
 # UBSan findings abort the test; ASan's leak checker is on.
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
-run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false || status=1
+# g-ir-scanner hangs running its dumper under ASan: the Python GI test runs in
+# the normal build only.
+run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dintrospection=false || status=1
 
 echo
 summary build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
