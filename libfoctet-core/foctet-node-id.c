@@ -181,12 +181,20 @@ guint
 foctet_node_id_hash (gconstpointer self)
 {
   const FoctetNodeId *id = self;
-  guint hash;
+  guint32 hash = 0;
 
   g_return_val_if_fail (id != NULL, 0);
 
-  /* The key is uniformly random already. */
-  memcpy (&hash, id->key, sizeof hash);
+  /* Honest keys are uniformly random already; folding in every byte means
+   * NodeIds that share a prefix (which anyone can write down) still
+   * spread out. */
+  for (guint i = 0; i < FOCTET_NODE_ID_SIZE; i += 4)
+    {
+      guint32 word;
+
+      memcpy (&word, id->key + i, sizeof word);
+      hash = (hash ^ word) * 0x9e3779b1u;
+    }
   return hash;
 }
 
