@@ -39,6 +39,22 @@ shell_failure (const char   *what,
   return SHELL_EXIT_FAILURE;
 }
 
+int
+shell_option_error (const char   *command,
+                    const GError *error)
+{
+  g_autofree char *message = g_strdup (error->message);
+
+  /* GOption says "Unknown option --frob"; our one-liners start lower case,
+   * as in "foctet-shell: unknown option --frob".  Leave words in capitals
+   * alone. */
+  if (g_ascii_isupper (message[0]) && g_ascii_islower (message[1]))
+    message[0] = g_ascii_tolower (message[0]);
+  if (command != NULL)
+    return shell_usage_error ("%s: %s", command, message);
+  return shell_usage_error ("%s", message);
+}
+
 FoctetIdentity *
 shell_get_identity (ShellContext  *ctx,
                     GError       **error)
@@ -48,34 +64,47 @@ shell_get_identity (ShellContext  *ctx,
   return ctx->identity;
 }
 
+typedef struct {
+  gboolean interrupted;
+  GCancellable *cancellable;
+} Interrupt;
+
 static gboolean
 interrupted_cb (gpointer user_data)
 {
-  *(gboolean *) user_data = TRUE;
-  g_main_context_wakeup (NULL);
+  Interrupt *interrupt = user_data;
+
+  interrupt->interrupted = TRUE;
+  if (interrupt->cancellable != NULL)
+    g_cancellable_cancel (interrupt->cancellable);
   return G_SOURCE_CONTINUE;
 }
 
 gboolean
-shell_wait (gboolean *done,
-            gboolean  interruptible)
+shell_wait (gboolean     *done,
+            gboolean      interruptible,
+            GCancellable *cancellable)
 {
-  gboolean interrupted = FALSE;
+  Interrupt interrupt = { FALSE, cancellable };
   guint sigint = 0, sigterm = 0;
 
+  /* The handlers live only while we wait: at the interactive prompt, and
+   * once the wait is over, the signals do what they always do. */
   if (interruptible)
     {
-      sigint = g_unix_signal_add (SIGINT, interrupted_cb, &interrupted);
-      sigterm = g_unix_signal_add (SIGTERM, interrupted_cb, &interrupted);
+      sigint = g_unix_signal_add (SIGINT, interrupted_cb, &interrupt);
+      sigterm = g_unix_signal_add (SIGTERM, interrupted_cb, &interrupt);
     }
-  while (!*done && !interrupted)
+  /* With a cancellable, wait for the cancelled operation to report back:
+   * its callback holds pointers into our caller's stack. */
+  while (!*done && !(interrupt.interrupted && cancellable == NULL))
     g_main_context_iteration (NULL, TRUE);
   if (interruptible)
     {
       g_source_remove (sigint);
       g_source_remove (sigterm);
     }
-  return !interrupted;
+  return !interrupt.interrupted;
 }
 
 static gboolean
@@ -91,7 +120,7 @@ shell_sleep (guint milliseconds)
   gboolean slept = FALSE;
   guint id = g_timeout_add (milliseconds, slept_cb, &slept);
 
-  if (!shell_wait (&slept, TRUE))
+  if (!shell_wait (&slept, TRUE, NULL))
     {
       g_source_remove (id);
       return FALSE;
@@ -114,18 +143,34 @@ shell_run_command (ShellContext *ctx,
 static char *
 commands_description (void)
 {
-  GString *text = g_string_new ("Commands:\n");
-  guint n = 0;
-  const ShellCommand *commands = shell_commands (&n);
+  g_autofree char *commands = shell_commands_help (FALSE);
 
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree char *usage = g_strdup_printf ("%s %s", commands[i].name, commands[i].args);
-      g_string_append_printf (text, "  %-44s %s\n", usage, commands[i].summary);
-    }
-  g_string_append (text, "\nWithout a command: an interactive shell (or commands read from standard input).\n"
-                         "Every command takes --help.");
-  return g_string_free (text, FALSE);
+  return g_strconcat ("Commands:\n", commands,
+                      "\nWithout a command: an interactive shell (or commands read from standard input).\n"
+                      "Every command takes --help.", NULL);
+}
+
+static gboolean verbose;
+
+/* -v shows the debug messages of the library and the plugins (all of them
+ * log in domains "Foctet" or "Foctet-…"), not those of GLib or GIO, which
+ * G_MESSAGES_DEBUG=all would add.  Everything goes to stderr: stdout is for
+ * results only. */
+static GLogWriterOutput
+log_writer (GLogLevelFlags   log_level,
+            const GLogField *fields,
+            gsize            n_fields,
+            gpointer         user_data)
+{
+  if (verbose && (log_level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO)) != 0)
+    for (gsize i = 0; i < n_fields; i++)
+      if (strcmp (fields[i].key, "GLIB_DOMAIN") == 0)
+        {
+          if (fields[i].value != NULL && g_str_has_prefix (fields[i].value, "Foctet"))
+            return g_log_writer_standard_streams (log_level, fields, n_fields, user_data);
+          break;
+        }
+  return g_log_writer_default (log_level, fields, n_fields, user_data);
 }
 
 /* Global options come before the command; the command parses the rest. */
@@ -151,7 +196,7 @@ main (int   argc,
 {
   g_autofree char *identity_path = NULL;
   g_auto(GStrv) plugin_paths = NULL;
-  gboolean verbose = FALSE, quiet = FALSE, version = FALSE, interactive = FALSE;
+  gboolean quiet = FALSE, version = FALSE, interactive = FALSE;
   const GOptionEntry entries[] = {
     { "identity", 0, 0, G_OPTION_ARG_FILENAME, &identity_path,
       "Identity key file (default $XDG_DATA_HOME/foctet/identity)", "PATH" },
@@ -172,6 +217,8 @@ main (int   argc,
   char **global_argv;
 
   setlocale (LC_ALL, "");
+  g_log_writer_default_set_use_stderr (TRUE);
+  g_log_set_writer_func (log_writer, NULL, NULL);
 
   split = command_index (argc, argv);
   global_argc = split;
@@ -186,7 +233,7 @@ main (int   argc,
   if (!g_option_context_parse (options, &global_argc, &global_argv, &error))
     {
       g_free (global_argv);
-      return shell_usage_error ("%s", error->message);
+      return shell_option_error (NULL, error);
     }
   g_free (global_argv);
 
@@ -195,9 +242,6 @@ main (int   argc,
       g_print ("foctet-shell %s\n", FOCTET_VERSION_STRING);
       return SHELL_EXIT_OK;
     }
-  if (verbose)
-    g_setenv ("G_MESSAGES_DEBUG", "Foctet Foctet-Tls Foctet-Quic Foctet-Yamux Foctet-Relay Foctet-TcpTest", TRUE);
-
   for (guint i = 0; plugin_paths != NULL && plugin_paths[i] != NULL; i++)
     foctet_registry_add_search_path (foctet_registry_get_default (), plugin_paths[i]);
 

@@ -18,7 +18,8 @@ enum {
 typedef struct {
   char *identity_path;
   gboolean quiet;
-  gboolean interactive;
+  gboolean interactive;       /* --interactive: prompt even without a terminal */
+  gboolean in_shell;          /* commands come from the shell, not argv */
   FoctetIdentity *identity;   /* loaded on first use */
 } ShellContext;
 
@@ -35,6 +36,8 @@ typedef struct {
 
 const ShellCommand *shell_commands (guint *n_commands);
 const ShellCommand *shell_find_command (const char *name);
+/* The list of commands for help texts; with "quit" when @in_shell. */
+char *shell_commands_help (gboolean in_shell);
 int shell_run_command (ShellContext *ctx,
                        int           argc,
                        char        **argv);
@@ -44,16 +47,54 @@ int shell_usage_error (const char *format,
                        ...) G_GNUC_PRINTF (1, 2);
 int shell_failure (const char   *what,
                    const GError *error);
+/* A GOptionContext parse error of @command (NULL for the global options). */
+int shell_option_error (const char   *command,
+                        const GError *error);
 
 FoctetIdentity *shell_get_identity (ShellContext  *ctx,
                                     GError       **error);
 
+/* Parses a command's own options (and --help, without exiting).  Returns
+ * -1 to go on, else the exit code to return at once. */
+int shell_parse_options (const char         *command,
+                         const char         *parameter,
+                         const char         *summary,
+                         const GOptionEntry *entries,
+                         int                *argc,
+                         char             ***argv);
+
+/* An async call's result, for code that waits on it with shell_wait():
+ * pass shell_wait_cb and a ShellWait. */
+typedef struct {
+  GAsyncResult *result;
+  gboolean done;
+} ShellWait;
+
+void shell_wait_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data);
+
+/* A node with the identity; on failure prints why, sets *status, NULL. */
+FoctetNode *shell_make_node (ShellContext *ctx,
+                             int          *status);
+void shell_shutdown_node (FoctetNode *node);
+
+int shell_cmd_ping (ShellContext *ctx,
+                    int           argc,
+                    char        **argv);
+int shell_cmd_perf (ShellContext *ctx,
+                    int           argc,
+                    char        **argv);
+
 int shell_interactive (ShellContext *ctx);
 
-/* Runs the default main context until *done, or until SIGINT/SIGTERM when
- * @interruptible; returns FALSE if interrupted. */
-gboolean shell_wait (gboolean *done,
-                     gboolean  interruptible);
+/* Runs the default main context until *done.  When @interruptible,
+ * SIGINT/SIGTERM meanwhile cancel @cancellable and the wait goes on until the
+ * cancelled operation is done; without a @cancellable they end the wait at
+ * once.  Returns FALSE if a signal came. */
+gboolean shell_wait (gboolean     *done,
+                     gboolean      interruptible,
+                     GCancellable *cancellable);
 /* Waits @milliseconds; FALSE if SIGINT/SIGTERM came first. */
 gboolean shell_sleep (guint milliseconds);
 

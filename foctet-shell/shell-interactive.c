@@ -19,6 +19,7 @@ run_line (ShellContext *ctx,
           gboolean     *quit)
 {
   g_auto(GStrv) argv = NULL;
+  g_autofree char **args = NULL;
   g_autoptr(GError) error = NULL;
   int argc = 0;
 
@@ -36,7 +37,11 @@ run_line (ShellContext *ctx,
       *quit = TRUE;
       return SHELL_EXIT_OK;
     }
-  return shell_run_command (ctx, argc, argv);
+  /* The commands' option parsers take the options out of the vector they
+   * get, without freeing them: give them a copy of the pointers, and free
+   * the strings from the original. */
+  args = g_memdup2 (argv, sizeof (char *) * (argc + 1));
+  return shell_run_command (ctx, argc, args);
 }
 
 static char *
@@ -86,20 +91,25 @@ shell_interactive (ShellContext *ctx)
   gboolean quit = FALSE;
   int status = SHELL_EXIT_OK;
 
+  ctx->in_shell = TRUE;
   if (!ctx->interactive && !isatty (STDIN_FILENO))
     {
       /* Scripted: one command a line, no prompt; the last failure's code. */
-      char buf[4096];
+      char *line = NULL;
+      size_t size = 0;
 
-      while (!quit && fgets (buf, sizeof buf, stdin) != NULL)
+      while (!quit && getline (&line, &size, stdin) >= 0)
         {
           int ret;
 
-          g_strchomp (buf);
-          ret = run_line (ctx, buf, &quit);
+          g_strchomp (line);
+          ret = run_line (ctx, line, &quit);
           if (ret != SHELL_EXIT_OK)
             status = ret;
+          /* A command's output comes before the next one's errors. */
+          fflush (stdout);
         }
+      free (line);
       return status;
     }
 
@@ -108,7 +118,6 @@ shell_interactive (ShellContext *ctx)
     g_autofree char *history_dir = g_path_get_dirname (history);
     char *line;
 
-    ctx->interactive = TRUE;
     rl_readline_name = "foctet-shell";
     rl_attempted_completion_function = complete;
     using_history ();

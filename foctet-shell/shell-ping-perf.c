@@ -1,0 +1,349 @@
+/* shell-ping-perf.c: ping and perf — dial a node, then measure.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "foctet-shell.h"
+
+static gboolean
+parse_bytes (const char *text,
+             guint64    *bytes)
+{
+  char *end = NULL;
+  guint64 value, unit = 1;
+
+  if (text == NULL || !g_ascii_isdigit (text[0]))
+    return FALSE;
+  value = g_ascii_strtoull (text, &end, 10);
+  switch (g_ascii_toupper (*end))
+    {
+    case '\0':
+      break;
+    case 'K':
+      unit = G_GUINT64_CONSTANT (1) << 10;
+      end++;
+      break;
+    case 'M':
+      unit = G_GUINT64_CONSTANT (1) << 20;
+      end++;
+      break;
+    case 'G':
+      unit = G_GUINT64_CONSTANT (1) << 30;
+      end++;
+      break;
+    case 'T':
+      unit = G_GUINT64_CONSTANT (1) << 40;
+      end++;
+      break;
+    default:
+      return FALSE;
+    }
+  if (*end != '\0' || value > G_MAXUINT64 / unit)
+    return FALSE;
+  *bytes = value * unit;
+  return TRUE;
+}
+
+typedef struct {
+  char *transport;
+  char *address;
+} DialOptions;
+
+static gboolean
+check_dial_options (const char  *command,
+                    DialOptions *options,
+                    int         *status)
+{
+  /* The URI of --address names its transport already. */
+  if (options->transport != NULL && options->address != NULL)
+    {
+      *status = shell_usage_error ("%s: --transport and --address exclude each other", command);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static FoctetConnection *
+dial (ShellContext  *ctx,
+      FoctetNode    *node,
+      const char    *ticket_text,
+      DialOptions   *options,
+      double        *seconds,
+      int           *status)
+{
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  FoctetConnection *connection;
+  ShellWait wait = { 0 };
+  gint64 start;
+
+  ticket = foctet_ticket_parse (ticket_text, &error);
+  if (ticket == NULL)
+    {
+      *status = shell_usage_error ("bad ticket: %s", error->message);
+      return NULL;
+    }
+
+  start = g_get_monotonic_time ();
+  if (options->address != NULL)
+    foctet_node_dial_uri_async (node, foctet_ticket_get_node_id (ticket), options->address, cancellable,
+                                shell_wait_cb, &wait);
+  else
+    foctet_node_dial_async (node, ticket, options->transport, cancellable, shell_wait_cb, &wait);
+  shell_wait (&wait.done, TRUE, cancellable);
+
+  connection = options->address != NULL
+               ? foctet_node_dial_uri_finish (node, wait.result, &error)
+               : foctet_node_dial_finish (node, wait.result, &error);
+  g_object_unref (wait.result);
+  if (connection == NULL)
+    {
+      *status = shell_failure ("connect", error);
+      return NULL;
+    }
+  *seconds = (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC;
+  return connection;
+}
+
+int
+shell_cmd_ping (ShellContext *ctx,
+          int           argc,
+          char        **argv)
+{
+  DialOptions dial_options = { 0 };
+  int count = 4;
+  const GOptionEntry entries[] = {
+    { "count", 'c', 0, G_OPTION_ARG_INT, &count, "Number of pings (default 4)", "N" },
+    { "transport", 0, 0, G_OPTION_ARG_STRING, &dial_options.transport,
+      "Use only this transport: quic, tls or relay", "NAME" },
+    { "address", 0, 0, G_OPTION_ARG_STRING, &dial_options.address,
+      "Dial the ticket's node at this URI instead of the ticket's addresses", "URI" },
+    { NULL }
+  };
+  g_autoptr(FoctetNode) node = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(FoctetPinger) pinger = NULL;
+  int ret = SHELL_EXIT_OK;
+  double handshake = 0;
+
+  ret = shell_parse_options ("ping", "TICKET", "Ping a node.", entries, &argc, &argv);
+  if (ret >= 0)
+    goto out;
+  ret = SHELL_EXIT_OK;
+  if (argc != 2)
+    {
+      ret = shell_usage_error (argc < 2 ? "ping: missing TICKET" : "ping: unexpected argument '%s'",
+                               argv[argc < 2 ? 0 : 2]);
+      goto out;
+    }
+  if (count < 1)
+    {
+      ret = shell_usage_error ("ping: --count must be at least 1");
+      goto out;
+    }
+  if (!check_dial_options ("ping", &dial_options, &ret))
+    goto out;
+
+  node = shell_make_node (ctx, &ret);
+  if (node == NULL)
+    goto out;
+  connection = dial (ctx, node, argv[1], &dial_options, &handshake, &ret);
+  if (connection == NULL)
+    goto out_node;
+
+  /* SIGINT/SIGTERM end the pings early, like ping(8): no error. */
+  pinger = foctet_pinger_new (connection);
+  for (int seq = 1; seq <= count; seq++)
+    {
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr(GError) error = NULL;
+      ShellWait wait = { 0 };
+      gint64 rtt;
+
+      if (seq > 1 && !shell_sleep (1000))
+        break;
+
+      foctet_pinger_ping_async (pinger, cancellable, shell_wait_cb, &wait);
+      shell_wait (&wait.done, TRUE, cancellable);
+      rtt = foctet_pinger_ping_finish (pinger, wait.result, &error);
+      g_object_unref (wait.result);
+      if (rtt < 0)
+        {
+          if (!g_cancellable_is_cancelled (cancellable))
+            ret = shell_failure ("ping", error);
+          break;
+        }
+      g_print ("seq=%d rtt=%.3fms via=%s\n", seq, rtt / 1000.0,
+               foctet_connection_get_transport_name (connection));
+      fflush (stdout);
+    }
+
+  if (ret == SHELL_EXIT_OK)
+    {
+      g_autoptr(GError) error = NULL;
+      ShellWait wait = { 0 };
+
+      foctet_pinger_close_async (pinger, NULL, shell_wait_cb, &wait);
+      shell_wait (&wait.done, FALSE, NULL);
+      if (!foctet_pinger_close_finish (pinger, wait.result, &error))
+        g_debug ("Closing the ping stream: %s", error->message);
+      g_object_unref (wait.result);
+    }
+
+out_node:
+  shell_shutdown_node (node);
+out:
+  g_free (dial_options.transport);
+  g_free (dial_options.address);
+  return ret;
+}
+
+typedef struct {
+  guint pending;
+  gboolean done;
+  GError *error;
+  FoctetPerfResult total;
+} PerfRuns;
+
+static void
+perf_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  PerfRuns *runs = user_data;
+  g_autoptr(FoctetPerfResult) one = NULL;
+  g_autoptr(GError) error = NULL;
+
+  one = foctet_perf_run_finish (result, &error);
+  if (one == NULL)
+    {
+      if (runs->error == NULL)
+        runs->error = g_steal_pointer (&error);
+    }
+  else
+    {
+      /* Streams run at once: totals of bytes, the slowest stream's times. */
+      runs->total.upload_bytes += one->upload_bytes;
+      runs->total.download_bytes += one->download_bytes;
+      runs->total.upload_seconds = MAX (runs->total.upload_seconds, one->upload_seconds);
+      runs->total.download_seconds = MAX (runs->total.download_seconds, one->download_seconds);
+    }
+  runs->done = --runs->pending == 0;
+}
+
+static double
+gbits (guint64 bytes,
+       double  seconds)
+{
+  return seconds > 0 ? bytes * 8.0 / seconds / 1e9 : 0.0;
+}
+
+int
+shell_cmd_perf (ShellContext *ctx,
+          int           argc,
+          char        **argv)
+{
+  DialOptions dial_options = { 0 };
+  g_autofree char *upload_text = NULL;
+  g_autofree char *download_text = NULL;
+  gboolean json = FALSE;
+  int streams = 1;
+  const GOptionEntry entries[] = {
+    { "upload", 0, 0, G_OPTION_ARG_STRING, &upload_text, "Bytes to send per stream (K, M, G suffixes; default 0)", "BYTES" },
+    { "download", 0, 0, G_OPTION_ARG_STRING, &download_text, "Bytes to receive per stream (default 0)", "BYTES" },
+    { "streams", 0, 0, G_OPTION_ARG_INT, &streams, "Streams run at once on one connection (default 1)", "N" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+    { "transport", 0, 0, G_OPTION_ARG_STRING, &dial_options.transport,
+      "Use only this transport: quic, tls or relay", "NAME" },
+    { "address", 0, 0, G_OPTION_ARG_STRING, &dial_options.address,
+      "Dial the ticket's node at this URI instead of the ticket's addresses", "URI" },
+    { NULL }
+  };
+  g_autoptr(FoctetNode) node = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GCancellable) cancellable = NULL;
+  guint64 upload = 0, download = 0;
+  PerfRuns runs = { 0 };
+  double handshake = 0;
+  int ret;
+
+  ret = shell_parse_options ("perf", "TICKET", "Measure throughput with the perf protocol.", entries, &argc, &argv);
+  if (ret >= 0)
+    goto out;
+  ret = SHELL_EXIT_OK;
+  if (argc != 2)
+    {
+      ret = shell_usage_error (argc < 2 ? "perf: missing TICKET" : "perf: unexpected argument '%s'",
+                               argv[argc < 2 ? 0 : 2]);
+      goto out;
+    }
+  if (upload_text != NULL && !parse_bytes (upload_text, &upload))
+    {
+      ret = shell_usage_error ("perf: --upload: '%s' is not a byte count", upload_text);
+      goto out;
+    }
+  if (download_text != NULL && !parse_bytes (download_text, &download))
+    {
+      ret = shell_usage_error ("perf: --download: '%s' is not a byte count", download_text);
+      goto out;
+    }
+  if (download > FOCTET_PERF_MAX_DOWNLOAD)
+    {
+      ret = shell_usage_error ("perf: --download: at most %" G_GUINT64_FORMAT " bytes per stream",
+                               (guint64) FOCTET_PERF_MAX_DOWNLOAD);
+      goto out;
+    }
+  if (streams < 1 || streams > 1024)
+    {
+      ret = shell_usage_error ("perf: --streams must be 1 to 1024");
+      goto out;
+    }
+  if (!check_dial_options ("perf", &dial_options, &ret))
+    goto out;
+
+  node = shell_make_node (ctx, &ret);
+  if (node == NULL)
+    goto out;
+  connection = dial (ctx, node, argv[1], &dial_options, &handshake, &ret);
+  if (connection == NULL)
+    goto out_node;
+
+  /* SIGINT/SIGTERM cancel every stream; perf_done_cb then reports the
+   * first one's "cancelled". */
+  cancellable = g_cancellable_new ();
+  runs.pending = streams;
+  for (int i = 0; i < streams; i++)
+    foctet_perf_run_async (connection, upload, download, cancellable, perf_done_cb, &runs);
+  shell_wait (&runs.done, TRUE, cancellable);
+
+  if (runs.error != NULL)
+    {
+      ret = shell_failure ("perf", runs.error);
+      g_clear_error (&runs.error);
+      goto out_node;
+    }
+
+  if (json)
+    g_print ("{\"transport\": \"%s\", \"upload_bytes\": %" G_GUINT64_FORMAT ", \"download_bytes\": %"
+             G_GUINT64_FORMAT ", \"upload_seconds\": %.6f, \"download_seconds\": %.6f, "
+             "\"handshake_seconds\": %.6f}\n",
+             foctet_connection_get_transport_name (connection), runs.total.upload_bytes,
+             runs.total.download_bytes, runs.total.upload_seconds, runs.total.download_seconds,
+             handshake);
+  else
+    g_print ("upload %.2f Gbit/s download %.2f Gbit/s\n",
+             gbits (runs.total.upload_bytes, runs.total.upload_seconds),
+             gbits (runs.total.download_bytes, runs.total.download_seconds));
+
+out_node:
+  shell_shutdown_node (node);
+out:
+  g_free (dial_options.transport);
+  g_free (dial_options.address);
+  return ret;
+}
