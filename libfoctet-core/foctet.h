@@ -22,6 +22,7 @@
 #include "foctet-plugin.h"
 #include "foctet-ping.h"
 #include "foctet-perf.h"
+#include "foctet-tls-stream.h"
 #include "foctet-node.h"
 
 #undef __FOCTET_INSIDE__

@@ -1,0 +1,1393 @@
+/* foctet-tls-stream.c: TLS 1.3 (PROTOCOL §2) over any pollable GIOStream.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "foctet-tls-stream.h"
+#include "foctet-error.h"
+
+/**
+ * FoctetTlsStream:
+ *
+ * A TLS 1.3 session run over another #GIOStream (a TCP connection, or a
+ * circuit through a relay), with the handshake and the certificate rules of
+ * PROTOCOL §2: mutual authentication with one self-signed Ed25519
+ * certificate each, checked by foctet_identity_verify_peer(), exactly one
+ * ALPN value, no resumption.  The result is itself a #GIOStream whose
+ * input and output streams are pollable; a muxer runs on top of it.
+ *
+ * Every I/O happens on the thread-default main context of the call to
+ * foctet_tls_stream_handshake_async(); the base stream's input and output
+ * must be pollable.
+ *
+ * Writes are taken as soon as GnuTLS has sealed them: when the base stream
+ * is full, the last record waits inside the session and is sent as soon as
+ * the base stream takes it, without the caller having to write again.
+ */
+
+/* Cipher suites in the listener's order of preference (PROTOCOL §2):
+ * AES-128-GCM first, the fastest here by far.  %COMPAT lets a peer's
+ * certificate lack the digitalSignature key usage, which §2 says must not
+ * matter. */
+#define PRIORITY_COMMON "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:" \
+                        "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:%COMPAT"
+#define PRIORITY_SERVER PRIORITY_COMMON ":%SERVER_PRECEDENCE"
+
+/* Ciphertext read from the base stream in one go, and the most plaintext
+ * sealed in one record. */
+#define READ_BUFFER_SIZE (256 * 1024)
+#define RECORD_PAYLOAD_MAX 16384
+
+/* How long closing waits to deliver close_notify before giving up on it. */
+#define CLOSE_NOTIFY_TIMEOUT_MS 2000
+
+struct _FoctetTlsStream {
+  GIOStream parent_instance;
+
+  GIOStream *base;
+  GPollableInputStream *base_in;
+  GPollableOutputStream *base_out;
+  GInputStream *in;
+  GOutputStream *out;
+  GMainContext *context;
+
+  FoctetIdentity *identity;
+  gnutls_session_t session;
+  gboolean is_server;
+  char *alpn;
+  FoctetNodeId *expected_peer;
+  FoctetNodeId *peer_id;
+
+  /* Why the handshake failed, when we know better than GnuTLS. */
+  GError *verify_error;
+  gboolean alpn_refused;
+  /* The base stream's own error, seen by the push or pull function. */
+  GError *base_error;
+
+  guint8 *rbuf;
+  gsize rbuf_start;
+  gsize rbuf_len;
+  gboolean base_eof;
+
+  GError *read_error;
+  gboolean read_eof;
+  GError *write_error;
+  gboolean send_pending;
+  GSource *flush_source;
+
+  /* The handshake in progress. */
+  GTask *handshake_task;
+  GSource *step_source;
+  GSource *timeout_source;
+  GSource *cancel_source;
+};
+
+G_DEFINE_FINAL_TYPE (FoctetTlsStream, foctet_tls_stream, G_TYPE_IO_STREAM)
+
+/* ------------------------------------------------------------------ */
+/* The input and output streams                                        */
+
+#define TLS_TYPE_INPUT_STREAM (tls_input_stream_get_type ())
+G_DECLARE_FINAL_TYPE (TlsInputStream, tls_input_stream, TLS, INPUT_STREAM, GInputStream)
+#define TLS_TYPE_OUTPUT_STREAM (tls_output_stream_get_type ())
+G_DECLARE_FINAL_TYPE (TlsOutputStream, tls_output_stream, TLS, OUTPUT_STREAM, GOutputStream)
+
+/* The substreams are owned by the FoctetTlsStream and point back at it
+ * weakly, as GIOStream's substreams do. */
+struct _TlsInputStream {
+  GInputStream parent_instance;
+  GWeakRef tls;
+};
+
+struct _TlsOutputStream {
+  GOutputStream parent_instance;
+  GWeakRef tls;
+};
+
+static void tls_input_pollable_iface_init (GPollableInputStreamInterface *iface);
+static void tls_output_pollable_iface_init (GPollableOutputStreamInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (TlsInputStream, tls_input_stream, G_TYPE_INPUT_STREAM,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
+                                                      tls_input_pollable_iface_init))
+G_DEFINE_FINAL_TYPE_WITH_CODE (TlsOutputStream, tls_output_stream, G_TYPE_OUTPUT_STREAM,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM,
+                                                      tls_output_pollable_iface_init))
+
+static gboolean
+closed_error (GError **error)
+{
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "The TLS session is closed");
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* GnuTLS transport functions                                          */
+
+static ssize_t
+pull_func (gnutls_transport_ptr_t ptr,
+           void                  *data,
+           size_t                 size)
+{
+  FoctetTlsStream *self = ptr;
+  gsize n;
+
+  if (self->rbuf_len == 0)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize got;
+
+      if (self->base_eof)
+        return 0;
+      got = g_pollable_input_stream_read_nonblocking (self->base_in, self->rbuf, READ_BUFFER_SIZE,
+                                                      NULL, &error);
+      if (got < 0)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            {
+              gnutls_transport_set_errno (self->session, EAGAIN);
+              return -1;
+            }
+          if (self->base_error == NULL)
+            self->base_error = g_steal_pointer (&error);
+          gnutls_transport_set_errno (self->session, EIO);
+          return -1;
+        }
+      if (got == 0)
+        {
+          self->base_eof = TRUE;
+          return 0;
+        }
+      self->rbuf_start = 0;
+      self->rbuf_len = got;
+    }
+
+  n = MIN (size, self->rbuf_len);
+  memcpy (data, self->rbuf + self->rbuf_start, n);
+  self->rbuf_start += n;
+  self->rbuf_len -= n;
+  return n;
+}
+
+static ssize_t
+vec_push_func (gnutls_transport_ptr_t  ptr,
+               const giovec_t         *iov,
+               int                     iovcnt)
+{
+  FoctetTlsStream *self = ptr;
+  g_autoptr(GError) error = NULL;
+  GOutputVector vectors[16];
+  gsize written = 0;
+  GPollableReturn res;
+  int n = MIN (iovcnt, (int) G_N_ELEMENTS (vectors));
+
+  for (int i = 0; i < n; i++)
+    {
+      vectors[i].buffer = iov[i].iov_base;
+      vectors[i].size = iov[i].iov_len;
+    }
+  res = g_pollable_output_stream_writev_nonblocking (self->base_out, vectors, n, &written, NULL, &error);
+  if (res == G_POLLABLE_RETURN_OK)
+    return written;
+  if (res == G_POLLABLE_RETURN_WOULD_BLOCK)
+    {
+      gnutls_transport_set_errno (self->session, EAGAIN);
+      return -1;
+    }
+  if (self->base_error == NULL)
+    self->base_error = g_steal_pointer (&error);
+  gnutls_transport_set_errno (self->session, EIO);
+  return -1;
+}
+
+static int
+pull_timeout_func (gnutls_transport_ptr_t ptr,
+                   unsigned int           ms)
+{
+  FoctetTlsStream *self = ptr;
+
+  /* Only asked with a zero timeout: the session is non-blocking and has
+   * no GnuTLS timeouts set. */
+  if (self->rbuf_len > 0 || self->base_eof)
+    return 1;
+  return g_pollable_input_stream_is_readable (self->base_in) ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+
+/* "bad_certificate", as RFC 8446 spells alerts. */
+static char *
+alert_name (gnutls_alert_description_t alert)
+{
+  const char *name = gnutls_alert_get_strname (alert);
+
+  if (name == NULL)
+    return g_strdup_printf ("%u", (guint) alert);
+  if (g_str_has_prefix (name, "GNUTLS_A_"))
+    name += strlen ("GNUTLS_A_");
+  return g_ascii_strdown (name, -1);
+}
+
+/* A GError for GnuTLS's @ret, saying what went wrong in words a user can
+ * act on. */
+static GError *
+session_error (FoctetTlsStream *self,
+               int              ret,
+               gboolean         in_handshake)
+{
+  const char *during = in_handshake ? "TLS handshake" : "TLS session";
+
+  if (self->verify_error != NULL)
+    return g_error_copy (self->verify_error);
+  if (self->alpn_refused)
+    return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                        "The peer offered no ALPN value this node serves (expected \"%s\")", self->alpn);
+  if (self->base_error != NULL)
+    return g_error_new (self->base_error->domain, self->base_error->code,
+                        "%s failed: %s", during, self->base_error->message);
+
+  switch (ret)
+    {
+    case GNUTLS_E_FATAL_ALERT_RECEIVED:
+      {
+        gnutls_alert_description_t alert = gnutls_alert_get (self->session);
+        g_autofree char *name = alert_name (alert);
+
+        if (alert == GNUTLS_A_NO_APPLICATION_PROTOCOL)
+          return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                              "The peer refused the ALPN value \"%s\" (alert no_application_protocol)", self->alpn);
+        if (alert == GNUTLS_A_BAD_CERTIFICATE || alert == GNUTLS_A_CERTIFICATE_REQUIRED ||
+            alert == GNUTLS_A_UNSUPPORTED_CERTIFICATE)
+          return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                              "The peer refused our certificate (alert %s)", name);
+        return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                            "The peer aborted the %s (alert %s)", during, name);
+      }
+    case GNUTLS_E_NO_APPLICATION_PROTOCOL:
+      return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                          "The peer offered no ALPN value this node serves (expected \"%s\")", self->alpn);
+    case GNUTLS_E_CERTIFICATE_REQUIRED:
+    case GNUTLS_E_NO_CERTIFICATE_FOUND:
+      return g_error_new (FOCTET_ERROR, FOCTET_ERROR_BAD_CERTIFICATE,
+                          "The peer sent no certificate");
+    case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+    case GNUTLS_E_UNEXPECTED_PACKET:
+    case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
+    case GNUTLS_E_UNEXPECTED_HANDSHAKE_PACKET:
+      return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                          "The peer does not speak TLS 1.3 as foctet does: %s", gnutls_strerror (ret));
+    case GNUTLS_E_PREMATURE_TERMINATION:
+    case GNUTLS_E_PULL_ERROR:
+      return g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                          "The peer closed the connection during the %s", during);
+    case GNUTLS_E_DECRYPTION_FAILED:
+    case GNUTLS_E_MAC_VERIFY_FAILED:
+      return g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                          "A TLS record failed authentication: the connection was tampered with");
+    default:
+      return g_error_new (FOCTET_ERROR, in_handshake ? FOCTET_ERROR_HANDSHAKE_FAILED : FOCTET_ERROR_FAILED,
+                          "%s failed: %s", during, gnutls_strerror (ret));
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Certificates                                                        */
+
+static void
+credentials_free (gpointer data)
+{
+  gnutls_certificate_free_credentials (data);
+}
+
+/* One set of GnuTLS credentials per identity, kept with it. */
+static gnutls_certificate_credentials_t
+identity_credentials (FoctetIdentity  *identity,
+                      GError         **error)
+{
+  gnutls_certificate_credentials_t cred = g_object_get_data (G_OBJECT (identity), "foctet-tls-credentials");
+  g_autofree char *cert_pem = NULL;
+  g_autofree char *key_pem = NULL;
+  gnutls_datum_t cert, key;
+  int ret;
+
+  if (cred != NULL)
+    return cred;
+
+  cert_pem = foctet_identity_get_certificate_pem (identity);
+  key_pem = foctet_identity_export_private_key_pem (identity);
+  cert.data = (unsigned char *) cert_pem;
+  cert.size = strlen (cert_pem);
+  key.data = (unsigned char *) key_pem;
+  key.size = strlen (key_pem);
+
+  ret = gnutls_certificate_allocate_credentials (&cred);
+  if (ret == 0)
+    ret = gnutls_certificate_set_x509_key_mem2 (cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+  explicit_bzero (key_pem, strlen (key_pem));
+  if (ret < 0)
+    {
+      if (cred != NULL)
+        gnutls_certificate_free_credentials (cred);
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_KEY,
+                   "Cannot use the identity for TLS: %s", gnutls_strerror (ret));
+      return NULL;
+    }
+  g_object_set_data_full (G_OBJECT (identity), "foctet-tls-credentials", cred, credentials_free);
+  return cred;
+}
+
+/* PROTOCOL §2 in place of the PKI check: one self-signed Ed25519
+ * certificate, whose key is the peer's NodeId; the dialer's must be the
+ * one it dialed. */
+static int
+verify_func (gnutls_session_t session)
+{
+  FoctetTlsStream *self = gnutls_session_get_ptr (session);
+  const gnutls_datum_t *list;
+  unsigned int n = 0;
+  g_autoptr(GPtrArray) certificates = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  GError *error = NULL;
+
+  list = gnutls_certificate_get_peers (session, &n);
+  for (unsigned int i = 0; list != NULL && i < n; i++)
+    g_ptr_array_add (certificates, g_bytes_new (list[i].data, list[i].size));
+
+  g_clear_pointer (&self->peer_id, foctet_node_id_free);
+  self->peer_id = foctet_identity_verify_peer ((GBytes * const *) certificates->pdata, certificates->len,
+                                               self->is_server ? NULL : self->expected_peer, &error);
+  if (self->peer_id == NULL)
+    {
+      g_clear_error (&self->verify_error);
+      self->verify_error = error;
+      return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+  return 0;
+}
+
+/* The listener aborts a handshake without a common ALPN value, including
+ * one whose ClientHello has no ALPN extension at all. */
+static int
+client_hello_hook (gnutls_session_t        session,
+                   unsigned int            htype,
+                   unsigned int            when,
+                   unsigned int            incoming,
+                   const gnutls_datum_t   *msg)
+{
+  FoctetTlsStream *self = gnutls_session_get_ptr (session);
+  gnutls_datum_t selected;
+
+  if (gnutls_alpn_get_selected_protocol (session, &selected) < 0)
+    {
+      self->alpn_refused = TRUE;
+      return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+    }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* FoctetTlsStream                                                     */
+
+static GInputStream *
+foctet_tls_stream_get_input_stream (GIOStream *stream)
+{
+  return FOCTET_TLS_STREAM (stream)->in;
+}
+
+static GOutputStream *
+foctet_tls_stream_get_output_stream (GIOStream *stream)
+{
+  return FOCTET_TLS_STREAM (stream)->out;
+}
+
+static void
+clear_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+/* Sends the record GnuTLS holds from an earlier write.  FALSE with
+ * G_IO_ERROR_WOULD_BLOCK while the base stream cannot take it. */
+static gboolean
+flush_pending (FoctetTlsStream  *self,
+               GError          **error)
+{
+  int ret;
+
+  if (self->write_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->write_error));
+      return FALSE;
+    }
+  if (!self->send_pending)
+    return TRUE;
+
+  do
+    ret = gnutls_record_send (self->session, NULL, 0);
+  while (ret == GNUTLS_E_INTERRUPTED);
+  if (ret == GNUTLS_E_AGAIN)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Would block");
+      return FALSE;
+    }
+  self->send_pending = FALSE;
+  if (ret < 0)
+    {
+      self->write_error = session_error (self, ret, FALSE);
+      g_propagate_error (error, g_error_copy (self->write_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+flush_source_cb (GObject  *base_out,
+                 gpointer  user_data)
+{
+  FoctetTlsStream *self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!flush_pending (self, &error) && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+  if (error != NULL)
+    g_debug ("Sending a buffered TLS record failed: %s", error->message);
+  g_clear_pointer (&self->flush_source, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/* A record left inside the session goes out as soon as the base stream
+ * can take it, whether or not the caller writes again. */
+static void
+schedule_flush (FoctetTlsStream *self)
+{
+  if (self->flush_source != NULL)
+    return;
+  self->flush_source = g_pollable_output_stream_create_source (self->base_out, NULL);
+  g_source_set_callback (self->flush_source, G_SOURCE_FUNC (flush_source_cb), self, NULL);
+  g_source_set_static_name (self->flush_source, "[foctet] TLS flush");
+  g_source_attach (self->flush_source, self->context);
+}
+
+static gssize
+tls_read_nonblocking (FoctetTlsStream  *self,
+                      guint8           *buffer,
+                      gsize             count,
+                      GError          **error)
+{
+  gsize total = 0;
+
+  if (self->read_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->read_error));
+      return -1;
+    }
+  if (self->read_eof || count == 0)
+    return 0;
+
+  /* As many records as there are, so the caller gets big reads. */
+  while (total < count)
+    {
+      ssize_t ret = gnutls_record_recv (self->session, buffer + total, count - total);
+
+      if (ret > 0)
+        {
+          total += ret;
+          continue;
+        }
+      if (ret == 0)
+        {
+          self->read_eof = TRUE;
+          break;
+        }
+      if (ret == GNUTLS_E_INTERRUPTED)
+        continue;
+      if (ret == GNUTLS_E_AGAIN)
+        {
+          if (total > 0)
+            break;
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Would block");
+          return -1;
+        }
+      if (ret == GNUTLS_E_PREMATURE_TERMINATION && self->base_error == NULL)
+        {
+          /* Many peers close TCP without close_notify; the muxer above
+           * knows whether the end was clean. */
+          g_debug ("The peer closed the TLS session without close_notify");
+          self->read_eof = TRUE;
+          break;
+        }
+      if (!gnutls_error_is_fatal (ret))
+        continue;
+      self->read_error = session_error (self, ret, FALSE);
+      if (total > 0)
+        break;
+      g_propagate_error (error, g_error_copy (self->read_error));
+      return -1;
+    }
+  return total;
+}
+
+static gssize
+tls_write_nonblocking (FoctetTlsStream  *self,
+                       const guint8     *buffer,
+                       gsize             count,
+                       GError          **error)
+{
+  gsize total = 0;
+
+  if (!flush_pending (self, error))
+    return -1;
+
+  while (total < count)
+    {
+      gsize chunk = MIN (count - total, RECORD_PAYLOAD_MAX);
+      ssize_t ret = gnutls_record_send (self->session, buffer + total, chunk);
+
+      if (ret > 0)
+        {
+          total += ret;
+          continue;
+        }
+      if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
+        {
+          /* The record is sealed and buffered in the session: it is ours
+           * to deliver now. */
+          self->send_pending = TRUE;
+          total += chunk;
+          schedule_flush (self);
+          break;
+        }
+      self->write_error = session_error (self, ret, FALSE);
+      if (total > 0)
+        break;
+      g_propagate_error (error, g_error_copy (self->write_error));
+      return -1;
+    }
+  return total;
+}
+
+static gboolean
+tls_is_readable (FoctetTlsStream *self)
+{
+  return self->rbuf_len > 0 || gnutls_record_check_pending (self->session) > 0 ||
+         self->read_error != NULL || self->read_eof ||
+         g_pollable_input_stream_is_readable (self->base_in);
+}
+
+static gboolean
+wait_ready_cb (GObject  *stream,
+               gpointer  user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+wait_cancelled_cb (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Blocks on a private main context until @source (a pollable source,
+ * consumed) is ready: the blocking read and write of the substreams. */
+static gboolean
+wait_blocking (GSource       *source,
+               GCancellable  *cancellable,
+               GError       **error)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GSource) cancel_source = NULL;
+  gboolean ready = FALSE;
+
+  g_source_set_callback (source, G_SOURCE_FUNC (wait_ready_cb), &ready, NULL);
+  g_source_attach (source, context);
+  if (cancellable != NULL)
+    {
+      cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (cancel_source, G_SOURCE_FUNC (wait_cancelled_cb), &ready, NULL);
+      g_source_attach (cancel_source, context);
+    }
+  while (!ready)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (source);
+  g_source_unref (source);
+  if (cancel_source != NULL)
+    g_source_destroy (cancel_source);
+  return !g_cancellable_set_error_if_cancelled (cancellable, error);
+}
+
+static void
+foctet_tls_stream_dispose (GObject *object)
+{
+  FoctetTlsStream *self = FOCTET_TLS_STREAM (object);
+
+  clear_source (&self->flush_source);
+  clear_source (&self->step_source);
+  clear_source (&self->timeout_source);
+  clear_source (&self->cancel_source);
+
+  G_OBJECT_CLASS (foctet_tls_stream_parent_class)->dispose (object);
+}
+
+static void
+foctet_tls_stream_finalize (GObject *object)
+{
+  FoctetTlsStream *self = FOCTET_TLS_STREAM (object);
+
+  if (self->session != NULL)
+    gnutls_deinit (self->session);
+  g_clear_object (&self->in);
+  g_clear_object (&self->out);
+  g_clear_object (&self->base);
+  g_clear_object (&self->identity);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->expected_peer, foctet_node_id_free);
+  g_clear_pointer (&self->peer_id, foctet_node_id_free);
+  g_clear_error (&self->verify_error);
+  g_clear_error (&self->base_error);
+  g_clear_error (&self->read_error);
+  g_clear_error (&self->write_error);
+  g_free (self->alpn);
+  g_free (self->rbuf);
+
+  G_OBJECT_CLASS (foctet_tls_stream_parent_class)->finalize (object);
+}
+
+/* close_notify, best effort and without waiting: the sync close. */
+static gboolean
+foctet_tls_stream_close_fn (GIOStream     *stream,
+                            GCancellable  *cancellable,
+                            GError       **error)
+{
+  FoctetTlsStream *self = FOCTET_TLS_STREAM (stream);
+
+  clear_source (&self->flush_source);
+  if (self->session != NULL && self->write_error == NULL && flush_pending (self, NULL))
+    gnutls_bye (self->session, GNUTLS_SHUT_WR);
+  return g_io_stream_close (self->base, cancellable, error);
+}
+
+typedef struct {
+  GSource *wait;
+  GSource *timeout;
+} CloseData;
+
+static void
+close_data_free (CloseData *data)
+{
+  clear_source (&data->wait);
+  clear_source (&data->timeout);
+  g_free (data);
+}
+
+static void
+close_base_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!g_io_stream_close_finish (G_IO_STREAM (source), result, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+close_base (GTask *task)
+{
+  FoctetTlsStream *self = g_task_get_source_object (task);
+  CloseData *data = g_task_get_task_data (task);
+
+  clear_source (&data->wait);
+  clear_source (&data->timeout);
+  g_io_stream_close_async (self->base, g_task_get_priority (task), g_task_get_cancellable (task),
+                           close_base_cb, task);
+}
+
+static gboolean close_step (GObject *base_out, gpointer user_data);
+
+static gboolean
+close_timeout_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+
+  g_debug ("Gave up sending close_notify after %d ms", CLOSE_NOTIFY_TIMEOUT_MS);
+  close_base (task);
+  return G_SOURCE_REMOVE;
+}
+
+/* Flushes what is pending, sends close_notify, then closes the base. */
+static gboolean
+close_step (GObject  *base_out,
+            gpointer  user_data)
+{
+  GTask *task = user_data;
+  FoctetTlsStream *self = g_task_get_source_object (task);
+  CloseData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  int ret = 0;
+
+  if (!flush_pending (self, &error))
+    ret = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) ? GNUTLS_E_AGAIN : -1;
+  else if (self->session != NULL)
+    ret = gnutls_bye (self->session, GNUTLS_SHUT_WR);
+
+  if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
+    {
+      if (data->wait == NULL)
+        {
+          data->wait = g_pollable_output_stream_create_source (self->base_out, NULL);
+          g_source_set_callback (data->wait, G_SOURCE_FUNC (close_step), task, NULL);
+          g_source_attach (data->wait, self->context);
+          data->timeout = g_timeout_source_new (CLOSE_NOTIFY_TIMEOUT_MS);
+          g_source_set_callback (data->timeout, close_timeout_cb, task, NULL);
+          g_source_attach (data->timeout, self->context);
+        }
+      return G_SOURCE_CONTINUE;
+    }
+  close_base (task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+foctet_tls_stream_close_async (GIOStream           *stream,
+                               int                  io_priority,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  FoctetTlsStream *self = FOCTET_TLS_STREAM (stream);
+  GTask *task = g_task_new (stream, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, foctet_tls_stream_close_async);
+  g_task_set_priority (task, io_priority);
+  g_task_set_task_data (task, g_new0 (CloseData, 1), (GDestroyNotify) close_data_free);
+  clear_source (&self->flush_source);
+  if (close_step (NULL, task) == G_SOURCE_REMOVE)
+    return;
+}
+
+static gboolean
+foctet_tls_stream_close_finish (GIOStream     *stream,
+                                GAsyncResult  *result,
+                                GError       **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+foctet_tls_stream_class_init (FoctetTlsStreamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GIOStreamClass *stream_class = G_IO_STREAM_CLASS (klass);
+
+  object_class->dispose = foctet_tls_stream_dispose;
+  object_class->finalize = foctet_tls_stream_finalize;
+  stream_class->get_input_stream = foctet_tls_stream_get_input_stream;
+  stream_class->get_output_stream = foctet_tls_stream_get_output_stream;
+  stream_class->close_fn = foctet_tls_stream_close_fn;
+  stream_class->close_async = foctet_tls_stream_close_async;
+  stream_class->close_finish = foctet_tls_stream_close_finish;
+}
+
+static void
+foctet_tls_stream_init (FoctetTlsStream *self)
+{
+}
+
+/* ------------------------------------------------------------------ */
+/* TlsInputStream                                                      */
+
+static gssize
+tls_input_stream_read_nonblocking (GPollableInputStream  *pollable,
+                                   void                  *buffer,
+                                   gsize                  count,
+                                   GError               **error)
+{
+  g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_INPUT_STREAM (pollable)->tls);
+
+  if (tls == NULL)
+    return closed_error (error) ? 0 : -1;
+  return tls_read_nonblocking (tls, buffer, count, error);
+}
+
+static gboolean
+tls_input_stream_is_readable (GPollableInputStream *pollable)
+{
+  g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_INPUT_STREAM (pollable)->tls);
+
+  return tls == NULL || tls_is_readable (tls);
+}
+
+static GSource *
+tls_input_stream_create_source (GPollableInputStream *pollable,
+                                GCancellable         *cancellable)
+{
+  g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_INPUT_STREAM (pollable)->tls);
+  g_autoptr(GSource) child = NULL;
+  GSource *source;
+
+  /* Plaintext or ciphertext already buffered on our side is ready now;
+   * otherwise wait for the base stream. */
+  if (tls == NULL || tls->rbuf_len > 0 || gnutls_record_check_pending (tls->session) > 0 ||
+      tls->read_error != NULL || tls->read_eof)
+    {
+      source = g_pollable_source_new_full (pollable, NULL, cancellable);
+      g_source_set_ready_time (source, 0);
+      return source;
+    }
+  child = g_pollable_input_stream_create_source (tls->base_in, NULL);
+  return g_pollable_source_new_full (pollable, child, cancellable);
+}
+
+static gboolean
+tls_input_stream_can_poll (GPollableInputStream *pollable)
+{
+  return TRUE;
+}
+
+static gssize
+tls_input_stream_read (GInputStream  *stream,
+                       void          *buffer,
+                       gsize          count,
+                       GCancellable  *cancellable,
+                       GError       **error)
+{
+  for (;;)
+    {
+      g_autoptr(GError) local = NULL;
+      gssize n = tls_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (stream), buffer, count, &local);
+
+      if (n >= 0 || !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          if (local != NULL)
+            g_propagate_error (error, g_steal_pointer (&local));
+          return n;
+        }
+      if (!wait_blocking (tls_input_stream_create_source (G_POLLABLE_INPUT_STREAM (stream), NULL),
+                          cancellable, error))
+        return -1;
+    }
+}
+
+static gboolean
+tls_input_stream_close (GInputStream  *stream,
+                        GCancellable  *cancellable,
+                        GError       **error)
+{
+  /* The FoctetTlsStream closes the session. */
+  return TRUE;
+}
+
+static void
+tls_input_stream_finalize (GObject *object)
+{
+  g_weak_ref_clear (&TLS_INPUT_STREAM (object)->tls);
+  G_OBJECT_CLASS (tls_input_stream_parent_class)->finalize (object);
+}
+
+static void
+tls_input_stream_class_init (TlsInputStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = tls_input_stream_finalize;
+  G_INPUT_STREAM_CLASS (klass)->read_fn = tls_input_stream_read;
+  G_INPUT_STREAM_CLASS (klass)->close_fn = tls_input_stream_close;
+}
+
+static void
+tls_input_stream_init (TlsInputStream *self)
+{
+}
+
+static void
+tls_input_pollable_iface_init (GPollableInputStreamInterface *iface)
+{
+  iface->can_poll = tls_input_stream_can_poll;
+  iface->is_readable = tls_input_stream_is_readable;
+  iface->create_source = tls_input_stream_create_source;
+  iface->read_nonblocking = tls_input_stream_read_nonblocking;
+}
+
+/* ------------------------------------------------------------------ */
+/* TlsOutputStream                                                     */
+
+static gssize
+tls_output_stream_write_nonblocking (GPollableOutputStream  *pollable,
+                                     const void             *buffer,
+                                     gsize                   count,
+                                     GError                **error)
+{
+  g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_OUTPUT_STREAM (pollable)->tls);
+
+  if (tls == NULL)
+    return closed_error (error) ? 0 : -1;
+  return tls_write_nonblocking (tls, buffer, count, error);
+}
+
+static gboolean
+tls_output_stream_is_writable (GPollableOutputStream *pollable)
+{
+  g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_OUTPUT_STREAM (pollable)->tls);
+
+  return tls == NULL || tls->write_error != NULL || g_pollable_output_stream_is_writable (tls->base_out);
+}
+
+static GSource *
+tls_output_stream_create_source (GPollableOutputStream *pollable,
+                                 GCancellable          *cancellable)
+{
+  g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_OUTPUT_STREAM (pollable)->tls);
+  g_autoptr(GSource) child = NULL;
+  GSource *source;
+
+  if (tls == NULL || tls->write_error != NULL)
+    {
+      source = g_pollable_source_new_full (pollable, NULL, cancellable);
+      g_source_set_ready_time (source, 0);
+      return source;
+    }
+  child = g_pollable_output_stream_create_source (tls->base_out, NULL);
+  return g_pollable_source_new_full (pollable, child, cancellable);
+}
+
+static gboolean
+tls_output_stream_can_poll (GPollableOutputStream *pollable)
+{
+  return TRUE;
+}
+
+static gssize
+tls_output_stream_write (GOutputStream  *stream,
+                         const void     *buffer,
+                         gsize           count,
+                         GCancellable   *cancellable,
+                         GError        **error)
+{
+  for (;;)
+    {
+      g_autoptr(GError) local = NULL;
+      gssize n = tls_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (stream), buffer, count, &local);
+
+      if (n >= 0 || !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          if (local != NULL)
+            g_propagate_error (error, g_steal_pointer (&local));
+          return n;
+        }
+      if (!wait_blocking (tls_output_stream_create_source (G_POLLABLE_OUTPUT_STREAM (stream), NULL),
+                          cancellable, error))
+        return -1;
+    }
+}
+
+static gboolean
+tls_output_stream_close (GOutputStream  *stream,
+                         GCancellable   *cancellable,
+                         GError        **error)
+{
+  return TRUE;
+}
+
+static void
+tls_output_stream_finalize (GObject *object)
+{
+  g_weak_ref_clear (&TLS_OUTPUT_STREAM (object)->tls);
+  G_OBJECT_CLASS (tls_output_stream_parent_class)->finalize (object);
+}
+
+static void
+tls_output_stream_class_init (TlsOutputStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = tls_output_stream_finalize;
+  G_OUTPUT_STREAM_CLASS (klass)->write_fn = tls_output_stream_write;
+  G_OUTPUT_STREAM_CLASS (klass)->close_fn = tls_output_stream_close;
+}
+
+static void
+tls_output_stream_init (TlsOutputStream *self)
+{
+}
+
+static void
+tls_output_pollable_iface_init (GPollableOutputStreamInterface *iface)
+{
+  iface->can_poll = tls_output_stream_can_poll;
+  iface->is_writable = tls_output_stream_is_writable;
+  iface->create_source = tls_output_stream_create_source;
+  iface->write_nonblocking = tls_output_stream_write_nonblocking;
+}
+
+/* ------------------------------------------------------------------ */
+/* The handshake                                                       */
+
+static void
+handshake_finish_with (FoctetTlsStream *self,
+                       GError          *error)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&self->handshake_task);
+
+  clear_source (&self->step_source);
+  clear_source (&self->timeout_source);
+  clear_source (&self->cancel_source);
+  if (task == NULL)
+    return;
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, g_object_ref (self), g_object_unref);
+}
+
+static void handshake_step (FoctetTlsStream *self);
+
+static gboolean
+handshake_ready_cb (GObject  *pollable,
+                    gpointer  user_data)
+{
+  FoctetTlsStream *self = user_data;
+
+  clear_source (&self->step_source);
+  handshake_step (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Tells the peer why, as far as the handshake still allows it. */
+static void
+send_alert (FoctetTlsStream *self,
+            int              ret)
+{
+  if (self->verify_error != NULL)
+    gnutls_alert_send (self->session, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
+  else if (self->alpn_refused || ret == GNUTLS_E_NO_APPLICATION_PROTOCOL)
+    gnutls_alert_send (self->session, GNUTLS_AL_FATAL, GNUTLS_A_NO_APPLICATION_PROTOCOL);
+  else if (self->base_error == NULL && ret != GNUTLS_E_FATAL_ALERT_RECEIVED)
+    gnutls_alert_send_appropriate (self->session, ret);
+}
+
+static void
+handshake_step (FoctetTlsStream *self)
+{
+  int ret;
+
+  do
+    ret = gnutls_handshake (self->session);
+  while (ret < 0 && !gnutls_error_is_fatal (ret) && ret != GNUTLS_E_AGAIN);
+
+  if (ret == GNUTLS_E_AGAIN)
+    {
+      if (gnutls_record_get_direction (self->session) == 1)
+        self->step_source = g_pollable_output_stream_create_source (self->base_out, NULL);
+      else
+        self->step_source = g_pollable_input_stream_create_source (self->base_in, NULL);
+      g_source_set_callback (self->step_source, G_SOURCE_FUNC (handshake_ready_cb), self, NULL);
+      g_source_set_static_name (self->step_source, "[foctet] TLS handshake");
+      g_source_attach (self->step_source, self->context);
+      return;
+    }
+
+  if (ret < 0)
+    {
+      GError *error = session_error (self, ret, TRUE);
+
+      send_alert (self, ret);
+      g_debug ("TLS handshake as %s failed: %s", self->is_server ? "listener" : "dialer", error->message);
+      handshake_finish_with (self, error);
+      return;
+    }
+
+  /* The dialer offered exactly one value; a listener that chose none (or
+   * does no ALPN) is not a foctet node. */
+  if (!self->is_server)
+    {
+      gnutls_datum_t selected;
+
+      if (gnutls_alpn_get_selected_protocol (self->session, &selected) < 0 ||
+          selected.size != strlen (self->alpn) || memcmp (selected.data, self->alpn, selected.size) != 0)
+        {
+          gnutls_alert_send (self->session, GNUTLS_AL_FATAL, GNUTLS_A_NO_APPLICATION_PROTOCOL);
+          handshake_finish_with (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                                                    "The peer did not accept the ALPN value \"%s\"",
+                                                    self->alpn));
+          return;
+        }
+    }
+  if (self->peer_id == NULL)
+    {
+      /* GnuTLS ran no verification: no certificate came. */
+      handshake_finish_with (self, g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_BAD_CERTIFICATE,
+                                                        "The peer sent no certificate"));
+      return;
+    }
+
+  if (g_getenv ("G_MESSAGES_DEBUG") != NULL)
+    {
+      g_autofree char *description = foctet_tls_stream_get_description (self);
+      g_debug ("TLS handshake done: %s", description);
+    }
+  handshake_finish_with (self, NULL);
+}
+
+static gboolean
+handshake_timeout_cb (gpointer user_data)
+{
+  FoctetTlsStream *self = user_data;
+  guint timeout_ms = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (self), "foctet-timeout-ms"));
+
+  g_clear_pointer (&self->timeout_source, g_source_unref);
+  handshake_finish_with (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT,
+                                            "The TLS handshake did not complete within %u.%03u s",
+                                            timeout_ms / 1000, timeout_ms % 1000));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+handshake_cancelled_cb (GCancellable *cancellable,
+                        gpointer      user_data)
+{
+  FoctetTlsStream *self = user_data;
+  GError *error = NULL;
+
+  g_clear_pointer (&self->cancel_source, g_source_unref);
+  g_cancellable_set_error_if_cancelled (cancellable, &error);
+  handshake_finish_with (self, error);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+session_setup (FoctetTlsStream  *self,
+               GError          **error)
+{
+  gnutls_certificate_credentials_t cred;
+  gnutls_datum_t alpn;
+  const char *error_pos = NULL;
+  int ret;
+
+  cred = identity_credentials (self->identity, error);
+  if (cred == NULL)
+    return FALSE;
+
+  ret = gnutls_init (&self->session, (self->is_server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
+                                     GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS);
+  if (ret == 0)
+    ret = gnutls_priority_set_direct (self->session, self->is_server ? PRIORITY_SERVER : PRIORITY_COMMON,
+                                      &error_pos);
+  if (ret == 0)
+    ret = gnutls_credentials_set (self->session, GNUTLS_CRD_CERTIFICATE, cred);
+  if (ret == 0)
+    {
+      alpn.data = (unsigned char *) self->alpn;
+      alpn.size = strlen (self->alpn);
+      ret = gnutls_alpn_set_protocols (self->session, &alpn, 1, GNUTLS_ALPN_MANDATORY);
+    }
+  if (ret < 0)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_FAILED, "Cannot set up the TLS session: %s",
+                   gnutls_strerror (ret));
+      return FALSE;
+    }
+
+  gnutls_session_set_ptr (self->session, self);
+  gnutls_session_set_verify_function (self->session, verify_func);
+  gnutls_handshake_set_timeout (self->session, 0);
+  if (self->is_server)
+    {
+      gnutls_certificate_server_set_request (self->session, GNUTLS_CERT_REQUIRE);
+      gnutls_handshake_set_hook_function (self->session, GNUTLS_HANDSHAKE_CLIENT_HELLO,
+                                          GNUTLS_HOOK_POST, client_hello_hook);
+    }
+  gnutls_transport_set_ptr (self->session, self);
+  gnutls_transport_set_pull_function (self->session, pull_func);
+  gnutls_transport_set_pull_timeout_function (self->session, pull_timeout_func);
+  gnutls_transport_set_vec_push_function (self->session, vec_push_func);
+  return TRUE;
+}
+
+/**
+ * foctet_tls_stream_handshake_async:
+ * @base_stream: the stream to run TLS over; its input and output streams
+ *   must be pollable
+ * @identity: our identity, whose certificate we present
+ * @is_server: %TRUE on the listening side
+ * @alpn: the one ALPN value to offer or serve, e.g. %FOCTET_TLS_ALPN
+ * @expected_peer: (nullable): the dialer's NodeId to insist on; ignored by
+ *   the listener
+ * @timeout_ms: the limit on the handshake in milliseconds, 0 for none
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the handshake is done
+ * @user_data: data for @callback
+ *
+ * Runs the TLS 1.3 handshake of PROTOCOL §2 over @base_stream.  A peer
+ * certificate that breaks the rules fails with
+ * %FOCTET_ERROR_BAD_CERTIFICATE, a dialed node presenting another NodeId
+ * with %FOCTET_ERROR_NODE_ID_MISMATCH (both send alert bad_certificate),
+ * no common ALPN value or a refusal by the peer with
+ * %FOCTET_ERROR_HANDSHAKE_FAILED, a handshake beyond @timeout_ms with
+ * %FOCTET_ERROR_TIMED_OUT.  @base_stream is not closed on failure.
+ */
+void
+foctet_tls_stream_handshake_async (GIOStream           *base_stream,
+                                   FoctetIdentity      *identity,
+                                   gboolean             is_server,
+                                   const char          *alpn,
+                                   const FoctetNodeId  *expected_peer,
+                                   guint                timeout_ms,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_autoptr(FoctetTlsStream) self = NULL;
+  GInputStream *base_in;
+  GOutputStream *base_out;
+  GError *error = NULL;
+  TlsInputStream *in;
+  TlsOutputStream *out;
+
+  g_return_if_fail (G_IS_IO_STREAM (base_stream));
+  g_return_if_fail (FOCTET_IS_IDENTITY (identity));
+  g_return_if_fail (alpn != NULL && *alpn != '\0' && strlen (alpn) < 256);
+
+  self = g_object_new (FOCTET_TYPE_TLS_STREAM, NULL);
+  self->handshake_task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (self->handshake_task, foctet_tls_stream_handshake_async);
+
+  base_in = g_io_stream_get_input_stream (base_stream);
+  base_out = g_io_stream_get_output_stream (base_stream);
+  if (!G_IS_POLLABLE_INPUT_STREAM (base_in) || !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (base_in)) ||
+      !G_IS_POLLABLE_OUTPUT_STREAM (base_out) || !g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (base_out)))
+    {
+      handshake_finish_with (self, g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                                                        "TLS needs a base stream whose input and output are pollable"));
+      return;
+    }
+
+  self->base = g_object_ref (base_stream);
+  self->base_in = G_POLLABLE_INPUT_STREAM (base_in);
+  self->base_out = G_POLLABLE_OUTPUT_STREAM (base_out);
+  self->context = g_main_context_ref_thread_default ();
+  self->identity = g_object_ref (identity);
+  self->is_server = is_server;
+  self->alpn = g_strdup (alpn);
+  self->expected_peer = expected_peer != NULL ? foctet_node_id_copy (expected_peer) : NULL;
+  self->rbuf = g_malloc (READ_BUFFER_SIZE);
+
+  in = g_object_new (TLS_TYPE_INPUT_STREAM, NULL);
+  g_weak_ref_init (&in->tls, self);
+  self->in = G_INPUT_STREAM (in);
+  out = g_object_new (TLS_TYPE_OUTPUT_STREAM, NULL);
+  g_weak_ref_init (&out->tls, self);
+  self->out = G_OUTPUT_STREAM (out);
+
+  if (!session_setup (self, &error))
+    {
+      handshake_finish_with (self, error);
+      return;
+    }
+
+  if (timeout_ms > 0)
+    {
+      g_object_set_data (G_OBJECT (self), "foctet-timeout-ms", GUINT_TO_POINTER (timeout_ms));
+      self->timeout_source = g_timeout_source_new (timeout_ms);
+      g_source_set_callback (self->timeout_source, handshake_timeout_cb, self, NULL);
+      g_source_attach (self->timeout_source, self->context);
+    }
+  if (cancellable != NULL)
+    {
+      self->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (self->cancel_source, G_SOURCE_FUNC (handshake_cancelled_cb), self, NULL);
+      g_source_attach (self->cancel_source, self->context);
+    }
+
+  /* The task keeps the stream alive while the handshake runs. */
+  g_task_set_task_data (self->handshake_task, g_object_ref (self), g_object_unref);
+  handshake_step (self);
+}
+
+/**
+ * foctet_tls_stream_handshake_finish:
+ * @result: the result passed to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the TLS stream, or %NULL with @error set
+ */
+FoctetTlsStream *
+foctet_tls_stream_handshake_finish (GAsyncResult  *result,
+                                    GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == foctet_tls_stream_handshake_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * foctet_tls_stream_get_base_stream:
+ * @self: a #FoctetTlsStream
+ *
+ * Returns: (transfer none): the stream TLS runs over
+ */
+GIOStream *
+foctet_tls_stream_get_base_stream (FoctetTlsStream *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TLS_STREAM (self), NULL);
+  return self->base;
+}
+
+/**
+ * foctet_tls_stream_get_peer_id:
+ * @self: a #FoctetTlsStream
+ *
+ * Returns: (transfer none): the NodeId the peer proved it holds
+ */
+const FoctetNodeId *
+foctet_tls_stream_get_peer_id (FoctetTlsStream *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TLS_STREAM (self), NULL);
+  return self->peer_id;
+}
+
+/**
+ * foctet_tls_stream_get_alpn:
+ * @self: a #FoctetTlsStream
+ *
+ * Returns: the ALPN value of the session
+ */
+const char *
+foctet_tls_stream_get_alpn (FoctetTlsStream *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TLS_STREAM (self), NULL);
+  return self->alpn;
+}
+
+/**
+ * foctet_tls_stream_get_description:
+ * @self: a #FoctetTlsStream
+ *
+ * Returns: (transfer full): the protocol version, cipher suite and key
+ *   exchange group, for logs
+ */
+char *
+foctet_tls_stream_get_description (FoctetTlsStream *self)
+{
+  const char *group;
+
+  g_return_val_if_fail (FOCTET_IS_TLS_STREAM (self), NULL);
+
+  group = gnutls_group_get_name (gnutls_group_get (self->session));
+  return g_strdup_printf ("%s %s %s",
+                          gnutls_protocol_get_name (gnutls_protocol_get_version (self->session)),
+                          gnutls_cipher_get_name (gnutls_cipher_get (self->session)),
+                          group != NULL ? group : "");
+}

@@ -1,0 +1,418 @@
+/* test-tls-stream.c: the core's TLS 1.3 session (PROTOCOL §2) over real
+ * sockets, between two of ours and against openssl s_client.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+#include <sys/socket.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "foctet.h"
+#include "test-utils.h"
+
+static FoctetIdentity *
+new_identity (void)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetIdentity *identity = foctet_identity_generate (&error);
+
+  g_assert_no_error (error);
+  return identity;
+}
+
+static void
+socket_pair (GIOStream **a,
+             GIOStream **b)
+{
+  int fds[2];
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) sa = NULL;
+  g_autoptr(GSocket) sb = NULL;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  sa = g_socket_new_from_fd (fds[0], &error);
+  g_assert_no_error (error);
+  sb = g_socket_new_from_fd (fds[1], &error);
+  g_assert_no_error (error);
+  *a = G_IO_STREAM (g_socket_connection_factory_create_connection (sa));
+  *b = G_IO_STREAM (g_socket_connection_factory_create_connection (sb));
+}
+
+typedef struct {
+  FoctetTlsStream *client;
+  FoctetTlsStream *server;
+  GError *client_error;
+  GError *server_error;
+} Pair;
+
+static void
+pair_clear (Pair *pair)
+{
+  g_clear_object (&pair->client);
+  g_clear_object (&pair->server);
+  g_clear_error (&pair->client_error);
+  g_clear_error (&pair->server_error);
+}
+
+/* Runs both handshakes over a fresh socket pair. */
+static void
+handshake_pair (Pair               *pair,
+                FoctetIdentity     *client_id,
+                FoctetIdentity     *server_id,
+                const char         *client_alpn,
+                const char         *server_alpn,
+                const FoctetNodeId *expected)
+{
+  g_autoptr(GIOStream) a = NULL;
+  g_autoptr(GIOStream) b = NULL;
+  GAsyncResult *rc = NULL, *rs = NULL;
+
+  socket_pair (&a, &b);
+  foctet_tls_stream_handshake_async (a, client_id, FALSE, client_alpn, expected, 5000, NULL,
+                                     foctet_test_store_result, &rc);
+  foctet_tls_stream_handshake_async (b, server_id, TRUE, server_alpn, NULL, 5000, NULL,
+                                     foctet_test_store_result, &rs);
+  GAsyncResult *client_result = foctet_test_wait_result (&rc, 10);
+  GAsyncResult *server_result = foctet_test_wait_result (&rs, 10);
+  pair->client = foctet_tls_stream_handshake_finish (client_result, &pair->client_error);
+  pair->server = foctet_tls_stream_handshake_finish (server_result, &pair->server_error);
+  g_object_unref (client_result);
+  g_object_unref (server_result);
+}
+
+typedef struct {
+  GChecksum *sum;
+  gsize received;
+  gboolean done;
+  GError *error;
+  guint8 buffer[65536];
+} Reader;
+
+static void
+reader_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Reader *reader = user_data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &reader->error);
+
+  if (n <= 0)
+    {
+      reader->done = TRUE;
+      return;
+    }
+  g_checksum_update (reader->sum, reader->buffer, n);
+  reader->received += n;
+  g_input_stream_read_async (G_INPUT_STREAM (source), reader->buffer, sizeof reader->buffer,
+                             G_PRIORITY_DEFAULT, NULL, reader_cb, reader);
+}
+
+static void
+close_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_io_stream_close_finish (G_IO_STREAM (source), result, &error);
+  g_assert_no_error (error);
+  *(gboolean *) user_data = TRUE;
+}
+
+/* Sends @size bytes from @from to @to, closes @from and checks @to sees
+ * the same bytes and then the end. */
+static void
+transfer (FoctetTlsStream *from,
+          FoctetTlsStream *to,
+          gsize            size)
+{
+  g_autofree guint8 *data = g_malloc (size);
+  g_autoptr(GChecksum) sent = g_checksum_new (G_CHECKSUM_SHA256);
+  Reader reader = { g_checksum_new (G_CHECKSUM_SHA256), 0, FALSE, NULL, { 0 } };
+  GAsyncResult *result = NULL;
+  gboolean closed = FALSE;
+  g_autoptr(GError) error = NULL;
+  gsize written = 0;
+
+  for (gsize i = 0; i < size; i++)
+    data[i] = (guint8) (i * 31 + (i >> 12));
+  g_checksum_update (sent, data, size);
+
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (to)), reader.buffer,
+                             sizeof reader.buffer, G_PRIORITY_DEFAULT, NULL, reader_cb, &reader);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (from)), data, size,
+                                   G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &result);
+  result = foctet_test_wait_result (&result, 30);
+  g_output_stream_write_all_finish (g_io_stream_get_output_stream (G_IO_STREAM (from)), result,
+                                    &written, &error);
+  g_object_unref (result);
+  g_assert_no_error (error);
+  g_assert_cmpuint (written, ==, size);
+
+  g_io_stream_close_async (G_IO_STREAM (from), G_PRIORITY_DEFAULT, NULL, close_cb, &closed);
+  foctet_test_wait_for (&closed, 10);
+  foctet_test_wait_for (&reader.done, 30);
+  g_assert_no_error (reader.error);
+  g_assert_cmpuint (reader.received, ==, size);
+  g_assert_cmpstr (g_checksum_get_string (reader.sum), ==, g_checksum_get_string (sent));
+  g_checksum_free (reader.sum);
+}
+
+static void
+test_handshake_and_data (void)
+{
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  g_autofree char *description = NULL;
+  Pair pair = { 0 };
+
+  handshake_pair (&pair, client_id, server_id, FOCTET_TLS_ALPN, FOCTET_TLS_ALPN,
+                  foctet_identity_get_node_id (server_id));
+  g_assert_no_error (pair.client_error);
+  g_assert_no_error (pair.server_error);
+  g_assert_true (foctet_node_id_equal (foctet_tls_stream_get_peer_id (pair.client),
+                                       foctet_identity_get_node_id (server_id)));
+  g_assert_true (foctet_node_id_equal (foctet_tls_stream_get_peer_id (pair.server),
+                                       foctet_identity_get_node_id (client_id)));
+  g_assert_cmpstr (foctet_tls_stream_get_alpn (pair.client), ==, "foctet/1");
+  description = foctet_tls_stream_get_description (pair.client);
+  g_assert_nonnull (strstr (description, "TLS1.3"));
+  g_assert_nonnull (strstr (description, "AES-128-GCM"));
+
+  /* Both directions; 8 MiB fills the socket so writes must wait. */
+  transfer (pair.server, pair.client, 8 * 1024 * 1024 + 17);
+  pair_clear (&pair);
+
+  handshake_pair (&pair, client_id, server_id, FOCTET_TLS_ALPN, FOCTET_TLS_ALPN, NULL);
+  g_assert_no_error (pair.client_error);
+  g_assert_no_error (pair.server_error);
+  transfer (pair.client, pair.server, 3 * 1024 * 1024 + 1);
+  pair_clear (&pair);
+}
+
+static void
+test_node_id_mismatch (void)
+{
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  g_autoptr(FoctetIdentity) other_id = new_identity ();
+  Pair pair = { 0 };
+
+  handshake_pair (&pair, client_id, server_id, FOCTET_TLS_ALPN, FOCTET_TLS_ALPN,
+                  foctet_identity_get_node_id (other_id));
+  g_assert_error (pair.client_error, FOCTET_ERROR, FOCTET_ERROR_NODE_ID_MISMATCH);
+  /* The listener hears why: alert bad_certificate. */
+  g_assert_error (pair.server_error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
+  g_assert_nonnull (strstr (pair.server_error->message, "bad_certificate"));
+  pair_clear (&pair);
+}
+
+static void
+test_alpn_mismatch (void)
+{
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  Pair pair = { 0 };
+
+  handshake_pair (&pair, client_id, server_id, FOCTET_TLS_ALPN_RELAY, FOCTET_TLS_ALPN, NULL);
+  g_assert_error (pair.server_error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
+  g_assert_nonnull (strstr (pair.server_error->message, "ALPN"));
+  g_assert_error (pair.client_error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
+  g_assert_nonnull (strstr (pair.client_error->message, "no_application_protocol"));
+  pair_clear (&pair);
+}
+
+/* A peer that says nothing (slowloris) is cut off by the timeout. */
+static void
+test_timeout (void)
+{
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  g_autoptr(GIOStream) a = NULL;
+  g_autoptr(GIOStream) b = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+  gint64 start = g_get_monotonic_time ();
+  FoctetTlsStream *tls;
+
+  socket_pair (&a, &b);
+  foctet_tls_stream_handshake_async (b, server_id, TRUE, FOCTET_TLS_ALPN, NULL, 300, NULL,
+                                     foctet_test_store_result, &result);
+  result = foctet_test_wait_result (&result, 10);
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  g_object_unref (result);
+  g_assert_null (tls);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 250 * 1000);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+}
+
+static void
+test_cancel (void)
+{
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autoptr(GIOStream) a = NULL;
+  g_autoptr(GIOStream) b = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  GAsyncResult *result = NULL;
+  FoctetTlsStream *tls;
+
+  socket_pair (&a, &b);
+  foctet_tls_stream_handshake_async (a, client_id, FALSE, FOCTET_TLS_ALPN, NULL, 0, cancellable,
+                                     foctet_test_store_result, &result);
+  g_cancellable_cancel (cancellable);
+  result = foctet_test_wait_result (&result, 10);
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  g_object_unref (result);
+  g_assert_null (tls);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+/* Garbage, or a peer that hangs up halfway: a clear error, at once. */
+static void
+test_garbage_and_hangup (void)
+{
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  const char *inputs[] = { "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "\x16\x03\x01\x00", "" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (inputs); i++)
+    {
+      g_autoptr(GIOStream) a = NULL;
+      g_autoptr(GIOStream) b = NULL;
+      g_autoptr(GError) error = NULL;
+      GAsyncResult *result = NULL;
+      FoctetTlsStream *tls;
+
+      socket_pair (&a, &b);
+      foctet_tls_stream_handshake_async (b, server_id, TRUE, FOCTET_TLS_ALPN, NULL, 5000, NULL,
+                                         foctet_test_store_result, &result);
+      g_output_stream_write_all (g_io_stream_get_output_stream (a), inputs[i], strlen (inputs[i]),
+                                 NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_io_stream_close (a, NULL, &error);
+      g_assert_no_error (error);
+      result = foctet_test_wait_result (&result, 10);
+      tls = foctet_tls_stream_handshake_finish (result, &error);
+      g_object_unref (result);
+      g_assert_null (tls);
+      g_assert_nonnull (error);
+      g_test_message ("input %u: %s", i, error->message);
+      g_assert_false (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT));
+    }
+}
+
+/* openssl s_client, with our identity's certificate and key, against our
+ * listener: accepted as it should be, and refused without ALPN or without
+ * a client certificate. */
+static void
+run_s_client (FoctetIdentity *server_id,
+              const char     *dir,
+              gboolean        with_alpn,
+              gboolean        with_cert,
+              GError        **server_error)
+{
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autofree char *cert_pem = foctet_identity_get_certificate_pem (client_id);
+  g_autofree char *key_pem = foctet_identity_export_private_key_pem (client_id);
+  g_autofree char *cert_path = g_build_filename (dir, "c.pem", NULL);
+  g_autofree char *key_path = g_build_filename (dir, "k.pem", NULL);
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) effective = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) argv = NULL;
+  g_autofree char *connect = NULL;
+  g_autoptr(GSubprocess) client = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+  FoctetTlsStream *tls;
+
+  g_file_set_contents_full (cert_path, cert_pem, -1, 0, 0600, &error);
+  g_assert_no_error (error);
+  g_file_set_contents_full (key_path, key_pem, -1, 0, 0600, &error);
+  g_assert_no_error (error);
+
+  g_socket_listener_add_address (listener, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                 NULL, &effective, &error);
+  g_assert_no_error (error);
+  connect = g_strdup_printf ("127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective)));
+
+  g_strv_builder_add_many (builder, "openssl", "s_client", "-connect", connect, "-tls1_3", "-quiet", NULL);
+  if (with_alpn)
+    g_strv_builder_add_many (builder, "-alpn", "foctet/1", NULL);
+  if (with_cert)
+    g_strv_builder_add_many (builder, "-cert", cert_path, "-key", key_path, NULL);
+  argv = g_strv_builder_end (builder);
+  client = g_subprocess_newv ((const char * const *) argv,
+                              G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                              G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+  g_assert_no_error (error);
+
+  g_socket_listener_accept_async (listener, NULL, foctet_test_store_result, &result);
+  result = foctet_test_wait_result (&result, 10);
+  connection = g_socket_listener_accept_finish (listener, result, NULL, &error);
+  g_object_unref (result);
+  g_assert_no_error (error);
+
+  result = NULL;
+  foctet_tls_stream_handshake_async (G_IO_STREAM (connection), server_id, TRUE, FOCTET_TLS_ALPN, NULL,
+                                     5000, NULL, foctet_test_store_result, &result);
+  result = foctet_test_wait_result (&result, 10);
+  tls = foctet_tls_stream_handshake_finish (result, server_error);
+  g_object_unref (result);
+  if (tls != NULL)
+    {
+      g_assert_true (foctet_node_id_equal (foctet_tls_stream_get_peer_id (tls),
+                                           foctet_identity_get_node_id (client_id)));
+      g_object_unref (tls);
+    }
+  g_subprocess_force_exit (client);
+  g_subprocess_wait (client, NULL, NULL);
+}
+
+static void
+test_openssl_client (void)
+{
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  g_autofree char *dir = NULL;
+  g_autofree char *openssl = g_find_program_in_path ("openssl");
+  GError *error = NULL;
+
+  g_assert_nonnull (openssl);
+  dir = foctet_test_make_tmpdir ();
+
+  run_s_client (server_id, dir, TRUE, TRUE, &error);
+  g_assert_no_error (error);
+
+  run_s_client (server_id, dir, FALSE, TRUE, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
+  g_assert_nonnull (strstr (error->message, "ALPN"));
+  g_clear_error (&error);
+
+  run_s_client (server_id, dir, TRUE, FALSE, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_BAD_CERTIFICATE);
+  g_assert_nonnull (strstr (error->message, "no certificate"));
+  g_clear_error (&error);
+
+  foctet_test_remove_tree (dir);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/tls-stream/handshake-and-data", test_handshake_and_data);
+  g_test_add_func ("/tls-stream/node-id-mismatch", test_node_id_mismatch);
+  g_test_add_func ("/tls-stream/alpn-mismatch", test_alpn_mismatch);
+  g_test_add_func ("/tls-stream/timeout", test_timeout);
+  g_test_add_func ("/tls-stream/cancel", test_cancel);
+  g_test_add_func ("/tls-stream/garbage-and-hangup", test_garbage_and_hangup);
+  g_test_add_func ("/tls-stream/openssl-client", test_openssl_client);
+
+  return g_test_run ();
+}
