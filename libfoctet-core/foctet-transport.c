@@ -4,6 +4,10 @@
  */
 #include "config.h"
 
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
 #include "foctet-transport.h"
 #include "foctet-error.h"
 
@@ -21,6 +25,7 @@
 
 enum {
   SIGNAL_INCOMING,
+  SIGNAL_INCOMING_FAILED,
   N_SIGNALS
 };
 
@@ -50,6 +55,20 @@ foctet_transport_default_init (FoctetTransportInterface *iface)
   signals[SIGNAL_INCOMING] =
     g_signal_new ("incoming", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, FOCTET_TYPE_CONNECTION);
+
+  /**
+   * FoctetTransport::incoming-failed:
+   * @self: the transport
+   * @remote_address: "host:port" the peer connected from
+   * @error: why the connection was not established
+   *
+   * Emitted for each incoming connection the transport gave up on: a
+   * refused certificate, no common ALPN value, a handshake timeout, too
+   * many handshakes at once.  The listener goes on serving others.
+   */
+  signals[SIGNAL_INCOMING_FAILED] =
+    g_signal_new ("incoming-failed", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_ERROR);
 }
 
 /**
@@ -246,4 +265,124 @@ foctet_transport_emit_incoming (FoctetTransport  *self,
   g_return_if_fail (FOCTET_IS_CONNECTION (connection));
 
   g_signal_emit (self, signals[SIGNAL_INCOMING], 0, connection);
+}
+
+/**
+ * foctet_transport_emit_incoming_failed:
+ * @self: a #FoctetTransport
+ * @remote_address: "host:port" the peer connected from
+ * @error: why the connection was not established
+ *
+ * For implementations: reports an incoming connection given up on.
+ */
+void
+foctet_transport_emit_incoming_failed (FoctetTransport *self,
+                                       const char      *remote_address,
+                                       const GError    *error)
+{
+  g_return_if_fail (FOCTET_IS_TRANSPORT (self));
+  g_return_if_fail (error != NULL);
+
+  g_signal_emit (self, signals[SIGNAL_INCOMING_FAILED], 0, remote_address, error);
+}
+
+/**
+ * foctet_socket_address_to_string:
+ * @address: an IPv4 or IPv6 #GInetSocketAddress
+ *
+ * Returns: (transfer full): "host:port", or "[host]:port" for IPv6, as
+ *   addresses are written in tickets and URIs
+ */
+char *
+foctet_socket_address_to_string (GSocketAddress *address)
+{
+  GInetSocketAddress *inet;
+  g_autofree char *host = NULL;
+
+  g_return_val_if_fail (G_IS_INET_SOCKET_ADDRESS (address), NULL);
+
+  inet = G_INET_SOCKET_ADDRESS (address);
+  host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
+  if (g_inet_address_get_family (g_inet_socket_address_get_address (inet)) == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[%s]:%u", host, g_inet_socket_address_get_port (inet));
+  return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (inet));
+}
+
+static int
+loopback_last (gconstpointer a,
+               gconstpointer b)
+{
+  GInetAddress *x = *(GInetAddress **) a, *y = *(GInetAddress **) b;
+
+  return (int) g_inet_address_get_is_loopback (x) - (int) g_inet_address_get_is_loopback (y);
+}
+
+/**
+ * foctet_transport_expand_listen_address:
+ * @address: an IP address listened on
+ * @port: the port listened on
+ *
+ * The addresses to tell peers for a listener: @address itself, or, for a
+ * wildcard address (0.0.0.0 or ::), every address of that family the
+ * machine's interfaces have (link-local IPv6 left out, loopback last), as
+ * PROTOCOL §6 asks of tickets.
+ *
+ * Returns: (transfer full) (array zero-terminated=1): "host:port" strings
+ */
+char **
+foctet_transport_expand_listen_address (GInetAddress *address,
+                                        guint16       port)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func (g_object_unref);
+  GSocketFamily family;
+
+  g_return_val_if_fail (G_IS_INET_ADDRESS (address), NULL);
+
+  family = g_inet_address_get_family (address);
+  if (!g_inet_address_get_is_any (address))
+    g_ptr_array_add (found, g_object_ref (address));
+  else
+    {
+      struct ifaddrs *list = NULL;
+
+      if (getifaddrs (&list) == 0)
+        {
+          for (struct ifaddrs *i = list; i != NULL; i = i->ifa_next)
+            {
+              g_autoptr(GSocketAddress) sa = NULL;
+              GInetAddress *inet;
+              gboolean seen = FALSE;
+
+              if (i->ifa_addr == NULL || (i->ifa_flags & IFF_UP) == 0 ||
+                  (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+                continue;
+              sa = g_socket_address_new_from_native (i->ifa_addr, i->ifa_addr->sa_family == AF_INET
+                                                                  ? sizeof (struct sockaddr_in)
+                                                                  : sizeof (struct sockaddr_in6));
+              if (sa == NULL)
+                continue;
+              inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (sa));
+              if (g_inet_address_get_family (inet) != family || g_inet_address_get_is_link_local (inet))
+                continue;
+              for (guint k = 0; k < found->len; k++)
+                seen |= g_inet_address_equal (found->pdata[k], inet);
+              if (!seen)
+                g_ptr_array_add (found, g_object_ref (inet));
+            }
+          freeifaddrs (list);
+        }
+      if (found->len == 0)
+        g_ptr_array_add (found, g_inet_address_new_loopback (family));
+      g_ptr_array_sort (found, loopback_last);
+    }
+
+  for (guint k = 0; k < found->len; k++)
+    {
+      g_autoptr(GSocketAddress) sa = g_inet_socket_address_new (found->pdata[k], port);
+      g_autofree char *text = foctet_socket_address_to_string (sa);
+
+      g_strv_builder_add (builder, text);
+    }
+  return g_strv_builder_end (builder);
 }

@@ -101,4 +101,15 @@ FOCTET_AVAILABLE_IN_ALL
 void foctet_transport_emit_incoming (FoctetTransport  *self,
                                      FoctetConnection *connection);
 
+FOCTET_AVAILABLE_IN_ALL
+void foctet_transport_emit_incoming_failed (FoctetTransport *self,
+                                            const char      *remote_address,
+                                            const GError    *error);
+
+FOCTET_AVAILABLE_IN_ALL
+char *foctet_socket_address_to_string (GSocketAddress *address);
+FOCTET_AVAILABLE_IN_ALL
+char **foctet_transport_expand_listen_address (GInetAddress *address,
+                                               guint16       port);
+
 G_END_DECLS

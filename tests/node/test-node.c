@@ -1,7 +1,8 @@
 /* test-node.c: two FoctetNodes in one process, talking through a transport
- * plugin loaded at run time from FOCTET_PLUGIN_PATH (the test-only
- * "tcp-test" transport): dial, ping, perf, protocol routing, refusals,
- * shutdown.
+ * plugin loaded at run time from FOCTET_PLUGIN_PATH: dial, ping, perf,
+ * protocol routing, refusals, shutdown.  The transport is
+ * $FOCTET_TEST_TRANSPORT: the test-only "tcp-test", or "tls" (with the
+ * yamux muxer plugin).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -12,6 +13,15 @@
 #include "test-utils.h"
 
 #define TIMEOUT 20
+
+/* The transport under test. */
+static const char *transport;
+
+static char *
+test_uri (const char *address)
+{
+  return g_strdup_printf ("%s/%s", transport, address);
+}
 
 typedef struct {
   FoctetNode *server;
@@ -83,8 +93,11 @@ fixture_setup (Fixture       *fixture,
   fixture->client = make_node ();
   g_signal_connect (fixture->server, "incoming-connection", G_CALLBACK (incoming_cb), fixture);
 
-  fixture->server_uri = node_listen (fixture->server, "tcp-test/127.0.0.1:0");
-  g_assert_true (g_str_has_prefix (fixture->server_uri, "tcp-test/127.0.0.1:"));
+  g_autofree char *uri = test_uri ("127.0.0.1:0");
+  g_autofree char *prefix = test_uri ("127.0.0.1:");
+
+  fixture->server_uri = node_listen (fixture->server, uri);
+  g_assert_true (g_str_has_prefix (fixture->server_uri, prefix));
   g_assert_false (g_str_has_suffix (fixture->server_uri, ":0"));
 
   fixture->connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
@@ -93,7 +106,7 @@ fixture_setup (Fixture       *fixture,
   g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (fixture->connection),
                                        foctet_node_get_node_id (fixture->server)));
   g_assert_true (foctet_connection_is_initiator (fixture->connection));
-  g_assert_cmpstr (foctet_connection_get_transport_name (fixture->connection), ==, "tcp-test");
+  g_assert_cmpstr (foctet_connection_get_transport_name (fixture->connection), ==, transport);
 
   while (fixture->incoming == NULL)
     g_main_context_iteration (NULL, TRUE);
@@ -400,6 +413,7 @@ test_bad_arguments (Fixture       *fixture,
   g_autoptr(GError) error = NULL;
   g_autoptr(FoctetConnection) connection = NULL;
   g_autoptr(FoctetStream) stream = NULL;
+  g_autofree char *bad_port = NULL;
 
   connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
                               "no-slash-here", &error);
@@ -407,8 +421,9 @@ test_bad_arguments (Fixture       *fixture,
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
+  bad_port = test_uri ("127.0.0.1:99999");
   connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
-                              "tcp-test/127.0.0.1:99999", &error);
+                              bad_port, &error);
   g_assert_null (connection);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
@@ -448,11 +463,30 @@ test_ticket_dial (Fixture       *fixture,
   g_autoptr(FoctetConnection) connection = NULL;
   GAsyncResult *slot = NULL;
 
-  /* The ticket names the node; the test transport's addresses have no
-   * ticket entry type, and no real transport is loaded, so dialing the
-   * ticket finds nothing to dial. */
   g_assert_true (foctet_node_id_equal (foctet_ticket_get_node_id (ticket),
                                        foctet_node_get_node_id (fixture->server)));
+  if (g_str_equal (transport, "tls"))
+    {
+      /* A real transport's addresses are in the ticket, which is all a
+       * peer needs. */
+      g_auto(GStrv) addresses = foctet_ticket_get_addresses (ticket, FOCTET_ADDRESS_KIND_TLS);
+      g_autofree char *text = foctet_ticket_to_string (ticket);
+      g_autoptr(FoctetTicket) parsed = foctet_ticket_parse (text, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_strv_length (addresses), ==, 1);
+      g_assert_true (g_str_has_suffix (fixture->server_uri, addresses[0]));
+      foctet_node_dial_async (fixture->client, parsed, NULL, NULL, foctet_test_store_result, &slot);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      connection = foctet_node_dial_finish (fixture->client, result, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "tls");
+      return;
+    }
+
+  /* The test transport's addresses have no ticket entry type, and no
+   * real transport is loaded, so dialing the ticket finds nothing to
+   * dial. */
   g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_QUIC, "127.0.0.1:9", &error));
   g_assert_no_error (error);
   foctet_node_dial_async (fixture->client, ticket, NULL, NULL, foctet_test_store_result, &slot);
@@ -495,6 +529,9 @@ main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
+  transport = g_getenv ("FOCTET_TEST_TRANSPORT");
+  if (transport == NULL)
+    transport = "tcp-test";
 
 #define ADD(path, func) \
   g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)

@@ -1,0 +1,590 @@
+/* foctet-tls-transport.c: the "tls" transport — TCP, then the TLS 1.3
+ * handshake of PROTOCOL §2, then a muxer (yamux, PROTOCOL §4) inside.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#include "foctet-tls-transport.h"
+
+#define DEFAULT_MAX_HANDSHAKES 64
+/* Socket buffers: large enough that one fast stream is not held back by
+ * the kernel's defaults on a high bandwidth-delay path. */
+#define SOCKET_BUFFER_SIZE (4 * 1024 * 1024)
+
+struct _TlsTransport {
+  GObject parent_instance;
+
+  FoctetIdentity *identity;
+  guint handshake_timeout;           /* milliseconds */
+  guint max_handshakes;
+  char *muxer_name;                  /* NULL: the preferred one */
+  GMainContext *context;             /* thread-default at construction */
+
+  GSocketService *service;           /* NULL while nothing listens */
+  GPtrArray *bound;                  /* GInetSocketAddress listened on */
+  GCancellable *incoming_cancellable;/* handshakes of incoming connections */
+  guint handshakes;                  /* incoming handshakes in progress */
+};
+
+enum {
+  PROP_0,
+  PROP_IDENTITY,
+  PROP_HANDSHAKE_TIMEOUT,
+  PROP_MAX_HANDSHAKES,
+  PROP_MUXER,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void tls_transport_iface_init (FoctetTransportInterface *iface);
+
+G_DEFINE_DYNAMIC_TYPE_EXTENDED (TlsTransport, tls_transport, G_TYPE_OBJECT,
+                                G_TYPE_FLAG_FINAL,
+                                G_IMPLEMENT_INTERFACE_DYNAMIC (FOCTET_TYPE_TRANSPORT,
+                                                               tls_transport_iface_init))
+
+static void
+tune_socket (GSocket *socket)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* Small frames (pings, window updates, stream headers) go out at once. */
+  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, &error))
+    g_debug ("Cannot set TCP_NODELAY: %s", error->message);
+  g_socket_set_option (socket, SOL_SOCKET, SO_SNDBUF, SOCKET_BUFFER_SIZE, NULL);
+  g_socket_set_option (socket, SOL_SOCKET, SO_RCVBUF, SOCKET_BUFFER_SIZE, NULL);
+  /* The dial's connect timeout must not linger as an idle timeout. */
+  g_socket_set_timeout (socket, 0);
+}
+
+static char *
+socket_address_string (GSocketConnection *connection,
+                       gboolean           remote)
+{
+  g_autoptr(GSocketAddress) address = remote ? g_socket_connection_get_remote_address (connection, NULL)
+                                             : g_socket_connection_get_local_address (connection, NULL);
+
+  if (address == NULL || !G_IS_INET_SOCKET_ADDRESS (address))
+    return g_strdup ("unknown");
+  return foctet_socket_address_to_string (address);
+}
+
+/* The muxer session over a finished handshake. */
+static FoctetConnection *
+wrap (TlsTransport       *self,
+      FoctetTlsStream    *tls,
+      GSocketConnection  *tcp,
+      gboolean            is_initiator,
+      GError            **error)
+{
+  g_autoptr(FoctetMuxer) muxer = NULL;
+  g_autofree char *local = socket_address_string (tcp, FALSE);
+  g_autofree char *remote = socket_address_string (tcp, TRUE);
+
+  muxer = foctet_registry_create_muxer (foctet_registry_get_default (), self->muxer_name, error);
+  if (muxer == NULL)
+    return NULL;
+  return foctet_muxer_wrap (muxer, G_IO_STREAM (tls), is_initiator, foctet_tls_stream_get_peer_id (tls),
+                            TLS_TRANSPORT_NAME, local, remote, error);
+}
+
+/* ------------------------------------------------------------------ */
+/* Listening                                                           */
+
+typedef struct {
+  TlsTransport *self;
+  GSocketConnection *tcp;
+  char *remote;
+} Incoming;
+
+static void
+incoming_free (Incoming *in)
+{
+  g_object_unref (in->self);
+  g_object_unref (in->tcp);
+  g_free (in->remote);
+  g_free (in);
+}
+
+static void
+incoming_failed (Incoming *in,
+                 GError   *error)
+{
+  g_debug ("Refused the TLS connection from %s: %s", in->remote, error->message);
+  foctet_transport_emit_incoming_failed (FOCTET_TRANSPORT (in->self), in->remote, error);
+  g_io_stream_close_async (G_IO_STREAM (in->tcp), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_error_free (error);
+}
+
+static void
+incoming_handshake_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Incoming *in = user_data;
+  TlsTransport *self = in->self;
+  g_autoptr(FoctetTlsStream) tls = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  GError *error = NULL;
+
+  self->handshakes--;
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  if (tls != NULL)
+    connection = wrap (self, tls, in->tcp, FALSE, &error);
+  if (connection == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        incoming_failed (in, error);
+      else
+        g_error_free (error);
+      incoming_free (in);
+      return;
+    }
+  foctet_transport_emit_incoming (FOCTET_TRANSPORT (self), connection);
+  incoming_free (in);
+}
+
+static gboolean
+service_incoming_cb (GSocketService    *service,
+                     GSocketConnection *tcp,
+                     GObject           *source_object,
+                     gpointer           user_data)
+{
+  TlsTransport *self = user_data;
+  Incoming *in = g_new0 (Incoming, 1);
+
+  in->self = g_object_ref (self);
+  in->tcp = g_object_ref (tcp);
+  in->remote = socket_address_string (tcp, TRUE);
+
+  /* Handshakes cost CPU and memory before the peer proved anything: cap
+   * how many run at once, and how long each may take. */
+  if (self->handshakes >= self->max_handshakes)
+    {
+      incoming_failed (in, g_error_new (FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
+                                        "%u TLS handshakes are already in progress", self->handshakes));
+      incoming_free (in);
+      return TRUE;
+    }
+  tune_socket (g_socket_connection_get_socket (tcp));
+  self->handshakes++;
+  foctet_tls_stream_handshake_async (G_IO_STREAM (tcp), self->identity, TRUE, FOCTET_TLS_ALPN, NULL,
+                                     self->handshake_timeout, self->incoming_cancellable,
+                                     incoming_handshake_cb, in);
+  return TRUE;
+}
+
+static const char *
+tls_transport_get_name (FoctetTransport *transport)
+{
+  return TLS_TRANSPORT_NAME;
+}
+
+static guint
+tls_transport_get_address_kind (FoctetTransport *transport)
+{
+  return FOCTET_ADDRESS_KIND_TLS;
+}
+
+static void
+tls_transport_listen_async (FoctetTransport     *transport,
+                            const char          *address,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  TlsTransport *self = TLS_TRANSPORT (transport);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GInetAddress) inet = NULL;
+  g_autoptr(GSocketAddress) socket_address = NULL;
+  g_autoptr(GSocketAddress) effective = NULL;
+  g_autofree char *host = NULL;
+  GError *error = NULL;
+  guint16 port = 0;
+  gboolean ok;
+
+  g_task_set_source_tag (task, tls_transport_listen_async);
+  if (!foctet_parse_host_port (address, &host, &port, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  inet = g_inet_address_new_from_string (host);
+  if (inet == NULL)
+    {
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                               "The tls transport listens on IP addresses, not on “%s”", host);
+      return;
+    }
+
+  /* A closed GSocketListener cannot listen again: a new one after stop. */
+  if (self->service == NULL)
+    {
+      self->service = g_socket_service_new ();
+      g_socket_service_stop (self->service);
+      g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), 256);
+      g_signal_connect (self->service, "incoming", G_CALLBACK (service_incoming_cb), self);
+      self->incoming_cancellable = g_cancellable_new ();
+    }
+
+  /* GSocketService accepts on the context that is thread-default when it
+   * starts listening. */
+  socket_address = g_inet_socket_address_new (inet, port);
+  g_main_context_push_thread_default (self->context);
+  ok = g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), socket_address,
+                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL,
+                                      &effective, &error);
+  if (ok)
+    g_socket_service_start (self->service);
+  g_main_context_pop_thread_default (self->context);
+  if (!ok)
+    {
+      g_prefix_error (&error, "Cannot listen on %s: ", address);
+      g_task_return_error (task, error);
+      return;
+    }
+
+  g_ptr_array_add (self->bound, g_object_ref (effective));
+  g_debug ("Listening on tls/%s (port %u)", address,
+           g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective)));
+  g_task_return_pointer (task, foctet_socket_address_to_string (effective), g_free);
+}
+
+static char *
+tls_transport_listen_finish (FoctetTransport  *transport,
+                             GAsyncResult     *result,
+                             GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, transport), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static char **
+tls_transport_get_listen_addresses (FoctetTransport *transport)
+{
+  TlsTransport *self = TLS_TRANSPORT (transport);
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+  for (guint i = 0; i < self->bound->len; i++)
+    {
+      GInetSocketAddress *bound = self->bound->pdata[i];
+      g_auto(GStrv) addresses = foctet_transport_expand_listen_address (g_inet_socket_address_get_address (bound),
+                                                                        g_inet_socket_address_get_port (bound));
+
+      g_strv_builder_addv (builder, (const char **) addresses);
+    }
+  return g_strv_builder_end (builder);
+}
+
+/* No new connections; established ones go on. */
+static void
+tls_transport_stop (FoctetTransport *transport)
+{
+  TlsTransport *self = TLS_TRANSPORT (transport);
+
+  if (self->service != NULL)
+    {
+      g_signal_handlers_disconnect_by_func (self->service, service_incoming_cb, self);
+      g_socket_service_stop (self->service);
+      g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+      g_clear_object (&self->service);
+    }
+  if (self->incoming_cancellable != NULL)
+    {
+      g_cancellable_cancel (self->incoming_cancellable);
+      g_clear_object (&self->incoming_cancellable);
+    }
+  g_ptr_array_set_size (self->bound, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Dialing                                                             */
+
+typedef struct {
+  char *address;
+  FoctetNodeId *expected;
+  GSocketConnection *tcp;
+} DialData;
+
+static void
+dial_data_free (DialData *data)
+{
+  g_free (data->address);
+  g_clear_pointer (&data->expected, foctet_node_id_free);
+  g_clear_object (&data->tcp);
+  g_free (data);
+}
+
+static void
+dial_handshake_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  TlsTransport *self = g_task_get_source_object (task);
+  DialData *data = g_task_get_task_data (task);
+  g_autoptr(FoctetTlsStream) tls = NULL;
+  FoctetConnection *connection = NULL;
+  GError *error = NULL;
+
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  if (tls != NULL)
+    connection = wrap (self, tls, data->tcp, TRUE, &error);
+  if (connection == NULL)
+    {
+      g_io_stream_close_async (G_IO_STREAM (data->tcp), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_pointer (task, connection, g_object_unref);
+}
+
+static void
+dial_connected_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  TlsTransport *self = g_task_get_source_object (task);
+  DialData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  data->tcp = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  if (data->tcp == NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_task_return_error (task, error);
+      else
+        {
+          g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE,
+                                   "Cannot reach tls/%s: %s", data->address, error->message);
+          g_error_free (error);
+        }
+      return;
+    }
+  tune_socket (g_socket_connection_get_socket (data->tcp));
+  foctet_tls_stream_handshake_async (G_IO_STREAM (data->tcp), self->identity, FALSE, FOCTET_TLS_ALPN,
+                                     data->expected, self->handshake_timeout,
+                                     g_task_get_cancellable (task), dial_handshake_cb,
+                                     g_steal_pointer (&task));
+}
+
+static void
+tls_transport_dial_async (FoctetTransport     *transport,
+                          const char          *address,
+                          const FoctetNodeId  *expected_peer,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  TlsTransport *self = TLS_TRANSPORT (transport);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GSocketClient) client = NULL;
+  g_autoptr(GSocketConnectable) connectable = NULL;
+  g_autofree char *host = NULL;
+  GError *error = NULL;
+  guint16 port = 0;
+  DialData *data;
+
+  g_task_set_source_tag (task, tls_transport_dial_async);
+  if (!foctet_parse_host_port (address, &host, &port, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (port == 0)
+    {
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                               "Cannot dial port 0 of %s", host);
+      return;
+    }
+
+  data = g_new0 (DialData, 1);
+  data->address = g_strdup (address);
+  data->expected = expected_peer != NULL ? foctet_node_id_copy (expected_peer) : NULL;
+  g_task_set_task_data (task, data, (GDestroyNotify) dial_data_free);
+
+  client = g_socket_client_new ();
+  g_socket_client_set_timeout (client, MAX (1, (self->handshake_timeout + 999) / 1000));
+  connectable = g_network_address_new (host, port);
+  g_socket_client_connect_async (client, connectable, cancellable, dial_connected_cb,
+                                 g_steal_pointer (&task));
+}
+
+static FoctetConnection *
+tls_transport_dial_finish (FoctetTransport  *transport,
+                           GAsyncResult     *result,
+                           GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, transport), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+tls_transport_iface_init (FoctetTransportInterface *iface)
+{
+  iface->get_name = tls_transport_get_name;
+  iface->get_address_kind = tls_transport_get_address_kind;
+  iface->listen_async = tls_transport_listen_async;
+  iface->listen_finish = tls_transport_listen_finish;
+  iface->dial_async = tls_transport_dial_async;
+  iface->dial_finish = tls_transport_dial_finish;
+  iface->get_listen_addresses = tls_transport_get_listen_addresses;
+  iface->stop = tls_transport_stop;
+}
+
+/* ------------------------------------------------------------------ */
+/* GObject                                                             */
+
+static void
+tls_transport_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  TlsTransport *self = TLS_TRANSPORT (object);
+
+  switch (prop_id)
+    {
+    case PROP_IDENTITY:
+      g_value_set_object (value, self->identity);
+      break;
+    case PROP_HANDSHAKE_TIMEOUT:
+      g_value_set_uint (value, self->handshake_timeout);
+      break;
+    case PROP_MAX_HANDSHAKES:
+      g_value_set_uint (value, self->max_handshakes);
+      break;
+    case PROP_MUXER:
+      g_value_set_string (value, self->muxer_name);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+tls_transport_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  TlsTransport *self = TLS_TRANSPORT (object);
+
+  switch (prop_id)
+    {
+    case PROP_IDENTITY:
+      self->identity = g_value_dup_object (value);
+      break;
+    case PROP_HANDSHAKE_TIMEOUT:
+      self->handshake_timeout = g_value_get_uint (value);
+      break;
+    case PROP_MAX_HANDSHAKES:
+      self->max_handshakes = g_value_get_uint (value);
+      break;
+    case PROP_MUXER:
+      g_free (self->muxer_name);
+      self->muxer_name = g_value_dup_string (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+tls_transport_constructed (GObject *object)
+{
+  TlsTransport *self = TLS_TRANSPORT (object);
+
+  G_OBJECT_CLASS (tls_transport_parent_class)->constructed (object);
+  g_assert (FOCTET_IS_IDENTITY (self->identity));
+}
+
+static void
+tls_transport_dispose (GObject *object)
+{
+  tls_transport_stop (FOCTET_TRANSPORT (object));
+
+  G_OBJECT_CLASS (tls_transport_parent_class)->dispose (object);
+}
+
+static void
+tls_transport_finalize (GObject *object)
+{
+  TlsTransport *self = TLS_TRANSPORT (object);
+
+  g_clear_object (&self->identity);
+  g_clear_pointer (&self->bound, g_ptr_array_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_free (self->muxer_name);
+
+  G_OBJECT_CLASS (tls_transport_parent_class)->finalize (object);
+}
+
+static void
+tls_transport_class_init (TlsTransportClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = tls_transport_get_property;
+  object_class->set_property = tls_transport_set_property;
+  object_class->constructed = tls_transport_constructed;
+  object_class->dispose = tls_transport_dispose;
+  object_class->finalize = tls_transport_finalize;
+
+  g_object_class_override_property (object_class, PROP_IDENTITY, "identity");
+
+  /**
+   * TlsTransport:handshake-timeout:
+   *
+   * Milliseconds a TCP connect plus TLS handshake may take, in both
+   * directions: a silent or slow peer is cut off after it.
+   */
+  properties[PROP_HANDSHAKE_TIMEOUT] =
+    g_param_spec_uint ("handshake-timeout", NULL, NULL, 1, 3600 * 1000, FOCTET_TLS_HANDSHAKE_TIMEOUT_DEFAULT,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  /**
+   * TlsTransport:max-handshakes:
+   *
+   * Incoming handshakes allowed in progress at once; connections beyond
+   * are closed at once.
+   */
+  properties[PROP_MAX_HANDSHAKES] =
+    g_param_spec_uint ("max-handshakes", NULL, NULL, 1, 65536, DEFAULT_MAX_HANDSHAKES,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  /**
+   * TlsTransport:muxer:
+   *
+   * The muxer plugin to run inside TLS, or %NULL for the preferred one.
+   */
+  properties[PROP_MUXER] =
+    g_param_spec_string ("muxer", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_property (object_class, PROP_HANDSHAKE_TIMEOUT, properties[PROP_HANDSHAKE_TIMEOUT]);
+  g_object_class_install_property (object_class, PROP_MAX_HANDSHAKES, properties[PROP_MAX_HANDSHAKES]);
+  g_object_class_install_property (object_class, PROP_MUXER, properties[PROP_MUXER]);
+}
+
+static void
+tls_transport_class_finalize (TlsTransportClass *klass)
+{
+}
+
+static void
+tls_transport_init (TlsTransport *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->bound = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+void
+tls_transport_register (GTypeModule *module)
+{
+  tls_transport_register_type (module);
+}
