@@ -154,14 +154,20 @@ stop_cb (gpointer user_data)
 /* The default listen URIs: quic and tls on all addresses, any port, for
  * those of the two that are loaded. */
 static gboolean
-default_listen_uris (GPtrArray *uris,
-                     int       *status)
+default_listen_uris (GPtrArray  *uris,
+                     const char *only,
+                     int        *status)
 {
   g_auto(GStrv) loaded = foctet_registry_list_names (foctet_registry_get_default (),
                                                      FOCTET_PLUGIN_KIND_TRANSPORT);
   const char *defaults[] = { "quic", "tls" };
   g_autoptr(GError) error = NULL;
 
+  if (only != NULL)
+    {
+      g_ptr_array_add (uris, g_strconcat (only, "/0.0.0.0:0", NULL));
+      return TRUE;
+    }
   for (guint i = 0; i < G_N_ELEMENTS (defaults); i++)
     if (loaded != NULL && g_strv_contains ((const char * const *) loaded, defaults[i]))
       g_ptr_array_add (uris, g_strconcat (defaults[i], "/0.0.0.0:0", NULL));
@@ -181,9 +187,12 @@ cmd_serve (ShellContext *ctx,
            char        **argv)
 {
   g_auto(GStrv) listen = NULL;
+  g_autofree char *transport = NULL;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
       "Listen on URI, e.g. tls/0.0.0.0:0 (repeatable; default: quic and tls on all addresses)", "URI" },
+    { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
+      "Listen with this transport only: on all addresses, or on each --listen HOST:PORT", "NAME" },
     { NULL }
   };
   g_autoptr(FoctetNode) node = NULL;
@@ -202,10 +211,20 @@ cmd_serve (ShellContext *ctx,
   if (argc > 1)
     return shell_usage_error ("serve: unexpected argument '%s'", argv[1]);
 
+  if (transport != NULL && (*transport == '\0' || strchr (transport, '/') != NULL))
+    return shell_usage_error ("serve: --transport: '%s' is not a transport name", transport);
   if (listen != NULL)
     for (guint i = 0; listen[i] != NULL; i++)
-      g_ptr_array_add (uris, g_strdup (listen[i]));
-  else if (!default_listen_uris (uris, &ret))
+      {
+        /* With --transport, a bare HOST:PORT is that transport's. */
+        if (transport != NULL && strchr (listen[i], '/') == NULL)
+          g_ptr_array_add (uris, g_strconcat (transport, "/", listen[i], NULL));
+        else if (transport != NULL && !g_str_has_prefix (listen[i], transport))
+          return shell_usage_error ("serve: --listen %s is not a %s URI", listen[i], transport);
+        else
+          g_ptr_array_add (uris, g_strdup (listen[i]));
+      }
+  else if (!default_listen_uris (uris, transport, &ret))
     return ret;
 
   node = shell_make_node (ctx, &ret);
@@ -269,7 +288,7 @@ static int cmd_help (ShellContext *ctx, int argc, char **argv);
 static const ShellCommand commands[] = {
   { "id", "", "show this node's NodeId", cmd_id },
   { "plugins", "", "list the loaded plugins, and the refused ones with the reason", cmd_plugins },
-  { "serve", "[--listen URI]...", "serve ping and perf until SIGINT/SIGTERM; prints the ticket first",
+  { "serve", "[--listen URI]... [--transport NAME]", "serve ping and perf until SIGINT/SIGTERM; prints the ticket first",
     cmd_serve },
   { "ping", "TICKET [--count N] [--transport T] [--address URI]", "ping a node", shell_cmd_ping },
   { "perf", "TICKET [--upload BYTES] [--download BYTES] [--streams N] [--transport T] [--address URI] [--json]",
