@@ -352,6 +352,7 @@ dial_connected_cb (GObject      *source,
   g_autoptr(GTask) task = user_data;
   TlsTransport *self = g_task_get_source_object (task);
   DialData *data = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
   GError *error = NULL;
 
   data->tcp = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
@@ -370,8 +371,7 @@ dial_connected_cb (GObject      *source,
   tune_socket (g_socket_connection_get_socket (data->tcp));
   foctet_tls_stream_handshake_async (G_IO_STREAM (data->tcp), self->identity, FALSE, FOCTET_TLS_ALPN,
                                      data->expected, self->handshake_timeout,
-                                     g_task_get_cancellable (task), dial_handshake_cb,
-                                     g_steal_pointer (&task));
+                                     cancellable, dial_handshake_cb, g_steal_pointer (&task));
 }
 
 static void
