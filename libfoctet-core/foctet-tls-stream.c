@@ -810,6 +810,130 @@ foctet_tls_stream_init (FoctetTlsStream *self)
 }
 
 /* ------------------------------------------------------------------ */
+/* Sources                                                             */
+
+/* The source of a substream: ready whenever the session can be read (or
+ * written) without blocking — because plaintext or ciphertext is already
+ * buffered on our side, or an error or the end is known, or the base
+ * stream is ready.  It stays valid for as long as the caller keeps it, as
+ * GPollable sources must: readiness is checked at every iteration, not
+ * decided when the source is made. */
+typedef struct {
+  GSource source;
+  GWeakRef tls;
+  GObject *stream;
+  gboolean for_write;
+} TlsSource;
+
+static gboolean
+tls_source_ready (TlsSource *ts)
+{
+  g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&ts->tls);
+
+  if (tls == NULL)
+    return TRUE;
+  if (ts->for_write)
+    return tls->write_error != NULL;
+  return tls->rbuf_len > 0 || gnutls_record_check_pending (tls->session) > 0 ||
+         tls->read_error != NULL || tls->read_eof;
+}
+
+static gboolean
+tls_source_prepare (GSource *source,
+                    int     *timeout)
+{
+  *timeout = -1;
+  return tls_source_ready ((TlsSource *) source);
+}
+
+static gboolean
+tls_source_check (GSource *source)
+{
+  return tls_source_ready ((TlsSource *) source);
+}
+
+static gboolean
+tls_source_dispatch (GSource     *source,
+                     GSourceFunc  callback,
+                     gpointer     user_data)
+{
+  TlsSource *ts = (TlsSource *) source;
+
+  if (callback == NULL)
+    return G_SOURCE_CONTINUE;
+  return ((GPollableSourceFunc) (void (*) (void)) callback) (ts->stream, user_data);
+}
+
+static void
+tls_source_finalize (GSource *source)
+{
+  TlsSource *ts = (TlsSource *) source;
+
+  g_weak_ref_clear (&ts->tls);
+  g_object_unref (ts->stream);
+}
+
+static gboolean
+tls_source_closure_callback (GObject  *stream,
+                             gpointer  data)
+{
+  GClosure *closure = data;
+  GValue param = G_VALUE_INIT;
+  GValue result_value = G_VALUE_INIT;
+  gboolean result;
+
+  g_value_init (&result_value, G_TYPE_BOOLEAN);
+  g_value_init (&param, G_TYPE_OBJECT);
+  g_value_set_object (&param, stream);
+  g_closure_invoke (closure, &result_value, 1, &param, NULL);
+  result = g_value_get_boolean (&result_value);
+  g_value_unset (&result_value);
+  g_value_unset (&param);
+  return result;
+}
+
+static GSourceFuncs tls_source_funcs = {
+  tls_source_prepare,
+  tls_source_check,
+  tls_source_dispatch,
+  tls_source_finalize,
+  (GSourceFunc) (void (*) (void)) tls_source_closure_callback,
+  NULL,
+};
+
+static GSource *
+tls_source_new (FoctetTlsStream *tls,
+                GObject         *stream,
+                gboolean         for_write,
+                GCancellable    *cancellable)
+{
+  GSource *source = g_source_new (&tls_source_funcs, sizeof (TlsSource));
+  TlsSource *ts = (TlsSource *) source;
+
+  g_source_set_static_name (source, for_write ? "[foctet] TLS writable" : "[foctet] TLS readable");
+  g_weak_ref_init (&ts->tls, tls);
+  ts->stream = g_object_ref (stream);
+  ts->for_write = for_write;
+
+  if (tls != NULL)
+    {
+      g_autoptr(GSource) base = for_write ? g_pollable_output_stream_create_source (tls->base_out, NULL)
+                                          : g_pollable_input_stream_create_source (tls->base_in, NULL);
+
+      g_source_set_dummy_callback (base);
+      g_source_add_child_source (source, base);
+    }
+  if (cancellable != NULL)
+    {
+      g_autoptr(GSource) cancel = g_cancellable_source_new (cancellable);
+
+      g_source_set_dummy_callback (cancel);
+      g_source_add_child_source (source, cancel);
+    }
+  return source;
+}
+
+/* ------------------------------------------------------------------ */
 /* TlsInputStream                                                      */
 
 static gssize
@@ -838,20 +962,8 @@ tls_input_stream_create_source (GPollableInputStream *pollable,
                                 GCancellable         *cancellable)
 {
   g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_INPUT_STREAM (pollable)->tls);
-  g_autoptr(GSource) child = NULL;
-  GSource *source;
 
-  /* Plaintext or ciphertext already buffered on our side is ready now;
-   * otherwise wait for the base stream. */
-  if (tls == NULL || tls->rbuf_len > 0 || gnutls_record_check_pending (tls->session) > 0 ||
-      tls->read_error != NULL || tls->read_eof)
-    {
-      source = g_pollable_source_new_full (pollable, NULL, cancellable);
-      g_source_set_ready_time (source, 0);
-      return source;
-    }
-  child = g_pollable_input_stream_create_source (tls->base_in, NULL);
-  return g_pollable_source_new_full (pollable, child, cancellable);
+  return tls_source_new (tls, G_OBJECT (pollable), FALSE, cancellable);
 }
 
 static gboolean
@@ -951,17 +1063,8 @@ tls_output_stream_create_source (GPollableOutputStream *pollable,
                                  GCancellable          *cancellable)
 {
   g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_OUTPUT_STREAM (pollable)->tls);
-  g_autoptr(GSource) child = NULL;
-  GSource *source;
 
-  if (tls == NULL || tls->write_error != NULL)
-    {
-      source = g_pollable_source_new_full (pollable, NULL, cancellable);
-      g_source_set_ready_time (source, 0);
-      return source;
-    }
-  child = g_pollable_output_stream_create_source (tls->base_out, NULL);
-  return g_pollable_source_new_full (pollable, child, cancellable);
+  return tls_source_new (tls, G_OBJECT (pollable), TRUE, cancellable);
 }
 
 static gboolean

@@ -1,0 +1,671 @@
+/* test-tls-transport.c: the "tls" transport plugin with yamux inside, both
+ * loaded through the real registry from the build tree: many streams,
+ * half-close, reset, a large transfer, and what a listener must survive
+ * (wrong NodeIds, garbage, silent and stalled clients, too many handshakes,
+ * yamux violations after a good handshake).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include <foctet.h>
+
+#include "test-utils.h"
+
+#define TIMEOUT 30
+#define ECHO_PROTOCOL "test/echo/1"
+#define RESET_PROTOCOL "test/reset/1"
+
+typedef struct {
+  FoctetNode *server;
+  FoctetNode *client;
+  FoctetTransport *server_tls;
+  char *server_uri;
+  char *server_address;           /* host:port */
+  GPtrArray *failures;            /* GError of incoming-failed */
+} Fixture;
+
+static FoctetNode *
+make_node (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+
+  g_assert_no_error (error);
+  return foctet_node_new (identity);
+}
+
+static void
+incoming_failed_cb (FoctetTransport *transport,
+                    const char      *remote,
+                    const GError    *error,
+                    gpointer         user_data)
+{
+  Fixture *fixture = user_data;
+
+  g_test_message ("incoming from %s failed: %s", remote, error->message);
+  g_ptr_array_add (fixture->failures, g_error_copy (error));
+}
+
+/* Waits for the listener to report @n failed incoming connections. */
+static const GError *
+wait_failure (Fixture *fixture,
+              guint    n)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+
+  while (fixture->failures->len < n)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  return fixture->failures->pdata[n - 1];
+}
+
+/* Echoes everything back, then half-closes. */
+static void
+echo_closed_write_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  foctet_stream_close_write_finish (FOCTET_STREAM (source), result, NULL);
+}
+
+static void
+echo_spliced_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(FoctetStream) stream = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (g_output_stream_splice_finish (G_OUTPUT_STREAM (source), result, &error) < 0)
+    {
+      g_test_message ("echo: %s", error->message);
+      return;
+    }
+  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, echo_closed_write_cb, NULL);
+}
+
+static void
+echo_handler (FoctetNode       *node,
+              FoctetConnection *connection,
+              FoctetStream     *stream,
+              gpointer          user_data)
+{
+  g_output_stream_splice_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)),
+                                g_io_stream_get_input_stream (G_IO_STREAM (stream)),
+                                G_OUTPUT_STREAM_SPLICE_NONE, G_PRIORITY_DEFAULT, NULL,
+                                echo_spliced_cb, g_object_ref (stream));
+}
+
+static void
+reset_handler (FoctetNode       *node,
+               FoctetConnection *connection,
+               FoctetStream     *stream,
+               gpointer          user_data)
+{
+  foctet_stream_reset (stream, 3);
+}
+
+static char *
+node_listen (FoctetNode *node,
+             const char *uri)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+  char *bound;
+
+  foctet_node_listen_async (node, uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  bound = foctet_node_listen_finish (node, result, &error);
+  g_assert_no_error (error);
+  return bound;
+}
+
+static FoctetConnection *
+dial (Fixture            *fixture,
+      const FoctetNodeId *peer,
+      const char         *uri,
+      GError            **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_node_dial_uri_async (fixture->client, peer, uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_node_dial_uri_finish (fixture->client, result, error);
+}
+
+static FoctetConnection *
+dial_server (Fixture *fixture)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetConnection *connection = dial (fixture, foctet_node_get_node_id (fixture->server),
+                                       fixture->server_uri, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "tls");
+  return connection;
+}
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  const char *listen = data != NULL ? data : "tls/127.0.0.1:0";
+
+  fixture->failures = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
+  fixture->server = make_node ();
+  fixture->client = make_node ();
+  fixture->server_tls = foctet_node_get_transport (fixture->server, "tls", &error);
+  g_assert_no_error (error);
+  g_object_ref (fixture->server_tls);
+  g_object_set (fixture->server_tls, "handshake-timeout", 500, "max-handshakes", 4, NULL);
+  g_signal_connect (fixture->server_tls, "incoming-failed", G_CALLBACK (incoming_failed_cb), fixture);
+  foctet_node_set_protocol_handler (fixture->server, ECHO_PROTOCOL, echo_handler, NULL, NULL);
+  foctet_node_set_protocol_handler (fixture->server, RESET_PROTOCOL, reset_handler, NULL, NULL);
+
+  fixture->server_uri = node_listen (fixture->server, listen);
+  g_assert_true (g_str_has_prefix (fixture->server_uri, "tls/"));
+  fixture->server_address = g_strdup (fixture->server_uri + strlen ("tls/"));
+}
+
+static void
+shutdown_node (FoctetNode *node)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+
+  foctet_node_shutdown_async (node, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (foctet_node_shutdown_finish (node, result, &error));
+  g_assert_no_error (error);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_signal_handlers_disconnect_by_func (fixture->server_tls, incoming_failed_cb, fixture);
+  shutdown_node (fixture->client);
+  shutdown_node (fixture->server);
+  g_clear_object (&fixture->server_tls);
+  g_clear_object (&fixture->client);
+  g_clear_object (&fixture->server);
+  g_clear_pointer (&fixture->server_uri, g_free);
+  g_clear_pointer (&fixture->server_address, g_free);
+  g_clear_pointer (&fixture->failures, g_ptr_array_unref);
+  for (guint i = 0; i < 1000 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
+/* ------------------------------------------------------------------ */
+/* Streams                                                             */
+
+#define N_STREAMS 1000
+#define STREAM_BYTES 4099
+
+typedef struct {
+  guint index;
+  FoctetStream *stream;
+  guint8 sent[STREAM_BYTES];
+  guint8 received[STREAM_BYTES + 1];
+  gsize n_received;
+  gboolean done;
+  GError *error;
+  guint *n_done;
+} Job;
+
+static void job_read (Job *job);
+
+static void
+job_finish (Job    *job,
+            GError *error)
+{
+  job->error = error;
+  job->done = TRUE;
+  (*job->n_done)++;
+}
+
+static void
+job_read_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Job *job = user_data;
+  GError *error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  if (n < 0)
+    job_finish (job, error);
+  else if (n == 0)
+    job_finish (job, NULL);
+  else
+    {
+      job->n_received += n;
+      job_read (job);
+    }
+}
+
+static void
+job_read (Job *job)
+{
+  if (job->n_received > STREAM_BYTES)
+    {
+      job_finish (job, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "too much echoed"));
+      return;
+    }
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (job->stream)),
+                             job->received + job->n_received, sizeof job->received - job->n_received,
+                             G_PRIORITY_DEFAULT, NULL, job_read_cb, job);
+}
+
+static void
+job_closed_write_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  Job *job = user_data;
+  GError *error = NULL;
+
+  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
+    job_finish (job, error);
+}
+
+static void
+job_written_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Job *job = user_data;
+  GError *error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      job_finish (job, error);
+      return;
+    }
+  /* Half-close: the echo keeps coming after our FIN. */
+  foctet_stream_close_write_async (job->stream, G_PRIORITY_DEFAULT, NULL, job_closed_write_cb, job);
+}
+
+static void
+job_opened_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Job *job = user_data;
+  GError *error = NULL;
+
+  job->stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (job->stream == NULL)
+    {
+      job_finish (job, error);
+      return;
+    }
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (job->stream)),
+                                   job->sent, sizeof job->sent, G_PRIORITY_DEFAULT, NULL,
+                                   job_written_cb, job);
+  job_read (job);
+}
+
+static void
+test_many_streams (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(FoctetConnection) connection = dial_server (fixture);
+  Job *jobs = g_new0 (Job, N_STREAMS);
+  guint n_done = 0;
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+  for (guint i = 0; i < N_STREAMS; i++)
+    {
+      jobs[i].index = i;
+      jobs[i].n_done = &n_done;
+      for (guint k = 0; k < STREAM_BYTES; k++)
+        jobs[i].sent[k] = (guint8) g_int_hash (&(guint) { i * STREAM_BYTES + k });
+      foctet_connection_open_stream_async (connection, ECHO_PROTOCOL, NULL, job_opened_cb, &jobs[i]);
+    }
+  while (n_done < N_STREAMS)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  for (guint i = 0; i < N_STREAMS; i++)
+    {
+      g_assert_no_error (jobs[i].error);
+      g_assert_cmpuint (jobs[i].n_received, ==, STREAM_BYTES);
+      g_assert_cmpmem (jobs[i].sent, STREAM_BYTES, jobs[i].received, STREAM_BYTES);
+      g_clear_object (&jobs[i].stream);
+    }
+  g_free (jobs);
+}
+
+static void
+test_reset (Fixture       *fixture,
+            gconstpointer  data)
+{
+  g_autoptr(FoctetConnection) connection = dial_server (fixture);
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+  guint8 buffer[16];
+  gssize n;
+
+  foctet_connection_open_stream_async (connection, RESET_PROTOCOL, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  stream = foctet_connection_open_stream_finish (connection, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), buffer, sizeof buffer,
+                             G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  n = g_input_stream_read_finish (g_io_stream_get_input_stream (G_IO_STREAM (stream)), result, &error);
+  g_assert_cmpint (n, ==, -1);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+
+  /* The connection lives on. */
+  g_assert_false (foctet_connection_is_closed (connection));
+}
+
+/* 64 MiB each way on one stream: only finishes in time if the receive
+ * window grows past its first 256 KiB. */
+static void
+test_large_transfer (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(FoctetConnection) connection = dial_server (fixture);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetPerfResult) perf = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_perf_run_async (connection, 64 << 20, 64 << 20, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  perf = foctet_perf_run_finish (result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (perf->upload_bytes, ==, 64 << 20);
+  g_assert_cmpuint (perf->download_bytes, ==, 64 << 20);
+  g_test_message ("64 MiB: upload %.2f Gbit/s, download %.2f Gbit/s (one process, both ends)",
+                  perf->upload_bytes * 8 / perf->upload_seconds / 1e9,
+                  perf->download_bytes * 8 / perf->download_seconds / 1e9);
+}
+
+/* ------------------------------------------------------------------ */
+/* What the listener must survive                                      */
+
+static void
+test_wrong_node_id (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) wrong = NULL;
+  g_autoptr(FoctetConnection) right = NULL;
+  const GError *failure;
+
+  wrong = dial (fixture, foctet_node_get_node_id (fixture->client), fixture->server_uri, &error);
+  g_assert_null (wrong);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NODE_ID_MISMATCH);
+
+  failure = wait_failure (fixture, 1);
+  g_assert_error ((GError *) failure, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
+  g_assert_nonnull (strstr (failure->message, "bad_certificate"));
+
+  right = dial_server (fixture);
+}
+
+static GSocketConnection *
+raw_connect (Fixture *fixture)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GError) error = NULL;
+  GSocketConnection *connection;
+
+  connection = g_socket_client_connect_to_host (client, fixture->server_address, 0, NULL, &error);
+  g_assert_no_error (error);
+  return connection;
+}
+
+/* Reads until the peer closes; FALSE if it did not within @seconds. */
+static gboolean
+wait_closed_by_peer (GSocketConnection *connection,
+                     guint              seconds)
+{
+  GSocket *socket = g_socket_connection_get_socket (connection);
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  char buffer[4096];
+
+  g_socket_set_blocking (socket, FALSE);
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, &error);
+
+      if (n == 0 || (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)))
+        return TRUE;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (2000);
+    }
+  return FALSE;
+}
+
+static void
+test_garbage (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(GSocketConnection) raw = raw_connect (fixture);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) right = NULL;
+  guint8 noise[2048];
+
+  for (guint i = 0; i < sizeof noise; i++)
+    noise[i] = g_random_int ();
+  noise[0] = 0x16;  /* looks like a handshake record at first */
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (raw)), noise, sizeof noise,
+                             NULL, NULL, &error);
+  g_assert_no_error (error);
+  wait_failure (fixture, 1);
+  g_assert_true (wait_closed_by_peer (raw, TIMEOUT));
+
+  right = dial_server (fixture);
+}
+
+/* A client that sends nothing, and one that stops halfway through its
+ * ClientHello, are cut off by the handshake timeout. */
+static void
+test_slow_clients (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GSocketConnection) silent = raw_connect (fixture);
+  g_autoptr(GSocketConnection) stalled = raw_connect (fixture);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) right = NULL;
+  const guint8 partial[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03 };
+  gint64 start = g_get_monotonic_time ();
+
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (stalled)), partial, sizeof partial,
+                             NULL, NULL, &error);
+  g_assert_no_error (error);
+  wait_failure (fixture, 2);
+  for (guint i = 0; i < 2; i++)
+    g_assert_error ((GError *) fixture->failures->pdata[i], FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 400 * 1000);
+  g_assert_true (wait_closed_by_peer (silent, TIMEOUT));
+  g_assert_true (wait_closed_by_peer (stalled, TIMEOUT));
+
+  right = dial_server (fixture);
+}
+
+/* Beyond max-handshakes (4 here) a connection is closed at once. */
+static void
+test_handshake_cap (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  GSocketConnection *raw[5];
+  g_autoptr(FoctetConnection) right = NULL;
+  const GError *failure;
+
+  for (guint i = 0; i < G_N_ELEMENTS (raw); i++)
+    raw[i] = raw_connect (fixture);
+  failure = wait_failure (fixture, 1);
+  g_assert_error ((GError *) failure, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
+  g_assert_true (wait_closed_by_peer (raw[4], 5));
+  for (guint i = 0; i < G_N_ELEMENTS (raw); i++)
+    g_object_unref (raw[i]);
+
+  /* Once those are gone the listener takes handshakes again. */
+  wait_failure (fixture, 5);
+  right = dial_server (fixture);
+}
+
+/* A peer that completes the handshake and then breaks yamux gets
+ * GoAway(protocol error) and a closed connection. */
+static void
+test_yamux_violation (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(GSocketConnection) raw = raw_connect (fixture);
+  g_autoptr(FoctetTlsStream) tls = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) right = NULL;
+  GAsyncResult *slot = NULL;
+  /* version 1 — only 0 exists */
+  const guint8 bad_frame[12] = { 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0 };
+  guint8 reply[4096];
+  gsize got = 0;
+  gboolean saw_goaway = FALSE;
+
+  foctet_tls_stream_handshake_async (G_IO_STREAM (raw), foctet_node_get_identity (fixture->client), FALSE,
+                                     FOCTET_TLS_ALPN, foctet_node_get_node_id (fixture->server), 5000, NULL,
+                                     foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (tls)), bad_frame,
+                                   sizeof bad_frame, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_output_stream_write_all_finish (g_io_stream_get_output_stream (G_IO_STREAM (tls)), result, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  /* Frames until the end: among them GoAway with code 1. */
+  for (;;)
+    {
+      gssize n;
+
+      g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (tls)), reply + got,
+                                 sizeof reply - got, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      n = g_input_stream_read_finish (g_io_stream_get_input_stream (G_IO_STREAM (tls)), result, &error);
+      g_clear_object (&result);
+      if (n <= 0)
+        break;
+      got += n;
+      g_assert_cmpuint (got, <, sizeof reply);
+    }
+  g_clear_error (&error);
+  for (gsize off = 0; off + 12 <= got; off += 12 + (reply[off + 1] == 0 ? GUINT32_FROM_BE (*(guint32 *) (reply + off + 8)) : 0))
+    if (reply[off + 1] == 3)
+      {
+        g_assert_cmpuint (GUINT32_FROM_BE (*(guint32 *) (reply + off + 8)), ==, 1);
+        saw_goaway = TRUE;
+      }
+  g_assert_true (saw_goaway);
+
+  right = dial_server (fixture);
+}
+
+static void
+test_ipv6 (Fixture       *fixture,
+           gconstpointer  data)
+{
+  g_autoptr(FoctetConnection) connection = NULL;
+
+  g_assert_true (g_str_has_prefix (fixture->server_uri, "tls/[::1]:"));
+  connection = dial_server (fixture);
+  g_assert_true (g_str_has_prefix (foctet_connection_get_remote_address (connection), "[::1]:"));
+}
+
+static void
+test_wildcard (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_auto(GStrv) addresses = foctet_transport_get_listen_addresses (fixture->server_tls);
+  g_autofree char *port = g_strdup (strrchr (fixture->server_address, ':') + 1);
+  g_autofree char *loopback = g_strdup_printf ("127.0.0.1:%s", port);
+  g_autoptr(FoctetTicket) ticket = foctet_node_get_ticket (fixture->server);
+  g_auto(GStrv) in_ticket = foctet_ticket_get_addresses (ticket, FOCTET_ADDRESS_KIND_TLS);
+  guint n = g_strv_length (addresses);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+
+  /* Every interface address, loopback last; none of them 0.0.0.0. */
+  g_assert_cmpuint (n, >=, 1);
+  g_assert_cmpstr (addresses[n - 1], ==, loopback);
+  for (guint i = 0; i < n; i++)
+    g_assert_false (g_str_has_prefix (addresses[i], "0.0.0.0"));
+  g_assert_cmpstrv (in_ticket, addresses);
+
+  connection = dial (fixture, foctet_node_get_node_id (fixture->server), "tls/127.0.0.1:0", &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_clear_pointer (&loopback, g_free);
+  loopback = g_strdup_printf ("tls/127.0.0.1:%s", port);
+  connection = dial (fixture, foctet_node_get_node_id (fixture->server), loopback, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_unreachable (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autofree char *uri = NULL;
+  guint16 port;
+
+  /* A port that was just free: nothing listens there. */
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  g_socket_listener_close (listener);
+  uri = g_strdup_printf ("tls/127.0.0.1:%u", port);
+
+  connection = dial (fixture, foctet_node_get_node_id (fixture->server), uri, &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, data, func) \
+  g_test_add (path, Fixture, data, fixture_setup, func, fixture_teardown)
+  ADD ("/tls/many-streams", NULL, test_many_streams);
+  ADD ("/tls/reset", NULL, test_reset);
+  ADD ("/tls/large-transfer", NULL, test_large_transfer);
+  ADD ("/tls/wrong-node-id", NULL, test_wrong_node_id);
+  ADD ("/tls/garbage", NULL, test_garbage);
+  ADD ("/tls/slow-clients", NULL, test_slow_clients);
+  ADD ("/tls/handshake-cap", NULL, test_handshake_cap);
+  ADD ("/tls/yamux-violation", NULL, test_yamux_violation);
+  ADD ("/tls/ipv6", "tls/[::1]:0", test_ipv6);
+  ADD ("/tls/wildcard", "tls/0.0.0.0:0", test_wildcard);
+  ADD ("/tls/unreachable", NULL, test_unreachable);
+#undef ADD
+
+  return g_test_run ();
+}
