@@ -1,0 +1,2215 @@
+/* foctet-yamux-connection.c: a yamux session (PROTOCOL §4) over one byte
+ * stream, as a FoctetConnection, and the state of its streams.
+ *
+ * Reading: the base stream is read in big chunks with non-blocking reads;
+ * Data payloads are handed to their stream as slices of the chunk (short
+ * pieces are copied, so that a few bytes never pin a whole chunk), and the
+ * application's read copies them straight into its buffer.  A payload is
+ * delivered as it arrives, so no frame is ever assembled.
+ *
+ * Writing: frames wait in one queue, header and payload side by side, and
+ * go out with vectored non-blocking writes, as many as fit, once per main
+ * loop iteration; a stream's write copies the application's bytes once,
+ * into the payload.
+ *
+ * Flow control: every stream starts with a 256 KiB receive window, which
+ * is granted back (WindowUpdate) once half of it was consumed.  When that
+ * happened within two round trips of the previous update, the window is
+ * doubled first, up to the largest stream window and as far as the
+ * session's budget for all windows allows (receive-window auto-tuning, as
+ * in QUIC and rust-yamux).  The round-trip time comes from pings: one at
+ * start, then one per keep-alive interval.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "foctet-yamux.h"
+
+#define READ_CHUNK_SIZE (256 * 1024)
+/* A chunk with less room left than this is replaced (or reused when no
+ * slice of it is alive any more). */
+#define READ_MIN_SPACE (64 * 1024)
+/* Bytes read in one dispatch, so that writing and other sources get
+ * their turn under a flood. */
+#define READ_BUDGET (1024 * 1024)
+/* Payload pieces shorter than this are copied out of the read chunk. */
+#define COPY_BELOW (16 * 1024)
+/* Longest Data frame this side sends, so that streams interleave. */
+#define MAX_DATA_FRAME (256 * 1024)
+/* Most bytes one write call queues. */
+#define MAX_WRITE (1024 * 1024)
+/* Streams' writes wait while more than this is queued ... */
+#define SEND_QUEUE_LIMIT (4 * 1024 * 1024)
+/* ... and reading pauses while control frames (answers to pings, window
+ * updates, resets) push the queue past this, so a peer that sends but
+ * never reads cannot make it grow without bound. */
+#define SEND_QUEUE_HARD_LIMIT (8 * 1024 * 1024)
+#define WRITEV_MAX 128
+/* Outgoing streams the peer has not acknowledged yet; more opens wait. */
+#define MAX_UNACKED_STREAMS 256
+/* How long closing waits for the last frames (GoAway) to be written. */
+#define CLOSE_FLUSH_TIMEOUT_SECONDS 5
+/* Round trips shorter than this count as this much when auto-tuning:
+ * on loopback the main loop's own latency dominates the ping's. */
+#define RTT_FLOOR_US 1000
+
+/* A piece of the base stream, read once; Data payloads are slices of it. */
+typedef struct {
+  gatomicrefcount ref_count;
+  gsize used;
+  guint8 data[];
+} ReadChunk;
+
+static ReadChunk *
+read_chunk_new (void)
+{
+  ReadChunk *chunk = g_malloc (sizeof (ReadChunk) + READ_CHUNK_SIZE);
+
+  g_atomic_ref_count_init (&chunk->ref_count);
+  chunk->used = 0;
+  return chunk;
+}
+
+static ReadChunk *
+read_chunk_ref (ReadChunk *chunk)
+{
+  g_atomic_ref_count_inc (&chunk->ref_count);
+  return chunk;
+}
+
+static void
+read_chunk_unref (ReadChunk *chunk)
+{
+  if (g_atomic_ref_count_dec (&chunk->ref_count))
+    g_free (chunk);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ReadChunk, read_chunk_unref)
+
+/* What waits to be written: chunks of whole frames.  A data chunk holds
+ * Data frames, each header right before its payload, in the one buffer
+ * the application's bytes were copied into; a control chunk collects
+ * header-only frames (window updates, pings, FIN, RST) as they come.
+ * Either way a chunk is one contiguous piece: one vector of a vectored
+ * write, or one plain write on a stream without real writev (TLS), never
+ * one write per 12-byte header. */
+#define CONTROL_CHUNK_SIZE (128 * FOCTET_YAMUX_HEADER_SIZE)
+
+typedef struct {
+  GBytes *bytes;       /* a data chunk, or NULL */
+  guint8 *control;     /* a control chunk of CONTROL_CHUNK_SIZE bytes, or NULL */
+  gsize len;
+  gsize sent;
+} OutChunk;
+
+typedef struct {
+  GQueue chunks;
+  gsize bytes;         /* not yet written */
+} OutQueue;
+
+static const guint8 *
+out_chunk_data (OutChunk *chunk)
+{
+  return chunk->bytes != NULL ? g_bytes_get_data (chunk->bytes, NULL) : chunk->control;
+}
+
+static void
+out_chunk_free (OutChunk *chunk)
+{
+  g_clear_pointer (&chunk->bytes, g_bytes_unref);
+  g_free (chunk->control);
+  g_free (chunk);
+}
+
+static void
+out_queue_clear (OutQueue *queue)
+{
+  g_queue_clear_full (&queue->chunks, (GDestroyNotify) out_chunk_free);
+  queue->bytes = 0;
+}
+
+static void
+out_queue_push_control (OutQueue                *queue,
+                        const FoctetYamuxHeader *header)
+{
+  OutChunk *tail = g_queue_peek_tail (&queue->chunks);
+
+  if (tail == NULL || tail->control == NULL || tail->len + FOCTET_YAMUX_HEADER_SIZE > CONTROL_CHUNK_SIZE)
+    {
+      tail = g_new0 (OutChunk, 1);
+      tail->control = g_malloc (CONTROL_CHUNK_SIZE);
+      g_queue_push_tail (&queue->chunks, tail);
+    }
+  foctet_yamux_header_encode (header, tail->control + tail->len);
+  tail->len += FOCTET_YAMUX_HEADER_SIZE;
+  queue->bytes += FOCTET_YAMUX_HEADER_SIZE;
+}
+
+static void
+out_queue_push_data (OutQueue *queue,
+                     GBytes   *frames)
+{
+  OutChunk *chunk = g_new0 (OutChunk, 1);
+
+  chunk->bytes = frames;
+  chunk->len = g_bytes_get_size (frames);
+  g_queue_push_tail (&queue->chunks, chunk);
+  queue->bytes += chunk->len;
+}
+
+/* Writes as much of @queue as the stream takes now.  Returns FALSE on a
+ * write error; sets @would_block when chunks are left. */
+static gboolean
+out_queue_write (OutQueue               *queue,
+                 GPollableOutputStream  *output,
+                 gboolean               *would_block,
+                 GError                **error)
+{
+  *would_block = FALSE;
+  while (!g_queue_is_empty (&queue->chunks))
+    {
+      GOutputVector vectors[WRITEV_MAX];
+      guint n_vectors = 0;
+      gsize written = 0;
+      GPollableReturn ret;
+
+      for (GList *l = queue->chunks.head; l != NULL && n_vectors < WRITEV_MAX; l = l->next)
+        {
+          OutChunk *chunk = l->data;
+
+          vectors[n_vectors].buffer = out_chunk_data (chunk) + chunk->sent;
+          vectors[n_vectors].size = chunk->len - chunk->sent;
+          n_vectors++;
+        }
+
+      ret = g_pollable_output_stream_writev_nonblocking (output, vectors, n_vectors, &written,
+                                                        NULL, error);
+      if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
+        {
+          *would_block = TRUE;
+          return TRUE;
+        }
+      if (ret == G_POLLABLE_RETURN_FAILED)
+        return FALSE;
+
+      queue->bytes -= written;
+      while (written > 0)
+        {
+          OutChunk *chunk = g_queue_peek_head (&queue->chunks);
+          gsize left = chunk->len - chunk->sent;
+
+          if (written < left)
+            {
+              chunk->sent += written;
+              break;
+            }
+          written -= left;
+          out_chunk_free (g_queue_pop_head (&queue->chunks));
+        }
+    }
+  return TRUE;
+}
+
+/* The channel: one stream's state. */
+
+struct _YamuxChannel {
+  grefcount ref_count;
+  FoctetYamuxConnection *session;  /* not owned; NULL once detached */
+  GMainContext *context;
+  guint32 id;
+  guint holders;                   /* the application's objects */
+  gboolean outbound;               /* this side opened it */
+  gboolean acked;                  /* outbound: the peer acknowledged it */
+  gboolean ack_sent;               /* inbound: this side acknowledged it */
+  gboolean in_table;               /* the session still has it */
+
+  /* Receiving. */
+  GQueue recv_queue;               /* GBytes */
+  gsize recv_head_offset;          /* consumed of the queue's head */
+  gsize recv_buffered;
+  guint32 recv_window;             /* what the peer may still send */
+  guint32 recv_window_max;         /* the window granted, grown by auto-tuning */
+  guint32 recv_consumed;           /* consumed, not yet granted back */
+  gint64 last_window_update;
+  gboolean recv_fin;
+  gboolean read_closed;            /* the application reads no more */
+  gboolean closed;                 /* the whole stream was closed */
+
+  /* Sending. */
+  guint32 send_window;
+  gboolean fin_sent;
+
+  gboolean reset;
+  gboolean reset_by_peer;
+  GError *error;                   /* why the session ended */
+
+  GPtrArray *read_sources;         /* ChannelSource, not owned */
+  GPtrArray *write_sources;
+};
+
+struct _FoctetYamuxConnection {
+  FoctetConnection parent_instance;
+
+  GIOStream *base;
+  GPollableInputStream *input;
+  GPollableOutputStream *output;
+  GMainContext *context;
+  gboolean is_client;
+
+  guint64 next_id;
+  guint32 highest_remote_id;
+  GHashTable *channels;            /* stream id → YamuxChannel */
+  guint n_unacked;
+  GQueue incoming;                 /* FoctetYamuxStream the peer opened, not accepted */
+  GQueue accepts;                  /* GTask */
+  GQueue opens;                    /* GTask waiting for fewer unacknowledged streams */
+
+  /* Reading. */
+  GSource *read_source;
+  ReadChunk *chunk;
+  guint8 header_buf[FOCTET_YAMUX_HEADER_SIZE];
+  gsize header_have;
+  gboolean in_payload;
+  guint32 payload_left;
+  YamuxChannel *payload_channel;   /* NULL: the payload is dropped */
+  gboolean payload_fin;
+
+  /* Writing. */
+  OutQueue out;
+  GSource *flush_source;
+  GSource *write_source;
+  gboolean writers_blocked;
+
+  /* Windows. */
+  guint32 max_stream_window;
+  guint64 max_session_window;
+  guint64 recv_window_total;
+  guint accept_backlog;
+
+  /* Keep-alive and round-trip time. */
+  guint keepalive_interval;
+  GSource *keepalive_source;
+  guint32 ping_counter;
+  guint32 ping_outstanding;
+  gint64 ping_sent_at;             /* 0: no ping outstanding */
+  gint64 rtt;                      /* µs, smoothed; 0 until measured */
+
+  gboolean go_away_sent;
+  gboolean go_away_received;
+  guint32 go_away_code;
+  gboolean shut;
+};
+
+G_DEFINE_DYNAMIC_TYPE_EXTENDED (FoctetYamuxConnection, foctet_yamux_connection,
+                                FOCTET_TYPE_CONNECTION, G_TYPE_FLAG_FINAL, {})
+
+enum {
+  PROP_0,
+  PROP_RTT,
+  PROP_KEEPALIVE_INTERVAL,
+  PROP_ACCEPT_BACKLOG,
+  PROP_MAX_STREAM_WINDOW,
+  PROP_MAX_SESSION_WINDOW,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void session_schedule_flush (FoctetYamuxConnection *self);
+static void session_end (FoctetYamuxConnection *self,
+                         GError                *error,
+                         gboolean               flush,
+                         GTask                 *close_task);
+static void session_start_reading (FoctetYamuxConnection *self);
+static void session_stop_reading (FoctetYamuxConnection *self);
+static void session_open_pending (FoctetYamuxConnection *self);
+static void session_check_drained (FoctetYamuxConnection *self);
+static void channel_remove_if_done (YamuxChannel *channel);
+
+static GError *
+closed_error (void)
+{
+  return g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                              "The yamux session is closed");
+}
+
+static gboolean
+is_local_id (FoctetYamuxConnection *self,
+             guint32                id)
+{
+  return (id & 1) == (self->is_client ? 1 : 0);
+}
+
+static void
+session_queued (FoctetYamuxConnection *self)
+{
+  if (self->out.bytes >= SEND_QUEUE_HARD_LIMIT)
+    session_stop_reading (self);
+  session_schedule_flush (self);
+}
+
+/* Queues a frame without payload. */
+static void
+session_queue_frame (FoctetYamuxConnection *self,
+                     guint8                 type,
+                     guint16                flags,
+                     guint32                stream_id,
+                     guint32                length)
+{
+  FoctetYamuxHeader header = { FOCTET_YAMUX_VERSION, type, flags, stream_id, length };
+
+  out_queue_push_control (&self->out, &header);
+  session_queued (self);
+}
+
+static void
+session_send_go_away (FoctetYamuxConnection *self,
+                      guint32                code)
+{
+  if (self->go_away_sent)
+    return;
+  self->go_away_sent = TRUE;
+  session_queue_frame (self, FOCTET_YAMUX_TYPE_GO_AWAY, 0, 0, code);
+}
+
+/* Channel sources: fire when the channel is readable (or writable). */
+
+typedef struct {
+  GSource source;
+  YamuxChannel *channel;
+  gboolean for_write;
+  GObject *pollable;
+} ChannelSource;
+
+static gboolean
+channel_source_prepare (GSource *source,
+                        gint    *timeout)
+{
+  ChannelSource *self = (ChannelSource *) source;
+
+  *timeout = -1;
+  return self->for_write ? yamux_channel_is_writable (self->channel)
+                         : yamux_channel_is_readable (self->channel);
+}
+
+static gboolean
+channel_source_dispatch (GSource     *source,
+                         GSourceFunc  callback,
+                         gpointer     user_data)
+{
+  ChannelSource *self = (ChannelSource *) source;
+
+  g_source_set_ready_time (source, -1);
+  if (callback == NULL)
+    return G_SOURCE_REMOVE;
+  return ((GPollableSourceFunc) (void (*) (void)) callback) (self->pollable, user_data);
+}
+
+static void
+channel_source_finalize (GSource *source)
+{
+  ChannelSource *self = (ChannelSource *) source;
+
+  g_ptr_array_remove_fast (self->for_write ? self->channel->write_sources
+                                           : self->channel->read_sources, source);
+  yamux_channel_unref (self->channel);
+  g_object_unref (self->pollable);
+}
+
+static gboolean
+channel_source_closure_callback (GObject  *pollable,
+                                 gpointer  data)
+{
+  GClosure *closure = data;
+  GValue param = G_VALUE_INIT;
+  GValue result_value = G_VALUE_INIT;
+  gboolean result;
+
+  g_value_init (&result_value, G_TYPE_BOOLEAN);
+  g_value_init (&param, G_TYPE_OBJECT);
+  g_value_set_object (&param, pollable);
+  g_closure_invoke (closure, &result_value, 1, &param, NULL);
+  result = g_value_get_boolean (&result_value);
+  g_value_unset (&result_value);
+  g_value_unset (&param);
+  return result;
+}
+
+static GSourceFuncs channel_source_funcs = {
+  channel_source_prepare,
+  NULL,
+  channel_source_dispatch,
+  channel_source_finalize,
+  (GSourceFunc) (void (*) (void)) channel_source_closure_callback,
+  NULL,
+};
+
+GSource *
+yamux_channel_create_source (YamuxChannel *channel,
+                             gboolean      for_write,
+                             GObject      *pollable)
+{
+  GSource *source = g_source_new (&channel_source_funcs, sizeof (ChannelSource));
+  ChannelSource *self = (ChannelSource *) source;
+
+  g_source_set_static_name (source, for_write ? "yamux stream writable" : "yamux stream readable");
+  self->channel = yamux_channel_ref (channel);
+  self->for_write = for_write;
+  self->pollable = g_object_ref (pollable);
+  g_ptr_array_add (for_write ? channel->write_sources : channel->read_sources, source);
+  return source;
+}
+
+/* Makes the channel's sources look at it again; this also wakes their
+ * context when it is another one. */
+static void
+channel_wake (YamuxChannel *channel,
+              gboolean      readers,
+              gboolean      writers)
+{
+  if (readers)
+    for (guint i = 0; i < channel->read_sources->len; i++)
+      g_source_set_ready_time (g_ptr_array_index (channel->read_sources, i), 0);
+  if (writers)
+    for (guint i = 0; i < channel->write_sources->len; i++)
+      g_source_set_ready_time (g_ptr_array_index (channel->write_sources, i), 0);
+}
+
+static YamuxChannel *
+channel_new (FoctetYamuxConnection *self,
+             guint32                id,
+             gboolean               outbound)
+{
+  YamuxChannel *channel = g_new0 (YamuxChannel, 1);
+
+  g_ref_count_init (&channel->ref_count);
+  channel->session = self;
+  channel->context = g_main_context_ref (self->context);
+  channel->id = id;
+  channel->outbound = outbound;
+  g_queue_init (&channel->recv_queue);
+  channel->recv_window = FOCTET_YAMUX_INITIAL_WINDOW;
+  channel->recv_window_max = FOCTET_YAMUX_INITIAL_WINDOW;
+  channel->last_window_update = g_get_monotonic_time ();
+  channel->send_window = FOCTET_YAMUX_INITIAL_WINDOW;
+  channel->read_sources = g_ptr_array_new ();
+  channel->write_sources = g_ptr_array_new ();
+
+  channel->in_table = TRUE;
+  g_hash_table_insert (self->channels, GUINT_TO_POINTER (id), channel);
+  self->recv_window_total += channel->recv_window_max;
+  return channel;
+}
+
+YamuxChannel *
+yamux_channel_ref (YamuxChannel *channel)
+{
+  g_ref_count_inc (&channel->ref_count);
+  return channel;
+}
+
+void
+yamux_channel_unref (YamuxChannel *channel)
+{
+  if (!g_ref_count_dec (&channel->ref_count))
+    return;
+
+  g_assert (channel->read_sources->len == 0 && channel->write_sources->len == 0);
+  g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
+  g_clear_error (&channel->error);
+  g_ptr_array_unref (channel->read_sources);
+  g_ptr_array_unref (channel->write_sources);
+  g_main_context_unref (channel->context);
+  g_free (channel);
+}
+
+guint32
+yamux_channel_get_id (YamuxChannel *channel)
+{
+  return channel->id;
+}
+
+guint32
+yamux_channel_get_receive_window (YamuxChannel *channel)
+{
+  return channel->recv_window_max;
+}
+
+guint32
+yamux_channel_get_send_window (YamuxChannel *channel)
+{
+  return channel->send_window;
+}
+
+/* An inbound stream carries ACK on its first frame from this side. */
+static guint16
+channel_ack_flag (YamuxChannel *channel)
+{
+  if (channel->outbound || channel->ack_sent)
+    return 0;
+  channel->ack_sent = TRUE;
+  return FOCTET_YAMUX_FLAG_ACK;
+}
+
+static void
+channel_drop_received (YamuxChannel *channel)
+{
+  g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
+  channel->recv_head_offset = 0;
+  channel->recv_buffered = 0;
+}
+
+/* Grants consumed bytes back to the sender, growing the window when the
+ * sender used half of it within two round trips of the last update. */
+static void
+channel_send_window_update (YamuxChannel *channel)
+{
+  FoctetYamuxConnection *self = channel->session;
+  gint64 now = g_get_monotonic_time ();
+  gint64 rtt = MAX (self->rtt, RTT_FLOOR_US);
+  guint32 delta = channel->recv_consumed;
+
+  if (now - channel->last_window_update < 2 * rtt &&
+      channel->recv_window_max < self->max_stream_window)
+    {
+      guint64 grow = MIN (channel->recv_window_max,
+                          self->max_stream_window - channel->recv_window_max);
+      guint64 room = self->max_session_window > self->recv_window_total
+                     ? self->max_session_window - self->recv_window_total : 0;
+
+      grow = MIN (grow, room);
+      if (grow > 0)
+        {
+          g_debug ("Stream %u: receive window grows to %" G_GUINT64_FORMAT " bytes",
+                   channel->id, channel->recv_window_max + grow);
+          channel->recv_window_max += grow;
+          self->recv_window_total += grow;
+          delta += grow;
+        }
+    }
+  channel->last_window_update = now;
+  channel->recv_window += delta;
+  channel->recv_consumed = 0;
+  session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, channel_ack_flag (channel),
+                       channel->id, delta);
+}
+
+static void
+channel_consumed (YamuxChannel *channel,
+                  gsize         n)
+{
+  channel->recv_consumed += n;
+  if (channel->session != NULL && channel->in_table && !channel->recv_fin && !channel->reset &&
+      channel->recv_consumed >= channel->recv_window_max / 2)
+    channel_send_window_update (channel);
+}
+
+gboolean
+yamux_channel_is_readable (YamuxChannel *channel)
+{
+  return channel->reset || channel->read_closed || channel->recv_buffered > 0 ||
+         channel->recv_fin || channel->error != NULL;
+}
+
+gssize
+yamux_channel_read (YamuxChannel  *channel,
+                    void          *buffer,
+                    gsize          count,
+                    GError       **error)
+{
+  guint8 *out = buffer;
+  gsize done = 0;
+
+  if (channel->reset)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
+                   channel->reset_by_peer ? "The peer reset yamux stream %u"
+                                          : "Yamux stream %u was reset", channel->id);
+      return -1;
+    }
+  if (channel->read_closed)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is closed");
+      return -1;
+    }
+  if (channel->recv_buffered == 0)
+    {
+      if (channel->recv_fin || count == 0)
+        return 0;
+      if (channel->error != NULL)
+        {
+          g_propagate_error (error, g_error_copy (channel->error));
+          return -1;
+        }
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                           "No data on the yamux stream yet");
+      return -1;
+    }
+
+  while (done < count && !g_queue_is_empty (&channel->recv_queue))
+    {
+      GBytes *piece = g_queue_peek_head (&channel->recv_queue);
+      gsize size;
+      const guint8 *data = g_bytes_get_data (piece, &size);
+      gsize take = MIN (count - done, size - channel->recv_head_offset);
+
+      memcpy (out + done, data + channel->recv_head_offset, take);
+      done += take;
+      channel->recv_head_offset += take;
+      if (channel->recv_head_offset == size)
+        {
+          g_bytes_unref (g_queue_pop_head (&channel->recv_queue));
+          channel->recv_head_offset = 0;
+        }
+    }
+  channel->recv_buffered -= done;
+  channel_consumed (channel, done);
+  return done;
+}
+
+static gboolean
+channel_check_can_write (YamuxChannel  *channel,
+                         GError       **error)
+{
+  if (channel->reset)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
+                   channel->reset_by_peer ? "The peer reset yamux stream %u"
+                                          : "Yamux stream %u was reset", channel->id);
+      return FALSE;
+    }
+  if (channel->error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (channel->error));
+      return FALSE;
+    }
+  if (channel->fin_sent)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
+                           "Stream was closed for writing");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+yamux_channel_is_writable (YamuxChannel *channel)
+{
+  if (channel->reset || channel->error != NULL || channel->fin_sent || channel->session == NULL)
+    return TRUE;
+  return channel->send_window > 0 && channel->session->out.bytes < SEND_QUEUE_LIMIT;
+}
+
+gssize
+yamux_channel_write (YamuxChannel  *channel,
+                     const void    *buffer,
+                     gsize          count,
+                     GError       **error)
+{
+  FoctetYamuxConnection *self = channel->session;
+  guint8 *frames, *p;
+  gsize n, n_frames;
+
+  if (!channel_check_can_write (channel, error))
+    return -1;
+  g_assert (self != NULL);
+  if (count == 0)
+    return 0;
+  if (self->out.bytes >= SEND_QUEUE_LIMIT)
+    self->writers_blocked = TRUE;
+  if (channel->send_window == 0 || self->out.bytes >= SEND_QUEUE_LIMIT)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                           channel->send_window == 0 ? "The peer's receive window is full"
+                                                     : "The session's send queue is full");
+      return -1;
+    }
+
+  /* The one copy of the payload, into a buffer where each frame's
+   * header goes right before its part. */
+  n = MIN (MIN (count, channel->send_window), MAX_WRITE);
+  n_frames = (n + MAX_DATA_FRAME - 1) / MAX_DATA_FRAME;
+  frames = g_malloc (n + n_frames * FOCTET_YAMUX_HEADER_SIZE);
+  p = frames;
+  for (gsize offset = 0; offset < n;)
+    {
+      gsize len = MIN (n - offset, MAX_DATA_FRAME);
+      FoctetYamuxHeader header = { FOCTET_YAMUX_VERSION, FOCTET_YAMUX_TYPE_DATA,
+                                   channel_ack_flag (channel), channel->id, len };
+
+      foctet_yamux_header_encode (&header, p);
+      memcpy (p + FOCTET_YAMUX_HEADER_SIZE, (const guint8 *) buffer + offset, len);
+      p += FOCTET_YAMUX_HEADER_SIZE + len;
+      offset += len;
+    }
+  out_queue_push_data (&self->out, g_bytes_new_take (frames, p - frames));
+  session_queued (self);
+  channel->send_window -= n;
+  return n;
+}
+
+gboolean
+yamux_channel_wait (YamuxChannel  *channel,
+                    gboolean       for_write,
+                    GCancellable  *cancellable,
+                    GError       **error)
+{
+  GSource *cancel_source = NULL;
+  gboolean ok = TRUE;
+
+  /* Only the thread running the session's context can make progress. */
+  if (!g_main_context_acquire (channel->context))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                           "A yamux stream blocks only in the thread running its main context");
+      return FALSE;
+    }
+  if (cancellable != NULL)
+    {
+      cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_dummy_callback (cancel_source);
+      g_source_attach (cancel_source, channel->context);
+    }
+  while (!(for_write ? yamux_channel_is_writable (channel) : yamux_channel_is_readable (channel)))
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        {
+          ok = FALSE;
+          break;
+        }
+      g_main_context_iteration (channel->context, TRUE);
+    }
+  if (cancel_source != NULL)
+    {
+      g_source_destroy (cancel_source);
+      g_source_unref (cancel_source);
+    }
+  g_main_context_release (channel->context);
+  return ok;
+}
+
+gboolean
+yamux_channel_close_write (YamuxChannel  *channel,
+                           GError       **error)
+{
+  if (channel->fin_sent && !channel->reset)
+    return TRUE;
+  if (!channel_check_can_write (channel, error))
+    return FALSE;
+
+  channel->fin_sent = TRUE;
+  session_queue_frame (channel->session, FOCTET_YAMUX_TYPE_WINDOW_UPDATE,
+                       FOCTET_YAMUX_FLAG_FIN | channel_ack_flag (channel), channel->id, 0);
+  channel_wake (channel, FALSE, TRUE);
+  channel_remove_if_done (channel);
+  return TRUE;
+}
+
+void
+yamux_channel_close_read (YamuxChannel *channel)
+{
+  gsize dropped = channel->recv_buffered;
+
+  if (channel->read_closed)
+    return;
+  channel->read_closed = TRUE;
+  channel_drop_received (channel);
+  channel_consumed (channel, dropped);
+  channel_wake (channel, TRUE, FALSE);
+}
+
+void
+yamux_channel_close (YamuxChannel *channel)
+{
+  if (channel->closed)
+    return;
+  channel->closed = TRUE;
+  channel->read_closed = TRUE;
+  channel_drop_received (channel);
+  if (channel->session != NULL && channel->in_table && !channel->reset && !channel->fin_sent)
+    yamux_channel_close_write (channel, NULL);
+  channel_wake (channel, TRUE, TRUE);
+  channel_remove_if_done (channel);
+}
+
+static void
+channel_do_reset (YamuxChannel *channel,
+                  gboolean      by_peer)
+{
+  channel->reset = TRUE;
+  channel->reset_by_peer = by_peer;
+  channel_drop_received (channel);
+  if (!by_peer)
+    session_queue_frame (channel->session, FOCTET_YAMUX_TYPE_WINDOW_UPDATE,
+                         FOCTET_YAMUX_FLAG_RST | channel_ack_flag (channel), channel->id, 0);
+  channel_wake (channel, TRUE, TRUE);
+  channel_remove_if_done (channel);
+}
+
+/* yamux has no room for @code: the peer only learns that the stream was
+ * reset. */
+void
+yamux_channel_reset (YamuxChannel *channel,
+                     guint32       code)
+{
+  if (channel->reset || channel->session == NULL || !channel->in_table)
+    return;
+  g_debug ("Resetting stream %u (code %u)", channel->id, code);
+  channel_do_reset (channel, FALSE);
+}
+
+void
+yamux_channel_hold (YamuxChannel *channel)
+{
+  channel->holders++;
+}
+
+/* The application dropped every object of the stream: a stream it had
+ * half-closed is treated as closed, any other is reset. */
+void
+yamux_channel_release (YamuxChannel *channel)
+{
+  g_return_if_fail (channel->holders > 0);
+
+  if (--channel->holders > 0 || channel->session == NULL || !channel->in_table)
+    return;
+  if (channel->fin_sent)
+    yamux_channel_close (channel);
+  else
+    yamux_channel_reset (channel, FOCTET_CLOSE_CODE_NO_ERROR);
+}
+
+static void
+channel_remove_if_done (YamuxChannel *channel)
+{
+  FoctetYamuxConnection *self = channel->session;
+  gboolean was_unacked;
+
+  if (self == NULL || !channel->in_table)
+    return;
+  if (!channel->reset && !(channel->fin_sent && channel->recv_fin))
+    return;
+
+  channel->in_table = FALSE;
+  self->recv_window_total -= channel->recv_window_max;
+  was_unacked = channel->outbound && !channel->acked;
+  if (was_unacked)
+    {
+      channel->acked = TRUE;
+      self->n_unacked--;
+    }
+  /* Its last reference may go here: @channel is not touched after. */
+  g_object_ref (self);
+  g_hash_table_remove (self->channels, GUINT_TO_POINTER (channel->id));
+  if (was_unacked)
+    session_open_pending (self);
+  session_check_drained (self);
+  g_object_unref (self);
+}
+
+static void
+channel_deliver (YamuxChannel *channel,
+                 ReadChunk    *chunk,
+                 gsize         offset,
+                 gsize         len)
+{
+  GBytes *piece;
+
+  if (channel->read_closed || channel->reset)
+    {
+      channel_consumed (channel, len);
+      return;
+    }
+  if (len < COPY_BELOW)
+    piece = g_bytes_new (chunk->data + offset, len);
+  else
+    piece = g_bytes_new_with_free_func (chunk->data + offset, len,
+                                        (GDestroyNotify) read_chunk_unref, read_chunk_ref (chunk));
+  g_queue_push_tail (&channel->recv_queue, piece);
+  channel->recv_buffered += len;
+  channel_wake (channel, TRUE, FALSE);
+}
+
+static void
+channel_receive_fin (YamuxChannel *channel)
+{
+  if (channel->recv_fin)
+    return;
+  channel->recv_fin = TRUE;
+  channel_wake (channel, TRUE, FALSE);
+  channel_remove_if_done (channel);
+}
+
+/* The session ended: the channel keeps what it received, and everything
+ * else fails with @error. */
+static void
+channel_detach (YamuxChannel *channel,
+                const GError *error)
+{
+  channel->session = NULL;
+  channel->in_table = FALSE;
+  if (channel->error == NULL)
+    channel->error = g_error_copy (error);
+  channel_wake (channel, TRUE, TRUE);
+}
+
+/* Accepting and opening streams. */
+
+static void
+task_finish_waiting (GTask *task)
+{
+  GSource *cancel_source = g_task_get_task_data (task);
+
+  if (cancel_source != NULL)
+    g_source_destroy (cancel_source);
+}
+
+static void
+source_destroy_and_unref (gpointer source)
+{
+  g_source_destroy (source);
+  g_source_unref (source);
+}
+
+/* A task waiting in @queue ends as soon as it is cancelled. */
+typedef struct {
+  GQueue *queue;
+  GTask *task;
+} WaitingTask;
+
+static gboolean
+waiting_cancelled_cb (GCancellable *cancellable,
+                      gpointer      user_data)
+{
+  WaitingTask *waiting = user_data;
+
+  if (g_queue_remove (waiting->queue, waiting->task))
+    {
+      GTask *task = waiting->task;
+
+      g_task_set_task_data (task, NULL, NULL);
+      g_task_return_error_if_cancelled (task);
+      g_object_unref (task);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+queue_waiting_task (GQueue *queue,
+                    GTask  *task)
+{
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  if (cancellable != NULL)
+    {
+      GSource *cancel_source = g_cancellable_source_new (cancellable);
+      WaitingTask *waiting = g_new (WaitingTask, 1);
+
+      waiting->queue = queue;
+      waiting->task = task;
+      g_source_set_callback (cancel_source, (GSourceFunc) (void (*) (void)) waiting_cancelled_cb,
+                             waiting, g_free);
+      g_source_attach (cancel_source, g_task_get_context (task));
+      g_task_set_task_data (task, cancel_source, source_destroy_and_unref);
+    }
+  g_queue_push_tail (queue, task);
+}
+
+static void
+session_deliver_incoming (FoctetYamuxConnection *self)
+{
+  g_autoptr(FoctetYamuxConnection) hold = g_object_ref (self);
+
+  while (!g_queue_is_empty (&self->accepts) && !g_queue_is_empty (&self->incoming))
+    {
+      g_autoptr(GTask) task = g_queue_pop_head (&self->accepts);
+      g_autoptr(FoctetYamuxStream) stream = g_queue_pop_head (&self->incoming);
+      YamuxChannel *channel = g_hash_table_lookup (self->channels,
+                                                   GUINT_TO_POINTER (foctet_stream_get_id (FOCTET_STREAM (stream))));
+
+      /* Acknowledged when accepted, as hashicorp/yamux does, so that an
+       * opener keeping to the backlog limit waits for this side. */
+      if (channel != NULL && !channel->ack_sent)
+        session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, channel_ack_flag (channel),
+                             channel->id, 0);
+      task_finish_waiting (task);
+      g_task_return_pointer (task, g_steal_pointer (&stream), g_object_unref);
+      if (self->shut)
+        return;
+    }
+}
+
+static void
+foctet_yamux_connection_accept_stream_async (FoctetConnection    *connection,
+                                             GCancellable        *cancellable,
+                                             GAsyncReadyCallback  callback,
+                                             gpointer             user_data)
+{
+  FoctetYamuxConnection *self = FOCTET_YAMUX_CONNECTION (connection);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, foctet_yamux_connection_accept_stream_async);
+  if (self->shut)
+    {
+      g_task_return_error (task, closed_error ());
+      g_object_unref (task);
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    {
+      g_object_unref (task);
+      return;
+    }
+  queue_waiting_task (&self->accepts, task);
+  session_deliver_incoming (self);
+}
+
+static FoctetStream *
+foctet_yamux_connection_accept_stream_finish (FoctetConnection  *connection,
+                                              GAsyncResult      *result,
+                                              GError           **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, connection), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static GError *
+session_refuse_open_error (FoctetYamuxConnection *self)
+{
+  if (self->go_away_received)
+    return g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                "The peer is closing the yamux session (GoAway)");
+  if (self->go_away_sent || self->shut)
+    return closed_error ();
+  if (self->next_id > G_MAXUINT32)
+    return g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
+                                "The yamux session has used up its stream ids");
+  return NULL;
+}
+
+static void
+session_open_now (FoctetYamuxConnection *self,
+                  GTask                 *task)
+{
+  YamuxChannel *channel;
+  FoctetYamuxStream *stream;
+  GError *error = session_refuse_open_error (self);
+
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  channel = channel_new (self, (guint32) self->next_id, TRUE);
+  self->next_id += 2;
+  self->n_unacked++;
+  /* The default window: the increment is 0. */
+  session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, channel->id,
+                       0);
+  stream = foctet_yamux_stream_new (channel);
+  g_task_return_pointer (task, stream, g_object_unref);
+}
+
+static void
+session_open_pending (FoctetYamuxConnection *self)
+{
+  g_autoptr(FoctetYamuxConnection) hold = g_object_ref (self);
+
+  while (!self->shut && !g_queue_is_empty (&self->opens) && self->n_unacked < MAX_UNACKED_STREAMS)
+    {
+      g_autoptr(GTask) task = g_queue_pop_head (&self->opens);
+
+      task_finish_waiting (task);
+      session_open_now (self, task);
+    }
+}
+
+static void
+foctet_yamux_connection_open_stream_async (FoctetConnection    *connection,
+                                           GCancellable        *cancellable,
+                                           GAsyncReadyCallback  callback,
+                                           gpointer             user_data)
+{
+  FoctetYamuxConnection *self = FOCTET_YAMUX_CONNECTION (connection);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = session_refuse_open_error (self);
+
+  g_task_set_source_tag (task, foctet_yamux_connection_open_stream_async);
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (self->n_unacked >= MAX_UNACKED_STREAMS || !g_queue_is_empty (&self->opens))
+    {
+      queue_waiting_task (&self->opens, g_steal_pointer (&task));
+      return;
+    }
+  session_open_now (self, task);
+}
+
+static FoctetStream *
+foctet_yamux_connection_open_stream_finish (FoctetConnection  *connection,
+                                            GAsyncResult      *result,
+                                            GError           **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, connection), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* Fails every task of @queue with @error. */
+static void
+fail_tasks (GQueue       *queue,
+            const GError *error)
+{
+  GQueue tasks = *queue;
+  GTask *task;
+
+  g_queue_init (queue);
+  while ((task = g_queue_pop_head (&tasks)) != NULL)
+    {
+      task_finish_waiting (task);
+      g_task_return_error (task, g_error_copy (error));
+      g_object_unref (task);
+    }
+}
+
+/* Closing: the last frames are written (for a while at most), then the
+ * base stream is closed.  Independent of the session, which may be gone
+ * by then. */
+
+typedef struct {
+  GIOStream *base;
+  GPollableOutputStream *output;
+  GMainContext *context;
+  OutQueue out;
+  GSource *write_source;
+  GSource *timeout_source;
+  GTask *task;
+} Closer;
+
+static void
+closer_free (Closer *closer)
+{
+  g_clear_pointer (&closer->write_source, source_destroy_and_unref);
+  g_clear_pointer (&closer->timeout_source, source_destroy_and_unref);
+  out_queue_clear (&closer->out);
+  g_clear_object (&closer->base);
+  g_clear_object (&closer->output);
+  g_clear_pointer (&closer->context, g_main_context_unref);
+  g_clear_object (&closer->task);
+  g_free (closer);
+}
+
+static void
+closer_closed_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Closer *closer = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_io_stream_close_finish (G_IO_STREAM (source), result, &error))
+    g_debug ("Closing the yamux session's stream: %s", error->message);
+  if (closer->task != NULL)
+    g_task_return_boolean (closer->task, TRUE);
+  closer_free (closer);
+}
+
+static void
+closer_close (Closer *closer)
+{
+  g_clear_pointer (&closer->write_source, source_destroy_and_unref);
+  g_clear_pointer (&closer->timeout_source, source_destroy_and_unref);
+  out_queue_clear (&closer->out);
+
+  g_main_context_push_thread_default (closer->context);
+  g_io_stream_close_async (closer->base, G_PRIORITY_DEFAULT, NULL, closer_closed_cb, closer);
+  g_main_context_pop_thread_default (closer->context);
+}
+
+static gboolean closer_writable_cb (GObject  *pollable,
+                                    gpointer  user_data);
+
+static void
+closer_flush (Closer *closer)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean would_block = FALSE;
+
+  if (!out_queue_write (&closer->out, closer->output, &would_block, &error))
+    g_debug ("Writing the last frames of a yamux session: %s", error->message);
+  if (error != NULL || !would_block)
+    {
+      closer_close (closer);
+      return;
+    }
+  closer->write_source = g_pollable_output_stream_create_source (closer->output, NULL);
+  g_source_set_callback (closer->write_source, (GSourceFunc) (void (*) (void)) closer_writable_cb,
+                         closer, NULL);
+  g_source_attach (closer->write_source, closer->context);
+}
+
+static gboolean
+closer_writable_cb (GObject  *pollable,
+                    gpointer  user_data)
+{
+  Closer *closer = user_data;
+
+  g_clear_pointer (&closer->write_source, g_source_unref);
+  closer_flush (closer);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+closer_timeout_cb (gpointer user_data)
+{
+  Closer *closer = user_data;
+
+  g_debug ("The peer did not take the last frames of the yamux session in %d s",
+           CLOSE_FLUSH_TIMEOUT_SECONDS);
+  g_clear_pointer (&closer->timeout_source, g_source_unref);
+  closer_close (closer);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+closer_start (FoctetYamuxConnection *self,
+              gboolean               flush,
+              GTask                 *task)
+{
+  Closer *closer = g_new0 (Closer, 1);
+
+  closer->base = g_object_ref (self->base);
+  closer->output = g_object_ref (self->output);
+  closer->context = g_main_context_ref (self->context);
+  closer->task = task != NULL ? g_object_ref (task) : NULL;
+  closer->out = self->out;
+  g_queue_init (&self->out.chunks);
+  self->out.bytes = 0;
+
+  if (!flush || g_queue_is_empty (&closer->out.chunks))
+    {
+      closer_close (closer);
+      return;
+    }
+  closer->timeout_source = g_timeout_source_new_seconds (CLOSE_FLUSH_TIMEOUT_SECONDS);
+  g_source_set_callback (closer->timeout_source, closer_timeout_cb, closer, NULL);
+  g_source_attach (closer->timeout_source, closer->context);
+  closer_flush (closer);
+}
+
+/* Ends the session, once, for whatever reason: @error (transfer full) is
+ * why, %NULL for a normal end.  Streams keep what they received; all else
+ * fails.  With @flush, what is queued (a GoAway) is written first. */
+static void
+session_end (FoctetYamuxConnection *self,
+             GError                *error,
+             gboolean               flush,
+             GTask                 *close_task)
+{
+  g_autoptr(GError) stream_error = NULL;
+  g_autoptr(GPtrArray) channels = NULL;
+  GHashTableIter iter;
+  gpointer value;
+  FoctetYamuxStream *stream;
+
+  if (self->shut)
+    {
+      g_clear_error (&error);
+      if (close_task != NULL)
+        g_task_return_boolean (close_task, TRUE);
+      return;
+    }
+  self->shut = TRUE;
+  g_object_ref (self);
+  if (error != NULL)
+    g_debug ("yamux session ends: %s", error->message);
+  else
+    g_debug ("yamux session ends");
+
+  session_stop_reading (self);
+  g_clear_pointer (&self->keepalive_source, source_destroy_and_unref);
+  g_clear_pointer (&self->flush_source, source_destroy_and_unref);
+  g_clear_pointer (&self->write_source, source_destroy_and_unref);
+  g_clear_pointer (&self->chunk, read_chunk_unref);
+  g_clear_pointer (&self->payload_channel, yamux_channel_unref);
+
+  stream_error = error != NULL ? g_error_copy (error) : closed_error ();
+  channels = g_ptr_array_new_with_free_func ((GDestroyNotify) yamux_channel_unref);
+  g_hash_table_iter_init (&iter, self->channels);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (channels, yamux_channel_ref (value));
+  g_hash_table_remove_all (self->channels);
+  self->n_unacked = 0;
+  self->recv_window_total = 0;
+  for (guint i = 0; i < channels->len; i++)
+    channel_detach (g_ptr_array_index (channels, i), stream_error);
+  while ((stream = g_queue_pop_head (&self->incoming)) != NULL)
+    g_object_unref (stream);
+
+  closer_start (self, flush, close_task);
+
+  fail_tasks (&self->accepts, stream_error);
+  fail_tasks (&self->opens, stream_error);
+  foctet_connection_set_closed (FOCTET_CONNECTION (self), error);
+  g_clear_error (&error);
+  g_object_unref (self);
+}
+
+static void
+session_protocol_error (FoctetYamuxConnection *self,
+                        GError                *error)
+{
+  g_debug ("The yamux peer broke the protocol: %s", error->message);
+  session_send_go_away (self, FOCTET_YAMUX_GO_AWAY_PROTOCOL_ERROR);
+  session_end (self, error, TRUE, NULL);
+}
+
+static GError *
+go_away_error (guint32 code)
+{
+  switch (code)
+    {
+    case FOCTET_YAMUX_GO_AWAY_NORMAL:
+      return NULL;
+    case FOCTET_YAMUX_GO_AWAY_PROTOCOL_ERROR:
+      return g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                  "The peer ended the yamux session for a protocol error (GoAway 1)");
+    case FOCTET_YAMUX_GO_AWAY_INTERNAL_ERROR:
+      return g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                  "The peer ended the yamux session for an internal error (GoAway 2)");
+    default:
+      return g_error_new (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                          "The peer ended the yamux session with GoAway code %u", code);
+    }
+}
+
+/* After the peer's GoAway the session lasts as long as its streams. */
+static void
+session_check_drained (FoctetYamuxConnection *self)
+{
+  if (!self->shut && self->go_away_received && g_hash_table_size (self->channels) == 0)
+    session_end (self, go_away_error (self->go_away_code), TRUE, NULL);
+}
+
+/* Writing. */
+
+static void
+session_wake_writers (FoctetYamuxConnection *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->channels);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    channel_wake (value, FALSE, TRUE);
+}
+
+static gboolean session_writable_cb (GObject  *pollable,
+                                     gpointer  user_data);
+static void session_read (FoctetYamuxConnection *self);
+
+/* A peer that closed the connection may have said why (GoAway) in what
+ * is still to be read: that decides how the session ends, not the
+ * failed write. */
+static void
+session_write_failed (FoctetYamuxConnection *self,
+                      GError                *error)
+{
+  g_prefix_error (&error, "Writing to the yamux session's stream: ");
+  g_debug ("%s", error->message);
+  out_queue_clear (&self->out);
+  g_clear_pointer (&self->write_source, source_destroy_and_unref);
+  session_start_reading (self);
+  session_read (self);
+  if (self->shut)
+    g_error_free (error);
+  else
+    session_end (self, error, FALSE, NULL);
+}
+
+static void
+session_flush (FoctetYamuxConnection *self)
+{
+  GError *error = NULL;
+  gboolean would_block = FALSE;
+
+  if (self->shut)
+    return;
+  if (!out_queue_write (&self->out, self->output, &would_block, &error))
+    {
+      session_write_failed (self, error);
+      return;
+    }
+  if (would_block && self->write_source == NULL)
+    {
+      self->write_source = g_pollable_output_stream_create_source (self->output, NULL);
+      g_source_set_callback (self->write_source, (GSourceFunc) (void (*) (void)) session_writable_cb,
+                             self, NULL);
+      g_source_attach (self->write_source, self->context);
+    }
+
+  if (self->writers_blocked && self->out.bytes < SEND_QUEUE_LIMIT)
+    {
+      self->writers_blocked = FALSE;
+      session_wake_writers (self);
+    }
+  if (self->out.bytes < SEND_QUEUE_HARD_LIMIT)
+    session_start_reading (self);
+}
+
+static gboolean
+session_writable_cb (GObject  *pollable,
+                     gpointer  user_data)
+{
+  FoctetYamuxConnection *self = user_data;
+
+  g_object_ref (self);
+  g_clear_pointer (&self->write_source, g_source_unref);
+  session_flush (self);
+  g_object_unref (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+session_flush_cb (gpointer user_data)
+{
+  FoctetYamuxConnection *self = user_data;
+
+  g_object_ref (self);
+  session_flush (self);
+  g_object_unref (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+ready_time_source_dispatch (GSource     *source,
+                            GSourceFunc  callback,
+                            gpointer     user_data)
+{
+  g_source_set_ready_time (source, -1);
+  return callback (user_data);
+}
+
+static GSourceFuncs ready_time_source_funcs = {
+  NULL, NULL, ready_time_source_dispatch, NULL, NULL, NULL,
+};
+
+/* Frames queued in one main loop iteration go out together. */
+static void
+session_schedule_flush (FoctetYamuxConnection *self)
+{
+  if (self->flush_source != NULL && self->write_source == NULL)
+    g_source_set_ready_time (self->flush_source, 0);
+}
+
+/* Keep-alive and round-trip time. */
+
+static void
+session_send_ping (FoctetYamuxConnection *self)
+{
+  self->ping_outstanding = ++self->ping_counter;
+  self->ping_sent_at = g_get_monotonic_time ();
+  session_queue_frame (self, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0,
+                       self->ping_outstanding);
+}
+
+static gboolean
+session_keepalive_cb (gpointer user_data)
+{
+  FoctetYamuxConnection *self = user_data;
+
+  if (self->ping_sent_at != 0)
+    {
+      g_clear_pointer (&self->keepalive_source, g_source_unref);
+      g_object_ref (self);
+      session_end (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT,
+                                      "The yamux peer did not answer a keep-alive ping in %u s",
+                                      self->keepalive_interval),
+                   TRUE, NULL);
+      g_object_unref (self);
+      return G_SOURCE_REMOVE;
+    }
+  session_send_ping (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+session_arm_keepalive (FoctetYamuxConnection *self)
+{
+  g_clear_pointer (&self->keepalive_source, source_destroy_and_unref);
+  if (self->shut || self->keepalive_interval == 0)
+    return;
+  self->keepalive_source = g_timeout_source_new_seconds (self->keepalive_interval);
+  g_source_set_static_name (self->keepalive_source, "yamux keep-alive");
+  g_source_set_callback (self->keepalive_source, session_keepalive_cb, self, NULL);
+  g_source_attach (self->keepalive_source, self->context);
+}
+
+static void
+session_handle_ping (FoctetYamuxConnection   *self,
+                     const FoctetYamuxHeader *header)
+{
+  if (header->flags & FOCTET_YAMUX_FLAG_SYN)
+    {
+      session_queue_frame (self, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_ACK, 0, header->length);
+      return;
+    }
+  if (self->ping_sent_at != 0 && header->length == self->ping_outstanding)
+    {
+      gint64 sample = MAX (g_get_monotonic_time () - self->ping_sent_at, 1);
+
+      self->ping_sent_at = 0;
+      self->rtt = self->rtt == 0 ? sample : (7 * self->rtt + sample) / 8;
+      g_debug ("yamux round trip: %" G_GINT64_FORMAT " us (smoothed %" G_GINT64_FORMAT " us)",
+               sample, self->rtt);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RTT]);
+    }
+}
+
+/* Reading. */
+
+static void
+session_handle_go_away (FoctetYamuxConnection   *self,
+                        const FoctetYamuxHeader *header)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->go_away_received)
+    return;
+  g_debug ("The yamux peer sent GoAway %u", header->length);
+  self->go_away_received = TRUE;
+  self->go_away_code = header->length;
+  error = session_refuse_open_error (self);
+  fail_tasks (&self->opens, error);
+  session_check_drained (self);
+}
+
+/* A Data or WindowUpdate frame's header.  Sets the session up to take the
+ * Data payload that follows. */
+static void
+session_handle_stream_frame (FoctetYamuxConnection   *self,
+                             const FoctetYamuxHeader *header)
+{
+  guint32 id = header->stream_id;
+  YamuxChannel *channel = g_hash_table_lookup (self->channels, GUINT_TO_POINTER (id));
+  gboolean is_data = header->type == FOCTET_YAMUX_TYPE_DATA;
+  g_autoptr(YamuxChannel) hold = NULL;
+  char flags_text[32];
+
+  if (is_data && header->length > 0)
+    {
+      self->in_payload = TRUE;
+      self->payload_left = header->length;
+      self->payload_fin = FALSE;
+    }
+
+  if (header->flags & FOCTET_YAMUX_FLAG_SYN)
+    {
+      if (channel != NULL)
+        {
+          session_protocol_error (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                     "yamux SYN for stream %u, which is already open", id));
+          return;
+        }
+      if (is_local_id (self, id))
+        {
+          session_protocol_error (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                     "yamux peer opened stream %u, an id of this side's "
+                                                     "parity (the %s opens %s ids)", id,
+                                                     self->is_client ? "client" : "server",
+                                                     self->is_client ? "odd" : "even"));
+          return;
+        }
+      if (is_data && header->length > FOCTET_YAMUX_INITIAL_WINDOW)
+        {
+          session_protocol_error (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                     "yamux Data frame of %u bytes opening stream %u "
+                                                     "is beyond the receive window of %u bytes",
+                                                     header->length, id, FOCTET_YAMUX_INITIAL_WINDOW));
+          return;
+        }
+      self->highest_remote_id = MAX (self->highest_remote_id, id);
+      if (header->flags & FOCTET_YAMUX_FLAG_RST)
+        return;
+      if (self->go_away_sent || g_queue_get_length (&self->incoming) >= self->accept_backlog)
+        {
+          g_debug ("Refusing stream %u: %s", id,
+                   self->go_away_sent ? "the session is closing" : "the accept backlog is full");
+          session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_RST, id, 0);
+          return;
+        }
+      channel = channel_new (self, id, FALSE);
+      g_queue_push_tail (&self->incoming, foctet_yamux_stream_new (channel));
+      g_debug ("Stream %u opened by the peer", id);
+    }
+  else if (channel == NULL)
+    {
+      /* Closed in both directions or reset: late frames are ignored. */
+      if (is_local_id (self, id) ? id < self->next_id : id <= self->highest_remote_id)
+        return;
+      session_protocol_error (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                 "yamux %s frame (flags %s) without SYN for stream %u, "
+                                                 "which was never opened",
+                                                 foctet_yamux_type_to_string (header->type),
+                                                 foctet_yamux_flags_to_string (header->flags, flags_text,
+                                                                               sizeof flags_text),
+                                                 id));
+      return;
+    }
+
+  /* Callbacks of opens and accepts completing below may run right away,
+   * and do anything to the channel. */
+  hold = yamux_channel_ref (channel);
+  if (header->flags & FOCTET_YAMUX_FLAG_SYN)
+    {
+      session_deliver_incoming (self);
+      if (self->shut || !channel->in_table)
+        return;
+    }
+
+  /* The peer's first frame on a stream this side opened acknowledges it,
+   * with or without ACK; a repeated ACK changes nothing. */
+  if (channel->outbound && !channel->acked)
+    {
+      channel->acked = TRUE;
+      self->n_unacked--;
+      session_open_pending (self);
+      if (self->shut || !channel->in_table)
+        return;
+    }
+
+  if (header->flags & FOCTET_YAMUX_FLAG_RST)
+    {
+      g_debug ("The peer reset stream %u", id);
+      channel_do_reset (channel, TRUE);
+      return;
+    }
+
+  if (!is_data)
+    {
+      if (header->length > 0)
+        {
+          if (header->length > G_MAXUINT32 - channel->send_window)
+            {
+              session_protocol_error (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                         "yamux WindowUpdate of %u bytes on stream %u "
+                                                         "overflows its send window of %u bytes",
+                                                         header->length, id, channel->send_window));
+              return;
+            }
+          if (channel->send_window == 0)
+            channel_wake (channel, FALSE, TRUE);
+          channel->send_window += header->length;
+        }
+      if (header->flags & FOCTET_YAMUX_FLAG_FIN)
+        channel_receive_fin (channel);
+      return;
+    }
+
+  if (header->length > 0 && channel->recv_fin)
+    {
+      session_protocol_error (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                 "yamux Data on stream %u after its FIN", id));
+      return;
+    }
+  if (header->length > channel->recv_window)
+    {
+      session_protocol_error (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                 "yamux Data frame of %u bytes on stream %u is beyond "
+                                                 "its receive window of %u bytes",
+                                                 header->length, id, channel->recv_window));
+      return;
+    }
+  channel->recv_window -= header->length;
+
+  if (header->length > 0 && channel->closed)
+    {
+      /* Closed here, as TCP would: the data cannot be read any more. */
+      g_debug ("Data on closed stream %u: resetting it", id);
+      channel_do_reset (channel, FALSE);
+      return;
+    }
+  if (header->length == 0)
+    {
+      if (header->flags & FOCTET_YAMUX_FLAG_FIN)
+        channel_receive_fin (channel);
+      return;
+    }
+  self->payload_channel = yamux_channel_ref (channel);
+  self->payload_fin = (header->flags & FOCTET_YAMUX_FLAG_FIN) != 0;
+}
+
+static void
+session_payload_done (FoctetYamuxConnection *self)
+{
+  g_autoptr(YamuxChannel) channel = g_steal_pointer (&self->payload_channel);
+
+  self->in_payload = FALSE;
+  if (channel != NULL && self->payload_fin && channel->in_table)
+    channel_receive_fin (channel);
+}
+
+static void
+session_parse (FoctetYamuxConnection *self,
+               ReadChunk             *chunk,
+               gsize                  pos,
+               gsize                  end)
+{
+  while (pos < end && !self->shut)
+    {
+      FoctetYamuxHeader header;
+      GError *error = NULL;
+      const guint8 *data;
+
+      if (self->in_payload)
+        {
+          gsize take = MIN (self->payload_left, end - pos);
+
+          if (self->payload_channel != NULL)
+            channel_deliver (self->payload_channel, chunk, pos, take);
+          self->payload_left -= take;
+          pos += take;
+          if (self->payload_left == 0)
+            session_payload_done (self);
+          continue;
+        }
+
+      if (self->header_have > 0 || end - pos < FOCTET_YAMUX_HEADER_SIZE)
+        {
+          gsize take = MIN (FOCTET_YAMUX_HEADER_SIZE - self->header_have, end - pos);
+
+          memcpy (self->header_buf + self->header_have, chunk->data + pos, take);
+          self->header_have += take;
+          pos += take;
+          if (self->header_have < FOCTET_YAMUX_HEADER_SIZE)
+            break;
+          self->header_have = 0;
+          data = self->header_buf;
+        }
+      else
+        {
+          data = chunk->data + pos;
+          pos += FOCTET_YAMUX_HEADER_SIZE;
+        }
+
+      if (!foctet_yamux_header_decode (data, &header, self->max_stream_window, &error))
+        {
+          session_protocol_error (self, error);
+          return;
+        }
+
+      switch (header.type)
+        {
+        case FOCTET_YAMUX_TYPE_PING:
+          session_handle_ping (self, &header);
+          break;
+        case FOCTET_YAMUX_TYPE_GO_AWAY:
+          session_handle_go_away (self, &header);
+          break;
+        default:
+          session_handle_stream_frame (self, &header);
+          break;
+        }
+    }
+}
+
+static void
+session_read (FoctetYamuxConnection *self)
+{
+  gsize budget = READ_BUDGET;
+
+  while (!self->shut && self->read_source != NULL && budget > 0)
+    {
+      g_autoptr(ReadChunk) chunk = NULL;
+      GError *error = NULL;
+      gboolean eof = FALSE, would_block = FALSE;
+      gsize start;
+
+      if (self->chunk != NULL && READ_CHUNK_SIZE - self->chunk->used < READ_MIN_SPACE)
+        {
+          /* No slice of it alive: start it over instead of a new one. */
+          if (g_atomic_ref_count_compare (&self->chunk->ref_count, 1))
+            self->chunk->used = 0;
+          else
+            g_clear_pointer (&self->chunk, read_chunk_unref);
+        }
+      if (self->chunk == NULL)
+        self->chunk = read_chunk_new ();
+      chunk = read_chunk_ref (self->chunk);
+      start = chunk->used;
+
+      while (chunk->used < READ_CHUNK_SIZE)
+        {
+          gssize n = g_pollable_input_stream_read_nonblocking (self->input, chunk->data + chunk->used,
+                                                              READ_CHUNK_SIZE - chunk->used,
+                                                              NULL, &error);
+          if (n > 0)
+            {
+              chunk->used += n;
+              continue;
+            }
+          if (n == 0)
+            eof = TRUE;
+          else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            {
+              would_block = TRUE;
+              g_clear_error (&error);
+            }
+          break;
+        }
+
+      session_parse (self, chunk, start, chunk->used);
+      budget -= MIN (budget, chunk->used - start);
+      if (self->shut)
+        {
+          g_clear_error (&error);
+          return;
+        }
+      if (error != NULL)
+        {
+          g_prefix_error (&error, "Reading the yamux session's stream: ");
+          session_end (self, error, FALSE, NULL);
+          return;
+        }
+      if (eof)
+        {
+          session_end (self,
+                       self->go_away_received
+                       ? go_away_error (self->go_away_code)
+                       : g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                              "The yamux peer closed the connection without GoAway"),
+                       TRUE, NULL);
+          return;
+        }
+      if (would_block)
+        return;
+    }
+}
+
+static gboolean
+session_readable_cb (GObject  *pollable,
+                     gpointer  user_data)
+{
+  FoctetYamuxConnection *self = user_data;
+
+  g_object_ref (self);
+  session_read (self);
+  g_object_unref (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+session_start_reading (FoctetYamuxConnection *self)
+{
+  if (self->read_source != NULL || self->shut)
+    return;
+  self->read_source = g_pollable_input_stream_create_source (self->input, NULL);
+  g_source_set_static_name (self->read_source, "yamux session readable");
+  g_source_set_callback (self->read_source, (GSourceFunc) (void (*) (void)) session_readable_cb,
+                         self, NULL);
+  g_source_attach (self->read_source, self->context);
+}
+
+static void
+session_stop_reading (FoctetYamuxConnection *self)
+{
+  g_clear_pointer (&self->read_source, source_destroy_and_unref);
+}
+
+/* Closing. */
+
+static guint32
+go_away_code_for (guint32 code)
+{
+  switch (code)
+    {
+    case FOCTET_CLOSE_CODE_PROTOCOL_ERROR:
+      return FOCTET_YAMUX_GO_AWAY_PROTOCOL_ERROR;
+    case FOCTET_CLOSE_CODE_INTERNAL_ERROR:
+      return FOCTET_YAMUX_GO_AWAY_INTERNAL_ERROR;
+    default:
+      return FOCTET_YAMUX_GO_AWAY_NORMAL;
+    }
+}
+
+/* GoAway, then the base stream is closed once the frames queued so far
+ * are written; streams end at once.  yamux has no room for @reason. */
+static void
+foctet_yamux_connection_close_async (FoctetConnection    *connection,
+                                     guint32              code,
+                                     const char          *reason,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  FoctetYamuxConnection *self = FOCTET_YAMUX_CONNECTION (connection);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, foctet_yamux_connection_close_async);
+  g_debug ("Closing the yamux session with code %u (%s)", code,
+           reason != NULL ? reason : "no reason");
+  if (!self->shut)
+    session_send_go_away (self, go_away_code_for (code));
+  session_end (self, NULL, TRUE, task);
+}
+
+static gboolean
+foctet_yamux_connection_close_finish (FoctetConnection  *connection,
+                                      GAsyncResult      *result,
+                                      GError           **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, connection), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+foctet_yamux_connection_get_property (GObject    *object,
+                                      guint       prop_id,
+                                      GValue     *value,
+                                      GParamSpec *pspec)
+{
+  FoctetYamuxConnection *self = FOCTET_YAMUX_CONNECTION (object);
+
+  switch (prop_id)
+    {
+    case PROP_RTT:
+      g_value_set_uint64 (value, self->rtt);
+      break;
+    case PROP_KEEPALIVE_INTERVAL:
+      g_value_set_uint (value, self->keepalive_interval);
+      break;
+    case PROP_ACCEPT_BACKLOG:
+      g_value_set_uint (value, self->accept_backlog);
+      break;
+    case PROP_MAX_STREAM_WINDOW:
+      g_value_set_uint (value, self->max_stream_window);
+      break;
+    case PROP_MAX_SESSION_WINDOW:
+      g_value_set_uint64 (value, self->max_session_window);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_yamux_connection_set_property (GObject      *object,
+                                      guint         prop_id,
+                                      const GValue *value,
+                                      GParamSpec   *pspec)
+{
+  FoctetYamuxConnection *self = FOCTET_YAMUX_CONNECTION (object);
+
+  switch (prop_id)
+    {
+    case PROP_KEEPALIVE_INTERVAL:
+      if (self->keepalive_interval != g_value_get_uint (value))
+        {
+          self->keepalive_interval = g_value_get_uint (value);
+          if (self->context != NULL)
+            session_arm_keepalive (self);
+          g_object_notify_by_pspec (object, pspec);
+        }
+      break;
+    case PROP_ACCEPT_BACKLOG:
+      self->accept_backlog = g_value_get_uint (value);
+      break;
+    case PROP_MAX_STREAM_WINDOW:
+      self->max_stream_window = g_value_get_uint (value);
+      break;
+    case PROP_MAX_SESSION_WINDOW:
+      self->max_session_window = g_value_get_uint64 (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+/* Dropping the last reference closes the session normally. */
+static void
+foctet_yamux_connection_dispose (GObject *object)
+{
+  FoctetYamuxConnection *self = FOCTET_YAMUX_CONNECTION (object);
+
+  if (self->base != NULL && !self->shut)
+    {
+      session_send_go_away (self, FOCTET_YAMUX_GO_AWAY_NORMAL);
+      session_end (self, NULL, TRUE, NULL);
+    }
+
+  G_OBJECT_CLASS (foctet_yamux_connection_parent_class)->dispose (object);
+}
+
+static void
+foctet_yamux_connection_finalize (GObject *object)
+{
+  FoctetYamuxConnection *self = FOCTET_YAMUX_CONNECTION (object);
+
+  g_assert (g_queue_is_empty (&self->accepts) && g_queue_is_empty (&self->opens));
+  g_assert (g_queue_is_empty (&self->incoming));
+  out_queue_clear (&self->out);
+  g_clear_pointer (&self->channels, g_hash_table_unref);
+  g_clear_pointer (&self->chunk, read_chunk_unref);
+  g_clear_object (&self->base);
+  g_clear_object (&self->input);
+  g_clear_object (&self->output);
+  g_clear_pointer (&self->context, g_main_context_unref);
+
+  G_OBJECT_CLASS (foctet_yamux_connection_parent_class)->finalize (object);
+}
+
+static void
+foctet_yamux_connection_class_init (FoctetYamuxConnectionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  FoctetConnectionClass *connection_class = FOCTET_CONNECTION_CLASS (klass);
+
+  object_class->dispose = foctet_yamux_connection_dispose;
+  object_class->finalize = foctet_yamux_connection_finalize;
+  object_class->get_property = foctet_yamux_connection_get_property;
+  object_class->set_property = foctet_yamux_connection_set_property;
+  connection_class->open_stream_async = foctet_yamux_connection_open_stream_async;
+  connection_class->open_stream_finish = foctet_yamux_connection_open_stream_finish;
+  connection_class->accept_stream_async = foctet_yamux_connection_accept_stream_async;
+  connection_class->accept_stream_finish = foctet_yamux_connection_accept_stream_finish;
+  connection_class->close_async = foctet_yamux_connection_close_async;
+  connection_class->close_finish = foctet_yamux_connection_close_finish;
+
+  /**
+   * FoctetYamuxConnection:rtt:
+   *
+   * The smoothed round-trip time measured with yamux pings, in
+   * microseconds; 0 until the first answer.
+   */
+  properties[PROP_RTT] =
+    g_param_spec_uint64 ("rtt", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetYamuxConnection:keepalive-interval:
+   *
+   * Seconds between keep-alive pings, 0 for none.  A ping still
+   * unanswered when the next is due ends the session.
+   */
+  properties[PROP_KEEPALIVE_INTERVAL] =
+    g_param_spec_uint ("keepalive-interval", NULL, NULL, 0, G_MAXUINT / 1000,
+                       FOCTET_YAMUX_DEFAULT_KEEPALIVE_INTERVAL,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetYamuxConnection:accept-backlog:
+   *
+   * Streams the peer opened that may wait to be accepted; the peer's
+   * further streams are refused with RST.
+   */
+  properties[PROP_ACCEPT_BACKLOG] =
+    g_param_spec_uint ("accept-backlog", NULL, NULL, 0, G_MAXUINT,
+                       FOCTET_YAMUX_DEFAULT_ACCEPT_BACKLOG,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetYamuxConnection:max-stream-window:
+   *
+   * The largest receive window auto-tuning grows one stream's to.
+   */
+  properties[PROP_MAX_STREAM_WINDOW] =
+    g_param_spec_uint ("max-stream-window", NULL, NULL,
+                       FOCTET_YAMUX_INITIAL_WINDOW, G_MAXINT32,
+                       FOCTET_YAMUX_DEFAULT_MAX_STREAM_WINDOW,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetYamuxConnection:max-session-window:
+   *
+   * What the receive windows of all streams together may add up to, so
+   * that the peer can make this side buffer that much at most; windows
+   * grow only within it (every stream has its initial 256 KiB anyway).
+   */
+  properties[PROP_MAX_SESSION_WINDOW] =
+    g_param_spec_uint64 ("max-session-window", NULL, NULL, 0, G_MAXUINT64,
+                         FOCTET_YAMUX_DEFAULT_MAX_SESSION_WINDOW,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+foctet_yamux_connection_class_finalize (FoctetYamuxConnectionClass *klass)
+{
+}
+
+static void
+foctet_yamux_connection_init (FoctetYamuxConnection *self)
+{
+  self->channels = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
+                                          (GDestroyNotify) yamux_channel_unref);
+  g_queue_init (&self->incoming);
+  g_queue_init (&self->accepts);
+  g_queue_init (&self->opens);
+  g_queue_init (&self->out.chunks);
+  self->max_stream_window = FOCTET_YAMUX_DEFAULT_MAX_STREAM_WINDOW;
+  self->max_session_window = FOCTET_YAMUX_DEFAULT_MAX_SESSION_WINDOW;
+  self->accept_backlog = FOCTET_YAMUX_DEFAULT_ACCEPT_BACKLOG;
+  self->keepalive_interval = FOCTET_YAMUX_DEFAULT_KEEPALIVE_INTERVAL;
+}
+
+FoctetYamuxConnection *
+foctet_yamux_connection_new (GIOStream           *base_stream,
+                             gboolean             is_initiator,
+                             const FoctetNodeId  *peer_id,
+                             const char          *transport_name,
+                             const char          *local_address,
+                             const char          *remote_address,
+                             GError             **error)
+{
+  GInputStream *input = g_io_stream_get_input_stream (base_stream);
+  GOutputStream *output = g_io_stream_get_output_stream (base_stream);
+  FoctetYamuxConnection *self;
+
+  if (!G_IS_POLLABLE_INPUT_STREAM (input) ||
+      !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (input)) ||
+      !G_IS_POLLABLE_OUTPUT_STREAM (output) ||
+      !g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (output)))
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "yamux needs a stream with pollable input and output; %s has not",
+                   G_OBJECT_TYPE_NAME (base_stream));
+      return NULL;
+    }
+
+  self = g_object_new (FOCTET_YAMUX_TYPE_CONNECTION,
+                       "peer-id", peer_id,
+                       "transport-name", transport_name,
+                       "local-address", local_address,
+                       "remote-address", remote_address,
+                       "is-initiator", is_initiator,
+                       NULL);
+  self->base = g_object_ref (base_stream);
+  self->input = G_POLLABLE_INPUT_STREAM (g_object_ref (input));
+  self->output = G_POLLABLE_OUTPUT_STREAM (g_object_ref (output));
+  self->context = g_main_context_ref_thread_default ();
+  self->is_client = is_initiator;
+  self->next_id = is_initiator ? 1 : 2;
+
+  self->flush_source = g_source_new (&ready_time_source_funcs, sizeof (GSource));
+  g_source_set_static_name (self->flush_source, "yamux session flush");
+  g_source_set_callback (self->flush_source, session_flush_cb, self, NULL);
+  g_source_attach (self->flush_source, self->context);
+
+  /* A first ping measures the round-trip time auto-tuning needs. */
+  session_send_ping (self);
+  session_arm_keepalive (self);
+  session_start_reading (self);
+  g_debug ("yamux session up as %s", is_initiator ? "client" : "server");
+  return self;
+}
+
+void
+foctet_yamux_connection_register (GTypeModule *module)
+{
+  foctet_yamux_connection_register_type (module);
+}

@@ -1,0 +1,2023 @@
+/* test-yamux.c: the yamux muxer plugin, loaded through the registry from
+ * FOCTET_PLUGIN_PATH and driven through the core's interfaces, over
+ * socketpairs: two sessions against each other (streams both ways,
+ * a crowd of concurrent streams, half-close, reset, flow control and
+ * window auto-tuning, backlog, ping, GoAway), and a session against a raw
+ * peer writing frames by hand (protocol violations, the implicit ACK,
+ * late frames, backlog overflow, keep-alive).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include <foctet.h>
+
+#include "foctet-yamux-frame.h"
+#include "test-utils.h"
+
+#define TIMEOUT 30
+#define INITIAL_WINDOW (256 * 1024)
+
+/* Sessions. */
+
+static FoctetNodeId *
+random_node_id (void)
+{
+  guint8 data[FOCTET_NODE_ID_SIZE];
+  FoctetNodeId *id;
+
+  for (guint i = 0; i < sizeof data; i++)
+    data[i] = g_random_int_range (0, 256);
+  id = foctet_node_id_new_from_data (data, sizeof data, NULL);
+  g_assert_nonnull (id);
+  return id;
+}
+
+static void
+make_socketpair (GSocketConnection **a,
+                 GSocketConnection **b)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket_a = NULL;
+  g_autoptr(GSocket) socket_b = NULL;
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  socket_a = g_socket_new_from_fd (fds[0], &error);
+  g_assert_no_error (error);
+  socket_b = g_socket_new_from_fd (fds[1], &error);
+  g_assert_no_error (error);
+  *a = g_socket_connection_factory_create_connection (socket_a);
+  *b = g_socket_connection_factory_create_connection (socket_b);
+}
+
+static FoctetConnection *
+wrap (GIOStream *base,
+      gboolean   is_initiator)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetMuxer) muxer = NULL;
+  g_autoptr(FoctetNodeId) peer = random_node_id ();
+  FoctetConnection *connection;
+
+  muxer = foctet_registry_create_muxer (foctet_registry_get_default (), "yamux", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_muxer_get_name (muxer), ==, "yamux");
+  connection = foctet_muxer_wrap (muxer, base, is_initiator, peer, "test", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (FOCTET_IS_CONNECTION (connection));
+  g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "test");
+  g_assert_true (foctet_connection_is_initiator (connection) == is_initiator);
+  return connection;
+}
+
+/* Records how a connection ended. */
+typedef struct {
+  gboolean closed;
+  GError *error;
+} Ending;
+
+static void
+closed_cb (FoctetConnection *connection,
+           const GError     *error,
+           gpointer          user_data)
+{
+  Ending *ending = user_data;
+
+  g_assert_false (ending->closed);
+  ending->closed = TRUE;
+  ending->error = error != NULL ? g_error_copy (error) : NULL;
+}
+
+static void
+watch_ending (FoctetConnection *connection,
+              Ending           *ending)
+{
+  g_signal_connect (connection, "closed", G_CALLBACK (closed_cb), ending);
+}
+
+static void
+ending_clear (Ending *ending)
+{
+  g_clear_error (&ending->error);
+  ending->closed = FALSE;
+}
+
+typedef struct {
+  FoctetConnection *client;   /* the initiator: odd stream ids */
+  FoctetConnection *server;
+  Ending client_ending;
+  Ending server_ending;
+} Pair;
+
+static void
+pair_setup (Pair          *pair,
+            gconstpointer  data)
+{
+  g_autoptr(GSocketConnection) a = NULL;
+  g_autoptr(GSocketConnection) b = NULL;
+
+  make_socketpair (&a, &b);
+  pair->client = wrap (G_IO_STREAM (a), TRUE);
+  pair->server = wrap (G_IO_STREAM (b), FALSE);
+  watch_ending (pair->client, &pair->client_ending);
+  watch_ending (pair->server, &pair->server_ending);
+}
+
+static void
+drain_context (void)
+{
+  /* Lets closing sessions finish closing their sockets. */
+  for (guint i = 0; i < 100 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
+static void
+pair_teardown (Pair          *pair,
+               gconstpointer  data)
+{
+  g_signal_handlers_disconnect_by_data (pair->client, &pair->client_ending);
+  g_signal_handlers_disconnect_by_data (pair->server, &pair->server_ending);
+  g_clear_object (&pair->client);
+  g_clear_object (&pair->server);
+  ending_clear (&pair->client_ending);
+  ending_clear (&pair->server_ending);
+  drain_context ();
+}
+
+/* Helpers that wait, boundedly, for one async call. */
+
+static FoctetStream *
+open_stream (FoctetConnection  *connection,
+             const char        *protocol,
+             GError           **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_connection_open_stream_async (connection, protocol, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_connection_open_stream_finish (connection, result, error);
+}
+
+static FoctetStream *
+accept_stream (FoctetConnection  *connection,
+               GError           **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_connection_accept_stream_async (connection, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_connection_accept_stream_finish (connection, result, error);
+}
+
+static FoctetStream *
+accept_with_header (FoctetConnection *connection,
+                    const char       *expected_protocol)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = accept_stream (connection, &error);
+  GAsyncResult *slot = NULL;
+
+  g_assert_no_error (error);
+  foctet_stream_read_header_async (stream, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_cmpstr (foctet_stream_read_header_finish (stream, result, &error), ==, expected_protocol);
+  g_assert_no_error (error);
+  return g_steal_pointer (&stream);
+}
+
+static void
+write_all (FoctetStream *stream,
+           const void   *data,
+           gsize         len)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (stream));
+  GAsyncResult *slot = NULL;
+  gsize written = 0;
+
+  g_output_stream_write_all_async (output, data, len, G_PRIORITY_DEFAULT, NULL,
+                                   foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_output_stream_write_all_finish (output, result, &written, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (written, ==, len);
+}
+
+/* Writes all of @data, then half-closes, in the background; sets *@done
+ * when finished. */
+typedef struct {
+  FoctetStream *stream;
+  GBytes *data;
+  gboolean *done;
+} WriteAll;
+
+static void
+write_all_closed_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  WriteAll *w = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error));
+  g_assert_no_error (error);
+  *w->done = TRUE;
+  g_object_unref (w->stream);
+  g_bytes_unref (w->data);
+  g_free (w);
+}
+
+static void
+write_all_written_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  WriteAll *w = user_data;
+  g_autoptr(GError) error = NULL;
+  gsize written = 0;
+
+  g_assert_true (g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, &written, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (written, ==, g_bytes_get_size (w->data));
+  foctet_stream_close_write_async (w->stream, G_PRIORITY_DEFAULT, NULL, write_all_closed_cb, w);
+}
+
+static void
+write_all_start (FoctetStream *stream,
+                 GBytes       *data,
+                 gboolean     *done)
+{
+  WriteAll *w = g_new0 (WriteAll, 1);
+
+  *done = FALSE;
+  w->stream = g_object_ref (stream);
+  w->data = g_bytes_ref (data);
+  w->done = done;
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)),
+                                   g_bytes_get_data (data, NULL), g_bytes_get_size (data),
+                                   G_PRIORITY_DEFAULT, NULL, write_all_written_cb, w);
+}
+
+static void
+close_write (FoctetStream *stream)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (foctet_stream_close_write_finish (stream, result, &error));
+  g_assert_no_error (error);
+}
+
+static gssize
+read_some (FoctetStream  *stream,
+           void          *buffer,
+           gsize          count,
+           GError       **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+  GAsyncResult *slot = NULL;
+
+  g_input_stream_read_async (input, buffer, count, G_PRIORITY_DEFAULT, NULL,
+                             foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return g_input_stream_read_finish (input, result, error);
+}
+
+/* Reads until end-of-stream or an error; returns what came before. */
+static GBytes *
+read_to_end (FoctetStream  *stream,
+             GError       **error)
+{
+  g_autoptr(GByteArray) data = g_byte_array_new ();
+  guint8 buffer[65536];
+
+  for (;;)
+    {
+      gssize n = read_some (stream, buffer, sizeof buffer, error);
+
+      if (n < 0)
+        return NULL;
+      if (n == 0)
+        return g_byte_array_free_to_bytes (g_steal_pointer (&data));
+      g_byte_array_append (data, buffer, n);
+    }
+}
+
+static void
+close_stream (FoctetStream *stream)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+
+  g_io_stream_close_async (G_IO_STREAM (stream), G_PRIORITY_DEFAULT, NULL,
+                           foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_io_stream_close_finish (G_IO_STREAM (stream), result, &error));
+  g_assert_no_error (error);
+}
+
+static void
+close_connection (FoctetConnection *connection,
+                  guint32           code)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_connection_close_async (connection, code, "test done", NULL,
+                                 foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (foctet_connection_close_finish (connection, result, &error));
+  g_assert_no_error (error);
+}
+
+static GBytes *
+random_bytes (gsize len)
+{
+  guint8 *data = g_malloc (len);
+
+  for (gsize i = 0; i < len; i++)
+    data[i] = g_random_int_range (0, 256);
+  return g_bytes_new_take (data, len);
+}
+
+static char *
+checksum (const void *data,
+          gsize       len)
+{
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, len);
+}
+
+static void
+assert_same_bytes (GBytes *actual,
+                   GBytes *expected)
+{
+  g_autofree char *a = checksum (g_bytes_get_data (actual, NULL), g_bytes_get_size (actual));
+  g_autofree char *e = checksum (g_bytes_get_data (expected, NULL), g_bytes_get_size (expected));
+
+  g_assert_cmpuint (g_bytes_get_size (actual), ==, g_bytes_get_size (expected));
+  g_assert_cmpstr (a, ==, e);
+}
+
+static void
+wait_closed (Ending *ending)
+{
+  foctet_test_wait_for (&ending->closed, TIMEOUT);
+}
+
+/* Runs the sessions a little while a test waits for something that is
+ * not an async result. */
+static void
+spin (void)
+{
+  if (!g_main_context_iteration (NULL, FALSE))
+    g_usleep (200);
+}
+
+static void
+wait_count (guint *count,
+            guint  n,
+            guint  seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+
+  while (*count < n)
+    {
+      if (g_get_monotonic_time () > deadline)
+        g_error ("Waited %u s for a count of %u, got %u", seconds, n, *count);
+      spin ();
+    }
+}
+
+/* The plugin and its types. */
+
+static void
+test_registry (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetMuxer) muxer = NULL;
+  g_auto(GStrv) names = NULL;
+
+  muxer = foctet_registry_create_muxer (foctet_registry_get_default (), "yamux", &error);
+  g_assert_no_error (error);
+  g_assert_true (FOCTET_IS_MUXER (muxer));
+  g_assert_cmpstr (foctet_muxer_get_name (muxer), ==, "yamux");
+  names = foctet_registry_list_names (foctet_registry_get_default (), FOCTET_PLUGIN_KIND_MUXER);
+  g_assert_true (g_strv_contains ((const char * const *) names, "yamux"));
+}
+
+static void
+test_not_pollable (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetMuxer) muxer = NULL;
+  g_autoptr(FoctetNodeId) peer = random_node_id ();
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GFileIOStream) file_stream = NULL;
+
+  muxer = foctet_registry_create_muxer (foctet_registry_get_default (), "yamux", &error);
+  g_assert_no_error (error);
+  /* A file stream is not pollable. */
+  file = g_file_new_tmp ("foctet-yamux-XXXXXX", &file_stream, &error);
+  g_assert_no_error (error);
+  connection = foctet_muxer_wrap (muxer, G_IO_STREAM (file_stream), TRUE, peer, "test", NULL, NULL,
+                                  &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_file_delete (file, NULL, NULL);
+}
+
+/* Streams between two sessions. */
+
+static void
+exchange (FoctetConnection *opener,
+          FoctetConnection *acceptor,
+          gsize             up,
+          gsize             down,
+          guint64          *id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = open_stream (opener, "test/exchange", &error);
+  g_autoptr(FoctetStream) accepted = NULL;
+  g_autoptr(GBytes) up_data = random_bytes (up);
+  g_autoptr(GBytes) down_data = random_bytes (down);
+  g_autoptr(GBytes) got = NULL;
+  gboolean written = FALSE;
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_stream_get_protocol (stream), ==, "test/exchange");
+  *id = foctet_stream_get_id (stream);
+
+  accepted = accept_with_header (acceptor, "test/exchange");
+  g_assert_cmpuint (foctet_stream_get_id (accepted), ==, *id);
+
+  /* More than a window each way: the reader reads while the writer
+   * writes. */
+  write_all_start (stream, up_data, &written);
+  got = read_to_end (accepted, &error);
+  g_assert_no_error (error);
+  assert_same_bytes (got, up_data);
+  g_clear_pointer (&got, g_bytes_unref);
+
+  foctet_test_wait_for (&written, TIMEOUT);
+  write_all_start (accepted, down_data, &written);
+  got = read_to_end (stream, &error);
+  g_assert_no_error (error);
+  assert_same_bytes (got, down_data);
+  foctet_test_wait_for (&written, TIMEOUT);
+
+  close_stream (stream);
+  close_stream (accepted);
+}
+
+static void
+test_both_directions (Pair          *pair,
+                      gconstpointer  data)
+{
+  guint64 id;
+
+  /* The dialer is the client: odd ids, the listener even ones, never
+   * reused. */
+  exchange (pair->client, pair->server, 100000, 300000, &id);
+  g_assert_cmpuint (id, ==, 1);
+  exchange (pair->server, pair->client, 1, 700000, &id);
+  g_assert_cmpuint (id, ==, 2);
+  exchange (pair->client, pair->server, 0, 0, &id);
+  g_assert_cmpuint (id, ==, 3);
+  exchange (pair->server, pair->client, 1 << 20, 12345, &id);
+  g_assert_cmpuint (id, ==, 4);
+
+  g_assert_false (foctet_connection_is_closed (pair->client));
+  g_assert_false (foctet_connection_is_closed (pair->server));
+  close_connection (pair->client, FOCTET_CLOSE_CODE_NO_ERROR);
+  wait_closed (&pair->server_ending);
+  g_assert_no_error (pair->server_ending.error);
+  g_assert_true (pair->client_ending.closed);
+  g_assert_no_error (pair->client_ending.error);
+}
+
+/* Many streams at once: each opened by the client, echoed by the server,
+ * checked by its checksum. */
+
+#define CROWD_SIZE 1000
+
+typedef struct _Crowd Crowd;
+
+typedef struct {
+  Crowd *crowd;
+  FoctetStream *stream;
+  GBytes *data;
+  GByteArray *received;
+  guint8 buffer[16384];
+} CrowdStream;
+
+struct _Crowd {
+  FoctetConnection *client;
+  FoctetConnection *server;
+  guint n_accepted;
+  guint n_echoed;
+  guint n_verified;
+  gboolean done;
+};
+
+static void
+crowd_stream_free (CrowdStream *cs)
+{
+  g_clear_object (&cs->stream);
+  g_clear_pointer (&cs->data, g_bytes_unref);
+  if (cs->received != NULL)
+    g_byte_array_unref (cs->received);
+  g_free (cs);
+}
+
+static void
+crowd_check_done (Crowd *crowd)
+{
+  crowd->done = crowd->n_verified == CROWD_SIZE && crowd->n_echoed == CROWD_SIZE;
+}
+
+/* The server side: echo until end-of-stream, then half-close. */
+
+static void echo_read_cb (GObject      *source,
+                          GAsyncResult *result,
+                          gpointer      user_data);
+
+static void
+echo_closed_write_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  CrowdStream *cs = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error));
+  g_assert_no_error (error);
+  g_io_stream_close (G_IO_STREAM (cs->stream), NULL, NULL);
+  cs->crowd->n_echoed++;
+  crowd_check_done (cs->crowd);
+  crowd_stream_free (cs);
+}
+
+static void
+echo_written_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  CrowdStream *cs = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error));
+  g_assert_no_error (error);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (cs->stream)),
+                             cs->buffer, sizeof cs->buffer, G_PRIORITY_DEFAULT, NULL,
+                             echo_read_cb, cs);
+}
+
+static void
+echo_read_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  CrowdStream *cs = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  g_assert_no_error (error);
+  if (n == 0)
+    {
+      foctet_stream_close_write_async (cs->stream, G_PRIORITY_DEFAULT, NULL,
+                                       echo_closed_write_cb, cs);
+      return;
+    }
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (cs->stream)),
+                                   cs->buffer, n, G_PRIORITY_DEFAULT, NULL, echo_written_cb, cs);
+}
+
+static void
+echo_header_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  CrowdStream *cs = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpstr (foctet_stream_read_header_finish (FOCTET_STREAM (source), result, &error), ==,
+                   "test/echo");
+  g_assert_no_error (error);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (cs->stream)),
+                             cs->buffer, sizeof cs->buffer, G_PRIORITY_DEFAULT, NULL,
+                             echo_read_cb, cs);
+}
+
+static void
+crowd_accept_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Crowd *crowd = user_data;
+  g_autoptr(GError) error = NULL;
+  CrowdStream *cs = g_new0 (CrowdStream, 1);
+
+  cs->crowd = crowd;
+  cs->stream = foctet_connection_accept_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (foctet_stream_get_id (cs->stream) % 2, ==, 1);
+  foctet_stream_read_header_async (cs->stream, NULL, echo_header_cb, cs);
+  if (++crowd->n_accepted < CROWD_SIZE)
+    foctet_connection_accept_stream_async (crowd->server, NULL, crowd_accept_cb, crowd);
+}
+
+/* The client side: write all, half-close, read the echo to the end. */
+
+static void
+crowd_read_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  CrowdStream *cs = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  g_assert_no_error (error);
+  if (n > 0)
+    {
+      g_byte_array_append (cs->received, cs->buffer, n);
+      g_input_stream_read_async (G_INPUT_STREAM (source), cs->buffer, sizeof cs->buffer,
+                                 G_PRIORITY_DEFAULT, NULL, crowd_read_cb, cs);
+      return;
+    }
+  {
+    g_autofree char *got = checksum (cs->received->data, cs->received->len);
+    g_autofree char *expected = checksum (g_bytes_get_data (cs->data, NULL),
+                                          g_bytes_get_size (cs->data));
+
+    g_assert_cmpuint (cs->received->len, ==, g_bytes_get_size (cs->data));
+    g_assert_cmpstr (got, ==, expected);
+  }
+  g_io_stream_close (G_IO_STREAM (cs->stream), NULL, NULL);
+  cs->crowd->n_verified++;
+  crowd_check_done (cs->crowd);
+  crowd_stream_free (cs);
+}
+
+static void
+crowd_closed_write_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  CrowdStream *cs = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error));
+  g_assert_no_error (error);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (cs->stream)),
+                             cs->buffer, sizeof cs->buffer, G_PRIORITY_DEFAULT, NULL,
+                             crowd_read_cb, cs);
+}
+
+static void
+crowd_written_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  CrowdStream *cs = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error));
+  g_assert_no_error (error);
+  foctet_stream_close_write_async (cs->stream, G_PRIORITY_DEFAULT, NULL, crowd_closed_write_cb, cs);
+}
+
+static void
+crowd_opened_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  CrowdStream *cs = user_data;
+  g_autoptr(GError) error = NULL;
+
+  cs->stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  g_assert_no_error (error);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (cs->stream)),
+                                   g_bytes_get_data (cs->data, NULL), g_bytes_get_size (cs->data),
+                                   G_PRIORITY_DEFAULT, NULL, crowd_written_cb, cs);
+}
+
+static void
+test_concurrent_streams (Pair          *pair,
+                         gconstpointer  data)
+{
+  Crowd crowd = { pair->client, pair->server, 0, 0, 0, FALSE };
+  gint64 start = g_get_monotonic_time ();
+
+  foctet_connection_accept_stream_async (pair->server, NULL, crowd_accept_cb, &crowd);
+  for (guint i = 0; i < CROWD_SIZE; i++)
+    {
+      CrowdStream *cs = g_new0 (CrowdStream, 1);
+
+      cs->crowd = &crowd;
+      /* From empty to 64 KiB, and a few a bit beyond half a window. */
+      cs->data = random_bytes (i % 50 == 0 ? 150000 : (i * 7919) % 65536);
+      cs->received = g_byte_array_new ();
+      foctet_connection_open_stream_async (pair->client, "test/echo", NULL, crowd_opened_cb, cs);
+    }
+  foctet_test_wait_for (&crowd.done, 120);
+  g_test_message ("%d concurrent echoed streams in %.2f s", CROWD_SIZE,
+                  (g_get_monotonic_time () - start) / 1e6);
+  g_assert_false (foctet_connection_is_closed (pair->client));
+  g_assert_false (foctet_connection_is_closed (pair->server));
+}
+
+static void
+test_half_close (Pair          *pair,
+                 gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/half", &error);
+  g_autoptr(FoctetStream) accepted = NULL;
+  g_autoptr(GBytes) got = NULL;
+  GOutputStream *output;
+  char buffer[16];
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/half");
+
+  write_all (stream, "hello", 5);
+  close_write (stream);
+  /* Closing again is harmless; writing is over. */
+  close_write (stream);
+  output = g_io_stream_get_output_stream (G_IO_STREAM (stream));
+  g_assert_cmpint (g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (output),
+                                                               "x", 1, NULL, &error), ==, -1);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+  g_clear_error (&error);
+
+  got = read_to_end (accepted, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "hello", 5);
+  /* End of stream stays the end. */
+  g_assert_cmpint (read_some (accepted, buffer, sizeof buffer, &error), ==, 0);
+  g_assert_no_error (error);
+
+  /* The other direction still works, both ways of it. */
+  write_all (accepted, "world", 5);
+  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, 5);
+  g_assert_no_error (error);
+  g_assert_cmpmem (buffer, 5, "world", 5);
+  write_all (accepted, "again", 5);
+  close_write (accepted);
+  g_clear_pointer (&got, g_bytes_unref);
+  got = read_to_end (stream, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "again", 5);
+
+  /* Closed both ways: the stream is done, the session is not. */
+  close_stream (stream);
+  close_stream (accepted);
+  g_clear_object (&stream);
+  g_clear_object (&accepted);
+  stream = open_stream (pair->client, "test/half", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (foctet_stream_get_id (stream), ==, 3);
+}
+
+static void
+store_result_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GAsyncResult **slot = user_data;
+
+  *slot = g_object_ref (result);
+}
+
+static void
+test_reset (Pair          *pair,
+            gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/reset", &error);
+  g_autoptr(FoctetStream) accepted = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  GInputStream *input;
+  GAsyncResult *slot = NULL;
+  char buffer[16];
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/reset");
+
+  /* A read waiting on the other side fails once the reset arrives. */
+  input = g_io_stream_get_input_stream (G_IO_STREAM (accepted));
+  g_input_stream_read_async (input, buffer, sizeof buffer, G_PRIORITY_DEFAULT, NULL,
+                             store_result_cb, &slot);
+  write_all (stream, "doomed", 6);
+  foctet_stream_reset (stream, FOCTET_CLOSE_CODE_REFUSED);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  /* The bytes written before the reset may or may not be read first. */
+  if (g_input_stream_read_finish (input, result, &error) > 0)
+    {
+      g_assert_no_error (error);
+      g_assert_cmpint (read_some (accepted, buffer, sizeof buffer, &error), ==, -1);
+    }
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+  g_clear_error (&error);
+
+  /* Every later operation on either side fails too. */
+  g_assert_cmpint (read_some (accepted, buffer, sizeof buffer, &error), ==, -1);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+  g_clear_error (&error);
+  g_assert_false (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (accepted)),
+                                             "x", 1, NULL, NULL, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+  g_clear_error (&error);
+  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, -1);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+  g_clear_error (&error);
+
+  /* A reset from the acceptor reaches the opener's writes. */
+  g_clear_object (&stream);
+  g_clear_object (&accepted);
+  stream = open_stream (pair->client, "test/reset", &error);
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/reset");
+  foctet_stream_reset (accepted, FOCTET_CLOSE_CODE_REFUSED);
+  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, -1);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+  g_clear_error (&error);
+  g_assert_false (foctet_connection_is_closed (pair->client));
+}
+
+/* Blocking reads and writes run the session's context until they can
+ * go on. */
+static void
+test_blocking (Pair          *pair,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/blocking", &error);
+  g_autoptr(FoctetStream) accepted = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autofree char *line = NULL;
+  gsize written = 0, read = 0;
+  char buffer[16];
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/blocking");
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (stream)),
+                                            "first line\nsecond", 18, &written, NULL, &error));
+  g_assert_no_error (error);
+  lines = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (accepted)));
+  line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (line, ==, "first line");
+  g_assert_true (g_input_stream_read_all (G_INPUT_STREAM (lines), buffer, 6, &read, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (buffer, read, "second", 6);
+}
+
+/* Dropping a stream closes it (GIOStream does): the peer reads the end,
+ * and what it still sends makes the stream reset, as a closed TCP socket
+ * would. */
+static void
+test_dropped (Pair          *pair,
+              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/dropped", &error);
+  g_autoptr(FoctetStream) accepted = NULL;
+  g_autoptr(GBytes) got = NULL;
+  char buffer[16];
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/dropped");
+  write_all (stream, "last words", 10);
+  g_clear_object (&stream);
+  got = read_to_end (accepted, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "last words", 10);
+
+  write_all (accepted, "anyone?", 7);
+  /* The end stays the end until the reset arrives. */
+  for (gint64 end = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+       read_some (accepted, buffer, sizeof buffer, &error) == 0;)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      spin ();
+    }
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+}
+
+/* Closing the connection ends the streams: operations waiting fail. */
+static void
+test_connection_closed (Pair          *pair,
+                        gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/closed", &error);
+  g_autoptr(FoctetStream) accepted = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GAsyncResult) local_result = NULL;
+  GInputStream *input, *local_input;
+  GAsyncResult *slot = NULL, *local_slot = NULL;
+  char buffer[16], local_buffer[16];
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/closed");
+  input = g_io_stream_get_input_stream (G_IO_STREAM (accepted));
+  g_input_stream_read_async (input, buffer, sizeof buffer, G_PRIORITY_DEFAULT, NULL,
+                             foctet_test_store_result, &slot);
+  local_input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+  g_input_stream_read_async (local_input, local_buffer, sizeof local_buffer, G_PRIORITY_DEFAULT,
+                             NULL, foctet_test_store_result, &local_slot);
+
+  close_connection (pair->client, FOCTET_CLOSE_CODE_NO_ERROR);
+  local_result = foctet_test_wait_result (&local_slot, TIMEOUT);
+  g_assert_cmpint (g_input_stream_read_finish (local_input, local_result, &error), ==, -1);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+  g_clear_error (&error);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_cmpint (g_input_stream_read_finish (input, result, &error), ==, -1);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+  g_clear_error (&error);
+  wait_closed (&pair->server_ending);
+  g_assert_no_error (pair->server_ending.error);
+
+  /* Writes fail too. */
+  g_assert_false (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (accepted)),
+                                             "x", 1, NULL, NULL, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+}
+
+/* Flow control. */
+
+/* Bytes of a long transfer follow a pattern whose period is no power of
+ * two, so that a lost, repeated or misplaced piece shows. */
+#define PATTERN_PERIOD (1024 * 1024 + 7)
+#define TRANSFER_CHUNK (256 * 1024)
+
+static guint8 *
+make_pattern (void)
+{
+  guint8 *pattern = g_malloc (PATTERN_PERIOD + TRANSFER_CHUNK);
+  GRand *rand = g_rand_new_with_seed (42);
+
+  for (gsize i = 0; i < PATTERN_PERIOD; i++)
+    pattern[i] = g_rand_int_range (rand, 0, 256);
+  memcpy (pattern + PATTERN_PERIOD, pattern, TRANSFER_CHUNK);
+  g_rand_free (rand);
+  return pattern;
+}
+
+typedef struct {
+  FoctetStream *writer;
+  FoctetStream *reader;
+  const guint8 *pattern;
+  guint64 total;
+  guint64 written;
+  guint64 read;
+  guint8 *buffer;
+  gboolean write_done;
+  gboolean read_done;
+  gint64 end_time;
+} Transfer;
+
+static void transfer_write_next (Transfer *t);
+
+static void
+transfer_closed_write_cb (GObject      *source,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  Transfer *t = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error));
+  g_assert_no_error (error);
+  t->write_done = TRUE;
+}
+
+static void
+transfer_written_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  Transfer *t = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_output_stream_write_finish (G_OUTPUT_STREAM (source), result, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (n, >, 0);
+  t->written += n;
+  transfer_write_next (t);
+}
+
+static void
+transfer_write_next (Transfer *t)
+{
+  if (t->written == t->total)
+    {
+      foctet_stream_close_write_async (t->writer, G_PRIORITY_DEFAULT, NULL,
+                                       transfer_closed_write_cb, t);
+      return;
+    }
+  g_output_stream_write_async (g_io_stream_get_output_stream (G_IO_STREAM (t->writer)),
+                               t->pattern + t->written % PATTERN_PERIOD,
+                               MIN (TRANSFER_CHUNK, t->total - t->written),
+                               G_PRIORITY_DEFAULT, NULL, transfer_written_cb, t);
+}
+
+static void
+transfer_read_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Transfer *t = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  g_assert_no_error (error);
+  if (n == 0)
+    {
+      g_assert_cmpuint (t->read, ==, t->total);
+      t->end_time = g_get_monotonic_time ();
+      t->read_done = TRUE;
+      return;
+    }
+  if (memcmp (t->buffer, t->pattern + t->read % PATTERN_PERIOD, n) != 0)
+    g_error ("Wrong bytes at offset %" G_GUINT64_FORMAT, t->read);
+  t->read += n;
+  g_input_stream_read_async (G_INPUT_STREAM (source), t->buffer, TRANSFER_CHUNK,
+                             G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
+}
+
+static void
+test_window_growth (Pair          *pair,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/bulk", &error);
+  g_autoptr(FoctetStream) accepted = NULL;
+  g_autofree guint8 *pattern = make_pattern ();
+  g_autofree guint8 *buffer = g_malloc (TRANSFER_CHUNK);
+  Transfer t = { 0, };
+  guint receive_window = 0, send_window = 0;
+  gint64 start;
+  double seconds;
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/bulk");
+  g_object_get (accepted, "receive-window", &receive_window, NULL);
+  g_assert_cmpuint (receive_window, ==, INITIAL_WINDOW);
+
+  t.writer = stream;
+  t.reader = accepted;
+  t.pattern = pattern;
+  t.total = 64 * 1024 * 1024;
+  t.buffer = buffer;
+  start = g_get_monotonic_time ();
+  transfer_write_next (&t);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (accepted)), buffer,
+                             TRANSFER_CHUNK, G_PRIORITY_DEFAULT, NULL, transfer_read_cb, &t);
+  foctet_test_wait_for (&t.read_done, 120);
+  foctet_test_wait_for (&t.write_done, TIMEOUT);
+
+  seconds = (t.end_time - start) / 1e6;
+  g_object_get (accepted, "receive-window", &receive_window, NULL);
+  g_object_get (stream, "send-window", &send_window, NULL);
+  g_test_message ("64 MiB on one stream over a socketpair in %.3f s: %.2f Gbit/s; receive window "
+                  "grew to %u KiB", seconds, t.total * 8 / seconds / 1e9, receive_window / 1024);
+  /* Auto-tuning grew the window: at 256 KiB a transfer takes one round
+   * trip per 128 KiB, 512 of them. */
+  g_assert_cmpuint (receive_window, >, INITIAL_WINDOW);
+  g_assert_cmpuint (receive_window, <=, 16 * 1024 * 1024);
+  g_assert_cmpfloat (seconds, <, 60);
+}
+
+static void
+test_slow_reader (Pair          *pair,
+                  gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/slow", &error);
+  g_autoptr(FoctetStream) accepted = NULL;
+  g_autoptr(GBytes) payload = random_bytes (1024 * 1024);
+  g_autoptr(GByteArray) got = g_byte_array_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (stream));
+  GAsyncResult *slot = NULL;
+  guint send_window = 1;
+  gsize written = 0;
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/slow");
+
+  /* Nobody reads: the writer stops when the peer's window is used up. */
+  g_output_stream_write_all_async (output, g_bytes_get_data (payload, NULL),
+                                   g_bytes_get_size (payload), G_PRIORITY_DEFAULT, NULL,
+                                   foctet_test_store_result, &slot);
+  for (gint64 end = g_get_monotonic_time () + 300000; g_get_monotonic_time () < end;)
+    spin ();
+  g_assert_null (slot);
+  g_object_get (stream, "send-window", &send_window, NULL);
+  g_assert_cmpuint (send_window, ==, 0);
+
+  /* Reading lets the rest through. */
+  while (got->len < g_bytes_get_size (payload))
+    {
+      guint8 buffer[65536];
+      gssize n = read_some (accepted, buffer, sizeof buffer, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (n, >, 0);
+      g_byte_array_append (got, buffer, n);
+    }
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_output_stream_write_all_finish (output, result, &written, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (got->data, got->len, g_bytes_get_data (payload, NULL), g_bytes_get_size (payload));
+}
+
+/* Opened beyond the acceptor's backlog: refused with RST. */
+static void
+test_backlog (Pair          *pair,
+              gconstpointer  data)
+{
+  g_autoptr(GPtrArray) streams = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GError) error = NULL;
+  char buffer[8];
+
+  g_object_set (pair->server, "accept-backlog", 4, NULL);
+  for (guint i = 0; i < 10; i++)
+    {
+      FoctetStream *stream = open_stream (pair->client, "test/backlog", &error);
+
+      g_assert_no_error (error);
+      g_ptr_array_add (streams, stream);
+    }
+  /* The refused ones learn it from the RST. */
+  for (guint i = 4; i < 10; i++)
+    {
+      g_assert_cmpint (read_some (g_ptr_array_index (streams, i), buffer, sizeof buffer, &error),
+                       ==, -1);
+      g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+      g_clear_error (&error);
+    }
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(FoctetStream) accepted = accept_with_header (pair->server, "test/backlog");
+
+      g_assert_cmpuint (foctet_stream_get_id (accepted), ==,
+                        foctet_stream_get_id (g_ptr_array_index (streams, i)));
+      write_all (accepted, "ok", 2);
+      g_assert_cmpint (read_some (g_ptr_array_index (streams, i), buffer, sizeof buffer, &error),
+                       ==, 2);
+      g_assert_no_error (error);
+    }
+}
+
+static void
+rtt_notify_cb (GObject    *object,
+               GParamSpec *pspec,
+               gpointer    user_data)
+{
+  guint *count = user_data;
+
+  (*count)++;
+}
+
+static void
+test_ping_rtt (Pair          *pair,
+               gconstpointer  data)
+{
+  guint64 rtt = 0;
+  guint count = 0;
+  guint keepalive = 0;
+
+  /* The first ping goes out at start. */
+  g_signal_connect (pair->client, "notify::rtt", G_CALLBACK (rtt_notify_cb), &count);
+  g_object_get (pair->client, "rtt", &rtt, "keepalive-interval", &keepalive, NULL);
+  g_assert_cmpuint (keepalive, ==, 30);
+  if (rtt == 0)
+    wait_count (&count, 1, TIMEOUT);
+  g_object_get (pair->client, "rtt", &rtt, NULL);
+  g_assert_cmpuint (rtt, >, 0);
+  g_assert_cmpuint (rtt, <, 5 * G_USEC_PER_SEC);
+  g_object_get (pair->server, "rtt", &rtt, NULL);
+  g_assert_cmpuint (rtt, >, 0);
+
+  /* Then one every keep-alive interval, each measured. */
+  count = 0;
+  g_object_set (pair->client, "keepalive-interval", 1, NULL);
+  wait_count (&count, 2, 5);
+  g_assert_false (foctet_connection_is_closed (pair->client));
+  g_signal_handlers_disconnect_by_func (pair->client, rtt_notify_cb, &count);
+}
+
+/* Closing sends GoAway: the peer's session ends normally, and its
+ * pending accept fails. */
+static void
+test_go_away_between_sessions (Pair          *pair,
+                               gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_connection_accept_stream_async (pair->server, NULL, foctet_test_store_result, &slot);
+  close_connection (pair->client, FOCTET_CLOSE_CODE_NO_ERROR);
+  g_assert_true (foctet_connection_is_closed (pair->client));
+  wait_closed (&pair->server_ending);
+  g_assert_no_error (pair->server_ending.error);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_null (foctet_connection_accept_stream_finish (pair->server, result, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+  g_clear_error (&error);
+
+  /* Nothing opens on a closed session. */
+  stream = open_stream (pair->client, "test/late", &error);
+  g_assert_null (stream);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+}
+
+/* A raw peer: frames written and read by hand. */
+
+typedef struct {
+  GSocketConnection *connection;
+  GSocket *socket;
+  FoctetConnection *session;
+  Ending ending;
+  GByteArray *in;
+  gboolean answer_pings;
+} Raw;
+
+static void
+raw_setup (Raw      *raw,
+           gboolean  session_is_initiator)
+{
+  g_autoptr(GSocketConnection) session_side = NULL;
+
+  make_socketpair (&session_side, &raw->connection);
+  raw->socket = g_socket_connection_get_socket (raw->connection);
+  raw->session = wrap (G_IO_STREAM (session_side), session_is_initiator);
+  watch_ending (raw->session, &raw->ending);
+  raw->in = g_byte_array_new ();
+  raw->answer_pings = TRUE;
+}
+
+static void
+raw_setup_server (Raw           *raw,
+                  gconstpointer  data)
+{
+  raw_setup (raw, FALSE);
+}
+
+static void
+raw_setup_client (Raw           *raw,
+                  gconstpointer  data)
+{
+  raw_setup (raw, TRUE);
+}
+
+static void
+raw_teardown (Raw           *raw,
+              gconstpointer  data)
+{
+  g_signal_handlers_disconnect_by_data (raw->session, &raw->ending);
+  g_clear_object (&raw->session);
+  ending_clear (&raw->ending);
+  g_clear_object (&raw->connection);
+  g_byte_array_unref (raw->in);
+  drain_context ();
+}
+
+static void
+raw_send (Raw        *raw,
+          const void *data,
+          gsize       len)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  const guint8 *p = data;
+
+  while (len > 0)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_send_with_blocking (raw->socket, (const char *) p, len, FALSE, NULL, &error);
+
+      if (n < 0)
+        {
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+          g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+          spin ();
+          continue;
+        }
+      p += n;
+      len -= n;
+    }
+}
+
+static void
+raw_send_frame (Raw        *raw,
+                guint8      type,
+                guint16     flags,
+                guint32     id,
+                guint32     length,
+                const void *payload,
+                gsize       payload_len)
+{
+  FoctetYamuxHeader header = { 0, type, flags, id, length };
+  guint8 bytes[FOCTET_YAMUX_HEADER_SIZE];
+
+  foctet_yamux_header_encode (&header, bytes);
+  raw_send (raw, bytes, sizeof bytes);
+  if (payload_len > 0)
+    raw_send (raw, payload, payload_len);
+}
+
+/* Reads until @len bytes are buffered; FALSE at end of stream. */
+static gboolean
+raw_fill (Raw   *raw,
+          gsize  len)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+
+  while (raw->in->len < len)
+    {
+      g_autoptr(GError) error = NULL;
+      char buffer[65536];
+      gssize n = g_socket_receive_with_blocking (raw->socket, buffer, sizeof buffer, FALSE, NULL,
+                                                 &error);
+
+      if (n == 0)
+        return FALSE;
+      if (n < 0)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+            return FALSE;
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+          if (g_get_monotonic_time () > deadline)
+            g_error ("The raw peer waited %d s for a frame", TIMEOUT);
+          spin ();
+          continue;
+        }
+      g_byte_array_append (raw->in, (const guint8 *) buffer, n);
+    }
+  return TRUE;
+}
+
+/* The next frame the session sent, answering its pings when asked to;
+ * FALSE at end of stream. */
+static gboolean
+raw_read_frame (Raw                *raw,
+                FoctetYamuxHeader  *header,
+                GBytes            **payload)
+{
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      gsize payload_len;
+
+      if (!raw_fill (raw, FOCTET_YAMUX_HEADER_SIZE))
+        {
+          g_assert_cmpuint (raw->in->len, ==, 0);
+          return FALSE;
+        }
+      g_assert_true (foctet_yamux_header_decode (raw->in->data, header, G_MAXUINT32, &error));
+      g_assert_no_error (error);
+      payload_len = header->type == FOCTET_YAMUX_TYPE_DATA ? header->length : 0;
+      g_assert_true (raw_fill (raw, FOCTET_YAMUX_HEADER_SIZE + payload_len));
+      if (payload != NULL)
+        *payload = g_bytes_new (raw->in->data + FOCTET_YAMUX_HEADER_SIZE, payload_len);
+      g_byte_array_remove_range (raw->in, 0, FOCTET_YAMUX_HEADER_SIZE + payload_len);
+
+      if (header->type == FOCTET_YAMUX_TYPE_PING && (header->flags & FOCTET_YAMUX_FLAG_SYN) &&
+          raw->answer_pings)
+        {
+          FoctetYamuxHeader answer = { 0, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_ACK, 0,
+                                       header->length };
+          guint8 bytes[FOCTET_YAMUX_HEADER_SIZE];
+
+          /* Best effort: the session may have closed already. */
+          foctet_yamux_header_encode (&answer, bytes);
+          g_socket_send_with_blocking (raw->socket, (const char *) bytes, sizeof bytes, FALSE,
+                                       NULL, NULL);
+          if (payload != NULL)
+            g_clear_pointer (payload, g_bytes_unref);
+          continue;
+        }
+      return TRUE;
+    }
+}
+
+/* Reads frames until one of @type; fails at end of stream. */
+static void
+raw_expect (Raw               *raw,
+            guint8             type,
+            FoctetYamuxHeader *header)
+{
+  for (;;)
+    {
+      g_assert_true (raw_read_frame (raw, header, NULL));
+      if (header->type == type)
+        return;
+    }
+}
+
+static void
+raw_expect_eof (Raw *raw)
+{
+  FoctetYamuxHeader header;
+
+  while (raw_read_frame (raw, &header, NULL))
+    ;
+}
+
+/* Violations: each ends the session with a protocol error, GoAway(1)
+ * first.  The raw peer is the client (odd ids). */
+
+static void
+assert_protocol_error (Raw        *raw,
+                       const char *what)
+{
+  FoctetYamuxHeader header;
+
+  wait_closed (&raw->ending);
+  g_assert_error (raw->ending.error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+  g_test_message ("%s", raw->ending.error->message);
+  if (strstr (raw->ending.error->message, what) == NULL)
+    g_error ("“%s” does not name the violation “%s”", raw->ending.error->message, what);
+  raw_expect (raw, FOCTET_YAMUX_TYPE_GO_AWAY, &header);
+  g_assert_cmpuint (header.length, ==, 1);
+  raw_expect_eof (raw);
+  g_assert_true (foctet_connection_is_closed (raw->session));
+}
+
+static void
+test_violation_version (Raw           *raw,
+                        gconstpointer  data)
+{
+  static const guint8 frame[] = { 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0 };
+
+  raw_send (raw, frame, sizeof frame);
+  assert_protocol_error (raw, "version 1");
+}
+
+static void
+test_violation_type (Raw           *raw,
+                     gconstpointer  data)
+{
+  static const guint8 frame[] = { 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+  raw_send (raw, frame, sizeof frame);
+  assert_protocol_error (raw, "unknown type 9");
+}
+
+static void
+test_violation_beyond_window (Raw           *raw,
+                              gconstpointer  data)
+{
+  g_autofree guint8 *payload = g_malloc0 (200 * 1024);
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 1, 200 * 1024, payload, 200 * 1024);
+  /* 56 KiB of the window are left. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 1, 60 * 1024, NULL, 0);
+  assert_protocol_error (raw, "beyond its receive window");
+}
+
+static void
+test_violation_oversized (Raw           *raw,
+                          gconstpointer  data)
+{
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_SYN, 1, 0x7fffffff, NULL, 0);
+  assert_protocol_error (raw, "oversized");
+}
+
+/* A stream operation waiting when the violation comes fails with it. */
+static void
+test_violation_no_syn (Raw           *raw,
+                       gconstpointer  data)
+{
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GInputStream *input;
+  GAsyncResult *slot = NULL;
+  char buffer[8];
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
+  stream = accept_stream (raw->session, &error);
+  g_assert_no_error (error);
+  input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+  g_input_stream_read_async (input, buffer, sizeof buffer, G_PRIORITY_DEFAULT, NULL,
+                             foctet_test_store_result, &slot);
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 7, 3, "abc", 3);
+  assert_protocol_error (raw, "without SYN for stream 7, which was never opened");
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_cmpint (g_input_stream_read_finish (input, result, &error), ==, -1);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+}
+
+static void
+test_violation_no_syn_own_id (Raw           *raw,
+                              gconstpointer  data)
+{
+  /* The session (server) never opened stream 2. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, 0, 2, 100, NULL, 0);
+  assert_protocol_error (raw, "never opened");
+}
+
+static void
+test_violation_wrong_parity (Raw           *raw,
+                             gconstpointer  data)
+{
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 4, 0, NULL, 0);
+  assert_protocol_error (raw, "parity");
+}
+
+static void
+test_violation_duplicate_syn (Raw           *raw,
+                              gconstpointer  data)
+{
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
+  assert_protocol_error (raw, "already open");
+}
+
+static void
+test_violation_window_overflow (Raw           *raw,
+                                gconstpointer  data)
+{
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, 0, 1, G_MAXUINT32, NULL, 0);
+  assert_protocol_error (raw, "overflows");
+}
+
+static void
+test_violation_data_after_fin (Raw           *raw,
+                               gconstpointer  data)
+{
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_SYN | FOCTET_YAMUX_FLAG_FIN, 1, 2,
+                  "hi", 2);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 1, 2, "hi", 2);
+  assert_protocol_error (raw, "after its FIN");
+}
+
+/* A violation split over many writes, byte by byte, is found the same. */
+static void
+test_violation_byte_by_byte (Raw           *raw,
+                             gconstpointer  data)
+{
+  static const guint8 frames[] = {
+    0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5,      /* Ping SYN 5 */
+    0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0,      /* WindowUpdate SYN stream 1 */
+    0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 3, 'a', 'b', 'c',
+    0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,      /* type 4 */
+  };
+
+  for (gsize i = 0; i < sizeof frames; i++)
+    {
+      raw_send (raw, frames + i, 1);
+      for (guint j = 0; j < 3; j++)
+        g_main_context_iteration (NULL, FALSE);
+    }
+  assert_protocol_error (raw, "unknown type 4");
+}
+
+/* The raw peer as the server: answers to streams the session opened. */
+
+static void
+test_implicit_ack (Raw           *raw,
+                   gconstpointer  data)
+{
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) payload = NULL;
+  FoctetYamuxHeader header;
+  char buffer[16];
+
+  stream = open_stream (raw->session, "test/ack", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (foctet_stream_get_id (stream), ==, 1);
+  raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
+  g_assert_cmpuint (header.stream_id, ==, 1);
+  g_assert_cmpuint (header.flags, ==, FOCTET_YAMUX_FLAG_SYN);
+  g_assert_cmpuint (header.length, ==, 0);
+  g_assert_true (raw_read_frame (raw, &header, &payload));
+  g_assert_cmpuint (header.type, ==, FOCTET_YAMUX_TYPE_DATA);
+  g_assert_cmpuint (header.flags, ==, 0);
+  g_assert_cmpmem (g_bytes_get_data (payload, NULL), g_bytes_get_size (payload),
+                   "\x08test/ack", 9);
+
+  /* The peer answers without ACK: its first frame acknowledges. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 1, 4, "pong", 4);
+  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, 4);
+  g_assert_no_error (error);
+  g_assert_cmpmem (buffer, 4, "pong", 4);
+  /* A late ACK, and another, change nothing. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_ACK, 1, 0, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_ACK, 1, 4, "more", 4);
+  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, 4);
+  g_assert_no_error (error);
+  g_assert_cmpmem (buffer, 4, "more", 4);
+  g_assert_false (foctet_connection_is_closed (raw->session));
+}
+
+/* At most 256 streams wait for the peer's acknowledgement; the next open
+ * waits until one comes, implicit or not. */
+static void
+test_unacked_limit (Raw           *raw,
+                    gconstpointer  data)
+{
+  g_autoptr(GPtrArray) streams = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) late = NULL;
+  GAsyncResult *slot = NULL;
+
+  for (guint i = 0; i < 256; i++)
+    {
+      FoctetStream *stream = open_stream (raw->session, "test/limit", &error);
+
+      g_assert_no_error (error);
+      g_ptr_array_add (streams, stream);
+    }
+  foctet_connection_open_stream_async (raw->session, "test/limit", NULL, foctet_test_store_result,
+                                       &slot);
+  for (guint i = 0; i < 200; i++)
+    spin ();
+  g_assert_null (slot);
+
+  /* Data without ACK on stream 5 acknowledges it. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 5, 1, "x", 1);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  late = foctet_connection_open_stream_finish (raw->session, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (foctet_stream_get_id (late), ==, 513);
+}
+
+/* GoAway from the peer: opens waiting for an acknowledgement and later
+ * ones fail; the session ends when its streams are done. */
+static void
+test_go_away_received (Raw           *raw,
+                       gconstpointer  data)
+{
+  g_autoptr(GPtrArray) streams = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GBytes) got = NULL;
+  GAsyncResult *slot = NULL;
+
+  for (guint i = 0; i < 256; i++)
+    {
+      FoctetStream *s = open_stream (raw->session, "test/away", &error);
+
+      g_assert_no_error (error);
+      g_ptr_array_add (streams, s);
+    }
+  foctet_connection_open_stream_async (raw->session, "test/away", NULL, foctet_test_store_result,
+                                       &slot);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_GO_AWAY, 0, 0, 0, NULL, 0);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_null (foctet_connection_open_stream_finish (raw->session, result, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+  g_clear_error (&error);
+  stream = open_stream (raw->session, "test/away", &error);
+  g_assert_null (stream);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+  g_clear_error (&error);
+  g_assert_false (raw->ending.closed);
+
+  /* Streams still open keep it up: the peer finishes stream 1 ... */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_ACK | FOCTET_YAMUX_FLAG_FIN, 1, 3,
+                  "bye", 3);
+  got = read_to_end (g_ptr_array_index (streams, 0), &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "bye", 3);
+  close_write (g_ptr_array_index (streams, 0));
+  /* ... and resets the others. */
+  for (guint i = 1; i < 256; i++)
+    raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_RST, 2 * i + 1, 0, NULL, 0);
+  wait_closed (&raw->ending);
+  g_assert_no_error (raw->ending.error);
+  raw_expect_eof (raw);
+}
+
+/* Closing sends GoAway with the matching code, then ends the stream. */
+static void
+test_go_away_sent (Raw           *raw,
+                   gconstpointer  data)
+{
+  FoctetYamuxHeader header;
+
+  close_connection (raw->session, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
+  g_assert_true (raw->ending.closed);
+  g_assert_no_error (raw->ending.error);
+  raw_expect (raw, FOCTET_YAMUX_TYPE_GO_AWAY, &header);
+  g_assert_cmpuint (header.length, ==, 2);
+  g_assert_cmpuint (header.stream_id, ==, 0);
+  raw_expect_eof (raw);
+}
+
+static void
+test_go_away_normal (Raw           *raw,
+                     gconstpointer  data)
+{
+  FoctetYamuxHeader header;
+
+  close_connection (raw->session, FOCTET_CLOSE_CODE_NO_ERROR);
+  raw_expect (raw, FOCTET_YAMUX_TYPE_GO_AWAY, &header);
+  g_assert_cmpuint (header.length, ==, 0);
+  raw_expect_eof (raw);
+}
+
+/* The peer's ping is answered with its opaque value; the session's own
+ * pings come every keep-alive interval, and an unanswered one ends it. */
+static void
+test_ping_raw (Raw           *raw,
+               gconstpointer  data)
+{
+  FoctetYamuxHeader header;
+  gint64 start;
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0, 0xdeadbeef, NULL, 0);
+  for (;;)
+    {
+      raw_expect (raw, FOCTET_YAMUX_TYPE_PING, &header);
+      if (header.flags & FOCTET_YAMUX_FLAG_ACK)
+        break;
+    }
+  g_assert_cmpuint (header.length, ==, 0xdeadbeef);
+  g_assert_cmpuint (header.stream_id, ==, 0);
+
+  raw->answer_pings = FALSE;
+  g_object_set (raw->session, "keepalive-interval", 1, NULL);
+  start = g_get_monotonic_time ();
+  raw_expect (raw, FOCTET_YAMUX_TYPE_PING, &header);
+  g_assert_cmpuint (header.flags, ==, FOCTET_YAMUX_FLAG_SYN);
+  /* Possibly the first ping, sent at start and never answered. */
+  wait_closed (&raw->ending);
+  g_assert_error (raw->ending.error, FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+}
+
+/* Frames for streams closed both ways or reset are ignored. */
+static void
+test_late_frames (Raw           *raw,
+                  gconstpointer  data)
+{
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(FoctetStream) reset = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) got = NULL;
+  FoctetYamuxHeader header;
+
+  /* Stream 1: both ways closed. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_SYN | FOCTET_YAMUX_FLAG_FIN, 1, 2,
+                  "hi", 2);
+  stream = accept_stream (raw->session, &error);
+  g_assert_no_error (error);
+  got = read_to_end (stream, &error);
+  g_assert_no_error (error);
+  close_stream (stream);
+  raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
+  g_assert_cmpuint (header.stream_id, ==, 1);
+  g_assert_true (header.flags & FOCTET_YAMUX_FLAG_ACK);
+  if (!(header.flags & FOCTET_YAMUX_FLAG_FIN))
+    raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
+  g_assert_true (header.flags & FOCTET_YAMUX_FLAG_FIN);
+
+  /* Stream 3: reset here. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 3, 0, NULL, 0);
+  reset = accept_stream (raw->session, &error);
+  g_assert_no_error (error);
+  foctet_stream_reset (reset, FOCTET_CLOSE_CODE_REFUSED);
+  for (;;)
+    {
+      raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
+      if (header.flags & FOCTET_YAMUX_FLAG_RST)
+        break;
+    }
+  g_assert_cmpuint (header.stream_id, ==, 3);
+
+  /* Late frames for both, then a ping that must still be answered. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, 0, 1, 4096, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 1, 3, "abc", 3);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_FIN, 3, 4096, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 3, 5, "stale", 5);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_RST, 3, 0, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0, 77, NULL, 0);
+  for (;;)
+    {
+      raw_expect (raw, FOCTET_YAMUX_TYPE_PING, &header);
+      if (header.flags & FOCTET_YAMUX_FLAG_ACK)
+        break;
+    }
+  g_assert_cmpuint (header.length, ==, 77);
+  g_assert_false (raw->ending.closed);
+}
+
+/* A sender that keeps to the window, counting the window updates it gets:
+ * without auto-tuning 64 MiB take 512 of them (one per 128 KiB). */
+typedef struct {
+  guint64 read;
+  gboolean done;
+  guint8 buffer[TRANSFER_CHUNK];
+} Sink;
+
+static void
+sink_read_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Sink *sink = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  g_assert_no_error (error);
+  if (n == 0)
+    {
+      sink->done = TRUE;
+      return;
+    }
+  sink->read += n;
+  g_input_stream_read_async (G_INPUT_STREAM (source), sink->buffer, sizeof sink->buffer,
+                             G_PRIORITY_DEFAULT, NULL, sink_read_cb, sink);
+}
+
+static void
+test_window_growth_raw (Raw           *raw,
+                        gconstpointer  data)
+{
+  const guint64 total = 64 * 1024 * 1024;
+  g_autofree guint8 *payload = g_malloc0 (TRANSFER_CHUNK);
+  g_autofree Sink *sink = g_new0 (Sink, 1);
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  guint64 sent = 0, window = INITIAL_WINDOW;
+  guint updates = 0;
+  guint receive_window = 0;
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
+  stream = accept_stream (raw->session, &error);
+  g_assert_no_error (error);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), sink->buffer,
+                             sizeof sink->buffer, G_PRIORITY_DEFAULT, NULL, sink_read_cb, sink);
+
+  while (sent < total)
+    {
+      FoctetYamuxHeader header;
+
+      if (window > 0)
+        {
+          gsize n = MIN (MIN (window, TRANSFER_CHUNK), total - sent);
+
+          raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 1, n, payload, n);
+          sent += n;
+          window -= n;
+          continue;
+        }
+      g_assert_true (raw_read_frame (raw, &header, NULL));
+      if (header.type == FOCTET_YAMUX_TYPE_WINDOW_UPDATE && header.stream_id == 1 &&
+          header.length > 0)
+        {
+          window += header.length;
+          updates++;
+        }
+    }
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_FIN, 1, 0, NULL, 0);
+  foctet_test_wait_for (&sink->done, TIMEOUT);
+  g_assert_cmpuint (sink->read, ==, total);
+
+  g_object_get (stream, "receive-window", &receive_window, NULL);
+  g_test_message ("64 MiB took %u window updates; the window grew to %u KiB", updates,
+                  receive_window / 1024);
+  g_assert_cmpuint (receive_window, >, INITIAL_WINDOW);
+  g_assert_cmpuint (updates, <, 128);
+}
+
+/* More streams than the backlog, none accepted: the one beyond is
+ * refused with RST, the others are not. */
+static void
+test_backlog_raw (Raw           *raw,
+                  gconstpointer  data)
+{
+  FoctetYamuxHeader header;
+
+  for (guint32 i = 0; i < 257; i++)
+    raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 2 * i + 1, 0,
+                    NULL, 0);
+  raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
+  g_assert_cmpuint (header.flags, ==, FOCTET_YAMUX_FLAG_RST);
+  g_assert_cmpuint (header.stream_id, ==, 513);
+
+  /* Accepting makes room, and acknowledges. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(FoctetStream) stream = accept_stream (raw->session, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (foctet_stream_get_id (stream), ==, 1);
+    raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
+    g_assert_cmpuint (header.flags, ==, FOCTET_YAMUX_FLAG_ACK);
+    g_assert_cmpuint (header.stream_id, ==, 1);
+  }
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 515, 0, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0, 1, NULL, 0);
+  for (;;)
+    {
+      raw_expect (raw, FOCTET_YAMUX_TYPE_PING, &header);
+      if (header.flags & FOCTET_YAMUX_FLAG_ACK)
+        break;
+    }
+  /* No RST came before the ping's answer. */
+  g_assert_false (raw->ending.closed);
+}
+
+/* The peer ends the connection without GoAway: an error, not a hang. */
+static void
+test_abrupt_end (Raw           *raw,
+                 gconstpointer  data)
+{
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  char buffer[8];
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_SYN, 1, 2, "hi", 2);
+  stream = accept_stream (raw->session, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_shutdown (raw->socket, FALSE, TRUE, NULL));
+  wait_closed (&raw->ending);
+  g_assert_error (raw->ending.error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+  /* What arrived is still read, then the error. */
+  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, 2);
+  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, -1);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/yamux/registry", test_registry);
+  g_test_add_func ("/yamux/not-pollable", test_not_pollable);
+
+#define PAIR_TEST(path, func) \
+  g_test_add ("/yamux/" path, Pair, NULL, pair_setup, func, pair_teardown)
+  PAIR_TEST ("streams/both-directions", test_both_directions);
+  PAIR_TEST ("streams/concurrent", test_concurrent_streams);
+  PAIR_TEST ("streams/half-close", test_half_close);
+  PAIR_TEST ("streams/reset", test_reset);
+  PAIR_TEST ("streams/backlog", test_backlog);
+  PAIR_TEST ("streams/blocking", test_blocking);
+  PAIR_TEST ("streams/dropped", test_dropped);
+  PAIR_TEST ("streams/connection-closed", test_connection_closed);
+  PAIR_TEST ("flow/window-growth", test_window_growth);
+  PAIR_TEST ("flow/slow-reader", test_slow_reader);
+  PAIR_TEST ("ping/rtt", test_ping_rtt);
+  PAIR_TEST ("go-away/between-sessions", test_go_away_between_sessions);
+#undef PAIR_TEST
+
+#define RAW_TEST(path, setup, func) \
+  g_test_add ("/yamux/raw/" path, Raw, NULL, setup, func, raw_teardown)
+  RAW_TEST ("violation/version", raw_setup_server, test_violation_version);
+  RAW_TEST ("violation/type", raw_setup_server, test_violation_type);
+  RAW_TEST ("violation/beyond-window", raw_setup_server, test_violation_beyond_window);
+  RAW_TEST ("violation/oversized", raw_setup_server, test_violation_oversized);
+  RAW_TEST ("violation/no-syn", raw_setup_server, test_violation_no_syn);
+  RAW_TEST ("violation/no-syn-own-id", raw_setup_server, test_violation_no_syn_own_id);
+  RAW_TEST ("violation/wrong-parity", raw_setup_server, test_violation_wrong_parity);
+  RAW_TEST ("violation/duplicate-syn", raw_setup_server, test_violation_duplicate_syn);
+  RAW_TEST ("violation/window-overflow", raw_setup_server, test_violation_window_overflow);
+  RAW_TEST ("violation/data-after-fin", raw_setup_server, test_violation_data_after_fin);
+  RAW_TEST ("violation/byte-by-byte", raw_setup_server, test_violation_byte_by_byte);
+  RAW_TEST ("implicit-ack", raw_setup_client, test_implicit_ack);
+  RAW_TEST ("unacked-limit", raw_setup_client, test_unacked_limit);
+  RAW_TEST ("go-away/received", raw_setup_client, test_go_away_received);
+  RAW_TEST ("go-away/sent", raw_setup_server, test_go_away_sent);
+  RAW_TEST ("go-away/normal", raw_setup_client, test_go_away_normal);
+  RAW_TEST ("ping", raw_setup_server, test_ping_raw);
+  RAW_TEST ("late-frames", raw_setup_server, test_late_frames);
+  RAW_TEST ("backlog", raw_setup_server, test_backlog_raw);
+  RAW_TEST ("window-growth", raw_setup_server, test_window_growth_raw);
+  RAW_TEST ("abrupt-end", raw_setup_server, test_abrupt_end);
+#undef RAW_TEST
+
+  return g_test_run ();
+}
