@@ -9,9 +9,9 @@
  * exit 0.  Clients: foctet-go-peer, foctet-shell, openssl s_client and
  * gnutls-cli (TLS-level checks of the handshake rules).
  *
- * Environment: FOCTET_GO_PEER (required), FOCTET_SHELL (cases with
- * foctet-shell, which run only with FOCTET_INTEROP_SHELL=1),
- * FOCTET_PLUGIN_PATH (the shell's plugins).  Every child is killed with the
+ * Environment: FOCTET_GO_PEER, FOCTET_SHELL, FOCTET_PLUGIN_PATH (the
+ * shell's plugins); a missing program fails the case (scripts/deps.sh
+ * installs them all).  Every child is killed with the
  * test process (PR_SET_PDEATHSIG) and every wait is bounded.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -149,7 +149,7 @@ static const InteropCase cases[] = {
                     "-cert_chain", "@TMP@/ca.crt" },
     FALSE, CHECK_NONE, 0, "alert number 42", "exactly one", 0, 3000 },
 
-  /* foctet-shell <-> Go (only with FOCTET_INTEROP_SHELL=1). */
+  /* foctet-shell <-> Go. */
   { "/interop/go-shell/ping", PROG_GO_PEER, GO_SERVE,
     PROG_SHELL, { "ping", "@TICKET@", "--count", "3", "--transport", "tls" },
     TRUE, CHECK_PING, 3, NULL, "connection from" },
@@ -180,6 +180,13 @@ static const InteropCase cases[] = {
     TRUE, CHECK_PERF, 1 << 20 },
   { "/interop/shell-go/perf-8-streams", PROG_SHELL, SHELL_SERVE,
     PROG_GO_PEER, { "perf", "@TICKET@", "--upload", "1M", "--download", "1M", "--streams", "8", "--json" },
+    TRUE, CHECK_PERF, 8 << 20 },
+  /* foctet-shell <-> foctet-shell over tls. */
+  { "/interop/shell-shell/ping", PROG_SHELL, SHELL_SERVE,
+    PROG_SHELL, { "ping", "@TICKET@", "--count", "3", "--transport", "tls" },
+    TRUE, CHECK_PING, 3 },
+  { "/interop/shell-shell/perf-8-streams", PROG_SHELL, SHELL_SERVE,
+    PROG_SHELL, { "perf", "@TICKET@", "--upload", "1M", "--download", "1M", "--streams", "8", "--json" },
     TRUE, CHECK_PERF, 8 << 20 },
   { "/interop/shell-tls/no-alpn", PROG_SHELL, SHELL_SERVE,
     PROG_OPENSSL, { OPENSSL_TLS13, "-cert", "@TMP@/ed.crt", "-key", "@TMP@/ed.key" },
@@ -222,8 +229,6 @@ missing_program (Program program)
 {
   const char *path = program_path (program);
 
-  if (program == PROG_SHELL && g_strcmp0 (g_getenv ("FOCTET_INTEROP_SHELL"), "1") != 0)
-    return "foctet-shell cases run only with FOCTET_INTEROP_SHELL=1";
   if (path == NULL || *path == '\0')
     return program == PROG_SHELL ? "FOCTET_SHELL is not set" : "FOCTET_GO_PEER is not set";
   if (program == PROG_OPENSSL || program == PROG_GNUTLS_CLI)
@@ -636,7 +641,7 @@ test_case (gconstpointer data)
 
   if ((why = missing_program (c->server)) != NULL || (why = missing_program (c->client)) != NULL)
     {
-      g_test_skip (why);
+      g_test_fail_printf ("%s", why);
       return;
     }
 
@@ -719,7 +724,7 @@ test_go_peer_key_file (void)
 
   if (missing_program (PROG_GO_PEER) != NULL)
     {
-      g_test_skip (missing_program (PROG_GO_PEER));
+      g_test_fail_printf ("%s", missing_program (PROG_GO_PEER));
       return;
     }
   g_unlink (key);
@@ -762,7 +767,7 @@ test_go_peer_usage (void)
 
   if (missing_program (PROG_GO_PEER) != NULL)
     {
-      g_test_skip (missing_program (PROG_GO_PEER));
+      g_test_fail_printf ("%s", missing_program (PROG_GO_PEER));
       return;
     }
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
