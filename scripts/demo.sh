@@ -3,9 +3,9 @@
 # this machine talking to each other: one serves, the other pings it and
 # measures throughput with the perf protocol.
 #
-# Until the encrypted transports land, the two nodes talk over the
-# test-only "tcp-test" transport plugin (plain TCP on loopback, no
-# encryption) that proves the plugin system end to end.
+# The nodes talk over the "tls" transport plugin (TCP, TLS 1.3 with mutual
+# Ed25519 certificates, yamux streams inside), loaded at run time from the
+# build tree exactly as from the installed plugin directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -15,7 +15,7 @@ top=$PWD
 ninja -C build
 
 shell=$top/build/foctet-shell/foctet-shell
-export FOCTET_PLUGIN_PATH=$top/build/tests/plugins
+export FOCTET_PLUGIN_PATH=$top/build/plugins/transport-tls:$top/build/plugins/mux-yamux
 export FOCTET_PLUGIN_SYSTEM_PATH=
 
 work=$(mktemp -d)
@@ -35,11 +35,11 @@ step "Node A: identity"
 "$shell" --identity "$work/a.key" id
 
 step "Node A: serve on loopback"
-"$shell" --identity "$work/a.key" serve --listen tcp-test/127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+"$shell" --identity "$work/a.key" serve --listen tls/127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 uri=
 for _ in $(seq 100); do
-  uri=$(grep -oE 'tcp-test/127\.0\.0\.1:[0-9]+' "$work/serve.err" | head -n 1 || true)
+  uri=$(grep -oE 'tls/127\.0\.0\.1:[0-9]+' "$work/serve.err" | head -n 1 || true)
   [ -n "$uri" ] && [ -s "$work/serve.out" ] && break
   kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.err" >&2; exit 1; }
   sleep 0.1
@@ -50,13 +50,14 @@ echo "ticket:    $ticket"
 echo "listening: $uri"
 
 step "Node B: ping node A"
-"$shell" --identity "$work/b.key" ping "$ticket" --address "$uri" --count 3
+"$shell" --identity "$work/b.key" ping "$ticket" --count 3
 
-step "Node B: perf, 256 MiB each way"
-"$shell" --identity "$work/b.key" perf "$ticket" --address "$uri" --upload 256M --download 256M
+step "Node B: perf, 1 GiB each way"
+"$shell" --identity "$work/b.key" perf "$ticket" --upload 1G --download 1G
 
-step "Node B: perf, 4 streams at once, as JSON"
-"$shell" --identity "$work/b.key" perf "$ticket" --address "$uri" --upload 16M --download 16M --streams 4 --json
+step "Node B: perf, 8 streams at once, as JSON"
+"$shell" --identity "$work/b.key" perf "$ticket" --upload 128M --download 128M --streams 8 --json
+
 
 step "Node A: shut down"
 kill -TERM "$server_pid"
