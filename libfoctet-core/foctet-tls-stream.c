@@ -42,6 +42,7 @@
 /* Ciphertext read from the base stream in one go, and the most plaintext
  * sealed in one record. */
 #define READ_BUFFER_SIZE (256 * 1024)
+#define WRITE_BUFFER_SIZE (256 * 1024)
 #define RECORD_PAYLOAD_MAX 16384
 
 /* How long closing waits to deliver close_notify before giving up on it. */
@@ -79,6 +80,12 @@ struct _FoctetTlsStream {
   gboolean read_eof;
   GError *write_error;
   gboolean send_pending;
+  gboolean bye_sent;
+  /* Sealed records not yet taken by the base stream: GnuTLS pushes each
+   * record here and the base stream gets them in one big write. */
+  guint8 *wbuf;
+  gsize wbuf_start;
+  gsize wbuf_len;
   GSource *flush_source;
 
   /* The handshake in progress. */
@@ -175,35 +182,72 @@ pull_func (gnutls_transport_ptr_t ptr,
   return n;
 }
 
+/* Writes out what wbuf holds, as far as the base stream takes it.  FALSE
+ * with G_IO_ERROR_WOULD_BLOCK while some is left. */
+static gboolean
+wbuf_flush (FoctetTlsStream  *self,
+            GError          **error)
+{
+  while (self->wbuf_len > 0)
+    {
+      GError *local = NULL;
+      gssize n = g_pollable_output_stream_write_nonblocking (self->base_out, self->wbuf + self->wbuf_start,
+                                                             self->wbuf_len, NULL, &local);
+
+      if (n < 0)
+        {
+          if (!g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) && self->base_error == NULL)
+            self->base_error = g_error_copy (local);
+          g_propagate_error (error, local);
+          return FALSE;
+        }
+      self->wbuf_start += n;
+      self->wbuf_len -= n;
+    }
+  self->wbuf_start = 0;
+  return TRUE;
+}
+
 static ssize_t
 vec_push_func (gnutls_transport_ptr_t  ptr,
                const giovec_t         *iov,
                int                     iovcnt)
 {
   FoctetTlsStream *self = ptr;
-  g_autoptr(GError) error = NULL;
-  GOutputVector vectors[16];
-  gsize written = 0;
-  GPollableReturn res;
-  int n = MIN (iovcnt, (int) G_N_ELEMENTS (vectors));
+  gsize room, copied = 0;
 
-  for (int i = 0; i < n; i++)
+  if (self->wbuf_start + self->wbuf_len == WRITE_BUFFER_SIZE)
     {
-      vectors[i].buffer = iov[i].iov_base;
-      vectors[i].size = iov[i].iov_len;
+      g_autoptr(GError) error = NULL;
+
+      if (!wbuf_flush (self, &error) && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          gnutls_transport_set_errno (self->session, EIO);
+          return -1;
+        }
+      if (self->wbuf_len > 0 && self->wbuf_start > 0)
+        {
+          memmove (self->wbuf, self->wbuf + self->wbuf_start, self->wbuf_len);
+          self->wbuf_start = 0;
+        }
     }
-  res = g_pollable_output_stream_writev_nonblocking (self->base_out, vectors, n, &written, NULL, &error);
-  if (res == G_POLLABLE_RETURN_OK)
-    return written;
-  if (res == G_POLLABLE_RETURN_WOULD_BLOCK)
+
+  room = WRITE_BUFFER_SIZE - self->wbuf_start - self->wbuf_len;
+  if (room == 0)
     {
       gnutls_transport_set_errno (self->session, EAGAIN);
       return -1;
     }
-  if (self->base_error == NULL)
-    self->base_error = g_steal_pointer (&error);
-  gnutls_transport_set_errno (self->session, EIO);
-  return -1;
+  for (int i = 0; i < iovcnt && room > 0; i++)
+    {
+      gsize n = MIN (iov[i].iov_len, room);
+
+      memcpy (self->wbuf + self->wbuf_start + self->wbuf_len, iov[i].iov_base, n);
+      self->wbuf_len += n;
+      copied += n;
+      room -= n;
+    }
+  return copied;
 }
 
 static int
@@ -429,22 +473,28 @@ flush_pending (FoctetTlsStream  *self,
       g_propagate_error (error, g_error_copy (self->write_error));
       return FALSE;
     }
-  if (!self->send_pending)
-    return TRUE;
-
-  do
-    ret = gnutls_record_send (self->session, NULL, 0);
-  while (ret == GNUTLS_E_INTERRUPTED);
-  if (ret == GNUTLS_E_AGAIN)
+  if (self->send_pending)
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Would block");
-      return FALSE;
+      do
+        ret = gnutls_record_send (self->session, NULL, 0);
+      while (ret == GNUTLS_E_INTERRUPTED);
+      if (ret == GNUTLS_E_AGAIN)
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Would block");
+          return FALSE;
+        }
+      self->send_pending = FALSE;
+      if (ret < 0)
+        {
+          self->write_error = session_error (self, ret, FALSE);
+          g_propagate_error (error, g_error_copy (self->write_error));
+          return FALSE;
+        }
     }
-  self->send_pending = FALSE;
-  if (ret < 0)
+  if (!wbuf_flush (self, error))
     {
-      self->write_error = session_error (self, ret, FALSE);
-      g_propagate_error (error, g_error_copy (self->write_error));
+      if (self->base_error != NULL && self->write_error == NULL)
+        self->write_error = session_error (self, GNUTLS_E_PUSH_ERROR, FALSE);
       return FALSE;
     }
   return TRUE;
@@ -479,7 +529,7 @@ schedule_flush (FoctetTlsStream *self)
 }
 
 static gssize
-tls_read_nonblocking (FoctetTlsStream  *self,
+tls_read_records (FoctetTlsStream  *self,
                       guint8           *buffer,
                       gsize             count,
                       GError          **error)
@@ -537,6 +587,20 @@ tls_read_nonblocking (FoctetTlsStream  *self,
   return total;
 }
 
+/* Reading may make GnuTLS answer (a KeyUpdate): that goes out too. */
+static gssize
+tls_read_nonblocking (FoctetTlsStream  *self,
+                      guint8           *buffer,
+                      gsize             count,
+                      GError          **error)
+{
+  gssize n = tls_read_records (self, buffer, count, error);
+
+  if (self->wbuf_len > 0)
+    schedule_flush (self);
+  return n;
+}
+
 static gssize
 tls_write_nonblocking (FoctetTlsStream  *self,
                        const guint8     *buffer,
@@ -544,9 +608,13 @@ tls_write_nonblocking (FoctetTlsStream  *self,
                        GError          **error)
 {
   gsize total = 0;
+  g_autoptr(GError) flush_error = NULL;
 
-  if (!flush_pending (self, error))
-    return -1;
+  /* A record GnuTLS holds goes first; records already in wbuf simply
+   * have new ones queued behind them. */
+  if (self->write_error != NULL || self->send_pending)
+    if (!flush_pending (self, error))
+      return -1;
 
   while (total < count)
     {
@@ -573,6 +641,8 @@ tls_write_nonblocking (FoctetTlsStream  *self,
       g_propagate_error (error, g_error_copy (self->write_error));
       return -1;
     }
+  if (!wbuf_flush (self, &flush_error))
+    schedule_flush (self);
   return total;
 }
 
@@ -661,6 +731,7 @@ foctet_tls_stream_finalize (GObject *object)
   g_clear_error (&self->write_error);
   g_free (self->alpn);
   g_free (self->rbuf);
+  g_free (self->wbuf);
 
   G_OBJECT_CLASS (foctet_tls_stream_parent_class)->finalize (object);
 }
@@ -674,8 +745,12 @@ foctet_tls_stream_close_fn (GIOStream     *stream,
   FoctetTlsStream *self = FOCTET_TLS_STREAM (stream);
 
   clear_source (&self->flush_source);
-  if (self->session != NULL && self->write_error == NULL && flush_pending (self, NULL))
-    gnutls_bye (self->session, GNUTLS_SHUT_WR);
+  if (self->session != NULL && self->write_error == NULL && flush_pending (self, NULL) && !self->bye_sent)
+    {
+      self->bye_sent = TRUE;
+      gnutls_bye (self->session, GNUTLS_SHUT_WR);
+      wbuf_flush (self, NULL);
+    }
   return g_io_stream_close (self->base, cancellable, error);
 }
 
@@ -743,8 +818,16 @@ close_step (GObject  *base_out,
 
   if (!flush_pending (self, &error))
     ret = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) ? GNUTLS_E_AGAIN : -1;
-  else if (self->session != NULL)
-    ret = gnutls_bye (self->session, GNUTLS_SHUT_WR);
+  else if (self->session != NULL && !self->bye_sent)
+    {
+      /* close_notify lands in wbuf: the next round sends it. */
+      self->bye_sent = TRUE;
+      ret = gnutls_bye (self->session, GNUTLS_SHUT_WR);
+      if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
+        self->bye_sent = FALSE;   /* GnuTLS resumes it on the next call */
+      else if (ret == 0 && self->wbuf_len > 0)
+        ret = wbuf_flush (self, NULL) ? 0 : GNUTLS_E_AGAIN;
+    }
 
   if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
     {
@@ -1178,6 +1261,7 @@ send_alert (FoctetTlsStream *self,
     gnutls_alert_send (self->session, GNUTLS_AL_FATAL, GNUTLS_A_NO_APPLICATION_PROTOCOL);
   else if (self->base_error == NULL && ret != GNUTLS_E_FATAL_ALERT_RECEIVED)
     gnutls_alert_send_appropriate (self->session, ret);
+  wbuf_flush (self, NULL);
 }
 
 static void
@@ -1189,9 +1273,20 @@ handshake_step (FoctetTlsStream *self)
     ret = gnutls_handshake (self->session);
   while (ret < 0 && !gnutls_error_is_fatal (ret) && ret != GNUTLS_E_AGAIN);
 
+  /* The flight GnuTLS just sealed is in wbuf. */
+  if (ret == GNUTLS_E_AGAIN || ret == 0)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!wbuf_flush (self, &error) && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        ret = GNUTLS_E_PUSH_ERROR;
+      else if (ret == 0 && self->wbuf_len > 0)
+        schedule_flush (self);
+    }
+
   if (ret == GNUTLS_E_AGAIN)
     {
-      if (gnutls_record_get_direction (self->session) == 1)
+      if (self->wbuf_len > 0 || gnutls_record_get_direction (self->session) == 1)
         self->step_source = g_pollable_output_stream_create_source (self->base_out, NULL);
       else
         self->step_source = g_pollable_input_stream_create_source (self->base_in, NULL);
@@ -1385,6 +1480,7 @@ foctet_tls_stream_handshake_async (GIOStream           *base_stream,
   self->alpn = g_strdup (alpn);
   self->expected_peer = expected_peer != NULL ? foctet_node_id_copy (expected_peer) : NULL;
   self->rbuf = g_malloc (READ_BUFFER_SIZE);
+  self->wbuf = g_malloc (WRITE_BUFFER_SIZE);
 
   in = g_object_new (TLS_TYPE_INPUT_STREAM, NULL);
   g_weak_ref_init (&in->tls, self);
