@@ -220,15 +220,12 @@ vec_push_func (gnutls_transport_ptr_t  ptr,
     {
       g_autoptr(GError) error = NULL;
 
+      /* No compacting of what is left: the base stream takes it soon,
+       * and moving it would cost more than waiting. */
       if (!wbuf_flush (self, &error) && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
           gnutls_transport_set_errno (self->session, EIO);
           return -1;
-        }
-      if (self->wbuf_len > 0 && self->wbuf_start > 0)
-        {
-          memmove (self->wbuf, self->wbuf + self->wbuf_start, self->wbuf_len);
-          self->wbuf_start = 0;
         }
     }
 
