@@ -10,9 +10,6 @@
 #include "foctet-tls-transport.h"
 
 #define DEFAULT_MAX_HANDSHAKES 64
-/* Socket buffers: large enough that one fast stream is not held back by
- * the kernel's defaults on a high bandwidth-delay path. */
-#define SOCKET_BUFFER_SIZE (4 * 1024 * 1024)
 
 struct _TlsTransport {
   GObject parent_instance;
@@ -55,8 +52,6 @@ tune_socket (GSocket *socket)
   /* Small frames (pings, window updates, stream headers) go out at once. */
   if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, &error))
     g_debug ("Cannot set TCP_NODELAY: %s", error->message);
-  g_socket_set_option (socket, SOL_SOCKET, SO_SNDBUF, SOCKET_BUFFER_SIZE, NULL);
-  g_socket_set_option (socket, SOL_SOCKET, SO_RCVBUF, SOCKET_BUFFER_SIZE, NULL);
   /* The dial's connect timeout must not linger as an idle timeout. */
   g_socket_set_timeout (socket, 0);
 }
