@@ -96,21 +96,25 @@ class Plugins(unittest.TestCase):
 
 
 class TwoNodes(unittest.TestCase):
+    """Two nodes over the test-only tcp-test transport."""
+    TRANSPORT = 'tcp-test'
+
     def setUp(self):
         self.loop = GLib.MainLoop()
         self.server = Foctet.Node.new(Foctet.Identity.generate())
         self.client = Foctet.Node.new(Foctet.Identity.generate())
 
         call = Call()
-        self.server.listen_async('tcp-test/127.0.0.1:0', None, call)
+        self.server.listen_async(self.TRANSPORT + '/127.0.0.1:0', None, call)
         run_until(self.loop, lambda: call.result)
         self.uri = self.server.listen_finish(call.result[1])
-        self.assertTrue(self.uri.startswith('tcp-test/127.0.0.1:'))
+        self.assertTrue(self.uri.startswith(self.TRANSPORT + '/127.0.0.1:'))
 
         call = Call()
         self.client.dial_uri_async(self.server.get_node_id(), self.uri, None, call)
         run_until(self.loop, lambda: call.result)
         self.connection = self.client.dial_uri_finish(call.result[1])
+        self.assertEqual(self.connection.get_transport_name(), self.TRANSPORT)
 
     def tearDown(self):
         for node in (self.client, self.server):
@@ -174,6 +178,11 @@ class TwoNodes(unittest.TestCase):
         run_until(self.loop, lambda: reply)
         self.assertEqual(reply[0], b'olleh')
         self.assertEqual(seen, ['test/reverse/1'])
+
+
+class TwoNodesTls(TwoNodes):
+    """The same over the real tls transport with yamux inside."""
+    TRANSPORT = 'tls'
 
 
 if __name__ == '__main__':
