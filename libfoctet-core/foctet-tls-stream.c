@@ -92,6 +92,7 @@ struct _FoctetTlsStream {
   GTask *handshake_task;
   GSource *step_source;
   GSource *timeout_source;
+  guint timeout_ms;
   GSource *cancel_source;
 };
 
@@ -643,12 +644,19 @@ tls_write_nonblocking (FoctetTlsStream  *self,
   return total;
 }
 
+/* A read returns at once without the base stream: plaintext or
+ * ciphertext is buffered on our side, or the error or end is known. */
+static gboolean
+input_ready_now (FoctetTlsStream *self)
+{
+  return self->rbuf_len > 0 || gnutls_record_check_pending (self->session) > 0 ||
+         self->read_error != NULL || self->read_eof;
+}
+
 static gboolean
 tls_is_readable (FoctetTlsStream *self)
 {
-  return self->rbuf_len > 0 || gnutls_record_check_pending (self->session) > 0 ||
-         self->read_error != NULL || self->read_eof ||
-         g_pollable_input_stream_is_readable (self->base_in);
+  return input_ready_now (self) || g_pollable_input_stream_is_readable (self->base_in);
 }
 
 static gboolean
@@ -914,8 +922,7 @@ tls_source_ready (TlsSource *ts)
     return TRUE;
   if (ts->for_write)
     return tls->write_error != NULL;
-  return tls->rbuf_len > 0 || gnutls_record_check_pending (tls->session) > 0 ||
-         tls->read_error != NULL || tls->read_eof;
+  return input_ready_now (tls);
 }
 
 static gboolean
@@ -1339,7 +1346,7 @@ static gboolean
 handshake_timeout_cb (gpointer user_data)
 {
   FoctetTlsStream *self = user_data;
-  guint timeout_ms = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (self), "foctet-timeout-ms"));
+  guint timeout_ms = self->timeout_ms;
 
   g_clear_pointer (&self->timeout_source, g_source_unref);
   handshake_finish_with (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT,
@@ -1494,7 +1501,7 @@ foctet_tls_stream_handshake_async (GIOStream           *base_stream,
 
   if (timeout_ms > 0)
     {
-      g_object_set_data (G_OBJECT (self), "foctet-timeout-ms", GUINT_TO_POINTER (timeout_ms));
+      self->timeout_ms = timeout_ms;
       self->timeout_source = g_timeout_source_new (timeout_ms);
       g_source_set_callback (self->timeout_source, handshake_timeout_cb, self, NULL);
       g_source_attach (self->timeout_source, self->context);
