@@ -10,6 +10,7 @@
 #include <gnutls/x509.h>
 
 #include "foctet-tls-stream.h"
+#include "foctet-gnutls.h"
 #include "foctet-error.h"
 
 /**
@@ -30,14 +31,6 @@
  * is full, the last record waits inside the session and is sent as soon as
  * the base stream takes it, without the caller having to write again.
  */
-
-/* Cipher suites in the listener's order of preference (PROTOCOL §2):
- * AES-128-GCM first, the fastest here by far.  %COMPAT lets a peer's
- * certificate lack the digitalSignature key usage, which §2 says must not
- * matter. */
-#define PRIORITY_COMMON "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:" \
-                        "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:%COMPAT"
-#define PRIORITY_SERVER PRIORITY_COMMON ":%SERVER_PRECEDENCE"
 
 /* Ciphertext read from the base stream in one go, and the most plaintext
  * sealed in one record. */
@@ -342,49 +335,6 @@ session_error (FoctetTlsStream *self,
 /* ------------------------------------------------------------------ */
 /* Certificates                                                        */
 
-static void
-credentials_free (gpointer data)
-{
-  gnutls_certificate_free_credentials (data);
-}
-
-/* One set of GnuTLS credentials per identity, kept with it. */
-static gnutls_certificate_credentials_t
-identity_credentials (FoctetIdentity  *identity,
-                      GError         **error)
-{
-  gnutls_certificate_credentials_t cred = g_object_get_data (G_OBJECT (identity), "foctet-tls-credentials");
-  g_autofree char *cert_pem = NULL;
-  g_autofree char *key_pem = NULL;
-  gnutls_datum_t cert, key;
-  int ret;
-
-  if (cred != NULL)
-    return cred;
-
-  cert_pem = foctet_identity_get_certificate_pem (identity);
-  key_pem = foctet_identity_export_private_key_pem (identity);
-  cert.data = (unsigned char *) cert_pem;
-  cert.size = strlen (cert_pem);
-  key.data = (unsigned char *) key_pem;
-  key.size = strlen (key_pem);
-
-  ret = gnutls_certificate_allocate_credentials (&cred);
-  if (ret == 0)
-    ret = gnutls_certificate_set_x509_key_mem2 (cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
-  explicit_bzero (key_pem, strlen (key_pem));
-  if (ret < 0)
-    {
-      if (cred != NULL)
-        gnutls_certificate_free_credentials (cred);
-      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_KEY,
-                   "Cannot use the identity for TLS: %s", gnutls_strerror (ret));
-      return NULL;
-    }
-  g_object_set_data_full (G_OBJECT (identity), "foctet-tls-credentials", cred, credentials_free);
-  return cred;
-}
-
 /* PROTOCOL §2 in place of the PKI check: one self-signed Ed25519
  * certificate, whose key is the peer's NodeId; the dialer's must be the
  * one it dialed. */
@@ -392,18 +342,10 @@ static int
 verify_func (gnutls_session_t session)
 {
   FoctetTlsStream *self = gnutls_session_get_ptr (session);
-  const gnutls_datum_t *list;
-  unsigned int n = 0;
-  g_autoptr(GPtrArray) certificates = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   GError *error = NULL;
 
-  list = gnutls_certificate_get_peers (session, &n);
-  for (unsigned int i = 0; list != NULL && i < n; i++)
-    g_ptr_array_add (certificates, g_bytes_new (list[i].data, list[i].size));
-
   g_clear_pointer (&self->peer_id, foctet_node_id_free);
-  self->peer_id = foctet_identity_verify_peer ((GBytes * const *) certificates->pdata, certificates->len,
-                                               self->is_server ? NULL : self->expected_peer, &error);
+  self->peer_id = foctet_gnutls_verify_peer (session, self->is_server ? NULL : self->expected_peer, &error);
   if (self->peer_id == NULL)
     {
       g_clear_error (&self->verify_error);
@@ -1377,14 +1319,14 @@ session_setup (FoctetTlsStream  *self,
   const char *error_pos = NULL;
   int ret;
 
-  cred = identity_credentials (self->identity, error);
+  cred = foctet_gnutls_get_credentials (self->identity, error);
   if (cred == NULL)
     return FALSE;
 
   ret = gnutls_init (&self->session, (self->is_server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
                                      GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS);
   if (ret == 0)
-    ret = gnutls_priority_set_direct (self->session, self->is_server ? PRIORITY_SERVER : PRIORITY_COMMON,
+    ret = gnutls_priority_set_direct (self->session, self->is_server ? FOCTET_GNUTLS_PRIORITY_SERVER : FOCTET_GNUTLS_PRIORITY,
                                       &error_pos);
   if (ret == 0)
     ret = gnutls_credentials_set (self->session, GNUTLS_CRD_CERTIFICATE, cred);

@@ -1,0 +1,93 @@
+/* foctet-gnutls.c: the identity's GnuTLS credentials and the PROTOCOL §2
+ * certificate check on a GnuTLS session, shared by every TLS stack.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "foctet-gnutls.h"
+
+static void
+credentials_free (gpointer data)
+{
+  gnutls_certificate_free_credentials (data);
+}
+
+/**
+ * foctet_gnutls_get_credentials: (skip)
+ * @identity: the node's identity
+ * @error: return location for a #GError
+ *
+ * GnuTLS certificate credentials holding @identity's certificate and key.
+ * They are made once and kept with @identity.
+ *
+ * Returns: (transfer none): the credentials, or %NULL with @error set
+ */
+gnutls_certificate_credentials_t
+foctet_gnutls_get_credentials (FoctetIdentity  *identity,
+                               GError         **error)
+{
+  gnutls_certificate_credentials_t cred = g_object_get_data (G_OBJECT (identity), "foctet-tls-credentials");
+  g_autofree char *cert_pem = NULL;
+  g_autofree char *key_pem = NULL;
+  gnutls_datum_t cert, key;
+  int ret;
+
+  g_return_val_if_fail (FOCTET_IS_IDENTITY (identity), NULL);
+
+  if (cred != NULL)
+    return cred;
+
+  cert_pem = foctet_identity_get_certificate_pem (identity);
+  key_pem = foctet_identity_export_private_key_pem (identity);
+  cert.data = (unsigned char *) cert_pem;
+  cert.size = strlen (cert_pem);
+  key.data = (unsigned char *) key_pem;
+  key.size = strlen (key_pem);
+
+  ret = gnutls_certificate_allocate_credentials (&cred);
+  if (ret == 0)
+    ret = gnutls_certificate_set_x509_key_mem2 (cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+  explicit_bzero (key_pem, strlen (key_pem));
+  if (ret < 0)
+    {
+      if (cred != NULL)
+        gnutls_certificate_free_credentials (cred);
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_KEY,
+                   "Cannot use the identity for TLS: %s", gnutls_strerror (ret));
+      return NULL;
+    }
+  g_object_set_data_full (G_OBJECT (identity), "foctet-tls-credentials", cred, credentials_free);
+  return cred;
+}
+
+/**
+ * foctet_gnutls_verify_peer: (skip)
+ * @session: a GnuTLS session during its handshake (from its verify function)
+ * @expected_peer: (nullable): the NodeId a dialer meant to reach, or %NULL
+ *   on the listener
+ * @error: return location for a #GError
+ *
+ * PROTOCOL §2 in place of the PKI check, on the certificates the peer of
+ * @session sent: see foctet_identity_verify_peer().
+ *
+ * Returns: (transfer full): the peer's NodeId, or %NULL with @error set
+ */
+FoctetNodeId *
+foctet_gnutls_verify_peer (gnutls_session_t     session,
+                           const FoctetNodeId  *expected_peer,
+                           GError             **error)
+{
+  const gnutls_datum_t *list;
+  unsigned int n = 0;
+  g_autoptr(GPtrArray) certificates = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+
+  list = gnutls_certificate_get_peers (session, &n);
+  for (unsigned int i = 0; list != NULL && i < n; i++)
+    g_ptr_array_add (certificates, g_bytes_new (list[i].data, list[i].size));
+
+  return foctet_identity_verify_peer ((GBytes * const *) certificates->pdata, certificates->len,
+                                      expected_peer, error);
+}
