@@ -293,6 +293,29 @@ foctet_connection_is_closed (FoctetConnection *self)
 }
 
 /**
+ * foctet_connection_set_peer_id:
+ * @self: a #FoctetConnection
+ * @peer_id: the peer's authenticated NodeId
+ *
+ * For subclasses that exist before their handshake authenticated the peer
+ * (QUIC): sets #FoctetConnection:peer-id once, when it was not given at
+ * construction.  A connection is announced or returned only after that.
+ */
+void
+foctet_connection_set_peer_id (FoctetConnection   *self,
+                               const FoctetNodeId *peer_id)
+{
+  FoctetConnectionPrivate *priv = foctet_connection_get_instance_private (self);
+
+  g_return_if_fail (FOCTET_IS_CONNECTION (self));
+  g_return_if_fail (peer_id != NULL);
+  g_return_if_fail (priv->peer_id == NULL);
+
+  priv->peer_id = foctet_node_id_copy (peer_id);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PEER_ID]);
+}
+
+/**
  * foctet_connection_set_closed:
  * @self: a #FoctetConnection
  * @error: (nullable): why it ended, %NULL for a normal close
