@@ -373,8 +373,8 @@ quic_endpoint_send (QuicEndpoint      *endpoint,
   return TRUE;
 }
 
-static void
-endpoint_handle_datagram (QuicEndpoint          *endpoint,
+void
+quic_endpoint_receive (QuicEndpoint          *endpoint,
                           const struct sockaddr *local,
                           socklen_t              local_len,
                           const struct sockaddr *remote,
@@ -515,9 +515,9 @@ endpoint_readable_cb (GSocket      *socket,
             continue;
           parse_control (endpoint, msg, &local, &ecn, &segment);
           for (gsize off = 0; off < len; off += segment)
-            endpoint_handle_datagram (endpoint, (struct sockaddr *) &local, endpoint->local_len,
-                                      (struct sockaddr *) &endpoint->addrs[i], msg->msg_namelen,
-                                      ecn, data + off, MIN (segment, len - off));
+            quic_endpoint_receive (endpoint, (struct sockaddr *) &local, endpoint->local_len,
+                                   (struct sockaddr *) &endpoint->addrs[i], msg->msg_namelen,
+                                   ecn, data + off, MIN (segment, len - off));
         }
       if (n < RECV_BATCH)
         break;
@@ -920,6 +920,15 @@ endpoint_detach (QuicEndpoint *endpoint)
 {
   endpoint->listening = FALSE;
   quic_endpoint_unref (endpoint);
+}
+
+QuicEndpoint *
+quic_transport_get_listening_endpoint (QuicTransport *self)
+{
+  for (guint i = 0; i < self->endpoints->len; i++)
+    if (((QuicEndpoint *) self->endpoints->pdata[i])->listening)
+      return self->endpoints->pdata[i];
+  return NULL;
 }
 
 /* No new connections; established ones go on over their endpoints. */

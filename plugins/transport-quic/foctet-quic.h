@@ -83,6 +83,17 @@ gboolean quic_endpoint_send (QuicEndpoint         *endpoint,
                              const guint8         *data,
                              gsize                 len,
                              gsize                 segment);
+/* Handles one datagram that arrived from @remote at @local. */
+void quic_endpoint_receive (QuicEndpoint          *endpoint,
+                            const struct sockaddr *local,
+                            socklen_t              local_len,
+                            const struct sockaddr *remote,
+                            socklen_t              remote_len,
+                            guint                  ecn,
+                            const guint8          *data,
+                            gsize                  len);
+/* For tests and fuzzing: the first endpoint that listens, if any. */
+QuicEndpoint *quic_transport_get_listening_endpoint (QuicTransport *self);
 void quic_endpoint_forget (QuicEndpoint   *endpoint,
                            QuicConnection *connection);
 
