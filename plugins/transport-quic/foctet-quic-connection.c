@@ -51,6 +51,7 @@ struct _QuicConnection {
   gboolean alpn_refused;
 
   /* State. */
+  gboolean got_packet;               /* the peer sent one that decrypted */
   gboolean established;              /* handshake done (and confirmed, for a client) */
   gboolean ended;                    /* closed, for whatever reason */
   GError *end_error;
@@ -1261,8 +1262,9 @@ quic_connection_receive (QuicConnection    *self,
             break;
           }
         case NGTCP2_ERR_DROP_CONN:
-          conn_end (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
-                                       "The QUIC connection was dropped"));
+          conn_end (self, g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                               self->got_packet ? "ngtcp2 dropped the QUIC connection"
+                                                                : "The first QUIC packet did not decrypt"));
           break;
         default:
           {
@@ -1281,7 +1283,10 @@ quic_connection_receive (QuicConnection    *self,
         }
     }
   else
-    conn_schedule_write (self);
+    {
+      self->got_packet = TRUE;
+      conn_schedule_write (self);
+    }
   g_object_unref (self);
 }
 
@@ -1752,6 +1757,12 @@ gboolean
 quic_connection_is_established (QuicConnection *self)
 {
   return self->established && !self->ended;
+}
+
+gboolean
+quic_connection_got_packet (QuicConnection *self)
+{
+  return self->got_packet;
 }
 
 gboolean

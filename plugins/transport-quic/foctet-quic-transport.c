@@ -47,6 +47,7 @@ struct _QuicTransport {
   guint handshakes;                  /* incoming handshakes in progress */
   GHashTable *pending;               /* QuicConnection (owned) → GTask of a dial, or NULL */
   GHashTable *per_address;           /* remote IP text → count of incoming connections */
+  guint retries_sent;
   guint8 retry_secret[32];
 };
 
@@ -59,6 +60,7 @@ enum {
   PROP_IDLE_TIMEOUT,
   PROP_KEEPALIVE_INTERVAL,
   PROP_MAX_STREAMS,
+  PROP_RETRIES_SENT,
   N_PROPS
 };
 
@@ -650,7 +652,10 @@ send_retry (QuicTransport       *self,
     return;
   n = ngtcp2_crypto_write_retry (buf, sizeof buf, hd->version, &hd->scid, &scid, &hd->dcid, token, token_len);
   if (n > 0)
-    quic_endpoint_send (endpoint, NULL, path, 0, buf, n, 0);
+    {
+      quic_endpoint_send (endpoint, NULL, path, 0, buf, n, 0);
+      self->retries_sent++;
+    }
 }
 
 static void
@@ -811,6 +816,14 @@ quic_transport_connection_failed (QuicTransport  *self,
 
       self->handshakes--;
       per_address_release (connection, self);
+      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR) &&
+          !quic_connection_got_packet (connection))
+        {
+          /* Not a connection attempt: a datagram that only looked like an
+           * Initial.  Nothing to report. */
+          g_object_unref (connection);
+          return;
+        }
       g_debug ("Refused the QUIC connection from %s: %s", remote, error->message);
       foctet_transport_emit_incoming_failed (FOCTET_TRANSPORT (self), remote, error);
       g_object_unref (connection);
@@ -1236,6 +1249,9 @@ quic_transport_get_property (GObject    *object,
     case PROP_MAX_STREAMS:
       g_value_set_uint (value, self->config.max_streams);
       break;
+    case PROP_RETRIES_SENT:
+      g_value_set_uint (value, self->retries_sent);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1390,6 +1406,15 @@ quic_transport_class_init (QuicTransportClass *klass)
   properties[PROP_MAX_STREAMS] =
     g_param_spec_uint ("max-streams", NULL, NULL, 1, 1 << 20, DEFAULT_MAX_STREAMS,
                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  /**
+   * QuicTransport:retries-sent:
+   *
+   * How many Retry packets the listener sent: a sign of a flood of
+   * Initials.
+   */
+  properties[PROP_RETRIES_SENT] =
+    g_param_spec_uint ("retries-sent", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   for (guint i = PROP_HANDSHAKE_TIMEOUT; i < N_PROPS; i++)
     g_object_class_install_property (object_class, i, properties[i]);
 }

@@ -121,6 +121,8 @@ void quic_connection_receive (QuicConnection    *self,
 void quic_connection_writable (QuicConnection *self);
 gboolean quic_connection_is_established (QuicConnection *self);
 gboolean quic_connection_is_server (QuicConnection *self);
+/* Whether any packet of the peer was accepted. */
+gboolean quic_connection_got_packet (QuicConnection *self);
 void quic_connection_abort (QuicConnection *self,
                             const GError   *error);
 char *quic_connection_describe_failure (QuicConnection *self);
