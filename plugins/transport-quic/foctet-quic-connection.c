@@ -1573,12 +1573,10 @@ conn_settings (QuicConnection       *self,
   ngtcp2_settings_default (settings);
   settings->initial_ts = quic_timestamp ();
   settings->max_tx_udp_payload_size = QUIC_MAX_UDP_PAYLOAD;
-  settings->cc_algo = NGTCP2_CC_ALGO_CUBIC;
+  settings->cc_algo = self->config.cc_algo;
   settings->max_window = CONNECTION_WINDOW_MAX;
   settings->max_stream_window = STREAM_WINDOW_MAX;
   settings->handshake_timeout = (ngtcp2_duration) self->config.handshake_timeout * NGTCP2_MILLISECONDS;
-  if (g_getenv ("FOCTET_QUIC_LOG") != NULL)
-    settings->log_printf = NULL;
 
   ngtcp2_transport_params_default (params);
   params->initial_max_streams_bidi = self->config.max_streams;

@@ -61,10 +61,14 @@ enum {
   PROP_KEEPALIVE_INTERVAL,
   PROP_MAX_STREAMS,
   PROP_RETRIES_SENT,
+  PROP_CONGESTION_CONTROL,
   N_PROPS
 };
 
 static GParamSpec *properties[N_PROPS];
+
+/* By ngtcp2_cc_algo value. */
+static const char * const cc_names[] = { "reno", "cubic", "bbr", "bbr2" };
 
 static void quic_transport_iface_init (FoctetTransportInterface *iface);
 
@@ -1252,6 +1256,9 @@ quic_transport_get_property (GObject    *object,
     case PROP_RETRIES_SENT:
       g_value_set_uint (value, self->retries_sent);
       break;
+    case PROP_CONGESTION_CONTROL:
+      g_value_set_string (value, cc_names[self->config.cc_algo]);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1288,6 +1295,19 @@ quic_transport_set_property (GObject      *object,
     case PROP_MAX_STREAMS:
       self->config.max_streams = g_value_get_uint (value);
       break;
+    case PROP_CONGESTION_CONTROL:
+      {
+        const char *name = g_value_get_string (value);
+        guint i;
+
+        for (i = 0; i < G_N_ELEMENTS (cc_names) && g_strcmp0 (cc_names[i], name) != 0; i++)
+          ;
+        if (i == G_N_ELEMENTS (cc_names))
+          g_warning ("Unknown congestion control “%s”: keeping %s", name, cc_names[self->config.cc_algo]);
+        else
+          self->config.cc_algo = i;
+        break;
+      }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1415,6 +1435,16 @@ quic_transport_class_init (QuicTransportClass *klass)
   properties[PROP_RETRIES_SENT] =
     g_param_spec_uint ("retries-sent", NULL, NULL, 0, G_MAXUINT, 0,
                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * QuicTransport:congestion-control:
+   *
+   * ngtcp2's congestion controller: "bbr" (the default: random loss on a
+   * long path does not make it back off the way loss-based ones do),
+   * "bbr2", "cubic" or "reno".
+   */
+  properties[PROP_CONGESTION_CONTROL] =
+    g_param_spec_string ("congestion-control", NULL, NULL, "bbr",
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
   for (guint i = PROP_HANDSHAKE_TIMEOUT; i < N_PROPS; i++)
     g_object_class_install_property (object_class, i, properties[i]);
 }

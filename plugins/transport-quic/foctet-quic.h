@@ -51,6 +51,7 @@ typedef struct {
   guint idle_timeout;                /* ms */
   guint keepalive_interval;          /* ms, 0: none */
   guint max_streams;                 /* incoming streams open at once */
+  ngtcp2_cc_algo cc_algo;
 } QuicConfig;
 
 void quic_transport_register (GTypeModule *module);
