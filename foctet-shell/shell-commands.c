@@ -151,8 +151,12 @@ stop_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* The default listen URIs: quic and tls on all addresses, any port, for
- * those of the two that are loaded. */
+/* The default listen URIs (CLI.md: "both, on all addresses, any port"):
+ * quic and tls on every IPv4 address, any port, for those of the two whose
+ * plugin is loaded — both, then, and the ticket carries both; a node
+ * without the quic plugin serves tls alone.  (0.0.0.0 rather than [::]:
+ * a transport lists a wildcard's interface addresses of its own family
+ * only, and most peers still reach each other over IPv4.) */
 static gboolean
 default_listen_uris (GPtrArray  *uris,
                      const char *only,
@@ -190,7 +194,8 @@ cmd_serve (ShellContext *ctx,
   g_autofree char *transport = NULL;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
-      "Listen on URI, e.g. tls/0.0.0.0:0 (repeatable; default: quic and tls on all addresses)", "URI" },
+      "Listen on URI, e.g. tls/0.0.0.0:0 (repeatable; default: quic and tls, those loaded, "
+      "on all addresses, any port)", "URI" },
     { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
       "Listen with this transport only: on all addresses, or on each --listen HOST:PORT", "NAME" },
     { NULL }
@@ -201,6 +206,9 @@ cmd_serve (ShellContext *ctx,
   g_autofree char *ticket_text = NULL;
   g_autoptr(GPtrArray) uris = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) bound = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) default_error = NULL;
+  g_autofree char *default_failed = NULL;
+  gboolean defaults = FALSE;
   guint sigint, sigterm;
   int ret;
 
@@ -226,6 +234,8 @@ cmd_serve (ShellContext *ctx,
       }
   else if (!default_listen_uris (uris, transport, &ret))
     return ret;
+  else
+    defaults = transport == NULL;
 
   node = shell_make_node (ctx, &ret);
   if (node == NULL)
@@ -249,6 +259,17 @@ cmd_serve (ShellContext *ctx,
       shell_wait (&wait.done, FALSE, NULL);
       listening = foctet_node_listen_finish (node, wait.result, &error);
       g_object_unref (wait.result);
+      if (listening == NULL && defaults && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          /* A default transport that cannot listen (UDP blocked, say)
+           * leaves the other one: a warning, unless none is left. */
+          if (default_error == NULL)
+            {
+              default_error = g_steal_pointer (&error);
+              default_failed = g_strdup_printf ("listen %s", uri);
+            }
+          continue;
+        }
       if (listening == NULL)
         {
           g_autofree char *what = g_strdup_printf ("listen %s", uri);
@@ -261,6 +282,14 @@ cmd_serve (ShellContext *ctx,
     }
   if (g_cancellable_is_cancelled (stop))
     goto out;
+  if (bound->len == 0)
+    {
+      ret = shell_failure (default_failed, default_error);
+      goto out;
+    }
+  if (default_error != NULL && !ctx->quiet)
+    g_printerr ("foctet-shell: %s: %s (serving on the other transport)\n", default_failed,
+                default_error->message);
 
   /* The ticket first, at once: scripts wait for this line. */
   ticket = foctet_node_get_ticket (node);

@@ -33,6 +33,9 @@
 /* A peer that opens a stream has this long to send its header. */
 #define HEADER_TIMEOUT_SECONDS 10
 
+/* How long a dial gives one address before it tries the next one too. */
+#define DEFAULT_DIAL_RACE_DELAY_MS 250
+
 typedef struct {
   FoctetProtocolHandler handler;
   gpointer user_data;
@@ -49,6 +52,7 @@ struct _FoctetNode {
   GHashTable *handlers;       /* protocol → Handler */
   GHashTable *connections;    /* FoctetConnection set */
   GCancellable *cancellable;  /* cancelled on shutdown and dispose */
+  guint dial_race_delay;      /* ms */
   gboolean shut_down;
 };
 
@@ -58,6 +62,7 @@ enum {
   PROP_0,
   PROP_IDENTITY,
   PROP_NODE_ID,
+  PROP_DIAL_RACE_DELAY,
   N_PROPS
 };
 
@@ -170,6 +175,9 @@ foctet_node_get_property (GObject    *object,
     case PROP_NODE_ID:
       g_value_set_boxed (value, foctet_node_get_node_id (self));
       break;
+    case PROP_DIAL_RACE_DELAY:
+      g_value_set_uint (value, self->dial_race_delay);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -187,6 +195,9 @@ foctet_node_set_property (GObject      *object,
     {
     case PROP_IDENTITY:
       self->identity = g_value_dup_object (value);
+      break;
+    case PROP_DIAL_RACE_DELAY:
+      foctet_node_set_dial_race_delay (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -230,6 +241,17 @@ foctet_node_class_init (FoctetNodeClass *klass)
   properties[PROP_NODE_ID] =
     g_param_spec_boxed ("node-id", NULL, NULL, FOCTET_TYPE_NODE_ID,
                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetNode:dial-race-delay:
+   *
+   * Milliseconds foctet_node_dial_async() gives one of the peer's
+   * addresses before it starts dialing the next one as well (the "happy
+   * eyeballs" racing delay of PROTOCOL §3).  A dial moves on at once when
+   * every address tried so far has failed.  0 dials all addresses at once.
+   */
+  properties[PROP_DIAL_RACE_DELAY] =
+    g_param_spec_uint ("dial-race-delay", NULL, NULL, 0, 60 * 1000, DEFAULT_DIAL_RACE_DELAY_MS,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -265,6 +287,7 @@ foctet_node_init (FoctetNode *self)
                                           (GDestroyNotify) handler_free);
   self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
   self->cancellable = g_cancellable_new ();
+  self->dial_race_delay = DEFAULT_DIAL_RACE_DELAY_MS;
 
   foctet_node_set_protocol_handler (self, FOCTET_PROTOCOL_PING, serve_ping, NULL, NULL);
   foctet_node_set_protocol_handler (self, FOCTET_PROTOCOL_PERF, serve_perf, NULL, NULL);
@@ -313,6 +336,40 @@ foctet_node_get_node_id (FoctetNode *self)
   g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
 
   return foctet_identity_get_node_id (self->identity);
+}
+
+/**
+ * foctet_node_get_dial_race_delay:
+ * @self: a #FoctetNode
+ *
+ * Returns: the #FoctetNode:dial-race-delay, in milliseconds
+ */
+guint
+foctet_node_get_dial_race_delay (FoctetNode *self)
+{
+  g_return_val_if_fail (FOCTET_IS_NODE (self), 0);
+
+  return self->dial_race_delay;
+}
+
+/**
+ * foctet_node_set_dial_race_delay:
+ * @self: a #FoctetNode
+ * @milliseconds: the delay, at most 60000
+ *
+ * Sets the #FoctetNode:dial-race-delay for dials that start from now on.
+ */
+void
+foctet_node_set_dial_race_delay (FoctetNode *self,
+                                 guint       milliseconds)
+{
+  g_return_if_fail (FOCTET_IS_NODE (self));
+  g_return_if_fail (milliseconds <= 60 * 1000);
+
+  if (self->dial_race_delay == milliseconds)
+    return;
+  self->dial_race_delay = milliseconds;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DIAL_RACE_DELAY]);
 }
 
 /* Connections and the streams peers open on them. */
@@ -769,128 +826,380 @@ foctet_node_get_ticket (FoctetNode *self)
   return ticket;
 }
 
-/* Dialing */
+/* Dialing
+ *
+ * A dial is a race over the peer's addresses (PROTOCOL §3, "happy
+ * eyeballs"): the attempts are started one by one, the first at once and
+ * each next one a racing delay after the previous, or as soon as every
+ * attempt started so far has failed.  The first connection to complete
+ * its handshake wins; the other attempts are cancelled, and a loser that
+ * completes all the same is closed with code 0, never kept nor announced.
+ *
+ * Every attempt in flight holds a reference on the dial's task, so the
+ * race's state lives until the last transport answered, even after the
+ * task returned.  The timer and the cancellation sources do not: they are
+ * destroyed when the task returns. */
+
+typedef struct {
+  GTask *task;                 /* while the attempt's dial is in flight */
+  char *uri;                   /* "transport/host:port" */
+  GCancellable *cancellable;
+  GError *error;               /* why it failed */
+} DialAttempt;
 
 typedef struct {
   FoctetNodeId *peer;
-  GPtrArray *uris;    /* "transport/host:port" still to try, in order */
-  guint next;
-  GString *failures;
-  GError *last_error;
-} DialData;
+  GPtrArray *attempts;         /* DialAttempt, in the order they start */
+  guint next;                  /* the next attempt to start */
+  guint pending;               /* attempts in flight */
+  guint delay_ms;              /* G_MAXUINT: one after the other, no race */
+  gboolean starting;           /* inside race_start_next () */
+  gboolean finished;           /* the task returned */
+  GSource *timer;              /* starts the next attempt */
+  GSource *cancelled;          /* the caller's cancellable */
+  GSource *shut_down;          /* the node's cancellable */
+} DialRace;
 
 static void
-dial_data_free (DialData *data)
+dial_attempt_free (DialAttempt *attempt)
 {
-  g_clear_pointer (&data->peer, foctet_node_id_free);
-  g_clear_pointer (&data->uris, g_ptr_array_unref);
-  if (data->failures != NULL)
-    g_string_free (data->failures, TRUE);
-  g_clear_error (&data->last_error);
-  g_free (data);
+  g_assert (attempt->task == NULL);
+  g_free (attempt->uri);
+  g_clear_object (&attempt->cancellable);
+  g_clear_error (&attempt->error);
+  g_free (attempt);
 }
 
-static void dial_next (GTask *task);
+static void
+clear_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
 
 static void
-dial_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
+dial_race_free (DialRace *race)
 {
-  GTask *task = user_data;
+  clear_source (&race->timer);
+  clear_source (&race->cancelled);
+  clear_source (&race->shut_down);
+  g_clear_pointer (&race->peer, foctet_node_id_free);
+  g_clear_pointer (&race->attempts, g_ptr_array_unref);
+  g_free (race);
+}
+
+/* How much an attempt's failure tells the caller: that the peer is not
+ * who the ticket says beats a broken handshake, which beats "refused",
+ * which beats a timeout, which beats an address no transport can use. */
+static int
+error_weight (const GError *error)
+{
+  if (error->domain == FOCTET_ERROR)
+    switch ((FoctetError) error->code)
+      {
+      case FOCTET_ERROR_NODE_ID_MISMATCH:
+        return 100;
+      case FOCTET_ERROR_BAD_CERTIFICATE:
+        return 90;
+      case FOCTET_ERROR_HANDSHAKE_FAILED:
+      case FOCTET_ERROR_PROTOCOL_ERROR:
+        return 80;
+      case FOCTET_ERROR_TIMED_OUT:
+        return 30;
+      case FOCTET_ERROR_UNREACHABLE:
+        return 25;
+      case FOCTET_ERROR_INVALID_ARGUMENT:
+      case FOCTET_ERROR_PLUGIN_NOT_FOUND:
+        return 20;
+      default:
+        return 60;
+      }
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    return 30;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return 0;
+  return 40;
+}
+
+static void
+dial_race_finish (GTask *task)
+{
+  DialRace *race = g_task_get_task_data (task);
+
+  race->finished = TRUE;
+  clear_source (&race->timer);
+  clear_source (&race->cancelled);
+  clear_source (&race->shut_down);
+  for (guint i = 0; i < race->attempts->len; i++)
+    {
+      DialAttempt *attempt = g_ptr_array_index (race->attempts, i);
+
+      if (attempt->task != NULL)
+        g_cancellable_cancel (attempt->cancellable);
+    }
+}
+
+static void
+dial_race_return_error (GTask *task)
+{
+  DialRace *race = g_task_get_task_data (task);
+  const GError *best = NULL;
+  g_autofree char *peer = NULL;
+  GString *message;
+
+  dial_race_finish (task);
+
+  /* One address: its own error says it best. */
+  if (race->attempts->len == 1)
+    {
+      DialAttempt *attempt = g_ptr_array_index (race->attempts, 0);
+
+      g_task_return_error (task, g_steal_pointer (&attempt->error));
+      g_object_unref (task);
+      return;
+    }
+
+  /* Several: what happened to each, under the most telling code. */
+  peer = foctet_node_id_to_string (race->peer);
+  message = g_string_new (NULL);
+  g_string_printf (message, "Cannot reach %s: ", peer);
+  for (guint i = 0; i < race->attempts->len; i++)
+    {
+      DialAttempt *attempt = g_ptr_array_index (race->attempts, i);
+
+      if (attempt->error == NULL)
+        continue;
+      if (best == NULL || error_weight (attempt->error) > error_weight (best))
+        best = attempt->error;
+      if (i > 0)
+        g_string_append (message, "; ");
+      g_string_append_printf (message, "%s — %s", attempt->uri, attempt->error->message);
+    }
+  g_assert (best != NULL);
+  g_task_return_new_error (task, best->domain, best->code, "%s", message->str);
+  g_string_free (message, TRUE);
+  g_object_unref (task);
+}
+
+static void
+dial_attempt_failed (DialAttempt *attempt,
+                     GError      *error)
+{
+  g_debug ("Dialing %s failed: %s", attempt->uri, error->message);
+  g_clear_error (&attempt->error);
+  attempt->error = error;
+}
+
+static void race_start_next (GTask *task);
+
+static void
+dial_attempt_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  DialAttempt *attempt = user_data;
+  GTask *task = g_steal_pointer (&attempt->task);
   FoctetNode *self = g_task_get_source_object (task);
-  DialData *data = g_task_get_task_data (task);
+  DialRace *race = g_task_get_task_data (task);
   FoctetConnection *connection;
   GError *error = NULL;
 
+  race->pending--;
   connection = foctet_transport_dial_finish (FOCTET_TRANSPORT (source), result, &error);
-  if (connection == NULL)
-    {
-      const char *uri = g_ptr_array_index (data->uris, data->next - 1);
 
-      g_debug ("Dialing %s failed: %s", uri, error->message);
-      if (data->failures->len > 0)
-        g_string_append (data->failures, "; ");
-      g_string_append_printf (data->failures, "%s: %s", uri, error->message);
-      g_clear_error (&data->last_error);
-      data->last_error = error;
-      dial_next (task);
-      return;
+  if (race->finished)
+    {
+      /* Lost the race (or the dial was given up), but connected all the
+       * same: end it politely; the peer forgets it too. */
+      if (connection != NULL)
+        {
+          g_debug ("Closing %s: another address won the race", attempt->uri);
+          foctet_connection_close_async (connection, FOCTET_CLOSE_CODE_NO_ERROR, "lost the race",
+                                         NULL, NULL, NULL);
+          g_object_unref (connection);
+        }
+      g_clear_error (&error);
+    }
+  else if (connection != NULL)
+    {
+      g_debug ("Connected to %s", attempt->uri);
+      dial_race_finish (task);
+      node_add_connection (self, connection);
+      g_task_return_pointer (task, connection, g_object_unref);
+      g_object_unref (task);    /* the race's own reference */
+    }
+  else
+    {
+      dial_attempt_failed (attempt, error);
+      /* Nothing else in flight: no reason to wait for the timer. */
+      if (race->pending == 0 && !race->starting)
+        race_start_next (task);
     }
 
-  node_add_connection (self, connection);
-  g_task_return_pointer (task, connection, g_object_unref);
-  g_object_unref (task);
+  g_object_unref (task);        /* the attempt's */
 }
 
+/* Starts one attempt, or records why it cannot start. */
 static void
-dial_next (GTask *task)
+dial_attempt_start (GTask       *task,
+                    DialAttempt *attempt)
 {
   FoctetNode *self = g_task_get_source_object (task);
-  DialData *data = g_task_get_task_data (task);
+  DialRace *race = g_task_get_task_data (task);
+  g_autofree char *name = NULL;
+  g_autofree char *address = NULL;
+  FoctetTransport *transport;
+  GError *error = NULL;
 
-  while (data->next < data->uris->len)
+  if (!parse_uri (attempt->uri, &name, &address, &error) ||
+      (transport = foctet_node_get_transport (self, name, &error)) == NULL)
     {
-      const char *uri = g_ptr_array_index (data->uris, data->next++);
-      g_autofree char *name = NULL;
-      g_autofree char *address = NULL;
-      FoctetTransport *transport;
-      GError *error = NULL;
-
-      if (g_task_return_error_if_cancelled (task))
-        {
-          g_object_unref (task);
-          return;
-        }
-      if (!parse_uri (uri, &name, &address, &error) ||
-          (transport = foctet_node_get_transport (self, name, &error)) == NULL)
-        {
-          if (data->failures->len > 0)
-            g_string_append (data->failures, "; ");
-          g_string_append (data->failures, error->message);
-          g_clear_error (&data->last_error);
-          data->last_error = error;
-          continue;
-        }
-      foctet_transport_dial_async (transport, address, data->peer,
-                                   g_task_get_cancellable (task), dial_cb, task);
+      dial_attempt_failed (attempt, error);
       return;
     }
 
-  /* One address: its own error says it best.  Several: say what happened
-   * to each, keeping the last error's code. */
-  if (data->uris->len == 1 && data->last_error != NULL)
-    g_task_return_error (task, g_steal_pointer (&data->last_error));
-  else if (data->last_error != NULL)
-    g_task_return_new_error (task, data->last_error->domain, data->last_error->code,
-                             "%s", data->failures->str);
-  else
-    g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE,
-                             "No address to dial");
-  g_object_unref (task);
+  g_debug ("Dialing %s", attempt->uri);
+  attempt->cancellable = g_cancellable_new ();
+  attempt->task = g_object_ref (task);
+  race->pending++;
+  foctet_transport_dial_async (transport, address, race->peer, attempt->cancellable,
+                               dial_attempt_cb, attempt);
 }
 
+static gboolean
+race_timer_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+  DialRace *race = g_task_get_task_data (task);
+
+  g_clear_pointer (&race->timer, g_source_unref);
+  race_start_next (task);
+  return G_SOURCE_REMOVE;
+}
+
+/* Starts the next attempt (and, while those fail at once with nothing
+ * else in flight, the ones after it), then sets the timer for the one
+ * after; returns the task's error when no attempt is left. */
+static void
+race_start_next (GTask *task)
+{
+  FoctetNode *self = g_task_get_source_object (task);
+  DialRace *race = g_task_get_task_data (task);
+
+  clear_source (&race->timer);
+  race->starting = TRUE;
+  while (race->next < race->attempts->len && !race->finished)
+    {
+      /* An attempt that failed at once leaves nothing in flight: on to
+       * the next one. */
+      dial_attempt_start (task, g_ptr_array_index (race->attempts, race->next++));
+      if (race->pending > 0)
+        break;
+    }
+  race->starting = FALSE;
+
+  if (race->finished)
+    return;
+  if (race->pending == 0)
+    {
+      /* Every attempt was started and has failed. */
+      dial_race_return_error (task);
+      return;
+    }
+  if (race->next < race->attempts->len && race->delay_ms != G_MAXUINT)
+    {
+      race->timer = g_timeout_source_new (race->delay_ms);
+      g_source_set_static_name (race->timer, "[foctet] dial race");
+      g_source_set_callback (race->timer, race_timer_cb, task, NULL);
+      g_source_attach (race->timer, self->context);
+    }
+}
+
+static gboolean
+race_cancelled_cb (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+
+  dial_race_finish (task);
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+  g_object_unref (task);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+race_shut_down_cb (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+
+  dial_race_finish (task);
+  g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                           "The node was shut down while dialing");
+  g_object_unref (task);
+  return G_SOURCE_REMOVE;
+}
+
+static GSource *
+watch_cancellable (FoctetNode             *self,
+                   GCancellable           *cancellable,
+                   GCancellableSourceFunc  func,
+                   GTask                  *task)
+{
+  GSource *source = g_cancellable_source_new (cancellable);
+
+  g_source_set_static_name (source, "[foctet] dial cancelled");
+  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) func, task, NULL);
+  g_source_attach (source, self->context);
+  return source;
+}
+
+/* Takes @uris (and the caller's reference on @task). */
 static void
 dial_start (FoctetNode         *self,
             const FoctetNodeId *peer,
             GPtrArray          *uris,
+            guint               delay_ms,
             GTask              *task)
 {
-  DialData *data = g_new0 (DialData, 1);
+  DialRace *race = g_new0 (DialRace, 1);
+  GCancellable *cancellable = g_task_get_cancellable (task);
 
-  data->peer = foctet_node_id_copy (peer);
-  data->uris = uris;
-  data->failures = g_string_new (NULL);
-  g_task_set_task_data (task, data, (GDestroyNotify) dial_data_free);
+  race->peer = foctet_node_id_copy (peer);
+  race->delay_ms = delay_ms;
+  race->attempts = g_ptr_array_new_with_free_func ((GDestroyNotify) dial_attempt_free);
+  for (guint i = 0; i < uris->len; i++)
+    {
+      DialAttempt *attempt = g_new0 (DialAttempt, 1);
+
+      attempt->uri = g_strdup (g_ptr_array_index (uris, i));
+      g_ptr_array_add (race->attempts, attempt);
+    }
+  g_ptr_array_unref (uris);
+  g_task_set_task_data (task, race, (GDestroyNotify) dial_race_free);
 
   if (self->shut_down)
     {
+      race->finished = TRUE;
       g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
                                "The node is shut down");
       g_object_unref (task);
       return;
     }
-  dial_next (task);
+  if (g_task_return_error_if_cancelled (task))
+    {
+      race->finished = TRUE;
+      g_object_unref (task);
+      return;
+    }
+
+  if (cancellable != NULL)
+    race->cancelled = watch_cancellable (self, cancellable, race_cancelled_cb, task);
+  race->shut_down = watch_cancellable (self, self->cancellable, race_shut_down_cb, task);
+  race_start_next (task);
 }
 
 /**
@@ -903,10 +1212,26 @@ dial_start (FoctetNode         *self,
  * @callback: (scope async): called when connected or failed
  * @user_data: data for @callback
  *
- * Connects to the node a ticket names, trying its addresses in the order
- * QUIC, TLS, relay (each in the ticket's order), and authenticates it as
- * the ticket's NodeId.  The connection is kept by the node, which serves
- * the peer's streams on it too.
+ * Connects to the node a ticket names and authenticates it as the
+ * ticket's NodeId.  The connection is kept by the node, which serves the
+ * peer's streams on it too.
+ *
+ * The addresses are raced (PROTOCOL §3): they are dialed in the order QUIC,
+ * TLS, relay (each kind in the ticket's order), the first at once and each
+ * next one #FoctetNode:dial-race-delay later, or at once when every address
+ * dialed so far has failed.  The first connection that completes its
+ * handshake wins; the other dials are cancelled, and one that connects all
+ * the same is closed with %FOCTET_CLOSE_CODE_NO_ERROR.  Addresses of
+ * transports no loaded plugin provides are skipped.
+ *
+ * With @transport, only that transport's addresses are dialed, one after
+ * the other, each once the one before failed.
+ *
+ * When every address fails, the error names each with its reason
+ * ("Cannot reach NODEID: quic/HOST:PORT — why; tls/HOST:PORT — why"), and
+ * carries the most telling of their codes: %FOCTET_ERROR_NODE_ID_MISMATCH
+ * from any address before a handshake failure, before an I/O error, before
+ * a timeout.  With a single address, its error is returned as it is.
  */
 void
 foctet_node_dial_async (FoctetNode          *self,
@@ -958,7 +1283,8 @@ foctet_node_dial_async (FoctetNode          *self,
       return;
     }
 
-  dial_start (self, foctet_ticket_get_node_id (ticket), uris, task);
+  dial_start (self, foctet_ticket_get_node_id (ticket), uris,
+              transport != NULL ? G_MAXUINT : self->dial_race_delay, task);
 }
 
 /**
@@ -1010,7 +1336,7 @@ foctet_node_dial_uri_async (FoctetNode          *self,
 
   uris = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (uris, g_strdup (uri));
-  dial_start (self, peer, uris, task);
+  dial_start (self, peer, uris, G_MAXUINT, task);
 }
 
 /**

@@ -42,6 +42,12 @@ FOCTET_AVAILABLE_IN_ALL
 const FoctetNodeId *foctet_node_get_node_id (FoctetNode *self);
 
 FOCTET_AVAILABLE_IN_ALL
+guint foctet_node_get_dial_race_delay (FoctetNode *self);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_node_set_dial_race_delay (FoctetNode *self,
+                                      guint       milliseconds);
+
+FOCTET_AVAILABLE_IN_ALL
 FoctetTransport *foctet_node_get_transport (FoctetNode  *self,
                                             const char  *name,
                                             GError     **error);

@@ -31,13 +31,16 @@ launcher_new (GSubprocessFlags flags)
   return launcher;
 }
 
-/* Runs foctet-shell with @args to completion; returns its exit status. */
+/* Runs foctet-shell with @args to completion, with the environment
+ * variables @env ("NAME", "VALUE", ..., NULL; may be NULL) set; returns its
+ * exit status. */
 static int
-run_shell (const char  *stdin_text,
-           char       **out,
-           char       **err,
-           const char  *first,
-           ...)
+run_shell_va (const char * const  *env,
+              const char          *stdin_text,
+              char               **out,
+              char               **err,
+              const char          *first,
+              va_list              args)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) proc = NULL;
@@ -46,17 +49,16 @@ run_shell (const char  *stdin_text,
   g_autoptr(GError) error = NULL;
   GAsyncResult *slot = NULL;
   const char *arg;
-  va_list args;
 
   g_ptr_array_add (argv, (char *) g_getenv ("FOCTET_SHELL"));
-  va_start (args, first);
   for (arg = first; arg != NULL; arg = va_arg (args, const char *))
     g_ptr_array_add (argv, (char *) arg);
-  va_end (args);
   g_ptr_array_add (argv, NULL);
 
   launcher = launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                            G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
+    g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
   proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8_async (proc, stdin_text != NULL ? stdin_text : "", NULL,
@@ -65,6 +67,38 @@ run_shell (const char  *stdin_text,
   g_subprocess_communicate_utf8_finish (proc, result, out, err, &error);
   g_assert_no_error (error);
   return g_subprocess_get_exit_status (proc);
+}
+
+static int
+run_shell (const char  *stdin_text,
+           char       **out,
+           char       **err,
+           const char  *first,
+           ...)
+{
+  va_list args;
+  int status;
+
+  va_start (args, first);
+  status = run_shell_va (NULL, stdin_text, out, err, first, args);
+  va_end (args);
+  return status;
+}
+
+static int
+run_shell_env (const char * const  *env,
+               char               **out,
+               char               **err,
+               const char          *first,
+               ...)
+{
+  va_list args;
+  int status;
+
+  va_start (args, first);
+  status = run_shell_va (env, NULL, out, err, first, args);
+  va_end (args);
+  return status;
 }
 
 static void
@@ -320,6 +354,137 @@ test_serve_ping_perf (void)
   g_assert_no_error (error);
 }
 
+/* serve without --listen, with the plugins of @plugin_path: listens on
+ * every default transport (quic, tls) that is loaded, and the ticket
+ * carries them all; ping without --transport races them.  With the quic
+ * twin of tcp-test (@twin), quic wins, or tls when quic hangs. */
+static void
+serve_default (const char *plugin_path,
+               gboolean    twin)
+{
+  const char * const env[] = { "FOCTET_PLUGIN_PATH", plugin_path, NULL };
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autofree char *server_key = g_build_filename (tmpdir, "server-default", NULL);
+  g_autofree char *plugins_out = NULL, *plugins_err = NULL;
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *ticket_text = NULL;
+  GAsyncResult *slot = NULL;
+  const struct {
+    const char *name;
+    FoctetAddressKind kind;
+  } defaults[] = { { "quic", FOCTET_ADDRESS_KIND_QUIC }, { "tls", FOCTET_ADDRESS_KIND_TLS } };
+  gboolean loaded[G_N_ELEMENTS (defaults)] = { FALSE };
+  guint n_loaded = 0;
+
+  g_assert_cmpint (run_shell_env (env, &plugins_out, &plugins_err, "plugins", NULL), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (defaults); i++)
+    {
+      g_autofree char *line = g_strdup_printf ("transport %s ", defaults[i].name);
+
+      loaded[i] = g_str_has_prefix (plugins_out, line) || strstr (plugins_out, line) != NULL;
+      n_loaded += loaded[i];
+    }
+  g_assert_true (loaded[1]);
+  if (twin)
+    g_assert_true (loaded[0]);
+
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", plugin_path, TRUE);
+  server = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"),
+                                        "--identity", server_key, "serve", NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (server));
+
+  ticket_text = read_line (out);
+  ticket = foctet_ticket_parse (ticket_text, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < n_loaded; i++)
+    {
+      g_autofree char *listening = read_line (err);
+
+      g_test_message ("%s", listening);
+      g_assert_true (g_str_has_prefix (listening, "listening on "));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (defaults); i++)
+    {
+      g_auto(GStrv) addresses = foctet_ticket_get_addresses (ticket, defaults[i].kind);
+
+      g_test_message ("%s: %u addresses in the ticket", defaults[i].name, g_strv_length (addresses));
+      if (loaded[i])
+        g_assert_cmpuint (g_strv_length (addresses), >, 0);
+      else
+        g_assert_cmpuint (g_strv_length (addresses), ==, 0);
+    }
+
+  /* No --transport: the race.  Against the twin, quic wins; when its
+   * dials hang, tls wins after the racing delay. */
+  {
+    g_autofree char *o = NULL, *e = NULL;
+
+    g_assert_cmpint (run_shell_env (env, &o, &e, "ping", ticket_text, "--count", "1", NULL), ==, 0);
+    g_test_message ("%s", o);
+    g_assert_true (g_regex_match_simple ("^seq=1 rtt=[0-9]+\\.[0-9]{3}ms via=(quic|tls)\n$", o, 0, 0));
+    if (twin)
+      g_assert_nonnull (strstr (o, "via=quic"));
+  }
+  if (twin)
+    {
+      const char * const hang_env[] = { "FOCTET_PLUGIN_PATH", plugin_path, "TCP_TEST_DIAL_MODE", "hang", NULL };
+      g_autofree char *o = NULL, *e = NULL, *perf_out = NULL, *perf_err = NULL;
+
+      g_assert_cmpint (run_shell_env (hang_env, &o, &e, "ping", ticket_text, "--count", "1", NULL), ==, 0);
+      g_assert_true (g_regex_match_simple ("^seq=1 rtt=[0-9]+\\.[0-9]{3}ms via=tls\n$", o, 0, 0));
+
+      g_assert_cmpint (run_shell_env (hang_env, &perf_out, &perf_err, "perf", ticket_text, "--upload", "64K",
+                                      "--json", NULL), ==, 0);
+      g_assert_true (g_str_has_prefix (perf_out, "{\"transport\": \"tls\""));
+    }
+  {
+    g_autofree char *o = NULL, *e = NULL;
+
+    g_assert_cmpint (run_shell_env (env, &o, &e, "ping", ticket_text, "--count", "1", "--transport", "tls", NULL), ==, 0);
+    g_assert_true (g_regex_match_simple ("^seq=1 rtt=[0-9]+\\.[0-9]{3}ms via=tls\n$", o, 0, 0));
+  }
+
+  g_subprocess_send_signal (server, SIGTERM);
+  g_subprocess_wait_check_async (server, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_subprocess_wait_check_finish (server, result, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_serve_default_twin (void)
+{
+  const char *path = g_getenv ("TEST_QUIC_TWIN_PLUGIN_PATH");
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  serve_default (path, TRUE);
+}
+
+static void
+test_serve_default (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  serve_default (path, FALSE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -336,6 +501,8 @@ main (int   argc,
   g_test_add_func ("/shell/plugins", test_plugins);
   g_test_add_func ("/shell/scripted", test_scripted);
   g_test_add_func ("/shell/serve-ping-perf", test_serve_ping_perf);
+  g_test_add_func ("/shell/serve-default", test_serve_default);
+  g_test_add_func ("/shell/serve-default-race", test_serve_default_twin);
   ret = g_test_run ();
 
   foctet_test_remove_tree (tmpdir);

@@ -20,12 +20,24 @@ struct _TcpTestTransport {
   gboolean accepting;                /* hellos are answered (listen_async, not stopped) */
   guint dials;                       /* dials that told a peer our stream port */
   GHashTable *connections;           /* key → TcpTestConnection, not owned */
+
+  /* Misbehaving on purpose, for tests of dialing: see foctet-tcp-test.h. */
+  char *dial_mode;
+  guint dial_delay;                  /* ms */
+  gboolean dial_ignore_cancel;
+  guint dial_attempts;
+  guint pending_dials;
 };
 
 enum {
   PROP_0,
   PROP_IDENTITY,
   PROP_HANDSHAKE_TIMEOUT,
+  PROP_DIAL_MODE,
+  PROP_DIAL_DELAY,
+  PROP_DIAL_IGNORE_CANCEL,
+  PROP_DIAL_ATTEMPTS,
+  PROP_PENDING_DIALS,
   N_PROPS
 };
 
@@ -365,6 +377,14 @@ tcp_test_transport_get_name (FoctetTransport *transport)
   return TCP_TEST_NAME;
 }
 
+#ifdef TCP_TEST_QUIC_TWIN
+static guint
+tcp_test_transport_get_address_kind (FoctetTransport *transport)
+{
+  return FOCTET_ADDRESS_KIND_QUIC;
+}
+#endif
+
 static void
 tcp_test_transport_listen_async (FoctetTransport     *transport,
                                  const char          *address,
@@ -613,14 +633,13 @@ dial_connected_cb (GObject      *source,
 }
 
 static void
-tcp_test_transport_dial_async (FoctetTransport     *transport,
-                               const char          *address,
-                               const FoctetNodeId  *expected_peer,
-                               GCancellable        *cancellable,
-                               GAsyncReadyCallback  callback,
-                               gpointer             user_data)
+dial_now (TcpTestTransport    *self,
+          const char          *address,
+          const FoctetNodeId  *expected_peer,
+          GCancellable        *cancellable,
+          GAsyncReadyCallback  callback,
+          gpointer             user_data)
 {
-  TcpTestTransport *self = TCP_TEST_TRANSPORT (transport);
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
   g_autoptr(GSocketClient) client = NULL;
   g_autoptr(GSocketConnectable) connectable = NULL;
@@ -629,7 +648,7 @@ tcp_test_transport_dial_async (FoctetTransport     *transport,
   guint16 port = 0;
   DialData *data;
 
-  g_task_set_source_tag (task, tcp_test_transport_dial_async);
+  g_task_set_source_tag (task, dial_now);
   if (!foctet_parse_host_port (address, &host, &port, &error))
     {
       g_task_return_error (task, error);
@@ -656,6 +675,158 @@ tcp_test_transport_dial_async (FoctetTransport     *transport,
                                  g_steal_pointer (&task));
 }
 
+/* A dial as the dial-* properties say: it may wait, hang or fail before
+ * (or instead of) dial_now (). */
+typedef struct {
+  char *address;
+  FoctetNodeId *expected;
+  GSource *timer;
+  GSource *cancelled;
+  gboolean returned;
+} PendingDial;
+
+static void
+pending_dial_free (PendingDial *pending)
+{
+  g_free (pending->address);
+  g_clear_pointer (&pending->expected, foctet_node_id_free);
+  if (pending->timer != NULL)
+    {
+      g_source_destroy (pending->timer);
+      g_source_unref (pending->timer);
+    }
+  if (pending->cancelled != NULL)
+    {
+      g_source_destroy (pending->cancelled);
+      g_source_unref (pending->cancelled);
+    }
+  g_free (pending);
+}
+
+static void
+pending_dial_return (GTask  *task,
+                     gpointer connection,
+                     GError *error)
+{
+  TcpTestTransport *self = g_task_get_source_object (task);
+  PendingDial *pending = g_task_get_task_data (task);
+
+  pending->returned = TRUE;
+  if (pending->timer != NULL)
+    g_source_destroy (pending->timer);
+  if (pending->cancelled != NULL)
+    g_source_destroy (pending->cancelled);
+  self->pending_dials--;
+  if (connection != NULL)
+    g_task_return_pointer (task, connection, g_object_unref);
+  else
+    g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+pending_dial_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  PendingDial *pending = g_task_get_task_data (task);
+  GError *error = NULL;
+  FoctetConnection *connection = g_task_propagate_pointer (G_TASK (result), &error);
+
+  if (!pending->returned)
+    pending_dial_return (task, connection, error);
+  else
+    {
+      /* Cancelled meanwhile, and the caller was told so. */
+      if (connection != NULL)
+        {
+          foctet_connection_close_async (connection, FOCTET_CLOSE_CODE_NO_ERROR, "dial cancelled",
+                                         NULL, NULL, NULL);
+          g_object_unref (connection);
+        }
+      g_clear_error (&error);
+    }
+  g_object_unref (task);
+}
+
+static gboolean
+pending_dial_cancelled_cb (GCancellable *cancellable,
+                           gpointer      user_data)
+{
+  GTask *task = user_data;
+  PendingDial *pending = g_task_get_task_data (task);
+
+  g_clear_pointer (&pending->cancelled, g_source_unref);
+  pending_dial_return (task, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                        "The tcp-test dial was cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+pending_dial_timer_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+  TcpTestTransport *self = g_task_get_source_object (task);
+  PendingDial *pending = g_task_get_task_data (task);
+
+  g_clear_pointer (&pending->timer, g_source_unref);
+  dial_now (self, pending->address, pending->expected,
+            self->dial_ignore_cancel ? NULL : g_task_get_cancellable (task),
+            pending_dial_cb, g_object_ref (task));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+tcp_test_transport_dial_async (FoctetTransport     *transport,
+                               const char          *address,
+                               const FoctetNodeId  *expected_peer,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  TcpTestTransport *self = TCP_TEST_TRANSPORT (transport);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  PendingDial *pending = g_new0 (PendingDial, 1);
+
+  g_task_set_source_tag (task, tcp_test_transport_dial_async);
+  pending->address = g_strdup (address);
+  pending->expected = expected_peer != NULL ? foctet_node_id_copy (expected_peer) : NULL;
+  g_task_set_task_data (task, pending, (GDestroyNotify) pending_dial_free);
+  self->dial_attempts++;
+  self->pending_dials++;
+
+  if (g_strcmp0 (self->dial_mode, "fail") == 0)
+    {
+      pending_dial_return (task, NULL,
+                           g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
+                                        "tcp-test was told to fail dialing %s", address));
+      return;
+    }
+
+  /* The caller gets what the dial says even when it cancelled: a dial
+   * that ignores cancelling may connect anyway. */
+  g_task_set_check_cancellable (task, FALSE);
+  if (cancellable != NULL && !(self->dial_ignore_cancel && g_strcmp0 (self->dial_mode, "hang") != 0))
+    {
+      pending->cancelled = g_cancellable_source_new (cancellable);
+      g_source_set_callback (pending->cancelled, (GSourceFunc) (void (*) (void)) pending_dial_cancelled_cb,
+                             task, NULL);
+      g_source_attach (pending->cancelled, self->context);
+    }
+  if (g_strcmp0 (self->dial_mode, "hang") == 0)
+    return;
+
+  if (self->dial_delay > 0)
+    {
+      pending->timer = g_timeout_source_new (self->dial_delay);
+      g_source_set_callback (pending->timer, pending_dial_timer_cb, task, NULL);
+      g_source_attach (pending->timer, self->context);
+      return;
+    }
+  pending_dial_timer_cb (task);
+}
+
 static FoctetConnection *
 tcp_test_transport_dial_finish (FoctetTransport  *transport,
                                 GAsyncResult     *result,
@@ -673,8 +844,27 @@ tcp_test_transport_get_listen_addresses (FoctetTransport *transport)
   GStrvBuilder *builder = g_strv_builder_new ();
   char **addresses;
 
+#ifdef TCP_TEST_QUIC_TWIN
+  /* Posing as a real transport, the twin lists a wildcard address's
+   * interface addresses, as real ones do for tickets. */
+  if (self->bound != NULL)
+    {
+      g_autofree char *host = NULL;
+      g_autoptr(GInetAddress) inet = NULL;
+      guint16 port = 0;
+
+      if (foctet_parse_host_port (self->bound, &host, &port, NULL) &&
+          (inet = g_inet_address_new_from_string (host)) != NULL)
+        {
+          g_auto(GStrv) expanded = foctet_transport_expand_listen_address (inet, port);
+
+          g_strv_builder_addv (builder, (const char **) expanded);
+        }
+    }
+#else
   if (self->bound != NULL)
     g_strv_builder_add (builder, self->bound);
+#endif
   addresses = g_strv_builder_end (builder);
   g_strv_builder_unref (builder);
   return addresses;
@@ -698,6 +888,9 @@ static void
 tcp_test_transport_iface_init (FoctetTransportInterface *iface)
 {
   iface->get_name = tcp_test_transport_get_name;
+#ifdef TCP_TEST_QUIC_TWIN
+  iface->get_address_kind = tcp_test_transport_get_address_kind;
+#endif
   iface->listen_async = tcp_test_transport_listen_async;
   iface->listen_finish = tcp_test_transport_listen_finish;
   iface->dial_async = tcp_test_transport_dial_async;
@@ -722,6 +915,21 @@ tcp_test_transport_get_property (GObject    *object,
     case PROP_HANDSHAKE_TIMEOUT:
       g_value_set_uint (value, self->handshake_timeout);
       break;
+    case PROP_DIAL_MODE:
+      g_value_set_string (value, self->dial_mode);
+      break;
+    case PROP_DIAL_DELAY:
+      g_value_set_uint (value, self->dial_delay);
+      break;
+    case PROP_DIAL_IGNORE_CANCEL:
+      g_value_set_boolean (value, self->dial_ignore_cancel);
+      break;
+    case PROP_DIAL_ATTEMPTS:
+      g_value_set_uint (value, self->dial_attempts);
+      break;
+    case PROP_PENDING_DIALS:
+      g_value_set_uint (value, self->pending_dials);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -742,6 +950,16 @@ tcp_test_transport_set_property (GObject      *object,
       break;
     case PROP_HANDSHAKE_TIMEOUT:
       self->handshake_timeout = g_value_get_uint (value);
+      break;
+    case PROP_DIAL_MODE:
+      g_free (self->dial_mode);
+      self->dial_mode = g_value_dup_string (value);
+      break;
+    case PROP_DIAL_DELAY:
+      self->dial_delay = g_value_get_uint (value);
+      break;
+    case PROP_DIAL_IGNORE_CANCEL:
+      self->dial_ignore_cancel = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -780,6 +998,7 @@ tcp_test_transport_finalize (GObject *object)
   g_clear_object (&self->identity);
   g_clear_pointer (&self->connections, g_hash_table_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
+  g_free (self->dial_mode);
 
   G_OBJECT_CLASS (tcp_test_transport_parent_class)->finalize (object);
 }
@@ -806,6 +1025,23 @@ tcp_test_transport_class_init (TcpTestTransportClass *klass)
   g_object_class_install_property (object_class, PROP_HANDSHAKE_TIMEOUT,
     g_param_spec_uint ("handshake-timeout", NULL, NULL, 1, 3600, TCP_TEST_DEFAULT_HANDSHAKE_TIMEOUT,
                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS));
+
+  /* For tests of dialing; see foctet-tcp-test.h. */
+  g_object_class_install_property (object_class, PROP_DIAL_MODE,
+    g_param_spec_string ("dial-mode", NULL, NULL, "normal",
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (object_class, PROP_DIAL_DELAY,
+    g_param_spec_uint ("dial-delay", NULL, NULL, 0, 600 * 1000, 0,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (object_class, PROP_DIAL_IGNORE_CANCEL,
+    g_param_spec_boolean ("dial-ignore-cancel", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (object_class, PROP_DIAL_ATTEMPTS,
+    g_param_spec_uint ("dial-attempts", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (object_class, PROP_PENDING_DIALS,
+    g_param_spec_uint ("pending-dials", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 }
 
 static void
@@ -818,6 +1054,10 @@ tcp_test_transport_init (TcpTestTransport *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->dial_mode = g_strdup (g_getenv ("TCP_TEST_DIAL_MODE") != NULL ? g_getenv ("TCP_TEST_DIAL_MODE")
+                                                                     : "normal");
+  if (g_getenv ("TCP_TEST_DIAL_DELAY") != NULL)
+    self->dial_delay = (guint) g_ascii_strtoull (g_getenv ("TCP_TEST_DIAL_DELAY"), NULL, 10);
 }
 
 void

@@ -28,6 +28,24 @@
  * Everything runs on the GMainContext that was thread-default when the
  * transport was constructed; nothing blocks.
  *
+ * For the tests of dialing (the race of foctet_node_dial_async()), a dial
+ * can be told to misbehave with the transport's properties (defaults from
+ * the environment, for tests that run the shell):
+ *   "dial-mode" (TCP_TEST_DIAL_MODE): "normal"; "hang" until cancelled;
+ *     "fail" at once with G_IO_ERROR_CONNECTION_REFUSED;
+ *   "dial-delay" (TCP_TEST_DIAL_DELAY): milliseconds before a normal dial
+ *     starts;
+ *   "dial-ignore-cancel": a delayed normal dial goes on, and may connect,
+ *     after it was cancelled;
+ * and "dial-attempts" / "pending-dials" count dials started and unfinished.
+ *
+ * Built with -DTCP_TEST_QUIC_TWIN, the same code is the TEST-ONLY plugin
+ * "transport-quic-test-twin": a transport named "quic" whose addresses go
+ * in tickets as QUIC addresses, for tests that race it against the real
+ * tls transport when no real quic plugin is loaded.  It must never be
+ * loaded together with tcp-test (their GTypes have the same names) nor
+ * with a real quic plugin.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
@@ -36,7 +54,15 @@
 
 G_BEGIN_DECLS
 
+#ifdef TCP_TEST_QUIC_TWIN
+#define TCP_TEST_NAME "quic"
+#define TCP_TEST_PLUGIN_NAME "transport-quic-test-twin"
+#define TCP_TEST_PLUGIN_DESCRIPTION "TEST ONLY: tcp-test posing as quic, to test dial races"
+#else
 #define TCP_TEST_NAME "tcp-test"
+#define TCP_TEST_PLUGIN_NAME "transport-tcp-test"
+#define TCP_TEST_PLUGIN_DESCRIPTION "TEST ONLY: unencrypted, unauthenticated TCP on loopback"
+#endif
 #define TCP_TEST_MAGIC_CONNECTION "FTT1"
 #define TCP_TEST_MAGIC_STREAM "FTS1"
 #define TCP_TEST_MAGIC_SIZE 4
