@@ -1,0 +1,597 @@
+/* netns-lab.c: see netns-lab.h.
+ *
+ * Everything a lab creates lives in its two namespaces, so removing those
+ * (`ip netns del`, which is umount + unlink of /run/netns/NAME) and
+ * killing the processes inside removes it all: the veth or tun devices go
+ * with their namespace.  Every process a lab starts asks the kernel to
+ * kill it when this process dies (PR_SET_PDEATHSIG), so a fatal signal
+ * only has to unlink the names — which a signal handler can do — and a
+ * SIGKILL leaves names whose owner is gone, which the next run's sweep
+ * removes.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "netns-lab.h"
+
+#define NETNS_RUN_DIR "/run/netns"
+#define NAME_PREFIX "foctet-nt-"
+#define MAX_NAMESPACES 32
+#define COMMAND_TIMEOUT 15
+
+struct _NetnsLab {
+  char *namespaces[2];
+  char *interfaces[2];
+  char *addresses[2];
+  const char *impairment;
+  GSubprocess *wire;
+  GPtrArray *processes;
+  int slots[2];
+};
+
+/* The paths a signal handler removes; "" when free.  Written only outside
+ * handlers, with the signals that run them blocked. */
+static char ns_paths[MAX_NAMESPACES][128];
+static guint lab_count;
+static int netem_available = -1;
+/* SIGABRT: failed assertions; SIGTRAP: g_error() under G_DEBUG.  Crashes
+ * (SIGSEGV...) are left to the sanitizers' reports and the next sweep. */
+static const int fatal_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGABRT, SIGTRAP };
+
+static void
+remove_namespace_paths (void)
+{
+  for (guint i = 0; i < MAX_NAMESPACES; i++)
+    if (ns_paths[i][0] != '\0')
+      {
+        umount2 (ns_paths[i], MNT_DETACH);
+        unlink (ns_paths[i]);
+        ns_paths[i][0] = '\0';
+      }
+}
+
+static void
+fatal_signal_handler (int sig)
+{
+  static const char message[] = "netns-lab: fatal signal: removing the namespaces\n";
+
+  if (write (STDERR_FILENO, message, sizeof message - 1) < 0)
+    {
+      /* nothing to do about it */
+    }
+  remove_namespace_paths ();
+  /* SA_RESETHAND restored the default action; SA_NODEFER lets it in. */
+  raise (sig);
+}
+
+static void
+block_fatal_signals (sigset_t *old)
+{
+  sigset_t set;
+
+  sigemptyset (&set);
+  for (guint i = 0; i < G_N_ELEMENTS (fatal_signals); i++)
+    sigaddset (&set, fatal_signals[i]);
+  sigprocmask (SIG_BLOCK, &set, old);
+}
+
+static int
+claim_slot (const char *name)
+{
+  sigset_t old;
+  int slot = -1;
+
+  block_fatal_signals (&old);
+  for (int i = 0; i < MAX_NAMESPACES && slot < 0; i++)
+    if (ns_paths[i][0] == '\0')
+      {
+        g_snprintf (ns_paths[i], sizeof ns_paths[i], NETNS_RUN_DIR "/%s", name);
+        slot = i;
+      }
+  sigprocmask (SIG_SETMASK, &old, NULL);
+  if (slot < 0)
+    g_error ("netns-lab: more than %d namespaces at once", MAX_NAMESPACES);
+  return slot;
+}
+
+static void
+release_slot (int slot)
+{
+  sigset_t old;
+
+  block_fatal_signals (&old);
+  ns_paths[slot][0] = '\0';
+  sigprocmask (SIG_SETMASK, &old, NULL);
+}
+
+static void
+child_setup (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* Bounded waits.  An operation given up on is cancelled, and its callback
+ * still awaited, so that it never writes into a finished frame. */
+
+typedef struct {
+  GAsyncResult *result;
+  gboolean timed_out;
+} Wait;
+
+static void
+wait_result_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Wait *wait = user_data;
+
+  wait->result = g_object_ref (result);
+  g_main_context_wakeup (g_main_context_get_thread_default ());
+}
+
+static gboolean
+wait_timeout_cb (gpointer user_data)
+{
+  Wait *wait = user_data;
+
+  wait->timed_out = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates until the result arrived; cancels @cancellable after
+ * @timeout_seconds.  Returns the result (transfer full), whatever it says. */
+static GAsyncResult *
+wait_result (Wait         *wait,
+             GCancellable *cancellable,
+             guint         timeout_seconds)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  GSource *timeout = g_timeout_source_new_seconds (timeout_seconds);
+  GAsyncResult *result;
+
+  g_source_set_callback (timeout, wait_timeout_cb, wait, NULL);
+  g_source_attach (timeout, context);
+  while (wait->result == NULL)
+    {
+      if (wait->timed_out)
+        g_cancellable_cancel (cancellable);
+      g_main_context_iteration (context, TRUE);
+    }
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+  result = wait->result;
+  wait->result = NULL;
+  return result;
+}
+
+gboolean
+netns_wait_process (GSubprocess *process,
+                    guint        timeout_seconds)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  Wait wait = { 0 };
+
+  g_subprocess_wait_async (process, cancellable, wait_result_cb, &wait);
+  result = wait_result (&wait, cancellable, timeout_seconds);
+  return g_subprocess_wait_finish (process, result, NULL);
+}
+
+char *
+netns_read_line (GDataInputStream *in,
+                 guint             timeout_seconds)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  Wait wait = { 0 };
+
+  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, cancellable, wait_result_cb, &wait);
+  result = wait_result (&wait, cancellable, timeout_seconds);
+  return g_data_input_stream_read_line_finish_utf8 (in, result, NULL, NULL);
+}
+
+static int
+exit_status_of (GSubprocess *process)
+{
+  if (g_subprocess_get_if_signaled (process))
+    return 128 + g_subprocess_get_term_sig (process);
+  return g_subprocess_get_exit_status (process);
+}
+
+/* Runs @argv in this namespace; returns the exit status, or -1 when it
+ * could not start or timed out (then @out says why). */
+static int
+run_argv (GSubprocessLauncher *launcher,
+          const char * const  *argv,
+          guint                timeout_seconds,
+          char               **out,
+          char               **err)
+{
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  Wait wait = { 0 };
+
+  g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  if (process == NULL)
+    {
+      *out = g_strdup (error->message);
+      *err = g_strdup ("");
+      return -1;
+    }
+  g_subprocess_communicate_utf8_async (process, NULL, cancellable, wait_result_cb, &wait);
+  result = wait_result (&wait, cancellable, timeout_seconds);
+  if (!g_subprocess_communicate_utf8_finish (process, result, out, err, &error))
+    {
+      g_autofree char *command = g_strjoinv (" ", (char **) argv);
+
+      g_subprocess_force_exit (process);
+      netns_wait_process (process, 5);
+      *out = g_strdup_printf ("“%s” did not finish within %u s (%s)", command, timeout_seconds,
+                              error->message);
+      *err = g_strdup ("");
+      return -1;
+    }
+  return exit_status_of (process);
+}
+
+/* A set-up command: fails the test unless it succeeds. */
+static void
+run_checked (const char *first,
+             ...)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autofree char *out = NULL, *err = NULL, *command = NULL;
+  va_list args;
+  int status;
+
+  va_start (args, first);
+  for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (char *) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  status = run_argv (launcher, (const char * const *) argv->pdata, COMMAND_TIMEOUT, &out, &err);
+  if (status != 0)
+    {
+      command = g_strjoinv (" ", (char **) argv->pdata);
+      g_error ("netns-lab: “%s” failed (%d): %s%s", command, status, out, err);
+    }
+}
+
+/* Like run_checked() but only says whether it worked. */
+static gboolean
+run_quietly (const char * const *argv)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autofree char *out = NULL, *err = NULL;
+
+  return run_argv (launcher, argv, COMMAND_TIMEOUT, &out, &err) == 0;
+}
+
+/* The namespaces of runs that died without removing them: named with our
+ * prefix, and their pid is not a live process of the same program. */
+
+static gboolean
+owner_alive (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/comm", (int) pid);
+  g_autofree char *theirs = NULL, *ours = NULL;
+
+  if (pid == getpid ())
+    return FALSE;
+  if (!g_file_get_contents (path, &theirs, NULL, NULL) ||
+      !g_file_get_contents ("/proc/self/comm", &ours, NULL, NULL))
+    return FALSE;
+  return g_str_equal (theirs, ours);
+}
+
+static void
+sweep_stale_namespaces (void)
+{
+  g_autoptr(GDir) dir = g_dir_open (NETNS_RUN_DIR, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      const char *ip_pids[] = { "ip", "netns", "pids", name, NULL };
+      g_autoptr(GSubprocessLauncher) launcher = NULL;
+      g_autofree char *out = NULL, *err = NULL;
+      g_auto(GStrv) pids = NULL;
+      guint64 owner;
+
+      if (!g_str_has_prefix (name, NAME_PREFIX))
+        continue;
+      owner = g_ascii_strtoull (name + strlen (NAME_PREFIX), NULL, 10);
+      if (owner != 0 && owner_alive ((pid_t) owner))
+        continue;
+
+      launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+      if (run_argv (launcher, ip_pids, COMMAND_TIMEOUT, &out, &err) == 0)
+        {
+          pids = g_strsplit (out, "\n", -1);
+          for (guint i = 0; pids[i] != NULL; i++)
+            if (pids[i][0] != '\0')
+              kill ((pid_t) g_ascii_strtoull (pids[i], NULL, 10), SIGKILL);
+        }
+      run_checked ("ip", "netns", "del", name, NULL);
+      g_printerr ("netns-lab: removed stale namespace %s\n", name);
+    }
+}
+
+static void
+remove_at_exit (void)
+{
+  remove_namespace_paths ();
+}
+
+static G_NORETURN void
+bail_out (const char *format,
+          ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  /* TAP's way to fail a whole run, with the reason. */
+  printf ("Bail out! %s\n", message);
+  fflush (stdout);
+  g_printerr ("%s\n", message);
+  exit (1);
+}
+
+void
+netns_init (void)
+{
+  g_autofree char *probe = g_strdup_printf (NAME_PREFIX "%d-probe", (int) getpid ());
+  const char *add[] = { "ip", "netns", "add", probe, NULL };
+  const char *del[] = { "ip", "netns", "del", probe, NULL };
+  g_autofree char *ip = g_find_program_in_path ("ip");
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  struct sigaction sa;
+  int slot;
+
+  if (geteuid () != 0)
+    bail_out ("netns tests need root to create network namespaces (CI runs them as root); "
+              "run them with sudo, or leave out the suite: meson test --no-suite netns");
+  if (ip == NULL)
+    bail_out ("netns tests need `ip` (iproute2): ./scripts/deps.sh installs it");
+
+  memset (&sa, 0, sizeof sa);
+  sa.sa_handler = fatal_signal_handler;
+  sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+  for (guint i = 0; i < G_N_ELEMENTS (fatal_signals); i++)
+    sigaction (fatal_signals[i], &sa, NULL);
+  atexit (remove_at_exit);
+
+  sweep_stale_namespaces ();
+
+  slot = claim_slot (probe);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  if (run_argv (launcher, add, COMMAND_TIMEOUT, &out, &err) != 0)
+    bail_out ("netns tests: `ip netns add %s` failed, this machine cannot make network namespaces: %s%s",
+              probe, g_strchomp (out), g_strchomp (err));
+  run_quietly (del);
+  release_slot (slot);
+}
+
+static gboolean
+want_netem (NetnsLab *lab)
+{
+  const char *forced = g_getenv ("FOCTET_NETNS_IMPAIRMENT");
+
+  if (forced != NULL && g_str_equal (forced, "wire"))
+    return FALSE;
+  if (netem_available < 0)
+    {
+      const char *add[] = { "tc", "-n", lab->namespaces[0], "qdisc", "add", "dev", "lo", "root",
+                            "netem", "delay", "1ms", NULL };
+      const char *del[] = { "tc", "-n", lab->namespaces[0], "qdisc", "del", "dev", "lo", "root", NULL };
+
+      netem_available = run_quietly (add);
+      if (netem_available)
+        run_quietly (del);
+      else
+        g_test_message ("this kernel has no sch_netem: delay and loss come from netns-wire");
+    }
+  if (forced != NULL && g_str_equal (forced, "netem") && !netem_available)
+    g_error ("netns-lab: FOCTET_NETNS_IMPAIRMENT=netem, but `tc qdisc add ... netem` fails here");
+  return netem_available;
+}
+
+static void
+start_wire (NetnsLab        *lab,
+            const NetnsLink *link)
+{
+  const char *wire = g_getenv ("FOCTET_NETNS_WIRE");
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *delay = g_strdup_printf ("%u", link->delay_ms);
+  g_autofree char *seed = g_strdup_printf ("%" G_GUINT64_FORMAT, link->seed);
+  g_autofree char *line = NULL;
+  char loss[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (wire == NULL)
+    g_error ("netns-lab: FOCTET_NETNS_WIRE is not set (meson sets it to the netns-wire it built)");
+  g_ascii_dtostr (loss, sizeof loss, link->loss_percent);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  lab->wire = g_subprocess_launcher_spawn (launcher, &error, wire,
+                                           lab->namespaces[0], lab->interfaces[0],
+                                           lab->namespaces[1], lab->interfaces[1],
+                                           delay, loss, seed, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (lab->wire));
+  line = netns_read_line (out, COMMAND_TIMEOUT);
+  if (g_strcmp0 (line, "ready") != 0)
+    g_error ("netns-lab: netns-wire did not start (it said “%s”)", line != NULL ? line : "nothing");
+}
+
+NetnsLab *
+netns_lab_new (const NetnsLink *link)
+{
+  NetnsLab *lab = g_new0 (NetnsLab, 1);
+  guint n = lab_count++;
+  gboolean impaired = link->delay_ms > 0 || link->loss_percent > 0;
+
+  lab->processes = g_ptr_array_new_with_free_func (g_object_unref);
+  for (int i = 0; i < 2; i++)
+    {
+      lab->namespaces[i] = g_strdup_printf (NAME_PREFIX "%d-%u-%c", (int) getpid (), n, 'a' + i);
+      lab->interfaces[i] = g_strdup_printf ("f%c0", 'a' + i);
+      lab->addresses[i] = g_strdup_printf ("10.77.%u.%d", n % 256, i + 1);
+      lab->slots[i] = claim_slot (lab->namespaces[i]);
+      run_checked ("ip", "netns", "add", lab->namespaces[i], NULL);
+      run_checked ("ip", "-n", lab->namespaces[i], "link", "set", "lo", "up", NULL);
+    }
+
+  if (!impaired || want_netem (lab))
+    {
+      lab->impairment = impaired ? "netem" : "none";
+      run_checked ("ip", "link", "add", lab->interfaces[0], "netns", lab->namespaces[0], "type", "veth",
+                   "peer", "name", lab->interfaces[1], "netns", lab->namespaces[1], NULL);
+      for (int i = 0; impaired && i < 2; i++)
+        {
+          g_autofree char *delay = g_strdup_printf ("%ums", link->delay_ms);
+          g_autofree char *loss = g_strdup_printf ("%g%%", link->loss_percent);
+
+          run_checked ("tc", "-n", lab->namespaces[i], "qdisc", "add", "dev", lab->interfaces[i], "root",
+                       "netem", "delay", delay, "loss", loss, "limit", "10000", NULL);
+        }
+    }
+  else
+    {
+      lab->impairment = "wire";
+      start_wire (lab, link);
+    }
+
+  for (int i = 0; i < 2; i++)
+    {
+      g_autofree char *cidr = g_strdup_printf ("%s/24", lab->addresses[i]);
+
+      run_checked ("ip", "-n", lab->namespaces[i], "addr", "add", cidr, "dev", lab->interfaces[i], NULL);
+      run_checked ("ip", "-n", lab->namespaces[i], "link", "set", lab->interfaces[i], "up", NULL);
+    }
+  g_test_message ("lab %s/%s: %s %s <-> %s %s, delay %u ms, loss %g%% each way (%s)",
+                  lab->namespaces[0], lab->namespaces[1], lab->interfaces[0], lab->addresses[0],
+                  lab->interfaces[1], lab->addresses[1], link->delay_ms, link->loss_percent, lab->impairment);
+  return lab;
+}
+
+void
+netns_lab_free (NetnsLab *lab)
+{
+  for (guint i = 0; i < lab->processes->len; i++)
+    {
+      GSubprocess *process = g_ptr_array_index (lab->processes, i);
+
+      g_subprocess_force_exit (process);
+      if (!netns_wait_process (process, COMMAND_TIMEOUT))
+        g_error ("netns-lab: a process did not end after SIGKILL");
+    }
+  if (lab->wire != NULL)
+    {
+      g_subprocess_send_signal (lab->wire, SIGTERM);
+      if (!netns_wait_process (lab->wire, COMMAND_TIMEOUT))
+        g_error ("netns-lab: netns-wire did not end after SIGTERM");
+      g_clear_object (&lab->wire);
+    }
+  for (int i = 0; i < 2; i++)
+    {
+      run_checked ("ip", "netns", "del", lab->namespaces[i], NULL);
+      release_slot (lab->slots[i]);
+      g_free (lab->namespaces[i]);
+      g_free (lab->interfaces[i]);
+      g_free (lab->addresses[i]);
+    }
+  g_ptr_array_unref (lab->processes);
+  g_free (lab);
+}
+
+const char *
+netns_lab_get_namespace (NetnsLab *lab,
+                         NetnsSide side)
+{
+  return lab->namespaces[side];
+}
+
+const char *
+netns_lab_get_address (NetnsLab *lab,
+                       NetnsSide side)
+{
+  return lab->addresses[side];
+}
+
+const char *
+netns_lab_get_impairment (NetnsLab *lab)
+{
+  return lab->impairment;
+}
+
+static GPtrArray *
+in_namespace (NetnsLab           *lab,
+              NetnsSide           side,
+              const char * const *argv)
+{
+  GPtrArray *full = g_ptr_array_new ();
+
+  g_ptr_array_add (full, (char *) "ip");
+  g_ptr_array_add (full, (char *) "netns");
+  g_ptr_array_add (full, (char *) "exec");
+  g_ptr_array_add (full, lab->namespaces[side]);
+  for (guint i = 0; argv[i] != NULL; i++)
+    g_ptr_array_add (full, (char *) argv[i]);
+  g_ptr_array_add (full, NULL);
+  return full;
+}
+
+GSubprocess *
+netns_lab_spawn (NetnsLab            *lab,
+                 NetnsSide            side,
+                 GSubprocessLauncher *launcher,
+                 const char * const  *argv,
+                 GError             **error)
+{
+  g_autoptr(GPtrArray) full = in_namespace (lab, side, argv);
+  GSubprocess *process;
+
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) full->pdata, error);
+  if (process != NULL)
+    g_ptr_array_add (lab->processes, g_object_ref (process));
+  return process;
+}
+
+int
+netns_lab_run (NetnsLab            *lab,
+               NetnsSide            side,
+               GSubprocessLauncher *launcher,
+               const char * const  *argv,
+               guint                timeout_seconds,
+               char               **out,
+               char               **err)
+{
+  g_autoptr(GPtrArray) full = in_namespace (lab, side, argv);
+  int status = run_argv (launcher, (const char * const *) full->pdata, timeout_seconds, out, err);
+
+  if (status < 0)
+    g_error ("netns-lab: in %s: %s", lab->namespaces[side], *out);
+  return status;
+}

@@ -1,0 +1,77 @@
+/* netns-lab.h: two network namespaces joined by one link, for tests that
+ * run real programs over a real network stack with delay and loss.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  NETNS_SIDE_A,
+  NETNS_SIDE_B,
+} NetnsSide;
+
+typedef struct {
+  guint delay_ms;                /* one way, each direction */
+  double loss_percent;           /* each direction */
+  guint64 seed;                  /* of the loss, where the lab draws it itself */
+} NetnsLink;
+
+typedef struct _NetnsLab NetnsLab;
+
+/* Call once from main() after g_test_init(): fails the process with a
+ * message unless it can make namespaces (root, ip netns add), removes
+ * namespaces that runs of this fixture that died left behind, and makes
+ * sure every lab is removed however the process ends — normal exit,
+ * failed assertion (SIGABRT), g_error() (SIGTRAP), SIGTERM (a test
+ * runner's timeout), SIGINT, SIGHUP, SIGQUIT; SIGKILL and crashes through
+ * the sweep of the next run. */
+void netns_init (void);
+
+/* Namespaces "foctet-nt-PID-N-a" and "-b", loopback up, one link between
+ * them: IF_A 10.77.N.1/24 in a, IF_B 10.77.N.2/24 in b.  Without delay
+ * and loss a veth pair; with them, a veth pair with tc netem on both ends
+ * where the kernel has sch_netem, else a tun pair joined by netns-wire
+ * (user space, same delay and loss).  FOCTET_NETNS_IMPAIRMENT=netem or
+ * =wire forces one.  Fails the test on error. */
+NetnsLab *netns_lab_new (const NetnsLink *link);
+void netns_lab_free (NetnsLab *lab);
+
+const char *netns_lab_get_namespace (NetnsLab *lab,
+                                     NetnsSide side);
+const char *netns_lab_get_address (NetnsLab *lab,
+                                   NetnsSide side);
+/* "none", "netem" or "wire" */
+const char *netns_lab_get_impairment (NetnsLab *lab);
+
+/* Starts @argv inside the namespace of @side (`ip netns exec`) with
+ * @launcher's flags and environment (its child setup is replaced: the
+ * child is killed when this process dies).  The lab kills what is still
+ * running when it is freed. */
+GSubprocess *netns_lab_spawn (NetnsLab            *lab,
+                              NetnsSide            side,
+                              GSubprocessLauncher *launcher,
+                              const char * const  *argv,
+                              GError             **error);
+
+/* Runs @argv in @side to its end with stdout and stderr captured; fails
+ * the test (killing it) after @timeout_seconds.  Returns the exit status,
+ * or 128 + signal. */
+int netns_lab_run (NetnsLab            *lab,
+                   NetnsSide            side,
+                   GSubprocessLauncher *launcher,
+                   const char * const  *argv,
+                   guint                timeout_seconds,
+                   char               **out,
+                   char               **err);
+
+/* Bounded waits on the thread-default main context: FALSE on timeout. */
+gboolean netns_wait_process (GSubprocess *process,
+                             guint        timeout_seconds);
+char *netns_read_line (GDataInputStream *in,
+                       guint             timeout_seconds);
+
+G_END_DECLS
