@@ -3,9 +3,11 @@
 # this machine talking to each other: one serves, the other pings it and
 # measures throughput with the perf protocol.
 #
-# The nodes talk over the "tls" transport plugin (TCP, TLS 1.3 with mutual
-# Ed25519 certificates, yamux streams inside), loaded at run time from the
-# build tree exactly as from the installed plugin directory.
+# Node A listens on both transports, "quic" (QUIC v1) and "tls" (TCP, TLS
+# 1.3, yamux streams inside), both with mutual Ed25519 certificates; node B
+# dials its ticket, which races the two (QUIC wins), then forces each one.
+# The plugins are loaded at run time from the build tree exactly as from the
+# installed plugin directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -15,7 +17,7 @@ top=$PWD
 ninja -C build
 
 shell=$top/build/foctet-shell/foctet-shell
-export FOCTET_PLUGIN_PATH=$top/build/plugins/transport-tls:$top/build/plugins/mux-yamux
+export FOCTET_PLUGIN_PATH=$top/build/plugins/transport-quic:$top/build/plugins/transport-tls:$top/build/plugins/mux-yamux
 export FOCTET_PLUGIN_SYSTEM_PATH=
 
 work=$(mktemp -d)
@@ -35,7 +37,8 @@ step "Node A: identity"
 "$shell" --identity "$work/a.key" id
 
 step "Node A: serve on loopback"
-"$shell" --identity "$work/a.key" serve --listen tls/127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+"$shell" --identity "$work/a.key" serve --listen quic/127.0.0.1:0 --listen tls/127.0.0.1:0 \
+  >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 uri=
 for _ in $(seq 100); do
@@ -49,14 +52,17 @@ ticket=$(head -n 1 "$work/serve.out")
 echo "ticket:    $ticket"
 echo "listening: $uri"
 
-step "Node B: ping node A"
+step "Node B: ping node A (the dial races QUIC and TLS)"
 "$shell" --identity "$work/b.key" ping "$ticket" --count 3
 
-step "Node B: perf, 1 GiB each way"
-"$shell" --identity "$work/b.key" perf "$ticket" --upload 1G --download 1G
+for transport in quic tls; do
+  step "Node B: perf over $transport, 1 GiB each way"
+  "$shell" --identity "$work/b.key" perf "$ticket" --transport $transport --upload 1G --download 1G
 
-step "Node B: perf, 8 streams at once, as JSON"
-"$shell" --identity "$work/b.key" perf "$ticket" --upload 128M --download 128M --streams 8 --json
+  step "Node B: perf over $transport, 8 streams at once, as JSON"
+  "$shell" --identity "$work/b.key" perf "$ticket" --transport $transport --upload 128M --download 128M \
+    --streams 8 --json
+done
 
 
 step "Node A: shut down"
