@@ -52,6 +52,7 @@ struct _QuicConnection {
 
   /* State. */
   gboolean got_packet;               /* the peer sent one that decrypted */
+  gboolean announced;                /* handed to the dialer or the listener's node */
   gboolean established;              /* handshake done (and confirmed, for a client) */
   gboolean ended;                    /* closed, for whatever reason */
   GError *end_error;
@@ -1156,6 +1157,7 @@ conn_progress (QuicConnection *self)
     {
       g_clear_pointer (&self->handshake_timer, source_destroy_and_unref);
       foctet_connection_set_peer_id (FOCTET_CONNECTION (self), self->peer_id);
+      self->announced = TRUE;
       quic_transport_connection_ready (self->transport, self);
     }
   if (self->ended || !self->established)
@@ -1330,7 +1332,7 @@ conn_end (QuicConnection *self,
   GHashTableIter iter;
   gpointer value;
   FoctetStream *stream;
-  gboolean was_established = self->established;
+  gboolean was_announced = self->announced;
 
   if (self->ended)
     {
@@ -1372,7 +1374,7 @@ conn_end (QuicConnection *self,
   fail_tasks (&self->accepts, stream_error);
   fail_tasks (&self->opens, stream_error);
   self->end_error = error != NULL ? g_error_copy (error) : NULL;
-  if (!was_established)
+  if (!was_announced)
     quic_transport_connection_failed (self->transport, self, error != NULL ? error : stream_error);
   else
     foctet_connection_set_closed (FOCTET_CONNECTION (self), error);

@@ -685,6 +685,7 @@ transport_accept (QuicTransport     *self,
   ngtcp2_pkt_hd hd;
   ngtcp2_cid original_dcid, retry_scid;
   gboolean retried = FALSE;
+  guint count;
   const guint8 *token;
   gsize token_len;
   g_autofree char *host = NULL;
@@ -749,8 +750,8 @@ transport_accept (QuicTransport     *self,
       return;
     }
   self->handshakes++;
-  g_hash_table_insert (self->per_address, g_steal_pointer (&host),
-                       GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host)) + 1));
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
+  g_hash_table_insert (self->per_address, g_steal_pointer (&host), GUINT_TO_POINTER (count + 1));
   g_object_set_data_full (G_OBJECT (connection), "foctet-quic-host",
                           sockaddr_host ((const struct sockaddr *) path->remote.addr), g_free);
   g_hash_table_insert (self->pending, g_object_ref (connection), NULL);
