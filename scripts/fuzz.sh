@@ -8,7 +8,8 @@
 #   scripts/fuzz.sh [SECONDS]     seconds per target (default $FUZZ_SECONDS, else 30)
 #
 # Environment: FUZZ_BUILD_DIR (default build-fuzz, relative to the source
-# tree), FUZZ_TARGETS (default: all, e.g. "ticket node-id").
+# tree), FUZZ_TARGETS (default: all, e.g. "ticket node-id"; "quic" is among
+# them when the quic transport is built, i.e. ngtcp2 was found).
 set -euo pipefail
 
 # All in a function, read whole before it runs: editing or updating the
@@ -37,6 +38,9 @@ main() {
       return 2
     fi
     meson configure "$dir" "${options[@]}" >/dev/null
+  fi
+  if [ -z "${FUZZ_TARGETS:-}" ] && ninja -C "$dir" -t query tests/fuzzing/fuzz-quic >/dev/null 2>&1; then
+    targets+=(quic)
   fi
   ninja -C "$dir" "${targets[@]/#/tests/fuzzing/fuzz-}" "${targets[@]/#/tests/fuzzing/fuzz-replay-}"
 
