@@ -1,8 +1,10 @@
 #!/bin/sh
-# Builds foctet-go-peer offline, in GOPATH mode, against the system copy of
-# github.com/hashicorp/yamux (Debian: golang-github-hashicorp-yamux-dev in
-# /usr/share/gocode), with yamux-foctet.go.in added to that package through
-# `go build -overlay` (nothing is written outside the build directory).
+# Builds foctet-go-peer offline, in GOPATH mode, against the system copies of
+# github.com/hashicorp/yamux and github.com/lucas-clemente/quic-go (Debian:
+# golang-github-hashicorp-yamux-dev, golang-github-lucas-clemente-quic-go-dev
+# in /usr/share/gocode), with yamux-foctet.go.in added to the yamux package
+# through `go build -overlay` (nothing is written outside the build
+# directory).
 #
 #   build.sh GO OUTPUT SOURCE_DIR WORK_DIR
 #
@@ -25,10 +27,16 @@ export GOPATH="${FOCTET_GOPATH:-/usr/share/gocode}"
 export GOCACHE="$work/cache" GOTMPDIR="$work/tmp"
 
 cd "$src"
-if ! ydir=$("$go" list -f '{{.Dir}}' github.com/hashicorp/yamux 2>"$work/list.err"); then
-  echo "foctet-go-peer: github.com/hashicorp/yamux not found in GOPATH=$GOPATH" \
-       "(install golang-github-hashicorp-yamux-dev): $(cat "$work/list.err")" >&2
-  exit 1
-fi
+# package_dir PACKAGE DEBIAN_PACKAGE: the package's directory, or exit 1
+# saying what to install.
+package_dir() {
+  if ! "$go" list -f '{{.Dir}}' "$1" 2>"$work/list.err"; then
+    echo "foctet-go-peer: $1 not found in GOPATH=$GOPATH" \
+         "(install $2): $(cat "$work/list.err")" >&2
+    exit 1
+  fi
+}
+ydir=$(package_dir github.com/hashicorp/yamux golang-github-hashicorp-yamux-dev)
+package_dir github.com/lucas-clemente/quic-go golang-github-lucas-clemente-quic-go-dev >/dev/null
 printf '{"Replace": {"%s/zz_foctet_ext.go": "%s/yamux-foctet.go.in"}}\n' "$ydir" "$src" >"$work/overlay.json"
 exec "$go" build -trimpath -overlay "$work/overlay.json" -o "$out" .

@@ -1,11 +1,13 @@
 // foctet-go-peer: an independent implementation of the foctet wire protocol
-// (version 1, TLS-over-TCP transport) built from Go's crypto/tls and
-// github.com/hashicorp/yamux, used as the reference peer of the interop tests.
+// (version 1: TLS 1.3 over TCP with hashicorp/yamux, and QUIC with
+// quic-go), built from Go's crypto/tls, github.com/hashicorp/yamux and
+// github.com/lucas-clemente/quic-go, used as the reference peer of the
+// interop tests.
 //
-//	foctet-go-peer serve --listen HOST:PORT [--key FILE] [--present-other-key]
-//	foctet-go-peer ping TICKET [--count N] [--interval MS]
-//	foctet-go-peer perf TICKET [--download BYTES] [--upload BYTES] [--streams N] [--json]
-//	foctet-go-peer open TICKET PROTOCOL
+//	foctet-go-peer serve --listen [tls/|quic/]HOST:PORT... [--key FILE] [--present-other-key]
+//	foctet-go-peer ping TICKET [--count N] [--interval MS] [DIAL OPTIONS]
+//	foctet-go-peer perf TICKET [--download BYTES] [--upload BYTES] [--streams N] [--json] [DIAL OPTIONS]
+//	foctet-go-peer open TICKET PROTOCOL [--no-fin] [DIAL OPTIONS]
 //
 // Results go to stdout, logs and errors to stderr.  Exit status: 0 success,
 // 1 failure at run time, 2 bad command line.  See docs/interop.md.
@@ -50,11 +52,24 @@ const (
 
 	ioChunk         = 1 << 20  // bytes per Write/Read call of the bulk paths
 	streamWindow    = 16 << 20 // yamux receive window per stream (PROTOCOL §4)
+	acceptBacklog   = 256      // incoming streams a connection may have open at once (PROTOCOL §3)
+	keepAliveTime   = 15 * time.Second
 	handshakeTime   = 10 * time.Second
 	headerReadTime  = 10 * time.Second
 	pingReplyTime   = 10 * time.Second
 	closeDrainTime  = 5 * time.Second
+	refusalTime     = 2 * time.Second // `open --no-fin`: for the rest of a refusal
 	goAwayWriteTime = 5 * time.Second
+)
+
+// Application error codes for closing a QUIC connection or resetting a
+// QUIC stream (PROTOCOL §3); yamux has RST without a code and GoAway(0).
+const (
+	codeNoError   = 0
+	codeProtocol  = 1
+	codeInternal  = 2
+	codeRefused   = 3 // unknown protocol, limit reached
+	codeGoingAway = 4
 )
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -240,8 +255,14 @@ func baseTLSConfig() *tls.Config {
 	}
 }
 
-func clientTLSConfig(cert tls.Certificate, want ed25519.PublicKey) *tls.Config {
+// clientTLSConfig offers alpn (none when empty: a diagnostic) and requires
+// the peer to be want.
+func clientTLSConfig(cert tls.Certificate, want ed25519.PublicKey, alpn string) *tls.Config {
 	cfg := baseTLSConfig()
+	cfg.NextProtos = nil
+	if alpn != "" {
+		cfg.NextProtos = []string{alpn}
+	}
 	cfg.InsecureSkipVerify = true // the PKI check is replaced by verifyPeer
 	cfg.VerifyPeerCertificate = verifyPeer(want)
 	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -257,9 +278,11 @@ func serverTLSConfig(cert tls.Certificate) *tls.Config {
 	cfg.VerifyPeerCertificate = verifyPeer(nil)
 	// crypto/tls refuses a ClientHello whose ALPN list lacks foctet/1 with
 	// no_application_protocol, but accepts one without the extension.
-	// PROTOCOL §2 wants that refused the same way: send the alert ourselves
-	// (a plaintext record: nothing has been sent yet) and stop crypto/tls
-	// from following it with an internal_error alert.
+	// PROTOCOL §2 wants that refused the same way: over TCP, send the alert
+	// ourselves (a plaintext record: nothing has been sent yet) and stop
+	// crypto/tls from following it with an internal_error alert.  Over QUIC
+	// the error becomes quic-go's CRYPTO_ERROR for internal_error (0x150):
+	// its TLS stack (qtls) offers no way to send another alert here.
 	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		if len(hello.SupportedProtos) == 0 {
 			if ac, ok := hello.Conn.(*alertConn); ok {
@@ -419,10 +442,16 @@ func checkHostname(h string) error {
 	return nil
 }
 
-// firstTLSAddress returns the ticket's first type-2 address.
-func (t *ticket) firstTLSAddress() (string, bool) {
+// Ticket entry types of the two transports.
+const (
+	entryQUIC = 1
+	entryTLS  = 2
+)
+
+// firstAddress returns the ticket's first address of that entry type.
+func (t *ticket) firstAddress(typ byte) (string, bool) {
 	for _, e := range t.entries {
-		if e.typ == 2 {
+		if e.typ == typ {
 			return string(e.value), true
 		}
 	}
@@ -430,13 +459,53 @@ func (t *ticket) firstTLSAddress() (string, bool) {
 }
 
 // ---------------------------------------------------------------------------
-// yamux (PROTOCOL §4)
+// Connections and streams, whatever the transport (PROTOCOL §3-§5)
+
+var (
+	errStreamReset = errors.New("stream reset by the peer")
+	errReadTimeout = errors.New("read timed out")
+)
+
+// stream is one foctet stream: a yamux stream inside TLS, or a QUIC
+// bidirectional stream.  Close half-closes (FIN); Read returns the peer's
+// data until its FIN (io.EOF), also after a local Close.  Errors of a reset
+// stream wrap errStreamReset, an expired read deadline is errReadTimeout.
+type stream interface {
+	io.ReadWriteCloser
+	// Reset aborts both directions: yamux RST, or QUIC RESET_STREAM and
+	// STOP_SENDING with the application error code.
+	Reset(code uint64)
+	SetReadDeadline(t time.Time) error
+}
+
+// session is one connection to a peer over either transport.
+type session interface {
+	transport() string // "tls" or "quic", as in listen URIs and outputs
+	openStream() (stream, error)
+	acceptStream() (stream, error) // fails once the connection has ended
+	// close ends the connection normally: yamux GoAway(0) then close, or
+	// QUIC CONNECTION_CLOSE with application code 0.
+	close()
+	// explain turns an error of a stream operation into what happened: a
+	// reset stream, or why the whole connection ended.
+	explain(err error) error
+	// refusal is what `open` prints for a stream the peer reset, waiting
+	// up to wait for what may still come.
+	refusal(s stream, err error, wait time.Duration) string
+}
+
+func streamHeader(proto string) []byte {
+	return append([]byte{byte(len(proto))}, proto...)
+}
+
+// ---------------------------------------------------------------------------
+// yamux over TLS (PROTOCOL §4)
 
 func yamuxConfig() *yamux.Config {
 	cfg := yamux.DefaultConfig()
-	cfg.AcceptBacklog = 256
+	cfg.AcceptBacklog = acceptBacklog
 	cfg.EnableKeepAlive = true
-	cfg.KeepAliveInterval = 15 * time.Second
+	cfg.KeepAliveInterval = keepAliveTime
 	cfg.ConnectionWriteTimeout = 30 * time.Second
 	cfg.MaxStreamWindowSize = streamWindow
 	cfg.LogOutput = io.Discard
@@ -446,22 +515,170 @@ func yamuxConfig() *yamux.Config {
 	return cfg
 }
 
-func streamHeader(proto string) []byte {
-	return append([]byte{byte(len(proto))}, proto...)
+type yamuxSession struct{ sess *yamux.Session }
+
+// yamuxStream reads with FoctetRead (readable after a local Close, see
+// yamux-foctet.go.in); yamux's Close is already a half-close.
+type yamuxStream struct{ *yamux.Stream }
+
+func (s yamuxStream) Read(b []byte) (int, error) {
+	n, err := s.Stream.FoctetRead(b)
+	return n, yamuxStreamError(err)
 }
 
-// closeSession ends a session the normal way: GoAway(0), then close.
-func closeSession(sess *yamux.Session) {
+func (s yamuxStream) Write(b []byte) (int, error) {
+	n, err := s.Stream.Write(b)
+	return n, yamuxStreamError(err)
+}
+
+func (s yamuxStream) Reset(uint64) { s.Stream.FoctetReset() } // RST carries no code
+
+func yamuxStreamError(err error) error {
+	switch err {
+	case yamux.ErrConnectionReset:
+		return errStreamReset
+	case yamux.ErrTimeout:
+		return errReadTimeout
+	}
+	return err
+}
+
+func (y *yamuxSession) transport() string { return "tls" }
+
+func (y *yamuxSession) openStream() (stream, error) {
+	s, err := y.sess.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	return yamuxStream{s}, nil
+}
+
+func (y *yamuxSession) acceptStream() (stream, error) {
+	s, err := y.sess.AcceptStream()
+	if err != nil {
+		return nil, err
+	}
+	return yamuxStream{s}, nil
+}
+
+func (y *yamuxSession) close() {
 	done := make(chan struct{})
 	go func() {
-		sess.GoAway()
+		y.sess.GoAway()
 		close(done)
 	}()
 	select {
 	case <-done:
 	case <-time.After(goAwayWriteTime):
 	}
-	sess.Close()
+	y.sess.Close()
+}
+
+func (y *yamuxSession) explain(err error) error {
+	if errors.Is(err, errStreamReset) {
+		return err
+	}
+	if cause := y.sess.FoctetShutdownErr(); cause != nil {
+		switch {
+		case cause == io.EOF:
+			return errors.New("the peer closed the connection")
+		case cause == yamux.ErrSessionShutdown:
+			return errors.New("the connection was closed")
+		default:
+			return fmt.Errorf("connection lost: %v", cause)
+		}
+	}
+	return err
+}
+
+func (y *yamuxSession) refusal(stream, error, time.Duration) string { return "refused" }
+
+// ---------------------------------------------------------------------------
+// The protocols every node serves (PROTOCOL §5)
+
+// serveStream reads the header and routes the stream; an unknown or empty
+// protocol name is refused.
+func serveStream(s stream) {
+	var l [1]byte
+	s.SetReadDeadline(time.Now().Add(headerReadTime))
+	if _, err := io.ReadFull(s, l[:]); err != nil || l[0] == 0 {
+		s.Reset(codeRefused)
+		return
+	}
+	name := make([]byte, l[0])
+	if _, err := io.ReadFull(s, name); err != nil {
+		s.Reset(codeRefused)
+		return
+	}
+	s.SetReadDeadline(time.Time{})
+	switch string(name) {
+	case protoPing:
+		servePing(s)
+	case protoPerf:
+		servePerf(s)
+	default:
+		s.Reset(codeRefused)
+	}
+}
+
+// servePing echoes every byte until the opener's FIN, then half-closes.
+func servePing(s stream) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			if _, werr := s.Write(buf[:n]); werr != nil {
+				s.Reset(codeInternal)
+				return
+			}
+		}
+		if err == io.EOF {
+			s.Close()
+			return
+		}
+		if err != nil {
+			s.Reset(codeInternal)
+			return
+		}
+	}
+}
+
+// servePerf reads the u64 count N, discards the upload until the FIN, then
+// sends N bytes and half-closes.  N above the limit is refused.
+func servePerf(s stream) {
+	var nbuf [8]byte
+	if _, err := io.ReadFull(s, nbuf[:]); err != nil {
+		s.Reset(codeInternal)
+		return
+	}
+	n := binary.BigEndian.Uint64(nbuf[:])
+	if n > perfMaxDownload {
+		s.Reset(codeRefused)
+		return
+	}
+	buf := make([]byte, ioChunk)
+	for {
+		_, err := s.Read(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.Reset(codeInternal)
+			return
+		}
+	}
+	for n > 0 {
+		c := uint64(len(zeros))
+		if n < c {
+			c = n
+		}
+		if _, err := s.Write(zeros[:c]); err != nil {
+			s.Reset(codeInternal)
+			return
+		}
+		n -= c
+	}
+	s.Close()
 }
 
 // ---------------------------------------------------------------------------
@@ -469,11 +686,11 @@ func closeSession(sess *yamux.Session) {
 
 type sessionSet struct {
 	mu       sync.Mutex
-	sessions map[*yamux.Session]struct{}
+	sessions map[session]struct{}
 	closing  bool
 }
 
-func (s *sessionSet) add(sess *yamux.Session) bool {
+func (s *sessionSet) add(sess session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -483,7 +700,7 @@ func (s *sessionSet) add(sess *yamux.Session) bool {
 	return true
 }
 
-func (s *sessionSet) remove(sess *yamux.Session) {
+func (s *sessionSet) remove(sess session) {
 	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.mu.Unlock()
@@ -492,7 +709,7 @@ func (s *sessionSet) remove(sess *yamux.Session) {
 func (s *sessionSet) closeAll() {
 	s.mu.Lock()
 	s.closing = true
-	var all []*yamux.Session
+	var all []session
 	for sess := range s.sessions {
 		all = append(all, sess)
 	}
@@ -500,18 +717,18 @@ func (s *sessionSet) closeAll() {
 	var wg sync.WaitGroup
 	for _, sess := range all {
 		wg.Add(1)
-		go func(sess *yamux.Session) {
+		go func(sess session) {
 			defer wg.Done()
-			closeSession(sess)
+			sess.close()
 		}(sess)
 	}
 	wg.Wait()
 }
 
-// tlsAddressesFor lists the "host:port" values a ticket gives for a
-// listener: the address itself, or for a wildcard address the usable
-// interface addresses, loopback last.
-func tlsAddressesFor(host string, port int) []string {
+// addressesFor lists the "host:port" values a ticket gives for a listener:
+// the address itself, or for a wildcard address the usable interface
+// addresses, loopback last.
+func addressesFor(host string, port int) []string {
 	ip := net.ParseIP(host)
 	if host != "" && (ip == nil || !ip.IsUnspecified()) {
 		return []string{net.JoinHostPort(host, strconv.Itoa(port))}
@@ -537,11 +754,59 @@ func tlsAddressesFor(host string, port int) []string {
 	return append(normal, loopback...)
 }
 
+// listenURI is one --listen value: [tls/|quic/]HOST:PORT (no prefix: tls).
+type listenURI struct {
+	transport, host, port string
+}
+
+func parseListenURI(text string) (listenURI, error) {
+	u := listenURI{transport: "tls"}
+	hostPort := text
+	if t, rest, ok := strings.Cut(text, "/"); ok {
+		if t != "tls" && t != "quic" {
+			return u, usagef("serve: --listen: unknown transport '%s' (tls or quic)", t)
+		}
+		u.transport, hostPort = t, rest
+	}
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return u, usagef("serve: --listen: '%s' is not [tls/|quic/]HOST:PORT", text)
+	}
+	u.host, u.port = host, port
+	return u, nil
+}
+
+// node is what the connections of a serving node share.
+type node struct {
+	cert tls.Certificate
+	set  *sessionSet
+}
+
+// serveSession serves the streams the peer opens until the connection ends.
+func (n *node) serveSession(sess session, remote string, peer ed25519.PublicKey) {
+	if !n.set.add(sess) {
+		sess.close()
+		return
+	}
+	defer n.set.remove(sess)
+	fmt.Fprintf(os.Stderr, "connection from %s/%s, peer %s\n", sess.transport(), remote, nodeIDText(peer))
+	for {
+		s, err := sess.acceptStream()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "connection from %s/%s closed: %v\n", sess.transport(), remote, sess.explain(err))
+			break
+		}
+		go serveStream(s)
+	}
+	sess.close()
+}
+
 func cmdServe(args []string) error {
-	var listen, keyPath string
+	var listens []string
+	var keyPath string
 	var otherKey bool
 	pos, err := parseArgs("serve", args, []optSpec{
-		{name: "listen", value: &listen},
+		{name: "listen", list: &listens},
 		{name: "key", value: &keyPath},
 		{name: "present-other-key", flag: &otherKey},
 	})
@@ -551,12 +816,16 @@ func cmdServe(args []string) error {
 	if len(pos) != 0 {
 		return usagef("serve: unexpected argument '%s'", pos[0])
 	}
-	if listen == "" {
-		return usagef("serve: --listen HOST:PORT is required")
+	if len(listens) == 0 {
+		return usagef("serve: --listen [tls/|quic/]HOST:PORT is required")
 	}
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return usagef("serve: --listen: '%s' is not HOST:PORT", listen)
+	var uris []listenURI
+	for _, l := range listens {
+		u, err := parseListenURI(l)
+		if err != nil {
+			return err
+		}
+		uris = append(uris, u)
 	}
 
 	var identity ed25519.PrivateKey
@@ -580,61 +849,87 @@ func cmdServe(args []string) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return failure("listen", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	n := &node{cert: cert, set: &sessionSet{sessions: map[session]struct{}{}}}
 	t := &ticket{nodeID: identity.Public().(ed25519.PublicKey)}
-	for _, a := range tlsAddressesFor(host, port) {
-		if len(a) <= 255 {
-			t.entries = append(t.entries, ticketEntry{typ: 2, value: []byte(a)})
-		}
-	}
-	os.Stdout.WriteString(encodeTicket(t) + "\n") // unbuffered: reaches a pipe at once
-	fmt.Fprintf(os.Stderr, "listening on tls/%s\n", net.JoinHostPort(host, strconv.Itoa(port)))
-
-	set := &sessionSet{sessions: map[*yamux.Session]struct{}{}}
-	tlsConf := serverTLSConfig(cert)
-	acceptDone := make(chan error, 1)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
-					continue
-				}
-				acceptDone <- err
-				return
-			}
-			go serveConn(c, tlsConf, set)
+	acceptDone := make(chan error, len(uris))
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
 		}
 	}()
+	var listening []string
+	for _, u := range uris {
+		var port int
+		var typ byte
+		var ln io.Closer
+		switch u.transport {
+		case "tls":
+			l, err := net.Listen("tcp", net.JoinHostPort(u.host, u.port))
+			if err != nil {
+				return failure("listen", err)
+			}
+			port, typ, ln = l.Addr().(*net.TCPAddr).Port, entryTLS, l
+			go n.acceptTLS(l, acceptDone)
+		case "quic":
+			l, err := listenQUIC(net.JoinHostPort(u.host, u.port), serverTLSConfig(cert))
+			if err != nil {
+				return failure("listen", err)
+			}
+			port, typ, ln = l.Addr().(*net.UDPAddr).Port, entryQUIC, l
+			go n.acceptQUIC(l, acceptDone)
+		}
+		closers = append(closers, ln)
+		for _, a := range addressesFor(u.host, port) {
+			if len(a) <= 255 {
+				t.entries = append(t.entries, ticketEntry{typ: typ, value: []byte(a)})
+			}
+		}
+		listening = append(listening, u.transport+"/"+net.JoinHostPort(u.host, strconv.Itoa(port)))
+	}
+	os.Stdout.WriteString(encodeTicket(t) + "\n") // unbuffered: reaches a pipe at once
+	for _, l := range listening {
+		fmt.Fprintf(os.Stderr, "listening on %s\n", l)
+	}
 
 	select {
 	case <-sigs:
-		ln.Close()
-		set.closeAll()
+		n.set.closeAll()
 		return nil
 	case err := <-acceptDone:
-		set.closeAll()
+		n.set.closeAll()
 		return failure("accept", err)
 	}
 }
 
-func serveConn(raw net.Conn, cfg *tls.Config, set *sessionSet) {
+func (n *node) acceptTLS(ln net.Listener, done chan<- error) {
+	cfg := serverTLSConfig(n.cert)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			done <- err
+			return
+		}
+		go n.serveTLS(c, cfg)
+	}
+}
+
+func (n *node) serveTLS(raw net.Conn, cfg *tls.Config) {
 	remote := raw.RemoteAddr().String()
 	conn := tls.Server(&alertConn{Conn: raw}, cfg)
 	conn.SetDeadline(time.Now().Add(handshakeTime))
 	if err := conn.Handshake(); err != nil {
-		logf("handshake with %s failed: %v", remote, err)
+		logf("handshake with tls/%s failed: %v", remote, err)
 		conn.Close()
 		return
 	}
 	conn.SetDeadline(time.Time{})
 	state := conn.ConnectionState()
 	if state.NegotiatedProtocol != alpnDirect {
-		logf("handshake with %s: ALPN %q, not %s", remote, state.NegotiatedProtocol, alpnDirect)
+		logf("handshake with tls/%s: ALPN %q, not %s", remote, state.NegotiatedProtocol, alpnDirect)
 		conn.Close()
 		return
 	}
@@ -645,142 +940,98 @@ func serveConn(raw net.Conn, cfg *tls.Config, set *sessionSet) {
 		conn.Close()
 		return
 	}
-	if !set.add(sess) {
-		closeSession(sess)
-		return
-	}
-	defer set.remove(sess)
-	fmt.Fprintf(os.Stderr, "connection from %s, peer %s\n", remote, nodeIDText(peer))
-	for {
-		stream, err := sess.AcceptStream()
-		if err != nil {
-			break
-		}
-		go serveStream(stream)
-	}
-	sess.Close()
-	fmt.Fprintf(os.Stderr, "connection from %s closed\n", remote)
-}
-
-func serveStream(s *yamux.Stream) {
-	var l [1]byte
-	s.SetReadDeadline(time.Now().Add(headerReadTime))
-	if _, err := io.ReadFull(s, l[:]); err != nil || l[0] == 0 {
-		s.FoctetReset()
-		return
-	}
-	name := make([]byte, l[0])
-	if _, err := io.ReadFull(s, name); err != nil {
-		s.FoctetReset()
-		return
-	}
-	s.SetReadDeadline(time.Time{})
-	switch string(name) {
-	case protoPing:
-		servePing(s)
-	case protoPerf:
-		servePerf(s)
-	default:
-		s.FoctetReset() // PROTOCOL §5: unknown protocol, refused with RST
-	}
-}
-
-// servePing echoes every byte until the opener's FIN, then half-closes.
-func servePing(s *yamux.Stream) {
-	buf := make([]byte, 4096)
-	for {
-		n, err := s.Read(buf)
-		if n > 0 {
-			if _, werr := s.Write(buf[:n]); werr != nil {
-				s.FoctetReset()
-				return
-			}
-		}
-		if err == io.EOF {
-			s.Close()
-			return
-		}
-		if err != nil {
-			s.FoctetReset()
-			return
-		}
-	}
-}
-
-// servePerf reads the u64 count N, discards the upload until the FIN, then
-// sends N bytes and half-closes.
-func servePerf(s *yamux.Stream) {
-	var nbuf [8]byte
-	if _, err := io.ReadFull(s, nbuf[:]); err != nil {
-		s.FoctetReset()
-		return
-	}
-	n := binary.BigEndian.Uint64(nbuf[:])
-	if n > perfMaxDownload {
-		s.FoctetReset()
-		return
-	}
-	buf := make([]byte, ioChunk)
-	for {
-		_, err := s.Read(buf)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			s.FoctetReset()
-			return
-		}
-	}
-	for n > 0 {
-		c := uint64(len(zeros))
-		if n < c {
-			c = n
-		}
-		if _, err := s.Write(zeros[:c]); err != nil {
-			s.FoctetReset()
-			return
-		}
-		n -= c
-	}
-	s.Close()
+	n.serveSession(&yamuxSession{sess}, remote, peer)
 }
 
 // ---------------------------------------------------------------------------
 // Dialing
 
-type dialed struct {
-	sess      *yamux.Session
-	handshake time.Duration
+// dialOptions are the options of every command that dials a ticket.
+type dialOptions struct {
+	transport string // "tls", "quic", or "" for QUIC when the ticket has a QUIC address
+	alpn      string // ALPN to offer (a diagnostic: the protocol wants foctet/1)
+	nodeID    string // NodeId text to require instead of the ticket's (a diagnostic)
+	noALPN    bool   // offer no ALPN at all (a diagnostic)
+	// traceResets: record the STOP_SENDING frames the peer sends (QUIC),
+	// for `open` to report them.
+	traceResets bool
 }
 
-func dialTicket(text string) (*dialed, error) {
+func (o *dialOptions) specs() []optSpec {
+	return []optSpec{
+		{name: "transport", value: &o.transport},
+		{name: "alpn", value: &o.alpn},
+		{name: "no-alpn", flag: &o.noALPN},
+		{name: "node-id", value: &o.nodeID},
+	}
+}
+
+type dialed struct {
+	sess      session
+	handshake time.Duration // TCP connect + TLS handshake, or QUIC handshake
+}
+
+func dialTicket(text string, o dialOptions) (*dialed, error) {
 	t, err := parseTicket(text)
 	if err != nil {
 		return nil, usagef("ticket: %v", err)
 	}
-	addr, ok := t.firstTLSAddress()
-	if !ok {
+	want := t.nodeID
+	if o.nodeID != "" {
+		if want, err = parseNodeID(o.nodeID); err != nil {
+			return nil, usagef("--node-id: %v", err)
+		}
+	}
+	alpn := alpnDirect
+	if o.alpn != "" {
+		alpn = o.alpn
+	}
+	if o.noALPN {
+		alpn = ""
+	}
+	quicAddr, hasQUIC := t.firstAddress(entryQUIC)
+	tlsAddr, hasTLS := t.firstAddress(entryTLS)
+	switch o.transport {
+	case "":
+		if hasQUIC {
+			o.transport = "quic"
+		} else {
+			o.transport = "tls"
+		}
+	case "tls", "quic":
+	default:
+		return nil, usagef("--transport: '%s' is neither tls nor quic", o.transport)
+	}
+	if o.transport == "quic" && !hasQUIC {
+		return nil, failure("ticket", errors.New("no QUIC (type 1) address"))
+	}
+	if o.transport == "tls" && !hasTLS {
 		return nil, failure("ticket", errors.New("no TLS (type 2) address"))
 	}
 	cert, err := selfSignedCert(generateKey())
 	if err != nil {
 		return nil, failure("certificate", err)
 	}
+	tlsConf := clientTLSConfig(cert, want, alpn)
+	if o.transport == "quic" {
+		return dialQUIC(quicAddr, tlsConf, alpn, o.traceResets)
+	}
+
 	start := time.Now()
-	raw, err := net.DialTimeout("tcp", addr, handshakeTime)
+	raw, err := net.DialTimeout("tcp", tlsAddr, handshakeTime)
 	if err != nil {
 		return nil, failure("connect", err)
 	}
-	conn := tls.Client(raw, clientTLSConfig(cert, t.nodeID))
+	conn := tls.Client(raw, tlsConf)
 	conn.SetDeadline(time.Now().Add(handshakeTime))
 	if err := conn.Handshake(); err != nil {
 		conn.Close()
-		return nil, failure("connect", fmt.Errorf("TLS handshake with %s: %w", addr, err))
+		return nil, failure("connect", fmt.Errorf("TLS handshake with %s: %w", tlsAddr, err))
 	}
 	conn.SetDeadline(time.Time{})
-	if p := conn.ConnectionState().NegotiatedProtocol; p != alpnDirect {
+	if p := conn.ConnectionState().NegotiatedProtocol; p != alpn {
 		conn.Close()
-		return nil, failure("connect", fmt.Errorf("%s selected ALPN %q, not %s", addr, p, alpnDirect))
+		return nil, failure("connect", fmt.Errorf("%s selected ALPN %q, not %q", tlsAddr, p, alpn))
 	}
 	elapsed := time.Since(start)
 	sess, err := yamux.Client(conn, yamuxConfig())
@@ -788,26 +1039,20 @@ func dialTicket(text string) (*dialed, error) {
 		conn.Close()
 		return nil, failure("yamux", err)
 	}
-	return &dialed{sess: sess, handshake: elapsed}, nil
+	return &dialed{sess: &yamuxSession{sess}, handshake: elapsed}, nil
 }
 
-// describeStreamError turns an error of a stream operation into what
-// happened: a reset stream, or why the whole connection ended.
-func describeStreamError(sess *yamux.Session, err error) error {
-	if errors.Is(err, yamux.ErrConnectionReset) {
-		return errors.New("stream reset by the peer")
+// parseNodeID reads the text form of a NodeId (PROTOCOL §1).
+func parseNodeID(text string) (ed25519.PublicKey, error) {
+	if len(text) != 52 {
+		return nil, fmt.Errorf("a NodeId has 52 characters, not %d", len(text))
 	}
-	if cause := sess.FoctetShutdownErr(); cause != nil {
-		switch {
-		case cause == io.EOF:
-			return errors.New("the peer closed the connection")
-		case cause == yamux.ErrSessionShutdown:
-			return errors.New("the connection was closed")
-		default:
-			return fmt.Errorf("connection lost: %v", cause)
-		}
+	upper := strings.ToUpper(text)
+	key, err := b32.DecodeString(upper)
+	if err != nil || len(key) != ed25519.PublicKeySize || b32.EncodeToString(key) != upper {
+		return nil, fmt.Errorf("'%s' is not a base32 NodeId", text)
 	}
-	return err
+	return ed25519.PublicKey(key), nil
 }
 
 // ---------------------------------------------------------------------------
@@ -816,10 +1061,11 @@ func describeStreamError(sess *yamux.Session, err error) error {
 func cmdPing(args []string) error {
 	count, interval := 4, 1000
 	var countText, intervalText string
-	pos, err := parseArgs("ping", args, []optSpec{
+	var dopts dialOptions
+	pos, err := parseArgs("ping", args, append([]optSpec{
 		{name: "count", value: &countText},
 		{name: "interval", value: &intervalText},
-	})
+	}, dopts.specs()...))
 	if err != nil {
 		return err
 	}
@@ -843,18 +1089,18 @@ func cmdPing(args []string) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 
-	d, err := dialTicket(pos[0])
+	d, err := dialTicket(pos[0], dopts)
 	if err != nil {
 		return err
 	}
-	defer closeSession(d.sess)
+	defer d.sess.close()
 
-	s, err := d.sess.OpenStream()
+	s, err := d.sess.openStream()
 	if err != nil {
-		return failure("ping", describeStreamError(d.sess, err))
+		return failure("ping", d.sess.explain(err))
 	}
 	if _, err := s.Write(streamHeader(protoPing)); err != nil {
-		return failure("ping", describeStreamError(d.sess, err))
+		return failure("ping", d.sess.explain(err))
 	}
 	payload := make([]byte, 32)
 	echo := make([]byte, 32)
@@ -871,12 +1117,12 @@ func cmdPing(args []string) error {
 		s.SetReadDeadline(time.Now().Add(pingReplyTime))
 		start := time.Now()
 		if _, err := s.Write(payload); err != nil {
-			return failure("ping", describeStreamError(d.sess, err))
+			return failure("ping", d.sess.explain(err))
 		}
 		if _, err := io.ReadFull(s, echo); err != nil {
-			if err == yamux.ErrTimeout {
+			if err == errReadTimeout {
 				err = fmt.Errorf("no reply within %v", pingReplyTime)
-			} else if err = describeStreamError(d.sess, err); err == io.EOF || err == io.ErrUnexpectedEOF {
+			} else if err = d.sess.explain(err); err == io.EOF || err == io.ErrUnexpectedEOF {
 				err = errors.New("the peer closed the stream")
 			}
 			return failure("ping", err)
@@ -885,7 +1131,7 @@ func cmdPing(args []string) error {
 		if !bytes.Equal(echo, payload) {
 			return failure("ping", errors.New("the echo differs from what was sent"))
 		}
-		fmt.Printf("seq=%d rtt=%.3fms via=tls\n", seq, float64(rtt.Nanoseconds())/1e6)
+		fmt.Printf("seq=%d rtt=%.3fms via=%s\n", seq, float64(rtt.Nanoseconds())/1e6, d.sess.transport())
 	}
 
 	// Half-close, then wait for the acceptor's FIN (PROTOCOL §5).
@@ -893,7 +1139,7 @@ func cmdPing(args []string) error {
 	s.SetReadDeadline(time.Now().Add(closeDrainTime))
 	buf := make([]byte, 64)
 	for {
-		if _, err := s.FoctetRead(buf); err != nil {
+		if _, err := s.Read(buf); err != nil {
 			break
 		}
 	}
@@ -904,7 +1150,9 @@ func cmdPing(args []string) error {
 // open: one stream with any protocol name, to see whether the peer refuses it
 
 func cmdOpen(args []string) error {
-	pos, err := parseArgs("open", args, nil)
+	var dopts dialOptions
+	var noFIN bool
+	pos, err := parseArgs("open", args, append([]optSpec{{name: "no-fin", flag: &noFIN}}, dopts.specs()...))
 	if err != nil {
 		return err
 	}
@@ -915,38 +1163,44 @@ func cmdOpen(args []string) error {
 	if len(name) > 255 {
 		return usagef("open: the protocol name is longer than 255 bytes")
 	}
-	d, err := dialTicket(pos[0])
+	dopts.traceResets = true
+	d, err := dialTicket(pos[0], dopts)
 	if err != nil {
 		return err
 	}
-	defer closeSession(d.sess)
+	defer d.sess.close()
 
-	s, err := d.sess.OpenStream()
+	s, err := d.sess.openStream()
 	if err != nil {
-		return failure("open", describeStreamError(d.sess, err))
+		return failure("open", d.sess.explain(err))
 	}
 	if _, err := s.Write(streamHeader(name)); err != nil {
-		return failure("open", describeStreamError(d.sess, err))
+		return failure("open", d.sess.explain(err))
 	}
-	s.Close()
+	var wait time.Duration
+	if noFIN {
+		wait = refusalTime
+	} else {
+		s.Close()
+	}
 	s.SetReadDeadline(time.Now().Add(pingReplyTime))
 	buf := make([]byte, 4096)
 	total := 0
 	for {
-		n, err := s.FoctetRead(buf)
+		n, err := s.Read(buf)
 		total += n
 		switch {
 		case err == nil:
 		case err == io.EOF:
 			fmt.Printf("closed %d\n", total)
 			return nil
-		case errors.Is(err, yamux.ErrConnectionReset):
-			fmt.Println("refused")
+		case errors.Is(err, errStreamReset):
+			fmt.Println(d.sess.refusal(s, err, wait))
 			return nil
-		case err == yamux.ErrTimeout:
-			return failure("open", fmt.Errorf("neither FIN nor RST within %v", pingReplyTime))
+		case err == errReadTimeout:
+			return failure("open", fmt.Errorf("neither FIN nor reset within %v", pingReplyTime))
 		default:
-			return failure("open", describeStreamError(d.sess, err))
+			return failure("open", d.sess.explain(err))
 		}
 	}
 }
@@ -982,17 +1236,17 @@ type perfRun struct {
 	t0, t1, t2 time.Time // stream opened, first downloaded byte (or end), last byte
 }
 
-func perfStream(sess *yamux.Session, upload, download uint64) (perfRun, error) {
+func perfStream(sess session, upload, download uint64) (perfRun, error) {
 	var r perfRun
 	r.t0 = time.Now()
-	s, err := sess.OpenStream()
+	s, err := sess.openStream()
 	if err != nil {
-		return r, describeStreamError(sess, err)
+		return r, sess.explain(err)
 	}
 	hdr := streamHeader(protoPerf)
 	hdr = binary.BigEndian.AppendUint64(hdr, download)
 	if _, err := s.Write(hdr); err != nil {
-		return r, describeStreamError(sess, err)
+		return r, sess.explain(err)
 	}
 	for rem := upload; rem > 0; {
 		c := uint64(len(zeros))
@@ -1000,17 +1254,17 @@ func perfStream(sess *yamux.Session, upload, download uint64) (perfRun, error) {
 			c = rem
 		}
 		if _, err := s.Write(zeros[:c]); err != nil {
-			return r, describeStreamError(sess, err)
+			return r, sess.explain(err)
 		}
 		rem -= c
 		r.up += c
 	}
 	if err := s.Close(); err != nil { // half-close: the upload is complete
-		return r, describeStreamError(sess, err)
+		return r, sess.explain(err)
 	}
 	buf := make([]byte, ioChunk)
 	for {
-		n, err := s.FoctetRead(buf)
+		n, err := s.Read(buf)
 		if n > 0 {
 			if r.down == 0 {
 				r.t1 = time.Now()
@@ -1021,7 +1275,7 @@ func perfStream(sess *yamux.Session, upload, download uint64) (perfRun, error) {
 			break
 		}
 		if err != nil {
-			return r, describeStreamError(sess, err)
+			return r, fmt.Errorf("%v after %d of %d bytes", sess.explain(err), r.down, download)
 		}
 	}
 	r.t2 = time.Now()
@@ -1029,7 +1283,7 @@ func perfStream(sess *yamux.Session, upload, download uint64) (perfRun, error) {
 		r.t1 = r.t2
 	}
 	if r.down != download {
-		if cause := describeStreamError(sess, io.EOF); cause != io.EOF {
+		if cause := sess.explain(io.EOF); cause != io.EOF {
 			return r, fmt.Errorf("%v after %d of %d bytes", cause, r.down, download)
 		}
 		return r, fmt.Errorf("the peer sent %d bytes, %d were asked for", r.down, download)
@@ -1040,12 +1294,13 @@ func perfStream(sess *yamux.Session, upload, download uint64) (perfRun, error) {
 func cmdPerf(args []string) error {
 	var upText, downText, streamsText string
 	var asJSON bool
-	pos, err := parseArgs("perf", args, []optSpec{
+	var dopts dialOptions
+	pos, err := parseArgs("perf", args, append([]optSpec{
 		{name: "upload", value: &upText},
 		{name: "download", value: &downText},
 		{name: "streams", value: &streamsText},
 		{name: "json", flag: &asJSON},
-	})
+	}, dopts.specs()...))
 	if err != nil {
 		return err
 	}
@@ -1077,11 +1332,11 @@ func cmdPerf(args []string) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 
-	d, err := dialTicket(pos[0])
+	d, err := dialTicket(pos[0], dopts)
 	if err != nil {
 		return err
 	}
-	defer closeSession(d.sess)
+	defer d.sess.close()
 
 	type result struct {
 		run perfRun
@@ -1132,9 +1387,9 @@ func cmdPerf(args []string) error {
 		downSecs = t2.Sub(t1s).Seconds()
 	}
 	if asJSON {
-		fmt.Printf("{\"transport\": \"tls\", \"upload_bytes\": %d, \"download_bytes\": %d, "+
+		fmt.Printf("{\"transport\": \"%s\", \"upload_bytes\": %d, \"download_bytes\": %d, "+
 			"\"upload_seconds\": %.6f, \"download_seconds\": %.6f, \"handshake_seconds\": %.6f}\n",
-			up, down, upSecs, downSecs, d.handshake.Seconds())
+			d.sess.transport(), up, down, upSecs, downSecs, d.handshake.Seconds())
 	} else {
 		fmt.Printf("upload %.2f Gbit/s download %.2f Gbit/s\n", gbits(up, upSecs), gbits(down, downSecs))
 	}
@@ -1153,8 +1408,9 @@ func gbits(bytes uint64, secs float64) float64 {
 
 type optSpec struct {
 	name  string
-	value *string // option with a value: --name VALUE or --name=VALUE
-	flag  *bool   // option without a value
+	value *string   // option with a value: --name VALUE or --name=VALUE
+	list  *[]string // the same, repeatable
+	flag  *bool     // option without a value
 }
 
 // parseArgs takes options anywhere among the positional arguments.
@@ -1198,32 +1454,45 @@ func parseArgs(cmd string, args []string, specs []optSpec) ([]string, error) {
 			i++
 			val = args[i]
 		}
-		*spec.value = val
+		if spec.list != nil {
+			*spec.list = append(*spec.list, val)
+		} else {
+			*spec.value = val
+		}
 	}
 	return pos, nil
 }
 
 const usage = `Usage:
-  foctet-go-peer serve --listen HOST:PORT [--key FILE] [--present-other-key]
-  foctet-go-peer ping TICKET [--count N] [--interval MS]
-  foctet-go-peer perf TICKET [--download BYTES] [--upload BYTES] [--streams N] [--json]
-  foctet-go-peer open TICKET PROTOCOL
+  foctet-go-peer serve --listen [tls/|quic/]HOST:PORT... [--key FILE] [--present-other-key]
+  foctet-go-peer ping TICKET [--count N] [--interval MS] [DIAL OPTIONS]
+  foctet-go-peer perf TICKET [--download BYTES] [--upload BYTES] [--streams N] [--json] [DIAL OPTIONS]
+  foctet-go-peer open TICKET PROTOCOL [--no-fin] [DIAL OPTIONS]
 
 An independent implementation of the foctet protocol (TLS 1.3 over TCP with
-yamux) in Go, for interoperability tests.
+yamux, and QUIC) in Go, for interoperability tests.
 
-serve   Listen on HOST:PORT (port 0: any), print the ticket as the first line
-        of stdout and serve foctet/ping/1 and foctet/perf/1 until SIGINT or
-        SIGTERM.  --key: Ed25519 PKCS#8 PEM key file (created, mode 0600, if
-        missing; default: a fresh key).  --present-other-key: the TLS
+serve   Listen on HOST:PORT (port 0: any; tls/ or no prefix: TLS over TCP,
+        quic/: QUIC; --listen may be repeated), print the ticket as the first
+        line of stdout and serve foctet/ping/1 and foctet/perf/1 until SIGINT
+        or SIGTERM.  --key: Ed25519 PKCS#8 PEM key file (created, mode 0600,
+        if missing; default: a fresh key).  --present-other-key: the
         certificate is of another key than the ticket's NodeId.
 ping    Ping the node of TICKET (default 4 times, 1000 ms apart).
 perf    Run the perf protocol on N streams (default 1) of one connection;
         BYTES per stream with K, M, G suffixes (powers of 1024; default 100M
         each way).  Prints totals over all streams.
 open    Open one stream with the header for PROTOCOL (may be empty), send
-        nothing more, half-close; print "refused" if the peer resets it, or
-        "closed N" when it half-closes after N bytes.
+        nothing more, half-close (not with --no-fin); print "refused" if the
+        peer resets it (over QUIC with the codes of its RESET_STREAM and
+        STOP_SENDING frames), or "closed N" when it half-closes after N bytes.
+
+Dial options:
+  --transport tls|quic   the address to dial (default: the ticket's first
+                         QUIC address if it has one, else its first TLS one)
+  --node-id NODEID       require this NodeId instead of the ticket's
+  --alpn NAME            offer NAME instead of foctet/1
+  --no-alpn              offer no ALPN at all
 
 Exit status: 0 success, 1 failure, 2 bad command line.
 `
