@@ -533,6 +533,7 @@ server_start (Server              *server,
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *cmd = NULL;
+  g_autofree char *quic_addr = NULL;
   GAsyncResult *slot = NULL;
   static guint serial;
   char *line;
@@ -567,7 +568,8 @@ server_start (Server              *server,
     }
   server->ticket = line;
   server->addr = ticket_address (line, 2);
-  if (server->addr == NULL && ticket_address (line, 1) == NULL)
+  quic_addr = ticket_address (line, 1);
+  if (server->addr == NULL && quic_addr == NULL)
     {
       g_subprocess_force_exit (server->proc);
       g_error ("the ticket %s names no address", line);
