@@ -258,9 +258,7 @@ out_queue_write (OutQueue               *queue,
 struct _YamuxChannel {
   grefcount ref_count;
   FoctetYamuxConnection *session;  /* not owned; NULL once detached */
-  GMainContext *context;
   guint32 id;
-  guint holders;                   /* the application's objects */
   gboolean outbound;               /* this side opened it */
   gboolean acked;                  /* outbound: the peer acknowledged it */
   gboolean ack_sent;               /* inbound: this side acknowledged it */
@@ -286,8 +284,7 @@ struct _YamuxChannel {
   gboolean reset_by_peer;
   GError *error;                   /* why the session ended */
 
-  GPtrArray *read_sources;         /* ChannelSource, not owned */
-  GPtrArray *write_sources;
+  FoctetChannel *app;              /* the application's side, while it holds any object of it */
 };
 
 struct _FoctetYamuxConnection {
@@ -415,107 +412,22 @@ session_send_go_away (FoctetYamuxConnection *self,
   session_queue_frame (self, FOCTET_YAMUX_TYPE_GO_AWAY, 0, 0, code);
 }
 
-/* Channel sources: fire when the channel is readable (or writable). */
-
-typedef struct {
-  GSource source;
-  YamuxChannel *channel;
-  gboolean for_write;
-  GObject *pollable;
-} ChannelSource;
-
-static gboolean
-channel_source_prepare (GSource *source,
-                        gint    *timeout)
-{
-  ChannelSource *self = (ChannelSource *) source;
-
-  *timeout = -1;
-  return self->for_write ? yamux_channel_is_writable (self->channel)
-                         : yamux_channel_is_readable (self->channel);
-}
-
-static gboolean
-channel_source_dispatch (GSource     *source,
-                         GSourceFunc  callback,
-                         gpointer     user_data)
-{
-  ChannelSource *self = (ChannelSource *) source;
-
-  g_source_set_ready_time (source, -1);
-  if (callback == NULL)
-    return G_SOURCE_REMOVE;
-  return ((GPollableSourceFunc) (void (*) (void)) callback) (self->pollable, user_data);
-}
-
-static void
-channel_source_finalize (GSource *source)
-{
-  ChannelSource *self = (ChannelSource *) source;
-
-  g_ptr_array_remove_fast (self->for_write ? self->channel->write_sources
-                                           : self->channel->read_sources, source);
-  yamux_channel_unref (self->channel);
-  g_object_unref (self->pollable);
-}
-
-static gboolean
-channel_source_closure_callback (GObject  *pollable,
-                                 gpointer  data)
-{
-  GClosure *closure = data;
-  GValue param = G_VALUE_INIT;
-  GValue result_value = G_VALUE_INIT;
-  gboolean result;
-
-  g_value_init (&result_value, G_TYPE_BOOLEAN);
-  g_value_init (&param, G_TYPE_OBJECT);
-  g_value_set_object (&param, pollable);
-  g_closure_invoke (closure, &result_value, 1, &param, NULL);
-  result = g_value_get_boolean (&result_value);
-  g_value_unset (&result_value);
-  g_value_unset (&param);
-  return result;
-}
-
-static GSourceFuncs channel_source_funcs = {
-  channel_source_prepare,
-  NULL,
-  channel_source_dispatch,
-  channel_source_finalize,
-  (GSourceFunc) (void (*) (void)) channel_source_closure_callback,
-  NULL,
-};
-
-GSource *
-yamux_channel_create_source (YamuxChannel *channel,
-                             gboolean      for_write,
-                             GObject      *pollable)
-{
-  GSource *source = g_source_new (&channel_source_funcs, sizeof (ChannelSource));
-  ChannelSource *self = (ChannelSource *) source;
-
-  g_source_set_static_name (source, for_write ? "yamux stream writable" : "yamux stream readable");
-  self->channel = yamux_channel_ref (channel);
-  self->for_write = for_write;
-  self->pollable = g_object_ref (pollable);
-  g_ptr_array_add (for_write ? channel->write_sources : channel->read_sources, source);
-  return source;
-}
-
-/* Makes the channel's sources look at it again; this also wakes their
- * context when it is another one. */
+/* Makes the application's sources look at the channel again; this also
+ * wakes their context when it is another one. */
 static void
 channel_wake (YamuxChannel *channel,
               gboolean      readers,
               gboolean      writers)
 {
-  if (readers)
-    for (guint i = 0; i < channel->read_sources->len; i++)
-      g_source_set_ready_time (g_ptr_array_index (channel->read_sources, i), 0);
-  if (writers)
-    for (guint i = 0; i < channel->write_sources->len; i++)
-      g_source_set_ready_time (g_ptr_array_index (channel->write_sources, i), 0);
+  if (channel->app != NULL)
+    foctet_channel_wake (channel->app, readers, writers);
+}
+
+void
+yamux_channel_set_app (YamuxChannel  *channel,
+                       FoctetChannel *app)
+{
+  channel->app = app;
 }
 
 static YamuxChannel *
@@ -527,7 +439,6 @@ channel_new (FoctetYamuxConnection *self,
 
   g_ref_count_init (&channel->ref_count);
   channel->session = self;
-  channel->context = g_main_context_ref (self->context);
   channel->id = id;
   channel->outbound = outbound;
   g_queue_init (&channel->recv_queue);
@@ -535,8 +446,6 @@ channel_new (FoctetYamuxConnection *self,
   channel->recv_window_max = FOCTET_YAMUX_INITIAL_WINDOW;
   channel->last_window_update = g_get_monotonic_time ();
   channel->send_window = FOCTET_YAMUX_INITIAL_WINDOW;
-  channel->read_sources = g_ptr_array_new ();
-  channel->write_sources = g_ptr_array_new ();
 
   channel->in_table = TRUE;
   g_hash_table_insert (self->channels, GUINT_TO_POINTER (id), channel);
@@ -557,12 +466,9 @@ yamux_channel_unref (YamuxChannel *channel)
   if (!g_ref_count_dec (&channel->ref_count))
     return;
 
-  g_assert (channel->read_sources->len == 0 && channel->write_sources->len == 0);
+  g_assert (channel->app == NULL);
   g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
   g_clear_error (&channel->error);
-  g_ptr_array_unref (channel->read_sources);
-  g_ptr_array_unref (channel->write_sources);
-  g_main_context_unref (channel->context);
   g_free (channel);
 }
 
@@ -809,46 +715,6 @@ yamux_channel_write (YamuxChannel  *channel,
 }
 
 gboolean
-yamux_channel_wait (YamuxChannel  *channel,
-                    gboolean       for_write,
-                    GCancellable  *cancellable,
-                    GError       **error)
-{
-  GSource *cancel_source = NULL;
-  gboolean ok = TRUE;
-
-  /* Only the thread running the session's context can make progress. */
-  if (!g_main_context_acquire (channel->context))
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                           "A yamux stream blocks only in the thread running its main context");
-      return FALSE;
-    }
-  if (cancellable != NULL)
-    {
-      cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_dummy_callback (cancel_source);
-      g_source_attach (cancel_source, channel->context);
-    }
-  while (!(for_write ? yamux_channel_is_writable (channel) : yamux_channel_is_readable (channel)))
-    {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        {
-          ok = FALSE;
-          break;
-        }
-      g_main_context_iteration (channel->context, TRUE);
-    }
-  if (cancel_source != NULL)
-    {
-      g_source_destroy (cancel_source);
-      g_source_unref (cancel_source);
-    }
-  g_main_context_release (channel->context);
-  return ok;
-}
-
-gboolean
 yamux_channel_close_write (YamuxChannel  *channel,
                            GError       **error)
 {
@@ -918,20 +784,13 @@ yamux_channel_reset (YamuxChannel *channel,
   channel_do_reset (channel, FALSE);
 }
 
-void
-yamux_channel_hold (YamuxChannel *channel)
-{
-  channel->holders++;
-}
-
 /* The application dropped every object of the stream: a stream it had
  * half-closed is treated as closed, any other is reset. */
 void
 yamux_channel_release (YamuxChannel *channel)
 {
-  g_return_if_fail (channel->holders > 0);
-
-  if (--channel->holders > 0 || channel->session == NULL || !channel->in_table)
+  channel->app = NULL;
+  if (channel->session == NULL || !channel->in_table)
     return;
   if (channel->fin_sent)
     yamux_channel_close (channel);
@@ -1170,7 +1029,7 @@ session_open_now (FoctetYamuxConnection *self,
   /* The default window: the increment is 0. */
   session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, channel->id,
                        0);
-  stream = foctet_yamux_stream_new (channel);
+  stream = foctet_yamux_stream_new (channel, self->context);
   g_task_return_pointer (task, stream, g_object_unref);
 }
 
@@ -1706,7 +1565,7 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
           return;
         }
       channel = channel_new (self, id, FALSE);
-      g_queue_push_tail (&self->incoming, foctet_yamux_stream_new (channel));
+      g_queue_push_tail (&self->incoming, foctet_yamux_stream_new (channel, self->context));
       g_debug ("Stream %u opened by the peer", id);
     }
   else if (channel == NULL)

@@ -3,9 +3,9 @@
  * FoctetYamuxMuxer is what the registry hands out; its wrap() makes a
  * FoctetYamuxConnection, the yamux session over one byte stream.  Each
  * yamux stream has a YamuxChannel, the session's state of it (flow
- * control, receive queue, half-close and reset), shared by the
- * FoctetYamuxStream the application holds and that stream's pollable
- * input and output streams.  The channel outlives its session when the
+ * control, receive queue, half-close and reset); the FoctetYamuxStream the
+ * application holds is a FoctetChannelStream over it (<foctet-channel.h>:
+ * pollable input and output, blocking I/O, release).  The channel outlives its session when the
  * application keeps the stream: it is then detached and every operation
  * fails with the error that ended the session.
  *
@@ -17,6 +17,7 @@
 #pragma once
 
 #include <foctet.h>
+#include <foctet-channel.h>
 
 #include "foctet-yamux-frame.h"
 
@@ -40,15 +41,7 @@ G_DECLARE_FINAL_TYPE (FoctetYamuxConnection, foctet_yamux_connection, FOCTET_YAM
                       FoctetConnection)
 
 #define FOCTET_YAMUX_TYPE_STREAM (foctet_yamux_stream_get_type ())
-G_DECLARE_FINAL_TYPE (FoctetYamuxStream, foctet_yamux_stream, FOCTET_YAMUX, STREAM, FoctetStream)
-
-#define FOCTET_YAMUX_TYPE_INPUT_STREAM (foctet_yamux_input_stream_get_type ())
-G_DECLARE_FINAL_TYPE (FoctetYamuxInputStream, foctet_yamux_input_stream, FOCTET_YAMUX,
-                      INPUT_STREAM, GInputStream)
-
-#define FOCTET_YAMUX_TYPE_OUTPUT_STREAM (foctet_yamux_output_stream_get_type ())
-G_DECLARE_FINAL_TYPE (FoctetYamuxOutputStream, foctet_yamux_output_stream, FOCTET_YAMUX,
-                      OUTPUT_STREAM, GOutputStream)
+G_DECLARE_FINAL_TYPE (FoctetYamuxStream, foctet_yamux_stream, FOCTET_YAMUX, STREAM, FoctetChannelStream)
 
 /* Registers every type of the plugin with @module, or statically when
  * @module is %NULL (the fuzz target links the sources in directly). */
@@ -91,18 +84,6 @@ gssize yamux_channel_write (YamuxChannel  *channel,
                             const void    *buffer,
                             gsize          count,
                             GError       **error);
-/* A source that fires when the channel becomes readable (or writable)
- * and calls a GPollableSourceFunc with @pollable. */
-GSource *yamux_channel_create_source (YamuxChannel *channel,
-                                      gboolean      for_write,
-                                      GObject      *pollable);
-/* For the blocking read and write: runs the session's context until the
- * channel is ready, if this thread may. */
-gboolean yamux_channel_wait (YamuxChannel  *channel,
-                             gboolean       for_write,
-                             GCancellable  *cancellable,
-                             GError       **error);
-
 /* Sends FIN after everything written so far. */
 gboolean yamux_channel_close_write (YamuxChannel  *channel,
                                     GError       **error);
@@ -115,12 +96,15 @@ void yamux_channel_close (YamuxChannel *channel);
 void yamux_channel_reset (YamuxChannel *channel,
                           guint32       code);
 
-/* Each of the application's objects of a channel (stream, input, output)
- * holds it; when the last one is gone, a stream still open is reset. */
-void yamux_channel_hold (YamuxChannel *channel);
+/* The application dropped every object of the stream: one still open
+ * is reset, one it half-closed is closed. */
 void yamux_channel_release (YamuxChannel *channel);
+/* Where the channel wakes the application's sources; %NULL once released. */
+void yamux_channel_set_app (YamuxChannel  *channel,
+                            FoctetChannel *app);
 
 /* The application's stream of a channel. */
-FoctetYamuxStream *foctet_yamux_stream_new (YamuxChannel *channel);
+FoctetYamuxStream *foctet_yamux_stream_new (YamuxChannel *channel,
+                                            GMainContext *context);
 
 G_END_DECLS
