@@ -91,3 +91,49 @@ foctet_gnutls_verify_peer (gnutls_session_t     session,
   return foctet_identity_verify_peer ((GBytes * const *) certificates->pdata, certificates->len,
                                       expected_peer, error);
 }
+
+/**
+ * foctet_gnutls_alert_name: (skip)
+ * @alert: a TLS alert description
+ *
+ * Returns: (transfer full): the alert as RFC 8446 spells it
+ *   ("bad_certificate"), or its number when GnuTLS has no name for it
+ */
+char *
+foctet_gnutls_alert_name (guint alert)
+{
+  const char *name = gnutls_alert_get_strname (alert);
+
+  if (name == NULL)
+    return g_strdup_printf ("%u", alert);
+  if (g_str_has_prefix (name, "GNUTLS_A_"))
+    name += strlen ("GNUTLS_A_");
+  return g_ascii_strdown (name, -1);
+}
+
+/**
+ * foctet_gnutls_peer_alert_error: (skip)
+ * @alert: the fatal alert the peer sent
+ * @alpn: the ALPN value this side offered or serves
+ * @what: what the peer aborted ("TLS handshake", "QUIC handshake", ...)
+ *
+ * Returns: (transfer full): a %FOCTET_ERROR_HANDSHAKE_FAILED saying in
+ *   words what the peer refused: our certificate, our ALPN value, or else
+ *   which alert it sent
+ */
+GError *
+foctet_gnutls_peer_alert_error (guint        alert,
+                                const char  *alpn,
+                                const char  *what)
+{
+  g_autofree char *name = foctet_gnutls_alert_name (alert);
+
+  if (alert == GNUTLS_A_NO_APPLICATION_PROTOCOL)
+    return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                        "The peer refused the ALPN value \"%s\" (alert no_application_protocol)", alpn);
+  if (alert == GNUTLS_A_BAD_CERTIFICATE || alert == GNUTLS_A_CERTIFICATE_REQUIRED ||
+      alert == GNUTLS_A_UNSUPPORTED_CERTIFICATE)
+    return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                        "The peer refused our certificate (alert %s)", name);
+  return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED, "The peer aborted the %s (alert %s)", what, name);
+}

@@ -35,6 +35,12 @@ FOCTET_AVAILABLE_IN_ALL
 gnutls_certificate_credentials_t foctet_gnutls_get_credentials (FoctetIdentity  *identity,
                                                                 GError         **error);
 FOCTET_AVAILABLE_IN_ALL
+char *foctet_gnutls_alert_name (guint alert);
+FOCTET_AVAILABLE_IN_ALL
+GError *foctet_gnutls_peer_alert_error (guint        alert,
+                                        const char  *alpn,
+                                        const char  *what);
+FOCTET_AVAILABLE_IN_ALL
 FoctetNodeId *foctet_gnutls_verify_peer (gnutls_session_t     session,
                                          const FoctetNodeId  *expected_peer,
                                          GError             **error);

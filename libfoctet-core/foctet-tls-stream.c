@@ -257,19 +257,6 @@ pull_timeout_func (gnutls_transport_ptr_t ptr,
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 
-/* "bad_certificate", as RFC 8446 spells alerts. */
-static char *
-alert_name (gnutls_alert_description_t alert)
-{
-  const char *name = gnutls_alert_get_strname (alert);
-
-  if (name == NULL)
-    return g_strdup_printf ("%u", (guint) alert);
-  if (g_str_has_prefix (name, "GNUTLS_A_"))
-    name += strlen ("GNUTLS_A_");
-  return g_ascii_strdown (name, -1);
-}
-
 /* A GError for GnuTLS's @ret, saying what went wrong in words a user can
  * act on. */
 static GError *
@@ -291,20 +278,7 @@ session_error (FoctetTlsStream *self,
   switch (ret)
     {
     case GNUTLS_E_FATAL_ALERT_RECEIVED:
-      {
-        gnutls_alert_description_t alert = gnutls_alert_get (self->session);
-        g_autofree char *name = alert_name (alert);
-
-        if (alert == GNUTLS_A_NO_APPLICATION_PROTOCOL)
-          return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
-                              "The peer refused the ALPN value \"%s\" (alert no_application_protocol)", self->alpn);
-        if (alert == GNUTLS_A_BAD_CERTIFICATE || alert == GNUTLS_A_CERTIFICATE_REQUIRED ||
-            alert == GNUTLS_A_UNSUPPORTED_CERTIFICATE)
-          return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
-                              "The peer refused our certificate (alert %s)", name);
-        return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
-                            "The peer aborted the %s (alert %s)", during, name);
-      }
+      return foctet_gnutls_peer_alert_error (gnutls_alert_get (self->session), self->alpn, during);
     case GNUTLS_E_NO_APPLICATION_PROTOCOL:
       return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
                           "The peer offered no ALPN value this node serves (expected \"%s\")", self->alpn);

@@ -836,25 +836,12 @@ tls_setup (QuicConnection  *self,
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 
-/* "bad_certificate", as RFC 8446 spells alerts. */
-static char *
-alert_name (guint alert)
-{
-  const char *name = gnutls_alert_get_strname (alert);
-
-  if (name == NULL)
-    return g_strdup_printf ("%u", alert);
-  if (g_str_has_prefix (name, "GNUTLS_A_"))
-    name += strlen ("GNUTLS_A_");
-  return g_ascii_strdown (name, -1);
-}
-
 /* Why the handshake failed on this side (ngtcp2 said NGTCP2_ERR_CRYPTO). */
 static GError *
 local_handshake_error (QuicConnection *self)
 {
   guint8 alert = ngtcp2_conn_get_tls_alert (self->conn);
-  g_autofree char *name = alert_name (alert);
+  g_autofree char *name = foctet_gnutls_alert_name (alert);
 
   if (self->verify_error != NULL)
     return g_error_copy (self->verify_error);
@@ -892,21 +879,7 @@ remote_close_error (QuicConnection *self)
                           cc.error_code, reason != NULL ? ": " : "", reason != NULL ? reason : "");
     }
   if (cc.error_code >= NGTCP2_CRYPTO_ERROR && cc.error_code < NGTCP2_CRYPTO_ERROR + 0x100)
-    {
-      guint alert = cc.error_code - NGTCP2_CRYPTO_ERROR;
-      g_autofree char *name = alert_name (alert);
-
-      if (alert == GNUTLS_A_NO_APPLICATION_PROTOCOL)
-        return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
-                            "The peer refused the ALPN value \"%s\" (alert no_application_protocol)",
-                            FOCTET_TLS_ALPN);
-      if (alert == GNUTLS_A_BAD_CERTIFICATE || alert == GNUTLS_A_CERTIFICATE_REQUIRED ||
-          alert == GNUTLS_A_UNSUPPORTED_CERTIFICATE)
-        return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
-                            "The peer refused our certificate (alert %s)", name);
-      return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
-                          "The peer aborted the QUIC handshake (alert %s)", name);
-    }
+    return foctet_gnutls_peer_alert_error (cc.error_code - NGTCP2_CRYPTO_ERROR, FOCTET_TLS_ALPN, "QUIC handshake");
   if (cc.error_code == NGTCP2_NO_ERROR)
     return NULL;
   if (cc.error_code == NGTCP2_CONNECTION_REFUSED)
@@ -955,6 +928,52 @@ conn_write_close (QuicConnection       *self,
                                           cc, quic_timestamp ());
   if (n > 0)
     quic_endpoint_send (self->endpoint, self, &ps.path, pi.ecn, self->txbuf, n, 0);
+}
+
+/* CONNECTION_CLOSE for an ngtcp2 error, a TLS alert, or with an
+ * application code. */
+static void
+conn_close_liberr (QuicConnection *self,
+                   int             liberr)
+{
+  QuicCloseError cc;
+
+#if QUIC_NGTCP2_1
+  ngtcp2_ccerr_set_liberr (&cc, liberr, NULL, 0);
+#else
+  ngtcp2_connection_close_error_set_transport_error_liberr (&cc, liberr, NULL, 0);
+#endif
+  conn_write_close (self, &cc);
+}
+
+static void
+conn_close_tls_alert (QuicConnection *self)
+{
+  QuicCloseError cc;
+
+#if QUIC_NGTCP2_1
+  ngtcp2_ccerr_set_tls_alert (&cc, ngtcp2_conn_get_tls_alert (self->conn), NULL, 0);
+#else
+  ngtcp2_connection_close_error_set_transport_error_tls_alert (&cc, ngtcp2_conn_get_tls_alert (self->conn),
+                                                               NULL, 0);
+#endif
+  conn_write_close (self, &cc);
+}
+
+static void
+conn_close_application (QuicConnection *self,
+                        guint64         code,
+                        const char     *reason)
+{
+  QuicCloseError cc;
+  gsize reason_len = reason != NULL ? MIN (strlen (reason), 512) : 0;
+
+#if QUIC_NGTCP2_1
+  ngtcp2_ccerr_set_application_error (&cc, code, (const uint8_t *) reason, reason_len);
+#else
+  ngtcp2_connection_close_error_set_application_error (&cc, code, (const uint8_t *) reason, reason_len);
+#endif
+  conn_write_close (self, &cc);
 }
 
 /* Fills the pieces of @s not yet handed to ngtcp2. */
@@ -1065,19 +1084,10 @@ conn_write (QuicConnection *self)
                 sendq_remove (self, s);
               continue;
             default:
-              {
-                QuicCloseError cc;
-
-#if QUIC_NGTCP2_1
-                ngtcp2_ccerr_set_liberr (&cc, n, NULL, 0);
-#else
-                ngtcp2_connection_close_error_set_transport_error_liberr (&cc, n, NULL, 0);
-#endif
-                conn_write_close (self, &cc);
-                conn_end (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                                             "QUIC failed to send: %s", ngtcp2_strerror (n)));
-                return;
-              }
+              conn_close_liberr (self, n);
+              conn_end (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                           "QUIC failed to send: %s", ngtcp2_strerror (n)));
+              return;
             }
         }
       if (n == 0)
@@ -1249,39 +1259,19 @@ quic_connection_receive (QuicConnection    *self,
           conn_end (self, remote_close_error (self));
           break;
         case NGTCP2_ERR_CRYPTO:
-          {
-            QuicCloseError cc;
-            GError *error = local_handshake_error (self);
-
-#if QUIC_NGTCP2_1
-            ngtcp2_ccerr_set_tls_alert (&cc, ngtcp2_conn_get_tls_alert (self->conn), NULL, 0);
-#else
-            ngtcp2_connection_close_error_set_transport_error_tls_alert (&cc, ngtcp2_conn_get_tls_alert (self->conn),
-                                                                         NULL, 0);
-#endif
-            conn_write_close (self, &cc);
-            conn_end (self, error);
-            break;
-          }
+          conn_close_tls_alert (self);
+          conn_end (self, local_handshake_error (self));
+          break;
         case NGTCP2_ERR_DROP_CONN:
           conn_end (self, g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                                                self->got_packet ? "ngtcp2 dropped the QUIC connection"
                                                                 : "The first QUIC packet did not decrypt"));
           break;
         default:
-          {
-            QuicCloseError cc;
-
-#if QUIC_NGTCP2_1
-            ngtcp2_ccerr_set_liberr (&cc, ret, NULL, 0);
-#else
-            ngtcp2_connection_close_error_set_transport_error_liberr (&cc, ret, NULL, 0);
-#endif
-            conn_write_close (self, &cc);
-            conn_end (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                                         "The peer broke the QUIC protocol: %s", ngtcp2_strerror (ret)));
-            break;
-          }
+          conn_close_liberr (self, ret);
+          conn_end (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                       "The peer broke the QUIC protocol: %s", ngtcp2_strerror (ret)));
+          break;
         }
     }
   else
@@ -1320,6 +1310,19 @@ fail_tasks (GQueue       *tasks,
     }
 }
 
+/* No more timers, packets or room notices for this connection. */
+static void
+conn_detach (QuicConnection *self)
+{
+  g_clear_pointer (&self->handshake_timer, source_destroy_and_unref);
+  g_clear_pointer (&self->timer, source_destroy_and_unref);
+  g_clear_pointer (&self->pending, g_free);
+  for (guint i = 0; i < self->cids->len; i++)
+    quic_endpoint_remove_cid (self->endpoint, self->cids->pdata[i]);
+  g_ptr_array_set_size (self->cids, 0);
+  quic_endpoint_forget (self->endpoint, self);
+}
+
 /* Ends the connection once, for whatever reason: @error (transfer full)
  * says why, %NULL for a normal end.  Streams keep what they received; all
  * else fails. */
@@ -1346,13 +1349,7 @@ conn_end (QuicConnection *self,
   else
     g_debug ("QUIC connection ends");
 
-  g_clear_pointer (&self->handshake_timer, source_destroy_and_unref);
-  g_clear_pointer (&self->timer, source_destroy_and_unref);
-  g_clear_pointer (&self->pending, g_free);
-  for (guint i = 0; i < self->cids->len; i++)
-    quic_endpoint_remove_cid (self->endpoint, self->cids->pdata[i]);
-  g_ptr_array_set_size (self->cids, 0);
-  quic_endpoint_forget (self->endpoint, self);
+  conn_detach (self);
 
   stream_error = error != NULL ? g_error_copy (error) : closed_error ();
   channels = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_channel_unref);
@@ -1386,15 +1383,8 @@ void
 quic_connection_abort (QuicConnection *self,
                        const GError   *error)
 {
-  QuicCloseError cc;
-
-#if QUIC_NGTCP2_1
-  ngtcp2_ccerr_set_application_error (&cc, FOCTET_CLOSE_CODE_GOING_AWAY, NULL, 0);
-#else
-  ngtcp2_connection_close_error_set_application_error (&cc, FOCTET_CLOSE_CODE_GOING_AWAY, NULL, 0);
-#endif
   if (self->established)
-    conn_write_close (self, &cc);
+    conn_close_application (self, FOCTET_CLOSE_CODE_GOING_AWAY, NULL);
   conn_end (self, g_error_copy (error));
 }
 
@@ -1493,8 +1483,6 @@ quic_connection_close_async (FoctetConnection    *connection,
 {
   QuicConnection *self = QUIC_CONNECTION (connection);
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
-  QuicCloseError cc;
-  gsize reason_len = reason != NULL ? MIN (strlen (reason), 512) : 0;
 
   g_task_set_source_tag (task, quic_connection_close_async);
   if (!self->ended && self->conn != NULL)
@@ -1502,12 +1490,7 @@ quic_connection_close_async (FoctetConnection    *connection,
       /* Data written before closing goes out first, as far as the peer's
        * windows allow. */
       conn_write (self);
-#if QUIC_NGTCP2_1
-      ngtcp2_ccerr_set_application_error (&cc, code, (const uint8_t *) reason, reason_len);
-#else
-      ngtcp2_connection_close_error_set_application_error (&cc, code, (const uint8_t *) reason, reason_len);
-#endif
-      conn_write_close (self, &cc);
+      conn_close_application (self, code, reason);
       conn_end (self, NULL);
     }
   g_task_return_boolean (task, TRUE);
@@ -1781,23 +1764,11 @@ quic_connection_dispose (GObject *object)
 
   if (!self->ended)
     {
-      QuicCloseError cc;
-
-#if QUIC_NGTCP2_1
-      ngtcp2_ccerr_set_application_error (&cc, FOCTET_CLOSE_CODE_NO_ERROR, NULL, 0);
-#else
-      ngtcp2_connection_close_error_set_application_error (&cc, FOCTET_CLOSE_CODE_NO_ERROR, NULL, 0);
-#endif
       if (self->conn != NULL)
-        conn_write_close (self, &cc);
+        conn_close_application (self, FOCTET_CLOSE_CODE_NO_ERROR, NULL);
       self->established = FALSE;     /* nobody to tell any more */
       self->ended = TRUE;
-      g_clear_pointer (&self->handshake_timer, source_destroy_and_unref);
-      g_clear_pointer (&self->timer, source_destroy_and_unref);
-      for (guint i = 0; i < self->cids->len; i++)
-        quic_endpoint_remove_cid (self->endpoint, self->cids->pdata[i]);
-      g_ptr_array_set_size (self->cids, 0);
-      quic_endpoint_forget (self->endpoint, self);
+      conn_detach (self);
     }
   G_OBJECT_CLASS (quic_connection_parent_class)->dispose (object);
 }

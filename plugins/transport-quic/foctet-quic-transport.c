@@ -614,12 +614,6 @@ endpoint_new (QuicTransport   *transport,
 /* ------------------------------------------------------------------ */
 /* Incoming connections                                                */
 
-static QuicConfig *
-transport_config (QuicTransport *self)
-{
-  return &self->config;
-}
-
 static void
 refuse_initial (QuicEndpoint      *endpoint,
                 const ngtcp2_path *path,
@@ -742,7 +736,7 @@ transport_accept (QuicTransport     *self,
       return;
     }
 
-  connection = quic_connection_new_server (self, transport_config (self), endpoint, path, &hd, &original_dcid,
+  connection = quic_connection_new_server (self, &self->config, endpoint, path, &hd, &original_dcid,
                                            retried ? &retry_scid : NULL, &error);
   if (connection == NULL)
     {
@@ -1102,7 +1096,7 @@ dial_start (GTask          *task,
     }
   else
     memcpy (&local, &endpoint->local, endpoint->local_len);
-  connection = quic_connection_new_client (self, transport_config (self), endpoint, (struct sockaddr *) &local,
+  connection = quic_connection_new_client (self, &self->config, endpoint, (struct sockaddr *) &local,
                                            remote, data->expected, &error);
   if (connection == NULL)
     {
