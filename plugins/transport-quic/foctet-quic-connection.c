@@ -25,7 +25,6 @@
 /* Pieces of stream data handed to ngtcp2 in one call. */
 #define MAX_VECS 16
 /* Datagrams written per dispatch before other sources get a turn. */
-#define WRITE_BUDGET (4 * QUIC_MAX_BURST)
 
 typedef struct _StreamState StreamState;
 
@@ -1015,11 +1014,16 @@ vecs_len (const ngtcp2_vec *vecs,
 
 /* Writes packets until there is nothing to send, the congestion window or
  * pacing says wait, or the socket is full. */
+/* Writes what ngtcp2 has to send, at most one send quantum — the burst
+ * its pacer allows at once — in as few GSO sends as the packet sizes and
+ * ECN marks permit, then tells the pacer when that burst left.  The
+ * timer, set at ngtcp2_conn_get_expiry (which includes the pacer's next
+ * departure time), brings us back for the next burst. */
 static void
 conn_write (QuicConnection *self)
 {
   guint64 ts = quic_timestamp ();
-  gsize max_payload, burst_max, count = 0, budget = WRITE_BUDGET;
+  gsize max_payload, burst_max, packets = 0, count = 0;
   gsize segment = 0;
   guint8 *pos;
   ngtcp2_pkt_info pi = { 0 };
@@ -1040,7 +1044,7 @@ conn_write (QuicConnection *self)
   burst_max = CLAMP (ngtcp2_conn_get_send_quantum (self->conn) / max_payload, 1, QUIC_MAX_BURST);
   pos = self->txbuf;
 
-  for (;;)
+  while (packets < burst_max)
     {
       StreamState *s = g_queue_peek_head (&self->sendq);
       ngtcp2_vec vecs[MAX_VECS];
@@ -1092,8 +1096,19 @@ conn_write (QuicConnection *self)
         }
       if (n == 0)
         break;
+      packets++;
 
-      /* GSO: equal segments, the last one may be shorter. */
+      /* A packet that cannot join the GSO send being gathered (another
+       * ECN mark) starts the next one.  Should the socket be full, it is
+       * lost like any dropped datagram, and ngtcp2 sends it again. */
+      if (count > 0 && pi.ecn != burst_ecn)
+        {
+          if (!conn_send (self, burst_ecn, self->txbuf, pos - self->txbuf, segment))
+            break;
+          memmove (self->txbuf, pos, n);
+          pos = self->txbuf;
+          count = 0;
+        }
       if (count == 0)
         {
           segment = n;
@@ -1101,29 +1116,18 @@ conn_write (QuicConnection *self)
         }
       pos += n;
       count++;
-      if ((gsize) n < segment || count == burst_max || pi.ecn != burst_ecn)
+      /* GSO: equal segments, the last one may be shorter. */
+      if ((gsize) n < segment)
         {
           if (!conn_send (self, burst_ecn, self->txbuf, pos - self->txbuf, segment))
             break;
           pos = self->txbuf;
           count = 0;
-          if (budget <= burst_max)
-            break;
-          budget -= burst_max;
-          /* Pacing: the timer brings us back. */
-          if (ngtcp2_conn_get_expiry (self->conn) > quic_timestamp ())
-            {
-              ngtcp2_conn_update_pkt_tx_time (self->conn, ts);
-              ts = 0;
-              break;
-            }
-          ts = quic_timestamp ();
         }
     }
   if (count > 0 && !self->write_blocked)
     conn_send (self, burst_ecn, self->txbuf, pos - self->txbuf, segment);
-  if (ts != 0)
-    ngtcp2_conn_update_pkt_tx_time (self->conn, ts);
+  ngtcp2_conn_update_pkt_tx_time (self->conn, ts);
 }
 
 /* ------------------------------------------------------------------ */
