@@ -18,6 +18,7 @@ struct _TlsTransport {
   guint handshake_timeout;           /* milliseconds */
   guint max_handshakes;
   char *muxer_name;                  /* NULL: the preferred one */
+  char *alpn;                        /* PROTOCOL §2: foctet/1, or foctet-relay/1 */
   GMainContext *context;             /* thread-default at construction */
 
   GSocketService *service;           /* NULL while nothing listens */
@@ -32,6 +33,7 @@ enum {
   PROP_HANDSHAKE_TIMEOUT,
   PROP_MAX_HANDSHAKES,
   PROP_MUXER,
+  PROP_ALPN,
   N_PROPS
 };
 
@@ -167,7 +169,7 @@ service_incoming_cb (GSocketService    *service,
     }
   tune_socket (g_socket_connection_get_socket (tcp));
   self->handshakes++;
-  foctet_tls_stream_handshake_async (G_IO_STREAM (tcp), self->identity, TRUE, FOCTET_TLS_ALPN, NULL,
+  foctet_tls_stream_handshake_async (G_IO_STREAM (tcp), self->identity, TRUE, self->alpn, NULL,
                                      self->handshake_timeout, self->incoming_cancellable,
                                      incoming_handshake_cb, in);
   return TRUE;
@@ -364,7 +366,7 @@ dial_connected_cb (GObject      *source,
       return;
     }
   tune_socket (g_socket_connection_get_socket (data->tcp));
-  foctet_tls_stream_handshake_async (G_IO_STREAM (data->tcp), self->identity, FALSE, FOCTET_TLS_ALPN,
+  foctet_tls_stream_handshake_async (G_IO_STREAM (data->tcp), self->identity, FALSE, self->alpn,
                                      data->expected, self->handshake_timeout,
                                      cancellable, dial_handshake_cb, g_steal_pointer (&task));
 }
@@ -459,6 +461,9 @@ tls_transport_get_property (GObject    *object,
     case PROP_MUXER:
       g_value_set_string (value, self->muxer_name);
       break;
+    case PROP_ALPN:
+      g_value_set_string (value, self->alpn);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -486,6 +491,10 @@ tls_transport_set_property (GObject      *object,
     case PROP_MUXER:
       g_free (self->muxer_name);
       self->muxer_name = g_value_dup_string (value);
+      break;
+    case PROP_ALPN:
+      g_free (self->alpn);
+      self->alpn = g_value_get_string (value) != NULL ? g_value_dup_string (value) : g_strdup (FOCTET_TLS_ALPN);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -518,6 +527,7 @@ tls_transport_finalize (GObject *object)
   g_clear_pointer (&self->bound, g_ptr_array_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->muxer_name);
+  g_free (self->alpn);
 
   G_OBJECT_CLASS (tls_transport_parent_class)->finalize (object);
 }
@@ -563,7 +573,19 @@ tls_transport_class_init (TlsTransportClass *klass)
                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property (object_class, PROP_HANDSHAKE_TIMEOUT, properties[PROP_HANDSHAKE_TIMEOUT]);
   g_object_class_install_property (object_class, PROP_MAX_HANDSHAKES, properties[PROP_MAX_HANDSHAKES]);
+  /**
+   * TlsTransport:alpn:
+   *
+   * The one ALPN protocol this transport offers and accepts:
+   * %FOCTET_TLS_ALPN between nodes, %FOCTET_TLS_ALPN_RELAY between a relay
+   * and its clients (PROTOCOL §7).  Applies to handshakes started after
+   * it is set.
+   */
+  properties[PROP_ALPN] =
+    g_param_spec_string ("alpn", NULL, NULL, FOCTET_TLS_ALPN,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property (object_class, PROP_MUXER, properties[PROP_MUXER]);
+  g_object_class_install_property (object_class, PROP_ALPN, properties[PROP_ALPN]);
 }
 
 static void

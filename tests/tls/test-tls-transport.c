@@ -429,6 +429,40 @@ test_wrong_node_id (Fixture       *fixture,
   right = dial_server (fixture);
 }
 
+/* The "alpn" property: a listener speaking the relay protocol refuses a
+ * node's dial, and serves a dialer that speaks it too. */
+static void
+test_alpn (Fixture       *fixture,
+           gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) wrong = NULL;
+  g_autoptr(FoctetConnection) right = NULL;
+  FoctetTransport *client_transport;
+  g_autofree char *alpn = NULL;
+  const GError *failure;
+
+  g_object_get (fixture->server_tls, "alpn", &alpn, NULL);
+  g_assert_cmpstr (alpn, ==, FOCTET_TLS_ALPN);
+  g_object_set (fixture->server_tls, "alpn", FOCTET_TLS_ALPN_RELAY, NULL);
+
+  wrong = dial (fixture, foctet_node_get_node_id (fixture->server), fixture->server_uri, &error);
+  g_assert_null (wrong);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
+  g_test_message ("dialer: %s", error->message);
+  failure = wait_failure (fixture, 1);
+  g_assert_error ((GError *) failure, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
+  g_assert_nonnull (strstr (failure->message, "ALPN"));
+  g_clear_error (&error);
+
+  client_transport = foctet_node_get_transport (fixture->client, transport_name, &error);
+  g_assert_no_error (error);
+  g_object_set (client_transport, "alpn", FOCTET_TLS_ALPN_RELAY, NULL);
+  right = dial_server (fixture);
+  g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (right),
+                                       foctet_node_get_node_id (fixture->server)));
+}
+
 static GSocketConnection *
 raw_connect (Fixture *fixture)
 {
@@ -938,6 +972,7 @@ main (int   argc,
   ADD ("unreachable", NULL, test_unreachable);
   if (g_str_equal (transport_name, "tls"))
     {
+      ADD ("alpn", NULL, test_alpn);
       ADD ("garbage", NULL, test_garbage);
       ADD ("slow-clients", NULL, test_slow_clients);
       ADD ("handshake-cap", NULL, test_handshake_cap);
