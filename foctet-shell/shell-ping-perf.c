@@ -9,45 +9,6 @@
 
 #include "foctet-shell.h"
 
-static gboolean
-parse_bytes (const char *text,
-             guint64    *bytes)
-{
-  char *end = NULL;
-  guint64 value, unit = 1;
-
-  if (text == NULL || !g_ascii_isdigit (text[0]))
-    return FALSE;
-  value = g_ascii_strtoull (text, &end, 10);
-  switch (g_ascii_toupper (*end))
-    {
-    case '\0':
-      break;
-    case 'K':
-      unit = G_GUINT64_CONSTANT (1) << 10;
-      end++;
-      break;
-    case 'M':
-      unit = G_GUINT64_CONSTANT (1) << 20;
-      end++;
-      break;
-    case 'G':
-      unit = G_GUINT64_CONSTANT (1) << 30;
-      end++;
-      break;
-    case 'T':
-      unit = G_GUINT64_CONSTANT (1) << 40;
-      end++;
-      break;
-    default:
-      return FALSE;
-    }
-  if (*end != '\0' || value > G_MAXUINT64 / unit)
-    return FALSE;
-  *bytes = value * unit;
-  return TRUE;
-}
-
 typedef struct {
   char *transport;
   char *address;
@@ -284,12 +245,12 @@ shell_cmd_perf (ShellContext *ctx,
                                argv[argc < 2 ? 0 : 2]);
       goto out;
     }
-  if (upload_text != NULL && !parse_bytes (upload_text, &upload))
+  if (upload_text != NULL && !foctet_parse_byte_count (upload_text, &upload, NULL))
     {
       ret = shell_usage_error ("perf: --upload: '%s' is not a byte count", upload_text);
       goto out;
     }
-  if (download_text != NULL && !parse_bytes (download_text, &download))
+  if (download_text != NULL && !foctet_parse_byte_count (download_text, &download, NULL))
     {
       ret = shell_usage_error ("perf: --download: '%s' is not a byte count", download_text);
       goto out;

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "foctet-perf.h"
@@ -420,4 +421,65 @@ foctet_perf_serve (FoctetStream *stream)
   g_input_stream_read_all_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)),
                                  serve->request, sizeof serve->request, G_PRIORITY_DEFAULT,
                                  NULL, perf_serve_request_cb, serve);
+}
+
+/**
+ * foctet_parse_byte_count:
+ * @text: a count of bytes: digits, then optionally K, M, G or T (powers
+ *   of 1024, either case), as the command line takes BYTES
+ * @bytes: (out): the count
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE with @bytes set, or %FALSE with
+ *   %FOCTET_ERROR_INVALID_ARGUMENT when @text is no such count or the
+ *   count does not fit 64 bits
+ */
+gboolean
+foctet_parse_byte_count (const char  *text,
+                         guint64     *bytes,
+                         GError     **error)
+{
+  char *end = NULL;
+  guint64 value, unit = 1;
+
+  g_return_val_if_fail (bytes != NULL, FALSE);
+
+  if (text == NULL || !g_ascii_isdigit (text[0]))
+    goto bad;
+  errno = 0;
+  value = g_ascii_strtoull (text, &end, 10);
+  if (errno != 0)
+    goto bad;
+  switch (g_ascii_toupper (*end))
+    {
+    case '\0':
+      break;
+    case 'K':
+      unit = G_GUINT64_CONSTANT (1) << 10;
+      end++;
+      break;
+    case 'M':
+      unit = G_GUINT64_CONSTANT (1) << 20;
+      end++;
+      break;
+    case 'G':
+      unit = G_GUINT64_CONSTANT (1) << 30;
+      end++;
+      break;
+    case 'T':
+      unit = G_GUINT64_CONSTANT (1) << 40;
+      end++;
+      break;
+    default:
+      goto bad;
+    }
+  if (*end != '\0' || value > G_MAXUINT64 / unit)
+    goto bad;
+  *bytes = value * unit;
+  return TRUE;
+
+bad:
+  g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+               "'%s' is not a byte count (digits, then optionally K, M, G or T)", text != NULL ? text : "");
+  return FALSE;
 }

@@ -65,4 +65,9 @@ FOCTET_AVAILABLE_IN_ALL
 FoctetPerfResult *foctet_perf_run_finish (GAsyncResult  *result,
                                           GError       **error);
 
+FOCTET_AVAILABLE_IN_ALL
+gboolean foctet_parse_byte_count (const char  *text,
+                                  guint64     *bytes,
+                                  GError     **error);
+
 G_END_DECLS
