@@ -12,10 +12,10 @@
 
 #include <foctet.h>
 
+#include "test-echo.h"
 #include "test-utils.h"
 
 #define TIMEOUT 30
-#define ECHO_PROTOCOL "test/echo/1"
 #define RESET_PROTOCOL "test/reset/1"
 
 /* "tls" or "quic". */
@@ -65,43 +65,6 @@ wait_failure (Fixture *fixture,
       g_main_context_iteration (NULL, TRUE);
     }
   return fixture->failures->pdata[n - 1];
-}
-
-/* Echoes everything back, then half-closes. */
-static void
-echo_closed_write_cb (GObject      *source,
-                      GAsyncResult *result,
-                      gpointer      user_data)
-{
-  foctet_stream_close_write_finish (FOCTET_STREAM (source), result, NULL);
-}
-
-static void
-echo_spliced_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  g_autoptr(FoctetStream) stream = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (g_output_stream_splice_finish (G_OUTPUT_STREAM (source), result, &error) < 0)
-    {
-      g_test_message ("echo: %s", error->message);
-      return;
-    }
-  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, echo_closed_write_cb, NULL);
-}
-
-static void
-echo_handler (FoctetNode       *node,
-              FoctetConnection *connection,
-              FoctetStream     *stream,
-              gpointer          user_data)
-{
-  g_output_stream_splice_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)),
-                                g_io_stream_get_input_stream (G_IO_STREAM (stream)),
-                                G_OUTPUT_STREAM_SPLICE_NONE, G_PRIORITY_DEFAULT, NULL,
-                                echo_spliced_cb, g_object_ref (stream));
 }
 
 static void
@@ -174,7 +137,7 @@ fixture_setup (Fixture       *fixture,
   g_object_ref (fixture->server_tls);
   g_object_set (fixture->server_tls, "handshake-timeout", 500, "max-handshakes", 4, NULL);
   g_signal_connect (fixture->server_tls, "incoming-failed", G_CALLBACK (incoming_failed_cb), fixture);
-  foctet_node_set_protocol_handler (fixture->server, ECHO_PROTOCOL, echo_handler, NULL, NULL);
+  foctet_node_set_protocol_handler (fixture->server, FOCTET_TEST_ECHO_PROTOCOL, foctet_test_echo_handler, NULL, NULL);
   foctet_node_set_protocol_handler (fixture->server, RESET_PROTOCOL, reset_handler, NULL, NULL);
 
   fixture->server_uri = node_listen (fixture->server, listen);
@@ -218,140 +181,24 @@ fixture_teardown (Fixture       *fixture,
 #define N_STREAMS 1000
 #define STREAM_BYTES 4099
 
-typedef struct {
-  guint index;
-  FoctetStream *stream;
-  guint8 sent[STREAM_BYTES];
-  guint8 received[STREAM_BYTES + 1];
-  gsize n_received;
-  gboolean done;
-  GError *error;
-  guint *n_done;
-} Job;
-
-static void job_read (Job *job);
-
-static void
-job_finish (Job    *job,
-            GError *error)
-{
-  job->error = error;
-  job->done = TRUE;
-  (*job->n_done)++;
-}
-
-static void
-job_read_cb (GObject      *source,
-             GAsyncResult *result,
-             gpointer      user_data)
-{
-  Job *job = user_data;
-  GError *error = NULL;
-  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
-
-  if (n < 0)
-    job_finish (job, error);
-  else if (n == 0)
-    job_finish (job, NULL);
-  else
-    {
-      job->n_received += n;
-      job_read (job);
-    }
-}
-
-static void
-job_read (Job *job)
-{
-  if (job->n_received > STREAM_BYTES)
-    {
-      job_finish (job, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "too much echoed"));
-      return;
-    }
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (job->stream)),
-                             job->received + job->n_received, sizeof job->received - job->n_received,
-                             G_PRIORITY_DEFAULT, NULL, job_read_cb, job);
-}
-
-static void
-job_closed_write_cb (GObject      *source,
-                     GAsyncResult *result,
-                     gpointer      user_data)
-{
-  Job *job = user_data;
-  GError *error = NULL;
-
-  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
-    job_finish (job, error);
-}
-
-static void
-job_written_cb (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  Job *job = user_data;
-  GError *error = NULL;
-
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    {
-      job_finish (job, error);
-      return;
-    }
-  /* Half-close: the echo keeps coming after our FIN. */
-  foctet_stream_close_write_async (job->stream, G_PRIORITY_DEFAULT, NULL, job_closed_write_cb, job);
-}
-
-static void
-job_opened_cb (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  Job *job = user_data;
-  GError *error = NULL;
-
-  job->stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
-  if (job->stream == NULL)
-    {
-      job_finish (job, error);
-      return;
-    }
-  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (job->stream)),
-                                   job->sent, sizeof job->sent, G_PRIORITY_DEFAULT, NULL,
-                                   job_written_cb, job);
-  job_read (job);
-}
-
 static void
 test_many_streams (Fixture       *fixture,
                    gconstpointer  data)
 {
   g_autoptr(FoctetConnection) connection = dial_server (fixture);
-  Job *jobs = g_new0 (Job, N_STREAMS);
+  FoctetTestEcho *echoes[N_STREAMS];
   guint n_done = 0;
   gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
 
   for (guint i = 0; i < N_STREAMS; i++)
-    {
-      jobs[i].index = i;
-      jobs[i].n_done = &n_done;
-      for (guint k = 0; k < STREAM_BYTES; k++)
-        jobs[i].sent[k] = (guint8) g_int_hash (&(guint) { i * STREAM_BYTES + k });
-      foctet_connection_open_stream_async (connection, ECHO_PROTOCOL, NULL, job_opened_cb, &jobs[i]);
-    }
+    echoes[i] = foctet_test_echo_start (connection, STREAM_BYTES, i, &n_done);
   while (n_done < N_STREAMS)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       g_main_context_iteration (NULL, TRUE);
     }
   for (guint i = 0; i < N_STREAMS; i++)
-    {
-      g_assert_no_error (jobs[i].error);
-      g_assert_cmpuint (jobs[i].n_received, ==, STREAM_BYTES);
-      g_assert_cmpmem (jobs[i].sent, STREAM_BYTES, jobs[i].received, STREAM_BYTES);
-      g_clear_object (&jobs[i].stream);
-    }
-  g_free (jobs);
+    foctet_test_echo_check (echoes[i]);
 }
 
 static void
