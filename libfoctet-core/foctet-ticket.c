@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "foctet-ticket.h"
+#include "foctet-host-port.h"
 #include "foctet-base32.h"
 #include "foctet-error.h"
 
@@ -286,21 +287,25 @@ looks_like_ipv4 (const char *host,
   return TRUE;
 }
 
-/* Parses exactly @len bytes of @text, which need not be NUL-terminated
- * (ticket values are not).  Port 0 is accepted only for listen addresses. */
-static gboolean
-parse_host_port_len (const char  *text,
-                     gsize        len,
-                     gboolean     allow_port_zero,
-                     char       **host_out,
-                     guint16     *port_out,
-                     GError     **error)
+/* foctet_parse_host_port_len: see foctet-host-port.h.  Parses exactly
+ * @len bytes of @text, which need not be NUL-terminated (ticket values
+ * are not).  Port 0 is accepted only for listen addresses. */
+gboolean
+foctet_parse_host_port_len (const char  *text,
+                            gsize        len,
+                            gboolean     allow_port_zero,
+                            char       **host_out,
+                            guint16     *port_out,
+                            GError     **error)
 {
   const char *host, *colon, *end = text + len, *nul;
   g_autofree char *shown = NULL;
   gsize host_len;
   guint64 port = 0;
   guint min_port = allow_port_zero ? 0 : 1;
+
+  g_return_val_if_fail (text != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   nul = memchr (text, '\0', len);
   if (nul != NULL)
@@ -467,7 +472,7 @@ foctet_parse_host_port (const char  *host_port,
   g_return_val_if_fail (host_port != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return parse_host_port_len (host_port, strlen (host_port), TRUE, host, port, error);
+  return foctet_parse_host_port_len (host_port, strlen (host_port), TRUE, host, port, error);
 }
 
 static void
@@ -522,7 +527,7 @@ foctet_ticket_add_address (FoctetTicket       *self,
                    len, ENTRY_MAX);
       return FALSE;
     }
-  if (!parse_host_port_len (host_port, len, FALSE, NULL, NULL, error))
+  if (!foctet_parse_host_port_len (host_port, len, FALSE, NULL, NULL, error))
     return FALSE;
 
   value = g_bytes_new (host_port, len);
@@ -794,8 +799,8 @@ foctet_ticket_parse (const char  *text,
       offset += 2;
 
       if (is_address_kind (type) &&
-          !parse_host_port_len ((const char *) payload + offset, size, FALSE, NULL, NULL,
-                                &local_error))
+          !foctet_parse_host_port_len ((const char *) payload + offset, size, FALSE, NULL, NULL,
+                                       &local_error))
         {
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET,
                        "Invalid ticket: entry %u (%s address) at byte %" G_GSIZE_FORMAT ": %s",

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "foctet-ticket.h"
+#include "foctet-host-port.h"
 #include "foctet-base32.h"
 #include "foctet-error.h"
 
@@ -653,6 +654,42 @@ test_host_port (void)
   expect_bad_host_port ("bad\n\xff:80", "\\n\\377");
 }
 
+/* The length-bounded form plugins use for addresses inside their own
+ * messages: exactly the bytes given, the port range of their choice. */
+static void
+test_host_port_len (void)
+{
+  static const char buffer[] = "192.0.2.1:4433trailing";
+  static const char with_nul[] = { 'h', ':', '1', '\0', '2' };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *host = NULL;
+  guint16 port = 0;
+
+  g_assert_true (foctet_parse_host_port_len (buffer, 14, FALSE, &host, &port, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (host, ==, "192.0.2.1");
+  g_assert_cmpuint (port, ==, 4433);
+  g_assert_false (foctet_parse_host_port_len (buffer, sizeof buffer - 1, FALSE, NULL, NULL, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "port “4433trailing” is not a decimal number"));
+  g_clear_error (&error);
+
+  g_assert_true (foctet_parse_host_port_len ("[::]:0", 6, TRUE, NULL, &port, NULL));
+  g_assert_cmpuint (port, ==, 0);
+  g_assert_false (foctet_parse_host_port_len ("[::]:0", 6, FALSE, NULL, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "port 0 is out of range (1 to 65535)"));
+  g_clear_error (&error);
+  g_assert_false (foctet_parse_host_port_len ("h:65536", 7, FALSE, NULL, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "port 65536 is out of range (1 to 65535)"));
+  g_clear_error (&error);
+
+  g_assert_false (foctet_parse_host_port_len (with_nul, sizeof with_nul, FALSE, NULL, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "Address contains a NUL byte (at position 4)"));
+  g_clear_error (&error);
+  g_assert_false (foctet_parse_host_port_len ("", 0, FALSE, NULL, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "missing “:port”"));
+}
+
 static void
 test_add_errors (void)
 {
@@ -727,6 +764,7 @@ main (int   argc,
   g_test_add_func ("/ticket/invalid/entries", test_invalid_entries);
   g_test_add_func ("/ticket/invalid/addresses", test_invalid_addresses);
   g_test_add_func ("/ticket/host-port", test_host_port);
+  g_test_add_func ("/ticket/host-port-len", test_host_port_len);
   g_test_add_func ("/ticket/add-errors", test_add_errors);
   g_test_add_func ("/ticket/transport-names", test_transport_names);
 

@@ -1,0 +1,189 @@
+/* foctet-relay-message.h: the messages of the relay control protocol
+ * (docs/protocol.md, "Relay control (foctet-relay/1)"): their codec, and
+ * async helpers that read or write exactly one message on a stream.
+ *
+ * Every control stream carries messages framed as
+ *
+ *   type (1) | length (2, big-endian) | body (length bytes, at most 1024)
+ *
+ *   1 RESERVE     empty
+ *   2 RESERVE_OK  ttl (u32) | addr_len (1) | observed address "host:port"
+ *   3 CONNECT     target NodeId (32)
+ *   4 INCOMING    caller NodeId (32) | addr_len (1) | caller's address "host:port"
+ *   5 OK          empty
+ *   6 ERROR       code (u16) | message (UTF-8, the rest of the body)
+ *
+ * The encoding is canonical: a message has exactly one encoding, so
+ * encoding a parsed message gives back the bytes it was parsed from.
+ *
+ * Plugin-internal: the relay transport and the relay server compile this
+ * file in.  It uses only what libfoctet-core installs: <foctet.h>, and
+ * <foctet-host-port.h> so that addresses are checked by the ticket's own
+ * host:port parser.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <foctet.h>
+
+G_BEGIN_DECLS
+
+/* The ALPN value of a node's connection to a relay (PROTOCOL §2). */
+#define FOCTET_RELAY_ALPN "foctet-relay/1"
+
+/* The stream protocols (PROTOCOL §5 headers) of that connection. */
+#define FOCTET_RELAY_PROTOCOL_RESERVE "foctet-relay/reserve/1"
+#define FOCTET_RELAY_PROTOCOL_CONNECT "foctet-relay/connect/1"
+#define FOCTET_RELAY_PROTOCOL_INCOMING "foctet-relay/incoming/1"
+
+/* type (1) and length (2). */
+#define FOCTET_RELAY_MESSAGE_HEADER_SIZE 3
+/* The largest body; a longer length is a protocol error. */
+#define FOCTET_RELAY_MESSAGE_MAX_BODY 1024
+/* The largest whole message. */
+#define FOCTET_RELAY_MESSAGE_MAX_SIZE (FOCTET_RELAY_MESSAGE_HEADER_SIZE + FOCTET_RELAY_MESSAGE_MAX_BODY)
+/* The longest address: its length is one byte. */
+#define FOCTET_RELAY_ADDRESS_MAX 255
+/* The longest ERROR text: the body less the code. */
+#define FOCTET_RELAY_ERROR_TEXT_MAX (FOCTET_RELAY_MESSAGE_MAX_BODY - 2)
+
+/**
+ * FoctetRelayMessageType:
+ * @FOCTET_RELAY_MESSAGE_RESERVE: client → relay on a reserve stream: make
+ *   me reachable, or renew my reservation
+ * @FOCTET_RELAY_MESSAGE_RESERVE_OK: relay → client: the reservation holds
+ *   for `ttl` more seconds; `address` is where the relay saw the client
+ *   connect from
+ * @FOCTET_RELAY_MESSAGE_CONNECT: dialer → relay on a connect stream: splice
+ *   me to `node_id`
+ * @FOCTET_RELAY_MESSAGE_INCOMING: relay → target on an incoming stream:
+ *   `node_id` at `address` wants a circuit to you
+ * @FOCTET_RELAY_MESSAGE_OK: accepted; raw relayed bytes follow
+ * @FOCTET_RELAY_MESSAGE_ERROR: refused, with `error_code` and `error_text`
+ *
+ * The message types; the values are the wire's.
+ */
+typedef enum {
+  FOCTET_RELAY_MESSAGE_RESERVE = 1,
+  FOCTET_RELAY_MESSAGE_RESERVE_OK = 2,
+  FOCTET_RELAY_MESSAGE_CONNECT = 3,
+  FOCTET_RELAY_MESSAGE_INCOMING = 4,
+  FOCTET_RELAY_MESSAGE_OK = 5,
+  FOCTET_RELAY_MESSAGE_ERROR = 6,
+} FoctetRelayMessageType;
+
+/**
+ * FoctetRelayErrorCode:
+ * @FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST: the request could not be
+ *   parsed, or asked for something impossible
+ * @FOCTET_RELAY_ERROR_CODE_NO_RESERVATION: the target holds no reservation
+ *   on this relay
+ * @FOCTET_RELAY_ERROR_CODE_RESERVATION_LIMIT: the relay holds as many
+ *   reservations as it will
+ * @FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT: the relay, the dialer or the
+ *   target has as many circuits as it may
+ * @FOCTET_RELAY_ERROR_CODE_REFUSED: the target refused the circuit
+ * @FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE: the target did not answer
+ *   INCOMING in time, or its connection failed
+ * @FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE: a well-formed message that
+ *   does not belong at this point of this stream
+ * @FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR: a failure inside the relay
+ * @FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT: a memory or rate limit
+ *
+ * The codes of ERROR messages.  A message may carry any other 16-bit code
+ * (a later version's): parsers accept it, and it reads as "error code N".
+ */
+typedef enum {
+  FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST = 1,
+  FOCTET_RELAY_ERROR_CODE_NO_RESERVATION = 2,
+  FOCTET_RELAY_ERROR_CODE_RESERVATION_LIMIT = 3,
+  FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT = 4,
+  FOCTET_RELAY_ERROR_CODE_REFUSED = 5,
+  FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE = 6,
+  FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE = 7,
+  FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR = 8,
+  FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT = 9,
+} FoctetRelayErrorCode;
+
+/**
+ * FoctetRelayMessage:
+ * @type: which message
+ * @ttl: RESERVE_OK: seconds the reservation lasts from now, at least 1;
+ *   otherwise 0
+ * @node_id: CONNECT: the target; INCOMING: the caller; otherwise %NULL
+ * @address: RESERVE_OK: the client's address as the relay observed it;
+ *   INCOMING: the caller's, as the relay observed it; "host:port" as in
+ *   tickets (PROTOCOL §6), port 1–65535; otherwise %NULL
+ * @error_code: ERROR: a #FoctetRelayErrorCode or any other code;
+ *   otherwise 0
+ * @error_text: ERROR: the message text, valid UTF-8 without NUL, possibly
+ *   empty; otherwise %NULL
+ *
+ * One control message.  Made by the constructors or by
+ * foctet_relay_message_parse(), so its fields always hold what the wire
+ * allows; read them, do not change them.  Free with
+ * foctet_relay_message_free().
+ */
+typedef struct {
+  FoctetRelayMessageType type;
+  guint32 ttl;
+  FoctetNodeId *node_id;
+  char *address;
+  guint16 error_code;
+  char *error_text;
+} FoctetRelayMessage;
+
+FoctetRelayMessage *foctet_relay_message_new_reserve (void);
+FoctetRelayMessage *foctet_relay_message_new_reserve_ok (guint32      ttl,
+                                                         const char  *observed_address,
+                                                         GError     **error);
+FoctetRelayMessage *foctet_relay_message_new_connect (const FoctetNodeId *target);
+FoctetRelayMessage *foctet_relay_message_new_incoming (const FoctetNodeId  *caller,
+                                                       const char          *caller_address,
+                                                       GError             **error);
+FoctetRelayMessage *foctet_relay_message_new_ok (void);
+FoctetRelayMessage *foctet_relay_message_new_error (guint16     code,
+                                                    const char *text);
+void foctet_relay_message_free (FoctetRelayMessage *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FoctetRelayMessage, foctet_relay_message_free)
+
+GBytes *foctet_relay_message_encode (const FoctetRelayMessage *self);
+
+gboolean foctet_relay_message_parse (const guint8        *data,
+                                     gsize                len,
+                                     gsize               *consumed,
+                                     FoctetRelayMessage **out,
+                                     GError             **error);
+
+void foctet_relay_message_read_async (GInputStream        *stream,
+                                      int                  io_priority,
+                                      GCancellable        *cancellable,
+                                      GAsyncReadyCallback  callback,
+                                      gpointer             user_data);
+FoctetRelayMessage *foctet_relay_message_read_finish (GInputStream  *stream,
+                                                      GAsyncResult  *result,
+                                                      GError       **error);
+
+void foctet_relay_message_write_async (GOutputStream            *stream,
+                                       const FoctetRelayMessage *message,
+                                       int                       io_priority,
+                                       GCancellable             *cancellable,
+                                       GAsyncReadyCallback       callback,
+                                       gpointer                  user_data);
+gboolean foctet_relay_message_write_finish (GOutputStream  *stream,
+                                            GAsyncResult   *result,
+                                            GError        **error);
+
+const char *foctet_relay_message_type_to_string (guint8 type);
+char *foctet_relay_message_to_string (const FoctetRelayMessage *self);
+
+const char *foctet_relay_error_code_describe (guint16 code);
+char *foctet_relay_error_code_to_string (guint16 code);
+GError *foctet_relay_message_to_error (const FoctetRelayMessage *self);
+
+char *foctet_relay_address_from_socket_address (GSocketAddress *address);
+
+G_END_DECLS
