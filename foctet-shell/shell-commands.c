@@ -185,17 +185,47 @@ default_listen_uris (GPtrArray  *uris,
   return FALSE;
 }
 
+static void
+observed_cb (GObject    *transport,
+             GParamSpec *pspec,
+             gpointer    user_data)
+{
+  g_auto(GStrv) addresses = NULL;
+
+  g_object_get (transport, "observed-addresses", &addresses, NULL);
+  for (guint i = 0; addresses != NULL && addresses[i] != NULL; i++)
+    g_printerr ("observed address %s (as the relay sees this node)\n", addresses[i]);
+}
+
+/* Logs the node's reflexive addresses, as relays report them. */
+static void
+watch_observed_addresses (ShellContext *ctx,
+                          FoctetNode   *node)
+{
+  FoctetTransport *relay = foctet_node_get_transport (node, "relay", NULL);
+
+  if (relay == NULL || ctx->quiet ||
+      g_object_class_find_property (G_OBJECT_GET_CLASS (relay), "observed-addresses") == NULL)
+    return;
+  g_signal_connect_object (relay, "notify::observed-addresses", G_CALLBACK (observed_cb), NULL, 0);
+  observed_cb (G_OBJECT (relay), NULL, NULL);
+}
+
 static int
 cmd_serve (ShellContext *ctx,
            int           argc,
            char        **argv)
 {
   g_auto(GStrv) listen = NULL;
+  g_auto(GStrv) relays = NULL;
   g_autofree char *transport = NULL;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
       "Listen on URI, e.g. tls/0.0.0.0:0 (repeatable; default: quic and tls, those loaded, "
       "on all addresses, any port)", "URI" },
+    { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &relays,
+      "Also be reachable through the relay at HOST:PORT (repeatable): hold a reservation there, "
+      "and put it in the ticket", "HOST:PORT" },
     { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
       "Listen with this transport only: on all addresses, or on each --listen HOST:PORT", "NAME" },
     { NULL }
@@ -236,6 +266,8 @@ cmd_serve (ShellContext *ctx,
     return ret;
   else
     defaults = transport == NULL;
+  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
+    g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));
 
   node = shell_make_node (ctx, &ret);
   if (node == NULL)
@@ -299,6 +331,8 @@ cmd_serve (ShellContext *ctx,
   if (!ctx->quiet)
     for (guint i = 0; i < bound->len; i++)
       g_printerr ("listening on %s\n", (char *) g_ptr_array_index (bound, i));
+  if (relays != NULL)
+    watch_observed_addresses (ctx, node);
 
   while (!g_cancellable_is_cancelled (stop))
     g_main_context_iteration (NULL, TRUE);
@@ -317,7 +351,7 @@ static int cmd_help (ShellContext *ctx, int argc, char **argv);
 static const ShellCommand commands[] = {
   { "id", "", "show this node's NodeId", cmd_id },
   { "plugins", "", "list the loaded plugins, and the refused ones with the reason", cmd_plugins },
-  { "serve", "[--listen URI]... [--transport NAME]", "serve ping and perf until SIGINT/SIGTERM; prints the ticket first",
+  { "serve", "[--listen URI]... [--relay HOST:PORT]... [--transport NAME]", "serve ping and perf until SIGINT/SIGTERM; prints the ticket first",
     cmd_serve },
   { "ping", "TICKET [--count N] [--transport T] [--address URI]", "ping a node", shell_cmd_ping },
   { "perf", "TICKET [--upload BYTES] [--download BYTES] [--streams N] [--transport T] [--address URI] [--json]",

@@ -1,0 +1,1077 @@
+/* foctet-relay-server.c: reservations, circuits and splicing (the relay
+ * side of docs/protocol.md, "Relay control").
+ *
+ * A client's reserve stream holds its reservation; a dialer's connect
+ * stream becomes one half of a circuit, an incoming stream the relay opens
+ * on the target's connection the other, and two pipes copy bytes between
+ * them.  A pipe has one buffer and reads again only once what it read is
+ * written: back-pressure from either end reaches the other, and a circuit
+ * holds at most two buffers however fast its ends are.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "foctet-relay-server.h"
+#include "foctet-relay-message.h"
+
+#define G_SOURCE_FUNC_CAST(f) ((GSourceFunc) (void (*) (void)) (f))
+
+struct _RelayServer {
+  GObject parent_instance;
+
+  FoctetNode *node;
+  GMainContext *context;
+  GCancellable *cancellable;          /* cancelled by relay_server_stop () */
+
+  guint max_reservations;
+  guint max_circuits;
+  guint max_circuits_per_client;
+  guint reservation_ttl;              /* seconds */
+  guint circuit_idle_timeout;         /* seconds */
+  guint incoming_timeout;             /* seconds */
+  guint64 rate;                       /* bytes/s per direction; 0: no limit */
+  guint64 max_memory;                 /* bytes of circuit buffers */
+
+  GHashTable *reservations;           /* NodeId text → Reservation */
+  GHashTable *client_circuits;        /* NodeId text → count of circuits */
+  GHashTable *circuits;               /* Circuit set, spliced or being set up */
+  GHashTable *reserve_streams;        /* Reservation set, reserved or not yet */
+  RelayServerStats stats;
+  gboolean stopped;
+};
+
+enum {
+  PROP_0,
+  PROP_NODE,
+  PROP_MAX_RESERVATIONS,
+  PROP_MAX_CIRCUITS,
+  PROP_MAX_CIRCUITS_PER_CLIENT,
+  PROP_RESERVATION_TTL,
+  PROP_CIRCUIT_IDLE_TIMEOUT,
+  PROP_INCOMING_TIMEOUT,
+  PROP_RATE,
+  PROP_MAX_MEMORY,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (RelayServer, relay_server, G_TYPE_OBJECT)
+
+static void
+count_refusal (RelayServer *self,
+               guint16      code)
+{
+  self->stats.refusals[code < G_N_ELEMENTS (self->stats.refusals) ? code : 0]++;
+}
+
+static GSource *
+attach_timeout (RelayServer *self,
+                guint        ms,
+                GSourceFunc  func,
+                gpointer     data)
+{
+  GSource *source = g_timeout_source_new (ms);
+
+  g_source_set_callback (source, func, data, NULL);
+  g_source_attach (source, self->context);
+  return source;
+}
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+/* Writes ERROR on @stream, then half-closes it; the stream is dropped
+ * when that is done (the node's reference goes with it). */
+static void
+refuse_written_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  FoctetStream *stream = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  else
+    g_debug ("Could not send a relay refusal: %s", error->message);
+  g_object_unref (stream);
+}
+
+static void
+refuse (RelayServer  *self,
+        FoctetStream *stream,
+        guint16       code,
+        const char   *format,
+        ...) G_GNUC_PRINTF (4, 5);
+
+static void
+refuse (RelayServer  *self,
+        FoctetStream *stream,
+        guint16       code,
+        const char   *format,
+        ...)
+{
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  g_autofree char *text = NULL;
+  va_list args;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  count_refusal (self, code);
+  g_debug ("Relay refusal (%s): %s", foctet_relay_error_code_describe (code), text);
+  message = foctet_relay_message_new_error (code, text);
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)), message,
+                                    G_PRIORITY_DEFAULT, NULL, refuse_written_cb, g_object_ref (stream));
+}
+
+/* ------------------------------------------------------------------ */
+/* Reservations                                                        */
+
+/* One reserve stream; a reservation once RESERVE was granted. */
+typedef struct {
+  RelayServer *server;
+  FoctetConnection *connection;
+  FoctetStream *stream;
+  char *key;                          /* the client's NodeId, as text */
+  char *address;                      /* where the client connected from */
+  GCancellable *cancellable;
+  GSource *expiry;
+  gboolean reserved;                  /* the table's entry for key is this */
+  gboolean ended;
+} Reservation;
+
+static void
+reservation_free (Reservation *r)
+{
+  destroy_source (&r->expiry);
+  g_clear_object (&r->connection);
+  g_clear_object (&r->stream);
+  g_clear_object (&r->cancellable);
+  g_free (r->key);
+  g_free (r->address);
+  g_free (r);
+}
+
+/* Ends the reservation; unless the stream already failed (@close FALSE)
+ * the relay half-closes it, which tells the client.  @r is freed by the
+ * callback of the operation in flight, or by the caller. */
+static void
+reservation_end (Reservation *r,
+                 const char  *why,
+                 gboolean     close)
+{
+  RelayServer *self = r->server;
+
+  if (r->ended)
+    return;
+  r->ended = TRUE;
+  destroy_source (&r->expiry);
+  if (r->reserved)
+    {
+      g_message ("reservation of %s (%s) ended: %s", r->key, r->address, why);
+      g_hash_table_remove (self->reservations, r->key);
+      r->reserved = FALSE;
+      self->stats.reservations = g_hash_table_size (self->reservations);
+    }
+  if (close)
+    foctet_stream_close_write_async (r->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_cancellable_cancel (r->cancellable);
+}
+
+static void reserve_read_next (Reservation *r);
+
+static gboolean
+reservation_expired_cb (gpointer user_data)
+{
+  Reservation *r = user_data;
+
+  g_clear_pointer (&r->expiry, g_source_unref);
+  reservation_end (r, "not renewed in time", TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+reserve_written_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Reservation *r = user_data;
+  g_autoptr(RelayServer) self = r->server;     /* the operation's reference */
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      foctet_stream_reset (r->stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      reservation_end (r, error->message, FALSE);
+    }
+  if (r->ended)
+    {
+      g_hash_table_remove (r->server->reserve_streams, r);
+      return;
+    }
+  reserve_read_next (r);
+}
+
+static void
+reserve_grant (Reservation *r)
+{
+  RelayServer *self = r->server;
+  g_autoptr(FoctetRelayMessage) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!r->reserved)
+    {
+      Reservation *old = g_hash_table_lookup (self->reservations, r->key);
+
+      if (old != NULL)
+        reservation_end (old, "replaced by a newer reservation", TRUE);
+      else if (g_hash_table_size (self->reservations) >= self->max_reservations)
+        {
+          refuse (self, r->stream, FOCTET_RELAY_ERROR_CODE_RESERVATION_LIMIT,
+                  "The relay holds %u reservations, its limit", self->max_reservations);
+          r->ended = TRUE;
+          g_hash_table_remove (self->reserve_streams, r);
+          return;
+        }
+      g_hash_table_insert (self->reservations, r->key, r);
+      r->reserved = TRUE;
+      self->stats.reservations = g_hash_table_size (self->reservations);
+      g_message ("reservation of %s (%s)", r->key, r->address);
+    }
+
+  destroy_source (&r->expiry);
+  r->expiry = attach_timeout (self, self->reservation_ttl * 1000, reservation_expired_cb, r);
+
+  reply = foctet_relay_message_new_reserve_ok (self->reservation_ttl, r->address, &error);
+  if (reply == NULL)
+    {
+      /* The connection's address did not make a ticket address. */
+      g_warning ("Cannot tell %s its address: %s", r->key, error->message);
+      reply = foctet_relay_message_new_error (FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR,
+                                              "The relay cannot describe your address");
+      reservation_end (r, "no address to report", FALSE);
+    }
+  g_object_ref (self);
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (r->stream)), reply,
+                                    G_PRIORITY_DEFAULT, NULL, reserve_written_cb, r);
+}
+
+static void
+reserve_read_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Reservation *r = user_data;
+  g_autoptr(RelayServer) self = r->server;     /* the operation's reference */
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+
+  message = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (r->ended)
+    {
+      g_hash_table_remove (r->server->reserve_streams, r);
+      return;
+    }
+  if (message == NULL)
+    {
+      /* The client half-closed (end of the reservation), or the stream failed. */
+      reservation_end (r, error->message, g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED));
+      g_hash_table_remove (r->server->reserve_streams, r);
+      return;
+    }
+  if (message->type != FOCTET_RELAY_MESSAGE_RESERVE)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (message);
+
+      refuse (r->server, r->stream, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE,
+              "Expected RESERVE on a reserve stream, got %s", what);
+      reservation_end (r, "unexpected message", FALSE);
+      g_hash_table_remove (r->server->reserve_streams, r);
+      return;
+    }
+  reserve_grant (r);
+}
+
+static void
+reserve_read_next (Reservation *r)
+{
+  g_object_ref (r->server);
+  foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (r->stream)),
+                                   G_PRIORITY_DEFAULT, r->cancellable, reserve_read_cb, r);
+}
+
+static void
+handle_reserve (FoctetNode       *node,
+                FoctetConnection *connection,
+                FoctetStream     *stream,
+                gpointer          user_data)
+{
+  RelayServer *self = user_data;
+  Reservation *r;
+
+  if (self->stopped)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      return;
+    }
+  r = g_new0 (Reservation, 1);
+  r->server = self;
+  r->connection = g_object_ref (connection);
+  r->stream = g_object_ref (stream);
+  r->key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+  r->address = g_strdup (foctet_connection_get_remote_address (connection));
+  r->cancellable = g_cancellable_new ();
+  g_hash_table_add (self->reserve_streams, r);
+  reserve_read_next (r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Circuits                                                            */
+
+typedef struct _Circuit Circuit;
+
+/* One direction of a spliced circuit. */
+typedef struct {
+  Circuit *circuit;
+  FoctetStream *from;
+  FoctetStream *to;
+  guint8 *buffer;
+  guint64 bytes;
+  double tokens;                      /* of the rate limit, in bytes */
+  gint64 refilled;                    /* monotonic µs */
+  GSource *wait;                      /* for tokens */
+  gboolean done;
+} Pipe;
+
+struct _Circuit {
+  grefcount refs;
+  RelayServer *server;                /* NULL once the circuit is over */
+  FoctetConnection *dialer_connection;
+  FoctetStream *dialer;               /* the connect stream */
+  FoctetStream *target;               /* the incoming stream */
+  char *dialer_key;
+  char *target_key;                   /* NULL until CONNECT was read */
+  char *dialer_address;
+  GCancellable *cancellable;
+  GSource *timer;                     /* request/answer timeout, then idle */
+  gint64 started;                     /* monotonic µs, splicing began */
+  gint64 last_activity;
+  Pipe up;                            /* dialer → target */
+  Pipe down;                          /* target → dialer */
+  gboolean counted;                   /* holds slots of the limits */
+  gboolean spliced;
+};
+
+static Circuit *
+circuit_ref (Circuit *c)
+{
+  g_ref_count_inc (&c->refs);
+  return c;
+}
+
+static void
+circuit_unref (Circuit *c)
+{
+  if (!g_ref_count_dec (&c->refs))
+    return;
+  g_assert (c->server == NULL);
+  destroy_source (&c->timer);
+  destroy_source (&c->up.wait);
+  destroy_source (&c->down.wait);
+  g_free (c->up.buffer);
+  g_free (c->down.buffer);
+  g_clear_object (&c->dialer_connection);
+  g_clear_object (&c->dialer);
+  g_clear_object (&c->target);
+  g_clear_object (&c->cancellable);
+  g_free (c->dialer_key);
+  g_free (c->target_key);
+  g_free (c->dialer_address);
+  g_free (c);
+}
+
+static void
+client_count_add (RelayServer *self,
+                  const char  *key,
+                  int          delta)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->client_circuits, key)) + delta;
+
+  if (n == 0)
+    g_hash_table_remove (self->client_circuits, key);
+  else
+    g_hash_table_replace (self->client_circuits, g_strdup (key), GUINT_TO_POINTER (n));
+}
+
+static guint
+client_count (RelayServer *self,
+              const char  *key)
+{
+  return GPOINTER_TO_UINT (g_hash_table_lookup (self->client_circuits, key));
+}
+
+/* Ends @c: @why NULL for a circuit both ends closed normally, else its
+ * streams are reset.  Logs the circuit's line. */
+static void
+circuit_end (Circuit    *c,
+             const char *why)
+{
+  RelayServer *self = c->server;
+
+  if (self == NULL)
+    return;
+  c->server = NULL;
+  destroy_source (&c->timer);
+  destroy_source (&c->up.wait);
+  destroy_source (&c->down.wait);
+  g_cancellable_cancel (c->cancellable);
+  if (why != NULL)
+    {
+      foctet_stream_reset (c->dialer, FOCTET_CLOSE_CODE_GOING_AWAY);
+      if (c->target != NULL)
+        foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_GOING_AWAY);
+    }
+  if (c->spliced)
+    {
+      double seconds = (g_get_monotonic_time () - c->started) / (double) G_USEC_PER_SEC;
+
+      self->stats.circuits_active--;
+      g_message ("circuit %s (%s) -> %s: %" G_GUINT64_FORMAT " bytes up, %" G_GUINT64_FORMAT
+                 " bytes down, %.3f s, %s",
+                 c->dialer_key, c->dialer_address, c->target_key, c->up.bytes, c->down.bytes,
+                 seconds, why != NULL ? why : "closed");
+    }
+  if (c->counted)
+    {
+      client_count_add (self, c->dialer_key, -1);
+      client_count_add (self, c->target_key, -1);
+      c->counted = FALSE;
+    }
+  g_hash_table_remove (self->circuits, c);
+}
+
+static void pipe_read (Pipe *p);
+
+static void
+pipe_closed_write_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  Pipe *p = user_data;
+  Circuit *c = p->circuit;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
+    circuit_end (c, error->message);
+  else if (c->up.done && c->down.done)
+    circuit_end (c, NULL);
+  circuit_unref (c);
+}
+
+static void
+pipe_written_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Pipe *p = user_data;
+  Circuit *c = p->circuit;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    circuit_end (c, error->message);
+  else if (c->server != NULL)
+    pipe_read (p);
+  circuit_unref (c);
+}
+
+static void
+pipe_read_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Pipe *p = user_data;
+  Circuit *c = p->circuit;
+  g_autoptr(GError) error = NULL;
+  gssize n;
+
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (n < 0)
+    circuit_end (c, error->message);
+  else if (c->server == NULL)
+    ;
+  else if (n == 0)
+    {
+      p->done = TRUE;
+      circuit_ref (c);
+      foctet_stream_close_write_async (p->to, G_PRIORITY_DEFAULT, c->cancellable, pipe_closed_write_cb, p);
+    }
+  else
+    {
+      p->bytes += n;
+      p->tokens -= n;
+      c->server->stats.bytes_relayed += n;
+      c->last_activity = g_get_monotonic_time ();
+      circuit_ref (c);
+      g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (p->to)), p->buffer, n,
+                                       G_PRIORITY_DEFAULT, c->cancellable, pipe_written_cb, p);
+    }
+  circuit_unref (c);
+}
+
+static gboolean
+pipe_tokens_cb (gpointer user_data)
+{
+  Pipe *p = user_data;
+
+  g_clear_pointer (&p->wait, g_source_unref);
+  pipe_read (p);
+  return G_SOURCE_REMOVE;
+}
+
+/* Reads the next piece, as big as the buffer and the rate limit allow. */
+static void
+pipe_read (Pipe *p)
+{
+  Circuit *c = p->circuit;
+  RelayServer *self = c->server;
+  gsize size = RELAY_CIRCUIT_BUFFER;
+
+  if (self->rate > 0)
+    {
+      gint64 now = g_get_monotonic_time ();
+      /* A burst of at most a tenth of a second, and at least one buffer. */
+      double burst = MAX ((double) self->rate / 10, (double) RELAY_CIRCUIT_BUFFER);
+
+      p->tokens = MIN (burst, p->tokens + (now - p->refilled) * (double) self->rate / G_USEC_PER_SEC);
+      p->refilled = now;
+      if (p->tokens < 1)
+        {
+          guint ms = (guint) MIN (1000.0, ((1 - p->tokens) * 1000 / self->rate) + 1);
+
+          p->wait = attach_timeout (self, ms, pipe_tokens_cb, p);
+          return;
+        }
+      size = MIN (size, (gsize) p->tokens);
+    }
+  /* The callbacks get the pipe, inside the circuit they hold a reference on. */
+  circuit_ref (c);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (p->from)), p->buffer, size,
+                             G_PRIORITY_DEFAULT, c->cancellable, pipe_read_cb, p);
+}
+
+static gboolean
+circuit_idle_cb (gpointer user_data)
+{
+  Circuit *c = user_data;
+  RelayServer *self = c->server;
+  gint64 idle_us = (gint64) self->circuit_idle_timeout * G_USEC_PER_SEC;
+  gint64 quiet = g_get_monotonic_time () - c->last_activity;
+
+  g_clear_pointer (&c->timer, g_source_unref);
+  if (quiet >= idle_us)
+    {
+      g_autofree char *why = g_strdup_printf ("idle for %u s", self->circuit_idle_timeout);
+
+      circuit_end (c, why);
+      return G_SOURCE_REMOVE;
+    }
+  c->timer = attach_timeout (self, (guint) ((idle_us - quiet) / 1000) + 1, circuit_idle_cb, c);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+circuit_splice (Circuit *c)
+{
+  RelayServer *self = c->server;
+
+  destroy_source (&c->timer);
+  c->spliced = TRUE;
+  c->started = c->last_activity = g_get_monotonic_time ();
+  self->stats.circuits_active++;
+  self->stats.circuits_total++;
+  /* The rate limit's bucket starts with one buffer's worth. */
+  c->up = (Pipe) { c, c->dialer, c->target, g_malloc (RELAY_CIRCUIT_BUFFER), 0, RELAY_CIRCUIT_BUFFER, c->started, NULL, FALSE };
+  c->down = (Pipe) { c, c->target, c->dialer, g_malloc (RELAY_CIRCUIT_BUFFER), 0, RELAY_CIRCUIT_BUFFER, c->started, NULL, FALSE };
+  c->timer = attach_timeout (self, self->circuit_idle_timeout * 1000, circuit_idle_cb, c);
+  pipe_read (&c->up);
+  pipe_read (&c->down);
+}
+
+static void
+circuit_refuse (Circuit    *c,
+                guint16     code,
+                const char *text)
+{
+  if (c->server == NULL)
+    return;
+  refuse (c->server, c->dialer, code, "%s", text);
+  circuit_end (c, NULL);
+}
+
+static void
+connect_ok_written_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Circuit *c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    circuit_end (c, error->message);
+  else if (c->server != NULL)
+    circuit_splice (c);
+  circuit_unref (c);
+}
+
+static void
+incoming_answer_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Circuit *c = user_data;
+  g_autoptr(FoctetRelayMessage) answer = NULL;
+  g_autoptr(FoctetRelayMessage) ok = NULL;
+  g_autoptr(GError) error = NULL;
+
+  answer = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (c->server == NULL)
+    ;
+  else if (answer == NULL)
+    {
+      g_autofree char *text = g_strdup_printf ("%s did not accept the circuit: %s", c->target_key, error->message);
+
+      foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_GOING_AWAY);
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+    }
+  else if (answer->type == FOCTET_RELAY_MESSAGE_ERROR)
+    {
+      g_autofree char *text = g_strdup_printf ("%s refused the circuit: %s", c->target_key,
+                                               answer->error_text[0] != '\0'
+                                               ? answer->error_text
+                                               : foctet_relay_error_code_describe (answer->error_code));
+
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_REFUSED, text);
+    }
+  else if (answer->type != FOCTET_RELAY_MESSAGE_OK)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (answer);
+      g_autofree char *text = g_strdup_printf ("%s answered the circuit with %s", c->target_key, what);
+
+      foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+    }
+  else
+    {
+      ok = foctet_relay_message_new_ok ();
+      foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (c->dialer)), ok,
+                                        G_PRIORITY_DEFAULT, c->cancellable, connect_ok_written_cb,
+                                        circuit_ref (c));
+    }
+  circuit_unref (c);
+}
+
+static void
+incoming_written_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  Circuit *c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      g_autofree char *text = g_strdup_printf ("Cannot reach %s: %s", c->target_key, error->message);
+
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+    }
+  else if (c->server != NULL)
+    foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (c->target)),
+                                     G_PRIORITY_DEFAULT, c->cancellable, incoming_answer_cb, circuit_ref (c));
+  circuit_unref (c);
+}
+
+static void
+incoming_opened_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Circuit *c = user_data;
+  g_autoptr(FoctetRelayMessage) incoming = NULL;
+  g_autoptr(GError) error = NULL;
+
+  c->target = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (c->target == NULL)
+    {
+      g_autofree char *text = g_strdup_printf ("Cannot reach %s: %s", c->target_key, error->message);
+
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+    }
+  else if (c->server != NULL)
+    {
+      incoming = foctet_relay_message_new_incoming (foctet_connection_get_peer_id (c->dialer_connection),
+                                                    c->dialer_address, &error);
+      if (incoming == NULL)
+        {
+          g_warning ("Cannot describe the caller's address %s: %s", c->dialer_address, error->message);
+          foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
+          circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR, "The relay cannot describe your address");
+        }
+      else
+        foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (c->target)), incoming,
+                                          G_PRIORITY_DEFAULT, c->cancellable, incoming_written_cb,
+                                          circuit_ref (c));
+    }
+  circuit_unref (c);
+}
+
+static gboolean
+circuit_setup_timeout_cb (gpointer user_data)
+{
+  Circuit *c = user_data;
+  g_autofree char *text = NULL;
+
+  g_clear_pointer (&c->timer, g_source_unref);
+  if (c->target_key == NULL)
+    {
+      /* The dialer sent no CONNECT. */
+      count_refusal (c->server, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+      circuit_end (c, "no CONNECT in time");
+      return G_SOURCE_REMOVE;
+    }
+  text = g_strdup_printf ("%s did not answer within %u s", c->target_key, c->server->incoming_timeout);
+  if (c->target != NULL)
+    foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_GOING_AWAY);
+  circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+connect_request_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Circuit *c = user_data;
+  RelayServer *self = c->server;
+  g_autoptr(FoctetRelayMessage) request = NULL;
+  g_autoptr(GError) error = NULL;
+  Reservation *target;
+  guint64 memory;
+
+  request = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (self == NULL)
+    goto out;
+  if (request == NULL)
+    {
+      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
+        circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, error->message);
+      else
+        circuit_end (c, error->message);
+      goto out;
+    }
+  if (request->type != FOCTET_RELAY_MESSAGE_CONNECT)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (request);
+      g_autofree char *text = g_strdup_printf ("Expected CONNECT on a connect stream, got %s", what);
+
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+      goto out;
+    }
+
+  c->target_key = foctet_node_id_to_string (request->node_id);
+  target = g_hash_table_lookup (self->reservations, c->target_key);
+  memory = ((guint64) g_hash_table_size (self->circuits)) * 2 * RELAY_CIRCUIT_BUFFER;
+  if (g_str_equal (c->target_key, c->dialer_key))
+    circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, "A node cannot open a circuit to itself");
+  else if (target == NULL)
+    {
+      g_autofree char *text = g_strdup_printf ("%s is not reachable via this relay (it holds no reservation)",
+                                               c->target_key);
+
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION, text);
+    }
+  else if (self->stats.circuits_active >= self->max_circuits)
+    {
+      g_autofree char *text = g_strdup_printf ("The relay carries %u circuits, its limit", self->max_circuits);
+
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT, text);
+    }
+  else if (client_count (self, c->dialer_key) >= self->max_circuits_per_client ||
+           client_count (self, c->target_key) >= self->max_circuits_per_client)
+    {
+      g_autofree char *text = g_strdup_printf ("%s has %u circuits, the limit per node",
+                                               client_count (self, c->dialer_key) >= self->max_circuits_per_client
+                                               ? c->dialer_key : c->target_key,
+                                               self->max_circuits_per_client);
+
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT, text);
+    }
+  else if (memory > self->max_memory)
+    {
+      g_autofree char *text = g_strdup_printf ("The relay's circuit buffers reached its memory limit of %"
+                                               G_GUINT64_FORMAT " bytes", self->max_memory);
+
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT, text);
+    }
+  else
+    {
+      c->counted = TRUE;
+      client_count_add (self, c->dialer_key, 1);
+      client_count_add (self, c->target_key, 1);
+      destroy_source (&c->timer);
+      c->timer = attach_timeout (self, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
+      foctet_connection_open_stream_async (target->connection, FOCTET_RELAY_PROTOCOL_INCOMING, c->cancellable,
+                                           incoming_opened_cb, circuit_ref (c));
+    }
+out:
+  circuit_unref (c);
+}
+
+static void
+handle_connect (FoctetNode       *node,
+                FoctetConnection *connection,
+                FoctetStream     *stream,
+                gpointer          user_data)
+{
+  RelayServer *self = user_data;
+  Circuit *c;
+
+  if (self->stopped)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      return;
+    }
+  c = g_new0 (Circuit, 1);
+  g_ref_count_init (&c->refs);
+  c->server = self;
+  c->dialer_connection = g_object_ref (connection);
+  c->dialer = g_object_ref (stream);
+  c->dialer_key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+  c->dialer_address = g_strdup (foctet_connection_get_remote_address (connection));
+  c->cancellable = g_cancellable_new ();
+  /* The set holds the first reference. */
+  g_hash_table_add (self->circuits, c);
+  c->timer = attach_timeout (self, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
+  foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), G_PRIORITY_DEFAULT,
+                                   c->cancellable, connect_request_cb, circuit_ref (c));
+}
+
+/* ------------------------------------------------------------------ */
+/* Public                                                              */
+
+RelayServer *
+relay_server_new (FoctetNode *node)
+{
+  g_return_val_if_fail (FOCTET_IS_NODE (node), NULL);
+
+  return g_object_new (RELAY_TYPE_SERVER, "node", node, NULL);
+}
+
+FoctetNode *
+relay_server_get_node (RelayServer *self)
+{
+  g_return_val_if_fail (RELAY_IS_SERVER (self), NULL);
+
+  return self->node;
+}
+
+void
+relay_server_get_stats (RelayServer      *self,
+                        RelayServerStats *stats)
+{
+  g_return_if_fail (RELAY_IS_SERVER (self));
+
+  *stats = self->stats;
+}
+
+char *
+relay_server_format_stats (RelayServer *self)
+{
+  GString *text = g_string_new (NULL);
+  RelayServerStats *s = &self->stats;
+
+  g_string_append_printf (text, "reservations=%u circuits_active=%u circuits_total=%" G_GUINT64_FORMAT
+                          " bytes_relayed=%" G_GUINT64_FORMAT,
+                          s->reservations, s->circuits_active, s->circuits_total, s->bytes_relayed);
+  /* By FoctetRelayErrorCode: short names for logs and scripts. */
+  static const char *names[] = {
+    NULL, "malformed", "no_reservation", "reservation_limit", "circuit_limit", "refused_by_target",
+    "target_unreachable", "unexpected_message", "internal_error", "resource_limit",
+  };
+
+  G_STATIC_ASSERT (G_N_ELEMENTS (names) == G_N_ELEMENTS (s->refusals));
+  for (guint code = 1; code < G_N_ELEMENTS (s->refusals); code++)
+    g_string_append_printf (text, " refused_%s=%" G_GUINT64_FORMAT, names[code], s->refusals[code]);
+  g_string_append_printf (text, " refused_other=%" G_GUINT64_FORMAT, s->refusals[0]);
+  return g_string_free (text, FALSE);
+}
+
+void
+relay_server_stop (RelayServer *self)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  g_return_if_fail (RELAY_IS_SERVER (self));
+
+  if (self->stopped)
+    return;
+  self->stopped = TRUE;
+  g_cancellable_cancel (self->cancellable);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_RESERVE, NULL, NULL, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT, NULL, NULL, NULL);
+
+  /* circuit_end () removes from the set: take the circuits out first. */
+  while (g_hash_table_size (self->circuits) > 0)
+    {
+      g_hash_table_iter_init (&iter, self->circuits);
+      g_hash_table_iter_next (&iter, &key, NULL);
+      circuit_end (key, "the relay is shutting down");
+    }
+  g_hash_table_iter_init (&iter, self->reserve_streams);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    reservation_end (key, "the relay is shutting down", TRUE);
+}
+
+/* ------------------------------------------------------------------ */
+/* GObject                                                             */
+
+static void
+relay_server_get_property (GObject    *object,
+                           guint       prop_id,
+                           GValue     *value,
+                           GParamSpec *pspec)
+{
+  RelayServer *self = RELAY_SERVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_NODE: g_value_set_object (value, self->node); break;
+    case PROP_MAX_RESERVATIONS: g_value_set_uint (value, self->max_reservations); break;
+    case PROP_MAX_CIRCUITS: g_value_set_uint (value, self->max_circuits); break;
+    case PROP_MAX_CIRCUITS_PER_CLIENT: g_value_set_uint (value, self->max_circuits_per_client); break;
+    case PROP_RESERVATION_TTL: g_value_set_uint (value, self->reservation_ttl); break;
+    case PROP_CIRCUIT_IDLE_TIMEOUT: g_value_set_uint (value, self->circuit_idle_timeout); break;
+    case PROP_INCOMING_TIMEOUT: g_value_set_uint (value, self->incoming_timeout); break;
+    case PROP_RATE: g_value_set_uint64 (value, self->rate); break;
+    case PROP_MAX_MEMORY: g_value_set_uint64 (value, self->max_memory); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+relay_server_set_property (GObject      *object,
+                           guint         prop_id,
+                           const GValue *value,
+                           GParamSpec   *pspec)
+{
+  RelayServer *self = RELAY_SERVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_NODE: self->node = g_value_dup_object (value); break;
+    case PROP_MAX_RESERVATIONS: self->max_reservations = g_value_get_uint (value); break;
+    case PROP_MAX_CIRCUITS: self->max_circuits = g_value_get_uint (value); break;
+    case PROP_MAX_CIRCUITS_PER_CLIENT: self->max_circuits_per_client = g_value_get_uint (value); break;
+    case PROP_RESERVATION_TTL: self->reservation_ttl = g_value_get_uint (value); break;
+    case PROP_CIRCUIT_IDLE_TIMEOUT: self->circuit_idle_timeout = g_value_get_uint (value); break;
+    case PROP_INCOMING_TIMEOUT: self->incoming_timeout = g_value_get_uint (value); break;
+    case PROP_RATE: self->rate = g_value_get_uint64 (value); break;
+    case PROP_MAX_MEMORY: self->max_memory = g_value_get_uint64 (value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+relay_server_constructed (GObject *object)
+{
+  RelayServer *self = RELAY_SERVER (object);
+
+  G_OBJECT_CLASS (relay_server_parent_class)->constructed (object);
+  g_assert (FOCTET_IS_NODE (self->node));
+
+  /* A relay forwards; it is nobody's bandwidth test. */
+  foctet_node_set_protocol_handler (self->node, FOCTET_PROTOCOL_PERF, NULL, NULL, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_RESERVE, handle_reserve, self, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT, handle_connect, self, NULL);
+}
+
+static void
+relay_server_dispose (GObject *object)
+{
+  RelayServer *self = RELAY_SERVER (object);
+
+  if (self->node != NULL)
+    relay_server_stop (self);
+  g_clear_object (&self->node);
+
+  G_OBJECT_CLASS (relay_server_parent_class)->dispose (object);
+}
+
+static void
+relay_server_finalize (GObject *object)
+{
+  RelayServer *self = RELAY_SERVER (object);
+
+  g_hash_table_unref (self->circuits);
+  g_hash_table_unref (self->reserve_streams);
+  g_hash_table_unref (self->reservations);
+  g_hash_table_unref (self->client_circuits);
+  g_clear_object (&self->cancellable);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (relay_server_parent_class)->finalize (object);
+}
+
+static void
+relay_server_class_init (RelayServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS;
+
+  object_class->get_property = relay_server_get_property;
+  object_class->set_property = relay_server_set_property;
+  object_class->constructed = relay_server_constructed;
+  object_class->dispose = relay_server_dispose;
+  object_class->finalize = relay_server_finalize;
+
+  properties[PROP_NODE] =
+    g_param_spec_object ("node", NULL, NULL, FOCTET_TYPE_NODE,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_MAX_RESERVATIONS] =
+    g_param_spec_uint ("max-reservations", NULL, NULL, 0, G_MAXUINT, RELAY_DEFAULT_MAX_RESERVATIONS, flags);
+  properties[PROP_MAX_CIRCUITS] =
+    g_param_spec_uint ("max-circuits", NULL, NULL, 0, G_MAXUINT, RELAY_DEFAULT_MAX_CIRCUITS, flags);
+  properties[PROP_MAX_CIRCUITS_PER_CLIENT] =
+    g_param_spec_uint ("max-circuits-per-client", NULL, NULL, 0, G_MAXUINT,
+                       RELAY_DEFAULT_MAX_CIRCUITS_PER_CLIENT, flags);
+  properties[PROP_RESERVATION_TTL] =
+    g_param_spec_uint ("reservation-ttl", NULL, NULL, 1, 24 * 3600, RELAY_DEFAULT_RESERVATION_TTL, flags);
+  properties[PROP_CIRCUIT_IDLE_TIMEOUT] =
+    g_param_spec_uint ("circuit-idle-timeout", NULL, NULL, 1, 24 * 3600, RELAY_DEFAULT_CIRCUIT_IDLE_TIMEOUT, flags);
+  properties[PROP_INCOMING_TIMEOUT] =
+    g_param_spec_uint ("incoming-timeout", NULL, NULL, 1, 3600, RELAY_DEFAULT_INCOMING_TIMEOUT, flags);
+  properties[PROP_RATE] =
+    g_param_spec_uint64 ("rate", NULL, NULL, 0, G_MAXUINT64, 0, flags);
+  properties[PROP_MAX_MEMORY] =
+    g_param_spec_uint64 ("max-memory", NULL, NULL, 0, G_MAXUINT64, RELAY_DEFAULT_MAX_MEMORY, flags);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+relay_server_init (RelayServer *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->cancellable = g_cancellable_new ();
+  self->reservations = g_hash_table_new (g_str_hash, g_str_equal);
+  self->client_circuits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->circuits = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) circuit_unref, NULL);
+  self->reserve_streams = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) reservation_free, NULL);
+}

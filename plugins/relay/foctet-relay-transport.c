@@ -1,0 +1,1262 @@
+/* foctet-relay-transport.c: the "relay" transport — reaching nodes, and
+ * being reached, through a relay (PROTOCOL §7, docs/protocol.md "Relay
+ * control").
+ *
+ * To a relay at HOST:PORT this transport keeps one connection (a link),
+ * made by a private instance of the "tls" transport that speaks ALPN
+ * foctet-relay/1.  "Listening" on HOST:PORT holds a reservation on the
+ * link, renewed before its TTL runs out, and the link is made again with
+ * exponential backoff when the relay goes away.  A dial opens a circuit
+ * on the link.  Inside a circuit both nodes run the handshake of
+ * PROTOCOL §2 (ALPN foctet/1) through the core's FoctetTlsStream and the
+ * muxer found on the muxer extension point — the same code the tls
+ * transport runs over TCP — so the relay only ever forwards ciphertext.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "foctet-relay-transport.h"
+#include "foctet-relay-message.h"
+
+/* How long the relay and the target may take to set up a circuit. */
+#define CIRCUIT_SETUP_TIMEOUT_MS 15000
+
+struct _RelayTransport {
+  GObject parent_instance;
+
+  FoctetIdentity *identity;
+  guint handshake_timeout;            /* milliseconds, for links and circuits */
+  GMainContext *context;              /* thread-default at construction */
+  FoctetTransport *carrier;           /* "tls" with ALPN foctet-relay/1 */
+  GHashTable *links;                  /* relay "host:port" → Link */
+  GCancellable *cancellable;          /* cancelled by stop () */
+};
+
+enum {
+  PROP_0,
+  PROP_IDENTITY,
+  PROP_HANDSHAKE_TIMEOUT,
+  PROP_OBSERVED_ADDRESSES,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void relay_transport_iface_init (FoctetTransportInterface *iface);
+
+G_DEFINE_DYNAMIC_TYPE_EXTENDED (RelayTransport, relay_transport, G_TYPE_OBJECT,
+                                G_TYPE_FLAG_FINAL,
+                                G_IMPLEMENT_INTERFACE_DYNAMIC (FOCTET_TYPE_TRANSPORT,
+                                                               relay_transport_iface_init))
+
+static GSource *
+attach_timeout (RelayTransport *self,
+                guint           ms,
+                GSourceFunc     func,
+                gpointer        data)
+{
+  GSource *source = g_timeout_source_new (ms);
+
+  g_source_set_callback (source, func, data, NULL);
+  g_source_attach (source, self->context);
+  return source;
+}
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Links                                                               */
+
+/* The connection to one relay.  The transport's table holds a
+ * reference, every operation under way on the link another; once the
+ * link is dropped (transport stopped, link no longer needed) @transport
+ * is NULL and callbacks only let go. */
+typedef struct {
+  grefcount refs;
+  RelayTransport *transport;
+  char *address;                      /* the relay's "host:port" */
+  FoctetConnection *connection;       /* NULL while (re)connecting */
+  gulong closed_id;
+  gboolean connecting;
+  GPtrArray *waiters;                 /* dial GTasks waiting for the connection */
+  GCancellable *cancellable;          /* of everything on the link */
+
+  /* Listening: holding a reservation */
+  gboolean listening;
+  GTask *listen_task;                 /* until the first reservation */
+  gboolean reserve_opening;
+  FoctetStream *reserve_stream;
+  gboolean reserved;
+  char *observed;                     /* our address as the relay sees it */
+  GSource *renew;
+  GSource *retry;
+  guint backoff_ms;
+} Link;
+
+static Link *
+link_ref (Link *link)
+{
+  g_ref_count_inc (&link->refs);
+  return link;
+}
+
+static void
+link_unref (Link *link)
+{
+  if (!g_ref_count_dec (&link->refs))
+    return;
+  g_assert (link->transport == NULL);
+  g_clear_object (&link->cancellable);
+  g_ptr_array_unref (link->waiters);
+  g_free (link->observed);
+  g_free (link->address);
+  g_free (link);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Link, link_unref)
+
+static void link_connect (Link *link);
+static void link_reserve (Link *link);
+static void dial_on_link (GTask *task);
+
+static void
+notify_observed (RelayTransport *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBSERVED_ADDRESSES]);
+}
+
+static void
+link_forget_reservation (Link *link)
+{
+  destroy_source (&link->renew);
+  if (link->reserve_stream != NULL)
+    foctet_stream_reset (link->reserve_stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+  g_clear_object (&link->reserve_stream);
+  if (link->reserved)
+    {
+      link->reserved = FALSE;
+      g_clear_pointer (&link->observed, g_free);
+      notify_observed (link->transport);
+    }
+}
+
+/* The table's destroy function: ends everything on the link. */
+static void
+link_drop (Link *link)
+{
+  RelayTransport *self = link->transport;
+
+  g_cancellable_cancel (link->cancellable);
+  destroy_source (&link->retry);
+  link_forget_reservation (link);
+  if (link->connection != NULL)
+    {
+      g_clear_signal_handler (&link->closed_id, link->connection);
+      foctet_connection_close_async (link->connection, FOCTET_CLOSE_CODE_GOING_AWAY, "not needed any more",
+                                     NULL, NULL, NULL);
+      g_clear_object (&link->connection);
+    }
+  for (guint i = 0; i < link->waiters->len; i++)
+    g_task_return_new_error (g_ptr_array_index (link->waiters, i), G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                             "The relay transport was stopped");
+  g_ptr_array_set_size (link->waiters, 0);
+  if (link->listen_task != NULL)
+    {
+      g_task_return_new_error (link->listen_task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                               "The relay transport was stopped");
+      g_clear_object (&link->listen_task);
+    }
+  (void) self;
+  link->transport = NULL;
+  link_unref (link);
+}
+
+/* The link, made if there is none yet. */
+static Link *
+link_get (RelayTransport *self,
+          const char     *address)
+{
+  Link *link = g_hash_table_lookup (self->links, address);
+
+  if (link != NULL)
+    return link;
+  link = g_new0 (Link, 1);
+  g_ref_count_init (&link->refs);
+  link->transport = self;
+  link->address = g_strdup (address);
+  link->waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  link->cancellable = g_cancellable_new ();
+  g_hash_table_insert (self->links, link->address, link);
+  return link;
+}
+
+/* Drops the link unless something still needs it. */
+static void
+link_release_if_unused (Link *link)
+{
+  if (link->transport != NULL && !link->listening && !link->connecting && link->waiters->len == 0 &&
+      link->connection == NULL)
+    g_hash_table_remove (link->transport->links, link->address);
+}
+
+static gboolean
+link_retry_cb (gpointer user_data)
+{
+  Link *link = user_data;
+
+  g_clear_pointer (&link->retry, g_source_unref);
+  if (link->connection == NULL)
+    link_connect (link);
+  else
+    link_reserve (link);
+  return G_SOURCE_REMOVE;
+}
+
+/* Tries again later, each time twice as late: the relay went away, or
+ * refused us for now. */
+static void
+link_schedule_retry (Link *link)
+{
+  if (link->retry != NULL || !link->listening)
+    return;
+  link->backoff_ms = link->backoff_ms == 0 ? RELAY_BACKOFF_MIN_MS : MIN (link->backoff_ms * 2, RELAY_BACKOFF_MAX_MS);
+  g_debug ("Relay %s: trying again in %u ms", link->address, link->backoff_ms);
+  link->retry = attach_timeout (link->transport, link->backoff_ms, link_retry_cb, link);
+}
+
+/* The reservation failed or ended: a listen still waiting gets @error,
+ * else the link tries again. */
+static void
+link_reservation_lost (Link   *link,
+                       GError *error)
+{
+  g_debug ("Relay %s: no reservation: %s", link->address, error->message);
+  link_forget_reservation (link);
+  if (link->listen_task != NULL)
+    {
+      GTask *task = g_steal_pointer (&link->listen_task);
+
+      link->listening = FALSE;
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      link_release_if_unused (link);
+      return;
+    }
+  g_error_free (error);
+  link_schedule_retry (link);
+}
+
+static void
+link_closed_cb (FoctetConnection *connection,
+                const GError     *error,
+                gpointer          user_data)
+{
+  g_autoptr(Link) link = link_ref (user_data);
+
+  g_debug ("Relay %s: connection closed: %s", link->address, error != NULL ? error->message : "normally");
+  g_clear_signal_handler (&link->closed_id, connection);
+  g_clear_object (&link->connection);
+  if (link->listening)
+    link_reservation_lost (link, g_error_new (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                              "The connection to relay %s closed%s%s", link->address,
+                                              error != NULL ? ": " : "", error != NULL ? error->message : ""));
+  link_release_if_unused (link);
+}
+
+/* ---- Incoming circuits ---------------------------------------------- */
+
+typedef struct {
+  RelayTransport *transport;
+  char *relay;
+  char *local;                        /* our address as the relay sees it */
+  FoctetStream *stream;
+  FoctetNodeId *caller;
+  char *caller_address;
+  GCancellable *cancellable;
+  GSource *timeout;
+} Incoming;
+
+static void
+incoming_free (Incoming *in)
+{
+  destroy_source (&in->timeout);
+  g_clear_object (&in->transport);
+  g_clear_object (&in->stream);
+  g_clear_object (&in->cancellable);
+  g_clear_pointer (&in->caller, foctet_node_id_free);
+  g_free (in->caller_address);
+  g_free (in->local);
+  g_free (in->relay);
+  g_free (in);
+}
+
+static void
+incoming_failed (Incoming *in,
+                 GError   *error)
+{
+  g_autofree char *remote = g_strdup_printf ("%s via relay %s", in->caller_address ? in->caller_address : "?",
+                                             in->relay);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && in->timeout == NULL)
+    {
+      g_clear_error (&error);
+      error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT, "The circuit was not set up within %u ms",
+                           in->transport->handshake_timeout);
+    }
+  g_debug ("Refused the circuit from %s: %s", remote, error->message);
+  foctet_transport_emit_incoming_failed (FOCTET_TRANSPORT (in->transport), remote, error);
+  foctet_stream_reset (in->stream, FOCTET_CLOSE_CODE_REFUSED);
+  g_error_free (error);
+  incoming_free (in);
+}
+
+static gboolean
+incoming_timeout_cb (gpointer user_data)
+{
+  Incoming *in = user_data;
+
+  g_clear_pointer (&in->timeout, g_source_unref);
+  g_cancellable_cancel (in->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+incoming_handshake_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Incoming *in = user_data;
+  g_autoptr(FoctetTlsStream) tls = NULL;
+  g_autoptr(FoctetMuxer) muxer = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  GError *error = NULL;
+
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  if (tls != NULL && !foctet_node_id_equal (foctet_tls_stream_get_peer_id (tls), in->caller))
+    {
+      g_autofree char *said = foctet_node_id_to_string (in->caller);
+      g_autofree char *is = foctet_node_id_to_string (foctet_tls_stream_get_peer_id (tls));
+
+      error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_NODE_ID_MISMATCH,
+                           "Relay %s announced a circuit from %s, but %s answered the handshake",
+                           in->relay, said, is);
+    }
+  if (error == NULL)
+    muxer = foctet_registry_create_muxer (foctet_registry_get_default (), NULL, &error);
+  if (muxer != NULL)
+    connection = foctet_muxer_wrap (muxer, G_IO_STREAM (tls), FALSE, foctet_tls_stream_get_peer_id (tls),
+                                    RELAY_TRANSPORT_NAME, in->local, in->caller_address, &error);
+  if (connection == NULL)
+    {
+      incoming_failed (in, error);
+      return;
+    }
+  foctet_transport_emit_incoming (FOCTET_TRANSPORT (in->transport), connection);
+  incoming_free (in);
+}
+
+static void
+incoming_ok_written_cb (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  Incoming *in = user_data;
+  GError *error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      incoming_failed (in, error);
+      return;
+    }
+  /* The circuit is spliced; the dialer is the TLS client (PROTOCOL §7),
+   * and the handshake has a timeout of its own. */
+  destroy_source (&in->timeout);
+  foctet_tls_stream_handshake_async (G_IO_STREAM (in->stream), in->transport->identity, TRUE, FOCTET_TLS_ALPN,
+                                     NULL, in->transport->handshake_timeout, in->cancellable,
+                                     incoming_handshake_cb, in);
+}
+
+static void
+incoming_read_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Incoming *in = user_data;
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  g_autoptr(FoctetRelayMessage) ok = NULL;
+  GError *error = NULL;
+
+  message = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (message == NULL)
+    {
+      incoming_failed (in, error);
+      return;
+    }
+  if (message->type != FOCTET_RELAY_MESSAGE_INCOMING)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (message);
+
+      incoming_failed (in, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                        "Relay %s sent %s on an incoming stream", in->relay, what));
+      return;
+    }
+  in->caller = foctet_node_id_copy (message->node_id);
+  in->caller_address = g_strdup (message->address);
+  ok = foctet_relay_message_new_ok ();
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (in->stream)), ok,
+                                    G_PRIORITY_DEFAULT, in->cancellable, incoming_ok_written_cb, in);
+}
+
+static void
+link_incoming (Link         *link,
+               FoctetStream *stream)
+{
+  Incoming *in = g_new0 (Incoming, 1);
+
+  in->transport = g_object_ref (link->transport);
+  in->relay = g_strdup (link->address);
+  in->local = g_strdup (link->observed != NULL ? link->observed : "unknown");
+  in->stream = g_object_ref (stream);
+  in->cancellable = g_cancellable_new ();
+  in->timeout = attach_timeout (link->transport, link->transport->handshake_timeout, incoming_timeout_cb, in);
+  foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), G_PRIORITY_DEFAULT,
+                                   in->cancellable, incoming_read_cb, in);
+}
+
+/* ---- Streams the relay opens ---------------------------------------- */
+
+typedef struct {
+  Link *link;
+  FoctetConnection *connection;
+  FoctetStream *stream;
+} Accepted;
+
+static void link_accept_next (Link *link);
+
+static void
+accepted_header_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Accepted *a = user_data;
+  g_autoptr(GError) error = NULL;
+  const char *protocol;
+
+  protocol = foctet_stream_read_header_finish (a->stream, result, &error);
+  if (protocol != NULL && g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING) &&
+      a->link->transport != NULL && a->link->connection == a->connection && a->link->listening)
+    link_incoming (a->link, a->stream);
+  else
+    {
+      g_debug ("Relay %s: refusing a stream (%s)", a->link->address,
+               protocol != NULL ? protocol : error->message);
+      foctet_stream_reset (a->stream, FOCTET_CLOSE_CODE_REFUSED);
+    }
+  link_unref (a->link);
+  g_object_unref (a->connection);
+  g_object_unref (a->stream);
+  g_free (a);
+}
+
+static void
+link_accepted_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(Link) link = user_data;
+  FoctetConnection *connection = FOCTET_CONNECTION (source);
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  Accepted *a;
+
+  stream = foctet_connection_accept_stream_finish (connection, result, &error);
+  if (stream == NULL)
+    return;  /* The connection ended: link_closed_cb () sees to it. */
+  if (link->transport == NULL || link->connection != connection)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_REFUSED);
+      return;
+    }
+  a = g_new0 (Accepted, 1);
+  a->link = link_ref (link);
+  a->connection = g_object_ref (connection);
+  a->stream = g_object_ref (stream);
+  foctet_stream_read_header_async (stream, link->cancellable, accepted_header_cb, a);
+  link_accept_next (link);
+}
+
+static void
+link_accept_next (Link *link)
+{
+  foctet_connection_accept_stream_async (link->connection, link->cancellable, link_accepted_cb, link_ref (link));
+}
+
+/* ---- Reservation ----------------------------------------------------- */
+
+static void reserve_send (Link *link);
+
+static gboolean
+renew_cb (gpointer user_data)
+{
+  Link *link = user_data;
+
+  g_clear_pointer (&link->renew, g_source_unref);
+  reserve_send (link);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+reserve_reply_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(Link) link = user_data;
+  g_autoptr(FoctetRelayMessage) reply = NULL;
+  GError *error = NULL;
+
+  reply = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (link->transport == NULL || link->reserve_stream == NULL ||
+      g_io_stream_get_input_stream (G_IO_STREAM (link->reserve_stream)) != G_INPUT_STREAM (source))
+    {
+      g_clear_error (&error);
+      return;
+    }
+  if (reply == NULL)
+    {
+      g_prefix_error (&error, "Relay %s: ", link->address);
+      link_reservation_lost (link, error);
+      return;
+    }
+  if (reply->type == FOCTET_RELAY_MESSAGE_ERROR)
+    {
+      error = foctet_relay_message_to_error (reply);
+      g_prefix_error (&error, "Relay %s refused the reservation: ", link->address);
+      link_reservation_lost (link, error);
+      return;
+    }
+  if (reply->type != FOCTET_RELAY_MESSAGE_RESERVE_OK)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (reply);
+
+      link_reservation_lost (link, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                "Relay %s answered RESERVE with %s", link->address, what));
+      return;
+    }
+
+  link->backoff_ms = 0;
+  if (!link->reserved || g_strcmp0 (link->observed, reply->address) != 0)
+    {
+      g_free (link->observed);
+      link->observed = g_strdup (reply->address);
+      link->reserved = TRUE;
+      g_debug ("Relay %s: reserved for %u s; it sees us at %s", link->address, reply->ttl, reply->address);
+      notify_observed (link->transport);
+    }
+  /* Renew at half the TTL: one slow round trip does not lose it. */
+  destroy_source (&link->renew);
+  link->renew = attach_timeout (link->transport, MAX (reply->ttl * 500, 1), renew_cb, link);
+  if (link->listen_task != NULL)
+    {
+      GTask *task = g_steal_pointer (&link->listen_task);
+
+      g_task_return_pointer (task, g_strdup (link->address), g_free);
+      g_object_unref (task);
+    }
+}
+
+static void
+reserve_written_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(Link) link = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* A failure fails the read of the answer too, which reports it. */
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    g_debug ("Relay %s: could not send RESERVE: %s", link->address, error->message);
+}
+
+static void
+reserve_send (Link *link)
+{
+  g_autoptr(FoctetRelayMessage) reserve = foctet_relay_message_new_reserve ();
+  GIOStream *stream = G_IO_STREAM (link->reserve_stream);
+
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (stream), reserve, G_PRIORITY_DEFAULT,
+                                    link->cancellable, reserve_written_cb, link_ref (link));
+  foctet_relay_message_read_async (g_io_stream_get_input_stream (stream), G_PRIORITY_DEFAULT,
+                                   link->cancellable, reserve_reply_cb, link_ref (link));
+}
+
+static void
+reserve_opened_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(Link) link = user_data;
+  g_autoptr(FoctetStream) stream = NULL;
+  GError *error = NULL;
+
+  stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  link->reserve_opening = FALSE;
+  if (link->transport == NULL || !link->listening || link->connection != FOCTET_CONNECTION (source))
+    {
+      if (stream != NULL)
+        foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      g_clear_error (&error);
+      return;
+    }
+  if (stream == NULL)
+    {
+      link_reservation_lost (link, error);
+      return;
+    }
+  g_clear_object (&link->reserve_stream);
+  link->reserve_stream = g_steal_pointer (&stream);
+  reserve_send (link);
+}
+
+static void
+link_reserve (Link *link)
+{
+  if (link->connection == NULL || link->reserve_stream != NULL || link->reserve_opening)
+    return;
+  link->reserve_opening = TRUE;
+  foctet_connection_open_stream_async (link->connection, FOCTET_RELAY_PROTOCOL_RESERVE, link->cancellable,
+                                       reserve_opened_cb, link_ref (link));
+}
+
+/* ---- Connecting ------------------------------------------------------ */
+
+static FoctetTransport *
+get_carrier (RelayTransport  *self,
+             GError         **error)
+{
+  if (self->carrier != NULL)
+    return self->carrier;
+  g_main_context_push_thread_default (self->context);
+  self->carrier = foctet_registry_create_transport (foctet_registry_get_default (), "tls", self->identity, error);
+  g_main_context_pop_thread_default (self->context);
+  if (self->carrier == NULL)
+    {
+      g_prefix_error (error, "The relay transport reaches relays over the tls transport: ");
+      return NULL;
+    }
+  g_object_set (self->carrier, "alpn", FOCTET_RELAY_ALPN, "handshake-timeout", self->handshake_timeout, NULL);
+  return self->carrier;
+}
+
+static void
+link_connected_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(Link) link = user_data;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GPtrArray) waiters = NULL;
+  g_autoptr(GError) error = NULL;
+
+  connection = foctet_transport_dial_finish (FOCTET_TRANSPORT (source), result, &error);
+  link->connecting = FALSE;
+  if (link->transport == NULL)
+    {
+      if (connection != NULL)
+        foctet_connection_close_async (connection, FOCTET_CLOSE_CODE_GOING_AWAY, "not needed any more",
+                                       NULL, NULL, NULL);
+      return;
+    }
+
+  waiters = g_steal_pointer (&link->waiters);
+  link->waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  if (connection == NULL)
+    {
+      g_prefix_error (&error, "Cannot reach relay %s: ", link->address);
+      g_debug ("%s", error->message);
+      for (guint i = 0; i < waiters->len; i++)
+        g_task_return_error (g_ptr_array_index (waiters, i), g_error_copy (error));
+      if (link->listen_task != NULL)
+        link_reservation_lost (link, g_steal_pointer (&error));
+      else if (link->listening)
+        link_schedule_retry (link);
+      link_release_if_unused (link);
+      return;
+    }
+
+  if (g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN) == FALSE)
+    {
+      g_autofree char *relay_id = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+
+      g_debug ("Relay %s: connected to %s", link->address, relay_id);
+    }
+  link->connection = g_steal_pointer (&connection);
+  link->closed_id = g_signal_connect (link->connection, "closed", G_CALLBACK (link_closed_cb), link);
+  link_accept_next (link);
+  if (link->listening)
+    link_reserve (link);
+  for (guint i = 0; i < waiters->len; i++)
+    dial_on_link (g_object_ref (g_ptr_array_index (waiters, i)));
+}
+
+static void
+link_connect (Link *link)
+{
+  FoctetTransport *carrier;
+  GError *error = NULL;
+
+  if (link->connecting || link->connection != NULL)
+    return;
+  carrier = get_carrier (link->transport, &error);
+  if (carrier == NULL)
+    {
+      for (guint i = 0; i < link->waiters->len; i++)
+        g_task_return_error (g_ptr_array_index (link->waiters, i), g_error_copy (error));
+      g_ptr_array_set_size (link->waiters, 0);
+      if (link->listen_task != NULL)
+        link_reservation_lost (link, error);
+      else
+        g_error_free (error);
+      return;
+    }
+  link->connecting = TRUE;
+  foctet_transport_dial_async (carrier, link->address, NULL, link->cancellable, link_connected_cb,
+                               link_ref (link));
+}
+
+/* ------------------------------------------------------------------ */
+/* Dialing: a circuit to a node                                        */
+
+typedef struct {
+  Link *link;
+  FoctetNodeId *expected;
+  FoctetStream *stream;               /* the connect stream */
+  GCancellable *cancellable;          /* the caller's and the setup timeout */
+  GCancellable *caller_cancellable;
+  gulong cancelled_id;
+  GSource *timeout;
+  gboolean timed_out;
+} DialData;
+
+static void
+dial_data_free (DialData *data)
+{
+  destroy_source (&data->timeout);
+  if (data->cancelled_id != 0)
+    g_cancellable_disconnect (data->caller_cancellable, data->cancelled_id);
+  g_clear_object (&data->caller_cancellable);
+  g_clear_pointer (&data->link, link_unref);
+  g_clear_pointer (&data->expected, foctet_node_id_free);
+  g_clear_object (&data->stream);
+  g_clear_object (&data->cancellable);
+  g_free (data);
+}
+
+/* Fails the dial; resets the connect stream if there is one. */
+static void
+dial_fail (GTask  *task,
+           GError *error)
+{
+  DialData *data = g_task_get_task_data (task);
+
+  if (data->stream != NULL)
+    foctet_stream_reset (data->stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+  if (data->timed_out && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_clear_error (&error);
+      error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT,
+                           "Relay %s did not set up the circuit within %u ms", data->link->address,
+                           CIRCUIT_SETUP_TIMEOUT_MS);
+    }
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+dial_handshake_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+  DialData *data = g_task_get_task_data (task);
+  g_autoptr(FoctetTlsStream) tls = NULL;
+  g_autoptr(FoctetMuxer) muxer = NULL;
+  FoctetConnection *connection = NULL;
+  GError *error = NULL;
+
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  if (tls != NULL)
+    muxer = foctet_registry_create_muxer (foctet_registry_get_default (), NULL, &error);
+  if (muxer != NULL)
+    connection = foctet_muxer_wrap (muxer, G_IO_STREAM (tls), TRUE, foctet_tls_stream_get_peer_id (tls),
+                                    RELAY_TRANSPORT_NAME,
+                                    data->link->observed != NULL ? data->link->observed : "unknown",
+                                    data->link->address, &error);
+  if (connection == NULL)
+    {
+      dial_fail (task, error);
+      return;
+    }
+  g_task_return_pointer (task, connection, g_object_unref);
+  g_object_unref (task);
+}
+
+static void
+dial_reply_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;
+  DialData *data = g_task_get_task_data (task);
+  RelayTransport *self = g_task_get_source_object (task);
+  g_autoptr(FoctetRelayMessage) reply = NULL;
+  GError *error = NULL;
+
+  reply = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (reply == NULL)
+    {
+      g_prefix_error (&error, "Relay %s: ", data->link->address);
+      dial_fail (task, error);
+      return;
+    }
+  if (reply->type == FOCTET_RELAY_MESSAGE_ERROR)
+    {
+      g_autofree char *peer = foctet_node_id_to_string (data->expected);
+
+      error = foctet_relay_message_to_error (reply);
+      g_prefix_error (&error, "%s is not reachable via relay %s: ", peer, data->link->address);
+      dial_fail (task, error);
+      return;
+    }
+  if (reply->type != FOCTET_RELAY_MESSAGE_OK)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (reply);
+
+      dial_fail (task, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                    "Relay %s answered CONNECT with %s", data->link->address, what));
+      return;
+    }
+  /* Spliced: the handshake has a timeout of its own. */
+  destroy_source (&data->timeout);
+  foctet_tls_stream_handshake_async (G_IO_STREAM (data->stream), self->identity, FALSE, FOCTET_TLS_ALPN,
+                                     data->expected, self->handshake_timeout, data->cancellable,
+                                     dial_handshake_cb, task);
+}
+
+static void
+dial_request_written_cb (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  GTask *task = user_data;
+  DialData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      g_prefix_error (&error, "Relay %s: ", data->link->address);
+      dial_fail (task, error);
+      return;
+    }
+  foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (data->stream)), G_PRIORITY_DEFAULT,
+                                   data->cancellable, dial_reply_cb, task);
+}
+
+static void
+dial_opened_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  DialData *data = g_task_get_task_data (task);
+  g_autoptr(FoctetRelayMessage) request = NULL;
+  GError *error = NULL;
+
+  data->stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (data->stream == NULL)
+    {
+      g_prefix_error (&error, "Relay %s: ", data->link->address);
+      dial_fail (task, error);
+      return;
+    }
+  request = foctet_relay_message_new_connect (data->expected);
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (data->stream)), request,
+                                    G_PRIORITY_DEFAULT, data->cancellable, dial_request_written_cb, task);
+}
+
+/* Takes a reference on @task: the link is connected, open the circuit. */
+static void
+dial_on_link (GTask *task)
+{
+  DialData *data = g_task_get_task_data (task);
+
+  if (g_cancellable_is_cancelled (data->cancellable))
+    {
+      dial_fail (task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "The dial was cancelled"));
+      return;
+    }
+  foctet_connection_open_stream_async (data->link->connection, FOCTET_RELAY_PROTOCOL_CONNECT, data->cancellable,
+                                       dial_opened_cb, task);
+}
+
+static gboolean
+dial_timeout_cb (gpointer user_data)
+{
+  DialData *data = user_data;
+
+  g_clear_pointer (&data->timeout, g_source_unref);
+  data->timed_out = TRUE;
+  g_cancellable_cancel (data->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+dial_cancelled_cb (GCancellable *cancellable,
+                   GCancellable *ours)
+{
+  g_cancellable_cancel (ours);
+}
+
+static gboolean
+parse_relay_address (const char  *address,
+                     GError     **error)
+{
+  g_autofree char *host = NULL;
+  guint16 port = 0;
+
+  if (!foctet_parse_host_port (address, &host, &port, error))
+    return FALSE;
+  if (port == 0)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "A relay address needs a port, not 0: %s", address);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+relay_transport_dial_async (FoctetTransport     *transport,
+                            const char          *address,
+                            const FoctetNodeId  *expected_peer,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  RelayTransport *self = RELAY_TRANSPORT (transport);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  DialData *data;
+  Link *link;
+
+  g_task_set_source_tag (task, relay_transport_dial_async);
+  if (!parse_relay_address (address, &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  if (expected_peer == NULL)
+    {
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                               "A dial through a relay needs the NodeId of the node to reach");
+      g_object_unref (task);
+      return;
+    }
+
+  link = link_get (self, address);
+  data = g_new0 (DialData, 1);
+  data->link = link_ref (link);
+  data->expected = foctet_node_id_copy (expected_peer);
+  data->cancellable = g_cancellable_new ();
+  if (cancellable != NULL)
+    data->caller_cancellable = g_object_ref (cancellable);
+  if (cancellable != NULL)
+    data->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (dial_cancelled_cb),
+                                                g_object_ref (data->cancellable), g_object_unref);
+  data->timeout = attach_timeout (self, CIRCUIT_SETUP_TIMEOUT_MS + self->handshake_timeout, dial_timeout_cb, data);
+  g_task_set_task_data (task, data, (GDestroyNotify) dial_data_free);
+
+  if (link->connection != NULL)
+    dial_on_link (task);
+  else
+    {
+      g_ptr_array_add (link->waiters, task);
+      link_connect (link);
+    }
+}
+
+static FoctetConnection *
+relay_transport_dial_finish (FoctetTransport  *transport,
+                             GAsyncResult     *result,
+                             GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, transport), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ------------------------------------------------------------------ */
+/* Listening: a reservation                                            */
+
+static void
+relay_transport_listen_async (FoctetTransport     *transport,
+                              const char          *address,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  RelayTransport *self = RELAY_TRANSPORT (transport);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  Link *link;
+
+  g_task_set_source_tag (task, relay_transport_listen_async);
+  if (!parse_relay_address (address, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  link = link_get (self, address);
+  if (link->listening)
+    {
+      if (link->listen_task != NULL)
+        g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
+                                 "A reservation at relay %s is already being made", address);
+      else
+        g_task_return_pointer (task, g_strdup (address), g_free);
+      return;
+    }
+  link->listening = TRUE;
+  link->listen_task = g_steal_pointer (&task);
+  if (link->connection != NULL)
+    link_reserve (link);
+  else
+    link_connect (link);
+}
+
+static char *
+relay_transport_listen_finish (FoctetTransport  *transport,
+                               GAsyncResult     *result,
+                               GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, transport), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static char **
+relay_transport_get_listen_addresses (FoctetTransport *transport)
+{
+  RelayTransport *self = RELAY_TRANSPORT (transport);
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->links);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Link *link = value;
+
+      if (link->listening && link->listen_task == NULL)
+        g_strv_builder_add (builder, link->address);
+    }
+  return g_strv_builder_end (builder);
+}
+
+static const char *
+relay_transport_get_name (FoctetTransport *transport)
+{
+  return RELAY_TRANSPORT_NAME;
+}
+
+static guint
+relay_transport_get_address_kind (FoctetTransport *transport)
+{
+  return FOCTET_ADDRESS_KIND_RELAY;
+}
+
+static void
+relay_transport_stop (FoctetTransport *transport)
+{
+  RelayTransport *self = RELAY_TRANSPORT (transport);
+
+  g_cancellable_cancel (self->cancellable);
+  g_hash_table_remove_all (self->links);
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  if (self->carrier != NULL)
+    foctet_transport_stop (self->carrier);
+}
+
+static void
+relay_transport_iface_init (FoctetTransportInterface *iface)
+{
+  iface->get_name = relay_transport_get_name;
+  iface->get_address_kind = relay_transport_get_address_kind;
+  iface->listen_async = relay_transport_listen_async;
+  iface->listen_finish = relay_transport_listen_finish;
+  iface->dial_async = relay_transport_dial_async;
+  iface->dial_finish = relay_transport_dial_finish;
+  iface->get_listen_addresses = relay_transport_get_listen_addresses;
+  iface->stop = relay_transport_stop;
+}
+
+/* ------------------------------------------------------------------ */
+/* GObject                                                             */
+
+static char **
+observed_addresses (RelayTransport *self)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->links);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (((Link *) value)->observed != NULL)
+      g_strv_builder_add (builder, ((Link *) value)->observed);
+  return g_strv_builder_end (builder);
+}
+
+static void
+relay_transport_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
+{
+  RelayTransport *self = RELAY_TRANSPORT (object);
+
+  switch (prop_id)
+    {
+    case PROP_IDENTITY:
+      g_value_set_object (value, self->identity);
+      break;
+    case PROP_HANDSHAKE_TIMEOUT:
+      g_value_set_uint (value, self->handshake_timeout);
+      break;
+    case PROP_OBSERVED_ADDRESSES:
+      g_value_take_boxed (value, observed_addresses (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+relay_transport_set_property (GObject      *object,
+                              guint         prop_id,
+                              const GValue *value,
+                              GParamSpec   *pspec)
+{
+  RelayTransport *self = RELAY_TRANSPORT (object);
+
+  switch (prop_id)
+    {
+    case PROP_IDENTITY:
+      self->identity = g_value_dup_object (value);
+      break;
+    case PROP_HANDSHAKE_TIMEOUT:
+      self->handshake_timeout = g_value_get_uint (value);
+      if (self->carrier != NULL)
+        g_object_set (self->carrier, "handshake-timeout", self->handshake_timeout, NULL);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+relay_transport_constructed (GObject *object)
+{
+  RelayTransport *self = RELAY_TRANSPORT (object);
+
+  G_OBJECT_CLASS (relay_transport_parent_class)->constructed (object);
+  g_assert (FOCTET_IS_IDENTITY (self->identity));
+}
+
+static void
+relay_transport_dispose (GObject *object)
+{
+  RelayTransport *self = RELAY_TRANSPORT (object);
+
+  if (self->links != NULL)
+    relay_transport_stop (FOCTET_TRANSPORT (object));
+  g_clear_object (&self->carrier);
+
+  G_OBJECT_CLASS (relay_transport_parent_class)->dispose (object);
+}
+
+static void
+relay_transport_finalize (GObject *object)
+{
+  RelayTransport *self = RELAY_TRANSPORT (object);
+
+  g_clear_pointer (&self->links, g_hash_table_unref);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->identity);
+  g_clear_pointer (&self->context, g_main_context_unref);
+
+  G_OBJECT_CLASS (relay_transport_parent_class)->finalize (object);
+}
+
+static void
+relay_transport_class_init (RelayTransportClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = relay_transport_get_property;
+  object_class->set_property = relay_transport_set_property;
+  object_class->constructed = relay_transport_constructed;
+  object_class->dispose = relay_transport_dispose;
+  object_class->finalize = relay_transport_finalize;
+
+  g_object_class_override_property (object_class, PROP_IDENTITY, "identity");
+
+  /**
+   * RelayTransport:handshake-timeout:
+   *
+   * Milliseconds the connection to a relay, and the handshake inside a
+   * circuit, may take.
+   */
+  properties[PROP_HANDSHAKE_TIMEOUT] =
+    g_param_spec_uint ("handshake-timeout", NULL, NULL, 1, 3600 * 1000, FOCTET_TLS_HANDSHAKE_TIMEOUT_DEFAULT,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  /**
+   * RelayTransport:observed-addresses:
+   *
+   * This node's addresses as the relays it holds reservations at see
+   * them (its reflexive addresses), "host:port" each.
+   */
+  properties[PROP_OBSERVED_ADDRESSES] =
+    g_param_spec_boxed ("observed-addresses", NULL, NULL, G_TYPE_STRV,
+                        G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_property (object_class, PROP_HANDSHAKE_TIMEOUT, properties[PROP_HANDSHAKE_TIMEOUT]);
+  g_object_class_install_property (object_class, PROP_OBSERVED_ADDRESSES, properties[PROP_OBSERVED_ADDRESSES]);
+}
+
+static void
+relay_transport_class_finalize (RelayTransportClass *klass)
+{
+}
+
+static void
+relay_transport_init (RelayTransport *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->cancellable = g_cancellable_new ();
+  self->links = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) link_drop);
+}
+
+void
+relay_transport_register (GTypeModule *module)
+{
+  relay_transport_register_type (module);
+}

@@ -1,0 +1,212 @@
+/* foctet-relay.c: the relay server program (../shared/CLI.md).
+ *
+ *   foctet-relay --listen HOST:PORT [--identity PATH] [--max-circuits N] [--rate BYTES/s]
+ *
+ * A FoctetNode whose tls transport speaks ALPN foctet-relay/1, with the
+ * relay protocols of foctet-relay-server.c on it.  First stdout line:
+ * "relay <NodeId> <host:port>".  One log line per reservation and per
+ * circuit on stderr; SIGUSR1 prints the counters there.  Runs until
+ * SIGINT/SIGTERM.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "foctet-relay-message.h"
+#include "foctet-relay-server.h"
+
+typedef struct {
+  gboolean done;
+  GAsyncResult *result;
+} Wait;
+
+static void
+wait_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Wait *wait = user_data;
+
+  wait->result = g_object_ref (result);
+  wait->done = TRUE;
+}
+
+static void
+wait_for (Wait *wait)
+{
+  while (!wait->done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static gboolean
+stop_cb (gpointer user_data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (user_data));
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+stats_cb (gpointer user_data)
+{
+  g_autofree char *stats = relay_server_format_stats (user_data);
+
+  g_printerr ("foctet-relay: %s\n", stats);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+fail (const char   *what,
+      const GError *error)
+{
+  g_printerr ("foctet-relay: %s: %s\n", what, error->message);
+  return 1;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autofree char *listen = NULL;
+  g_autofree char *identity_path = NULL;
+  g_autofree char *rate_text = NULL;
+  g_auto(GStrv) plugin_paths = NULL;
+  int max_circuits = RELAY_DEFAULT_MAX_CIRCUITS;
+  int max_per_client = RELAY_DEFAULT_MAX_CIRCUITS_PER_CLIENT;
+  int max_reservations = RELAY_DEFAULT_MAX_RESERVATIONS;
+  int idle_timeout = RELAY_DEFAULT_CIRCUIT_IDLE_TIMEOUT;
+  int reservation_ttl = RELAY_DEFAULT_RESERVATION_TTL;
+  const GOptionEntry entries[] = {
+    { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Serve relay clients on HOST:PORT (TCP)", "HOST:PORT" },
+    { "identity", 0, 0, G_OPTION_ARG_FILENAME, &identity_path,
+      "The relay's identity key file, made if missing (default: a new identity each run)", "PATH" },
+    { "max-circuits", 0, 0, G_OPTION_ARG_INT, &max_circuits, "Circuits at once (default 1024)", "N" },
+    { "max-circuits-per-client", 0, 0, G_OPTION_ARG_INT, &max_per_client,
+      "Circuits at once per node, as dialer or target (default 64)", "N" },
+    { "max-reservations", 0, 0, G_OPTION_ARG_INT, &max_reservations, "Reservations held (default 1024)", "N" },
+    { "rate", 0, 0, G_OPTION_ARG_STRING, &rate_text,
+      "Bytes per second per circuit and direction, suffixes K M G (default: no limit)", "BYTES" },
+    { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
+      "Seconds a circuit may carry nothing before it is cut (default 120)", "SECONDS" },
+    { "reservation-ttl", 0, 0, G_OPTION_ARG_INT, &reservation_ttl,
+      "Seconds a reservation lasts unless renewed (default 120)", "SECONDS" },
+    { "plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
+      "Also load plugins from DIR (repeatable)", "DIR" },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) options = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = NULL;
+  g_autoptr(FoctetNode) node = NULL;
+  g_autoptr(RelayServer) server = NULL;
+  g_autoptr(GCancellable) stop = NULL;
+  g_autofree char *bound = NULL;
+  g_autofree char *node_id = NULL;
+  FoctetTransport *tls;
+  guint64 rate = 0;
+  guint sigint, sigterm, sigusr1;
+  Wait wait = { 0 };
+
+  options = g_option_context_new (NULL);
+  g_option_context_set_summary (options, "Relays streams between foctet nodes that cannot reach each other.");
+  g_option_context_add_main_entries (options, entries, NULL);
+  if (!g_option_context_parse (options, &argc, &argv, &error))
+    {
+      g_printerr ("foctet-relay: %s\n", error->message);
+      return 2;
+    }
+  if (argc > 1)
+    {
+      g_printerr ("foctet-relay: unexpected argument '%s'\n", argv[1]);
+      return 2;
+    }
+  if (listen == NULL)
+    {
+      g_printerr ("foctet-relay: --listen HOST:PORT is required\n");
+      return 2;
+    }
+  if (max_circuits < 0 || max_per_client < 0 || max_reservations < 0 || idle_timeout < 1 || reservation_ttl < 1)
+    {
+      g_printerr ("foctet-relay: limits must not be negative, timeouts at least 1 s\n");
+      return 2;
+    }
+  if (rate_text != NULL && !foctet_parse_byte_count (rate_text, &rate, &error))
+    {
+      g_printerr ("foctet-relay: --rate: %s\n", error->message);
+      return 2;
+    }
+
+  for (guint i = 0; plugin_paths != NULL && plugin_paths[i] != NULL; i++)
+    foctet_registry_add_search_path (foctet_registry_get_default (), plugin_paths[i]);
+
+  identity = identity_path != NULL ? foctet_identity_load_or_create (identity_path, &error)
+                                   : foctet_identity_generate (&error);
+  if (identity == NULL)
+    return fail ("identity", error);
+
+  node = foctet_node_new (identity);
+  tls = foctet_node_get_transport (node, "tls", &error);
+  if (tls == NULL)
+    return fail ("tls transport", error);
+  g_object_set (tls, "alpn", FOCTET_RELAY_ALPN, NULL);
+  server = g_object_new (RELAY_TYPE_SERVER,
+                         "node", node,
+                         "max-circuits", (guint) max_circuits,
+                         "max-circuits-per-client", (guint) max_per_client,
+                         "max-reservations", (guint) max_reservations,
+                         "circuit-idle-timeout", (guint) idle_timeout,
+                         "reservation-ttl", (guint) reservation_ttl,
+                         "rate", rate,
+                         NULL);
+
+  stop = g_cancellable_new ();
+  sigint = g_unix_signal_add (SIGINT, stop_cb, stop);
+  sigterm = g_unix_signal_add (SIGTERM, stop_cb, stop);
+  sigusr1 = g_unix_signal_add (SIGUSR1, stats_cb, server);
+
+  {
+    g_autofree char *uri = g_strconcat ("tls/", listen, NULL);
+    g_autofree char *listening = NULL;
+
+    foctet_node_listen_async (node, uri, stop, wait_cb, &wait);
+    wait_for (&wait);
+    listening = foctet_node_listen_finish (node, wait.result, &error);
+    g_clear_object (&wait.result);
+    if (listening == NULL)
+      {
+        int ret = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? 0 : fail (listen, error);
+
+        relay_server_stop (server);
+        g_source_remove (sigint);
+        g_source_remove (sigterm);
+        g_source_remove (sigusr1);
+        return ret;
+      }
+    bound = g_strdup (listening + strlen ("tls/"));
+  }
+
+  /* The first line, at once: scripts wait for it. */
+  node_id = foctet_node_id_to_string (foctet_node_get_node_id (node));
+  g_print ("relay %s %s\n", node_id, bound);
+  fflush (stdout);
+
+  while (!g_cancellable_is_cancelled (stop))
+    g_main_context_iteration (NULL, TRUE);
+
+  stats_cb (server);
+  relay_server_stop (server);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  g_source_remove (sigusr1);
+  wait = (Wait) { 0 };
+  foctet_node_shutdown_async (node, NULL, wait_cb, &wait);
+  wait_for (&wait);
+  foctet_node_shutdown_finish (node, wait.result, NULL);
+  g_clear_object (&wait.result);
+  return 0;
+}

@@ -1,0 +1,473 @@
+/* test-relay.c: the relay end to end on loopback — the real foctet-relay
+ * program, and two in-process nodes with the real plugins (relay, tls,
+ * yamux) loaded by the registry: reservations, circuits, fallback from a
+ * dead direct address, limits, restarts, and clients the relay must
+ * refuse.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <signal.h>
+#include <string.h>
+
+#include <foctet.h>
+
+#include "foctet-relay-message.h"
+#include "test-echo.h"
+#include "test-utils.h"
+
+#define TIMEOUT 30
+
+typedef struct {
+  GSubprocess *relay;
+  char *relay_address;                /* host:port */
+  FoctetNode *server;                 /* holds a reservation */
+  FoctetNode *client;
+  FoctetTicket *ticket;               /* the server's: the relay only */
+} Fixture;
+
+static FoctetNode *
+make_node (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+
+  g_assert_no_error (error);
+  return foctet_node_new (identity);
+}
+
+static char *
+read_line (GDataInputStream *in)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+  char *line;
+
+  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  line = g_data_input_stream_read_line_finish_utf8 (in, result, NULL, &error);
+  g_assert_no_error (error);
+  return line;
+}
+
+/* Starts foctet-relay on @listen with @extra options; sets
+ * relay_address from its first line. */
+static void
+start_relay (Fixture            *fixture,
+             const char         *listen,
+             const char * const *extra)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autofree char *line = NULL;
+  g_auto(GStrv) words = NULL;
+
+  g_ptr_array_add (argv, (char *) g_getenv ("FOCTET_RELAY"));
+  g_ptr_array_add (argv, (char *) "--listen");
+  g_ptr_array_add (argv, (char *) listen);
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) extra[i]);
+  g_ptr_array_add (argv, NULL);
+
+  fixture->relay = g_subprocess_newv ((const char * const *) argv->pdata, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->relay));
+  line = read_line (out);
+  g_assert_nonnull (line);
+  words = g_strsplit (line, " ", -1);
+  g_assert_cmpuint (g_strv_length (words), ==, 3);
+  g_assert_cmpstr (words[0], ==, "relay");
+  g_assert_cmpuint (strlen (words[1]), ==, 52);
+  g_free (fixture->relay_address);
+  fixture->relay_address = g_strdup (words[2]);
+}
+
+static void
+stop_relay (Fixture *fixture,
+            int      signum)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  g_subprocess_send_signal (fixture->relay, signum);
+  g_subprocess_wait_async (fixture->relay, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_subprocess_wait_finish (fixture->relay, result, NULL));
+  if (signum == SIGTERM)
+    g_assert_true (g_subprocess_get_successful (fixture->relay));
+  g_clear_object (&fixture->relay);
+}
+
+static char *
+node_listen (FoctetNode  *node,
+             const char  *uri,
+             GError     **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_node_listen_async (node, uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_node_listen_finish (node, result, error);
+}
+
+static FoctetConnection *
+dial_ticket (FoctetNode    *node,
+             FoctetTicket  *ticket,
+             const char    *transport,
+             GError       **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_node_dial_async (node, ticket, transport, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_node_dial_finish (node, result, error);
+}
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  const char * const *extra = data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = NULL;
+  g_autofree char *bound = NULL;
+
+  start_relay (fixture, "127.0.0.1:0", extra);
+  fixture->server = make_node ();
+  fixture->client = make_node ();
+  foctet_node_set_protocol_handler (fixture->server, FOCTET_TEST_ECHO_PROTOCOL, foctet_test_echo_handler,
+                                    NULL, NULL);
+  uri = g_strconcat ("relay/", fixture->relay_address, NULL);
+  bound = node_listen (fixture->server, uri, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (bound, ==, uri);
+  fixture->ticket = foctet_node_get_ticket (fixture->server);
+}
+
+static void
+shutdown_node (FoctetNode *node)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_node_shutdown_async (node, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (foctet_node_shutdown_finish (node, result, NULL));
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  shutdown_node (fixture->client);
+  shutdown_node (fixture->server);
+  g_clear_object (&fixture->client);
+  g_clear_object (&fixture->server);
+  g_clear_object (&fixture->ticket);
+  if (fixture->relay != NULL)
+    stop_relay (fixture, SIGTERM);
+  g_free (fixture->relay_address);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+test_ping_perf (Fixture       *fixture,
+                gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(FoctetPinger) pinger = NULL;
+  g_autoptr(FoctetPerfResult) perf = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_auto(GStrv) observed = NULL;
+  GAsyncResult *slot = NULL;
+  FoctetTransport *relay;
+  gint64 rtt;
+
+  /* The relay told the server where it sees it. */
+  relay = foctet_node_get_transport (fixture->server, "relay", &error);
+  g_assert_no_error (error);
+  g_object_get (relay, "observed-addresses", &observed, NULL);
+  g_assert_cmpuint (g_strv_length (observed), ==, 1);
+  g_assert_true (g_str_has_prefix (observed[0], "127.0.0.1:"));
+
+  connection = dial_ticket (fixture->client, fixture->ticket, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
+  g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (connection),
+                                       foctet_node_get_node_id (fixture->server)));
+
+  pinger = foctet_pinger_new (connection);
+  foctet_pinger_ping_async (pinger, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  rtt = foctet_pinger_ping_finish (pinger, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (rtt, >, 0);
+  g_clear_object (&result);
+
+  foctet_perf_run_async (connection, 8 * 1024 * 1024, 8 * 1024 * 1024, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  perf = foctet_perf_run_finish (result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (perf->upload_bytes, ==, 8 * 1024 * 1024);
+  g_assert_cmpuint (perf->download_bytes, ==, 8 * 1024 * 1024);
+}
+
+/* A ticket with a dead direct address and the relay: the dial moves on
+ * to the relay and gets there. */
+static void
+test_fallback (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(FoctetTicket) ticket = foctet_ticket_new (foctet_node_get_node_id (fixture->server));
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autofree char *dead = NULL;
+
+  /* A port nobody listens on: bound, not listening. */
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (socket, any, FALSE, &error));
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  dead = g_strdup_printf ("127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+
+  g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_TLS, dead, &error));
+  g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
+  g_assert_no_error (error);
+
+  connection = dial_ticket (fixture->client, ticket, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
+}
+
+#define N_CIRCUITS 100
+#define CIRCUIT_BYTES (64 * 1024 + 7)
+
+typedef struct {
+  guint n_done;
+  FoctetConnection *connections[N_CIRCUITS];
+  GError *errors[N_CIRCUITS];
+} Circuits;
+
+typedef struct {
+  Circuits *all;
+  guint index;
+} CircuitDial;
+
+static void
+circuit_dialed_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  CircuitDial *dial = user_data;
+
+  dial->all->connections[dial->index] =
+    foctet_transport_dial_finish (FOCTET_TRANSPORT (source), result, &dial->all->errors[dial->index]);
+  dial->all->n_done++;
+  g_free (dial);
+}
+
+static void
+wait_count (guint *count,
+            guint  n)
+{
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+  while (*count < n)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+}
+
+/* Dials @n circuits at once through @transport; returns how many failed,
+ * with the first error in @error. */
+static guint
+dial_circuits (Fixture          *fixture,
+               FoctetTransport  *transport,
+               guint             n,
+               Circuits         *all)
+{
+  guint failed = 0;
+
+  memset (all, 0, sizeof *all);
+  for (guint i = 0; i < n; i++)
+    {
+      CircuitDial *dial = g_new0 (CircuitDial, 1);
+
+      dial->all = all;
+      dial->index = i;
+      foctet_transport_dial_async (transport, fixture->relay_address, foctet_node_get_node_id (fixture->server),
+                                   NULL, circuit_dialed_cb, dial);
+    }
+  wait_count (&all->n_done, n);
+  for (guint i = 0; i < n; i++)
+    failed += all->connections[i] == NULL;
+  return failed;
+}
+
+static void
+circuits_clear (Circuits *all)
+{
+  for (guint i = 0; i < N_CIRCUITS; i++)
+    {
+      if (all->connections[i] != NULL)
+        foctet_connection_close_async (all->connections[i], FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+      g_clear_object (&all->connections[i]);
+      g_clear_error (&all->errors[i]);
+    }
+}
+
+static const char * const many_circuits_options[] = { "--max-circuits-per-client", "200", NULL };
+
+/* 100 circuits at once between the same two nodes, each carrying its own
+ * checked echo. */
+static void
+test_many_circuits (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetTransport *transport = foctet_node_get_transport (fixture->client, "relay", &error);
+  Circuits *all = g_new0 (Circuits, 1);
+  FoctetTestEcho *echoes[N_CIRCUITS];
+  guint n_done = 0;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (dial_circuits (fixture, transport, N_CIRCUITS, all), ==, 0);
+  for (guint i = 0; i < N_CIRCUITS; i++)
+    echoes[i] = foctet_test_echo_start (all->connections[i], CIRCUIT_BYTES, i, &n_done);
+  wait_count (&n_done, N_CIRCUITS);
+  for (guint i = 0; i < N_CIRCUITS; i++)
+    foctet_test_echo_check (echoes[i]);
+  circuits_clear (all);
+  g_free (all);
+}
+
+static const char * const circuit_limit_options[] = { "--max-circuits-per-client", "3", NULL };
+
+/* Runs the main context for @ms milliseconds. */
+static void
+spin (guint ms)
+{
+  gint64 until = g_get_monotonic_time () + ms * 1000;
+
+  while (g_get_monotonic_time () < until)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (1000);
+}
+
+/* Three circuits per node at most: the fourth is refused with a limit
+ * error while they stand, and allowed once one of them is gone. */
+static void
+test_circuit_limit (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetTransport *transport = foctet_node_get_transport (fixture->client, "relay", &error);
+  Circuits *three = g_new0 (Circuits, 1);
+  Circuits *one = g_new0 (Circuits, 1);
+  gint64 deadline;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (dial_circuits (fixture, transport, 3, three), ==, 0);
+  g_assert_cmpuint (dial_circuits (fixture, transport, 1, one), ==, 1);
+  g_assert_error (one->errors[0], FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
+  g_test_message ("%s", one->errors[0]->message);
+  g_assert_nonnull (strstr (one->errors[0]->message, "limit"));
+  circuits_clear (one);
+
+  foctet_connection_close_async (three->connections[0], FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+  g_clear_object (&three->connections[0]);
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (dial_circuits (fixture, transport, 1, one) != 0)
+    {
+      g_assert_error (one->errors[0], FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
+      circuits_clear (one);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      spin (50);
+    }
+  circuits_clear (one);
+  circuits_clear (three);
+  g_free (one);
+  g_free (three);
+}
+
+/* No reservation for the NodeId: a clear error, at once. */
+static void
+test_no_reservation (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetNode) stranger = make_node ();
+  g_autoptr(FoctetTicket) ticket = foctet_ticket_new (foctet_node_get_node_id (stranger));
+  g_autoptr(FoctetConnection) connection = NULL;
+  gint64 start;
+
+  g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
+  start = g_get_monotonic_time ();
+  connection = dial_ticket (fixture->client, ticket, "relay", &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "not reachable via relay"));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
+}
+
+/* The relay dies and comes back on the same port: the server reserves
+ * again by itself, and dials work again. */
+static void
+test_restart (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autofree char *address = g_strdup (fixture->relay_address);
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 start, deadline;
+
+  stop_relay (fixture, SIGKILL);
+  start_relay (fixture, address, NULL);
+  g_assert_cmpstr (fixture->relay_address, ==, address);
+
+  start = g_get_monotonic_time ();
+  deadline = start + 15 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_clear_error (&error);
+      connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+      if (connection != NULL)
+        break;
+      g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      /* The backoff's first retries come within a few seconds. */
+      spin (200);
+    }
+  g_test_message ("reachable again after %.1f s", (g_get_monotonic_time () - start) / 1e6);
+  g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_assert_nonnull (g_getenv ("FOCTET_RELAY"));
+
+  g_test_add ("/relay/ping-perf", Fixture, NULL, fixture_setup, test_ping_perf, fixture_teardown);
+  g_test_add ("/relay/fallback", Fixture, NULL, fixture_setup, test_fallback, fixture_teardown);
+  g_test_add ("/relay/many-circuits", Fixture, many_circuits_options, fixture_setup, test_many_circuits,
+              fixture_teardown);
+  g_test_add ("/relay/circuit-limit", Fixture, circuit_limit_options, fixture_setup, test_circuit_limit,
+              fixture_teardown);
+  g_test_add ("/relay/no-reservation", Fixture, NULL, fixture_setup, test_no_reservation, fixture_teardown);
+  g_test_add ("/relay/restart", Fixture, NULL, fixture_setup, test_restart, fixture_teardown);
+  return g_test_run ();
+}
