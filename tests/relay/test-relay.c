@@ -7,6 +7,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 
 #include <foctet.h>
@@ -20,6 +21,7 @@
 typedef struct {
   GSubprocess *relay;
   char *relay_address;                /* host:port */
+  FoctetNodeId *relay_id;
   FoctetNode *server;                 /* holds a reservation */
   FoctetNode *client;
   FoctetTicket *ticket;               /* the server's: the relay only */
@@ -50,6 +52,14 @@ read_line (GDataInputStream *in)
   return line;
 }
 
+/* A failed assertion must not leave the relay running (it holds the
+ * test's stderr, which the test runner reads to its end). */
+static void
+die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 /* Starts foctet-relay on @listen with @extra options; sets
  * relay_address from its first line. */
 static void
@@ -58,6 +68,7 @@ start_relay (Fixture            *fixture,
              const char * const *extra)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GDataInputStream) out = NULL;
   g_autofree char *line = NULL;
@@ -70,7 +81,9 @@ start_relay (Fixture            *fixture,
     g_ptr_array_add (argv, (char *) extra[i]);
   g_ptr_array_add (argv, NULL);
 
-  fixture->relay = g_subprocess_newv ((const char * const *) argv->pdata, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  fixture->relay = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->relay));
   line = read_line (out);
@@ -81,6 +94,9 @@ start_relay (Fixture            *fixture,
   g_assert_cmpuint (strlen (words[1]), ==, 52);
   g_free (fixture->relay_address);
   fixture->relay_address = g_strdup (words[2]);
+  g_clear_pointer (&fixture->relay_id, foctet_node_id_free);
+  fixture->relay_id = foctet_node_id_parse (words[1], &error);
+  g_assert_no_error (error);
 }
 
 static void
@@ -170,6 +186,7 @@ fixture_teardown (Fixture       *fixture,
   if (fixture->relay != NULL)
     stop_relay (fixture, SIGTERM);
   g_free (fixture->relay_address);
+  g_clear_pointer (&fixture->relay_id, foctet_node_id_free);
 }
 
 /* ------------------------------------------------------------------ */
@@ -454,6 +471,221 @@ test_restart (Fixture       *fixture,
   g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
 }
 
+
+/* ------------------------------------------------------------------ */
+/* What the relay must refuse, and go on serving                       */
+
+/* A connection to the relay that speaks foctet-relay/1, as a relay
+ * client does: the tls transport with the relay's ALPN. */
+static FoctetConnection *
+connect_as_relay_client (Fixture       *fixture,
+                         FoctetNodeId **node_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+  g_autoptr(FoctetTransport) tls = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  FoctetConnection *connection;
+
+  g_assert_no_error (error);
+  tls = foctet_registry_create_transport (foctet_registry_get_default (), "tls", identity, &error);
+  g_assert_no_error (error);
+  g_object_set (tls, "alpn", FOCTET_RELAY_ALPN, NULL);
+  foctet_transport_dial_async (tls, fixture->relay_address, fixture->relay_id, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  connection = foctet_transport_dial_finish (tls, result, &error);
+  g_assert_no_error (error);
+  *node_id = foctet_node_id_copy (foctet_identity_get_node_id (identity));
+  return connection;
+}
+
+/* Opens a stream for @protocol and writes @data to it raw. */
+static FoctetStream *
+open_raw (FoctetConnection *connection,
+          const char       *protocol,
+          const guint8     *data,
+          gsize             len)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+  FoctetStream *stream;
+
+  foctet_connection_open_stream_async (connection, protocol, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  stream = foctet_connection_open_stream_finish (connection, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)), data, len,
+                                   G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_output_stream_write_all_finish (g_io_stream_get_output_stream (G_IO_STREAM (stream)),
+                                                   result, NULL, &error));
+  g_assert_no_error (error);
+  return stream;
+}
+
+/* Reads the relay's answer on @stream: must be ERROR with @code. */
+static void
+expect_relay_error (FoctetStream *stream,
+                    guint16       code)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetRelayMessage) answer = NULL;
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+
+  foctet_relay_message_read_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  answer = foctet_relay_message_read_finish (in, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (answer->type, ==, FOCTET_RELAY_MESSAGE_ERROR);
+  g_test_message ("relay: %s", answer->error_text);
+  g_assert_cmpuint (answer->error_code, ==, code);
+}
+
+static void
+dial_through_relay_works (Fixture *fixture)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (connection);
+}
+
+/* A node speaking foctet/1 to the relay, garbage on the relay's port,
+ * a CONNECT with a malformed NodeId, a message out of place: each is
+ * refused, and the relay goes on serving. */
+static void
+test_bad_clients (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(FoctetConnection) wrong_alpn = NULL;
+  g_autoptr(FoctetConnection) control = NULL;
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autofree char *uri = g_strconcat ("tls/", fixture->relay_address, NULL);
+  g_autoptr(GSocketClient) socket_client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) raw = NULL;
+  guint8 garbage[4096];
+  guint8 short_connect[3 + 31] = { FOCTET_RELAY_MESSAGE_CONNECT, 0, 31 };
+  guint8 reserve[3] = { FOCTET_RELAY_MESSAGE_RESERVE, 0, 0 };
+  guint8 buffer[64];
+  g_autoptr(FoctetNodeId) me = NULL;
+  gssize n;
+
+  /* A node's ALPN: the relay's handshake refuses it. */
+  foctet_node_dial_uri_async (fixture->client, fixture->relay_id, uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  wrong_alpn = foctet_node_dial_uri_finish (fixture->client, result, &error);
+  g_assert_null (wrong_alpn);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
+  g_test_message ("foctet/1 to the relay: %s", error->message);
+  g_clear_error (&error);
+  g_clear_object (&result);
+
+  /* Garbage instead of a ClientHello: the relay hangs up. */
+  raw = g_socket_client_connect_to_host (socket_client, fixture->relay_address, 0, NULL, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < sizeof garbage; i++)
+    garbage[i] = (guint8) g_random_int ();
+  garbage[0] = 0x16;                  /* looks like a TLS record, for a moment */
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (raw)), garbage, sizeof garbage,
+                             NULL, NULL, NULL);
+  /* At most a TLS alert comes back, then the end. */
+  for (guint reads = 0;; reads++)
+    {
+      g_assert_cmpuint (reads, <, 8);
+      g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (raw)), buffer, sizeof buffer,
+                                 G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      n = g_input_stream_read_finish (g_io_stream_get_input_stream (G_IO_STREAM (raw)), result, NULL);
+      g_clear_object (&result);
+      if (n <= 0)
+        break;
+      g_assert_cmpint (n, <=, 7);     /* one alert record */
+    }
+
+  /* A CONNECT whose NodeId has 31 bytes: ERROR 1. */
+  control = connect_as_relay_client (fixture, &me);
+  stream = open_raw (control, FOCTET_RELAY_PROTOCOL_CONNECT, short_connect, sizeof short_connect);
+  expect_relay_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+  g_clear_object (&stream);
+
+  /* RESERVE on a connect stream: ERROR 7. */
+  stream = open_raw (control, FOCTET_RELAY_PROTOCOL_CONNECT, reserve, sizeof reserve);
+  expect_relay_error (stream, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE);
+  g_clear_object (&stream);
+
+  /* A CONNECT to itself: ERROR 1. */
+  {
+    g_autoptr(FoctetRelayMessage) to_myself = foctet_relay_message_new_connect (me);
+    g_autoptr(GBytes) bytes = foctet_relay_message_encode (to_myself);
+
+    stream = open_raw (control, FOCTET_RELAY_PROTOCOL_CONNECT, g_bytes_get_data (bytes, NULL),
+                       g_bytes_get_size (bytes));
+    expect_relay_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+    g_clear_object (&stream);
+  }
+
+  dial_through_relay_works (fixture);
+}
+
+static const char * const rate_options[] = { "--rate", "1M", NULL };
+
+/* A circuit is held to the rate: 3 MiB at 1 MiB/s takes about 3 s. */
+static void
+test_rate (Fixture       *fixture,
+           gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(FoctetPerfResult) perf = NULL;
+  GAsyncResult *slot = NULL;
+
+  g_assert_no_error (error);
+  foctet_perf_run_async (connection, 3 * 1024 * 1024, 0, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  perf = foctet_perf_run_finish (result, &error);
+  g_assert_no_error (error);
+  g_test_message ("3 MiB up at --rate 1M: %.2f s", perf->upload_seconds);
+  g_assert_cmpfloat (perf->upload_seconds, >=, 2.0);
+  g_assert_cmpfloat (perf->upload_seconds, <, 10.0);
+}
+
+static const char * const idle_options[] = { "--idle-timeout", "1", NULL };
+
+static void
+closed_cb (FoctetConnection *connection,
+           const GError     *error,
+           gpointer          user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+/* A circuit that carries nothing is cut. */
+static void
+test_idle_timeout (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  gboolean closed = FALSE;
+  gint64 start = g_get_monotonic_time ();
+
+  g_assert_no_error (error);
+  g_signal_connect (connection, "closed", G_CALLBACK (closed_cb), &closed);
+  foctet_test_wait_for (&closed, 10);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, G_USEC_PER_SEC * 9 / 10);
+  g_signal_handlers_disconnect_by_func (connection, closed_cb, &closed);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -469,5 +701,8 @@ main (int   argc,
               fixture_teardown);
   g_test_add ("/relay/no-reservation", Fixture, NULL, fixture_setup, test_no_reservation, fixture_teardown);
   g_test_add ("/relay/restart", Fixture, NULL, fixture_setup, test_restart, fixture_teardown);
+  g_test_add ("/relay/bad-clients", Fixture, NULL, fixture_setup, test_bad_clients, fixture_teardown);
+  g_test_add ("/relay/rate", Fixture, rate_options, fixture_setup, test_rate, fixture_teardown);
+  g_test_add ("/relay/idle-timeout", Fixture, idle_options, fixture_setup, test_idle_timeout, fixture_teardown);
   return g_test_run ();
 }
