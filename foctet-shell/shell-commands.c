@@ -186,29 +186,14 @@ default_listen_uris (GPtrArray  *uris,
 }
 
 static void
-observed_cb (GObject    *transport,
+observed_cb (FoctetNode *node,
              GParamSpec *pspec,
              gpointer    user_data)
 {
-  g_auto(GStrv) addresses = NULL;
+  g_auto(GStrv) addresses = foctet_node_get_observed_addresses (node);
 
-  g_object_get (transport, "observed-addresses", &addresses, NULL);
-  for (guint i = 0; addresses != NULL && addresses[i] != NULL; i++)
+  for (guint i = 0; addresses[i] != NULL; i++)
     g_printerr ("observed address %s (as the relay sees this node)\n", addresses[i]);
-}
-
-/* Logs the node's reflexive addresses, as relays report them. */
-static void
-watch_observed_addresses (ShellContext *ctx,
-                          FoctetNode   *node)
-{
-  FoctetTransport *relay = foctet_node_get_transport (node, "relay", NULL);
-
-  if (relay == NULL || ctx->quiet ||
-      g_object_class_find_property (G_OBJECT_GET_CLASS (relay), "observed-addresses") == NULL)
-    return;
-  g_signal_connect_object (relay, "notify::observed-addresses", G_CALLBACK (observed_cb), NULL, 0);
-  observed_cb (G_OBJECT (relay), NULL, NULL);
 }
 
 static int
@@ -331,8 +316,12 @@ cmd_serve (ShellContext *ctx,
   if (!ctx->quiet)
     for (guint i = 0; i < bound->len; i++)
       g_printerr ("listening on %s\n", (char *) g_ptr_array_index (bound, i));
-  if (relays != NULL)
-    watch_observed_addresses (ctx, node);
+  if (relays != NULL && !ctx->quiet)
+    {
+      /* The node's reflexive addresses, as relays report them. */
+      g_signal_connect (node, "notify::observed-addresses", G_CALLBACK (observed_cb), NULL);
+      observed_cb (node, NULL, NULL);
+    }
 
   while (!g_cancellable_is_cancelled (stop))
     g_main_context_iteration (NULL, TRUE);

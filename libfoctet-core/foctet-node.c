@@ -58,11 +58,19 @@ struct _FoctetNode {
 
 G_DEFINE_FINAL_TYPE (FoctetNode, foctet_node, G_TYPE_OBJECT)
 
+/* The transport property a node gathers its reflexive addresses from. */
+#define OBSERVED_ADDRESSES "observed-addresses"
+
+static void transport_observed_cb (GObject    *transport,
+                                   GParamSpec *pspec,
+                                   FoctetNode *self);
+
 enum {
   PROP_0,
   PROP_IDENTITY,
   PROP_NODE_ID,
   PROP_DIAL_RACE_DELAY,
+  PROP_OBSERVED_ADDRESSES,
   N_PROPS
 };
 
@@ -123,6 +131,7 @@ foctet_node_dispose (GObject *object)
       while (g_hash_table_iter_next (&iter, NULL, &value))
         {
           g_signal_handlers_disconnect_by_func (value, transport_incoming_cb, self);
+          g_signal_handlers_disconnect_by_func (value, transport_observed_cb, self);
           foctet_transport_stop (value);
         }
       g_clear_pointer (&self->transports, g_hash_table_unref);
@@ -177,6 +186,9 @@ foctet_node_get_property (GObject    *object,
       break;
     case PROP_DIAL_RACE_DELAY:
       g_value_set_uint (value, self->dial_race_delay);
+      break;
+    case PROP_OBSERVED_ADDRESSES:
+      g_value_take_boxed (value, foctet_node_get_observed_addresses (self));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -252,6 +264,16 @@ foctet_node_class_init (FoctetNodeClass *klass)
   properties[PROP_DIAL_RACE_DELAY] =
     g_param_spec_uint ("dial-race-delay", NULL, NULL, 0, 60 * 1000, DEFAULT_DIAL_RACE_DELAY_MS,
                        G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetNode:observed-addresses:
+   *
+   * The node's addresses as others see them (its reflexive addresses):
+   * what relays it holds reservations at report, "host:port" each.  See
+   * foctet_node_get_observed_addresses().
+   */
+  properties[PROP_OBSERVED_ADDRESSES] =
+    g_param_spec_boxed ("observed-addresses", NULL, NULL, G_TYPE_STRV,
+                        G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -584,6 +606,14 @@ transport_incoming_cb (FoctetTransport  *transport,
  * Adds a transport instance the application made itself (for example one
  * written in Python), replacing any transport of the same name.
  */
+static void
+transport_observed_cb (GObject    *transport,
+                       GParamSpec *pspec,
+                       FoctetNode *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBSERVED_ADDRESSES]);
+}
+
 void
 foctet_node_add_transport (FoctetNode      *self,
                            FoctetTransport *transport)
@@ -601,10 +631,54 @@ foctet_node_add_transport (FoctetNode      *self,
   if (old != NULL)
     {
       g_signal_handlers_disconnect_by_func (old, transport_incoming_cb, self);
+      g_signal_handlers_disconnect_by_func (old, transport_observed_cb, self);
       foctet_transport_stop (old);
     }
   g_signal_connect (transport, "incoming", G_CALLBACK (transport_incoming_cb), self);
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (transport), OBSERVED_ADDRESSES) != NULL)
+    g_signal_connect (transport, "notify::" OBSERVED_ADDRESSES, G_CALLBACK (transport_observed_cb), self);
   g_hash_table_replace (self->transports, g_strdup (name), g_object_ref (transport));
+}
+
+/**
+ * foctet_node_get_observed_addresses:
+ * @self: a #FoctetNode
+ *
+ * The node's reflexive addresses: where the other side of its
+ * connections sees it coming from, as relays it holds a reservation at
+ * report it (a relay transport exposes them as its "observed-addresses"
+ * property; so may any transport).  Behind a NAT these are the NAT's
+ * public addresses, the ones hole punching will use.
+ * #FoctetNode:observed-addresses is notified when they change.
+ *
+ * Returns: (transfer full): "host:port" each, without duplicates; empty
+ *   when nobody reported one
+ */
+char **
+foctet_node_get_observed_addresses (FoctetNode *self)
+{
+  g_autoptr(GStrvBuilder) builder = NULL;
+  g_autoptr(GHashTable) seen = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
+
+  builder = g_strv_builder_new ();
+  seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_iter_init (&iter, self->transports);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      g_auto(GStrv) addresses = NULL;
+
+      if (g_object_class_find_property (G_OBJECT_GET_CLASS (value), OBSERVED_ADDRESSES) == NULL)
+        continue;
+      g_object_get (value, OBSERVED_ADDRESSES, &addresses, NULL);
+      for (guint i = 0; addresses != NULL && addresses[i] != NULL; i++)
+        if (g_hash_table_add (seen, g_strdup (addresses[i])))
+          g_strv_builder_add (builder, addresses[i]);
+    }
+  return g_strv_builder_end (builder);
 }
 
 /**

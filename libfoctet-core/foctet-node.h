@@ -69,6 +69,8 @@ FOCTET_AVAILABLE_IN_ALL
 char **foctet_node_get_listen_uris (FoctetNode *self);
 FOCTET_AVAILABLE_IN_ALL
 FoctetTicket *foctet_node_get_ticket (FoctetNode *self);
+FOCTET_AVAILABLE_IN_ALL
+char **foctet_node_get_observed_addresses (FoctetNode *self);
 
 FOCTET_AVAILABLE_IN_ALL
 void foctet_node_dial_async (FoctetNode          *self,

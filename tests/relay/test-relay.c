@@ -205,12 +205,19 @@ test_ping_perf (Fixture       *fixture,
   FoctetTransport *relay;
   gint64 rtt;
 
-  /* The relay told the server where it sees it. */
+  /* The relay told the server where it sees it; the node has it. */
   relay = foctet_node_get_transport (fixture->server, "relay", &error);
   g_assert_no_error (error);
   g_object_get (relay, "observed-addresses", &observed, NULL);
   g_assert_cmpuint (g_strv_length (observed), ==, 1);
   g_assert_true (g_str_has_prefix (observed[0], "127.0.0.1:"));
+  g_strfreev (observed);
+  observed = foctet_node_get_observed_addresses (fixture->server);
+  g_assert_cmpuint (g_strv_length (observed), ==, 1);
+  g_assert_true (g_str_has_prefix (observed[0], "127.0.0.1:"));
+  g_strfreev (observed);
+  g_object_get (fixture->server, "observed-addresses", &observed, NULL);
+  g_assert_cmpuint (g_strv_length (observed), ==, 1);
 
   connection = dial_ticket (fixture->client, fixture->ticket, NULL, &error);
   g_assert_no_error (error);
@@ -439,6 +446,12 @@ test_no_reservation (Fixture       *fixture,
   g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
 }
 
+static void
+count_cb (guint *count)
+{
+  (*count)++;
+}
+
 /* The relay dies and comes back on the same port: the server reserves
  * again by itself, and dials work again. */
 static void
@@ -449,7 +462,10 @@ test_restart (Fixture       *fixture,
   g_autoptr(FoctetConnection) connection = NULL;
   g_autoptr(GError) error = NULL;
   gint64 start, deadline;
+  guint notified = 0;
 
+  /* The node tells when its reflexive address goes and comes back. */
+  g_signal_connect_swapped (fixture->server, "notify::observed-addresses", G_CALLBACK (count_cb), &notified);
   stop_relay (fixture, SIGKILL);
   start_relay (fixture, address, NULL);
   g_assert_cmpstr (fixture->relay_address, ==, address);
@@ -468,6 +484,8 @@ test_restart (Fixture       *fixture,
       spin (200);
     }
   g_test_message ("reachable again after %.1f s", (g_get_monotonic_time () - start) / 1e6);
+  g_assert_cmpuint (notified, >=, 2);
+  g_signal_handlers_disconnect_by_func (fixture->server, count_cb, &notified);
   g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
 }
 
