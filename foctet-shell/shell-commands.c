@@ -316,7 +316,7 @@ cmd_serve (ShellContext *ctx,
   if (!ctx->quiet)
     for (guint i = 0; i < bound->len; i++)
       g_printerr ("listening on %s\n", (char *) g_ptr_array_index (bound, i));
-  if (relays != NULL && !ctx->quiet)
+  if (!ctx->quiet)
     {
       /* The node's reflexive addresses, as relays report them. */
       g_signal_connect (node, "notify::observed-addresses", G_CALLBACK (observed_cb), NULL);
