@@ -574,9 +574,57 @@ dial_through_relay_works (Fixture *fixture)
   g_assert_nonnull (connection);
 }
 
+/* gnutls-cli with an RSA certificate, the relay's ALPN and every other
+ * setting right: the relay must refuse the certificate (alert 42,
+ * bad_certificate) and hang up. */
+static void
+client_with_rsa_certificate (Fixture *fixture)
+{
+  g_autofree char *dir = foctet_test_make_tmpdir ();
+  g_autofree char *key = g_build_filename (dir, "rsa.key", NULL);
+  g_autofree char *cert = g_build_filename (dir, "rsa.pem", NULL);
+  g_autofree char *template = g_build_filename (dir, "rsa.tmpl", NULL);
+  g_autofree char *port = g_strdup (strrchr (fixture->relay_address, ':') + 1);
+  g_autofree char *output = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) cli = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  const char *genkey[] = { "certtool", "--generate-privkey", "--key-type", "rsa", "--bits", "2048",
+                           "--outfile", key, NULL };
+  const char *gencert[] = { "certtool", "--generate-self-signed", "--load-privkey", key,
+                            "--template", template, "--outfile", cert, NULL };
+
+  g_assert_true (g_file_set_contents (template, "cn = not-a-node\nexpiration_days = 30\n", -1, &error));
+  foctet_test_run_command (NULL, genkey);
+  foctet_test_run_command (NULL, gencert);
+
+  /* stdin stays open: the client waits for the relay, not for us. */
+  cli = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                          G_SUBPROCESS_FLAGS_STDERR_MERGE, &error,
+                          "gnutls-cli", "--alpn=" FOCTET_RELAY_ALPN, "--x509certfile", cert, "--x509keyfile", key,
+                          "--insecure", "--port", port, "127.0.0.1", NULL);
+  g_assert_no_error (error);
+  g_subprocess_wait_async (cli, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_subprocess_wait_finish (cli, result, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_subprocess_get_successful (cli));
+  {
+    GInputStream *out = g_subprocess_get_stdout_pipe (cli);
+    g_autoptr(GBytes) bytes = g_input_stream_read_bytes (out, 64 * 1024, NULL, &error);
+
+    g_assert_no_error (error);
+    output = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  }
+  g_test_message ("gnutls-cli with an RSA certificate: %s", output);
+  g_assert_nonnull (strstr (output, "Certificate is bad"));
+  foctet_test_remove_tree (dir);
+}
+
 /* A node speaking foctet/1 to the relay, garbage on the relay's port,
- * a CONNECT with a malformed NodeId, a message out of place: each is
- * refused, and the relay goes on serving. */
+ * a CONNECT with a malformed NodeId, a message out of place, an RSA
+ * certificate: each is refused, and the relay goes on serving. */
 static void
 test_bad_clients (Fixture       *fixture,
                   gconstpointer  data)
@@ -650,6 +698,9 @@ test_bad_clients (Fixture       *fixture,
     expect_relay_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
     g_clear_object (&stream);
   }
+
+  /* A client certificate that breaks PROTOCOL §2 (RSA): alert 42. */
+  client_with_rsa_certificate (fixture);
 
   dial_through_relay_works (fixture);
 }
