@@ -425,6 +425,27 @@ test_circuit_limit (Fixture       *fixture,
   g_free (three);
 }
 
+static const char * const reservation_limit_options[] = { "--max-reservations", "1", NULL };
+
+/* The relay holds one reservation (the server's): a second node's
+ * listen fails with the limit, and says so. */
+static void
+test_reservation_limit (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(FoctetNode) other = make_node ();
+  g_autofree char *uri = g_strconcat ("relay/", fixture->relay_address, NULL);
+  g_autofree char *bound = NULL;
+  g_autoptr(GError) error = NULL;
+
+  bound = node_listen (other, uri, &error);
+  g_assert_null (bound);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "reservation"));
+  shutdown_node (other);
+}
+
 /* No reservation for the NodeId: a clear error, at once. */
 static void
 test_no_reservation (Fixture       *fixture,
@@ -768,6 +789,8 @@ main (int   argc,
               fixture_teardown);
   g_test_add ("/relay/circuit-limit", Fixture, circuit_limit_options, fixture_setup, test_circuit_limit,
               fixture_teardown);
+  g_test_add ("/relay/reservation-limit", Fixture, reservation_limit_options, fixture_setup,
+              test_reservation_limit, fixture_teardown);
   g_test_add ("/relay/no-reservation", Fixture, NULL, fixture_setup, test_no_reservation, fixture_teardown);
   g_test_add ("/relay/restart", Fixture, NULL, fixture_setup, test_restart, fixture_teardown);
   g_test_add ("/relay/bad-clients", Fixture, NULL, fixture_setup, test_bad_clients, fixture_teardown);
