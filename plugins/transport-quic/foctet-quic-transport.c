@@ -34,6 +34,11 @@
 #define SOCKET_BUFFER (8 * 1024 * 1024)
 /* A Retry token is good for this long. */
 #define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
+/* The smallest datagram that may open a connection (RFC 9000 §14.1). */
+#define QUIC_MIN_INITIAL_SIZE 1200
+/* A Version Negotiation packet echoing two Connection IDs of the longest
+ * length any version allows (RFC 8999 §5.1), listing two versions. */
+#define VN_PACKET_MAX (1 + 4 + 1 + 255 + 1 + 255 + 2 * 4)
 
 struct _QuicTransport {
   GObject parent_instance;
@@ -379,17 +384,68 @@ quic_endpoint_send (QuicEndpoint      *endpoint,
   return TRUE;
 }
 
+/* The fields every QUIC version's long header starts with (RFC 8999
+ * §5.1), whatever the version: Connection IDs of up to 255 bytes each. */
+static gboolean
+long_header_decode (const guint8       *data,
+                    gsize               len,
+                    ngtcp2_version_cid *vc)
+{
+  gsize pos = 5;
+
+  if (len < 7 || !(data[0] & 0x80))
+    return FALSE;
+  vc->version = (guint32) data[1] << 24 | (guint32) data[2] << 16 | (guint32) data[3] << 8 | data[4];
+  vc->dcidlen = data[pos++];
+  vc->dcid = data + pos;
+  pos += vc->dcidlen;
+  if (pos >= len)
+    return FALSE;
+  vc->scidlen = data[pos++];
+  vc->scid = data + pos;
+  pos += vc->scidlen;
+  return pos <= len;
+}
+
+/* Tells the sender of @vc's packet that this side speaks QUIC v1 only
+ * (RFC 9000 §6.1), echoing its Connection IDs swapped.  The list also
+ * holds a reserved version (§15) so that dialers do not come to rely on
+ * its shape; never the one offered, which would make the dialer ignore
+ * the packet (§6.2).  At most VN_PACKET_MAX bytes, so always less than
+ * the Initial-sized datagram it answers. */
+static void
+send_version_negotiation (QuicEndpoint             *endpoint,
+                          const ngtcp2_path        *path,
+                          const ngtcp2_version_cid *vc)
+{
+  guint8 buf[VN_PACKET_MAX];
+  uint32_t versions[2] = { NGTCP2_PROTO_VER_V1, 0 };
+  guint8 unused;
+  ngtcp2_ssize n;
+
+  G_STATIC_ASSERT (VN_PACKET_MAX < QUIC_MIN_INITIAL_SIZE);
+  gnutls_rnd (GNUTLS_RND_NONCE, &unused, sizeof unused);
+  gnutls_rnd (GNUTLS_RND_NONCE, &versions[1], sizeof versions[1]);
+  versions[1] = (versions[1] & 0xf0f0f0f0) | NGTCP2_RESERVED_VERSION_MASK;
+  if (versions[1] == vc->version)
+    versions[1] ^= 0x10000000;
+  n = ngtcp2_pkt_write_version_negotiation (buf, sizeof buf, unused, vc->scid, vc->scidlen,
+                                            vc->dcid, vc->dcidlen, versions, G_N_ELEMENTS (versions));
+  if (n > 0)
+    quic_endpoint_send (endpoint, NULL, path, 0, buf, n, 0);
+}
+
 void
 quic_endpoint_receive (QuicEndpoint          *endpoint,
-                          const struct sockaddr *local,
-                          socklen_t              local_len,
-                          const struct sockaddr *remote,
-                          socklen_t              remote_len,
-                          guint                  ecn,
-                          const guint8          *data,
-                          gsize                  len)
+                       const struct sockaddr *local,
+                       socklen_t              local_len,
+                       const struct sockaddr *remote,
+                       socklen_t              remote_len,
+                       guint                  ecn,
+                       const guint8          *data,
+                       gsize                  len)
 {
-  ngtcp2_version_cid vc;
+  ngtcp2_version_cid vc = { 0 };
   ngtcp2_cid dcid;
   QuicConnection *connection;
   ngtcp2_path path = {
@@ -397,28 +453,34 @@ quic_endpoint_receive (QuicEndpoint          *endpoint,
     { (ngtcp2_sockaddr *) remote, remote_len },
     NULL,
   };
-  int ret;
 
-  ret = ngtcp2_pkt_decode_version_cid (&vc, data, len, QUIC_CID_LEN);
-  if (ret == NGTCP2_ERR_VERSION_NEGOTIATION)
-    {
-      if (endpoint->listening)
-        {
-          guint8 buf[256];
-          uint32_t versions[] = { NGTCP2_PROTO_VER_V1 };
-          guint8 unused;
-          ngtcp2_ssize n;
-
-          gnutls_rnd (GNUTLS_RND_NONCE, &unused, 1);
-          n = ngtcp2_pkt_write_version_negotiation (buf, sizeof buf, unused, vc.scid, vc.scidlen,
-                                                    vc.dcid, vc.dcidlen, versions, G_N_ELEMENTS (versions));
-          if (n > 0)
-            quic_endpoint_send (endpoint, NULL, &path, 0, buf, n, 0);
-        }
-      return;
-    }
-  if (ret != 0 || vc.dcidlen > NGTCP2_MAX_CIDLEN)
+  if (len == 0)
     return;
+  if (data[0] & 0x80)
+    {
+      if (!long_header_decode (data, len, &vc))
+        return;
+      if (vc.version != NGTCP2_PROTO_VER_V1 && vc.version != 0)
+        {
+          /* PROTOCOL §3: QUIC v1 only, even where ngtcp2 speaks more
+           * (draft-29, v2).  A datagram big enough to open a connection
+           * learns so; nothing else is answered, nothing is kept. */
+          if (endpoint->listening && len >= QUIC_MIN_INITIAL_SIZE)
+            send_version_negotiation (endpoint, &path, &vc);
+          return;
+        }
+      /* Version 0 is a Version Negotiation: only a dial of ours wants it. */
+      if (vc.dcidlen > NGTCP2_MAX_CIDLEN || vc.scidlen > NGTCP2_MAX_CIDLEN)
+        return;
+    }
+  else
+    {
+      /* A short header carries one of our Connection IDs, all as long. */
+      if (len < 1 + QUIC_CID_LEN)
+        return;
+      vc.dcid = data + 1;
+      vc.dcidlen = QUIC_CID_LEN;
+    }
 
   ngtcp2_cid_init (&dcid, vc.dcid, vc.dcidlen);
   connection = g_hash_table_lookup (endpoint->cids, &dcid);
@@ -427,7 +489,7 @@ quic_endpoint_receive (QuicEndpoint          *endpoint,
       quic_connection_receive (connection, &path, ecn, data, len);
       return;
     }
-  if (endpoint->listening && endpoint->transport != NULL && vc.version != 0)
+  if (endpoint->listening && endpoint->transport != NULL && vc.version == NGTCP2_PROTO_VER_V1)
     transport_accept (endpoint->transport, endpoint, &path, ecn, data, len);
 }
 

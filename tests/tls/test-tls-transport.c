@@ -753,6 +753,153 @@ test_quic_garbage (Fixture       *fixture,
   right = dial_server (fixture);
 }
 
+/* A long header of @version with Connection IDs of the given lengths,
+ * random IDs and payload, @size bytes in all. */
+static gsize
+long_header_datagram (guint8  *buf,
+                      guint32  version,
+                      guint    dcidlen,
+                      guint    scidlen,
+                      gsize    size)
+{
+  gsize n = 0;
+
+  buf[n++] = 0xc0 | (g_random_int () & 0x3f);
+  buf[n++] = version >> 24;
+  buf[n++] = version >> 16;
+  buf[n++] = version >> 8;
+  buf[n++] = version;
+  buf[n++] = dcidlen;
+  for (guint i = 0; i < dcidlen; i++)
+    buf[n++] = g_random_int ();
+  buf[n++] = scidlen;
+  for (guint i = 0; i < scidlen; i++)
+    buf[n++] = g_random_int ();
+  g_assert_cmpuint (n, <=, size);
+  while (n < size)
+    buf[n++] = g_random_int ();
+  return n;
+}
+
+static gboolean
+readable_cb (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main context (the listener lives there) until @socket has a
+ * datagram, and takes it. */
+static gsize
+receive_datagram (GSocket *socket,
+                  guint8  *buf,
+                  gsize    size)
+{
+  g_autoptr(GSource) source = g_socket_create_source (socket, G_IO_IN, NULL);
+  g_autoptr(GError) error = NULL;
+  gboolean readable = FALSE;
+  gssize n;
+
+  g_source_set_callback (source, G_SOURCE_FUNC (readable_cb), &readable, NULL);
+  g_source_attach (source, NULL);
+  foctet_test_wait_for (&readable, TIMEOUT);
+  g_source_destroy (source);
+  n = g_socket_receive (socket, (char *) buf, size, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (n, >, 0);
+  return n;
+}
+
+static guint32
+read_be32 (const guint8 *p)
+{
+  return (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
+}
+
+/* Datagrams of versions other than 1 — ones ngtcp2 would accept
+ * (draft-29, v2), unknown ones, Connection IDs up to the 255 bytes the
+ * version-independent header allows — get a Version Negotiation packet
+ * listing version 1 and not the one offered, with the Connection IDs
+ * echoed swapped; a version-0 datagram (itself a Version Negotiation)
+ * and one smaller than an Initial get nothing.  None costs the listener
+ * anything: it serves the next dial. */
+static void
+test_quic_version_negotiation (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  static const struct {
+    guint32 version;
+    guint dcidlen;
+    guint scidlen;
+  } cases[] = {
+    { 0xff00001d, 8, 8 },                 /* draft-29 */
+    { 0x6b3343cf, 8, 8 },                 /* QUIC v2 (RFC 9369) */
+    { 0xff00001d, 21, 21 },               /* draft-29 with IDs longer than it allows */
+    { 0x51303530, 255, 255 },             /* unknown ("Q050"), the longest IDs */
+    { 0x1a2a3a4a, 0, 255 },               /* a reserved version, an empty DCID */
+  };
+  g_autoptr(GSocket) socket = udp_socket ();
+  g_autoptr(GSocketAddress) server = server_socket_address (fixture);
+  g_autoptr(FoctetConnection) right = NULL;
+  g_autoptr(GError) error = NULL;
+  guint8 sent[1500], reply[1500];
+
+  /* Unanswered: they go first, so the first reply must be to cases[0]. */
+  g_socket_send_to (socket, server, (const char *) sent, long_header_datagram (sent, 0x51303530, 8, 8, 1199),
+                    NULL, &error);
+  g_assert_no_error (error);
+  g_socket_send_to (socket, server, (const char *) sent, long_header_datagram (sent, 0, 8, 8, 1200), NULL, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gsize len = long_header_datagram (sent, cases[i].version, cases[i].dcidlen, cases[i].scidlen, 1200);
+      const guint8 *dcid = sent + 6;
+      const guint8 *scid = sent + 7 + cases[i].dcidlen;
+      gboolean has_v1 = FALSE;
+      gsize n, pos;
+
+      g_test_message ("version 0x%08x, DCID %u bytes, SCID %u bytes",
+                      cases[i].version, cases[i].dcidlen, cases[i].scidlen);
+      g_socket_send_to (socket, server, (const char *) sent, len, NULL, &error);
+      g_assert_no_error (error);
+      n = receive_datagram (socket, reply, sizeof reply);
+
+      /* Long header, version 0, our SCID as its DCID and the other way
+       * round, then whole versions. */
+      g_assert_cmpuint (n, >=, 7);
+      g_assert_cmphex (reply[0] & 0x80, ==, 0x80);
+      g_assert_cmphex (read_be32 (reply + 1), ==, 0);
+      pos = 5;
+      g_assert_cmpuint (reply[pos], ==, cases[i].scidlen);
+      g_assert_cmpuint (n, >=, pos + 1 + cases[i].scidlen + 1);
+      g_assert_cmpmem (reply + pos + 1, cases[i].scidlen, scid, cases[i].scidlen);
+      pos += 1 + cases[i].scidlen;
+      g_assert_cmpuint (reply[pos], ==, cases[i].dcidlen);
+      g_assert_cmpuint (n, >=, pos + 1 + cases[i].dcidlen);
+      g_assert_cmpmem (reply + pos + 1, cases[i].dcidlen, dcid, cases[i].dcidlen);
+      pos += 1 + cases[i].dcidlen;
+      g_assert_cmpuint (n, >, pos);
+      g_assert_cmpuint ((n - pos) % 4, ==, 0);
+      for (; pos < n; pos += 4)
+        {
+          guint32 version = read_be32 (reply + pos);
+
+          g_assert_cmphex (version, !=, cases[i].version);
+          if (version == 1)
+            has_v1 = TRUE;
+          else
+            g_assert_cmphex (version & 0x0f0f0f0f, ==, 0x0a0a0a0a);    /* greasing only */
+        }
+      g_assert_true (has_v1);
+    }
+
+  right = dial_server (fixture);
+  g_assert_cmpuint (fixture->failures->len, ==, 0);
+}
+
 /* Many dialers at once: beyond half the handshake budget (4 here) the
  * listener answers with Retry and keeps no state until the dialer proved
  * its address, beyond the budget it refuses; every dial ends one way or
@@ -946,6 +1093,7 @@ main (int   argc,
   else if (g_str_equal (transport_name, "quic"))
     {
       ADD ("garbage", NULL, test_quic_garbage);
+      ADD ("version-negotiation", NULL, test_quic_version_negotiation);
       ADD ("flood", NULL, test_quic_flood);
       ADD ("idle-timeout", NULL, test_quic_idle_timeout);
       ADD ("keepalive", NULL, test_quic_keepalive);
