@@ -1742,6 +1742,20 @@ quic_connection_is_established (QuicConnection *self)
   return self->established && !self->ended;
 }
 
+QuicEndpoint *
+quic_connection_get_endpoint (QuicConnection *self)
+{
+  return self->endpoint;
+}
+
+const struct sockaddr *
+quic_connection_get_remote (QuicConnection *self,
+                            socklen_t      *len)
+{
+  *len = self->path.path.remote.addrlen;
+  return (const struct sockaddr *) self->path.path.remote.addr;
+}
+
 gboolean
 quic_connection_got_packet (QuicConnection *self)
 {

@@ -121,6 +121,10 @@ void quic_connection_receive (QuicConnection    *self,
                               gsize              len);
 void quic_connection_writable (QuicConnection *self);
 gboolean quic_connection_is_established (QuicConnection *self);
+QuicEndpoint *quic_connection_get_endpoint (QuicConnection *self);
+/* The address the connection sends to. */
+const struct sockaddr *quic_connection_get_remote (QuicConnection *self,
+                                                   socklen_t      *len);
 gboolean quic_connection_is_server (QuicConnection *self);
 /* Whether any packet of the peer was accepted. */
 gboolean quic_connection_got_packet (QuicConnection *self);

@@ -636,41 +636,52 @@ test_wildcard (Fixture       *fixture,
   g_assert_no_error (error);
 }
 
+/* Nothing listens at the dialed port: TCP's connect is refused, and the
+ * ICMP port unreachable that answers UDP fails a QUIC dial as promptly —
+ * the same error either way, long before the handshake timeout. */
 static void
 test_unreachable (Fixture       *fixture,
                   gconstpointer  data)
 {
+  gboolean ipv6 = g_strcmp0 (data, "ipv6") == 0;
+  const char *host = ipv6 ? "::1" : "127.0.0.1";
   g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string (host, 0);
   g_autoptr(GSocketAddress) bound = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(FoctetConnection) connection = NULL;
+  g_autofree char *address = NULL;
   g_autofree char *uri = NULL;
   gboolean quic = g_str_equal (transport_name, "quic");
   FoctetTransport *client_transport;
+  gint64 start, elapsed;
 
   /* A port that was just free: nothing listens there. */
-  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, quic ? G_SOCKET_TYPE_DATAGRAM : G_SOCKET_TYPE_STREAM,
-                         G_SOCKET_PROTOCOL_DEFAULT, &error);
+  socket = g_socket_new (ipv6 ? G_SOCKET_FAMILY_IPV6 : G_SOCKET_FAMILY_IPV4,
+                         quic ? G_SOCKET_TYPE_DATAGRAM : G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
   g_assert_no_error (error);
   g_socket_bind (socket, any, TRUE, &error);
   g_assert_no_error (error);
   bound = g_socket_get_local_address (socket, &error);
   g_assert_no_error (error);
-  uri = g_strdup_printf ("%s/127.0.0.1:%u", transport_name,
-                         g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  address = g_strdup_printf (ipv6 ? "[%s]:%u" : "%s:%u", host,
+                             g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  uri = g_strdup_printf ("%s/%s", transport_name, address);
   g_socket_close (socket, NULL);
 
-  /* UDP says nothing: the QUIC handshake times out instead. */
   client_transport = foctet_node_get_transport (fixture->client, transport_name, &error);
   g_assert_no_error (error);
-  g_object_set (client_transport, "handshake-timeout", 1000, NULL);
+  g_object_set (client_transport, "handshake-timeout", 5000, NULL);
+  start = g_get_monotonic_time ();
   connection = dial (fixture, foctet_node_get_node_id (fixture->server), uri, &error);
+  elapsed = g_get_monotonic_time () - start;
   g_assert_null (connection);
+  g_test_message ("%s after %" G_GINT64_FORMAT " ms", error->message, elapsed / 1000);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+  g_assert_nonnull (strstr (error->message, address));
   if (quic)
-    g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT);
-  else
-    g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+    g_assert_nonnull (strstr (error->message, "port unreachable"));
+  g_assert_cmpint (elapsed, <, 500 * 1000);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1006,6 +1017,82 @@ test_quic_keepalive (Fixture       *fixture,
   g_signal_handlers_disconnect_by_func (connection, closed_cb, &closed);
 }
 
+/* Starts "foctet-shell serve" on a QUIC loopback port; returns its ticket. */
+static FoctetTicket *
+spawn_server (const char   *dir,
+              GSubprocess **serve)
+{
+  const char *shell = g_getenv ("FOCTET_SHELL");
+  g_autofree char *identity = g_build_filename (dir, "identity", NULL);
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket_text = NULL;
+  FoctetTicket *ticket;
+
+  g_assert_nonnull (shell);
+  *serve = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, shell, "--identity", identity, "-q",
+                             "serve", "--listen", "quic/127.0.0.1:0", NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (*serve));
+  ticket_text = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (ticket_text);
+  ticket = foctet_ticket_parse (ticket_text, &error);
+  g_assert_no_error (error);
+  return ticket;
+}
+
+/* ICMP is not authenticated: an established connection is judged by
+ * QUIC's own timers, not by ICMP errors.  Its peer's process dies, the
+ * port closes, and every keep-alive PING now draws an ICMP port
+ * unreachable; the connection lives on until its idle timeout ends it. */
+static void
+test_quic_icmp_established (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  g_autofree char *dir = foctet_test_make_tmpdir ();
+  g_autoptr(GSubprocess) serve = NULL;
+  g_autoptr(FoctetTicket) ticket = spawn_server (dir, &serve);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) closed = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  FoctetTransport *client_transport = foctet_node_get_transport (fixture->client, "quic", &error);
+  gint64 start, deadline;
+
+  g_assert_no_error (error);
+  g_object_set (client_transport, "idle-timeout", 2000, "keepalive-interval", 100, NULL);
+  foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  connection = foctet_node_dial_finish (fixture->client, result, &error);
+  g_assert_no_error (error);
+  g_signal_connect (connection, "closed", G_CALLBACK (closed_cb), &closed);
+
+  g_subprocess_force_exit (serve);
+  g_assert_true (g_subprocess_wait (serve, NULL, &error));
+  g_assert_no_error (error);
+  start = g_get_monotonic_time ();
+
+  /* A second of PINGs into the closed port. */
+  deadline = start + G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+  g_assert_no_error (closed);
+  g_assert_false (foctet_connection_is_closed (connection));
+
+  deadline = start + 10 * G_USEC_PER_SEC;
+  while (closed == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+    }
+  g_test_message ("%s after %.1f s", closed->message, (g_get_monotonic_time () - start) / 1e6);
+  g_assert_error (closed, FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 1500 * 1000);
+  foctet_test_remove_tree (dir);
+}
+
 /* The serving process is killed mid-transfer: the dialer's transfer fails
  * within the idle timeout, and nothing is left behind. */
 static void
@@ -1083,6 +1170,7 @@ main (int   argc,
   ADD ("ipv6", "ipv6", test_ipv6);
   ADD ("wildcard", "any", test_wildcard);
   ADD ("unreachable", NULL, test_unreachable);
+  ADD ("unreachable-ipv6", "ipv6", test_unreachable);
   if (g_str_equal (transport_name, "tls"))
     {
       ADD ("garbage", NULL, test_garbage);
@@ -1098,6 +1186,7 @@ main (int   argc,
       ADD ("idle-timeout", NULL, test_quic_idle_timeout);
       ADD ("keepalive", NULL, test_quic_keepalive);
       ADD ("peer-killed", NULL, test_quic_peer_killed);
+      ADD ("icmp-established", NULL, test_quic_icmp_established);
     }
 #undef ADD
 
