@@ -1273,6 +1273,7 @@ route_local_address (QuicEndpoint          *endpoint,
 {
   int fd = socket (remote->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   socklen_t len = sizeof *local;
+  g_autofree char *address = NULL;
   int saved;
 
   if (fd >= 0 && connect (fd, remote, remote_len) == 0 && getsockname (fd, (struct sockaddr *) local, &len) == 0)
@@ -1287,8 +1288,8 @@ route_local_address (QuicEndpoint          *endpoint,
   saved = errno;
   if (fd >= 0)
     close (fd);
-  g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE, "No route to %s: %s",
-               quic_sockaddr_to_string (remote), g_strerror (saved));
+  address = quic_sockaddr_to_string (remote);
+  g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE, "No route to %s: %s", address, g_strerror (saved));
   return FALSE;
 }
 
