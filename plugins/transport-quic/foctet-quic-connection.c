@@ -869,7 +869,7 @@ remote_close_error (QuicConnection *self)
   if (cc.reasonlen > 0)
     reason = g_utf8_make_valid ((const char *) cc.reason, cc.reasonlen);
 
-  if (cc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION)
+  if (cc.type == QUIC_CLOSE_ERROR_APPLICATION)
     {
       if (cc.error_code == FOCTET_CLOSE_CODE_NO_ERROR || cc.error_code == FOCTET_CLOSE_CODE_GOING_AWAY)
         return NULL;
@@ -920,8 +920,8 @@ conn_write_close (QuicConnection       *self,
   ngtcp2_pkt_info pi;
   ngtcp2_ssize n;
 
-  if (self->conn == NULL || ngtcp2_conn_is_in_closing_period (self->conn) ||
-      ngtcp2_conn_is_in_draining_period (self->conn))
+  if (self->conn == NULL || quic_conn_in_closing_period (self->conn) ||
+      quic_conn_in_draining_period (self->conn))
     return;
   ngtcp2_path_storage_zero (&ps);
   n = ngtcp2_conn_write_connection_close (self->conn, &ps.path, &pi, self->txbuf, QUIC_MAX_UDP_PAYLOAD,
@@ -1027,7 +1027,7 @@ conn_write (QuicConnection *self)
 
   if (self->conn == NULL || self->ended || self->write_blocked)
     return;
-  if (ngtcp2_conn_is_in_closing_period (self->conn) || ngtcp2_conn_is_in_draining_period (self->conn))
+  if (quic_conn_in_closing_period (self->conn) || quic_conn_in_draining_period (self->conn))
     return;
 
   if (self->remote_streams_closed > 0)
