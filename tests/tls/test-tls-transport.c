@@ -1,10 +1,11 @@
 /* test-tls-transport.c: a real transport plugin — "tls" (with yamux
  * inside) or "quic", named by FOCTET_TEST_TRANSPORT — loaded through the
  * real registry from the build tree: many streams, half-close, reset, a
- * large transfer, IPv6 and wildcard addresses, and what a listener must
- * survive (wrong NodeIds, garbage, silent and stalled clients, too many
- * handshakes, yamux violations after a good handshake, floods of QUIC
- * Initials, idle and vanished peers).
+ * large transfer, IPv6 and wildcard addresses, closed ports, and what a
+ * listener must survive (wrong NodeIds, garbage, silent and stalled
+ * clients, too many handshakes, yamux violations after a good handshake,
+ * floods of QUIC Initials, QUIC versions other than 1, idle and vanished
+ * peers, ICMP errors).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -1099,14 +1100,10 @@ static void
 test_quic_peer_killed (Fixture       *fixture,
                        gconstpointer  data)
 {
-  const char *shell = g_getenv ("FOCTET_SHELL");
   g_autofree char *dir = foctet_test_make_tmpdir ();
-  g_autofree char *identity = g_build_filename (dir, "identity", NULL);
   g_autoptr(GSubprocess) serve = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(FoctetTicket) ticket = spawn_server (dir, &serve);
   g_autoptr(GError) error = NULL;
-  g_autofree char *ticket_text = NULL;
-  g_autoptr(FoctetTicket) ticket = NULL;
   g_autoptr(FoctetConnection) connection = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(FoctetPerfResult) perf = NULL;
@@ -1115,17 +1112,7 @@ test_quic_peer_killed (Fixture       *fixture,
   gint64 start;
 
   g_assert_no_error (error);
-  g_assert_nonnull (shell);
   g_object_set (client_transport, "idle-timeout", 1500, NULL);
-  serve = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, shell, "--identity", identity, "-q",
-                            "serve", "--listen", "quic/127.0.0.1:0", NULL);
-  g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (serve));
-  ticket_text = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (ticket_text);
-  ticket = foctet_ticket_parse (ticket_text, &error);
-  g_assert_no_error (error);
 
   foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, &slot);
   result = foctet_test_wait_result (&slot, TIMEOUT);
