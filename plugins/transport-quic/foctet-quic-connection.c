@@ -868,7 +868,7 @@ remote_close_error (QuicConnection *self)
   if (cc.reasonlen > 0)
     reason = g_utf8_make_valid ((const char *) cc.reason, cc.reasonlen);
 
-  if (cc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION)
+  if (cc.type == QUIC_CLOSE_ERROR_APPLICATION)
     {
       if (cc.error_code == FOCTET_CLOSE_CODE_NO_ERROR || cc.error_code == FOCTET_CLOSE_CODE_GOING_AWAY)
         return NULL;
@@ -919,8 +919,8 @@ conn_write_close (QuicConnection       *self,
   ngtcp2_pkt_info pi;
   ngtcp2_ssize n;
 
-  if (self->conn == NULL || ngtcp2_conn_is_in_closing_period (self->conn) ||
-      ngtcp2_conn_is_in_draining_period (self->conn))
+  if (self->conn == NULL || quic_conn_in_closing_period (self->conn) ||
+      quic_conn_in_draining_period (self->conn))
     return;
   ngtcp2_path_storage_zero (&ps);
   n = ngtcp2_conn_write_connection_close (self->conn, &ps.path, &pi, self->txbuf, QUIC_MAX_UDP_PAYLOAD,
@@ -1031,7 +1031,7 @@ conn_write (QuicConnection *self)
 
   if (self->conn == NULL || self->ended || self->write_blocked)
     return;
-  if (ngtcp2_conn_is_in_closing_period (self->conn) || ngtcp2_conn_is_in_draining_period (self->conn))
+  if (quic_conn_in_closing_period (self->conn) || quic_conn_in_draining_period (self->conn))
     return;
 
   if (self->remote_streams_closed > 0)
@@ -1744,6 +1744,20 @@ gboolean
 quic_connection_is_established (QuicConnection *self)
 {
   return self->established && !self->ended;
+}
+
+QuicEndpoint *
+quic_connection_get_endpoint (QuicConnection *self)
+{
+  return self->endpoint;
+}
+
+const struct sockaddr *
+quic_connection_get_remote (QuicConnection *self,
+                            socklen_t      *len)
+{
+  *len = self->path.path.remote.addrlen;
+  return (const struct sockaddr *) self->path.path.remote.addr;
 }
 
 gboolean

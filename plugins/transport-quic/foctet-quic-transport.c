@@ -7,8 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
@@ -31,9 +34,16 @@
 #define RECV_BATCH 16
 #define RECV_CALLS 8
 #define RECV_BUFFER 65536
+/* ICMP errors taken from a socket's error queue per dispatch. */
+#define ERROR_BATCH 16
 #define SOCKET_BUFFER (8 * 1024 * 1024)
 /* A Retry token is good for this long. */
 #define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
+/* The smallest datagram that may open a connection (RFC 9000 §14.1). */
+#define QUIC_MIN_INITIAL_SIZE 1200
+/* A Version Negotiation packet echoing two Connection IDs of the longest
+ * length any version allows (RFC 8999 §5.1), listing two versions. */
+#define VN_PACKET_MAX (1 + 4 + 1 + 255 + 1 + 255 + 2 * 4)
 
 struct _QuicTransport {
   GObject parent_instance;
@@ -224,8 +234,13 @@ endpoint_writable_cb (GSocket      *socket,
                       gpointer      user_data)
 {
   QuicEndpoint *endpoint = user_data;
-  g_autoptr(GPtrArray) blocked = endpoint->blocked;
+  g_autoptr(GPtrArray) blocked = NULL;
 
+  /* An ICMP error wakes every source of the socket; the read source takes
+   * it from the error queue. */
+  if (!(condition & G_IO_OUT))
+    return G_SOURCE_CONTINUE;
+  blocked = g_steal_pointer (&endpoint->blocked);
   endpoint->blocked = g_ptr_array_new ();
   g_clear_pointer (&endpoint->write_source, g_source_unref);
   /* Each may block again, which puts it back on the new list. */
@@ -358,6 +373,13 @@ quic_endpoint_send (QuicEndpoint      *endpoint,
     }
 
   n = endpoint_sendmsg (endpoint, path, ecn, data, len, segment);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS && errno != EIO && errno != EINVAL)
+    {
+      /* An ICMP error about an earlier datagram, to whichever peer, fails
+       * the next send on the socket once (IP_RECVERR); the error itself
+       * waits in the error queue.  Send again. */
+      n = endpoint_sendmsg (endpoint, path, ecn, data, len, segment);
+    }
   if (n < 0 && segment > 0 && (errno == EIO || errno == EINVAL))
     {
       g_debug ("UDP GSO unavailable (%s): sending datagrams one by one", g_strerror (errno));
@@ -379,17 +401,68 @@ quic_endpoint_send (QuicEndpoint      *endpoint,
   return TRUE;
 }
 
+/* The fields every QUIC version's long header starts with (RFC 8999
+ * §5.1), whatever the version: Connection IDs of up to 255 bytes each. */
+static gboolean
+long_header_decode (const guint8       *data,
+                    gsize               len,
+                    ngtcp2_version_cid *vc)
+{
+  gsize pos = 5;
+
+  if (len < 7 || !(data[0] & 0x80))
+    return FALSE;
+  vc->version = (guint32) data[1] << 24 | (guint32) data[2] << 16 | (guint32) data[3] << 8 | data[4];
+  vc->dcidlen = data[pos++];
+  vc->dcid = data + pos;
+  pos += vc->dcidlen;
+  if (pos >= len)
+    return FALSE;
+  vc->scidlen = data[pos++];
+  vc->scid = data + pos;
+  pos += vc->scidlen;
+  return pos <= len;
+}
+
+/* Tells the sender of @vc's packet that this side speaks QUIC v1 only
+ * (RFC 9000 §6.1), echoing its Connection IDs swapped.  The list also
+ * holds a reserved version (§15) so that dialers do not come to rely on
+ * its shape; never the one offered, which would make the dialer ignore
+ * the packet (§6.2).  At most VN_PACKET_MAX bytes, so always less than
+ * the Initial-sized datagram it answers. */
+static void
+send_version_negotiation (QuicEndpoint             *endpoint,
+                          const ngtcp2_path        *path,
+                          const ngtcp2_version_cid *vc)
+{
+  guint8 buf[VN_PACKET_MAX];
+  uint32_t versions[2] = { NGTCP2_PROTO_VER_V1, 0 };
+  guint8 unused;
+  ngtcp2_ssize n;
+
+  G_STATIC_ASSERT (VN_PACKET_MAX < QUIC_MIN_INITIAL_SIZE);
+  gnutls_rnd (GNUTLS_RND_NONCE, &unused, sizeof unused);
+  gnutls_rnd (GNUTLS_RND_NONCE, &versions[1], sizeof versions[1]);
+  versions[1] = (versions[1] & 0xf0f0f0f0) | NGTCP2_RESERVED_VERSION_MASK;
+  if (versions[1] == vc->version)
+    versions[1] ^= 0x10000000;
+  n = ngtcp2_pkt_write_version_negotiation (buf, sizeof buf, unused, vc->scid, vc->scidlen,
+                                            vc->dcid, vc->dcidlen, versions, G_N_ELEMENTS (versions));
+  if (n > 0)
+    quic_endpoint_send (endpoint, NULL, path, 0, buf, n, 0);
+}
+
 void
 quic_endpoint_receive (QuicEndpoint          *endpoint,
-                          const struct sockaddr *local,
-                          socklen_t              local_len,
-                          const struct sockaddr *remote,
-                          socklen_t              remote_len,
-                          guint                  ecn,
-                          const guint8          *data,
-                          gsize                  len)
+                       const struct sockaddr *local,
+                       socklen_t              local_len,
+                       const struct sockaddr *remote,
+                       socklen_t              remote_len,
+                       guint                  ecn,
+                       const guint8          *data,
+                       gsize                  len)
 {
-  ngtcp2_version_cid vc;
+  ngtcp2_version_cid vc = { 0 };
   ngtcp2_cid dcid;
   QuicConnection *connection;
   ngtcp2_path path = {
@@ -397,28 +470,34 @@ quic_endpoint_receive (QuicEndpoint          *endpoint,
     { (ngtcp2_sockaddr *) remote, remote_len },
     NULL,
   };
-  int ret;
 
-  ret = ngtcp2_pkt_decode_version_cid (&vc, data, len, QUIC_CID_LEN);
-  if (ret == NGTCP2_ERR_VERSION_NEGOTIATION)
-    {
-      if (endpoint->listening)
-        {
-          guint8 buf[256];
-          uint32_t versions[] = { NGTCP2_PROTO_VER_V1 };
-          guint8 unused;
-          ngtcp2_ssize n;
-
-          gnutls_rnd (GNUTLS_RND_NONCE, &unused, 1);
-          n = ngtcp2_pkt_write_version_negotiation (buf, sizeof buf, unused, vc.scid, vc.scidlen,
-                                                    vc.dcid, vc.dcidlen, versions, G_N_ELEMENTS (versions));
-          if (n > 0)
-            quic_endpoint_send (endpoint, NULL, &path, 0, buf, n, 0);
-        }
-      return;
-    }
-  if (ret != 0 || vc.dcidlen > NGTCP2_MAX_CIDLEN)
+  if (len == 0)
     return;
+  if (data[0] & 0x80)
+    {
+      if (!long_header_decode (data, len, &vc))
+        return;
+      if (vc.version != NGTCP2_PROTO_VER_V1 && vc.version != 0)
+        {
+          /* PROTOCOL §3: QUIC v1 only, even where ngtcp2 speaks more
+           * (draft-29, v2).  A datagram big enough to open a connection
+           * learns so; nothing else is answered, nothing is kept. */
+          if (endpoint->listening && len >= QUIC_MIN_INITIAL_SIZE)
+            send_version_negotiation (endpoint, &path, &vc);
+          return;
+        }
+      /* Version 0 is a Version Negotiation: only a dial of ours wants it. */
+      if (vc.dcidlen > NGTCP2_MAX_CIDLEN || vc.scidlen > NGTCP2_MAX_CIDLEN)
+        return;
+    }
+  else
+    {
+      /* A short header carries one of our Connection IDs, all as long. */
+      if (len < 1 + QUIC_CID_LEN)
+        return;
+      vc.dcid = data + 1;
+      vc.dcidlen = QUIC_CID_LEN;
+    }
 
   ngtcp2_cid_init (&dcid, vc.dcid, vc.dcidlen);
   connection = g_hash_table_lookup (endpoint->cids, &dcid);
@@ -427,7 +506,7 @@ quic_endpoint_receive (QuicEndpoint          *endpoint,
       quic_connection_receive (connection, &path, ecn, data, len);
       return;
     }
-  if (endpoint->listening && endpoint->transport != NULL && vc.version != 0)
+  if (endpoint->listening && endpoint->transport != NULL && vc.version == NGTCP2_PROTO_VER_V1)
     transport_accept (endpoint->transport, endpoint, &path, ecn, data, len);
 }
 
@@ -477,6 +556,193 @@ parse_control (QuicEndpoint     *endpoint,
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* ICMP errors                                                         */
+
+static gboolean
+sockaddr_equal (const struct sockaddr *a,
+                const struct sockaddr *b)
+{
+  if (a->sa_family != b->sa_family)
+    return FALSE;
+  if (a->sa_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *) a;
+      const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *) b;
+
+      return a6->sin6_port == b6->sin6_port && memcmp (&a6->sin6_addr, &b6->sin6_addr, sizeof a6->sin6_addr) == 0;
+    }
+  if (a->sa_family == AF_INET)
+    {
+      const struct sockaddr_in *a4 = (const struct sockaddr_in *) a;
+      const struct sockaddr_in *b4 = (const struct sockaddr_in *) b;
+
+      return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+    }
+  return FALSE;
+}
+
+/* "port unreachable", "host unreachable", "network unreachable", or NULL
+ * for any other error (packet too big, prohibited, local errors...). */
+static const char *
+unreachable_reason (const struct sock_extended_err *ee)
+{
+  if (ee->ee_origin == SO_EE_ORIGIN_ICMP && ee->ee_type == ICMP_DEST_UNREACH)
+    switch (ee->ee_code)
+      {
+      case ICMP_PORT_UNREACH:
+        return "port unreachable";
+      case ICMP_HOST_UNREACH:
+        return "host unreachable";
+      case ICMP_NET_UNREACH:
+        return "network unreachable";
+      default:
+        return NULL;
+      }
+  if (ee->ee_origin == SO_EE_ORIGIN_ICMP6 && ee->ee_type == ICMP6_DST_UNREACH)
+    switch (ee->ee_code)
+      {
+      case ICMP6_DST_UNREACH_NOPORT:
+        return "port unreachable";
+      case ICMP6_DST_UNREACH_ADDR:
+        return "host unreachable";
+      case ICMP6_DST_UNREACH_NOROUTE:
+        return "network unreachable";
+      default:
+        return NULL;
+      }
+  return NULL;
+}
+
+/* An ICMP error says that @remote, to which this endpoint sent the
+ * datagram starting with @bounced, cannot be reached.  ICMP is not
+ * authenticated, so it only ends what it cannot hurt: a dial of ours still
+ * in its handshake, sending to @remote, fails at once instead of at its
+ * handshake timeout.  When the bounced bytes reach the Source Connection
+ * ID of our long header, they also name that dial; a short header, or a
+ * router that returned only the UDP header, leaves the address alone to
+ * go by.  Connections that are established (ngtcp2's loss recovery and
+ * idle timeout judge their path) and incoming ones ignore ICMP. */
+static void
+endpoint_unreachable (QuicEndpoint          *endpoint,
+                      const struct sockaddr *remote,
+                      const guint8          *bounced,
+                      gsize                  bounced_len,
+                      const char            *reason)
+{
+  g_autoptr(QuicTransport) self = endpoint->transport != NULL ? g_object_ref (endpoint->transport) : NULL;
+  g_autoptr(GPtrArray) doomed = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *address = NULL;
+  QuicConnection *named = NULL;
+  ngtcp2_version_cid vc;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (self == NULL)
+    return;
+  address = quic_sockaddr_to_string (remote);
+  if (long_header_decode (bounced, bounced_len, &vc))
+    {
+      ngtcp2_cid scid;
+
+      if (vc.scidlen == QUIC_CID_LEN)
+        {
+          ngtcp2_cid_init (&scid, vc.scid, vc.scidlen);
+          named = g_hash_table_lookup (endpoint->cids, &scid);
+        }
+      if (named == NULL)
+        {
+          g_debug ("ICMP %s for %s, about none of our connections: ignored", reason, address);
+          return;
+        }
+    }
+
+  g_hash_table_iter_init (&iter, self->pending);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      QuicConnection *connection = key;
+      socklen_t len;
+
+      /* A pending connection with a task is a dial of ours. */
+      if (value == NULL || (named != NULL && connection != named) ||
+          quic_connection_get_endpoint (connection) != endpoint || quic_connection_is_established (connection) ||
+          !sockaddr_equal (quic_connection_get_remote (connection, &len), remote))
+        continue;
+      g_ptr_array_add (doomed, g_object_ref (connection));
+    }
+  if (doomed->len == 0)
+    {
+      g_debug ("ICMP %s for %s, about no dial in its handshake: ignored", reason, address);
+      return;
+    }
+  if (g_str_equal (reason, "port unreachable"))
+    error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE, "No QUIC listener at %s (%s)", address, reason);
+  else
+    error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE, "Cannot reach %s over QUIC (%s)", address, reason);
+  for (guint i = 0; i < doomed->len; i++)
+    quic_connection_abort (doomed->pdata[i], error);
+}
+
+/* Takes up to ERROR_BATCH errors from the socket's error queue (what
+ * IP_RECVERR / IPV6_RECVERR put there; poll() reports G_IO_ERR while it
+ * is not empty).  More wait for the next dispatch. */
+static void
+endpoint_read_errors (QuicEndpoint *endpoint)
+{
+  for (guint i = 0; i < ERROR_BATCH; i++)
+    {
+      union {
+        char buf[512];
+        struct cmsghdr align;
+      } control;
+      struct sockaddr_storage remote;
+      /* Enough of our datagram for a long header with two 20-byte IDs. */
+      guint8 bounced[64];
+      struct iovec iov = { bounced, sizeof bounced };
+      struct msghdr msg = { 0 };
+      const char *reason = NULL;
+      ssize_t n;
+
+      memset (&remote, 0, sizeof remote);
+      msg.msg_name = &remote;
+      msg.msg_namelen = sizeof remote;
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control.buf;
+      msg.msg_controllen = sizeof control.buf;
+      do
+        n = recvmsg (endpoint->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+      while (n < 0 && errno == EINTR);
+      if (n < 0)
+        {
+          int pending;
+          socklen_t len = sizeof pending;
+
+          /* The queue is empty.  An ICMP error that found it full set
+           * only the socket's error, which keeps poll() reporting
+           * G_IO_ERR until read: read it. */
+          getsockopt (endpoint->fd, SOL_SOCKET, SO_ERROR, &pending, &len);
+          return;
+        }
+
+      for (struct cmsghdr *cm = CMSG_FIRSTHDR (&msg); cm != NULL; cm = CMSG_NXTHDR (&msg, cm))
+        if ((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR) ||
+            (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR))
+          {
+            struct sock_extended_err ee;
+
+            if (cm->cmsg_len < CMSG_LEN (sizeof ee))
+              continue;
+            memcpy (&ee, CMSG_DATA (cm), sizeof ee);
+            reason = unreachable_reason (&ee);
+          }
+      if (reason != NULL && msg.msg_namelen >= sizeof (struct sockaddr_in) &&
+          remote.ss_family == endpoint->family)
+        endpoint_unreachable (endpoint, (const struct sockaddr *) &remote, bounced, n, reason);
+    }
+}
+
 static gboolean
 endpoint_readable_cb (GSocket      *socket,
                       GIOCondition  condition,
@@ -484,6 +750,8 @@ endpoint_readable_cb (GSocket      *socket,
 {
   QuicEndpoint *endpoint = quic_endpoint_ref (user_data);
 
+  if (condition & G_IO_ERR)
+    endpoint_read_errors (endpoint);
   for (guint call = 0; call < RECV_CALLS && endpoint->read_source != NULL; call++)
     {
       int n;
@@ -505,6 +773,12 @@ endpoint_readable_cb (GSocket      *socket,
       do
         n = recvmmsg (endpoint->fd, endpoint->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
       while (n < 0 && errno == EINTR);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        {
+          /* An ICMP error that came after the error queue was read fails
+           * one read (IP_RECVERR); the datagrams are still there. */
+          continue;
+        }
       if (n <= 0)
         break;
 
@@ -595,6 +869,9 @@ endpoint_new (QuicTransport   *transport,
       set_int_option (fd, IPPROTO_IPV6, IPV6_RECVTCLASS, 1, "IPV6_RECVTCLASS");
       set_int_option (fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO");
       set_int_option (fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE, "IPV6_MTU_DISCOVER");
+      /* ICMP errors to the error queue: a dial to a closed port fails at
+       * once (endpoint_read_errors). */
+      set_int_option (fd, IPPROTO_IPV6, IPV6_RECVERR, 1, "IPV6_RECVERR");
     }
   else
     {
@@ -602,9 +879,10 @@ endpoint_new (QuicTransport   *transport,
       set_int_option (fd, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO");
       /* Don't fragment: QUIC's path MTU discovery probes instead. */
       set_int_option (fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE, "IP_MTU_DISCOVER");
+      set_int_option (fd, IPPROTO_IP, IP_RECVERR, 1, "IP_RECVERR");
     }
 
-  endpoint->read_source = g_socket_create_source (endpoint->socket, G_IO_IN, NULL);
+  endpoint->read_source = g_socket_create_source (endpoint->socket, G_IO_IN | G_IO_ERR, NULL);
   g_source_set_static_name (endpoint->read_source, "foctet QUIC endpoint");
   g_source_set_callback (endpoint->read_source, G_SOURCE_FUNC (endpoint_readable_cb), endpoint, NULL);
   g_source_attach (endpoint->read_source, transport->context);
@@ -995,6 +1273,7 @@ route_local_address (QuicEndpoint          *endpoint,
 {
   int fd = socket (remote->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   socklen_t len = sizeof *local;
+  g_autofree char *address = NULL;
   int saved;
 
   if (fd >= 0 && connect (fd, remote, remote_len) == 0 && getsockname (fd, (struct sockaddr *) local, &len) == 0)
@@ -1009,8 +1288,8 @@ route_local_address (QuicEndpoint          *endpoint,
   saved = errno;
   if (fd >= 0)
     close (fd);
-  g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE, "No route to %s: %s",
-               quic_sockaddr_to_string (remote), g_strerror (saved));
+  address = quic_sockaddr_to_string (remote);
+  g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE, "No route to %s: %s", address, g_strerror (saved));
   return FALSE;
 }
 

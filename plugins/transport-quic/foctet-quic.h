@@ -17,9 +17,15 @@ G_BEGIN_DECLS
 #if NGTCP2_VERSION_NUM >= 0x010000
 #define QUIC_NGTCP2_1 1
 typedef ngtcp2_ccerr QuicCloseError;
+#define QUIC_CLOSE_ERROR_APPLICATION NGTCP2_CCERR_TYPE_APPLICATION
+#define quic_conn_in_closing_period ngtcp2_conn_in_closing_period
+#define quic_conn_in_draining_period ngtcp2_conn_in_draining_period
 #else
 #define QUIC_NGTCP2_1 0
 typedef ngtcp2_connection_close_error QuicCloseError;
+#define QUIC_CLOSE_ERROR_APPLICATION NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION
+#define quic_conn_in_closing_period ngtcp2_conn_is_in_closing_period
+#define quic_conn_in_draining_period ngtcp2_conn_is_in_draining_period
 #endif
 
 #define QUIC_TRANSPORT_NAME "quic"
@@ -121,6 +127,10 @@ void quic_connection_receive (QuicConnection    *self,
                               gsize              len);
 void quic_connection_writable (QuicConnection *self);
 gboolean quic_connection_is_established (QuicConnection *self);
+QuicEndpoint *quic_connection_get_endpoint (QuicConnection *self);
+/* The address the connection sends to. */
+const struct sockaddr *quic_connection_get_remote (QuicConnection *self,
+                                                   socklen_t      *len);
 gboolean quic_connection_is_server (QuicConnection *self);
 /* Whether any packet of the peer was accepted. */
 gboolean quic_connection_got_packet (QuicConnection *self);

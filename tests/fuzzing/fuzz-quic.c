@@ -17,8 +17,8 @@
  *  - no crash, no GLib critical, no leak (the replay runs under ASan's
  *    leak checker);
  *  - everything the listener sends is a datagram of at most
- *    QUIC_MAX_UDP_PAYLOAD bytes, of version 1 (or a Version Negotiation
- *    or a version ngtcp2 speaks), and no more than 3 times what the
+ *    QUIC_MAX_UDP_PAYLOAD bytes, of version 1 or a Version Negotiation
+ *    (version 0), and no more than 3 times what the
  *    sources sent (RFC 9000 §8.1: no amplification before an address is
  *    validated);
  *  - datagrams never establish a connection: the listener announces
@@ -276,12 +276,13 @@ drain_sinks (void)
           {
             guint32 version;
 
-            /* Long header: a version ngtcp2 speaks (1, unless the peer
-             * chose another), or a Version Negotiation (0). */
+            /* Long header: QUIC v1 (PROTOCOL §3: the only version this
+             * side speaks, even where ngtcp2 would accept another), or a
+             * Version Negotiation (0). */
             check (n >= 5);
             version = ((guint32) buffer[1] << 24) | ((guint32) buffer[2] << 16) |
                       ((guint32) buffer[3] << 8) | buffer[4];
-            check (version == 0 || ngtcp2_is_supported_version (version));
+            check (version == 0 || version == NGTCP2_PROTO_VER_V1);
           }
         total += n;
       }

@@ -1,10 +1,11 @@
 /* test-tls-transport.c: a real transport plugin — "tls" (with yamux
  * inside) or "quic", named by FOCTET_TEST_TRANSPORT — loaded through the
  * real registry from the build tree: many streams, half-close, reset, a
- * large transfer, IPv6 and wildcard addresses, and what a listener must
- * survive (wrong NodeIds, garbage, silent and stalled clients, too many
- * handshakes, yamux violations after a good handshake, floods of QUIC
- * Initials, idle and vanished peers).
+ * large transfer, IPv6 and wildcard addresses, closed ports, and what a
+ * listener must survive (wrong NodeIds, garbage, silent and stalled
+ * clients, too many handshakes, yamux violations after a good handshake,
+ * floods of QUIC Initials, QUIC versions other than 1, idle and vanished
+ * peers, ICMP errors).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -517,41 +518,52 @@ test_wildcard (Fixture       *fixture,
   g_assert_no_error (error);
 }
 
+/* Nothing listens at the dialed port: TCP's connect is refused, and the
+ * ICMP port unreachable that answers UDP fails a QUIC dial as promptly —
+ * the same error either way, long before the handshake timeout. */
 static void
 test_unreachable (Fixture       *fixture,
                   gconstpointer  data)
 {
+  gboolean ipv6 = g_strcmp0 (data, "ipv6") == 0;
+  const char *host = ipv6 ? "::1" : "127.0.0.1";
   g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string (host, 0);
   g_autoptr(GSocketAddress) bound = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(FoctetConnection) connection = NULL;
+  g_autofree char *address = NULL;
   g_autofree char *uri = NULL;
   gboolean quic = g_str_equal (transport_name, "quic");
   FoctetTransport *client_transport;
+  gint64 start, elapsed;
 
   /* A port that was just free: nothing listens there. */
-  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, quic ? G_SOCKET_TYPE_DATAGRAM : G_SOCKET_TYPE_STREAM,
-                         G_SOCKET_PROTOCOL_DEFAULT, &error);
+  socket = g_socket_new (ipv6 ? G_SOCKET_FAMILY_IPV6 : G_SOCKET_FAMILY_IPV4,
+                         quic ? G_SOCKET_TYPE_DATAGRAM : G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
   g_assert_no_error (error);
   g_socket_bind (socket, any, TRUE, &error);
   g_assert_no_error (error);
   bound = g_socket_get_local_address (socket, &error);
   g_assert_no_error (error);
-  uri = g_strdup_printf ("%s/127.0.0.1:%u", transport_name,
-                         g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  address = g_strdup_printf (ipv6 ? "[%s]:%u" : "%s:%u", host,
+                             g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  uri = g_strdup_printf ("%s/%s", transport_name, address);
   g_socket_close (socket, NULL);
 
-  /* UDP says nothing: the QUIC handshake times out instead. */
   client_transport = foctet_node_get_transport (fixture->client, transport_name, &error);
   g_assert_no_error (error);
-  g_object_set (client_transport, "handshake-timeout", 1000, NULL);
+  g_object_set (client_transport, "handshake-timeout", 5000, NULL);
+  start = g_get_monotonic_time ();
   connection = dial (fixture, foctet_node_get_node_id (fixture->server), uri, &error);
+  elapsed = g_get_monotonic_time () - start;
   g_assert_null (connection);
+  g_test_message ("%s after %" G_GINT64_FORMAT " ms", error->message, elapsed / 1000);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+  g_assert_nonnull (strstr (error->message, address));
   if (quic)
-    g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT);
-  else
-    g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+    g_assert_nonnull (strstr (error->message, "port unreachable"));
+  g_assert_cmpint (elapsed, <, 500 * 1000);
 }
 
 /* ------------------------------------------------------------------ */
@@ -632,6 +644,153 @@ test_quic_garbage (Fixture       *fixture,
       g_socket_send_to (socket, server, (const char *) buf, n, NULL, NULL);
     }
   right = dial_server (fixture);
+}
+
+/* A long header of @version with Connection IDs of the given lengths,
+ * random IDs and payload, @size bytes in all. */
+static gsize
+long_header_datagram (guint8  *buf,
+                      guint32  version,
+                      guint    dcidlen,
+                      guint    scidlen,
+                      gsize    size)
+{
+  gsize n = 0;
+
+  buf[n++] = 0xc0 | (g_random_int () & 0x3f);
+  buf[n++] = version >> 24;
+  buf[n++] = version >> 16;
+  buf[n++] = version >> 8;
+  buf[n++] = version;
+  buf[n++] = dcidlen;
+  for (guint i = 0; i < dcidlen; i++)
+    buf[n++] = g_random_int ();
+  buf[n++] = scidlen;
+  for (guint i = 0; i < scidlen; i++)
+    buf[n++] = g_random_int ();
+  g_assert_cmpuint (n, <=, size);
+  while (n < size)
+    buf[n++] = g_random_int ();
+  return n;
+}
+
+static gboolean
+readable_cb (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main context (the listener lives there) until @socket has a
+ * datagram, and takes it. */
+static gsize
+receive_datagram (GSocket *socket,
+                  guint8  *buf,
+                  gsize    size)
+{
+  g_autoptr(GSource) source = g_socket_create_source (socket, G_IO_IN, NULL);
+  g_autoptr(GError) error = NULL;
+  gboolean readable = FALSE;
+  gssize n;
+
+  g_source_set_callback (source, G_SOURCE_FUNC (readable_cb), &readable, NULL);
+  g_source_attach (source, NULL);
+  foctet_test_wait_for (&readable, TIMEOUT);
+  g_source_destroy (source);
+  n = g_socket_receive (socket, (char *) buf, size, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (n, >, 0);
+  return n;
+}
+
+static guint32
+read_be32 (const guint8 *p)
+{
+  return (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
+}
+
+/* Datagrams of versions other than 1 — ones ngtcp2 would accept
+ * (draft-29, v2), unknown ones, Connection IDs up to the 255 bytes the
+ * version-independent header allows — get a Version Negotiation packet
+ * listing version 1 and not the one offered, with the Connection IDs
+ * echoed swapped; a version-0 datagram (itself a Version Negotiation)
+ * and one smaller than an Initial get nothing.  None costs the listener
+ * anything: it serves the next dial. */
+static void
+test_quic_version_negotiation (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  static const struct {
+    guint32 version;
+    guint dcidlen;
+    guint scidlen;
+  } cases[] = {
+    { 0xff00001d, 8, 8 },                 /* draft-29 */
+    { 0x6b3343cf, 8, 8 },                 /* QUIC v2 (RFC 9369) */
+    { 0xff00001d, 21, 21 },               /* draft-29 with IDs longer than it allows */
+    { 0x51303530, 255, 255 },             /* unknown ("Q050"), the longest IDs */
+    { 0x1a2a3a4a, 0, 255 },               /* a reserved version, an empty DCID */
+  };
+  g_autoptr(GSocket) socket = udp_socket ();
+  g_autoptr(GSocketAddress) server = server_socket_address (fixture);
+  g_autoptr(FoctetConnection) right = NULL;
+  g_autoptr(GError) error = NULL;
+  guint8 sent[1500], reply[1500];
+
+  /* Unanswered: they go first, so the first reply must be to cases[0]. */
+  g_socket_send_to (socket, server, (const char *) sent, long_header_datagram (sent, 0x51303530, 8, 8, 1199),
+                    NULL, &error);
+  g_assert_no_error (error);
+  g_socket_send_to (socket, server, (const char *) sent, long_header_datagram (sent, 0, 8, 8, 1200), NULL, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gsize len = long_header_datagram (sent, cases[i].version, cases[i].dcidlen, cases[i].scidlen, 1200);
+      const guint8 *dcid = sent + 6;
+      const guint8 *scid = sent + 7 + cases[i].dcidlen;
+      gboolean has_v1 = FALSE;
+      gsize n, pos;
+
+      g_test_message ("version 0x%08x, DCID %u bytes, SCID %u bytes",
+                      cases[i].version, cases[i].dcidlen, cases[i].scidlen);
+      g_socket_send_to (socket, server, (const char *) sent, len, NULL, &error);
+      g_assert_no_error (error);
+      n = receive_datagram (socket, reply, sizeof reply);
+
+      /* Long header, version 0, our SCID as its DCID and the other way
+       * round, then whole versions. */
+      g_assert_cmpuint (n, >=, 7);
+      g_assert_cmphex (reply[0] & 0x80, ==, 0x80);
+      g_assert_cmphex (read_be32 (reply + 1), ==, 0);
+      pos = 5;
+      g_assert_cmpuint (reply[pos], ==, cases[i].scidlen);
+      g_assert_cmpuint (n, >=, pos + 1 + cases[i].scidlen + 1);
+      g_assert_cmpmem (reply + pos + 1, cases[i].scidlen, scid, cases[i].scidlen);
+      pos += 1 + cases[i].scidlen;
+      g_assert_cmpuint (reply[pos], ==, cases[i].dcidlen);
+      g_assert_cmpuint (n, >=, pos + 1 + cases[i].dcidlen);
+      g_assert_cmpmem (reply + pos + 1, cases[i].dcidlen, dcid, cases[i].dcidlen);
+      pos += 1 + cases[i].dcidlen;
+      g_assert_cmpuint (n, >, pos);
+      g_assert_cmpuint ((n - pos) % 4, ==, 0);
+      for (; pos < n; pos += 4)
+        {
+          guint32 version = read_be32 (reply + pos);
+
+          g_assert_cmphex (version, !=, cases[i].version);
+          if (version == 1)
+            has_v1 = TRUE;
+          else
+            g_assert_cmphex (version & 0x0f0f0f0f, ==, 0x0a0a0a0a);    /* greasing only */
+        }
+      g_assert_true (has_v1);
+    }
+
+  right = dial_server (fixture);
+  g_assert_cmpuint (fixture->failures->len, ==, 0);
 }
 
 /* Many dialers at once: beyond half the handshake budget (4 here) the
@@ -740,20 +899,92 @@ test_quic_keepalive (Fixture       *fixture,
   g_signal_handlers_disconnect_by_func (connection, closed_cb, &closed);
 }
 
+/* Starts "foctet-shell serve" on a QUIC loopback port; returns its ticket. */
+static FoctetTicket *
+spawn_server (const char   *dir,
+              GSubprocess **serve)
+{
+  const char *shell = g_getenv ("FOCTET_SHELL");
+  g_autofree char *identity = g_build_filename (dir, "identity", NULL);
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket_text = NULL;
+  FoctetTicket *ticket;
+
+  g_assert_nonnull (shell);
+  *serve = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, shell, "--identity", identity, "-q",
+                             "serve", "--listen", "quic/127.0.0.1:0", NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (*serve));
+  ticket_text = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (ticket_text);
+  ticket = foctet_ticket_parse (ticket_text, &error);
+  g_assert_no_error (error);
+  return ticket;
+}
+
+/* ICMP is not authenticated: an established connection is judged by
+ * QUIC's own timers, not by ICMP errors.  Its peer's process dies, the
+ * port closes, and every keep-alive PING now draws an ICMP port
+ * unreachable; the connection lives on until its idle timeout ends it. */
+static void
+test_quic_icmp_established (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  g_autofree char *dir = foctet_test_make_tmpdir ();
+  g_autoptr(GSubprocess) serve = NULL;
+  g_autoptr(FoctetTicket) ticket = spawn_server (dir, &serve);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) closed = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  FoctetTransport *client_transport = foctet_node_get_transport (fixture->client, "quic", &error);
+  gint64 start, deadline;
+
+  g_assert_no_error (error);
+  g_object_set (client_transport, "idle-timeout", 2000, "keepalive-interval", 100, NULL);
+  foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  connection = foctet_node_dial_finish (fixture->client, result, &error);
+  g_assert_no_error (error);
+  g_signal_connect (connection, "closed", G_CALLBACK (closed_cb), &closed);
+
+  g_subprocess_force_exit (serve);
+  g_assert_true (g_subprocess_wait (serve, NULL, &error));
+  g_assert_no_error (error);
+  start = g_get_monotonic_time ();
+
+  /* A second of PINGs into the closed port. */
+  deadline = start + G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+  g_assert_no_error (closed);
+  g_assert_false (foctet_connection_is_closed (connection));
+
+  deadline = start + 10 * G_USEC_PER_SEC;
+  while (closed == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+    }
+  g_test_message ("%s after %.1f s", closed->message, (g_get_monotonic_time () - start) / 1e6);
+  g_assert_error (closed, FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 1500 * 1000);
+  foctet_test_remove_tree (dir);
+}
+
 /* The serving process is killed mid-transfer: the dialer's transfer fails
  * within the idle timeout, and nothing is left behind. */
 static void
 test_quic_peer_killed (Fixture       *fixture,
                        gconstpointer  data)
 {
-  const char *shell = g_getenv ("FOCTET_SHELL");
   g_autofree char *dir = foctet_test_make_tmpdir ();
-  g_autofree char *identity = g_build_filename (dir, "identity", NULL);
   g_autoptr(GSubprocess) serve = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(FoctetTicket) ticket = spawn_server (dir, &serve);
   g_autoptr(GError) error = NULL;
-  g_autofree char *ticket_text = NULL;
-  g_autoptr(FoctetTicket) ticket = NULL;
   g_autoptr(FoctetConnection) connection = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(FoctetPerfResult) perf = NULL;
@@ -762,17 +993,7 @@ test_quic_peer_killed (Fixture       *fixture,
   gint64 start;
 
   g_assert_no_error (error);
-  g_assert_nonnull (shell);
   g_object_set (client_transport, "idle-timeout", 1500, NULL);
-  serve = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, shell, "--identity", identity, "-q",
-                            "serve", "--listen", "quic/127.0.0.1:0", NULL);
-  g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (serve));
-  ticket_text = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (ticket_text);
-  ticket = foctet_ticket_parse (ticket_text, &error);
-  g_assert_no_error (error);
 
   foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, &slot);
   result = foctet_test_wait_result (&slot, TIMEOUT);
@@ -817,6 +1038,7 @@ main (int   argc,
   ADD ("ipv6", "ipv6", test_ipv6);
   ADD ("wildcard", "any", test_wildcard);
   ADD ("unreachable", NULL, test_unreachable);
+  ADD ("unreachable-ipv6", "ipv6", test_unreachable);
   if (g_str_equal (transport_name, "tls"))
     {
       ADD ("alpn", NULL, test_alpn);
@@ -828,10 +1050,12 @@ main (int   argc,
   else if (g_str_equal (transport_name, "quic"))
     {
       ADD ("garbage", NULL, test_quic_garbage);
+      ADD ("version-negotiation", NULL, test_quic_version_negotiation);
       ADD ("flood", NULL, test_quic_flood);
       ADD ("idle-timeout", NULL, test_quic_idle_timeout);
       ADD ("keepalive", NULL, test_quic_keepalive);
       ADD ("peer-killed", NULL, test_quic_peer_killed);
+      ADD ("icmp-established", NULL, test_quic_icmp_established);
     }
 #undef ADD
 
