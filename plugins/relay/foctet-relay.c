@@ -2,8 +2,9 @@
  *
  *   foctet-relay --listen HOST:PORT [--identity PATH] [--max-circuits N] [--rate BYTES/s]
  *
- * A FoctetNode whose tls transport speaks ALPN foctet-relay/1, with the
- * relay protocols of foctet-relay-server.c on it.  First stdout line:
+ * A FoctetNode whose tls transport (and quic, on the same port number
+ * over UDP, where that plugin is found) speaks ALPN foctet-relay/1, with
+ * the relay protocols of foctet-relay-server.c on it.  First stdout line:
  * "relay <NodeId> <host:port>".  One log line per reservation and per
  * circuit on stderr; SIGUSR1 prints the counters there.  Runs until
  * SIGINT/SIGTERM.
@@ -108,6 +109,7 @@ main (int   argc,
   g_autofree char *bound = NULL;
   g_autofree char *node_id = NULL;
   FoctetTransport *tls;
+  FoctetTransport *quic;
   guint64 rate = 0;
   guint sigint, sigterm, sigusr1;
   Wait wait = { 0 };
@@ -189,6 +191,24 @@ main (int   argc,
       }
     bound = g_strdup (listening + strlen ("tls/"));
   }
+
+  /* QUIC on the same port number over UDP, where the build has it. */
+  quic = foctet_node_get_transport (node, "quic", NULL);
+  if (quic != NULL)
+    {
+      g_autofree char *uri = g_strconcat ("quic/", bound, NULL);
+      g_autofree char *listening = NULL;
+      g_autoptr(GError) quic_error = NULL;
+
+      g_object_set (quic, "alpn", FOCTET_RELAY_ALPN, NULL);
+      wait = (Wait) { 0 };
+      foctet_node_listen_async (node, uri, stop, wait_cb, &wait);
+      wait_for (&wait);
+      listening = foctet_node_listen_finish (node, wait.result, &quic_error);
+      g_clear_object (&wait.result);
+      if (listening == NULL)
+        g_printerr ("foctet-relay: not on QUIC: %s\n", quic_error->message);
+    }
 
   /* The first line, at once: scripts wait for it. */
   node_id = foctet_node_id_to_string (foctet_node_get_node_id (node));

@@ -791,7 +791,7 @@ tls_setup (QuicConnection  *self,
            GError         **error)
 {
   gnutls_certificate_credentials_t cred;
-  gnutls_datum_t alpn = { (unsigned char *) FOCTET_TLS_ALPN, strlen (FOCTET_TLS_ALPN) };
+  gnutls_datum_t alpn = { (unsigned char *) self->config.alpn, strlen (self->config.alpn) };
   const char *error_pos = NULL;
   int ret;
 
@@ -846,7 +846,7 @@ local_handshake_error (QuicConnection *self)
     return g_error_copy (self->verify_error);
   if (self->alpn_refused || alert == GNUTLS_A_NO_APPLICATION_PROTOCOL)
     return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
-                        "The peer offered no ALPN value this node serves (expected \"%s\")", FOCTET_TLS_ALPN);
+                        "The peer offered no ALPN value this node serves (expected \"%s\")", self->config.alpn);
   if (alert == GNUTLS_A_CERTIFICATE_REQUIRED)
     return g_error_new (FOCTET_ERROR, FOCTET_ERROR_BAD_CERTIFICATE, "The peer sent no certificate");
   return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
@@ -878,7 +878,7 @@ remote_close_error (QuicConnection *self)
                           cc.error_code, reason != NULL ? ": " : "", reason != NULL ? reason : "");
     }
   if (cc.error_code >= NGTCP2_CRYPTO_ERROR && cc.error_code < NGTCP2_CRYPTO_ERROR + 0x100)
-    return foctet_gnutls_peer_alert_error (cc.error_code - NGTCP2_CRYPTO_ERROR, FOCTET_TLS_ALPN, "QUIC handshake");
+    return foctet_gnutls_peer_alert_error (cc.error_code - NGTCP2_CRYPTO_ERROR, self->config.alpn, "QUIC handshake");
   if (cc.error_code == NGTCP2_NO_ERROR)
     return NULL;
   if (cc.error_code == NGTCP2_CONNECTION_REFUSED)
@@ -1624,6 +1624,7 @@ conn_new (QuicTransport    *transport,
   self->transport = transport;
   self->config = *config;
   self->config.identity = g_object_ref (config->identity);
+  self->config.alpn = g_strdup (config->alpn);
   self->endpoint = quic_endpoint_ref (endpoint);
   self->is_server = is_server;
   self->context = g_main_context_ref (context);
@@ -1822,6 +1823,7 @@ quic_connection_finalize (GObject *object)
   g_clear_pointer (&self->endpoint, quic_endpoint_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_object (&self->config.identity);
+  g_clear_pointer (&self->config.alpn, g_free);
   g_clear_pointer (&self->expected_peer, foctet_node_id_free);
   g_clear_pointer (&self->peer_id, foctet_node_id_free);
   g_clear_error (&self->verify_error);

@@ -72,6 +72,7 @@ enum {
   PROP_MAX_STREAMS,
   PROP_RETRIES_SENT,
   PROP_CONGESTION_CONTROL,
+  PROP_ALPN,
   N_PROPS
 };
 
@@ -1533,6 +1534,9 @@ quic_transport_get_property (GObject    *object,
     case PROP_CONGESTION_CONTROL:
       g_value_set_string (value, cc_names[self->config.cc_algo]);
       break;
+    case PROP_ALPN:
+      g_value_set_string (value, self->config.alpn);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1568,6 +1572,11 @@ quic_transport_set_property (GObject      *object,
       break;
     case PROP_MAX_STREAMS:
       self->config.max_streams = g_value_get_uint (value);
+      break;
+    case PROP_ALPN:
+      g_free (self->config.alpn);
+      self->config.alpn = g_strdup (g_value_get_string (value) != NULL ? g_value_get_string (value)
+                                                                      : FOCTET_TLS_ALPN);
       break;
     case PROP_CONGESTION_CONTROL:
       {
@@ -1625,6 +1634,7 @@ quic_transport_finalize (GObject *object)
   QuicTransport *self = QUIC_TRANSPORT (object);
 
   g_clear_object (&self->config.identity);
+  g_free (self->config.alpn);
   g_clear_pointer (&self->endpoints, g_ptr_array_unref);
   g_clear_pointer (&self->pending, g_hash_table_unref);
   g_clear_pointer (&self->per_address, g_hash_table_unref);
@@ -1718,6 +1728,17 @@ quic_transport_class_init (QuicTransportClass *klass)
    */
   properties[PROP_CONGESTION_CONTROL] =
     g_param_spec_string ("congestion-control", NULL, NULL, "bbr",
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  /**
+   * QuicTransport:alpn:
+   *
+   * The one ALPN protocol this transport offers and accepts:
+   * %FOCTET_TLS_ALPN between nodes, %FOCTET_TLS_ALPN_RELAY between a relay
+   * and its clients (PROTOCOL §7).  Applies to connections started after
+   * it is set.
+   */
+  properties[PROP_ALPN] =
+    g_param_spec_string ("alpn", NULL, NULL, FOCTET_TLS_ALPN,
                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
   for (guint i = PROP_HANDSHAKE_TIMEOUT; i < N_PROPS; i++)
     g_object_class_install_property (object_class, i, properties[i]);

@@ -58,6 +58,7 @@ typedef struct {
   guint keepalive_interval;          /* ms, 0: none */
   guint max_streams;                 /* incoming streams open at once */
   ngtcp2_cc_algo cc_algo;
+  char *alpn;                        /* the one ALPN value offered and served */
 } QuicConfig;
 
 void quic_transport_register (GTypeModule *module);

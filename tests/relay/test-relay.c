@@ -518,6 +518,7 @@ test_restart (Fixture       *fixture,
  * client does: the tls transport with the relay's ALPN. */
 static FoctetConnection *
 connect_as_relay_client (Fixture       *fixture,
+                         const char    *transport,
                          FoctetNodeId **node_id)
 {
   g_autoptr(GError) error = NULL;
@@ -528,7 +529,7 @@ connect_as_relay_client (Fixture       *fixture,
   FoctetConnection *connection;
 
   g_assert_no_error (error);
-  tls = foctet_registry_create_transport (foctet_registry_get_default (), "tls", identity, &error);
+  tls = foctet_registry_create_transport (foctet_registry_get_default (), transport, identity, &error);
   g_assert_no_error (error);
   g_object_set (tls, "alpn", FOCTET_RELAY_ALPN, NULL);
   foctet_transport_dial_async (tls, fixture->relay_address, fixture->relay_id, NULL, foctet_test_store_result, &slot);
@@ -699,7 +700,7 @@ test_bad_clients (Fixture       *fixture,
     }
 
   /* A CONNECT whose NodeId has 31 bytes: ERROR 1. */
-  control = connect_as_relay_client (fixture, &me);
+  control = connect_as_relay_client (fixture, "tls", &me);
   stream = open_raw (control, FOCTET_RELAY_PROTOCOL_CONNECT, short_connect, sizeof short_connect);
   expect_relay_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
   g_clear_object (&stream);
@@ -715,6 +716,21 @@ test_bad_clients (Fixture       *fixture,
     g_autoptr(GBytes) bytes = foctet_relay_message_encode (to_myself);
 
     stream = open_raw (control, FOCTET_RELAY_PROTOCOL_CONNECT, g_bytes_get_data (bytes, NULL),
+                       g_bytes_get_size (bytes));
+    expect_relay_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+    g_clear_object (&stream);
+  }
+
+  /* The relay speaks foctet-relay/1 over QUIC on the same port number
+   * too: a CONNECT there to oneself gets ERROR 1. */
+  {
+    g_autoptr(FoctetNodeId) quic_me = NULL;
+    g_autoptr(FoctetConnection) quic = connect_as_relay_client (fixture, "quic", &quic_me);
+    g_autoptr(FoctetRelayMessage) connect = foctet_relay_message_new_connect (quic_me);
+    g_autoptr(GBytes) bytes = foctet_relay_message_encode (connect);
+
+    g_assert_cmpstr (foctet_connection_get_transport_name (quic), ==, "quic");
+    stream = open_raw (quic, FOCTET_RELAY_PROTOCOL_CONNECT, g_bytes_get_data (bytes, NULL),
                        g_bytes_get_size (bytes));
     expect_relay_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
     g_clear_object (&stream);

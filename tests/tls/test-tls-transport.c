@@ -1035,13 +1035,13 @@ main (int   argc,
   ADD ("reset", NULL, test_reset);
   ADD ("large-transfer", NULL, test_large_transfer);
   ADD ("wrong-node-id", NULL, test_wrong_node_id);
+  ADD ("alpn", NULL, test_alpn);
   ADD ("ipv6", "ipv6", test_ipv6);
   ADD ("wildcard", "any", test_wildcard);
   ADD ("unreachable", NULL, test_unreachable);
   ADD ("unreachable-ipv6", "ipv6", test_unreachable);
   if (g_str_equal (transport_name, "tls"))
     {
-      ADD ("alpn", NULL, test_alpn);
       ADD ("garbage", NULL, test_garbage);
       ADD ("slow-clients", NULL, test_slow_clients);
       ADD ("handshake-cap", NULL, test_handshake_cap);
