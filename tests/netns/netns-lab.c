@@ -7,7 +7,8 @@
  * kill it when this process dies (PR_SET_PDEATHSIG), so a fatal signal
  * only has to unlink the names — which a signal handler can do — and a
  * SIGKILL leaves names whose owner is gone, which the next run's sweep
- * removes.
+ * removes.  A name carries its owner's pid and start time: other tests
+ * using the lab at the same time are alive, whatever their program.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -25,7 +26,9 @@
 #include "netns-lab.h"
 
 #define NETNS_RUN_DIR "/run/netns"
-#define NAME_PREFIX "foctet-nt-"
+/* Not the "foctet-nt-" of old, whose sweep took a live owner running
+ * another program for a dead one. */
+#define NAME_PREFIX "foctet-lab-"
 #define MAX_NAMESPACES 32
 #define COMMAND_TIMEOUT 15
 
@@ -43,6 +46,9 @@ struct _NetnsLab {
  * handlers, with the signals that run them blocked. */
 static char ns_paths[MAX_NAMESPACES][128];
 static guint lab_count;
+/* NAME_PREFIX "PID-START" of this process: its namespaces' names begin
+ * with it. */
+static char *owner_prefix;
 static int netem_available = -1;
 /* SIGABRT: failed assertions; SIGTRAP: g_error() under G_DEBUG.  Crashes
  * (SIGSEGV...) are left to the sanitizers' reports and the next sweep. */
@@ -284,24 +290,58 @@ run_quietly (const char * const *argv)
 }
 
 /* The namespaces of runs that died without removing them: named with our
- * prefix, and their pid is not a live process of the same program. */
+ * prefix, and no process has the pid and start time in the name. */
 
+/* Field 22 of /proc/PID/stat, in clock ticks since boot: with the pid, it
+ * names one process for good. */
 static gboolean
-owner_alive (pid_t pid)
+process_start_time (pid_t    pid,
+                    guint64 *start)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%d/comm", (int) pid);
-  g_autofree char *theirs = NULL, *ours = NULL;
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *stat = NULL;
+  g_auto(GStrv) fields = NULL;
+  const char *after_comm;
 
-  if (pid == getpid ())
+  if (!g_file_get_contents (path, &stat, NULL, NULL) || (after_comm = strrchr (stat, ')')) == NULL)
     return FALSE;
-  if (!g_file_get_contents (path, &theirs, NULL, NULL) ||
-      !g_file_get_contents ("/proc/self/comm", &ours, NULL, NULL))
+  /* Fields 3 onwards: state is fields[0], the start time fields[19]. */
+  fields = g_strsplit (after_comm + 2, " ", 21);
+  if (g_strv_length (fields) < 21)
     return FALSE;
-  return g_str_equal (theirs, ours);
+  *start = g_ascii_strtoull (fields[19], NULL, 10);
+  return TRUE;
 }
 
-static void
-sweep_stale_namespaces (void)
+char *
+netns_owner_prefix (pid_t pid)
+{
+  guint64 start;
+
+  if (!process_start_time (pid, &start))
+    return NULL;
+  return g_strdup_printf (NAME_PREFIX "%d-%" G_GUINT64_FORMAT, (int) pid, start);
+}
+
+/* Whether @name ("PREFIX" "PID-START-...") belongs to a live process. */
+static gboolean
+owner_alive (const char *name)
+{
+  const char *tag = name + strlen (NAME_PREFIX);
+  char *end = NULL;
+  guint64 pid, start, actual;
+
+  pid = g_ascii_strtoull (tag, &end, 10);
+  if (pid == 0 || pid > G_MAXINT || *end != '-')
+    return FALSE;
+  start = g_ascii_strtoull (end + 1, &end, 10);
+  if (*end != '-')
+    return FALSE;
+  return process_start_time ((pid_t) pid, &actual) && actual == start;
+}
+
+void
+netns_sweep (void)
 {
   g_autoptr(GDir) dir = g_dir_open (NETNS_RUN_DIR, 0, NULL);
   const char *name;
@@ -312,12 +352,8 @@ sweep_stale_namespaces (void)
       g_autoptr(GSubprocessLauncher) launcher = NULL;
       g_autofree char *out = NULL, *err = NULL;
       g_auto(GStrv) pids = NULL;
-      guint64 owner;
 
-      if (!g_str_has_prefix (name, NAME_PREFIX))
-        continue;
-      owner = g_ascii_strtoull (name + strlen (NAME_PREFIX), NULL, 10);
-      if (owner != 0 && owner_alive ((pid_t) owner))
+      if (!g_str_has_prefix (name, NAME_PREFIX) || owner_alive (name))
         continue;
 
       launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
@@ -359,9 +395,7 @@ bail_out (const char *format,
 void
 netns_init (void)
 {
-  g_autofree char *probe = g_strdup_printf (NAME_PREFIX "%d-probe", (int) getpid ());
-  const char *add[] = { "ip", "netns", "add", probe, NULL };
-  const char *del[] = { "ip", "netns", "del", probe, NULL };
+  g_autofree char *probe = NULL;
   g_autofree char *ip = g_find_program_in_path ("ip");
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autofree char *out = NULL, *err = NULL;
@@ -373,6 +407,9 @@ netns_init (void)
               "run them with sudo, or leave out the suite: meson test --no-suite netns");
   if (ip == NULL)
     bail_out ("netns tests need `ip` (iproute2): ./scripts/deps.sh installs it");
+  owner_prefix = netns_owner_prefix (getpid ());
+  if (owner_prefix == NULL)
+    bail_out ("netns tests: cannot read this process's start time in /proc/%d/stat", (int) getpid ());
 
   memset (&sa, 0, sizeof sa);
   sa.sa_handler = fatal_signal_handler;
@@ -381,15 +418,21 @@ netns_init (void)
     sigaction (fatal_signals[i], &sa, NULL);
   atexit (remove_at_exit);
 
-  sweep_stale_namespaces ();
+  netns_sweep ();
 
-  slot = claim_slot (probe);
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  if (run_argv (launcher, add, COMMAND_TIMEOUT, &out, &err) != 0)
-    bail_out ("netns tests: `ip netns add %s` failed, this machine cannot make network namespaces: %s%s",
-              probe, g_strchomp (out), g_strchomp (err));
-  run_quietly (del);
-  release_slot (slot);
+  probe = g_strconcat (owner_prefix, "-probe", NULL);
+  {
+    const char *add[] = { "ip", "netns", "add", probe, NULL };
+    const char *del[] = { "ip", "netns", "del", probe, NULL };
+
+    slot = claim_slot (probe);
+    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+    if (run_argv (launcher, add, COMMAND_TIMEOUT, &out, &err) != 0)
+      bail_out ("netns tests: `ip netns add %s` failed, this machine cannot make network namespaces: %s%s",
+                probe, g_strchomp (out), g_strchomp (err));
+    run_quietly (del);
+    release_slot (slot);
+  }
 }
 
 static gboolean
@@ -454,7 +497,7 @@ netns_lab_new (const NetnsLink *link)
   lab->processes = g_ptr_array_new_with_free_func (g_object_unref);
   for (int i = 0; i < 2; i++)
     {
-      lab->namespaces[i] = g_strdup_printf (NAME_PREFIX "%d-%u-%c", (int) getpid (), n, 'a' + i);
+      lab->namespaces[i] = g_strdup_printf ("%s-%u-%c", owner_prefix, n, 'a' + i);
       lab->interfaces[i] = g_strdup_printf ("f%c0", 'a' + i);
       lab->addresses[i] = g_strdup_printf ("10.77.%u.%d", n % 256, i + 1);
       lab->slots[i] = claim_slot (lab->namespaces[i]);

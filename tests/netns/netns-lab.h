@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <sys/types.h>
+
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
@@ -24,14 +26,18 @@ typedef struct _NetnsLab NetnsLab;
 
 /* Call once from main() after g_test_init(): fails the process with a
  * message unless it can make namespaces (root, ip netns add), removes
- * namespaces that runs of this fixture that died left behind, and makes
+ * namespaces that runs of this fixture that died left behind (any test
+ * program's), and makes
  * sure every lab is removed however the process ends — normal exit,
  * failed assertion (SIGABRT), g_error() (SIGTRAP), SIGTERM (a test
  * runner's timeout), SIGINT, SIGHUP, SIGQUIT; SIGKILL and crashes through
  * the sweep of the next run. */
 void netns_init (void);
 
-/* Namespaces "foctet-nt-PID-N-a" and "-b", loopback up, one link between
+/* Namespaces "foctet-lab-PID-START-N-a" and "-b" (START: this process's
+ * start time, which tells it from a later one with the same pid; other
+ * test programs at work at the same time are left alone), loopback up,
+ * one link between
  * them: IF_A 10.77.N.1/24 in a, IF_B 10.77.N.2/24 in b.  Without delay
  * and loss a veth pair; with them, a veth pair with tc netem on both ends
  * where the kernel has sch_netem, else a tun pair joined by netns-wire
@@ -67,6 +73,13 @@ int netns_lab_run (NetnsLab            *lab,
                    guint                timeout_seconds,
                    char               **out,
                    char               **err);
+
+/* The sweep netns_init () does: removes every namespace whose name says
+ * its owner is gone, and kills what runs in it. */
+void netns_sweep (void);
+/* "foctet-lab-PID-START", the beginning of the names of the namespaces of
+ * process @pid; NULL if there is no such process. */
+char *netns_owner_prefix (pid_t pid);
 
 /* Bounded waits on the thread-default main context: FALSE on timeout. */
 gboolean netns_wait_process (GSubprocess *process,
