@@ -1,6 +1,6 @@
 /* netns-lab.c: see netns-lab.h.
  *
- * Everything a lab creates lives in its two namespaces, so removing those
+ * Everything a lab creates lives in its namespaces, so removing those
  * (`ip netns del`, which is umount + unlink of /run/netns/NAME) and
  * killing the processes inside removes it all: the veth or tun devices go
  * with their namespace.  Every process a lab starts asks the kernel to
@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +33,20 @@
 #define MAX_NAMESPACES 32
 #define COMMAND_TIMEOUT 15
 
+/* The NAT lab's addresses (netns-lab.h). */
+#define NAT_INTERNET_ADDRESS "198.18.0.254"
+#define NAT_PUBLIC_ADDRESS "198.18.0.100"
+
 struct _NetnsLab {
-  char *namespaces[2];
-  char *interfaces[2];
-  char *addresses[2];
+  guint number;
+  /* By NetnsSide; NULL where the topology has no such namespace. */
+  char *namespaces[NETNS_N_SIDES];
+  char *interfaces[NETNS_N_SIDES];
+  char *addresses[NETNS_N_SIDES];
+  int slots[NETNS_N_SIDES];
   const char *impairment;
   GSubprocess *wire;
   GPtrArray *processes;
-  int slots[2];
 };
 
 /* The paths a signal handler removes; "" when free.  Written only outside
@@ -393,10 +400,31 @@ bail_out (const char *format,
 }
 
 void
+netns_require_programs (const char *purpose,
+                        const char *first,
+                        ...)
+{
+  g_autoptr(GString) missing = g_string_new (NULL);
+  va_list args;
+
+  va_start (args, first);
+  for (const char *name = first; name != NULL; name = va_arg (args, const char *))
+    {
+      g_autofree char *path = g_find_program_in_path (name);
+
+      if (path == NULL)
+        g_string_append_printf (missing, "%s`%s`", missing->len > 0 ? ", " : "", name);
+    }
+  va_end (args);
+  if (missing->len > 0)
+    bail_out ("%s: %s not found in PATH (./scripts/deps.sh installs what the tests need)", purpose,
+              missing->str);
+}
+
+void
 netns_init (void)
 {
   g_autofree char *probe = NULL;
-  g_autofree char *ip = g_find_program_in_path ("ip");
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autofree char *out = NULL, *err = NULL;
   struct sigaction sa;
@@ -405,8 +433,7 @@ netns_init (void)
   if (geteuid () != 0)
     bail_out ("netns tests need root to create network namespaces (CI runs them as root); "
               "run them with sudo, or leave out the suite: meson test --no-suite netns");
-  if (ip == NULL)
-    bail_out ("netns tests need `ip` (iproute2): ./scripts/deps.sh installs it");
+  netns_require_programs ("netns tests need `ip` (iproute2)", "ip", NULL);
   owner_prefix = netns_owner_prefix (getpid ());
   if (owner_prefix == NULL)
     bail_out ("netns tests: cannot read this process's start time in /proc/%d/stat", (int) getpid ());
@@ -487,29 +514,88 @@ start_wire (NetnsLab        *lab,
     g_error ("netns-lab: netns-wire did not start (it said “%s”)", line != NULL ? line : "nothing");
 }
 
+static NetnsLab *
+lab_alloc (void)
+{
+  NetnsLab *lab = g_new0 (NetnsLab, 1);
+
+  lab->number = lab_count++;
+  lab->processes = g_ptr_array_new_with_free_func (g_object_unref);
+  for (int i = 0; i < NETNS_N_SIDES; i++)
+    lab->slots[i] = -1;
+  return lab;
+}
+
+/* Namespace "PREFIX-PID-START-N-SUFFIX" for @side, loopback up. */
+static void
+lab_add_namespace (NetnsLab   *lab,
+                   NetnsSide   side,
+                   const char *suffix)
+{
+  char *name = g_strdup_printf ("%s-%u-%s", owner_prefix, lab->number, suffix);
+
+  lab->namespaces[side] = name;
+  lab->slots[side] = claim_slot (name);
+  run_checked ("ip", "netns", "add", name, NULL);
+  run_checked ("ip", "-n", name, "link", "set", "lo", "up", NULL);
+}
+
+/* What netns_lab_get_interface () and _get_address () say for @side. */
+static void
+lab_set_host (NetnsLab   *lab,
+              NetnsSide   side,
+              const char *interface,
+              const char *address)
+{
+  lab->interfaces[side] = g_strdup (interface);
+  lab->addresses[side] = g_strdup (address);
+}
+
+/* ADDRESS/24 on @interface of @side, the link up. */
+static void
+lab_add_address (NetnsLab   *lab,
+                 NetnsSide   side,
+                 const char *interface,
+                 const char *address)
+{
+  g_autofree char *cidr = g_strdup_printf ("%s/24", address);
+
+  run_checked ("ip", "-n", lab->namespaces[side], "addr", "add", cidr, "dev", interface, NULL);
+  run_checked ("ip", "-n", lab->namespaces[side], "link", "set", interface, "up", NULL);
+}
+
+/* A veth pair, one end in each namespace. */
+static void
+lab_add_veth (NetnsLab   *lab,
+              NetnsSide   side,
+              const char *interface,
+              NetnsSide   peer_side,
+              const char *peer_interface)
+{
+  run_checked ("ip", "link", "add", interface, "netns", lab->namespaces[side], "type", "veth",
+               "peer", "name", peer_interface, "netns", lab->namespaces[peer_side], NULL);
+}
+
 NetnsLab *
 netns_lab_new (const NetnsLink *link)
 {
-  NetnsLab *lab = g_new0 (NetnsLab, 1);
-  guint n = lab_count++;
+  NetnsLab *lab = lab_alloc ();
   gboolean impaired = link->delay_ms > 0 || link->loss_percent > 0;
 
-  lab->processes = g_ptr_array_new_with_free_func (g_object_unref);
   for (int i = 0; i < 2; i++)
     {
-      lab->namespaces[i] = g_strdup_printf ("%s-%u-%c", owner_prefix, n, 'a' + i);
-      lab->interfaces[i] = g_strdup_printf ("f%c0", 'a' + i);
-      lab->addresses[i] = g_strdup_printf ("10.77.%u.%d", n % 256, i + 1);
-      lab->slots[i] = claim_slot (lab->namespaces[i]);
-      run_checked ("ip", "netns", "add", lab->namespaces[i], NULL);
-      run_checked ("ip", "-n", lab->namespaces[i], "link", "set", "lo", "up", NULL);
+      g_autofree char *suffix = g_strdup_printf ("%c", 'a' + i);
+      g_autofree char *interface = g_strdup_printf ("f%c0", 'a' + i);
+      g_autofree char *address = g_strdup_printf ("10.77.%u.%d", lab->number % 256, i + 1);
+
+      lab_add_namespace (lab, i, suffix);
+      lab_set_host (lab, i, interface, address);
     }
 
   if (!impaired || want_netem (lab))
     {
       lab->impairment = impaired ? "netem" : "none";
-      run_checked ("ip", "link", "add", lab->interfaces[0], "netns", lab->namespaces[0], "type", "veth",
-                   "peer", "name", lab->interfaces[1], "netns", lab->namespaces[1], NULL);
+      lab_add_veth (lab, NETNS_SIDE_A, lab->interfaces[0], NETNS_SIDE_B, lab->interfaces[1]);
       for (int i = 0; impaired && i < 2; i++)
         {
           g_autofree char *delay = g_strdup_printf ("%ums", link->delay_ms);
@@ -526,15 +612,88 @@ netns_lab_new (const NetnsLink *link)
     }
 
   for (int i = 0; i < 2; i++)
-    {
-      g_autofree char *cidr = g_strdup_printf ("%s/24", lab->addresses[i]);
-
-      run_checked ("ip", "-n", lab->namespaces[i], "addr", "add", cidr, "dev", lab->interfaces[i], NULL);
-      run_checked ("ip", "-n", lab->namespaces[i], "link", "set", lab->interfaces[i], "up", NULL);
-    }
+    lab_add_address (lab, i, lab->interfaces[i], lab->addresses[i]);
   g_test_message ("lab %s/%s: %s %s <-> %s %s, delay %u ms, loss %g%% each way (%s)",
                   lab->namespaces[0], lab->namespaces[1], lab->interfaces[0], lab->addresses[0],
                   lab->interfaces[1], lab->addresses[1], link->delay_ms, link->loss_percent, lab->impairment);
+  return lab;
+}
+
+/* A router: LAN_PREFIX.1 towards @node (at LAN_PREFIX.2, routed through
+ * it), @wan_address on the bridge; masquerades what leaves by the bridge,
+ * forwards from the bridge only what answers the LAN. */
+static void
+lab_add_nat (NetnsLab   *lab,
+             NetnsSide   node,
+             NetnsSide   nat,
+             const char *suffix,
+             const char *lan_prefix,
+             const char *wan_address)
+{
+  static const char ruleset[] =
+    "table ip foctet-nat {\n"
+    "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;\n"
+    "    oifname \"wan0\" masquerade; };\n"
+    "  chain forward { type filter hook forward priority filter; policy drop;\n"
+    "    ct state established,related accept;\n"
+    "    iifname \"lan0\" oifname \"wan0\" accept; };\n"
+    "}\n";
+  g_autofree char *node_address = g_strconcat (lan_prefix, ".2", NULL);
+  g_autofree char *gateway = g_strconcat (lan_prefix, ".1", NULL);
+  g_autofree char *bridge_port = g_strconcat ("to-", suffix, NULL);
+
+  lab_add_namespace (lab, nat, suffix);
+  lab_add_veth (lab, nat, "wan0", NETNS_SIDE_INTERNET, bridge_port);
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_INTERNET], "link", "set", bridge_port,
+               "master", "br0", "up", NULL);
+  lab_add_address (lab, nat, "wan0", wan_address);
+  lab_set_host (lab, nat, "wan0", wan_address);
+  run_checked ("ip", "-n", lab->namespaces[nat], "route", "add", "default", "via", NAT_INTERNET_ADDRESS, NULL);
+
+  lab_add_veth (lab, node, "lan0", nat, "lan0");
+  lab_add_address (lab, nat, "lan0", gateway);
+  lab_add_address (lab, node, "lan0", node_address);
+  lab_set_host (lab, node, "lan0", node_address);
+  run_checked ("ip", "-n", lab->namespaces[node], "route", "add", "default", "via", gateway, NULL);
+
+  run_checked ("ip", "netns", "exec", lab->namespaces[nat], "sysctl", "-qw", "net.ipv4.ip_forward=1", NULL);
+  run_checked ("ip", "netns", "exec", lab->namespaces[nat], "nft", ruleset, NULL);
+}
+
+NetnsLab *
+netns_lab_new_nat (void)
+{
+  NetnsLab *lab;
+
+  netns_require_programs ("the NAT lab needs nftables and procps", "nft", "sysctl", NULL);
+  lab = lab_alloc ();
+  lab->impairment = "none";
+  lab_add_namespace (lab, NETNS_SIDE_A, "a");
+  lab_add_namespace (lab, NETNS_SIDE_B, "b");
+  lab_add_namespace (lab, NETNS_SIDE_INTERNET, "inet");
+  lab_add_namespace (lab, NETNS_SIDE_PUBLIC, "pub");
+
+  /* The internet: a bridge, and an address that forwards nothing. */
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_INTERNET], "link", "add", "br0", "type", "bridge", NULL);
+  lab_add_address (lab, NETNS_SIDE_INTERNET, "br0", NAT_INTERNET_ADDRESS);
+  lab_set_host (lab, NETNS_SIDE_INTERNET, "br0", NAT_INTERNET_ADDRESS);
+
+  lab_add_veth (lab, NETNS_SIDE_PUBLIC, "pub0", NETNS_SIDE_INTERNET, "to-pub");
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_INTERNET], "link", "set", "to-pub",
+               "master", "br0", "up", NULL);
+  lab_add_address (lab, NETNS_SIDE_PUBLIC, "pub0", NAT_PUBLIC_ADDRESS);
+  lab_set_host (lab, NETNS_SIDE_PUBLIC, "pub0", NAT_PUBLIC_ADDRESS);
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_PUBLIC], "route", "add", "default",
+               "via", NAT_INTERNET_ADDRESS, NULL);
+
+  lab_add_nat (lab, NETNS_SIDE_A, NETNS_SIDE_NAT_A, "nat-a", "10.0.1", "198.18.0.1");
+  lab_add_nat (lab, NETNS_SIDE_B, NETNS_SIDE_NAT_B, "nat-b", "10.0.2", "198.18.0.2");
+
+  g_test_message ("NAT lab %s-%u-{a,b,nat-a,nat-b,inet,pub}: A %s behind %s, B %s behind %s, "
+                  "public %s", owner_prefix, lab->number,
+                  lab->addresses[NETNS_SIDE_A], lab->addresses[NETNS_SIDE_NAT_A],
+                  lab->addresses[NETNS_SIDE_B], lab->addresses[NETNS_SIDE_NAT_B],
+                  lab->addresses[NETNS_SIDE_PUBLIC]);
   return lab;
 }
 
@@ -556,10 +715,13 @@ netns_lab_free (NetnsLab *lab)
         g_error ("netns-lab: netns-wire did not end after SIGTERM");
       g_clear_object (&lab->wire);
     }
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < NETNS_N_SIDES; i++)
     {
-      run_checked ("ip", "netns", "del", lab->namespaces[i], NULL);
-      release_slot (lab->slots[i]);
+      if (lab->namespaces[i] != NULL)
+        {
+          run_checked ("ip", "netns", "del", lab->namespaces[i], NULL);
+          release_slot (lab->slots[i]);
+        }
       g_free (lab->namespaces[i]);
       g_free (lab->interfaces[i]);
       g_free (lab->addresses[i]);
@@ -583,6 +745,13 @@ netns_lab_get_address (NetnsLab *lab,
 }
 
 const char *
+netns_lab_get_interface (NetnsLab *lab,
+                         NetnsSide side)
+{
+  return lab->interfaces[side];
+}
+
+const char *
 netns_lab_get_impairment (NetnsLab *lab)
 {
   return lab->impairment;
@@ -595,6 +764,7 @@ in_namespace (NetnsLab           *lab,
 {
   GPtrArray *full = g_ptr_array_new ();
 
+  g_assert (lab->namespaces[side] != NULL);
   g_ptr_array_add (full, (char *) "ip");
   g_ptr_array_add (full, (char *) "netns");
   g_ptr_array_add (full, (char *) "exec");
