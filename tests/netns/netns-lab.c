@@ -356,9 +356,11 @@ netns_sweep (void)
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
       const char *ip_pids[] = { "ip", "netns", "pids", name, NULL };
+      const char *ip_del[] = { "ip", "netns", "del", name, NULL };
       g_autoptr(GSubprocessLauncher) launcher = NULL;
-      g_autofree char *out = NULL, *err = NULL;
+      g_autofree char *out = NULL, *err = NULL, *path = NULL;
       g_auto(GStrv) pids = NULL;
+      int status;
 
       if (!g_str_has_prefix (name, NAME_PREFIX) || owner_alive (name))
         continue;
@@ -371,8 +373,16 @@ netns_sweep (void)
             if (pids[i][0] != '\0')
               kill ((pid_t) g_ascii_strtoull (pids[i], NULL, 10), SIGKILL);
         }
-      run_checked ("ip", "netns", "del", name, NULL);
-      g_printerr ("netns-lab: removed stale namespace %s\n", name);
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+      /* Another test program's sweep, started at the same time, may have
+       * removed it first. */
+      status = run_argv (launcher, ip_del, COMMAND_TIMEOUT, &out, &err);
+      path = g_build_filename (NETNS_RUN_DIR, name, NULL);
+      if (status == 0)
+        g_printerr ("netns-lab: removed stale namespace %s\n", name);
+      else if (g_file_test (path, G_FILE_TEST_EXISTS))
+        g_error ("netns-lab: “ip netns del %s” failed (%d): %s%s", name, status, out, err);
     }
 }
 
