@@ -1,18 +1,20 @@
 /* netns-lab.c: see netns-lab.h.
  *
- * Everything a lab creates lives in its two namespaces, so removing those
+ * Everything a lab creates lives in its namespaces, so removing those
  * (`ip netns del`, which is umount + unlink of /run/netns/NAME) and
  * killing the processes inside removes it all: the veth or tun devices go
  * with their namespace.  Every process a lab starts asks the kernel to
  * kill it when this process dies (PR_SET_PDEATHSIG), so a fatal signal
  * only has to unlink the names — which a signal handler can do — and a
  * SIGKILL leaves names whose owner is gone, which the next run's sweep
- * removes.
+ * removes.  A name carries its owner's pid and start time: other tests
+ * using the lab at the same time are alive, whatever their program.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,24 +27,35 @@
 #include "netns-lab.h"
 
 #define NETNS_RUN_DIR "/run/netns"
-#define NAME_PREFIX "foctet-nt-"
+/* Not the "foctet-nt-" of old, whose sweep took a live owner running
+ * another program for a dead one. */
+#define NAME_PREFIX "foctet-lab-"
 #define MAX_NAMESPACES 32
 #define COMMAND_TIMEOUT 15
 
+/* The NAT lab's addresses (netns-lab.h). */
+#define NAT_INTERNET_ADDRESS "198.18.0.254"
+#define NAT_PUBLIC_ADDRESS "198.18.0.100"
+
 struct _NetnsLab {
-  char *namespaces[2];
-  char *interfaces[2];
-  char *addresses[2];
+  guint number;
+  /* By NetnsSide; NULL where the topology has no such namespace. */
+  char *namespaces[NETNS_N_SIDES];
+  char *interfaces[NETNS_N_SIDES];
+  char *addresses[NETNS_N_SIDES];
+  int slots[NETNS_N_SIDES];
   const char *impairment;
   GSubprocess *wire;
   GPtrArray *processes;
-  int slots[2];
 };
 
 /* The paths a signal handler removes; "" when free.  Written only outside
  * handlers, with the signals that run them blocked. */
 static char ns_paths[MAX_NAMESPACES][128];
 static guint lab_count;
+/* NAME_PREFIX "PID-START" of this process: its namespaces' names begin
+ * with it. */
+static char *owner_prefix;
 static int netem_available = -1;
 /* SIGABRT: failed assertions; SIGTRAP: g_error() under G_DEBUG.  Crashes
  * (SIGSEGV...) are left to the sanitizers' reports and the next sweep. */
@@ -284,24 +297,58 @@ run_quietly (const char * const *argv)
 }
 
 /* The namespaces of runs that died without removing them: named with our
- * prefix, and their pid is not a live process of the same program. */
+ * prefix, and no process has the pid and start time in the name. */
 
+/* Field 22 of /proc/PID/stat, in clock ticks since boot: with the pid, it
+ * names one process for good. */
 static gboolean
-owner_alive (pid_t pid)
+process_start_time (pid_t    pid,
+                    guint64 *start)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%d/comm", (int) pid);
-  g_autofree char *theirs = NULL, *ours = NULL;
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *stat = NULL;
+  g_auto(GStrv) fields = NULL;
+  const char *after_comm;
 
-  if (pid == getpid ())
+  if (!g_file_get_contents (path, &stat, NULL, NULL) || (after_comm = strrchr (stat, ')')) == NULL)
     return FALSE;
-  if (!g_file_get_contents (path, &theirs, NULL, NULL) ||
-      !g_file_get_contents ("/proc/self/comm", &ours, NULL, NULL))
+  /* Fields 3 onwards: state is fields[0], the start time fields[19]. */
+  fields = g_strsplit (after_comm + 2, " ", 21);
+  if (g_strv_length (fields) < 21)
     return FALSE;
-  return g_str_equal (theirs, ours);
+  *start = g_ascii_strtoull (fields[19], NULL, 10);
+  return TRUE;
 }
 
-static void
-sweep_stale_namespaces (void)
+char *
+netns_owner_prefix (pid_t pid)
+{
+  guint64 start;
+
+  if (!process_start_time (pid, &start))
+    return NULL;
+  return g_strdup_printf (NAME_PREFIX "%d-%" G_GUINT64_FORMAT, (int) pid, start);
+}
+
+/* Whether @name ("PREFIX" "PID-START-...") belongs to a live process. */
+static gboolean
+owner_alive (const char *name)
+{
+  const char *tag = name + strlen (NAME_PREFIX);
+  char *end = NULL;
+  guint64 pid, start, actual;
+
+  pid = g_ascii_strtoull (tag, &end, 10);
+  if (pid == 0 || pid > G_MAXINT || *end != '-')
+    return FALSE;
+  start = g_ascii_strtoull (end + 1, &end, 10);
+  if (*end != '-')
+    return FALSE;
+  return process_start_time ((pid_t) pid, &actual) && actual == start;
+}
+
+void
+netns_sweep (void)
 {
   g_autoptr(GDir) dir = g_dir_open (NETNS_RUN_DIR, 0, NULL);
   const char *name;
@@ -309,15 +356,13 @@ sweep_stale_namespaces (void)
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
       const char *ip_pids[] = { "ip", "netns", "pids", name, NULL };
+      const char *ip_del[] = { "ip", "netns", "del", name, NULL };
       g_autoptr(GSubprocessLauncher) launcher = NULL;
-      g_autofree char *out = NULL, *err = NULL;
+      g_autofree char *out = NULL, *err = NULL, *path = NULL;
       g_auto(GStrv) pids = NULL;
-      guint64 owner;
+      int status;
 
-      if (!g_str_has_prefix (name, NAME_PREFIX))
-        continue;
-      owner = g_ascii_strtoull (name + strlen (NAME_PREFIX), NULL, 10);
-      if (owner != 0 && owner_alive ((pid_t) owner))
+      if (!g_str_has_prefix (name, NAME_PREFIX) || owner_alive (name))
         continue;
 
       launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
@@ -328,8 +373,16 @@ sweep_stale_namespaces (void)
             if (pids[i][0] != '\0')
               kill ((pid_t) g_ascii_strtoull (pids[i], NULL, 10), SIGKILL);
         }
-      run_checked ("ip", "netns", "del", name, NULL);
-      g_printerr ("netns-lab: removed stale namespace %s\n", name);
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+      /* Another test program's sweep, started at the same time, may have
+       * removed it first. */
+      status = run_argv (launcher, ip_del, COMMAND_TIMEOUT, &out, &err);
+      path = g_build_filename (NETNS_RUN_DIR, name, NULL);
+      if (status == 0)
+        g_printerr ("netns-lab: removed stale namespace %s\n", name);
+      else if (g_file_test (path, G_FILE_TEST_EXISTS))
+        g_error ("netns-lab: “ip netns del %s” failed (%d): %s%s", name, status, out, err);
     }
 }
 
@@ -357,12 +410,31 @@ bail_out (const char *format,
 }
 
 void
+netns_require_programs (const char *purpose,
+                        const char *first,
+                        ...)
+{
+  g_autoptr(GString) missing = g_string_new (NULL);
+  va_list args;
+
+  va_start (args, first);
+  for (const char *name = first; name != NULL; name = va_arg (args, const char *))
+    {
+      g_autofree char *path = g_find_program_in_path (name);
+
+      if (path == NULL)
+        g_string_append_printf (missing, "%s`%s`", missing->len > 0 ? ", " : "", name);
+    }
+  va_end (args);
+  if (missing->len > 0)
+    bail_out ("%s: %s not found in PATH (./scripts/deps.sh installs what the tests need)", purpose,
+              missing->str);
+}
+
+void
 netns_init (void)
 {
-  g_autofree char *probe = g_strdup_printf (NAME_PREFIX "%d-probe", (int) getpid ());
-  const char *add[] = { "ip", "netns", "add", probe, NULL };
-  const char *del[] = { "ip", "netns", "del", probe, NULL };
-  g_autofree char *ip = g_find_program_in_path ("ip");
+  g_autofree char *probe = NULL;
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autofree char *out = NULL, *err = NULL;
   struct sigaction sa;
@@ -371,8 +443,10 @@ netns_init (void)
   if (geteuid () != 0)
     bail_out ("netns tests need root to create network namespaces (CI runs them as root); "
               "run them with sudo, or leave out the suite: meson test --no-suite netns");
-  if (ip == NULL)
-    bail_out ("netns tests need `ip` (iproute2): ./scripts/deps.sh installs it");
+  netns_require_programs ("netns tests need `ip` (iproute2)", "ip", NULL);
+  owner_prefix = netns_owner_prefix (getpid ());
+  if (owner_prefix == NULL)
+    bail_out ("netns tests: cannot read this process's start time in /proc/%d/stat", (int) getpid ());
 
   memset (&sa, 0, sizeof sa);
   sa.sa_handler = fatal_signal_handler;
@@ -381,15 +455,21 @@ netns_init (void)
     sigaction (fatal_signals[i], &sa, NULL);
   atexit (remove_at_exit);
 
-  sweep_stale_namespaces ();
+  netns_sweep ();
 
-  slot = claim_slot (probe);
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  if (run_argv (launcher, add, COMMAND_TIMEOUT, &out, &err) != 0)
-    bail_out ("netns tests: `ip netns add %s` failed, this machine cannot make network namespaces: %s%s",
-              probe, g_strchomp (out), g_strchomp (err));
-  run_quietly (del);
-  release_slot (slot);
+  probe = g_strconcat (owner_prefix, "-probe", NULL);
+  {
+    const char *add[] = { "ip", "netns", "add", probe, NULL };
+    const char *del[] = { "ip", "netns", "del", probe, NULL };
+
+    slot = claim_slot (probe);
+    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+    if (run_argv (launcher, add, COMMAND_TIMEOUT, &out, &err) != 0)
+      bail_out ("netns tests: `ip netns add %s` failed, this machine cannot make network namespaces: %s%s",
+                probe, g_strchomp (out), g_strchomp (err));
+    run_quietly (del);
+    release_slot (slot);
+  }
 }
 
 static gboolean
@@ -444,29 +524,88 @@ start_wire (NetnsLab        *lab,
     g_error ("netns-lab: netns-wire did not start (it said “%s”)", line != NULL ? line : "nothing");
 }
 
+static NetnsLab *
+lab_alloc (void)
+{
+  NetnsLab *lab = g_new0 (NetnsLab, 1);
+
+  lab->number = lab_count++;
+  lab->processes = g_ptr_array_new_with_free_func (g_object_unref);
+  for (int i = 0; i < NETNS_N_SIDES; i++)
+    lab->slots[i] = -1;
+  return lab;
+}
+
+/* Namespace "PREFIX-PID-START-N-SUFFIX" for @side, loopback up. */
+static void
+lab_add_namespace (NetnsLab   *lab,
+                   NetnsSide   side,
+                   const char *suffix)
+{
+  char *name = g_strdup_printf ("%s-%u-%s", owner_prefix, lab->number, suffix);
+
+  lab->namespaces[side] = name;
+  lab->slots[side] = claim_slot (name);
+  run_checked ("ip", "netns", "add", name, NULL);
+  run_checked ("ip", "-n", name, "link", "set", "lo", "up", NULL);
+}
+
+/* What netns_lab_get_interface () and _get_address () say for @side. */
+static void
+lab_set_host (NetnsLab   *lab,
+              NetnsSide   side,
+              const char *interface,
+              const char *address)
+{
+  lab->interfaces[side] = g_strdup (interface);
+  lab->addresses[side] = g_strdup (address);
+}
+
+/* ADDRESS/24 on @interface of @side, the link up. */
+static void
+lab_add_address (NetnsLab   *lab,
+                 NetnsSide   side,
+                 const char *interface,
+                 const char *address)
+{
+  g_autofree char *cidr = g_strdup_printf ("%s/24", address);
+
+  run_checked ("ip", "-n", lab->namespaces[side], "addr", "add", cidr, "dev", interface, NULL);
+  run_checked ("ip", "-n", lab->namespaces[side], "link", "set", interface, "up", NULL);
+}
+
+/* A veth pair, one end in each namespace. */
+static void
+lab_add_veth (NetnsLab   *lab,
+              NetnsSide   side,
+              const char *interface,
+              NetnsSide   peer_side,
+              const char *peer_interface)
+{
+  run_checked ("ip", "link", "add", interface, "netns", lab->namespaces[side], "type", "veth",
+               "peer", "name", peer_interface, "netns", lab->namespaces[peer_side], NULL);
+}
+
 NetnsLab *
 netns_lab_new (const NetnsLink *link)
 {
-  NetnsLab *lab = g_new0 (NetnsLab, 1);
-  guint n = lab_count++;
+  NetnsLab *lab = lab_alloc ();
   gboolean impaired = link->delay_ms > 0 || link->loss_percent > 0;
 
-  lab->processes = g_ptr_array_new_with_free_func (g_object_unref);
   for (int i = 0; i < 2; i++)
     {
-      lab->namespaces[i] = g_strdup_printf (NAME_PREFIX "%d-%u-%c", (int) getpid (), n, 'a' + i);
-      lab->interfaces[i] = g_strdup_printf ("f%c0", 'a' + i);
-      lab->addresses[i] = g_strdup_printf ("10.77.%u.%d", n % 256, i + 1);
-      lab->slots[i] = claim_slot (lab->namespaces[i]);
-      run_checked ("ip", "netns", "add", lab->namespaces[i], NULL);
-      run_checked ("ip", "-n", lab->namespaces[i], "link", "set", "lo", "up", NULL);
+      g_autofree char *suffix = g_strdup_printf ("%c", 'a' + i);
+      g_autofree char *interface = g_strdup_printf ("f%c0", 'a' + i);
+      g_autofree char *address = g_strdup_printf ("10.77.%u.%d", lab->number % 256, i + 1);
+
+      lab_add_namespace (lab, i, suffix);
+      lab_set_host (lab, i, interface, address);
     }
 
   if (!impaired || want_netem (lab))
     {
       lab->impairment = impaired ? "netem" : "none";
-      run_checked ("ip", "link", "add", lab->interfaces[0], "netns", lab->namespaces[0], "type", "veth",
-                   "peer", "name", lab->interfaces[1], "netns", lab->namespaces[1], NULL);
+      lab_add_veth (lab, NETNS_SIDE_A, lab->interfaces[0], NETNS_SIDE_B, lab->interfaces[1]);
       for (int i = 0; impaired && i < 2; i++)
         {
           g_autofree char *delay = g_strdup_printf ("%ums", link->delay_ms);
@@ -483,15 +622,88 @@ netns_lab_new (const NetnsLink *link)
     }
 
   for (int i = 0; i < 2; i++)
-    {
-      g_autofree char *cidr = g_strdup_printf ("%s/24", lab->addresses[i]);
-
-      run_checked ("ip", "-n", lab->namespaces[i], "addr", "add", cidr, "dev", lab->interfaces[i], NULL);
-      run_checked ("ip", "-n", lab->namespaces[i], "link", "set", lab->interfaces[i], "up", NULL);
-    }
+    lab_add_address (lab, i, lab->interfaces[i], lab->addresses[i]);
   g_test_message ("lab %s/%s: %s %s <-> %s %s, delay %u ms, loss %g%% each way (%s)",
                   lab->namespaces[0], lab->namespaces[1], lab->interfaces[0], lab->addresses[0],
                   lab->interfaces[1], lab->addresses[1], link->delay_ms, link->loss_percent, lab->impairment);
+  return lab;
+}
+
+/* A router: LAN_PREFIX.1 towards @node (at LAN_PREFIX.2, routed through
+ * it), @wan_address on the bridge; masquerades what leaves by the bridge,
+ * forwards from the bridge only what answers the LAN. */
+static void
+lab_add_nat (NetnsLab   *lab,
+             NetnsSide   node,
+             NetnsSide   nat,
+             const char *suffix,
+             const char *lan_prefix,
+             const char *wan_address)
+{
+  static const char ruleset[] =
+    "table ip foctet-nat {\n"
+    "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;\n"
+    "    oifname \"wan0\" masquerade; };\n"
+    "  chain forward { type filter hook forward priority filter; policy drop;\n"
+    "    ct state established,related accept;\n"
+    "    iifname \"lan0\" oifname \"wan0\" accept; };\n"
+    "}\n";
+  g_autofree char *node_address = g_strconcat (lan_prefix, ".2", NULL);
+  g_autofree char *gateway = g_strconcat (lan_prefix, ".1", NULL);
+  g_autofree char *bridge_port = g_strconcat ("to-", suffix, NULL);
+
+  lab_add_namespace (lab, nat, suffix);
+  lab_add_veth (lab, nat, "wan0", NETNS_SIDE_INTERNET, bridge_port);
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_INTERNET], "link", "set", bridge_port,
+               "master", "br0", "up", NULL);
+  lab_add_address (lab, nat, "wan0", wan_address);
+  lab_set_host (lab, nat, "wan0", wan_address);
+  run_checked ("ip", "-n", lab->namespaces[nat], "route", "add", "default", "via", NAT_INTERNET_ADDRESS, NULL);
+
+  lab_add_veth (lab, node, "lan0", nat, "lan0");
+  lab_add_address (lab, nat, "lan0", gateway);
+  lab_add_address (lab, node, "lan0", node_address);
+  lab_set_host (lab, node, "lan0", node_address);
+  run_checked ("ip", "-n", lab->namespaces[node], "route", "add", "default", "via", gateway, NULL);
+
+  run_checked ("ip", "netns", "exec", lab->namespaces[nat], "sysctl", "-qw", "net.ipv4.ip_forward=1", NULL);
+  run_checked ("ip", "netns", "exec", lab->namespaces[nat], "nft", ruleset, NULL);
+}
+
+NetnsLab *
+netns_lab_new_nat (void)
+{
+  NetnsLab *lab;
+
+  netns_require_programs ("the NAT lab needs nftables and procps", "nft", "sysctl", NULL);
+  lab = lab_alloc ();
+  lab->impairment = "none";
+  lab_add_namespace (lab, NETNS_SIDE_A, "a");
+  lab_add_namespace (lab, NETNS_SIDE_B, "b");
+  lab_add_namespace (lab, NETNS_SIDE_INTERNET, "inet");
+  lab_add_namespace (lab, NETNS_SIDE_PUBLIC, "pub");
+
+  /* The internet: a bridge, and an address that forwards nothing. */
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_INTERNET], "link", "add", "br0", "type", "bridge", NULL);
+  lab_add_address (lab, NETNS_SIDE_INTERNET, "br0", NAT_INTERNET_ADDRESS);
+  lab_set_host (lab, NETNS_SIDE_INTERNET, "br0", NAT_INTERNET_ADDRESS);
+
+  lab_add_veth (lab, NETNS_SIDE_PUBLIC, "pub0", NETNS_SIDE_INTERNET, "to-pub");
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_INTERNET], "link", "set", "to-pub",
+               "master", "br0", "up", NULL);
+  lab_add_address (lab, NETNS_SIDE_PUBLIC, "pub0", NAT_PUBLIC_ADDRESS);
+  lab_set_host (lab, NETNS_SIDE_PUBLIC, "pub0", NAT_PUBLIC_ADDRESS);
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_PUBLIC], "route", "add", "default",
+               "via", NAT_INTERNET_ADDRESS, NULL);
+
+  lab_add_nat (lab, NETNS_SIDE_A, NETNS_SIDE_NAT_A, "nat-a", "10.0.1", "198.18.0.1");
+  lab_add_nat (lab, NETNS_SIDE_B, NETNS_SIDE_NAT_B, "nat-b", "10.0.2", "198.18.0.2");
+
+  g_test_message ("NAT lab %s-%u-{a,b,nat-a,nat-b,inet,pub}: A %s behind %s, B %s behind %s, "
+                  "public %s", owner_prefix, lab->number,
+                  lab->addresses[NETNS_SIDE_A], lab->addresses[NETNS_SIDE_NAT_A],
+                  lab->addresses[NETNS_SIDE_B], lab->addresses[NETNS_SIDE_NAT_B],
+                  lab->addresses[NETNS_SIDE_PUBLIC]);
   return lab;
 }
 
@@ -513,10 +725,13 @@ netns_lab_free (NetnsLab *lab)
         g_error ("netns-lab: netns-wire did not end after SIGTERM");
       g_clear_object (&lab->wire);
     }
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < NETNS_N_SIDES; i++)
     {
-      run_checked ("ip", "netns", "del", lab->namespaces[i], NULL);
-      release_slot (lab->slots[i]);
+      if (lab->namespaces[i] != NULL)
+        {
+          run_checked ("ip", "netns", "del", lab->namespaces[i], NULL);
+          release_slot (lab->slots[i]);
+        }
       g_free (lab->namespaces[i]);
       g_free (lab->interfaces[i]);
       g_free (lab->addresses[i]);
@@ -540,6 +755,13 @@ netns_lab_get_address (NetnsLab *lab,
 }
 
 const char *
+netns_lab_get_interface (NetnsLab *lab,
+                         NetnsSide side)
+{
+  return lab->interfaces[side];
+}
+
+const char *
 netns_lab_get_impairment (NetnsLab *lab)
 {
   return lab->impairment;
@@ -552,6 +774,7 @@ in_namespace (NetnsLab           *lab,
 {
   GPtrArray *full = g_ptr_array_new ();
 
+  g_assert (lab->namespaces[side] != NULL);
   g_ptr_array_add (full, (char *) "ip");
   g_ptr_array_add (full, (char *) "netns");
   g_ptr_array_add (full, (char *) "exec");

@@ -1,17 +1,27 @@
-/* netns-lab.h: two network namespaces joined by one link, for tests that
- * run real programs over a real network stack with delay and loss.
+/* netns-lab.h: network namespaces for tests that run real programs over a
+ * real network stack: two joined by one link with delay and loss, or two
+ * nodes behind NATs with a public host between them.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
 
+#include <sys/types.h>
+
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
 
+/* A namespace of a lab.  A and B are the two nodes in either topology;
+ * the others exist in the NAT lab only. */
 typedef enum {
   NETNS_SIDE_A,
   NETNS_SIDE_B,
+  NETNS_SIDE_PUBLIC,             /* a host with a public address (a relay) */
+  NETNS_SIDE_NAT_A,              /* A's router */
+  NETNS_SIDE_NAT_B,              /* B's router */
+  NETNS_SIDE_INTERNET,           /* the bridge the routers and PUBLIC share */
+  NETNS_N_SIDES
 } NetnsSide;
 
 typedef struct {
@@ -24,26 +34,49 @@ typedef struct _NetnsLab NetnsLab;
 
 /* Call once from main() after g_test_init(): fails the process with a
  * message unless it can make namespaces (root, ip netns add), removes
- * namespaces that runs of this fixture that died left behind, and makes
+ * namespaces that runs of this fixture that died left behind (any test
+ * program's), and makes
  * sure every lab is removed however the process ends — normal exit,
  * failed assertion (SIGABRT), g_error() (SIGTRAP), SIGTERM (a test
  * runner's timeout), SIGINT, SIGHUP, SIGQUIT; SIGKILL and crashes through
  * the sweep of the next run. */
 void netns_init (void);
 
-/* Namespaces "foctet-nt-PID-N-a" and "-b", loopback up, one link between
+/* Namespaces "foctet-lab-PID-START-N-a" and "-b" (START: this process's
+ * start time, which tells it from a later one with the same pid; other
+ * test programs at work at the same time are left alone), loopback up,
+ * one link between
  * them: IF_A 10.77.N.1/24 in a, IF_B 10.77.N.2/24 in b.  Without delay
  * and loss a veth pair; with them, a veth pair with tc netem on both ends
  * where the kernel has sch_netem, else a tun pair joined by netns-wire
  * (user space, same delay and loss).  FOCTET_NETNS_IMPAIRMENT=netem or
  * =wire forces one.  Fails the test on error. */
 NetnsLab *netns_lab_new (const NetnsLink *link);
+
+/* The NAT lab (nft masquerade, stateful: no port forwards):
+ *
+ *   A 10.0.1.2 -- 10.0.1.1 NAT_A 198.18.0.1 --+
+ *                                              +-- br0 --- 198.18.0.100 PUBLIC
+ *   B 10.0.2.2 -- 10.0.2.1 NAT_B 198.18.0.2 --+   (INTERNET, 198.18.0.254)
+ *
+ * A and B reach PUBLIC through their NATs, which it sees as 198.18.0.1 and
+ * .2; nothing reaches A or B from outside unless they began it.  The
+ * routers' and PUBLIC's default route is INTERNET's 198.18.0.254, which
+ * forwards nothing: packets to a private address vanish as they do on the
+ * internet.  Needs nft and sysctl; fails the run with a message without. */
+NetnsLab *netns_lab_new_nat (void);
 void netns_lab_free (NetnsLab *lab);
 
+/* NULL for a namespace not in the lab's topology. */
 const char *netns_lab_get_namespace (NetnsLab *lab,
                                      NetnsSide side);
+/* Where the rest of the lab reaches @side: a router's public address;
+ * INTERNET's 198.18.0.254. */
 const char *netns_lab_get_address (NetnsLab *lab,
                                    NetnsSide side);
+/* The interface that holds that address ("br0" for INTERNET). */
+const char *netns_lab_get_interface (NetnsLab *lab,
+                                     NetnsSide side);
 /* "none", "netem" or "wire" */
 const char *netns_lab_get_impairment (NetnsLab *lab);
 
@@ -67,6 +100,19 @@ int netns_lab_run (NetnsLab            *lab,
                    guint                timeout_seconds,
                    char               **out,
                    char               **err);
+
+/* Fails the run with a message naming ./scripts/deps.sh unless every
+ * program (NULL-terminated) is in PATH; @purpose says what needs them. */
+void netns_require_programs (const char *purpose,
+                             const char *first,
+                             ...) G_GNUC_NULL_TERMINATED;
+
+/* The sweep netns_init () does: removes every namespace whose name says
+ * its owner is gone, and kills what runs in it. */
+void netns_sweep (void);
+/* "foctet-lab-PID-START", the beginning of the names of the namespaces of
+ * process @pid; NULL if there is no such process. */
+char *netns_owner_prefix (pid_t pid);
 
 /* Bounded waits on the thread-default main context: FALSE on timeout. */
 gboolean netns_wait_process (GSubprocess *process,

@@ -1,16 +1,27 @@
 /* netns-peer.c: the two ends of the integrity check — a node that receives
  * seeded pseudo-random bytes on a protocol of its own and reports their
  * SHA-256, and one that sends them.  Both load the transports from the
- * plugin directories through the registry, like any application.
+ * plugin directories through the registry, like any application.  And,
+ * to show what a capture sees of bytes sent in the clear, the same over
+ * plain TCP.
  *
  *   netns-peer serve URI
  *       listen on URI; first stdout line: the ticket; then one line per
  *       finished transfer: "received BYTES sha256=HEX"; until SIGTERM or
  *       SIGINT, then exit 0, or 1 if a transfer failed.
  *   netns-peer send TICKET TRANSPORT UPLOAD DOWNLOAD SEED
- *       send UPLOAD bytes of the stream of SEED, ask for DOWNLOAD bytes
- *       back; stdout: "received BYTES sha256=HEX"; exit 0 once the
- *       transfer ended, 1 on an error or after TIMEOUT seconds.
+ *       send UPLOAD bytes of the stream of SEED, or of NETNS_MARKER
+ *       repeated if SEED is "marker", ask for DOWNLOAD bytes back (of the
+ *       stream of SEED + 1, 1 for "marker"); stdout: "received BYTES
+ *       sha256=HEX"; exit 0 once the transfer ended, 1 on an error or
+ *       after TIMEOUT seconds.
+ *   netns-peer sink HOST:PORT
+ *       listen on HOST:PORT (TCP, no encryption, port 0: any); first
+ *       stdout line: the HOST:PORT bound; take one connection, read it to
+ *       its end, print "received BYTES sha256=HEX", exit 0.
+ *   netns-peer plain HOST:PORT BYTES
+ *       connect over TCP, no encryption, write BYTES of NETNS_MARKER
+ *       repeated, close; exit 0 once the sink closed too.
  *
  * Checking the digests is the test's business (netns-data.h).
  *
@@ -41,6 +52,7 @@ typedef struct {
   guint64 upload, download, seed;
   guint64 sent, received;
   gboolean initiator;
+  gboolean marker;               /* the opener uploads NETNS_MARKER */
   guint8 buf[CHUNK];
 } Transfer;
 
@@ -351,7 +363,10 @@ header_written_cb (GObject      *source,
       transfer_done (t, "write", error);
       return;
     }
-  netns_data_init (&t->data, t->seed);
+  if (t->marker)
+    netns_data_init_marker (&t->data);
+  else
+    netns_data_init (&t->data, t->seed);
   write_some (t, t->upload, send_sent);
 }
 
@@ -428,11 +443,132 @@ run_send (FoctetNode *node,
   t->checksum = g_checksum_new (G_CHECKSUM_SHA256);
   t->upload = g_ascii_strtoull (argv[2], NULL, 10);
   t->download = g_ascii_strtoull (argv[3], NULL, 10);
-  t->seed = g_ascii_strtoull (argv[4], NULL, 10);
+  t->marker = g_str_equal (argv[4], "marker");
+  t->seed = t->marker ? 0 : g_ascii_strtoull (argv[4], NULL, 10);
   foctet_node_dial_async (node, ticket, argv[1], NULL, dialed_cb, t);
   g_timeout_add_seconds (TIMEOUT, timeout_cb, NULL);
   g_main_loop_run (loop);
   return exit_status;
+}
+
+/* Plain TCP: the control that shows what a capture sees in the clear. */
+
+static GInetSocketAddress *
+parse_address (const char  *text,
+               GError     **error)
+{
+  g_autofree char *host = NULL;
+  g_autoptr(GInetAddress) address = NULL;
+  guint16 port = 0;
+
+  if (!foctet_parse_host_port (text, &host, &port, error))
+    return NULL;
+  address = g_inet_address_new_from_string (host);
+  if (address == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "not an IP address: %s", host);
+      return NULL;
+    }
+  return G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (address, port));
+}
+
+static int
+run_sink (const char *listen)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetSocketAddress) address = parse_address (listen, &error);
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocket) connection = NULL;
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree char *host = NULL;
+  guint64 received = 0;
+  char buf[CHUNK];
+  gssize n;
+
+  if (address == NULL ||
+      (socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error)) == NULL ||
+      !g_socket_bind (socket, G_SOCKET_ADDRESS (address), TRUE, &error) ||
+      !g_socket_listen (socket, &error) ||
+      (bound = g_socket_get_local_address (socket, &error)) == NULL)
+    {
+      fail ("sink", error);
+      return 1;
+    }
+  host = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (bound)));
+  g_print ("%s:%u\n", host, g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  fflush (stdout);
+
+  g_socket_set_timeout (socket, TIMEOUT);
+  connection = g_socket_accept (socket, NULL, &error);
+  if (connection == NULL)
+    {
+      fail ("accept", error);
+      return 1;
+    }
+  g_socket_set_timeout (connection, TIMEOUT);
+  while ((n = g_socket_receive (connection, buf, sizeof buf, NULL, &error)) > 0)
+    {
+      g_checksum_update (checksum, (const guchar *) buf, n);
+      received += n;
+    }
+  if (n < 0)
+    {
+      fail ("receive", error);
+      return 1;
+    }
+  g_print ("received %" G_GUINT64_FORMAT " sha256=%s\n", received, g_checksum_get_string (checksum));
+  if (!g_socket_close (connection, &error))
+    {
+      fail ("close", error);
+      return 1;
+    }
+  return 0;
+}
+
+static int
+run_plain (const char *target,
+           guint64     bytes)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetSocketAddress) address = parse_address (target, &error);
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  GOutputStream *out;
+  NetnsData data;
+  guint8 buf[CHUNK];
+  gssize n;
+
+  g_socket_client_set_timeout (client, TIMEOUT);
+  if (address == NULL ||
+      (connection = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (address), NULL, &error)) == NULL)
+    {
+      fail ("connect", error);
+      return 1;
+    }
+  out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+  netns_data_init_marker (&data);
+  while (bytes > 0)
+    {
+      gsize len = MIN (bytes, sizeof buf);
+
+      netns_data_fill (&data, buf, len);
+      if (!g_output_stream_write_all (out, buf, len, NULL, NULL, &error))
+        {
+          fail ("write", error);
+          return 1;
+        }
+      bytes -= len;
+    }
+  /* Half-close, then wait for the sink's end: it has read everything. */
+  if (!g_socket_shutdown (g_socket_connection_get_socket (connection), FALSE, TRUE, &error) ||
+      (n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (connection)), buf, sizeof buf,
+                                NULL, &error)) < 0)
+    {
+      fail ("close", error);
+      return 1;
+    }
+  return n == 0 ? 0 : 1;
 }
 
 int
@@ -444,10 +580,16 @@ main (int   argc,
   g_autoptr(FoctetNode) node = NULL;
   int status;
 
+  if (argc == 3 && g_str_equal (argv[1], "sink"))
+    return run_sink (argv[2]);
+  if (argc == 4 && g_str_equal (argv[1], "plain"))
+    return run_plain (argv[2], g_ascii_strtoull (argv[3], NULL, 10));
   if (!((argc == 3 && g_str_equal (argv[1], "serve")) || (argc == 7 && g_str_equal (argv[1], "send"))))
     {
       g_printerr ("usage: netns-peer serve URI\n"
-                  "       netns-peer send TICKET TRANSPORT UPLOAD DOWNLOAD SEED\n");
+                  "       netns-peer send TICKET TRANSPORT UPLOAD DOWNLOAD SEED|marker\n"
+                  "       netns-peer sink HOST:PORT\n"
+                  "       netns-peer plain HOST:PORT BYTES\n");
       return 2;
     }
   identity = foctet_identity_generate (&error);

@@ -1,13 +1,15 @@
 /* test-netns.c: foctet-shell and two nodes in separate network namespaces
  * over a link with delay and loss — serve in one, ping, perf and an
  * integrity check (seeded data, SHA-256 at both ends) from the other — once
- * per transport plugin that is there and each link condition.
+ * per transport plugin that is there and each link condition; and the
+ * lab's sweep of what dead runs left.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "netns-data.h"
 #include "netns-lab.h"
@@ -267,6 +269,53 @@ test_link (Fixture       *fixture,
                   (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC);
 }
 
+/* The sweep leaves the namespaces of a live process alone, though it runs
+ * another program (here the test runner, our parent), and removes those of
+ * a process that is gone (the same pid, another start time). */
+static void
+test_sweep (void)
+{
+  g_autofree char *live_prefix = netns_owner_prefix (getppid ());
+  g_autofree char *live = NULL, *gone = NULL, *live_path = NULL, *gone_path = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  char *start;
+
+  g_assert_nonnull (live_prefix);
+  live = g_strconcat (live_prefix, "-0-sweep", NULL);
+  /* "foctet-lab-PID-START": the same pid, a start time not its own. */
+  start = strrchr (live_prefix, '-');
+  gone = g_strdup_printf ("%.*s-%" G_GUINT64_FORMAT "-0-sweep", (int) (start - live_prefix), live_prefix,
+                          g_ascii_strtoull (start + 1, NULL, 10) + 1);
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *argv[] = { "ip", "netns", "add", i == 0 ? live : gone, NULL };
+
+      process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+      g_assert_no_error (error);
+      g_assert_true (netns_wait_process (process, START_TIMEOUT));
+      g_assert_true (g_subprocess_get_successful (process));
+      g_clear_object (&process);
+    }
+
+  netns_sweep ();
+
+  live_path = g_build_filename ("/run/netns", live, NULL);
+  gone_path = g_build_filename ("/run/netns", gone, NULL);
+  g_assert_false (g_file_test (gone_path, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (live_path, G_FILE_TEST_EXISTS));
+  {
+    const char *argv[] = { "ip", "netns", "del", live, NULL };
+
+    process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+    g_assert_no_error (error);
+    g_assert_true (netns_wait_process (process, START_TIMEOUT));
+    g_assert_true (g_subprocess_get_successful (process));
+  }
+}
+
 /* Whether a plugin of @transport is in one of the FOCTET_PLUGIN_PATH
  * directories the tests load from. */
 static gboolean
@@ -301,6 +350,7 @@ main (int   argc,
         g_error ("%s is not set (meson test sets it)", vars[i]);
     }
   netns_init ();
+  g_test_add_func ("/netns/lab/sweep", test_sweep);
 
   for (guint t = 0; t < G_N_ELEMENTS (transports); t++)
     {
