@@ -417,7 +417,7 @@ manifest_append (FoctetTransferManifest   *self,
                  GError                  **error)
 {
   g_autofree char *reason = NULL;
-  g_autofree char *shown = NULL;
+  g_autofree char *shown = NULL;     /* the path as error messages quote it */
   g_autofree char *copy = NULL;
   FoctetTransferEntry entry = { 0, };
   gpointer found;
@@ -433,16 +433,17 @@ manifest_append (FoctetTransferManifest   *self,
     }
   /* Valid paths hold no NUL: the copy is the whole path. */
   copy = g_strndup (path, path_len);
-  shown = printable_path (path, path_len);
 
   if ((mode & ~(guint32) FOCTET_TRANSFER_MODE_MASK) != 0)
     {
+      shown = printable_path (path, path_len);
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
                    "“%s” has mode 0%o; only the permission bits 0777 may be set", shown, mode);
       return FALSE;
     }
   if (kind == FOCTET_TRANSFER_ENTRY_DIRECTORY && size != 0)
     {
+      shown = printable_path (path, path_len);
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
                    "directory “%s” has size %" G_GUINT64_FORMAT "; a directory's size must be 0",
                    shown, size);
@@ -451,6 +452,7 @@ manifest_append (FoctetTransferManifest   *self,
   found = g_tree_lookup (self->paths, copy);
   if (found != NULL)
     {
+      shown = printable_path (path, path_len);
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
                    "“%s” is listed twice (entry %u has the same path)",
                    shown, GPOINTER_TO_UINT (found) - 1);
@@ -459,35 +461,38 @@ manifest_append (FoctetTransferManifest   *self,
   slash = strrchr (copy, '/');
   if (slash != NULL)
     {
-      const FoctetTransferEntry *parent;
-      g_autofree char *shown_parent = NULL;
-      guint parent_index;
+      const FoctetTransferEntry *parent = NULL;
+      guint parent_index = 0;
 
       /* The parent is the path up to its last "/": look it up in place. */
       *slash = '\0';
       found = g_tree_lookup (self->paths, copy);
-      shown_parent = printable_path (copy, slash - copy);
       *slash = '/';
-      if (found == NULL)
+      if (found != NULL)
         {
-          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                       "the parent directory of “%s”, “%s”, is not listed before it",
-                       shown, shown_parent);
-          return FALSE;
+          parent_index = GPOINTER_TO_UINT (found) - 1;
+          parent = &g_array_index (self->entries, FoctetTransferEntry, parent_index);
         }
-      parent_index = GPOINTER_TO_UINT (found) - 1;
-      parent = &g_array_index (self->entries, FoctetTransferEntry, parent_index);
-      if (parent->kind != FOCTET_TRANSFER_ENTRY_DIRECTORY)
+      if (parent == NULL || parent->kind != FOCTET_TRANSFER_ENTRY_DIRECTORY)
         {
-          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                       "the parent of “%s”, “%s” (entry %u), is a file, not a directory",
-                       shown, shown_parent, parent_index);
+          g_autofree char *shown_parent = printable_path (copy, slash - copy);
+
+          shown = printable_path (path, path_len);
+          if (parent == NULL)
+            g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                         "the parent directory of “%s”, “%s”, is not listed before it",
+                         shown, shown_parent);
+          else
+            g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                         "the parent of “%s”, “%s” (entry %u), is a file, not a directory",
+                         shown, shown_parent, parent_index);
           return FALSE;
         }
     }
 
   if (self->entries->len >= FOCTET_TRANSFER_MAX_ENTRIES)
     {
+      shown = printable_path (path, path_len);
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
                    "“%s” would be entry %u; a manifest holds at most %d entries",
                    shown, self->entries->len, FOCTET_TRANSFER_MAX_ENTRIES);
@@ -495,6 +500,7 @@ manifest_append (FoctetTransferManifest   *self,
     }
   if (size > FOCTET_TRANSFER_MAX_TOTAL_SIZE - self->total_size)
     {
+      shown = printable_path (path, path_len);
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
                    "“%s” (%" G_GUINT64_FORMAT " bytes) would take the total size over %"
                    G_GUINT64_FORMAT " bytes (2^50)",
@@ -504,6 +510,7 @@ manifest_append (FoctetTransferManifest   *self,
   encoded = entry_encoded_size (kind, path_len);
   if (encoded > FOCTET_TRANSFER_MESSAGE_MAX_BODY - self->body_size)
     {
+      shown = printable_path (path, path_len);
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
                    "“%s” would make the MANIFEST message longer than %d bytes",
                    shown, FOCTET_TRANSFER_MESSAGE_MAX_BODY);
@@ -1194,7 +1201,6 @@ parse_manifest (const guint8  *body,
   g_autoptr(FoctetTransferManifest) manifest = NULL;
   guint32 count = read_u32 (body);
   guint64 total = read_u64 (body + 4);
-  guint64 sum = 0;
   gsize pos = MANIFEST_FIXED;
 
   if (count > FOCTET_TRANSFER_MAX_ENTRIES)
@@ -1265,13 +1271,12 @@ parse_manifest (const guint8  *body,
                        "transfer MANIFEST message: entry %u: %s", i, local_error->message);
           return NULL;
         }
-      sum = manifest->total_size;
-      if (sum > total)
+      if (manifest->total_size > total)
         {
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                        "transfer MANIFEST message: entry %u: the files up to here add up to %"
                        G_GUINT64_FORMAT " bytes, more than the total size %" G_GUINT64_FORMAT,
-                       i, sum, total);
+                       i, manifest->total_size, total);
           return NULL;
         }
       pos += fixed + path_len;
@@ -1284,11 +1289,11 @@ parse_manifest (const guint8  *body,
                    G_GUINT32_FORMAT " entries", length - pos, count);
       return NULL;
     }
-  if (sum != total)
+  if (manifest->total_size != total)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                    "transfer MANIFEST message has total size %" G_GUINT64_FORMAT
-                   ", but its files add up to %" G_GUINT64_FORMAT, total, sum);
+                   ", but its files add up to %" G_GUINT64_FORMAT, total, manifest->total_size);
       return NULL;
     }
   /* What was parsed is what encoding gives back. */
@@ -1503,9 +1508,9 @@ foctet_transfer_manifest_check_get (FoctetTransferManifest       *self,
       return FALSE;
     }
   entry = &g_array_index (self->entries, FoctetTransferEntry, get->index);
-  shown = printable_path (entry->path, strlen (entry->path));
   if (entry->kind != FOCTET_TRANSFER_ENTRY_FILE)
     {
+      shown = printable_path (entry->path, strlen (entry->path));
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                    "transfer GET message: entry %" G_GUINT32_FORMAT " (“%s”) is a directory, not a file",
                    get->index, shown);
@@ -1513,6 +1518,7 @@ foctet_transfer_manifest_check_get (FoctetTransferManifest       *self,
     }
   if (get->length == 0 && entry->size != 0)
     {
+      shown = printable_path (entry->path, strlen (entry->path));
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                    "transfer GET message: length 0 for entry %" G_GUINT32_FORMAT " (“%s”, %"
                    G_GUINT64_FORMAT " bytes); only an empty file is fetched with length 0",
@@ -1521,6 +1527,7 @@ foctet_transfer_manifest_check_get (FoctetTransferManifest       *self,
     }
   if (get->offset > entry->size || get->length > entry->size - get->offset)
     {
+      shown = printable_path (entry->path, strlen (entry->path));
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                    "transfer GET message: offset %" G_GUINT64_FORMAT " + length %" G_GUINT64_FORMAT
                    " runs past the end of entry %" G_GUINT32_FORMAT " (“%s”, %" G_GUINT64_FORMAT " bytes)",
