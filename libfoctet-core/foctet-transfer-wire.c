@@ -856,6 +856,24 @@ foctet_transfer_message_new_manifest (FoctetTransferManifest *manifest)
   return self;
 }
 
+/* GET and DATA: the same fields. */
+static FoctetTransferMessage *
+message_new_range (FoctetTransferMessageType type,
+                   guint32                   index,
+                   guint64                   offset,
+                   guint64                   length)
+{
+  FoctetTransferMessage *self;
+
+  g_return_val_if_fail (range_is_valid (offset, length), NULL);
+
+  self = message_new (type);
+  self->index = index;
+  self->offset = offset;
+  self->length = length;
+  return self;
+}
+
 /**
  * foctet_transfer_message_new_get:
  * @index: the manifest entry of the file
@@ -874,15 +892,7 @@ foctet_transfer_message_new_get (guint32 index,
                                  guint64 offset,
                                  guint64 length)
 {
-  FoctetTransferMessage *self;
-
-  g_return_val_if_fail (range_is_valid (offset, length), NULL);
-
-  self = message_new (FOCTET_TRANSFER_MESSAGE_GET);
-  self->index = index;
-  self->offset = offset;
-  self->length = length;
-  return self;
+  return message_new_range (FOCTET_TRANSFER_MESSAGE_GET, index, offset, length);
 }
 
 /**
@@ -901,15 +911,7 @@ foctet_transfer_message_new_data (guint32 index,
                                   guint64 offset,
                                   guint64 length)
 {
-  FoctetTransferMessage *self;
-
-  g_return_val_if_fail (range_is_valid (offset, length), NULL);
-
-  self = message_new (FOCTET_TRANSFER_MESSAGE_DATA);
-  self->index = index;
-  self->offset = offset;
-  self->length = length;
-  return self;
+  return message_new_range (FOCTET_TRANSFER_MESSAGE_DATA, index, offset, length);
 }
 
 /**

@@ -105,6 +105,15 @@ assert_same_manifest (FoctetTransferManifest *a,
     }
 }
 
+/* @error's message must contain @what. */
+static void
+assert_says (const GError *error,
+             const char   *what)
+{
+  if (strstr (error->message, what) == NULL)
+    g_error ("“%s” does not say “%s”", error->message, what);
+}
+
 static void
 assert_encoding (const FoctetTransferMessage *message,
                  const guint8                *expected,
@@ -382,9 +391,9 @@ assert_rejected_full (const guint8 *data,
       g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
       if (extra == 0)
         g_test_message ("%s", error->message);
-      if (strstr (error->message, what) == NULL || (what2 != NULL && strstr (error->message, what2) == NULL))
-        g_error ("“%s” does not say “%s”%s%s", error->message, what, what2 != NULL ? " and " : "",
-                 what2 != NULL ? what2 : "");
+      assert_says (error, what);
+      if (what2 != NULL)
+        assert_says (error, what2);
       g_assert_true (g_utf8_validate (error->message, -1, NULL));
       g_assert_null (strchr (error->message, '\n'));
       g_assert_null (message);
@@ -796,8 +805,7 @@ test_path_validate (void)
       g_assert_false (foctet_transfer_path_validate (evil[i].path, &error));
       g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
       g_test_message ("%s", error->message);
-      if (strstr (error->message, evil[i].what) == NULL)
-        g_error ("“%s” does not say “%s”", error->message, evil[i].what);
+      assert_says (error, evil[i].what);
       g_assert_true (g_utf8_validate (error->message, -1, NULL));
       g_assert_null (strchr (error->message, '\n'));
     }
@@ -1110,8 +1118,7 @@ test_check_get (void)
       g_assert_false (ok);
       g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
       g_test_message ("%s", error->message);
-      if (strstr (error->message, cases[i].what) == NULL)
-        g_error ("“%s” does not say “%s”", error->message, cases[i].what);
+      assert_says (error, cases[i].what);
     }
 }
 
@@ -1482,8 +1489,7 @@ assert_read_fails (const guint8 *data,
   g_assert_null (message);
   g_assert_error (error, FOCTET_ERROR, code);
   g_test_message ("%s", error->message);
-  if (strstr (error->message, what) == NULL)
-    g_error ("“%s” does not say “%s”", error->message, what);
+  assert_says (error, what);
   /* A refused message is refused on the bytes that break the rule. */
   g_assert_cmpint (g_seekable_tell (G_SEEKABLE (input)), ==, position);
 }
