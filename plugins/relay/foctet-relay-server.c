@@ -444,10 +444,15 @@ circuit_end (Circuit    *c,
       double seconds = (g_get_monotonic_time () - c->started) / (double) G_USEC_PER_SEC;
 
       self->stats.circuits_active--;
+      /* An error after one side finished (typically: it half-closed, then
+       * its connection went away before the other side's end came back)
+       * ends a circuit that did its job. */
       g_message ("circuit %s (%s) -> %s: %" G_GUINT64_FORMAT " bytes up, %" G_GUINT64_FORMAT
-                 " bytes down, %.3f s, %s",
-                 c->dialer_key, c->dialer_address, c->target_key, c->up.bytes, c->down.bytes,
-                 seconds, why != NULL ? why : "closed");
+                 " bytes down, %.3f s, %s%s",
+                 c->dialer_key, c->dialer_address, c->target_key, c->up.bytes, c->down.bytes, seconds,
+                 why == NULL ? "closed" : c->up.done ? "closed by the dialer, then: "
+                                        : c->down.done ? "closed by the target, then: " : "",
+                 why != NULL ? why : "");
     }
   if (c->counted)
     {
