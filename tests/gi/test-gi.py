@@ -185,5 +185,70 @@ class TwoNodesTls(TwoNodes):
     TRANSPORT = 'tls'
 
 
+class ThroughRelay(unittest.TestCase):
+    """A node reachable only through a foctet-relay, from Python."""
+
+    def setUp(self):
+        self.loop = GLib.MainLoop()
+        launcher = Gio.SubprocessLauncher.new(Gio.SubprocessFlags.STDOUT_PIPE)
+        self.relay = launcher.spawnv([os.environ['FOCTET_RELAY'], '--listen', '127.0.0.1:0'])
+        out = Gio.DataInputStream.new(self.relay.get_stdout_pipe())
+        line = []
+
+        def on_line(source, result):
+            line.append(source.read_line_finish_utf8(result)[0])
+
+        out.read_line_async(GLib.PRIORITY_DEFAULT, None, on_line)
+        run_until(self.loop, lambda: line)
+        words = line[0].split(' ')
+        self.assertEqual(words[0], 'relay')
+        self.relay_address = words[2]
+        self.server = Foctet.Node.new(Foctet.Identity.generate())
+        self.client = Foctet.Node.new(Foctet.Identity.generate())
+
+    def tearDown(self):
+        for node in (self.client, self.server):
+            call = Call()
+            node.shutdown_async(None, call)
+            run_until(self.loop, lambda: call.result)
+            self.assertTrue(node.shutdown_finish(call.result[1]))
+        self.relay.send_signal(15)
+        call = Call()
+        self.relay.wait_async(None, call)
+        run_until(self.loop, lambda: call.result)
+        self.assertTrue(self.relay.get_successful())
+
+    def test_ping_via_relay(self):
+        notified = []
+        self.server.connect('notify::observed-addresses', lambda *args: notified.append(True))
+
+        call = Call()
+        self.server.listen_async('relay/' + self.relay_address, None, call)
+        run_until(self.loop, lambda: call.result)
+        self.assertEqual(self.server.listen_finish(call.result[1]), 'relay/' + self.relay_address)
+        observed = self.server.get_observed_addresses()
+        self.assertEqual(len(observed), 1)
+        self.assertTrue(observed[0].startswith('127.0.0.1:'))
+        self.assertTrue(notified)
+
+        ticket = self.server.get_ticket()
+        self.assertEqual(ticket.get_addresses(Foctet.AddressKind.RELAY), [self.relay_address])
+        call = Call()
+        self.client.dial_async(ticket, None, None, call)
+        run_until(self.loop, lambda: call.result)
+        connection = self.client.dial_finish(call.result[1])
+        self.assertEqual(connection.get_transport_name(), 'relay')
+
+        pinger = Foctet.Pinger.new(connection)
+        call = Call()
+        pinger.ping_async(None, call)
+        run_until(self.loop, lambda: call.result)
+        self.assertGreaterEqual(pinger.ping_finish(call.result[1]), 0)
+        call = Call()
+        pinger.close_async(None, call)
+        run_until(self.loop, lambda: call.result)
+        self.assertTrue(pinger.close_finish(call.result[1]))
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)
