@@ -4,8 +4,8 @@
  * real foctet-relay): a tree of every kind of entry compared byte for
  * byte and mode for mode, a wrong secret, a second receiver while one is
  * served, resuming a cancelled receive, a sender lying about a file's
- * SHA-256 (written with the codec directly), files in the way, and
- * symbolic links in the output directory.
+ * SHA-256 (written with the codec directly), a failing write, files in
+ * the way, and symbolic links in the output directory.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -799,6 +800,47 @@ test_corrupted (Fixture       *fixture,
   g_ptr_array_unref (model.contents);
 }
 
+/* A write that fails (here: past RLIMIT_FSIZE, as a full disk would) ends
+ * the receive with an error naming the file; no final file is left
+ * half-written, and a later run completes it. */
+static void
+test_write_error (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *big = g_build_filename (fixture->output, "tree", "big.bin", NULL);
+  g_autofree char *received = g_build_filename (fixture->output, "tree", NULL);
+  struct rlimit saved, limit;
+  gboolean served = FALSE;
+
+  make_tree (fixture->source);
+  sender = prepare_tree_sender (fixture);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &saved), ==, 0);
+  limit = saved;
+  limit.rlim_cur = 1024 * 1024;
+  signal (SIGXFSZ, SIG_IGN);
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &limit), ==, 0);
+  g_assert_false (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &saved), ==, 0);
+  g_test_message ("%s", error->message);
+  g_assert_true (error->domain == G_IO_ERROR);
+  g_assert_nonnull (strstr (error->message, "big.bin.foctet-part"));
+  g_assert_false (g_file_test (big, G_FILE_TEST_EXISTS));
+  g_clear_error (&error);
+
+  g_assert_true (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_assert_no_error (error);
+  foctet_test_wait_for (&served, TIMEOUT);
+  compare_trees (fixture->source, received);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -814,6 +856,7 @@ main (int   argc,
   g_test_add ("/transfer/resume", Fixture, "tls", fixture_setup, test_resume, fixture_teardown);
   g_test_add ("/transfer/busy", Fixture, "quic", fixture_setup, test_busy, fixture_teardown);
   g_test_add ("/transfer/existing", Fixture, "quic", fixture_setup, test_existing, fixture_teardown);
+  g_test_add ("/transfer/write-error", Fixture, "quic", fixture_setup, test_write_error, fixture_teardown);
   g_test_add ("/transfer/corrupted", Fixture, "quic", fixture_setup, test_corrupted, fixture_teardown);
   return g_test_run ();
 }
