@@ -146,11 +146,13 @@ struct _Receive {
   guint n_failed;
   char *first_failure;
 
+  gboolean done_pending;                /* DONE waits for the control stream */
   GError *error;                        /* the receive failed */
   gboolean finished;                    /* the result is decided */
 };
 
 static void fetcher_pump (Fetcher *fetcher);
+static void receive_all_fetched (Receive *receive);
 static void fetcher_read (Fetcher *fetcher);
 static void receive_fail (Receive *receive,
                           GError  *error);
@@ -655,15 +657,52 @@ abort_timeout_cb (gpointer user_data)
 }
 
 static void
+abort_answer_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Receive *receive = user_data;
+  g_autoptr(FoctetTransferMessage) message = NULL;
+
+  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, NULL);
+  receive_close_connection (receive);
+  receive_unref (receive);
+}
+
+/* After ABORT, the half-close; the sender then ends the stream too, and
+ * only then is the connection closed, so that ABORT is not lost with it
+ * (the timer set in receive_fail() bounds the wait). */
+static void
+abort_closed_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Receive *receive = user_data;
+
+  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, NULL))
+    {
+      receive_close_connection (receive);
+      receive_unref (receive);
+      return;
+    }
+  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (source)), G_PRIORITY_DEFAULT,
+                                      NULL, abort_answer_cb, receive);
+}
+
+static void
 abort_written_cb (GObject      *source,
                   GAsyncResult *result,
                   gpointer      user_data)
 {
   Receive *receive = user_data;
 
-  foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, NULL);
-  receive_close_connection (receive);
-  receive_unref (receive);
+  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, NULL))
+    {
+      receive_close_connection (receive);
+      receive_unref (receive);
+      return;
+    }
+  foctet_stream_close_write_async (receive->control->stream, G_PRIORITY_DEFAULT, NULL, abort_closed_cb, receive);
 }
 
 /* Gives up: says why on the control stream (ABORT) when it can, stops
@@ -715,8 +754,6 @@ job_finish_failed (Receive *receive,
     close (job->dir_fd);
   job->dir_fd = -1;
 }
-
-static void receive_all_fetched (Receive *receive);
 
 static void
 job_done (Receive *receive)
@@ -897,8 +934,13 @@ fetcher_get_written_cb (GObject      *source,
     receive_fail (receive, error);
   else if (!receive->finished)
     {
-      fetcher_pump (fetcher);
-      fetcher_read (fetcher);
+      if (receive->done_pending && fetcher == receive->control)
+        receive_all_fetched (receive);
+      else
+        {
+          fetcher_pump (fetcher);
+          fetcher_read (fetcher);
+        }
     }
   receive_unref (receive);
 }
@@ -1276,6 +1318,14 @@ receive_all_fetched (Receive *receive)
 
   if (receive->finished)
     return;
+  /* Every GET is answered, but the last one's write may not have called
+   * back yet: DONE follows once the stream is free. */
+  if (receive->control->writing)
+    {
+      receive->done_pending = TRUE;
+      return;
+    }
+  receive->done_pending = FALSE;
   if (receive->n_failed > 0)
     {
       receive_fail (receive, g_error_new (FOCTET_ERROR, FOCTET_ERROR_VERIFICATION_FAILED,
