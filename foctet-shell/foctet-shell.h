@@ -79,12 +79,36 @@ FoctetNode *shell_make_node (ShellContext *ctx,
                              int          *status);
 void shell_shutdown_node (FoctetNode *node);
 
+/* The default listen URIs (quic and tls, those loaded, on all addresses,
+ * any port), or @only's; on failure prints why as @command's, sets
+ * *status. */
+gboolean shell_default_listen_uris (const char *command,
+                                    GPtrArray  *uris,
+                                    const char *only,
+                                    int        *status);
+/* Listens on every URI; with @defaults one failing is only a warning
+ * while another succeeds.  Returns the URIs bound, or NULL: with *status
+ * set on failure, unchanged if @stop was cancelled. */
+GPtrArray *shell_listen (ShellContext *ctx,
+                         FoctetNode   *node,
+                         GPtrArray    *uris,
+                         gboolean      defaults,
+                         GCancellable *stop,
+                         int          *status);
+
 int shell_cmd_ping (ShellContext *ctx,
                     int           argc,
                     char        **argv);
 int shell_cmd_perf (ShellContext *ctx,
                     int           argc,
                     char        **argv);
+
+int shell_cmd_send (ShellContext *ctx,
+                    int           argc,
+                    char        **argv);
+int shell_cmd_receive (ShellContext *ctx,
+                       int           argc,
+                       char        **argv);
 
 int shell_interactive (ShellContext *ctx);
 

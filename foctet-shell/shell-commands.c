@@ -157,10 +157,11 @@ stop_cb (gpointer user_data)
  * without the quic plugin serves tls alone.  (0.0.0.0 rather than [::]:
  * a transport lists a wildcard's interface addresses of its own family
  * only, and most peers still reach each other over IPv4.) */
-static gboolean
-default_listen_uris (GPtrArray  *uris,
-                     const char *only,
-                     int        *status)
+gboolean
+shell_default_listen_uris (const char *command,
+                           GPtrArray  *uris,
+                           const char *only,
+                           int        *status)
 {
   g_auto(GStrv) loaded = foctet_registry_list_names (foctet_registry_get_default (),
                                                      FOCTET_PLUGIN_KIND_TRANSPORT);
@@ -181,8 +182,65 @@ default_listen_uris (GPtrArray  *uris,
   error = g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_PLUGIN_NOT_FOUND,
                                "neither the quic nor the tls transport plugin is loaded; "
                                "give --listen TRANSPORT/HOST:PORT");
-  *status = shell_failure ("serve", error);
+  *status = shell_failure (command, error);
   return FALSE;
+}
+
+GPtrArray *
+shell_listen (ShellContext *ctx,
+              FoctetNode   *node,
+              GPtrArray    *uris,
+              gboolean      defaults,
+              GCancellable *stop,
+              int          *status)
+{
+  g_autoptr(GPtrArray) bound = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) default_error = NULL;
+  g_autofree char *default_failed = NULL;
+
+  for (guint i = 0; i < uris->len && !g_cancellable_is_cancelled (stop); i++)
+    {
+      const char *uri = g_ptr_array_index (uris, i);
+      g_autoptr(GError) error = NULL;
+      char *listening;
+      ShellWait wait = { 0 };
+
+      foctet_node_listen_async (node, uri, stop, shell_wait_cb, &wait);
+      shell_wait (&wait.done, FALSE, NULL);
+      listening = foctet_node_listen_finish (node, wait.result, &error);
+      g_object_unref (wait.result);
+      if (listening == NULL && defaults && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          /* A default transport that cannot listen (UDP blocked, say)
+           * leaves the other one: a warning, unless none is left. */
+          if (default_error == NULL)
+            {
+              default_error = g_steal_pointer (&error);
+              default_failed = g_strdup_printf ("listen %s", uri);
+            }
+          continue;
+        }
+      if (listening == NULL)
+        {
+          g_autofree char *what = g_strdup_printf ("listen %s", uri);
+
+          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            *status = shell_failure (what, error);
+          return NULL;
+        }
+      g_ptr_array_add (bound, listening);
+    }
+  if (g_cancellable_is_cancelled (stop))
+    return NULL;
+  if (bound->len == 0)
+    {
+      *status = shell_failure (default_failed, default_error);
+      return NULL;
+    }
+  if (default_error != NULL && !ctx->quiet)
+    g_printerr ("foctet-shell: %s: %s (serving on the other transport)\n", default_failed,
+                default_error->message);
+  return g_steal_pointer (&bound);
 }
 
 static void
@@ -220,9 +278,7 @@ cmd_serve (ShellContext *ctx,
   g_autoptr(GCancellable) stop = NULL;
   g_autofree char *ticket_text = NULL;
   g_autoptr(GPtrArray) uris = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GPtrArray) bound = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GError) default_error = NULL;
-  g_autofree char *default_failed = NULL;
+  g_autoptr(GPtrArray) bound = NULL;
   gboolean defaults = FALSE;
   guint sigint, sigterm;
   int ret;
@@ -247,7 +303,7 @@ cmd_serve (ShellContext *ctx,
         else
           g_ptr_array_add (uris, g_strdup (listen[i]));
       }
-  else if (!default_listen_uris (uris, transport, &ret))
+  else if (!shell_default_listen_uris ("serve", uris, transport, &ret))
     return ret;
   else
     defaults = transport == NULL;
@@ -265,48 +321,9 @@ cmd_serve (ShellContext *ctx,
   sigint = g_unix_signal_add (SIGINT, stop_cb, stop);
   sigterm = g_unix_signal_add (SIGTERM, stop_cb, stop);
 
-  for (guint i = 0; i < uris->len && !g_cancellable_is_cancelled (stop); i++)
-    {
-      const char *uri = g_ptr_array_index (uris, i);
-      g_autoptr(GError) error = NULL;
-      char *listening;
-      ShellWait wait = { 0 };
-
-      foctet_node_listen_async (node, uri, stop, shell_wait_cb, &wait);
-      shell_wait (&wait.done, FALSE, NULL);
-      listening = foctet_node_listen_finish (node, wait.result, &error);
-      g_object_unref (wait.result);
-      if (listening == NULL && defaults && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          /* A default transport that cannot listen (UDP blocked, say)
-           * leaves the other one: a warning, unless none is left. */
-          if (default_error == NULL)
-            {
-              default_error = g_steal_pointer (&error);
-              default_failed = g_strdup_printf ("listen %s", uri);
-            }
-          continue;
-        }
-      if (listening == NULL)
-        {
-          g_autofree char *what = g_strdup_printf ("listen %s", uri);
-
-          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-            ret = shell_failure (what, error);
-          goto out;
-        }
-      g_ptr_array_add (bound, listening);
-    }
-  if (g_cancellable_is_cancelled (stop))
+  bound = shell_listen (ctx, node, uris, defaults, stop, &ret);
+  if (bound == NULL)
     goto out;
-  if (bound->len == 0)
-    {
-      ret = shell_failure (default_failed, default_error);
-      goto out;
-    }
-  if (default_error != NULL && !ctx->quiet)
-    g_printerr ("foctet-shell: %s: %s (serving on the other transport)\n", default_failed,
-                default_error->message);
 
   /* The ticket first, at once: scripts wait for this line. */
   ticket = foctet_node_get_ticket (node);
@@ -345,6 +362,10 @@ static const ShellCommand commands[] = {
   { "ping", "TICKET [--count N] [--transport T] [--address URI]", "ping a node", shell_cmd_ping },
   { "perf", "TICKET [--upload BYTES] [--download BYTES] [--streams N] [--transport T] [--address URI] [--json]",
     "measure throughput", shell_cmd_perf },
+  { "send", "PATH... [--relay HOST:PORT]... [--listen URI]... [--transport T]",
+    "offer files and directories; prints the ticket first, serves one receiver, then exits", shell_cmd_send },
+  { "receive", "TICKET [--output DIR] [--force]",
+    "fetch what a send ticket offers into DIR, verify it, resume an earlier try", shell_cmd_receive },
   { "help", "", "list the commands", cmd_help },
 };
 

@@ -38,6 +38,7 @@ G_BEGIN_DECLS
  * @FOCTET_ERROR_LIMIT_REACHED: a resource limit refused the operation
  * @FOCTET_ERROR_PLUGIN_NOT_FOUND: no plugin provides the requested transport, muxer or discovery
  * @FOCTET_ERROR_PLUGIN_REFUSED: a plugin module was refused (wrong ABI, missing descriptor)
+ * @FOCTET_ERROR_VERIFICATION_FAILED: received data does not match the checksum it was announced with
  *
  * Error codes of the #FOCTET_ERROR domain.
  */
@@ -60,6 +61,7 @@ typedef enum {
   FOCTET_ERROR_LIMIT_REACHED,
   FOCTET_ERROR_PLUGIN_NOT_FOUND,
   FOCTET_ERROR_PLUGIN_REFUSED,
+  FOCTET_ERROR_VERIFICATION_FAILED,
 } FoctetError;
 
 /**

@@ -24,5 +24,7 @@
 #include "foctet-perf.h"
 #include "foctet-tls-stream.h"
 #include "foctet-node.h"
+#include "foctet-transfer-sender.h"
+#include "foctet-transfer-receiver.h"
 
 #undef __FOCTET_INSIDE__

@@ -1,6 +1,7 @@
 /* test-shell.c: foctet-shell as a user runs it — exit codes, one-line
- * errors, identity files, plugin listing, scripted input, and serve + ping +
- * perf between two processes over the test-only transport plugin.
+ * errors, identity files, plugin listing, scripted input, serve + ping +
+ * perf between two processes over the test-only transport plugin, and
+ * send + receive with the real ones.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -485,6 +486,129 @@ test_serve_default (void)
   serve_default (path, FALSE);
 }
 
+/* send in one process, receive in another, with the real plugins: the
+ * ticket first on send's stdout, nothing on receive's, both exit 0; a file
+ * in the way is refused until --force; usage and run-time errors. */
+static GSubprocess *
+start_send (const char         *plugin_path,
+            const char         *key,
+            const char * const *paths,
+            char              **ticket_text)
+{
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  GSubprocess *sender;
+
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", plugin_path, TRUE);
+  g_ptr_array_add (argv, (char *) g_getenv ("FOCTET_SHELL"));
+  g_ptr_array_add (argv, (char *) "--identity");
+  g_ptr_array_add (argv, (char *) key);
+  g_ptr_array_add (argv, (char *) "send");
+  for (guint i = 0; paths[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) paths[i]);
+  g_ptr_array_add (argv, (char *) "--listen");
+  g_ptr_array_add (argv, (char *) "tls/127.0.0.1:0");
+  g_ptr_array_add (argv, NULL);
+  sender = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (sender));
+  *ticket_text = read_line (out);
+  g_assert_true (g_str_has_prefix (*ticket_text, "foctet"));
+  return sender;
+}
+
+static void
+wait_exit (GSubprocess *proc,
+           int          status)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  g_subprocess_wait_async (proc, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_subprocess_wait_finish (proc, result, NULL));
+  g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, status);
+}
+
+static void
+test_send_receive (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *src = g_build_filename (tmpdir, "send-src", NULL);
+  g_autofree char *dir = g_build_filename (src, "dir", NULL);
+  g_autofree char *file = g_build_filename (src, "file.txt", NULL);
+  g_autofree char *inner = g_build_filename (dir, "inner.txt", NULL);
+  g_autofree char *output = g_build_filename (tmpdir, "send-out", NULL);
+  g_autofree char *got_file = g_build_filename (output, "file.txt", NULL);
+  g_autofree char *got_inner = g_build_filename (output, "dir", "inner.txt", NULL);
+  g_autofree char *sender_key = g_build_filename (tmpdir, "sender", NULL);
+  g_autofree char *missing = g_build_filename (tmpdir, "no-such-file", NULL);
+  const char *paths[] = { dir, file, NULL };
+  const char *changed[] = { file, NULL };
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autofree char *ticket_text = NULL;
+  g_autofree char *out = NULL, *err = NULL, *content = NULL;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (file, "the file\n", -1, NULL));
+  g_assert_true (g_file_set_contents (inner, "inside\n", -1, NULL));
+
+  sender = start_send (path, sender_key, paths, &ticket_text);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "receive", ticket_text, "--output", output, NULL), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "received 2 files"));
+  wait_exit (sender, 0);
+  g_clear_object (&sender);
+  g_assert_true (g_file_get_contents (got_file, &content, NULL, NULL));
+  g_assert_cmpstr (content, ==, "the file\n");
+  g_clear_pointer (&content, g_free);
+  g_assert_true (g_file_get_contents (got_inner, &content, NULL, NULL));
+  g_assert_cmpstr (content, ==, "inside\n");
+  g_clear_pointer (&content, g_free);
+
+  /* Changed on the sender's side: the old copy is not replaced, unless
+   * forced. */
+  g_assert_true (g_file_set_contents (file, "changed\n", -1, NULL));
+  g_clear_pointer (&ticket_text, g_free);
+  sender = start_send (path, sender_key, changed, &ticket_text);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "-q", "receive", ticket_text, "--output", output, NULL), ==, 1);
+  assert_one_line_error (err, "not overwriting");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "-q", "receive", ticket_text, "--output", output, "--force",
+                                  NULL), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  wait_exit (sender, 0);
+  g_assert_true (g_file_get_contents (got_file, &content, NULL, NULL));
+  g_assert_cmpstr (content, ==, "changed\n");
+
+  /* Errors. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "send", NULL), ==, 2);
+  assert_one_line_error (err, "missing PATH");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "receive", "nonsense", NULL), ==, 2);
+  assert_one_line_error (err, "bad ticket");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "send", missing, "--listen", "tls/127.0.0.1:0", NULL), ==, 1);
+  assert_one_line_error (err, "no-such-file");
+  g_assert_cmpstr (out, ==, "");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -503,6 +627,7 @@ main (int   argc,
   g_test_add_func ("/shell/serve-ping-perf", test_serve_ping_perf);
   g_test_add_func ("/shell/serve-default", test_serve_default);
   g_test_add_func ("/shell/serve-default-race", test_serve_default_twin);
+  g_test_add_func ("/shell/send-receive", test_send_receive);
   ret = g_test_run ();
 
   foctet_test_remove_tree (tmpdir);

@@ -1,0 +1,359 @@
+/* shell-transfer.c: send and receive — file transfer from the command
+ * line, on FoctetTransferSender and FoctetTransferReceiver.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#ifdef HAVE_QRENCODE
+#include <qrencode.h>
+#endif
+
+#include "foctet-shell.h"
+
+/* The ticket as a QR code on stderr, in half-block characters: two rows
+ * of modules per line.  Light modules are drawn, dark ones left blank,
+ * which reads right on the usual dark terminal; a quiet zone of two
+ * modules around it. */
+static void
+print_qr_code (const char *text)
+{
+#ifdef HAVE_QRENCODE
+  QRcode *qr = QRcode_encodeString (text, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+  GString *out;
+  int margin = 2, size;
+
+  if (qr == NULL)
+    return;
+  size = qr->width + 2 * margin;
+  out = g_string_new (NULL);
+  for (int y = 0; y < size; y += 2)
+    {
+      for (int x = 0; x < size; x++)
+        {
+          gboolean top = FALSE, bottom = FALSE;
+          int mx = x - margin, my = y - margin;
+
+          /* Dark modules, in the code proper. */
+          if (mx >= 0 && mx < qr->width && my >= 0 && my < qr->width)
+            top = qr->data[my * qr->width + mx] & 1;
+          if (mx >= 0 && mx < qr->width && my + 1 >= 0 && my + 1 < qr->width)
+            bottom = qr->data[(my + 1) * qr->width + mx] & 1;
+          if (y + 1 >= size)
+            bottom = TRUE;   /* below the code: the terminal's dark */
+          g_string_append (out, !top && !bottom ? "█" : !top ? "▀" : !bottom ? "▄" : " ");
+        }
+      g_string_append_c (out, '\n');
+    }
+  g_printerr ("%s", out->str);
+  g_string_free (out, TRUE);
+  QRcode_free (qr);
+#endif
+}
+
+static gboolean
+stop_cb (gpointer user_data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (user_data));
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+session_started_cb (FoctetTransferSender *sender,
+                    const char           *peer,
+                    gpointer              user_data)
+{
+  g_printerr ("receiver %s connected\n", peer);
+}
+
+static void
+session_ended_cb (FoctetTransferSender *sender,
+                  const GError         *error,
+                  gpointer              user_data)
+{
+  if (error != NULL)
+    g_printerr ("receiver gone: %s; waiting for it to resume\n", error->message);
+}
+
+int
+shell_cmd_send (ShellContext *ctx,
+                int           argc,
+                char        **argv)
+{
+  g_auto(GStrv) listen = NULL;
+  g_auto(GStrv) relays = NULL;
+  g_autofree char *transport = NULL;
+  const GOptionEntry entries[] = {
+    { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &relays,
+      "Also be reachable through the relay at HOST:PORT (repeatable)", "HOST:PORT" },
+    { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
+      "Listen on URI, e.g. quic/0.0.0.0:0 (repeatable; default: quic and tls, those loaded, "
+      "on all addresses, any port)", "URI" },
+    { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
+      "Listen with this transport only, on all addresses", "NAME" },
+    { NULL }
+  };
+  g_autoptr(FoctetNode) node = NULL;
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GCancellable) stop = NULL;
+  g_autoptr(GPtrArray) uris = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) bound = NULL;
+  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket_text = NULL;
+  g_autofree char *size = NULL;
+  gboolean defaults = FALSE;
+  guint sigint, sigterm;
+  ShellWait wait = { 0 };
+  int ret;
+
+  if ((ret = shell_parse_options ("send", "PATH...",
+                                  "Offer files and directories to one receiver; print the ticket first.",
+                                  entries, &argc, &argv)) >= 0)
+    return ret;
+  ret = SHELL_EXIT_OK;
+  if (argc < 2)
+    return shell_usage_error ("send: missing PATH");
+  if (transport != NULL && (*transport == '\0' || strchr (transport, '/') != NULL))
+    return shell_usage_error ("send: --transport: '%s' is not a transport name", transport);
+  for (int i = 1; i < argc; i++)
+    g_ptr_array_add (files, g_file_new_for_commandline_arg (argv[i]));
+  if (listen != NULL)
+    for (guint i = 0; listen[i] != NULL; i++)
+      g_ptr_array_add (uris, g_strdup (listen[i]));
+  else if (!shell_default_listen_uris ("send", uris, transport, &ret))
+    return ret;
+  else
+    defaults = transport == NULL;
+  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
+    g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));
+
+  node = shell_make_node (ctx, &ret);
+  if (node == NULL)
+    return ret;
+  stop = g_cancellable_new ();
+  sigint = g_unix_signal_add (SIGINT, stop_cb, stop);
+  sigterm = g_unix_signal_add (SIGTERM, stop_cb, stop);
+
+  /* Hash first: a path that cannot be offered fails before any ticket. */
+  if (!ctx->quiet && isatty (STDERR_FILENO))
+    g_printerr ("reading and hashing the files…\n");
+  sender = foctet_transfer_sender_new (node, (GFile **) files->pdata, files->len);
+  foctet_transfer_sender_prepare_async (sender, stop, shell_wait_cb, &wait);
+  shell_wait (&wait.done, FALSE, NULL);
+  if (!foctet_transfer_sender_prepare_finish (sender, wait.result, &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        ret = shell_failure ("send", error);
+      else
+        ret = SHELL_EXIT_FAILURE;
+      g_clear_object (&wait.result);
+      goto out;
+    }
+  g_clear_object (&wait.result);
+
+  bound = shell_listen (ctx, node, uris, defaults, stop, &ret);
+  if (bound == NULL)
+    {
+      if (ret == SHELL_EXIT_OK)
+        ret = SHELL_EXIT_FAILURE;   /* interrupted: nothing was sent */
+      goto out;
+    }
+
+  /* The ticket first, at once: scripts wait for this line. */
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  ticket_text = foctet_ticket_to_string (ticket);
+  g_print ("%s\n", ticket_text);
+  fflush (stdout);
+  if (isatty (STDERR_FILENO))
+    print_qr_code (ticket_text);
+  if (!ctx->quiet)
+    {
+      size = g_format_size_full (foctet_transfer_sender_get_total_size (sender), G_FORMAT_SIZE_IEC_UNITS);
+      for (guint i = 0; i < bound->len; i++)
+        g_printerr ("listening on %s\n", (char *) g_ptr_array_index (bound, i));
+      g_printerr ("offering %u file%s, %s; waiting for a receiver (the ticket is the password)\n",
+                  foctet_transfer_sender_get_n_files (sender),
+                  foctet_transfer_sender_get_n_files (sender) == 1 ? "" : "s", size);
+      g_signal_connect (sender, "session-started", G_CALLBACK (session_started_cb), NULL);
+      g_signal_connect (sender, "session-ended", G_CALLBACK (session_ended_cb), NULL);
+    }
+
+  memset (&wait, 0, sizeof wait);
+  foctet_transfer_sender_serve_async (sender, stop, shell_wait_cb, &wait);
+  shell_wait (&wait.done, FALSE, NULL);
+  if (!foctet_transfer_sender_serve_finish (sender, wait.result, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_clear_error (&error);
+          error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                       "interrupted before a receiver had everything");
+        }
+      ret = shell_failure ("send", error);
+    }
+  else if (!ctx->quiet)
+    g_printerr ("the receiver has everything\n");
+  g_clear_object (&wait.result);
+
+out:
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  if (sender != NULL)
+    g_signal_handlers_disconnect_by_data (sender, NULL);
+  shell_shutdown_node (node);
+  return ret;
+}
+
+/* receive */
+
+typedef struct {
+  FoctetTransferReceiver *receiver;
+  gboolean tty;
+  gboolean shown;
+  gint64 started;
+} Progress;
+
+static void
+progress_show (Progress *progress,
+               gboolean  last)
+{
+  FoctetTransferReceiver *receiver = progress->receiver;
+  guint64 done = foctet_transfer_receiver_get_bytes_done (receiver);
+  guint64 total = foctet_transfer_receiver_get_bytes_total (receiver);
+  g_autofree char *done_text = g_format_size_full (done, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *total_text = g_format_size_full (total, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *current = foctet_transfer_receiver_dup_current_file (receiver);
+  double fraction = total > 0 ? (double) done / total : 1.0;
+  double seconds = (g_get_monotonic_time () - progress->started) / 1e6;
+  guint64 fetched = foctet_transfer_receiver_get_bytes_fetched (receiver);
+  g_autofree char *rate = g_format_size_full (seconds > 0 ? (guint64) (fetched / seconds) : 0,
+                                              G_FORMAT_SIZE_IEC_UNITS);
+
+  if (total == 0 && foctet_transfer_receiver_get_files_total (receiver) == 0 && !last)
+    return;
+  if (progress->tty)
+    {
+      char bar[31];
+      int filled = (int) (fraction * 30);
+      g_autofree char *name = NULL;
+
+      memset (bar, '#', filled);
+      memset (bar + filled, '.', 30 - filled);
+      bar[30] = '\0';
+      /* The file name is cut to fit an 80-column line. */
+      if (current != NULL)
+        name = g_utf8_strlen (current, -1) > 24
+               ? g_strconcat ("…", g_utf8_offset_to_pointer (current, g_utf8_strlen (current, -1) - 23), NULL)
+               : g_strdup (current);
+      g_printerr ("\r\033[K[%s] %3d%% %s/%s %s/s %u/%u %s", bar, (int) (fraction * 100), done_text, total_text,
+                  rate, foctet_transfer_receiver_get_files_done (receiver),
+                  foctet_transfer_receiver_get_files_total (receiver), name != NULL ? name : "");
+      if (last)
+        g_printerr ("\n");
+    }
+  else
+    g_printerr ("received %s of %s (%d%%), %u of %u files\n", done_text, total_text, (int) (fraction * 100),
+                foctet_transfer_receiver_get_files_done (receiver),
+                foctet_transfer_receiver_get_files_total (receiver));
+  progress->shown = TRUE;
+}
+
+static gboolean
+progress_cb (gpointer user_data)
+{
+  progress_show (user_data, FALSE);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+shell_cmd_receive (ShellContext *ctx,
+                   int           argc,
+                   char        **argv)
+{
+  g_autofree char *output = NULL;
+  gboolean force = FALSE;
+  const GOptionEntry entries[] = {
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Put the files in DIR (default: the current directory)",
+      "DIR" },
+    { "force", 'f', 0, G_OPTION_ARG_NONE, &force, "Replace files in DIR that differ from those offered", NULL },
+    { NULL }
+  };
+  g_autoptr(FoctetNode) node = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GCancellable) cancellable = NULL;
+  g_autoptr(GFile) dir = NULL;
+  g_autoptr(GError) error = NULL;
+  ShellWait wait = { 0 };
+  Progress progress = { 0 };
+  guint timer = 0;
+  int ret;
+
+  if ((ret = shell_parse_options ("receive", "TICKET",
+                                  "Fetch what a send ticket offers into DIR, verify it, resume an earlier try.",
+                                  entries, &argc, &argv)) >= 0)
+    return ret;
+  ret = SHELL_EXIT_OK;
+  if (argc != 2)
+    return shell_usage_error (argc < 2 ? "receive: missing TICKET" : "receive: unexpected argument '%s'",
+                              argv[argc < 2 ? 0 : 2]);
+  ticket = foctet_ticket_parse (argv[1], &error);
+  if (ticket == NULL)
+    return shell_usage_error ("receive: bad ticket: %s", error->message);
+
+  node = shell_make_node (ctx, &ret);
+  if (node == NULL)
+    return ret;
+  receiver = foctet_transfer_receiver_new (node);
+  dir = g_file_new_for_commandline_arg (output != NULL ? output : ".");
+  cancellable = g_cancellable_new ();
+
+  progress.receiver = receiver;
+  progress.tty = isatty (STDERR_FILENO);
+  progress.started = g_get_monotonic_time ();
+  if (!ctx->quiet)
+    timer = g_timeout_add (progress.tty ? 200 : 2000, progress_cb, &progress);
+
+  foctet_transfer_receiver_receive_async (receiver, ticket, dir,
+                                          force ? FOCTET_TRANSFER_RECEIVE_FORCE : FOCTET_TRANSFER_RECEIVE_NONE,
+                                          cancellable, shell_wait_cb, &wait);
+  shell_wait (&wait.done, TRUE, cancellable);
+  if (timer != 0)
+    g_source_remove (timer);
+  if (!foctet_transfer_receiver_receive_finish (receiver, wait.result, &error))
+    {
+      if (progress.shown && progress.tty)
+        g_printerr ("\n");
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_clear_error (&error);
+          error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                       "interrupted; run it again to resume");
+        }
+      ret = shell_failure ("receive", error);
+    }
+  else if (!ctx->quiet)
+    {
+      g_autofree char *size = g_format_size_full (foctet_transfer_receiver_get_bytes_total (receiver),
+                                                  G_FORMAT_SIZE_IEC_UNITS);
+      g_autofree char *fetched = g_format_size_full (foctet_transfer_receiver_get_bytes_fetched (receiver),
+                                                     G_FORMAT_SIZE_IEC_UNITS);
+
+      if (progress.tty)
+        progress_show (&progress, TRUE);
+      g_printerr ("received %u file%s, %s (%s fetched), verified\n",
+                  foctet_transfer_receiver_get_files_total (receiver),
+                  foctet_transfer_receiver_get_files_total (receiver) == 1 ? "" : "s", size, fetched);
+    }
+  g_clear_object (&wait.result);
+  shell_shutdown_node (node);
+  return ret;
+}

@@ -1,0 +1,2072 @@
+/* foctet-transfer-receiver.c: the receiving side of foctet/transfer/1
+ * (docs/protocol.md, "File transfer").
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gunixoutputstream.h>
+
+#include "foctet-transfer-receiver.h"
+#include "foctet-transfer-sender.h"
+#include "foctet-transfer-wire.h"
+#include "foctet-error.h"
+
+/**
+ * FoctetTransferReceiver:
+ *
+ * Fetches what a transfer ticket offers into an output directory.
+ *
+ * foctet_transfer_receiver_receive_async() dials the ticket's node,
+ * presents the secret, checks the manifest (every path again, whatever
+ * the sender claims), creates the directories and fetches the files over
+ * the control stream and a few data streams, many requests in flight on
+ * each.  Each file is written to `<path>.foctet-part`, hashed as it
+ * arrives, and renamed to `<path>` once its SHA-256 matches — never over
+ * an existing file unless %FOCTET_TRANSFER_RECEIVE_FORCE is given — so a
+ * final name only ever holds a complete, verified file.  Part files left
+ * by an interrupted run are re-hashed and only the rest is fetched.
+ *
+ * Paths are resolved below the output directory one component at a time
+ * with `openat (O_NOFOLLOW)`: a symbolic link inside it never redirects a
+ * write, whoever made it.  Directories get their modes at the end; files
+ * get theirs masked by the umask, never a set-ID bit.
+ *
+ * Progress shows in the read-only properties, with notifications:
+ * #FoctetTransferReceiver:bytes-done, #FoctetTransferReceiver:bytes-total,
+ * #FoctetTransferReceiver:files-done, #FoctetTransferReceiver:current-file
+ * and #FoctetTransferReceiver:bytes-fetched.  One receive at a time.
+ */
+
+/* Per stream: requests in flight, well within the sender's read-ahead. */
+#define MAX_GETS_IN_FLIGHT 32
+/* A large file is asked for in pieces of this size, all on one stream. */
+#define GET_SIZE (16 * 1024 * 1024)
+/* Data streams besides the control stream. */
+#define N_DATA_STREAMS 4
+#define CHUNK_SIZE (256 * 1024)
+
+typedef struct _Receive Receive;
+typedef struct _Fetcher Fetcher;
+
+struct _FoctetTransferReceiver {
+  GObject parent_instance;
+
+  FoctetNode *node;
+  GMainContext *context;
+  Receive *receive;                     /* the one in progress */
+
+  guint64 bytes_total;
+  guint64 bytes_done;
+  guint64 bytes_fetched;
+  guint files_total;
+  guint files_done;
+  char *current_file;
+};
+
+enum {
+  PROP_0,
+  PROP_NODE,
+  PROP_BYTES_TOTAL,
+  PROP_BYTES_DONE,
+  PROP_BYTES_FETCHED,
+  PROP_FILES_TOTAL,
+  PROP_FILES_DONE,
+  PROP_CURRENT_FILE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (FoctetTransferReceiver, foctet_transfer_receiver, G_TYPE_OBJECT)
+
+typedef struct {
+  guint32 index;
+  const FoctetTransferEntry *entry;
+  guint64 start;                        /* bytes already there, from a part file */
+  guint64 next_get;                     /* the next offset to ask for */
+  guint64 have;                         /* bytes in the part file so far */
+  guint outstanding;                    /* GETs not yet answered */
+  GChecksum *checksum;                  /* over [0, have) */
+  gboolean resumed;                     /* start > 0: bytes of an earlier run */
+  gboolean replace;                     /* a different file has the name (force) */
+  gboolean failed;
+  char *failure;
+  int dir_fd;                           /* while writing */
+  GOutputStream *out;                   /* the part file, while writing */
+} FileJob;
+
+typedef struct {
+  FoctetTransferMessage *get;
+  FileJob *job;
+} Get;
+
+struct _Fetcher {
+  Receive *receive;
+  FoctetStream *stream;
+  GQueue gets;                          /* Get, in the order sent */
+  FileJob *current;                     /* the job whose GETs it is sending */
+  gboolean writing;
+  gboolean reading;
+  gboolean closed;
+  guint8 *buf;
+  FileJob *data_job;                    /* the DATA being read */
+  guint64 data_left;
+};
+
+struct _Receive {
+  int ref_count;
+  GTask *task;
+  FoctetTransferReceiver *self;
+  FoctetTicket *ticket;
+  GBytes *secret;
+  FoctetTransferReceiveFlags flags;
+  char *output_path;
+  int root_fd;
+  mode_t umask;
+  GCancellable *cancellable;            /* ours: cancels everything */
+  GSource *user_cancelled;
+  GSource *timeout;                     /* for DONE_ACK */
+
+  FoctetConnection *connection;
+  Fetcher *control;
+  GPtrArray *fetchers;                  /* Fetcher; control first */
+  guint n_opening;
+  FoctetTransferManifest *manifest;
+  GArray *jobs;                         /* FileJob, for files to fetch */
+  GQueue pending;                       /* FileJob *, not yet taken by a stream */
+  guint jobs_left;
+  guint n_failed;
+  char *first_failure;
+
+  gboolean done_pending;                /* DONE waits for the control stream */
+  GError *error;                        /* the receive failed */
+  gboolean finished;                    /* the result is decided */
+};
+
+static void fetcher_pump (Fetcher *fetcher);
+static void receive_all_fetched (Receive *receive);
+static void fetcher_read (Fetcher *fetcher);
+static void receive_fail (Receive *receive,
+                          GError  *error);
+
+/* Progress */
+
+static void
+progress_add (FoctetTransferReceiver *self,
+              gint64                  done,
+              guint64                 fetched)
+{
+  g_object_freeze_notify (G_OBJECT (self));
+  if (done != 0)
+    {
+      self->bytes_done += done;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BYTES_DONE]);
+    }
+  if (fetched != 0)
+    {
+      self->bytes_fetched += fetched;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BYTES_FETCHED]);
+    }
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
+static void
+progress_set_current (FoctetTransferReceiver *self,
+                      const char             *path)
+{
+  if (g_strcmp0 (self->current_file, path) == 0)
+    return;
+  g_free (self->current_file);
+  self->current_file = g_strdup (path);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CURRENT_FILE]);
+}
+
+static void
+progress_file_done (FoctetTransferReceiver *self)
+{
+  self->files_done++;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILES_DONE]);
+}
+
+/* Paths below the output directory */
+
+static GError *
+errno_error (int         saved_errno,
+             const char *format,
+             ...) G_GNUC_PRINTF (2, 3);
+
+static GError *
+errno_error (int         saved_errno,
+             const char *format,
+             ...)
+{
+  g_autofree char *what = NULL;
+  va_list args;
+
+  va_start (args, format);
+  what = g_strdup_vprintf (format, args);
+  va_end (args);
+  return g_error_new (G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s: %s", what,
+                      g_strerror (saved_errno));
+}
+
+/* Opens the directory that holds @path (relative, validated), walking
+ * from @root_fd one component at a time without following a symbolic
+ * link; sets *@name to the last component.  Returns the directory's fd
+ * or -1. */
+static int
+open_parent (int          root_fd,
+             const char  *path,
+             const char **name,
+             GError     **error)
+{
+  const char *p = path;
+  const char *slash;
+  int fd = dup (root_fd);
+
+  if (fd < 0)
+    {
+      g_propagate_error (error, errno_error (errno, "Opening the output directory"));
+      return -1;
+    }
+  while ((slash = strchr (p, '/')) != NULL)
+    {
+      g_autofree char *component = g_strndup (p, slash - p);
+      int next = openat (fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int saved = errno;
+
+      close (fd);
+      if (next < 0)
+        {
+          g_autofree char *dir = g_strndup (path, slash - path);
+
+          if (saved == ELOOP || saved == ENOTDIR)
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY,
+                         "“%s” is not a directory (a symbolic link is never followed); "
+                         "refusing to write “%s” through it", dir, path);
+          else
+            g_propagate_error (error, errno_error (saved, "Opening “%s”", dir));
+          return -1;
+        }
+      fd = next;
+      p = slash + 1;
+    }
+  *name = p;
+  return fd;
+}
+
+static char *
+part_name (const char *name)
+{
+  return g_strconcat (name, FOCTET_TRANSFER_PART_SUFFIX, NULL);
+}
+
+static gboolean
+hash_fd (int            fd,
+         guint64        length,
+         GChecksum     *checksum,
+         GCancellable  *cancellable,
+         GError       **error)
+{
+  g_autofree guint8 *buf = g_malloc (CHUNK_SIZE);
+
+  while (length > 0)
+    {
+      ssize_t n = read (fd, buf, MIN (length, CHUNK_SIZE));
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          g_propagate_error (error, errno_error (errno, "Reading"));
+          return FALSE;
+        }
+      if (n == 0)
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "The file shrank while it was read");
+          return FALSE;
+        }
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      g_checksum_update (checksum, buf, n);
+      length -= n;
+    }
+  return TRUE;
+}
+
+static gboolean
+digest_matches (GChecksum                 *checksum,
+                const FoctetTransferEntry *entry)
+{
+  guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
+  gsize len = sizeof digest;
+
+  g_checksum_get_digest (checksum, digest, &len);
+  return memcmp (digest, entry->sha256, sizeof digest) == 0;
+}
+
+/* Planning, in a worker thread: create the directories, look at what is
+ * already there, hash it. */
+
+typedef struct {
+  FoctetTransferManifest *manifest;
+  int root_fd;
+  FoctetTransferReceiveFlags flags;
+  GArray *jobs;                         /* FileJob */
+  guint64 bytes_present;
+  guint files_present;
+} Plan;
+
+static void
+file_job_clear (FileJob *job)
+{
+  g_clear_pointer (&job->checksum, g_checksum_free);
+  g_clear_pointer (&job->failure, g_free);
+  g_clear_object (&job->out);
+  if (job->dir_fd >= 0)
+    close (job->dir_fd);
+  job->dir_fd = -1;
+}
+
+static void
+plan_free (Plan *plan)
+{
+  foctet_transfer_manifest_unref (plan->manifest);
+  if (plan->root_fd >= 0)
+    close (plan->root_fd);
+  g_clear_pointer (&plan->jobs, g_array_unref);
+  g_free (plan);
+}
+
+static gboolean
+plan_directory (Plan                      *plan,
+                const FoctetTransferEntry *entry,
+                GError                   **error)
+{
+  const char *name;
+  struct stat st;
+  int dir_fd = open_parent (plan->root_fd, entry->path, &name, error);
+
+  if (dir_fd < 0)
+    return FALSE;
+  /* Searchable and writable by us while the transfer runs; the entry's
+   * own mode comes at the end. */
+  if (mkdirat (dir_fd, name, 0700) < 0)
+    {
+      int saved = errno;
+
+      if (saved != EEXIST || fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode))
+        {
+          close (dir_fd);
+          if (saved == EEXIST)
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                         "“%s” exists and is not a directory", entry->path);
+          else
+            g_propagate_error (error, errno_error (saved, "Creating the directory “%s”", entry->path));
+          return FALSE;
+        }
+    }
+  close (dir_fd);
+  return TRUE;
+}
+
+/* Whether the regular file @name in @dir_fd has exactly @entry's content. */
+static gboolean
+file_is_identical (int                        dir_fd,
+                   const char                *name,
+                   const FoctetTransferEntry *entry,
+                   GCancellable              *cancellable,
+                   gboolean                  *identical,
+                   GError                   **error)
+{
+  g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  int fd = openat (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  gboolean ok;
+
+  if (fd < 0)
+    {
+      g_propagate_error (error, errno_error (errno, "Opening “%s”", entry->path));
+      return FALSE;
+    }
+  ok = hash_fd (fd, entry->size, checksum, cancellable, error);
+  close (fd);
+  if (!ok)
+    {
+      g_prefix_error (error, "“%s”: ", entry->path);
+      return FALSE;
+    }
+  *identical = digest_matches (checksum, entry);
+  return TRUE;
+}
+
+static gboolean
+plan_file (Plan                      *plan,
+           guint32                    index,
+           const FoctetTransferEntry *entry,
+           GCancellable              *cancellable,
+           GError                   **error)
+{
+  g_autofree char *part = NULL;
+  FileJob job = { 0 };
+  const char *name;
+  struct stat st;
+  int dir_fd;
+
+  dir_fd = open_parent (plan->root_fd, entry->path, &name, error);
+  if (dir_fd < 0)
+    return FALSE;
+  job.index = index;
+  job.entry = entry;
+  job.dir_fd = -1;
+
+  if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      gboolean identical = FALSE;
+
+      if (!S_ISREG (st.st_mode))
+        {
+          close (dir_fd);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                       "“%s” exists and is not a regular file; it is left alone", entry->path);
+          return FALSE;
+        }
+      if ((guint64) st.st_size == entry->size &&
+          !file_is_identical (dir_fd, name, entry, cancellable, &identical, error))
+        {
+          close (dir_fd);
+          return FALSE;
+        }
+      if (identical)
+        {
+          close (dir_fd);
+          plan->bytes_present += entry->size;
+          plan->files_present++;
+          return TRUE;
+        }
+      if ((plan->flags & FOCTET_TRANSFER_RECEIVE_FORCE) == 0)
+        {
+          close (dir_fd);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                       "“%s” exists and differs from the file offered; not overwriting it", entry->path);
+          return FALSE;
+        }
+      job.replace = TRUE;
+    }
+  else if (errno != ENOENT)
+    {
+      g_propagate_error (error, errno_error (errno, "Looking at “%s”", entry->path));
+      close (dir_fd);
+      return FALSE;
+    }
+
+  job.checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  part = part_name (name);
+  if (fstatat (dir_fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      if (!S_ISREG (st.st_mode))
+        {
+          close (dir_fd);
+          file_job_clear (&job);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                       "“%s%s” exists and is not a regular file", entry->path, FOCTET_TRANSFER_PART_SUFFIX);
+          return FALSE;
+        }
+      /* A part file longer than the entry is of another file: fetched anew. */
+      if ((guint64) st.st_size <= entry->size && st.st_size > 0)
+        {
+          int fd = openat (dir_fd, part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+          if (fd >= 0 && hash_fd (fd, st.st_size, job.checksum, cancellable, NULL))
+            job.start = st.st_size;
+          else
+            g_checksum_reset (job.checksum);
+          if (fd >= 0)
+            close (fd);
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            {
+              close (dir_fd);
+              file_job_clear (&job);
+              return FALSE;
+            }
+        }
+    }
+  close (dir_fd);
+  job.resumed = job.start > 0;
+  job.next_get = job.start;
+  job.have = job.start;
+  plan->bytes_present += job.start;
+  g_array_append_val (plan->jobs, job);
+  return TRUE;
+}
+
+static void
+plan_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  Plan *plan = task_data;
+  guint32 n = foctet_transfer_manifest_get_n_entries (plan->manifest);
+  GError *error = NULL;
+
+  for (guint32 i = 0; i < n; i++)
+    {
+      const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (plan->manifest, i);
+      gboolean ok;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, &error))
+        break;
+      if (entry->kind == FOCTET_TRANSFER_ENTRY_DIRECTORY)
+        ok = plan_directory (plan, entry, &error);
+      else
+        ok = plan_file (plan, i, entry, cancellable, &error);
+      if (!ok)
+        break;
+    }
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+/* Receive: its life */
+
+static Receive *
+receive_ref (Receive *receive)
+{
+  receive->ref_count++;
+  return receive;
+}
+
+static void
+fetcher_free (Fetcher *fetcher)
+{
+  Get *get;
+
+  while ((get = g_queue_pop_head (&fetcher->gets)) != NULL)
+    {
+      foctet_transfer_message_free (get->get);
+      g_free (get);
+    }
+  g_clear_object (&fetcher->stream);
+  g_free (fetcher->buf);
+  g_free (fetcher);
+}
+
+static void
+receive_clear_timeout (Receive *receive)
+{
+  if (receive->timeout != NULL)
+    {
+      g_source_destroy (receive->timeout);
+      g_clear_pointer (&receive->timeout, g_source_unref);
+    }
+}
+
+/* The result is returned once nothing is in flight any more: no write to
+ * a part file can then happen after the caller heard back. */
+static void
+receive_unref (Receive *receive)
+{
+  FoctetTransferReceiver *self = receive->self;
+  g_autoptr(GTask) task = NULL;
+
+  if (--receive->ref_count > 0)
+    return;
+
+  task = g_steal_pointer (&receive->task);
+  if (receive->user_cancelled != NULL)
+    {
+      g_source_destroy (receive->user_cancelled);
+      g_clear_pointer (&receive->user_cancelled, g_source_unref);
+    }
+  receive_clear_timeout (receive);
+  if (receive->connection != NULL)
+    {
+      if (!foctet_connection_is_closed (receive->connection))
+        foctet_connection_close_async (receive->connection,
+                                       receive->error != NULL ? FOCTET_CLOSE_CODE_INTERNAL_ERROR
+                                                              : FOCTET_CLOSE_CODE_NO_ERROR,
+                                       receive->error != NULL ? "transfer failed" : "transfer complete",
+                                       NULL, NULL, NULL);
+      g_object_unref (receive->connection);
+    }
+  g_clear_pointer (&receive->fetchers, g_ptr_array_unref);
+  g_queue_clear (&receive->pending);
+  g_clear_pointer (&receive->jobs, g_array_unref);
+  g_clear_pointer (&receive->manifest, foctet_transfer_manifest_unref);
+  g_clear_object (&receive->cancellable);
+  g_clear_object (&receive->ticket);
+  g_clear_pointer (&receive->secret, g_bytes_unref);
+  g_free (receive->output_path);
+  g_free (receive->first_failure);
+  if (receive->root_fd >= 0)
+    close (receive->root_fd);
+  self->receive = NULL;
+  progress_set_current (self, NULL);
+
+  if (receive->error != NULL)
+    g_task_return_error (task, receive->error);
+  else
+    g_task_return_boolean (task, TRUE);
+  g_free (receive);
+}
+
+static guint16
+abort_code_for (const GError *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+    return FOCTET_TRANSFER_ERROR_CODE_CANCELLED;
+  if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
+    return FOCTET_TRANSFER_ERROR_CODE_MALFORMED;
+  if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_VERIFICATION_FAILED))
+    return FOCTET_TRANSFER_ERROR_CODE_FILE_CHANGED;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE) ||
+      g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED))
+    return FOCTET_TRANSFER_ERROR_CODE_LIMITS;
+  return FOCTET_TRANSFER_ERROR_CODE_INTERNAL_ERROR;
+}
+
+/* Whatever is still in flight on the streams ends with the connection. */
+static void
+receive_close_connection (Receive *receive)
+{
+  receive_clear_timeout (receive);
+  if (receive->connection != NULL && !foctet_connection_is_closed (receive->connection))
+    foctet_connection_close_async (receive->connection, FOCTET_CLOSE_CODE_NO_ERROR, "transfer failed",
+                                   NULL, NULL, NULL);
+}
+
+static gboolean
+abort_timeout_cb (gpointer user_data)
+{
+  Receive *receive = user_data;
+
+  g_clear_pointer (&receive->timeout, g_source_unref);
+  receive_close_connection (receive);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+abort_answer_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Receive *receive = user_data;
+  g_autoptr(FoctetTransferMessage) message = NULL;
+
+  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, NULL);
+  receive_close_connection (receive);
+  receive_unref (receive);
+}
+
+/* After ABORT, the half-close; the sender then ends the stream too, and
+ * only then is the connection closed, so that ABORT is not lost with it
+ * (the timer set in receive_fail() bounds the wait). */
+static void
+abort_closed_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Receive *receive = user_data;
+
+  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, NULL))
+    {
+      receive_close_connection (receive);
+      receive_unref (receive);
+      return;
+    }
+  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (source)), G_PRIORITY_DEFAULT,
+                                      NULL, abort_answer_cb, receive);
+}
+
+static void
+abort_written_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Receive *receive = user_data;
+
+  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, NULL))
+    {
+      receive_close_connection (receive);
+      receive_unref (receive);
+      return;
+    }
+  foctet_stream_close_write_async (receive->control->stream, G_PRIORITY_DEFAULT, NULL, abort_closed_cb, receive);
+}
+
+/* Gives up: says why on the control stream (ABORT) when it can, stops
+ * everything; the result goes out once all that is in flight is done. */
+static void
+receive_fail (Receive *receive,
+              GError  *error)
+{
+  if (receive->finished)
+    {
+      g_error_free (error);
+      return;
+    }
+  receive->finished = TRUE;
+  receive->error = error;
+  g_debug ("Transfer: receive failed: %s", error->message);
+  g_cancellable_cancel (receive->cancellable);
+  receive_clear_timeout (receive);
+
+  if (receive->control != NULL && !receive->control->writing && !receive->control->closed)
+    {
+      g_autoptr(FoctetTransferMessage) abort = foctet_transfer_message_new_abort (abort_code_for (error),
+                                                                                  error->message);
+
+      receive->control->closed = TRUE;
+      foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (receive->control->stream)),
+                                           abort, G_PRIORITY_DEFAULT, NULL, abort_written_cb,
+                                           receive_ref (receive));
+      /* A stream out of window would hold the ABORT forever. */
+      receive->timeout = g_timeout_source_new_seconds (2);
+      g_source_set_callback (receive->timeout, abort_timeout_cb, receive, NULL);
+      g_source_attach (receive->timeout, receive->self->context);
+      return;
+    }
+  receive_close_connection (receive);
+}
+
+/* Jobs */
+
+static void
+job_finish_failed (Receive *receive,
+                   FileJob *job)
+{
+  receive->n_failed++;
+  if (receive->first_failure == NULL)
+    receive->first_failure = g_strdup (job->failure);
+  g_clear_object (&job->out);
+  if (job->dir_fd >= 0)
+    close (job->dir_fd);
+  job->dir_fd = -1;
+}
+
+static void
+job_done (Receive *receive)
+{
+  if (--receive->jobs_left == 0)
+    receive_all_fetched (receive);
+}
+
+/* Renames @part to @name in @dir_fd, replacing nothing there unless
+ * @replace; errno tells why not. */
+static gboolean
+rename_part (int         dir_fd,
+             const char *part,
+             const char *name,
+             gboolean    replace)
+{
+  if (replace)
+    return renameat (dir_fd, part, dir_fd, name) == 0;
+  if (renameat2 (dir_fd, part, dir_fd, name, RENAME_NOREPLACE) == 0)
+    return TRUE;
+  if (errno != EINVAL && errno != ENOSYS)
+    return FALSE;
+  /* A file system without RENAME_NOREPLACE: a hard link fails just as
+   * well on an existing name. */
+  if (linkat (dir_fd, part, dir_fd, name, 0) < 0)
+    return FALSE;
+  unlinkat (dir_fd, part, 0);
+  return TRUE;
+}
+
+/* All of a job's bytes are in: verify, give the file its mode, rename. */
+static void
+job_complete (Receive *receive,
+              FileJob *job)
+{
+  FoctetTransferReceiver *self = receive->self;
+  const FoctetTransferEntry *entry = job->entry;
+  g_autofree char *part = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *name = strrchr (entry->path, '/');
+  int fd;
+
+  name = name != NULL ? name + 1 : entry->path;
+  part = part_name (name);
+  fd = g_unix_output_stream_get_fd (G_UNIX_OUTPUT_STREAM (job->out));
+
+  if (!digest_matches (job->checksum, entry))
+    {
+      if (job->resumed)
+        {
+          /* Part of it came from an earlier run: fetch it whole once more. */
+          g_debug ("Transfer: “%s” failed its check after a resume; fetching it whole", entry->path);
+          job->resumed = FALSE;
+          progress_add (self, -(gint64) job->have, 0);
+          if (ftruncate (fd, 0) < 0 || lseek (fd, 0, SEEK_SET) < 0)
+            {
+              receive_fail (receive, errno_error (errno, "Truncating “%s%s”", entry->path,
+                                                  FOCTET_TRANSFER_PART_SUFFIX));
+              return;
+            }
+          g_clear_object (&job->out);
+          close (job->dir_fd);
+          job->dir_fd = -1;
+          job->start = job->have = job->next_get = 0;
+          g_checksum_reset (job->checksum);
+          for (guint i = 0; i < receive->fetchers->len; i++)
+            {
+              Fetcher *fetcher = g_ptr_array_index (receive->fetchers, i);
+
+              if (fetcher->current == job)
+                fetcher->current = NULL;
+            }
+          g_queue_push_head (&receive->pending, job);
+          for (guint i = 0; i < receive->fetchers->len; i++)
+            fetcher_pump (g_ptr_array_index (receive->fetchers, i));
+          return;
+        }
+      job->failed = TRUE;
+      job->failure = g_strdup_printf ("“%s” does not match its SHA-256 (the sender's file changed, "
+                                      "or the data was corrupted); kept as “%s%s”", entry->path,
+                                      entry->path, FOCTET_TRANSFER_PART_SUFFIX);
+      job_finish_failed (receive, job);
+      job_done (receive);
+      return;
+    }
+
+  if (fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) < 0)
+    {
+      receive_fail (receive, errno_error (errno, "Setting the mode of “%s”", entry->path));
+      return;
+    }
+  if (!g_output_stream_close (job->out, NULL, &error))
+    {
+      g_prefix_error (&error, "Writing “%s%s”: ", entry->path, FOCTET_TRANSFER_PART_SUFFIX);
+      receive_fail (receive, g_steal_pointer (&error));
+      return;
+    }
+  g_clear_object (&job->out);
+  if (!rename_part (job->dir_fd, part, name, (receive->flags & FOCTET_TRANSFER_RECEIVE_FORCE) != 0))
+    {
+      int saved = errno;
+
+      if (saved == EEXIST)
+        receive_fail (receive, g_error_new (G_IO_ERROR, G_IO_ERROR_EXISTS,
+                                            "“%s” appeared while it was being fetched; not overwriting "
+                                            "it (the file fetched is “%s%s”)", entry->path,
+                                            entry->path, FOCTET_TRANSFER_PART_SUFFIX));
+      else
+        receive_fail (receive, errno_error (saved, "Renaming “%s%s” to “%s”", entry->path,
+                                            FOCTET_TRANSFER_PART_SUFFIX, entry->path));
+      return;
+    }
+  close (job->dir_fd);
+  job->dir_fd = -1;
+  g_clear_pointer (&job->checksum, g_checksum_free);
+  progress_file_done (self);
+  job_done (receive);
+}
+
+/* Opens the job's part file for writing, at the end of what it holds. */
+static gboolean
+job_open (Receive  *receive,
+          FileJob  *job,
+          GError  **error)
+{
+  g_autofree char *part = NULL;
+  const char *name;
+  int fd;
+
+  job->dir_fd = open_parent (receive->root_fd, job->entry->path, &name, error);
+  if (job->dir_fd < 0)
+    return FALSE;
+  part = part_name (name);
+  fd = openat (job->dir_fd, part, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      g_propagate_error (error, errno_error (errno, "Creating “%s%s”", job->entry->path,
+                                             FOCTET_TRANSFER_PART_SUFFIX));
+      return FALSE;
+    }
+  /* Exactly the prefix that was hashed, whatever happened to it since. */
+  if (ftruncate (fd, job->have) < 0 || lseek (fd, job->have, SEEK_SET) < 0)
+    {
+      g_propagate_error (error, errno_error (errno, "Preparing “%s%s”", job->entry->path,
+                                             FOCTET_TRANSFER_PART_SUFFIX));
+      close (fd);
+      return FALSE;
+    }
+  job->out = g_unix_output_stream_new (fd, TRUE);
+  return TRUE;
+}
+
+/* Fetchers: one per stream, sending GETs and reading DATA. */
+
+static Fetcher *
+fetcher_new (Receive      *receive,
+             FoctetStream *stream)
+{
+  Fetcher *fetcher = g_new0 (Fetcher, 1);
+
+  fetcher->receive = receive;
+  fetcher->stream = stream;
+  g_queue_init (&fetcher->gets);
+  return fetcher;
+}
+
+static void
+fetcher_get_written_cb (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  Fetcher *fetcher = user_data;
+  Receive *receive = fetcher->receive;
+  GError *error = NULL;
+
+  fetcher->writing = FALSE;
+  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    receive_fail (receive, error);
+  else if (!receive->finished)
+    {
+      if (receive->done_pending && fetcher == receive->control)
+        receive_all_fetched (receive);
+      else
+        {
+          fetcher_pump (fetcher);
+          fetcher_read (fetcher);
+        }
+    }
+  receive_unref (receive);
+}
+
+/* Sends the next GET, if there is room and work. */
+static void
+fetcher_pump (Fetcher *fetcher)
+{
+  Receive *receive = fetcher->receive;
+  FileJob *job;
+  Get *get;
+  guint64 length;
+
+  if (receive->finished || fetcher->writing || fetcher->closed ||
+      g_queue_get_length (&fetcher->gets) >= MAX_GETS_IN_FLIGHT)
+    return;
+
+  job = fetcher->current;
+  if (job != NULL && job->next_get >= job->entry->size)
+    job = fetcher->current = NULL;
+  if (job == NULL)
+    {
+      job = g_queue_pop_head (&receive->pending);
+      if (job == NULL)
+        return;
+      fetcher->current = job;
+    }
+  /* An empty file is asked for with one GET of length 0. */
+  length = MIN (GET_SIZE, job->entry->size - job->next_get);
+
+  get = g_new0 (Get, 1);
+  get->get = foctet_transfer_message_new_get (job->index, job->next_get, length);
+  get->job = job;
+  job->next_get += length;
+  job->outstanding++;
+  g_queue_push_tail (&fetcher->gets, get);
+  fetcher->writing = TRUE;
+  receive_ref (receive);
+  foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (fetcher->stream)),
+                                       get->get, G_PRIORITY_DEFAULT, receive->cancellable,
+                                       fetcher_get_written_cb, fetcher);
+}
+
+static void fetcher_read_data (Fetcher *fetcher);
+
+/* The answer to the head GET is complete (or refused). */
+static void
+fetcher_get_answered (Fetcher *fetcher)
+{
+  Receive *receive = fetcher->receive;
+  Get *get = g_queue_pop_head (&fetcher->gets);
+  FileJob *job = get->job;
+
+  foctet_transfer_message_free (get->get);
+  g_free (get);
+  job->outstanding--;
+  if (job->outstanding == 0 && job->next_get >= job->entry->size)
+    {
+      if (job->failed)
+        {
+          job_finish_failed (receive, job);
+          job_done (receive);
+        }
+      else if (job->have == job->entry->size)
+        job_complete (receive, job);
+    }
+  if (receive->finished)
+    return;
+  fetcher_pump (fetcher);
+  fetcher_read (fetcher);
+}
+
+static void
+fetcher_data_written_cb (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  Fetcher *fetcher = user_data;
+  Receive *receive = fetcher->receive;
+  FileJob *job = fetcher->data_job;
+  GError *error = NULL;
+  gsize written = 0;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, &written, &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_prefix_error (&error, "Writing “%s%s”: ", job->entry->path, FOCTET_TRANSFER_PART_SUFFIX);
+      receive_fail (receive, error);
+    }
+  else if (!receive->finished)
+    {
+      job->have += written;
+      progress_add (receive->self, written, 0);
+      fetcher_read_data (fetcher);
+    }
+  receive_unref (receive);
+}
+
+static void
+fetcher_raw_read_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  Fetcher *fetcher = user_data;
+  Receive *receive = fetcher->receive;
+  FileJob *job = fetcher->data_job;
+  GError *error = NULL;
+  gssize n;
+
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (n == 0)
+    error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                         "The sender ended a stream inside the data of “%s”", job->entry->path);
+  if (n <= 0)
+    {
+      fetcher->reading = FALSE;
+      receive_fail (receive, error);
+      receive_unref (receive);
+      return;
+    }
+  if (receive->finished)
+    {
+      fetcher->reading = FALSE;
+      receive_unref (receive);
+      return;
+    }
+  fetcher->data_left -= n;
+  progress_add (receive->self, 0, n);
+  if (job->failed)
+    {
+      /* A job given up on: its bytes are read and dropped. */
+      fetcher_read_data (fetcher);
+      receive_unref (receive);
+      return;
+    }
+  g_checksum_update (job->checksum, fetcher->buf, n);
+  g_output_stream_write_all_async (job->out, fetcher->buf, n, G_PRIORITY_DEFAULT, receive->cancellable,
+                                   fetcher_data_written_cb, fetcher);
+}
+
+/* Reads the raw bytes of the current DATA, chunk by chunk, each written
+ * to the part file before the next is read. */
+static void
+fetcher_read_data (Fetcher *fetcher)
+{
+  Receive *receive = fetcher->receive;
+
+  if (fetcher->data_left == 0)
+    {
+      fetcher->reading = FALSE;
+      fetcher->data_job = NULL;
+      fetcher_get_answered (fetcher);
+      return;
+    }
+  if (fetcher->buf == NULL)
+    fetcher->buf = g_malloc (CHUNK_SIZE);
+  receive_ref (receive);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (fetcher->stream)), fetcher->buf,
+                             MIN (fetcher->data_left, CHUNK_SIZE), G_PRIORITY_DEFAULT, receive->cancellable,
+                             fetcher_raw_read_cb, fetcher);
+}
+
+static void
+fetcher_message_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Fetcher *fetcher = user_data;
+  Receive *receive = fetcher->receive;
+  g_autoptr(FoctetTransferMessage) message = NULL;
+  GError *error = NULL;
+  Get *get;
+  FileJob *job;
+
+  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (message == NULL || receive->finished)
+    {
+      fetcher->reading = FALSE;
+      if (error != NULL)
+        {
+          if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED))
+            g_prefix_error (&error, "The sender ended a stream with requests unanswered: ");
+          receive_fail (receive, error);
+        }
+      receive_unref (receive);
+      return;
+    }
+
+  get = g_queue_peek_head (&fetcher->gets);
+  job = get->job;
+  if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR &&
+      message->error_code == FOCTET_TRANSFER_ERROR_CODE_FILE_CHANGED)
+    {
+      /* This GET only: the stream goes on. */
+      if (!job->failed)
+        {
+          g_autoptr(GError) refused = foctet_transfer_message_to_error (message);
+
+          job->failed = TRUE;
+          job->failure = g_strdup_printf ("“%s”: %s", job->entry->path, refused->message);
+        }
+      fetcher->reading = FALSE;
+      fetcher_get_answered (fetcher);
+      receive_unref (receive);
+      return;
+    }
+  if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR)
+    {
+      fetcher->reading = FALSE;
+      receive_fail (receive, foctet_transfer_message_to_error (message));
+      receive_unref (receive);
+      return;
+    }
+  if (!foctet_transfer_message_check_data (get->get, message, &error))
+    {
+      fetcher->reading = FALSE;
+      foctet_stream_reset (fetcher->stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
+      receive_fail (receive, error);
+      receive_unref (receive);
+      return;
+    }
+
+  if (!job->failed && job->out == NULL && !job_open (receive, job, &error))
+    {
+      fetcher->reading = FALSE;
+      receive_fail (receive, error);
+      receive_unref (receive);
+      return;
+    }
+  progress_set_current (receive->self, job->entry->path);
+  fetcher->data_job = job;
+  fetcher->data_left = message->length;
+  fetcher_read_data (fetcher);
+  receive_unref (receive);
+}
+
+/* Reads the next answer, if any GET awaits one. */
+static void
+fetcher_read (Fetcher *fetcher)
+{
+  Receive *receive = fetcher->receive;
+
+  if (receive->finished || fetcher->reading || g_queue_is_empty (&fetcher->gets))
+    return;
+  fetcher->reading = TRUE;
+  receive_ref (receive);
+  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (fetcher->stream)),
+                                      G_PRIORITY_DEFAULT, receive->cancellable, fetcher_message_cb, fetcher);
+}
+
+/* The end: directory modes, DONE, DONE_ACK. */
+
+static void
+receive_succeed (Receive *receive)
+{
+  receive->finished = TRUE;
+  receive_clear_timeout (receive);
+  /* Half-close every stream; the connection closes once all is done. */
+  for (guint i = 0; i < receive->fetchers->len; i++)
+    {
+      Fetcher *fetcher = g_ptr_array_index (receive->fetchers, i);
+
+      if (!fetcher->closed)
+        {
+          fetcher->closed = TRUE;
+          foctet_stream_close_write_async (fetcher->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+        }
+    }
+}
+
+static void
+done_ack_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Receive *receive = user_data;
+  g_autoptr(FoctetTransferMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+
+  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (!receive->finished)
+    {
+      /* The files are complete and verified: whatever comes now, the
+       * receive succeeded. */
+      if (message == NULL)
+        g_warning ("Transfer: no DONE_ACK from the sender: %s", error->message);
+      else if (message->type != FOCTET_TRANSFER_MESSAGE_DONE_ACK)
+        {
+          g_autofree char *text = foctet_transfer_message_to_string (message);
+
+          g_warning ("Transfer: the sender answered DONE with %s", text);
+        }
+      receive_succeed (receive);
+    }
+  receive_unref (receive);
+}
+
+static gboolean
+done_ack_timeout_cb (gpointer user_data)
+{
+  Receive *receive = user_data;
+
+  g_clear_pointer (&receive->timeout, g_source_unref);
+  g_warning ("Transfer: no DONE_ACK from the sender within %d s", FOCTET_TRANSFER_DONE_ACK_LINGER);
+  g_cancellable_cancel (receive->cancellable);
+  receive_succeed (receive);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+done_written_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Receive *receive = user_data;
+  GError *error = NULL;
+
+  receive->control->writing = FALSE;
+  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      /* Everything is verified; the sender just did not hear it. */
+      g_warning ("Transfer: writing DONE: %s", error->message);
+      g_error_free (error);
+      receive_succeed (receive);
+    }
+  else if (!receive->finished)
+    {
+      receive->timeout = g_timeout_source_new_seconds (FOCTET_TRANSFER_DONE_ACK_LINGER);
+      g_source_set_callback (receive->timeout, done_ack_timeout_cb, receive, NULL);
+      g_source_attach (receive->timeout, receive->self->context);
+      foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (receive->control->stream)),
+                                          G_PRIORITY_DEFAULT, receive->cancellable, done_ack_cb,
+                                          receive_ref (receive));
+    }
+  receive_unref (receive);
+}
+
+/* Directories get their modes last, deepest first, so that a read-only
+ * one does not stop what goes inside it. */
+static gboolean
+apply_directory_modes (Receive  *receive,
+                       GError  **error)
+{
+  for (guint32 i = foctet_transfer_manifest_get_n_entries (receive->manifest); i-- > 0;)
+    {
+      const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (receive->manifest, i);
+      const char *name;
+      int dir_fd, fd, ok;
+
+      if (entry->kind != FOCTET_TRANSFER_ENTRY_DIRECTORY)
+        continue;
+      dir_fd = open_parent (receive->root_fd, entry->path, &name, error);
+      if (dir_fd < 0)
+        return FALSE;
+      fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      close (dir_fd);
+      ok = fd >= 0 && fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) == 0;
+      if (!ok)
+        {
+          g_propagate_error (error, errno_error (errno, "Setting the mode of “%s”", entry->path));
+          if (fd >= 0)
+            close (fd);
+          return FALSE;
+        }
+      close (fd);
+    }
+  return TRUE;
+}
+
+static void
+receive_all_fetched (Receive *receive)
+{
+  g_autoptr(FoctetTransferMessage) done = NULL;
+  GError *error = NULL;
+
+  if (receive->finished)
+    return;
+  /* Every GET is answered, but the last one's write may not have called
+   * back yet: DONE follows once the stream is free. */
+  if (receive->control->writing)
+    {
+      receive->done_pending = TRUE;
+      return;
+    }
+  receive->done_pending = FALSE;
+  if (receive->n_failed > 0)
+    {
+      receive_fail (receive, g_error_new (FOCTET_ERROR, FOCTET_ERROR_VERIFICATION_FAILED,
+                                          "%u file%s could not be verified: %s%s", receive->n_failed,
+                                          receive->n_failed == 1 ? "" : "s", receive->first_failure,
+                                          receive->n_failed > 1 ? ", …" : ""));
+      return;
+    }
+  if (!apply_directory_modes (receive, &error))
+    {
+      receive_fail (receive, error);
+      return;
+    }
+  progress_set_current (receive->self, NULL);
+  /* The data streams are done: half-close them now. */
+  for (guint i = 1; i < receive->fetchers->len; i++)
+    {
+      Fetcher *fetcher = g_ptr_array_index (receive->fetchers, i);
+
+      fetcher->closed = TRUE;
+      foctet_stream_close_write_async (fetcher->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+    }
+  done = foctet_transfer_message_new_done (foctet_transfer_manifest_get_n_entries (receive->manifest));
+  receive->control->writing = TRUE;
+  foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (receive->control->stream)),
+                                       done, G_PRIORITY_DEFAULT, receive->cancellable, done_written_cb,
+                                       receive_ref (receive));
+}
+
+/* Fetching */
+
+static void
+receive_start_fetching (Receive *receive)
+{
+  for (guint i = 0; i < receive->fetchers->len; i++)
+    fetcher_pump (g_ptr_array_index (receive->fetchers, i));
+}
+
+static void
+data_stream_opened_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Receive *receive = user_data;
+  GError *error = NULL;
+  FoctetStream *stream;
+
+  stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (stream == NULL)
+    receive_fail (receive, error);
+  else if (receive->finished)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_NO_ERROR);
+      g_object_unref (stream);
+    }
+  else
+    {
+      Fetcher *fetcher = fetcher_new (receive, stream);
+
+      g_ptr_array_add (receive->fetchers, fetcher);
+      fetcher_pump (fetcher);
+    }
+  receive_unref (receive);
+}
+
+static void
+planned_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Receive *receive = user_data;
+  FoctetTransferReceiver *self = receive->self;
+  Plan *plan = g_task_get_task_data (G_TASK (result));
+  GError *error = NULL;
+  guint n_data;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      receive_fail (receive, error);
+      receive_unref (receive);
+      return;
+    }
+  if (receive->finished)
+    {
+      receive_unref (receive);
+      return;
+    }
+  receive->jobs = g_steal_pointer (&plan->jobs);
+  g_array_set_clear_func (receive->jobs, (GDestroyNotify) file_job_clear);
+  receive->jobs_left = receive->jobs->len;
+  g_queue_init (&receive->pending);
+
+  g_object_freeze_notify (G_OBJECT (self));
+  self->files_done = plan->files_present;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILES_DONE]);
+  progress_add (self, plan->bytes_present, 0);
+  g_object_thaw_notify (G_OBJECT (self));
+  g_debug ("Transfer: %u files to fetch, %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes already here",
+           receive->jobs->len, plan->bytes_present, self->bytes_total);
+
+  if (receive->jobs_left == 0)
+    {
+      receive_all_fetched (receive);
+      receive_unref (receive);
+      return;
+    }
+  for (guint i = 0; i < receive->jobs->len && !receive->finished; i++)
+    {
+      FileJob *job = &g_array_index (receive->jobs, FileJob, i);
+
+      /* A part file with every byte (an earlier run stopped just before
+       * its rename) needs nothing from the sender. */
+      if (job->have == job->entry->size && job->entry->size > 0)
+        {
+          if (!job_open (receive, job, &error))
+            receive_fail (receive, error);
+          else
+            job_complete (receive, job);
+        }
+      else
+        g_queue_push_tail (&receive->pending, job);
+    }
+  if (receive->finished || g_queue_is_empty (&receive->pending))
+    {
+      receive_unref (receive);
+      return;
+    }
+  /* Data streams only where there is more than one file to spread. */
+  n_data = MIN (N_DATA_STREAMS, g_queue_get_length (&receive->pending) - 1);
+  for (guint i = 0; i < n_data; i++)
+    foctet_connection_open_stream_async (receive->connection, FOCTET_PROTOCOL_TRANSFER, receive->cancellable,
+                                         data_stream_opened_cb, receive_ref (receive));
+  receive_start_fetching (receive);
+  receive_unref (receive);
+}
+
+/* A node offering nothing refuses the stream (PROTOCOL §5): over QUIC
+ * that is a reset seen when reading the answer to HELLO. */
+static gboolean
+refused_stream (GError **error)
+{
+  GError *refused;
+
+  if (!g_error_matches (*error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED) &&
+      !g_error_matches (*error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET))
+    return FALSE;
+  refused = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED,
+                         "The node offers no files (any more): it refused the transfer (%s)", (*error)->message);
+  g_error_free (*error);
+  *error = refused;
+  return TRUE;
+}
+
+static void
+manifest_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Receive *receive = user_data;
+  FoctetTransferReceiver *self = receive->self;
+  g_autoptr(FoctetTransferMessage) message = NULL;
+  g_autoptr(GTask) thread = NULL;
+  GError *error = NULL;
+  guint32 n, n_files = 0;
+  Plan *plan;
+
+  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (message == NULL)
+    {
+      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED))
+        g_prefix_error (&error, "The sender did not answer: ");
+      if (refused_stream (&error))
+        receive->control->closed = TRUE;
+      receive_fail (receive, error);
+      receive_unref (receive);
+      return;
+    }
+  if (receive->finished)
+    {
+      receive_unref (receive);
+      return;
+    }
+  if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR)
+    {
+      receive->control->closed = TRUE;  /* the sender ended it: no ABORT */
+      receive_fail (receive, foctet_transfer_message_to_error (message));
+      receive_unref (receive);
+      return;
+    }
+  if (message->type != FOCTET_TRANSFER_MESSAGE_MANIFEST)
+    {
+      receive_fail (receive, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                          "The sender answered HELLO with %s, not MANIFEST",
+                                          foctet_transfer_message_type_to_string (message->type)));
+      receive_unref (receive);
+      return;
+    }
+
+  /* The parser enforced the rules; the paths are checked once more here,
+   * where they are used, whatever parsed them. */
+  receive->manifest = foctet_transfer_manifest_ref (message->manifest);
+  n = foctet_transfer_manifest_get_n_entries (receive->manifest);
+  for (guint32 i = 0; i < n; i++)
+    {
+      const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (receive->manifest, i);
+
+      if (!foctet_transfer_path_validate (entry->path, &error))
+        {
+          g_prefix_error (&error, "The sender offered a path that is not safe: ");
+          receive_fail (receive, g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR, error->message));
+          g_error_free (error);
+          receive_unref (receive);
+          return;
+        }
+      if (entry->kind == FOCTET_TRANSFER_ENTRY_FILE)
+        n_files++;
+    }
+
+  g_object_freeze_notify (G_OBJECT (self));
+  self->bytes_total = foctet_transfer_manifest_get_total_size (receive->manifest);
+  self->files_total = n_files;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BYTES_TOTAL]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILES_TOTAL]);
+  g_object_thaw_notify (G_OBJECT (self));
+
+  plan = g_new0 (Plan, 1);
+  plan->manifest = foctet_transfer_manifest_ref (receive->manifest);
+  plan->root_fd = dup (receive->root_fd);
+  plan->flags = receive->flags;
+  plan->jobs = g_array_new (FALSE, TRUE, sizeof (FileJob));
+  thread = g_task_new (NULL, receive->cancellable, planned_cb, receive);
+  g_task_set_task_data (thread, plan, (GDestroyNotify) plan_free);
+  g_task_run_in_thread (thread, plan_thread);
+}
+
+static void
+hello_written_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Receive *receive = user_data;
+  GError *error = NULL;
+
+  receive->control->writing = FALSE;
+  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      receive_fail (receive, error);
+      receive_unref (receive);
+      return;
+    }
+  if (receive->finished)
+    {
+      receive_unref (receive);
+      return;
+    }
+  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (receive->control->stream)),
+                                      G_PRIORITY_DEFAULT, receive->cancellable, manifest_cb, receive);
+}
+
+static void
+control_opened_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  Receive *receive = user_data;
+  g_autoptr(FoctetTransferMessage) hello = NULL;
+  GError *error = NULL;
+  FoctetStream *stream;
+
+  stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (stream == NULL)
+    {
+      refused_stream (&error);
+      receive_fail (receive, error);
+      receive_unref (receive);
+      return;
+    }
+  receive->control = fetcher_new (receive, stream);
+  g_ptr_array_add (receive->fetchers, receive->control);
+  if (receive->finished)
+    {
+      receive_unref (receive);
+      return;
+    }
+  hello = foctet_transfer_message_new_hello (receive->secret);
+  receive->control->writing = TRUE;
+  foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)), hello,
+                                       G_PRIORITY_DEFAULT, receive->cancellable, hello_written_cb, receive);
+}
+
+static void
+dialed_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Receive *receive = user_data;
+  GError *error = NULL;
+
+  receive->connection = foctet_node_dial_finish (FOCTET_NODE (source), result, &error);
+  if (receive->connection == NULL)
+    {
+      receive_fail (receive, error);
+      receive_unref (receive);
+      return;
+    }
+  if (receive->finished)
+    {
+      receive_unref (receive);
+      return;
+    }
+  g_debug ("Transfer: connected over %s", foctet_connection_get_transport_name (receive->connection));
+  foctet_connection_open_stream_async (receive->connection, FOCTET_PROTOCOL_TRANSFER, receive->cancellable,
+                                       control_opened_cb, receive);
+}
+
+static gboolean
+user_cancelled_cb (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  Receive *receive = user_data;
+
+  g_clear_pointer (&receive->user_cancelled, g_source_unref);
+  receive_fail (receive, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+static mode_t
+current_umask (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+  mode_t mask;
+
+  /* Read, not set: umask () cannot read without changing it, which would
+   * race with other threads creating files. */
+  if (g_file_get_contents ("/proc/self/status", &status, NULL, NULL) &&
+      (line = strstr (status, "\nUmask:")) != NULL)
+    return (mode_t) g_ascii_strtoull (line + strlen ("\nUmask:"), NULL, 8) & 0777;
+  mask = umask (022);
+  umask (mask);
+  return mask;
+}
+
+/**
+ * foctet_transfer_receiver_receive_async:
+ * @self: a #FoctetTransferReceiver
+ * @ticket: a sender's ticket, with its transfer offer
+ * @output_dir: where to put what is offered; created if missing
+ * @flags: #FoctetTransferReceiveFlags
+ * @cancellable: (nullable): a #GCancellable; cancelling leaves the part
+ *   files for a later run to resume
+ * @callback: (scope async): called when everything is fetched and
+ *   verified, or on failure
+ * @user_data: data for @callback
+ *
+ * Fetches everything @ticket offers into @output_dir: dials the node
+ * (over any transport the ticket names, a relay included), creates the
+ * directories, fetches and verifies the files, confirms to the sender.
+ * Files already there and identical are kept without fetching them; part
+ * files of an earlier run are resumed.
+ *
+ * Errors: %FOCTET_ERROR_INVALID_TICKET for a ticket without an offer, or
+ * whose secret the sender refused; %FOCTET_ERROR_LIMIT_REACHED when the
+ * sender is busy with another receiver; %G_IO_ERROR_EXISTS for a
+ * different file in the way (without %FOCTET_TRANSFER_RECEIVE_FORCE);
+ * %FOCTET_ERROR_VERIFICATION_FAILED when a file does not match its
+ * SHA-256 even fetched whole (it is left as its part file, and no file of
+ * that name is made); the #G_IO_ERROR of a failed write (e.g.
+ * %G_IO_ERROR_NO_SPACE), naming the file; %FOCTET_ERROR_PROTOCOL_ERROR
+ * when the sender breaks the protocol; the dial's errors.  No final file
+ * is ever left half-written.
+ */
+void
+foctet_transfer_receiver_receive_async (FoctetTransferReceiver     *self,
+                                        FoctetTicket               *ticket,
+                                        GFile                      *output_dir,
+                                        FoctetTransferReceiveFlags  flags,
+                                        GCancellable               *cancellable,
+                                        GAsyncReadyCallback         callback,
+                                        gpointer                    user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) secret = NULL;
+  Receive *receive;
+  int root_fd;
+
+  g_return_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self));
+  g_return_if_fail (FOCTET_IS_TICKET (ticket));
+  g_return_if_fail (G_IS_FILE (output_dir));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_transfer_receiver_receive_async);
+  if (self->receive != NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING, "A receive is already in progress");
+      return;
+    }
+  secret = foctet_transfer_ticket_get_offer (ticket, &error);
+  if (secret == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (g_file_peek_path (output_dir) == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                               "The output directory must be a local directory");
+      return;
+    }
+  if (!g_file_make_directory_with_parents (output_dir, cancellable, &error) &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+    {
+      g_prefix_error (&error, "Creating the output directory: ");
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  root_fd = open (g_file_peek_path (output_dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0)
+    {
+      g_task_return_error (task, errno_error (errno, "Opening the output directory “%s”",
+                                              g_file_peek_path (output_dir)));
+      return;
+    }
+
+  receive = g_new0 (Receive, 1);
+  receive->ref_count = 1;
+  receive->task = g_steal_pointer (&task);
+  receive->self = self;
+  receive->ticket = g_object_ref (ticket);
+  receive->secret = g_steal_pointer (&secret);
+  receive->flags = flags;
+  receive->output_path = g_file_get_path (output_dir);
+  receive->root_fd = root_fd;
+  receive->umask = current_umask ();
+  receive->cancellable = g_cancellable_new ();
+  receive->fetchers = g_ptr_array_new_with_free_func ((GDestroyNotify) fetcher_free);
+  g_queue_init (&receive->pending);
+  self->receive = receive;
+
+  g_object_freeze_notify (G_OBJECT (self));
+  self->bytes_total = self->bytes_done = self->bytes_fetched = 0;
+  self->files_total = self->files_done = 0;
+  for (guint i = PROP_BYTES_TOTAL; i <= PROP_FILES_DONE; i++)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[i]);
+  g_object_thaw_notify (G_OBJECT (self));
+
+  if (cancellable != NULL)
+    {
+      receive->user_cancelled = g_cancellable_source_new (cancellable);
+      g_source_set_callback (receive->user_cancelled, (GSourceFunc) user_cancelled_cb, receive, NULL);
+      g_source_attach (receive->user_cancelled, self->context);
+    }
+  foctet_node_dial_async (self->node, ticket, NULL, receive->cancellable, dialed_cb, receive);
+}
+
+/**
+ * foctet_transfer_receiver_receive_finish:
+ * @self: a #FoctetTransferReceiver
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE if everything offered is in the output directory,
+ *   verified
+ */
+gboolean
+foctet_transfer_receiver_receive_finish (FoctetTransferReceiver  *self,
+                                         GAsyncResult            *result,
+                                         GError                 **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, foctet_transfer_receiver_receive_async), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* GObject */
+
+static void
+foctet_transfer_receiver_dispose (GObject *object)
+{
+  FoctetTransferReceiver *self = FOCTET_TRANSFER_RECEIVER (object);
+
+  g_clear_object (&self->node);
+
+  G_OBJECT_CLASS (foctet_transfer_receiver_parent_class)->dispose (object);
+}
+
+static void
+foctet_transfer_receiver_finalize (GObject *object)
+{
+  FoctetTransferReceiver *self = FOCTET_TRANSFER_RECEIVER (object);
+
+  g_free (self->current_file);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (foctet_transfer_receiver_parent_class)->finalize (object);
+}
+
+static void
+foctet_transfer_receiver_get_property (GObject    *object,
+                                       guint       prop_id,
+                                       GValue     *value,
+                                       GParamSpec *pspec)
+{
+  FoctetTransferReceiver *self = FOCTET_TRANSFER_RECEIVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_NODE:
+      g_value_set_object (value, self->node);
+      break;
+    case PROP_BYTES_TOTAL:
+      g_value_set_uint64 (value, self->bytes_total);
+      break;
+    case PROP_BYTES_DONE:
+      g_value_set_uint64 (value, self->bytes_done);
+      break;
+    case PROP_BYTES_FETCHED:
+      g_value_set_uint64 (value, self->bytes_fetched);
+      break;
+    case PROP_FILES_TOTAL:
+      g_value_set_uint (value, self->files_total);
+      break;
+    case PROP_FILES_DONE:
+      g_value_set_uint (value, self->files_done);
+      break;
+    case PROP_CURRENT_FILE:
+      g_value_set_string (value, self->current_file);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_transfer_receiver_set_property (GObject      *object,
+                                       guint         prop_id,
+                                       const GValue *value,
+                                       GParamSpec   *pspec)
+{
+  FoctetTransferReceiver *self = FOCTET_TRANSFER_RECEIVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_NODE:
+      self->node = g_value_dup_object (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_transfer_receiver_class_init (FoctetTransferReceiverClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = foctet_transfer_receiver_dispose;
+  object_class->finalize = foctet_transfer_receiver_finalize;
+  object_class->get_property = foctet_transfer_receiver_get_property;
+  object_class->set_property = foctet_transfer_receiver_set_property;
+
+  /**
+   * FoctetTransferReceiver:node:
+   *
+   * The node that dials the sender.
+   */
+  properties[PROP_NODE] =
+    g_param_spec_object ("node", NULL, NULL, FOCTET_TYPE_NODE,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetTransferReceiver:bytes-total:
+   *
+   * The size of everything offered, once the manifest is in.
+   */
+  properties[PROP_BYTES_TOTAL] =
+    g_param_spec_uint64 ("bytes-total", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetTransferReceiver:bytes-done:
+   *
+   * How much of #FoctetTransferReceiver:bytes-total is in the output
+   * directory: found there (identical files, part files of an earlier
+   * run) or fetched.
+   */
+  properties[PROP_BYTES_DONE] =
+    g_param_spec_uint64 ("bytes-done", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetTransferReceiver:bytes-fetched:
+   *
+   * File bytes received from the sender in this receive.
+   */
+  properties[PROP_BYTES_FETCHED] =
+    g_param_spec_uint64 ("bytes-fetched", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetTransferReceiver:files-total:
+   *
+   * How many files are offered (directories not counted).
+   */
+  properties[PROP_FILES_TOTAL] =
+    g_param_spec_uint ("files-total", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetTransferReceiver:files-done:
+   *
+   * How many files are in place and verified.
+   */
+  properties[PROP_FILES_DONE] =
+    g_param_spec_uint ("files-done", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetTransferReceiver:current-file:
+   *
+   * The path (relative to the output directory) of the file whose bytes
+   * arrived last, or %NULL.
+   */
+  properties[PROP_CURRENT_FILE] =
+    g_param_spec_string ("current-file", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+foctet_transfer_receiver_init (FoctetTransferReceiver *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+}
+
+/**
+ * foctet_transfer_receiver_new:
+ * @node: the node to dial senders from
+ *
+ * Returns: (transfer full): a new receiver
+ */
+FoctetTransferReceiver *
+foctet_transfer_receiver_new (FoctetNode *node)
+{
+  g_return_val_if_fail (FOCTET_IS_NODE (node), NULL);
+
+  return g_object_new (FOCTET_TYPE_TRANSFER_RECEIVER, "node", node, NULL);
+}
+
+/**
+ * foctet_transfer_receiver_get_node:
+ * @self: a #FoctetTransferReceiver
+ *
+ * Returns: (transfer none): the node
+ */
+FoctetNode *
+foctet_transfer_receiver_get_node (FoctetTransferReceiver *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self), NULL);
+
+  return self->node;
+}
+
+/**
+ * foctet_transfer_receiver_get_bytes_total:
+ * @self: a #FoctetTransferReceiver
+ *
+ * Returns: the value of #FoctetTransferReceiver:bytes-total
+ */
+guint64
+foctet_transfer_receiver_get_bytes_total (FoctetTransferReceiver *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self), 0);
+
+  return self->bytes_total;
+}
+
+/**
+ * foctet_transfer_receiver_get_bytes_done:
+ * @self: a #FoctetTransferReceiver
+ *
+ * Returns: the value of #FoctetTransferReceiver:bytes-done
+ */
+guint64
+foctet_transfer_receiver_get_bytes_done (FoctetTransferReceiver *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self), 0);
+
+  return self->bytes_done;
+}
+
+/**
+ * foctet_transfer_receiver_get_bytes_fetched:
+ * @self: a #FoctetTransferReceiver
+ *
+ * Returns: the value of #FoctetTransferReceiver:bytes-fetched
+ */
+guint64
+foctet_transfer_receiver_get_bytes_fetched (FoctetTransferReceiver *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self), 0);
+
+  return self->bytes_fetched;
+}
+
+/**
+ * foctet_transfer_receiver_get_files_total:
+ * @self: a #FoctetTransferReceiver
+ *
+ * Returns: the value of #FoctetTransferReceiver:files-total
+ */
+guint
+foctet_transfer_receiver_get_files_total (FoctetTransferReceiver *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self), 0);
+
+  return self->files_total;
+}
+
+/**
+ * foctet_transfer_receiver_get_files_done:
+ * @self: a #FoctetTransferReceiver
+ *
+ * Returns: the value of #FoctetTransferReceiver:files-done
+ */
+guint
+foctet_transfer_receiver_get_files_done (FoctetTransferReceiver *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self), 0);
+
+  return self->files_done;
+}
+
+/**
+ * foctet_transfer_receiver_dup_current_file:
+ * @self: a #FoctetTransferReceiver
+ *
+ * Returns: (transfer full) (nullable): the value of
+ *   #FoctetTransferReceiver:current-file
+ */
+char *
+foctet_transfer_receiver_dup_current_file (FoctetTransferReceiver *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self), NULL);
+
+  return g_strdup (self->current_file);
+}

@@ -1,0 +1,1476 @@
+/* foctet-transfer-sender.c: the sending side of foctet/transfer/1
+ * (docs/protocol.md, "File transfer").
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "foctet-transfer-sender.h"
+#include "foctet-transfer-wire.h"
+#include "foctet-error.h"
+
+/**
+ * FoctetTransferSender:
+ *
+ * Offers files and directories to one receiver over foctet/transfer/1.
+ *
+ * foctet_transfer_sender_prepare_async() walks the paths given to
+ * foctet_transfer_sender_new() (depth first, each directory's entries
+ * sorted by name; symbolic links, devices, sockets and FIFOs inside them
+ * are skipped), hashes every file with SHA-256 in a worker thread, builds
+ * the manifest, makes a fresh secret and registers the protocol's handler
+ * on the node.  foctet_transfer_sender_get_ticket() then gives the
+ * node's ticket with the offer in it, to pass to the receiver like a
+ * password.
+ *
+ * From then on the sender serves receivers presenting the secret, one at
+ * a time (another gets "busy"), reading the files from disk in chunks as
+ * the receiver's GETs ask, with back-pressure: a chunk is read only once
+ * the previous one was written to the stream.
+ * foctet_transfer_sender_serve_async() completes when a receiver
+ * confirmed every entry (DONE answered with DONE_ACK); an interrupted
+ * receiver may come back and resume meanwhile.
+ *
+ * One sender per node at a time: it owns the node's handler for
+ * %FOCTET_PROTOCOL_TRANSFER until it is finalized or has served.
+ */
+
+/* Big enough that per-call overhead vanishes, small enough that a
+ * stream's reads do not hog the disk for others. */
+#define CHUNK_SIZE (256 * 1024)
+
+typedef struct _Session Session;
+typedef struct _StreamServe StreamServe;
+
+struct _FoctetTransferSender {
+  GObject parent_instance;
+
+  FoctetNode *node;
+  GPtrArray *files;                     /* GFile, as given */
+  GMainContext *context;
+
+  FoctetTransferManifest *manifest;     /* once prepared */
+  GPtrArray *sources;                   /* char *, local path of each entry */
+  guint n_files;
+  GBytes *secret;
+  gboolean preparing;
+  gboolean handler_set;
+
+  Session *session;                     /* the receiver being served */
+  GPtrArray *streams;                   /* StreamServe, every one alive */
+  GTask *serve_task;
+  GSource *serve_cancelled;
+  gboolean served;                      /* a session ended with DONE_ACK */
+};
+
+enum {
+  PROP_0,
+  PROP_NODE,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_SESSION_STARTED,
+  SIGNAL_SESSION_ENDED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (FoctetTransferSender, foctet_transfer_sender, G_TYPE_OBJECT)
+
+struct _Session {
+  FoctetConnection *connection;
+  StreamServe *control;
+  guint n_data_streams;
+  gulong closed_id;
+  gboolean acked;                       /* DONE_ACK written */
+};
+
+typedef enum {
+  ROLE_NONE,
+  ROLE_CONTROL,
+  ROLE_DATA,
+} Role;
+
+struct _StreamServe {
+  int ref_count;
+  FoctetTransferSender *sender;         /* strong, until the stream ends */
+  FoctetConnection *connection;
+  FoctetStream *stream;
+  GCancellable *cancellable;
+  GSource *timeout;                     /* first message; then the linger */
+  Role role;
+  GQueue requests;                      /* FoctetTransferMessage: answered in order */
+  gboolean reading;
+  gboolean read_done;                   /* end of stream, or no more reads wanted */
+  gboolean writing;
+  gboolean ending;                      /* a final answer is on its way */
+  gboolean write_closed;                /* and was followed by our half-close */
+  gboolean ended;
+
+  /* The GET being answered, and the file it reads. */
+  GFileInputStream *file;
+  guint32 file_index;
+  guint64 left;
+  guint8 *buf;
+};
+
+static void stream_read_next (StreamServe *ss);
+static void stream_write_next (StreamServe *ss);
+static void stream_end (StreamServe *ss,
+                        guint32      reset_code);
+static void session_end (FoctetTransferSender *self,
+                         const GError         *error);
+
+/* Sessions and serving */
+
+static StreamServe *
+stream_serve_ref (StreamServe *ss)
+{
+  ss->ref_count++;
+  return ss;
+}
+
+static void
+stream_serve_unref (StreamServe *ss)
+{
+  if (--ss->ref_count > 0)
+    return;
+  g_assert (ss->ended);
+  g_queue_clear_full (&ss->requests, (GDestroyNotify) foctet_transfer_message_free);
+  g_clear_object (&ss->file);
+  g_free (ss->buf);
+  g_clear_object (&ss->cancellable);
+  g_clear_object (&ss->stream);
+  g_clear_object (&ss->connection);
+  g_clear_object (&ss->sender);
+  g_free (ss);
+}
+
+static void
+clear_timeout (StreamServe *ss)
+{
+  if (ss->timeout != NULL)
+    {
+      g_source_destroy (ss->timeout);
+      g_clear_pointer (&ss->timeout, g_source_unref);
+    }
+}
+
+/* Ends the stream: no more reads or writes; @reset_code resets it,
+ * G_MAXUINT32 closes it normally. */
+static void
+stream_end (StreamServe *ss,
+            guint32      reset_code)
+{
+  FoctetTransferSender *self = ss->sender;
+
+  if (ss->ended)
+    return;
+  ss->ended = TRUE;
+  clear_timeout (ss);
+  g_cancellable_cancel (ss->cancellable);
+  if (reset_code != G_MAXUINT32)
+    foctet_stream_reset (ss->stream, reset_code);
+  g_io_stream_close_async (G_IO_STREAM (ss->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_ptr_array_remove_fast (self->streams, ss);
+  if (self->session != NULL && ss->role == ROLE_DATA && ss->connection == self->session->connection)
+    self->session->n_data_streams--;
+  if (self->session != NULL && self->session->control == ss)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!self->session->acked)
+        error = g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                     "The receiver ended the transfer before it was complete");
+      session_end (self, error);
+    }
+  stream_serve_unref (ss);
+}
+
+static void
+serve_return (FoctetTransferSender *self)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&self->serve_task);
+
+  if (self->serve_cancelled != NULL)
+    {
+      g_source_destroy (self->serve_cancelled);
+      g_clear_pointer (&self->serve_cancelled, g_source_unref);
+    }
+  if (task != NULL)
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+unset_handler (FoctetTransferSender *self)
+{
+  if (self->handler_set)
+    {
+      self->handler_set = FALSE;
+      foctet_node_set_protocol_handler (self->node, FOCTET_PROTOCOL_TRANSFER, NULL, NULL, NULL);
+    }
+}
+
+/* The session is over: its streams are reset, the sender waits for the
+ * next receiver (or, after DONE_ACK, is done). */
+static void
+session_end (FoctetTransferSender *self,
+             const GError         *error)
+{
+  Session *session = self->session;
+  g_autoptr(GPtrArray) doomed = g_ptr_array_new ();
+  gboolean acked;
+
+  if (session == NULL)
+    return;
+  self->session = NULL;
+  acked = session->acked;
+
+  for (guint i = 0; i < self->streams->len; i++)
+    {
+      StreamServe *ss = g_ptr_array_index (self->streams, i);
+
+      if (ss->connection == session->connection)
+        g_ptr_array_add (doomed, ss);
+    }
+  for (guint i = 0; i < doomed->len; i++)
+    {
+      StreamServe *ss = g_ptr_array_index (doomed, i);
+
+      stream_end (ss, ss == session->control ? G_MAXUINT32 : FOCTET_CLOSE_CODE_INTERNAL_ERROR);
+    }
+
+  g_signal_handler_disconnect (session->connection, session->closed_id);
+  if (acked)
+    foctet_connection_close_async (session->connection, FOCTET_CLOSE_CODE_NO_ERROR, "transfer complete",
+                                   NULL, NULL, NULL);
+  g_object_unref (session->connection);
+  g_free (session);
+
+  if (acked)
+    g_debug ("Transfer: the receiver confirmed every entry");
+  else
+    g_debug ("Transfer: session ended: %s", error != NULL ? error->message : "no reason");
+  g_signal_emit (self, signals[SIGNAL_SESSION_ENDED], 0, acked ? NULL : error);
+
+  if (acked)
+    {
+      self->served = TRUE;
+      unset_handler (self);
+      serve_return (self);
+    }
+}
+
+static void
+session_closed_cb (FoctetConnection *connection,
+                   const GError     *error,
+                   gpointer          user_data)
+{
+  FoctetTransferSender *self = user_data;
+  g_autoptr(GError) closed = NULL;
+
+  if (error == NULL)
+    closed = g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                  "The receiver's connection closed");
+  session_end (self, error != NULL ? error : closed);
+}
+
+static void
+stream_close_write_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  StreamServe *ss = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
+    g_debug ("Transfer stream %" G_GUINT64_FORMAT ": half-close: %s",
+             foctet_stream_get_id (ss->stream), error->message);
+  ss->write_closed = TRUE;
+  /* A data stream is done once both sides half-closed; the control
+   * stream after DONE_ACK waits for the receiver's half-close (or the
+   * linger timer). */
+  if (!ss->ended && ss->read_done && !ss->reading)
+    stream_end (ss, G_MAXUINT32);
+  stream_serve_unref (ss);
+}
+
+static void
+stream_close_write (StreamServe *ss)
+{
+  foctet_stream_close_write_async (ss->stream, G_PRIORITY_DEFAULT, ss->cancellable,
+                                   stream_close_write_cb, stream_serve_ref (ss));
+}
+
+static void
+stream_write_message_cb (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  StreamServe *ss = user_data;
+  g_autoptr(GError) error = NULL;
+
+  ss->writing = FALSE;
+  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      if (!ss->ended)
+        {
+          g_debug ("Transfer stream %" G_GUINT64_FORMAT ": %s", foctet_stream_get_id (ss->stream),
+                   error->message);
+          stream_end (ss, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
+        }
+      stream_serve_unref (ss);
+      return;
+    }
+  if (ss->ended)
+    {
+      stream_serve_unref (ss);
+      return;
+    }
+  if (ss->ending)
+    stream_close_write (ss);
+  else
+    {
+      foctet_transfer_message_free (g_queue_pop_head (&ss->requests));
+      stream_read_next (ss);
+      stream_write_next (ss);
+    }
+  stream_serve_unref (ss);
+}
+
+static void
+stream_write_message (StreamServe           *ss,
+                      FoctetTransferMessage *message)
+{
+  g_autoptr(FoctetTransferMessage) owned = message;
+
+  ss->writing = TRUE;
+  foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (ss->stream)), owned,
+                                       G_PRIORITY_DEFAULT, ss->cancellable, stream_write_message_cb,
+                                       stream_serve_ref (ss));
+}
+
+/* Answers with ERROR @code and ends the stream (half-close, read no
+ * more); the session with it if this is its control stream. */
+static void
+stream_refuse (StreamServe *ss,
+               guint16      code,
+               const char  *text)
+{
+  g_debug ("Transfer stream %" G_GUINT64_FORMAT ": refusing: %s (%s)", foctet_stream_get_id (ss->stream),
+           foctet_transfer_error_code_describe (code), text);
+  ss->ending = TRUE;
+  ss->read_done = TRUE;
+  g_queue_clear_full (&ss->requests, (GDestroyNotify) foctet_transfer_message_free);
+  clear_timeout (ss);
+  if (ss->writing)
+    {
+      /* Mid-answer: the ERROR cannot be framed in; reset. */
+      stream_end (ss, code == FOCTET_TRANSFER_ERROR_CODE_MALFORMED ? FOCTET_CLOSE_CODE_PROTOCOL_ERROR
+                                                                   : FOCTET_CLOSE_CODE_INTERNAL_ERROR);
+      return;
+    }
+  stream_write_message (ss, foctet_transfer_message_new_error (code, text));
+}
+
+/* Answering a GET: DATA, then the file's bytes chunk by chunk. */
+
+static void get_send_chunk (StreamServe *ss);
+
+static void
+get_fail_midway (StreamServe  *ss,
+                 const GError *error)
+{
+  ss->writing = FALSE;
+  if (ss->ended)
+    return;
+  g_debug ("Transfer stream %" G_GUINT64_FORMAT ": %s", foctet_stream_get_id (ss->stream), error->message);
+  g_clear_object (&ss->file);
+  stream_end (ss, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
+}
+
+static void
+get_chunk_written_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  StreamServe *ss = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    get_fail_midway (ss, error);
+  else if (ss->ended)
+    ss->writing = FALSE;
+  else
+    get_send_chunk (ss);
+  stream_serve_unref (ss);
+}
+
+static void
+get_chunk_read_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  StreamServe *ss = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n;
+
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (n == 0 && error == NULL)
+    error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_FAILED,
+                         "“%s” shrank while it was being sent",
+                         (char *) g_ptr_array_index (ss->sender->sources, ss->file_index));
+  if (n <= 0 || ss->ended)
+    {
+      if (error != NULL)
+        get_fail_midway (ss, error);
+      else
+        ss->writing = FALSE;
+      stream_serve_unref (ss);
+      return;
+    }
+  ss->left -= n;
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (ss->stream)), ss->buf, n,
+                                   G_PRIORITY_DEFAULT, ss->cancellable, get_chunk_written_cb, ss);
+}
+
+static void
+get_send_chunk (StreamServe *ss)
+{
+  if (ss->left == 0)
+    {
+      ss->writing = FALSE;
+      foctet_transfer_message_free (g_queue_pop_head (&ss->requests));
+      stream_read_next (ss);
+      stream_write_next (ss);
+      return;
+    }
+  if (ss->buf == NULL)
+    ss->buf = g_malloc (CHUNK_SIZE);
+  g_input_stream_read_async (G_INPUT_STREAM (ss->file), ss->buf, MIN (ss->left, CHUNK_SIZE),
+                             G_PRIORITY_DEFAULT, ss->cancellable, get_chunk_read_cb, stream_serve_ref (ss));
+}
+
+static void
+get_header_written_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  StreamServe *ss = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    get_fail_midway (ss, error);
+  else if (ss->ended)
+    ss->writing = FALSE;
+  else
+    get_send_chunk (ss);
+  stream_serve_unref (ss);
+}
+
+/* The file is open: check it still has its manifest size, then answer. */
+static void
+get_answer (StreamServe *ss)
+{
+  FoctetTransferMessage *get = g_queue_peek_head (&ss->requests);
+  const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (ss->sender->manifest, get->index);
+  const char *source = g_ptr_array_index (ss->sender->sources, get->index);
+  g_autoptr(GFileInfo) info = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetTransferMessage) data = NULL;
+
+  info = g_file_input_stream_query_info (ss->file, G_FILE_ATTRIBUTE_STANDARD_SIZE, NULL, &error);
+  if (info != NULL && (guint64) g_file_info_get_size (info) != entry->size)
+    error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_FAILED, "“%s” is now %" G_GUINT64_FORMAT
+                         " bytes long, not %" G_GUINT64_FORMAT " as offered", source,
+                         (guint64) g_file_info_get_size (info), entry->size);
+  if (error == NULL)
+    g_seekable_seek (G_SEEKABLE (ss->file), get->offset, G_SEEK_SET, NULL, &error);
+  if (error != NULL)
+    {
+      g_autofree char *text = g_strdup_printf ("%s: %s", entry->path, error->message);
+
+      /* ERROR 6 answers this GET only; the stream goes on. */
+      g_debug ("Transfer: %s", text);
+      g_clear_object (&ss->file);
+      stream_write_message (ss, foctet_transfer_message_new_error (FOCTET_TRANSFER_ERROR_CODE_FILE_CHANGED,
+                                                                   text));
+      return;
+    }
+
+  ss->left = get->length;
+  data = foctet_transfer_message_new_data (get->index, get->offset, get->length);
+  foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (ss->stream)), data,
+                                       G_PRIORITY_DEFAULT, ss->cancellable, get_header_written_cb,
+                                       stream_serve_ref (ss));
+}
+
+static void
+get_file_opened_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  StreamServe *ss = user_data;
+  g_autoptr(GError) error = NULL;
+  FoctetTransferMessage *get;
+
+  ss->file = g_file_read_finish (G_FILE (source), result, &error);
+  if (ss->ended)
+    {
+      ss->writing = FALSE;
+      stream_serve_unref (ss);
+      return;
+    }
+  get = g_queue_peek_head (&ss->requests);
+  if (ss->file == NULL)
+    {
+      const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (ss->sender->manifest, get->index);
+      g_autofree char *text = g_strdup_printf ("%s: %s", entry->path, error->message);
+
+      g_debug ("Transfer: %s", text);
+      stream_write_message (ss, foctet_transfer_message_new_error (FOCTET_TRANSFER_ERROR_CODE_FILE_CHANGED,
+                                                                   text));
+    }
+  else
+    {
+      ss->file_index = get->index;
+      get_answer (ss);
+    }
+  stream_serve_unref (ss);
+}
+
+static void
+get_start (StreamServe           *ss,
+           FoctetTransferMessage *get)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GFile) file = NULL;
+
+  if (!foctet_transfer_manifest_check_get (ss->sender->manifest, get, &error))
+    {
+      stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, error->message);
+      return;
+    }
+  ss->writing = TRUE;
+  /* Successive GETs of one file (a large one, in pieces) reuse it. */
+  if (ss->file != NULL && ss->file_index == get->index)
+    {
+      get_answer (ss);
+      return;
+    }
+  g_clear_object (&ss->file);
+  file = g_file_new_for_path (g_ptr_array_index (ss->sender->sources, get->index));
+  g_file_read_async (file, G_PRIORITY_DEFAULT, ss->cancellable, get_file_opened_cb, stream_serve_ref (ss));
+}
+
+static void
+done_ack_linger_expired (StreamServe *ss)
+{
+  g_debug ("Transfer: the receiver did not half-close within %d s of DONE_ACK",
+           FOCTET_TRANSFER_DONE_ACK_LINGER);
+  ss->read_done = TRUE;
+  stream_end (ss, G_MAXUINT32);
+}
+
+static gboolean
+linger_cb (gpointer user_data)
+{
+  StreamServe *ss = user_data;
+
+  g_clear_pointer (&ss->timeout, g_source_unref);
+  done_ack_linger_expired (ss);
+  return G_SOURCE_REMOVE;
+}
+
+/* The head of the queue: a MANIFEST to send, a GET or a DONE to answer. */
+static void
+stream_write_next (StreamServe *ss)
+{
+  FoctetTransferSender *self = ss->sender;
+  FoctetTransferMessage *head;
+
+  if (ss->ended || ss->writing || ss->ending)
+    return;
+  head = g_queue_peek_head (&ss->requests);
+  if (head == NULL)
+    {
+      /* A data stream the receiver half-closed, all answered. */
+      if (ss->read_done && ss->role == ROLE_DATA)
+        {
+          ss->ending = TRUE;
+          stream_close_write (ss);
+        }
+      return;
+    }
+
+  switch (head->type)
+    {
+    case FOCTET_TRANSFER_MESSAGE_MANIFEST:
+      ss->writing = TRUE;
+      stream_write_message (ss, foctet_transfer_message_new_manifest (head->manifest));
+      break;
+    case FOCTET_TRANSFER_MESSAGE_GET:
+      get_start (ss, head);
+      break;
+    case FOCTET_TRANSFER_MESSAGE_DONE:
+      {
+        guint32 n = foctet_transfer_manifest_get_n_entries (self->manifest);
+        g_autofree char *text = NULL;
+
+        if (head->count != n)
+          {
+            text = g_strdup_printf ("DONE with %" G_GUINT32_FORMAT " entries; the manifest has %"
+                                    G_GUINT32_FORMAT, head->count, n);
+            stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, text);
+            return;
+          }
+        if (self->session != NULL && self->session->control == ss)
+          self->session->acked = TRUE;
+        ss->ending = TRUE;
+        /* Wait for the receiver's half-close, within limits. */
+        ss->timeout = g_timeout_source_new_seconds (FOCTET_TRANSFER_DONE_ACK_LINGER);
+        g_source_set_callback (ss->timeout, linger_cb, ss, NULL);
+        g_source_attach (ss->timeout, self->context);
+        stream_write_message (ss, foctet_transfer_message_new_done_ack ());
+      }
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+session_start (StreamServe *ss)
+{
+  FoctetTransferSender *self = ss->sender;
+  g_autofree char *peer = foctet_node_id_to_string (foctet_connection_get_peer_id (ss->connection));
+  Session *session = g_new0 (Session, 1);
+
+  session->connection = g_object_ref (ss->connection);
+  session->control = ss;
+  session->closed_id = g_signal_connect (ss->connection, "closed", G_CALLBACK (session_closed_cb), self);
+  self->session = session;
+  ss->role = ROLE_CONTROL;
+  g_queue_push_tail (&ss->requests, foctet_transfer_message_new_manifest (self->manifest));
+  g_debug ("Transfer: serving %s over %s", peer, foctet_connection_get_transport_name (ss->connection));
+  g_signal_emit (self, signals[SIGNAL_SESSION_STARTED], 0, peer);
+}
+
+/* A stream's first message decides its role. */
+static void
+stream_first_message (StreamServe           *ss,
+                      FoctetTransferMessage *message)
+{
+  FoctetTransferSender *self = ss->sender;
+
+  clear_timeout (ss);
+  switch (message->type)
+    {
+    case FOCTET_TRANSFER_MESSAGE_HELLO:
+      if (!foctet_transfer_secret_equal (message->secret, self->secret))
+        stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_BAD_SECRET, "wrong secret");
+      else if (self->session != NULL || self->served)
+        stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_BUSY, "already serving another receiver");
+      else
+        session_start (ss);
+      foctet_transfer_message_free (message);
+      break;
+    case FOCTET_TRANSFER_MESSAGE_GET:
+      if (self->session == NULL || self->session->connection != ss->connection)
+        stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_BAD_SECRET, "no session on this connection");
+      else if (self->session->n_data_streams >= FOCTET_TRANSFER_MAX_DATA_STREAMS)
+        stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_LIMITS, "too many data streams");
+      else
+        {
+          ss->role = ROLE_DATA;
+          self->session->n_data_streams++;
+          g_queue_push_tail (&ss->requests, g_steal_pointer (&message));
+        }
+      foctet_transfer_message_free (message);
+      break;
+    default:
+      {
+        g_autofree char *text = g_strdup_printf ("%s as the first message of a stream",
+                                                 foctet_transfer_message_type_to_string (message->type));
+
+        stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+        foctet_transfer_message_free (message);
+      }
+    }
+}
+
+static void
+stream_message (StreamServe           *ss,
+                FoctetTransferMessage *message)
+{
+  FoctetTransferSender *self = ss->sender;
+  g_autofree char *text = NULL;
+
+  if (ss->role == ROLE_NONE)
+    {
+      stream_first_message (ss, message);
+      return;
+    }
+  switch (message->type)
+    {
+    case FOCTET_TRANSFER_MESSAGE_GET:
+      g_queue_push_tail (&ss->requests, message);
+      return;
+    case FOCTET_TRANSFER_MESSAGE_DONE:
+      if (ss->role == ROLE_CONTROL)
+        {
+          /* Answered in order, after the GETs before it. */
+          g_queue_push_tail (&ss->requests, message);
+          return;
+        }
+      break;
+    case FOCTET_TRANSFER_MESSAGE_ABORT:
+      if (ss->role == ROLE_CONTROL)
+        {
+          g_autoptr(GError) error = foctet_transfer_message_to_error (message);
+
+          foctet_transfer_message_free (message);
+          ss->read_done = TRUE;
+          if (self->session != NULL && self->session->control == ss)
+            session_end (self, error);
+          stream_end (ss, G_MAXUINT32);
+          return;
+        }
+      break;
+    default:
+      break;
+    }
+  text = g_strdup_printf ("%s on a %s stream", foctet_transfer_message_type_to_string (message->type),
+                          ss->role == ROLE_CONTROL ? "control" : "data");
+  foctet_transfer_message_free (message);
+  stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+}
+
+static void
+stream_read_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  StreamServe *ss = user_data;
+  g_autoptr(GError) error = NULL;
+  FoctetTransferMessage *message;
+
+  ss->reading = FALSE;
+  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (ss->ended)
+    {
+      g_clear_pointer (&message, foctet_transfer_message_free);
+      stream_serve_unref (ss);
+      return;
+    }
+  if (ss->ending)
+    {
+      /* After a final answer (DONE_ACK, or an ERROR): the receiver's
+       * half-close, or anything else, is the last thing read. */
+      g_clear_pointer (&message, foctet_transfer_message_free);
+      ss->read_done = TRUE;
+      if (ss->write_closed)
+        stream_end (ss, G_MAXUINT32);
+      stream_serve_unref (ss);
+      return;
+    }
+  if (message == NULL)
+    {
+      ss->read_done = TRUE;
+      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED))
+        {
+          /* The receiver half-closed. */
+          if (ss->role == ROLE_DATA)
+            stream_write_next (ss);
+          else
+            stream_end (ss, G_MAXUINT32);
+        }
+      else if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
+        stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, error->message);
+      else
+        {
+          g_debug ("Transfer stream %" G_GUINT64_FORMAT ": %s", foctet_stream_get_id (ss->stream),
+                   error->message);
+          stream_end (ss, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
+        }
+      stream_serve_unref (ss);
+      return;
+    }
+  stream_message (ss, message);
+  stream_read_next (ss);
+  stream_write_next (ss);
+  stream_serve_unref (ss);
+}
+
+static void
+stream_read_next (StreamServe *ss)
+{
+  if (ss->ended || ss->reading || ss->read_done)
+    return;
+  /* Flow control: at most so many requests read ahead of the answers. */
+  if (g_queue_get_length (&ss->requests) >= FOCTET_TRANSFER_MAX_OUTSTANDING_GETS)
+    return;
+  ss->reading = TRUE;
+  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (ss->stream)),
+                                      G_PRIORITY_DEFAULT, ss->cancellable, stream_read_cb,
+                                      stream_serve_ref (ss));
+}
+
+static gboolean
+first_message_timeout_cb (gpointer user_data)
+{
+  StreamServe *ss = user_data;
+
+  g_debug ("Transfer stream %" G_GUINT64_FORMAT ": no message within %d s",
+           foctet_stream_get_id (ss->stream), FOCTET_TRANSFER_FIRST_MESSAGE_TIMEOUT);
+  g_clear_pointer (&ss->timeout, g_source_unref);
+  stream_end (ss, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+transfer_handler (FoctetNode       *node,
+                  FoctetConnection *connection,
+                  FoctetStream     *stream,
+                  gpointer          user_data)
+{
+  g_autoptr(FoctetTransferSender) self = g_weak_ref_get (user_data);
+  StreamServe *ss;
+
+  if (self == NULL || self->served)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_REFUSED);
+      return;
+    }
+
+  ss = g_new0 (StreamServe, 1);
+  ss->ref_count = 1;
+  ss->sender = g_object_ref (self);
+  ss->connection = g_object_ref (connection);
+  ss->stream = g_object_ref (stream);
+  ss->cancellable = g_cancellable_new ();
+  g_queue_init (&ss->requests);
+  g_ptr_array_add (self->streams, ss);
+  ss->timeout = g_timeout_source_new_seconds (FOCTET_TRANSFER_FIRST_MESSAGE_TIMEOUT);
+  g_source_set_callback (ss->timeout, first_message_timeout_cb, ss, NULL);
+  g_source_attach (ss->timeout, self->context);
+  stream_read_next (ss);
+}
+
+static void
+weak_ref_free (GWeakRef *ref)
+{
+  g_weak_ref_clear (ref);
+  g_free (ref);
+}
+
+/* GObject */
+
+static void
+foctet_transfer_sender_dispose (GObject *object)
+{
+  FoctetTransferSender *self = FOCTET_TRANSFER_SENDER (object);
+
+  /* Streams hold references on the sender: none is left here. */
+  if (self->node != NULL)
+    unset_handler (self);
+  g_clear_object (&self->node);
+
+  G_OBJECT_CLASS (foctet_transfer_sender_parent_class)->dispose (object);
+}
+
+static void
+foctet_transfer_sender_finalize (GObject *object)
+{
+  FoctetTransferSender *self = FOCTET_TRANSFER_SENDER (object);
+
+  g_assert (self->session == NULL);
+  g_assert (self->serve_task == NULL);
+  g_ptr_array_unref (self->streams);
+  g_ptr_array_unref (self->files);
+  g_clear_pointer (&self->sources, g_ptr_array_unref);
+  g_clear_pointer (&self->manifest, foctet_transfer_manifest_unref);
+  g_clear_pointer (&self->secret, g_bytes_unref);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (foctet_transfer_sender_parent_class)->finalize (object);
+}
+
+static void
+foctet_transfer_sender_get_property (GObject    *object,
+                                     guint       prop_id,
+                                     GValue     *value,
+                                     GParamSpec *pspec)
+{
+  FoctetTransferSender *self = FOCTET_TRANSFER_SENDER (object);
+
+  switch (prop_id)
+    {
+    case PROP_NODE:
+      g_value_set_object (value, self->node);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_transfer_sender_set_property (GObject      *object,
+                                     guint         prop_id,
+                                     const GValue *value,
+                                     GParamSpec   *pspec)
+{
+  FoctetTransferSender *self = FOCTET_TRANSFER_SENDER (object);
+
+  switch (prop_id)
+    {
+    case PROP_NODE:
+      self->node = g_value_dup_object (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+foctet_transfer_sender_class_init (FoctetTransferSenderClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = foctet_transfer_sender_dispose;
+  object_class->finalize = foctet_transfer_sender_finalize;
+  object_class->get_property = foctet_transfer_sender_get_property;
+  object_class->set_property = foctet_transfer_sender_set_property;
+
+  /**
+   * FoctetTransferSender:node:
+   *
+   * The node that serves the transfer.
+   */
+  properties[PROP_NODE] =
+    g_param_spec_object ("node", NULL, NULL, FOCTET_TYPE_NODE,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * FoctetTransferSender::session-started:
+   * @self: the sender
+   * @peer: the receiver's NodeId, as text
+   *
+   * A receiver presented the right secret and is being served.
+   */
+  signals[SIGNAL_SESSION_STARTED] =
+    g_signal_new ("session-started", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_STRING);
+
+  /**
+   * FoctetTransferSender::session-ended:
+   * @self: the sender
+   * @error: (nullable): why the receiver went away, or %NULL when it
+   *   confirmed every entry
+   *
+   * A receiver's session is over.  After an error the sender goes on
+   * waiting for a receiver, who may resume.
+   */
+  signals[SIGNAL_SESSION_ENDED] =
+    g_signal_new ("session-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_ERROR);
+}
+
+static void
+foctet_transfer_sender_init (FoctetTransferSender *self)
+{
+  self->files = g_ptr_array_new_with_free_func (g_object_unref);
+  self->streams = g_ptr_array_new ();
+  self->context = g_main_context_ref_thread_default ();
+}
+
+/**
+ * foctet_transfer_sender_new:
+ * @node: the node to serve the transfer on; it listens (or will) where
+ *   receivers can reach it
+ * @files: (array length=n_files): the files and directories to offer
+ * @n_files: how many; at least one
+ *
+ * Makes a sender for @files.  Each becomes a top-level entry under its
+ * base name; a directory brings everything inside it.
+ *
+ * Returns: (transfer full): a new sender
+ */
+FoctetTransferSender *
+foctet_transfer_sender_new (FoctetNode  *node,
+                            GFile      **files,
+                            guint        n_files)
+{
+  FoctetTransferSender *self;
+
+  g_return_val_if_fail (FOCTET_IS_NODE (node), NULL);
+  g_return_val_if_fail (files != NULL && n_files > 0, NULL);
+
+  self = g_object_new (FOCTET_TYPE_TRANSFER_SENDER, "node", node, NULL);
+  for (guint i = 0; i < n_files; i++)
+    {
+      g_return_val_if_fail (G_IS_FILE (files[i]), self);
+      g_ptr_array_add (self->files, g_object_ref (files[i]));
+    }
+  return self;
+}
+
+/**
+ * foctet_transfer_sender_get_node:
+ * @self: a #FoctetTransferSender
+ *
+ * Returns: (transfer none): the node
+ */
+FoctetNode *
+foctet_transfer_sender_get_node (FoctetTransferSender *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_SENDER (self), NULL);
+
+  return self->node;
+}
+
+/* Preparing: walking and hashing, in a worker thread. */
+
+typedef struct {
+  GPtrArray *files;                     /* GFile */
+  FoctetTransferManifest *manifest;
+  GPtrArray *sources;
+  guint n_files;
+} Prepare;
+
+static void
+prepare_free (Prepare *prepare)
+{
+  g_ptr_array_unref (prepare->files);
+  g_clear_pointer (&prepare->manifest, foctet_transfer_manifest_unref);
+  g_clear_pointer (&prepare->sources, g_ptr_array_unref);
+  g_free (prepare);
+}
+
+#define WALK_ATTRIBUTES G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE "," \
+                        G_FILE_ATTRIBUTE_UNIX_MODE
+
+static gboolean
+hash_file (GFile         *file,
+           guint8         digest[FOCTET_TRANSFER_SHA256_SIZE],
+           guint64       *size,
+           GCancellable  *cancellable,
+           GError       **error)
+{
+  g_autoptr(GFileInputStream) in = NULL;
+  g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree guint8 *buf = g_malloc (CHUNK_SIZE);
+  gsize digest_len = FOCTET_TRANSFER_SHA256_SIZE;
+  gssize n;
+
+  in = g_file_read (file, cancellable, error);
+  if (in == NULL)
+    return FALSE;
+  /* The size is what was hashed: a file growing meanwhile is offered as
+   * it was read. */
+  *size = 0;
+  while ((n = g_input_stream_read (G_INPUT_STREAM (in), buf, CHUNK_SIZE, cancellable, error)) > 0)
+    {
+      g_checksum_update (checksum, buf, n);
+      *size += n;
+    }
+  if (n < 0)
+    return FALSE;
+  g_checksum_get_digest (checksum, digest, &digest_len);
+  return TRUE;
+}
+
+static gboolean
+prepare_add (Prepare       *prepare,
+             GFile         *file,
+             GFileInfo     *info,
+             const char    *path,
+             gboolean       top_level,
+             GCancellable  *cancellable,
+             GError       **error);
+
+static int
+compare_infos (gconstpointer a,
+               gconstpointer b)
+{
+  GFileInfo *ia = *(GFileInfo **) a;
+  GFileInfo *ib = *(GFileInfo **) b;
+
+  return strcmp (g_file_info_get_name (ia), g_file_info_get_name (ib));
+}
+
+static gboolean
+prepare_directory (Prepare       *prepare,
+                   GFile         *dir,
+                   const char    *path,
+                   GCancellable  *cancellable,
+                   GError       **error)
+{
+  g_autoptr(GFileEnumerator) children = NULL;
+  g_autoptr(GPtrArray) infos = g_ptr_array_new_with_free_func (g_object_unref);
+  GFileInfo *info;
+
+  children = g_file_enumerate_children (dir, WALK_ATTRIBUTES, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS,
+                                        cancellable, error);
+  if (children == NULL)
+    return FALSE;
+  while ((info = g_file_enumerator_next_file (children, cancellable, error)) != NULL)
+    g_ptr_array_add (infos, info);
+  if (error != NULL && *error != NULL)
+    return FALSE;
+  g_ptr_array_sort (infos, compare_infos);
+
+  for (guint i = 0; i < infos->len; i++)
+    {
+      GFileInfo *child_info = g_ptr_array_index (infos, i);
+      const char *name = g_file_info_get_name (child_info);
+      g_autoptr(GFile) child = g_file_get_child (dir, name);
+      g_autofree char *child_path = g_strconcat (path, "/", name, NULL);
+
+      if (!prepare_add (prepare, child, child_info, child_path, FALSE, cancellable, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+prepare_add (Prepare       *prepare,
+             GFile         *file,
+             GFileInfo     *info,
+             const char    *path,
+             gboolean       top_level,
+             GCancellable  *cancellable,
+             GError       **error)
+{
+  g_autofree char *local = g_file_get_path (file);
+  guint32 mode = g_file_info_get_attribute_uint32 (info, G_FILE_ATTRIBUTE_UNIX_MODE) & FOCTET_TRANSFER_MODE_MASK;
+  guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
+  guint64 size = 0;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  switch (g_file_info_get_file_type (info))
+    {
+    case G_FILE_TYPE_DIRECTORY:
+      if (!foctet_transfer_manifest_add_directory (prepare->manifest, path, mode, error))
+        return FALSE;
+      g_ptr_array_add (prepare->sources, g_steal_pointer (&local));
+      return prepare_directory (prepare, file, path, cancellable, error);
+    case G_FILE_TYPE_REGULAR:
+      if (!hash_file (file, digest, &size, cancellable, error))
+        return FALSE;
+      if (!foctet_transfer_manifest_add_file (prepare->manifest, path, mode, size, digest, error))
+        return FALSE;
+      g_ptr_array_add (prepare->sources, g_steal_pointer (&local));
+      prepare->n_files++;
+      return TRUE;
+    default:
+      if (top_level)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                       "“%s” is neither a regular file nor a directory", local);
+          return FALSE;
+        }
+      /* Links, devices, sockets, FIFOs are never offered. */
+      g_debug ("Transfer: skipping “%s”: neither a regular file nor a directory", local);
+      return TRUE;
+    }
+}
+
+static void
+prepare_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  Prepare *prepare = task_data;
+  GError *error = NULL;
+
+  prepare->manifest = foctet_transfer_manifest_new ();
+  prepare->sources = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < prepare->files->len; i++)
+    {
+      GFile *file = g_ptr_array_index (prepare->files, i);
+      g_autoptr(GFileInfo) info = NULL;
+      g_autofree char *name = NULL;
+
+      /* A path named on the command line is followed if it is a link;
+       * links inside directories are not. */
+      info = g_file_query_info (file, WALK_ATTRIBUTES, G_FILE_QUERY_INFO_NONE, cancellable, &error);
+      if (info == NULL)
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      name = g_file_get_basename (file);
+      if (!prepare_add (prepare, file, info, name, TRUE, cancellable, &error))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+prepared_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  FoctetTransferSender *self = FOCTET_TRANSFER_SENDER (source);
+  g_autoptr(GTask) task = user_data;
+  Prepare *prepare = g_task_get_task_data (G_TASK (result));
+  GError *error = NULL;
+  GWeakRef *ref;
+
+  self->preparing = FALSE;
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  self->secret = foctet_transfer_secret_new (&error);
+  if (self->secret == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  self->manifest = g_steal_pointer (&prepare->manifest);
+  self->sources = g_steal_pointer (&prepare->sources);
+  self->n_files = prepare->n_files;
+
+  ref = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (ref, self);
+  foctet_node_set_protocol_handler (self->node, FOCTET_PROTOCOL_TRANSFER, transfer_handler, ref,
+                                    (GDestroyNotify) weak_ref_free);
+  self->handler_set = TRUE;
+  g_debug ("Transfer: offering %u entries, %u files, %" G_GUINT64_FORMAT " bytes",
+           foctet_transfer_manifest_get_n_entries (self->manifest), self->n_files,
+           foctet_transfer_manifest_get_total_size (self->manifest));
+  g_task_return_boolean (task, TRUE);
+}
+
+/**
+ * foctet_transfer_sender_prepare_async:
+ * @self: a #FoctetTransferSender
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called once the offer is ready
+ * @user_data: data for @callback
+ *
+ * Walks the files and directories, hashes every file (in a worker thread:
+ * the main loop goes on), builds the manifest, makes the offer's secret
+ * and starts serving the protocol on the node.  Fails on a path that
+ * cannot be read, or that a receiver would have to refuse (a name that is
+ * not UTF-8, two top-level entries of the same name, a manifest over the
+ * protocol's limits).  Call it once.
+ */
+void
+foctet_transfer_sender_prepare_async (FoctetTransferSender *self,
+                                      GCancellable         *cancellable,
+                                      GAsyncReadyCallback   callback,
+                                      gpointer              user_data)
+{
+  GTask *task;
+  g_autoptr(GTask) thread = NULL;
+  Prepare *prepare;
+
+  g_return_if_fail (FOCTET_IS_TRANSFER_SENDER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_transfer_sender_prepare_async);
+  if (self->preparing || self->manifest != NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING, "The sender is already prepared");
+      g_object_unref (task);
+      return;
+    }
+  self->preparing = TRUE;
+
+  prepare = g_new0 (Prepare, 1);
+  prepare->files = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < self->files->len; i++)
+    g_ptr_array_add (prepare->files, g_object_ref (g_ptr_array_index (self->files, i)));
+  thread = g_task_new (self, cancellable, prepared_cb, task);
+  g_task_set_task_data (thread, prepare, (GDestroyNotify) prepare_free);
+  g_task_run_in_thread (thread, prepare_thread);
+}
+
+/**
+ * foctet_transfer_sender_prepare_finish:
+ * @self: a #FoctetTransferSender
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE if the offer is ready: get its ticket with
+ *   foctet_transfer_sender_get_ticket()
+ */
+gboolean
+foctet_transfer_sender_prepare_finish (FoctetTransferSender  *self,
+                                       GAsyncResult          *result,
+                                       GError               **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, foctet_transfer_sender_prepare_async), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * foctet_transfer_sender_get_n_files:
+ * @self: a prepared #FoctetTransferSender
+ *
+ * Returns: how many regular files are offered (directories not counted)
+ */
+guint
+foctet_transfer_sender_get_n_files (FoctetTransferSender *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_SENDER (self), 0);
+
+  return self->n_files;
+}
+
+/**
+ * foctet_transfer_sender_get_total_size:
+ * @self: a prepared #FoctetTransferSender
+ *
+ * Returns: the sizes of all files offered, added up
+ */
+guint64
+foctet_transfer_sender_get_total_size (FoctetTransferSender *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_SENDER (self), 0);
+
+  return self->manifest != NULL ? foctet_transfer_manifest_get_total_size (self->manifest) : 0;
+}
+
+/**
+ * foctet_transfer_sender_get_ticket:
+ * @self: a prepared #FoctetTransferSender
+ *
+ * Makes the ticket a receiver needs: the node's (its NodeId and the
+ * addresses it listens on, see foctet_node_get_ticket()) with the offer
+ * entry (type 0x80) holding the secret.  Whoever has it can fetch the
+ * files: pass it on like a password.
+ *
+ * Returns: (transfer full) (nullable): the ticket, or %NULL before
+ *   foctet_transfer_sender_prepare_async() succeeded
+ */
+FoctetTicket *
+foctet_transfer_sender_get_ticket (FoctetTransferSender *self)
+{
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_SENDER (self), NULL);
+
+  if (self->secret == NULL)
+    return NULL;
+  ticket = foctet_node_get_ticket (self->node);
+  if (!foctet_transfer_ticket_add_offer (ticket, self->secret, &error))
+    {
+      g_critical ("Adding the transfer offer to a ticket: %s", error->message);
+      return NULL;
+    }
+  return g_steal_pointer (&ticket);
+}
+
+static gboolean
+serve_cancelled_cb (GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  FoctetTransferSender *self = user_data;
+  g_autoptr(GTask) task = g_steal_pointer (&self->serve_task);
+  g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Cancelled");
+
+  g_clear_pointer (&self->serve_cancelled, g_source_unref);
+  unset_handler (self);
+  if (self->session != NULL)
+    {
+      g_autoptr(FoctetConnection) connection = g_object_ref (self->session->connection);
+
+      session_end (self, error);
+      foctet_connection_close_async (connection, FOCTET_CLOSE_CODE_GOING_AWAY, "transfer cancelled",
+                                     NULL, NULL, NULL);
+    }
+  /* Streams not yet in a session. */
+  while (self->streams->len > 0)
+    stream_end (g_ptr_array_index (self->streams, 0), FOCTET_CLOSE_CODE_GOING_AWAY);
+  g_task_return_error (task, g_steal_pointer (&error));
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * foctet_transfer_sender_serve_async:
+ * @self: a prepared #FoctetTransferSender
+ * @cancellable: (nullable): a #GCancellable; cancelling it stops serving
+ * @callback: (scope async): called when a receiver has everything
+ * @user_data: data for @callback
+ *
+ * Waits until a receiver confirmed every entry of the offer, and the
+ * sender acknowledged it.  Receivers that fail or go away meanwhile do
+ * not end the wait (see #FoctetTransferSender::session-ended): they may
+ * come back and resume.  Once served, the sender refuses new receivers.
+ */
+void
+foctet_transfer_sender_serve_async (FoctetTransferSender *self,
+                                    GCancellable         *cancellable,
+                                    GAsyncReadyCallback   callback,
+                                    gpointer              user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (FOCTET_IS_TRANSFER_SENDER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_transfer_sender_serve_async);
+  if (self->served)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (self->manifest == NULL || !self->handler_set)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED,
+                               "The sender is not prepared");
+      return;
+    }
+  if (self->serve_task != NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING, "The sender is already serving");
+      return;
+    }
+  self->serve_task = g_steal_pointer (&task);
+  if (cancellable != NULL)
+    {
+      self->serve_cancelled = g_cancellable_source_new (cancellable);
+      g_source_set_callback (self->serve_cancelled, (GSourceFunc) serve_cancelled_cb, self, NULL);
+      g_source_attach (self->serve_cancelled, self->context);
+    }
+}
+
+/**
+ * foctet_transfer_sender_serve_finish:
+ * @self: a #FoctetTransferSender
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE once a receiver confirmed every entry
+ */
+gboolean
+foctet_transfer_sender_serve_finish (FoctetTransferSender  *self,
+                                     GAsyncResult          *result,
+                                     GError               **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, foctet_transfer_sender_serve_async), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
