@@ -17,6 +17,7 @@
 #include "foctet-transfer-receiver.h"
 #include "foctet-transfer-sender.h"
 #include "foctet-transfer-wire.h"
+#include "foctet-sha256-private.h"
 #include "foctet-error.h"
 
 /**
@@ -94,7 +95,7 @@ typedef struct {
   guint64 next_get;                     /* the next offset to ask for */
   guint64 have;                         /* bytes in the part file so far */
   guint outstanding;                    /* GETs not yet answered */
-  GChecksum *checksum;                  /* over [0, have) */
+  FoctetSha256 *checksum;                  /* over [0, have) */
   gboolean resumed;                     /* start > 0: bytes of an earlier run */
   gboolean replace;                     /* a different file has the name (force) */
   gboolean failed;
@@ -272,7 +273,7 @@ part_name (const char *name)
 static gboolean
 hash_fd (int            fd,
          guint64        length,
-         GChecksum     *checksum,
+         FoctetSha256     *checksum,
          GCancellable  *cancellable,
          GError       **error)
 {
@@ -296,20 +297,19 @@ hash_fd (int            fd,
         }
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      g_checksum_update (checksum, buf, n);
+      foctet_sha256_update (checksum, buf, n);
       length -= n;
     }
   return TRUE;
 }
 
 static gboolean
-digest_matches (GChecksum                 *checksum,
+digest_matches (FoctetSha256                 *checksum,
                 const FoctetTransferEntry *entry)
 {
   guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
-  gsize len = sizeof digest;
 
-  g_checksum_get_digest (checksum, digest, &len);
+  foctet_sha256_get_digest (checksum, digest);
   return memcmp (digest, entry->sha256, sizeof digest) == 0;
 }
 
@@ -328,7 +328,7 @@ typedef struct {
 static void
 file_job_clear (FileJob *job)
 {
-  g_clear_pointer (&job->checksum, g_checksum_free);
+  g_clear_pointer (&job->checksum, foctet_sha256_free);
   g_clear_pointer (&job->failure, g_free);
   g_clear_object (&job->out);
   if (job->dir_fd >= 0)
@@ -387,7 +387,7 @@ file_is_identical (int                        dir_fd,
                    gboolean                  *identical,
                    GError                   **error)
 {
-  g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr(FoctetSha256) checksum = foctet_sha256_new ();
   int fd = openat (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   gboolean ok;
 
@@ -467,7 +467,7 @@ plan_file (Plan                      *plan,
       return FALSE;
     }
 
-  job.checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  job.checksum = foctet_sha256_new ();
   part = part_name (name);
   if (fstatat (dir_fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0)
     {
@@ -487,7 +487,7 @@ plan_file (Plan                      *plan,
           if (fd >= 0 && hash_fd (fd, st.st_size, job.checksum, cancellable, NULL))
             job.start = st.st_size;
           else
-            g_checksum_reset (job.checksum);
+            foctet_sha256_reset (job.checksum);
           if (fd >= 0)
             close (fd);
           if (g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -818,7 +818,7 @@ job_complete (Receive *receive,
           close (job->dir_fd);
           job->dir_fd = -1;
           job->start = job->have = job->next_get = 0;
-          g_checksum_reset (job->checksum);
+          foctet_sha256_reset (job->checksum);
           for (guint i = 0; i < receive->fetchers->len; i++)
             {
               Fetcher *fetcher = g_ptr_array_index (receive->fetchers, i);
@@ -868,7 +868,7 @@ job_complete (Receive *receive,
     }
   close (job->dir_fd);
   job->dir_fd = -1;
-  g_clear_pointer (&job->checksum, g_checksum_free);
+  g_clear_pointer (&job->checksum, foctet_sha256_free);
   progress_file_done (self);
   job_done (receive);
 }
@@ -1076,7 +1076,7 @@ fetcher_raw_read_cb (GObject      *source,
       receive_unref (receive);
       return;
     }
-  g_checksum_update (job->checksum, fetcher->buf, n);
+  foctet_sha256_update (job->checksum, fetcher->buf, n);
   g_output_stream_write_all_async (job->out, fetcher->buf, n, G_PRIORITY_DEFAULT, receive->cancellable,
                                    fetcher_data_written_cb, fetcher);
 }

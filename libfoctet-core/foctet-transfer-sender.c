@@ -9,6 +9,7 @@
 
 #include "foctet-transfer-sender.h"
 #include "foctet-transfer-wire.h"
+#include "foctet-sha256-private.h"
 #include "foctet-error.h"
 
 /**
@@ -1064,9 +1065,8 @@ hash_file (GFile         *file,
            GError       **error)
 {
   g_autoptr(GFileInputStream) in = NULL;
-  g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr(FoctetSha256) checksum = foctet_sha256_new ();
   g_autofree guint8 *buf = g_malloc (CHUNK_SIZE);
-  gsize digest_len = FOCTET_TRANSFER_SHA256_SIZE;
   gssize n;
 
   in = g_file_read (file, cancellable, error);
@@ -1077,12 +1077,12 @@ hash_file (GFile         *file,
   *size = 0;
   while ((n = g_input_stream_read (G_INPUT_STREAM (in), buf, CHUNK_SIZE, cancellable, error)) > 0)
     {
-      g_checksum_update (checksum, buf, n);
+      foctet_sha256_update (checksum, buf, n);
       *size += n;
     }
   if (n < 0)
     return FALSE;
-  g_checksum_get_digest (checksum, digest, &digest_len);
+  foctet_sha256_get_digest (checksum, digest);
   return TRUE;
 }
 
