@@ -53,6 +53,9 @@
 /* Data streams besides the control stream. */
 #define N_DATA_STREAMS 4
 #define CHUNK_SIZE (256 * 1024)
+/* A part file is written this much at a time: its asynchronous writes go
+ * through a worker thread, and every hop is two context switches. */
+#define WRITE_SIZE (1024 * 1024)
 
 typedef struct _Receive Receive;
 typedef struct _Fetcher Fetcher;
@@ -117,7 +120,8 @@ struct _Fetcher {
   gboolean writing;
   gboolean reading;
   gboolean closed;
-  guint8 *buf;
+  guint8 *buf;                          /* WRITE_SIZE */
+  gsize fill;                           /* of buf, not written yet */
   FileJob *data_job;                    /* the DATA being read */
   guint64 data_left;
 };
@@ -1033,6 +1037,7 @@ fetcher_data_written_cb (GObject      *source,
   else if (!receive->finished)
     {
       job->have += written;
+      fetcher->fill = 0;
       progress_add (receive->self, written, 0);
       fetcher_read_data (fetcher);
     }
@@ -1072,13 +1077,22 @@ fetcher_raw_read_cb (GObject      *source,
   if (job->failed)
     {
       /* A job given up on: its bytes are read and dropped. */
+      fetcher->fill = 0;
       fetcher_read_data (fetcher);
       receive_unref (receive);
       return;
     }
-  foctet_sha256_update (job->checksum, fetcher->buf, n);
-  g_output_stream_write_all_async (job->out, fetcher->buf, n, G_PRIORITY_DEFAULT, receive->cancellable,
-                                   fetcher_data_written_cb, fetcher);
+  foctet_sha256_update (job->checksum, fetcher->buf + fetcher->fill, n);
+  fetcher->fill += n;
+  if (fetcher->fill < WRITE_SIZE && fetcher->data_left > 0)
+    {
+      fetcher_read_data (fetcher);
+      receive_unref (receive);
+      return;
+    }
+  /* The write keeps the reference. */
+  g_output_stream_write_all_async (job->out, fetcher->buf, fetcher->fill, G_PRIORITY_DEFAULT,
+                                   receive->cancellable, fetcher_data_written_cb, fetcher);
 }
 
 /* Reads the raw bytes of the current DATA, chunk by chunk, each written
@@ -1090,17 +1104,18 @@ fetcher_read_data (Fetcher *fetcher)
 
   if (fetcher->data_left == 0)
     {
+      fetcher->fill = 0;
       fetcher->reading = FALSE;
       fetcher->data_job = NULL;
       fetcher_get_answered (fetcher);
       return;
     }
   if (fetcher->buf == NULL)
-    fetcher->buf = g_malloc (CHUNK_SIZE);
+    fetcher->buf = g_malloc (WRITE_SIZE);
   receive_ref (receive);
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (fetcher->stream)), fetcher->buf,
-                             MIN (fetcher->data_left, CHUNK_SIZE), G_PRIORITY_DEFAULT, receive->cancellable,
-                             fetcher_raw_read_cb, fetcher);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (fetcher->stream)),
+                             fetcher->buf + fetcher->fill, MIN (fetcher->data_left, WRITE_SIZE - fetcher->fill),
+                             G_PRIORITY_DEFAULT, receive->cancellable, fetcher_raw_read_cb, fetcher);
 }
 
 static void

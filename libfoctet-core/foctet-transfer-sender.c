@@ -40,7 +40,9 @@
 
 /* Big enough that per-call overhead vanishes, small enough that a
  * stream's reads do not hog the disk for others. */
-#define CHUNK_SIZE (256 * 1024)
+/* Files are read this much at a time: their asynchronous reads go through
+ * a worker thread, and every hop is two context switches. */
+#define CHUNK_SIZE (4 * 1024 * 1024)
 
 typedef struct _Session Session;
 typedef struct _StreamServe StreamServe;
