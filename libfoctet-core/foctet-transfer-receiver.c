@@ -1429,7 +1429,6 @@ planned_cb (GObject      *source,
       return;
     }
   receive->jobs = g_steal_pointer (&plan->jobs);
-  g_array_set_clear_func (receive->jobs, (GDestroyNotify) file_job_clear);
   receive->jobs_left = receive->jobs->len;
   g_queue_init (&receive->pending);
 
@@ -1571,6 +1570,8 @@ manifest_cb (GObject      *source,
   plan->root_fd = dup (receive->root_fd);
   plan->flags = receive->flags;
   plan->jobs = g_array_new (FALSE, TRUE, sizeof (FileJob));
+  /* Also when planning fails half-way: the jobs made so far hold hashes. */
+  g_array_set_clear_func (plan->jobs, (GDestroyNotify) file_job_clear);
   thread = g_task_new (NULL, receive->cancellable, planned_cb, receive);
   g_task_set_task_data (thread, plan, (GDestroyNotify) plan_free);
   g_task_run_in_thread (thread, plan_thread);
