@@ -937,7 +937,8 @@ queue_waiting_task (GQueue *queue,
 static void
 session_deliver_incoming (FoctetYamuxConnection *self)
 {
-  g_autoptr(FoctetYamuxConnection) hold = g_object_ref (self);
+  /* Callbacks run in the loop may drop the last other reference. */
+  g_autoptr(FoctetYamuxConnection) hold G_GNUC_UNUSED = g_object_ref (self);
 
   while (!g_queue_is_empty (&self->accepts) && !g_queue_is_empty (&self->incoming))
     {
@@ -1036,7 +1037,8 @@ session_open_now (FoctetYamuxConnection *self,
 static void
 session_open_pending (FoctetYamuxConnection *self)
 {
-  g_autoptr(FoctetYamuxConnection) hold = g_object_ref (self);
+  /* Callbacks run in the loop may drop the last other reference. */
+  g_autoptr(FoctetYamuxConnection) hold G_GNUC_UNUSED = g_object_ref (self);
 
   while (!self->shut && !g_queue_is_empty (&self->opens) && self->n_unacked < MAX_UNACKED_STREAMS)
     {
