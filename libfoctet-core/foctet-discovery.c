@@ -12,7 +12,14 @@
  *
  * Finds the addresses of a node known only by its NodeId (mDNS on the
  * LAN, a relay's directory), and makes this node findable.
- * Implementations register on %FOCTET_EXTENSION_POINT_DISCOVERY.
+ * Implementations register on %FOCTET_EXTENSION_POINT_DISCOVERY; a
+ * #FoctetNode uses them through foctet_node_add_discovery().
+ *
+ * A discovery runs on the #GMainContext that was thread-default when it
+ * was constructed.  Between foctet_discovery_start() and
+ * foctet_discovery_stop() it keeps the list of peers it found
+ * (foctet_discovery_get_peers()) and announces what was given to
+ * foctet_discovery_publish().
  */
 
 G_DEFINE_INTERFACE (FoctetDiscovery, foctet_discovery, G_TYPE_OBJECT)
@@ -45,26 +52,88 @@ foctet_discovery_get_name (FoctetDiscovery *self)
 }
 
 /**
+ * foctet_discovery_get_identity:
+ * @self: a #FoctetDiscovery
+ *
+ * Returns: (transfer none) (nullable): the identity of the node it works for
+ */
+FoctetIdentity *
+foctet_discovery_get_identity (FoctetDiscovery *self)
+{
+  g_autoptr(FoctetIdentity) identity = NULL;
+
+  g_return_val_if_fail (FOCTET_IS_DISCOVERY (self), NULL);
+
+  g_object_get (self, "identity", &identity, NULL);
+  /* The discovery holds its own reference for its lifetime. */
+  return identity;
+}
+
+/**
+ * foctet_discovery_start:
+ * @self: a #FoctetDiscovery
+ * @error: return location for a #GError
+ *
+ * Starts finding peers (opens sockets, sends the first queries).
+ *
+ * Returns: %TRUE once started, %FALSE with @error set (a socket that
+ *   could not be opened)
+ */
+gboolean
+foctet_discovery_start (FoctetDiscovery  *self,
+                        GError          **error)
+{
+  FoctetDiscoveryInterface *iface;
+
+  g_return_val_if_fail (FOCTET_IS_DISCOVERY (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  iface = FOCTET_DISCOVERY_GET_IFACE (self);
+  if (iface->start == NULL)
+    return TRUE;
+
+  return iface->start (self, error);
+}
+
+/**
+ * foctet_discovery_stop:
+ * @self: a #FoctetDiscovery
+ *
+ * Withdraws what was published (mDNS goodbye packets), stops browsing and
+ * releases sockets.  It can be started again.
+ */
+void
+foctet_discovery_stop (FoctetDiscovery *self)
+{
+  g_return_if_fail (FOCTET_IS_DISCOVERY (self));
+
+  if (FOCTET_DISCOVERY_GET_IFACE (self)->stop != NULL)
+    FOCTET_DISCOVERY_GET_IFACE (self)->stop (self);
+}
+
+/**
  * foctet_discovery_resolve_async:
  * @self: a #FoctetDiscovery
- * @node_id: the node to find
+ * @hint: a ticket naming the node to find; it may carry entries the
+ *   mechanism uses (the relay directory asks the relays it names)
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called with the result
  * @user_data: data for @callback
  *
- * Looks up the addresses of @node_id.
+ * Looks up the addresses of the node @hint names.
  */
 void
 foctet_discovery_resolve_async (FoctetDiscovery     *self,
-                                const FoctetNodeId  *node_id,
+                                FoctetTicket        *hint,
                                 GCancellable        *cancellable,
                                 GAsyncReadyCallback  callback,
                                 gpointer             user_data)
 {
   g_return_if_fail (FOCTET_IS_DISCOVERY (self));
-  g_return_if_fail (node_id != NULL);
+  g_return_if_fail (FOCTET_IS_TICKET (hint));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  FOCTET_DISCOVERY_GET_IFACE (self)->resolve_async (self, node_id, cancellable, callback, user_data);
+  FOCTET_DISCOVERY_GET_IFACE (self)->resolve_async (self, hint, cancellable, callback, user_data);
 }
 
 /**
@@ -73,7 +142,12 @@ foctet_discovery_resolve_async (FoctetDiscovery     *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer full): a ticket with the addresses found
+ * Finishes foctet_discovery_resolve_async().  When the mechanism found
+ * nothing (in its own time limit), the error is
+ * %FOCTET_ERROR_NOT_FOUND and says why.
+ *
+ * Returns: (transfer full): a ticket for the node with the addresses found,
+ *   or %NULL with @error set
  */
 FoctetTicket *
 foctet_discovery_resolve_finish (FoctetDiscovery  *self,
@@ -81,6 +155,7 @@ foctet_discovery_resolve_finish (FoctetDiscovery  *self,
                                  GError          **error)
 {
   g_return_val_if_fail (FOCTET_IS_DISCOVERY (self), NULL);
+  g_return_val_if_fail (G_IS_ASYNC_RESULT (result), NULL);
 
   return FOCTET_DISCOVERY_GET_IFACE (self)->resolve_finish (self, result, error);
 }
@@ -97,7 +172,30 @@ foctet_discovery_publish (FoctetDiscovery *self,
                           FoctetTicket    *own)
 {
   g_return_if_fail (FOCTET_IS_DISCOVERY (self));
+  g_return_if_fail (own == NULL || FOCTET_IS_TICKET (own));
 
   if (FOCTET_DISCOVERY_GET_IFACE (self)->publish != NULL)
     FOCTET_DISCOVERY_GET_IFACE (self)->publish (self, own);
+}
+
+/**
+ * foctet_discovery_get_peers:
+ * @self: a #FoctetDiscovery
+ *
+ * The peers the mechanism found and whose announcement has not expired
+ * (a mechanism that only answers lookups, like the relay directory, may
+ * have none).  The list changes on the discovery's #GMainContext, with
+ * #GListModel::items-changed.
+ *
+ * Returns: (transfer none) (nullable): a #GListModel of #FoctetPeer
+ */
+GListModel *
+foctet_discovery_get_peers (FoctetDiscovery *self)
+{
+  g_return_val_if_fail (FOCTET_IS_DISCOVERY (self), NULL);
+
+  if (FOCTET_DISCOVERY_GET_IFACE (self)->get_peers == NULL)
+    return NULL;
+
+  return FOCTET_DISCOVERY_GET_IFACE (self)->get_peers (self);
 }

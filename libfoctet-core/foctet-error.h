@@ -39,6 +39,7 @@ G_BEGIN_DECLS
  * @FOCTET_ERROR_PLUGIN_NOT_FOUND: no plugin provides the requested transport, muxer or discovery
  * @FOCTET_ERROR_PLUGIN_REFUSED: a plugin module was refused (wrong ABI, missing descriptor)
  * @FOCTET_ERROR_VERIFICATION_FAILED: received data does not match the checksum it was announced with
+ * @FOCTET_ERROR_NOT_FOUND: discovery found no address for a NodeId
  *
  * Error codes of the #FOCTET_ERROR domain.
  */
@@ -62,6 +63,7 @@ typedef enum {
   FOCTET_ERROR_PLUGIN_NOT_FOUND,
   FOCTET_ERROR_PLUGIN_REFUSED,
   FOCTET_ERROR_VERIFICATION_FAILED,
+  FOCTET_ERROR_NOT_FOUND,
 } FoctetError;
 
 /**

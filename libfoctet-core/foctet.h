@@ -17,6 +17,7 @@
 #include "foctet-connection.h"
 #include "foctet-transport.h"
 #include "foctet-muxer.h"
+#include "foctet-peer.h"
 #include "foctet-discovery.h"
 #include "foctet-registry.h"
 #include "foctet-plugin.h"
