@@ -18,7 +18,7 @@ main() {
   src=$(cd "$(dirname "$0")/.." && pwd)
   seconds=${1:-${FUZZ_SECONDS:-30}}
   dir=${FUZZ_BUILD_DIR:-$src/build-fuzz}
-  read -r -a targets <<<"${FUZZ_TARGETS:-ticket node-id stream-header certificate yamux relay-message transfer-wire}"
+  read -r -a targets <<<"${FUZZ_TARGETS:-ticket node-id stream-header certificate yamux relay-message transfer-wire dns-message}"
 
   if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
     echo "fuzz: SECONDS must be a positive whole number, not '$seconds'" >&2
