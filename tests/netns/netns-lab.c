@@ -707,6 +707,39 @@ netns_lab_new_nat (void)
   return lab;
 }
 
+NetnsLab *
+netns_lab_new_bridge (guint n_nodes)
+{
+  static const NetnsSide nodes[] = { NETNS_SIDE_A, NETNS_SIDE_B, NETNS_SIDE_C };
+  NetnsLab *lab;
+
+  g_assert (n_nodes >= 2 && n_nodes <= G_N_ELEMENTS (nodes));
+  lab = lab_alloc ();
+  lab->impairment = "none";
+  lab_add_namespace (lab, NETNS_SIDE_INTERNET, "lan");
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_INTERNET], "link", "add", "br0", "type", "bridge",
+               "mcast_snooping", "0", NULL);
+  run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_INTERNET], "link", "set", "br0", "up", NULL);
+  lab_set_host (lab, NETNS_SIDE_INTERNET, "br0", "");
+
+  for (guint i = 0; i < n_nodes; i++)
+    {
+      g_autofree char *suffix = g_strdup_printf ("%c", 'a' + i);
+      g_autofree char *port = g_strdup_printf ("to-%c", 'a' + i);
+      g_autofree char *address = g_strdup_printf ("10.78.%u.%u", lab->number % 256, i + 1);
+
+      lab_add_namespace (lab, nodes[i], suffix);
+      lab_add_veth (lab, nodes[i], "lan0", NETNS_SIDE_INTERNET, port);
+      run_checked ("ip", "-n", lab->namespaces[NETNS_SIDE_INTERNET], "link", "set", port, "master", "br0", "up", NULL);
+      lab_add_address (lab, nodes[i], "lan0", address);
+      lab_set_host (lab, nodes[i], "lan0", address);
+    }
+
+  g_test_message ("bridge lab %s-%u-{a,b%s,lan}: %u nodes on br0, 10.78.%u.0/24", owner_prefix, lab->number,
+                  n_nodes > 2 ? ",c" : "", n_nodes, lab->number % 256);
+  return lab;
+}
+
 void
 netns_lab_free (NetnsLab *lab)
 {

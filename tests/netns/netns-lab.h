@@ -12,8 +12,9 @@
 
 G_BEGIN_DECLS
 
-/* A namespace of a lab.  A and B are the two nodes in either topology;
- * the others exist in the NAT lab only. */
+/* A namespace of a lab.  A and B are the two nodes in every topology;
+ * PUBLIC, NAT_A and NAT_B exist in the NAT lab only, C in the bridge lab
+ * only, INTERNET (a bridge) in both. */
 typedef enum {
   NETNS_SIDE_A,
   NETNS_SIDE_B,
@@ -21,6 +22,7 @@ typedef enum {
   NETNS_SIDE_NAT_A,              /* A's router */
   NETNS_SIDE_NAT_B,              /* B's router */
   NETNS_SIDE_INTERNET,           /* the bridge the routers and PUBLIC share */
+  NETNS_SIDE_C,                  /* a third node on the bridge lab's LAN */
   NETNS_N_SIDES
 } NetnsSide;
 
@@ -65,6 +67,13 @@ NetnsLab *netns_lab_new (const NetnsLink *link);
  * forwards nothing: packets to a private address vanish as they do on the
  * internet.  Needs nft and sysctl; fails the run with a message without. */
 NetnsLab *netns_lab_new_nat (void);
+
+/* The bridge lab: @n_nodes (2 or 3) namespaces A, B (and C) on one LAN,
+ * each with LAN0 at 10.78.N.1, .2 (and .3)/24 plugged into the bridge br0
+ * of the namespace INTERNET (which has no address), and no route to
+ * anything else.  Multicast goes to every port of the bridge (snooping is
+ * off), so mDNS works as on a switch. */
+NetnsLab *netns_lab_new_bridge (guint n_nodes);
 void netns_lab_free (NetnsLab *lab);
 
 /* NULL for a namespace not in the lab's topology. */
