@@ -163,16 +163,17 @@ peer_knows (Peer       *peer,
 }
 
 /* Waits until @peer lists (or, with @present FALSE, no longer lists)
- * @other; returns the seconds it took. */
+ * the node @id (@name in messages); returns the seconds it took. */
 static double
-peer_wait_for (Peer     *peer,
-               Peer     *other,
-               gboolean  present,
-               double    timeout_seconds)
+peer_wait_for_id (Peer       *peer,
+                  const char *id,
+                  const char *name,
+                  gboolean    present,
+                  double      timeout_seconds)
 {
   double start = now_seconds ();
 
-  while (peer_knows (peer, other->id) != present)
+  while (peer_knows (peer, id) != present)
     {
       double left = start + timeout_seconds - now_seconds ();
       g_autofree char *line = NULL;
@@ -183,20 +184,30 @@ peer_wait_for (Peer     *peer,
       if (line == NULL)
         break;
     }
-  if (peer_knows (peer, other->id) != present)
-    g_error ("%s: %s did not %s within %.1f s", peer->name, other->name, present ? "appear" : "go",
-             timeout_seconds);
+  if (peer_knows (peer, id) != present)
+    g_error ("%s: %s did not %s within %.1f s", peer->name, name, present ? "appear" : "go", timeout_seconds);
   return now_seconds () - start;
 }
 
-/* The addresses @peer's ticket holds, as "transport/host:port", leaving
- * out loopback (which mDNS does not announce next to others). */
+static double
+peer_wait_for (Peer     *peer,
+               Peer     *other,
+               gboolean  present,
+               double    timeout_seconds)
+{
+  return peer_wait_for_id (peer, other->id, other->name, present, timeout_seconds);
+}
+
+/* The addresses @ticket_text holds, as "transport/host:port" joined by
+ * @separator, leaving out loopback (which mDNS does not announce next to
+ * others). */
 static char *
-expected_addresses (Peer *peer)
+ticket_addresses (const char *ticket_text,
+                  const char *separator)
 {
   static const FoctetAddressKind kinds[] = { FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS };
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetTicket) ticket = foctet_ticket_parse (peer->ticket, &error);
+  g_autoptr(FoctetTicket) ticket = foctet_ticket_parse (ticket_text, &error);
   g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func (g_free);
 
   g_assert_no_error (error);
@@ -210,7 +221,13 @@ expected_addresses (Peer *peer)
                                                   addresses[i]));
     }
   g_ptr_array_add (list, NULL);
-  return g_strjoinv (" ", (char **) list->pdata);
+  return g_strjoinv (separator, (char **) list->pdata);
+}
+
+static char *
+expected_addresses (Peer *peer)
+{
+  return ticket_addresses (peer->ticket, " ");
 }
 
 static guint64
@@ -574,6 +591,145 @@ test_avahi (void)
   avahi_stop (&avahi);
 }
 
+/* foctet-shell as a user runs it: `serve` in A and B announces by mDNS;
+ * from C, `peers` lists them and `ping NODEID` reaches one by its NodeId
+ * alone; once a server stopped (SIGTERM: goodbye), pinging it fails with
+ * mDNS's "no answer" after 3 s. */
+typedef struct {
+  GSubprocess *process;
+  GDataInputStream *out;
+  char *ticket;
+  char *id;
+} Server;
+
+static GSubprocessLauncher *
+shell_launcher (const char        *tmpdir,
+                GSubprocessFlags   flags)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+  g_autofree char *data_home = g_build_filename (tmpdir, "data", NULL);
+
+  g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
+  return launcher;
+}
+
+static void
+server_start (Server     *server,
+              NetnsSide   side,
+              const char *tmpdir,
+              const char *name)
+{
+  g_autoptr(GSubprocessLauncher) launcher = shell_launcher (tmpdir, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autofree char *identity = g_strdup_printf ("%s/%s.key", tmpdir, name);
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", identity, "serve", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+
+  server->process = netns_lab_spawn (lab.lab, side, launcher, argv, &error);
+  g_assert_no_error (error);
+  server->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server->process));
+  server->ticket = netns_read_line (server->out, LINE_TIMEOUT);
+  if (server->ticket == NULL)
+    g_error ("foctet-shell serve printed no ticket within %d s", LINE_TIMEOUT);
+  ticket = foctet_ticket_parse (server->ticket, &error);
+  g_assert_no_error (error);
+  server->id = foctet_node_id_to_string (foctet_ticket_get_node_id (ticket));
+}
+
+static void
+server_stop (Server *server)
+{
+  g_subprocess_send_signal (server->process, SIGTERM);
+  g_assert_true (netns_wait_process (server->process, LINE_TIMEOUT));
+  g_assert_true (g_subprocess_get_if_exited (server->process));
+  g_assert_cmpint (g_subprocess_get_exit_status (server->process), ==, 0);
+  g_clear_object (&server->process);
+  g_clear_object (&server->out);
+  g_clear_pointer (&server->ticket, g_free);
+  g_clear_pointer (&server->id, g_free);
+}
+
+static int
+shell_run (const char  *tmpdir,
+           const char  *first,
+           char       **out,
+           char       **err,
+           ...)
+{
+  g_autoptr(GSubprocessLauncher) launcher = shell_launcher (tmpdir, G_SUBPROCESS_FLAGS_NONE);
+  g_autofree char *identity = g_strdup_printf ("%s/c.key", tmpdir);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  va_list args;
+
+  g_ptr_array_add (argv, (char *) g_getenv ("FOCTET_SHELL"));
+  g_ptr_array_add (argv, (char *) "--identity");
+  g_ptr_array_add (argv, identity);
+  g_ptr_array_add (argv, (char *) first);
+  va_start (args, err);
+  for (const char *arg = va_arg (args, const char *); arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (char *) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  return netns_lab_run (lab.lab, NETNS_SIDE_C, launcher, (const char * const *) argv->pdata, 30, out, err);
+}
+
+static void
+test_shell (void)
+{
+  Peer *c = lab.nodes[2];
+  g_autofree char *tmpdir = g_dir_make_tmp ("foctet-mdns-shell-XXXXXX", NULL);
+  g_autofree char *out = NULL, *err = NULL, *ping_out = NULL, *ping_err = NULL;
+  g_autofree char *gone_out = NULL, *gone_err = NULL, *peers_a = NULL, *line_a = NULL, *line_b = NULL;
+  g_autofree char *b_id = NULL;
+  Server a = { 0 }, b = { 0 };
+  double start;
+  int status;
+
+  g_assert_nonnull (tmpdir);
+  server_start (&a, NETNS_SIDE_A, tmpdir, "a");
+  server_start (&b, NETNS_SIDE_B, tmpdir, "b");
+  /* Both announce themselves: C's node sees them. */
+  peer_wait_for_id (c, a.id, "serve A", TRUE, DISCOVERY_SECONDS);
+  peer_wait_for_id (c, b.id, "serve B", TRUE, DISCOVERY_SECONDS);
+
+  /* peers lists both, with the addresses of their tickets. */
+  status = shell_run (tmpdir, "peers", &out, &err, "--wait", "1", NULL);
+  g_test_message ("foctet-shell peers (%d):\n%s%s", status, out, err);
+  g_assert_cmpint (status, ==, 0);
+  peers_a = ticket_addresses (a.ticket, ",");
+  line_a = g_strdup_printf ("%s %s ", a.id, peers_a);
+  g_assert_nonnull (strstr (out, line_a));
+  line_b = g_strdup_printf ("%s ", b.id);
+  g_assert_nonnull (strstr (out, line_b));
+
+  /* ping by NodeId alone. */
+  status = shell_run (tmpdir, "ping", &ping_out, &ping_err, "--count", "1", b.id, NULL);
+  g_test_message ("foctet-shell ping %s (%d): %s%s", b.id, status, ping_out, ping_err);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_true (g_str_has_prefix (ping_out, "seq=1 rtt="));
+  g_assert_nonnull (strstr (ping_out, " via=quic"));
+
+  /* B stops: its goodbye takes it off C's list at once, and pinging it
+   * fails after mDNS's 3 s. */
+  b_id = g_strdup (b.id);
+  server_stop (&b);
+  g_assert_cmpfloat (peer_wait_for_id (c, b_id, "serve B", FALSE, 5), <, 1.0);
+  start = now_seconds ();
+  status = shell_run (tmpdir, "ping", &gone_out, &gone_err, "--count", "1", b_id, NULL);
+  g_test_message ("foctet-shell ping (gone) (%d): %s%s", status, gone_out, gone_err);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (gone_err, "no answer on the local network"));
+  g_assert_cmpfloat (now_seconds () - start, >=, 2.9);
+
+  server_stop (&a);
+  {
+    const char *argv[] = { "rm", "-rf", tmpdir, NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -590,6 +746,7 @@ main (int   argc,
   g_test_add_func ("/mdns/goodbye-restart", test_goodbye_restart);
   g_test_add_func ("/mdns/hostile", test_hostile);
   g_test_add_func ("/mdns/avahi", test_avahi);
+  g_test_add_func ("/mdns/shell", test_shell);
   status = g_test_run ();
 
   for (int i = 0; i < N_NODES; i++)
