@@ -1094,12 +1094,15 @@ answer_query (FoctetMdnsDiscovery    *self,
       const FoctetDnsRecord *record = g_ptr_array_index (answers, i);
       gint64 age = multicast_age (self, endpoint, ifindex, record);
 
-      /* RFC 6762 §5.4: a querier that just started asks for unicast
-       * answers; it gets them for what was multicast within a quarter of
-       * its ttl (others heard it then), the rest is multicast. */
-      if (unicast_asked && age < (gint64) record->ttl * G_USEC_PER_SEC / 4)
+      /* RFC 6762 §6: a record is multicast at most once a second.  A
+       * querier that just started asks for unicast answers (§5.4): it
+       * gets one for what that limit holds back (as when nodes start
+       * together).  Everything else is multicast — more than §5.4 asks,
+       * because a unicast datagram to port 5353 reaches only one of the
+       * sockets that share it on the querier's machine (avahi, other
+       * nodes), while a multicast one reaches them all. */
+      if (age < RATE_LIMIT_USEC && unicast_asked)
         g_ptr_array_add (direct, g_ptr_array_steal_index (answers, i));
-      /* RFC 6762 §6: a record is multicast at most once a second. */
       else if (age < RATE_LIMIT_USEC)
         g_ptr_array_remove_index (answers, i);
       else if (record->type == FOCTET_DNS_TYPE_PTR)
