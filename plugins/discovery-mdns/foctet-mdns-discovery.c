@@ -1594,9 +1594,12 @@ handle_response (FoctetMdnsDiscovery    *self,
     schedule_maintenance (self);
 }
 
+/* @hop_limit: the IP TTL or hop limit the packet arrived with, -1 if
+ * unknown. */
 static void
 handle_packet (Endpoint       *endpoint,
                int             ifindex,
+               int             hop_limit,
                const guint8   *data,
                gsize           size,
                GSocketAddress *from)
@@ -1620,10 +1623,21 @@ handle_packet (Endpoint       *endpoint,
     }
   if (message->flags & FOCTET_DNS_FLAG_RESPONSE)
     {
-      /* Responses count from port 5353 only (RFC 6762 §6). */
+      /* Responses count from port 5353 only (RFC 6762 §6)... */
       if (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (from)) != FOCTET_MDNS_PORT)
         {
           drop_packet (self, from_text, "a response from a port other than 5353");
+          return;
+        }
+      /* ...and from the local link (§11): every responder sends with a
+       * TTL of 255, which no router passes on undiminished, so that the
+       * port is no way in for a host elsewhere. */
+      if (hop_limit >= 0 && hop_limit != 255)
+        {
+          g_autofree char *why = g_strdup_printf ("a response with IP TTL %d, not 255: not from this link",
+                                                  hop_limit);
+
+          drop_packet (self, from_text, why);
           return;
         }
       handle_response (self, endpoint, ifindex, message, from_text);
@@ -1651,7 +1665,8 @@ receive_cb (GSocket      *socket,
       struct sockaddr_storage from;
       union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE (sizeof (struct in6_pktinfo)) + CMSG_SPACE (sizeof (struct in_pktinfo))];
+        char buf[CMSG_SPACE (sizeof (struct in6_pktinfo)) + CMSG_SPACE (sizeof (struct in_pktinfo))
+                 + 2 * CMSG_SPACE (sizeof (int))];
       } control;
       struct iovec iov = { buffer, sizeof buffer };
       struct msghdr msg = {
@@ -1662,6 +1677,7 @@ receive_cb (GSocket      *socket,
       g_autoptr(GSocketAddress) address = NULL;
       ssize_t got;
       int ifindex = 0;
+      int hop_limit = -1;
 
       got = recvmsg (fd, &msg, MSG_DONTWAIT);
       if (got < 0)
@@ -1686,6 +1702,9 @@ receive_cb (GSocket      *socket,
               memcpy (&info, CMSG_DATA (c), sizeof info);
               ifindex = (int) info.ipi6_ifindex;
             }
+          else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL)
+                   || (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT))
+            memcpy (&hop_limit, CMSG_DATA (c), sizeof hop_limit);
         }
       address = g_socket_address_new_from_native (&from, msg.msg_namelen);
       if (address == NULL || !G_IS_INET_SOCKET_ADDRESS (address))
@@ -1697,7 +1716,7 @@ receive_cb (GSocket      *socket,
           drop_packet (self, from_text, "larger than 9000 bytes");
           continue;
         }
-      handle_packet (endpoint, ifindex, buffer, (gsize) got, address);
+      handle_packet (endpoint, ifindex, hop_limit, buffer, (gsize) got, address);
       if (self->endpoints[0] != endpoint && self->endpoints[1] != endpoint)
         break;
     }
@@ -1759,11 +1778,14 @@ endpoint_open (FoctetMdnsDiscovery  *self,
     goto fail;
   g_socket_set_blocking (endpoint->socket, FALSE);
 
+  /* The interface a packet came in on, and its TTL. */
   if (family == G_SOCKET_FAMILY_IPV4)
-    ok = g_socket_set_option (endpoint->socket, IPPROTO_IP, IP_PKTINFO, 1, error);
+    ok = g_socket_set_option (endpoint->socket, IPPROTO_IP, IP_PKTINFO, 1, error)
+         && g_socket_set_option (endpoint->socket, IPPROTO_IP, IP_RECVTTL, 1, error);
   else
     ok = g_socket_set_option (endpoint->socket, IPPROTO_IPV6, IPV6_V6ONLY, 1, error)
-         && g_socket_set_option (endpoint->socket, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, error);
+         && g_socket_set_option (endpoint->socket, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, error)
+         && g_socket_set_option (endpoint->socket, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1, error);
   if (!ok)
     goto fail;
   /* Port 5353 is shared with every other responder on the machine: with

@@ -21,10 +21,11 @@
  *   mdns-peer hostile INTERFACE VICTIM OTHER
  *       sends malformed and hostile packets to 224.0.0.251:5353 on INTERFACE (see
  *       send_hostile()), then a goodbye for VICTIM's instance as if from
- *       VICTIM; prints "sent MALFORMED ABOUT-OTHER TOTAL" and exits: how
- *       many packets a receiver must drop and count (ABOUT-OTHER of them
- *       are about OTHER's instance, which OTHER itself ignores as its own),
- *       and how many were sent.
+ *       VICTIM; prints "sent MALFORMED ABOUT-OTHER TOTAL FAKE" and exits:
+ *       how many packets a receiver must drop and count (ABOUT-OTHER of
+ *       them are about OTHER's instance, which OTHER itself ignores as its
+ *       own), how many were sent, and the NodeId of a node announced from
+ *       "off the link" (IP TTL 64) that nobody must list.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -534,6 +535,7 @@ run_hostile (const char *interface,
   g_autoptr(GSocketAddress) local = g_inet_socket_address_new (any, 5353);
   g_autoptr(GSocketAddress) group = g_inet_socket_address_new_from_string ("224.0.0.251", 5353);
   guint malformed, about_other = 0;
+  g_autofree char *fake_id = NULL;
 
   if (socket == NULL || !g_socket_bind (socket, local, TRUE, &error))
     {
@@ -548,6 +550,45 @@ run_hostile (const char *interface,
       return 1;
     }
   malformed = hostile_packets (packets, victim, other, &about_other);
+
+  /* A well-formed announcement of a node that does not exist, with an
+   * IP TTL of 64 as if routed from elsewhere: dropped as not from the
+   * link (RFC 6762 §11). */
+  {
+    guint8 key[32];
+    g_autoptr(FoctetNodeId) fake = NULL;
+    g_autoptr(FoctetDnsMessage) m = foctet_dns_message_new (0, FOCTET_DNS_FLAG_RESPONSE | FOCTET_DNS_FLAG_AUTHORITATIVE);
+    g_autoptr(GInetAddress) address = g_inet_address_new_from_string ("10.78.0.200");
+    g_autoptr(GBytes) bytes = NULL;
+    g_autofree char *instance = NULL, *host = NULL, *id = NULL;
+    const char *txt[] = { "v=1", NULL, "quic=4433", NULL };
+
+    for (guint i = 0; i < sizeof key; i++)
+      key[i] = (guint8) (i * 7 + 1);
+    fake = foctet_node_id_new_from_data (key, sizeof key, NULL);
+    fake_id = foctet_node_id_to_string (fake);
+    instance = g_strconcat (fake_id, "._foctet._udp.local", NULL);
+    host = g_strconcat (fake_id, ".local", NULL);
+    id = g_strconcat ("id=", fake_id, NULL);
+    txt[1] = id;
+    foctet_dns_message_add_record (m, FOCTET_DNS_SECTION_ANSWER,
+                                   foctet_dns_record_new_ptr ("_foctet._udp.local", instance, 4500));
+    foctet_dns_message_add_record (m, FOCTET_DNS_SECTION_ANSWER,
+                                   foctet_dns_record_new_srv (instance, 0, 0, 4433, host, 120));
+    foctet_dns_message_add_record (m, FOCTET_DNS_SECTION_ANSWER, foctet_dns_record_new_txt (instance, txt, 4500));
+    foctet_dns_message_add_record (m, FOCTET_DNS_SECTION_ANSWER,
+                                   foctet_dns_record_new_address (host, address, 120, TRUE));
+    bytes = built (m);
+    g_socket_set_multicast_ttl (socket, 64);
+    if (g_socket_send_to (socket, group, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), NULL,
+                          &error) < 0)
+      {
+        g_printerr ("mdns-peer: hostile: send: %s\n", error->message);
+        return 1;
+      }
+    g_socket_set_multicast_ttl (socket, 255);
+    malformed++;
+  }
 
   /* Last, a goodbye for VICTIM's instance: anyone may say it (mDNS has
    * no authentication), and receivers believe it. */
@@ -573,7 +614,7 @@ run_hostile (const char *interface,
       /* Not faster than a receive buffer takes them. */
       g_usleep (2000);
     }
-  say ("sent %u %u %u", malformed, about_other, packets->len);
+  say ("sent %u %u %u %s", malformed, about_other, packets->len + 1, fake_id);
   return 0;
 }
 

@@ -375,6 +375,7 @@ test_hostile (void)
   g_autofree char *out = NULL, *err = NULL, *ping = NULL, *pong = NULL, *expected = NULL;
   g_autofree char *b_before = g_strdup (g_hash_table_lookup (a->peers, b->id));
   guint64 dropped_a, dropped_b, malformed = 0, about_b = 0, total = 0;
+  char fake[53] = "";
   double start;
   int status;
 
@@ -386,8 +387,8 @@ test_hostile (void)
   status = netns_lab_run (lab.lab, NETNS_SIDE_C, launcher, argv, 30, &out, &err);
   if (status != 0)
     g_error ("mdns-peer hostile failed (%d): %s%s", status, out, err);
-  g_assert_cmpint (sscanf (out, "sent %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
-                           &malformed, &about_b, &total), ==, 3);
+  g_assert_cmpint (sscanf (out, "sent %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %52s",
+                           &malformed, &about_b, &total, fake), ==, 4);
   g_test_message ("hostile: %" G_GUINT64_FORMAT " malformed packets of %" G_GUINT64_FORMAT, malformed, total);
   g_assert_cmpuint (malformed, >=, 60);
 
@@ -406,6 +407,10 @@ test_hostile (void)
   g_assert_cmpuint (b->removed->len, ==, 1);
   g_assert_cmpstr (g_hash_table_lookup (a->peers, b->id), ==, b_before);
   g_assert_true (peer_knows (b, a->id));
+  /* The node announced from off the link is nobody's peer. */
+  g_assert_cmpuint (strlen (fake), ==, 52);
+  g_assert_false (peer_knows (a, fake));
+  g_assert_false (peer_knows (b, fake));
 
   /* A dials C by NodeId: a query for C's instance brings it back. */
   ping = g_strconcat ("ping ", c->id, NULL);
