@@ -939,17 +939,6 @@ send_answers (FoctetMdnsDiscovery *self,
 }
 
 static gboolean
-delayed_cb (gpointer user_data)
-{
-  Delayed *delayed = user_data;
-  FoctetMdnsDiscovery *self = delayed->endpoint->self;
-
-  send_answers (self, delayed->endpoint, delayed->ifindex, delayed->answers, delayed->additionals, NULL);
-  g_ptr_array_remove (self->delayed, delayed);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
 record_in (GPtrArray             *records,
            const FoctetDnsRecord *record)
 {
@@ -957,6 +946,63 @@ record_in (GPtrArray             *records,
     if (foctet_dns_record_same_data (g_ptr_array_index (records, i), record))
       return TRUE;
   return FALSE;
+}
+
+static gboolean
+delayed_cb (gpointer user_data)
+{
+  Delayed *delayed = user_data;
+  FoctetMdnsDiscovery *self = delayed->endpoint->self;
+
+  /* Another answer may have multicast some of these meanwhile. */
+  for (guint i = delayed->answers->len; i-- > 0;)
+    if (multicast_age (self, delayed->endpoint, delayed->ifindex,
+                       g_ptr_array_index (delayed->answers, i)) < RATE_LIMIT_USEC)
+      g_ptr_array_remove_index (delayed->answers, i);
+  send_answers (self, delayed->endpoint, delayed->ifindex, delayed->answers, delayed->additionals, NULL);
+  g_ptr_array_remove (self->delayed, delayed);
+  return G_SOURCE_REMOVE;
+}
+
+/* Multicasts @answers (and @additionals) on @ifindex in @ms, leaving out
+ * those an answer already waiting there will give. */
+static void
+delay_answers (FoctetMdnsDiscovery *self,
+               Endpoint            *endpoint,
+               int                  ifindex,
+               GPtrArray           *answers,
+               GPtrArray           *additionals,
+               guint                ms)
+{
+  Delayed *delayed = g_new0 (Delayed, 1);
+
+  delayed->endpoint = endpoint;
+  delayed->ifindex = ifindex;
+  delayed->answers = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_dns_record_free);
+  delayed->additionals = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_dns_record_free);
+  for (guint i = 0; i < answers->len; i++)
+    {
+      const FoctetDnsRecord *record = g_ptr_array_index (answers, i);
+      gboolean pending = FALSE;
+
+      for (guint d = 0; d < self->delayed->len && !pending; d++)
+        {
+          Delayed *other = g_ptr_array_index (self->delayed, d);
+
+          pending = other->endpoint == endpoint && other->ifindex == ifindex && record_in (other->answers, record);
+        }
+      if (!pending)
+        g_ptr_array_add (delayed->answers, foctet_dns_record_copy (record));
+    }
+  if (delayed->answers->len == 0)
+    {
+      delayed_free (delayed);
+      return;
+    }
+  for (guint i = 0; i < additionals->len; i++)
+    g_ptr_array_add (delayed->additionals, foctet_dns_record_copy (g_ptr_array_index (additionals, i)));
+  delayed->timer = timeout_source (self, ms, delayed_cb, delayed);
+  g_ptr_array_add (self->delayed, delayed);
 }
 
 static void
@@ -1028,6 +1074,8 @@ answer_query (FoctetMdnsDiscovery    *self,
   g_autoptr(GPtrArray) answers = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_dns_record_free);
   g_autoptr(GPtrArray) additionals = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_dns_record_free);
   g_autoptr(GPtrArray) direct = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_dns_record_free);
+  g_autoptr(GPtrArray) later = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_dns_record_free);
+  gint64 wait_us = 0;
   gboolean legacy = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (from)) != FOCTET_MDNS_PORT;
   gboolean unicast_asked = FALSE;
   gboolean shared = FALSE;
@@ -1094,22 +1142,27 @@ answer_query (FoctetMdnsDiscovery    *self,
       const FoctetDnsRecord *record = g_ptr_array_index (answers, i);
       gint64 age = multicast_age (self, endpoint, ifindex, record);
 
-      /* RFC 6762 §6: a record is multicast at most once a second.  A
-       * querier that just started asks for unicast answers (§5.4): it
-       * gets one for what that limit holds back (as when nodes start
-       * together).  Everything else is multicast — more than §5.4 asks,
-       * because a unicast datagram to port 5353 reaches only one of the
-       * sockets that share it on the querier's machine (avahi, other
-       * nodes), while a multicast one reaches them all. */
-      if (age < RATE_LIMIT_USEC && unicast_asked)
-        g_ptr_array_add (direct, g_ptr_array_steal_index (answers, i));
-      else if (age < RATE_LIMIT_USEC)
-        g_ptr_array_remove_index (answers, i);
+      /* RFC 6762 §6: a record is multicast at most once a second; what
+       * that holds back is multicast as soon as it may be.  A querier
+       * that just started asks for unicast answers (§5.4): it gets those
+       * at once too (as when nodes start together).  Everything else is
+       * multicast — more than §5.4 asks, because a unicast datagram to
+       * port 5353 reaches only one of the sockets that share it on the
+       * querier's machine (avahi, other nodes), a multicast one all. */
+      if (age < RATE_LIMIT_USEC)
+        {
+          if (unicast_asked)
+            g_ptr_array_add (direct, foctet_dns_record_copy (record));
+          g_ptr_array_add (later, g_ptr_array_steal_index (answers, i));
+          wait_us = MAX (wait_us, RATE_LIMIT_USEC - age);
+        }
       else if (record->type == FOCTET_DNS_TYPE_PTR)
         shared = TRUE;
     }
   if (direct->len > 0)
     send_answers (self, endpoint, ifindex, direct, additionals, from);
+  if (later->len > 0)
+    delay_answers (self, endpoint, ifindex, later, additionals, (guint) (wait_us / USEC_PER_MSEC) + 1);
   if (answers->len == 0)
     return;
   if (!shared)
@@ -1118,17 +1171,9 @@ answer_query (FoctetMdnsDiscovery    *self,
       send_answers (self, endpoint, ifindex, answers, additionals, NULL);
       return;
     }
-
-  {
-    Delayed *delayed = g_new0 (Delayed, 1);
-
-    delayed->endpoint = endpoint;
-    delayed->ifindex = ifindex;
-    delayed->answers = g_steal_pointer (&answers);
-    delayed->additionals = g_steal_pointer (&additionals);
-    delayed->timer = timeout_source (self, g_random_int_range (20, 121), delayed_cb, delayed);
-    g_ptr_array_add (self->delayed, delayed);
-  }
+  /* Shared records wait 20–120 ms, so that answers from several
+   * responders spread out (§6) and a duplicate can be left out (§7.4). */
+  delay_answers (self, endpoint, ifindex, answers, additionals, g_random_int_range (20, 121));
 }
 
 /* RFC 6762 §7.4: an answer another responder just gave need not be ours. */
@@ -1793,7 +1838,10 @@ endpoint_open (FoctetMdnsDiscovery  *self,
    * SO_REUSEPORT. */
   if (!g_socket_bind (endpoint->socket, bind_address, TRUE, error))
     goto fail;
+  /* RFC 6762 §11: everything we send, unicast answers included, leaves
+   * with a TTL of 255, which receivers check. */
   g_socket_set_multicast_ttl (endpoint->socket, 255);
+  g_socket_set_ttl (endpoint->socket, 255);
   /* Other nodes on this machine hear us; we ignore our own records by
    * their NodeId. */
   g_socket_set_multicast_loopback (endpoint->socket, TRUE);

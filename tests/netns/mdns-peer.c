@@ -18,6 +18,10 @@
  *         dropped          → "dropped N" (the dropped-packets counter)
  *         peers            → "peers N NODEID..." (the list, sorted)
  *         quit (or end of input, SIGTERM) → stops the discovery (goodbyes), exits 0
+ *   mdns-peer announce INTERFACE TTL PORT SEED
+ *       announces, once, a node that does not exist (NodeId made from
+ *       SEED, address 10.78.0.200, quic=PORT) with records of the given
+ *       TTL; prints "announced NODEID".
  *   mdns-peer hostile INTERFACE VICTIM OTHER
  *       sends malformed and hostile packets to 224.0.0.251:5353 on INTERFACE (see
  *       send_hostile()), then a goodbye for VICTIM's instance as if from
@@ -618,6 +622,71 @@ run_hostile (const char *interface,
   return 0;
 }
 
+/* One announcement, as a node that does not otherwise exist would send
+ * it: PTR, SRV, TXT (quic=PORT) and A 10.78.0.200, the given ttl on all;
+ * its NodeId is made from SEED. */
+static int
+run_announce (const char *interface,
+              const char *ttl_text,
+              const char *port_text,
+              const char *seed_text)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                                            G_SOCKET_PROTOCOL_UDP, &error);
+  g_autoptr(GInetAddress) any = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new (any, 5353);
+  g_autoptr(GSocketAddress) group = g_inet_socket_address_new_from_string ("224.0.0.251", 5353);
+  g_autoptr(FoctetDnsMessage) m = foctet_dns_message_new (0, FOCTET_DNS_FLAG_RESPONSE | FOCTET_DNS_FLAG_AUTHORITATIVE);
+  g_autoptr(FoctetNodeId) node_id = NULL;
+  g_autoptr(GInetAddress) address = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autofree char *id = NULL, *instance = NULL, *host = NULL, *id_txt = NULL, *port_txt = NULL;
+  struct ip_mreqn mreq = { .imr_ifindex = (int) if_nametoindex (interface) };
+  guint32 ttl = (guint32) g_ascii_strtoull (ttl_text, NULL, 10);
+  guint16 port = (guint16) g_ascii_strtoull (port_text, NULL, 10);
+  guint8 key[32];
+  const char *txt[] = { "v=1", NULL, NULL, NULL };
+
+  for (guint i = 0; i < sizeof key; i++)
+    key[i] = (guint8) (i * 3 + g_ascii_strtoull (seed_text, NULL, 10));
+  node_id = foctet_node_id_new_from_data (key, sizeof key, NULL);
+  id = foctet_node_id_to_string (node_id);
+  instance = g_strconcat (id, "._foctet._udp.local", NULL);
+  host = g_strconcat (id, ".local", NULL);
+  id_txt = g_strconcat ("id=", id, NULL);
+  port_txt = g_strdup_printf ("quic=%u", port);
+  txt[1] = id_txt;
+  txt[2] = port_txt;
+  address = g_inet_address_new_from_string ("10.78.0.200");
+
+  foctet_dns_message_add_record (m, FOCTET_DNS_SECTION_ANSWER,
+                                 foctet_dns_record_new_ptr ("_foctet._udp.local", instance, ttl));
+  foctet_dns_message_add_record (m, FOCTET_DNS_SECTION_ANSWER,
+                                 foctet_dns_record_new_srv (instance, 0, 0, port, host, ttl));
+  foctet_dns_message_add_record (m, FOCTET_DNS_SECTION_ANSWER, foctet_dns_record_new_txt (instance, txt, ttl));
+  foctet_dns_message_add_record (m, FOCTET_DNS_SECTION_ANSWER,
+                                 foctet_dns_record_new_address (host, address, ttl, TRUE));
+  bytes = built (m);
+
+  if (socket == NULL || !g_socket_bind (socket, local, TRUE, &error))
+    {
+      g_printerr ("mdns-peer: announce: %s\n", error->message);
+      return 1;
+    }
+  g_socket_set_multicast_ttl (socket, 255);
+  if (mreq.imr_ifindex == 0
+      || setsockopt (g_socket_get_fd (socket), IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) < 0
+      || g_socket_send_to (socket, group, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), NULL,
+                           &error) < 0)
+    {
+      g_printerr ("mdns-peer: announce on %s: %s\n", interface, error != NULL ? error->message : "no such interface");
+      return 1;
+    }
+  say ("announced %s", id);
+  return 0;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -628,7 +697,10 @@ main (int   argc,
     return run_node ();
   if (argc == 5 && g_str_equal (argv[1], "hostile"))
     return run_hostile (argv[2], argv[3], argv[4]);
+  if (argc == 6 && g_str_equal (argv[1], "announce"))
+    return run_announce (argv[2], argv[3], argv[4], argv[5]);
   g_printerr ("usage: mdns-peer node\n"
-              "       mdns-peer hostile INTERFACE VICTIM OTHER\n");
+              "       mdns-peer hostile INTERFACE VICTIM OTHER\n"
+              "       mdns-peer announce INTERFACE TTL PORT SEED\n");
   return 2;
 }

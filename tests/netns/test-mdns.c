@@ -423,6 +423,52 @@ test_hostile (void)
   g_assert_true (peer_knows (a, c->id));
 }
 
+static char *
+announce (const char *ttl,
+          const char *port)
+{
+  const char *argv[] = { g_getenv ("FOCTET_MDNS_PEER"), "announce",
+                         netns_lab_get_interface (lab.lab, NETNS_SIDE_C), ttl, port, "5", NULL };
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autofree char *out = NULL, *err = NULL;
+  int status = netns_lab_run (lab.lab, NETNS_SIDE_C, launcher, argv, 10, &out, &err);
+
+  if (status != 0 || !g_str_has_prefix (out, "announced "))
+    g_error ("mdns-peer announce failed (%d): %s%s", status, out, err);
+  return g_strndup (out + 10, 52);
+}
+
+/* TTLs are honoured: a node announced once with records of 3 s (and
+ * never answering) is listed, updated in place when it announces a new
+ * port, and dropped 3 s after its last announcement, without a goodbye. */
+static void
+test_expiry (void)
+{
+  Peer *a = lab.nodes[0];
+  g_autofree char *fake = announce ("3", "4433");
+  g_autofree char *again = NULL, *expected = NULL, *changed = NULL;
+  double start, gone;
+
+  peer_wait_for_id (a, fake, "the short-lived node", TRUE, 2);
+  expected = g_strdup ("quic/10.78.0.200:4433");
+  g_assert_cmpstr (g_hash_table_lookup (a->peers, fake), ==, expected);
+
+  /* Announced again with another port: the same FoctetPeer, updated. */
+  g_ptr_array_set_size (a->removed, 0);
+  again = announce ("3", "4434");
+  g_assert_cmpstr (again, ==, fake);
+  start = now_seconds ();
+  changed = g_strdup_printf ("~ %s quic/10.78.0.200:4434", fake);
+  g_free (peer_expect (a, changed, 2));
+  g_assert_cmpuint (a->removed->len, ==, 0);
+
+  peer_wait_for_id (a, fake, "the short-lived node", FALSE, 8);
+  gone = now_seconds () - start;
+  g_test_message ("the short-lived node expired %.3f s after its last announcement", gone);
+  g_assert_cmpfloat (gone, >=, 2.5);
+  g_assert_cmpfloat (gone, <=, 4.0);
+}
+
 /* avahi-daemon, on a private D-Bus, in A's namespace. */
 typedef struct {
   char *dir;
@@ -725,7 +771,7 @@ test_shell (void)
   peer_wait_for_id (c, b.id, "serve B", TRUE, DISCOVERY_SECONDS);
 
   /* peers lists both, with the addresses of their tickets. */
-  status = shell_run (tmpdir, "peers", &out, &err, "--wait", "1", NULL);
+  status = shell_run (tmpdir, "peers", &out, &err, NULL);
   g_test_message ("foctet-shell peers (%d):\n%s%s", status, out, err);
   g_assert_cmpint (status, ==, 0);
   peers_a = ticket_addresses (a.ticket, ",");
@@ -776,6 +822,7 @@ main (int   argc,
   g_test_add_func ("/mdns/ping", test_ping);
   g_test_add_func ("/mdns/goodbye-restart", test_goodbye_restart);
   g_test_add_func ("/mdns/hostile", test_hostile);
+  g_test_add_func ("/mdns/expiry", test_expiry);
   g_test_add_func ("/mdns/avahi", test_avahi);
   g_test_add_func ("/mdns/shell", test_shell);
   status = g_test_run ();
