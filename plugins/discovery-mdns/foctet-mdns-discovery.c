@@ -19,16 +19,20 @@
  *
  * Publishing: the node's ticket becomes PTR, SRV, TXT, A/AAAA records
  * (and the DNS-SD service enumeration PTR), announced three times, 1 s
- * apart (§8.3), answered to queries — each record at most once a second
- * on an interface (§6), none the querier listed as known with at least
- * half its ttl left (§7.1); shared records after 20–120 ms, during which
- * the same answer from another responder suppresses ours (§7.4) — and
- * withdrawn with goodbyes.  Legacy unicast queries (from a port other than
- * 5353, §6.7) get a unicast answer with a ttl of at most 10 s.
+ * apart (§8.3), answered to queries — each record multicast at most once
+ * a second on an interface (§6) and what that holds back as soon as it
+ * may, a querier asking for unicast (§5.4) getting that part at once, none
+ * the querier listed as known with at least half its ttl left (§7.1);
+ * shared records after 20–120 ms, during which the same answer from
+ * another responder suppresses ours (§7.4) — and withdrawn with goodbyes.
+ * Legacy unicast queries (from a port other than 5353, §6.7) get a unicast
+ * answer with a ttl of at most 10 s.  Everything leaves with IP TTL 255.
  *
- * Packets that do not parse, and announcements that do not hold together
- * (an id that is not the instance's NodeId, no version 1), are dropped
- * with a debug message and counted (#FoctetMdnsDiscovery:dropped-packets).
+ * Packets that do not parse, responses not from the link (IP TTL other
+ * than 255, §11) or from another port than 5353, and announcements that
+ * do not hold together (an id that is not the instance's NodeId, no
+ * version 1) are dropped with a debug message and counted
+ * (#FoctetMdnsDiscovery:dropped-packets).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -74,7 +78,6 @@ typedef struct {
 /* An address of a host name, as A or AAAA records gave it. */
 typedef struct {
   GInetAddress *address;
-  guint ttl;
   gint64 received;               /* monotonic µs */
   gint64 expires;                /* monotonic µs */
 } HostAddress;
@@ -86,7 +89,6 @@ typedef struct {
 
   char *srv_target;              /* NULL: no SRV */
   guint16 srv_port;
-  guint srv_ttl;
   gint64 srv_expires;
 
   gboolean have_txt;
@@ -95,7 +97,6 @@ typedef struct {
 
   gint64 ptr_expires;            /* 0: no PTR */
   guint ptr_ttl;
-  gint64 ptr_received;
 
   FoctetPeer *peer;              /* in the list while it holds together */
   gint64 expires;                /* of the peer: its first record to expire */
@@ -124,13 +125,13 @@ struct _FoctetMdnsDiscovery {
   guint query_interval_ms;
 
   /* Publishing. */
-  FoctetTicket *published;
   GPtrArray *records;            /* our FoctetDnsRecord, none when unpublished */
   GSource *announce_timer;
   guint announcements_left;
   GHashTable *last_multicast;    /* "family/ifindex/type/name" → gint64 µs */
 
-  /* Answers with shared records wait 20–120 ms (RFC 6762 §6). */
+  /* Answers waiting: shared records 20–120 ms, records multicast a
+   * moment ago until a second has passed (RFC 6762 §6). */
   GPtrArray *delayed;            /* of Delayed */
 
   GSource *maintenance_timer;
@@ -460,7 +461,6 @@ cache_service_record (FoctetMdnsDiscovery   *self,
       if (instance == NULL)
         return NULL;
       instance->ptr_ttl = record->ttl;
-      instance->ptr_received = now;
       /* RFC 6762 §10.1 keeps a goodbye for one more second; a peer that
        * said goodbye is gone for us at once. */
       instance->ptr_expires = record->ttl == 0 ? now : expiry (record->ttl, now);
@@ -493,7 +493,6 @@ cache_service_record (FoctetMdnsDiscovery   *self,
       g_free (instance->srv_target);
       instance->srv_target = g_strdup (record->target);
       instance->srv_port = record->port;
-      instance->srv_ttl = record->ttl;
       instance->srv_expires = expiry (record->ttl, now);
       return instance;
     }
@@ -605,7 +604,6 @@ cache_address_record (FoctetMdnsDiscovery   *self,
       a->address = g_object_ref (address);
       g_ptr_array_add (addresses, a);
     }
-  a->ttl = record->ttl;
   a->received = now;
   a->expires = record->ttl == 0 ? now : expiry (record->ttl, now);
   return TRUE;
@@ -1953,7 +1951,6 @@ foctet_mdns_discovery_publish (FoctetDiscovery *discovery,
   /* What changed is withdrawn; what stays is announced again. */
   send_goodbyes (self, self->records, records);
   g_clear_pointer (&self->records, g_ptr_array_unref);
-  g_set_object (&self->published, own);
   self->records = records;
   g_hash_table_remove_all (self->last_multicast);
   if (records == NULL)
@@ -2051,7 +2048,6 @@ foctet_mdns_discovery_finalize (GObject *object)
   FoctetMdnsDiscovery *self = FOCTET_MDNS_DISCOVERY (object);
 
   g_clear_object (&self->identity);
-  g_clear_object (&self->published);
   g_clear_pointer (&self->records, g_ptr_array_unref);
   g_clear_pointer (&self->own_label, g_free);
   g_clear_pointer (&self->own_instance, g_free);
