@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <gio/gunixoutputstream.h>
@@ -323,6 +324,7 @@ digest_matches (FoctetSha256                 *checksum,
 typedef struct {
   FoctetTransferManifest *manifest;
   int root_fd;
+  char *output_path;                    /* for messages */
   FoctetTransferReceiveFlags flags;
   GArray *jobs;                         /* FileJob */
   guint64 bytes_present;
@@ -347,6 +349,7 @@ plan_free (Plan *plan)
   if (plan->root_fd >= 0)
     close (plan->root_fd);
   g_clear_pointer (&plan->jobs, g_array_unref);
+  g_free (plan->output_path);
   g_free (plan);
 }
 
@@ -511,6 +514,37 @@ plan_file (Plan                      *plan,
   return TRUE;
 }
 
+/* Refuses at once what cannot fit, rather than failing a write half-way
+ * (which is still handled: other writers share the disk). */
+static gboolean
+plan_check_space (Plan    *plan,
+                  GError **error)
+{
+  struct statvfs st;
+  guint64 needed = 0, available;
+
+  for (guint i = 0; i < plan->jobs->len; i++)
+    {
+      const FileJob *job = &g_array_index (plan->jobs, FileJob, i);
+
+      needed += job->entry->size - job->start;
+    }
+  if (needed == 0 || fstatvfs (plan->root_fd, &st) < 0)
+    return TRUE;
+  available = (guint64) st.f_bavail * st.f_frsize;
+  if (needed <= available)
+    return TRUE;
+  {
+    g_autofree char *needed_text = g_format_size_full (needed, G_FORMAT_SIZE_IEC_UNITS);
+    g_autofree char *available_text = g_format_size_full (available, G_FORMAT_SIZE_IEC_UNITS);
+
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                 "No space left on the device of “%s”: the files offered need %s more, %s is free",
+                 plan->output_path, needed_text, available_text);
+  }
+  return FALSE;
+}
+
 static void
 plan_thread (GTask        *task,
              gpointer      source_object,
@@ -535,6 +569,8 @@ plan_thread (GTask        *task,
       if (!ok)
         break;
     }
+  if (error == NULL)
+    plan_check_space (plan, &error);
   if (error != NULL)
     g_task_return_error (task, error);
   else
@@ -1211,8 +1247,13 @@ fetcher_read (Fetcher *fetcher)
 static void
 receive_succeed (Receive *receive)
 {
+  FoctetTransferReceiver *self = receive->self;
+
   receive->finished = TRUE;
   receive_clear_timeout (receive);
+  /* Exact figures, for whoever checks what a resume fetched (-v). */
+  g_debug ("Transfer: received and verified %" G_GUINT64_FORMAT " bytes in %u files; %" G_GUINT64_FORMAT
+           " bytes fetched", self->bytes_total, self->files_total, self->bytes_fetched);
   /* Half-close every stream; the connection closes once all is done. */
   for (guint i = 0; i < receive->fetchers->len; i++)
     {
@@ -1568,6 +1609,7 @@ manifest_cb (GObject      *source,
   plan = g_new0 (Plan, 1);
   plan->manifest = foctet_transfer_manifest_ref (receive->manifest);
   plan->root_fd = dup (receive->root_fd);
+  plan->output_path = g_strdup (receive->output_path);
   plan->flags = receive->flags;
   plan->jobs = g_array_new (FALSE, TRUE, sizeof (FileJob));
   /* Also when planning fails half-way: the jobs made so far hold hashes. */
