@@ -923,6 +923,85 @@ test_interactive_transfer (void)
   wait_exit (sender, 0);
 }
 
+/* serve --inbox DIR accepts files pushed with send --to TICKET; a node
+ * serving without --inbox refuses pushes. */
+static GSubprocess *
+start_serve (const char  *plugin_path,
+             const char  *inbox,
+             char       **ticket_text)
+{
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autofree char *key = g_build_filename (tmpdir, inbox != NULL ? "inbox-key" : "no-inbox-key", NULL);
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", key, "serve", "--listen", "tls/127.0.0.1:0",
+                         inbox != NULL ? "--inbox" : NULL, inbox, NULL };
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", plugin_path, TRUE);
+  proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  *ticket_text = read_line (out);
+  g_assert_true (g_str_has_prefix (*ticket_text, "foctet"));
+  return proc;
+}
+
+static void
+test_serve_inbox (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *src = g_build_filename (tmpdir, "push-src", NULL);
+  g_autofree char *file = g_build_filename (src, "pushed.txt", NULL);
+  g_autofree char *inbox = g_build_filename (tmpdir, "inbox", NULL);
+  g_autofree char *got = g_build_filename (inbox, "push-src", "pushed.txt", NULL);
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GSubprocess) plain = NULL;
+  g_autofree char *ticket_text = NULL, *plain_ticket = NULL;
+  g_autofree char *out = NULL, *err = NULL, *content = NULL;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (file, "pushed\n", -1, NULL));
+
+  server = start_serve (path, inbox, &ticket_text);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", ticket_text, NULL), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "the node has everything"));
+  g_assert_true (g_file_get_contents (got, &content, NULL, NULL));
+  g_assert_cmpstr (content, ==, "pushed\n");
+
+  /* The same files again: already there, nothing to fetch, still fine. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "-q", "send", src, "--to", ticket_text, NULL), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+
+  /* Without --inbox, a push is refused. */
+  plain = start_serve (path, NULL, &plain_ticket);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", plain_ticket, NULL), ==, 1);
+  assert_one_line_error (err, "does not accept pushed files");
+
+  /* Usage. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", "nonsense", NULL), ==, 2);
+  assert_one_line_error (err, "--to: bad ticket");
+
+  g_subprocess_send_signal (server, SIGTERM);
+  wait_exit (server, 0);
+  g_subprocess_send_signal (plain, SIGTERM);
+  wait_exit (plain, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -945,6 +1024,7 @@ main (int   argc,
   g_test_add_func ("/shell/receive-killed", test_receive_killed);
   g_test_add_func ("/shell/send-killed", test_send_killed);
   g_test_add_func ("/shell/interactive-transfer", test_interactive_transfer);
+  g_test_add_func ("/shell/serve-inbox", test_serve_inbox);
   ret = g_test_run ();
 
   foctet_test_remove_tree (tmpdir);
