@@ -96,6 +96,27 @@ GPtrArray *shell_listen (ShellContext *ctx,
                          GCancellable *stop,
                          int          *status);
 
+/* A ticket, or a bare NodeId (a ticket without addresses, which the node
+ * then looks up by discovery); each of @relays (may be NULL) is added as
+ * a relay entry. */
+FoctetTicket *shell_parse_target (const char  *text,
+                                  char       **relays,
+                                  GError     **error);
+gboolean shell_ticket_has_direct_address (FoctetTicket *ticket);
+/* Turns on the discovery mechanisms the loaded plugins provide that can
+ * help with @ticket (mDNS always, the relay directory when @ticket names
+ * a relay; @ticket NULL: mDNS only), or that publish for a serving node
+ * (@flags PUBLISH).  One that cannot start is a warning on stderr, not a
+ * failure. */
+void shell_enable_discovery (ShellContext         *ctx,
+                             FoctetNode           *node,
+                             FoctetDiscoveryFlags  flags,
+                             FoctetTicket         *ticket);
+void shell_enable_named_discovery (ShellContext         *ctx,
+                                   FoctetNode           *node,
+                                   const char           *name,
+                                   FoctetDiscoveryFlags  flags);
+
 int shell_cmd_ping (ShellContext *ctx,
                     int           argc,
                     char        **argv);
@@ -110,6 +131,9 @@ int shell_cmd_receive (ShellContext *ctx,
                        int           argc,
                        char        **argv);
 
+int shell_cmd_peers (ShellContext *ctx,
+                     int           argc,
+                     char        **argv);
 int shell_interactive (ShellContext *ctx);
 
 /* Runs the default main context until *done.  When @interruptible,

@@ -262,6 +262,7 @@ cmd_serve (ShellContext *ctx,
   g_auto(GStrv) listen = NULL;
   g_auto(GStrv) relays = NULL;
   g_autofree char *transport = NULL;
+  gboolean no_mdns = FALSE;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
       "Listen on URI, e.g. tls/0.0.0.0:0 (repeatable; default: quic and tls, those loaded, "
@@ -271,6 +272,8 @@ cmd_serve (ShellContext *ctx,
       "and put it in the ticket", "HOST:PORT" },
     { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
       "Listen with this transport only: on all addresses, or on each --listen HOST:PORT", "NAME" },
+    { "no-mdns", 0, 0, G_OPTION_ARG_NONE, &no_mdns,
+      "Do not announce this node on the local network (mDNS)", NULL },
     { NULL }
   };
   g_autoptr(FoctetNode) node = NULL;
@@ -325,6 +328,12 @@ cmd_serve (ShellContext *ctx,
   if (bound == NULL)
     goto out;
 
+  /* Findable by NodeId: on the LAN, and through the relays' directory. */
+  if (!no_mdns)
+    shell_enable_named_discovery (ctx, node, "mdns", FOCTET_DISCOVERY_FLAGS_PUBLISH);
+  if (relays != NULL)
+    shell_enable_named_discovery (ctx, node, "relay", FOCTET_DISCOVERY_FLAGS_PUBLISH);
+
   /* The ticket first, at once: scripts wait for this line. */
   ticket = foctet_node_get_ticket (node);
   ticket_text = foctet_ticket_to_string (ticket);
@@ -357,15 +366,18 @@ static int cmd_help (ShellContext *ctx, int argc, char **argv);
 static const ShellCommand commands[] = {
   { "id", "", "show this node's NodeId", cmd_id },
   { "plugins", "", "list the loaded plugins, and the refused ones with the reason", cmd_plugins },
-  { "serve", "[--listen URI]... [--relay HOST:PORT]... [--transport NAME]", "serve ping and perf until SIGINT/SIGTERM; prints the ticket first",
-    cmd_serve },
-  { "ping", "TICKET [--count N] [--transport T] [--address URI]", "ping a node", shell_cmd_ping },
-  { "perf", "TICKET [--upload BYTES] [--download BYTES] [--streams N] [--transport T] [--address URI] [--json]",
+  { "serve", "[--listen URI]... [--relay HOST:PORT]... [--transport NAME] [--no-mdns]",
+    "serve ping and perf until SIGINT/SIGTERM; prints the ticket first", cmd_serve },
+  { "ping", "TICKET|NODEID [--count N] [--transport T] [--address URI] [--relay HOST:PORT]", "ping a node",
+    shell_cmd_ping },
+  { "perf", "TICKET|NODEID [--upload BYTES] [--download BYTES] [--streams N] [--transport T] [--address URI] [--relay HOST:PORT] [--json]",
     "measure throughput", shell_cmd_perf },
   { "send", "PATH... [--relay HOST:PORT]... [--listen URI]... [--transport T]",
     "offer files and directories; prints the ticket first, serves one receiver, then exits", shell_cmd_send },
   { "receive", "TICKET [--output DIR] [--force]",
     "fetch what a send ticket offers into DIR, verify it, resume an earlier try", shell_cmd_receive },
+  { "peers", "[--wait SECONDS]", "list the peers found on the local network (mDNS): NodeId, addresses, age",
+    shell_cmd_peers },
   { "help", "", "list the commands", cmd_help },
 };
 

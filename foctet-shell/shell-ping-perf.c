@@ -12,6 +12,7 @@
 typedef struct {
   char *transport;
   char *address;
+  char **relays;
 } DialOptions;
 
 static gboolean
@@ -43,12 +44,15 @@ dial (ShellContext  *ctx,
   ShellWait wait = { 0 };
   gint64 start;
 
-  ticket = foctet_ticket_parse (ticket_text, &error);
+  ticket = shell_parse_target (ticket_text, options->relays, &error);
   if (ticket == NULL)
     {
       *status = shell_usage_error ("bad ticket: %s", error->message);
       return NULL;
     }
+  /* A NodeId, or a ticket naming only relays: find the node first. */
+  if (options->address == NULL && !shell_ticket_has_direct_address (ticket))
+    shell_enable_discovery (ctx, node, FOCTET_DISCOVERY_FLAGS_NONE, ticket);
 
   start = g_get_monotonic_time ();
   if (options->address != NULL)
@@ -85,6 +89,8 @@ shell_cmd_ping (ShellContext *ctx,
       "NAME" },
     { "address", 0, 0, G_OPTION_ARG_STRING, &dial_options.address,
       "Dial the ticket's node at this URI instead of the ticket's addresses", "URI" },
+    { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &dial_options.relays,
+      "Also look the node up at, and reach it through, the relay at HOST:PORT (repeatable)", "HOST:PORT" },
     { NULL }
   };
   g_autoptr(FoctetNode) node = NULL;
@@ -93,7 +99,7 @@ shell_cmd_ping (ShellContext *ctx,
   int ret = SHELL_EXIT_OK;
   double handshake = 0;
 
-  ret = shell_parse_options ("ping", "TICKET", "Ping a node.", entries, &argc, &argv);
+  ret = shell_parse_options ("ping", "TICKET|NODEID", "Ping a node.", entries, &argc, &argv);
   if (ret >= 0)
     goto out;
   ret = SHELL_EXIT_OK;
@@ -162,6 +168,7 @@ out_node:
 out:
   g_free (dial_options.transport);
   g_free (dial_options.address);
+  g_strfreev (dial_options.relays);
   return ret;
 }
 
@@ -225,6 +232,8 @@ shell_cmd_perf (ShellContext *ctx,
       "NAME" },
     { "address", 0, 0, G_OPTION_ARG_STRING, &dial_options.address,
       "Dial the ticket's node at this URI instead of the ticket's addresses", "URI" },
+    { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &dial_options.relays,
+      "Also look the node up at, and reach it through, the relay at HOST:PORT (repeatable)", "HOST:PORT" },
     { NULL }
   };
   g_autoptr(FoctetNode) node = NULL;
@@ -235,7 +244,7 @@ shell_cmd_perf (ShellContext *ctx,
   double handshake = 0;
   int ret;
 
-  ret = shell_parse_options ("perf", "TICKET", "Measure throughput with the perf protocol.", entries, &argc, &argv);
+  ret = shell_parse_options ("perf", "TICKET|NODEID", "Measure throughput with the perf protocol.", entries, &argc, &argv);
   if (ret >= 0)
     goto out;
   ret = SHELL_EXIT_OK;
@@ -308,5 +317,6 @@ out_node:
 out:
   g_free (dial_options.transport);
   g_free (dial_options.address);
+  g_strfreev (dial_options.relays);
   return ret;
 }

@@ -8,6 +8,7 @@
 
 #include "foctet-node.h"
 #include "foctet-builtins-private.h"
+#include "foctet-discovery-set-private.h"
 #include "foctet-error.h"
 #include "foctet-ping.h"
 #include "foctet-perf.h"
@@ -51,6 +52,7 @@ struct _FoctetNode {
   GPtrArray *listen_uris;     /* "name/host:port" as bound */
   GHashTable *handlers;       /* protocol → Handler */
   GHashTable *connections;    /* FoctetConnection set */
+  FoctetDiscoverySet *discoveries;
   GCancellable *cancellable;  /* cancelled on shutdown and dispose */
   guint dial_race_delay;      /* ms */
   gboolean shut_down;
@@ -150,6 +152,11 @@ foctet_node_dispose (GObject *object)
       g_clear_pointer (&self->connections, g_hash_table_unref);
     }
 
+  if (self->discoveries != NULL)
+    {
+      foctet_discovery_set_stop (self->discoveries);
+      g_clear_pointer (&self->discoveries, foctet_discovery_set_unref);
+    }
   g_clear_pointer (&self->handlers, g_hash_table_unref);
   g_clear_object (&self->identity);
 
@@ -309,6 +316,7 @@ foctet_node_init (FoctetNode *self)
                                           (GDestroyNotify) handler_free);
   self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
   self->cancellable = g_cancellable_new ();
+  self->discoveries = foctet_discovery_set_new ();
   self->dial_race_delay = DEFAULT_DIAL_RACE_DELAY_MS;
 
   foctet_node_set_protocol_handler (self, FOCTET_PROTOCOL_PING, serve_ping, NULL, NULL);
@@ -744,6 +752,18 @@ parse_uri (const char  *uri,
   return TRUE;
 }
 
+/* Tells the discoveries that publish what the node's ticket now holds. */
+static void
+node_publish (FoctetNode *self)
+{
+  g_autoptr(FoctetTicket) ticket = NULL;
+
+  if (self->shut_down || foctet_discovery_set_is_empty (self->discoveries))
+    return;
+  ticket = foctet_node_get_ticket (self);
+  foctet_discovery_set_publish (self->discoveries, ticket);
+}
+
 static void
 listen_cb (GObject      *source,
            GAsyncResult *result,
@@ -766,6 +786,7 @@ listen_cb (GObject      *source,
   uri = g_strconcat (foctet_transport_get_name (transport), "/", bound, NULL);
   g_ptr_array_add (self->listen_uris, g_strdup (uri));
   g_debug ("Listening on %s", uri);
+  node_publish (self);
   g_task_return_pointer (task, uri, g_free);
 }
 
@@ -900,6 +921,104 @@ foctet_node_get_ticket (FoctetNode *self)
   return ticket;
 }
 
+/* Discovery */
+
+/**
+ * foctet_node_add_discovery:
+ * @self: a #FoctetNode
+ * @discovery: a discovery mechanism, constructed with this node's
+ *   identity on the node's #GMainContext
+ * @flags: %FOCTET_DISCOVERY_FLAGS_PUBLISH to make the node findable
+ *   through it too
+ * @error: return location for a #GError
+ *
+ * Starts @discovery and uses it: its peers join foctet_node_get_peers(),
+ * and a dial to a ticket without direct addresses asks it.  With
+ * %FOCTET_DISCOVERY_FLAGS_PUBLISH the node's ticket is published now and
+ * whenever the node starts listening somewhere; foctet_node_shutdown_async()
+ * withdraws it and stops the discovery.
+ *
+ * Returns: %TRUE when started; %FALSE with @error set when the discovery
+ *   could not start, the node is shut down, or already uses a mechanism
+ *   of that name
+ */
+gboolean
+foctet_node_add_discovery (FoctetNode            *self,
+                           FoctetDiscovery       *discovery,
+                           FoctetDiscoveryFlags   flags,
+                           GError               **error)
+{
+  g_autoptr(FoctetTicket) own = NULL;
+
+  g_return_val_if_fail (FOCTET_IS_NODE (self), FALSE);
+  g_return_val_if_fail (FOCTET_IS_DISCOVERY (discovery), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (self->shut_down)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED, "The node is shut down");
+      return FALSE;
+    }
+  if (self->listen_uris->len > 0)
+    own = foctet_node_get_ticket (self);
+
+  return foctet_discovery_set_add (self->discoveries, discovery, flags, own, error);
+}
+
+/**
+ * foctet_node_enable_discovery:
+ * @self: a #FoctetNode
+ * @name: a discovery mechanism's name ("mdns", "relay")
+ * @flags: as for foctet_node_add_discovery()
+ * @error: return location for a #GError
+ *
+ * Creates the discovery called @name from the plugin registry and adds it
+ * (foctet_node_add_discovery()).
+ *
+ * Returns: %TRUE when started; %FALSE with @error set
+ *   (%FOCTET_ERROR_PLUGIN_NOT_FOUND when no plugin provides @name)
+ */
+gboolean
+foctet_node_enable_discovery (FoctetNode            *self,
+                              const char            *name,
+                              FoctetDiscoveryFlags   flags,
+                              GError               **error)
+{
+  g_autoptr(FoctetDiscovery) discovery = NULL;
+
+  g_return_val_if_fail (FOCTET_IS_NODE (self), FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+
+  g_main_context_push_thread_default (self->context);
+  discovery = foctet_registry_create_discovery (foctet_registry_get_default (), name,
+                                                self->identity, error);
+  g_main_context_pop_thread_default (self->context);
+  if (discovery == NULL)
+    return FALSE;
+
+  return foctet_node_add_discovery (self, discovery, flags, error);
+}
+
+/**
+ * foctet_node_get_peers:
+ * @self: a #FoctetNode
+ *
+ * The peers the node's discoveries found (foctet_node_add_discovery()):
+ * one #FoctetPeer per NodeId, while its announcement holds.  The list
+ * changes on the node's #GMainContext with #GListModel::items-changed,
+ * and a peer that announces new addresses notifies them — a view bound
+ * to it (a GtkListView) stays current without polling.
+ *
+ * Returns: (transfer none): a #GListModel of #FoctetPeer
+ */
+GListModel *
+foctet_node_get_peers (FoctetNode *self)
+{
+  g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
+
+  return foctet_discovery_set_get_peers (self->discoveries);
+}
+
 /* Dialing
  *
  * A dial is a race over the peer's addresses (PROTOCOL §3, "happy
@@ -929,6 +1048,7 @@ typedef struct {
   guint delay_ms;              /* G_MAXUINT: one after the other, no race */
   gboolean starting;           /* inside race_start_next () */
   gboolean finished;           /* the task returned */
+  gboolean discovered;         /* the addresses came from discovery */
   GSource *timer;              /* starts the next attempt */
   GSource *cancelled;          /* the caller's cancellable */
   GSource *shut_down;          /* the node's cancellable */
@@ -1019,12 +1139,15 @@ dial_race_finish (GTask *task)
 static void
 dial_race_return_error (GTask *task)
 {
+  FoctetNode *self = g_task_get_source_object (task);
   DialRace *race = g_task_get_task_data (task);
   const GError *best = NULL;
   g_autofree char *peer = NULL;
   GString *message;
 
   dial_race_finish (task);
+  if (race->discovered)
+    foctet_discovery_set_forget (self->discoveries, race->peer);
 
   /* One address: its own error says it best. */
   if (race->attempts->len == 1)
@@ -1237,6 +1360,7 @@ dial_start (FoctetNode         *self,
             const FoctetNodeId *peer,
             GPtrArray          *uris,
             guint               delay_ms,
+            gboolean            discovered,
             GTask              *task)
 {
   DialRace *race = g_new0 (DialRace, 1);
@@ -1244,6 +1368,7 @@ dial_start (FoctetNode         *self,
 
   race->peer = foctet_node_id_copy (peer);
   race->delay_ms = delay_ms;
+  race->discovered = discovered;
   race->attempts = g_ptr_array_new_with_free_func ((GDestroyNotify) dial_attempt_free);
   for (guint i = 0; i < uris->len; i++)
     {
@@ -1276,6 +1401,171 @@ dial_start (FoctetNode         *self,
   race_start_next (task);
 }
 
+/* The ticket's addresses a dial can use, as "transport/host:port": QUIC,
+ * then TLS, then relay, of the transports loaded. */
+static GPtrArray *
+ticket_dial_uris (FoctetNode   *self,
+                  FoctetTicket *ticket,
+                  const char   *transport)
+{
+  static const FoctetAddressKind kinds[] = {
+    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
+  };
+  g_auto(GStrv) loaded = NULL;
+  GPtrArray *uris;
+
+  loaded = foctet_registry_list_names (foctet_registry_get_default (), FOCTET_PLUGIN_KIND_TRANSPORT);
+  uris = g_ptr_array_new_with_free_func (g_free);
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      const char *name = foctet_address_kind_to_transport (kinds[k]);
+      g_auto(GStrv) addresses = NULL;
+
+      if (transport != NULL && g_strcmp0 (transport, name) != 0)
+        continue;
+      if (!g_strv_contains ((const char * const *) loaded, name) &&
+          !g_hash_table_contains (self->transports, name))
+        continue;
+      addresses = foctet_ticket_get_addresses (ticket, kinds[k]);
+      for (guint i = 0; addresses[i] != NULL; i++)
+        g_ptr_array_add (uris, g_strconcat (name, "/", addresses[i], NULL));
+    }
+  return uris;
+}
+
+static gboolean
+ticket_has_address (FoctetTicket      *ticket,
+                    FoctetAddressKind  kind)
+{
+  g_auto(GStrv) addresses = foctet_ticket_get_addresses (ticket, kind);
+
+  return addresses[0] != NULL;
+}
+
+/* Whether the ticket says where to reach the node itself, not only
+ * through whom. */
+static gboolean
+ticket_has_direct_address (FoctetTicket *ticket)
+{
+  return ticket_has_address (ticket, FOCTET_ADDRESS_KIND_QUIC) ||
+         ticket_has_address (ticket, FOCTET_ADDRESS_KIND_TLS);
+}
+
+/* Races the ticket's addresses; takes the caller's reference on @task.
+ * @discovered: the addresses came from discovery, which forgets them if
+ * none answers. */
+static void
+dial_ticket (FoctetNode   *self,
+             FoctetTicket *ticket,
+             const char   *transport,
+             gboolean      discovered,
+             GTask        *task)
+{
+  GPtrArray *uris = ticket_dial_uris (self, ticket, transport);
+
+  if (uris->len == 0)
+    {
+      g_autofree char *peer = foctet_node_id_to_string (foctet_ticket_get_node_id (ticket));
+      gboolean empty = !ticket_has_direct_address (ticket) &&
+                       !ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY);
+
+      g_ptr_array_unref (uris);
+      if (empty)
+        g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND,
+                                 "The ticket of %s has no address, and no discovery mechanism "
+                                 "is enabled to find one", peer);
+      else
+        g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE,
+                                 transport != NULL
+                                 ? "The ticket has no %s address, or no plugin provides that transport"
+                                 : "The ticket has no address for any loaded transport%s",
+                                 transport != NULL ? transport : "");
+      g_object_unref (task);
+      return;
+    }
+
+  dial_start (self, foctet_ticket_get_node_id (ticket), uris,
+              transport != NULL ? G_MAXUINT : self->dial_race_delay, discovered, task);
+}
+
+/* A dial that first looks its NodeId up. */
+typedef struct {
+  FoctetNode *node;              /* the task's source object */
+  FoctetTicket *ticket;
+  char *transport;
+  GCancellable *cancellable;     /* the lookup's: the caller's or the node's cancels it */
+  gulong node_id;
+  GCancellable *caller;
+  gulong caller_id;
+} DialLookup;
+
+static void
+dial_lookup_free (DialLookup *lookup)
+{
+  g_cancellable_disconnect (lookup->node->cancellable, lookup->node_id);
+  if (lookup->caller != NULL)
+    g_cancellable_disconnect (lookup->caller, lookup->caller_id);
+  g_clear_object (&lookup->caller);
+  g_clear_object (&lookup->cancellable);
+  g_clear_object (&lookup->ticket);
+  g_free (lookup->transport);
+  g_free (lookup);
+}
+
+static void
+lookup_cancel_cb (GCancellable *cancellable,
+                  GCancellable *lookup)
+{
+  g_cancellable_cancel (lookup);
+}
+
+static void
+dial_resolved_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  GTask *task = user_data;
+  FoctetNode *self = g_task_get_source_object (task);
+  DialLookup *lookup = g_task_get_task_data (task);
+  g_autoptr(FoctetTicket) found = NULL;
+  g_autoptr(FoctetTicket) ticket = g_object_ref (lookup->ticket);
+  g_autofree char *transport = g_strdup (lookup->transport);
+  GError *error = NULL;
+
+  found = foctet_discovery_set_resolve_finish (result, &error);
+  if (self->shut_down)
+    {
+      g_clear_error (&error);
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                               "The node was shut down while dialing");
+      g_object_unref (task);
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    {
+      g_clear_error (&error);
+      g_object_unref (task);
+      return;
+    }
+  if (found == NULL)
+    {
+      /* A relay the ticket named still leads to the node. */
+      if (ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY) &&
+          (transport == NULL || g_strcmp0 (transport, "relay") == 0))
+        {
+          g_debug ("%s; dialing through the ticket's relay", error->message);
+          g_clear_error (&error);
+          dial_ticket (self, ticket, transport, FALSE, task);
+          return;
+        }
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+
+  dial_ticket (self, found, transport, TRUE, task);
+}
+
 /**
  * foctet_node_dial_async:
  * @self: a #FoctetNode
@@ -1301,6 +1591,14 @@ dial_start (FoctetNode         *self,
  * With @transport, only that transport's addresses are dialed, one after
  * the other, each once the one before failed.
  *
+ * A ticket without a direct (QUIC or TLS) address — a bare NodeId, or a
+ * NodeId and a relay — is first looked up through every discovery the
+ * node uses (foctet_node_add_discovery()), all at once; the first answer
+ * wins, and its addresses are raced before the ticket's relay.  When no
+ * discovery finds the node, the ticket's relay is dialed all the same;
+ * with no relay either, the dial fails with %FOCTET_ERROR_NOT_FOUND,
+ * naming each discovery and why it found nothing.
+ *
  * When every address fails, the error names each with its reason
  * ("Cannot reach NODEID: quic/HOST:PORT — why; tls/HOST:PORT — why"), and
  * carries the most telling of their codes: %FOCTET_ERROR_NODE_ID_MISMATCH
@@ -1315,11 +1613,6 @@ foctet_node_dial_async (FoctetNode          *self,
                         GAsyncReadyCallback  callback,
                         gpointer             user_data)
 {
-  static const FoctetAddressKind kinds[] = {
-    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
-  };
-  g_auto(GStrv) loaded = NULL;
-  GPtrArray *uris;
   GTask *task;
 
   g_return_if_fail (FOCTET_IS_NODE (self));
@@ -1328,37 +1621,30 @@ foctet_node_dial_async (FoctetNode          *self,
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, foctet_node_dial_async);
 
-  loaded = foctet_registry_list_names (foctet_registry_get_default (), FOCTET_PLUGIN_KIND_TRANSPORT);
-  uris = g_ptr_array_new_with_free_func (g_free);
-  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+  if (!ticket_has_direct_address (ticket) && g_strcmp0 (transport, "relay") != 0 &&
+      !foctet_discovery_set_is_empty (self->discoveries) && !self->shut_down)
     {
-      const char *name = foctet_address_kind_to_transport (kinds[k]);
-      g_auto(GStrv) addresses = NULL;
+      DialLookup *lookup = g_new0 (DialLookup, 1);
 
-      if (transport != NULL && g_strcmp0 (transport, name) != 0)
-        continue;
-      if (!g_strv_contains ((const char * const *) loaded, name) &&
-          !g_hash_table_contains (self->transports, name))
-        continue;
-      addresses = foctet_ticket_get_addresses (ticket, kinds[k]);
-      for (guint i = 0; addresses[i] != NULL; i++)
-        g_ptr_array_add (uris, g_strconcat (name, "/", addresses[i], NULL));
-    }
-
-  if (uris->len == 0)
-    {
-      g_ptr_array_unref (uris);
-      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE,
-                               transport != NULL
-                               ? "The ticket has no %s address, or no plugin provides that transport"
-                               : "The ticket has no address for any loaded transport%s",
-                               transport != NULL ? transport : "");
-      g_object_unref (task);
+      lookup->ticket = g_object_ref (ticket);
+      lookup->transport = g_strdup (transport);
+      lookup->cancellable = g_cancellable_new ();
+      lookup->node = self;
+      lookup->node_id = g_cancellable_connect (self->cancellable, G_CALLBACK (lookup_cancel_cb),
+                                               lookup->cancellable, NULL);
+      if (cancellable != NULL)
+        {
+          lookup->caller = g_object_ref (cancellable);
+          lookup->caller_id = g_cancellable_connect (cancellable, G_CALLBACK (lookup_cancel_cb),
+                                                     lookup->cancellable, NULL);
+        }
+      g_task_set_task_data (task, lookup, (GDestroyNotify) dial_lookup_free);
+      foctet_discovery_set_resolve_async (self->discoveries, ticket, lookup->cancellable,
+                                          dial_resolved_cb, task);
       return;
     }
 
-  dial_start (self, foctet_ticket_get_node_id (ticket), uris,
-              transport != NULL ? G_MAXUINT : self->dial_race_delay, task);
+  dial_ticket (self, ticket, transport, FALSE, task);
 }
 
 /**
@@ -1410,7 +1696,7 @@ foctet_node_dial_uri_async (FoctetNode          *self,
 
   uris = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (uris, g_strdup (uri));
-  dial_start (self, peer, uris, G_MAXUINT, task);
+  dial_start (self, peer, uris, G_MAXUINT, FALSE, task);
 }
 
 /**
@@ -1554,6 +1840,7 @@ foctet_node_shutdown_async (FoctetNode          *self,
   g_task_set_task_data (task, pending, g_free);
 
   self->shut_down = TRUE;
+  foctet_discovery_set_stop (self->discoveries);
   g_hash_table_iter_init (&iter, self->transports);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     foctet_transport_stop (value);

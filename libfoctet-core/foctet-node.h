@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 #include "foctet-macros.h"
 #include "foctet-connection.h"
+#include "foctet-discovery.h"
 #include "foctet-identity.h"
 #include "foctet-ticket.h"
 #include "foctet-transport.h"
@@ -71,6 +72,19 @@ FOCTET_AVAILABLE_IN_ALL
 FoctetTicket *foctet_node_get_ticket (FoctetNode *self);
 FOCTET_AVAILABLE_IN_ALL
 char **foctet_node_get_observed_addresses (FoctetNode *self);
+
+FOCTET_AVAILABLE_IN_ALL
+gboolean foctet_node_add_discovery (FoctetNode            *self,
+                                    FoctetDiscovery       *discovery,
+                                    FoctetDiscoveryFlags   flags,
+                                    GError               **error);
+FOCTET_AVAILABLE_IN_ALL
+gboolean foctet_node_enable_discovery (FoctetNode            *self,
+                                       const char            *name,
+                                       FoctetDiscoveryFlags   flags,
+                                       GError               **error);
+FOCTET_AVAILABLE_IN_ALL
+GListModel *foctet_node_get_peers (FoctetNode *self);
 
 FOCTET_AVAILABLE_IN_ALL
 void foctet_node_dial_async (FoctetNode          *self,

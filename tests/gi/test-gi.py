@@ -12,7 +12,8 @@ import gi
 gi.require_version('Foctet', '1')
 gi.require_version('GLib', '2.0')
 gi.require_version('Gio', '2.0')
-from gi.repository import Foctet, GLib, Gio  # noqa: E402
+gi.require_version('GObject', '2.0')
+from gi.repository import Foctet, GLib, Gio, GObject  # noqa: E402
 
 TIMEOUT_MS = 20000
 
@@ -248,6 +249,91 @@ class ThroughRelay(unittest.TestCase):
         pinger.close_async(None, call)
         run_until(self.loop, lambda: call.result)
         self.assertTrue(pinger.close_finish(call.result[1]))
+
+
+class PyDiscovery(GObject.Object, Foctet.Discovery):
+    """A discovery mechanism written in Python: it "finds" the peers the
+    test hands it, later, from the main loop."""
+    identity = GObject.Property(type=Foctet.Identity)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.store = Gio.ListStore.new(Foctet.Peer)
+        self.started = 0
+        self.stopped = 0
+        self.published = []
+
+    def do_get_name(self):
+        return 'python'
+
+    def do_start(self):
+        self.started += 1
+        return True
+
+    def do_stop(self):
+        self.stopped += 1
+
+    def do_publish(self, own):
+        self.published.append(own)
+
+    def do_get_peers(self):
+        return self.store
+
+
+class BrowsePeers(unittest.TestCase):
+    """A GNOME app's view of "devices nearby": the node's GListModel of
+    peers, changing on the main loop, each peer a ticket to dial."""
+    TRANSPORT = 'tls'
+
+    def test_browse_and_dial(self):
+        loop = GLib.MainLoop()
+        server = Foctet.Node.new(Foctet.Identity.generate())
+        client = Foctet.Node.new(Foctet.Identity.generate())
+        call = Call()
+        server.listen_async(self.TRANSPORT + '/127.0.0.1:0', None, call)
+        run_until(loop, lambda: call.result)
+        uri = server.listen_finish(call.result[1])
+
+        discovery = PyDiscovery(identity=client.get_identity())
+        self.assertTrue(client.add_discovery(discovery, Foctet.DiscoveryFlags.PUBLISH))
+        self.assertEqual(discovery.started, 1)
+        peers = client.get_peers()
+        self.assertEqual(peers.get_item_type(), Foctet.Peer.__gtype__)
+        self.assertEqual(peers.get_n_items(), 0)
+
+        changes = []
+        peers.connect('items-changed', lambda model, pos, removed, added:
+                      changes.append((pos, removed, added)))
+        found = Foctet.Peer.new(server.get_ticket(), 'python', 120)
+        GLib.timeout_add(50, lambda: discovery.store.append(found) or GLib.SOURCE_REMOVE)
+        run_until(loop, lambda: peers.get_n_items() == 1)
+        self.assertEqual(changes, [(0, 0, 1)])
+
+        peer = peers.get_item(0)
+        self.assertTrue(Foctet.NodeId.equal(peer.props.node_id, server.get_node_id()))
+        self.assertEqual(peer.props.source, 'python')
+        self.assertEqual(peer.props.ttl, 120)
+        self.assertFalse(peer.is_expired())
+        self.assertEqual(peer.get_addresses(), [uri])
+
+        # The user picks the device: dial its ticket.
+        call = Call()
+        client.dial_async(peer.get_ticket(), None, None, call)
+        run_until(loop, lambda: call.result)
+        connection = client.dial_finish(call.result[1])
+        self.assertTrue(Foctet.NodeId.equal(connection.get_peer_id(), server.get_node_id()))
+
+        # The device goes away.
+        GLib.timeout_add(50, lambda: discovery.store.remove(0) or GLib.SOURCE_REMOVE)
+        run_until(loop, lambda: peers.get_n_items() == 0)
+        self.assertEqual(changes[-1], (0, 1, 0))
+
+        for node in (client, server):
+            call = Call()
+            node.shutdown_async(None, call)
+            run_until(loop, lambda: call.result)
+            self.assertTrue(node.shutdown_finish(call.result[1]))
+        self.assertEqual(discovery.stopped, 1)
 
 
 if __name__ == '__main__':

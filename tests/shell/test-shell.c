@@ -185,10 +185,37 @@ test_usage_errors (void)
     }
 }
 
+/* A bare NodeId where a ticket goes: not a ticket, but a node to find.
+ * With no discovery plugin on the path (only the test transport), the
+ * dial says so; a malformed NodeId is a usage error. */
+static void
+test_bare_node_id (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+  g_autofree char *node_id = foctet_node_id_to_string (foctet_identity_get_node_id (identity));
+  g_autofree char *bad = g_strnfill (52, '!');
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *out2 = NULL, *err2 = NULL;
+  g_autofree char *out3 = NULL, *err3 = NULL;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (run_shell (NULL, &out, &err, "ping", node_id, "--count", "1", NULL), ==, 1);
+  assert_one_line_error (err, node_id);
+  g_assert_nonnull (strstr (err, "no address, and no discovery mechanism is enabled"));
+  g_assert_cmpstr (out, ==, "");
+
+  g_assert_cmpint (run_shell (NULL, &out2, &err2, "perf", bad, NULL), ==, 2);
+  assert_one_line_error (err2, "bad ticket");
+
+  g_assert_cmpint (run_shell (NULL, &out3, &err3, "ping", node_id, "--relay", "no-port", NULL), ==, 2);
+  assert_one_line_error (err3, "--relay no-port");
+}
+
 static void
 test_help (void)
 {
-  const char *commands[] = { "id", "plugins", "serve", "ping", "perf" };
+  const char *commands[] = { "id", "plugins", "serve", "ping", "perf", "peers" };
   g_autofree char *out = NULL, *err = NULL;
 
   g_assert_cmpint (run_shell (NULL, &out, &err, "--help", NULL), ==, 0);
@@ -622,6 +649,7 @@ main (int   argc,
   g_test_add_func ("/shell/identity-option", test_identity_option);
   g_test_add_func ("/shell/usage-errors", test_usage_errors);
   g_test_add_func ("/shell/help", test_help);
+  g_test_add_func ("/shell/bare-node-id", test_bare_node_id);
   g_test_add_func ("/shell/plugins", test_plugins);
   g_test_add_func ("/shell/scripted", test_scripted);
   g_test_add_func ("/shell/serve-ping-perf", test_serve_ping_perf);
