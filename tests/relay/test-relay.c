@@ -1167,6 +1167,307 @@ test_lookup_rate (Fixture       *fixture,
   assert_lookup_error (client, target, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION);
 }
 
+/* ------------------------------------------------------------------ */
+/* The "relay" discovery: publishing and resolving through the plugin  */
+
+static FoctetDiscovery *
+make_directory (FoctetNode *node)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetDiscovery *discovery = foctet_registry_create_discovery (foctet_registry_get_default (), "relay",
+                                                                 foctet_node_get_identity (node), &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_discovery_get_name (discovery), ==, "relay");
+  g_assert_true (foctet_discovery_start (discovery, &error));
+  g_assert_no_error (error);
+  /* A directory answers questions; it does not list. */
+  g_assert_null (foctet_discovery_get_peers (discovery));
+  return discovery;
+}
+
+static FoctetTicket *
+resolve (FoctetDiscovery  *discovery,
+         FoctetTicket     *hint,
+         GCancellable     *cancellable,
+         GError          **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_discovery_resolve_async (discovery, hint, cancellable, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_discovery_resolve_finish (discovery, result, error);
+}
+
+/* A ticket with @node_id and only @relay. */
+static FoctetTicket *
+relay_hint (const FoctetNodeId *node_id,
+            const char         *relay)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetTicket *hint = foctet_ticket_new (node_id);
+
+  g_assert_true (foctet_ticket_add_address (hint, FOCTET_ADDRESS_KIND_RELAY, relay, &error));
+  g_assert_no_error (error);
+  return hint;
+}
+
+/* Resolves until the answer is (@found) or is not a ticket; at most
+ * @seconds.  Returns the last ticket found, if any. */
+static FoctetTicket *
+resolve_until (FoctetDiscovery *discovery,
+               FoctetTicket    *hint,
+               gboolean         found,
+               guint            seconds,
+               GError         **last_error)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(FoctetTicket) ticket = resolve (discovery, hint, NULL, &error);
+
+      if ((ticket != NULL) == found)
+        {
+          if (error != NULL)
+            g_propagate_error (last_error, g_steal_pointer (&error));
+          return g_steal_pointer (&ticket);
+        }
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      spin (100);
+    }
+}
+
+/* A node serving a relay reservation and direct addresses on loopback,
+ * publishing through the "relay" discovery. */
+static FoctetNode *
+make_publishing_node (Fixture *fixture)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetNode *node = make_node ();
+  g_autofree char *relay_uri = g_strconcat ("relay/", fixture->relay_address, NULL);
+  const char *uris[] = { "quic/127.0.0.1:0", "tls/127.0.0.1:0", relay_uri };
+
+  foctet_node_set_protocol_handler (node, FOCTET_TEST_ECHO_PROTOCOL, foctet_test_echo_handler, NULL, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (uris); i++)
+    {
+      g_autofree char *bound = node_listen (node, uris[i], &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (bound);
+    }
+  g_assert_true (foctet_node_enable_discovery (node, "relay", FOCTET_DISCOVERY_FLAGS_PUBLISH, &error));
+  g_assert_no_error (error);
+  return node;
+}
+
+static void
+assert_same_addresses (FoctetTicket      *a,
+                       FoctetTicket      *b,
+                       FoctetAddressKind  kind)
+{
+  g_auto(GStrv) x = foctet_ticket_get_addresses (a, kind);
+  g_auto(GStrv) y = foctet_ticket_get_addresses (b, kind);
+
+  g_assert_cmpstrv (x, y);
+}
+
+static void
+ping_connection (FoctetConnection *connection)
+{
+  g_autoptr(FoctetPinger) pinger = foctet_pinger_new (connection);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_pinger_ping_async (pinger, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_cmpint (foctet_pinger_ping_finish (pinger, result, &error), >, 0);
+  g_assert_no_error (error);
+}
+
+/* A publishes through the discovery; B, knowing only A's NodeId and the
+ * relay, resolves A's addresses, dials them directly and pings; the node
+ * does the same by itself when dialing the hint; once A is gone, the
+ * relay no longer knows it. */
+static void
+test_directory_discovery (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(FoctetNode) a = make_publishing_node (fixture);
+  g_autoptr(FoctetTicket) a_ticket = foctet_node_get_ticket (a);
+  g_autoptr(FoctetDiscovery) directory = make_directory (fixture->client);
+  g_autoptr(FoctetTicket) hint = relay_hint (foctet_node_get_node_id (a), fixture->relay_address);
+  g_autoptr(FoctetTicket) found = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) relays = NULL;
+  g_auto(GStrv) tls = NULL;
+  g_autofree char *relay_text = NULL;
+
+  /* A's ticket has its direct addresses, all on loopback, which is all it
+   * has, so they are what it publishes. */
+  tls = foctet_ticket_get_addresses (a_ticket, FOCTET_ADDRESS_KIND_TLS);
+  g_assert_cmpuint (g_strv_length (tls), ==, 1);
+
+  /* Publishing follows the reservation a moment later. */
+  found = resolve_until (directory, hint, TRUE, 10, NULL);
+  g_assert_true (foctet_node_id_equal (foctet_ticket_get_node_id (found), foctet_node_get_node_id (a)));
+  assert_same_addresses (found, a_ticket, FOCTET_ADDRESS_KIND_QUIC);
+  assert_same_addresses (found, a_ticket, FOCTET_ADDRESS_KIND_TLS);
+  /* The relay stays in the answer, so a dial can still fall back to it. */
+  relays = foctet_ticket_get_addresses (found, FOCTET_ADDRESS_KIND_RELAY);
+  g_assert_cmpuint (g_strv_length (relays), ==, 1);
+  g_assert_cmpstr (relays[0], ==, fixture->relay_address);
+
+  /* B dials what was found, directly, and pings. */
+  connection = dial_ticket (fixture->client, found, "tls", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "tls");
+  g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (connection), foctet_node_get_node_id (a)));
+  ping_connection (connection);
+  g_clear_object (&connection);
+
+  /* A node using the discovery resolves the hint by itself and prefers
+   * the direct addresses. */
+  {
+    g_autoptr(FoctetNode) c = make_node ();
+
+    g_assert_true (foctet_node_enable_discovery (c, "relay", FOCTET_DISCOVERY_FLAGS_NONE, &error));
+    g_assert_no_error (error);
+    connection = dial_ticket (c, hint, NULL, &error);
+    g_assert_no_error (error);
+    g_test_message ("a dial of NodeId + relay went via %s", foctet_connection_get_transport_name (connection));
+    g_assert_cmpstr (foctet_connection_get_transport_name (connection), !=, "relay");
+    ping_connection (connection);
+    g_clear_object (&connection);
+    shutdown_node (c);
+  }
+
+  /* A goes away: its reservation ends, and its entries with it. */
+  shutdown_node (a);
+  g_clear_object (&found);
+  found = resolve_until (directory, hint, FALSE, 10, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_test_message ("after A left: %s", error->message);
+  relay_text = g_strdup_printf ("relay %s: not reachable via relay", fixture->relay_address);
+  g_assert_nonnull (strstr (error->message, relay_text));
+  foctet_discovery_stop (directory);
+}
+
+/* NOT_FOUND for a NodeId that never reserved and for a hint without a
+ * relay; a relay that is not there is a connection error naming it; a
+ * cancelled lookup is cancelled. */
+static void
+test_directory_not_found (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(FoctetDiscovery) directory = make_directory (fixture->client);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) stranger = foctet_identity_generate (&error);
+  g_autoptr(FoctetTicket) hint = NULL;
+  g_autoptr(FoctetTicket) found = NULL;
+  g_autoptr(FoctetTicket) bare = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autofree char *dead = NULL;
+  g_autofree char *relay_text = NULL;
+  gint64 start;
+
+  g_assert_no_error (error);
+  hint = relay_hint (foctet_identity_get_node_id (stranger), fixture->relay_address);
+  found = resolve (directory, hint, NULL, &error);
+  g_assert_null (found);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_test_message ("never reserved: %s", error->message);
+  relay_text = g_strdup_printf ("relay %s: not reachable via relay", fixture->relay_address);
+  g_assert_nonnull (strstr (error->message, relay_text));
+  g_assert_nonnull (strstr (error->message, "holds no reservation"));
+  g_clear_error (&error);
+
+  /* The fixture's server holds a reservation but does not publish. */
+  g_clear_object (&hint);
+  hint = relay_hint (foctet_node_get_node_id (fixture->server), fixture->relay_address);
+  found = resolve (directory, hint, NULL, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "published no addresses"));
+  g_clear_error (&error);
+
+  bare = foctet_ticket_new (foctet_identity_get_node_id (stranger));
+  found = resolve (directory, bare, NULL, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "names no relay"));
+  g_clear_error (&error);
+
+  /* A port nobody listens on: bound, not listening. */
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (socket, any, FALSE, &error));
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  dead = g_strdup_printf ("127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  g_clear_object (&hint);
+  hint = relay_hint (foctet_identity_get_node_id (stranger), dead);
+  found = resolve (directory, hint, NULL, &error);
+  g_assert_null (found);
+  g_assert_nonnull (error);
+  g_test_message ("no relay there: %s", error->message);
+  g_assert_false (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND));
+  g_assert_nonnull (strstr (error->message, dead));
+  g_clear_error (&error);
+
+  /* Two relays, one dead: the live one's answer decides, NOT_FOUND
+   * naming both. */
+  g_assert_true (foctet_ticket_add_address (hint, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
+  found = resolve (directory, hint, NULL, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, dead));
+  g_assert_nonnull (strstr (error->message, relay_text));
+  g_clear_error (&error);
+
+  /* Cancelled: at once. */
+  g_cancellable_cancel (cancellable);
+  start = g_get_monotonic_time ();
+  found = resolve (directory, hint, cancellable, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  foctet_discovery_stop (directory);
+}
+
+/* The relay restarts: the node reserves again by itself and publishes
+ * again, and is found again. */
+static void
+test_directory_republish (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autofree char *address = g_strdup (fixture->relay_address);
+  g_autoptr(FoctetNode) a = make_publishing_node (fixture);
+  g_autoptr(FoctetDiscovery) directory = make_directory (fixture->client);
+  g_autoptr(FoctetTicket) hint = relay_hint (foctet_node_get_node_id (a), fixture->relay_address);
+  g_autoptr(FoctetTicket) found = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 start;
+
+  found = resolve_until (directory, hint, TRUE, 10, NULL);
+  g_clear_object (&found);
+
+  stop_relay (fixture, SIGKILL);
+  start_relay (fixture, address, NULL);
+  g_assert_cmpstr (fixture->relay_address, ==, address);
+  /* The new relay knows nobody until A is back. */
+  start = g_get_monotonic_time ();
+  found = resolve_until (directory, hint, TRUE, 20, NULL);
+  g_test_message ("found again after %.1f s", (g_get_monotonic_time () - start) / 1e6);
+  g_assert_true (foctet_node_id_equal (foctet_ticket_get_node_id (found), foctet_node_get_node_id (a)));
+  foctet_discovery_stop (directory);
+  shutdown_node (a);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1190,6 +1491,12 @@ main (int   argc,
   g_test_add ("/relay/directory/raw", Fixture, NULL, fixture_setup, test_directory_raw, fixture_teardown);
   g_test_add ("/relay/directory/bad", Fixture, NULL, fixture_setup, test_directory_bad, fixture_teardown);
   g_test_add ("/relay/directory/lookup-rate", Fixture, lookup_rate_options, fixture_setup, test_lookup_rate,
+              fixture_teardown);
+  g_test_add ("/relay/directory/discovery", Fixture, NULL, fixture_setup, test_directory_discovery,
+              fixture_teardown);
+  g_test_add ("/relay/directory/not-found", Fixture, NULL, fixture_setup, test_directory_not_found,
+              fixture_teardown);
+  g_test_add ("/relay/directory/republish", Fixture, NULL, fixture_setup, test_directory_republish,
               fixture_teardown);
   return g_test_run ();
 }
