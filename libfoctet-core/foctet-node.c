@@ -1466,7 +1466,7 @@ dial_ticket (FoctetNode   *self,
   if (uris->len == 0)
     {
       g_autofree char *peer = foctet_node_id_to_string (foctet_ticket_get_node_id (ticket));
-      gboolean empty = !ticket_has_direct_address (ticket) &&
+      gboolean empty = transport == NULL && !ticket_has_direct_address (ticket) &&
                        !ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY);
 
       g_ptr_array_unref (uris);

@@ -1,5 +1,8 @@
 /* foctet-yamux-connection.c: a yamux session (PROTOCOL §4) over one byte
- * stream, as a FoctetConnection, and the state of its streams.
+ * stream, as a FoctetConnection: reading and parsing frames, writing,
+ * opening and accepting streams, keep-alive, GoAway and closing.  The
+ * state of each stream is in foctet-yamux-channel.c, the buffers in
+ * foctet-yamux-buffers.c.
  *
  * Reading: the base stream is read in big chunks with non-blocking reads;
  * Data payloads are handed to their stream as slices of the chunk (short
@@ -24,321 +27,7 @@
  */
 #include <string.h>
 
-#include "foctet-yamux.h"
-
-#define READ_CHUNK_SIZE (256 * 1024)
-/* A chunk with less room left than this is replaced (or reused when no
- * slice of it is alive any more). */
-#define READ_MIN_SPACE (64 * 1024)
-/* Bytes read in one dispatch, so that writing and other sources get
- * their turn under a flood. */
-#define READ_BUDGET (1024 * 1024)
-/* Payload pieces shorter than this are copied out of the read chunk. */
-#define COPY_BELOW (16 * 1024)
-/* Longest Data frame this side sends, so that streams interleave. */
-#define MAX_DATA_FRAME (256 * 1024)
-/* Most bytes one write call queues. */
-#define MAX_WRITE (1024 * 1024)
-/* Streams' writes wait while more than this is queued ... */
-#define SEND_QUEUE_LIMIT (4 * 1024 * 1024)
-/* ... and reading pauses while control frames (answers to pings, window
- * updates, resets) push the queue past this, so a peer that sends but
- * never reads cannot make it grow without bound. */
-#define SEND_QUEUE_HARD_LIMIT (8 * 1024 * 1024)
-#define WRITEV_MAX 128
-/* Outgoing streams the peer has not acknowledged yet; more opens wait. */
-#define MAX_UNACKED_STREAMS 256
-/* How long closing waits for the last frames (GoAway) to be written. */
-#define CLOSE_FLUSH_TIMEOUT_SECONDS 5
-/* Round trips shorter than this count as this much when auto-tuning:
- * on loopback the main loop's own latency dominates the ping's. */
-#define RTT_FLOOR_US 1000
-
-/* Big buffers are recycled.  malloc hands out buffers this large as
- * fresh pages (mmap, or heap it has just trimmed), and faulting in and
- * zeroing those cost more than the copies they are for: at full speed
- * that was a tenth of the receiver's time.  A few are kept per size. */
-#define POOL_MAX 16
-
-typedef struct {
-  gsize size;
-  guint len;
-  gpointer buffers[POOL_MAX];
-} BufferPool;
-
-G_LOCK_DEFINE_STATIC (pools);
-
-static gpointer
-pool_get (BufferPool *pool)
-{
-  gpointer buffer = NULL;
-
-  G_LOCK (pools);
-  if (pool->len > 0)
-    buffer = pool->buffers[--pool->len];
-  G_UNLOCK (pools);
-  return buffer != NULL ? buffer : g_malloc (pool->size);
-}
-
-static void
-pool_put (BufferPool *pool,
-          gpointer    buffer)
-{
-  G_LOCK (pools);
-  if (pool->len < POOL_MAX)
-    {
-      pool->buffers[pool->len++] = buffer;
-      buffer = NULL;
-    }
-  G_UNLOCK (pools);
-  g_free (buffer);
-}
-
-/* A piece of the base stream, read once; Data payloads are slices of it. */
-typedef struct {
-  gatomicrefcount ref_count;
-  gsize used;
-  guint8 data[];
-} ReadChunk;
-
-static BufferPool read_chunk_pool = { sizeof (ReadChunk) + READ_CHUNK_SIZE, 0, { NULL } };
-
-static ReadChunk *
-read_chunk_new (void)
-{
-  ReadChunk *chunk = pool_get (&read_chunk_pool);
-
-  g_atomic_ref_count_init (&chunk->ref_count);
-  chunk->used = 0;
-  return chunk;
-}
-
-static ReadChunk *
-read_chunk_ref (ReadChunk *chunk)
-{
-  g_atomic_ref_count_inc (&chunk->ref_count);
-  return chunk;
-}
-
-static void
-read_chunk_unref (ReadChunk *chunk)
-{
-  if (g_atomic_ref_count_dec (&chunk->ref_count))
-    pool_put (&read_chunk_pool, chunk);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (ReadChunk, read_chunk_unref)
-
-/* What waits to be written: chunks of whole frames.  A data chunk holds
- * Data frames, each header right before its payload, in the one buffer
- * the application's bytes were copied into; a control chunk collects
- * header-only frames (window updates, pings, FIN, RST) as they come.
- * Either way a chunk is one contiguous piece: one vector of a vectored
- * write, or one plain write on a stream without real writev (TLS), never
- * one write per 12-byte header. */
-#define CONTROL_CHUNK_SIZE (128 * FOCTET_YAMUX_HEADER_SIZE)
-
-typedef struct {
-  GBytes *bytes;       /* a data chunk, or NULL */
-  guint8 *control;     /* a control chunk of CONTROL_CHUNK_SIZE bytes, or NULL */
-  gsize len;
-  gsize sent;
-} OutChunk;
-
-typedef struct {
-  GQueue chunks;
-  gsize bytes;         /* not yet written */
-} OutQueue;
-
-static const guint8 *
-out_chunk_data (OutChunk *chunk)
-{
-  return chunk->bytes != NULL ? g_bytes_get_data (chunk->bytes, NULL) : chunk->control;
-}
-
-static void
-out_chunk_free (OutChunk *chunk)
-{
-  g_clear_pointer (&chunk->bytes, g_bytes_unref);
-  g_free (chunk->control);
-  g_free (chunk);
-}
-
-static void
-out_queue_clear (OutQueue *queue)
-{
-  g_queue_clear_full (&queue->chunks, (GDestroyNotify) out_chunk_free);
-  queue->bytes = 0;
-}
-
-static void
-out_queue_push_control (OutQueue                *queue,
-                        const FoctetYamuxHeader *header)
-{
-  OutChunk *tail = g_queue_peek_tail (&queue->chunks);
-
-  if (tail == NULL || tail->control == NULL || tail->len + FOCTET_YAMUX_HEADER_SIZE > CONTROL_CHUNK_SIZE)
-    {
-      tail = g_new0 (OutChunk, 1);
-      tail->control = g_malloc (CONTROL_CHUNK_SIZE);
-      g_queue_push_tail (&queue->chunks, tail);
-    }
-  foctet_yamux_header_encode (header, tail->control + tail->len);
-  tail->len += FOCTET_YAMUX_HEADER_SIZE;
-  queue->bytes += FOCTET_YAMUX_HEADER_SIZE;
-}
-
-static void
-out_queue_push_data (OutQueue *queue,
-                     GBytes   *frames)
-{
-  OutChunk *chunk = g_new0 (OutChunk, 1);
-
-  chunk->bytes = frames;
-  chunk->len = g_bytes_get_size (frames);
-  g_queue_push_tail (&queue->chunks, chunk);
-  queue->bytes += chunk->len;
-}
-
-/* Writes as much of @queue as the stream takes now.  Returns FALSE on a
- * write error; sets @would_block when chunks are left. */
-static gboolean
-out_queue_write (OutQueue               *queue,
-                 GPollableOutputStream  *output,
-                 gboolean               *would_block,
-                 GError                **error)
-{
-  *would_block = FALSE;
-  while (!g_queue_is_empty (&queue->chunks))
-    {
-      GOutputVector vectors[WRITEV_MAX];
-      guint n_vectors = 0;
-      gsize written = 0;
-      GPollableReturn ret;
-
-      for (GList *l = queue->chunks.head; l != NULL && n_vectors < WRITEV_MAX; l = l->next)
-        {
-          OutChunk *chunk = l->data;
-
-          vectors[n_vectors].buffer = out_chunk_data (chunk) + chunk->sent;
-          vectors[n_vectors].size = chunk->len - chunk->sent;
-          n_vectors++;
-        }
-
-      ret = g_pollable_output_stream_writev_nonblocking (output, vectors, n_vectors, &written,
-                                                        NULL, error);
-      if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
-        {
-          *would_block = TRUE;
-          return TRUE;
-        }
-      if (ret == G_POLLABLE_RETURN_FAILED)
-        return FALSE;
-
-      queue->bytes -= written;
-      while (written > 0)
-        {
-          OutChunk *chunk = g_queue_peek_head (&queue->chunks);
-          gsize left = chunk->len - chunk->sent;
-
-          if (written < left)
-            {
-              chunk->sent += written;
-              break;
-            }
-          written -= left;
-          out_chunk_free (g_queue_pop_head (&queue->chunks));
-        }
-    }
-  return TRUE;
-}
-
-/* The channel: one stream's state. */
-
-struct _YamuxChannel {
-  grefcount ref_count;
-  FoctetYamuxConnection *session;  /* not owned; NULL once detached */
-  guint32 id;
-  gboolean outbound;               /* this side opened it */
-  gboolean acked;                  /* outbound: the peer acknowledged it */
-  gboolean ack_sent;               /* inbound: this side acknowledged it */
-  gboolean in_table;               /* the session still has it */
-
-  /* Receiving. */
-  GQueue recv_queue;               /* GBytes */
-  gsize recv_head_offset;          /* consumed of the queue's head */
-  gsize recv_buffered;
-  guint32 recv_window;             /* what the peer may still send */
-  guint32 recv_window_max;         /* the window granted, grown by auto-tuning */
-  guint32 recv_consumed;           /* consumed, not yet granted back */
-  gint64 last_window_update;
-  gboolean recv_fin;
-  gboolean read_closed;            /* the application reads no more */
-  gboolean closed;                 /* the whole stream was closed */
-
-  /* Sending. */
-  guint32 send_window;
-  gboolean fin_sent;
-
-  gboolean reset;
-  gboolean reset_by_peer;
-  GError *error;                   /* why the session ended */
-
-  FoctetChannel *app;              /* the application's side, while it holds any object of it */
-};
-
-struct _FoctetYamuxConnection {
-  FoctetConnection parent_instance;
-
-  GIOStream *base;
-  GPollableInputStream *input;
-  GPollableOutputStream *output;
-  GMainContext *context;
-  gboolean is_client;
-
-  guint64 next_id;
-  guint32 highest_remote_id;
-  GHashTable *channels;            /* stream id → YamuxChannel */
-  guint n_unacked;
-  GQueue incoming;                 /* FoctetYamuxStream the peer opened, not accepted */
-  GQueue accepts;                  /* GTask */
-  GQueue opens;                    /* GTask waiting for fewer unacknowledged streams */
-
-  /* Reading. */
-  GSource *read_source;
-  ReadChunk *chunk;
-  guint8 header_buf[FOCTET_YAMUX_HEADER_SIZE];
-  gsize header_have;
-  gboolean in_payload;
-  guint32 payload_left;
-  YamuxChannel *payload_channel;   /* NULL: the payload is dropped */
-  gboolean payload_fin;
-
-  /* Writing. */
-  OutQueue out;
-  GSource *flush_source;
-  GSource *write_source;
-  gboolean writers_blocked;
-
-  /* Windows. */
-  guint32 max_stream_window;
-  guint64 max_session_window;
-  guint64 recv_window_total;
-  guint accept_backlog;
-
-  /* Keep-alive and round-trip time. */
-  guint keepalive_interval;
-  GSource *keepalive_source;
-  guint32 ping_counter;
-  guint32 ping_outstanding;
-  gint64 ping_sent_at;             /* 0: no ping outstanding */
-  gint64 rtt;                      /* µs, smoothed; 0 until measured */
-
-  gboolean go_away_sent;
-  gboolean go_away_received;
-  guint32 go_away_code;
-  gboolean shut;
-};
+#include "foctet-yamux-session.h"
 
 G_DEFINE_DYNAMIC_TYPE_EXTENDED (FoctetYamuxConnection, foctet_yamux_connection,
                                 FOCTET_TYPE_CONNECTION, G_TYPE_FLAG_FINAL, {})
@@ -362,9 +51,6 @@ static void session_end (FoctetYamuxConnection *self,
                          GTask                 *close_task);
 static void session_start_reading (FoctetYamuxConnection *self);
 static void session_stop_reading (FoctetYamuxConnection *self);
-static void session_open_pending (FoctetYamuxConnection *self);
-static void session_check_drained (FoctetYamuxConnection *self);
-static void channel_remove_if_done (YamuxChannel *channel);
 
 static GError *
 closed_error (void)
@@ -380,8 +66,8 @@ is_local_id (FoctetYamuxConnection *self,
   return (id & 1) == (self->is_client ? 1 : 0);
 }
 
-static void
-session_queued (FoctetYamuxConnection *self)
+void
+yamux_session_queued (FoctetYamuxConnection *self)
 {
   if (self->out.bytes >= SEND_QUEUE_HARD_LIMIT)
     session_stop_reading (self);
@@ -389,17 +75,17 @@ session_queued (FoctetYamuxConnection *self)
 }
 
 /* Queues a frame without payload. */
-static void
-session_queue_frame (FoctetYamuxConnection *self,
-                     guint8                 type,
-                     guint16                flags,
-                     guint32                stream_id,
-                     guint32                length)
+void
+yamux_session_queue_frame (FoctetYamuxConnection *self,
+                           guint8                 type,
+                           guint16                flags,
+                           guint32                stream_id,
+                           guint32                length)
 {
   FoctetYamuxHeader header = { FOCTET_YAMUX_VERSION, type, flags, stream_id, length };
 
-  out_queue_push_control (&self->out, &header);
-  session_queued (self);
+  yamux_out_queue_push_control (&self->out, &header);
+  yamux_session_queued (self);
 }
 
 static void
@@ -409,467 +95,7 @@ session_send_go_away (FoctetYamuxConnection *self,
   if (self->go_away_sent)
     return;
   self->go_away_sent = TRUE;
-  session_queue_frame (self, FOCTET_YAMUX_TYPE_GO_AWAY, 0, 0, code);
-}
-
-/* Makes the application's sources look at the channel again; this also
- * wakes their context when it is another one. */
-static void
-channel_wake (YamuxChannel *channel,
-              gboolean      readers,
-              gboolean      writers)
-{
-  if (channel->app != NULL)
-    foctet_channel_wake (channel->app, readers, writers);
-}
-
-void
-yamux_channel_set_app (YamuxChannel  *channel,
-                       FoctetChannel *app)
-{
-  channel->app = app;
-}
-
-static YamuxChannel *
-channel_new (FoctetYamuxConnection *self,
-             guint32                id,
-             gboolean               outbound)
-{
-  YamuxChannel *channel = g_new0 (YamuxChannel, 1);
-
-  g_ref_count_init (&channel->ref_count);
-  channel->session = self;
-  channel->id = id;
-  channel->outbound = outbound;
-  g_queue_init (&channel->recv_queue);
-  channel->recv_window = FOCTET_YAMUX_INITIAL_WINDOW;
-  channel->recv_window_max = FOCTET_YAMUX_INITIAL_WINDOW;
-  channel->last_window_update = g_get_monotonic_time ();
-  channel->send_window = FOCTET_YAMUX_INITIAL_WINDOW;
-
-  channel->in_table = TRUE;
-  g_hash_table_insert (self->channels, GUINT_TO_POINTER (id), channel);
-  self->recv_window_total += channel->recv_window_max;
-  return channel;
-}
-
-YamuxChannel *
-yamux_channel_ref (YamuxChannel *channel)
-{
-  g_ref_count_inc (&channel->ref_count);
-  return channel;
-}
-
-void
-yamux_channel_unref (YamuxChannel *channel)
-{
-  if (!g_ref_count_dec (&channel->ref_count))
-    return;
-
-  g_assert (channel->app == NULL);
-  g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
-  g_clear_error (&channel->error);
-  g_free (channel);
-}
-
-guint32
-yamux_channel_get_id (YamuxChannel *channel)
-{
-  return channel->id;
-}
-
-guint32
-yamux_channel_get_receive_window (YamuxChannel *channel)
-{
-  return channel->recv_window_max;
-}
-
-guint32
-yamux_channel_get_send_window (YamuxChannel *channel)
-{
-  return channel->send_window;
-}
-
-/* An inbound stream carries ACK on its first frame from this side. */
-static guint16
-channel_ack_flag (YamuxChannel *channel)
-{
-  if (channel->outbound || channel->ack_sent)
-    return 0;
-  channel->ack_sent = TRUE;
-  return FOCTET_YAMUX_FLAG_ACK;
-}
-
-static void
-channel_drop_received (YamuxChannel *channel)
-{
-  g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
-  channel->recv_head_offset = 0;
-  channel->recv_buffered = 0;
-}
-
-/* Grants consumed bytes back to the sender, growing the window when the
- * sender used half of it within two round trips of the last update. */
-static void
-channel_send_window_update (YamuxChannel *channel)
-{
-  FoctetYamuxConnection *self = channel->session;
-  gint64 now = g_get_monotonic_time ();
-  gint64 rtt = MAX (self->rtt, RTT_FLOOR_US);
-  guint32 delta = channel->recv_consumed;
-
-  if (now - channel->last_window_update < 2 * rtt &&
-      channel->recv_window_max < self->max_stream_window)
-    {
-      guint64 grow = MIN (channel->recv_window_max,
-                          self->max_stream_window - channel->recv_window_max);
-      guint64 room = self->max_session_window > self->recv_window_total
-                     ? self->max_session_window - self->recv_window_total : 0;
-
-      grow = MIN (grow, room);
-      if (grow > 0)
-        {
-          g_debug ("Stream %u: receive window grows to %" G_GUINT64_FORMAT " bytes",
-                   channel->id, channel->recv_window_max + grow);
-          channel->recv_window_max += grow;
-          self->recv_window_total += grow;
-          delta += grow;
-        }
-    }
-  channel->last_window_update = now;
-  channel->recv_window += delta;
-  channel->recv_consumed = 0;
-  session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, channel_ack_flag (channel),
-                       channel->id, delta);
-}
-
-static void
-channel_consumed (YamuxChannel *channel,
-                  gsize         n)
-{
-  channel->recv_consumed += n;
-  if (channel->session != NULL && channel->in_table && !channel->recv_fin && !channel->reset &&
-      channel->recv_consumed >= channel->recv_window_max / 2)
-    channel_send_window_update (channel);
-}
-
-gboolean
-yamux_channel_is_readable (YamuxChannel *channel)
-{
-  return channel->reset || channel->read_closed || channel->recv_buffered > 0 ||
-         channel->recv_fin || channel->error != NULL;
-}
-
-gssize
-yamux_channel_read (YamuxChannel  *channel,
-                    void          *buffer,
-                    gsize          count,
-                    GError       **error)
-{
-  guint8 *out = buffer;
-  gsize done = 0;
-
-  if (channel->reset)
-    {
-      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
-                   channel->reset_by_peer ? "The peer reset yamux stream %u"
-                                          : "Yamux stream %u was reset", channel->id);
-      return -1;
-    }
-  if (channel->read_closed)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is closed");
-      return -1;
-    }
-  if (channel->recv_buffered == 0)
-    {
-      if (channel->recv_fin || count == 0)
-        return 0;
-      if (channel->error != NULL)
-        {
-          g_propagate_error (error, g_error_copy (channel->error));
-          return -1;
-        }
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                           "No data on the yamux stream yet");
-      return -1;
-    }
-
-  while (done < count && !g_queue_is_empty (&channel->recv_queue))
-    {
-      GBytes *piece = g_queue_peek_head (&channel->recv_queue);
-      gsize size;
-      const guint8 *data = g_bytes_get_data (piece, &size);
-      gsize take = MIN (count - done, size - channel->recv_head_offset);
-
-      memcpy (out + done, data + channel->recv_head_offset, take);
-      done += take;
-      channel->recv_head_offset += take;
-      if (channel->recv_head_offset == size)
-        {
-          g_bytes_unref (g_queue_pop_head (&channel->recv_queue));
-          channel->recv_head_offset = 0;
-        }
-    }
-  channel->recv_buffered -= done;
-  channel_consumed (channel, done);
-  return done;
-}
-
-static gboolean
-channel_check_can_write (YamuxChannel  *channel,
-                         GError       **error)
-{
-  if (channel->reset)
-    {
-      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
-                   channel->reset_by_peer ? "The peer reset yamux stream %u"
-                                          : "Yamux stream %u was reset", channel->id);
-      return FALSE;
-    }
-  if (channel->error != NULL)
-    {
-      g_propagate_error (error, g_error_copy (channel->error));
-      return FALSE;
-    }
-  if (channel->fin_sent)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
-                           "Stream was closed for writing");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-gboolean
-yamux_channel_is_writable (YamuxChannel *channel)
-{
-  if (channel->reset || channel->error != NULL || channel->fin_sent || channel->session == NULL)
-    return TRUE;
-  return channel->send_window > 0 && channel->session->out.bytes < SEND_QUEUE_LIMIT;
-}
-
-/* The largest buffer of frames one write makes. */
-static BufferPool frames_pool = {
-  MAX_WRITE + (MAX_WRITE + MAX_DATA_FRAME - 1) / MAX_DATA_FRAME * FOCTET_YAMUX_HEADER_SIZE, 0, { NULL }
-};
-
-static void
-frames_free (gpointer frames)
-{
-  pool_put (&frames_pool, frames);
-}
-
-gssize
-yamux_channel_write (YamuxChannel  *channel,
-                     const void    *buffer,
-                     gsize          count,
-                     GError       **error)
-{
-  FoctetYamuxConnection *self = channel->session;
-  guint8 *frames, *p;
-  gsize n, n_frames;
-
-  if (!channel_check_can_write (channel, error))
-    return -1;
-  g_assert (self != NULL);
-  if (count == 0)
-    return 0;
-  if (self->out.bytes >= SEND_QUEUE_LIMIT)
-    self->writers_blocked = TRUE;
-  if (channel->send_window == 0 || self->out.bytes >= SEND_QUEUE_LIMIT)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                           channel->send_window == 0 ? "The peer's receive window is full"
-                                                     : "The session's send queue is full");
-      return -1;
-    }
-
-  /* The one copy of the payload, into a buffer where each frame's
-   * header goes right before its part. */
-  n = MIN (MIN (count, channel->send_window), MAX_WRITE);
-  n_frames = (n + MAX_DATA_FRAME - 1) / MAX_DATA_FRAME;
-  /* Small writes get a buffer of their own; big ones a recycled one. */
-  if (n < 64 * 1024)
-    frames = g_malloc (n + n_frames * FOCTET_YAMUX_HEADER_SIZE);
-  else
-    frames = pool_get (&frames_pool);
-  p = frames;
-  for (gsize offset = 0; offset < n;)
-    {
-      gsize len = MIN (n - offset, MAX_DATA_FRAME);
-      FoctetYamuxHeader header = { FOCTET_YAMUX_VERSION, FOCTET_YAMUX_TYPE_DATA,
-                                   channel_ack_flag (channel), channel->id, len };
-
-      foctet_yamux_header_encode (&header, p);
-      memcpy (p + FOCTET_YAMUX_HEADER_SIZE, (const guint8 *) buffer + offset, len);
-      p += FOCTET_YAMUX_HEADER_SIZE + len;
-      offset += len;
-    }
-  out_queue_push_data (&self->out, n < 64 * 1024 ? g_bytes_new_take (frames, p - frames)
-                                                : g_bytes_new_with_free_func (frames, p - frames,
-                                                                              frames_free, frames));
-  session_queued (self);
-  channel->send_window -= n;
-  return n;
-}
-
-gboolean
-yamux_channel_close_write (YamuxChannel  *channel,
-                           GError       **error)
-{
-  if (channel->fin_sent && !channel->reset)
-    return TRUE;
-  if (!channel_check_can_write (channel, error))
-    return FALSE;
-
-  channel->fin_sent = TRUE;
-  session_queue_frame (channel->session, FOCTET_YAMUX_TYPE_WINDOW_UPDATE,
-                       FOCTET_YAMUX_FLAG_FIN | channel_ack_flag (channel), channel->id, 0);
-  channel_wake (channel, FALSE, TRUE);
-  channel_remove_if_done (channel);
-  return TRUE;
-}
-
-void
-yamux_channel_close_read (YamuxChannel *channel)
-{
-  gsize dropped = channel->recv_buffered;
-
-  if (channel->read_closed)
-    return;
-  channel->read_closed = TRUE;
-  channel_drop_received (channel);
-  channel_consumed (channel, dropped);
-  channel_wake (channel, TRUE, FALSE);
-}
-
-void
-yamux_channel_close (YamuxChannel *channel)
-{
-  if (channel->closed)
-    return;
-  channel->closed = TRUE;
-  channel->read_closed = TRUE;
-  channel_drop_received (channel);
-  if (channel->session != NULL && channel->in_table && !channel->reset && !channel->fin_sent)
-    yamux_channel_close_write (channel, NULL);
-  channel_wake (channel, TRUE, TRUE);
-  channel_remove_if_done (channel);
-}
-
-static void
-channel_do_reset (YamuxChannel *channel,
-                  gboolean      by_peer)
-{
-  channel->reset = TRUE;
-  channel->reset_by_peer = by_peer;
-  channel_drop_received (channel);
-  if (!by_peer)
-    session_queue_frame (channel->session, FOCTET_YAMUX_TYPE_WINDOW_UPDATE,
-                         FOCTET_YAMUX_FLAG_RST | channel_ack_flag (channel), channel->id, 0);
-  channel_wake (channel, TRUE, TRUE);
-  channel_remove_if_done (channel);
-}
-
-/* yamux has no room for @code: the peer only learns that the stream was
- * reset. */
-void
-yamux_channel_reset (YamuxChannel *channel,
-                     guint32       code)
-{
-  if (channel->reset || channel->session == NULL || !channel->in_table)
-    return;
-  g_debug ("Resetting stream %u (code %u)", channel->id, code);
-  channel_do_reset (channel, FALSE);
-}
-
-/* The application dropped every object of the stream: a stream it had
- * half-closed is treated as closed, any other is reset. */
-void
-yamux_channel_release (YamuxChannel *channel)
-{
-  channel->app = NULL;
-  if (channel->session == NULL || !channel->in_table)
-    return;
-  if (channel->fin_sent)
-    yamux_channel_close (channel);
-  else
-    yamux_channel_reset (channel, FOCTET_CLOSE_CODE_NO_ERROR);
-}
-
-static void
-channel_remove_if_done (YamuxChannel *channel)
-{
-  FoctetYamuxConnection *self = channel->session;
-  gboolean was_unacked;
-
-  if (self == NULL || !channel->in_table)
-    return;
-  if (!channel->reset && !(channel->fin_sent && channel->recv_fin))
-    return;
-
-  channel->in_table = FALSE;
-  self->recv_window_total -= channel->recv_window_max;
-  was_unacked = channel->outbound && !channel->acked;
-  if (was_unacked)
-    {
-      channel->acked = TRUE;
-      self->n_unacked--;
-    }
-  /* Its last reference may go here: @channel is not touched after. */
-  g_object_ref (self);
-  g_hash_table_remove (self->channels, GUINT_TO_POINTER (channel->id));
-  if (was_unacked)
-    session_open_pending (self);
-  session_check_drained (self);
-  g_object_unref (self);
-}
-
-static void
-channel_deliver (YamuxChannel *channel,
-                 ReadChunk    *chunk,
-                 gsize         offset,
-                 gsize         len)
-{
-  GBytes *piece;
-
-  if (channel->read_closed || channel->reset)
-    {
-      channel_consumed (channel, len);
-      return;
-    }
-  if (len < COPY_BELOW)
-    piece = g_bytes_new (chunk->data + offset, len);
-  else
-    piece = g_bytes_new_with_free_func (chunk->data + offset, len,
-                                        (GDestroyNotify) read_chunk_unref, read_chunk_ref (chunk));
-  g_queue_push_tail (&channel->recv_queue, piece);
-  channel->recv_buffered += len;
-  channel_wake (channel, TRUE, FALSE);
-}
-
-static void
-channel_receive_fin (YamuxChannel *channel)
-{
-  if (channel->recv_fin)
-    return;
-  channel->recv_fin = TRUE;
-  channel_wake (channel, TRUE, FALSE);
-  channel_remove_if_done (channel);
-}
-
-/* The session ended: the channel keeps what it received, and everything
- * else fails with @error. */
-static void
-channel_detach (YamuxChannel *channel,
-                const GError *error)
-{
-  channel->session = NULL;
-  channel->in_table = FALSE;
-  if (channel->error == NULL)
-    channel->error = g_error_copy (error);
-  channel_wake (channel, TRUE, TRUE);
+  yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_GO_AWAY, 0, 0, code);
 }
 
 /* Accepting and opening streams. */
@@ -950,8 +176,8 @@ session_deliver_incoming (FoctetYamuxConnection *self)
       /* Acknowledged when accepted, as hashicorp/yamux does, so that an
        * opener keeping to the backlog limit waits for this side. */
       if (channel != NULL && !channel->ack_sent)
-        session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, channel_ack_flag (channel),
-                             channel->id, 0);
+        yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, yamux_channel_ack_flag (channel),
+                                   channel->id, 0);
       task_finish_waiting (task);
       g_task_return_pointer (task, g_steal_pointer (&stream), g_object_unref);
       if (self->shut)
@@ -1024,18 +250,18 @@ session_open_now (FoctetYamuxConnection *self,
   if (g_task_return_error_if_cancelled (task))
     return;
 
-  channel = channel_new (self, (guint32) self->next_id, TRUE);
+  channel = yamux_channel_new (self, (guint32) self->next_id, TRUE);
   self->next_id += 2;
   self->n_unacked++;
   /* The default window: the increment is 0. */
-  session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, channel->id,
-                       0);
+  yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, channel->id,
+                             0);
   stream = foctet_yamux_stream_new (channel, self->context);
   g_task_return_pointer (task, stream, g_object_unref);
 }
 
-static void
-session_open_pending (FoctetYamuxConnection *self)
+void
+yamux_session_open_pending (FoctetYamuxConnection *self)
 {
   /* Callbacks run in the loop may drop the last other reference. */
   g_autoptr(FoctetYamuxConnection) hold G_GNUC_UNUSED = g_object_ref (self);
@@ -1108,7 +334,7 @@ typedef struct {
   GIOStream *base;
   GPollableOutputStream *output;
   GMainContext *context;
-  OutQueue out;
+  YamuxOutQueue out;
   GSource *write_source;
   GSource *timeout_source;
   GTask *task;
@@ -1119,7 +345,7 @@ closer_free (Closer *closer)
 {
   g_clear_pointer (&closer->write_source, source_destroy_and_unref);
   g_clear_pointer (&closer->timeout_source, source_destroy_and_unref);
-  out_queue_clear (&closer->out);
+  yamux_out_queue_clear (&closer->out);
   g_clear_object (&closer->base);
   g_clear_object (&closer->output);
   g_clear_pointer (&closer->context, g_main_context_unref);
@@ -1147,7 +373,7 @@ closer_close (Closer *closer)
 {
   g_clear_pointer (&closer->write_source, source_destroy_and_unref);
   g_clear_pointer (&closer->timeout_source, source_destroy_and_unref);
-  out_queue_clear (&closer->out);
+  yamux_out_queue_clear (&closer->out);
 
   g_main_context_push_thread_default (closer->context);
   g_io_stream_close_async (closer->base, G_PRIORITY_DEFAULT, NULL, closer_closed_cb, closer);
@@ -1163,7 +389,7 @@ closer_flush (Closer *closer)
   g_autoptr(GError) error = NULL;
   gboolean would_block = FALSE;
 
-  if (!out_queue_write (&closer->out, closer->output, &would_block, &error))
+  if (!yamux_out_queue_write (&closer->out, closer->output, &would_block, &error))
     g_debug ("Writing the last frames of a yamux session: %s", error->message);
   if (error != NULL || !would_block)
     {
@@ -1258,7 +484,7 @@ session_end (FoctetYamuxConnection *self,
   g_clear_pointer (&self->keepalive_source, source_destroy_and_unref);
   g_clear_pointer (&self->flush_source, source_destroy_and_unref);
   g_clear_pointer (&self->write_source, source_destroy_and_unref);
-  g_clear_pointer (&self->chunk, read_chunk_unref);
+  g_clear_pointer (&self->chunk, yamux_read_chunk_unref);
   g_clear_pointer (&self->payload_channel, yamux_channel_unref);
 
   stream_error = error != NULL ? g_error_copy (error) : closed_error ();
@@ -1270,7 +496,7 @@ session_end (FoctetYamuxConnection *self,
   self->n_unacked = 0;
   self->recv_window_total = 0;
   for (guint i = 0; i < channels->len; i++)
-    channel_detach (g_ptr_array_index (channels, i), stream_error);
+    yamux_channel_detach (g_ptr_array_index (channels, i), stream_error);
   while ((stream = g_queue_pop_head (&self->incoming)) != NULL)
     g_object_unref (stream);
 
@@ -1312,8 +538,8 @@ go_away_error (guint32 code)
 }
 
 /* After the peer's GoAway the session lasts as long as its streams. */
-static void
-session_check_drained (FoctetYamuxConnection *self)
+void
+yamux_session_check_drained (FoctetYamuxConnection *self)
 {
   if (!self->shut && self->go_away_received && g_hash_table_size (self->channels) == 0)
     session_end (self, go_away_error (self->go_away_code), TRUE, NULL);
@@ -1329,7 +555,7 @@ session_wake_writers (FoctetYamuxConnection *self)
 
   g_hash_table_iter_init (&iter, self->channels);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    channel_wake (value, FALSE, TRUE);
+    yamux_channel_wake (value, FALSE, TRUE);
 }
 
 static gboolean session_writable_cb (GObject  *pollable,
@@ -1345,7 +571,7 @@ session_write_failed (FoctetYamuxConnection *self,
 {
   g_prefix_error (&error, "Writing to the yamux session's stream: ");
   g_debug ("%s", error->message);
-  out_queue_clear (&self->out);
+  yamux_out_queue_clear (&self->out);
   g_clear_pointer (&self->write_source, source_destroy_and_unref);
   session_start_reading (self);
   session_read (self);
@@ -1363,7 +589,7 @@ session_flush (FoctetYamuxConnection *self)
 
   if (self->shut)
     return;
-  if (!out_queue_write (&self->out, self->output, &would_block, &error))
+  if (!yamux_out_queue_write (&self->out, self->output, &would_block, &error))
     {
       session_write_failed (self, error);
       return;
@@ -1437,8 +663,8 @@ session_send_ping (FoctetYamuxConnection *self)
 {
   self->ping_outstanding = ++self->ping_counter;
   self->ping_sent_at = g_get_monotonic_time ();
-  session_queue_frame (self, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0,
-                       self->ping_outstanding);
+  yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0,
+                             self->ping_outstanding);
 }
 
 static gboolean
@@ -1479,7 +705,7 @@ session_handle_ping (FoctetYamuxConnection   *self,
 {
   if (header->flags & FOCTET_YAMUX_FLAG_SYN)
     {
-      session_queue_frame (self, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_ACK, 0, header->length);
+      yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_ACK, 0, header->length);
       return;
     }
   if (self->ping_sent_at != 0 && header->length == self->ping_outstanding)
@@ -1509,7 +735,7 @@ session_handle_go_away (FoctetYamuxConnection   *self,
   self->go_away_code = header->length;
   error = session_refuse_open_error (self);
   fail_tasks (&self->opens, error);
-  session_check_drained (self);
+  yamux_session_check_drained (self);
 }
 
 /* A Data or WindowUpdate frame's header.  Sets the session up to take the
@@ -1563,10 +789,10 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
         {
           g_debug ("Refusing stream %u: %s", id,
                    self->go_away_sent ? "the session is closing" : "the accept backlog is full");
-          session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_RST, id, 0);
+          yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_RST, id, 0);
           return;
         }
-      channel = channel_new (self, id, FALSE);
+      channel = yamux_channel_new (self, id, FALSE);
       g_queue_push_tail (&self->incoming, foctet_yamux_stream_new (channel, self->context));
       g_debug ("Stream %u opened by the peer", id);
     }
@@ -1601,7 +827,7 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
     {
       channel->acked = TRUE;
       self->n_unacked--;
-      session_open_pending (self);
+      yamux_session_open_pending (self);
       if (self->shut || !channel->in_table)
         return;
     }
@@ -1609,7 +835,7 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
   if (header->flags & FOCTET_YAMUX_FLAG_RST)
     {
       g_debug ("The peer reset stream %u", id);
-      channel_do_reset (channel, TRUE);
+      yamux_channel_do_reset (channel, TRUE);
       return;
     }
 
@@ -1626,11 +852,11 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
               return;
             }
           if (channel->send_window == 0)
-            channel_wake (channel, FALSE, TRUE);
+            yamux_channel_wake (channel, FALSE, TRUE);
           channel->send_window += header->length;
         }
       if (header->flags & FOCTET_YAMUX_FLAG_FIN)
-        channel_receive_fin (channel);
+        yamux_channel_receive_fin (channel);
       return;
     }
 
@@ -1654,13 +880,13 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
     {
       /* Closed here, as TCP would: the data cannot be read any more. */
       g_debug ("Data on closed stream %u: resetting it", id);
-      channel_do_reset (channel, FALSE);
+      yamux_channel_do_reset (channel, FALSE);
       return;
     }
   if (header->length == 0)
     {
       if (header->flags & FOCTET_YAMUX_FLAG_FIN)
-        channel_receive_fin (channel);
+        yamux_channel_receive_fin (channel);
       return;
     }
   self->payload_channel = yamux_channel_ref (channel);
@@ -1674,12 +900,12 @@ session_payload_done (FoctetYamuxConnection *self)
 
   self->in_payload = FALSE;
   if (channel != NULL && self->payload_fin && channel->in_table)
-    channel_receive_fin (channel);
+    yamux_channel_receive_fin (channel);
 }
 
 static void
 session_parse (FoctetYamuxConnection *self,
-               ReadChunk             *chunk,
+               YamuxReadChunk        *chunk,
                gsize                  pos,
                gsize                  end)
 {
@@ -1694,7 +920,7 @@ session_parse (FoctetYamuxConnection *self,
           gsize take = MIN (self->payload_left, end - pos);
 
           if (self->payload_channel != NULL)
-            channel_deliver (self->payload_channel, chunk, pos, take);
+            yamux_channel_deliver (self->payload_channel, chunk, pos, take);
           self->payload_left -= take;
           pos += take;
           if (self->payload_left == 0)
@@ -1748,28 +974,28 @@ session_read (FoctetYamuxConnection *self)
 
   while (!self->shut && self->read_source != NULL && budget > 0)
     {
-      g_autoptr(ReadChunk) chunk = NULL;
+      g_autoptr(YamuxReadChunk) chunk = NULL;
       GError *error = NULL;
       gboolean eof = FALSE, would_block = FALSE;
       gsize start;
 
-      if (self->chunk != NULL && READ_CHUNK_SIZE - self->chunk->used < READ_MIN_SPACE)
+      if (self->chunk != NULL && YAMUX_READ_CHUNK_SIZE - self->chunk->used < READ_MIN_SPACE)
         {
           /* No slice of it alive: start it over instead of a new one. */
           if (g_atomic_ref_count_compare (&self->chunk->ref_count, 1))
             self->chunk->used = 0;
           else
-            g_clear_pointer (&self->chunk, read_chunk_unref);
+            g_clear_pointer (&self->chunk, yamux_read_chunk_unref);
         }
       if (self->chunk == NULL)
-        self->chunk = read_chunk_new ();
-      chunk = read_chunk_ref (self->chunk);
+        self->chunk = yamux_read_chunk_new ();
+      chunk = yamux_read_chunk_ref (self->chunk);
       start = chunk->used;
 
-      while (chunk->used < READ_CHUNK_SIZE)
+      while (chunk->used < YAMUX_READ_CHUNK_SIZE)
         {
           gssize n = g_pollable_input_stream_read_nonblocking (self->input, chunk->data + chunk->used,
-                                                              READ_CHUNK_SIZE - chunk->used,
+                                                              YAMUX_READ_CHUNK_SIZE - chunk->used,
                                                               NULL, &error);
           if (n > 0)
             {
@@ -1976,9 +1202,9 @@ foctet_yamux_connection_finalize (GObject *object)
 
   g_assert (g_queue_is_empty (&self->accepts) && g_queue_is_empty (&self->opens));
   g_assert (g_queue_is_empty (&self->incoming));
-  out_queue_clear (&self->out);
+  yamux_out_queue_clear (&self->out);
   g_clear_pointer (&self->channels, g_hash_table_unref);
-  g_clear_pointer (&self->chunk, read_chunk_unref);
+  g_clear_pointer (&self->chunk, yamux_read_chunk_unref);
   g_clear_object (&self->base);
   g_clear_object (&self->input);
   g_clear_object (&self->output);

@@ -1,0 +1,181 @@
+/* foctet-yamux-buffers.c: the yamux session's buffers.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "foctet-yamux-buffers.h"
+
+/* Most chunks one vectored write takes. */
+#define WRITEV_MAX 128
+
+G_LOCK_DEFINE_STATIC (pools);
+
+gpointer
+yamux_pool_get (YamuxBufferPool *pool)
+{
+  gpointer buffer = NULL;
+
+  G_LOCK (pools);
+  if (pool->len > 0)
+    buffer = pool->buffers[--pool->len];
+  G_UNLOCK (pools);
+  return buffer != NULL ? buffer : g_malloc (pool->size);
+}
+
+void
+yamux_pool_put (YamuxBufferPool *pool,
+                gpointer         buffer)
+{
+  G_LOCK (pools);
+  if (pool->len < YAMUX_POOL_MAX)
+    {
+      pool->buffers[pool->len++] = buffer;
+      buffer = NULL;
+    }
+  G_UNLOCK (pools);
+  g_free (buffer);
+}
+
+static YamuxBufferPool read_chunk_pool = { sizeof (YamuxReadChunk) + YAMUX_READ_CHUNK_SIZE, 0, { NULL } };
+
+YamuxReadChunk *
+yamux_read_chunk_new (void)
+{
+  YamuxReadChunk *chunk = yamux_pool_get (&read_chunk_pool);
+
+  g_atomic_ref_count_init (&chunk->ref_count);
+  chunk->used = 0;
+  return chunk;
+}
+
+YamuxReadChunk *
+yamux_read_chunk_ref (YamuxReadChunk *chunk)
+{
+  g_atomic_ref_count_inc (&chunk->ref_count);
+  return chunk;
+}
+
+void
+yamux_read_chunk_unref (YamuxReadChunk *chunk)
+{
+  if (g_atomic_ref_count_dec (&chunk->ref_count))
+    yamux_pool_put (&read_chunk_pool, chunk);
+}
+
+/* What waits to be written: chunks of whole frames.  A data chunk holds
+ * Data frames, each header right before its payload, in the one buffer
+ * the application's bytes were copied into; a control chunk collects
+ * header-only frames (window updates, pings, FIN, RST) as they come.
+ * Either way a chunk is one contiguous piece: one vector of a vectored
+ * write, or one plain write on a stream without real writev (TLS), never
+ * one write per 12-byte header. */
+#define CONTROL_CHUNK_SIZE (128 * FOCTET_YAMUX_HEADER_SIZE)
+
+typedef struct {
+  GBytes *bytes;       /* a data chunk, or NULL */
+  guint8 *control;     /* a control chunk of CONTROL_CHUNK_SIZE bytes, or NULL */
+  gsize len;
+  gsize sent;
+} OutChunk;
+
+static const guint8 *
+out_chunk_data (OutChunk *chunk)
+{
+  return chunk->bytes != NULL ? g_bytes_get_data (chunk->bytes, NULL) : chunk->control;
+}
+
+static void
+out_chunk_free (OutChunk *chunk)
+{
+  g_clear_pointer (&chunk->bytes, g_bytes_unref);
+  g_free (chunk->control);
+  g_free (chunk);
+}
+
+void
+yamux_out_queue_clear (YamuxOutQueue *queue)
+{
+  g_queue_clear_full (&queue->chunks, (GDestroyNotify) out_chunk_free);
+  queue->bytes = 0;
+}
+
+void
+yamux_out_queue_push_control (YamuxOutQueue           *queue,
+                              const FoctetYamuxHeader *header)
+{
+  OutChunk *tail = g_queue_peek_tail (&queue->chunks);
+
+  if (tail == NULL || tail->control == NULL || tail->len + FOCTET_YAMUX_HEADER_SIZE > CONTROL_CHUNK_SIZE)
+    {
+      tail = g_new0 (OutChunk, 1);
+      tail->control = g_malloc (CONTROL_CHUNK_SIZE);
+      g_queue_push_tail (&queue->chunks, tail);
+    }
+  foctet_yamux_header_encode (header, tail->control + tail->len);
+  tail->len += FOCTET_YAMUX_HEADER_SIZE;
+  queue->bytes += FOCTET_YAMUX_HEADER_SIZE;
+}
+
+void
+yamux_out_queue_push_data (YamuxOutQueue *queue,
+                           GBytes        *frames)
+{
+  OutChunk *chunk = g_new0 (OutChunk, 1);
+
+  chunk->bytes = frames;
+  chunk->len = g_bytes_get_size (frames);
+  g_queue_push_tail (&queue->chunks, chunk);
+  queue->bytes += chunk->len;
+}
+
+/* Writes as much of @queue as the stream takes now.  Returns FALSE on a
+ * write error; sets @would_block when chunks are left. */
+gboolean
+yamux_out_queue_write (YamuxOutQueue          *queue,
+                       GPollableOutputStream  *output,
+                       gboolean               *would_block,
+                       GError                **error)
+{
+  *would_block = FALSE;
+  while (!g_queue_is_empty (&queue->chunks))
+    {
+      GOutputVector vectors[WRITEV_MAX];
+      guint n_vectors = 0;
+      gsize written = 0;
+      GPollableReturn ret;
+
+      for (GList *l = queue->chunks.head; l != NULL && n_vectors < WRITEV_MAX; l = l->next)
+        {
+          OutChunk *chunk = l->data;
+
+          vectors[n_vectors].buffer = out_chunk_data (chunk) + chunk->sent;
+          vectors[n_vectors].size = chunk->len - chunk->sent;
+          n_vectors++;
+        }
+
+      ret = g_pollable_output_stream_writev_nonblocking (output, vectors, n_vectors, &written,
+                                                        NULL, error);
+      if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
+        {
+          *would_block = TRUE;
+          return TRUE;
+        }
+      if (ret == G_POLLABLE_RETURN_FAILED)
+        return FALSE;
+
+      queue->bytes -= written;
+      while (written > 0)
+        {
+          OutChunk *chunk = g_queue_peek_head (&queue->chunks);
+          gsize left = chunk->len - chunk->sent;
+
+          if (written < left)
+            {
+              chunk->sent += written;
+              break;
+            }
+          written -= left;
+          out_chunk_free (g_queue_pop_head (&queue->chunks));
+        }
+    }
+  return TRUE;
+}

@@ -1,0 +1,64 @@
+/* foctet-yamux-buffers.h: the yamux session's buffers — big buffers
+ * recycled, the chunks the base stream is read into, and the queue of
+ * frames waiting to be written.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "foctet-yamux-frame.h"
+
+G_BEGIN_DECLS
+
+/* Big buffers are read into and written from in one piece: the base
+ * stream is read in chunks of this size. */
+#define YAMUX_READ_CHUNK_SIZE (256 * 1024)
+
+/* Big buffers are recycled.  malloc hands out buffers this large as
+ * fresh pages (mmap, or heap it has just trimmed), and faulting in and
+ * zeroing those cost more than the copies they are for: at full speed
+ * that was a tenth of the receiver's time.  A few are kept per size. */
+#define YAMUX_POOL_MAX 16
+
+typedef struct {
+  gsize size;
+  guint len;
+  gpointer buffers[YAMUX_POOL_MAX];
+} YamuxBufferPool;
+
+gpointer yamux_pool_get (YamuxBufferPool *pool);
+void yamux_pool_put (YamuxBufferPool *pool,
+                     gpointer         buffer);
+
+/* A piece of the base stream, read once; Data payloads are slices of it. */
+typedef struct {
+  gatomicrefcount ref_count;
+  gsize used;
+  guint8 data[];
+} YamuxReadChunk;
+
+YamuxReadChunk *yamux_read_chunk_new (void);
+YamuxReadChunk *yamux_read_chunk_ref (YamuxReadChunk *chunk);
+void yamux_read_chunk_unref (YamuxReadChunk *chunk);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (YamuxReadChunk, yamux_read_chunk_unref)
+
+/* What waits to be written: chunks of whole frames (see
+ * foctet-yamux-buffers.c), and how many bytes they hold. */
+typedef struct {
+  GQueue chunks;
+  gsize bytes;         /* not yet written */
+} YamuxOutQueue;
+
+void yamux_out_queue_clear (YamuxOutQueue *queue);
+void yamux_out_queue_push_control (YamuxOutQueue           *queue,
+                                   const FoctetYamuxHeader *header);
+void yamux_out_queue_push_data (YamuxOutQueue *queue,
+                                GBytes        *frames);
+gboolean yamux_out_queue_write (YamuxOutQueue          *queue,
+                                GPollableOutputStream  *output,
+                                gboolean               *would_block,
+                                GError                **error);
+
+G_END_DECLS

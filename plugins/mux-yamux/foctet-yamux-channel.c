@@ -1,0 +1,472 @@
+/* foctet-yamux-channel.c: the state of one yamux stream in its session —
+ * receive queue and window (auto-tuned), send window, half-close, reset —
+ * and the application's non-blocking I/O on it.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "foctet-yamux-session.h"
+
+static void channel_remove_if_done (YamuxChannel *channel);
+
+/* Makes the application's sources look at the channel again; this also
+ * wakes their context when it is another one. */
+void
+yamux_channel_wake (YamuxChannel *channel,
+                    gboolean      readers,
+                    gboolean      writers)
+{
+  if (channel->app != NULL)
+    foctet_channel_wake (channel->app, readers, writers);
+}
+
+void
+yamux_channel_set_app (YamuxChannel  *channel,
+                       FoctetChannel *app)
+{
+  channel->app = app;
+}
+
+YamuxChannel *
+yamux_channel_new (FoctetYamuxConnection *self,
+                   guint32                id,
+                   gboolean               outbound)
+{
+  YamuxChannel *channel = g_new0 (YamuxChannel, 1);
+
+  g_ref_count_init (&channel->ref_count);
+  channel->session = self;
+  channel->id = id;
+  channel->outbound = outbound;
+  g_queue_init (&channel->recv_queue);
+  channel->recv_window = FOCTET_YAMUX_INITIAL_WINDOW;
+  channel->recv_window_max = FOCTET_YAMUX_INITIAL_WINDOW;
+  channel->last_window_update = g_get_monotonic_time ();
+  channel->send_window = FOCTET_YAMUX_INITIAL_WINDOW;
+
+  channel->in_table = TRUE;
+  g_hash_table_insert (self->channels, GUINT_TO_POINTER (id), channel);
+  self->recv_window_total += channel->recv_window_max;
+  return channel;
+}
+
+YamuxChannel *
+yamux_channel_ref (YamuxChannel *channel)
+{
+  g_ref_count_inc (&channel->ref_count);
+  return channel;
+}
+
+void
+yamux_channel_unref (YamuxChannel *channel)
+{
+  if (!g_ref_count_dec (&channel->ref_count))
+    return;
+
+  g_assert (channel->app == NULL);
+  g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
+  g_clear_error (&channel->error);
+  g_free (channel);
+}
+
+guint32
+yamux_channel_get_id (YamuxChannel *channel)
+{
+  return channel->id;
+}
+
+guint32
+yamux_channel_get_receive_window (YamuxChannel *channel)
+{
+  return channel->recv_window_max;
+}
+
+guint32
+yamux_channel_get_send_window (YamuxChannel *channel)
+{
+  return channel->send_window;
+}
+
+/* An inbound stream carries ACK on its first frame from this side. */
+guint16
+yamux_channel_ack_flag (YamuxChannel *channel)
+{
+  if (channel->outbound || channel->ack_sent)
+    return 0;
+  channel->ack_sent = TRUE;
+  return FOCTET_YAMUX_FLAG_ACK;
+}
+
+static void
+channel_drop_received (YamuxChannel *channel)
+{
+  g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
+  channel->recv_head_offset = 0;
+  channel->recv_buffered = 0;
+}
+
+/* Grants consumed bytes back to the sender, growing the window when the
+ * sender used half of it within two round trips of the last update. */
+static void
+channel_send_window_update (YamuxChannel *channel)
+{
+  FoctetYamuxConnection *self = channel->session;
+  gint64 now = g_get_monotonic_time ();
+  gint64 rtt = MAX (self->rtt, RTT_FLOOR_US);
+  guint32 delta = channel->recv_consumed;
+
+  if (now - channel->last_window_update < 2 * rtt &&
+      channel->recv_window_max < self->max_stream_window)
+    {
+      guint64 grow = MIN (channel->recv_window_max,
+                          self->max_stream_window - channel->recv_window_max);
+      guint64 room = self->max_session_window > self->recv_window_total
+                     ? self->max_session_window - self->recv_window_total : 0;
+
+      grow = MIN (grow, room);
+      if (grow > 0)
+        {
+          g_debug ("Stream %u: receive window grows to %" G_GUINT64_FORMAT " bytes",
+                   channel->id, channel->recv_window_max + grow);
+          channel->recv_window_max += grow;
+          self->recv_window_total += grow;
+          delta += grow;
+        }
+    }
+  channel->last_window_update = now;
+  channel->recv_window += delta;
+  channel->recv_consumed = 0;
+  yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, yamux_channel_ack_flag (channel),
+                             channel->id, delta);
+}
+
+static void
+channel_consumed (YamuxChannel *channel,
+                  gsize         n)
+{
+  channel->recv_consumed += n;
+  if (channel->session != NULL && channel->in_table && !channel->recv_fin && !channel->reset &&
+      channel->recv_consumed >= channel->recv_window_max / 2)
+    channel_send_window_update (channel);
+}
+
+gboolean
+yamux_channel_is_readable (YamuxChannel *channel)
+{
+  return channel->reset || channel->read_closed || channel->recv_buffered > 0 ||
+         channel->recv_fin || channel->error != NULL;
+}
+
+gssize
+yamux_channel_read (YamuxChannel  *channel,
+                    void          *buffer,
+                    gsize          count,
+                    GError       **error)
+{
+  guint8 *out = buffer;
+  gsize done = 0;
+
+  if (channel->reset)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
+                   channel->reset_by_peer ? "The peer reset yamux stream %u"
+                                          : "Yamux stream %u was reset", channel->id);
+      return -1;
+    }
+  if (channel->read_closed)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is closed");
+      return -1;
+    }
+  if (channel->recv_buffered == 0)
+    {
+      if (channel->recv_fin || count == 0)
+        return 0;
+      if (channel->error != NULL)
+        {
+          g_propagate_error (error, g_error_copy (channel->error));
+          return -1;
+        }
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                           "No data on the yamux stream yet");
+      return -1;
+    }
+
+  while (done < count && !g_queue_is_empty (&channel->recv_queue))
+    {
+      GBytes *piece = g_queue_peek_head (&channel->recv_queue);
+      gsize size;
+      const guint8 *data = g_bytes_get_data (piece, &size);
+      gsize take = MIN (count - done, size - channel->recv_head_offset);
+
+      memcpy (out + done, data + channel->recv_head_offset, take);
+      done += take;
+      channel->recv_head_offset += take;
+      if (channel->recv_head_offset == size)
+        {
+          g_bytes_unref (g_queue_pop_head (&channel->recv_queue));
+          channel->recv_head_offset = 0;
+        }
+    }
+  channel->recv_buffered -= done;
+  channel_consumed (channel, done);
+  return done;
+}
+
+static gboolean
+channel_check_can_write (YamuxChannel  *channel,
+                         GError       **error)
+{
+  if (channel->reset)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
+                   channel->reset_by_peer ? "The peer reset yamux stream %u"
+                                          : "Yamux stream %u was reset", channel->id);
+      return FALSE;
+    }
+  if (channel->error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (channel->error));
+      return FALSE;
+    }
+  if (channel->fin_sent)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
+                           "Stream was closed for writing");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+yamux_channel_is_writable (YamuxChannel *channel)
+{
+  if (channel->reset || channel->error != NULL || channel->fin_sent || channel->session == NULL)
+    return TRUE;
+  return channel->send_window > 0 && channel->session->out.bytes < SEND_QUEUE_LIMIT;
+}
+
+/* The largest buffer of frames one write makes. */
+static YamuxBufferPool frames_pool = {
+  MAX_WRITE + (MAX_WRITE + MAX_DATA_FRAME - 1) / MAX_DATA_FRAME * FOCTET_YAMUX_HEADER_SIZE, 0, { NULL }
+};
+
+static void
+frames_free (gpointer frames)
+{
+  yamux_pool_put (&frames_pool, frames);
+}
+
+gssize
+yamux_channel_write (YamuxChannel  *channel,
+                     const void    *buffer,
+                     gsize          count,
+                     GError       **error)
+{
+  FoctetYamuxConnection *self = channel->session;
+  guint8 *frames, *p;
+  gsize n, n_frames;
+
+  if (!channel_check_can_write (channel, error))
+    return -1;
+  g_assert (self != NULL);
+  if (count == 0)
+    return 0;
+  if (self->out.bytes >= SEND_QUEUE_LIMIT)
+    self->writers_blocked = TRUE;
+  if (channel->send_window == 0 || self->out.bytes >= SEND_QUEUE_LIMIT)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                           channel->send_window == 0 ? "The peer's receive window is full"
+                                                     : "The session's send queue is full");
+      return -1;
+    }
+
+  /* The one copy of the payload, into a buffer where each frame's
+   * header goes right before its part. */
+  n = MIN (MIN (count, channel->send_window), MAX_WRITE);
+  n_frames = (n + MAX_DATA_FRAME - 1) / MAX_DATA_FRAME;
+  /* Small writes get a buffer of their own; big ones a recycled one. */
+  if (n < 64 * 1024)
+    frames = g_malloc (n + n_frames * FOCTET_YAMUX_HEADER_SIZE);
+  else
+    frames = yamux_pool_get (&frames_pool);
+  p = frames;
+  for (gsize offset = 0; offset < n;)
+    {
+      gsize len = MIN (n - offset, MAX_DATA_FRAME);
+      FoctetYamuxHeader header = { FOCTET_YAMUX_VERSION, FOCTET_YAMUX_TYPE_DATA,
+                                   yamux_channel_ack_flag (channel), channel->id, len };
+
+      foctet_yamux_header_encode (&header, p);
+      memcpy (p + FOCTET_YAMUX_HEADER_SIZE, (const guint8 *) buffer + offset, len);
+      p += FOCTET_YAMUX_HEADER_SIZE + len;
+      offset += len;
+    }
+  yamux_out_queue_push_data (&self->out, n < 64 * 1024 ? g_bytes_new_take (frames, p - frames)
+                                                : g_bytes_new_with_free_func (frames, p - frames,
+                                                                              frames_free, frames));
+  yamux_session_queued (self);
+  channel->send_window -= n;
+  return n;
+}
+
+gboolean
+yamux_channel_close_write (YamuxChannel  *channel,
+                           GError       **error)
+{
+  if (channel->fin_sent && !channel->reset)
+    return TRUE;
+  if (!channel_check_can_write (channel, error))
+    return FALSE;
+
+  channel->fin_sent = TRUE;
+  yamux_session_queue_frame (channel->session, FOCTET_YAMUX_TYPE_WINDOW_UPDATE,
+                             FOCTET_YAMUX_FLAG_FIN | yamux_channel_ack_flag (channel), channel->id, 0);
+  yamux_channel_wake (channel, FALSE, TRUE);
+  channel_remove_if_done (channel);
+  return TRUE;
+}
+
+void
+yamux_channel_close_read (YamuxChannel *channel)
+{
+  gsize dropped = channel->recv_buffered;
+
+  if (channel->read_closed)
+    return;
+  channel->read_closed = TRUE;
+  channel_drop_received (channel);
+  channel_consumed (channel, dropped);
+  yamux_channel_wake (channel, TRUE, FALSE);
+}
+
+void
+yamux_channel_close (YamuxChannel *channel)
+{
+  if (channel->closed)
+    return;
+  channel->closed = TRUE;
+  channel->read_closed = TRUE;
+  channel_drop_received (channel);
+  if (channel->session != NULL && channel->in_table && !channel->reset && !channel->fin_sent)
+    yamux_channel_close_write (channel, NULL);
+  yamux_channel_wake (channel, TRUE, TRUE);
+  channel_remove_if_done (channel);
+}
+
+void
+yamux_channel_do_reset (YamuxChannel *channel,
+                        gboolean      by_peer)
+{
+  channel->reset = TRUE;
+  channel->reset_by_peer = by_peer;
+  channel_drop_received (channel);
+  if (!by_peer)
+    yamux_session_queue_frame (channel->session, FOCTET_YAMUX_TYPE_WINDOW_UPDATE,
+                               FOCTET_YAMUX_FLAG_RST | yamux_channel_ack_flag (channel), channel->id, 0);
+  yamux_channel_wake (channel, TRUE, TRUE);
+  channel_remove_if_done (channel);
+}
+
+/* yamux has no room for @code: the peer only learns that the stream was
+ * reset. */
+void
+yamux_channel_reset (YamuxChannel *channel,
+                     guint32       code)
+{
+  if (channel->reset || channel->session == NULL || !channel->in_table)
+    return;
+  g_debug ("Resetting stream %u (code %u)", channel->id, code);
+  yamux_channel_do_reset (channel, FALSE);
+}
+
+/* The application dropped every object of the stream: a stream it had
+ * half-closed is treated as closed, any other is reset. */
+void
+yamux_channel_release (YamuxChannel *channel)
+{
+  channel->app = NULL;
+  if (channel->session == NULL || !channel->in_table)
+    return;
+  if (channel->fin_sent)
+    yamux_channel_close (channel);
+  else
+    yamux_channel_reset (channel, FOCTET_CLOSE_CODE_NO_ERROR);
+}
+
+static void
+channel_remove_if_done (YamuxChannel *channel)
+{
+  FoctetYamuxConnection *self = channel->session;
+  gboolean was_unacked;
+
+  if (self == NULL || !channel->in_table)
+    return;
+  if (!channel->reset && !(channel->fin_sent && channel->recv_fin))
+    return;
+
+  channel->in_table = FALSE;
+  self->recv_window_total -= channel->recv_window_max;
+  was_unacked = channel->outbound && !channel->acked;
+  if (was_unacked)
+    {
+      channel->acked = TRUE;
+      self->n_unacked--;
+    }
+  /* Its last reference may go here: @channel is not touched after. */
+  g_object_ref (self);
+  g_hash_table_remove (self->channels, GUINT_TO_POINTER (channel->id));
+  if (was_unacked)
+    yamux_session_open_pending (self);
+  yamux_session_check_drained (self);
+  g_object_unref (self);
+}
+
+void
+yamux_channel_deliver (YamuxChannel   *channel,
+                       YamuxReadChunk *chunk,
+                       gsize           offset,
+                       gsize           len)
+{
+  GBytes *piece;
+
+  if (channel->read_closed || channel->reset)
+    {
+      channel_consumed (channel, len);
+      return;
+    }
+  if (len < COPY_BELOW)
+    piece = g_bytes_new (chunk->data + offset, len);
+  else
+    piece = g_bytes_new_with_free_func (chunk->data + offset, len,
+                                        (GDestroyNotify) yamux_read_chunk_unref, yamux_read_chunk_ref (chunk));
+  g_queue_push_tail (&channel->recv_queue, piece);
+  channel->recv_buffered += len;
+  yamux_channel_wake (channel, TRUE, FALSE);
+}
+
+void
+yamux_channel_receive_fin (YamuxChannel *channel)
+{
+  if (channel->recv_fin)
+    return;
+  channel->recv_fin = TRUE;
+  yamux_channel_wake (channel, TRUE, FALSE);
+  channel_remove_if_done (channel);
+}
+
+/* The session ended: the channel keeps what it received, and everything
+ * else fails with @error. */
+void
+yamux_channel_detach (YamuxChannel *channel,
+                      const GError *error)
+{
+  channel->session = NULL;
+  channel->in_table = FALSE;
+  if (channel->error == NULL)
+    channel->error = g_error_copy (error);
+  yamux_channel_wake (channel, TRUE, TRUE);
+}
+

@@ -1,0 +1,154 @@
+/* foctet-yamux-session.h: what a yamux session (foctet-yamux-connection.c)
+ * and the state of its streams (foctet-yamux-channel.c) share.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "foctet-yamux.h"
+#include "foctet-yamux-buffers.h"
+
+G_BEGIN_DECLS
+
+/* A chunk with less room left than this is replaced (or reused when no
+ * slice of it is alive any more). */
+#define READ_MIN_SPACE (64 * 1024)
+/* Bytes read in one dispatch, so that writing and other sources get
+ * their turn under a flood. */
+#define READ_BUDGET (1024 * 1024)
+/* Payload pieces shorter than this are copied out of the read chunk. */
+#define COPY_BELOW (16 * 1024)
+/* Longest Data frame this side sends, so that streams interleave. */
+#define MAX_DATA_FRAME (256 * 1024)
+/* Most bytes one write call queues. */
+#define MAX_WRITE (1024 * 1024)
+/* Streams' writes wait while more than this is queued ... */
+#define SEND_QUEUE_LIMIT (4 * 1024 * 1024)
+/* ... and reading pauses while control frames (answers to pings, window
+ * updates, resets) push the queue past this, so a peer that sends but
+ * never reads cannot make it grow without bound. */
+#define SEND_QUEUE_HARD_LIMIT (8 * 1024 * 1024)
+/* Outgoing streams the peer has not acknowledged yet; more opens wait. */
+#define MAX_UNACKED_STREAMS 256
+/* How long closing waits for the last frames (GoAway) to be written. */
+#define CLOSE_FLUSH_TIMEOUT_SECONDS 5
+/* Round trips shorter than this count as this much when auto-tuning:
+ * on loopback the main loop's own latency dominates the ping's. */
+#define RTT_FLOOR_US 1000
+
+/* The channel: one stream's state. */
+
+struct _YamuxChannel {
+  grefcount ref_count;
+  FoctetYamuxConnection *session;  /* not owned; NULL once detached */
+  guint32 id;
+  gboolean outbound;               /* this side opened it */
+  gboolean acked;                  /* outbound: the peer acknowledged it */
+  gboolean ack_sent;               /* inbound: this side acknowledged it */
+  gboolean in_table;               /* the session still has it */
+
+  /* Receiving. */
+  GQueue recv_queue;               /* GBytes */
+  gsize recv_head_offset;          /* consumed of the queue's head */
+  gsize recv_buffered;
+  guint32 recv_window;             /* what the peer may still send */
+  guint32 recv_window_max;         /* the window granted, grown by auto-tuning */
+  guint32 recv_consumed;           /* consumed, not yet granted back */
+  gint64 last_window_update;
+  gboolean recv_fin;
+  gboolean read_closed;            /* the application reads no more */
+  gboolean closed;                 /* the whole stream was closed */
+
+  /* Sending. */
+  guint32 send_window;
+  gboolean fin_sent;
+
+  gboolean reset;
+  gboolean reset_by_peer;
+  GError *error;                   /* why the session ended */
+
+  FoctetChannel *app;              /* the application's side, while it holds any object of it */
+};
+
+struct _FoctetYamuxConnection {
+  FoctetConnection parent_instance;
+
+  GIOStream *base;
+  GPollableInputStream *input;
+  GPollableOutputStream *output;
+  GMainContext *context;
+  gboolean is_client;
+
+  guint64 next_id;
+  guint32 highest_remote_id;
+  GHashTable *channels;            /* stream id → YamuxChannel */
+  guint n_unacked;
+  GQueue incoming;                 /* FoctetYamuxStream the peer opened, not accepted */
+  GQueue accepts;                  /* GTask */
+  GQueue opens;                    /* GTask waiting for fewer unacknowledged streams */
+
+  /* Reading. */
+  GSource *read_source;
+  YamuxReadChunk *chunk;
+  guint8 header_buf[FOCTET_YAMUX_HEADER_SIZE];
+  gsize header_have;
+  gboolean in_payload;
+  guint32 payload_left;
+  YamuxChannel *payload_channel;   /* NULL: the payload is dropped */
+  gboolean payload_fin;
+
+  /* Writing. */
+  YamuxOutQueue out;
+  GSource *flush_source;
+  GSource *write_source;
+  gboolean writers_blocked;
+
+  /* Windows. */
+  guint32 max_stream_window;
+  guint64 max_session_window;
+  guint64 recv_window_total;
+  guint accept_backlog;
+
+  /* Keep-alive and round-trip time. */
+  guint keepalive_interval;
+  GSource *keepalive_source;
+  guint32 ping_counter;
+  guint32 ping_outstanding;
+  gint64 ping_sent_at;             /* 0: no ping outstanding */
+  gint64 rtt;                      /* µs, smoothed; 0 until measured */
+
+  gboolean go_away_sent;
+  gboolean go_away_received;
+  guint32 go_away_code;
+  gboolean shut;
+};
+
+/* The session, for its channels. */
+void yamux_session_queued (FoctetYamuxConnection *self);
+void yamux_session_queue_frame (FoctetYamuxConnection *self,
+                                guint8                 type,
+                                guint16                flags,
+                                guint32                stream_id,
+                                guint32                length);
+void yamux_session_open_pending (FoctetYamuxConnection *self);
+void yamux_session_check_drained (FoctetYamuxConnection *self);
+
+/* The channels, for their session. */
+YamuxChannel *yamux_channel_new (FoctetYamuxConnection *self,
+                                 guint32                id,
+                                 gboolean               outbound);
+void yamux_channel_wake (YamuxChannel *channel,
+                         gboolean      readers,
+                         gboolean      writers);
+guint16 yamux_channel_ack_flag (YamuxChannel *channel);
+void yamux_channel_deliver (YamuxChannel   *channel,
+                            YamuxReadChunk *chunk,
+                            gsize           offset,
+                            gsize           len);
+void yamux_channel_receive_fin (YamuxChannel *channel);
+void yamux_channel_detach (YamuxChannel *channel,
+                           const GError *error);
+void yamux_channel_do_reset (YamuxChannel *channel,
+                             gboolean      by_peer);
+
+G_END_DECLS
