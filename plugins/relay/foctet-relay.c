@@ -118,6 +118,10 @@ main (int   argc,
   guint sigint, sigterm, sigusr1;
   Wait wait = { 0 };
 
+  /* Logs go to stderr, debug messages (G_MESSAGES_DEBUG) too: stdout is
+   * for the first line, which scripts read. */
+  g_log_writer_default_set_use_stderr (TRUE);
+
   options = g_option_context_new (NULL);
   g_option_context_set_summary (options, "Relays streams between foctet nodes that cannot reach each other.");
   g_option_context_add_main_entries (options, entries, NULL);
