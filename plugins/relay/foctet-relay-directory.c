@@ -35,14 +35,18 @@ struct _RelayDirectory {
   GMainContext *context;              /* thread-default at construction */
   RelayShared *shared;
   RelayTransport *own_transport;      /* for lookups when the node has none */
+  guint lookup_timeout;               /* milliseconds */
   gboolean publishing;
 };
 
 enum {
   PROP_0,
   PROP_IDENTITY,
+  PROP_LOOKUP_TIMEOUT,
   N_PROPS
 };
+
+static GParamSpec *properties[N_PROPS];
 
 static void relay_directory_iface_init (FoctetDiscoveryInterface *iface);
 
@@ -285,6 +289,7 @@ static gboolean
 resolve_timeout_cb (gpointer user_data)
 {
   GTask *task = user_data;
+  RelayDirectory *self = g_task_get_source_object (task);
   Resolve *r = g_task_get_task_data (task);
   g_autofree char *node = foctet_node_id_to_string (foctet_ticket_get_node_id (r->hint));
 
@@ -292,7 +297,7 @@ resolve_timeout_cb (gpointer user_data)
   if (!r->done)
     resolve_return (task, NULL, g_error_new (FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND,
                                              "%s was not found in the relay directory: no relay answered "
-                                             "within %u ms%s%s", node, RELAY_DIRECTORY_LOOKUP_TIMEOUT_MS,
+                                             "within %u ms%s%s", node, self->lookup_timeout,
                                              r->why->len > 0 ? "; " : "", r->why->str));
   return G_SOURCE_REMOVE;
 }
@@ -349,7 +354,7 @@ relay_directory_resolve_async (FoctetDiscovery     *discovery,
   r->cancellable = g_cancellable_new ();
   r->why = g_string_new (NULL);
   g_task_set_task_data (task, r, (GDestroyNotify) resolve_free);
-  r->timeout = g_timeout_source_new (RELAY_DIRECTORY_LOOKUP_TIMEOUT_MS);
+  r->timeout = g_timeout_source_new (self->lookup_timeout);
   /* The task holds the source, the source does not hold the task. */
   g_source_set_callback (r->timeout, resolve_timeout_cb, task, NULL);
   g_source_attach (r->timeout, self->context);
@@ -453,6 +458,9 @@ relay_directory_get_property (GObject    *object,
     case PROP_IDENTITY:
       g_value_set_object (value, self->identity);
       break;
+    case PROP_LOOKUP_TIMEOUT:
+      g_value_set_uint (value, self->lookup_timeout);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -470,6 +478,9 @@ relay_directory_set_property (GObject      *object,
     {
     case PROP_IDENTITY:
       self->identity = g_value_dup_object (value);
+      break;
+    case PROP_LOOKUP_TIMEOUT:
+      self->lookup_timeout = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -523,6 +534,17 @@ relay_directory_class_init (RelayDirectoryClass *klass)
   object_class->finalize = relay_directory_finalize;
 
   g_object_class_override_property (object_class, PROP_IDENTITY, "identity");
+
+  /**
+   * RelayDirectory:lookup-timeout:
+   *
+   * Milliseconds a resolve may take, connecting to the relays included;
+   * then it fails with %FOCTET_ERROR_NOT_FOUND.
+   */
+  properties[PROP_LOOKUP_TIMEOUT] =
+    g_param_spec_uint ("lookup-timeout", NULL, NULL, 1, 3600 * 1000, RELAY_DIRECTORY_LOOKUP_TIMEOUT_MS,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_property (object_class, PROP_LOOKUP_TIMEOUT, properties[PROP_LOOKUP_TIMEOUT]);
 }
 
 static void

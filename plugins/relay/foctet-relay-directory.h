@@ -7,7 +7,8 @@ G_BEGIN_DECLS
 
 #define RELAY_DIRECTORY_NAME "relay"
 
-/* How long asking one relay may take, connecting included. */
+/* How long a lookup may take, connecting included (the default of the
+ * "lookup-timeout" property, in milliseconds). */
 #define RELAY_DIRECTORY_LOOKUP_TIMEOUT_MS 10000
 
 #define RELAY_TYPE_DIRECTORY (relay_directory_get_type ())

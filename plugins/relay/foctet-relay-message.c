@@ -210,10 +210,11 @@ FoctetRelayEntry *
 foctet_relay_entry_new (FoctetAddressKind  kind,
                         const char        *address)
 {
-  FoctetRelayEntry *self = g_new0 (FoctetRelayEntry, 1);
+  FoctetRelayEntry *self;
 
   g_return_val_if_fail (address != NULL, NULL);
 
+  self = g_new0 (FoctetRelayEntry, 1);
   self->kind = kind;
   self->address = g_strdup (address);
   return self;
@@ -907,10 +908,13 @@ parse_entries (const char    *type_name,
                        local_error->message);
           return NULL;
         }
-      g_ptr_array_add (entries, g_new0 (FoctetRelayEntry, 1));
-      ((FoctetRelayEntry *) g_ptr_array_index (entries, entries->len - 1))->kind = kind;
-      ((FoctetRelayEntry *) g_ptr_array_index (entries, entries->len - 1))->address =
-        g_strndup ((const char *) p + ENTRY_HEADER_SIZE, len);
+      {
+        FoctetRelayEntry *entry = g_new0 (FoctetRelayEntry, 1);
+
+        entry->kind = kind;
+        entry->address = g_strndup ((const char *) p + ENTRY_HEADER_SIZE, len);
+        g_ptr_array_add (entries, entry);
+      }
       p += ENTRY_HEADER_SIZE + len;
       left -= ENTRY_HEADER_SIZE + len;
     }

@@ -1468,6 +1468,48 @@ test_directory_republish (Fixture       *fixture,
   shutdown_node (a);
 }
 
+/* A "relay" that accepts TCP connections and says nothing: the resolve
+ * ends at its time limit, with NOT_FOUND saying so, and no later. */
+static void
+test_directory_timeout (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(FoctetDiscovery) directory = make_directory (fixture->client);
+  g_autoptr(GSocketListener) silent = g_socket_listener_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) stranger = foctet_identity_generate (&error);
+  g_autoptr(FoctetTicket) hint = NULL;
+  g_autoptr(FoctetTicket) found = NULL;
+  g_autofree char *address = NULL;
+  guint timeout = 0;
+  gint64 start, elapsed;
+
+  g_assert_no_error (error);
+  /* The kernel completes the TCP handshakes; nobody ever reads. */
+  g_assert_true (g_socket_listener_add_address (silent, any, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL,
+                                                &bound, &error));
+  g_assert_no_error (error);
+  address = g_strdup_printf ("127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  hint = relay_hint (foctet_identity_get_node_id (stranger), address);
+
+  g_object_get (directory, "lookup-timeout", &timeout, NULL);
+  g_assert_cmpuint (timeout, ==, 10000);
+  g_object_set (directory, "lookup-timeout", 500, NULL);
+  start = g_get_monotonic_time ();
+  found = resolve (directory, hint, NULL, &error);
+  elapsed = g_get_monotonic_time () - start;
+  g_assert_null (found);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_test_message ("after %" G_GINT64_FORMAT " ms: %s", elapsed / 1000, error->message);
+  g_assert_nonnull (strstr (error->message, "no relay answered within 500 ms"));
+  g_assert_cmpint (elapsed, >=, 450 * 1000);
+  g_assert_cmpint (elapsed, <, 3 * G_USEC_PER_SEC);
+  foctet_discovery_stop (directory);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1497,6 +1539,8 @@ main (int   argc,
   g_test_add ("/relay/directory/not-found", Fixture, NULL, fixture_setup, test_directory_not_found,
               fixture_teardown);
   g_test_add ("/relay/directory/republish", Fixture, NULL, fixture_setup, test_directory_republish,
+              fixture_teardown);
+  g_test_add ("/relay/directory/timeout", Fixture, NULL, fixture_setup, test_directory_timeout,
               fixture_teardown);
   return g_test_run ();
 }
