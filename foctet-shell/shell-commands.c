@@ -254,6 +254,66 @@ observed_cb (FoctetNode *node,
     g_printerr ("observed address %s (as the relay sees this node)\n", addresses[i]);
 }
 
+/* serve --inbox DIR: files pushed to this node (send --to) go to DIR,
+ * one push at a time. */
+typedef struct {
+  ShellContext *ctx;
+  GFile *dir;
+  FoctetTransferReceiver *receiver;
+  GCancellable *stop;
+  guint in_flight;
+} Inbox;
+
+static void
+inbox_received_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  Inbox *inbox = user_data;
+  FoctetTransferReceiver *receiver = FOCTET_TRANSFER_RECEIVER (source);
+  g_autoptr(GError) error = NULL;
+
+  inbox->in_flight--;
+  if (!foctet_transfer_receiver_receive_finish (receiver, result, &error))
+    {
+      /* The node goes on serving: a warning in the one-line form. */
+      g_autofree char *why = g_strdup (error->message);
+
+      g_strdelimit (why, "\r\n", ' ');
+      g_printerr ("foctet-shell: serve: push: %s\n", why);
+    }
+  else if (!inbox->ctx->quiet)
+    {
+      g_autofree char *size = g_format_size_full (foctet_transfer_receiver_get_bytes_total (receiver),
+                                                  G_FORMAT_SIZE_IEC_UNITS);
+
+      g_printerr ("push: received %u file%s, %s, verified, into %s\n",
+                  foctet_transfer_receiver_get_files_total (receiver),
+                  foctet_transfer_receiver_get_files_total (receiver) == 1 ? "" : "s", size,
+                  g_file_peek_path (inbox->dir));
+    }
+}
+
+static void
+inbox_handler (FoctetNode       *node,
+               FoctetConnection *connection,
+               FoctetStream     *stream,
+               gpointer          user_data)
+{
+  Inbox *inbox = user_data;
+
+  if (!inbox->ctx->quiet)
+    {
+      g_autofree char *peer = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+
+      g_printerr ("push from %s\n", peer);
+    }
+  inbox->in_flight++;
+  foctet_transfer_receiver_receive_pushed_async (inbox->receiver, connection, stream, inbox->dir,
+                                                 FOCTET_TRANSFER_RECEIVE_NONE, inbox->stop, inbox_received_cb,
+                                                 inbox);
+}
+
 static int
 cmd_serve (ShellContext *ctx,
            int           argc,
@@ -263,10 +323,13 @@ cmd_serve (ShellContext *ctx,
   g_auto(GStrv) relays = NULL;
   g_autofree char *transport = NULL;
   gboolean no_mdns = FALSE;
+  g_autofree char *inbox_path = NULL;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
       "Listen on URI, e.g. tls/0.0.0.0:0 (repeatable; default: quic and tls, those loaded, "
       "on all addresses, any port)", "URI" },
+    { "inbox", 0, 0, G_OPTION_ARG_FILENAME, &inbox_path,
+      "Accept files pushed to this node (send --to TICKET) into DIR; without it, pushes are refused", "DIR" },
     { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &relays,
       "Also be reachable through the relay at HOST:PORT (repeatable): hold a reservation there, "
       "and put it in the ticket", "HOST:PORT" },
@@ -284,9 +347,12 @@ cmd_serve (ShellContext *ctx,
   g_autoptr(GPtrArray) bound = NULL;
   gboolean defaults = FALSE;
   guint sigint, sigterm;
+  Inbox inbox = { ctx, NULL, NULL, NULL, 0 };
   int ret;
 
-  if ((ret = shell_parse_options ("serve", "", "Serve ping, perf and incoming streams until SIGINT/SIGTERM.",
+  if ((ret = shell_parse_options ("serve", "",
+                                  "Serve ping, perf and incoming streams until SIGINT/SIGTERM; with --inbox, "
+                                  "also files pushed to it.",
                             entries, &argc, &argv)) >= 0)
     return ret;
   ret = SHELL_EXIT_OK;
@@ -324,6 +390,14 @@ cmd_serve (ShellContext *ctx,
   sigint = g_unix_signal_add (SIGINT, stop_cb, stop);
   sigterm = g_unix_signal_add (SIGTERM, stop_cb, stop);
 
+  if (inbox_path != NULL)
+    {
+      inbox.dir = g_file_new_for_commandline_arg (inbox_path);
+      inbox.receiver = foctet_transfer_receiver_new (node);
+      inbox.stop = g_object_ref (stop);
+      foctet_node_set_protocol_handler (node, FOCTET_PROTOCOL_TRANSFER_PUSH, inbox_handler, &inbox, NULL);
+    }
+
   bound = shell_listen (ctx, node, uris, defaults, stop, &ret);
   if (bound == NULL)
     goto out;
@@ -355,6 +429,18 @@ cmd_serve (ShellContext *ctx,
     g_printerr ("shutting down\n");
 
 out:
+  if (inbox.receiver != NULL)
+    {
+      /* A push being received stops (its part files stay, for the next
+       * push of the same files to resume) and reports back first. */
+      foctet_node_set_protocol_handler (node, FOCTET_PROTOCOL_TRANSFER_PUSH, NULL, NULL, NULL);
+      g_cancellable_cancel (stop);
+      while (inbox.in_flight > 0)
+        g_main_context_iteration (NULL, TRUE);
+      g_clear_object (&inbox.receiver);
+      g_clear_object (&inbox.dir);
+      g_clear_object (&inbox.stop);
+    }
   g_source_remove (sigint);
   g_source_remove (sigterm);
   shell_shutdown_node (node);
@@ -366,14 +452,16 @@ static int cmd_help (ShellContext *ctx, int argc, char **argv);
 static const ShellCommand commands[] = {
   { "id", "", "show this node's NodeId", cmd_id },
   { "plugins", "", "list the loaded plugins, and the refused ones with the reason", cmd_plugins },
-  { "serve", "[--listen URI]... [--relay HOST:PORT]... [--transport NAME] [--no-mdns]",
-    "serve ping and perf until SIGINT/SIGTERM; prints the ticket first", cmd_serve },
+  { "serve", "[--listen URI]... [--relay HOST:PORT]... [--transport NAME] [--inbox DIR] [--no-mdns]",
+    "serve ping, perf and (with --inbox) files pushed to it until SIGINT/SIGTERM; prints the ticket first",
+    cmd_serve },
   { "ping", "TICKET|NODEID [--count N] [--transport T] [--address URI] [--relay HOST:PORT]", "ping a node",
     shell_cmd_ping },
   { "perf", "TICKET|NODEID [--upload BYTES] [--download BYTES] [--streams N] [--transport T] [--address URI] [--relay HOST:PORT] [--json]",
     "measure throughput", shell_cmd_perf },
-  { "send", "PATH... [--relay HOST:PORT]... [--listen URI]... [--transport T]",
-    "offer files and directories; prints the ticket first, serves one receiver, then exits", shell_cmd_send },
+  { "send", "PATH... [--relay HOST:PORT]... [--listen URI]... [--transport T] [--to TICKET]",
+    "offer files and directories; prints the ticket first, serves one receiver, then exits; "
+    "--to pushes them to a node serving with --inbox", shell_cmd_send },
   { "receive", "TICKET [--output DIR] [--force]",
     "fetch what a send ticket offers into DIR, verify it, resume an earlier try", shell_cmd_receive },
   { "peers", "[--wait SECONDS]", "list the peers found on the local network (mDNS): NodeId, addresses, age",

@@ -81,6 +81,88 @@ session_ended_cb (FoctetTransferSender *sender,
     g_printerr ("receiver gone: %s; waiting for it to resume\n", error->message);
 }
 
+/* send --to: the one receiver is the node pushed to; when its session
+ * ends without success, so does the send. */
+typedef struct {
+  GCancellable *stop;
+  GError *error;
+} PushEnd;
+
+static void
+push_session_ended_cb (FoctetTransferSender *sender,
+                       const GError         *error,
+                       gpointer              user_data)
+{
+  PushEnd *end = user_data;
+
+  if (error == NULL || end->error != NULL)
+    return;
+  end->error = g_error_copy (error);
+  g_cancellable_cancel (end->stop);
+}
+
+/* send --to: the offer goes to @target, which fetches it at once. */
+static int
+send_push (ShellContext         *ctx,
+           FoctetTransferSender *sender,
+           FoctetTicket         *target,
+           GCancellable         *stop)
+{
+  g_autoptr(GError) error = NULL;
+  PushEnd end = { stop, NULL };
+  ShellWait wait = { 0 };
+  gulong ended;
+  int ret = SHELL_EXIT_OK;
+
+  ended = g_signal_connect (sender, "session-ended", G_CALLBACK (push_session_ended_cb), &end);
+  foctet_transfer_sender_push_async (sender, target, stop, shell_wait_cb, &wait);
+  shell_wait (&wait.done, FALSE, NULL);
+  if (!foctet_transfer_sender_push_finish (sender, wait.result, &error))
+    {
+      g_clear_object (&wait.result);
+      g_signal_handler_disconnect (sender, ended);
+      g_clear_error (&end.error);
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return SHELL_EXIT_FAILURE;
+      return shell_failure ("send", error);
+    }
+  g_clear_object (&wait.result);
+  if (!ctx->quiet)
+    {
+      g_autofree char *size = g_format_size_full (foctet_transfer_sender_get_total_size (sender),
+                                                  G_FORMAT_SIZE_IEC_UNITS);
+
+      g_printerr ("offering %u file%s, %s; the node accepted the push\n",
+                  foctet_transfer_sender_get_n_files (sender),
+                  foctet_transfer_sender_get_n_files (sender) == 1 ? "" : "s", size);
+    }
+
+  memset (&wait, 0, sizeof wait);
+  foctet_transfer_sender_serve_async (sender, stop, shell_wait_cb, &wait);
+  shell_wait (&wait.done, FALSE, NULL);
+  if (!foctet_transfer_sender_serve_finish (sender, wait.result, &error))
+    {
+      if (end.error != NULL)
+        {
+          g_clear_error (&error);
+          error = g_error_new (end.error->domain, end.error->code, "the node gave up: %s", end.error->message);
+        }
+      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_clear_error (&error);
+          error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                       "interrupted before the node had everything");
+        }
+      ret = shell_failure ("send", error);
+    }
+  else if (!ctx->quiet)
+    g_printerr ("the node has everything\n");
+  g_clear_object (&wait.result);
+  g_signal_handler_disconnect (sender, ended);
+  g_clear_error (&end.error);
+  return ret;
+}
+
 int
 shell_cmd_send (ShellContext *ctx,
                 int           argc,
@@ -89,7 +171,11 @@ shell_cmd_send (ShellContext *ctx,
   g_auto(GStrv) listen = NULL;
   g_auto(GStrv) relays = NULL;
   g_autofree char *transport = NULL;
+  g_autofree char *to = NULL;
   const GOptionEntry entries[] = {
+    { "to", 0, 0, G_OPTION_ARG_STRING, &to,
+      "Push the files to the node of TICKET (one serving with --inbox) instead of waiting for a receiver",
+      "TICKET" },
     { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &relays,
       "Also be reachable through the relay at HOST:PORT (repeatable)", "HOST:PORT" },
     { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
@@ -102,6 +188,7 @@ shell_cmd_send (ShellContext *ctx,
   g_autoptr(FoctetNode) node = NULL;
   g_autoptr(FoctetTransferSender) sender = NULL;
   g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(FoctetTicket) target = NULL;
   g_autoptr(GCancellable) stop = NULL;
   g_autoptr(GPtrArray) uris = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) bound = NULL;
@@ -123,12 +210,16 @@ shell_cmd_send (ShellContext *ctx,
     return shell_usage_error ("send: missing PATH");
   if (transport != NULL && (*transport == '\0' || strchr (transport, '/') != NULL))
     return shell_usage_error ("send: --transport: '%s' is not a transport name", transport);
+  if (to != NULL && (target = foctet_ticket_parse (to, &error)) == NULL)
+    return shell_usage_error ("send: --to: bad ticket: %s", error->message);
+  if (to != NULL && (listen != NULL || relays != NULL || transport != NULL))
+    return shell_usage_error ("send: --to dials out: it takes no --listen, --relay or --transport");
   for (int i = 1; i < argc; i++)
     g_ptr_array_add (files, g_file_new_for_commandline_arg (argv[i]));
   if (listen != NULL)
     for (guint i = 0; listen[i] != NULL; i++)
       g_ptr_array_add (uris, g_strdup (listen[i]));
-  else if (!shell_default_listen_uris ("send", uris, transport, &ret))
+  else if (to == NULL && !shell_default_listen_uris ("send", uris, transport, &ret))
     return ret;
   else
     defaults = transport == NULL;
@@ -158,6 +249,12 @@ shell_cmd_send (ShellContext *ctx,
       goto out;
     }
   g_clear_object (&wait.result);
+
+  if (target != NULL)
+    {
+      ret = send_push (ctx, sender, target, stop);
+      goto out;
+    }
 
   bound = shell_listen (ctx, node, uris, defaults, stop, &ret);
   if (bound == NULL)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <gio/gunixoutputstream.h>
@@ -323,6 +324,7 @@ digest_matches (FoctetSha256                 *checksum,
 typedef struct {
   FoctetTransferManifest *manifest;
   int root_fd;
+  char *output_path;                    /* for messages */
   FoctetTransferReceiveFlags flags;
   GArray *jobs;                         /* FileJob */
   guint64 bytes_present;
@@ -347,6 +349,7 @@ plan_free (Plan *plan)
   if (plan->root_fd >= 0)
     close (plan->root_fd);
   g_clear_pointer (&plan->jobs, g_array_unref);
+  g_free (plan->output_path);
   g_free (plan);
 }
 
@@ -511,6 +514,37 @@ plan_file (Plan                      *plan,
   return TRUE;
 }
 
+/* Refuses at once what cannot fit, rather than failing a write half-way
+ * (which is still handled: other writers share the disk). */
+static gboolean
+plan_check_space (Plan    *plan,
+                  GError **error)
+{
+  struct statvfs st;
+  guint64 needed = 0, available;
+
+  for (guint i = 0; i < plan->jobs->len; i++)
+    {
+      const FileJob *job = &g_array_index (plan->jobs, FileJob, i);
+
+      needed += job->entry->size - job->start;
+    }
+  if (needed == 0 || fstatvfs (plan->root_fd, &st) < 0)
+    return TRUE;
+  available = (guint64) st.f_bavail * st.f_frsize;
+  if (needed <= available)
+    return TRUE;
+  {
+    g_autofree char *needed_text = g_format_size_full (needed, G_FORMAT_SIZE_IEC_UNITS);
+    g_autofree char *available_text = g_format_size_full (available, G_FORMAT_SIZE_IEC_UNITS);
+
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                 "No space left on the device of “%s”: the files offered need %s more, %s is free",
+                 plan->output_path, needed_text, available_text);
+  }
+  return FALSE;
+}
+
 static void
 plan_thread (GTask        *task,
              gpointer      source_object,
@@ -535,6 +569,8 @@ plan_thread (GTask        *task,
       if (!ok)
         break;
     }
+  if (error == NULL)
+    plan_check_space (plan, &error);
   if (error != NULL)
     g_task_return_error (task, error);
   else
@@ -1211,8 +1247,13 @@ fetcher_read (Fetcher *fetcher)
 static void
 receive_succeed (Receive *receive)
 {
+  FoctetTransferReceiver *self = receive->self;
+
   receive->finished = TRUE;
   receive_clear_timeout (receive);
+  /* Exact figures, for whoever checks what a resume fetched (-v). */
+  g_debug ("Transfer: received and verified %" G_GUINT64_FORMAT " bytes in %u files; %" G_GUINT64_FORMAT
+           " bytes fetched", self->bytes_total, self->files_total, self->bytes_fetched);
   /* Half-close every stream; the connection closes once all is done. */
   for (guint i = 0; i < receive->fetchers->len; i++)
     {
@@ -1568,6 +1609,7 @@ manifest_cb (GObject      *source,
   plan = g_new0 (Plan, 1);
   plan->manifest = foctet_transfer_manifest_ref (receive->manifest);
   plan->root_fd = dup (receive->root_fd);
+  plan->output_path = g_strdup (receive->output_path);
   plan->flags = receive->flags;
   plan->jobs = g_array_new (FALSE, TRUE, sizeof (FileJob));
   /* Also when planning fails half-way: the jobs made so far hold hashes. */
@@ -1685,6 +1727,76 @@ current_umask (void)
   return mask;
 }
 
+/* Sets up a receive of what @secret unlocks into @output_dir; on failure
+ * returns NULL, with the error returned on @task. */
+static Receive *
+receive_begin (FoctetTransferReceiver     *self,
+               GTask                      *task,
+               GBytes                     *secret,
+               GFile                      *output_dir,
+               FoctetTransferReceiveFlags  flags,
+               GCancellable               *cancellable)
+{
+  g_autoptr(GError) error = NULL;
+  Receive *receive;
+  int root_fd;
+
+  if (self->receive != NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING, "A receive is already in progress");
+      return NULL;
+    }
+  if (g_file_peek_path (output_dir) == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                               "The output directory must be a local directory");
+      return NULL;
+    }
+  if (!g_file_make_directory_with_parents (output_dir, cancellable, &error) &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+    {
+      g_prefix_error (&error, "Creating the output directory: ");
+      g_task_return_error (task, g_steal_pointer (&error));
+      return NULL;
+    }
+  root_fd = open (g_file_peek_path (output_dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0)
+    {
+      g_task_return_error (task, errno_error (errno, "Opening the output directory “%s”",
+                                              g_file_peek_path (output_dir)));
+      return NULL;
+    }
+
+  receive = g_new0 (Receive, 1);
+  receive->ref_count = 1;
+  receive->task = g_object_ref (task);
+  receive->self = self;
+  receive->secret = g_bytes_ref (secret);
+  receive->flags = flags;
+  receive->output_path = g_file_get_path (output_dir);
+  receive->root_fd = root_fd;
+  receive->umask = current_umask ();
+  receive->cancellable = g_cancellable_new ();
+  receive->fetchers = g_ptr_array_new_with_free_func ((GDestroyNotify) fetcher_free);
+  g_queue_init (&receive->pending);
+  self->receive = receive;
+
+  g_object_freeze_notify (G_OBJECT (self));
+  self->bytes_total = self->bytes_done = self->bytes_fetched = 0;
+  self->files_total = self->files_done = 0;
+  for (guint i = PROP_BYTES_TOTAL; i <= PROP_FILES_DONE; i++)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[i]);
+  g_object_thaw_notify (G_OBJECT (self));
+
+  if (cancellable != NULL)
+    {
+      receive->user_cancelled = g_cancellable_source_new (cancellable);
+      g_source_set_callback (receive->user_cancelled, (GSourceFunc) user_cancelled_cb, receive, NULL);
+      g_source_attach (receive->user_cancelled, self->context);
+    }
+  return receive;
+}
+
 /**
  * foctet_transfer_receiver_receive_async:
  * @self: a #FoctetTransferReceiver
@@ -1709,10 +1821,11 @@ current_umask (void)
  * different file in the way (without %FOCTET_TRANSFER_RECEIVE_FORCE);
  * %FOCTET_ERROR_VERIFICATION_FAILED when a file does not match its
  * SHA-256 even fetched whole (it is left as its part file, and no file of
- * that name is made); the #G_IO_ERROR of a failed write (e.g.
- * %G_IO_ERROR_NO_SPACE), naming the file; %FOCTET_ERROR_PROTOCOL_ERROR
- * when the sender breaks the protocol; the dial's errors.  No final file
- * is ever left half-written.
+ * that name is made); %G_IO_ERROR_NO_SPACE when the files do not fit (said
+ * before fetching anything when the free space shows it) or a write runs
+ * out of space; the #G_IO_ERROR of another failed write, naming the file;
+ * %FOCTET_ERROR_PROTOCOL_ERROR when the sender breaks the protocol; the
+ * dial's errors.  No final file is ever left half-written.
  */
 void
 foctet_transfer_receiver_receive_async (FoctetTransferReceiver     *self,
@@ -1727,7 +1840,6 @@ foctet_transfer_receiver_receive_async (FoctetTransferReceiver     *self,
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) secret = NULL;
   Receive *receive;
-  int root_fd;
 
   g_return_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self));
   g_return_if_fail (FOCTET_IS_TICKET (ticket));
@@ -1736,67 +1848,152 @@ foctet_transfer_receiver_receive_async (FoctetTransferReceiver     *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, foctet_transfer_receiver_receive_async);
-  if (self->receive != NULL)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING, "A receive is already in progress");
-      return;
-    }
   secret = foctet_transfer_ticket_get_offer (ticket, &error);
   if (secret == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  if (g_file_peek_path (output_dir) == NULL)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                               "The output directory must be a local directory");
-      return;
-    }
-  if (!g_file_make_directory_with_parents (output_dir, cancellable, &error) &&
-      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
-    {
-      g_prefix_error (&error, "Creating the output directory: ");
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  root_fd = open (g_file_peek_path (output_dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd < 0)
-    {
-      g_task_return_error (task, errno_error (errno, "Opening the output directory “%s”",
-                                              g_file_peek_path (output_dir)));
-      return;
-    }
-
-  receive = g_new0 (Receive, 1);
-  receive->ref_count = 1;
-  receive->task = g_steal_pointer (&task);
-  receive->self = self;
+  receive = receive_begin (self, task, secret, output_dir, flags, cancellable);
+  if (receive == NULL)
+    return;
   receive->ticket = g_object_ref (ticket);
-  receive->secret = g_steal_pointer (&secret);
-  receive->flags = flags;
-  receive->output_path = g_file_get_path (output_dir);
-  receive->root_fd = root_fd;
-  receive->umask = current_umask ();
-  receive->cancellable = g_cancellable_new ();
-  receive->fetchers = g_ptr_array_new_with_free_func ((GDestroyNotify) fetcher_free);
-  g_queue_init (&receive->pending);
-  self->receive = receive;
-
-  g_object_freeze_notify (G_OBJECT (self));
-  self->bytes_total = self->bytes_done = self->bytes_fetched = 0;
-  self->files_total = self->files_done = 0;
-  for (guint i = PROP_BYTES_TOTAL; i <= PROP_FILES_DONE; i++)
-    g_object_notify_by_pspec (G_OBJECT (self), properties[i]);
-  g_object_thaw_notify (G_OBJECT (self));
-
-  if (cancellable != NULL)
-    {
-      receive->user_cancelled = g_cancellable_source_new (cancellable);
-      g_source_set_callback (receive->user_cancelled, (GSourceFunc) user_cancelled_cb, receive, NULL);
-      g_source_attach (receive->user_cancelled, self->context);
-    }
   foctet_node_dial_async (self->node, ticket, NULL, receive->cancellable, dialed_cb, receive);
+}
+
+/* Pushes: a sender asks this node to fetch its offer. */
+
+typedef struct {
+  FoctetConnection *connection;
+  FoctetStream *stream;
+  GFile *output_dir;
+  FoctetTransferReceiveFlags flags;
+} Pushed;
+
+static void
+pushed_free (Pushed *pushed)
+{
+  g_clear_object (&pushed->connection);
+  g_clear_object (&pushed->stream);
+  g_clear_object (&pushed->output_dir);
+  g_free (pushed);
+}
+
+/* Answers a push with ERROR, then ends the stream. */
+static void
+push_refuse (FoctetStream *stream,
+             guint16       code,
+             const char   *text)
+{
+  g_autoptr(FoctetTransferMessage) refusal = foctet_transfer_message_new_error (code, text);
+  g_autoptr(GBytes) bytes = foctet_transfer_message_encode (refusal);
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (stream));
+
+  /* A few bytes on a fresh stream: within any window. */
+  g_output_stream_write_all (out, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), NULL, NULL, NULL);
+  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+}
+
+static void
+pushed_offer_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  FoctetTransferReceiver *self = g_task_get_source_object (task);
+  Pushed *pushed = g_task_get_task_data (task);
+  g_autoptr(FoctetTransferMessage) offer = NULL;
+  GError *error = NULL;
+  Receive *receive;
+
+  offer = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (offer == NULL)
+    {
+      g_prefix_error (&error, "Reading the offer of a push: ");
+      foctet_stream_reset (pushed->stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
+      g_task_return_error (task, error);
+      return;
+    }
+  if (offer->type != FOCTET_TRANSFER_MESSAGE_HELLO)
+    {
+      push_refuse (pushed->stream, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, "a push starts with HELLO");
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                               "A push started with %s, not HELLO",
+                               foctet_transfer_message_type_to_string (offer->type));
+      return;
+    }
+  if (self->receive != NULL)
+    {
+      push_refuse (pushed->stream, FOCTET_TRANSFER_ERROR_CODE_BUSY, "busy with another transfer");
+      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
+                               "A push came while another transfer was in progress; refused");
+      return;
+    }
+  receive = receive_begin (self, task, offer->secret, pushed->output_dir, pushed->flags,
+                           g_task_get_cancellable (task));
+  if (receive == NULL)
+    {
+      push_refuse (pushed->stream, FOCTET_TRANSFER_ERROR_CODE_INTERNAL_ERROR, "cannot receive now");
+      return;
+    }
+  /* Accepted: the push stream ends without a word, and this side becomes
+   * an ordinary receiver on the pusher's connection. */
+  foctet_stream_close_write_async (pushed->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  receive->connection = g_object_ref (pushed->connection);
+  g_debug ("Transfer: accepted a push over %s", foctet_connection_get_transport_name (receive->connection));
+  foctet_connection_open_stream_async (receive->connection, FOCTET_PROTOCOL_TRANSFER, receive->cancellable,
+                                       control_opened_cb, receive);
+}
+
+/**
+ * foctet_transfer_receiver_receive_pushed_async:
+ * @self: a #FoctetTransferReceiver
+ * @connection: the connection the push came on
+ * @stream: the `foctet/transfer/push/1` stream (see
+ *   %FOCTET_PROTOCOL_TRANSFER_PUSH), as a protocol handler gets it
+ * @output_dir: where to put what is offered; created if missing
+ * @flags: #FoctetTransferReceiveFlags
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when everything is fetched and
+ *   verified, or on failure
+ * @user_data: data for @callback
+ *
+ * Accepts a push (foctet_transfer_sender_push_async() on the other side):
+ * reads the offer from @stream and fetches it over @connection exactly as
+ * foctet_transfer_receiver_receive_async() fetches a ticket's.  A push
+ * arriving while this receiver is busy is refused (the pusher hears
+ * "busy"), with %FOCTET_ERROR_LIMIT_REACHED here.  Finish with
+ * foctet_transfer_receiver_receive_finish().
+ */
+void
+foctet_transfer_receiver_receive_pushed_async (FoctetTransferReceiver     *self,
+                                               FoctetConnection           *connection,
+                                               FoctetStream               *stream,
+                                               GFile                      *output_dir,
+                                               FoctetTransferReceiveFlags  flags,
+                                               GCancellable               *cancellable,
+                                               GAsyncReadyCallback         callback,
+                                               gpointer                    user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  Pushed *pushed;
+
+  g_return_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self));
+  g_return_if_fail (FOCTET_IS_CONNECTION (connection));
+  g_return_if_fail (FOCTET_IS_STREAM (stream));
+  g_return_if_fail (G_IS_FILE (output_dir));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_transfer_receiver_receive_async);
+  pushed = g_new0 (Pushed, 1);
+  pushed->connection = g_object_ref (connection);
+  pushed->stream = g_object_ref (stream);
+  pushed->output_dir = g_object_ref (output_dir);
+  pushed->flags = flags;
+  g_task_set_task_data (task, pushed, (GDestroyNotify) pushed_free);
+  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), G_PRIORITY_DEFAULT,
+                                      cancellable, pushed_offer_cb, g_steal_pointer (&task));
 }
 
 /**

@@ -45,6 +45,15 @@ void foctet_transfer_receiver_receive_async (FoctetTransferReceiver     *self,
                                              GAsyncReadyCallback         callback,
                                              gpointer                    user_data);
 FOCTET_AVAILABLE_IN_ALL
+void foctet_transfer_receiver_receive_pushed_async (FoctetTransferReceiver     *self,
+                                                    FoctetConnection           *connection,
+                                                    FoctetStream               *stream,
+                                                    GFile                      *output_dir,
+                                                    FoctetTransferReceiveFlags  flags,
+                                                    GCancellable               *cancellable,
+                                                    GAsyncReadyCallback         callback,
+                                                    gpointer                    user_data);
+FOCTET_AVAILABLE_IN_ALL
 gboolean foctet_transfer_receiver_receive_finish (FoctetTransferReceiver  *self,
                                                   GAsyncResult            *result,
                                                   GError                 **error);

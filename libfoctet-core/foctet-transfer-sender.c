@@ -1408,6 +1408,187 @@ serve_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
+/* Pushing: the offer goes to a node that accepts pushes, which then
+ * fetches it like any receiver, over the connection this side dialed. */
+
+typedef struct {
+  FoctetConnection *connection;
+  FoctetStream *stream;
+} Push;
+
+static void
+push_free (Push *push)
+{
+  g_clear_object (&push->stream);
+  g_clear_object (&push->connection);
+  g_free (push);
+}
+
+static void
+push_answer_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(FoctetTransferMessage) message = NULL;
+  GError *error = NULL;
+
+  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (message == NULL && g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED))
+    {
+      /* The end of the stream, without a word: accepted. */
+      g_error_free (error);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (message == NULL)
+    {
+      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
+          g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED))
+        {
+          g_autofree char *why = g_strdup (error->message);
+
+          g_clear_error (&error);
+          error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED,
+                               "The node does not accept pushed files (%s)", why);
+        }
+      g_task_return_error (task, error);
+      return;
+    }
+  if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR)
+    g_task_return_error (task, foctet_transfer_message_to_error (message));
+  else
+    g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                             "The node answered a push with %s",
+                             foctet_transfer_message_type_to_string (message->type));
+}
+
+static void
+push_written_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Push *push = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  GError *error = NULL;
+
+  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  foctet_stream_close_write_async (push->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (push->stream)),
+                                      G_PRIORITY_DEFAULT, cancellable, push_answer_cb, g_steal_pointer (&task));
+}
+
+static void
+push_opened_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  FoctetTransferSender *self = g_task_get_source_object (task);
+  Push *push = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  g_autoptr(FoctetTransferMessage) offer = NULL;
+  GError *error = NULL;
+
+  push->stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (push->stream == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  /* The offer is a HELLO with the secret: the same bytes a receiver
+   * will present to this side. */
+  offer = foctet_transfer_message_new_hello (self->secret);
+  foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (push->stream)), offer,
+                                       G_PRIORITY_DEFAULT, cancellable, push_written_cb, g_steal_pointer (&task));
+}
+
+static void
+push_dialed_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Push *push = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  GError *error = NULL;
+
+  push->connection = foctet_node_dial_finish (FOCTET_NODE (source), result, &error);
+  if (push->connection == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  foctet_connection_open_stream_async (push->connection, FOCTET_PROTOCOL_TRANSFER_PUSH, cancellable,
+                                       push_opened_cb, g_steal_pointer (&task));
+}
+
+/**
+ * foctet_transfer_sender_push_async:
+ * @self: a prepared #FoctetTransferSender
+ * @ticket: the ticket of a node that accepts pushes (e.g. `foctet-shell
+ *   serve --inbox DIR`)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called once the node accepted or refused
+ * @user_data: data for @callback
+ *
+ * Offers the files to the node of @ticket instead of waiting for a
+ * receiver to come: dials it, opens a `foctet/transfer/push/1` stream and
+ * writes the offer (the secret).  The node then fetches the files over
+ * the same connection, as any receiver does; run
+ * foctet_transfer_sender_serve_async() too, which completes once it has
+ * confirmed every file.  This call completes when the node has accepted
+ * the push (or refused it: %FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED when it
+ * accepts no pushes, %FOCTET_ERROR_LIMIT_REACHED when it is busy).
+ */
+void
+foctet_transfer_sender_push_async (FoctetTransferSender *self,
+                                   FoctetTicket         *ticket,
+                                   GCancellable         *cancellable,
+                                   GAsyncReadyCallback   callback,
+                                   gpointer              user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (FOCTET_IS_TRANSFER_SENDER (self));
+  g_return_if_fail (FOCTET_IS_TICKET (ticket));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, foctet_transfer_sender_push_async);
+  if (self->manifest == NULL || !self->handler_set)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "The sender is not prepared");
+      return;
+    }
+  g_task_set_task_data (task, g_new0 (Push, 1), (GDestroyNotify) push_free);
+  foctet_node_dial_async (self->node, ticket, NULL, cancellable, push_dialed_cb, g_steal_pointer (&task));
+}
+
+/**
+ * foctet_transfer_sender_push_finish:
+ * @self: a #FoctetTransferSender
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE if the node accepted the push
+ */
+gboolean
+foctet_transfer_sender_push_finish (FoctetTransferSender  *self,
+                                    GAsyncResult          *result,
+                                    GError               **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, foctet_transfer_sender_push_async), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 /**
  * foctet_transfer_sender_serve_async:
  * @self: a prepared #FoctetTransferSender

@@ -19,6 +19,14 @@ G_BEGIN_DECLS
  */
 #define FOCTET_PROTOCOL_TRANSFER "foctet/transfer/1"
 
+/**
+ * FOCTET_PROTOCOL_TRANSFER_PUSH:
+ *
+ * The protocol name of a push: a sender asking a node to fetch its offer
+ * (docs/protocol.md, "Pushing").
+ */
+#define FOCTET_PROTOCOL_TRANSFER_PUSH "foctet/transfer/push/1"
+
 #define FOCTET_TYPE_TRANSFER_SENDER (foctet_transfer_sender_get_type ())
 
 FOCTET_AVAILABLE_IN_ALL
@@ -57,5 +65,16 @@ FOCTET_AVAILABLE_IN_ALL
 gboolean foctet_transfer_sender_serve_finish (FoctetTransferSender  *self,
                                               GAsyncResult          *result,
                                               GError               **error);
+
+FOCTET_AVAILABLE_IN_ALL
+void foctet_transfer_sender_push_async (FoctetTransferSender *self,
+                                        FoctetTicket         *ticket,
+                                        GCancellable         *cancellable,
+                                        GAsyncReadyCallback   callback,
+                                        gpointer              user_data);
+FOCTET_AVAILABLE_IN_ALL
+gboolean foctet_transfer_sender_push_finish (FoctetTransferSender  *self,
+                                             GAsyncResult          *result,
+                                             GError               **error);
 
 G_END_DECLS

@@ -16,6 +16,9 @@
 /* Bodies: the fixed part before any address or text. */
 #define RESERVE_OK_FIXED (TTL_SIZE + ADDR_LEN_SIZE)
 #define INCOMING_FIXED (FOCTET_NODE_ID_SIZE + ADDR_LEN_SIZE)
+#define FOUND_FIXED (TTL_SIZE + ADDR_LEN_SIZE)
+/* An entry of PUBLISH and FOUND: kind (1) | length (1) | address. */
+#define ENTRY_HEADER_SIZE 2
 
 static guint16
 read_u16 (const guint8 *p)
@@ -30,8 +33,11 @@ read_u32 (const guint8 *p)
 }
 
 static gboolean
-type_is_known (guint8 type)
+type_is_known (FoctetRelayMessageSet set,
+               guint8                type)
 {
+  if (set == FOCTET_RELAY_MESSAGES_DIRECTORY)
+    return type >= FOCTET_RELAY_MESSAGE_OK && type <= FOCTET_RELAY_MESSAGE_FOUND;
   return type >= FOCTET_RELAY_MESSAGE_RESERVE && type <= FOCTET_RELAY_MESSAGE_ERROR;
 }
 
@@ -40,7 +46,8 @@ type_is_known (guint8 type)
  * @type: a message type byte
  *
  * Returns: the name used in the specification ("RESERVE", "RESERVE_OK",
- *   "CONNECT", "INCOMING", "OK", "ERROR"), or "unknown"
+ *   "CONNECT", "INCOMING", "OK", "ERROR", "PUBLISH", "LOOKUP", "FOUND"),
+ *   or "unknown"
  */
 const char *
 foctet_relay_message_type_to_string (guint8 type)
@@ -59,6 +66,12 @@ foctet_relay_message_type_to_string (guint8 type)
       return "OK";
     case FOCTET_RELAY_MESSAGE_ERROR:
       return "ERROR";
+    case FOCTET_RELAY_MESSAGE_PUBLISH:
+      return "PUBLISH";
+    case FOCTET_RELAY_MESSAGE_LOOKUP:
+      return "LOOKUP";
+    case FOCTET_RELAY_MESSAGE_FOUND:
+      return "FOUND";
     default:
       return "unknown";
     }
@@ -179,7 +192,138 @@ foctet_relay_message_free (FoctetRelayMessage *self)
   g_clear_pointer (&self->node_id, foctet_node_id_free);
   g_free (self->address);
   g_free (self->error_text);
+  g_clear_pointer (&self->entries, g_ptr_array_unref);
   g_free (self);
+}
+
+/**
+ * foctet_relay_entry_new:
+ * @kind: %FOCTET_ADDRESS_KIND_QUIC or %FOCTET_ADDRESS_KIND_TLS
+ * @address: "host:port"
+ *
+ * Makes an entry of a PUBLISH or FOUND; nothing is checked here (see
+ * foctet_relay_entries_check()).
+ *
+ * Returns: (transfer full): the entry
+ */
+FoctetRelayEntry *
+foctet_relay_entry_new (FoctetAddressKind  kind,
+                        const char        *address)
+{
+  FoctetRelayEntry *self;
+
+  g_return_val_if_fail (address != NULL, NULL);
+
+  self = g_new0 (FoctetRelayEntry, 1);
+  self->kind = kind;
+  self->address = g_strdup (address);
+  return self;
+}
+
+/**
+ * foctet_relay_entry_free:
+ * @self: (nullable): a #FoctetRelayEntry
+ */
+void
+foctet_relay_entry_free (FoctetRelayEntry *self)
+{
+  if (self == NULL)
+    return;
+  g_free (self->address);
+  g_free (self);
+}
+
+/**
+ * foctet_relay_entries_new:
+ *
+ * Returns: (transfer full) (element-type FoctetRelayEntry): an empty
+ *   array that frees its entries
+ */
+GPtrArray *
+foctet_relay_entries_new (void)
+{
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_relay_entry_free);
+}
+
+static gsize
+entries_size (GPtrArray *entries)
+{
+  gsize size = 0;
+
+  for (guint i = 0; i < entries->len; i++)
+    size += ENTRY_HEADER_SIZE + strlen (((FoctetRelayEntry *) g_ptr_array_index (entries, i))->address);
+  return size;
+}
+
+/**
+ * foctet_relay_entries_check:
+ * @entries: (element-type FoctetRelayEntry): entries to publish
+ * @error: return location for a #GError
+ *
+ * Checks that @entries may go into a PUBLISH: at most
+ * %FOCTET_RELAY_DIRECTORY_MAX_ENTRIES of them, of kinds QUIC and TLS only,
+ * each address one a ticket could hold, and
+ * %FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE bytes at most in all.
+ *
+ * Returns: %TRUE if they may, else %FALSE with
+ *   %FOCTET_ERROR_INVALID_ARGUMENT saying what is wrong
+ */
+gboolean
+foctet_relay_entries_check (GPtrArray  *entries,
+                            GError    **error)
+{
+  gsize size;
+
+  g_return_val_if_fail (entries != NULL, FALSE);
+
+  if (entries->len > FOCTET_RELAY_DIRECTORY_MAX_ENTRIES)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "%u addresses to publish; the most is %d", entries->len, FOCTET_RELAY_DIRECTORY_MAX_ENTRIES);
+      return FALSE;
+    }
+  for (guint i = 0; i < entries->len; i++)
+    {
+      FoctetRelayEntry *entry = g_ptr_array_index (entries, i);
+      g_autoptr(GError) local_error = NULL;
+
+      if (entry->kind != FOCTET_ADDRESS_KIND_QUIC && entry->kind != FOCTET_ADDRESS_KIND_TLS)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                       "address %u to publish is of kind %d; only QUIC (1) and TLS (2) addresses are published",
+                       i + 1, entry->kind);
+          return FALSE;
+        }
+      if (!validate_address (entry->address, strlen (entry->address), &local_error))
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                       "address %u to publish: %s", i + 1, local_error->message);
+          return FALSE;
+        }
+    }
+  size = entries_size (entries);
+  if (size > FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "the addresses to publish take %" G_GSIZE_FORMAT " bytes; the most is %d",
+                   size, FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GPtrArray *
+entries_copy (GPtrArray *entries)
+{
+  GPtrArray *copy = foctet_relay_entries_new ();
+
+  for (guint i = 0; i < entries->len; i++)
+    {
+      FoctetRelayEntry *entry = g_ptr_array_index (entries, i);
+
+      g_ptr_array_add (copy, foctet_relay_entry_new (entry->kind, entry->address));
+    }
+  return copy;
 }
 
 /**
@@ -289,6 +433,94 @@ foctet_relay_message_new_incoming (const FoctetNodeId  *caller,
 }
 
 /**
+ * foctet_relay_message_new_publish:
+ * @entries: (element-type FoctetRelayEntry): the addresses to publish,
+ *   possibly none; copied
+ * @error: return location for a #GError
+ *
+ * Makes the message a reserved client sends on its publish stream.
+ * Entries foctet_relay_entries_check() refuses fail with its error.
+ *
+ * Returns: (transfer full): a PUBLISH message, or %NULL on error
+ */
+FoctetRelayMessage *
+foctet_relay_message_new_publish (GPtrArray  *entries,
+                                  GError    **error)
+{
+  FoctetRelayMessage *self;
+
+  g_return_val_if_fail (entries != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!foctet_relay_entries_check (entries, error))
+    return NULL;
+  self = message_new (FOCTET_RELAY_MESSAGE_PUBLISH);
+  self->entries = entries_copy (entries);
+  return self;
+}
+
+/**
+ * foctet_relay_message_new_lookup:
+ * @target: the node whose addresses are asked for
+ *
+ * Returns: (transfer full): a LOOKUP message
+ */
+FoctetRelayMessage *
+foctet_relay_message_new_lookup (const FoctetNodeId *target)
+{
+  FoctetRelayMessage *self;
+
+  g_return_val_if_fail (target != NULL, NULL);
+
+  self = message_new (FOCTET_RELAY_MESSAGE_LOOKUP);
+  self->node_id = foctet_node_id_copy (target);
+  return self;
+}
+
+/**
+ * foctet_relay_message_new_found:
+ * @ttl: seconds the target's reservation still lasts, at least 1
+ * @observed_address: where the relay sees the target connect from
+ * @entries: (element-type FoctetRelayEntry): what the target published;
+ *   copied
+ * @error: return location for a #GError
+ *
+ * Makes the relay's answer to a LOOKUP of a node that published.  An
+ * invalid address fails as in foctet_relay_message_new_reserve_ok(),
+ * invalid entries as in foctet_relay_message_new_publish().
+ *
+ * Returns: (transfer full): a FOUND message, or %NULL on error
+ */
+FoctetRelayMessage *
+foctet_relay_message_new_found (guint32      ttl,
+                                const char  *observed_address,
+                                GPtrArray   *entries,
+                                GError     **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  FoctetRelayMessage *self;
+
+  g_return_val_if_fail (ttl >= 1, NULL);
+  g_return_val_if_fail (observed_address != NULL, NULL);
+  g_return_val_if_fail (entries != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!validate_address (observed_address, strlen (observed_address), &local_error))
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "Invalid observed address for a relay FOUND message: %s", local_error->message);
+      return NULL;
+    }
+  if (!foctet_relay_entries_check (entries, error))
+    return NULL;
+  self = message_new (FOCTET_RELAY_MESSAGE_FOUND);
+  self->ttl = ttl;
+  self->address = g_strdup (observed_address);
+  self->entries = entries_copy (entries);
+  return self;
+}
+
+/**
  * foctet_relay_message_new_ok:
  *
  * Returns: (transfer full): an OK message: the circuit is accepted, and
@@ -351,6 +583,14 @@ message_is_well_formed (const FoctetRelayMessage *self)
              strlen (self->address) <= FOCTET_RELAY_ADDRESS_MAX;
     case FOCTET_RELAY_MESSAGE_ERROR:
       return self->error_text != NULL && strlen (self->error_text) <= FOCTET_RELAY_ERROR_TEXT_MAX;
+    case FOCTET_RELAY_MESSAGE_PUBLISH:
+      return self->entries != NULL && foctet_relay_entries_check (self->entries, NULL);
+    case FOCTET_RELAY_MESSAGE_LOOKUP:
+      return self->node_id != NULL;
+    case FOCTET_RELAY_MESSAGE_FOUND:
+      return self->ttl >= 1 && self->address != NULL &&
+             strlen (self->address) <= FOCTET_RELAY_ADDRESS_MAX &&
+             self->entries != NULL && foctet_relay_entries_check (self->entries, NULL);
     default:
       return FALSE;
     }
@@ -374,6 +614,29 @@ append_address (GByteArray *out,
 
   g_byte_array_append (out, &len, 1);
   g_byte_array_append (out, (const guint8 *) address, len);
+}
+
+static void
+append_entries (GByteArray *out,
+                GPtrArray  *entries)
+{
+  for (guint i = 0; i < entries->len; i++)
+    {
+      FoctetRelayEntry *entry = g_ptr_array_index (entries, i);
+      guint8 kind = entry->kind;
+
+      g_byte_array_append (out, &kind, 1);
+      append_address (out, entry->address);
+    }
+}
+
+static void
+append_ttl (GByteArray *out,
+            guint32     value)
+{
+  guint8 ttl[TTL_SIZE] = { value >> 24, (value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff };
+
+  g_byte_array_append (out, ttl, sizeof ttl);
 }
 
 /**
@@ -407,13 +670,19 @@ foctet_relay_message_encode (const FoctetRelayMessage *self)
     case FOCTET_RELAY_MESSAGE_OK:
       break;
     case FOCTET_RELAY_MESSAGE_RESERVE_OK:
-      {
-        guint8 ttl[TTL_SIZE] = { self->ttl >> 24, (self->ttl >> 16) & 0xff,
-                                 (self->ttl >> 8) & 0xff, self->ttl & 0xff };
-
-        g_byte_array_append (out, ttl, sizeof ttl);
-        append_address (out, self->address);
-      }
+      append_ttl (out, self->ttl);
+      append_address (out, self->address);
+      break;
+    case FOCTET_RELAY_MESSAGE_PUBLISH:
+      append_entries (out, self->entries);
+      break;
+    case FOCTET_RELAY_MESSAGE_LOOKUP:
+      append_node_id (out, self->node_id);
+      break;
+    case FOCTET_RELAY_MESSAGE_FOUND:
+      append_ttl (out, self->ttl);
+      append_address (out, self->address);
+      append_entries (out, self->entries);
       break;
     case FOCTET_RELAY_MESSAGE_CONNECT:
       append_node_id (out, self->node_id);
@@ -507,6 +776,33 @@ check_length (guint8    type,
           return FALSE;
         }
       break;
+    case FOCTET_RELAY_MESSAGE_PUBLISH:
+      if (length > FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay PUBLISH message has a %u-byte body; its entries may take at most %d",
+                       length, FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE);
+          return FALSE;
+        }
+      break;
+    case FOCTET_RELAY_MESSAGE_LOOKUP:
+      if (length != FOCTET_NODE_ID_SIZE)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay LOOKUP message has a %u-byte body; it must be the %d-byte "
+                       "target NodeId", length, FOCTET_NODE_ID_SIZE);
+          return FALSE;
+        }
+      break;
+    case FOCTET_RELAY_MESSAGE_FOUND:
+      if (length < FOUND_FIXED)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay FOUND message has a %u-byte body; the ttl and the address "
+                       "length alone take %d", length, FOUND_FIXED);
+          return FALSE;
+        }
+      break;
     default:
       g_assert_not_reached ();
     }
@@ -548,6 +844,81 @@ parse_address (const char    *type_name,
       return NULL;
     }
   return g_strndup ((const char *) p + 1, addr_len);
+}
+
+/* The entries that end a PUBLISH or FOUND body: @left bytes at @p,
+ * possibly none. */
+static GPtrArray *
+parse_entries (const char    *type_name,
+               const guint8  *p,
+               gsize          left,
+               GError       **error)
+{
+  g_autoptr(GPtrArray) entries = foctet_relay_entries_new ();
+  guint n = 0;
+
+  if (left > FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                   "relay %s message: its entries take %" G_GSIZE_FORMAT " bytes; the most is %d",
+                   type_name, left, FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE);
+      return NULL;
+    }
+  while (left > 0)
+    {
+      g_autoptr(GError) local_error = NULL;
+      guint8 kind, len;
+
+      n++;
+      if (n > FOCTET_RELAY_DIRECTORY_MAX_ENTRIES)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay %s message has more than %d entries", type_name,
+                       FOCTET_RELAY_DIRECTORY_MAX_ENTRIES);
+          return NULL;
+        }
+      if (left < ENTRY_HEADER_SIZE)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay %s message: entry %u is truncated: 1 byte left, its type and "
+                       "length take %d", type_name, n, ENTRY_HEADER_SIZE);
+          return NULL;
+        }
+      kind = p[0];
+      len = p[1];
+      if (kind != FOCTET_ADDRESS_KIND_QUIC && kind != FOCTET_ADDRESS_KIND_TLS)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay %s message: entry %u has type %u; only 1 (QUIC) and 2 (TLS) "
+                       "addresses are published", type_name, n, kind);
+          return NULL;
+        }
+      if (len > left - ENTRY_HEADER_SIZE)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay %s message: entry %u length %u runs past the end of the body: "
+                       "only %" G_GSIZE_FORMAT " bytes follow it",
+                       type_name, n, len, left - ENTRY_HEADER_SIZE);
+          return NULL;
+        }
+      if (!validate_address ((const char *) p + ENTRY_HEADER_SIZE, len, &local_error))
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay %s message: bad address in entry %u: %s", type_name, n,
+                       local_error->message);
+          return NULL;
+        }
+      {
+        FoctetRelayEntry *entry = g_new0 (FoctetRelayEntry, 1);
+
+        entry->kind = kind;
+        entry->address = g_strndup ((const char *) p + ENTRY_HEADER_SIZE, len);
+        g_ptr_array_add (entries, entry);
+      }
+      p += ENTRY_HEADER_SIZE + len;
+      left -= ENTRY_HEADER_SIZE + len;
+    }
+  return g_steal_pointer (&entries);
 }
 
 /* The body of a message whose type and length check_length() accepted. */
@@ -615,6 +986,46 @@ parse_body (guint8         type,
         message->error_text = g_strndup (text, text_len);
       }
       break;
+    case FOCTET_RELAY_MESSAGE_PUBLISH:
+      message->entries = parse_entries (name, body, length, error);
+      if (message->entries == NULL)
+        return NULL;
+      break;
+    case FOCTET_RELAY_MESSAGE_LOOKUP:
+      message->node_id = foctet_node_id_new_from_data (body, FOCTET_NODE_ID_SIZE, NULL);
+      break;
+    case FOCTET_RELAY_MESSAGE_FOUND:
+      {
+        g_autoptr(GError) local_error = NULL;
+        guint8 addr_len = body[TTL_SIZE];
+        gsize after = length - FOUND_FIXED;
+
+        message->ttl = read_u32 (body);
+        if (message->ttl == 0)
+          {
+            g_set_error_literal (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                 "relay FOUND message has ttl 0; it must be at least 1 second");
+            return NULL;
+          }
+        if (addr_len > after)
+          {
+            g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                         "relay FOUND message: observed address length %u runs past the end of "
+                         "the body: only %" G_GSIZE_FORMAT " bytes follow it", addr_len, after);
+            return NULL;
+          }
+        if (!validate_address ((const char *) body + FOUND_FIXED, addr_len, &local_error))
+          {
+            g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                         "relay FOUND message: bad observed address: %s", local_error->message);
+            return NULL;
+          }
+        message->address = g_strndup ((const char *) body + FOUND_FIXED, addr_len);
+        message->entries = parse_entries (name, body + FOUND_FIXED + addr_len, after - addr_len, error);
+        if (message->entries == NULL)
+          return NULL;
+      }
+      break;
     default:
       g_assert_not_reached ();
     }
@@ -651,6 +1062,10 @@ parse_body (guint8         type,
  * an ERROR text with a NUL byte or invalid UTF-8.  Pass a #GError to tell
  * a refused message from an incomplete one.
  *
+ * This parses the messages of the reserve, connect and incoming streams
+ * (%FOCTET_RELAY_MESSAGES_CIRCUIT); foctet_relay_message_parse_in() those
+ * of either family.
+ *
  * Returns: %TRUE if a whole valid message was parsed
  */
 gboolean
@@ -659,6 +1074,38 @@ foctet_relay_message_parse (const guint8        *data,
                             gsize               *consumed,
                             FoctetRelayMessage **out,
                             GError             **error)
+{
+  return foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_CIRCUIT, data, len, consumed, out, error);
+}
+
+/**
+ * foctet_relay_message_parse_in:
+ * @set: the message family of the stream the bytes came from
+ * @data: (array length=len): bytes received, starting at a message
+ * @len: how many
+ * @consumed: (out): as in foctet_relay_message_parse()
+ * @out: (out) (transfer full): as in foctet_relay_message_parse()
+ * @error: return location for a #GError
+ *
+ * foctet_relay_message_parse() for the messages of @set: a type outside
+ * it is an unknown type.  On top of the rules there, the directory's
+ * messages are refused for a PUBLISH longer than
+ * %FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE, a LOOKUP other than a NodeId,
+ * a FOUND ttl of 0 or an observed address running past the body, more
+ * than %FOCTET_RELAY_DIRECTORY_MAX_ENTRIES entries or entries taking more
+ * than %FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE bytes, an entry of a type
+ * other than 1 (QUIC) or 2 (TLS), an entry cut short or running past the
+ * body, and an entry address tickets would refuse.
+ *
+ * Returns: %TRUE if a whole valid message was parsed
+ */
+gboolean
+foctet_relay_message_parse_in (FoctetRelayMessageSet   set,
+                               const guint8           *data,
+                               gsize                   len,
+                               gsize                  *consumed,
+                               FoctetRelayMessage    **out,
+                               GError                **error)
 {
   FoctetRelayMessage *message;
   guint8 type;
@@ -675,10 +1122,14 @@ foctet_relay_message_parse (const guint8        *data,
     return FALSE;
 
   type = data[0];
-  if (!type_is_known (type))
+  if (!type_is_known (set, type))
     {
-      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                   "unknown relay message type 0x%02x", type);
+      if (set == FOCTET_RELAY_MESSAGES_DIRECTORY)
+        g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                     "unknown relay directory message type 0x%02x", type);
+      else
+        g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                     "unknown relay message type 0x%02x", type);
       return FALSE;
     }
   if (len < FOCTET_RELAY_MESSAGE_HEADER_SIZE)
@@ -729,6 +1180,30 @@ foctet_relay_message_to_string (const FoctetRelayMessage *self)
         if (self->type == FOCTET_RELAY_MESSAGE_CONNECT)
           return g_strdup_printf ("%s to %s", name, node);
         return g_strdup_printf ("%s from %s at %s", name, node, self->address);
+      }
+    case FOCTET_RELAY_MESSAGE_LOOKUP:
+      {
+        g_autofree char *node = foctet_node_id_to_string (self->node_id);
+
+        return g_strdup_printf ("%s of %s", name, node);
+      }
+    case FOCTET_RELAY_MESSAGE_PUBLISH:
+    case FOCTET_RELAY_MESSAGE_FOUND:
+      {
+        GString *text = g_string_new (name);
+
+        if (self->type == FOCTET_RELAY_MESSAGE_FOUND)
+          g_string_append_printf (text, " ttl %" G_GUINT32_FORMAT " s, observed address %s,",
+                                  self->ttl, self->address);
+        g_string_append_printf (text, " %u entries", self->entries->len);
+        for (guint i = 0; i < self->entries->len; i++)
+          {
+            FoctetRelayEntry *entry = g_ptr_array_index (self->entries, i);
+
+            g_string_append_printf (text, "%s%s/%s", i == 0 ? ": " : ", ",
+                                    foctet_address_kind_to_transport (entry->kind), entry->address);
+          }
+        return g_string_free (text, FALSE);
       }
     case FOCTET_RELAY_MESSAGE_ERROR:
       {
@@ -846,6 +1321,7 @@ foctet_relay_address_from_socket_address (GSocketAddress *address)
 /* Reading and writing one message on a stream. */
 
 typedef struct {
+  FoctetRelayMessageSet set;
   guint8 buf[FOCTET_RELAY_MESSAGE_MAX_SIZE];
   gsize have;
   gsize asked;    /* by the read in flight */
@@ -871,7 +1347,7 @@ read_cb (GObject      *source,
     }
   data->have += n_read;
 
-  if (foctet_relay_message_parse (data->buf, data->have, &consumed, &message, &error))
+  if (foctet_relay_message_parse_in (data->set, data->buf, data->have, &consumed, &message, &error))
     {
       /* Reads ask for no more than the message needs. */
       g_assert (consumed == data->have);
@@ -952,6 +1428,9 @@ read_more (GTask *task)
  * a message (the peer half-closed: for a reserve stream, the end of the
  * reservation); or the stream's own error (a reset, cancellation).
  * There are no time limits here: cancel @cancellable to impose one.
+ *
+ * This reads the messages of the reserve, connect and incoming streams;
+ * foctet_relay_message_read_in_async() those of either family.
  */
 void
 foctet_relay_message_read_async (GInputStream        *stream,
@@ -960,7 +1439,33 @@ foctet_relay_message_read_async (GInputStream        *stream,
                                  GAsyncReadyCallback  callback,
                                  gpointer             user_data)
 {
+  foctet_relay_message_read_in_async (stream, FOCTET_RELAY_MESSAGES_CIRCUIT, io_priority, cancellable,
+                                      callback, user_data);
+}
+
+/**
+ * foctet_relay_message_read_in_async:
+ * @stream: a control stream, after its PROTOCOL §5 header
+ * @set: the message family of @stream's protocol
+ * @io_priority: the I/O priority of the reads
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the message
+ * @user_data: data for @callback
+ *
+ * foctet_relay_message_read_async() for the messages of @set, parsed by
+ * foctet_relay_message_parse_in().  Finish with
+ * foctet_relay_message_read_finish().
+ */
+void
+foctet_relay_message_read_in_async (GInputStream          *stream,
+                                    FoctetRelayMessageSet  set,
+                                    int                    io_priority,
+                                    GCancellable          *cancellable,
+                                    GAsyncReadyCallback    callback,
+                                    gpointer               user_data)
+{
   GTask *task;
+  ReadData *data;
 
   g_return_if_fail (G_IS_INPUT_STREAM (stream));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -968,7 +1473,9 @@ foctet_relay_message_read_async (GInputStream        *stream,
   task = g_task_new (stream, cancellable, callback, user_data);
   g_task_set_source_tag (task, foctet_relay_message_read_async);
   g_task_set_priority (task, io_priority);
-  g_task_set_task_data (task, g_new0 (ReadData, 1), g_free);
+  data = g_new0 (ReadData, 1);
+  data->set = set;
+  g_task_set_task_data (task, data, g_free);
   read_more (task);
 }
 

@@ -13,6 +13,15 @@
  *   5 OK          empty
  *   6 ERROR       code (u16) | message (UTF-8, the rest of the body)
  *
+ * and the directory's streams (publish/1, lookup/1) carry OK, ERROR and
+ *
+ *   7 PUBLISH     entries: kind (1) | len (1) | "host:port", to the end
+ *   8 LOOKUP      target NodeId (32)
+ *   9 FOUND       ttl (u32) | addr_len (1) | target's observed address | entries
+ *
+ * Each family of streams knows its own types only: a PUBLISH on a reserve
+ * stream is an unknown type there, as a RESERVE is on a lookup stream.
+ *
  * The encoding is canonical: a message has exactly one encoding, so
  * encoding a parsed message gives back the bytes it was parsed from.
  *
@@ -37,6 +46,10 @@ G_BEGIN_DECLS
 #define FOCTET_RELAY_PROTOCOL_RESERVE "foctet-relay/reserve/1"
 #define FOCTET_RELAY_PROTOCOL_CONNECT "foctet-relay/connect/1"
 #define FOCTET_RELAY_PROTOCOL_INCOMING "foctet-relay/incoming/1"
+/* The directory: a reserved client publishes its addresses; any client
+ * looks a NodeId up. */
+#define FOCTET_RELAY_PROTOCOL_PUBLISH "foctet-relay/publish/1"
+#define FOCTET_RELAY_PROTOCOL_LOOKUP "foctet-relay/lookup/1"
 
 /* type (1) and length (2). */
 #define FOCTET_RELAY_MESSAGE_HEADER_SIZE 3
@@ -48,6 +61,27 @@ G_BEGIN_DECLS
 #define FOCTET_RELAY_ADDRESS_MAX 255
 /* The longest ERROR text: the body less the code. */
 #define FOCTET_RELAY_ERROR_TEXT_MAX (FOCTET_RELAY_MESSAGE_MAX_BODY - 2)
+/* The most entries a PUBLISH (and so a FOUND) carries. */
+#define FOCTET_RELAY_DIRECTORY_MAX_ENTRIES 16
+/* The most bytes the entries of a PUBLISH or a FOUND take: what is left
+ * of a FOUND body after its ttl and the longest observed address, so
+ * that whatever was published fits in the answer. */
+#define FOCTET_RELAY_DIRECTORY_MAX_ENTRIES_SIZE (FOCTET_RELAY_MESSAGE_MAX_BODY - 4 - 1 - FOCTET_RELAY_ADDRESS_MAX)
+
+/**
+ * FoctetRelayMessageSet:
+ * @FOCTET_RELAY_MESSAGES_CIRCUIT: the types of the reserve, connect and
+ *   incoming streams: RESERVE, RESERVE_OK, CONNECT, INCOMING, OK, ERROR
+ * @FOCTET_RELAY_MESSAGES_DIRECTORY: the types of the publish and lookup
+ *   streams: OK, ERROR, PUBLISH, LOOKUP, FOUND
+ *
+ * Which message types a stream's protocol knows; any other type read on
+ * it is an unknown type.
+ */
+typedef enum {
+  FOCTET_RELAY_MESSAGES_CIRCUIT,
+  FOCTET_RELAY_MESSAGES_DIRECTORY,
+} FoctetRelayMessageSet;
 
 /**
  * FoctetRelayMessageType:
@@ -62,6 +96,13 @@ G_BEGIN_DECLS
  *   `node_id` at `address` wants a circuit to you
  * @FOCTET_RELAY_MESSAGE_OK: accepted; raw relayed bytes follow
  * @FOCTET_RELAY_MESSAGE_ERROR: refused, with `error_code` and `error_text`
+ * @FOCTET_RELAY_MESSAGE_PUBLISH: reserved client → relay on a publish
+ *   stream: find me at `entries` (replacing what was published)
+ * @FOCTET_RELAY_MESSAGE_LOOKUP: client → relay on a lookup stream: where
+ *   is `node_id`?
+ * @FOCTET_RELAY_MESSAGE_FOUND: relay → client: the target published
+ *   `entries`; its reservation holds for `ttl` more seconds and the relay
+ *   sees it at `address`
  *
  * The message types; the values are the wire's.
  */
@@ -72,7 +113,23 @@ typedef enum {
   FOCTET_RELAY_MESSAGE_INCOMING = 4,
   FOCTET_RELAY_MESSAGE_OK = 5,
   FOCTET_RELAY_MESSAGE_ERROR = 6,
+  FOCTET_RELAY_MESSAGE_PUBLISH = 7,
+  FOCTET_RELAY_MESSAGE_LOOKUP = 8,
+  FOCTET_RELAY_MESSAGE_FOUND = 9,
 } FoctetRelayMessageType;
+
+/**
+ * FoctetRelayEntry:
+ * @kind: %FOCTET_ADDRESS_KIND_QUIC or %FOCTET_ADDRESS_KIND_TLS (the
+ *   ticket entry types 1 and 2)
+ * @address: "host:port" as in tickets, port 1–65535
+ *
+ * One address of a PUBLISH or a FOUND.
+ */
+typedef struct {
+  FoctetAddressKind kind;
+  char *address;
+} FoctetRelayEntry;
 
 /**
  * FoctetRelayErrorCode:
@@ -110,12 +167,17 @@ typedef enum {
 /**
  * FoctetRelayMessage:
  * @type: which message
- * @ttl: RESERVE_OK: seconds the reservation lasts from now, at least 1;
- *   otherwise 0
- * @node_id: CONNECT: the target; INCOMING: the caller; otherwise %NULL
+ * @ttl: RESERVE_OK, FOUND: seconds the reservation lasts from now, at
+ *   least 1; otherwise 0
+ * @node_id: CONNECT: the target; INCOMING: the caller; LOOKUP: the node
+ *   looked up; otherwise %NULL
  * @address: RESERVE_OK: the client's address as the relay observed it;
- *   INCOMING: the caller's, as the relay observed it; "host:port" as in
- *   tickets (PROTOCOL §6), port 1–65535; otherwise %NULL
+ *   INCOMING: the caller's, as the relay observed it; FOUND: the
+ *   target's, as the relay observed it; "host:port" as in tickets
+ *   (PROTOCOL §6), port 1–65535; otherwise %NULL
+ * @entries: PUBLISH, FOUND: the published addresses, 0 to
+ *   %FOCTET_RELAY_DIRECTORY_MAX_ENTRIES #FoctetRelayEntry, in the
+ *   publisher's order of preference; otherwise %NULL
  * @error_code: ERROR: a #FoctetRelayErrorCode or any other code;
  *   otherwise 0
  * @error_text: ERROR: the message text, valid UTF-8 without NUL, possibly
@@ -133,6 +195,7 @@ typedef struct {
   char *address;
   guint16 error_code;
   char *error_text;
+  GPtrArray *entries;
 } FoctetRelayMessage;
 
 FoctetRelayMessage *foctet_relay_message_new_reserve (void);
@@ -146,7 +209,23 @@ FoctetRelayMessage *foctet_relay_message_new_incoming (const FoctetNodeId  *call
 FoctetRelayMessage *foctet_relay_message_new_ok (void);
 FoctetRelayMessage *foctet_relay_message_new_error (guint16     code,
                                                     const char *text);
+FoctetRelayMessage *foctet_relay_message_new_publish (GPtrArray  *entries,
+                                                      GError    **error);
+FoctetRelayMessage *foctet_relay_message_new_lookup (const FoctetNodeId *target);
+FoctetRelayMessage *foctet_relay_message_new_found (guint32      ttl,
+                                                    const char  *observed_address,
+                                                    GPtrArray   *entries,
+                                                    GError     **error);
 void foctet_relay_message_free (FoctetRelayMessage *self);
+
+FoctetRelayEntry *foctet_relay_entry_new (FoctetAddressKind kind,
+                                          const char       *address);
+void foctet_relay_entry_free (FoctetRelayEntry *self);
+GPtrArray *foctet_relay_entries_new (void);
+gboolean foctet_relay_entries_check (GPtrArray  *entries,
+                                     GError    **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FoctetRelayEntry, foctet_relay_entry_free)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FoctetRelayMessage, foctet_relay_message_free)
 
@@ -157,12 +236,24 @@ gboolean foctet_relay_message_parse (const guint8        *data,
                                      gsize               *consumed,
                                      FoctetRelayMessage **out,
                                      GError             **error);
+gboolean foctet_relay_message_parse_in (FoctetRelayMessageSet   set,
+                                        const guint8           *data,
+                                        gsize                   len,
+                                        gsize                  *consumed,
+                                        FoctetRelayMessage    **out,
+                                        GError                **error);
 
 void foctet_relay_message_read_async (GInputStream        *stream,
                                       int                  io_priority,
                                       GCancellable        *cancellable,
                                       GAsyncReadyCallback  callback,
                                       gpointer             user_data);
+void foctet_relay_message_read_in_async (GInputStream          *stream,
+                                         FoctetRelayMessageSet  set,
+                                         int                    io_priority,
+                                         GCancellable          *cancellable,
+                                         GAsyncReadyCallback    callback,
+                                         gpointer               user_data);
 FoctetRelayMessage *foctet_relay_message_read_finish (GInputStream  *stream,
                                                       GAsyncResult  *result,
                                                       GError       **error);

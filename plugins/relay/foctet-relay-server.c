@@ -8,6 +8,10 @@
  * written: back-pressure from either end reaches the other, and a circuit
  * holds at most two buffers however fast its ends are.
  *
+ * The directory: a reserved client's publish stream holds the addresses
+ * it published, which live as long as its reservation; a lookup stream
+ * asks for them, one LOOKUP each, within a per-client rate.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "foctet-relay-server.h"
@@ -30,11 +34,15 @@ struct _RelayServer {
   guint incoming_timeout;             /* seconds */
   guint64 rate;                       /* bytes/s per direction; 0: no limit */
   guint64 max_memory;                 /* bytes of circuit buffers */
+  guint lookup_rate;                  /* LOOKUPs per second per client; 0: no limit */
 
   GHashTable *reservations;           /* NodeId text → Reservation */
   GHashTable *client_circuits;        /* NodeId text → count of circuits */
   GHashTable *circuits;               /* Circuit set, spliced or being set up */
   GHashTable *reserve_streams;        /* Reservation set, reserved or not yet */
+  GHashTable *publications;           /* Publication set: publish streams */
+  GHashTable *lookups;                /* Lookup set: lookup streams */
+  GHashTable *lookup_buckets;         /* NodeId text → Bucket */
   RelayServerStats stats;
   gboolean stopped;
 };
@@ -50,6 +58,7 @@ enum {
   PROP_INCOMING_TIMEOUT,
   PROP_RATE,
   PROP_MAX_MEMORY,
+  PROP_LOOKUP_RATE,
   N_PROPS
 };
 
@@ -135,6 +144,8 @@ refuse (RelayServer  *self,
 /* ------------------------------------------------------------------ */
 /* Reservations                                                        */
 
+typedef struct _Publication Publication;
+
 /* One reserve stream; a reservation once RESERVE was granted. */
 typedef struct {
   RelayServer *server;
@@ -146,7 +157,12 @@ typedef struct {
   GSource *expiry;
   gboolean reserved;                  /* the table's entry for key is this */
   gboolean ended;
+  Publication *publication;           /* what it published, if it did */
 } Reservation;
+
+static void publication_end (Publication *p,
+                             const char  *why,
+                             gboolean     close);
 
 static void
 reservation_free (Reservation *r)
@@ -174,6 +190,8 @@ reservation_end (Reservation *r,
     return;
   r->ended = TRUE;
   destroy_source (&r->expiry);
+  if (r->publication != NULL)
+    publication_end (r->publication, "the reservation ended", TRUE);
   if (r->reserved)
     {
       g_message ("reservation of %s (%s) ended: %s", r->key, r->address, why);
@@ -280,6 +298,13 @@ reserve_read_cb (GObject      *source,
       g_hash_table_remove (r->server->reserve_streams, r);
       return;
     }
+  if (message == NULL && g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
+    {
+      refuse (r->server, r->stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, "%s", error->message);
+      reservation_end (r, "malformed message", FALSE);
+      g_hash_table_remove (r->server->reserve_streams, r);
+      return;
+    }
   if (message == NULL)
     {
       /* The client half-closed (end of the reservation), or the stream failed. */
@@ -331,6 +356,415 @@ handle_reserve (FoctetNode       *node,
   r->cancellable = g_cancellable_new ();
   g_hash_table_add (self->reserve_streams, r);
   reserve_read_next (r);
+}
+
+/* ------------------------------------------------------------------ */
+/* The directory: publish streams                                      */
+
+/* One publish stream; once a PUBLISH was accepted, the entries of the
+ * reservation it was sent under.  Exactly one operation is in flight on
+ * it (a read, a write) until it ends; the callback of that operation
+ * frees it once it has ended. */
+struct _Publication {
+  RelayServer *server;
+  FoctetConnection *connection;
+  FoctetStream *stream;
+  char *key;                          /* the client's NodeId, as text */
+  Reservation *reservation;           /* the one it publishes under, once it did */
+  GPtrArray *entries;                 /* of FoctetRelayEntry, once it published */
+  GCancellable *cancellable;
+  GSource *timeout;                   /* for the first PUBLISH */
+  gboolean ended;
+};
+
+static void
+publication_free (Publication *p)
+{
+  destroy_source (&p->timeout);
+  g_clear_object (&p->connection);
+  g_clear_object (&p->stream);
+  g_clear_object (&p->cancellable);
+  g_clear_pointer (&p->entries, g_ptr_array_unref);
+  g_free (p->key);
+  g_free (p);
+}
+
+/* Ends the publication: the entries go; unless the stream failed
+ * (@close FALSE) the relay half-closes it, which tells the client. */
+static void
+publication_end (Publication *p,
+                 const char  *why,
+                 gboolean     close)
+{
+  RelayServer *self = p->server;
+
+  if (p->ended)
+    return;
+  p->ended = TRUE;
+  destroy_source (&p->timeout);
+  if (p->reservation != NULL)
+    {
+      g_debug ("addresses of %s withdrawn: %s", p->key, why);
+      g_assert (p->reservation->publication == p);
+      p->reservation->publication = NULL;
+      p->reservation = NULL;
+      self->stats.published--;
+    }
+  g_clear_pointer (&p->entries, g_ptr_array_unref);
+  if (close)
+    foctet_stream_close_write_async (p->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_cancellable_cancel (p->cancellable);
+}
+
+static void publish_read_next (Publication *p);
+
+static void
+publish_ok_written_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Publication *p = user_data;
+  g_autoptr(RelayServer) self = p->server;     /* the operation's reference */
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      foctet_stream_reset (p->stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      publication_end (p, error->message, FALSE);
+    }
+  if (p->ended)
+    {
+      g_hash_table_remove (self->publications, p);
+      return;
+    }
+  publish_read_next (p);
+}
+
+static void
+publish_read_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Publication *p = user_data;
+  g_autoptr(RelayServer) self = p->server;     /* the operation's reference */
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  g_autoptr(FoctetRelayMessage) ok = NULL;
+  g_autoptr(GError) error = NULL;
+  Reservation *r;
+
+  message = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (p->ended)
+    {
+      g_hash_table_remove (self->publications, p);
+      return;
+    }
+  if (message == NULL)
+    {
+      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
+        {
+          refuse (self, p->stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, "%s", error->message);
+          publication_end (p, "malformed message", FALSE);
+        }
+      else
+        /* The client half-closed (it withdraws), or the stream failed. */
+        publication_end (p, error->message, g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED));
+      g_hash_table_remove (self->publications, p);
+      return;
+    }
+  if (message->type != FOCTET_RELAY_MESSAGE_PUBLISH)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (message);
+
+      refuse (self, p->stream, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE,
+              "Expected PUBLISH on a publish stream, got %s", what);
+      publication_end (p, "unexpected message", FALSE);
+      g_hash_table_remove (self->publications, p);
+      return;
+    }
+
+  /* The entries live as long as the reservation of this very connection. */
+  r = g_hash_table_lookup (self->reservations, p->key);
+  if (r == NULL || r->connection != p->connection)
+    {
+      refuse (self, p->stream, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE,
+              "PUBLISH needs a reservation on the same connection; %s holds none here", p->key);
+      publication_end (p, "no reservation", FALSE);
+      g_hash_table_remove (self->publications, p);
+      return;
+    }
+  if (p->reservation == NULL)
+    {
+      destroy_source (&p->timeout);
+      /* A newer publish stream replaces the older one. */
+      if (r->publication != NULL)
+        publication_end (r->publication, "replaced by a newer publish stream", TRUE);
+      r->publication = p;
+      p->reservation = r;
+      self->stats.published++;
+    }
+  g_assert (p->reservation == r);
+  g_clear_pointer (&p->entries, g_ptr_array_unref);
+  p->entries = g_steal_pointer (&message->entries);
+  g_debug ("%s published %u addresses", p->key, p->entries->len);
+
+  ok = foctet_relay_message_new_ok ();
+  g_object_ref (self);
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (p->stream)), ok,
+                                    G_PRIORITY_DEFAULT, p->cancellable, publish_ok_written_cb, p);
+}
+
+static void
+publish_read_next (Publication *p)
+{
+  g_object_ref (p->server);
+  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (p->stream)),
+                                      FOCTET_RELAY_MESSAGES_DIRECTORY, G_PRIORITY_DEFAULT, p->cancellable,
+                                      publish_read_cb, p);
+}
+
+static gboolean
+publish_timeout_cb (gpointer user_data)
+{
+  Publication *p = user_data;
+
+  g_clear_pointer (&p->timeout, g_source_unref);
+  foctet_stream_reset (p->stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+  /* The read in flight fails and frees it. */
+  publication_end (p, "no PUBLISH in time", FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+handle_publish (FoctetNode       *node,
+                FoctetConnection *connection,
+                FoctetStream     *stream,
+                gpointer          user_data)
+{
+  RelayServer *self = user_data;
+  Publication *p;
+
+  if (self->stopped)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      return;
+    }
+  p = g_new0 (Publication, 1);
+  p->server = self;
+  p->connection = g_object_ref (connection);
+  p->stream = g_object_ref (stream);
+  p->key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+  p->cancellable = g_cancellable_new ();
+  p->timeout = attach_timeout (self, RELAY_DIRECTORY_REQUEST_TIMEOUT * 1000, publish_timeout_cb, p);
+  g_hash_table_add (self->publications, p);
+  publish_read_next (p);
+}
+
+/* ------------------------------------------------------------------ */
+/* The directory: lookups                                              */
+
+typedef struct {
+  double tokens;
+  gint64 refilled;                    /* monotonic µs */
+} Bucket;
+
+/* Takes one LOOKUP from @key's bucket; FALSE if it is empty. */
+static gboolean
+lookup_allowed (RelayServer *self,
+                const char  *key)
+{
+  double burst = (double) self->lookup_rate * RELAY_LOOKUP_BURST_FACTOR;
+  gint64 now = g_get_monotonic_time ();
+  Bucket *bucket;
+
+  if (self->lookup_rate == 0)
+    return TRUE;
+
+  /* Full buckets say nothing: drop them before the table grows large. */
+  if (g_hash_table_size (self->lookup_buckets) >= 4096)
+    {
+      GHashTableIter iter;
+      gpointer value;
+
+      g_hash_table_iter_init (&iter, self->lookup_buckets);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        {
+          Bucket *b = value;
+
+          if (b->tokens + (now - b->refilled) * (double) self->lookup_rate / G_USEC_PER_SEC >= burst)
+            g_hash_table_iter_remove (&iter);
+        }
+    }
+
+  bucket = g_hash_table_lookup (self->lookup_buckets, key);
+  if (bucket == NULL)
+    {
+      bucket = g_new0 (Bucket, 1);
+      bucket->tokens = burst;
+      bucket->refilled = now;
+      g_hash_table_insert (self->lookup_buckets, g_strdup (key), bucket);
+    }
+  bucket->tokens = MIN (burst, bucket->tokens + (now - bucket->refilled) * (double) self->lookup_rate / G_USEC_PER_SEC);
+  bucket->refilled = now;
+  if (bucket->tokens < 1)
+    return FALSE;
+  bucket->tokens -= 1;
+  return TRUE;
+}
+
+/* One lookup stream; its one read is the only operation, whose callback
+ * frees it. */
+typedef struct {
+  RelayServer *server;
+  FoctetStream *stream;
+  char *key;                          /* the client's NodeId, as text */
+  GCancellable *cancellable;
+  GSource *timeout;
+} Lookup;
+
+static void
+lookup_free (Lookup *l)
+{
+  destroy_source (&l->timeout);
+  g_clear_object (&l->stream);
+  g_clear_object (&l->cancellable);
+  g_free (l->key);
+  g_free (l);
+}
+
+static void
+found_written_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  FoctetStream *stream = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  else
+    g_debug ("Could not send FOUND: %s", error->message);
+  g_object_unref (stream);
+}
+
+/* Answers LOOKUP @target on @l's stream. */
+static void
+lookup_answer (RelayServer        *self,
+               Lookup             *l,
+               const FoctetNodeId *target)
+{
+  g_autofree char *target_key = foctet_node_id_to_string (target);
+  g_autoptr(FoctetRelayMessage) found = NULL;
+  g_autoptr(GError) error = NULL;
+  Reservation *r;
+  guint32 ttl = self->reservation_ttl;
+
+  self->stats.lookups++;
+  if (!lookup_allowed (self, l->key))
+    {
+      refuse (self, l->stream, FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT,
+              "Too many lookups: at most %u a second", self->lookup_rate);
+      return;
+    }
+  r = g_hash_table_lookup (self->reservations, target_key);
+  if (r == NULL || r->publication == NULL)
+    {
+      refuse (self, l->stream, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION,
+              "%s is not reachable via this relay (%s)", target_key,
+              r == NULL ? "it holds no reservation" : "it published no addresses");
+      return;
+    }
+  if (r->expiry != NULL)
+    {
+      gint64 left = g_source_get_ready_time (r->expiry) - g_get_monotonic_time ();
+
+      ttl = (guint32) CLAMP ((left + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC, 1, G_MAXUINT32);
+    }
+  found = foctet_relay_message_new_found (ttl, r->address, r->publication->entries, &error);
+  if (found == NULL)
+    {
+      g_warning ("Cannot describe the address of %s: %s", target_key, error->message);
+      refuse (self, l->stream, FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR, "The relay cannot describe its address");
+      return;
+    }
+  self->stats.lookups_found++;
+  g_debug ("lookup by %s of %s: found %u addresses", l->key, target_key, r->publication->entries->len);
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (l->stream)), found,
+                                    G_PRIORITY_DEFAULT, NULL, found_written_cb, g_object_ref (l->stream));
+}
+
+static void
+lookup_read_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Lookup *l = user_data;
+  g_autoptr(RelayServer) self = l->server;     /* the operation's reference */
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+
+  message = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (message == NULL)
+    {
+      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
+        refuse (self, l->stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, "%s", error->message);
+      else if (l->timeout == NULL && !self->stopped)
+        {
+          count_refusal (self, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+          foctet_stream_reset (l->stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+        }
+      else
+        foctet_stream_reset (l->stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+    }
+  else if (self->stopped)
+    foctet_stream_reset (l->stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+  else if (message->type != FOCTET_RELAY_MESSAGE_LOOKUP)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (message);
+
+      refuse (self, l->stream, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE,
+              "Expected LOOKUP on a lookup stream, got %s", what);
+    }
+  else
+    lookup_answer (self, l, message->node_id);
+  g_hash_table_remove (self->lookups, l);
+}
+
+static gboolean
+lookup_timeout_cb (gpointer user_data)
+{
+  Lookup *l = user_data;
+
+  g_clear_pointer (&l->timeout, g_source_unref);
+  /* The read fails, and its callback resets the stream. */
+  g_cancellable_cancel (l->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+handle_lookup (FoctetNode       *node,
+               FoctetConnection *connection,
+               FoctetStream     *stream,
+               gpointer          user_data)
+{
+  RelayServer *self = user_data;
+  Lookup *l;
+
+  if (self->stopped)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      return;
+    }
+  l = g_new0 (Lookup, 1);
+  l->server = self;
+  l->stream = g_object_ref (stream);
+  l->key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+  l->cancellable = g_cancellable_new ();
+  l->timeout = attach_timeout (self, RELAY_DIRECTORY_REQUEST_TIMEOUT * 1000, lookup_timeout_cb, l);
+  g_hash_table_add (self->lookups, l);
+  g_object_ref (self);
+  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)),
+                                      FOCTET_RELAY_MESSAGES_DIRECTORY, G_PRIORITY_DEFAULT, l->cancellable,
+                                      lookup_read_cb, l);
 }
 
 /* ------------------------------------------------------------------ */
@@ -903,8 +1337,10 @@ relay_server_format_stats (RelayServer *self)
   RelayServerStats *s = &self->stats;
 
   g_string_append_printf (text, "reservations=%u circuits_active=%u circuits_total=%" G_GUINT64_FORMAT
-                          " bytes_relayed=%" G_GUINT64_FORMAT,
-                          s->reservations, s->circuits_active, s->circuits_total, s->bytes_relayed);
+                          " bytes_relayed=%" G_GUINT64_FORMAT " published=%u lookups=%" G_GUINT64_FORMAT
+                          " lookups_found=%" G_GUINT64_FORMAT,
+                          s->reservations, s->circuits_active, s->circuits_total, s->bytes_relayed,
+                          s->published, s->lookups, s->lookups_found);
   /* By FoctetRelayErrorCode: short names for logs and scripts. */
   static const char *names[] = {
     NULL, "malformed", "no_reservation", "reservation_limit", "circuit_limit", "refused_by_target",
@@ -932,6 +1368,17 @@ relay_server_stop (RelayServer *self)
   g_cancellable_cancel (self->cancellable);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_RESERVE, NULL, NULL, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT, NULL, NULL, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_PUBLISH, NULL, NULL, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_LOOKUP, NULL, NULL, NULL);
+
+  /* Lookups and publications end with the operation in flight, which the
+   * cancellables fail. */
+  g_hash_table_iter_init (&iter, self->lookups);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_cancellable_cancel (((Lookup *) key)->cancellable);
+  g_hash_table_iter_init (&iter, self->publications);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    publication_end (key, "the relay is shutting down", TRUE);
 
   /* circuit_end () removes from the set: take the circuits out first. */
   while (g_hash_table_size (self->circuits) > 0)
@@ -967,6 +1414,7 @@ relay_server_get_property (GObject    *object,
     case PROP_INCOMING_TIMEOUT: g_value_set_uint (value, self->incoming_timeout); break;
     case PROP_RATE: g_value_set_uint64 (value, self->rate); break;
     case PROP_MAX_MEMORY: g_value_set_uint64 (value, self->max_memory); break;
+    case PROP_LOOKUP_RATE: g_value_set_uint (value, self->lookup_rate); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -990,6 +1438,7 @@ relay_server_set_property (GObject      *object,
     case PROP_INCOMING_TIMEOUT: self->incoming_timeout = g_value_get_uint (value); break;
     case PROP_RATE: self->rate = g_value_get_uint64 (value); break;
     case PROP_MAX_MEMORY: self->max_memory = g_value_get_uint64 (value); break;
+    case PROP_LOOKUP_RATE: self->lookup_rate = g_value_get_uint (value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -1006,6 +1455,8 @@ relay_server_constructed (GObject *object)
   foctet_node_set_protocol_handler (self->node, FOCTET_PROTOCOL_PERF, NULL, NULL, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_RESERVE, handle_reserve, self, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT, handle_connect, self, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_PUBLISH, handle_publish, self, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_LOOKUP, handle_lookup, self, NULL);
 }
 
 static void
@@ -1027,6 +1478,9 @@ relay_server_finalize (GObject *object)
 
   g_hash_table_unref (self->circuits);
   g_hash_table_unref (self->reserve_streams);
+  g_hash_table_unref (self->publications);
+  g_hash_table_unref (self->lookups);
+  g_hash_table_unref (self->lookup_buckets);
   g_hash_table_unref (self->reservations);
   g_hash_table_unref (self->client_circuits);
   g_clear_object (&self->cancellable);
@@ -1067,6 +1521,10 @@ relay_server_class_init (RelayServerClass *klass)
     g_param_spec_uint64 ("rate", NULL, NULL, 0, G_MAXUINT64, 0, flags);
   properties[PROP_MAX_MEMORY] =
     g_param_spec_uint64 ("max-memory", NULL, NULL, 0, G_MAXUINT64, RELAY_DEFAULT_MAX_MEMORY, flags);
+  /* LOOKUPs per second per client NodeId (0: no limit), in bursts of up
+   * to RELAY_LOOKUP_BURST_FACTOR times as many. */
+  properties[PROP_LOOKUP_RATE] =
+    g_param_spec_uint ("lookup-rate", NULL, NULL, 0, 1000000, RELAY_DEFAULT_LOOKUP_RATE, flags);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -1079,4 +1537,7 @@ relay_server_init (RelayServer *self)
   self->client_circuits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->circuits = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) circuit_unref, NULL);
   self->reserve_streams = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) reservation_free, NULL);
+  self->publications = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) publication_free, NULL);
+  self->lookups = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) lookup_free, NULL);
+  self->lookup_buckets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }

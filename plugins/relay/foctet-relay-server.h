@@ -1,7 +1,8 @@
 /* foctet-relay-server.h: the relay side of the relay control protocol
  * (docs/protocol.md, "Relay control"): reservations, circuits and the
- * splicing of circuit streams, on a FoctetNode whose transports speak
- * ALPN foctet-relay/1.
+ * splicing of circuit streams, and the directory of addresses reserved
+ * nodes publish, on a FoctetNode whose transports speak ALPN
+ * foctet-relay/1.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -24,6 +25,12 @@ G_DECLARE_FINAL_TYPE (RelayServer, relay_server, RELAY, SERVER, GObject)
 #define RELAY_DEFAULT_MAX_MEMORY (256u * 1024 * 1024)
 /* One buffer per direction of a circuit. */
 #define RELAY_CIRCUIT_BUFFER (64 * 1024)
+/* LOOKUPs per second per client NodeId; the bucket holds
+ * RELAY_LOOKUP_BURST_FACTOR times as many. */
+#define RELAY_DEFAULT_LOOKUP_RATE 5
+#define RELAY_LOOKUP_BURST_FACTOR 4
+/* How long the first PUBLISH or the LOOKUP may take to come. */
+#define RELAY_DIRECTORY_REQUEST_TIMEOUT 10       /* seconds */
 
 /* Counters, as foctet-relay prints them. */
 typedef struct {
@@ -31,6 +38,9 @@ typedef struct {
   guint circuits_active;
   guint64 circuits_total;             /* ever spliced */
   guint64 bytes_relayed;              /* both directions, all circuits */
+  guint published;                    /* reservations with published addresses, now */
+  guint64 lookups;                    /* LOOKUPs answered, however */
+  guint64 lookups_found;              /* of which with FOUND */
   guint64 refusals[10];               /* by FoctetRelayErrorCode (0: other) */
 } RelayServerStats;
 

@@ -12,10 +12,17 @@
  * muxer found on the muxer extension point — the same code the tls
  * transport runs over TCP — so the relay only ever forwards ciphertext.
  *
+ * The relay's directory rides on the same links: once reserved, a link
+ * publishes what the identity's relay discovery asks for
+ * (foctet-relay-shared.h) on a publish stream, so the relay drops it with
+ * the reservation, and publishes again whenever the reservation is made
+ * again; lookups open a lookup stream on the link to the relay asked.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "foctet-relay-transport.h"
 #include "foctet-relay-message.h"
+#include "foctet-relay-shared.h"
 
 /* How long the relay and the target may take to set up a circuit. */
 #define CIRCUIT_SETUP_TIMEOUT_MS 15000
@@ -29,6 +36,7 @@ struct _RelayTransport {
   FoctetTransport *carrier;           /* "tls" with ALPN foctet-relay/1 */
   GHashTable *links;                  /* relay "host:port" → Link */
   GCancellable *cancellable;          /* cancelled by stop () */
+  RelayShared *shared;                /* the identity's, with the relay discovery */
 };
 
 enum {
@@ -99,6 +107,12 @@ typedef struct {
   GSource *renew;
   GSource *retry;
   guint backoff_ms;
+
+  /* Publishing in the relay's directory, under the reservation */
+  FoctetStream *publish_stream;
+  gboolean publish_busy;              /* opening the stream, or a PUBLISH unanswered */
+  gboolean publish_again;             /* what to publish changed meanwhile */
+  guint publish_generation;           /* callbacks of an older one only let go */
 } Link;
 
 static Link *
@@ -126,6 +140,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Link, link_unref)
 static void link_connect (Link *link);
 static void link_reserve (Link *link);
 static void dial_on_link (GTask *task);
+static void lookup_on_link (GTask *task);
+void relay_transport_lookup_async (RelayTransport      *self,
+                                   const char          *relay,
+                                   const FoctetNodeId  *target,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data);
 
 static void
 notify_observed (RelayTransport *self)
@@ -133,9 +154,22 @@ notify_observed (RelayTransport *self)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBSERVED_ADDRESSES]);
 }
 
+/* The relay drops what was published with the reservation: so do we. */
+static void
+link_forget_publication (Link *link)
+{
+  link->publish_generation++;
+  link->publish_busy = FALSE;
+  link->publish_again = FALSE;
+  if (link->publish_stream != NULL)
+    foctet_stream_reset (link->publish_stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+  g_clear_object (&link->publish_stream);
+}
+
 static void
 link_forget_reservation (Link *link)
 {
+  link_forget_publication (link);
   destroy_source (&link->renew);
   if (link->reserve_stream != NULL)
     foctet_stream_reset (link->reserve_stream, FOCTET_CLOSE_CODE_GOING_AWAY);
@@ -499,6 +533,185 @@ link_accept_next (Link *link)
   foctet_connection_accept_stream_async (link->connection, link->cancellable, link_accepted_cb, link_ref (link));
 }
 
+/* ---- Publishing in the directory ------------------------------------ */
+
+static void link_publish (Link *link);
+
+typedef struct {
+  Link *link;
+  guint generation;
+} PublishOp;
+
+static PublishOp *
+publish_op_new (Link *link)
+{
+  PublishOp *op = g_new0 (PublishOp, 1);
+
+  op->link = link_ref (link);
+  op->generation = link->publish_generation;
+  return op;
+}
+
+static void
+publish_op_free (PublishOp *op)
+{
+  link_unref (op->link);
+  g_free (op);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PublishOp, publish_op_free)
+
+static gboolean
+publish_op_is_current (PublishOp *op)
+{
+  return op->link->transport != NULL && op->generation == op->link->publish_generation;
+}
+
+/* Publishing failed: logged, and not tried again before what to publish
+ * changes or the reservation is made again. */
+static void
+publish_failed (Link       *link,
+                const char *what)
+{
+  g_debug ("Relay %s: could not publish our addresses: %s", link->address, what);
+  link_forget_publication (link);
+}
+
+static void
+publish_reply_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(PublishOp) op = user_data;
+  Link *link = op->link;
+  g_autoptr(FoctetRelayMessage) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (!publish_op_is_current (op))
+    return;
+  if (reply == NULL)
+    {
+      /* The end of the stream: the relay ended the reservation. */
+      publish_failed (link, error->message);
+      return;
+    }
+  if (reply->type != FOCTET_RELAY_MESSAGE_OK)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (reply);
+
+      publish_failed (link, what);
+      return;
+    }
+  g_debug ("Relay %s: our addresses are published", link->address);
+  link->publish_busy = FALSE;
+  if (link->publish_again)
+    {
+      link->publish_again = FALSE;
+      link_publish (link);
+    }
+}
+
+static void
+publish_written_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(PublishOp) op = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* A failure fails the read of the answer too, which reports it. */
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    g_debug ("Relay %s: could not send PUBLISH: %s", op->link->address, error->message);
+}
+
+/* Sends what is to be published now; the link is busy. */
+static void
+publish_send (Link *link)
+{
+  GPtrArray *entries = relay_shared_get_published (link->transport->shared, link->address);
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+  GIOStream *stream = G_IO_STREAM (link->publish_stream);
+
+  if (entries == NULL)
+    {
+      /* Withdrawn meanwhile. */
+      link_forget_publication (link);
+      return;
+    }
+  message = foctet_relay_message_new_publish (entries, &error);
+  if (message == NULL)
+    {
+      publish_failed (link, error->message);
+      return;
+    }
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (stream), message, G_PRIORITY_DEFAULT,
+                                    link->cancellable, publish_written_cb, publish_op_new (link));
+  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (stream), FOCTET_RELAY_MESSAGES_DIRECTORY,
+                                      G_PRIORITY_DEFAULT, link->cancellable, publish_reply_cb,
+                                      publish_op_new (link));
+}
+
+static void
+publish_opened_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(PublishOp) op = user_data;
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+
+  stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (!publish_op_is_current (op) || op->link->connection != FOCTET_CONNECTION (source))
+    {
+      if (stream != NULL)
+        foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      return;
+    }
+  if (stream == NULL)
+    {
+      publish_failed (op->link, error->message);
+      return;
+    }
+  op->link->publish_stream = g_steal_pointer (&stream);
+  publish_send (op->link);
+}
+
+/* Publishes in the relay's directory what the identity's discovery asks
+ * for at this relay, once the link holds a reservation; withdraws it if
+ * there is nothing to publish any more. */
+static void
+link_publish (Link *link)
+{
+  if (link->transport == NULL || !link->reserved || link->connection == NULL)
+    return;
+  if (relay_shared_get_published (link->transport->shared, link->address) == NULL)
+    {
+      if (link->publish_stream != NULL)
+        {
+          g_debug ("Relay %s: withdrawing our addresses", link->address);
+          foctet_stream_close_write_async (link->publish_stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+        }
+      link->publish_generation++;
+      link->publish_busy = FALSE;
+      link->publish_again = FALSE;
+      g_clear_object (&link->publish_stream);
+      return;
+    }
+  if (link->publish_busy)
+    {
+      link->publish_again = TRUE;
+      return;
+    }
+  link->publish_busy = TRUE;
+  if (link->publish_stream != NULL)
+    publish_send (link);
+  else
+    foctet_connection_open_stream_async (link->connection, FOCTET_RELAY_PROTOCOL_PUBLISH, link->cancellable,
+                                         publish_opened_cb, publish_op_new (link));
+}
+
 /* ---- Reservation ----------------------------------------------------- */
 
 static void reserve_send (Link *link);
@@ -552,11 +765,15 @@ reserve_reply_cb (GObject      *source,
     }
 
   link->backoff_ms = 0;
-  if (!link->reserved || g_strcmp0 (link->observed, reply->address) != 0)
+  if (!link->reserved)
+    {
+      link->reserved = TRUE;
+      link_publish (link);
+    }
+  if (g_strcmp0 (link->observed, reply->address) != 0)
     {
       g_free (link->observed);
       link->observed = g_strdup (reply->address);
-      link->reserved = TRUE;
       g_debug ("Relay %s: reserved for %u s; it sees us at %s", link->address, reply->ttl, reply->address);
       notify_observed (link->transport);
     }
@@ -703,7 +920,14 @@ link_connected_cb (GObject      *source,
   if (link->listening)
     link_reserve (link);
   for (guint i = 0; i < waiters->len; i++)
-    dial_on_link (g_object_ref (g_ptr_array_index (waiters, i)));
+    {
+      GTask *waiter = g_ptr_array_index (waiters, i);
+
+      if (g_task_get_source_tag (waiter) == relay_transport_lookup_async)
+        lookup_on_link (g_object_ref (waiter));
+      else
+        dial_on_link (g_object_ref (waiter));
+    }
 }
 
 static void
@@ -1004,6 +1228,198 @@ relay_transport_dial_finish (FoctetTransport  *transport,
 }
 
 /* ------------------------------------------------------------------ */
+/* Looking a NodeId up in a relay's directory                          */
+
+typedef struct {
+  Link *link;
+  FoctetNodeId *target;
+  FoctetStream *stream;
+} LookupData;
+
+static void
+lookup_data_free (LookupData *data)
+{
+  g_clear_pointer (&data->link, link_unref);
+  g_clear_pointer (&data->target, foctet_node_id_free);
+  g_clear_object (&data->stream);
+  g_free (data);
+}
+
+static void
+lookup_fail (GTask  *task,
+             GError *error)
+{
+  LookupData *data = g_task_get_task_data (task);
+
+  if (data->stream != NULL)
+    foctet_stream_reset (data->stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+  g_prefix_error (&error, "Relay %s: ", data->link->address);
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+lookup_reply_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  LookupData *data = g_task_get_task_data (task);
+  FoctetRelayMessage *reply;
+  GError *error = NULL;
+
+  reply = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (reply == NULL)
+    {
+      lookup_fail (task, error);
+      return;
+    }
+  if (reply->type != FOCTET_RELAY_MESSAGE_FOUND && reply->type != FOCTET_RELAY_MESSAGE_ERROR)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (reply);
+
+      foctet_relay_message_free (reply);
+      lookup_fail (task, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR, "it answered LOOKUP with %s",
+                                      what));
+      return;
+    }
+  /* One answer per stream; the relay half-closes after it. */
+  foctet_stream_close_write_async (data->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_task_return_pointer (task, reply, (GDestroyNotify) foctet_relay_message_free);
+  g_object_unref (task);
+}
+
+static void
+lookup_written_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* A failure fails the read of the answer too, which reports it. */
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    g_debug ("Could not send LOOKUP: %s", error->message);
+}
+
+static void
+lookup_opened_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  GTask *task = user_data;
+  LookupData *data = g_task_get_task_data (task);
+  g_autoptr(FoctetRelayMessage) request = NULL;
+  GError *error = NULL;
+  GIOStream *stream;
+
+  data->stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (data->stream == NULL)
+    {
+      lookup_fail (task, error);
+      return;
+    }
+  stream = G_IO_STREAM (data->stream);
+  request = foctet_relay_message_new_lookup (data->target);
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (stream), request, G_PRIORITY_DEFAULT,
+                                    g_task_get_cancellable (task), lookup_written_cb, NULL);
+  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (stream), FOCTET_RELAY_MESSAGES_DIRECTORY,
+                                      G_PRIORITY_DEFAULT, g_task_get_cancellable (task), lookup_reply_cb, task);
+}
+
+/* Takes a reference on @task: the link is connected, ask. */
+static void
+lookup_on_link (GTask *task)
+{
+  LookupData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task), &error))
+    {
+      lookup_fail (task, error);
+      return;
+    }
+  foctet_connection_open_stream_async (data->link->connection, FOCTET_RELAY_PROTOCOL_LOOKUP,
+                                       g_task_get_cancellable (task), lookup_opened_cb, task);
+}
+
+/* Asks the directory of @relay (on this transport's connection there,
+ * made if need be) where @target is.  No time limit of its own: the
+ * caller cancels. */
+void
+relay_transport_lookup_async (RelayTransport      *self,
+                              const char          *relay,
+                              const FoctetNodeId  *target,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  GTask *task;
+  GError *error = NULL;
+  LookupData *data;
+  Link *link;
+
+  g_return_if_fail (RELAY_IS_TRANSPORT (self));
+  g_return_if_fail (relay != NULL && target != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, relay_transport_lookup_async);
+  if (!parse_relay_address (relay, &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  link = link_get (self, relay);
+  data = g_new0 (LookupData, 1);
+  data->link = link_ref (link);
+  data->target = foctet_node_id_copy (target);
+  g_task_set_task_data (task, data, (GDestroyNotify) lookup_data_free);
+  if (link->connection != NULL)
+    lookup_on_link (task);
+  else
+    {
+      g_ptr_array_add (link->waiters, task);
+      link_connect (link);
+    }
+}
+
+/* Returns: (transfer full): the relay's answer, FOUND or ERROR; %NULL
+ * with @error when there was none (the relay could not be reached, the
+ * stream failed, the answer was malformed, cancelled). */
+FoctetRelayMessage *
+relay_transport_lookup_finish (RelayTransport  *self,
+                               GAsyncResult    *result,
+                               GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* Whether the transport has a connection to @relay now. */
+gboolean
+relay_transport_is_connected_to (RelayTransport *self,
+                                 const char     *relay)
+{
+  Link *link = g_hash_table_lookup (self->links, relay);
+
+  return link != NULL && link->connection != NULL;
+}
+
+/* What the identity's discovery publishes changed: every reserved link
+ * publishes it (or withdraws what it published). */
+void
+relay_transport_publish_changed (RelayTransport *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->links);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    link_publish (value);
+}
+
+/* ------------------------------------------------------------------ */
 /* Listening: a reservation                                            */
 
 static void
@@ -1180,6 +1596,8 @@ relay_transport_constructed (GObject *object)
 
   G_OBJECT_CLASS (relay_transport_parent_class)->constructed (object);
   g_assert (FOCTET_IS_IDENTITY (self->identity));
+  self->shared = relay_shared_get (self->identity);
+  relay_shared_add_transport (self->shared, self);
 }
 
 static void
@@ -1187,6 +1605,11 @@ relay_transport_dispose (GObject *object)
 {
   RelayTransport *self = RELAY_TRANSPORT (object);
 
+  if (self->shared != NULL)
+    {
+      relay_shared_remove_transport (self->shared, self);
+      self->shared = NULL;
+    }
   if (self->links != NULL)
     relay_transport_stop (FOCTET_TRANSPORT (object));
   g_clear_object (&self->carrier);

@@ -4,7 +4,8 @@
  *
  * A FoctetNode whose tls transport (and quic, on the same port number
  * over UDP, where that plugin is found) speaks ALPN foctet-relay/1, with
- * the relay protocols of foctet-relay-server.c on it.  First stdout line:
+ * the relay protocols of foctet-relay-server.c on it (circuits and the
+ * directory).  First stdout line:
  * "relay <NodeId> <host:port>".  One log line per reservation and per
  * circuit on stderr; SIGUSR1 prints the counters there.  Runs until
  * SIGINT/SIGTERM.
@@ -82,6 +83,7 @@ main (int   argc,
   int max_reservations = RELAY_DEFAULT_MAX_RESERVATIONS;
   int idle_timeout = RELAY_DEFAULT_CIRCUIT_IDLE_TIMEOUT;
   int reservation_ttl = RELAY_DEFAULT_RESERVATION_TTL;
+  int lookup_rate = RELAY_DEFAULT_LOOKUP_RATE;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Serve relay clients on HOST:PORT (TCP)", "HOST:PORT" },
     { "identity", 0, 0, G_OPTION_ARG_FILENAME, &identity_path,
@@ -96,6 +98,8 @@ main (int   argc,
       "Seconds a circuit may carry nothing before it is cut (default 120)", "SECONDS" },
     { "reservation-ttl", 0, 0, G_OPTION_ARG_INT, &reservation_ttl,
       "Seconds a reservation lasts unless renewed (default 120)", "SECONDS" },
+    { "lookup-rate", 0, 0, G_OPTION_ARG_INT, &lookup_rate,
+      "Directory lookups per second per client, in bursts of 4 times as many; 0: no limit (default 5)", "N" },
     { "plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
       "Also load plugins from DIR (repeatable)", "DIR" },
     { NULL }
@@ -113,6 +117,10 @@ main (int   argc,
   guint64 rate = 0;
   guint sigint, sigterm, sigusr1;
   Wait wait = { 0 };
+
+  /* Logs go to stderr, debug messages (G_MESSAGES_DEBUG) too: stdout is
+   * for the first line, which scripts read. */
+  g_log_writer_default_set_use_stderr (TRUE);
 
   options = g_option_context_new (NULL);
   g_option_context_set_summary (options, "Relays streams between foctet nodes that cannot reach each other.");
@@ -132,7 +140,8 @@ main (int   argc,
       g_printerr ("foctet-relay: --listen HOST:PORT is required\n");
       return 2;
     }
-  if (max_circuits < 0 || max_per_client < 0 || max_reservations < 0 || idle_timeout < 1 || reservation_ttl < 1)
+  if (max_circuits < 0 || max_per_client < 0 || max_reservations < 0 || idle_timeout < 1 || reservation_ttl < 1 ||
+      lookup_rate < 0 || lookup_rate > 1000000)
     {
       g_printerr ("foctet-relay: limits must not be negative, timeouts at least 1 s\n");
       return 2;
@@ -164,6 +173,7 @@ main (int   argc,
                          "circuit-idle-timeout", (guint) idle_timeout,
                          "reservation-ttl", (guint) reservation_ttl,
                          "rate", rate,
+                         "lookup-rate", (guint) lookup_rate,
                          NULL);
 
   stop = g_cancellable_new ();

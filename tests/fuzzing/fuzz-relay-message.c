@@ -2,7 +2,10 @@
  * control (foctet-relay/1)"): type (1) | length (2) | body.
  *
  * The input is what a peer wrote on a control stream: messages one after
- * another, parsed until one is refused or the bytes run out.  Invariants:
+ * another, parsed until one is refused or the bytes run out — once as the
+ * messages of the circuit streams (reserve, connect, incoming: types 1–6)
+ * and once as those of the directory's (publish, lookup: types 5–9, with
+ * the entries of PUBLISH and FOUND).  Invariants:
  *  - the verdict on each message is the one the framing rules give,
  *    worked out independently (type, length, body size per type, ttl,
  *    address length); addresses and texts the parser refuses are the ones
@@ -50,14 +53,59 @@ typedef enum {
 /* The framing rules, independently of the codec.  Sets @decided_at to
  * how many bytes it took to decide (for a refusal: the bytes a reader has
  * read when it refuses) and @total to the message's size once known. */
+/* The entries of PUBLISH and FOUND: kind 1 or 2 | len | address, at most
+ * 16 of them in at most 764 bytes, none running past the end. */
+static gboolean
+entries_framed (const guint8 *p,
+                size_t        n)
+{
+  size_t count = 0;
+
+  if (n > 764)
+    return FALSE;
+  while (n > 0)
+    {
+      if (++count > 16 || n < 2 || (p[0] != 1 && p[0] != 2) || p[1] > n - 2)
+        return FALSE;
+      n -= 2 + p[1];
+      p += 2 + p[1];
+    }
+  return TRUE;
+}
+
+/* Whether the addresses of well-framed entries are valid. */
+static gboolean
+entries_valid (const guint8 *p,
+               size_t        n)
+{
+  while (n > 0)
+    {
+      if (p[1] == 0 || !foctet_parse_host_port_len ((const char *) p + 2, p[1], FALSE, NULL, NULL, NULL))
+        return FALSE;
+      n -= 2 + p[1];
+      p += 2 + p[1];
+    }
+  return TRUE;
+}
+
+static gboolean
+type_known (FoctetRelayMessageSet set,
+            guint8                type)
+{
+  if (set == FOCTET_RELAY_MESSAGES_DIRECTORY)
+    return type >= 5 && type <= 9;
+  return type >= 1 && type <= 6;
+}
+
 static Verdict
-framing_verdict (const guint8 *p,
-                 size_t        n,
-                 size_t       *decided_at,
-                 size_t       *total)
+framing_verdict (FoctetRelayMessageSet  set,
+                 const guint8          *p,
+                 size_t                 n,
+                 size_t                *decided_at,
+                 size_t                *total)
 {
   guint8 type;
-  size_t length, minimum = 0;
+  size_t length, minimum = 0, maximum = 1024;
   gboolean exact = FALSE;
 
   *decided_at = 0;
@@ -66,7 +114,7 @@ framing_verdict (const guint8 *p,
     return VERDICT_MORE;
   type = p[0];
   *decided_at = 1;
-  if (type < 1 || type > 6)
+  if (!type_known (set, type))
     return VERDICT_REFUSED;
   if (n < HEADER)
     return VERDICT_MORE;
@@ -93,10 +141,20 @@ framing_verdict (const guint8 *p,
     case 6:   /* ERROR: code */
       minimum = 2;
       break;
+    case 7:   /* PUBLISH: entries */
+      maximum = 764;
+      break;
+    case 8:   /* LOOKUP: NodeId */
+      exact = TRUE;
+      minimum = 32;
+      break;
+    case 9:   /* FOUND: ttl, addr_len */
+      minimum = 5;
+      break;
     default:
       abort ();
     }
-  if (length > 1024 || length < minimum || (exact && length != minimum))
+  if (length > 1024 || length > maximum || length < minimum || (exact && length != minimum))
     return VERDICT_REFUSED;
   if (n < HEADER + length)
     return VERDICT_MORE;
@@ -107,6 +165,16 @@ framing_verdict (const guint8 *p,
     return VERDICT_REFUSED;
   if (type == 4 && p[HEADER + 32] != length - 33)
     return VERDICT_REFUSED;
+  if (type == 7 && !entries_framed (p + HEADER, length))
+    return VERDICT_REFUSED;
+  if (type == 9)
+    {
+      size_t addr_len = p[HEADER + 4];
+
+      if ((p[3] | p[4] | p[5] | p[6]) == 0 || addr_len > length - 5 ||
+          !entries_framed (p + HEADER + 5 + addr_len, length - 5 - addr_len))
+        return VERDICT_REFUSED;
+    }
   return VERDICT_FRAMED;
 }
 
@@ -131,6 +199,16 @@ contents_valid (const guint8 *p)
     case 6:
       return memchr (body + 2, 0, length - 2) == NULL &&
              g_utf8_validate ((const char *) body + 2, length - 2, NULL);
+    case 7:
+      return entries_valid (body, length);
+    case 9:
+      {
+        size_t addr_len = body[4];
+
+        return addr_len > 0 &&
+               foctet_parse_host_port_len ((const char *) body + 5, addr_len, FALSE, NULL, NULL, NULL) &&
+               entries_valid (body + 5 + addr_len, length - 5 - addr_len);
+      }
     default:
       return TRUE;
     }
@@ -161,6 +239,15 @@ rebuild (const FoctetRelayMessage *message)
     case FOCTET_RELAY_MESSAGE_ERROR:
       copy = foctet_relay_message_new_error (message->error_code, message->error_text);
       break;
+    case FOCTET_RELAY_MESSAGE_PUBLISH:
+      copy = foctet_relay_message_new_publish (message->entries, NULL);
+      break;
+    case FOCTET_RELAY_MESSAGE_LOOKUP:
+      copy = foctet_relay_message_new_lookup (message->node_id);
+      break;
+    case FOCTET_RELAY_MESSAGE_FOUND:
+      copy = foctet_relay_message_new_found (message->ttl, message->address, message->entries, NULL);
+      break;
     default:
       abort ();
     }
@@ -170,7 +257,8 @@ rebuild (const FoctetRelayMessage *message)
 }
 
 static void
-check_accepted (const guint8             *p,
+check_accepted (FoctetRelayMessageSet     set,
+                const guint8             *p,
                 size_t                    consumed,
                 const FoctetRelayMessage *message)
 {
@@ -186,8 +274,8 @@ check_accepted (const guint8             *p,
   if (encoded == NULL || g_bytes_get_size (encoded) != consumed ||
       memcmp (g_bytes_get_data (encoded, NULL), p, consumed) != 0)
     abort ();
-  if (!foctet_relay_message_parse (g_bytes_get_data (encoded, NULL), g_bytes_get_size (encoded),
-                                   &again_consumed, &again, NULL) ||
+  if (!foctet_relay_message_parse_in (set, g_bytes_get_data (encoded, NULL), g_bytes_get_size (encoded),
+                                      &again_consumed, &again, NULL) ||
       again_consumed != consumed)
     abort ();
   again_encoded = foctet_relay_message_encode (again);
@@ -195,11 +283,18 @@ check_accepted (const guint8             *p,
     abort ();
 
   /* The fields are what the constructors make. */
-  if (message->type != p[0] || (message->type == FOCTET_RELAY_MESSAGE_RESERVE_OK && message->ttl == 0) ||
+  if (message->type != p[0] ||
+      ((message->type == FOCTET_RELAY_MESSAGE_RESERVE_OK || message->type == FOCTET_RELAY_MESSAGE_FOUND) &&
+       message->ttl == 0) ||
       ((message->node_id != NULL) !=
-       (message->type == FOCTET_RELAY_MESSAGE_CONNECT || message->type == FOCTET_RELAY_MESSAGE_INCOMING)) ||
+       (message->type == FOCTET_RELAY_MESSAGE_CONNECT || message->type == FOCTET_RELAY_MESSAGE_INCOMING ||
+        message->type == FOCTET_RELAY_MESSAGE_LOOKUP)) ||
       ((message->address != NULL) !=
-       (message->type == FOCTET_RELAY_MESSAGE_RESERVE_OK || message->type == FOCTET_RELAY_MESSAGE_INCOMING)) ||
+       (message->type == FOCTET_RELAY_MESSAGE_RESERVE_OK || message->type == FOCTET_RELAY_MESSAGE_INCOMING ||
+        message->type == FOCTET_RELAY_MESSAGE_FOUND)) ||
+      ((message->entries != NULL) !=
+       (message->type == FOCTET_RELAY_MESSAGE_PUBLISH || message->type == FOCTET_RELAY_MESSAGE_FOUND)) ||
+      (message->entries != NULL && message->entries->len > FOCTET_RELAY_DIRECTORY_MAX_ENTRIES) ||
       ((message->error_text != NULL) != (message->type == FOCTET_RELAY_MESSAGE_ERROR)))
     abort ();
   rebuilt = rebuild (message);
@@ -224,7 +319,8 @@ check_accepted (const guint8             *p,
 /* Parses the message at @p and checks the verdict.  Returns the verdict
  * given; on %VERDICT_REFUSED, @error is set. */
 static Verdict
-parse_checked (const guint8         *p,
+parse_checked (FoctetRelayMessageSet  set,
+               const guint8         *p,
                size_t                n,
                size_t               *consumed_out,
                FoctetRelayMessage  **message_out,
@@ -235,8 +331,8 @@ parse_checked (const guint8         *p,
   g_autoptr(FoctetRelayMessage) message = NULL;
   size_t total = 0;
   gsize consumed = 7;
-  Verdict framing = framing_verdict (p, n, decided_at, &total);
-  gboolean ok = foctet_relay_message_parse (p, n, &consumed, &message, &error);
+  Verdict framing = framing_verdict (set, p, n, decided_at, &total);
+  gboolean ok = foctet_relay_message_parse_in (set, p, n, &consumed, &message, &error);
 
   if (consumed > n)
     abort ();
@@ -262,7 +358,7 @@ parse_checked (const guint8         *p,
   if (framing != VERDICT_FRAMED || !contents_valid (p) || error != NULL || message == NULL ||
       consumed != total)
     abort ();
-  check_accepted (p, consumed, message);
+  check_accepted (set, p, consumed, message);
 
   /* Every prefix asks for more, from an exact-size copy so that reading
    * past it is caught. */
@@ -273,7 +369,7 @@ parse_checked (const guint8         *p,
       g_autoptr(FoctetRelayMessage) prefix_message = NULL;
       gsize prefix_consumed = 7;
 
-      if (foctet_relay_message_parse (prefix, i, &prefix_consumed, &prefix_message, &prefix_error) ||
+      if (foctet_relay_message_parse_in (set, prefix, i, &prefix_consumed, &prefix_message, &prefix_error) ||
           prefix_error != NULL || prefix_message != NULL || prefix_consumed != 0)
         abort ();
     }
@@ -300,15 +396,19 @@ store_cb (GObject      *source,
 }
 
 static FoctetRelayMessage *
-read_one (GMainContext  *context,
-          GInputStream  *input,
-          GError       **error)
+read_one (GMainContext           *context,
+          FoctetRelayMessageSet   set,
+          GInputStream           *input,
+          GError                **error)
 {
   Slot slot = { NULL };
   FoctetRelayMessage *message;
   guint i;
 
-  foctet_relay_message_read_async (input, G_PRIORITY_DEFAULT, NULL, store_cb, &slot);
+  if (set == FOCTET_RELAY_MESSAGES_CIRCUIT)
+    foctet_relay_message_read_async (input, G_PRIORITY_DEFAULT, NULL, store_cb, &slot);
+  else
+    foctet_relay_message_read_in_async (input, set, G_PRIORITY_DEFAULT, NULL, store_cb, &slot);
   /* A memory stream is always ready: a few iterations per read. */
   for (i = 0; i < 10000 && slot.result == NULL; i++)
     g_main_context_iteration (context, TRUE);
@@ -319,16 +419,15 @@ read_one (GMainContext  *context,
   return message;
 }
 
-int
-LLVMFuzzerTestOneInput (const uint8_t *data,
-                        size_t         size)
+/* The whole input as the messages of @set. */
+static void
+run (GMainContext          *context,
+     FoctetRelayMessageSet  set,
+     const uint8_t         *data,
+     size_t                 size)
 {
-  GMainContext *context = g_main_context_new ();
-  g_autoptr(GInputStream) input = NULL;
+  g_autoptr(GInputStream) input = g_memory_input_stream_new_from_data (data, size, NULL);
   size_t offset = 0;
-
-  g_main_context_push_thread_default (context);
-  input = g_memory_input_stream_new_from_data (data, size, NULL);
 
   for (;;)
     {
@@ -337,10 +436,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
       g_autoptr(GError) parse_error = NULL;
       g_autoptr(GError) read_error = NULL;
       size_t consumed = 0, decided_at = 0;
-      Verdict verdict = parse_checked (data + offset, size - offset, &consumed, &parsed, &decided_at,
+      Verdict verdict = parse_checked (set, data + offset, size - offset, &consumed, &parsed, &decided_at,
                                        &parse_error);
 
-      got = read_one (context, input, &read_error);
+      got = read_one (context, set, input, &read_error);
 
       if (verdict == VERDICT_FRAMED)
         {
@@ -381,8 +480,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
         abort ();
       break;
     }
+}
 
-  g_clear_object (&input);
+int
+LLVMFuzzerTestOneInput (const uint8_t *data,
+                        size_t         size)
+{
+  GMainContext *context = g_main_context_new ();
+
+  g_main_context_push_thread_default (context);
+  run (context, FOCTET_RELAY_MESSAGES_CIRCUIT, data, size);
+  run (context, FOCTET_RELAY_MESSAGES_DIRECTORY, data, size);
   while (g_main_context_pending (context))
     g_main_context_iteration (context, FALSE);
   g_main_context_pop_thread_default (context);

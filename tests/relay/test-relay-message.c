@@ -581,7 +581,8 @@ static void
 test_names (void)
 {
   static const char * const type_names[] = { "unknown", "RESERVE", "RESERVE_OK", "CONNECT",
-                                             "INCOMING", "OK", "ERROR", "unknown" };
+                                             "INCOMING", "OK", "ERROR", "PUBLISH", "LOOKUP",
+                                             "FOUND", "unknown" };
   static const char * const descriptions[] = {
     NULL,
     "malformed request",
@@ -1056,6 +1057,537 @@ test_read_cancelled (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+/* ------------------------------------------------------------------ */
+/* The directory's messages: PUBLISH, LOOKUP, FOUND                    */
+
+static GPtrArray *
+entries_of (const char *first,
+            ...) G_GNUC_NULL_TERMINATED;
+
+/* Entries from "quic/host:port" and "tls/host:port" strings. */
+static GPtrArray *
+entries_of (const char *first,
+            ...)
+{
+  GPtrArray *entries = foctet_relay_entries_new ();
+  va_list args;
+
+  va_start (args, first);
+  for (const char *uri = first; uri != NULL; uri = va_arg (args, const char *))
+    {
+      if (g_str_has_prefix (uri, "quic/"))
+        g_ptr_array_add (entries, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_QUIC, uri + 5));
+      else if (g_str_has_prefix (uri, "tls/"))
+        g_ptr_array_add (entries, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_TLS, uri + 4));
+      else
+        g_assert_not_reached ();
+    }
+  va_end (args);
+  return entries;
+}
+
+/* Parses @len bytes as exactly one directory message, which must encode
+ * back to them. */
+static FoctetRelayMessage *
+parse_directory_exact (const guint8 *data,
+                       gsize         len)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) again = NULL;
+  FoctetRelayMessage *message = NULL;
+  gsize consumed = 0;
+
+  g_assert_true (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_DIRECTORY, data, len, &consumed,
+                                                &message, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (consumed, ==, len);
+  again = foctet_relay_message_encode (message);
+  g_assert_cmpmem (g_bytes_get_data (again, NULL), g_bytes_get_size (again), data, len);
+  return message;
+}
+
+static void
+assert_entries (GPtrArray  *entries,
+                const char *first,
+                ...)
+{
+  va_list args;
+  guint i = 0;
+
+  va_start (args, first);
+  for (const char *uri = first; uri != NULL; uri = va_arg (args, const char *), i++)
+    {
+      FoctetRelayEntry *entry;
+      g_autofree char *got = NULL;
+
+      g_assert_cmpuint (i, <, entries->len);
+      entry = g_ptr_array_index (entries, i);
+      got = g_strdup_printf ("%s/%s", foctet_address_kind_to_transport (entry->kind), entry->address);
+      g_assert_cmpstr (got, ==, uri);
+    }
+  va_end (args);
+  g_assert_cmpuint (i, ==, entries->len);
+}
+
+static void
+test_directory_layout (void)
+{
+  /* The example of docs/protocol.md. */
+  static const guint8 publish_bytes[] = {
+    0x07, 0x00, 0x1e,
+    0x01, 0x0d, '1', '0', '.', '0', '.', '1', '.', '2', ':', '4', '4', '3', '3',
+    0x02, 0x0d, '1', '0', '.', '0', '.', '1', '.', '2', ':', '4', '4', '3', '4',
+  };
+  static const guint8 empty_publish_bytes[] = { 0x07, 0x00, 0x00 };
+  static const guint8 found_bytes[] = {
+    0x09, 0x00, 0x1d, 0x00, 0x00, 0x00, 0x78,
+    0x0e, '1', '9', '8', '.', '1', '8', '.', '0', '.', '1', ':', '9', '0', '0',
+    0x01, 0x08, '[', ':', ':', '1', ']', ':', '4', '3',
+  };
+  g_autoptr(GPtrArray) entries = entries_of ("quic/10.0.1.2:4433", "tls/10.0.1.2:4434", NULL);
+  g_autoptr(GPtrArray) none = foctet_relay_entries_new ();
+  g_autoptr(GPtrArray) one = entries_of ("quic/[::1]:43", NULL);
+  g_autoptr(FoctetNodeId) id = node_id_with (0x40);
+  g_autoptr(FoctetRelayMessage) publish = NULL;
+  g_autoptr(FoctetRelayMessage) empty = NULL;
+  g_autoptr(FoctetRelayMessage) found = NULL;
+  g_autoptr(FoctetRelayMessage) lookup = foctet_relay_message_new_lookup (id);
+  g_autoptr(FoctetRelayMessage) parsed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  guint8 lookup_bytes[3 + 32] = { 0x08, 0x00, 0x20 };
+
+  publish = foctet_relay_message_new_publish (entries, &error);
+  g_assert_no_error (error);
+  assert_encoding (publish, publish_bytes, sizeof publish_bytes);
+  parsed = parse_directory_exact (publish_bytes, sizeof publish_bytes);
+  g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_PUBLISH);
+  assert_entries (parsed->entries, "quic/10.0.1.2:4433", "tls/10.0.1.2:4434", NULL);
+  g_assert_null (parsed->address);
+  g_assert_null (parsed->node_id);
+  text = foctet_relay_message_to_string (parsed);
+  g_assert_cmpstr (text, ==, "PUBLISH 2 entries: quic/10.0.1.2:4433, tls/10.0.1.2:4434");
+  g_clear_pointer (&parsed, foctet_relay_message_free);
+  g_clear_pointer (&text, g_free);
+
+  empty = foctet_relay_message_new_publish (none, &error);
+  g_assert_no_error (error);
+  assert_encoding (empty, empty_publish_bytes, sizeof empty_publish_bytes);
+  parsed = parse_directory_exact (empty_publish_bytes, sizeof empty_publish_bytes);
+  g_assert_cmpuint (parsed->entries->len, ==, 0);
+  g_clear_pointer (&parsed, foctet_relay_message_free);
+
+  for (guint i = 0; i < 32; i++)
+    lookup_bytes[3 + i] = 0x40 + i;
+  assert_encoding (lookup, lookup_bytes, sizeof lookup_bytes);
+  parsed = parse_directory_exact (lookup_bytes, sizeof lookup_bytes);
+  g_assert_true (foctet_node_id_equal (parsed->node_id, id));
+  text = foctet_relay_message_to_string (parsed);
+  g_assert_true (g_str_has_prefix (text, "LOOKUP of "));
+  g_clear_pointer (&parsed, foctet_relay_message_free);
+  g_clear_pointer (&text, g_free);
+
+  found = foctet_relay_message_new_found (120, "198.18.0.1:900", one, &error);
+  g_assert_no_error (error);
+  assert_encoding (found, found_bytes, sizeof found_bytes);
+  parsed = parse_directory_exact (found_bytes, sizeof found_bytes);
+  g_assert_cmpuint (parsed->ttl, ==, 120);
+  g_assert_cmpstr (parsed->address, ==, "198.18.0.1:900");
+  assert_entries (parsed->entries, "quic/[::1]:43", NULL);
+  text = foctet_relay_message_to_string (parsed);
+  g_assert_cmpstr (text, ==, "FOUND ttl 120 s, observed address 198.18.0.1:900, 1 entries: quic/[::1]:43");
+}
+
+/* Each family of streams knows its own types only. */
+static void
+test_directory_sets (void)
+{
+  static const guint8 publish[] = { 0x07, 0x00, 0x00 };
+  static const guint8 reserve[] = { 0x01, 0x00, 0x00 };
+  static const guint8 ok[] = { 0x05, 0x00, 0x00 };
+  static const guint8 error_bytes[] = { 0x06, 0x00, 0x03, 0x00, 0x02, 'x' };
+  static const guint8 ten[] = { 0x0a, 0x00, 0x00 };
+  static const struct {
+    FoctetRelayMessageSet set;
+    const guint8 *data;
+    const char *refusal;              /* NULL: accepted */
+  } cases[] = {
+    { FOCTET_RELAY_MESSAGES_CIRCUIT, publish, "unknown relay message type 0x07" },
+    { FOCTET_RELAY_MESSAGES_DIRECTORY, reserve, "unknown relay directory message type 0x01" },
+    { FOCTET_RELAY_MESSAGES_DIRECTORY, ten, "unknown relay directory message type 0x0a" },
+    { FOCTET_RELAY_MESSAGES_DIRECTORY, publish, NULL },
+    { FOCTET_RELAY_MESSAGES_DIRECTORY, ok, NULL },
+    { FOCTET_RELAY_MESSAGES_CIRCUIT, ok, NULL },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(FoctetRelayMessage) message = NULL;
+      gsize consumed = 0;
+      gboolean ok_parse = foctet_relay_message_parse_in (cases[i].set, cases[i].data, 3, &consumed, &message,
+                                                         &error);
+
+      if (cases[i].refusal == NULL)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok_parse);
+          g_assert_cmpuint (consumed, ==, 3);
+        }
+      else
+        {
+          g_assert_false (ok_parse);
+          g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+          /* Refused on the type byte alone. */
+          g_assert_cmpstr (error->message, ==, cases[i].refusal);
+        }
+    }
+
+  /* ERROR means the same on both. */
+  for (guint set = 0; set < 2; set++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(FoctetRelayMessage) message = NULL;
+      gsize consumed = 0;
+
+      g_assert_true (foctet_relay_message_parse_in (set, error_bytes, sizeof error_bytes, &consumed, &message,
+                                                    &error));
+      g_assert_cmpuint (message->error_code, ==, 2);
+      g_assert_cmpstr (message->error_text, ==, "x");
+    }
+}
+
+/* @data must be refused as a directory message with @what in the error,
+ * with or without bytes after it. */
+static void
+assert_directory_rejected (const guint8 *data,
+                           gsize         len,
+                           const char   *what)
+{
+  for (guint extra = 0; extra < 2; extra++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree guint8 *copy = g_malloc0 (len + extra * 8);
+      FoctetRelayMessage *message = (FoctetRelayMessage *) 0x1;
+      gsize consumed = 12345;
+
+      memcpy (copy, data, len);
+      g_assert_false (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_DIRECTORY, copy, len + extra * 8,
+                                                     &consumed, &message, &error));
+      g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+      if (extra == 0)
+        g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, what));
+      g_assert_true (g_utf8_validate (error->message, -1, NULL));
+      g_assert_null (message);
+      g_assert_cmpuint (consumed, ==, 0);
+    }
+}
+
+/* A message of @type whose body is @body. */
+static GByteArray *
+message_with_body (guint8      type,
+                   GByteArray *body)
+{
+  GByteArray *out = g_byte_array_new ();
+  guint8 header[3] = { type, body->len >> 8, body->len & 0xff };
+
+  g_byte_array_append (out, header, 3);
+  g_byte_array_append (out, body->data, body->len);
+  return out;
+}
+
+static void
+append_entry (GByteArray *body,
+              guint8      kind,
+              const char *address)
+{
+  guint8 header[2] = { kind, (guint8) strlen (address) };
+
+  g_byte_array_append (body, header, 2);
+  g_byte_array_append (body, (const guint8 *) address, strlen (address));
+}
+
+static void
+append_found_head (GByteArray *body,
+                   guint32     ttl,
+                   const char *address)
+{
+  guint8 head[5] = { ttl >> 24, (ttl >> 16) & 0xff, (ttl >> 8) & 0xff, ttl & 0xff, (guint8) strlen (address) };
+
+  g_byte_array_append (body, head, 5);
+  g_byte_array_append (body, (const guint8 *) address, strlen (address));
+}
+
+/* A valid "host:1" address of exactly @len bytes (5 to 255): a hostname
+ * of labels of at most 63 characters. */
+static char *
+address_of_length (gsize len)
+{
+  GString *s = g_string_new (NULL);
+
+  g_assert_cmpuint (len, >=, 5);
+  while (s->len < len - 2)
+    {
+      if (s->len > 0)
+        g_string_append_c (s, '.');
+      for (guint i = 0; i < 63 && s->len < len - 2; i++)
+        g_string_append_c (s, 'a' + (s->len % 26));
+      /* No label may end up empty or start after the last dot. */
+      if (s->len == len - 3)
+        g_string_append_c (s, 'z');
+    }
+  g_string_append (s, ":1");
+  g_assert_cmpuint (s->len, ==, len);
+  g_assert_true (foctet_parse_host_port (s->str, NULL, NULL, NULL));
+  return g_string_free (s, FALSE);
+}
+
+static void
+test_directory_reject (void)
+{
+  static const guint8 publish_too_long[] = { 0x07, 0x02, 0xfd };   /* 765 */
+  static const guint8 lookup_short[] = { 0x08, 0x00, 0x1f };
+  static const guint8 lookup_long[] = { 0x08, 0x00, 0x21 };
+  static const guint8 found_short[] = { 0x09, 0x00, 0x04 };
+  static const guint8 over_1024[] = { 0x09, 0x04, 0x01 };
+  static const guint8 entry_header_cut[] = { 0x07, 0x00, 0x01, 0x01 };
+  static const guint8 entry_past_end[] = { 0x07, 0x00, 0x05, 0x02, 0x04, 'a', ':', '1' };
+  static const guint8 entry_empty[] = { 0x07, 0x00, 0x02, 0x01, 0x00 };
+  static const guint8 entry_relay[] = { 0x07, 0x00, 0x05, 0x03, 0x03, 'a', ':', '1' };
+  static const guint8 entry_zero[] = { 0x07, 0x00, 0x05, 0x00, 0x03, 'a', ':', '1' };
+  static const guint8 entry_app[] = { 0x07, 0x00, 0x05, 0x80, 0x03, 'a', ':', '1' };
+  static const guint8 entry_port0[] = { 0x07, 0x00, 0x05, 0x01, 0x03, 'a', ':', '0' };
+  static const guint8 entry_nul[] = { 0x07, 0x00, 0x05, 0x01, 0x03, 'a', 0, '1' };
+  g_autoptr(GByteArray) body = g_byte_array_new ();
+  g_autoptr(GByteArray) message = NULL;
+
+  assert_directory_rejected (publish_too_long, sizeof publish_too_long, "PUBLISH message has a 765-byte body");
+  assert_directory_rejected (lookup_short, sizeof lookup_short, "LOOKUP message has a 31-byte body");
+  assert_directory_rejected (lookup_long, sizeof lookup_long, "LOOKUP message has a 33-byte body");
+  assert_directory_rejected (found_short, sizeof found_short, "FOUND message has a 4-byte body");
+  assert_directory_rejected (over_1024, sizeof over_1024, "FOUND message has length 1025");
+  assert_directory_rejected (entry_header_cut, sizeof entry_header_cut, "entry 1 is truncated");
+  assert_directory_rejected (entry_past_end, sizeof entry_past_end,
+                             "entry 1 length 4 runs past the end of the body: only 3 bytes");
+  assert_directory_rejected (entry_empty, sizeof entry_empty, "bad address in entry 1: it is empty");
+  assert_directory_rejected (entry_relay, sizeof entry_relay, "entry 1 has type 3");
+  assert_directory_rejected (entry_zero, sizeof entry_zero, "entry 1 has type 0");
+  assert_directory_rejected (entry_app, sizeof entry_app, "entry 1 has type 128");
+  assert_directory_rejected (entry_port0, sizeof entry_port0, "bad address in entry 1");
+  assert_directory_rejected (entry_nul, sizeof entry_nul, "bad address in entry 1");
+
+  /* 17 entries, where 16 is the most; the 16 alone are fine. */
+  for (guint i = 0; i < 16; i++)
+    append_entry (body, 1 + i % 2, "h:1");
+  message = message_with_body (0x07, body);
+  {
+    g_autoptr(FoctetRelayMessage) sixteen = parse_directory_exact (message->data, message->len);
+
+    g_assert_cmpuint (sixteen->entries->len, ==, 16);
+  }
+  g_byte_array_unref (message);
+  append_entry (body, 1, "h:1");
+  message = message_with_body (0x07, body);
+  assert_directory_rejected (message->data, message->len, "PUBLISH message has more than 16 entries");
+  g_clear_pointer (&message, g_byte_array_unref);
+
+  /* A second entry that goes wrong is named as the second. */
+  g_byte_array_set_size (body, 0);
+  append_entry (body, 1, "10.0.0.1:5");
+  append_entry (body, 2, "10.0.0.1:99999");
+  message = message_with_body (0x07, body);
+  assert_directory_rejected (message->data, message->len, "bad address in entry 2");
+  g_clear_pointer (&message, g_byte_array_unref);
+
+  /* FOUND: ttl 0, an address running past the body, an empty address, a
+   * bad entry, entries over 764 bytes. */
+  g_byte_array_set_size (body, 0);
+  append_found_head (body, 0, "a:1");
+  message = message_with_body (0x09, body);
+  assert_directory_rejected (message->data, message->len, "FOUND message has ttl 0");
+  g_clear_pointer (&message, g_byte_array_unref);
+
+  g_byte_array_set_size (body, 0);
+  append_found_head (body, 5, "a:1");
+  body->data[4] = 9;
+  message = message_with_body (0x09, body);
+  assert_directory_rejected (message->data, message->len,
+                             "observed address length 9 runs past the end of the body: only 3 bytes");
+  g_clear_pointer (&message, g_byte_array_unref);
+
+  g_byte_array_set_size (body, 0);
+  append_found_head (body, 5, "");
+  message = message_with_body (0x09, body);
+  assert_directory_rejected (message->data, message->len, "bad observed address: it is empty");
+  g_clear_pointer (&message, g_byte_array_unref);
+
+  g_byte_array_set_size (body, 0);
+  append_found_head (body, 5, "a:1");
+  append_entry (body, 2, "b:2");
+  append_entry (body, 4, "b:2");
+  message = message_with_body (0x09, body);
+  assert_directory_rejected (message->data, message->len, "FOUND message: entry 2 has type 4");
+  g_clear_pointer (&message, g_byte_array_unref);
+
+  g_byte_array_set_size (body, 0);
+  append_found_head (body, 5, "a:1");
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *address = address_of_length (255);   /* 257 bytes an entry */
+
+      append_entry (body, 1, address);
+    }
+  message = message_with_body (0x09, body);
+  assert_directory_rejected (message->data, message->len, "its entries take 771 bytes; the most is 764");
+}
+
+/* Every prefix of a valid directory message asks for more. */
+static void
+test_directory_incremental (void)
+{
+  g_autoptr(GPtrArray) entries = entries_of ("quic/10.0.1.2:4433", "tls/[fd00::2]:1", NULL);
+  g_autoptr(FoctetRelayMessage) publish = foctet_relay_message_new_publish (entries, NULL);
+  g_autoptr(FoctetRelayMessage) found = foctet_relay_message_new_found (9, "example.org:7", entries, NULL);
+  FoctetRelayMessage *all[] = { publish, found };
+
+  for (guint m = 0; m < G_N_ELEMENTS (all); m++)
+    {
+      g_autoptr(GBytes) bytes = foctet_relay_message_encode (all[m]);
+      gsize len = 0;
+      const guint8 *data = g_bytes_get_data (bytes, &len);
+
+      for (gsize i = 0; i < len; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          g_autofree guint8 *prefix = g_memdup2 (data, i);
+          FoctetRelayMessage *message = NULL;
+          gsize consumed = 7;
+
+          g_assert_false (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_DIRECTORY, prefix, i, &consumed,
+                                                         &message, &error));
+          g_assert_no_error (error);
+          g_assert_null (message);
+          g_assert_cmpuint (consumed, ==, 0);
+        }
+    }
+}
+
+static void
+test_directory_constructors (void)
+{
+  g_autoptr(GPtrArray) too_many = foctet_relay_entries_new ();
+  g_autoptr(GPtrArray) relay_kind = foctet_relay_entries_new ();
+  g_autoptr(GPtrArray) bad_address = entries_of ("quic/10.0.0.1:0", NULL);
+  g_autoptr(GPtrArray) too_big = foctet_relay_entries_new ();
+  g_autoptr(GPtrArray) largest = foctet_relay_entries_new ();
+  g_autoptr(FoctetRelayMessage) found = NULL;
+  g_autoptr(FoctetRelayMessage) parsed = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *longest = longest_address ();
+  gsize size = 0;
+
+  for (guint i = 0; i < 17; i++)
+    g_ptr_array_add (too_many, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_TLS, "h:1"));
+  g_assert_null (foctet_relay_message_new_publish (too_many, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "17 addresses to publish; the most is 16"));
+  g_clear_error (&error);
+
+  g_ptr_array_add (relay_kind, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_RELAY, "h:1"));
+  g_assert_null (foctet_relay_message_new_publish (relay_kind, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "only QUIC (1) and TLS (2)"));
+  g_clear_error (&error);
+
+  g_assert_null (foctet_relay_message_new_publish (bad_address, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "address 1 to publish"));
+  g_clear_error (&error);
+
+  /* 16 entries of 52 bytes: 832, over 764. */
+  for (guint i = 0; i < 16; i++)
+    {
+      g_autofree char *host = g_strnfill (48, 'a' + i);
+      g_autofree char *address = g_strconcat (host, ":1", NULL);
+
+      g_ptr_array_add (too_big, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_QUIC, address));
+    }
+  g_assert_null (foctet_relay_message_new_publish (too_big, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "take 832 bytes; the most is 764"));
+  g_clear_error (&error);
+
+  g_assert_null (foctet_relay_message_new_found (1, "no-port", largest, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  /* The largest FOUND: a 255-byte observed address and 764 bytes of
+   * entries (two of 255 + 2 and one of 248 + 2) make a 1024-byte body. */
+  g_ptr_array_add (largest, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_QUIC, longest));
+  g_ptr_array_add (largest, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_TLS, longest));
+  {
+    g_autofree char *address = address_of_length (248);
+
+    g_ptr_array_add (largest, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_TLS, address));
+  }
+  found = foctet_relay_message_new_found (G_MAXUINT32, longest, largest, &error);
+  g_assert_no_error (error);
+  bytes = foctet_relay_message_encode (found);
+  g_assert_cmpuint (g_bytes_get_size (bytes), ==, FOCTET_RELAY_MESSAGE_MAX_SIZE);
+  {
+    const guint8 *data = g_bytes_get_data (bytes, &size);
+
+    parsed = parse_directory_exact (data, size);
+  }
+  g_assert_cmpuint (parsed->ttl, ==, G_MAXUINT32);
+  g_assert_cmpuint (parsed->entries->len, ==, 3);
+}
+
+/* The reader reads a directory message and not a byte more; a circuit
+ * message on a directory stream is refused on its first byte. */
+static void
+test_directory_read (void)
+{
+  g_autoptr(GPtrArray) entries = entries_of ("tls/192.0.2.7:443", NULL);
+  g_autoptr(FoctetRelayMessage) publish = foctet_relay_message_new_publish (entries, NULL);
+  g_autoptr(GBytes) bytes = foctet_relay_message_encode (publish);
+  g_autoptr(GByteArray) data = g_byte_array_new ();
+  static const guint8 after[] = { 0x02, 0x00, 0x00 };  /* a RESERVE_OK head: unknown here */
+  g_autoptr(GInputStream) input = NULL;
+
+  g_byte_array_append (data, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_byte_array_append (data, after, sizeof after);
+  input = memory_input (data->data, data->len);
+
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autoptr(FoctetRelayMessage) message = NULL;
+      GAsyncResult *slot = NULL;
+
+      foctet_relay_message_read_in_async (input, FOCTET_RELAY_MESSAGES_DIRECTORY, G_PRIORITY_DEFAULT, NULL,
+                                          foctet_test_store_result, &slot);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      message = foctet_relay_message_read_finish (input, result, &error);
+      if (round == 0)
+        {
+          g_assert_no_error (error);
+          assert_entries (message->entries, "tls/192.0.2.7:443", NULL);
+          g_assert_cmpint (g_seekable_tell (G_SEEKABLE (input)), ==, g_bytes_get_size (bytes));
+        }
+      else
+        {
+          g_assert_null (message);
+          g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+          g_assert_cmpstr (error->message, ==, "unknown relay directory message type 0x02");
+          g_assert_cmpint (g_seekable_tell (G_SEEKABLE (input)), ==, g_bytes_get_size (bytes) + 1);
+        }
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1079,6 +1611,12 @@ main (int   argc,
   g_test_add_func ("/relay/message/read-byte-by-byte", test_read_byte_by_byte);
   g_test_add_func ("/relay/message/write-then-read-socket", test_write_then_read_socket);
   g_test_add_func ("/relay/message/read-cancelled", test_read_cancelled);
+  g_test_add_func ("/relay/message/directory/layout", test_directory_layout);
+  g_test_add_func ("/relay/message/directory/sets", test_directory_sets);
+  g_test_add_func ("/relay/message/directory/reject", test_directory_reject);
+  g_test_add_func ("/relay/message/directory/incremental", test_directory_incremental);
+  g_test_add_func ("/relay/message/directory/constructors", test_directory_constructors);
+  g_test_add_func ("/relay/message/directory/read", test_directory_read);
 
   return g_test_run ();
 }

@@ -792,6 +792,724 @@ test_idle_timeout (Fixture       *fixture,
   g_signal_handlers_disconnect_by_func (connection, closed_cb, &closed);
 }
 
+/* ------------------------------------------------------------------ */
+/* The directory, spoken by raw clients                                */
+
+/* Reads one directory message from @stream. */
+static FoctetRelayMessage *
+read_directory_message (FoctetStream  *stream,
+                        GError       **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+
+  foctet_relay_message_read_in_async (in, FOCTET_RELAY_MESSAGES_DIRECTORY, G_PRIORITY_DEFAULT, NULL,
+                                      foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_relay_message_read_finish (in, result, error);
+}
+
+/* Opens a stream for @protocol and writes @message on it. */
+static FoctetStream *
+open_with_message (FoctetConnection         *connection,
+                   const char               *protocol,
+                   const FoctetRelayMessage *message)
+{
+  g_autoptr(GBytes) bytes = foctet_relay_message_encode (message);
+
+  return open_raw (connection, protocol, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+}
+
+static void
+write_message_on (FoctetStream             *stream,
+                  const FoctetRelayMessage *message)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (stream));
+
+  foctet_relay_message_write_async (out, message, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (foctet_relay_message_write_finish (out, result, &error));
+  g_assert_no_error (error);
+}
+
+static void
+close_write (FoctetStream *stream)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+
+  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (foctet_stream_close_write_finish (stream, result, &error));
+  g_assert_no_error (error);
+}
+
+/* The relay half-closed @stream: the next read finds the end. */
+static void
+expect_end (FoctetStream *stream)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetRelayMessage) message = read_directory_message (stream, &error);
+
+  g_assert_null (message);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+}
+
+/* A LOOKUP of @target on a new stream of @connection: the answer. */
+static FoctetRelayMessage *
+lookup_raw (FoctetConnection   *connection,
+            const FoctetNodeId *target)
+{
+  g_autoptr(FoctetRelayMessage) lookup = foctet_relay_message_new_lookup (target);
+  g_autoptr(FoctetStream) stream = open_with_message (connection, FOCTET_RELAY_PROTOCOL_LOOKUP, lookup);
+  g_autoptr(GError) error = NULL;
+  FoctetRelayMessage *answer = read_directory_message (stream, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (answer->type == FOCTET_RELAY_MESSAGE_FOUND || answer->type == FOCTET_RELAY_MESSAGE_ERROR);
+  /* One answer, then the relay half-closes. */
+  expect_end (stream);
+  return answer;
+}
+
+static void
+assert_lookup_error (FoctetConnection   *connection,
+                     const FoctetNodeId *target,
+                     guint16             code)
+{
+  g_autoptr(FoctetRelayMessage) answer = lookup_raw (connection, target);
+
+  g_assert_cmpint (answer->type, ==, FOCTET_RELAY_MESSAGE_ERROR);
+  g_test_message ("LOOKUP: %s", answer->error_text);
+  g_assert_cmpuint (answer->error_code, ==, code);
+}
+
+/* Reserves on @connection: the reserve stream, holding the reservation. */
+static FoctetStream *
+reserve_raw (FoctetConnection *connection)
+{
+  g_autoptr(FoctetRelayMessage) reserve = foctet_relay_message_new_reserve ();
+  g_autoptr(GBytes) bytes = foctet_relay_message_encode (reserve);
+  FoctetStream *stream = open_raw (connection, FOCTET_RELAY_PROTOCOL_RESERVE, g_bytes_get_data (bytes, NULL),
+                                   g_bytes_get_size (bytes));
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetRelayMessage) answer = NULL;
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+
+  foctet_relay_message_read_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  answer = foctet_relay_message_read_finish (in, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (answer->type, ==, FOCTET_RELAY_MESSAGE_RESERVE_OK);
+  return stream;
+}
+
+static void
+expect_directory_ok (FoctetStream *stream)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetRelayMessage) answer = read_directory_message (stream, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (answer->type, ==, FOCTET_RELAY_MESSAGE_OK);
+}
+
+static void
+expect_directory_error (FoctetStream *stream,
+                        guint16       code)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetRelayMessage) answer = read_directory_message (stream, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (answer->type, ==, FOCTET_RELAY_MESSAGE_ERROR);
+  g_test_message ("relay: %s", answer->error_text);
+  g_assert_cmpuint (answer->error_code, ==, code);
+  expect_end (stream);
+}
+
+static GPtrArray *
+two_entries (const char *quic,
+             const char *tls)
+{
+  GPtrArray *entries = foctet_relay_entries_new ();
+
+  g_ptr_array_add (entries, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_QUIC, quic));
+  g_ptr_array_add (entries, foctet_relay_entry_new (FOCTET_ADDRESS_KIND_TLS, tls));
+  return entries;
+}
+
+/* Publish, look up, replace, withdraw; entries end with the reservation;
+ * the fixture's server, reserved but not publishing, is not listed. */
+static void
+test_directory_raw (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(FoctetNodeId) a_id = NULL;
+  g_autoptr(FoctetNodeId) b_id = NULL;
+  g_autoptr(FoctetConnection) a = connect_as_relay_client (fixture, "tls", &a_id);
+  g_autoptr(FoctetConnection) b = connect_as_relay_client (fixture, "tls", &b_id);
+  g_autoptr(FoctetStream) reserve = NULL;
+  g_autoptr(FoctetStream) publish = NULL;
+  g_autoptr(GPtrArray) first = two_entries ("192.0.2.10:4433", "192.0.2.10:4434");
+  g_autoptr(GPtrArray) second = two_entries ("[2001:db8::1]:9", "host.example:10");
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  g_autoptr(FoctetRelayMessage) found = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *a_local = NULL;
+
+  /* Not reserved anywhere, or reserved without publishing: not listed. */
+  assert_lookup_error (b, a_id, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION);
+  assert_lookup_error (b, foctet_node_get_node_id (fixture->server), FOCTET_RELAY_ERROR_CODE_NO_RESERVATION);
+
+  /* A reserves and publishes: B finds its entries and where the relay
+   * sees A's connection come from. */
+  reserve = reserve_raw (a);
+  message = foctet_relay_message_new_publish (first, &error);
+  g_assert_no_error (error);
+  publish = open_with_message (a, FOCTET_RELAY_PROTOCOL_PUBLISH, message);
+  expect_directory_ok (publish);
+  g_clear_pointer (&message, foctet_relay_message_free);
+
+  found = lookup_raw (b, a_id);
+  g_assert_cmpint (found->type, ==, FOCTET_RELAY_MESSAGE_FOUND);
+  g_assert_cmpuint (found->entries->len, ==, 2);
+  g_assert_cmpstr (((FoctetRelayEntry *) g_ptr_array_index (found->entries, 0))->address, ==, "192.0.2.10:4433");
+  g_assert_cmpint (((FoctetRelayEntry *) g_ptr_array_index (found->entries, 0))->kind, ==,
+                   FOCTET_ADDRESS_KIND_QUIC);
+  g_assert_cmpstr (((FoctetRelayEntry *) g_ptr_array_index (found->entries, 1))->address, ==, "192.0.2.10:4434");
+  g_assert_cmpint (((FoctetRelayEntry *) g_ptr_array_index (found->entries, 1))->kind, ==,
+                   FOCTET_ADDRESS_KIND_TLS);
+  a_local = g_strdup (foctet_connection_get_local_address (a));
+  g_test_message ("FOUND: observed %s (A's end of the connection: %s), ttl %u", found->address, a_local,
+                  found->ttl);
+  g_assert_cmpstr (found->address, ==, a_local);
+  g_assert_cmpuint (found->ttl, >=, 1);
+  g_assert_cmpuint (found->ttl, <=, 120);
+  g_clear_pointer (&found, foctet_relay_message_free);
+
+  /* A node may look itself up. */
+  found = lookup_raw (a, a_id);
+  g_assert_cmpint (found->type, ==, FOCTET_RELAY_MESSAGE_FOUND);
+  g_clear_pointer (&found, foctet_relay_message_free);
+
+  /* A later PUBLISH on the same stream replaces the entries. */
+  message = foctet_relay_message_new_publish (second, &error);
+  g_assert_no_error (error);
+  write_message_on (publish, message);
+  expect_directory_ok (publish);
+  g_clear_pointer (&message, foctet_relay_message_free);
+  found = lookup_raw (b, a_id);
+  g_assert_cmpint (found->type, ==, FOCTET_RELAY_MESSAGE_FOUND);
+  g_assert_cmpuint (found->entries->len, ==, 2);
+  g_assert_cmpstr (((FoctetRelayEntry *) g_ptr_array_index (found->entries, 0))->address, ==, "[2001:db8::1]:9");
+  g_assert_cmpstr (((FoctetRelayEntry *) g_ptr_array_index (found->entries, 1))->address, ==, "host.example:10");
+  g_clear_pointer (&found, foctet_relay_message_free);
+
+  /* Half-closing the publish stream withdraws them. */
+  close_write (publish);
+  expect_end (publish);
+  g_clear_object (&publish);
+  assert_lookup_error (b, a_id, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION);
+
+  /* Published again; a newer publish stream replaces it (the older one is
+   * half-closed by the relay). */
+  message = foctet_relay_message_new_publish (first, &error);
+  publish = open_with_message (a, FOCTET_RELAY_PROTOCOL_PUBLISH, message);
+  expect_directory_ok (publish);
+  {
+    g_autoptr(FoctetStream) newer = open_with_message (a, FOCTET_RELAY_PROTOCOL_PUBLISH, message);
+
+    expect_directory_ok (newer);
+    expect_end (publish);
+    g_clear_object (&publish);
+    publish = g_steal_pointer (&newer);
+  }
+  found = lookup_raw (b, a_id);
+  g_assert_cmpint (found->type, ==, FOCTET_RELAY_MESSAGE_FOUND);
+  g_clear_pointer (&found, foctet_relay_message_free);
+
+  /* The reservation ends: the entries go with it, and the relay
+   * half-closes the publish stream. */
+  close_write (reserve);
+  expect_end (publish);
+  assert_lookup_error (b, a_id, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION);
+
+  /* Reserved and published again, then A's connection ends. */
+  g_clear_object (&reserve);
+  g_clear_object (&publish);
+  reserve = reserve_raw (a);
+  publish = open_with_message (a, FOCTET_RELAY_PROTOCOL_PUBLISH, message);
+  expect_directory_ok (publish);
+  found = lookup_raw (b, a_id);
+  g_assert_cmpint (found->type, ==, FOCTET_RELAY_MESSAGE_FOUND);
+  g_clear_pointer (&found, foctet_relay_message_free);
+  {
+    g_autoptr(GAsyncResult) result = NULL;
+    GAsyncResult *slot = NULL;
+
+    foctet_connection_close_async (a, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, foctet_test_store_result, &slot);
+    result = foctet_test_wait_result (&slot, TIMEOUT);
+    foctet_connection_close_finish (a, result, NULL);
+  }
+  /* The relay notices the end of the connection on its own time. */
+  for (guint i = 0;; i++)
+    {
+      g_autoptr(FoctetRelayMessage) answer = lookup_raw (b, a_id);
+
+      if (answer->type == FOCTET_RELAY_MESSAGE_ERROR)
+        {
+          g_assert_cmpuint (answer->error_code, ==, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION);
+          break;
+        }
+      g_assert_cmpuint (i, <, 50);
+      spin (100);
+    }
+  dial_through_relay_works (fixture);
+}
+
+/* Malformed and misplaced directory messages get ERROR, and the relay
+ * goes on serving. */
+static void
+test_directory_bad (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(FoctetNodeId) me = NULL;
+  g_autoptr(FoctetConnection) control = connect_as_relay_client (fixture, "tls", &me);
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GPtrArray) entries = two_entries ("192.0.2.1:1", "192.0.2.1:2");
+  g_autoptr(FoctetRelayMessage) publish = foctet_relay_message_new_publish (entries, NULL);
+  g_autoptr(FoctetRelayMessage) lookup = foctet_relay_message_new_lookup (me);
+  g_autoptr(FoctetStream) reserve = NULL;
+  static const guint8 relay_entry[] = { 0x07, 0x00, 0x05, 0x03, 0x03, 'a', ':', '1' };
+  static const guint8 short_lookup[3 + 31] = { 0x08, 0x00, 31 };
+  static const guint8 reserve_bytes[] = { 0x01, 0x00, 0x00 };
+  static const guint8 garbage[] = { 0xff, 0xfe, 0xfd };
+  static const guint8 past_end[] = { 0x07, 0x00, 0x05, 0x01, 0x07, 'a', ':', '1' };
+
+  /* PUBLISH without a reservation: ERROR 7. */
+  stream = open_with_message (control, FOCTET_RELAY_PROTOCOL_PUBLISH, publish);
+  expect_directory_error (stream, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE);
+  g_clear_object (&stream);
+
+  reserve = reserve_raw (control);
+  /* A relay entry published, an entry past the end, a RESERVE and garbage
+   * on a publish stream: ERROR 1 (they do not parse there). */
+  stream = open_raw (control, FOCTET_RELAY_PROTOCOL_PUBLISH, relay_entry, sizeof relay_entry);
+  expect_directory_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+  g_clear_object (&stream);
+  stream = open_raw (control, FOCTET_RELAY_PROTOCOL_PUBLISH, past_end, sizeof past_end);
+  expect_directory_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+  g_clear_object (&stream);
+  stream = open_raw (control, FOCTET_RELAY_PROTOCOL_PUBLISH, reserve_bytes, sizeof reserve_bytes);
+  expect_directory_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+  g_clear_object (&stream);
+  stream = open_raw (control, FOCTET_RELAY_PROTOCOL_LOOKUP, garbage, sizeof garbage);
+  expect_directory_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+  g_clear_object (&stream);
+  /* A LOOKUP with a 31-byte NodeId: ERROR 1. */
+  stream = open_raw (control, FOCTET_RELAY_PROTOCOL_LOOKUP, short_lookup, sizeof short_lookup);
+  expect_directory_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+  g_clear_object (&stream);
+  /* Each where the other belongs: ERROR 7. */
+  stream = open_with_message (control, FOCTET_RELAY_PROTOCOL_PUBLISH, lookup);
+  expect_directory_error (stream, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE);
+  g_clear_object (&stream);
+  stream = open_with_message (control, FOCTET_RELAY_PROTOCOL_LOOKUP, publish);
+  expect_directory_error (stream, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE);
+  g_clear_object (&stream);
+  /* A PUBLISH on a reserve stream is an unknown type there: ERROR 1, and
+   * the reservation ends (its stream too). */
+  write_message_on (reserve, publish);
+  expect_relay_error (reserve, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+
+  /* After all that, a good publish and lookup still work. */
+  g_clear_object (&reserve);
+  reserve = reserve_raw (control);
+  stream = open_with_message (control, FOCTET_RELAY_PROTOCOL_PUBLISH, publish);
+  expect_directory_ok (stream);
+  {
+    g_autoptr(FoctetRelayMessage) found = lookup_raw (control, me);
+
+    g_assert_cmpint (found->type, ==, FOCTET_RELAY_MESSAGE_FOUND);
+    g_assert_cmpuint (found->entries->len, ==, 2);
+  }
+  dial_through_relay_works (fixture);
+}
+
+static const char * const lookup_rate_options[] = { "--lookup-rate", "1", NULL };
+
+/* At --lookup-rate 1 a client has a bucket of 4 lookups: the fifth in a
+ * row is refused with ERROR 9; another client is not affected; a second
+ * later there is one more. */
+static void
+test_lookup_rate (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(FoctetNodeId) me = NULL;
+  g_autoptr(FoctetNodeId) other_id = NULL;
+  g_autoptr(FoctetConnection) client = connect_as_relay_client (fixture, "tls", &me);
+  g_autoptr(FoctetConnection) other = connect_as_relay_client (fixture, "tls", &other_id);
+  const FoctetNodeId *target = foctet_node_get_node_id (fixture->server);
+
+  for (guint i = 0; i < 4; i++)
+    assert_lookup_error (client, target, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION);
+  assert_lookup_error (client, target, FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT);
+  assert_lookup_error (other, target, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION);
+  spin (1100);
+  assert_lookup_error (client, target, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION);
+}
+
+/* ------------------------------------------------------------------ */
+/* The "relay" discovery: publishing and resolving through the plugin  */
+
+static FoctetDiscovery *
+make_directory (FoctetNode *node)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetDiscovery *discovery = foctet_registry_create_discovery (foctet_registry_get_default (), "relay",
+                                                                 foctet_node_get_identity (node), &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_discovery_get_name (discovery), ==, "relay");
+  g_assert_true (foctet_discovery_start (discovery, &error));
+  g_assert_no_error (error);
+  /* A directory answers questions; it does not list. */
+  g_assert_null (foctet_discovery_get_peers (discovery));
+  return discovery;
+}
+
+static FoctetTicket *
+resolve (FoctetDiscovery  *discovery,
+         FoctetTicket     *hint,
+         GCancellable     *cancellable,
+         GError          **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_discovery_resolve_async (discovery, hint, cancellable, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  return foctet_discovery_resolve_finish (discovery, result, error);
+}
+
+/* A ticket with @node_id and only @relay. */
+static FoctetTicket *
+relay_hint (const FoctetNodeId *node_id,
+            const char         *relay)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetTicket *hint = foctet_ticket_new (node_id);
+
+  g_assert_true (foctet_ticket_add_address (hint, FOCTET_ADDRESS_KIND_RELAY, relay, &error));
+  g_assert_no_error (error);
+  return hint;
+}
+
+/* Resolves until the answer is (@found) or is not a ticket; at most
+ * @seconds.  Returns the last ticket found, if any. */
+static FoctetTicket *
+resolve_until (FoctetDiscovery *discovery,
+               FoctetTicket    *hint,
+               gboolean         found,
+               guint            seconds,
+               GError         **last_error)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(FoctetTicket) ticket = resolve (discovery, hint, NULL, &error);
+
+      if ((ticket != NULL) == found)
+        {
+          if (error != NULL)
+            g_propagate_error (last_error, g_steal_pointer (&error));
+          return g_steal_pointer (&ticket);
+        }
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      spin (100);
+    }
+}
+
+/* A node serving a relay reservation and direct addresses on loopback,
+ * publishing through the "relay" discovery. */
+static FoctetNode *
+make_publishing_node (Fixture *fixture)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetNode *node = make_node ();
+  g_autofree char *relay_uri = g_strconcat ("relay/", fixture->relay_address, NULL);
+  const char *uris[] = { "quic/127.0.0.1:0", "tls/127.0.0.1:0", relay_uri };
+
+  foctet_node_set_protocol_handler (node, FOCTET_TEST_ECHO_PROTOCOL, foctet_test_echo_handler, NULL, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (uris); i++)
+    {
+      g_autofree char *bound = node_listen (node, uris[i], &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (bound);
+    }
+  g_assert_true (foctet_node_enable_discovery (node, "relay", FOCTET_DISCOVERY_FLAGS_PUBLISH, &error));
+  g_assert_no_error (error);
+  return node;
+}
+
+static void
+assert_same_addresses (FoctetTicket      *a,
+                       FoctetTicket      *b,
+                       FoctetAddressKind  kind)
+{
+  g_auto(GStrv) x = foctet_ticket_get_addresses (a, kind);
+  g_auto(GStrv) y = foctet_ticket_get_addresses (b, kind);
+
+  g_assert_cmpstrv (x, y);
+}
+
+static void
+ping_connection (FoctetConnection *connection)
+{
+  g_autoptr(FoctetPinger) pinger = foctet_pinger_new (connection);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_pinger_ping_async (pinger, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_cmpint (foctet_pinger_ping_finish (pinger, result, &error), >, 0);
+  g_assert_no_error (error);
+}
+
+/* A publishes through the discovery; B, knowing only A's NodeId and the
+ * relay, resolves A's addresses, dials them directly and pings; the node
+ * does the same by itself when dialing the hint; once A is gone, the
+ * relay no longer knows it. */
+static void
+test_directory_discovery (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(FoctetNode) a = make_publishing_node (fixture);
+  g_autoptr(FoctetTicket) a_ticket = foctet_node_get_ticket (a);
+  g_autoptr(FoctetDiscovery) directory = make_directory (fixture->client);
+  g_autoptr(FoctetTicket) hint = relay_hint (foctet_node_get_node_id (a), fixture->relay_address);
+  g_autoptr(FoctetTicket) found = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) relays = NULL;
+  g_auto(GStrv) tls = NULL;
+  g_autofree char *relay_text = NULL;
+
+  /* A's ticket has its direct addresses, all on loopback, which is all it
+   * has, so they are what it publishes. */
+  tls = foctet_ticket_get_addresses (a_ticket, FOCTET_ADDRESS_KIND_TLS);
+  g_assert_cmpuint (g_strv_length (tls), ==, 1);
+
+  /* Publishing follows the reservation a moment later. */
+  found = resolve_until (directory, hint, TRUE, 10, NULL);
+  g_assert_true (foctet_node_id_equal (foctet_ticket_get_node_id (found), foctet_node_get_node_id (a)));
+  assert_same_addresses (found, a_ticket, FOCTET_ADDRESS_KIND_QUIC);
+  assert_same_addresses (found, a_ticket, FOCTET_ADDRESS_KIND_TLS);
+  /* The relay stays in the answer, so a dial can still fall back to it. */
+  relays = foctet_ticket_get_addresses (found, FOCTET_ADDRESS_KIND_RELAY);
+  g_assert_cmpuint (g_strv_length (relays), ==, 1);
+  g_assert_cmpstr (relays[0], ==, fixture->relay_address);
+
+  /* B dials what was found, directly, and pings. */
+  connection = dial_ticket (fixture->client, found, "tls", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "tls");
+  g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (connection), foctet_node_get_node_id (a)));
+  ping_connection (connection);
+  g_clear_object (&connection);
+
+  /* A node using the discovery resolves the hint by itself and prefers
+   * the direct addresses. */
+  {
+    g_autoptr(FoctetNode) c = make_node ();
+
+    g_assert_true (foctet_node_enable_discovery (c, "relay", FOCTET_DISCOVERY_FLAGS_NONE, &error));
+    g_assert_no_error (error);
+    connection = dial_ticket (c, hint, NULL, &error);
+    g_assert_no_error (error);
+    g_test_message ("a dial of NodeId + relay went via %s", foctet_connection_get_transport_name (connection));
+    g_assert_cmpstr (foctet_connection_get_transport_name (connection), !=, "relay");
+    ping_connection (connection);
+    g_clear_object (&connection);
+    shutdown_node (c);
+  }
+
+  /* A goes away: its reservation ends, and its entries with it. */
+  shutdown_node (a);
+  g_clear_object (&found);
+  found = resolve_until (directory, hint, FALSE, 10, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_test_message ("after A left: %s", error->message);
+  relay_text = g_strdup_printf ("relay %s: not reachable via relay", fixture->relay_address);
+  g_assert_nonnull (strstr (error->message, relay_text));
+  foctet_discovery_stop (directory);
+}
+
+/* NOT_FOUND for a NodeId that never reserved and for a hint without a
+ * relay; a relay that is not there is a connection error naming it; a
+ * cancelled lookup is cancelled. */
+static void
+test_directory_not_found (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(FoctetDiscovery) directory = make_directory (fixture->client);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) stranger = foctet_identity_generate (&error);
+  g_autoptr(FoctetTicket) hint = NULL;
+  g_autoptr(FoctetTicket) found = NULL;
+  g_autoptr(FoctetTicket) bare = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autofree char *dead = NULL;
+  g_autofree char *relay_text = NULL;
+  gint64 start;
+
+  g_assert_no_error (error);
+  hint = relay_hint (foctet_identity_get_node_id (stranger), fixture->relay_address);
+  found = resolve (directory, hint, NULL, &error);
+  g_assert_null (found);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_test_message ("never reserved: %s", error->message);
+  relay_text = g_strdup_printf ("relay %s: not reachable via relay", fixture->relay_address);
+  g_assert_nonnull (strstr (error->message, relay_text));
+  g_assert_nonnull (strstr (error->message, "holds no reservation"));
+  g_clear_error (&error);
+
+  /* The fixture's server holds a reservation but does not publish. */
+  g_clear_object (&hint);
+  hint = relay_hint (foctet_node_get_node_id (fixture->server), fixture->relay_address);
+  found = resolve (directory, hint, NULL, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "published no addresses"));
+  g_clear_error (&error);
+
+  bare = foctet_ticket_new (foctet_identity_get_node_id (stranger));
+  found = resolve (directory, bare, NULL, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "names no relay"));
+  g_clear_error (&error);
+
+  /* A port nobody listens on: bound, not listening. */
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (socket, any, FALSE, &error));
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  dead = g_strdup_printf ("127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  g_clear_object (&hint);
+  hint = relay_hint (foctet_identity_get_node_id (stranger), dead);
+  found = resolve (directory, hint, NULL, &error);
+  g_assert_null (found);
+  g_assert_nonnull (error);
+  g_test_message ("no relay there: %s", error->message);
+  g_assert_false (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND));
+  g_assert_nonnull (strstr (error->message, dead));
+  g_clear_error (&error);
+
+  /* Two relays, one dead: the live one's answer decides, NOT_FOUND
+   * naming both. */
+  g_assert_true (foctet_ticket_add_address (hint, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
+  found = resolve (directory, hint, NULL, &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, dead));
+  g_assert_nonnull (strstr (error->message, relay_text));
+  g_clear_error (&error);
+
+  /* Cancelled: at once. */
+  g_cancellable_cancel (cancellable);
+  start = g_get_monotonic_time ();
+  found = resolve (directory, hint, cancellable, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  foctet_discovery_stop (directory);
+}
+
+/* The relay restarts: the node reserves again by itself and publishes
+ * again, and is found again. */
+static void
+test_directory_republish (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autofree char *address = g_strdup (fixture->relay_address);
+  g_autoptr(FoctetNode) a = make_publishing_node (fixture);
+  g_autoptr(FoctetDiscovery) directory = make_directory (fixture->client);
+  g_autoptr(FoctetTicket) hint = relay_hint (foctet_node_get_node_id (a), fixture->relay_address);
+  g_autoptr(FoctetTicket) found = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 start;
+
+  found = resolve_until (directory, hint, TRUE, 10, NULL);
+  g_clear_object (&found);
+
+  stop_relay (fixture, SIGKILL);
+  start_relay (fixture, address, NULL);
+  g_assert_cmpstr (fixture->relay_address, ==, address);
+  /* The new relay knows nobody until A is back. */
+  start = g_get_monotonic_time ();
+  found = resolve_until (directory, hint, TRUE, 20, NULL);
+  g_test_message ("found again after %.1f s", (g_get_monotonic_time () - start) / 1e6);
+  g_assert_true (foctet_node_id_equal (foctet_ticket_get_node_id (found), foctet_node_get_node_id (a)));
+  foctet_discovery_stop (directory);
+  shutdown_node (a);
+}
+
+/* A "relay" that accepts TCP connections and says nothing: the resolve
+ * ends at its time limit, with NOT_FOUND saying so, and no later. */
+static void
+test_directory_timeout (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(FoctetDiscovery) directory = make_directory (fixture->client);
+  g_autoptr(GSocketListener) silent = g_socket_listener_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) stranger = foctet_identity_generate (&error);
+  g_autoptr(FoctetTicket) hint = NULL;
+  g_autoptr(FoctetTicket) found = NULL;
+  g_autofree char *address = NULL;
+  guint timeout = 0;
+  gint64 start, elapsed;
+
+  g_assert_no_error (error);
+  /* The kernel completes the TCP handshakes; nobody ever reads. */
+  g_assert_true (g_socket_listener_add_address (silent, any, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL,
+                                                &bound, &error));
+  g_assert_no_error (error);
+  address = g_strdup_printf ("127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  hint = relay_hint (foctet_identity_get_node_id (stranger), address);
+
+  g_object_get (directory, "lookup-timeout", &timeout, NULL);
+  g_assert_cmpuint (timeout, ==, 10000);
+  g_object_set (directory, "lookup-timeout", 500, NULL);
+  start = g_get_monotonic_time ();
+  found = resolve (directory, hint, NULL, &error);
+  elapsed = g_get_monotonic_time () - start;
+  g_assert_null (found);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
+  g_test_message ("after %" G_GINT64_FORMAT " ms: %s", elapsed / 1000, error->message);
+  g_assert_nonnull (strstr (error->message, "no relay answered within 500 ms"));
+  g_assert_cmpint (elapsed, >=, 450 * 1000);
+  g_assert_cmpint (elapsed, <, 3 * G_USEC_PER_SEC);
+  foctet_discovery_stop (directory);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -812,5 +1530,17 @@ main (int   argc,
   g_test_add ("/relay/bad-clients", Fixture, NULL, fixture_setup, test_bad_clients, fixture_teardown);
   g_test_add ("/relay/rate", Fixture, rate_options, fixture_setup, test_rate, fixture_teardown);
   g_test_add ("/relay/idle-timeout", Fixture, idle_options, fixture_setup, test_idle_timeout, fixture_teardown);
+  g_test_add ("/relay/directory/raw", Fixture, NULL, fixture_setup, test_directory_raw, fixture_teardown);
+  g_test_add ("/relay/directory/bad", Fixture, NULL, fixture_setup, test_directory_bad, fixture_teardown);
+  g_test_add ("/relay/directory/lookup-rate", Fixture, lookup_rate_options, fixture_setup, test_lookup_rate,
+              fixture_teardown);
+  g_test_add ("/relay/directory/discovery", Fixture, NULL, fixture_setup, test_directory_discovery,
+              fixture_teardown);
+  g_test_add ("/relay/directory/not-found", Fixture, NULL, fixture_setup, test_directory_not_found,
+              fixture_teardown);
+  g_test_add ("/relay/directory/republish", Fixture, NULL, fixture_setup, test_directory_republish,
+              fixture_teardown);
+  g_test_add ("/relay/directory/timeout", Fixture, NULL, fixture_setup, test_directory_timeout,
+              fixture_teardown);
   return g_test_run ();
 }

@@ -1,7 +1,8 @@
 /* test-shell.c: foctet-shell as a user runs it — exit codes, one-line
  * errors, identity files, plugin listing, scripted input, serve + ping +
  * perf between two processes over the test-only transport plugin, and
- * send + receive with the real ones.
+ * send + receive with the real ones: from the prompt too, and resumed
+ * after kill -9 of either side.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -636,6 +637,398 @@ test_send_receive (void)
   g_assert_cmpstr (out, ==, "");
 }
 
+/* Runs foctet-shell without a command, @script on its standard input. */
+static int
+run_script_env (const char * const  *env,
+                const char          *script,
+                char               **out,
+                char               **err,
+                ...)
+{
+  va_list args;
+  int status;
+
+  va_start (args, err);
+  status = run_shell_va (env, script, out, err, NULL, args);
+  va_end (args);
+  return status;
+}
+
+/* kill -9 in the middle of a transfer, on either side, then resume.  The
+ * file is large enough that a receive takes a while on loopback, and the
+ * part file is watched until about half of it is there. */
+
+#ifdef FOCTET_TEST_SANITIZED
+/* meson defines this under -Db_sanitize, where every byte costs more. */
+#define KILL_SIZE (24 * 1024 * 1024 + 5)
+#else
+#define KILL_SIZE (96 * 1024 * 1024 + 5)
+#endif
+
+static void
+make_kill_tree (const char *src)
+{
+  g_autofree char *big = g_build_filename (src, "big.bin", NULL);
+  g_autofree guint8 *data = g_malloc (KILL_SIZE);
+  guint32 x = 1;
+
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  for (gsize i = 0; i + 4 <= KILL_SIZE; i += 4)
+    {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      memcpy (data + i, &x, 4);
+    }
+  g_assert_true (g_file_set_contents (big, (const char *) data, KILL_SIZE, NULL));
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("small-%02u.txt", i);
+      g_autofree char *path = g_build_filename (src, name, NULL);
+
+      g_assert_true (g_file_set_contents (path, (const char *) data + i * 1000, 1000 + i, NULL));
+    }
+}
+
+/* Bytes in @dir: final files and part files. */
+static guint64
+bytes_present (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint64 total = 0;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      struct stat st;
+
+      g_assert_cmpint (lstat (path, &st), ==, 0);
+      total += S_ISDIR (st.st_mode) ? bytes_present (path) : (guint64) st.st_size;
+    }
+  return total;
+}
+
+static guint64
+total_size (const char *dir)
+{
+  return bytes_present (dir);
+}
+
+static GSubprocess *
+start_receive (const char *plugin_path,
+               const char *ticket_text,
+               const char *output)
+{
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "-q", "receive", ticket_text, "--output", output, NULL };
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", plugin_path, TRUE);
+  proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  return proc;
+}
+
+/* Waits until @part holds at least @size bytes (at most TIMEOUT s),
+ * polling every millisecond; returns its size then. */
+static void
+wait_part (const char *part,
+           goffset     size)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  struct stat st;
+
+  while (stat (part, &st) < 0 || st.st_size < size)
+    {
+      if (g_get_monotonic_time () > deadline)
+        g_error ("“%s” did not reach %" G_GOFFSET_FORMAT " bytes within %d s", part, size, TIMEOUT);
+      g_usleep (1000);
+    }
+}
+
+static void
+kill_and_reap (GSubprocess *proc)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+
+  g_subprocess_force_exit (proc);
+  g_subprocess_wait_async (proc, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_subprocess_wait_finish (proc, result, NULL));
+  g_assert_true (g_subprocess_get_if_signaled (proc));
+  g_assert_cmpint (g_subprocess_get_term_sig (proc), ==, SIGKILL);
+}
+
+/* The exact count from receive -v ("… N bytes fetched"). */
+static guint64
+bytes_fetched (const char *err)
+{
+  const char *line = strstr (err, "bytes fetched");
+  const char *start;
+
+  if (line == NULL)
+    g_error ("receive -v did not say what it fetched: %s", err);
+  start = line - 1;
+  while (start > err && g_ascii_isdigit (start[-1]))
+    start--;
+  return g_ascii_strtoull (start, NULL, 10);
+}
+
+static void
+resume_and_check (const char *path,
+                  const char *ticket_text,
+                  const char *src,
+                  const char *output,
+                  guint64     present)
+{
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *received = g_build_filename (output, "src", NULL);
+  guint64 total = total_size (src), fetched;
+
+  g_assert_cmpint (run_shell_env (env, &out, &err, "-v", "receive", ticket_text, "--output", output, NULL), ==, 0);
+  fetched = bytes_fetched (err);
+  g_test_message ("%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes were there; the resume fetched %"
+                  G_GUINT64_FORMAT, present, total, fetched);
+  g_assert_cmpuint (fetched, ==, total - present);
+  g_assert_cmpuint (bytes_present (received), ==, total);
+  {
+    g_autoptr(GDir) dir = g_dir_open (src, 0, NULL);
+    const char *name;
+
+    while ((name = g_dir_read_name (dir)) != NULL)
+      {
+        g_autofree char *a = g_build_filename (src, name, NULL);
+        g_autofree char *b = g_build_filename (received, name, NULL);
+        g_autofree char *ca = NULL, *cb = NULL;
+        gsize la = 0, lb = 0;
+
+        g_assert_true (g_file_get_contents (a, &ca, &la, NULL));
+        g_assert_true (g_file_get_contents (b, &cb, &lb, NULL));
+        g_assert_cmpmem (ca, la, cb, lb);
+      }
+  }
+}
+
+static void
+test_receive_killed (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  g_autofree char *base = g_build_filename (tmpdir, "receive-killed", NULL);
+  g_autofree char *src = g_build_filename (base, "src", NULL);
+  g_autofree char *output = g_build_filename (base, "out", NULL);
+  g_autofree char *part = g_build_filename (output, "src", "big.bin.foctet-part", NULL);
+  g_autofree char *key = g_build_filename (base, "sender", NULL);
+  const char *paths[] = { src, NULL };
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autoptr(GSubprocess) receiver = NULL;
+  g_autofree char *ticket_text = NULL;
+  guint64 present;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  make_kill_tree (src);
+  sender = start_send (path, key, paths, &ticket_text);
+  receiver = start_receive (path, ticket_text, output);
+  wait_part (part, KILL_SIZE / 2);
+  kill_and_reap (receiver);
+  present = bytes_present (output);
+  g_assert_cmpuint (present, >=, KILL_SIZE / 2);
+  g_assert_cmpuint (present, <, total_size (src));
+
+  /* The same send waits on: the new receive resumes. */
+  resume_and_check (path, ticket_text, src, output, present);
+  wait_exit (sender, 0);
+}
+
+static void
+test_send_killed (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  g_autofree char *base = g_build_filename (tmpdir, "send-killed", NULL);
+  g_autofree char *src = g_build_filename (base, "src", NULL);
+  g_autofree char *output = g_build_filename (base, "out", NULL);
+  g_autofree char *part = g_build_filename (output, "src", "big.bin.foctet-part", NULL);
+  g_autofree char *key = g_build_filename (base, "sender", NULL);
+  const char *paths[] = { src, NULL };
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autoptr(GSubprocess) receiver = NULL;
+  g_autofree char *ticket_text = NULL;
+  g_autofree char *second_ticket = NULL;
+  guint64 present;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  make_kill_tree (src);
+  sender = start_send (path, key, paths, &ticket_text);
+  receiver = start_receive (path, ticket_text, output);
+  wait_part (part, KILL_SIZE / 2);
+  kill_and_reap (sender);
+  g_clear_object (&sender);
+  /* The receiver sees the connection end (TCP) and fails. */
+  wait_exit (receiver, 1);
+  present = bytes_present (output);
+  g_assert_cmpuint (present, >=, KILL_SIZE / 2);
+  g_assert_cmpuint (present, <, total_size (src));
+
+  /* A new send of the same files: a new ticket, a new secret; the
+   * receiver resumes from its part files all the same. */
+  sender = start_send (path, key, paths, &second_ticket);
+  g_assert_cmpstr (second_ticket, !=, ticket_text);
+  resume_and_check (path, second_ticket, src, output, present);
+  wait_exit (sender, 0);
+}
+
+/* send and receive from the shell's own prompt (commands on standard
+ * input): the same commands, the same output. */
+static void
+test_interactive_transfer (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *src = g_build_filename (tmpdir, "interactive-src", NULL);
+  g_autofree char *file = g_build_filename (src, "hello.txt", NULL);
+  g_autofree char *output = g_build_filename (tmpdir, "interactive-out", NULL);
+  g_autofree char *got = g_build_filename (output, "interactive-src", "hello.txt", NULL);
+  g_autofree char *key = g_build_filename (tmpdir, "interactive-key", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autoptr(GDataInputStream) sender_out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *script = NULL;
+  g_autofree char *ticket_text = NULL;
+  g_autofree char *receive_script = NULL;
+  g_autofree char *out = NULL, *err = NULL, *content = NULL, *id_line = NULL;
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", key, NULL };
+  gsize written = 0;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (file, "from the prompt\n", -1, NULL));
+
+  launcher = launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                           G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", path, TRUE);
+  sender = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  /* send, then one more command once it is done. */
+  script = g_strdup_printf ("send '%s' --listen tls/127.0.0.1:0\nid\n", src);
+  g_assert_true (g_output_stream_write_all (g_subprocess_get_stdin_pipe (sender), script, strlen (script),
+                                            &written, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_close (g_subprocess_get_stdin_pipe (sender), NULL, NULL));
+  sender_out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (sender));
+  ticket_text = read_line (sender_out);
+  g_assert_true (g_str_has_prefix (ticket_text, "foctet"));
+
+  receive_script = g_strdup_printf ("receive %s --output '%s'\nid\n", ticket_text, output);
+  g_assert_cmpint (run_script_env (env, receive_script, &out, &err), ==, 0);
+  /* stdout: only the id (receive prints nothing there); stderr: the
+   * progress and the summary, as from the command line. */
+  g_assert_cmpuint (strlen (out), ==, 53);
+  g_assert_nonnull (strstr (err, "received 1 file"));
+  g_assert_true (g_file_get_contents (got, &content, NULL, NULL));
+  g_assert_cmpstr (content, ==, "from the prompt\n");
+
+  /* The sender's shell went on to its next command. */
+  id_line = read_line (sender_out);
+  g_assert_cmpuint (strlen (id_line), ==, 52);
+  wait_exit (sender, 0);
+}
+
+/* serve --inbox DIR accepts files pushed with send --to TICKET; a node
+ * serving without --inbox refuses pushes. */
+static GSubprocess *
+start_serve (const char  *plugin_path,
+             const char  *inbox,
+             char       **ticket_text)
+{
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autofree char *key = g_build_filename (tmpdir, inbox != NULL ? "inbox-key" : "no-inbox-key", NULL);
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", key, "serve", "--listen", "tls/127.0.0.1:0",
+                         inbox != NULL ? "--inbox" : NULL, inbox, NULL };
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", plugin_path, TRUE);
+  proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  *ticket_text = read_line (out);
+  g_assert_true (g_str_has_prefix (*ticket_text, "foctet"));
+  return proc;
+}
+
+static void
+test_serve_inbox (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *src = g_build_filename (tmpdir, "push-src", NULL);
+  g_autofree char *file = g_build_filename (src, "pushed.txt", NULL);
+  g_autofree char *inbox = g_build_filename (tmpdir, "inbox", NULL);
+  g_autofree char *got = g_build_filename (inbox, "push-src", "pushed.txt", NULL);
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GSubprocess) plain = NULL;
+  g_autofree char *ticket_text = NULL, *plain_ticket = NULL;
+  g_autofree char *out = NULL, *err = NULL, *content = NULL;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (file, "pushed\n", -1, NULL));
+
+  server = start_serve (path, inbox, &ticket_text);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", ticket_text, NULL), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "the node has everything"));
+  g_assert_true (g_file_get_contents (got, &content, NULL, NULL));
+  g_assert_cmpstr (content, ==, "pushed\n");
+
+  /* The same files again: already there, nothing to fetch, still fine. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "-q", "send", src, "--to", ticket_text, NULL), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+
+  /* Without --inbox, a push is refused. */
+  plain = start_serve (path, NULL, &plain_ticket);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", plain_ticket, NULL), ==, 1);
+  assert_one_line_error (err, "does not accept pushed files");
+
+  /* Usage. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", "nonsense", NULL), ==, 2);
+  assert_one_line_error (err, "--to: bad ticket");
+
+  g_subprocess_send_signal (server, SIGTERM);
+  wait_exit (server, 0);
+  g_subprocess_send_signal (plain, SIGTERM);
+  wait_exit (plain, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -656,6 +1049,10 @@ main (int   argc,
   g_test_add_func ("/shell/serve-default", test_serve_default);
   g_test_add_func ("/shell/serve-default-race", test_serve_default_twin);
   g_test_add_func ("/shell/send-receive", test_send_receive);
+  g_test_add_func ("/shell/receive-killed", test_receive_killed);
+  g_test_add_func ("/shell/send-killed", test_send_killed);
+  g_test_add_func ("/shell/interactive-transfer", test_interactive_transfer);
+  g_test_add_func ("/shell/serve-inbox", test_serve_inbox);
   ret = g_test_run ();
 
   foctet_test_remove_tree (tmpdir);
