@@ -863,7 +863,8 @@ start_announcing (FoctetMdnsDiscovery *self)
   self->announce_timer = timeout_source (self, ANNOUNCE_INTERVAL_MS, announce_cb, self);
 }
 
-/* Sends goodbyes (ttl 0) for @records, or for those of them not in @keep. */
+/* Sends goodbyes (ttl 0) for @records, or for those of them @keep does
+ * not replace. */
 static void
 send_goodbyes (FoctetMdnsDiscovery *self,
                GPtrArray           *records,
@@ -880,8 +881,17 @@ send_goodbyes (FoctetMdnsDiscovery *self,
       FoctetDnsRecord *goodbye;
       gboolean kept = FALSE;
 
+      /* A unique record that only changed needs no goodbye: the new one
+       * carries the cache-flush bit and replaces it (RFC 6762 §10.2), and
+       * a goodbye would make the others drop us for a moment. */
       for (guint j = 0; keep != NULL && j < keep->len && !kept; j++)
-        kept = foctet_dns_record_same_data (record, g_ptr_array_index (keep, j));
+        {
+          const FoctetDnsRecord *other = g_ptr_array_index (keep, j);
+
+          kept = foctet_dns_record_same_data (record, other)
+                 || (record->cache_flush && other->cache_flush && record->type == other->type
+                     && foctet_dns_name_equal (record->name, other->name));
+        }
       if (kept)
         continue;
       goodbye = foctet_dns_record_copy (record);

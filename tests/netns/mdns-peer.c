@@ -11,6 +11,8 @@
  *       its addresses change), and the answers to the commands read from
  *       stdin:
  *         stop | start     → "stopped" | "started" (start publishes again)
+ *         publish quic|all → "published": the ticket without its TLS
+ *                            addresses, or all of it
  *         resolve NODEID   → "resolved NODEID TICKET" | "resolve-failed NODEID CODE MESSAGE"
  *         ping NODEID      → resolve by mdns, foctet_node_dial_async() on the
  *                            ticket found, one foctet/ping/1 round trip:
@@ -269,6 +271,22 @@ command_cb (GObject      *source,
           foctet_discovery_publish (p->discovery, ticket);
           say ("started");
         }
+    }
+  else if (g_str_equal (words[0], "publish") && words[1] != NULL)
+    {
+      g_autoptr(FoctetTicket) full = foctet_node_get_ticket (p->node);
+      g_autoptr(FoctetTicket) ticket = foctet_ticket_new (foctet_node_get_node_id (p->node));
+      g_auto(GStrv) quic = foctet_ticket_get_addresses (full, FOCTET_ADDRESS_KIND_QUIC);
+
+      /* "publish quic": the ticket without its TLS addresses; "publish
+       * all": the whole ticket again. */
+      if (g_str_equal (words[1], "all"))
+        g_set_object (&ticket, full);
+      else
+        for (guint i = 0; quic[i] != NULL; i++)
+          foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_QUIC, quic[i], NULL);
+      foctet_discovery_publish (p->discovery, ticket);
+      say ("published");
     }
   else if ((g_str_equal (words[0], "resolve") || g_str_equal (words[0], "ping")) && words[1] != NULL)
     request (p, words[1], g_str_equal (words[0], "ping"));

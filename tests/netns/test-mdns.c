@@ -15,6 +15,7 @@
  *    node is found again by resolving it;
  *  - TTLs hold: a node announced with 3 s records is updated in place when
  *    it announces again, and expires 3 s later without a goodbye;
+ *  - a node whose ticket changes is updated in place, never dropped;
  *  - next to avahi-daemon (with a private D-Bus) in one namespace: a node
  *    started there shares port 5353 with it and finds the others, and
  *    `avahi-browse -rpt _foctet._udp` sees our announcements (IPv4 and
@@ -474,6 +475,43 @@ test_expiry (void)
   g_assert_cmpfloat (gone, <=, 4.0);
 }
 
+/* A node whose ticket changes (TLS addresses dropped, then back) is
+ * updated in place in the others' lists: no goodbye, no gap. */
+static void
+test_republish (void)
+{
+  Peer *a = lab.nodes[0], *b = lab.nodes[1], *c = lab.nodes[2];
+  g_autofree char *all = expected_addresses (c);
+  g_autofree char *published = NULL, *again = NULL, *quic_only = NULL, *changed = NULL, *back = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetTicket) ticket = foctet_ticket_parse (c->ticket, &error);
+  g_auto(GStrv) quic = foctet_ticket_get_addresses (ticket, FOCTET_ADDRESS_KIND_QUIC);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_hash_table_lookup (a->peers, c->id), ==, all);
+  g_ptr_array_set_size (a->removed, 0);
+  g_ptr_array_set_size (b->removed, 0);
+
+  peer_send (c, "publish quic");
+  published = peer_expect (c, "published", 5);
+  quic_only = g_strdup_printf ("quic/%s", quic[0]);
+  changed = g_strdup_printf ("~ %s %s", c->id, quic_only);
+  g_free (peer_expect (a, changed, 3));
+  g_free (peer_expect (b, changed, 3));
+
+  peer_send (c, "publish all");
+  again = peer_expect (c, "published", 5);
+  back = g_strdup_printf ("~ %s %s", c->id, all);
+  g_free (peer_expect (a, back, 3));
+  g_free (peer_expect (b, back, 3));
+
+  /* (B may report now what it saw earlier: the short-lived node going.) */
+  for (guint i = 0; i < a->removed->len; i++)
+    g_assert_cmpstr (g_ptr_array_index (a->removed, i), !=, c->id);
+  for (guint i = 0; i < b->removed->len; i++)
+    g_assert_cmpstr (g_ptr_array_index (b->removed, i), !=, c->id);
+}
+
 /* avahi-daemon, on a private D-Bus, in A's namespace. */
 typedef struct {
   char *dir;
@@ -828,6 +866,7 @@ main (int   argc,
   g_test_add_func ("/mdns/goodbye-restart", test_goodbye_restart);
   g_test_add_func ("/mdns/hostile", test_hostile);
   g_test_add_func ("/mdns/expiry", test_expiry);
+  g_test_add_func ("/mdns/republish", test_republish);
   g_test_add_func ("/mdns/avahi", test_avahi);
   g_test_add_func ("/mdns/shell", test_shell);
   status = g_test_run ();
