@@ -249,7 +249,6 @@ test_avahi_browse (void)
 {
   g_autoptr(FoctetDnsMessage) m = parse_hex (avahi_browse);
   g_autoptr(FoctetDnsMessage) ours = foctet_dns_message_new (0, 0);
-  g_autoptr(GBytes) expected = from_hex (avahi_browse);
   g_autoptr(GBytes) built = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *built_hex = NULL;
