@@ -5,7 +5,8 @@
  * One UDP socket per address family, bound to port 5353 with
  * SO_REUSEADDR and SO_REUSEPORT (next to avahi-daemon or any other
  * responder), joined to 224.0.0.251 and ff02::fb on every interface that
- * is up and multicast-capable when the discovery starts.  Everything runs
+ * is up and multicast-capable — looked at again when the routes change
+ * (#GNetworkMonitor).  Everything runs
  * on the #GMainContext that was thread-default at construction.
  *
  * Browsing: PTR queries for _foctet._udp.local, 1 s apart, then 2 s, 4 s …
@@ -136,6 +137,11 @@ struct _FoctetMdnsDiscovery {
 
   GSource *maintenance_timer;
   GList *resolves;               /* of GTask */
+
+  /* Interfaces that come up (or go) after the start. */
+  GNetworkMonitor *monitor;
+  gulong monitor_handler;
+  GSource *rescan_timer;
 
   guint64 dropped;
 };
@@ -1808,6 +1814,59 @@ multicast_interfaces (GSocketFamily family)
   return interfaces;
 }
 
+static gboolean
+interface_in (GArray *interfaces,
+              int     index)
+{
+  for (guint i = 0; i < interfaces->len; i++)
+    if (g_array_index (interfaces, int, i) == index)
+      return TRUE;
+  return FALSE;
+}
+
+/* Joins the group on the interfaces that are up now and were not joined,
+ * and forgets those that went.  Returns how many it joined. */
+static guint
+endpoint_update_interfaces (Endpoint *endpoint)
+{
+  g_autoptr(GArray) candidates = multicast_interfaces (endpoint->family);
+  GInetAddress *group = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (endpoint->group));
+  guint joined = 0;
+
+  for (guint i = endpoint->interfaces->len; i-- > 0;)
+    {
+      int index = g_array_index (endpoint->interfaces, int, i);
+      char name[IF_NAMESIZE];
+
+      if (interface_in (candidates, index))
+        continue;
+      /* Gone or down: the kernel may have left the group already. */
+      if (if_indextoname ((unsigned) index, name) != NULL)
+        g_socket_leave_multicast_group (endpoint->socket, group, FALSE, name, NULL);
+      g_debug ("mDNS no longer on interface %d (%s)", index, family_name (endpoint->family));
+      g_array_remove_index (endpoint->interfaces, i);
+    }
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      int index = g_array_index (candidates, int, i);
+      char name[IF_NAMESIZE];
+      g_autoptr(GError) error = NULL;
+
+      if (interface_in (endpoint->interfaces, index) || if_indextoname ((unsigned) index, name) == NULL)
+        continue;
+      if (!g_socket_join_multicast_group (endpoint->socket, group, FALSE, name, &error))
+        {
+          g_debug ("Cannot join the mDNS group on %s (%s): %s", name, family_name (endpoint->family),
+                   error->message);
+          continue;
+        }
+      g_debug ("mDNS on %s (%s)", name, family_name (endpoint->family));
+      g_array_append_val (endpoint->interfaces, index);
+      joined++;
+    }
+  return joined;
+}
+
 static Endpoint *
 endpoint_open (FoctetMdnsDiscovery  *self,
                GSocketFamily         family,
@@ -1819,7 +1878,6 @@ endpoint_open (FoctetMdnsDiscovery  *self,
                                                                   ? FOCTET_MDNS_GROUP_IPV4
                                                                   : FOCTET_MDNS_GROUP_IPV6);
   g_autoptr(GSocketAddress) bind_address = g_inet_socket_address_new (any, FOCTET_MDNS_PORT);
-  g_autoptr(GArray) candidates = NULL;
   gboolean ok;
 
   endpoint->self = self;
@@ -1854,26 +1912,9 @@ endpoint_open (FoctetMdnsDiscovery  *self,
    * their NodeId. */
   g_socket_set_multicast_loopback (endpoint->socket, TRUE);
 
-  candidates = multicast_interfaces (family);
-  for (guint i = 0; i < candidates->len; i++)
-    {
-      int index = g_array_index (candidates, int, i);
-      char name[IF_NAMESIZE];
-      g_autoptr(GError) local_error = NULL;
-
-      if (if_indextoname ((unsigned) index, name) == NULL)
-        continue;
-      if (!g_socket_join_multicast_group (endpoint->socket, group, FALSE, name, &local_error))
-        {
-          g_debug ("Cannot join the mDNS group on %s (%s): %s", name, family_name (family),
-                   local_error->message);
-          continue;
-        }
-      g_debug ("mDNS on %s (%s)", name, family_name (family));
-      g_array_append_val (endpoint->interfaces, index);
-    }
+  endpoint_update_interfaces (endpoint);
   if (endpoint->interfaces->len == 0)
-    g_debug ("No multicast-capable interface for mDNS over %s", family_name (family));
+    g_debug ("No multicast-capable interface for mDNS over %s yet", family_name (family));
 
   endpoint->source = g_socket_create_source (endpoint->socket, G_IO_IN, NULL);
   g_source_set_callback (endpoint->source, G_SOURCE_FUNC (receive_cb), endpoint, NULL);
@@ -1884,6 +1925,53 @@ fail:
   g_prefix_error (error, "Cannot open the mDNS socket (%s, port %d): ", family_name (family), FOCTET_MDNS_PORT);
   endpoint_free (endpoint);
   return NULL;
+}
+
+/* Interfaces that change: when the routes change (an interface came up,
+ * got an address, went), the interfaces are looked at again a moment
+ * later; on one joined anew we announce and browse from the start, as on
+ * a start (RFC 6762 §8.3, §5.2). */
+
+static gboolean
+rescan_cb (gpointer user_data)
+{
+  FoctetMdnsDiscovery *self = user_data;
+  guint joined = 0;
+
+  g_clear_pointer (&self->rescan_timer, g_source_unref);
+  for (int e = 0; e < 2; e++)
+    if (self->endpoints[e] != NULL)
+      joined += endpoint_update_interfaces (self->endpoints[e]);
+  if (joined > 0)
+    {
+      start_announcing (self);
+      self->query_interval_ms = QUERY_INTERVAL_FIRST_MS;
+      schedule_query (self, g_random_int_range (20, 121));
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+schedule_rescan_cb (gpointer user_data)
+{
+  FoctetMdnsDiscovery *self = user_data;
+
+  if (self->started && self->rescan_timer == NULL)
+    self->rescan_timer = timeout_source (self, 200, rescan_cb, self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+network_changed_cb (GNetworkMonitor *monitor,
+                    gboolean         available,
+                    gpointer         user_data)
+{
+  FoctetMdnsDiscovery *self = user_data;
+
+  /* The default monitor signals on the context it was made on, which
+   * need not be ours. */
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, schedule_rescan_cb, g_object_ref (self),
+                              g_object_unref);
 }
 
 /* The interface. */
@@ -1916,6 +2004,9 @@ foctet_mdns_discovery_start (FoctetDiscovery  *discovery,
   self->query_interval_ms = QUERY_INTERVAL_FIRST_MS;
   schedule_query (self, g_random_int_range (20, 121));
   start_announcing (self);
+
+  self->monitor = g_object_ref (g_network_monitor_get_default ());
+  self->monitor_handler = g_signal_connect (self->monitor, "network-changed", G_CALLBACK (network_changed_cb), self);
   return TRUE;
 }
 
@@ -1929,6 +2020,9 @@ foctet_mdns_discovery_stop (FoctetDiscovery *discovery)
   send_goodbyes (self, self->records, NULL);
   self->started = FALSE;
 
+  g_clear_signal_handler (&self->monitor_handler, self->monitor);
+  g_clear_object (&self->monitor);
+  clear_source (&self->rescan_timer);
   clear_source (&self->query_timer);
   clear_source (&self->announce_timer);
   clear_source (&self->maintenance_timer);

@@ -16,6 +16,8 @@
  *  - TTLs hold: a node announced with 3 s records is updated in place when
  *    it announces again, and expires 3 s later without a goodbye;
  *  - a node whose ticket changes is updated in place, never dropped;
+ *  - a node started while its link is down is found, and finds the
+ *    others, within 2 s of the link coming up;
  *  - next to avahi-daemon (with a private D-Bus) in one namespace: a node
  *    started there shares port 5353 with it and finds the others, and
  *    `avahi-browse -rpt _foctet._udp` sees our announcements (IPv4 and
@@ -512,6 +514,52 @@ test_republish (void)
     g_assert_cmpstr (g_ptr_array_index (b->removed, i), !=, c->id);
 }
 
+static void
+set_link (NetnsSide   side,
+          const char *state)
+{
+  const char *argv[] = { "ip", "link", "set", netns_lab_get_interface (lab.lab, side), state, NULL };
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autofree char *out = NULL, *err = NULL;
+
+  g_assert_cmpint (netns_lab_run (lab.lab, side, launcher, argv, 10, &out, &err), ==, 0);
+}
+
+/* A node started while its LAN is down joins it when it comes up: it is
+ * found, and finds the others, within 2 s of the link coming up. */
+static void
+test_late_link (void)
+{
+  Peer *a = lab.nodes[0], *b = lab.nodes[1];
+  Peer *e;
+  double start;
+
+  set_link (NETNS_SIDE_C, "down");
+  e = peer_spawn (NETNS_SIDE_C, "E");
+  /* Nothing goes out, nothing comes in. */
+  g_usleep (G_USEC_PER_SEC);
+  peer_send (a, "peers");
+  g_free (peer_expect (a, "peers ", 5));
+  g_assert_false (peer_knows (a, e->id));
+  peer_send (e, "peers");
+  g_free (peer_expect (e, "peers ", 5));
+  g_assert_cmpuint (g_hash_table_size (e->peers), ==, 0);
+
+  set_link (NETNS_SIDE_C, "up");
+  start = now_seconds ();
+  peer_wait_for (a, e, TRUE, 5);
+  peer_wait_for (b, e, TRUE, 5);
+  peer_wait_for (e, a, TRUE, 5);
+  peer_wait_for (e, b, TRUE, 5);
+  g_test_message ("E, started with its link down, found and found by all %.3f s after the link came up",
+                  now_seconds () - start);
+  g_assert_cmpfloat (now_seconds () - start, <=, DISCOVERY_SECONDS);
+
+  peer_quit (e);
+  peer_wait_for (a, e, FALSE, 5);
+  peer_free (e);
+}
+
 /* avahi-daemon, on a private D-Bus, in A's namespace. */
 typedef struct {
   char *dir;
@@ -867,6 +915,7 @@ main (int   argc,
   g_test_add_func ("/mdns/hostile", test_hostile);
   g_test_add_func ("/mdns/expiry", test_expiry);
   g_test_add_func ("/mdns/republish", test_republish);
+  g_test_add_func ("/mdns/late-link", test_late_link);
   g_test_add_func ("/mdns/avahi", test_avahi);
   g_test_add_func ("/mdns/shell", test_shell);
   status = g_test_run ();
