@@ -110,6 +110,9 @@ echo "ticket: $relayed_ticket"
 step "Node B: ping node C"
 "$shell" --identity "$work/b.key" ping "$relayed_ticket" --count 3
 
+step "Node B: ping node C knowing only its NodeId and the relay (the relay's directory)"
+"$shell" --identity "$work/b.key" ping "$("$shell" --identity "$work/c.key" id)" --relay "$relay_address" --count 2
+
 step "Node B: perf through the relay, 1 GiB each way"
 "$shell" --identity "$work/b.key" perf "$relayed_ticket" --upload 1G --download 1G
 
