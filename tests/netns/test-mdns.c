@@ -898,6 +898,32 @@ test_shell (void)
   }
 }
 
+/* Python through introspection, as a GNOME app would: the node's
+ * GListModel of peers, watched on a GLib.MainLoop, fills with the nodes
+ * of the LAN (and their announced addresses); the first is dialed. */
+static void
+test_python (void)
+{
+  Peer *a = lab.nodes[0], *b = lab.nodes[1];
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  const char *argv[] = { "/usr/bin/python3", g_getenv ("FOCTET_MDNS_BROWSE"), a->id, b->id, NULL };
+  g_autofree char *out = NULL, *err = NULL, *expected_a = NULL, *expected_b = NULL, *dialed = NULL;
+  g_autofree char *addresses_a = expected_addresses (a);
+  g_autofree char *addresses_b = expected_addresses (b);
+  int status;
+
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
+  status = netns_lab_run (lab.lab, NETNS_SIDE_C, launcher, argv, 30, &out, &err);
+  g_test_message ("mdns-browse: %s%s", out, err);
+  g_assert_cmpint (status, ==, 0);
+  expected_a = g_strdup_printf ("found %s %s\n", a->id, addresses_a);
+  expected_b = g_strdup_printf ("found %s %s\n", b->id, addresses_b);
+  dialed = g_strdup_printf ("dialed %s via=quic\n", a->id);
+  g_assert_nonnull (strstr (out, expected_a));
+  g_assert_nonnull (strstr (out, expected_b));
+  g_assert_true (g_str_has_suffix (out, dialed));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -918,6 +944,9 @@ main (int   argc,
   g_test_add_func ("/mdns/late-link", test_late_link);
   g_test_add_func ("/mdns/avahi", test_avahi);
   g_test_add_func ("/mdns/shell", test_shell);
+  /* Where the build has the typelib (not the sanitizer build). */
+  if (g_getenv ("FOCTET_MDNS_BROWSE") != NULL)
+    g_test_add_func ("/mdns/python", test_python);
   status = g_test_run ();
 
   for (int i = 0; i < N_NODES; i++)
