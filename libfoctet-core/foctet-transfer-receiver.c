@@ -59,6 +59,11 @@
 /* Bytes handed to the I/O thread and not yet written: beyond this the
  * streams stop reading until the disk caught up. */
 #define MAX_QUEUED (8 * 1024 * 1024)
+/* Files at least this large are written around the page cache
+ * (O_DIRECT), where the file system allows it: see io_open(). */
+#define DIRECT_MIN_SIZE (16 * 1024 * 1024)
+/* What O_DIRECT wants aligned: offsets, lengths, buffers. */
+#define DIRECT_ALIGN 4096
 
 typedef struct _Receive Receive;
 typedef struct _Fetcher Fetcher;
@@ -111,6 +116,7 @@ typedef struct {
   FoctetSha256 *checksum;               /* over what was written: [0, have) */
   int dir_fd;                           /* while writing */
   int fd;                               /* the part file, while writing */
+  int direct_fd;                        /* the same, O_DIRECT, or -1 */
   gboolean io_failed;
 } FileJob;
 
@@ -353,6 +359,9 @@ file_job_clear (FileJob *job)
   if (job->fd >= 0)
     close (job->fd);
   job->fd = -1;
+  if (job->direct_fd >= 0)
+    close (job->direct_fd);
+  job->direct_fd = -1;
   if (job->dir_fd >= 0)
     close (job->dir_fd);
   job->dir_fd = -1;
@@ -450,6 +459,7 @@ plan_file (Plan                      *plan,
   job.entry = entry;
   job.dir_fd = -1;
   job.fd = -1;
+  job.direct_fd = -1;
 
   if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
     {
@@ -597,6 +607,17 @@ plan_thread (GTask        *task,
 
 /* Receive: its life */
 
+/* Buffers of WRITE_SIZE are aligned for O_DIRECT; others are not. */
+static void
+buffer_free (guint8 *buf,
+             gsize   size)
+{
+  if (size == WRITE_SIZE)
+    g_aligned_free (buf);
+  else
+    g_free (buf);
+}
+
 static Receive *
 receive_ref (Receive *receive)
 {
@@ -615,7 +636,7 @@ fetcher_free (Fetcher *fetcher)
       g_free (get);
     }
   g_clear_object (&fetcher->stream);
-  g_free (fetcher->buf);
+  buffer_free (fetcher->buf, fetcher->buf_size);
   g_free (fetcher);
 }
 
@@ -883,6 +904,9 @@ job_close_files (FileJob *job)
   if (job->fd >= 0)
     close (job->fd);
   job->fd = -1;
+  if (job->direct_fd >= 0)
+    close (job->direct_fd);
+  job->direct_fd = -1;
   if (job->dir_fd >= 0)
     close (job->dir_fd);
   job->dir_fd = -1;
@@ -919,6 +943,13 @@ io_open (Receive  *receive,
     }
   if (have == 0)
     foctet_sha256_reset (job->checksum);
+  /* A large file goes to the disk without passing through the page
+   * cache: on a machine with little memory to spare (or a virtual one,
+   * whose fresh pages are dear) filling the cache with a whole large
+   * file costs more than the transfer itself, and evicts everything
+   * else.  Where the file system refuses, writes are buffered. */
+  if (job->entry->size >= DIRECT_MIN_SIZE)
+    job->direct_fd = openat (job->dir_fd, part, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
   return TRUE;
 }
 
@@ -932,6 +963,36 @@ io_write (FileJob       *job,
 {
   gsize done = 0;
 
+  /* Whole aligned blocks straight to the disk; the rest (a file's tail,
+   * or everything after a resume at an odd offset) through the cache. */
+  if (job->direct_fd >= 0 && offset % DIRECT_ALIGN == 0 && GPOINTER_TO_SIZE (buf) % DIRECT_ALIGN == 0)
+    {
+      gsize direct = len - len % DIRECT_ALIGN;
+
+      while (done < direct)
+        {
+          ssize_t n = pwrite (job->direct_fd, buf + done, direct - done, offset + done);
+
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n < 0 && errno == EINVAL)
+            {
+              /* Other alignment rules: buffered from here on. */
+              close (job->direct_fd);
+              job->direct_fd = -1;
+              break;
+            }
+          if (n < 0)
+            {
+              g_propagate_error (error, errno_error (errno, "Writing “%s%s”", job->entry->path,
+                                                     FOCTET_TRANSFER_PART_SUFFIX));
+              return FALSE;
+            }
+          done += n;
+          if (n % DIRECT_ALIGN != 0)
+            break;
+        }
+    }
   while (done < len)
     {
       ssize_t n = pwrite (job->fd, buf + done, len - done, offset + done);
@@ -1080,7 +1141,7 @@ io_deliver (gpointer data)
       receive->bytes_queued -= op->len;
       if (op->size == WRITE_SIZE && receive->spare_buffers->len < MAX_QUEUED / WRITE_SIZE)
         g_ptr_array_add (receive->spare_buffers, g_steal_pointer (&op->buf));
-      g_free (op->buf);
+      buffer_free (op->buf, op->size);
     }
   if (op->error != NULL)
     receive_fail (receive, g_steal_pointer (&op->error));
@@ -1328,7 +1389,7 @@ fetcher_read_data (Fetcher *fetcher)
   if (fetcher->data_left == 0)
     {
       /* Left over only by a job given up on: sized for another DATA. */
-      g_clear_pointer (&fetcher->buf, g_free);
+      buffer_free (g_steal_pointer (&fetcher->buf), fetcher->buf_size);
       fetcher->fill = 0;
       fetcher->reading = FALSE;
       fetcher->data_job = NULL;
@@ -1345,7 +1406,7 @@ fetcher_read_data (Fetcher *fetcher)
             fetcher->buf = g_ptr_array_steal_index_fast (receive->spare_buffers,
                                                          receive->spare_buffers->len - 1);
           else
-            fetcher->buf = g_malloc (WRITE_SIZE);
+            fetcher->buf = g_aligned_alloc (1, WRITE_SIZE, DIRECT_ALIGN);
         }
       else
         {
@@ -1980,7 +2041,7 @@ receive_begin (FoctetTransferReceiver     *self,
   receive->fetchers = g_ptr_array_new_with_free_func ((GDestroyNotify) fetcher_free);
   g_queue_init (&receive->pending);
   receive->io = foctet_transfer_worker_new ("foctet-receive-io", self->context, io_work, io_deliver);
-  receive->spare_buffers = g_ptr_array_new_with_free_func (g_free);
+  receive->spare_buffers = g_ptr_array_new_with_free_func (g_aligned_free);
   self->receive = receive;
 
   g_object_freeze_notify (G_OBJECT (self));
