@@ -7,13 +7,21 @@
 # (BENCH_FILES files of BENCH_FILE_SIZE, default 5000 × 4K).  Prints a
 # Markdown table: seconds, Gbit/s (bytes × 8 / seconds / 10⁹), the ratio to
 # perf over the same transport, and how many times faster than scp and
-# magic-wormhole each row is.
+# magic-wormhole each row is; for foctet (and perf), the CPU seconds per
+# GiB of file bytes of the sending and the receiving process.
 #
 # What is timed: the receiving command, from its start to its exit, with
 # the sender already up — foctet's send has hashed its files before it
 # prints the ticket, magic-wormhole's send has built its offer (a zip file
 # for a directory) before it prints its code; scp is one command.  perf is
-# its download time (handshake apart), 1 × BENCH_BYTES.
+# its download time (handshake apart), 1 × BENCH_BYTES.  So that foctet's
+# ratio to perf compares like with like, it is taken from the receiver's
+# own fetch time (receive -v: from its first GET to its last file
+# verified; start-up, dial, handshake, manifest and DONE apart), shown
+# beside the command's.  CPU (user +
+# system): the receiving command's whole run; the sender's from the
+# moment it printed its ticket (its hashing before is left out) to its
+# exit; for perf, client and server during the run.
 #
 # scp needs /usr/sbin/sshd (Debian openssh-server), magic-wormhole the
 # Debian packages magic-wormhole python3-magic-wormhole-mailbox-server
@@ -76,10 +84,13 @@ large_bytes=$per_stream
 small_bytes=$((n_files * file_size))
 
 # timed NAME DATA OUT CMD...: runs CMD (bounded by BENCH_TIMEOUT) in OUT's
-# parent, checks that OUT matches DATA; sets $seconds, or "n/a".
+# parent, checks that OUT matches DATA; sets $seconds, or "n/a", and
+# $ticks to the CPU CMD used.
 timed () {
-  local name=$1 data=$2 out=$3 t0 t1 status
+  local name=$1 data=$2 out=$3 t0 t1 status before
   shift 3
+  children_ticks
+  before=$child_ticks
   t0=$(now)
   timeout -k 5 "$limit" "$@" >"$tmp/result.out" 2>"$tmp/result.err" &
   measuring_pid=$!
@@ -87,6 +98,8 @@ timed () {
   status=$?
   measuring_pid=
   t1=$(now)
+  children_ticks
+  ticks=$((child_ticks - before))
   seconds=n/a
   if [ $status -ne 0 ]; then
     note "$name: failed (exit $status): $(tail -n 1 "$tmp/result.err")"
@@ -104,30 +117,64 @@ fresh_out () {
   mkdir -p "$tmp/out"
 }
 
-# foctet_case TRANSPORT DATA: send over TRANSPORT, receive.
+# cpu_per_gib TICKS BYTES: CPU seconds per GiB.
+cpu_per_gib () {
+  awk -v t="$1" -v hz="$clock_ticks" -v b="$2" 'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'
+}
+
+# foctet_case TRANSPORT DATA: send over TRANSPORT, receive; sets $seconds,
+# $send_ticks and $receive_ticks (or "n/a").
 foctet_case () {
-  local transport=$1 data=$2 name
+  local transport=$1 data=$2 name sender before total
   name="foctet $transport $(basename "$data")"
   fresh_out
   seconds=n/a
-  start_server "send-$transport" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/send-identity" \
-    "${plugin_args[@]}" send "$data" --listen "$transport/127.0.0.1:0" || return
+  send_ticks=n/a
+  receive_ticks=n/a
+  fetch_seconds=n/a
+  # /usr/bin/time tells the sender's CPU at its exit, /proc before the receive.
+  start_server "send-$transport" env FOCTET_PLUGIN_SYSTEM_PATH= /usr/bin/time -f "%U %S" -o "$tmp/send.time" \
+    "$shell" -q --identity "$tmp/send-identity" "${plugin_args[@]}" send "$data" \
+    --listen "$transport/127.0.0.1:0" || return
+  sender=$(cat "/proc/$server_pid/task/$server_pid/children" 2>/dev/null)
+  sender=${sender%% *}
+  before=$(process_ticks "${sender:-0}")
   timed "$name" "$data" "$tmp/out/$(basename "$data")" \
-    env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/receive-identity" "${plugin_args[@]}" \
+    env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q -v --identity "$tmp/receive-identity" "${plugin_args[@]}" \
     receive "$ticket" --output "$tmp/out"
+  if [ "$seconds" != n/a ]; then
+    receive_ticks=$ticks
+    fetch_seconds=$(sed -n 's/.*bytes fetched in \([0-9.]*\) s.*/\1/p' "$tmp/result.err" | tail -n 1)
+    [ -n "$fetch_seconds" ] || fetch_seconds=n/a
+  fi
+  # The sender exits by itself once the receiver confirmed.
+  for _ in $(seq 100); do
+    [ -s "$tmp/send.time" ] && break
+    sleep 0.1
+  done
+  if [ "$seconds" != n/a ] && [ -s "$tmp/send.time" ]; then
+    total=$(awk -v hz="$clock_ticks" '{ printf "%d", ($1 + $2) * hz + 0.5 }' "$tmp/send.time")
+    send_ticks=$((total - before))
+  fi
+  rm -f "$tmp/send.time"
   stop_servers
 }
 
-# perf_case TRANSPORT: perf download of BENCH_BYTES; sets $perf_gbits.
+# perf_case TRANSPORT: perf download of BENCH_BYTES; sets $perf_gbits,
+# $perf_cpu ("server s/GiB, client s/GiB").
 perf_case () {
-  local transport=$1
+  local transport=$1 before
   perf_gbits=n/a
+  perf_cpu="n/a"
   start_server "serve-$transport" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/serve-identity" \
     "${plugin_args[@]}" serve --listen "$transport/127.0.0.1:0" || return
+  before=$(process_ticks "$server_pid")
   if run_once "perf $transport" "$server_pid" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q \
        --identity "$tmp/perf-identity" "${plugin_args[@]}" perf "$ticket" --transport "$transport" \
        --download "$per_stream" --upload 0 --json; then
     perf_gbits=$(perf_gbits download "$per_stream") || perf_gbits=n/a
+    before=$(( $(process_ticks "$server_pid") - before ))
+    perf_cpu="CPU $(cpu_per_gib "$before" "$per_stream") s/GiB sending, $(cpu_per_gib $((ticks - before)) "$per_stream") receiving"
   fi
   stop_servers
 }
@@ -218,8 +265,8 @@ start_sshd
 start_wormhole_servers
 
 note "measuring perf"
-perf_case quic; perf_quic=$perf_gbits
-perf_case tls; perf_tls=$perf_gbits
+perf_case quic; perf_quic=$perf_gbits; perf_cpu_quic=$perf_cpu
+perf_case tls; perf_tls=$perf_gbits; perf_cpu_tls=$perf_cpu
 
 gbits () {
   case "$2" in n/a) echo n/a ;; *) awk -v b="$1" -v s="$2" 'BEGIN { printf "%.2f", b * 8 / s / 1e9 }' ;; esac
@@ -231,10 +278,11 @@ faster () {
 }
 
 echo "File transfer on loopback, one run per cell $(machine_line)"
-echo "perf download, $bytes: quic $(printf %.2f "$perf_quic" 2>/dev/null || echo n/a) Gbit/s, tls $(printf %.2f "$perf_tls" 2>/dev/null || echo n/a) Gbit/s."
+echo "perf download, $bytes: quic $(printf %.2f "$perf_quic" 2>/dev/null || echo n/a) Gbit/s ($perf_cpu_quic)," \
+  "tls $(printf %.2f "$perf_tls" 2>/dev/null || echo n/a) Gbit/s ($perf_cpu_tls)."
 echo
-echo "| case | tool | seconds | Gbit/s | of perf | × scp | × magic-wormhole |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| case | tool | seconds | Gbit/s | fetch seconds | fetch of perf | × scp | × magic-wormhole | CPU send s/GiB | CPU receive s/GiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for case in large small; do
   data="$tmp/data/$case"
   if [ "$case" = large ]; then
@@ -245,15 +293,19 @@ for case in large small; do
     label="$n_files files of ${BENCH_FILE_SIZE:-4K}"; case_bytes=$small_bytes
   fi
   note "measuring $label"
-  foctet_case quic "$data"; fq=$seconds
-  foctet_case tls "$data"; ft=$seconds
+  foctet_case quic "$data"; fq=$seconds; cq="$send_ticks:$receive_ticks"; feq=$fetch_seconds
+  foctet_case tls "$data"; ft=$seconds; ct="$send_ticks:$receive_ticks"; fet=$fetch_seconds
   scp_case "$data"; sc=$seconds
   wormhole_case "$data"; wh=$seconds
-  for row in "foctet quic:$fq:$perf_quic" "foctet tls:$ft:$perf_tls" "scp:$sc:" "magic-wormhole:$wh:"; do
-    IFS=: read -r tool s perf <<<"$row"
+  for row in "foctet quic:$fq:$perf_quic:$cq:$feq" "foctet tls:$ft:$perf_tls:$ct:$fet" "scp:$sc::::" \
+             "magic-wormhole:$wh::::"; do
+    IFS=: read -r tool s perf cs cr fs <<<"$row"
     g=$(gbits "$case_bytes" "$s")
     of_perf=
-    [ -n "$perf" ] && of_perf=$(ratio "$g" "$perf")
-    echo "| $label | $tool | $s | $g | $of_perf | $(faster "$sc" "$s") | $(faster "$wh" "$s") |"
+    [ -n "$perf" ] && of_perf=$(ratio "$(gbits "$case_bytes" "$fs")" "$perf")
+    for v in cs cr; do
+      case ${!v} in ''|n/a) ;; *) printf -v "$v" %s "$(cpu_per_gib "${!v}" "$case_bytes")" ;; esac
+    done
+    echo "| $label | $tool | $s | $g | $fs | $of_perf | $(faster "$sc" "$s") | $(faster "$wh" "$s") | $cs | $cr |"
   done
 done
