@@ -84,13 +84,10 @@ large_bytes=$per_stream
 small_bytes=$((n_files * file_size))
 
 # timed NAME DATA OUT CMD...: runs CMD (bounded by BENCH_TIMEOUT) in OUT's
-# parent, checks that OUT matches DATA; sets $seconds, or "n/a", and
-# $ticks to the CPU CMD used.
+# parent, checks that OUT matches DATA; sets $seconds, or "n/a".
 timed () {
-  local name=$1 data=$2 out=$3 t0 t1 status before
+  local name=$1 data=$2 out=$3 t0 t1 status
   shift 3
-  children_ticks
-  before=$child_ticks
   t0=$(now)
   timeout -k 5 "$limit" "$@" >"$tmp/result.out" 2>"$tmp/result.err" &
   measuring_pid=$!
@@ -98,8 +95,6 @@ timed () {
   status=$?
   measuring_pid=
   t1=$(now)
-  children_ticks
-  ticks=$((child_ticks - before))
   seconds=n/a
   if [ $status -ne 0 ]; then
     note "$name: failed (exit $status): $(tail -n 1 "$tmp/result.err")"
@@ -112,9 +107,17 @@ timed () {
   seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 }
 
+# A new, empty output directory for every run, $out; nothing is deleted
+# until the end.  Deleting the last run's 5 000 files just before the next
+# made that one slower: ext4 without a journal (like this machine's /tmp)
+# will not reuse an inode deleted less than a minute ago and searches past
+# every one of them (recently_deleted () in perf), so whichever tool ran
+# second paid for the first.
+out_serial=0
 fresh_out () {
-  rm -rf "$tmp/out"
-  mkdir -p "$tmp/out"
+  out_serial=$((out_serial + 1))
+  out="$tmp/out.$out_serial"
+  mkdir -p "$out"
 }
 
 # cpu_per_gib TICKS BYTES: CPU seconds per GiB.
@@ -139,11 +142,12 @@ foctet_case () {
   sender=$(cat "/proc/$server_pid/task/$server_pid/children" 2>/dev/null)
   sender=${sender%% *}
   before=$(process_ticks "${sender:-0}")
-  timed "$name" "$data" "$tmp/out/$(basename "$data")" \
-    env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q -v --identity "$tmp/receive-identity" "${plugin_args[@]}" \
-    receive "$ticket" --output "$tmp/out"
+  timed "$name" "$data" "$out/$(basename "$data")" \
+    env FOCTET_PLUGIN_SYSTEM_PATH= /usr/bin/time -f "%U %S" -o "$tmp/receive.time" \
+    "$shell" -q -v --identity "$tmp/receive-identity" "${plugin_args[@]}" receive "$ticket" --output "$out"
   if [ "$seconds" != n/a ]; then
-    receive_ticks=$ticks
+    # Not from the shell's children: the sender, exiting meanwhile, is one.
+    receive_ticks=$(awk -v hz="$clock_ticks" '{ printf "%d", ($1 + $2) * hz + 0.5 }' "$tmp/receive.time")
     fetch_seconds=$(sed -n 's/.*bytes fetched in \([0-9.]*\) s.*/\1/p' "$tmp/result.err" | tail -n 1)
     [ -n "$fetch_seconds" ] || fetch_seconds=n/a
   fi
@@ -156,7 +160,7 @@ foctet_case () {
     total=$(awk -v hz="$clock_ticks" '{ printf "%d", ($1 + $2) * hz + 0.5 }' "$tmp/send.time")
     send_ticks=$((total - before))
   fi
-  rm -f "$tmp/send.time"
+  rm -f "$tmp/send.time" "$tmp/receive.time"
   stop_servers
 }
 
@@ -215,9 +219,9 @@ scp_case () {
   fresh_out
   seconds=n/a
   [ -n "$sshd_port" ] || return
-  timed "scp $(basename "$data")" "$data" "$tmp/out/$(basename "$data")" \
+  timed "scp $(basename "$data")" "$data" "$out/$(basename "$data")" \
     scp -q -r -P "$sshd_port" -i "$tmp/client_key" -o BatchMode=yes -o StrictHostKeyChecking=no \
-    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "$data" "$(id -un)@127.0.0.1:$tmp/out/"
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "$data" "$(id -un)@127.0.0.1:$out/"
 }
 
 # magic-wormhole with a local mailbox server and transit relay.
@@ -255,7 +259,7 @@ wormhole_case () {
     kill -0 "$sender" 2>/dev/null || break
     sleep 0.1
   done
-  (cd "$tmp/out" && timed "wormhole $(basename "$data")" "$data" "$tmp/out/$(basename "$data")" \
+  (cd "$out" && timed "wormhole $(basename "$data")" "$data" "$out/$(basename "$data")" \
      wormhole "${wormhole_args[@]}" receive --hide-progress --accept-file "$code"; echo "$seconds" >"$tmp/seconds")
   seconds=$(cat "$tmp/seconds")
   wait "$sender" 2>/dev/null
