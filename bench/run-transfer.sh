@@ -7,13 +7,21 @@
 # (BENCH_FILES files of BENCH_FILE_SIZE, default 5000 × 4K).  Prints a
 # Markdown table: seconds, Gbit/s (bytes × 8 / seconds / 10⁹), the ratio to
 # perf over the same transport, and how many times faster than scp and
-# magic-wormhole each row is.
+# magic-wormhole each row is; for foctet (and perf), the CPU seconds per
+# GiB of file bytes of the sending and the receiving process.
 #
 # What is timed: the receiving command, from its start to its exit, with
 # the sender already up — foctet's send has hashed its files before it
 # prints the ticket, magic-wormhole's send has built its offer (a zip file
 # for a directory) before it prints its code; scp is one command.  perf is
-# its download time (handshake apart), 1 × BENCH_BYTES.
+# its download time (handshake apart), 1 × BENCH_BYTES.  So that foctet's
+# ratio to perf compares like with like, it is taken from the receiver's
+# own fetch time (receive -v: from its first GET to its last file
+# verified; start-up, dial, handshake, manifest and DONE apart), shown
+# beside the command's.  CPU (user +
+# system): the receiving command's whole run; the sender's from the
+# moment it printed its ticket (its hashing before is left out) to its
+# exit; for perf, client and server during the run.
 #
 # scp needs /usr/sbin/sshd (Debian openssh-server), magic-wormhole the
 # Debian packages magic-wormhole python3-magic-wormhole-mailbox-server
@@ -99,35 +107,78 @@ timed () {
   seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 }
 
+# A new, empty output directory for every run, $out; nothing is deleted
+# until the end.  Deleting the last run's 5 000 files just before the next
+# made that one slower: ext4 without a journal (like this machine's /tmp)
+# will not reuse an inode deleted less than a minute ago and searches past
+# every one of them (recently_deleted () in perf), so whichever tool ran
+# second paid for the first.
+out_serial=0
 fresh_out () {
-  rm -rf "$tmp/out"
-  mkdir -p "$tmp/out"
+  out_serial=$((out_serial + 1))
+  out="$tmp/out.$out_serial"
+  mkdir -p "$out"
 }
 
-# foctet_case TRANSPORT DATA: send over TRANSPORT, receive.
+# cpu_per_gib TICKS BYTES: CPU seconds per GiB.
+cpu_per_gib () {
+  awk -v t="$1" -v hz="$clock_ticks" -v b="$2" 'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'
+}
+
+# foctet_case TRANSPORT DATA: send over TRANSPORT, receive; sets $seconds,
+# $send_ticks and $receive_ticks (or "n/a").
 foctet_case () {
-  local transport=$1 data=$2 name
+  local transport=$1 data=$2 name sender before total
   name="foctet $transport $(basename "$data")"
   fresh_out
   seconds=n/a
-  start_server "send-$transport" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/send-identity" \
-    "${plugin_args[@]}" send "$data" --listen "$transport/127.0.0.1:0" || return
-  timed "$name" "$data" "$tmp/out/$(basename "$data")" \
-    env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/receive-identity" "${plugin_args[@]}" \
-    receive "$ticket" --output "$tmp/out"
+  send_ticks=n/a
+  receive_ticks=n/a
+  fetch_seconds=n/a
+  # /usr/bin/time tells the sender's CPU at its exit, /proc before the receive.
+  start_server "send-$transport" env FOCTET_PLUGIN_SYSTEM_PATH= /usr/bin/time -f "%U %S" -o "$tmp/send.time" \
+    "$shell" -q --identity "$tmp/send-identity" "${plugin_args[@]}" send "$data" \
+    --listen "$transport/127.0.0.1:0" || return
+  sender=$(cat "/proc/$server_pid/task/$server_pid/children" 2>/dev/null)
+  sender=${sender%% *}
+  before=$(process_ticks "${sender:-0}")
+  timed "$name" "$data" "$out/$(basename "$data")" \
+    env FOCTET_PLUGIN_SYSTEM_PATH= /usr/bin/time -f "%U %S" -o "$tmp/receive.time" \
+    "$shell" -q -v --identity "$tmp/receive-identity" "${plugin_args[@]}" receive "$ticket" --output "$out"
+  if [ "$seconds" != n/a ]; then
+    # Not from the shell's children: the sender, exiting meanwhile, is one.
+    receive_ticks=$(awk -v hz="$clock_ticks" '{ printf "%d", ($1 + $2) * hz + 0.5 }' "$tmp/receive.time")
+    fetch_seconds=$(sed -n 's/.*bytes fetched in \([0-9.]*\) s.*/\1/p' "$tmp/result.err" | tail -n 1)
+    [ -n "$fetch_seconds" ] || fetch_seconds=n/a
+  fi
+  # The sender exits by itself once the receiver confirmed.
+  for _ in $(seq 100); do
+    [ -s "$tmp/send.time" ] && break
+    sleep 0.1
+  done
+  if [ "$seconds" != n/a ] && [ -s "$tmp/send.time" ]; then
+    total=$(awk -v hz="$clock_ticks" '{ printf "%d", ($1 + $2) * hz + 0.5 }' "$tmp/send.time")
+    send_ticks=$((total - before))
+  fi
+  rm -f "$tmp/send.time" "$tmp/receive.time"
   stop_servers
 }
 
-# perf_case TRANSPORT: perf download of BENCH_BYTES; sets $perf_gbits.
+# perf_case TRANSPORT: perf download of BENCH_BYTES; sets $perf_gbits,
+# $perf_cpu ("server s/GiB, client s/GiB").
 perf_case () {
-  local transport=$1
+  local transport=$1 before
   perf_gbits=n/a
+  perf_cpu="n/a"
   start_server "serve-$transport" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/serve-identity" \
     "${plugin_args[@]}" serve --listen "$transport/127.0.0.1:0" || return
+  before=$(process_ticks "$server_pid")
   if run_once "perf $transport" "$server_pid" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q \
        --identity "$tmp/perf-identity" "${plugin_args[@]}" perf "$ticket" --transport "$transport" \
        --download "$per_stream" --upload 0 --json; then
     perf_gbits=$(perf_gbits download "$per_stream") || perf_gbits=n/a
+    before=$(( $(process_ticks "$server_pid") - before ))
+    perf_cpu="CPU $(cpu_per_gib "$before" "$per_stream") s/GiB sending, $(cpu_per_gib $((ticks - before)) "$per_stream") receiving"
   fi
   stop_servers
 }
@@ -168,9 +219,9 @@ scp_case () {
   fresh_out
   seconds=n/a
   [ -n "$sshd_port" ] || return
-  timed "scp $(basename "$data")" "$data" "$tmp/out/$(basename "$data")" \
+  timed "scp $(basename "$data")" "$data" "$out/$(basename "$data")" \
     scp -q -r -P "$sshd_port" -i "$tmp/client_key" -o BatchMode=yes -o StrictHostKeyChecking=no \
-    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "$data" "$(id -un)@127.0.0.1:$tmp/out/"
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "$data" "$(id -un)@127.0.0.1:$out/"
 }
 
 # magic-wormhole with a local mailbox server and transit relay.
@@ -208,7 +259,7 @@ wormhole_case () {
     kill -0 "$sender" 2>/dev/null || break
     sleep 0.1
   done
-  (cd "$tmp/out" && timed "wormhole $(basename "$data")" "$data" "$tmp/out/$(basename "$data")" \
+  (cd "$out" && timed "wormhole $(basename "$data")" "$data" "$out/$(basename "$data")" \
      wormhole "${wormhole_args[@]}" receive --hide-progress --accept-file "$code"; echo "$seconds" >"$tmp/seconds")
   seconds=$(cat "$tmp/seconds")
   wait "$sender" 2>/dev/null
@@ -218,8 +269,8 @@ start_sshd
 start_wormhole_servers
 
 note "measuring perf"
-perf_case quic; perf_quic=$perf_gbits
-perf_case tls; perf_tls=$perf_gbits
+perf_case quic; perf_quic=$perf_gbits; perf_cpu_quic=$perf_cpu
+perf_case tls; perf_tls=$perf_gbits; perf_cpu_tls=$perf_cpu
 
 gbits () {
   case "$2" in n/a) echo n/a ;; *) awk -v b="$1" -v s="$2" 'BEGIN { printf "%.2f", b * 8 / s / 1e9 }' ;; esac
@@ -231,10 +282,11 @@ faster () {
 }
 
 echo "File transfer on loopback, one run per cell $(machine_line)"
-echo "perf download, $bytes: quic $(printf %.2f "$perf_quic" 2>/dev/null || echo n/a) Gbit/s, tls $(printf %.2f "$perf_tls" 2>/dev/null || echo n/a) Gbit/s."
+echo "perf download, $bytes: quic $(printf %.2f "$perf_quic" 2>/dev/null || echo n/a) Gbit/s ($perf_cpu_quic)," \
+  "tls $(printf %.2f "$perf_tls" 2>/dev/null || echo n/a) Gbit/s ($perf_cpu_tls)."
 echo
-echo "| case | tool | seconds | Gbit/s | of perf | × scp | × magic-wormhole |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| case | tool | seconds | Gbit/s | fetch seconds | fetch of perf | × scp | × magic-wormhole | CPU send s/GiB | CPU receive s/GiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for case in large small; do
   data="$tmp/data/$case"
   if [ "$case" = large ]; then
@@ -245,15 +297,19 @@ for case in large small; do
     label="$n_files files of ${BENCH_FILE_SIZE:-4K}"; case_bytes=$small_bytes
   fi
   note "measuring $label"
-  foctet_case quic "$data"; fq=$seconds
-  foctet_case tls "$data"; ft=$seconds
+  foctet_case quic "$data"; fq=$seconds; cq="$send_ticks:$receive_ticks"; feq=$fetch_seconds
+  foctet_case tls "$data"; ft=$seconds; ct="$send_ticks:$receive_ticks"; fet=$fetch_seconds
   scp_case "$data"; sc=$seconds
   wormhole_case "$data"; wh=$seconds
-  for row in "foctet quic:$fq:$perf_quic" "foctet tls:$ft:$perf_tls" "scp:$sc:" "magic-wormhole:$wh:"; do
-    IFS=: read -r tool s perf <<<"$row"
+  for row in "foctet quic:$fq:$perf_quic:$cq:$feq" "foctet tls:$ft:$perf_tls:$ct:$fet" "scp:$sc::::" \
+             "magic-wormhole:$wh::::"; do
+    IFS=: read -r tool s perf cs cr fs <<<"$row"
     g=$(gbits "$case_bytes" "$s")
     of_perf=
-    [ -n "$perf" ] && of_perf=$(ratio "$g" "$perf")
-    echo "| $label | $tool | $s | $g | $of_perf | $(faster "$sc" "$s") | $(faster "$wh" "$s") |"
+    [ -n "$perf" ] && of_perf=$(ratio "$(gbits "$case_bytes" "$fs")" "$perf")
+    for v in cs cr; do
+      case ${!v} in ''|n/a) ;; *) printf -v "$v" %s "$(cpu_per_gib "${!v}" "$case_bytes")" ;; esac
+    done
+    echo "| $label | $tool | $s | $g | $fs | $of_perf | $(faster "$sc" "$s") | $(faster "$wh" "$s") | $cs | $cr |"
   done
 done

@@ -5,7 +5,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "foctet-transfer-sender.h"
 #include "foctet-transfer-wire.h"
@@ -28,8 +32,10 @@
  *
  * From then on the sender serves receivers presenting the secret, one at
  * a time (another gets "busy"), reading the files from disk in chunks as
- * the receiver's GETs ask, with back-pressure: a chunk is read only once
- * the previous one was written to the stream.
+ * the receiver's GETs ask.  The reads run on the sender's own I/O thread,
+ * a few chunks ahead of the stream on every stream (and many small files
+ * ahead), so that the disk and the network work at the same time; the
+ * main loop only hands buffers on.
  * foctet_transfer_sender_serve_async() completes when a receiver
  * confirmed every entry (DONE answered with DONE_ACK); an interrupted
  * receiver may come back and resume meanwhile.
@@ -38,11 +44,12 @@
  * %FOCTET_PROTOCOL_TRANSFER until it is finalized or has served.
  */
 
-/* Big enough that per-call overhead vanishes, small enough that a
- * stream's reads do not hog the disk for others. */
-/* Files are read this much at a time: their asynchronous reads go through
- * a worker thread, and every hop is two context switches. */
-#define CHUNK_SIZE (4 * 1024 * 1024)
+/* Files are read this much at a time, by the sender's I/O thread. */
+#define CHUNK_SIZE (1024 * 1024)
+/* Per stream: bytes read ahead of what was written to it. */
+#define READ_AHEAD (4 * CHUNK_SIZE)
+/* Hashing, before the ticket. */
+#define HASH_SIZE (4 * 1024 * 1024)
 
 typedef struct _Session Session;
 typedef struct _StreamServe StreamServe;
@@ -66,6 +73,9 @@ struct _FoctetTransferSender {
   GTask *serve_task;
   GSource *serve_cancelled;
   gboolean served;                      /* a session ended with DONE_ACK */
+
+  FoctetTransferWorker *io;             /* reads the files, for every stream */
+  GPtrArray *spare_buffers;             /* of CHUNK_SIZE, for reuse */
 };
 
 enum {
@@ -115,15 +125,40 @@ struct _StreamServe {
   gboolean write_closed;                /* and was followed by our half-close */
   gboolean ended;
 
-  /* The GET being answered, and the file it reads. */
-  GFileInputStream *file;
-  guint32 file_index;
-  guint64 left;
-  guint8 *buf;
+  /* Reads ahead: the chunks of the GETs queued, in order. */
+  GQueue chunks;                        /* Chunk */
+  guint64 chunk_bytes;                  /* in the chunks queued */
+  guint prefetch_pos;                   /* requests (from the head) wholly asked for */
+  guint64 prefetch_offset;              /* of the next, asked for so far */
+  gboolean waiting_chunk;               /* the head chunk is not read yet */
+
+  /* The I/O thread's: the file it has open for this stream. */
+  int io_fd;
+  guint32 io_index;
 };
 
+/* A piece of a GET, read by the I/O thread. */
+typedef struct {
+  StreamServe *ss;                      /* a reference, until delivered */
+  guint32 index;
+  guint64 offset;
+  gsize len;
+  gboolean first;                       /* of its GET: checks the file's size */
+  gboolean last;                        /* of its GET */
+  guint8 *buf;
+  gsize size;                           /* of buf */
+  gboolean done;                        /* read (or failed) */
+  gboolean dropped;                     /* nobody waits for it any more */
+  GError *error;
+} Chunk;
+
+static void chunk_free (gpointer data);
 static void stream_read_next (StreamServe *ss);
 static void stream_write_next (StreamServe *ss);
+static void get_continue (StreamServe *ss);
+static void chunks_drop (StreamServe *ss,
+                         gboolean     all);
+static void request_pop (StreamServe *ss);
 static void stream_end (StreamServe *ss,
                         guint32      reset_code);
 static void session_end (FoctetTransferSender *self,
@@ -145,8 +180,11 @@ stream_serve_unref (StreamServe *ss)
     return;
   g_assert (ss->ended);
   g_queue_clear_full (&ss->requests, (GDestroyNotify) foctet_transfer_message_free);
-  g_clear_object (&ss->file);
-  g_free (ss->buf);
+  /* Every chunk came back (each held a reference), every write of one
+   * called back: the thread is done with this stream's file. */
+  g_queue_clear_full (&ss->chunks, chunk_free);
+  if (ss->io_fd >= 0)
+    close (ss->io_fd);
   g_clear_object (&ss->cancellable);
   g_clear_object (&ss->stream);
   g_clear_object (&ss->connection);
@@ -339,7 +377,7 @@ stream_write_message_cb (GObject      *source,
     stream_close_write (ss);
   else
     {
-      foctet_transfer_message_free (g_queue_pop_head (&ss->requests));
+      request_pop (ss);
       stream_read_next (ss);
       stream_write_next (ss);
     }
@@ -370,6 +408,8 @@ stream_refuse (StreamServe *ss,
   ss->ending = TRUE;
   ss->read_done = TRUE;
   g_queue_clear_full (&ss->requests, (GDestroyNotify) foctet_transfer_message_free);
+  ss->prefetch_pos = 0;
+  ss->prefetch_offset = 0;
   clear_timeout (ss);
   if (ss->writing)
     {
@@ -378,12 +418,204 @@ stream_refuse (StreamServe *ss,
                                                                    : FOCTET_CLOSE_CODE_INTERNAL_ERROR);
       return;
     }
+  chunks_drop (ss, TRUE);
   stream_write_message (ss, foctet_transfer_message_new_error (code, text));
 }
 
-/* Answering a GET: DATA, then the file's bytes chunk by chunk. */
+/* Answering a GET: DATA, then the file's bytes chunk by chunk, read ahead
+ * by the I/O thread. */
 
-static void get_send_chunk (StreamServe *ss);
+static void
+chunk_free (gpointer data)
+{
+  Chunk *chunk = data;
+
+  g_free (chunk->buf);
+  g_clear_error (&chunk->error);
+  g_free (chunk);
+}
+
+/* Forgets the chunks queued: all of them, or those of the head GET. */
+static void
+chunks_drop (StreamServe *ss,
+             gboolean     all)
+{
+  Chunk *chunk;
+
+  while ((chunk = g_queue_peek_head (&ss->chunks)) != NULL)
+    {
+      gboolean last = chunk->last;
+
+      g_queue_pop_head (&ss->chunks);
+      ss->chunk_bytes -= chunk->len;
+      /* One still being read is freed when it comes back. */
+      if (chunk->done)
+        chunk_free (chunk);
+      else
+        chunk->dropped = TRUE;
+      if (last && !all)
+        break;
+    }
+  ss->waiting_chunk = FALSE;
+}
+
+/* The head request is answered. */
+static void
+request_pop (StreamServe *ss)
+{
+  foctet_transfer_message_free (g_queue_pop_head (&ss->requests));
+  if (ss->prefetch_pos > 0)
+    ss->prefetch_pos--;
+  else
+    ss->prefetch_offset = 0;
+}
+
+/* In the I/O thread. */
+static gboolean
+chunk_read (Chunk   *chunk,
+            GError **error)
+{
+  StreamServe *ss = chunk->ss;
+  FoctetTransferSender *self = ss->sender;
+  const char *source = g_ptr_array_index (self->sources, chunk->index);
+  gsize done = 0;
+
+  if (ss->io_fd < 0 || ss->io_index != chunk->index)
+    {
+      if (ss->io_fd >= 0)
+        close (ss->io_fd);
+      ss->io_index = chunk->index;
+      ss->io_fd = open (source, O_RDONLY | O_CLOEXEC);
+      if (ss->io_fd < 0)
+        {
+          int saved = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Opening “%s”: %s", source,
+                       g_strerror (saved));
+          return FALSE;
+        }
+    }
+  if (chunk->first)
+    {
+      const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (self->manifest, chunk->index);
+      struct stat st;
+
+      if (fstat (ss->io_fd, &st) < 0)
+        {
+          int saved = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Looking at “%s”: %s", source,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      if ((guint64) st.st_size != entry->size)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_FAILED, "“%s” is now %" G_GUINT64_FORMAT
+                       " bytes long, not %" G_GUINT64_FORMAT " as offered", source, (guint64) st.st_size,
+                       entry->size);
+          return FALSE;
+        }
+    }
+  while (done < chunk->len)
+    {
+      ssize_t n = pread (ss->io_fd, chunk->buf + done, chunk->len - done, chunk->offset + done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Reading “%s”: %s", source,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      if (n == 0)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_FAILED, "“%s” shrank while it was being sent",
+                       source);
+          return FALSE;
+        }
+      done += n;
+    }
+  return TRUE;
+}
+
+static void
+io_work (gpointer data)
+{
+  Chunk *chunk = data;
+
+  if (!g_cancellable_is_cancelled (chunk->ss->cancellable))
+    chunk_read (chunk, &chunk->error);
+}
+
+static void
+io_deliver (gpointer data)
+{
+  Chunk *chunk = data;
+  StreamServe *ss = chunk->ss;
+
+  if (chunk->dropped)
+    {
+      chunk_free (chunk);
+      stream_serve_unref (ss);
+      return;
+    }
+  chunk->done = TRUE;
+  if (ss->waiting_chunk && chunk == g_queue_peek_head (&ss->chunks))
+    {
+      ss->waiting_chunk = FALSE;
+      get_continue (ss);
+    }
+  stream_serve_unref (ss);
+}
+
+/* Asks the I/O thread for the chunks of the GETs queued, as far ahead as
+ * the stream's read-ahead allows. */
+static void
+prefetch (StreamServe *ss)
+{
+  FoctetTransferSender *self = ss->sender;
+
+  while (!ss->ended && !ss->ending && ss->chunk_bytes < READ_AHEAD)
+    {
+      FoctetTransferMessage *request = g_queue_peek_nth (&ss->requests, ss->prefetch_pos);
+      Chunk *chunk;
+
+      if (request == NULL)
+        return;
+      if (request->type != FOCTET_TRANSFER_MESSAGE_GET)
+        {
+          ss->prefetch_pos++;
+          continue;
+        }
+      /* Refused when it comes to be answered. */
+      if (!foctet_transfer_manifest_check_get (self->manifest, request, NULL))
+        return;
+      chunk = g_new0 (Chunk, 1);
+      chunk->ss = stream_serve_ref (ss);
+      chunk->index = request->index;
+      chunk->offset = request->offset + ss->prefetch_offset;
+      chunk->len = MIN (request->length - ss->prefetch_offset, CHUNK_SIZE);
+      chunk->first = ss->prefetch_offset == 0;
+      ss->prefetch_offset += chunk->len;
+      chunk->last = ss->prefetch_offset == request->length;
+      if (chunk->last)
+        {
+          ss->prefetch_pos++;
+          ss->prefetch_offset = 0;
+        }
+      if (chunk->len == CHUNK_SIZE && self->spare_buffers->len > 0)
+        chunk->buf = g_ptr_array_steal_index_fast (self->spare_buffers, self->spare_buffers->len - 1);
+      else
+        chunk->buf = g_malloc (MAX (chunk->len, 1));
+      chunk->size = chunk->len;
+      ss->chunk_bytes += chunk->len;
+      g_queue_push_tail (&ss->chunks, chunk);
+      foctet_transfer_worker_push (self->io, chunk);
+    }
+}
 
 static void
 get_fail_midway (StreamServe  *ss,
@@ -393,7 +625,6 @@ get_fail_midway (StreamServe  *ss,
   if (ss->ended)
     return;
   g_debug ("Transfer stream %" G_GUINT64_FORMAT ": %s", foctet_stream_get_id (ss->stream), error->message);
-  g_clear_object (&ss->file);
   stream_end (ss, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
 }
 
@@ -403,60 +634,65 @@ get_chunk_written_cb (GObject      *source,
                       gpointer      user_data)
 {
   StreamServe *ss = user_data;
+  FoctetTransferSender *self = ss->sender;
   g_autoptr(GError) error = NULL;
+  Chunk *chunk;
+  gboolean last;
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    get_fail_midway (ss, error);
-  else if (ss->ended)
-    ss->writing = FALSE;
-  else
-    get_send_chunk (ss);
-  stream_serve_unref (ss);
-}
-
-static void
-get_chunk_read_cb (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      user_data)
-{
-  StreamServe *ss = user_data;
-  g_autoptr(GError) error = NULL;
-  gssize n;
-
-  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (n == 0 && error == NULL)
-    error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_FAILED,
-                         "“%s” shrank while it was being sent",
-                         (char *) g_ptr_array_index (ss->sender->sources, ss->file_index));
-  if (n <= 0 || ss->ended)
     {
-      if (error != NULL)
-        get_fail_midway (ss, error);
-      else
-        ss->writing = FALSE;
+      get_fail_midway (ss, error);
       stream_serve_unref (ss);
       return;
     }
-  ss->left -= n;
-  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (ss->stream)), ss->buf, n,
-                                   G_PRIORITY_DEFAULT, ss->cancellable, get_chunk_written_cb, ss);
+  if (ss->ended)
+    {
+      ss->writing = FALSE;
+      stream_serve_unref (ss);
+      return;
+    }
+  chunk = g_queue_pop_head (&ss->chunks);
+  ss->chunk_bytes -= chunk->len;
+  last = chunk->last;
+  if (chunk->size == CHUNK_SIZE && self->spare_buffers->len < 16)
+    g_ptr_array_add (self->spare_buffers, g_steal_pointer (&chunk->buf));
+  chunk_free (chunk);
+  if (last)
+    {
+      ss->writing = FALSE;
+      request_pop (ss);
+      prefetch (ss);
+      stream_read_next (ss);
+      stream_write_next (ss);
+    }
+  else
+    {
+      prefetch (ss);
+      get_continue (ss);
+    }
+  stream_serve_unref (ss);
 }
 
 static void
 get_send_chunk (StreamServe *ss)
 {
-  if (ss->left == 0)
+  Chunk *chunk = g_queue_peek_head (&ss->chunks);
+
+  if (chunk->len == 0)
     {
+      /* An empty file: DATA alone. */
+      g_queue_pop_head (&ss->chunks);
+      chunk_free (chunk);
       ss->writing = FALSE;
-      foctet_transfer_message_free (g_queue_pop_head (&ss->requests));
+      request_pop (ss);
+      prefetch (ss);
       stream_read_next (ss);
       stream_write_next (ss);
       return;
     }
-  if (ss->buf == NULL)
-    ss->buf = g_malloc (CHUNK_SIZE);
-  g_input_stream_read_async (G_INPUT_STREAM (ss->file), ss->buf, MIN (ss->left, CHUNK_SIZE),
-                             G_PRIORITY_DEFAULT, ss->cancellable, get_chunk_read_cb, stream_serve_ref (ss));
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (ss->stream)), chunk->buf,
+                                   chunk->len, G_PRIORITY_DEFAULT, ss->cancellable, get_chunk_written_cb,
+                                   stream_serve_ref (ss));
 }
 
 static void
@@ -476,37 +712,45 @@ get_header_written_cb (GObject      *source,
   stream_serve_unref (ss);
 }
 
-/* The file is open: check it still has its manifest size, then answer. */
+/* The head chunk is read: send it (after DATA, for a GET's first), or
+ * answer the GET with ERROR 6. */
 static void
-get_answer (StreamServe *ss)
+get_continue (StreamServe *ss)
 {
   FoctetTransferMessage *get = g_queue_peek_head (&ss->requests);
-  const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (ss->sender->manifest, get->index);
-  const char *source = g_ptr_array_index (ss->sender->sources, get->index);
-  g_autoptr(GFileInfo) info = NULL;
-  g_autoptr(GError) error = NULL;
+  Chunk *chunk = g_queue_peek_head (&ss->chunks);
   g_autoptr(FoctetTransferMessage) data = NULL;
 
-  info = g_file_input_stream_query_info (ss->file, G_FILE_ATTRIBUTE_STANDARD_SIZE, NULL, &error);
-  if (info != NULL && (guint64) g_file_info_get_size (info) != entry->size)
-    error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_FAILED, "“%s” is now %" G_GUINT64_FORMAT
-                         " bytes long, not %" G_GUINT64_FORMAT " as offered", source,
-                         (guint64) g_file_info_get_size (info), entry->size);
-  if (error == NULL)
-    g_seekable_seek (G_SEEKABLE (ss->file), get->offset, G_SEEK_SET, NULL, &error);
-  if (error != NULL)
+  if (ss->ended)
+    return;
+  if (!chunk->done)
     {
-      g_autofree char *text = g_strdup_printf ("%s: %s", entry->path, error->message);
+      ss->waiting_chunk = TRUE;
+      return;
+    }
+  if (chunk->error != NULL && !chunk->first)
+    {
+      /* Its DATA header is out: the stream cannot go on. */
+      get_fail_midway (ss, chunk->error);
+      return;
+    }
+  if (chunk->error != NULL)
+    {
+      const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (ss->sender->manifest, get->index);
+      g_autofree char *text = g_strdup_printf ("%s: %s", entry->path, chunk->error->message);
 
       /* ERROR 6 answers this GET only; the stream goes on. */
       g_debug ("Transfer: %s", text);
-      g_clear_object (&ss->file);
+      chunks_drop (ss, FALSE);
       stream_write_message (ss, foctet_transfer_message_new_error (FOCTET_TRANSFER_ERROR_CODE_FILE_CHANGED,
                                                                    text));
       return;
     }
-
-  ss->left = get->length;
+  if (!chunk->first)
+    {
+      get_send_chunk (ss);
+      return;
+    }
   data = foctet_transfer_message_new_data (get->index, get->offset, get->length);
   foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (ss->stream)), data,
                                        G_PRIORITY_DEFAULT, ss->cancellable, get_header_written_cb,
@@ -514,45 +758,10 @@ get_answer (StreamServe *ss)
 }
 
 static void
-get_file_opened_cb (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  StreamServe *ss = user_data;
-  g_autoptr(GError) error = NULL;
-  FoctetTransferMessage *get;
-
-  ss->file = g_file_read_finish (G_FILE (source), result, &error);
-  if (ss->ended)
-    {
-      ss->writing = FALSE;
-      stream_serve_unref (ss);
-      return;
-    }
-  get = g_queue_peek_head (&ss->requests);
-  if (ss->file == NULL)
-    {
-      const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (ss->sender->manifest, get->index);
-      g_autofree char *text = g_strdup_printf ("%s: %s", entry->path, error->message);
-
-      g_debug ("Transfer: %s", text);
-      stream_write_message (ss, foctet_transfer_message_new_error (FOCTET_TRANSFER_ERROR_CODE_FILE_CHANGED,
-                                                                   text));
-    }
-  else
-    {
-      ss->file_index = get->index;
-      get_answer (ss);
-    }
-  stream_serve_unref (ss);
-}
-
-static void
 get_start (StreamServe           *ss,
            FoctetTransferMessage *get)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GFile) file = NULL;
 
   if (!foctet_transfer_manifest_check_get (ss->sender->manifest, get, &error))
     {
@@ -560,15 +769,8 @@ get_start (StreamServe           *ss,
       return;
     }
   ss->writing = TRUE;
-  /* Successive GETs of one file (a large one, in pieces) reuse it. */
-  if (ss->file != NULL && ss->file_index == get->index)
-    {
-      get_answer (ss);
-      return;
-    }
-  g_clear_object (&ss->file);
-  file = g_file_new_for_path (g_ptr_array_index (ss->sender->sources, get->index));
-  g_file_read_async (file, G_PRIORITY_DEFAULT, ss->cancellable, get_file_opened_cb, stream_serve_ref (ss));
+  prefetch (ss);
+  get_continue (ss);
 }
 
 static void
@@ -858,6 +1060,10 @@ transfer_handler (FoctetNode       *node,
   ss->stream = g_object_ref (stream);
   ss->cancellable = g_cancellable_new ();
   g_queue_init (&ss->requests);
+  g_queue_init (&ss->chunks);
+  ss->io_fd = -1;
+  if (self->io == NULL)
+    self->io = foctet_transfer_worker_new ("foctet-send-io", self->context, io_work, io_deliver);
   g_ptr_array_add (self->streams, ss);
   ss->timeout = g_timeout_source_new_seconds (FOCTET_TRANSFER_FIRST_MESSAGE_TIMEOUT);
   g_source_set_callback (ss->timeout, first_message_timeout_cb, ss, NULL);
@@ -894,6 +1100,9 @@ foctet_transfer_sender_finalize (GObject *object)
 
   g_assert (self->session == NULL);
   g_assert (self->serve_task == NULL);
+  /* Every chunk came back (each held a stream, which holds the sender). */
+  g_clear_pointer (&self->io, foctet_transfer_worker_free);
+  g_ptr_array_unref (self->spare_buffers);
   g_ptr_array_unref (self->streams);
   g_ptr_array_unref (self->files);
   g_clear_pointer (&self->sources, g_ptr_array_unref);
@@ -990,6 +1199,7 @@ foctet_transfer_sender_init (FoctetTransferSender *self)
 {
   self->files = g_ptr_array_new_with_free_func (g_object_unref);
   self->streams = g_ptr_array_new ();
+  self->spare_buffers = g_ptr_array_new_with_free_func (g_free);
   self->context = g_main_context_ref_thread_default ();
 }
 
@@ -1068,7 +1278,7 @@ hash_file (GFile         *file,
 {
   g_autoptr(GFileInputStream) in = NULL;
   g_autoptr(FoctetSha256) checksum = foctet_sha256_new ();
-  g_autofree guint8 *buf = g_malloc (CHUNK_SIZE);
+  g_autofree guint8 *buf = g_malloc (HASH_SIZE);
   gssize n;
 
   in = g_file_read (file, cancellable, error);
@@ -1077,7 +1287,7 @@ hash_file (GFile         *file,
   /* The size is what was hashed: a file growing meanwhile is offered as
    * it was read. */
   *size = 0;
-  while ((n = g_input_stream_read (G_INPUT_STREAM (in), buf, CHUNK_SIZE, cancellable, error)) > 0)
+  while ((n = g_input_stream_read (G_INPUT_STREAM (in), buf, HASH_SIZE, cancellable, error)) > 0)
     {
       foctet_sha256_update (checksum, buf, n);
       *size += n;

@@ -2103,3 +2103,108 @@ foctet_transfer_message_write_finish (GOutputStream  *stream,
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
+
+/* The I/O worker */
+
+struct _FoctetTransferWorker {
+  GThread *thread;
+  GAsyncQueue *todo;                    /* operations; the worker itself stops the thread */
+  GMutex lock;
+  GQueue done;                          /* operations run, not yet delivered */
+  GSource *source;
+  FoctetTransferWorkFunc work;
+  FoctetTransferDeliverFunc deliver;
+};
+
+static gpointer
+worker_thread (gpointer data)
+{
+  FoctetTransferWorker *self = data;
+  gpointer op;
+
+  while ((op = g_async_queue_pop (self->todo)) != self)
+    {
+      gboolean wake;
+
+      self->work (op);
+      g_mutex_lock (&self->lock);
+      wake = g_queue_is_empty (&self->done);
+      g_queue_push_tail (&self->done, op);
+      g_mutex_unlock (&self->lock);
+      /* One wake-up per batch: the context takes everything there is. */
+      if (wake)
+        g_source_set_ready_time (self->source, 0);
+    }
+  return NULL;
+}
+
+static gboolean
+worker_dispatch (GSource     *source,
+                 GSourceFunc  callback,
+                 gpointer     user_data)
+{
+  FoctetTransferWorker *self = user_data;
+  FoctetTransferDeliverFunc deliver = self->deliver;
+  GQueue batch = G_QUEUE_INIT;
+  gpointer op;
+
+  /* Before taking the batch: what the thread adds after it wakes us again. */
+  g_source_set_ready_time (source, -1);
+  g_mutex_lock (&self->lock);
+  batch = self->done;
+  g_queue_init (&self->done);
+  g_mutex_unlock (&self->lock);
+  /* Each operation keeps its owner, and so the worker, alive until it is
+   * delivered: the last delivery may free the worker. */
+  while ((op = g_queue_pop_head (&batch)) != NULL)
+    deliver (op);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs worker_source_funcs = {
+  NULL, NULL, worker_dispatch, NULL, NULL, NULL,
+};
+
+FoctetTransferWorker *
+foctet_transfer_worker_new (const char                *name,
+                            GMainContext              *context,
+                            FoctetTransferWorkFunc     work,
+                            FoctetTransferDeliverFunc  deliver)
+{
+  FoctetTransferWorker *self = g_new0 (FoctetTransferWorker, 1);
+
+  self->todo = g_async_queue_new ();
+  g_mutex_init (&self->lock);
+  g_queue_init (&self->done);
+  self->work = work;
+  self->deliver = deliver;
+  self->source = g_source_new (&worker_source_funcs, sizeof (GSource));
+  g_source_set_callback (self->source, NULL, self, NULL);
+  g_source_set_static_name (self->source, name);
+  g_source_attach (self->source, context);
+  self->thread = g_thread_new (name, worker_thread, self);
+  return self;
+}
+
+/* @op is run in the thread, then delivered; in the order pushed. */
+void
+foctet_transfer_worker_push (FoctetTransferWorker *self,
+                             gpointer              op)
+{
+  g_async_queue_push (self->todo, op);
+}
+
+/* Stops the thread once it ran what it was given.  What it ran is
+ * delivered no more: free the worker once every operation came back. */
+void
+foctet_transfer_worker_free (FoctetTransferWorker *self)
+{
+  g_async_queue_push (self->todo, self);
+  g_thread_join (self->thread);
+  g_assert (g_queue_is_empty (&self->done));
+  g_source_destroy (self->source);
+  g_source_unref (self->source);
+  g_async_queue_unref (self->todo);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}
