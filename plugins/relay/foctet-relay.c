@@ -91,6 +91,7 @@ main (int   argc,
   int idle_timeout = RELAY_DEFAULT_CIRCUIT_IDLE_TIMEOUT;
   int reservation_ttl = RELAY_DEFAULT_RESERVATION_TTL;
   int lookup_rate = RELAY_DEFAULT_LOOKUP_RATE;
+  int setup_timeout = RELAY_DEFAULT_INCOMING_TIMEOUT;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Serve relay clients on HOST:PORT (TCP)", "HOST:PORT" },
     { "identity", 0, 0, G_OPTION_ARG_FILENAME, &identity_path,
@@ -103,6 +104,9 @@ main (int   argc,
       "Bytes per second per circuit and direction, suffixes K M G (default: no limit)", "BYTES" },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
       "Seconds a circuit may carry nothing before it is cut (default 120)", "SECONDS" },
+    { "circuit-setup-timeout", 0, 0, G_OPTION_ARG_INT, &setup_timeout,
+      "Seconds a target has to answer a circuit, and each end of a raw circuit to claim it (default 10)",
+      "SECONDS" },
     { "reservation-ttl", 0, 0, G_OPTION_ARG_INT, &reservation_ttl,
       "Seconds a reservation lasts unless renewed (default 120)", "SECONDS" },
     { "lookup-rate", 0, 0, G_OPTION_ARG_INT, &lookup_rate,
@@ -153,6 +157,7 @@ main (int   argc,
       return 2;
     }
   if (max_circuits < 0 || max_per_client < 0 || max_reservations < 0 || idle_timeout < 1 || reservation_ttl < 1 ||
+      setup_timeout < 1 || setup_timeout > 3600 ||
       lookup_rate < 0 || lookup_rate > 1000000)
     {
       g_printerr ("foctet-relay: limits must not be negative, timeouts at least 1 s\n");
@@ -196,6 +201,7 @@ main (int   argc,
                          "reservation-ttl", (guint) reservation_ttl,
                          "rate", rate,
                          "lookup-rate", (guint) lookup_rate,
+                         "incoming-timeout", (guint) setup_timeout,
                          NULL);
 
   stop = g_cancellable_new ();
