@@ -119,6 +119,8 @@ foctet_relay_error_code_describe (guint16 code)
       return "internal error";
     case FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT:
       return "resource limit reached (memory or rate)";
+    case FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED:
+      return "the target offers no raw circuits";
     default:
       return NULL;
     }
@@ -1391,6 +1393,7 @@ error_code_to_foctet_error (guint16 code)
     case FOCTET_RELAY_ERROR_CODE_NO_RESERVATION:
     case FOCTET_RELAY_ERROR_CODE_REFUSED:
     case FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE:
+    case FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED:
       return FOCTET_ERROR_UNREACHABLE;
     case FOCTET_RELAY_ERROR_CODE_RESERVATION_LIMIT:
     case FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT:

@@ -180,6 +180,9 @@ typedef struct {
  *   does not belong at this point of this stream
  * @FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR: a failure inside the relay
  * @FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT: a memory or rate limit
+ * @FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED: the target refused the
+ *   incoming-raw stream (it knows no raw circuits): ask again with
+ *   connect/1
  *
  * The codes of ERROR messages.  A message may carry any other 16-bit code
  * (a later version's): parsers accept it, and it reads as "error code N".
@@ -194,6 +197,7 @@ typedef enum {
   FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE = 7,
   FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR = 8,
   FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT = 9,
+  FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED = 10,
 } FoctetRelayErrorCode;
 
 /**

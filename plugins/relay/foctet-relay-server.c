@@ -1615,6 +1615,17 @@ raw_incoming_answer_cb (GObject      *source,
   answer = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
   if (c->server == NULL)
     ;
+  else if (answer == NULL &&
+           (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
+            g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED)))
+    {
+      /* A target of before raw circuits refuses the stream: the dialer
+       * asks again with connect/1. */
+      g_autofree char *text = g_strdup_printf ("%s refused the incoming-raw stream: %s", c->target_key,
+                                               error->message);
+
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED, text);
+    }
   else if (answer == NULL)
     {
       g_autofree char *text = g_strdup_printf ("%s did not accept the circuit: %s", c->target_key, error->message);
@@ -2007,7 +2018,7 @@ relay_server_format_stats (RelayServer *self)
   /* By FoctetRelayErrorCode: short names for logs and scripts. */
   static const char *names[] = {
     NULL, "malformed", "no_reservation", "reservation_limit", "circuit_limit", "refused_by_target",
-    "target_unreachable", "unexpected_message", "internal_error", "resource_limit",
+    "target_unreachable", "unexpected_message", "internal_error", "resource_limit", "raw_unsupported",
   };
 
   G_STATIC_ASSERT (G_N_ELEMENTS (names) == G_N_ELEMENTS (s->refusals));

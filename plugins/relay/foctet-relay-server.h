@@ -41,7 +41,7 @@ typedef struct {
   guint published;                    /* reservations with published addresses, now */
   guint64 lookups;                    /* LOOKUPs answered, however */
   guint64 lookups_found;              /* of which with FOUND */
-  guint64 refusals[10];               /* by FoctetRelayErrorCode (0: other) */
+  guint64 refusals[11];               /* by FoctetRelayErrorCode (0: other) */
   guint64 raw_circuits_total;         /* of circuits_total, the raw ones */
   guint64 raw_refused;                /* raw connections closed: bad magic, bad, used or
                                        * expired token, no token in time; tokens never claimed */

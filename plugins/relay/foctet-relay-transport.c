@@ -1134,6 +1134,7 @@ typedef struct {
   GSource *timeout;
   gboolean timed_out;
   gboolean raw;                       /* asked for a raw circuit */
+  gboolean no_raw;                    /* the target knows no raw circuits: v1 for this dial */
   GSocketConnection *tcp;             /* raw: the circuit's connection */
 } DialData;
 
@@ -1259,6 +1260,17 @@ dial_reply_cb (GObject      *source,
       dial_fail (task, error);
       return;
     }
+  if (reply->type == FOCTET_RELAY_MESSAGE_ERROR && data->raw &&
+      reply->error_code == FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED &&
+      data->link->transport != NULL && data->link->connection != NULL)
+    {
+      /* This target knows no raw circuits (others may): v1 to it. */
+      g_debug ("Relay %s: the target offers no raw circuits: relaying over the link", data->link->address);
+      data->no_raw = TRUE;
+      g_clear_object (&data->stream);
+      dial_on_link (task);
+      return;
+    }
   if (reply->type == FOCTET_RELAY_MESSAGE_ERROR)
     {
       g_autofree char *peer = foctet_node_id_to_string (data->expected);
@@ -1345,7 +1357,7 @@ dial_on_link (GTask *task)
       dial_fail (task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "The dial was cancelled"));
       return;
     }
-  data->raw = !data->link->no_raw;
+  data->raw = !data->link->no_raw && !data->no_raw;
   foctet_connection_open_stream_async (data->link->connection,
                                        data->raw ? FOCTET_RELAY_PROTOCOL_CONNECT_RAW : FOCTET_RELAY_PROTOCOL_CONNECT,
                                        data->cancellable, dial_opened_cb, task);

@@ -594,6 +594,7 @@ test_names (void)
     "unexpected message",
     "internal error",
     "resource limit reached (memory or rate)",
+    "the target offers no raw circuits",
     NULL,
   };
   g_autoptr(FoctetNodeId) id = node_id_with (0);

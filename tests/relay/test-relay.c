@@ -1893,6 +1893,83 @@ test_raw_tokens (Fixture       *fixture,
   foctet_connection_close_async (control, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
 }
 
+/* Accepts the next stream the relay opens on @connection; returns it and
+ * its protocol in @protocol. */
+static FoctetStream *
+accept_relay_stream (FoctetConnection  *connection,
+                     char             **protocol)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+  FoctetStream *stream;
+
+  foctet_connection_accept_stream_async (connection, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  stream = foctet_connection_accept_stream_finish (connection, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  foctet_stream_read_header_async (stream, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  *protocol = g_strdup (foctet_stream_read_header_finish (stream, result, &error));
+  g_assert_no_error (error);
+  return stream;
+}
+
+/* A target of before raw circuits (a raw client here) refuses the
+ * incoming-raw stream: the relay tells the dialer so (ERROR 10) and the
+ * dialer asks again with connect/1 at once, which reaches the target as
+ * incoming/1. */
+static void
+test_raw_old_target (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(FoctetNodeId) old_id = NULL;
+  g_autoptr(FoctetConnection) old = connect_as_relay_client (fixture, "tls", &old_id);
+  g_autoptr(FoctetStream) reserve = reserve_raw (old);
+  g_autoptr(FoctetStream) raw_offer = NULL;
+  g_autoptr(FoctetStream) v1_offer = NULL;
+  g_autoptr(FoctetTicket) ticket = foctet_ticket_new (old_id);
+  g_autoptr(FoctetRelayMessage) incoming = NULL;
+  g_autoptr(FoctetRelayMessage) refusal = foctet_relay_message_new_error (FOCTET_RELAY_ERROR_CODE_REFUSED, "old and busy");
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GAsyncResult) read_result = NULL;
+  GAsyncResult *read_slot = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autofree char *protocol = NULL;
+  GAsyncResult *slot = NULL;
+
+  g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
+  foctet_node_dial_async (fixture->client, ticket, "relay", NULL, foctet_test_store_result, &slot);
+
+  raw_offer = accept_relay_stream (old, &protocol);
+  g_assert_cmpstr (protocol, ==, FOCTET_RELAY_PROTOCOL_INCOMING_RAW);
+  foctet_stream_reset (raw_offer, FOCTET_CLOSE_CODE_REFUSED);
+  g_clear_pointer (&protocol, g_free);
+
+  v1_offer = accept_relay_stream (old, &protocol);
+  g_assert_cmpstr (protocol, ==, FOCTET_RELAY_PROTOCOL_INCOMING);
+  foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (v1_offer)), G_PRIORITY_DEFAULT, NULL,
+                                   foctet_test_store_result, &read_slot);
+  read_result = foctet_test_wait_result (&read_slot, TIMEOUT);
+  incoming = foctet_relay_message_read_finish (g_io_stream_get_input_stream (G_IO_STREAM (v1_offer)), read_result,
+                                               &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (incoming->type, ==, FOCTET_RELAY_MESSAGE_INCOMING);
+  g_assert_true (foctet_node_id_equal (incoming->node_id, foctet_node_get_node_id (fixture->client)));
+  write_message_on (v1_offer, refusal);
+
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  connection = foctet_node_dial_finish (fixture->client, result, &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+  g_assert_nonnull (strstr (error->message, "old and busy"));
+  g_assert_cmpuint (relay_stat (fixture, "refused_raw_unsupported"), ==, 1);
+  g_assert_cmpuint (relay_stat (fixture, "refused_refused_by_target"), ==, 1);
+  foctet_connection_close_async (old, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1904,6 +1981,7 @@ main (int   argc,
   g_test_add ("/relay/raw/ping-perf", Fixture, NULL, fixture_setup, test_raw_ping_perf, fixture_teardown);
   g_test_add ("/relay/raw/fallback-v1", Fixture, no_raw_options, fixture_setup, test_raw_fallback,
               fixture_teardown);
+  g_test_add ("/relay/raw/old-target", Fixture, NULL, fixture_setup, test_raw_old_target, fixture_teardown);
   g_test_add ("/relay/raw/tokens", Fixture, raw_token_options, fixture_setup, test_raw_tokens, fixture_teardown);
   g_test_add ("/relay/fallback", Fixture, NULL, fixture_setup, test_fallback, fixture_teardown);
   g_test_add ("/relay/many-circuits", Fixture, many_circuits_options, fixture_setup, test_many_circuits,
