@@ -1602,6 +1602,31 @@ raw_answer_written_cb (GObject      *source,
   raw_circuit_unref (c);
 }
 
+/* The incoming-raw stream failed before an answer: a reset is a refusal
+ * of the stream (a target of before raw circuits), for which the dialer
+ * asks again with connect/1; anything else leaves the target
+ * unreachable. */
+static void
+raw_target_failed (RawCircuit   *c,
+                   const char   *what,
+                   const GError *error)
+{
+  if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
+      g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED))
+    {
+      g_autofree char *text = g_strdup_printf ("%s refused the incoming-raw stream: %s", c->target_key,
+                                               error->message);
+
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED, text);
+    }
+  else
+    {
+      g_autofree char *text = g_strdup_printf ("%s %s: %s", what, c->target_key, error->message);
+
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+    }
+}
+
 static void
 raw_incoming_answer_cb (GObject      *source,
                         GAsyncResult *result,
@@ -1615,23 +1640,8 @@ raw_incoming_answer_cb (GObject      *source,
   answer = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
   if (c->server == NULL)
     ;
-  else if (answer == NULL &&
-           (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
-            g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED)))
-    {
-      /* A target of before raw circuits refuses the stream: the dialer
-       * asks again with connect/1. */
-      g_autofree char *text = g_strdup_printf ("%s refused the incoming-raw stream: %s", c->target_key,
-                                               error->message);
-
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED, text);
-    }
   else if (answer == NULL)
-    {
-      g_autofree char *text = g_strdup_printf ("%s did not accept the circuit: %s", c->target_key, error->message);
-
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
-    }
+    raw_target_failed (c, "No answer to the circuit from", error);
   else if (answer->type == FOCTET_RELAY_MESSAGE_ERROR)
     {
       g_autofree char *text = g_strdup_printf ("%s refused the circuit: %s", c->target_key,
@@ -1675,11 +1685,7 @@ raw_incoming_written_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
 
   if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    {
-      g_autofree char *text = g_strdup_printf ("Cannot reach %s: %s", c->target_key, error->message);
-
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
-    }
+    raw_target_failed (c, "Cannot reach", error);
   else if (c->server != NULL)
     foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (c->target_stream)),
                                         FOCTET_RELAY_MESSAGES_RAW, G_PRIORITY_DEFAULT, c->cancellable,
@@ -1808,7 +1814,7 @@ handle_connect_raw (FoctetNode       *node,
 /* A TCP connection to the raw port, until its preamble is read.  It is
  * read exactly, never beyond: what follows is the circuit's. */
 typedef struct {
-  RelayServer *server;
+  RelayServer *server;                /* a reference: the read's callback may come after a stop */
   GSocketConnection *connection;
   guint8 preamble[FOCTET_RELAY_RAW_PREAMBLE_SIZE];
   GCancellable *cancellable;
@@ -1823,7 +1829,17 @@ raw_pending_free (RawPending *p)
   g_clear_object (&p->connection);
   g_clear_object (&p->cancellable);
   g_free (p->remote);
+  g_object_unref (p->server);
   g_free (p);
+}
+
+/* Forgets @p; the server may go with its reference, so nothing of it is
+ * touched after this. */
+static void
+raw_pending_drop (RawPending *p)
+{
+  g_hash_table_steal (p->server->raw_pending, p);
+  raw_pending_free (p);
 }
 
 static void
@@ -1835,7 +1851,7 @@ raw_pending_refuse (RawPending *p,
   self->stats.raw_refused++;
   g_message ("raw connection from %s refused: %s", p->remote, why);
   raw_end_close (p->connection, TRUE);
-  g_hash_table_remove (self->raw_pending, p);
+  raw_pending_drop (p);
 }
 
 static gboolean
@@ -1864,7 +1880,7 @@ raw_preamble_read_cb (GObject      *source,
   if (!g_input_stream_read_all_finish (G_INPUT_STREAM (source), result, &got, &error))
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && self->stopped)
-        g_hash_table_remove (self->raw_pending, p);
+        raw_pending_drop (p);
       else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           g_autofree char *why = g_strdup_printf ("no token within %u s", self->incoming_timeout);
@@ -1892,11 +1908,11 @@ raw_preamble_read_cb (GObject      *source,
   c->token_live[side] = FALSE;
   g_assert (c->ends[side] == NULL);
   c->ends[side] = g_steal_pointer (&p->connection);
-  g_hash_table_remove (self->raw_pending, p);
   g_debug ("raw circuit %s -> %s: the %s claimed its end", c->dialer_key, c->target_key,
            side == RAW_DIALER ? "dialer" : "target");
   if (c->ends[RAW_DIALER] != NULL && c->ends[RAW_TARGET] != NULL)
     raw_circuit_splice (c);
+  raw_pending_drop (p);
 }
 
 static gboolean
@@ -1912,7 +1928,7 @@ raw_incoming_cb (GSocketService    *service,
   if (self->stopped)
     return FALSE;
   p = g_new0 (RawPending, 1);
-  p->server = self;
+  p->server = g_object_ref (self);
   p->connection = g_object_ref (connection);
   p->cancellable = g_cancellable_new ();
   p->remote = remote != NULL ? foctet_relay_address_from_socket_address (remote) : NULL;

@@ -1893,10 +1893,13 @@ test_raw_tokens (Fixture       *fixture,
   foctet_connection_close_async (control, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
 }
 
-/* Accepts the next stream the relay opens on @connection; returns it and
- * its protocol in @protocol. */
+/* Waits for the stream the relay opens on @connection that @slot (of
+ * foctet_connection_accept_stream_async(), called before the relay could
+ * open it: a connection no node serves refuses streams nobody is
+ * accepting) gets; returns it and its protocol in @protocol. */
 static FoctetStream *
 accept_relay_stream (FoctetConnection  *connection,
+                     GAsyncResult     **accept_slot,
                      char             **protocol)
 {
   g_autoptr(GAsyncResult) result = NULL;
@@ -1904,8 +1907,7 @@ accept_relay_stream (FoctetConnection  *connection,
   GAsyncResult *slot = NULL;
   FoctetStream *stream;
 
-  foctet_connection_accept_stream_async (connection, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
+  result = foctet_test_wait_result (accept_slot, TIMEOUT);
   stream = foctet_connection_accept_stream_finish (connection, result, &error);
   g_assert_no_error (error);
   g_clear_object (&result);
@@ -1939,16 +1941,19 @@ test_raw_old_target (Fixture       *fixture,
   g_autoptr(FoctetConnection) connection = NULL;
   g_autofree char *protocol = NULL;
   GAsyncResult *slot = NULL;
+  GAsyncResult *accept_slot = NULL;
 
   g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
+  foctet_connection_accept_stream_async (old, NULL, foctet_test_store_result, &accept_slot);
   foctet_node_dial_async (fixture->client, ticket, "relay", NULL, foctet_test_store_result, &slot);
 
-  raw_offer = accept_relay_stream (old, &protocol);
+  raw_offer = accept_relay_stream (old, &accept_slot, &protocol);
   g_assert_cmpstr (protocol, ==, FOCTET_RELAY_PROTOCOL_INCOMING_RAW);
+  foctet_connection_accept_stream_async (old, NULL, foctet_test_store_result, &accept_slot);
   foctet_stream_reset (raw_offer, FOCTET_CLOSE_CODE_REFUSED);
   g_clear_pointer (&protocol, g_free);
 
-  v1_offer = accept_relay_stream (old, &protocol);
+  v1_offer = accept_relay_stream (old, &accept_slot, &protocol);
   g_assert_cmpstr (protocol, ==, FOCTET_RELAY_PROTOCOL_INCOMING);
   foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (v1_offer)), G_PRIORITY_DEFAULT, NULL,
                                    foctet_test_store_result, &read_slot);
