@@ -7,7 +7,10 @@
 # one run: the three paths of a case run one after the other, under the
 # same load.  Prints a Markdown table of Gbit/s (bytes × 8 / seconds /
 # 10⁹), the relayed/direct ratios, CPU seconds per GiB of the two nodes
-# together, and of the relay.
+# together, and of the relay, and the raw/direct ratio the CPU alone
+# predicts when every process is CPU-bound on a shared machine: the CPU
+# per GiB of the direct path over that of the raw path (nodes and relay).
+# That last column depends little on the load; the measured ratios do.
 #
 # Environment: BENCH_BYTES (default 1G), BENCH_RUNS (default 1),
 # BENCH_TIMEOUT (default 300), as bench/lib.sh reads them.
@@ -76,8 +79,8 @@ echo "Relay cost on loopback in Gbit/s, $bytes per stream, median of $runs run(s
 echo "CPU in seconds per GiB moved $(machine_line)"
 echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-echo "| case | direct (tls) | relayed v1 | relayed raw | v1/direct | raw/direct | CPU nodes direct | CPU nodes v1 | CPU nodes raw | CPU relay v1 | CPU relay raw |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| case | direct (tls) | relayed v1 | relayed raw | v1/direct | raw/direct | CPU nodes direct | CPU nodes v1 | CPU nodes raw | CPU relay v1 | CPU relay raw | raw/direct by CPU |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for streams in 1 8; do
   for direction in download upload; do
     label=$(case_label "$streams" "$direction")
@@ -85,7 +88,12 @@ for streams in 1 8; do
     row_cell "$raw_ticket" "$raw_pid" 0 tls "$direction" "$streams"; d=$cell dc=$cpu
     row_cell "$v1_ticket" "$v1_pid" "$v1_relay_pid" relay "$direction" "$streams"; v=$cell vc=$cpu vr=$relay_cpu
     row_cell "$raw_ticket" "$raw_pid" "$raw_relay_pid" relay "$direction" "$streams"; r=$cell rc=$cpu rr=$relay_cpu
-    echo "| $label | $d | $v | $r | $(ratio "$v" "$d") | $(ratio "$r" "$d") | $dc | $vc | $rc | $vr | $rr |"
+    by_cpu=n/a
+    case "$dc$rc$rr" in
+      *n/a*) ;;
+      *) by_cpu=$(ratio "$dc" "$(awk -v a="$rc" -v b="$rr" 'BEGIN { print a + b }')") ;;
+    esac
+    echo "| $label | $d | $v | $r | $(ratio "$v" "$d") | $(ratio "$r" "$d") | $dc | $vc | $rc | $vr | $rr | $by_cpu |"
   done
 done
 echo
