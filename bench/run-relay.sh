@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# run-relay.sh BUILDDIR: the cost of a relay on loopback — the same two
-# foctet nodes, perf over the tls transport directly and through a local
-# foctet-relay, one stream and eight, each direction, in one run.  Prints
-# a Markdown table of Gbit/s (bytes × 8 / seconds / 10⁹), the relayed/direct
-# ratio, CPU seconds per GiB of the two nodes together, and of the relay.
+# run-relay.sh BUILDDIR: the cost of a relay on loopback — foctet nodes,
+# perf over the tls transport directly, through a local foctet-relay over
+# v1 circuits (relayed over the nodes' TLS+yamux connections to the relay:
+# a relay started with --no-raw-circuits) and over raw circuits (spliced
+# TCP connections, the default), one stream and eight, each direction, in
+# one run: the three paths of a case run one after the other, under the
+# same load.  Prints a Markdown table of Gbit/s (bytes × 8 / seconds /
+# 10⁹), the relayed/direct ratios, CPU seconds per GiB of the two nodes
+# together, and of the relay, and the raw/direct ratio the CPU alone
+# predicts when every process is CPU-bound on a shared machine: the CPU
+# per GiB of the direct path over that of the raw path (nodes and relay).
+# That last column depends little on the load; the measured ratios do.
 #
 # Environment: BENCH_BYTES (default 1G), BENCH_RUNS (default 1),
 # BENCH_TIMEOUT (default 300), as bench/lib.sh reads them.
@@ -32,43 +39,62 @@ for program in "$shell" "$relay"; do
   fi
 done
 
-# The relay first: its second word on the first line is its address.
-start_server relay env FOCTET_PLUGIN_SYSTEM_PATH= "$relay" "${plugin_args[@]}" --listen 127.0.0.1:0 || exit 1
-relay_pid=$server_pid
-relay_address=${ticket##* }
+# The relays first: the second word of a first line is the address.
+start_server relay-raw env FOCTET_PLUGIN_SYSTEM_PATH= "$relay" "${plugin_args[@]}" --listen 127.0.0.1:0 || exit 1
+raw_relay_pid=$server_pid
+raw_relay_address=${ticket##* }
+start_server relay-v1 env FOCTET_PLUGIN_SYSTEM_PATH= "$relay" "${plugin_args[@]}" --listen 127.0.0.1:0 \
+  --no-raw-circuits || exit 1
+v1_relay_pid=$server_pid
+v1_relay_address=${ticket##* }
 
-start_server foctet env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/server-identity" \
-  "${plugin_args[@]}" serve --listen tls/127.0.0.1:0 --relay "$relay_address" || exit 1
-foctet_ticket=$ticket
-foctet_pid=$server_pid
+# One node reserved at each relay (the same program, the same options).
+start_server foctet-raw env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/server-identity" \
+  "${plugin_args[@]}" serve --listen tls/127.0.0.1:0 --relay "$raw_relay_address" || exit 1
+raw_ticket=$ticket
+raw_pid=$server_pid
+start_server foctet-v1 env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/server-v1-identity" \
+  "${plugin_args[@]}" serve --listen tls/127.0.0.1:0 --relay "$v1_relay_address" || exit 1
+v1_ticket=$ticket
+v1_pid=$server_pid
 
-# row_cell TRANSPORT DIRECTION STREAMS: sets $cell (Gbit/s), $cpu (CPU
-# s/GiB of the nodes) and $relay_cpu (CPU s/GiB of the relay).
+# row_cell TICKET SERVER_PID RELAY_PID TRANSPORT DIRECTION STREAMS: sets
+# $cell (Gbit/s), $cpu (CPU s/GiB of the nodes) and $relay_cpu (CPU s/GiB
+# of the relay).
 row_cell () {
-  local transport=$1 direction=$2 streams=$3 expected download=0 upload=0 before
+  local ticket=$1 spid=$2 rpid=$3 transport=$4 direction=$5 streams=$6 expected download=0 upload=0 before
   expected=$((per_stream * streams))
   [ "$direction" = download ] && download=$per_stream || upload=$per_stream
-  before=$(process_ticks "$relay_pid")
-  measure "$transport $direction x$streams" "$foctet_pid" "$direction" "$expected" perf \
+  before=$(process_ticks "$rpid")
+  measure "$transport $direction x$streams" "$spid" "$direction" "$expected" perf \
     env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/client-identity" \
-    "${plugin_args[@]}" perf "$foctet_ticket" --transport "$transport" \
+    "${plugin_args[@]}" perf "$ticket" --transport "$transport" \
     --download "$download" --upload "$upload" --streams "$streams" --json
-  relay_cpu=$(awk -v t="$(( $(process_ticks "$relay_pid") - before ))" -v hz="$clock_ticks" \
+  relay_cpu=$(awk -v t="$(( $(process_ticks "$rpid") - before ))" -v hz="$clock_ticks" \
     -v b="$((expected * runs))" 'BEGIN { printf "%.3g", t / hz / (b / 1073741824) }')
   [ "$cell" = n/a ] && relay_cpu=n/a
 }
 
 echo "Relay cost on loopback in Gbit/s, $bytes per stream, median of $runs run(s);"
 echo "CPU in seconds per GiB moved $(machine_line)"
+echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-echo "| case | direct (tls) | relayed | relayed/direct | CPU nodes direct | CPU nodes relayed | CPU relay |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| case | direct (tls) | relayed v1 | relayed raw | v1/direct | raw/direct | CPU nodes direct | CPU nodes v1 | CPU nodes raw | CPU relay v1 | CPU relay raw | raw/direct by CPU |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for streams in 1 8; do
   for direction in download upload; do
     label=$(case_label "$streams" "$direction")
     note "measuring $label"
-    row_cell tls "$direction" "$streams"; d=$cell dc=$cpu
-    row_cell relay "$direction" "$streams"; r=$cell rc=$cpu
-    echo "| $label | $d | $r | $(ratio "$r" "$d") | $dc | $rc | $relay_cpu |"
+    row_cell "$raw_ticket" "$raw_pid" 0 tls "$direction" "$streams"; d=$cell dc=$cpu
+    row_cell "$v1_ticket" "$v1_pid" "$v1_relay_pid" relay "$direction" "$streams"; v=$cell vc=$cpu vr=$relay_cpu
+    row_cell "$raw_ticket" "$raw_pid" "$raw_relay_pid" relay "$direction" "$streams"; r=$cell rc=$cpu rr=$relay_cpu
+    by_cpu=n/a
+    case "$dc$rc$rr" in
+      *n/a*) ;;
+      *) by_cpu=$(ratio "$dc" "$(awk -v a="$rc" -v b="$rr" 'BEGIN { print a + b }')") ;;
+    esac
+    echo "| $label | $d | $v | $r | $(ratio "$v" "$d") | $(ratio "$r" "$d") | $dc | $vc | $rc | $vr | $rr | $by_cpu |"
   done
 done
+echo
+echo "Load average after: $(cut -d' ' -f1-3 /proc/loadavg)."

@@ -17,6 +17,9 @@
 #define RESERVE_OK_FIXED (TTL_SIZE + ADDR_LEN_SIZE)
 #define INCOMING_FIXED (FOCTET_NODE_ID_SIZE + ADDR_LEN_SIZE)
 #define FOUND_FIXED (TTL_SIZE + ADDR_LEN_SIZE)
+#define PORT_SIZE 2
+#define RAW_CIRCUIT_SIZE (PORT_SIZE + FOCTET_RELAY_TOKEN_SIZE)
+#define INCOMING_RAW_FIXED (FOCTET_NODE_ID_SIZE + PORT_SIZE + FOCTET_RELAY_TOKEN_SIZE + ADDR_LEN_SIZE)
 /* An entry of PUBLISH and FOUND: kind (1) | length (1) | address. */
 #define ENTRY_HEADER_SIZE 2
 
@@ -38,6 +41,10 @@ type_is_known (FoctetRelayMessageSet set,
 {
   if (set == FOCTET_RELAY_MESSAGES_DIRECTORY)
     return type >= FOCTET_RELAY_MESSAGE_OK && type <= FOCTET_RELAY_MESSAGE_FOUND;
+  if (set == FOCTET_RELAY_MESSAGES_RAW)
+    return type == FOCTET_RELAY_MESSAGE_CONNECT || type == FOCTET_RELAY_MESSAGE_OK ||
+           type == FOCTET_RELAY_MESSAGE_ERROR || type == FOCTET_RELAY_MESSAGE_RAW_CIRCUIT ||
+           type == FOCTET_RELAY_MESSAGE_INCOMING_RAW;
   return type >= FOCTET_RELAY_MESSAGE_RESERVE && type <= FOCTET_RELAY_MESSAGE_ERROR;
 }
 
@@ -46,7 +53,8 @@ type_is_known (FoctetRelayMessageSet set,
  * @type: a message type byte
  *
  * Returns: the name used in the specification ("RESERVE", "RESERVE_OK",
- *   "CONNECT", "INCOMING", "OK", "ERROR", "PUBLISH", "LOOKUP", "FOUND"),
+ *   "CONNECT", "INCOMING", "OK", "ERROR", "PUBLISH", "LOOKUP", "FOUND",
+ *   "RAW_CIRCUIT", "INCOMING_RAW"),
  *   or "unknown"
  */
 const char *
@@ -72,6 +80,10 @@ foctet_relay_message_type_to_string (guint8 type)
       return "LOOKUP";
     case FOCTET_RELAY_MESSAGE_FOUND:
       return "FOUND";
+    case FOCTET_RELAY_MESSAGE_RAW_CIRCUIT:
+      return "RAW_CIRCUIT";
+    case FOCTET_RELAY_MESSAGE_INCOMING_RAW:
+      return "INCOMING_RAW";
     default:
       return "unknown";
     }
@@ -107,6 +119,8 @@ foctet_relay_error_code_describe (guint16 code)
       return "internal error";
     case FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT:
       return "resource limit reached (memory or rate)";
+    case FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED:
+      return "the target offers no raw circuits";
     default:
       return NULL;
     }
@@ -433,6 +447,75 @@ foctet_relay_message_new_incoming (const FoctetNodeId  *caller,
 }
 
 /**
+ * foctet_relay_message_new_raw_circuit:
+ * @port: the relay's raw-circuit TCP port, 1–65535
+ * @token: (array fixed-size=32): the dialer's one-time token
+ *
+ * Makes the relay's answer to a CONNECT on a connect-raw stream.
+ *
+ * Returns: (transfer full): a RAW_CIRCUIT message
+ */
+FoctetRelayMessage *
+foctet_relay_message_new_raw_circuit (guint16       port,
+                                      const guint8 *token)
+{
+  FoctetRelayMessage *self;
+
+  g_return_val_if_fail (port != 0, NULL);
+  g_return_val_if_fail (token != NULL, NULL);
+
+  self = message_new (FOCTET_RELAY_MESSAGE_RAW_CIRCUIT);
+  self->port = port;
+  memcpy (self->token, token, FOCTET_RELAY_TOKEN_SIZE);
+  return self;
+}
+
+/**
+ * foctet_relay_message_new_incoming_raw:
+ * @caller: the dialer, as the relay authenticated it
+ * @caller_address: where the relay saw the dialer connect from,
+ *   "host:port" as in tickets
+ * @port: the relay's raw-circuit TCP port, 1–65535
+ * @token: (array fixed-size=32): the target's one-time token
+ * @error: return location for a #GError
+ *
+ * Makes the message a relay sends its target on an incoming-raw stream.
+ * An invalid address fails as in foctet_relay_message_new_incoming().
+ *
+ * Returns: (transfer full): an INCOMING_RAW message, or %NULL on error
+ */
+FoctetRelayMessage *
+foctet_relay_message_new_incoming_raw (const FoctetNodeId  *caller,
+                                       const char          *caller_address,
+                                       guint16              port,
+                                       const guint8        *token,
+                                       GError             **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  FoctetRelayMessage *self;
+
+  g_return_val_if_fail (caller != NULL, NULL);
+  g_return_val_if_fail (caller_address != NULL, NULL);
+  g_return_val_if_fail (port != 0, NULL);
+  g_return_val_if_fail (token != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!validate_address (caller_address, strlen (caller_address), &local_error))
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "Invalid caller address for a relay INCOMING_RAW message: %s",
+                   local_error->message);
+      return NULL;
+    }
+  self = message_new (FOCTET_RELAY_MESSAGE_INCOMING_RAW);
+  self->node_id = foctet_node_id_copy (caller);
+  self->address = g_strdup (caller_address);
+  self->port = port;
+  memcpy (self->token, token, FOCTET_RELAY_TOKEN_SIZE);
+  return self;
+}
+
+/**
  * foctet_relay_message_new_publish:
  * @entries: (element-type FoctetRelayEntry): the addresses to publish,
  *   possibly none; copied
@@ -591,6 +674,11 @@ message_is_well_formed (const FoctetRelayMessage *self)
       return self->ttl >= 1 && self->address != NULL &&
              strlen (self->address) <= FOCTET_RELAY_ADDRESS_MAX &&
              self->entries != NULL && foctet_relay_entries_check (self->entries, NULL);
+    case FOCTET_RELAY_MESSAGE_RAW_CIRCUIT:
+      return self->port != 0;
+    case FOCTET_RELAY_MESSAGE_INCOMING_RAW:
+      return self->port != 0 && self->node_id != NULL && self->address != NULL &&
+             strlen (self->address) <= FOCTET_RELAY_ADDRESS_MAX;
     default:
       return FALSE;
     }
@@ -628,6 +716,16 @@ append_entries (GByteArray *out,
       g_byte_array_append (out, &kind, 1);
       append_address (out, entry->address);
     }
+}
+
+static void
+append_port_token (GByteArray         *out,
+                   const FoctetRelayMessage *self)
+{
+  guint8 port[PORT_SIZE] = { self->port >> 8, self->port & 0xff };
+
+  g_byte_array_append (out, port, sizeof port);
+  g_byte_array_append (out, self->token, FOCTET_RELAY_TOKEN_SIZE);
 }
 
 static void
@@ -689,6 +787,14 @@ foctet_relay_message_encode (const FoctetRelayMessage *self)
       break;
     case FOCTET_RELAY_MESSAGE_INCOMING:
       append_node_id (out, self->node_id);
+      append_address (out, self->address);
+      break;
+    case FOCTET_RELAY_MESSAGE_RAW_CIRCUIT:
+      append_port_token (out, self);
+      break;
+    case FOCTET_RELAY_MESSAGE_INCOMING_RAW:
+      append_node_id (out, self->node_id);
+      append_port_token (out, self);
       append_address (out, self->address);
       break;
     case FOCTET_RELAY_MESSAGE_ERROR:
@@ -800,6 +906,24 @@ check_length (guint8    type,
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                        "relay FOUND message has a %u-byte body; the ttl and the address "
                        "length alone take %d", length, FOUND_FIXED);
+          return FALSE;
+        }
+      break;
+    case FOCTET_RELAY_MESSAGE_RAW_CIRCUIT:
+      if (length != RAW_CIRCUIT_SIZE)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay RAW_CIRCUIT message has a %u-byte body; it must be the %d-byte "
+                       "port and token", length, RAW_CIRCUIT_SIZE);
+          return FALSE;
+        }
+      break;
+    case FOCTET_RELAY_MESSAGE_INCOMING_RAW:
+      if (length < INCOMING_RAW_FIXED)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay INCOMING_RAW message has a %u-byte body; the caller NodeId, port, "
+                       "token and address length alone take %d", length, INCOMING_RAW_FIXED);
           return FALSE;
         }
       break;
@@ -1026,6 +1150,33 @@ parse_body (guint8         type,
           return NULL;
       }
       break;
+    case FOCTET_RELAY_MESSAGE_RAW_CIRCUIT:
+    case FOCTET_RELAY_MESSAGE_INCOMING_RAW:
+      {
+        const guint8 *p = body;
+
+        if (type == FOCTET_RELAY_MESSAGE_INCOMING_RAW)
+          {
+            message->node_id = foctet_node_id_new_from_data (p, FOCTET_NODE_ID_SIZE, NULL);
+            p += FOCTET_NODE_ID_SIZE;
+          }
+        message->port = read_u16 (p);
+        if (message->port == 0)
+          {
+            g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                         "relay %s message has port 0; it must be 1–65535", name);
+            return NULL;
+          }
+        memcpy (message->token, p + PORT_SIZE, FOCTET_RELAY_TOKEN_SIZE);
+        p += RAW_CIRCUIT_SIZE;
+        if (type == FOCTET_RELAY_MESSAGE_INCOMING_RAW)
+          {
+            message->address = parse_address (name, "caller address", p, length - (p - body), error);
+            if (message->address == NULL)
+              return NULL;
+          }
+      }
+      break;
     default:
       g_assert_not_reached ();
     }
@@ -1127,6 +1278,9 @@ foctet_relay_message_parse_in (FoctetRelayMessageSet   set,
       if (set == FOCTET_RELAY_MESSAGES_DIRECTORY)
         g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                      "unknown relay directory message type 0x%02x", type);
+      else if (set == FOCTET_RELAY_MESSAGES_RAW)
+        g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                     "unknown relay raw-circuit message type 0x%02x", type);
       else
         g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                      "unknown relay message type 0x%02x", type);
@@ -1187,6 +1341,15 @@ foctet_relay_message_to_string (const FoctetRelayMessage *self)
 
         return g_strdup_printf ("%s of %s", name, node);
       }
+    case FOCTET_RELAY_MESSAGE_RAW_CIRCUIT:
+      /* The token is a secret: logs never show it. */
+      return g_strdup_printf ("%s on port %u", name, self->port);
+    case FOCTET_RELAY_MESSAGE_INCOMING_RAW:
+      {
+        g_autofree char *node = foctet_node_id_to_string (self->node_id);
+
+        return g_strdup_printf ("%s from %s at %s, on port %u", name, node, self->address, self->port);
+      }
     case FOCTET_RELAY_MESSAGE_PUBLISH:
     case FOCTET_RELAY_MESSAGE_FOUND:
       {
@@ -1230,6 +1393,7 @@ error_code_to_foctet_error (guint16 code)
     case FOCTET_RELAY_ERROR_CODE_NO_RESERVATION:
     case FOCTET_RELAY_ERROR_CODE_REFUSED:
     case FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE:
+    case FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED:
       return FOCTET_ERROR_UNREACHABLE;
     case FOCTET_RELAY_ERROR_CODE_RESERVATION_LIMIT:
     case FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT:
@@ -1566,4 +1730,72 @@ foctet_relay_message_write_finish (GOutputStream  *stream,
   g_return_val_if_fail (g_async_result_is_tagged (result, foctet_relay_message_write_async), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * foctet_relay_raw_preamble_new:
+ * @token: (array fixed-size=32): a token from RAW_CIRCUIT or INCOMING_RAW
+ *
+ * Returns: (transfer full): what a node writes first on its raw-circuit
+ *   TCP connection: %FOCTET_RELAY_RAW_MAGIC, then @token
+ */
+GBytes *
+foctet_relay_raw_preamble_new (const guint8 *token)
+{
+  guint8 *preamble = g_malloc (FOCTET_RELAY_RAW_PREAMBLE_SIZE);
+
+  g_return_val_if_fail (token != NULL, NULL);
+
+  memcpy (preamble, FOCTET_RELAY_RAW_MAGIC, FOCTET_RELAY_RAW_MAGIC_SIZE);
+  memcpy (preamble + FOCTET_RELAY_RAW_MAGIC_SIZE, token, FOCTET_RELAY_TOKEN_SIZE);
+  return g_bytes_new_take (preamble, FOCTET_RELAY_RAW_PREAMBLE_SIZE);
+}
+
+/**
+ * foctet_relay_raw_preamble_parse:
+ * @data: (array length=len): the first bytes of a raw-circuit connection
+ * @len: how many: at most %FOCTET_RELAY_RAW_PREAMBLE_SIZE are looked at
+ * @token: (out caller-allocates) (array fixed-size=32): where the token
+ *   goes
+ * @error: return location for a #GError
+ *
+ * Checks the magic and takes the token.  Fails with
+ * %FOCTET_ERROR_PROTOCOL_ERROR for fewer than
+ * %FOCTET_RELAY_RAW_PREAMBLE_SIZE bytes (the connection ended early) or
+ * a wrong magic, saying which byte differs (and that a TLS record was
+ * seen, when it starts like one).  Whether the token is a live one is
+ * the relay's business.
+ *
+ * Returns: %TRUE if @data starts with a preamble
+ */
+gboolean
+foctet_relay_raw_preamble_parse (const guint8  *data,
+                                 gsize          len,
+                                 guint8        *token,
+                                 GError       **error)
+{
+  g_return_val_if_fail (data != NULL || len == 0, FALSE);
+  g_return_val_if_fail (token != NULL, FALSE);
+
+  for (gsize i = 0; i < MIN (len, FOCTET_RELAY_RAW_MAGIC_SIZE); i++)
+    if (data[i] != (guint8) FOCTET_RELAY_RAW_MAGIC[i])
+      {
+        if (len >= 2 && data[0] == 0x16 && data[1] == 0x03)
+          g_set_error_literal (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                               "not a raw-circuit connection: it starts with a TLS record (0x16 0x03)");
+        else
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "not a raw-circuit connection: byte %" G_GSIZE_FORMAT " of the magic is 0x%02x, "
+                       "not 0x%02x", i + 1, data[i], (guint8) FOCTET_RELAY_RAW_MAGIC[i]);
+        return FALSE;
+      }
+  if (len < FOCTET_RELAY_RAW_PREAMBLE_SIZE)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                   "raw-circuit preamble cut short: %" G_GSIZE_FORMAT " of %d bytes (magic and token)",
+                   len, FOCTET_RELAY_RAW_PREAMBLE_SIZE);
+      return FALSE;
+    }
+  memcpy (token, data + FOCTET_RELAY_RAW_MAGIC_SIZE, FOCTET_RELAY_TOKEN_SIZE);
+  return TRUE;
 }

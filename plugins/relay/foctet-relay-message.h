@@ -19,6 +19,12 @@
  *   8 LOOKUP      target NodeId (32)
  *   9 FOUND       ttl (u32) | addr_len (1) | target's observed address | entries
  *
+ * and the raw-circuit streams (connect-raw/1, incoming-raw/1) carry
+ * CONNECT, OK, ERROR and
+ *
+ *  10 RAW_CIRCUIT  port (u16) | token (32)
+ *  11 INCOMING_RAW caller NodeId (32) | port (u16) | token (32) | addr_len (1) | caller's address
+ *
  * Each family of streams knows its own types only: a PUBLISH on a reserve
  * stream is an unknown type there, as a RESERVE is on a lookup stream.
  *
@@ -50,6 +56,21 @@ G_BEGIN_DECLS
  * looks a NodeId up. */
 #define FOCTET_RELAY_PROTOCOL_PUBLISH "foctet-relay/publish/1"
 #define FOCTET_RELAY_PROTOCOL_LOOKUP "foctet-relay/lookup/1"
+/* Raw circuits: the dialer asks for one; the relay offers it to the
+ * target.  Each node then opens a plain TCP connection to the relay's
+ * raw-circuit port and claims its end with a one-time token. */
+#define FOCTET_RELAY_PROTOCOL_CONNECT_RAW "foctet-relay/connect-raw/1"
+#define FOCTET_RELAY_PROTOCOL_INCOMING_RAW "foctet-relay/incoming-raw/1"
+
+/* A raw-circuit token: random, single use. */
+#define FOCTET_RELAY_TOKEN_SIZE 32
+/* What a raw-circuit TCP connection starts with, before the token.  Its
+ * first byte, 'f' (0x66), is no TLS content type (a TLS connection starts
+ * 0x16 0x03), so a listener can tell the two apart by one byte. */
+#define FOCTET_RELAY_RAW_MAGIC "foctet-raw/1"
+#define FOCTET_RELAY_RAW_MAGIC_SIZE 12
+/* The magic and the token: all a node writes before the circuit's bytes. */
+#define FOCTET_RELAY_RAW_PREAMBLE_SIZE (FOCTET_RELAY_RAW_MAGIC_SIZE + FOCTET_RELAY_TOKEN_SIZE)
 
 /* type (1) and length (2). */
 #define FOCTET_RELAY_MESSAGE_HEADER_SIZE 3
@@ -74,6 +95,8 @@ G_BEGIN_DECLS
  *   incoming streams: RESERVE, RESERVE_OK, CONNECT, INCOMING, OK, ERROR
  * @FOCTET_RELAY_MESSAGES_DIRECTORY: the types of the publish and lookup
  *   streams: OK, ERROR, PUBLISH, LOOKUP, FOUND
+ * @FOCTET_RELAY_MESSAGES_RAW: the types of the connect-raw and
+ *   incoming-raw streams: CONNECT, OK, ERROR, RAW_CIRCUIT, INCOMING_RAW
  *
  * Which message types a stream's protocol knows; any other type read on
  * it is an unknown type.
@@ -81,6 +104,7 @@ G_BEGIN_DECLS
 typedef enum {
   FOCTET_RELAY_MESSAGES_CIRCUIT,
   FOCTET_RELAY_MESSAGES_DIRECTORY,
+  FOCTET_RELAY_MESSAGES_RAW,
 } FoctetRelayMessageSet;
 
 /**
@@ -103,6 +127,12 @@ typedef enum {
  * @FOCTET_RELAY_MESSAGE_FOUND: relay → client: the target published
  *   `entries`; its reservation holds for `ttl` more seconds and the relay
  *   sees it at `address`
+ * @FOCTET_RELAY_MESSAGE_RAW_CIRCUIT: relay → dialer on a connect-raw
+ *   stream: claim your end of the circuit with `token` on the relay's
+ *   raw-circuit `port`
+ * @FOCTET_RELAY_MESSAGE_INCOMING_RAW: relay → target on an incoming-raw
+ *   stream: `node_id` at `address` wants a circuit to you; claim your end
+ *   with `token` on the relay's raw-circuit `port`
  *
  * The message types; the values are the wire's.
  */
@@ -116,6 +146,8 @@ typedef enum {
   FOCTET_RELAY_MESSAGE_PUBLISH = 7,
   FOCTET_RELAY_MESSAGE_LOOKUP = 8,
   FOCTET_RELAY_MESSAGE_FOUND = 9,
+  FOCTET_RELAY_MESSAGE_RAW_CIRCUIT = 10,
+  FOCTET_RELAY_MESSAGE_INCOMING_RAW = 11,
 } FoctetRelayMessageType;
 
 /**
@@ -148,6 +180,9 @@ typedef struct {
  *   does not belong at this point of this stream
  * @FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR: a failure inside the relay
  * @FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT: a memory or rate limit
+ * @FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED: the target refused the
+ *   incoming-raw stream (it knows no raw circuits): ask again with
+ *   connect/1
  *
  * The codes of ERROR messages.  A message may carry any other 16-bit code
  * (a later version's): parsers accept it, and it reads as "error code N".
@@ -162,6 +197,7 @@ typedef enum {
   FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE = 7,
   FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR = 8,
   FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT = 9,
+  FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED = 10,
 } FoctetRelayErrorCode;
 
 /**
@@ -175,6 +211,10 @@ typedef enum {
  *   INCOMING: the caller's, as the relay observed it; FOUND: the
  *   target's, as the relay observed it; "host:port" as in tickets
  *   (PROTOCOL §6), port 1–65535; otherwise %NULL
+ * @port: RAW_CIRCUIT, INCOMING_RAW: the relay's raw-circuit TCP port,
+ *   1–65535, on the host the node reached the relay at; otherwise 0
+ * @token: RAW_CIRCUIT, INCOMING_RAW: the one-time token that claims an
+ *   end of the circuit; otherwise zeros
  * @entries: PUBLISH, FOUND: the published addresses, 0 to
  *   %FOCTET_RELAY_DIRECTORY_MAX_ENTRIES #FoctetRelayEntry, in the
  *   publisher's order of preference; otherwise %NULL
@@ -196,6 +236,8 @@ typedef struct {
   guint16 error_code;
   char *error_text;
   GPtrArray *entries;
+  guint16 port;
+  guint8 token[FOCTET_RELAY_TOKEN_SIZE];
 } FoctetRelayMessage;
 
 FoctetRelayMessage *foctet_relay_message_new_reserve (void);
@@ -216,6 +258,13 @@ FoctetRelayMessage *foctet_relay_message_new_found (guint32      ttl,
                                                     const char  *observed_address,
                                                     GPtrArray   *entries,
                                                     GError     **error);
+FoctetRelayMessage *foctet_relay_message_new_raw_circuit (guint16       port,
+                                                         const guint8 *token);
+FoctetRelayMessage *foctet_relay_message_new_incoming_raw (const FoctetNodeId  *caller,
+                                                          const char          *caller_address,
+                                                          guint16              port,
+                                                          const guint8        *token,
+                                                          GError             **error);
 void foctet_relay_message_free (FoctetRelayMessage *self);
 
 FoctetRelayEntry *foctet_relay_entry_new (FoctetAddressKind kind,
@@ -274,6 +323,12 @@ char *foctet_relay_message_to_string (const FoctetRelayMessage *self);
 const char *foctet_relay_error_code_describe (guint16 code);
 char *foctet_relay_error_code_to_string (guint16 code);
 GError *foctet_relay_message_to_error (const FoctetRelayMessage *self);
+
+GBytes *foctet_relay_raw_preamble_new (const guint8 *token);
+gboolean foctet_relay_raw_preamble_parse (const guint8  *data,
+                                          gsize          len,
+                                          guint8        *token,
+                                          GError       **error);
 
 char *foctet_relay_address_from_socket_address (GSocketAddress *address);
 

@@ -16,6 +16,16 @@
  */
 #include "foctet-relay-server.h"
 #include "foctet-relay-message.h"
+#include "foctet-relay-splice.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include <foctet-host-port.h>
 
 #define G_SOURCE_FUNC_CAST(f) ((GSourceFunc) (void (*) (void)) (f))
 
@@ -45,6 +55,13 @@ struct _RelayServer {
   GHashTable *lookup_buckets;         /* NodeId text → Bucket */
   RelayServerStats stats;
   gboolean stopped;
+
+  guint64 buffer_memory;              /* of the circuits counted in the limits */
+  GSocketService *raw_service;        /* raw-circuit connections; NULL: no raw circuits */
+  guint16 raw_port;
+  GHashTable *raw_circuits;           /* RawCircuit set */
+  GHashTable *raw_tokens;             /* token (32 bytes) → RawCircuit, until claimed */
+  GHashTable *raw_pending;            /* RawPending set: connections before their token */
 };
 
 enum {
@@ -892,6 +909,7 @@ circuit_end (Circuit    *c,
     {
       client_count_add (self, c->dialer_key, -1);
       client_count_add (self, c->target_key, -1);
+      self->buffer_memory -= 2 * RELAY_CIRCUIT_BUFFER;
       c->counted = FALSE;
     }
   g_hash_table_remove (self->circuits, c);
@@ -1192,6 +1210,51 @@ circuit_setup_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Whether a new circuit from @dialer_key to @target_key, which would hold
+ * @memory bytes of buffers, is allowed: 0, and the target's reservation
+ * in @target; or the ERROR code to refuse it with, and why in @text. */
+static guint16
+circuit_check (RelayServer  *self,
+               const char   *dialer_key,
+               const char   *target_key,
+               guint64       memory,
+               Reservation **target,
+               char        **text)
+{
+  *target = g_hash_table_lookup (self->reservations, target_key);
+  if (g_str_equal (target_key, dialer_key))
+    {
+      *text = g_strdup ("A node cannot open a circuit to itself");
+      return FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST;
+    }
+  if (*target == NULL)
+    {
+      *text = g_strdup_printf ("%s is not reachable via this relay (it holds no reservation)", target_key);
+      return FOCTET_RELAY_ERROR_CODE_NO_RESERVATION;
+    }
+  if (self->stats.circuits_active >= self->max_circuits)
+    {
+      *text = g_strdup_printf ("The relay carries %u circuits, its limit", self->max_circuits);
+      return FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT;
+    }
+  if (client_count (self, dialer_key) >= self->max_circuits_per_client ||
+      client_count (self, target_key) >= self->max_circuits_per_client)
+    {
+      *text = g_strdup_printf ("%s has %u circuits, the limit per node",
+                               client_count (self, dialer_key) >= self->max_circuits_per_client
+                               ? dialer_key : target_key,
+                               self->max_circuits_per_client);
+      return FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT;
+    }
+  if (self->buffer_memory + memory > self->max_memory)
+    {
+      *text = g_strdup_printf ("The relay's circuit buffers reached its memory limit of %"
+                               G_GUINT64_FORMAT " bytes", self->max_memory);
+      return FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT;
+    }
+  return 0;
+}
+
 static void
 connect_request_cb (GObject      *source,
                     GAsyncResult *result,
@@ -1201,8 +1264,9 @@ connect_request_cb (GObject      *source,
   RelayServer *self = c->server;
   g_autoptr(FoctetRelayMessage) request = NULL;
   g_autoptr(GError) error = NULL;
-  Reservation *target;
-  guint64 memory;
+  g_autofree char *text = NULL;
+  Reservation *target = NULL;
+  guint16 code;
 
   request = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
   if (self == NULL)
@@ -1218,52 +1282,22 @@ connect_request_cb (GObject      *source,
   if (request->type != FOCTET_RELAY_MESSAGE_CONNECT)
     {
       g_autofree char *what = foctet_relay_message_to_string (request);
-      g_autofree char *text = g_strdup_printf ("Expected CONNECT on a connect stream, got %s", what);
+      g_autofree char *expected = g_strdup_printf ("Expected CONNECT on a connect stream, got %s", what);
 
-      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE, expected);
       goto out;
     }
 
   c->target_key = foctet_node_id_to_string (request->node_id);
-  target = g_hash_table_lookup (self->reservations, c->target_key);
-  memory = ((guint64) g_hash_table_size (self->circuits)) * 2 * RELAY_CIRCUIT_BUFFER;
-  if (g_str_equal (c->target_key, c->dialer_key))
-    circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, "A node cannot open a circuit to itself");
-  else if (target == NULL)
-    {
-      g_autofree char *text = g_strdup_printf ("%s is not reachable via this relay (it holds no reservation)",
-                                               c->target_key);
-
-      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_NO_RESERVATION, text);
-    }
-  else if (self->stats.circuits_active >= self->max_circuits)
-    {
-      g_autofree char *text = g_strdup_printf ("The relay carries %u circuits, its limit", self->max_circuits);
-
-      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT, text);
-    }
-  else if (client_count (self, c->dialer_key) >= self->max_circuits_per_client ||
-           client_count (self, c->target_key) >= self->max_circuits_per_client)
-    {
-      g_autofree char *text = g_strdup_printf ("%s has %u circuits, the limit per node",
-                                               client_count (self, c->dialer_key) >= self->max_circuits_per_client
-                                               ? c->dialer_key : c->target_key,
-                                               self->max_circuits_per_client);
-
-      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_CIRCUIT_LIMIT, text);
-    }
-  else if (memory > self->max_memory)
-    {
-      g_autofree char *text = g_strdup_printf ("The relay's circuit buffers reached its memory limit of %"
-                                               G_GUINT64_FORMAT " bytes", self->max_memory);
-
-      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT, text);
-    }
+  code = circuit_check (self, c->dialer_key, c->target_key, 2 * RELAY_CIRCUIT_BUFFER, &target, &text);
+  if (code != 0)
+    circuit_refuse (c, code, text);
   else
     {
       c->counted = TRUE;
       client_count_add (self, c->dialer_key, 1);
       client_count_add (self, c->target_key, 1);
+      self->buffer_memory += 2 * RELAY_CIRCUIT_BUFFER;
       destroy_source (&c->timer);
       c->timer = attach_timeout (self, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
       foctet_connection_open_stream_async (target->connection, FOCTET_RELAY_PROTOCOL_INCOMING, c->cancellable,
@@ -1300,6 +1334,662 @@ handle_connect (FoctetNode       *node,
   c->timer = attach_timeout (self, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
   foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), G_PRIORITY_DEFAULT,
                                    c->cancellable, connect_request_cb, circuit_ref (c));
+}
+
+/* ------------------------------------------------------------------ */
+/* Raw circuits                                                        */
+
+/* A raw circuit: set up on the control connections (a connect-raw stream
+ * from the dialer, an incoming-raw stream to the target), then two plain
+ * TCP connections to the raw port, each claimed with its one-time token,
+ * spliced.  Exactly like a v1 circuit it counts in the limits from the
+ * moment its request passed them. */
+typedef struct {
+  RelayServer *server;                /* NULL once the circuit is over */
+  grefcount refs;
+  FoctetConnection *dialer_connection;
+  FoctetStream *dialer_stream;        /* connect-raw */
+  FoctetStream *target_stream;        /* incoming-raw */
+  char *dialer_key;
+  char *target_key;                   /* NULL until CONNECT was read */
+  char *dialer_address;
+  guint8 tokens[2][FOCTET_RELAY_TOKEN_SIZE];  /* the dialer's, the target's */
+  gboolean token_live[2];             /* in the table, not claimed yet */
+  GSocketConnection *ends[2];         /* the dialer's, the target's */
+  GCancellable *cancellable;
+  GSource *timer;                     /* request, answer and claim timeouts, then idle */
+  gboolean answered;                  /* the dialer got RAW_CIRCUIT */
+  gboolean counted;
+  RelaySplice *splice;
+  gint64 started;
+} RawCircuit;
+
+enum { RAW_DIALER, RAW_TARGET };
+
+static RawCircuit *
+raw_circuit_ref (RawCircuit *c)
+{
+  g_ref_count_inc (&c->refs);
+  return c;
+}
+
+static void
+raw_circuit_unref (RawCircuit *c)
+{
+  if (!g_ref_count_dec (&c->refs))
+    return;
+  g_assert (c->server == NULL);
+  destroy_source (&c->timer);
+  g_clear_pointer (&c->splice, relay_splice_free);
+  for (guint i = 0; i < 2; i++)
+    g_clear_object (&c->ends[i]);
+  g_clear_object (&c->dialer_connection);
+  g_clear_object (&c->dialer_stream);
+  g_clear_object (&c->target_stream);
+  g_clear_object (&c->cancellable);
+  g_free (c->dialer_key);
+  g_free (c->target_key);
+  g_free (c->dialer_address);
+  g_free (c);
+}
+
+static guint
+token_hash (gconstpointer token)
+{
+  guint h;
+
+  /* Tokens are random: any four bytes make a hash. */
+  memcpy (&h, token, sizeof h);
+  return h;
+}
+
+static gboolean
+token_equal (gconstpointer a,
+             gconstpointer b)
+{
+  return memcmp (a, b, FOCTET_RELAY_TOKEN_SIZE) == 0;
+}
+
+/* Closes a raw end; @abort sends a TCP reset (the peer sees the
+ * circuit fail, not end). */
+static void
+raw_end_close (GSocketConnection *end,
+               gboolean           abort)
+{
+  GSocket *socket = g_socket_connection_get_socket (end);
+
+  if (abort)
+    {
+      struct linger linger = { 1, 0 };
+
+      setsockopt (g_socket_get_fd (socket), SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+    }
+  g_socket_close (socket, NULL);
+}
+
+/* Ends @c: @why NULL for a circuit both ends closed normally.  Logs the
+ * circuit's line once it was spliced. */
+static void
+raw_circuit_end (RawCircuit *c,
+                 const char *why)
+{
+  RelayServer *self = c->server;
+
+  if (self == NULL)
+    return;
+  c->server = NULL;
+  destroy_source (&c->timer);
+  g_cancellable_cancel (c->cancellable);
+  for (guint i = 0; i < 2; i++)
+    if (c->token_live[i])
+      {
+        g_hash_table_remove (self->raw_tokens, c->tokens[i]);
+        c->token_live[i] = FALSE;
+      }
+  if (!c->answered && why != NULL)
+    foctet_stream_reset (c->dialer_stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+  if (c->target_stream != NULL && why != NULL)
+    foctet_stream_reset (c->target_stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+  if (c->splice != NULL)
+    {
+      double seconds = (g_get_monotonic_time () - c->started) / (double) G_USEC_PER_SEC;
+      gboolean up_done = relay_splice_get_done (c->splice, TRUE);
+      gboolean down_done = relay_splice_get_done (c->splice, FALSE);
+
+      self->stats.circuits_active--;
+      g_message ("raw circuit %s (%s) -> %s: %" G_GUINT64_FORMAT " bytes up, %" G_GUINT64_FORMAT
+                 " bytes down, %.3f s, %s%s",
+                 c->dialer_key, c->dialer_address, c->target_key, relay_splice_get_bytes (c->splice, TRUE),
+                 relay_splice_get_bytes (c->splice, FALSE), seconds,
+                 why == NULL ? "closed" : up_done ? "closed by the dialer, then: "
+                                        : down_done ? "closed by the target, then: " : "",
+                 why != NULL ? why : "");
+      g_clear_pointer (&c->splice, relay_splice_free);
+    }
+  for (guint i = 0; i < 2; i++)
+    if (c->ends[i] != NULL)
+      raw_end_close (c->ends[i], why != NULL);
+  if (c->counted)
+    {
+      client_count_add (self, c->dialer_key, -1);
+      client_count_add (self, c->target_key, -1);
+      self->buffer_memory -= 2 * RELAY_SPLICE_PIPE_SIZE;
+      c->counted = FALSE;
+    }
+  g_hash_table_remove (self->raw_circuits, c);
+}
+
+static void
+raw_circuit_refuse (RawCircuit *c,
+                    guint16     code,
+                    const char *text)
+{
+  if (c->server == NULL)
+    return;
+  refuse (c->server, c->dialer_stream, code, "%s", text);
+  c->answered = TRUE;   /* the ERROR is the answer: no reset */
+  raw_circuit_end (c, NULL);
+}
+
+static void
+raw_splice_done_cb (gpointer    user_data,
+                    const char *why)
+{
+  RawCircuit *c = user_data;
+
+  raw_circuit_end (c, why);
+}
+
+static gboolean
+raw_circuit_idle_cb (gpointer user_data)
+{
+  RawCircuit *c = user_data;
+  RelayServer *self = c->server;
+  gint64 idle_us = (gint64) self->circuit_idle_timeout * G_USEC_PER_SEC;
+  gint64 quiet = g_get_monotonic_time () - relay_splice_get_last_activity (c->splice);
+
+  g_clear_pointer (&c->timer, g_source_unref);
+  if (quiet >= idle_us)
+    {
+      g_autofree char *why = g_strdup_printf ("idle for %u s", self->circuit_idle_timeout);
+
+      raw_circuit_end (c, why);
+      return G_SOURCE_REMOVE;
+    }
+  c->timer = attach_timeout (self, (guint) ((idle_us - quiet) / 1000) + 1, raw_circuit_idle_cb, c);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+raw_circuit_splice (RawCircuit *c)
+{
+  RelayServer *self = c->server;
+
+  destroy_source (&c->timer);
+  c->started = g_get_monotonic_time ();
+  self->stats.circuits_active++;
+  self->stats.circuits_total++;
+  self->stats.raw_circuits_total++;
+  c->splice = relay_splice_new (g_socket_connection_get_socket (c->ends[RAW_DIALER]),
+                                g_socket_connection_get_socket (c->ends[RAW_TARGET]),
+                                self->rate, &self->stats.bytes_relayed, raw_splice_done_cb, c);
+  if (!relay_splice_is_zero_copy (c->splice))
+    g_debug ("raw circuit %s -> %s: copying, not splicing", c->dialer_key, c->target_key);
+  c->timer = attach_timeout (self, self->circuit_idle_timeout * 1000, raw_circuit_idle_cb, c);
+}
+
+/* Makes @token fresh and claimable for @c. */
+static void
+raw_token_issue (RawCircuit *c,
+                 guint       side)
+{
+  RelayServer *self = c->server;
+
+  do
+    {
+      if (getrandom (c->tokens[side], FOCTET_RELAY_TOKEN_SIZE, 0) != FOCTET_RELAY_TOKEN_SIZE)
+        g_error ("getrandom: %s", g_strerror (errno));
+    }
+  while (g_hash_table_contains (self->raw_tokens, c->tokens[side]));
+  g_hash_table_insert (self->raw_tokens, c->tokens[side], c);
+  c->token_live[side] = TRUE;
+}
+
+static gboolean
+raw_circuit_setup_timeout_cb (gpointer user_data)
+{
+  RawCircuit *c = user_data;
+  RelayServer *self = c->server;
+  g_autofree char *text = NULL;
+
+  g_clear_pointer (&c->timer, g_source_unref);
+  if (c->target_key == NULL)
+    {
+      count_refusal (self, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+      raw_circuit_end (c, "no CONNECT in time");
+    }
+  else if (!c->answered)
+    {
+      text = g_strdup_printf ("%s did not answer within %u s", c->target_key, self->incoming_timeout);
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+    }
+  else
+    {
+      /* A token went unclaimed: it expires with the circuit. */
+      self->stats.raw_refused++;
+      text = g_strdup_printf ("the %s did not claim its end within %u s",
+                              c->ends[RAW_DIALER] == NULL ? "dialer" : "target", self->incoming_timeout);
+      g_message ("raw circuit %s (%s) -> %s: not set up: %s", c->dialer_key, c->dialer_address, c->target_key,
+                 text);
+      raw_circuit_end (c, text);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+raw_answer_written_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  RawCircuit *c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    raw_circuit_end (c, error->message);
+  else if (c->server != NULL)
+    /* Nothing more goes on the control stream: the circuit is on TCP now. */
+    foctet_stream_close_write_async (c->dialer_stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  raw_circuit_unref (c);
+}
+
+/* The incoming-raw stream failed before an answer: a reset is a refusal
+ * of the stream (a target of before raw circuits), for which the dialer
+ * asks again with connect/1; anything else leaves the target
+ * unreachable. */
+static void
+raw_target_failed (RawCircuit   *c,
+                   const char   *what,
+                   const GError *error)
+{
+  if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
+      g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED))
+    {
+      g_autofree char *text = g_strdup_printf ("%s refused the incoming-raw stream: %s", c->target_key,
+                                               error->message);
+
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED, text);
+    }
+  else
+    {
+      g_autofree char *text = g_strdup_printf ("%s %s: %s", what, c->target_key, error->message);
+
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+    }
+}
+
+static void
+raw_incoming_answer_cb (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  RawCircuit *c = user_data;
+  g_autoptr(FoctetRelayMessage) answer = NULL;
+  g_autoptr(FoctetRelayMessage) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  answer = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (c->server == NULL)
+    ;
+  else if (answer == NULL)
+    raw_target_failed (c, "No answer to the circuit from", error);
+  else if (answer->type == FOCTET_RELAY_MESSAGE_ERROR)
+    {
+      g_autofree char *text = g_strdup_printf ("%s refused the circuit: %s", c->target_key,
+                                               answer->error_text[0] != '\0'
+                                               ? answer->error_text
+                                               : foctet_relay_error_code_describe (answer->error_code));
+
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_REFUSED, text);
+    }
+  else if (answer->type != FOCTET_RELAY_MESSAGE_OK)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (answer);
+      g_autofree char *text = g_strdup_printf ("%s answered the circuit with %s", c->target_key, what);
+
+      foctet_stream_reset (c->target_stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+    }
+  else
+    {
+      /* Accepted: the target is on its way to the raw port; the dialer
+       * gets its token, and both have until the timer to claim. */
+      foctet_stream_close_write_async (c->target_stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+      raw_token_issue (c, RAW_DIALER);
+      c->answered = TRUE;
+      destroy_source (&c->timer);
+      c->timer = attach_timeout (c->server, c->server->incoming_timeout * 1000, raw_circuit_setup_timeout_cb, c);
+      reply = foctet_relay_message_new_raw_circuit (c->server->raw_port, c->tokens[RAW_DIALER]);
+      foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (c->dialer_stream)), reply,
+                                        G_PRIORITY_DEFAULT, c->cancellable, raw_answer_written_cb,
+                                        raw_circuit_ref (c));
+    }
+  raw_circuit_unref (c);
+}
+
+static void
+raw_incoming_written_cb (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  RawCircuit *c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    raw_target_failed (c, "Cannot reach", error);
+  else if (c->server != NULL)
+    foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (c->target_stream)),
+                                        FOCTET_RELAY_MESSAGES_RAW, G_PRIORITY_DEFAULT, c->cancellable,
+                                        raw_incoming_answer_cb, raw_circuit_ref (c));
+  raw_circuit_unref (c);
+}
+
+static void
+raw_incoming_opened_cb (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  RawCircuit *c = user_data;
+  g_autoptr(FoctetRelayMessage) incoming = NULL;
+  g_autoptr(GError) error = NULL;
+
+  c->target_stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (c->target_stream == NULL)
+    {
+      g_autofree char *text = g_strdup_printf ("Cannot reach %s: %s", c->target_key, error->message);
+
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+    }
+  else if (c->server != NULL)
+    {
+      raw_token_issue (c, RAW_TARGET);
+      incoming = foctet_relay_message_new_incoming_raw (foctet_connection_get_peer_id (c->dialer_connection),
+                                                        c->dialer_address, c->server->raw_port,
+                                                        c->tokens[RAW_TARGET], &error);
+      if (incoming == NULL)
+        {
+          g_warning ("Cannot describe the caller's address %s: %s", c->dialer_address, error->message);
+          foctet_stream_reset (c->target_stream, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
+          raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR, "The relay cannot describe your address");
+        }
+      else
+        foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (c->target_stream)), incoming,
+                                          G_PRIORITY_DEFAULT, c->cancellable, raw_incoming_written_cb,
+                                          raw_circuit_ref (c));
+    }
+  raw_circuit_unref (c);
+}
+
+static void
+connect_raw_request_cb (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  RawCircuit *c = user_data;
+  RelayServer *self = c->server;
+  g_autoptr(FoctetRelayMessage) request = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  Reservation *target = NULL;
+  guint16 code;
+
+  request = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (self == NULL)
+    goto out;
+  if (request == NULL)
+    {
+      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
+        raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, error->message);
+      else
+        raw_circuit_end (c, error->message);
+      goto out;
+    }
+  if (request->type != FOCTET_RELAY_MESSAGE_CONNECT)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (request);
+
+      text = g_strdup_printf ("Expected CONNECT on a connect-raw stream, got %s", what);
+      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+      goto out;
+    }
+  c->target_key = foctet_node_id_to_string (request->node_id);
+  code = circuit_check (self, c->dialer_key, c->target_key, 2 * RELAY_SPLICE_PIPE_SIZE, &target, &text);
+  if (code != 0)
+    raw_circuit_refuse (c, code, text);
+  else
+    {
+      c->counted = TRUE;
+      client_count_add (self, c->dialer_key, 1);
+      client_count_add (self, c->target_key, 1);
+      self->buffer_memory += 2 * RELAY_SPLICE_PIPE_SIZE;
+      destroy_source (&c->timer);
+      c->timer = attach_timeout (self, self->incoming_timeout * 1000, raw_circuit_setup_timeout_cb, c);
+      foctet_connection_open_stream_async (target->connection, FOCTET_RELAY_PROTOCOL_INCOMING_RAW, c->cancellable,
+                                           raw_incoming_opened_cb, raw_circuit_ref (c));
+    }
+out:
+  raw_circuit_unref (c);
+}
+
+static void
+handle_connect_raw (FoctetNode       *node,
+                    FoctetConnection *connection,
+                    FoctetStream     *stream,
+                    gpointer          user_data)
+{
+  RelayServer *self = user_data;
+  RawCircuit *c;
+
+  if (self->stopped)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      return;
+    }
+  c = g_new0 (RawCircuit, 1);
+  g_ref_count_init (&c->refs);
+  c->server = self;
+  c->dialer_connection = g_object_ref (connection);
+  c->dialer_stream = g_object_ref (stream);
+  c->dialer_key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+  c->dialer_address = g_strdup (foctet_connection_get_remote_address (connection));
+  c->cancellable = g_cancellable_new ();
+  g_hash_table_add (self->raw_circuits, c);
+  c->timer = attach_timeout (self, self->incoming_timeout * 1000, raw_circuit_setup_timeout_cb, c);
+  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)),
+                                      FOCTET_RELAY_MESSAGES_RAW, G_PRIORITY_DEFAULT, c->cancellable,
+                                      connect_raw_request_cb, raw_circuit_ref (c));
+}
+
+/* ---- The raw port ---------------------------------------------------- */
+
+/* A TCP connection to the raw port, until its preamble is read.  It is
+ * read exactly, never beyond: what follows is the circuit's. */
+typedef struct {
+  RelayServer *server;                /* a reference: the read's callback may come after a stop */
+  GSocketConnection *connection;
+  guint8 preamble[FOCTET_RELAY_RAW_PREAMBLE_SIZE];
+  GCancellable *cancellable;
+  GSource *timeout;
+  char *remote;
+} RawPending;
+
+static void
+raw_pending_free (RawPending *p)
+{
+  destroy_source (&p->timeout);
+  g_clear_object (&p->connection);
+  g_clear_object (&p->cancellable);
+  g_free (p->remote);
+  g_object_unref (p->server);
+  g_free (p);
+}
+
+/* Forgets @p; the server may go with its reference, so nothing of it is
+ * touched after this. */
+static void
+raw_pending_drop (RawPending *p)
+{
+  g_hash_table_steal (p->server->raw_pending, p);
+  raw_pending_free (p);
+}
+
+static void
+raw_pending_refuse (RawPending *p,
+                    const char *why)
+{
+  RelayServer *self = p->server;
+
+  self->stats.raw_refused++;
+  g_message ("raw connection from %s refused: %s", p->remote, why);
+  raw_end_close (p->connection, TRUE);
+  raw_pending_drop (p);
+}
+
+static gboolean
+raw_pending_timeout_cb (gpointer user_data)
+{
+  RawPending *p = user_data;
+
+  g_clear_pointer (&p->timeout, g_source_unref);
+  g_cancellable_cancel (p->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+raw_preamble_read_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  RawPending *p = user_data;
+  RelayServer *self = p->server;
+  g_autoptr(GError) error = NULL;
+  guint8 token[FOCTET_RELAY_TOKEN_SIZE];
+  gsize got = 0;
+  RawCircuit *c;
+  guint side;
+
+  if (!g_input_stream_read_all_finish (G_INPUT_STREAM (source), result, &got, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && self->stopped)
+        raw_pending_drop (p);
+      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_autofree char *why = g_strdup_printf ("no token within %u s", self->incoming_timeout);
+
+          raw_pending_refuse (p, why);
+        }
+      else
+        raw_pending_refuse (p, error->message);
+      return;
+    }
+  if (!foctet_relay_raw_preamble_parse (p->preamble, got, token, &error))
+    {
+      raw_pending_refuse (p, error->message);
+      return;
+    }
+  c = g_hash_table_lookup (self->raw_tokens, token);
+  if (c == NULL)
+    {
+      raw_pending_refuse (p, "unknown, expired or used token");
+      return;
+    }
+  side = token_equal (token, c->tokens[RAW_DIALER]) ? RAW_DIALER : RAW_TARGET;
+  /* Single use: the token is gone whatever happens next. */
+  g_hash_table_remove (self->raw_tokens, token);
+  c->token_live[side] = FALSE;
+  g_assert (c->ends[side] == NULL);
+  c->ends[side] = g_steal_pointer (&p->connection);
+  g_debug ("raw circuit %s -> %s: the %s claimed its end", c->dialer_key, c->target_key,
+           side == RAW_DIALER ? "dialer" : "target");
+  if (c->ends[RAW_DIALER] != NULL && c->ends[RAW_TARGET] != NULL)
+    raw_circuit_splice (c);
+  raw_pending_drop (p);
+}
+
+static gboolean
+raw_incoming_cb (GSocketService    *service,
+                 GSocketConnection *connection,
+                 GObject           *source_object,
+                 gpointer           user_data)
+{
+  RelayServer *self = user_data;
+  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
+  RawPending *p;
+
+  if (self->stopped)
+    return FALSE;
+  p = g_new0 (RawPending, 1);
+  p->server = g_object_ref (self);
+  p->connection = g_object_ref (connection);
+  p->cancellable = g_cancellable_new ();
+  p->remote = remote != NULL ? foctet_relay_address_from_socket_address (remote) : NULL;
+  if (p->remote == NULL)
+    p->remote = g_strdup ("unknown");
+  g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  p->timeout = attach_timeout (self, self->incoming_timeout * 1000, raw_pending_timeout_cb, p);
+  g_hash_table_add (self->raw_pending, p);
+  g_input_stream_read_all_async (g_io_stream_get_input_stream (G_IO_STREAM (connection)), p->preamble,
+                                 sizeof p->preamble, G_PRIORITY_DEFAULT, p->cancellable, raw_preamble_read_cb, p);
+  return TRUE;
+}
+
+/**
+ * relay_server_listen_raw:
+ * @self: a #RelayServer
+ * @address: "host:port" to accept raw-circuit connections on (port 0:
+ *   any)
+ * @error: return location for a #GError
+ *
+ * Offers raw circuits: serves foctet-relay/connect-raw/1 and accepts the
+ * circuits' TCP connections on @address, which must be reachable at the
+ * host the clients reach the relay's control listener at.
+ *
+ * Returns: the port listened on, or 0 on error
+ */
+guint16
+relay_server_listen_raw (RelayServer  *self,
+                         const char   *address,
+                         GError      **error)
+{
+  g_autofree char *host = NULL;
+  g_autoptr(GInetAddress) inet = NULL;
+  g_autoptr(GSocketAddress) bind_address = NULL;
+  g_autoptr(GSocketAddress) effective = NULL;
+  g_autoptr(GSocketService) service = NULL;
+  guint16 port = 0;
+
+  g_return_val_if_fail (RELAY_IS_SERVER (self), 0);
+  g_return_val_if_fail (self->raw_service == NULL, 0);
+
+  if (!foctet_parse_host_port (address, &host, &port, error))
+    return 0;
+  inet = g_inet_address_new_from_string (host);
+  if (inet == NULL)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "The raw-circuit listener needs an IP address, not %s", host);
+      return 0;
+    }
+  bind_address = g_inet_socket_address_new (inet, port);
+  service = g_socket_service_new ();
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), bind_address, G_SOCKET_TYPE_STREAM,
+                                      G_SOCKET_PROTOCOL_TCP, NULL, &effective, error))
+    return 0;
+  g_signal_connect (service, "incoming", G_CALLBACK (raw_incoming_cb), self);
+  self->raw_service = g_steal_pointer (&service);
+  self->raw_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+  g_socket_service_start (self->raw_service);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT_RAW, handle_connect_raw, self, NULL);
+  return self->raw_port;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1344,13 +2034,15 @@ relay_server_format_stats (RelayServer *self)
   /* By FoctetRelayErrorCode: short names for logs and scripts. */
   static const char *names[] = {
     NULL, "malformed", "no_reservation", "reservation_limit", "circuit_limit", "refused_by_target",
-    "target_unreachable", "unexpected_message", "internal_error", "resource_limit",
+    "target_unreachable", "unexpected_message", "internal_error", "resource_limit", "raw_unsupported",
   };
 
   G_STATIC_ASSERT (G_N_ELEMENTS (names) == G_N_ELEMENTS (s->refusals));
   for (guint code = 1; code < G_N_ELEMENTS (s->refusals); code++)
     g_string_append_printf (text, " refused_%s=%" G_GUINT64_FORMAT, names[code], s->refusals[code]);
   g_string_append_printf (text, " refused_other=%" G_GUINT64_FORMAT, s->refusals[0]);
+  g_string_append_printf (text, " raw_circuits_total=%" G_GUINT64_FORMAT " refused_raw=%" G_GUINT64_FORMAT,
+                          s->raw_circuits_total, s->raw_refused);
   return g_string_free (text, FALSE);
 }
 
@@ -1370,6 +2062,21 @@ relay_server_stop (RelayServer *self)
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT, NULL, NULL, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_PUBLISH, NULL, NULL, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_LOOKUP, NULL, NULL, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT_RAW, NULL, NULL, NULL);
+  if (self->raw_service != NULL)
+    {
+      g_socket_service_stop (self->raw_service);
+      g_socket_listener_close (G_SOCKET_LISTENER (self->raw_service));
+    }
+  g_hash_table_iter_init (&iter, self->raw_pending);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_cancellable_cancel (((RawPending *) key)->cancellable);
+  while (g_hash_table_size (self->raw_circuits) > 0)
+    {
+      g_hash_table_iter_init (&iter, self->raw_circuits);
+      g_hash_table_iter_next (&iter, &key, NULL);
+      raw_circuit_end (key, "the relay is shutting down");
+    }
 
   /* Lookups and publications end with the operation in flight, which the
    * cancellables fail. */
@@ -1477,6 +2184,10 @@ relay_server_finalize (GObject *object)
   RelayServer *self = RELAY_SERVER (object);
 
   g_hash_table_unref (self->circuits);
+  g_hash_table_unref (self->raw_circuits);
+  g_hash_table_unref (self->raw_tokens);
+  g_hash_table_unref (self->raw_pending);
+  g_clear_object (&self->raw_service);
   g_hash_table_unref (self->reserve_streams);
   g_hash_table_unref (self->publications);
   g_hash_table_unref (self->lookups);
@@ -1536,6 +2247,9 @@ relay_server_init (RelayServer *self)
   self->reservations = g_hash_table_new (g_str_hash, g_str_equal);
   self->client_circuits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->circuits = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) circuit_unref, NULL);
+  self->raw_circuits = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) raw_circuit_unref, NULL);
+  self->raw_tokens = g_hash_table_new (token_hash, token_equal);
+  self->raw_pending = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) raw_pending_free, NULL);
   self->reserve_streams = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) reservation_free, NULL);
   self->publications = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) publication_free, NULL);
   self->lookups = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) lookup_free, NULL);

@@ -41,7 +41,10 @@ typedef struct {
   guint published;                    /* reservations with published addresses, now */
   guint64 lookups;                    /* LOOKUPs answered, however */
   guint64 lookups_found;              /* of which with FOUND */
-  guint64 refusals[10];               /* by FoctetRelayErrorCode (0: other) */
+  guint64 refusals[11];               /* by FoctetRelayErrorCode (0: other) */
+  guint64 raw_circuits_total;         /* of circuits_total, the raw ones */
+  guint64 raw_refused;                /* raw connections closed: bad magic, bad, used or
+                                       * expired token, no token in time; tokens never claimed */
 } RelayServerStats;
 
 /* Serves the relay protocols on @node (which it does not start): the
@@ -54,6 +57,10 @@ void relay_server_get_stats (RelayServer      *self,
                              RelayServerStats *stats);
 /* The counters as one line of "name=value" pairs. */
 char *relay_server_format_stats (RelayServer *self);
+
+guint16 relay_server_listen_raw (RelayServer  *self,
+                                 const char   *address,
+                                 GError      **error);
 
 /* Ends every circuit and reservation. */
 void relay_server_stop (RelayServer *self);

@@ -7,7 +7,10 @@
  * foctet-relay/1.  "Listening" on HOST:PORT holds a reservation on the
  * link, renewed before its TTL runs out, and the link is made again with
  * exponential backoff when the relay goes away.  A dial opens a circuit
- * on the link.  Inside a circuit both nodes run the handshake of
+ * on the link: a raw circuit when the relay offers them — the circuit's
+ * bytes go over a TCP connection of their own to the relay, claimed with
+ * a one-time token, which the relay splices to the other node's — else a
+ * v1 circuit, relayed over the link itself.  Inside a circuit both nodes run the handshake of
  * PROTOCOL §2 (ALPN foctet/1) through the core's FoctetTlsStream and the
  * muxer found on the muxer extension point — the same code the tls
  * transport runs over TCP — so the relay only ever forwards ciphertext.
@@ -23,6 +26,9 @@
 #include "foctet-relay-transport.h"
 #include "foctet-relay-message.h"
 #include "foctet-relay-shared.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 /* How long the relay and the target may take to set up a circuit. */
 #define CIRCUIT_SETUP_TIMEOUT_MS 15000
@@ -95,6 +101,7 @@ typedef struct {
   gulong closed_id;
   gboolean connecting;
   GPtrArray *waiters;                 /* dial GTasks waiting for the connection */
+  gboolean no_raw;                    /* the relay refused connect-raw/1: v1 circuits only */
   GCancellable *cancellable;          /* of everything on the link */
 
   /* Listening: holding a reservation */
@@ -305,6 +312,104 @@ link_closed_cb (FoctetConnection *connection,
   link_release_if_unused (link);
 }
 
+/* ---- Raw circuits: the TCP connection ------------------------------ */
+
+/* Opens a TCP connection to the raw-circuit port of @relay (its host,
+ * @port) and writes the preamble that claims the end @token stands for;
+ * the result is the connection, ready for the circuit's bytes. */
+typedef struct {
+  GSocketConnection *tcp;
+  GBytes *preamble;
+} RawConnect;
+
+static void
+raw_connect_free (RawConnect *rc)
+{
+  g_clear_object (&rc->tcp);
+  g_clear_pointer (&rc->preamble, g_bytes_unref);
+  g_free (rc);
+}
+
+static void
+raw_preamble_written_cb (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  RawConnect *rc = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, g_steal_pointer (&rc->tcp), g_object_unref);
+}
+
+static void
+raw_connected_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  RawConnect *rc = g_task_get_task_data (task);
+  GSocket *socket;
+  GError *error = NULL;
+
+  rc->tcp = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  if (rc->tcp == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  socket = g_socket_connection_get_socket (rc->tcp);
+  /* As the tls transport does: small frames go out at once, and the
+   * connect timeout does not linger as an idle timeout. */
+  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  g_socket_set_timeout (socket, 0);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (rc->tcp)),
+                                   g_bytes_get_data (rc->preamble, NULL), g_bytes_get_size (rc->preamble),
+                                   G_PRIORITY_DEFAULT, g_task_get_cancellable (task), raw_preamble_written_cb,
+                                   g_object_ref (task));
+}
+
+static void
+raw_connect_async (RelayTransport      *self,
+                   const char          *relay,
+                   guint16              port,
+                   const guint8        *token,
+                   GCancellable        *cancellable,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnectable) connectable = NULL;
+  g_autofree char *host = NULL;
+  RawConnect *rc = g_new0 (RawConnect, 1);
+  GError *error = NULL;
+
+  g_task_set_source_tag (task, raw_connect_async);
+  g_task_set_task_data (task, rc, (GDestroyNotify) raw_connect_free);
+  rc->preamble = foctet_relay_raw_preamble_new (token);
+  /* The raw port is on the host we reach the relay at. */
+  if (!foctet_parse_host_port (relay, &host, NULL, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_socket_client_set_timeout (client, MAX (1, (self->handshake_timeout + 999) / 1000));
+  connectable = g_network_address_new (host, port);
+  g_socket_client_connect_async (client, connectable, cancellable, raw_connected_cb, g_steal_pointer (&task));
+}
+
+static GSocketConnection *
+raw_connect_finish (RelayTransport  *self,
+                    GAsyncResult    *result,
+                    GError         **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
 /* ---- Incoming circuits ---------------------------------------------- */
 
 typedef struct {
@@ -316,6 +421,8 @@ typedef struct {
   char *caller_address;
   GCancellable *cancellable;
   GSource *timeout;
+  gboolean raw;                       /* incoming-raw/1 */
+  GSocketConnection *tcp;             /* raw: the circuit's connection */
 } Incoming;
 
 static void
@@ -324,6 +431,7 @@ incoming_free (Incoming *in)
   destroy_source (&in->timeout);
   g_clear_object (&in->transport);
   g_clear_object (&in->stream);
+  g_clear_object (&in->tcp);
   g_clear_object (&in->cancellable);
   g_clear_pointer (&in->caller, foctet_node_id_free);
   g_free (in->caller_address);
@@ -398,6 +506,44 @@ incoming_handshake_cb (GObject      *source,
 }
 
 static void
+incoming_raw_connected_cb (GObject      *source,
+                           GAsyncResult *result,
+                           gpointer      user_data)
+{
+  Incoming *in = user_data;
+  GError *error = NULL;
+
+  in->tcp = raw_connect_finish (in->transport, result, &error);
+  if (in->tcp == NULL)
+    {
+      g_prefix_error (&error, "Relay %s: cannot reach its raw-circuit port: ", in->relay);
+      incoming_failed (in, error);
+      return;
+    }
+  /* The target is the TLS server (PROTOCOL §7), as in a v1 circuit. */
+  destroy_source (&in->timeout);
+  foctet_tls_stream_handshake_async (G_IO_STREAM (in->tcp), in->transport->identity, TRUE, FOCTET_TLS_ALPN,
+                                     NULL, in->transport->handshake_timeout, in->cancellable,
+                                     incoming_handshake_cb, in);
+}
+
+/* The OK of a raw circuit: the TCP connection is already on its way, and
+ * the relay will not pair it if the OK did not arrive. */
+static void
+incoming_raw_ok_written_cb (GObject      *source,
+                            GAsyncResult *result,
+                            gpointer      user_data)
+{
+  g_autoptr(FoctetStream) stream = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    g_debug ("Could not accept a raw circuit: %s", error->message);
+  else
+    foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+}
+
+static void
 incoming_ok_written_cb (GObject      *source,
                         GAsyncResult *result,
                         gpointer      user_data)
@@ -434,7 +580,22 @@ incoming_read_cb (GObject      *source,
       incoming_failed (in, error);
       return;
     }
-  if (message->type != FOCTET_RELAY_MESSAGE_INCOMING)
+  if (in->raw && message->type == FOCTET_RELAY_MESSAGE_INCOMING_RAW)
+    {
+      in->caller = foctet_node_id_copy (message->node_id);
+      in->caller_address = g_strdup (message->address);
+      /* OK, and nothing more on the stream; the TCP connection goes out at
+       * once: the relay gives the dialer its token when it reads the OK,
+       * and holds whichever end comes first until the other claims its. */
+      ok = foctet_relay_message_new_ok ();
+      foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (in->stream)), ok,
+                                        G_PRIORITY_DEFAULT, in->cancellable, incoming_raw_ok_written_cb,
+                                        g_object_ref (in->stream));
+      raw_connect_async (in->transport, in->relay, message->port, message->token, in->cancellable,
+                         incoming_raw_connected_cb, in);
+      return;
+    }
+  if (message->type != (in->raw ? FOCTET_RELAY_MESSAGE_INCOMING_RAW : FOCTET_RELAY_MESSAGE_INCOMING))
     {
       g_autofree char *what = foctet_relay_message_to_string (message);
 
@@ -451,7 +612,8 @@ incoming_read_cb (GObject      *source,
 
 static void
 link_incoming (Link         *link,
-               FoctetStream *stream)
+               FoctetStream *stream,
+               gboolean      raw)
 {
   Incoming *in = g_new0 (Incoming, 1);
 
@@ -460,9 +622,11 @@ link_incoming (Link         *link,
   in->local = g_strdup (link->observed != NULL ? link->observed : "unknown");
   in->stream = g_object_ref (stream);
   in->cancellable = g_cancellable_new ();
+  in->raw = raw;
   in->timeout = attach_timeout (link->transport, link->transport->handshake_timeout, incoming_timeout_cb, in);
-  foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), G_PRIORITY_DEFAULT,
-                                   in->cancellable, incoming_read_cb, in);
+  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)),
+                                      raw ? FOCTET_RELAY_MESSAGES_RAW : FOCTET_RELAY_MESSAGES_CIRCUIT,
+                                      G_PRIORITY_DEFAULT, in->cancellable, incoming_read_cb, in);
 }
 
 /* ---- Streams the relay opens ---------------------------------------- */
@@ -485,9 +649,11 @@ accepted_header_cb (GObject      *source,
   const char *protocol;
 
   protocol = foctet_stream_read_header_finish (a->stream, result, &error);
-  if (protocol != NULL && g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING) &&
+  if (protocol != NULL &&
+      (g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING) ||
+       g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING_RAW)) &&
       a->link->transport != NULL && a->link->connection == a->connection && a->link->listening)
-    link_incoming (a->link, a->stream);
+    link_incoming (a->link, a->stream, g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING_RAW));
   else
     {
       g_debug ("Relay %s: refusing a stream (%s)", a->link->address,
@@ -967,6 +1133,9 @@ typedef struct {
   gulong cancelled_id;
   GSource *timeout;
   gboolean timed_out;
+  gboolean raw;                       /* asked for a raw circuit */
+  gboolean no_raw;                    /* the target knows no raw circuits: v1 for this dial */
+  GSocketConnection *tcp;             /* raw: the circuit's connection */
 } DialData;
 
 static void
@@ -979,6 +1148,7 @@ dial_data_free (DialData *data)
   g_clear_pointer (&data->link, link_unref);
   g_clear_pointer (&data->expected, foctet_node_id_free);
   g_clear_object (&data->stream);
+  g_clear_object (&data->tcp);
   g_clear_object (&data->cancellable);
   g_free (data);
 }
@@ -1033,6 +1203,31 @@ dial_handshake_cb (GObject      *source,
 }
 
 static void
+dial_raw_connected_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  GTask *task = user_data;
+  DialData *data = g_task_get_task_data (task);
+  RelayTransport *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  data->tcp = raw_connect_finish (self, result, &error);
+  if (data->tcp == NULL)
+    {
+      g_prefix_error (&error, "Relay %s: cannot reach its raw-circuit port: ", data->link->address);
+      dial_fail (task, error);
+      return;
+    }
+  /* The dialer is the TLS client (PROTOCOL §7); the handshake has a
+   * timeout of its own. */
+  destroy_source (&data->timeout);
+  foctet_tls_stream_handshake_async (G_IO_STREAM (data->tcp), self->identity, FALSE, FOCTET_TLS_ALPN,
+                                     data->expected, self->handshake_timeout, data->cancellable,
+                                     dial_handshake_cb, task);
+}
+
+static void
 dial_reply_cb (GObject      *source,
                GAsyncResult *result,
                gpointer      user_data)
@@ -1044,10 +1239,36 @@ dial_reply_cb (GObject      *source,
   GError *error = NULL;
 
   reply = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (reply == NULL && data->raw &&
+      (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
+       g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED)) &&
+      data->link->transport != NULL && data->link->connection != NULL)
+    {
+      /* A relay without raw circuits refuses the stream: v1 on this
+       * link from now on, starting with this dial. */
+      g_debug ("Relay %s offers no raw circuits (%s): relaying over the link", data->link->address,
+               error->message);
+      g_clear_error (&error);
+      data->link->no_raw = TRUE;
+      g_clear_object (&data->stream);
+      dial_on_link (task);
+      return;
+    }
   if (reply == NULL)
     {
       g_prefix_error (&error, "Relay %s: ", data->link->address);
       dial_fail (task, error);
+      return;
+    }
+  if (reply->type == FOCTET_RELAY_MESSAGE_ERROR && data->raw &&
+      reply->error_code == FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED &&
+      data->link->transport != NULL && data->link->connection != NULL)
+    {
+      /* This target knows no raw circuits (others may): v1 to it. */
+      g_debug ("Relay %s: the target offers no raw circuits: relaying over the link", data->link->address);
+      data->no_raw = TRUE;
+      g_clear_object (&data->stream);
+      dial_on_link (task);
       return;
     }
   if (reply->type == FOCTET_RELAY_MESSAGE_ERROR)
@@ -1059,12 +1280,21 @@ dial_reply_cb (GObject      *source,
       dial_fail (task, error);
       return;
     }
-  if (reply->type != FOCTET_RELAY_MESSAGE_OK)
+  if (reply->type != (data->raw ? FOCTET_RELAY_MESSAGE_RAW_CIRCUIT : FOCTET_RELAY_MESSAGE_OK))
     {
       g_autofree char *what = foctet_relay_message_to_string (reply);
 
       dial_fail (task, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                                     "Relay %s answered CONNECT with %s", data->link->address, what));
+      return;
+    }
+  if (data->raw)
+    {
+      /* The control stream is done; the circuit is a TCP connection of
+       * its own, claimed with the token. */
+      foctet_stream_close_write_async (data->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+      raw_connect_async (self, data->link->address, reply->port, reply->token, data->cancellable,
+                         dial_raw_connected_cb, task);
       return;
     }
   /* Spliced: the handshake has a timeout of its own. */
@@ -1089,8 +1319,9 @@ dial_request_written_cb (GObject      *source,
       dial_fail (task, error);
       return;
     }
-  foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (data->stream)), G_PRIORITY_DEFAULT,
-                                   data->cancellable, dial_reply_cb, task);
+  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (data->stream)),
+                                      data->raw ? FOCTET_RELAY_MESSAGES_RAW : FOCTET_RELAY_MESSAGES_CIRCUIT,
+                                      G_PRIORITY_DEFAULT, data->cancellable, dial_reply_cb, task);
 }
 
 static void
@@ -1126,8 +1357,10 @@ dial_on_link (GTask *task)
       dial_fail (task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "The dial was cancelled"));
       return;
     }
-  foctet_connection_open_stream_async (data->link->connection, FOCTET_RELAY_PROTOCOL_CONNECT, data->cancellable,
-                                       dial_opened_cb, task);
+  data->raw = !data->link->no_raw && !data->no_raw;
+  foctet_connection_open_stream_async (data->link->connection,
+                                       data->raw ? FOCTET_RELAY_PROTOCOL_CONNECT_RAW : FOCTET_RELAY_PROTOCOL_CONNECT,
+                                       data->cancellable, dial_opened_cb, task);
 }
 
 static gboolean

@@ -1,11 +1,14 @@
 /* foctet-relay.c: the relay server program (../shared/CLI.md).
  *
  *   foctet-relay --listen HOST:PORT [--identity PATH] [--max-circuits N] [--rate BYTES/s]
+ *                [--raw-listen HOST:PORT | --no-raw-circuits]
  *
  * A FoctetNode whose tls transport (and quic, on the same port number
  * over UDP, where that plugin is found) speaks ALPN foctet-relay/1, with
  * the relay protocols of foctet-relay-server.c on it (circuits and the
- * directory).  First stdout line:
+ * directory), and a second TCP listener for the connections of raw
+ * circuits (--raw-listen; by default the --listen host, any port).
+ * First stdout line:
  * "relay <NodeId> <host:port>".  One log line per reservation and per
  * circuit on stderr; SIGUSR1 prints the counters there.  Runs until
  * SIGINT/SIGTERM.
@@ -19,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <foctet-host-port.h>
 
 #include "foctet-relay-message.h"
 #include "foctet-relay-server.h"
@@ -77,6 +82,8 @@ main (int   argc,
   g_autofree char *listen = NULL;
   g_autofree char *identity_path = NULL;
   g_autofree char *rate_text = NULL;
+  g_autofree char *raw_listen = NULL;
+  gboolean no_raw = FALSE;
   g_auto(GStrv) plugin_paths = NULL;
   int max_circuits = RELAY_DEFAULT_MAX_CIRCUITS;
   int max_per_client = RELAY_DEFAULT_MAX_CIRCUITS_PER_CLIENT;
@@ -84,6 +91,7 @@ main (int   argc,
   int idle_timeout = RELAY_DEFAULT_CIRCUIT_IDLE_TIMEOUT;
   int reservation_ttl = RELAY_DEFAULT_RESERVATION_TTL;
   int lookup_rate = RELAY_DEFAULT_LOOKUP_RATE;
+  int setup_timeout = RELAY_DEFAULT_INCOMING_TIMEOUT;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Serve relay clients on HOST:PORT (TCP)", "HOST:PORT" },
     { "identity", 0, 0, G_OPTION_ARG_FILENAME, &identity_path,
@@ -96,10 +104,18 @@ main (int   argc,
       "Bytes per second per circuit and direction, suffixes K M G (default: no limit)", "BYTES" },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
       "Seconds a circuit may carry nothing before it is cut (default 120)", "SECONDS" },
+    { "circuit-setup-timeout", 0, 0, G_OPTION_ARG_INT, &setup_timeout,
+      "Seconds a target has to answer a circuit, and each end of a raw circuit to claim it (default 10)",
+      "SECONDS" },
     { "reservation-ttl", 0, 0, G_OPTION_ARG_INT, &reservation_ttl,
       "Seconds a reservation lasts unless renewed (default 120)", "SECONDS" },
     { "lookup-rate", 0, 0, G_OPTION_ARG_INT, &lookup_rate,
       "Directory lookups per second per client, in bursts of 4 times as many; 0: no limit (default 5)", "N" },
+    { "raw-listen", 0, 0, G_OPTION_ARG_STRING, &raw_listen,
+      "Accept the TCP connections of raw circuits on HOST:PORT (default: the --listen host, any port); "
+      "clients reach it at the host they reach --listen at", "HOST:PORT" },
+    { "no-raw-circuits", 0, 0, G_OPTION_ARG_NONE, &no_raw,
+      "Offer only circuits relayed over the control connections (foctet-relay/connect/1)", NULL },
     { "plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
       "Also load plugins from DIR (repeatable)", "DIR" },
     { NULL }
@@ -141,9 +157,20 @@ main (int   argc,
       return 2;
     }
   if (max_circuits < 0 || max_per_client < 0 || max_reservations < 0 || idle_timeout < 1 || reservation_ttl < 1 ||
+      setup_timeout < 1 || setup_timeout > 3600 ||
       lookup_rate < 0 || lookup_rate > 1000000)
     {
       g_printerr ("foctet-relay: limits must not be negative, timeouts at least 1 s\n");
+      return 2;
+    }
+  if (no_raw && raw_listen != NULL)
+    {
+      g_printerr ("foctet-relay: --raw-listen and --no-raw-circuits exclude each other\n");
+      return 2;
+    }
+  if (raw_listen != NULL && !foctet_parse_host_port (raw_listen, NULL, NULL, &error))
+    {
+      g_printerr ("foctet-relay: --raw-listen: %s\n", error->message);
       return 2;
     }
   if (rate_text != NULL && !foctet_parse_byte_count (rate_text, &rate, &error))
@@ -174,6 +201,7 @@ main (int   argc,
                          "reservation-ttl", (guint) reservation_ttl,
                          "rate", rate,
                          "lookup-rate", (guint) lookup_rate,
+                         "incoming-timeout", (guint) setup_timeout,
                          NULL);
 
   stop = g_cancellable_new ();
@@ -218,6 +246,27 @@ main (int   argc,
       g_clear_object (&wait.result);
       if (listening == NULL)
         g_printerr ("foctet-relay: not on QUIC: %s\n", quic_error->message);
+    }
+
+  /* Raw circuits on their own TCP port: the tls transport owns the
+   * control listener, and nothing in the public API hands its connections
+   * out before the TLS handshake. */
+  if (!no_raw)
+    {
+      g_autofree char *host = NULL;
+      g_autofree char *address = NULL;
+      guint16 port;
+
+      if (raw_listen != NULL)
+        address = g_strdup (raw_listen);
+      else if (foctet_parse_host_port (bound, &host, NULL, &error))
+        address = strchr (host, ':') != NULL ? g_strdup_printf ("[%s]:0", host) : g_strdup_printf ("%s:0", host);
+      else
+        return fail (bound, error);
+      port = relay_server_listen_raw (server, address, &error);
+      if (port == 0)
+        return fail ("--raw-listen", error);
+      g_printerr ("foctet-relay: raw circuits on port %u\n", port);
     }
 
   /* The first line, at once: scripts wait for it. */

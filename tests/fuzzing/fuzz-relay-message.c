@@ -94,6 +94,8 @@ type_known (FoctetRelayMessageSet set,
 {
   if (set == FOCTET_RELAY_MESSAGES_DIRECTORY)
     return type >= 5 && type <= 9;
+  if (set == FOCTET_RELAY_MESSAGES_RAW)
+    return type == 3 || type == 5 || type == 6 || type == 10 || type == 11;
   return type >= 1 && type <= 6;
 }
 
@@ -151,6 +153,13 @@ framing_verdict (FoctetRelayMessageSet  set,
     case 9:   /* FOUND: ttl, addr_len */
       minimum = 5;
       break;
+    case 10:  /* RAW_CIRCUIT: port, token */
+      exact = TRUE;
+      minimum = 34;
+      break;
+    case 11:  /* INCOMING_RAW: NodeId, port, token, addr_len */
+      minimum = 67;
+      break;
     default:
       abort ();
     }
@@ -164,6 +173,11 @@ framing_verdict (FoctetRelayMessageSet  set,
   if (type == 2 && p[HEADER + 4] != length - 5)
     return VERDICT_REFUSED;
   if (type == 4 && p[HEADER + 32] != length - 33)
+    return VERDICT_REFUSED;
+  if ((type == 10 && (p[HEADER] | p[HEADER + 1]) == 0) ||
+      (type == 11 && (p[HEADER + 32] | p[HEADER + 33]) == 0))
+    return VERDICT_REFUSED;
+  if (type == 11 && p[HEADER + 66] != length - 67)
     return VERDICT_REFUSED;
   if (type == 7 && !entries_framed (p + HEADER, length))
     return VERDICT_REFUSED;
@@ -190,8 +204,9 @@ contents_valid (const guint8 *p)
     {
     case 2:
     case 4:
+    case 11:
       {
-        const guint8 *field = body + (p[0] == 2 ? 4 : 32);
+        const guint8 *field = body + (p[0] == 2 ? 4 : p[0] == 4 ? 32 : 66);
 
         return field[0] > 0 &&
                foctet_parse_host_port_len ((const char *) field + 1, field[0], FALSE, NULL, NULL, NULL);
@@ -248,6 +263,13 @@ rebuild (const FoctetRelayMessage *message)
     case FOCTET_RELAY_MESSAGE_FOUND:
       copy = foctet_relay_message_new_found (message->ttl, message->address, message->entries, NULL);
       break;
+    case FOCTET_RELAY_MESSAGE_RAW_CIRCUIT:
+      copy = foctet_relay_message_new_raw_circuit (message->port, message->token);
+      break;
+    case FOCTET_RELAY_MESSAGE_INCOMING_RAW:
+      copy = foctet_relay_message_new_incoming_raw (message->node_id, message->address, message->port,
+                                                    message->token, NULL);
+      break;
     default:
       abort ();
     }
@@ -288,10 +310,12 @@ check_accepted (FoctetRelayMessageSet     set,
        message->ttl == 0) ||
       ((message->node_id != NULL) !=
        (message->type == FOCTET_RELAY_MESSAGE_CONNECT || message->type == FOCTET_RELAY_MESSAGE_INCOMING ||
-        message->type == FOCTET_RELAY_MESSAGE_LOOKUP)) ||
+        message->type == FOCTET_RELAY_MESSAGE_LOOKUP || message->type == FOCTET_RELAY_MESSAGE_INCOMING_RAW)) ||
       ((message->address != NULL) !=
        (message->type == FOCTET_RELAY_MESSAGE_RESERVE_OK || message->type == FOCTET_RELAY_MESSAGE_INCOMING ||
-        message->type == FOCTET_RELAY_MESSAGE_FOUND)) ||
+        message->type == FOCTET_RELAY_MESSAGE_FOUND || message->type == FOCTET_RELAY_MESSAGE_INCOMING_RAW)) ||
+      ((message->port != 0) !=
+       (message->type == FOCTET_RELAY_MESSAGE_RAW_CIRCUIT || message->type == FOCTET_RELAY_MESSAGE_INCOMING_RAW)) ||
       ((message->entries != NULL) !=
        (message->type == FOCTET_RELAY_MESSAGE_PUBLISH || message->type == FOCTET_RELAY_MESSAGE_FOUND)) ||
       (message->entries != NULL && message->entries->len > FOCTET_RELAY_DIRECTORY_MAX_ENTRIES) ||
@@ -482,6 +506,30 @@ run (GMainContext          *context,
     }
 }
 
+/* The first bytes of a raw-circuit connection: accepted exactly when
+ * they start with the magic and hold a token, which is then theirs. */
+static void
+check_preamble (const uint8_t *data,
+                size_t         size)
+{
+  g_autoptr(GError) error = NULL;
+  guint8 token[FOCTET_RELAY_TOKEN_SIZE];
+  gboolean expected = size >= FOCTET_RELAY_RAW_PREAMBLE_SIZE &&
+                      memcmp (data, FOCTET_RELAY_RAW_MAGIC, FOCTET_RELAY_RAW_MAGIC_SIZE) == 0;
+  gboolean ok = foctet_relay_raw_preamble_parse (data, size, token, &error);
+
+  if (ok != expected || (ok && error != NULL) || (!ok && (error == NULL || error->domain != FOCTET_ERROR ||
+                                                         !g_utf8_validate (error->message, -1, NULL))))
+    abort ();
+  if (ok)
+    {
+      g_autoptr(GBytes) again = foctet_relay_raw_preamble_new (token);
+
+      if (memcmp (g_bytes_get_data (again, NULL), data, FOCTET_RELAY_RAW_PREAMBLE_SIZE) != 0)
+        abort ();
+    }
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -491,6 +539,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   g_main_context_push_thread_default (context);
   run (context, FOCTET_RELAY_MESSAGES_CIRCUIT, data, size);
   run (context, FOCTET_RELAY_MESSAGES_DIRECTORY, data, size);
+  run (context, FOCTET_RELAY_MESSAGES_RAW, data, size);
+  check_preamble (data, size);
   while (g_main_context_pending (context))
     g_main_context_iteration (context, FALSE);
   g_main_context_pop_thread_default (context);

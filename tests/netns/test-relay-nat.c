@@ -12,11 +12,13 @@
  *
  * /netns/relay-nat/reach: B's ping races the ticket's addresses and only
  *   the relay gets through — via=relay on every line, in bounded time; the
- *   relay logs the circuit from NAT_B's address to A, and A learns NAT_A's
+ *   relay logs the (raw) circuit from NAT_B's address to A, and A learns NAT_A's
  *   address (not its own) from the relay; then a 64 MiB perf each way and
  *   the integrity check (netns-peer, SHA-256 both ways) through the relay.
- * /netns/relay-nat/no-plaintext: a capture on PUBLIC's interface while B
- *   sends a marker to A through the relay holds all the relayed bytes but
+ * /netns/relay-nat/no-plaintext: a capture on PUBLIC's interface (every
+ *   port: the control connections and the raw circuits' own TCP
+ *   connections) while B sends a marker to A through the relay holds all
+ *   the relayed bytes but
  *   not the marker; a capture of the same marker sent in the clear over
  *   TCP to PUBLIC does hold it — the control that shows the capture would
  *   see plaintext if there were any.
@@ -254,8 +256,11 @@ static void
 relay_stop (Fixture *fixture,
             guint    circuits)
 {
+  /* Every circuit a raw one (the default), and no raw connection
+   * refused. */
   g_autofree char *pattern = g_strdup_printf ("^foctet-relay: reservations=[0-9]+ circuits_active=0 "
-                                              "circuits_total=%u bytes_relayed=[0-9]+ ", circuits);
+                                              "circuits_total=%u bytes_relayed=[0-9]+ .* "
+                                              "raw_circuits_total=%u refused_raw=0$", circuits, circuits);
 
   daemon_stop (&fixture->relay, SIGTERM);
   /* It prints its counters as it stops. */
@@ -427,7 +432,7 @@ check_circuit_logged (Fixture    *fixture,
                       guint64     at_least)
 {
   g_autofree char *nat_b = g_regex_escape_string (netns_lab_get_address (fixture->lab, NETNS_SIDE_NAT_B), -1);
-  g_autofree char *pattern = g_strdup_printf ("circuit %s \\(%s:[0-9]+\\) -> %s: ([0-9]+) bytes up, "
+  g_autofree char *pattern = g_strdup_printf ("raw circuit %s \\(%s:[0-9]+\\) -> %s: ([0-9]+) bytes up, "
                                               "([0-9]+) bytes down", caller, nat_b, target);
   g_autoptr(GMatchInfo) match = NULL;
   g_autofree char *up = NULL, *down = NULL;

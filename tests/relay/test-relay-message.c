@@ -582,7 +582,7 @@ test_names (void)
 {
   static const char * const type_names[] = { "unknown", "RESERVE", "RESERVE_OK", "CONNECT",
                                              "INCOMING", "OK", "ERROR", "PUBLISH", "LOOKUP",
-                                             "FOUND", "unknown" };
+                                             "FOUND", "RAW_CIRCUIT", "INCOMING_RAW", "unknown" };
   static const char * const descriptions[] = {
     NULL,
     "malformed request",
@@ -594,6 +594,7 @@ test_names (void)
     "unexpected message",
     "internal error",
     "resource limit reached (memory or rate)",
+    "the target offers no raw circuits",
     NULL,
   };
   g_autoptr(FoctetNodeId) id = node_id_with (0);
@@ -1588,6 +1589,248 @@ test_directory_read (void)
     }
 }
 
+
+/* ---- Raw circuits --------------------------------------------------- */
+
+/* Parses @data (exactly one message) in the raw-circuit set and checks
+ * it encodes back to the same bytes. */
+static FoctetRelayMessage *
+parse_raw_exact (const guint8 *data,
+                 gsize         len)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) again = NULL;
+  FoctetRelayMessage *message = NULL;
+  gsize consumed = 0;
+
+  g_assert_true (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_RAW, data, len, &consumed, &message, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (consumed, ==, len);
+  again = foctet_relay_message_encode (message);
+  g_assert_cmpmem (g_bytes_get_data (again, NULL), g_bytes_get_size (again), data, len);
+  return message;
+}
+
+static void
+assert_raw_rejected (const guint8 *data,
+                     gsize         len,
+                     const char   *what)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  gsize consumed = 0;
+
+  g_assert_false (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_RAW, data, len, &consumed, &message, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, what));
+  g_assert_null (message);
+  g_assert_cmpuint (consumed, ==, 0);
+}
+
+static void
+test_raw_layout (void)
+{
+  g_autoptr(FoctetNodeId) caller = node_id_with (0x40);
+  guint8 token[FOCTET_RELAY_TOKEN_SIZE];
+  g_autoptr(GByteArray) expected = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < sizeof token; i++)
+    token[i] = 0xa0 + i;
+
+  /* RAW_CIRCUIT on port 4434: 0a | 00 22 | 11 52 | token */
+  {
+    g_autoptr(FoctetRelayMessage) message = foctet_relay_message_new_raw_circuit (4434, token);
+    g_autoptr(FoctetRelayMessage) parsed = NULL;
+    static const guint8 head[] = { 0x0a, 0x00, 0x22, 0x11, 0x52 };
+    g_autofree char *text = NULL;
+
+    g_byte_array_append (expected, head, sizeof head);
+    g_byte_array_append (expected, token, sizeof token);
+    assert_encoding (message, expected->data, expected->len);
+    parsed = parse_raw_exact (expected->data, expected->len);
+    g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_RAW_CIRCUIT);
+    g_assert_cmpuint (parsed->port, ==, 4434);
+    g_assert_cmpmem (parsed->token, sizeof parsed->token, token, sizeof token);
+    /* Logs never show the token. */
+    text = foctet_relay_message_to_string (parsed);
+    g_assert_cmpstr (text, ==, "RAW_CIRCUIT on port 4434");
+  }
+
+  /* INCOMING_RAW from caller at 10.0.0.1:5, port 4434:
+   * 0b | 00 4d | caller[32] | 11 52 | token[32] | 0a | "10.0.0.1:5" */
+  {
+    g_autoptr(FoctetRelayMessage) message = foctet_relay_message_new_incoming_raw (caller, "10.0.0.1:5", 4434, token,
+                                                                                  &error);
+    g_autoptr(FoctetRelayMessage) parsed = NULL;
+    static const guint8 head[] = { 0x0b, 0x00, 0x4d };
+    static const guint8 port[] = { 0x11, 0x52 };
+    guint8 addr_len = 10;
+    gsize len = 0;
+
+    g_assert_no_error (error);
+    g_byte_array_set_size (expected, 0);
+    g_byte_array_append (expected, head, sizeof head);
+    g_byte_array_append (expected, foctet_node_id_get_data (caller, &len), FOCTET_NODE_ID_SIZE);
+    g_byte_array_append (expected, port, sizeof port);
+    g_byte_array_append (expected, token, sizeof token);
+    g_byte_array_append (expected, &addr_len, 1);
+    g_byte_array_append (expected, (const guint8 *) "10.0.0.1:5", 10);
+    g_assert_cmpuint (expected->len, ==, 3 + 0x4d);
+    assert_encoding (message, expected->data, expected->len);
+    parsed = parse_raw_exact (expected->data, expected->len);
+    g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_INCOMING_RAW);
+    g_assert_true (foctet_node_id_equal (parsed->node_id, caller));
+    g_assert_cmpstr (parsed->address, ==, "10.0.0.1:5");
+    g_assert_cmpuint (parsed->port, ==, 4434);
+    g_assert_cmpmem (parsed->token, sizeof parsed->token, token, sizeof token);
+  }
+
+  /* A bad caller address is refused by the constructor. */
+  g_clear_error (&error);
+  g_assert_null (foctet_relay_message_new_incoming_raw (caller, "nohost", 1, token, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_raw_sets (void)
+{
+  static const guint8 raw_circuit_header[] = { 0x0a, 0x00, 0x22 };
+  static const guint8 reserve[] = { 0x01, 0x00, 0x00 };
+  static const guint8 incoming[] = { 0x04, 0x00, 0x21 };
+  static const guint8 publish[] = { 0x07, 0x00, 0x00 };
+  static const guint8 twelve[] = { 0x0c, 0x00, 0x00 };
+  g_autoptr(FoctetNodeId) target = node_id_with (1);
+  g_autoptr(FoctetRelayMessage) connect = foctet_relay_message_new_connect (target);
+  g_autoptr(GBytes) connect_bytes = foctet_relay_message_encode (connect);
+  g_autoptr(FoctetRelayMessage) parsed = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize consumed = 0;
+
+  /* The new types are unknown on the v1 and directory streams... */
+  g_assert_false (foctet_relay_message_parse (raw_circuit_header, 3, &consumed, &parsed, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+  g_assert_cmpstr (error->message, ==, "unknown relay message type 0x0a");
+  g_clear_error (&error);
+  g_assert_false (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_DIRECTORY, raw_circuit_header, 3, &consumed,
+                                                 &parsed, &error));
+  g_assert_cmpstr (error->message, ==, "unknown relay directory message type 0x0a");
+  g_clear_error (&error);
+
+  /* ...and the raw streams know only CONNECT, OK, ERROR and their own. */
+  assert_raw_rejected (reserve, sizeof reserve, "unknown relay raw-circuit message type 0x01");
+  assert_raw_rejected (incoming, sizeof incoming, "unknown relay raw-circuit message type 0x04");
+  assert_raw_rejected (publish, sizeof publish, "unknown relay raw-circuit message type 0x07");
+  assert_raw_rejected (twelve, sizeof twelve, "unknown relay raw-circuit message type 0x0c");
+  parsed = parse_raw_exact (g_bytes_get_data (connect_bytes, NULL), g_bytes_get_size (connect_bytes));
+  g_assert_true (foctet_node_id_equal (parsed->node_id, target));
+}
+
+static void
+test_raw_reject (void)
+{
+  static const guint8 raw_short[] = { 0x0a, 0x00, 0x21 };
+  static const guint8 raw_long[] = { 0x0a, 0x00, 0x23 };
+  static const guint8 incoming_short[] = { 0x0b, 0x00, 0x42 };
+  g_autoptr(GByteArray) message = g_byte_array_new ();
+  static const guint8 zeros[80] = { 0 };
+  guint8 byte;
+
+  assert_raw_rejected (raw_short, sizeof raw_short, "RAW_CIRCUIT message has a 33-byte body");
+  assert_raw_rejected (raw_long, sizeof raw_long, "RAW_CIRCUIT message has a 35-byte body");
+  assert_raw_rejected (incoming_short, sizeof incoming_short, "INCOMING_RAW message has a 66-byte body");
+
+  /* RAW_CIRCUIT with port 0. */
+  byte = 0x0a;
+  g_byte_array_append (message, &byte, 1);
+  byte = 0x00;
+  g_byte_array_append (message, &byte, 1);
+  byte = 0x22;
+  g_byte_array_append (message, &byte, 1);
+  g_byte_array_append (message, zeros, 34);
+  assert_raw_rejected (message->data, message->len, "RAW_CIRCUIT message has port 0");
+
+  /* INCOMING_RAW: port 0; an address length past the body; one leaving
+   * bytes after it; a bad address. */
+  {
+    static const struct {
+      guint8 port_lo;
+      guint8 addr_len;
+      const char *address;
+      guint extra;
+      const char *what;
+    } cases[] = {
+      { 0, 3, "a:1", 0, "INCOMING_RAW message has port 0" },
+      { 1, 4, "a:1", 0, "caller address length 4 runs past the end of the body" },
+      { 1, 3, "a:1", 1, "caller address" },
+      { 1, 3, "a:0", 0, "caller address" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        guint len = 67 + (guint) strlen (cases[i].address) + cases[i].extra;
+        guint8 head[3] = { 0x0b, len >> 8, len & 0xff };
+        guint8 port[2] = { 0, cases[i].port_lo };
+
+        g_byte_array_set_size (message, 0);
+        g_byte_array_append (message, head, 3);
+        g_byte_array_append (message, zeros, 32);
+        g_byte_array_append (message, port, 2);
+        g_byte_array_append (message, zeros, 32);
+        g_byte_array_append (message, &cases[i].addr_len, 1);
+        g_byte_array_append (message, (const guint8 *) cases[i].address, strlen (cases[i].address));
+        g_byte_array_append (message, zeros, cases[i].extra);
+        assert_raw_rejected (message->data, message->len, cases[i].what);
+      }
+  }
+}
+
+static void
+test_raw_preamble (void)
+{
+  guint8 token[FOCTET_RELAY_TOKEN_SIZE];
+  guint8 out[FOCTET_RELAY_TOKEN_SIZE] = { 0 };
+  g_autoptr(GBytes) preamble = NULL;
+  g_autoptr(GError) error = NULL;
+  static const guint8 tls[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x00 };
+  const guint8 *data;
+  gsize len = 0;
+  guint8 *garbled;
+
+  for (guint i = 0; i < sizeof token; i++)
+    token[i] = (guint8) (7 * i + 1);
+  preamble = foctet_relay_raw_preamble_new (token);
+  data = g_bytes_get_data (preamble, &len);
+  g_assert_cmpuint (len, ==, 44);
+  g_assert_cmpmem (data, 12, "foctet-raw/1", 12);
+  /* It can never be taken for TLS: a TLS connection starts 0x16 0x03. */
+  g_assert_cmpuint (data[0], !=, 0x16);
+  g_assert_true (foctet_relay_raw_preamble_parse (data, len, out, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (out, sizeof out, token, sizeof token);
+
+  /* Cut short. */
+  g_assert_false (foctet_relay_raw_preamble_parse (data, 43, out, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+  g_assert_cmpstr (error->message, ==, "raw-circuit preamble cut short: 43 of 44 bytes (magic and token)");
+  g_clear_error (&error);
+
+  /* A TLS ClientHello. */
+  g_assert_false (foctet_relay_raw_preamble_parse (tls, sizeof tls, out, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+  g_assert_nonnull (strstr (error->message, "TLS record"));
+  g_clear_error (&error);
+
+  /* One wrong byte of the magic, named. */
+  garbled = g_memdup2 (data, len);
+  garbled[6] = '_';
+  g_assert_false (foctet_relay_raw_preamble_parse (garbled, len, out, &error));
+  g_assert_cmpstr (error->message, ==, "not a raw-circuit connection: byte 7 of the magic is 0x5f, not 0x2d");
+  g_clear_error (&error);
+  g_free (garbled);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1617,6 +1860,10 @@ main (int   argc,
   g_test_add_func ("/relay/message/directory/incremental", test_directory_incremental);
   g_test_add_func ("/relay/message/directory/constructors", test_directory_constructors);
   g_test_add_func ("/relay/message/directory/read", test_directory_read);
+  g_test_add_func ("/relay/message/raw/layout", test_raw_layout);
+  g_test_add_func ("/relay/message/raw/sets", test_raw_sets);
+  g_test_add_func ("/relay/message/raw/reject", test_raw_reject);
+  g_test_add_func ("/relay/message/raw/preamble", test_raw_preamble);
 
   return g_test_run ();
 }

@@ -18,8 +18,75 @@
 
 #define TIMEOUT 30
 
+/* The relay's stderr, read line by line as it comes, kept and passed on;
+ * it outlives the fixture until the relay's end of the pipe closes. */
+typedef struct {
+  grefcount refs;
+  GDataInputStream *in;
+  GString *text;
+  gboolean eof;
+} RelayLog;
+
+static RelayLog *
+relay_log_ref (RelayLog *log)
+{
+  g_ref_count_inc (&log->refs);
+  return log;
+}
+
+static void
+relay_log_unref (RelayLog *log)
+{
+  if (!g_ref_count_dec (&log->refs))
+    return;
+  g_object_unref (log->in);
+  g_string_free (log->text, TRUE);
+  g_free (log);
+}
+
+static void relay_log_read (RelayLog *log);
+
+static void
+relay_log_line_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  RelayLog *log = user_data;
+  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (log->in, result, NULL, NULL);
+
+  if (line == NULL)
+    log->eof = TRUE;
+  else
+    {
+      g_string_append (log->text, line);
+      g_string_append_c (log->text, '\n');
+      g_printerr ("%s\n", line);
+      relay_log_read (log);
+    }
+  relay_log_unref (log);
+}
+
+static void
+relay_log_read (RelayLog *log)
+{
+  g_data_input_stream_read_line_async (log->in, G_PRIORITY_DEFAULT, NULL, relay_log_line_cb, relay_log_ref (log));
+}
+
+/* How many lines of the log contain @needle. */
+static guint
+relay_log_count (RelayLog   *log,
+                 const char *needle)
+{
+  guint n = 0;
+
+  for (const char *p = strstr (log->text->str, needle); p != NULL; p = strstr (p + 1, needle))
+    n++;
+  return n;
+}
+
 typedef struct {
   GSubprocess *relay;
+  RelayLog *log;
   char *relay_address;                /* host:port */
   FoctetNodeId *relay_id;
   FoctetNode *server;                 /* holds a reservation */
@@ -81,10 +148,16 @@ start_relay (Fixture            *fixture,
     g_ptr_array_add (argv, (char *) extra[i]);
   g_ptr_array_add (argv, NULL);
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   fixture->relay = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
+  g_clear_pointer (&fixture->log, relay_log_unref);
+  fixture->log = g_new0 (RelayLog, 1);
+  g_ref_count_init (&fixture->log->refs);
+  fixture->log->in = g_data_input_stream_new (g_subprocess_get_stderr_pipe (fixture->relay));
+  fixture->log->text = g_string_new (NULL);
+  relay_log_read (fixture->log);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->relay));
   line = read_line (out);
   g_assert_nonnull (line);
@@ -113,6 +186,31 @@ stop_relay (Fixture *fixture,
   if (signum == SIGTERM)
     g_assert_true (g_subprocess_get_successful (fixture->relay));
   g_clear_object (&fixture->relay);
+  /* Every line it wrote, read. */
+  foctet_test_wait_for (&fixture->log->eof, TIMEOUT);
+}
+
+/* One counter of the relay's (SIGUSR1 prints them all on one line). */
+static guint64
+relay_stat (Fixture    *fixture,
+            const char *name)
+{
+  const char *prefix = "foctet-relay: reservations=";
+  guint before = relay_log_count (fixture->log, prefix);
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  g_autofree char *key = g_strdup_printf (" %s=", name);
+  const char *line, *value;
+
+  g_subprocess_send_signal (fixture->relay, SIGUSR1);
+  while (relay_log_count (fixture->log, prefix) == before)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  line = g_strrstr (fixture->log->text->str, prefix);
+  value = strstr (line, key);
+  g_assert_nonnull (value);
+  return g_ascii_strtoull (value + strlen (key), NULL, 10);
 }
 
 static char *
@@ -187,6 +285,7 @@ fixture_teardown (Fixture       *fixture,
     stop_relay (fixture, SIGTERM);
   g_free (fixture->relay_address);
   g_clear_pointer (&fixture->relay_id, foctet_node_id_free);
+  g_clear_pointer (&fixture->log, relay_log_unref);
 }
 
 /* ------------------------------------------------------------------ */
@@ -372,6 +471,9 @@ test_many_circuits (Fixture       *fixture,
   wait_count (&n_done, N_CIRCUITS);
   for (guint i = 0; i < N_CIRCUITS; i++)
     foctet_test_echo_check (echoes[i]);
+  /* Each its own raw circuit. */
+  g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, N_CIRCUITS);
+  g_assert_cmpuint (relay_stat (fixture, "circuits_active"), ==, N_CIRCUITS);
   circuits_clear (all);
   g_free (all);
 }
@@ -403,6 +505,7 @@ test_circuit_limit (Fixture       *fixture,
 
   g_assert_no_error (error);
   g_assert_cmpuint (dial_circuits (fixture, transport, 3, three), ==, 0);
+  g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, 3);
   g_assert_cmpuint (dial_circuits (fixture, transport, 1, one), ==, 1);
   g_assert_error (one->errors[0], FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
   g_test_message ("%s", one->errors[0]->message);
@@ -517,12 +620,11 @@ test_restart (Fixture       *fixture,
 /* A connection to the relay that speaks foctet-relay/1, as a relay
  * client does: the tls transport with the relay's ALPN. */
 static FoctetConnection *
-connect_as_relay_client (Fixture       *fixture,
-                         const char    *transport,
-                         FoctetNodeId **node_id)
+connect_as_relay_client_with (Fixture        *fixture,
+                              const char     *transport,
+                              FoctetIdentity *identity)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
   g_autoptr(FoctetTransport) tls = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   GAsyncResult *slot = NULL;
@@ -536,8 +638,20 @@ connect_as_relay_client (Fixture       *fixture,
   result = foctet_test_wait_result (&slot, TIMEOUT);
   connection = foctet_transport_dial_finish (tls, result, &error);
   g_assert_no_error (error);
-  *node_id = foctet_node_id_copy (foctet_identity_get_node_id (identity));
   return connection;
+}
+
+static FoctetConnection *
+connect_as_relay_client (Fixture       *fixture,
+                         const char    *transport,
+                         FoctetNodeId **node_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+
+  g_assert_no_error (error);
+  *node_id = foctet_node_id_copy (foctet_identity_get_node_id (identity));
+  return connect_as_relay_client_with (fixture, transport, identity);
 }
 
 /* Opens a stream for @protocol and writes @data to it raw. */
@@ -763,6 +877,7 @@ test_rate (Fixture       *fixture,
   g_test_message ("3 MiB up at --rate 1M: %.2f s", perf->upload_seconds);
   g_assert_cmpfloat (perf->upload_seconds, >=, 2.0);
   g_assert_cmpfloat (perf->upload_seconds, <, 10.0);
+  g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, 1);
 }
 
 static const char * const idle_options[] = { "--idle-timeout", "1", NULL };
@@ -1510,6 +1625,356 @@ test_directory_timeout (Fixture       *fixture,
   foctet_discovery_stop (directory);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Raw circuits                                                        */
+
+/* A checked echo of @size bytes over @connection. */
+static void
+echo_checked (FoctetConnection *connection,
+              gsize             size,
+              guint             seed)
+{
+  guint n_done = 0;
+  FoctetTestEcho *echo = foctet_test_echo_start (connection, size, seed, &n_done);
+
+  wait_count (&n_done, 1);
+  foctet_test_echo_check (echo);
+}
+
+static void
+ping_once (FoctetConnection *connection)
+{
+  g_autoptr(FoctetPinger) pinger = foctet_pinger_new (connection);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_pinger_ping_async (pinger, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_cmpint (foctet_pinger_ping_finish (pinger, result, &error), >, 0);
+  g_assert_no_error (error);
+}
+
+/* Waits for the relay's log to hold @n lines containing @needle. */
+static void
+wait_log (Fixture    *fixture,
+          const char *needle,
+          guint       n)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+
+  while (relay_log_count (fixture->log, needle) < n)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+}
+
+/* By default a dial through the relay makes a raw circuit: ping, perf
+ * and a checked echo of 16 MiB each way go over it, and the relay logs
+ * it as one, with the bytes it spliced. */
+static void
+test_raw_ping_perf (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(FoctetPerfResult) perf = NULL;
+  GAsyncResult *slot = NULL;
+  const char *line;
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
+  ping_once (connection);
+  foctet_perf_run_async (connection, 8 * 1024 * 1024, 8 * 1024 * 1024, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  perf = foctet_perf_run_finish (result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (perf->download_bytes, ==, 8 * 1024 * 1024);
+  echo_checked (connection, 16 * 1024 * 1024 + 13, 7);
+  g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, 1);
+  g_assert_cmpuint (relay_stat (fixture, "circuits_total"), ==, 1);
+  g_assert_cmpuint (relay_stat (fixture, "refused_raw"), ==, 0);
+  /* Every byte went through the splice: at least the payloads. */
+  g_assert_cmpuint (relay_stat (fixture, "bytes_relayed"), >, 2 * (16 * 1024 * 1024) + 16 * 1024 * 1024);
+
+  foctet_connection_close_async (connection, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+  wait_log (fixture, "raw circuit ", 1);
+  line = strstr (fixture->log->text->str, "raw circuit ");
+  g_assert_nonnull (strstr (line, " bytes up, "));
+  g_assert_cmpuint (relay_log_count (fixture->log, ": circuit "), ==, 0);
+}
+
+static const char * const no_raw_options[] = { "--no-raw-circuits", NULL };
+
+/* A relay that offers no raw circuits refuses connect-raw/1: the dialer
+ * falls back to a v1 circuit at once, and keeps to v1 on that relay. */
+static void
+test_raw_fallback (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) first = NULL;
+  g_autoptr(FoctetConnection) second = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  first = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 3 * G_USEC_PER_SEC);
+  ping_once (first);
+  echo_checked (first, 4 * 1024 * 1024 + 1, 3);
+  second = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  g_assert_no_error (error);
+  echo_checked (second, 1024 * 1024, 4);
+  g_assert_cmpuint (relay_stat (fixture, "circuits_total"), ==, 2);
+  g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, 0);
+  foctet_connection_close_async (first, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+  foctet_connection_close_async (second, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+  wait_log (fixture, ": circuit ", 2);
+  g_assert_cmpuint (relay_log_count (fixture->log, ": raw circuit "), ==, 0);
+}
+
+/* Reads one raw-circuit message from @stream. */
+static FoctetRelayMessage *
+read_raw_message (FoctetStream *stream)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *slot = NULL;
+  g_autoptr(GError) error = NULL;
+  FoctetRelayMessage *message;
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+
+  foctet_relay_message_read_in_async (in, FOCTET_RELAY_MESSAGES_RAW, G_PRIORITY_DEFAULT, NULL,
+                                      foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  message = foctet_relay_message_read_finish (in, result, &error);
+  g_assert_no_error (error);
+  return message;
+}
+
+/* Asks the relay, as a raw client, for a raw circuit to the server: its
+ * RAW_CIRCUIT. */
+static FoctetRelayMessage *
+request_raw_circuit (Fixture          *fixture,
+                     FoctetConnection *connection)
+{
+  g_autoptr(FoctetRelayMessage) connect = foctet_relay_message_new_connect (foctet_node_get_node_id (fixture->server));
+  g_autoptr(GBytes) bytes = foctet_relay_message_encode (connect);
+  g_autoptr(FoctetStream) stream = open_raw (connection, FOCTET_RELAY_PROTOCOL_CONNECT_RAW,
+                                             g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  FoctetRelayMessage *answer = read_raw_message (stream);
+
+  g_assert_cmpint (answer->type, ==, FOCTET_RELAY_MESSAGE_RAW_CIRCUIT);
+  g_assert_cmpuint (answer->port, >, 0);
+  return answer;
+}
+
+/* A TCP connection to the relay's raw port; @data is written first. */
+static GSocketConnection *
+raw_port_connect (Fixture      *fixture,
+                  guint16       port,
+                  const guint8 *data,
+                  gsize         len)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GError) error = NULL;
+  GSocketConnection *connection;
+
+  connection = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  if (len > 0)
+    {
+      g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)), data, len,
+                                                NULL, NULL, &error));
+      g_assert_no_error (error);
+    }
+  return connection;
+}
+
+/* The relay closes @connection within @seconds: end of stream or reset. */
+static void
+expect_closed (GSocketConnection *connection,
+               guint              seconds)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
+  guint8 byte;
+
+  g_input_stream_read_async (in, &byte, 1, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, seconds);
+  g_assert_cmpint (g_input_stream_read_finish (in, result, &error), <=, 0);
+  if (error != NULL)
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+}
+
+static const char * const raw_token_options[] = { "--circuit-setup-timeout", "1", NULL };
+
+/* Nobody but the node the relay gave a token to gets an end of a raw
+ * circuit: a wrong token, garbage, silence, an expired token and a used
+ * one each get the connection closed and are counted; the right token
+ * gets a circuit to the target, which a real handshake goes through. */
+static void
+test_raw_tokens (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+  g_autoptr(FoctetConnection) control = connect_as_relay_client_with (fixture, "tls", identity);
+  g_autoptr(FoctetRelayMessage) expiring = NULL;
+  g_autoptr(FoctetRelayMessage) good = NULL;
+  g_autoptr(GSocketConnection) wrong = NULL;
+  g_autoptr(GSocketConnection) garbage = NULL;
+  g_autoptr(GSocketConnection) silent = NULL;
+  g_autoptr(GSocketConnection) late = NULL;
+  g_autoptr(GSocketConnection) claimed = NULL;
+  g_autoptr(GSocketConnection) again = NULL;
+  g_autoptr(GBytes) preamble = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(FoctetTlsStream) tls = NULL;
+  GAsyncResult *slot = NULL;
+  guint8 bad[FOCTET_RELAY_RAW_PREAMBLE_SIZE];
+  gint64 start;
+
+  /* A token the relay never gave. */
+  expiring = request_raw_circuit (fixture, control);
+  memset (bad, 0x55, sizeof bad);
+  memcpy (bad, FOCTET_RELAY_RAW_MAGIC, FOCTET_RELAY_RAW_MAGIC_SIZE);
+  wrong = raw_port_connect (fixture, expiring->port, bad, sizeof bad);
+  expect_closed (wrong, 5);
+
+  /* Not the magic: here, the start of a TLS ClientHello. */
+  memset (bad, 0, sizeof bad);
+  bad[0] = 0x16;
+  bad[1] = 0x03;
+  bad[2] = 0x01;
+  garbage = raw_port_connect (fixture, expiring->port, bad, sizeof bad);
+  expect_closed (garbage, 5);
+
+  /* Nothing at all: closed after the setup timeout (1 s here). */
+  start = g_get_monotonic_time ();
+  silent = raw_port_connect (fixture, expiring->port, NULL, 0);
+  expect_closed (silent, 5);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, G_USEC_PER_SEC * 9 / 10);
+
+  /* By now the first token has expired (the target claimed its end,
+   * this dialer never did), and the circuit is gone. */
+  wait_log (fixture, "did not claim its end", 1);
+  preamble = foctet_relay_raw_preamble_new (expiring->token);
+  late = raw_port_connect (fixture, expiring->port, g_bytes_get_data (preamble, NULL), g_bytes_get_size (preamble));
+  expect_closed (late, 5);
+  g_clear_pointer (&preamble, g_bytes_unref);
+
+  /* The right token: spliced to the server, which answers a handshake
+   * as itself. */
+  good = request_raw_circuit (fixture, control);
+  preamble = foctet_relay_raw_preamble_new (good->token);
+  claimed = raw_port_connect (fixture, good->port, g_bytes_get_data (preamble, NULL), g_bytes_get_size (preamble));
+  foctet_tls_stream_handshake_async (G_IO_STREAM (claimed), identity, FALSE, FOCTET_TLS_ALPN,
+                                     foctet_node_get_node_id (fixture->server), 5000, NULL,
+                                     foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  g_assert_no_error (error);
+  g_assert_true (foctet_node_id_equal (foctet_tls_stream_get_peer_id (tls), foctet_node_get_node_id (fixture->server)));
+  g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, 1);
+
+  /* Used once: the same token again is refused. */
+  again = raw_port_connect (fixture, good->port, g_bytes_get_data (preamble, NULL), g_bytes_get_size (preamble));
+  expect_closed (again, 5);
+
+  /* wrong, garbage, silent, the expired token unclaimed, late, again. */
+  g_assert_cmpuint (relay_stat (fixture, "refused_raw"), ==, 6);
+  g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, 1);
+  dial_through_relay_works (fixture);
+  foctet_connection_close_async (control, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+}
+
+/* Waits for the stream the relay opens on @connection that @slot (of
+ * foctet_connection_accept_stream_async(), called before the relay could
+ * open it: a connection no node serves refuses streams nobody is
+ * accepting) gets; returns it and its protocol in @protocol. */
+static FoctetStream *
+accept_relay_stream (FoctetConnection  *connection,
+                     GAsyncResult     **accept_slot,
+                     char             **protocol)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+  FoctetStream *stream;
+
+  result = foctet_test_wait_result (accept_slot, TIMEOUT);
+  stream = foctet_connection_accept_stream_finish (connection, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  foctet_stream_read_header_async (stream, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  *protocol = g_strdup (foctet_stream_read_header_finish (stream, result, &error));
+  g_assert_no_error (error);
+  return stream;
+}
+
+/* A target of before raw circuits (a raw client here) refuses the
+ * incoming-raw stream: the relay tells the dialer so (ERROR 10) and the
+ * dialer asks again with connect/1 at once, which reaches the target as
+ * incoming/1. */
+static void
+test_raw_old_target (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(FoctetNodeId) old_id = NULL;
+  g_autoptr(FoctetConnection) old = connect_as_relay_client (fixture, "tls", &old_id);
+  g_autoptr(FoctetStream) reserve = reserve_raw (old);
+  g_autoptr(FoctetStream) raw_offer = NULL;
+  g_autoptr(FoctetStream) v1_offer = NULL;
+  g_autoptr(FoctetTicket) ticket = foctet_ticket_new (old_id);
+  g_autoptr(FoctetRelayMessage) incoming = NULL;
+  g_autoptr(FoctetRelayMessage) refusal = foctet_relay_message_new_error (FOCTET_RELAY_ERROR_CODE_REFUSED, "old and busy");
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GAsyncResult) read_result = NULL;
+  GAsyncResult *read_slot = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autofree char *protocol = NULL;
+  GAsyncResult *slot = NULL;
+  GAsyncResult *accept_slot = NULL;
+
+  g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
+  foctet_connection_accept_stream_async (old, NULL, foctet_test_store_result, &accept_slot);
+  foctet_node_dial_async (fixture->client, ticket, "relay", NULL, foctet_test_store_result, &slot);
+
+  raw_offer = accept_relay_stream (old, &accept_slot, &protocol);
+  g_assert_cmpstr (protocol, ==, FOCTET_RELAY_PROTOCOL_INCOMING_RAW);
+  foctet_connection_accept_stream_async (old, NULL, foctet_test_store_result, &accept_slot);
+  foctet_stream_reset (raw_offer, FOCTET_CLOSE_CODE_REFUSED);
+  g_clear_pointer (&protocol, g_free);
+
+  v1_offer = accept_relay_stream (old, &accept_slot, &protocol);
+  g_assert_cmpstr (protocol, ==, FOCTET_RELAY_PROTOCOL_INCOMING);
+  foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (v1_offer)), G_PRIORITY_DEFAULT, NULL,
+                                   foctet_test_store_result, &read_slot);
+  read_result = foctet_test_wait_result (&read_slot, TIMEOUT);
+  incoming = foctet_relay_message_read_finish (g_io_stream_get_input_stream (G_IO_STREAM (v1_offer)), read_result,
+                                               &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (incoming->type, ==, FOCTET_RELAY_MESSAGE_INCOMING);
+  g_assert_true (foctet_node_id_equal (incoming->node_id, foctet_node_get_node_id (fixture->client)));
+  write_message_on (v1_offer, refusal);
+
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  connection = foctet_node_dial_finish (fixture->client, result, &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+  g_assert_nonnull (strstr (error->message, "old and busy"));
+  g_assert_cmpuint (relay_stat (fixture, "refused_raw_unsupported"), ==, 1);
+  g_assert_cmpuint (relay_stat (fixture, "refused_refused_by_target"), ==, 1);
+  foctet_connection_close_async (old, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1518,6 +1983,11 @@ main (int   argc,
   g_assert_nonnull (g_getenv ("FOCTET_RELAY"));
 
   g_test_add ("/relay/ping-perf", Fixture, NULL, fixture_setup, test_ping_perf, fixture_teardown);
+  g_test_add ("/relay/raw/ping-perf", Fixture, NULL, fixture_setup, test_raw_ping_perf, fixture_teardown);
+  g_test_add ("/relay/raw/fallback-v1", Fixture, no_raw_options, fixture_setup, test_raw_fallback,
+              fixture_teardown);
+  g_test_add ("/relay/raw/old-target", Fixture, NULL, fixture_setup, test_raw_old_target, fixture_teardown);
+  g_test_add ("/relay/raw/tokens", Fixture, raw_token_options, fixture_setup, test_raw_tokens, fixture_teardown);
   g_test_add ("/relay/fallback", Fixture, NULL, fixture_setup, test_fallback, fixture_teardown);
   g_test_add ("/relay/many-circuits", Fixture, many_circuits_options, fixture_setup, test_many_circuits,
               fixture_teardown);
