@@ -8,6 +8,11 @@
  * written: back-pressure from either end reaches the other, and a circuit
  * holds at most two buffers however fast its ends are.
  *
+ * A raw circuit is set up the same way on connect-raw and incoming-raw
+ * streams, but carries its bytes on two TCP connections to the raw port,
+ * each claimed with a one-time token; foctet-relay-splice.c moves them
+ * socket to socket.
+ *
  * The directory: a reserved client's publish stream holds the addresses
  * it published, which live as long as its reservation; a lookup stream
  * asks for them, one LOOKUP each, within a per-client rate.

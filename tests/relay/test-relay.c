@@ -1,8 +1,10 @@
 /* test-relay.c: the relay end to end on loopback — the real foctet-relay
  * program, and two in-process nodes with the real plugins (relay, tls,
- * yamux) loaded by the registry: reservations, circuits, fallback from a
- * dead direct address, limits, restarts, and clients the relay must
- * refuse.
+ * yamux) loaded by the registry: reservations, circuits (raw ones by
+ * default, v1 ones from a relay without raw circuits or to a target of
+ * before them), fallback from a dead direct address, limits, restarts,
+ * clients the relay must refuse, and raw connections with wrong, used,
+ * expired or missing tokens.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
