@@ -68,6 +68,11 @@ struct _FoctetTlsStream {
   gsize rbuf_start;
   gsize rbuf_len;
   gboolean base_eof;
+  /* Reading records (not the handshake or the close). */
+  gboolean reading_records;
+  /* The base stream's last read was short: it had no more then, and
+   * asking again before it is reported readable would only fail. */
+  gboolean base_drained;
 
   GError *read_error;
   gboolean read_eof;
@@ -146,6 +151,11 @@ pull_func (gnutls_transport_ptr_t ptr,
 
       if (self->base_eof)
         return 0;
+      if (self->base_drained && self->reading_records)
+        {
+          gnutls_transport_set_errno (self->session, EAGAIN);
+          return -1;
+        }
       got = g_pollable_input_stream_read_nonblocking (self->base_in, self->rbuf, READ_BUFFER_SIZE,
                                                       NULL, &error);
       if (got < 0)
@@ -167,6 +177,7 @@ pull_func (gnutls_transport_ptr_t ptr,
         }
       self->rbuf_start = 0;
       self->rbuf_len = got;
+      self->base_drained = got < READ_BUFFER_SIZE;
     }
 
   n = MIN (size, self->rbuf_len);
@@ -414,6 +425,35 @@ flush_pending (FoctetTlsStream  *self,
   return TRUE;
 }
 
+/* A source for the base stream becoming readable or writable, not
+ * blocked while it dispatches: blocking takes a source's descriptors out
+ * of the context's poll set and puts them back, and GLib (2.74) writes to
+ * the context's wake-up descriptor both times — four system calls per
+ * dispatch on the data path.  On a socket, the socket's own source: the
+ * socket stream's would hold it as a child, which GLib blocks when it
+ * dispatches it.  The stream never iterates a context from inside a
+ * callback (wait_blocking() runs its own), so nothing recurses.  Its
+ * callback is a GSocketSourceFunc on a socket, else a
+ * GPollableSourceFunc. */
+static GSource *
+base_source_new (FoctetTlsStream *self,
+                 gboolean         for_write,
+                 gboolean        *is_socket)
+{
+  GSource *source;
+
+  *is_socket = G_IS_SOCKET_CONNECTION (self->base);
+  if (*is_socket)
+    source = g_socket_create_source (g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->base)),
+                                     for_write ? G_IO_OUT : G_IO_IN, NULL);
+  else if (for_write)
+    source = g_pollable_output_stream_create_source (self->base_out, NULL);
+  else
+    source = g_pollable_input_stream_create_source (self->base_in, NULL);
+  g_source_set_can_recurse (source, TRUE);
+  return source;
+}
+
 static gboolean
 flush_source_cb (GObject  *base_out,
                  gpointer  user_data)
@@ -429,15 +469,27 @@ flush_source_cb (GObject  *base_out,
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+flush_socket_cb (GSocket      *socket,
+                 GIOCondition  condition,
+                 gpointer      user_data)
+{
+  return flush_source_cb (NULL, user_data);
+}
+
 /* A record left inside the session goes out as soon as the base stream
  * can take it, whether or not the caller writes again. */
 static void
 schedule_flush (FoctetTlsStream *self)
 {
+  gboolean is_socket;
+
   if (self->flush_source != NULL)
     return;
-  self->flush_source = g_pollable_output_stream_create_source (self->base_out, NULL);
-  g_source_set_callback (self->flush_source, G_SOURCE_FUNC (flush_source_cb), self, NULL);
+  self->flush_source = base_source_new (self, TRUE, &is_socket);
+  g_source_set_callback (self->flush_source,
+                         is_socket ? G_SOURCE_FUNC (flush_socket_cb) : G_SOURCE_FUNC (flush_source_cb),
+                         self, NULL);
   g_source_set_static_name (self->flush_source, "[foctet] TLS flush");
   g_source_attach (self->flush_source, self->context);
 }
@@ -459,6 +511,7 @@ tls_read_records (FoctetTlsStream  *self,
     return 0;
 
   /* As many records as there are, so the caller gets big reads. */
+  self->reading_records = TRUE;
   while (total < count)
     {
       ssize_t ret = gnutls_record_recv (self->session, buffer + total, count - total);
@@ -480,6 +533,7 @@ tls_read_records (FoctetTlsStream  *self,
           if (total > 0)
             break;
           g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Would block");
+          self->reading_records = FALSE;
           return -1;
         }
       if (ret == GNUTLS_E_PREMATURE_TERMINATION && self->base_error == NULL)
@@ -496,8 +550,10 @@ tls_read_records (FoctetTlsStream  *self,
       if (total > 0)
         break;
       g_propagate_error (error, g_error_copy (self->read_error));
+      self->reading_records = FALSE;
       return -1;
     }
+  self->reading_records = FALSE;
   return total;
 }
 
@@ -572,7 +628,12 @@ input_ready_now (FoctetTlsStream *self)
 static gboolean
 tls_is_readable (FoctetTlsStream *self)
 {
-  return input_ready_now (self) || g_pollable_input_stream_is_readable (self->base_in);
+  if (input_ready_now (self))
+    return TRUE;
+  if (!g_pollable_input_stream_is_readable (self->base_in))
+    return FALSE;
+  self->base_drained = FALSE;
+  return TRUE;
 }
 
 static gboolean
@@ -862,6 +923,14 @@ tls_source_dispatch (GSource     *source,
 {
   TlsSource *ts = (TlsSource *) source;
 
+  if (!ts->for_write)
+    {
+      g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&ts->tls);
+
+      /* Dispatched: the base stream may have more to read. */
+      if (tls != NULL)
+        tls->base_drained = FALSE;
+    }
   if (callback == NULL)
     return G_SOURCE_CONTINUE;
   return ((GPollableSourceFunc) (void (*) (void)) callback) (ts->stream, user_data);
@@ -914,14 +983,16 @@ tls_source_new (FoctetTlsStream *tls,
   TlsSource *ts = (TlsSource *) source;
 
   g_source_set_static_name (source, for_write ? "[foctet] TLS writable" : "[foctet] TLS readable");
+  /* As base_source_new()'s. */
+  g_source_set_can_recurse (source, TRUE);
   g_weak_ref_init (&ts->tls, tls);
   ts->stream = g_object_ref (stream);
   ts->for_write = for_write;
 
   if (tls != NULL)
     {
-      g_autoptr(GSource) base = for_write ? g_pollable_output_stream_create_source (tls->base_out, NULL)
-                                          : g_pollable_input_stream_create_source (tls->base_in, NULL);
+      gboolean is_socket;
+      g_autoptr(GSource) base = base_source_new (tls, for_write, &is_socket);
 
       g_source_set_dummy_callback (base);
       g_source_add_child_source (source, base);

@@ -597,6 +597,7 @@ session_flush (FoctetYamuxConnection *self)
   if (would_block && self->write_source == NULL)
     {
       self->write_source = g_pollable_output_stream_create_source (self->output, NULL);
+      g_source_set_can_recurse (self->write_source, TRUE);   /* as the read source */
       g_source_set_callback (self->write_source, (GSourceFunc) (void (*) (void)) session_writable_cb,
                              self, NULL);
       g_source_attach (self->write_source, self->context);
@@ -635,25 +636,47 @@ session_flush_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The flush source: dispatched in the iteration after frames were
+ * queued, so that frames queued together go out together.  A flag its
+ * prepare looks at, rather than a ready time: setting one writes to the
+ * context's wake-up descriptor every time (GLib 2.74), even from the
+ * thread running the context, which is where frames are queued. */
+typedef struct {
+  GSource source;
+  gboolean pending;
+} FlushSource;
+
 static gboolean
-ready_time_source_dispatch (GSource     *source,
-                            GSourceFunc  callback,
-                            gpointer     user_data)
+flush_source_prepare (GSource *source,
+                      gint    *timeout)
 {
-  g_source_set_ready_time (source, -1);
+  *timeout = -1;
+  return ((FlushSource *) source)->pending;
+}
+
+static gboolean
+flush_source_dispatch (GSource     *source,
+                       GSourceFunc  callback,
+                       gpointer     user_data)
+{
+  ((FlushSource *) source)->pending = FALSE;
   return callback (user_data);
 }
 
-static GSourceFuncs ready_time_source_funcs = {
-  NULL, NULL, ready_time_source_dispatch, NULL, NULL, NULL,
+static GSourceFuncs flush_source_funcs = {
+  flush_source_prepare, NULL, flush_source_dispatch, NULL, NULL, NULL,
 };
 
-/* Frames queued in one main loop iteration go out together. */
 static void
 session_schedule_flush (FoctetYamuxConnection *self)
 {
-  if (self->flush_source != NULL && self->write_source == NULL)
-    g_source_set_ready_time (self->flush_source, 0);
+  FlushSource *source = (FlushSource *) self->flush_source;
+
+  if (source == NULL || self->write_source != NULL || source->pending)
+    return;
+  source->pending = TRUE;
+  if (!g_main_context_is_owner (self->context))
+    g_main_context_wakeup (self->context);
 }
 
 /* Keep-alive and round-trip time. */
@@ -1059,6 +1082,11 @@ session_start_reading (FoctetYamuxConnection *self)
     return;
   self->read_source = g_pollable_input_stream_create_source (self->input, NULL);
   g_source_set_static_name (self->read_source, "yamux session readable");
+  /* Not blocked while it dispatches: blocking takes a source's
+   * descriptors out of the context's poll set and puts them back, and
+   * GLib (2.74) writes to the context's wake-up descriptor both times.
+   * Nothing iterates this context from inside the callback. */
+  g_source_set_can_recurse (self->read_source, TRUE);
   g_source_set_callback (self->read_source, (GSourceFunc) (void (*) (void)) session_readable_cb,
                          self, NULL);
   g_source_attach (self->read_source, self->context);
@@ -1341,7 +1369,7 @@ foctet_yamux_connection_new (GIOStream           *base_stream,
   self->is_client = is_initiator;
   self->next_id = is_initiator ? 1 : 2;
 
-  self->flush_source = g_source_new (&ready_time_source_funcs, sizeof (GSource));
+  self->flush_source = g_source_new (&flush_source_funcs, sizeof (FlushSource));
   g_source_set_static_name (self->flush_source, "yamux session flush");
   g_source_set_callback (self->flush_source, session_flush_cb, self, NULL);
   g_source_attach (self->flush_source, self->context);

@@ -272,6 +272,11 @@ direction_init (RelaySplice *self,
   d->refilled = g_get_monotonic_time ();
   d->source = g_source_new (&direction_funcs, sizeof (GSource));
   g_source_set_static_name (d->source, "foctet relay splice");
+  /* Not blocked while it dispatches: blocking takes a source's
+   * descriptors out of the context's poll set and puts them back, and
+   * GLib (2.74) writes to the context's wake-up descriptor both times.
+   * Nothing iterates this context from inside the callback. */
+  g_source_set_can_recurse (d->source, TRUE);
   /* The dispatch gets the direction as its user data. */
   g_source_set_callback (d->source, (GSourceFunc) (void (*) (void)) direction_step, d, NULL);
   g_source_attach (d->source, g_main_context_get_thread_default ());

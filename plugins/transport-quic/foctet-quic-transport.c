@@ -260,6 +260,7 @@ endpoint_wait_writable (QuicEndpoint   *endpoint,
   if (endpoint->write_source == NULL && endpoint->transport != NULL)
     {
       endpoint->write_source = g_socket_create_source (endpoint->socket, G_IO_OUT, NULL);
+      g_source_set_can_recurse (endpoint->write_source, TRUE);   /* as the read source */
       g_source_set_callback (endpoint->write_source, G_SOURCE_FUNC (endpoint_writable_cb), endpoint, NULL);
       g_source_attach (endpoint->write_source, endpoint->transport->context);
     }
@@ -885,6 +886,11 @@ endpoint_new (QuicTransport   *transport,
 
   endpoint->read_source = g_socket_create_source (endpoint->socket, G_IO_IN | G_IO_ERR, NULL);
   g_source_set_static_name (endpoint->read_source, "foctet QUIC endpoint");
+  /* Not blocked while it dispatches: blocking takes a source's
+   * descriptors out of the context's poll set and puts them back, and
+   * GLib (2.74) writes to the context's wake-up descriptor both times.
+   * Nothing iterates this context from inside the callback. */
+  g_source_set_can_recurse (endpoint->read_source, TRUE);
   g_source_set_callback (endpoint->read_source, G_SOURCE_FUNC (endpoint_readable_cb), endpoint, NULL);
   g_source_attach (endpoint->read_source, transport->context);
   return endpoint;
