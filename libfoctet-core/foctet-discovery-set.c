@@ -7,6 +7,7 @@
 
 #include "foctet-discovery-set-private.h"
 #include "foctet-error.h"
+#include "foctet-ticket-private.h"
 
 /* How long a lookup's answer is reused when the mechanism that gave it
  * keeps no peer list with a time to live of its own (the relay
@@ -235,19 +236,17 @@ static FoctetTicket *
 merge_tickets (FoctetTicket *found,
                FoctetTicket *hint)
 {
-  static const FoctetAddressKind kinds[] = {
-    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
-  };
   FoctetTicket *merged = foctet_ticket_new (foctet_ticket_get_node_id (hint));
   FoctetTicket *sources[] = { found, hint };
 
-  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+  for (guint k = 0; k < FOCTET_N_ADDRESS_KINDS; k++)
     {
+      FoctetAddressKind kind = foctet_address_kinds[k];
       g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
       for (guint s = 0; s < G_N_ELEMENTS (sources); s++)
         {
-          g_auto(GStrv) addresses = foctet_ticket_get_addresses (sources[s], kinds[k]);
+          g_auto(GStrv) addresses = foctet_ticket_get_addresses (sources[s], kind);
 
           for (guint i = 0; addresses[i] != NULL; i++)
             {
@@ -255,7 +254,7 @@ merge_tickets (FoctetTicket *found,
 
               if (!g_hash_table_add (seen, g_strdup (addresses[i])))
                 continue;
-              if (!foctet_ticket_add_address (merged, kinds[k], addresses[i], &error))
+              if (!foctet_ticket_add_address (merged, kind, addresses[i], &error))
                 g_debug ("Discovered address %s left out: %s", addresses[i], error->message);
             }
         }

@@ -14,6 +14,7 @@
 #include "foctet-perf.h"
 #include "foctet-registry.h"
 #include "foctet-stream-private.h"
+#include "foctet-ticket-private.h"
 
 /**
  * FoctetNode:
@@ -888,16 +889,14 @@ foctet_node_get_listen_uris (FoctetNode *self)
 FoctetTicket *
 foctet_node_get_ticket (FoctetNode *self)
 {
-  static const FoctetAddressKind kinds[] = {
-    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
-  };
   FoctetTicket *ticket;
 
   g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
 
   ticket = foctet_ticket_new (foctet_node_get_node_id (self));
-  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+  for (guint k = 0; k < FOCTET_N_ADDRESS_KINDS; k++)
     {
+      FoctetAddressKind kind = foctet_address_kinds[k];
       GHashTableIter iter;
       gpointer value;
 
@@ -906,14 +905,14 @@ foctet_node_get_ticket (FoctetNode *self)
         {
           g_auto(GStrv) addresses = NULL;
 
-          if (foctet_transport_get_address_kind (value) != (guint) kinds[k])
+          if (foctet_transport_get_address_kind (value) != (guint) kind)
             continue;
           addresses = foctet_transport_get_listen_addresses (value);
           for (guint i = 0; addresses[i] != NULL; i++)
             {
               g_autoptr(GError) error = NULL;
 
-              if (!foctet_ticket_add_address (ticket, kinds[k], addresses[i], &error))
+              if (!foctet_ticket_add_address (ticket, kind, addresses[i], &error))
                 g_debug ("Address %s left out of the ticket: %s", addresses[i], error->message);
             }
         }
@@ -1401,45 +1400,33 @@ dial_start (FoctetNode         *self,
   race_start_next (task);
 }
 
-/* The ticket's addresses a dial can use, as "transport/host:port": QUIC,
- * then TLS, then relay, of the transports loaded. */
+/* The ticket's addresses a dial can use, as "transport/host:port" in the
+ * order of foctet_ticket_get_uris() (QUIC, then TLS, then relay): those of
+ * @transport if it is given, and of the transports loaded. */
 static GPtrArray *
 ticket_dial_uris (FoctetNode   *self,
                   FoctetTicket *ticket,
                   const char   *transport)
 {
-  static const FoctetAddressKind kinds[] = {
-    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
-  };
   g_auto(GStrv) loaded = NULL;
+  g_auto(GStrv) all = NULL;
   GPtrArray *uris;
 
   loaded = foctet_registry_list_names (foctet_registry_get_default (), FOCTET_PLUGIN_KIND_TRANSPORT);
+  all = foctet_ticket_get_uris (ticket);
   uris = g_ptr_array_new_with_free_func (g_free);
-  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+  for (guint i = 0; all[i] != NULL; i++)
     {
-      const char *name = foctet_address_kind_to_transport (kinds[k]);
-      g_auto(GStrv) addresses = NULL;
+      g_autofree char *name = g_strndup (all[i], strcspn (all[i], "/"));
 
       if (transport != NULL && g_strcmp0 (transport, name) != 0)
         continue;
       if (!g_strv_contains ((const char * const *) loaded, name) &&
           !g_hash_table_contains (self->transports, name))
         continue;
-      addresses = foctet_ticket_get_addresses (ticket, kinds[k]);
-      for (guint i = 0; addresses[i] != NULL; i++)
-        g_ptr_array_add (uris, g_strconcat (name, "/", addresses[i], NULL));
+      g_ptr_array_add (uris, g_strdup (all[i]));
     }
   return uris;
-}
-
-static gboolean
-ticket_has_address (FoctetTicket      *ticket,
-                    FoctetAddressKind  kind)
-{
-  g_auto(GStrv) addresses = foctet_ticket_get_addresses (ticket, kind);
-
-  return addresses[0] != NULL;
 }
 
 /* Whether the ticket says where to reach the node itself, not only
@@ -1447,8 +1434,8 @@ ticket_has_address (FoctetTicket      *ticket,
 static gboolean
 ticket_has_direct_address (FoctetTicket *ticket)
 {
-  return ticket_has_address (ticket, FOCTET_ADDRESS_KIND_QUIC) ||
-         ticket_has_address (ticket, FOCTET_ADDRESS_KIND_TLS);
+  return foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_QUIC) ||
+         foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_TLS);
 }
 
 /* Races the ticket's addresses; takes the caller's reference on @task.
@@ -1467,7 +1454,7 @@ dial_ticket (FoctetNode   *self,
     {
       g_autofree char *peer = foctet_node_id_to_string (foctet_ticket_get_node_id (ticket));
       gboolean empty = transport == NULL && !ticket_has_direct_address (ticket) &&
-                       !ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY);
+                       !foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY);
 
       g_ptr_array_unref (uris);
       if (empty)
@@ -1550,7 +1537,7 @@ dial_resolved_cb (GObject      *source,
   if (found == NULL)
     {
       /* A relay the ticket named still leads to the node. */
-      if (ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY) &&
+      if (foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY) &&
           (transport == NULL || g_strcmp0 (transport, "relay") == 0))
         {
           g_debug ("%s; dialing through the ticket's relay", error->message);
