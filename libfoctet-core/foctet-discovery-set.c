@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "foctet-discovery-set-private.h"
+#include "foctet-cancellable-private.h"
 #include "foctet-error.h"
 #include "foctet-ticket-private.h"
 
@@ -305,8 +306,7 @@ typedef struct {
   FoctetDiscoverySet *set;
   FoctetTicket *hint;
   GCancellable *cancellable;     /* cancels the mechanisms still looking */
-  GCancellable *outer;           /* the caller's */
-  gulong outer_id;
+  FoctetCancellableChain caller; /* the caller's cancellable cancels it too */
   guint pending;
   gboolean done;
   GString *reasons;
@@ -315,21 +315,12 @@ typedef struct {
 static void
 resolve_free (Resolve *resolve)
 {
-  if (resolve->outer_id != 0)
-    g_cancellable_disconnect (resolve->outer, resolve->outer_id);
-  g_clear_object (&resolve->outer);
+  foctet_cancellable_chain_clear (&resolve->caller);
   g_clear_object (&resolve->cancellable);
   g_clear_object (&resolve->hint);
   g_clear_pointer (&resolve->set, foctet_discovery_set_unref);
   g_string_free (resolve->reasons, TRUE);
   g_free (resolve);
-}
-
-static void
-outer_cancelled_cb (GCancellable *outer,
-                    GCancellable *inner)
-{
-  g_cancellable_cancel (inner);
 }
 
 static void
@@ -426,12 +417,7 @@ foctet_discovery_set_resolve_async (FoctetDiscoverySet  *self,
   resolve->cancellable = g_cancellable_new ();
   resolve->reasons = g_string_new (NULL);
   g_task_set_task_data (task, resolve, (GDestroyNotify) resolve_free);
-  if (cancellable != NULL)
-    {
-      resolve->outer = g_object_ref (cancellable);
-      resolve->outer_id = g_cancellable_connect (cancellable, G_CALLBACK (outer_cancelled_cb),
-                                                 resolve->cancellable, NULL);
-    }
+  foctet_cancellable_chain_init (&resolve->caller, cancellable, resolve->cancellable);
 
   for (guint m = 0; m < self->members->len; m++)
     {

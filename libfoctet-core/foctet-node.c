@@ -8,6 +8,7 @@
 
 #include "foctet-node.h"
 #include "foctet-builtins-private.h"
+#include "foctet-cancellable-private.h"
 #include "foctet-discovery-set-private.h"
 #include "foctet-error.h"
 #include "foctet-ping.h"
@@ -415,8 +416,7 @@ typedef struct {
   FoctetConnection *connection;
   FoctetStream *stream;
   GCancellable *cancellable;
-  GCancellable *node_cancellable;
-  gulong cancelled_id;
+  FoctetCancellableChain node_chain;   /* the node's cancels @cancellable */
   GSource *timeout;
 } HeaderData;
 
@@ -428,8 +428,7 @@ header_data_free (HeaderData *data)
   g_weak_ref_clear (&data->node);
   g_clear_object (&data->connection);
   g_clear_object (&data->stream);
-  g_cancellable_disconnect (data->node_cancellable, data->cancelled_id);
-  g_clear_object (&data->node_cancellable);
+  foctet_cancellable_chain_clear (&data->node_chain);
   g_clear_object (&data->cancellable);
   if (data->timeout != NULL)
     {
@@ -437,13 +436,6 @@ header_data_free (HeaderData *data)
       g_source_unref (data->timeout);
     }
   g_free (data);
-}
-
-static void
-node_cancelled_cb (GCancellable *node_cancellable,
-                   GCancellable *header_cancellable)
-{
-  g_cancellable_cancel (header_cancellable);
 }
 
 static gboolean
@@ -528,9 +520,7 @@ accept_cb (GObject      *source,
   header->connection = g_object_ref (data->connection);
   header->stream = g_steal_pointer (&stream);
   header->cancellable = g_cancellable_new ();
-  header->node_cancellable = g_object_ref (self->cancellable);
-  header->cancelled_id = g_cancellable_connect (self->cancellable, G_CALLBACK (node_cancelled_cb),
-                                                header->cancellable, NULL);
+  foctet_cancellable_chain_init (&header->node_chain, self->cancellable, header->cancellable);
   header->timeout = g_timeout_source_new_seconds (HEADER_TIMEOUT_SECONDS);
   g_source_set_callback (header->timeout, header_timeout_cb, header, NULL);
   g_source_attach (header->timeout, self->context);
@@ -1477,33 +1467,22 @@ dial_ticket (FoctetNode   *self,
 
 /* A dial that first looks its NodeId up. */
 typedef struct {
-  FoctetNode *node;              /* the task's source object */
   FoctetTicket *ticket;
   char *transport;
   GCancellable *cancellable;     /* the lookup's: the caller's or the node's cancels it */
-  gulong node_id;
-  GCancellable *caller;
-  gulong caller_id;
+  FoctetCancellableChain node_chain;
+  FoctetCancellableChain caller_chain;
 } DialLookup;
 
 static void
 dial_lookup_free (DialLookup *lookup)
 {
-  g_cancellable_disconnect (lookup->node->cancellable, lookup->node_id);
-  if (lookup->caller != NULL)
-    g_cancellable_disconnect (lookup->caller, lookup->caller_id);
-  g_clear_object (&lookup->caller);
+  foctet_cancellable_chain_clear (&lookup->node_chain);
+  foctet_cancellable_chain_clear (&lookup->caller_chain);
   g_clear_object (&lookup->cancellable);
   g_clear_object (&lookup->ticket);
   g_free (lookup->transport);
   g_free (lookup);
-}
-
-static void
-lookup_cancel_cb (GCancellable *cancellable,
-                  GCancellable *lookup)
-{
-  g_cancellable_cancel (lookup);
 }
 
 static void
@@ -1616,15 +1595,8 @@ foctet_node_dial_async (FoctetNode          *self,
       lookup->ticket = g_object_ref (ticket);
       lookup->transport = g_strdup (transport);
       lookup->cancellable = g_cancellable_new ();
-      lookup->node = self;
-      lookup->node_id = g_cancellable_connect (self->cancellable, G_CALLBACK (lookup_cancel_cb),
-                                               lookup->cancellable, NULL);
-      if (cancellable != NULL)
-        {
-          lookup->caller = g_object_ref (cancellable);
-          lookup->caller_id = g_cancellable_connect (cancellable, G_CALLBACK (lookup_cancel_cb),
-                                                     lookup->cancellable, NULL);
-        }
+      foctet_cancellable_chain_init (&lookup->node_chain, self->cancellable, lookup->cancellable);
+      foctet_cancellable_chain_init (&lookup->caller_chain, cancellable, lookup->cancellable);
       g_task_set_task_data (task, lookup, (GDestroyNotify) dial_lookup_free);
       foctet_discovery_set_resolve_async (self->discoveries, ticket, lookup->cancellable,
                                           dial_resolved_cb, task);
