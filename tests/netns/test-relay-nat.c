@@ -220,18 +220,13 @@ static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
 {
-  g_autofree char *data_home = NULL, *state_home = NULL, *identity = NULL, *listen = NULL;
+  g_autofree char *identity = NULL, *listen = NULL;
   g_autofree char *public_prefix = NULL;
   g_auto(GStrv) words = NULL;
 
   fixture->lab = netns_lab_new_nat ();
   fixture->tmpdir = foctet_test_make_tmpdir ();
-  data_home = g_build_filename (fixture->tmpdir, "data", NULL);
-  state_home = g_build_filename (fixture->tmpdir, "state", NULL);
-  fixture->launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_setenv (fixture->launcher, "XDG_DATA_HOME", data_home, TRUE);
-  g_subprocess_launcher_setenv (fixture->launcher, "XDG_STATE_HOME", state_home, TRUE);
-  g_subprocess_launcher_setenv (fixture->launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
+  fixture->launcher = foctet_test_launcher_new (fixture->tmpdir, G_SUBPROCESS_FLAGS_NONE);
 
   identity = g_build_filename (fixture->tmpdir, "relay", NULL);
   public_prefix = g_strconcat (netns_lab_get_address (fixture->lab, NETNS_SIDE_PUBLIC), ":", NULL);
