@@ -40,19 +40,11 @@ shell_parse_target (const char  *text,
   return g_steal_pointer (&ticket);
 }
 
-static gboolean
-has_address (FoctetTicket      *ticket,
-             FoctetAddressKind  kind)
-{
-  g_auto(GStrv) addresses = foctet_ticket_get_addresses (ticket, kind);
-
-  return addresses[0] != NULL;
-}
-
 gboolean
 shell_ticket_has_direct_address (FoctetTicket *ticket)
 {
-  return has_address (ticket, FOCTET_ADDRESS_KIND_QUIC) || has_address (ticket, FOCTET_ADDRESS_KIND_TLS);
+  return foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_QUIC) ||
+         foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_TLS);
 }
 
 void
@@ -81,7 +73,7 @@ shell_enable_discovery (ShellContext         *ctx,
                         FoctetTicket         *ticket)
 {
   shell_enable_named_discovery (ctx, node, "mdns", flags);
-  if (ticket != NULL && has_address (ticket, FOCTET_ADDRESS_KIND_RELAY))
+  if (ticket != NULL && foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY))
     shell_enable_named_discovery (ctx, node, "relay", flags);
 }
 

@@ -6,7 +6,9 @@
 #include "config.h"
 
 #include "foctet-discovery-set-private.h"
+#include "foctet-cancellable-private.h"
 #include "foctet-error.h"
+#include "foctet-ticket-private.h"
 
 /* How long a lookup's answer is reused when the mechanism that gave it
  * keeps no peer list with a time to live of its own (the relay
@@ -235,19 +237,17 @@ static FoctetTicket *
 merge_tickets (FoctetTicket *found,
                FoctetTicket *hint)
 {
-  static const FoctetAddressKind kinds[] = {
-    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
-  };
   FoctetTicket *merged = foctet_ticket_new (foctet_ticket_get_node_id (hint));
   FoctetTicket *sources[] = { found, hint };
 
-  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+  for (guint k = 0; k < FOCTET_N_ADDRESS_KINDS; k++)
     {
+      FoctetAddressKind kind = foctet_address_kinds[k];
       g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
       for (guint s = 0; s < G_N_ELEMENTS (sources); s++)
         {
-          g_auto(GStrv) addresses = foctet_ticket_get_addresses (sources[s], kinds[k]);
+          g_auto(GStrv) addresses = foctet_ticket_get_addresses (sources[s], kind);
 
           for (guint i = 0; addresses[i] != NULL; i++)
             {
@@ -255,7 +255,7 @@ merge_tickets (FoctetTicket *found,
 
               if (!g_hash_table_add (seen, g_strdup (addresses[i])))
                 continue;
-              if (!foctet_ticket_add_address (merged, kinds[k], addresses[i], &error))
+              if (!foctet_ticket_add_address (merged, kind, addresses[i], &error))
                 g_debug ("Discovered address %s left out: %s", addresses[i], error->message);
             }
         }
@@ -306,8 +306,7 @@ typedef struct {
   FoctetDiscoverySet *set;
   FoctetTicket *hint;
   GCancellable *cancellable;     /* cancels the mechanisms still looking */
-  GCancellable *outer;           /* the caller's */
-  gulong outer_id;
+  FoctetCancellableChain caller; /* the caller's cancellable cancels it too */
   guint pending;
   gboolean done;
   GString *reasons;
@@ -316,21 +315,12 @@ typedef struct {
 static void
 resolve_free (Resolve *resolve)
 {
-  if (resolve->outer_id != 0)
-    g_cancellable_disconnect (resolve->outer, resolve->outer_id);
-  g_clear_object (&resolve->outer);
+  foctet_cancellable_chain_clear (&resolve->caller);
   g_clear_object (&resolve->cancellable);
   g_clear_object (&resolve->hint);
   g_clear_pointer (&resolve->set, foctet_discovery_set_unref);
   g_string_free (resolve->reasons, TRUE);
   g_free (resolve);
-}
-
-static void
-outer_cancelled_cb (GCancellable *outer,
-                    GCancellable *inner)
-{
-  g_cancellable_cancel (inner);
 }
 
 static void
@@ -427,12 +417,7 @@ foctet_discovery_set_resolve_async (FoctetDiscoverySet  *self,
   resolve->cancellable = g_cancellable_new ();
   resolve->reasons = g_string_new (NULL);
   g_task_set_task_data (task, resolve, (GDestroyNotify) resolve_free);
-  if (cancellable != NULL)
-    {
-      resolve->outer = g_object_ref (cancellable);
-      resolve->outer_id = g_cancellable_connect (cancellable, G_CALLBACK (outer_cancelled_cb),
-                                                 resolve->cancellable, NULL);
-    }
+  foctet_cancellable_chain_init (&resolve->caller, cancellable, resolve->cancellable);
 
   for (guint m = 0; m < self->members->len; m++)
     {

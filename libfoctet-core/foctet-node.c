@@ -8,12 +8,14 @@
 
 #include "foctet-node.h"
 #include "foctet-builtins-private.h"
+#include "foctet-cancellable-private.h"
 #include "foctet-discovery-set-private.h"
 #include "foctet-error.h"
 #include "foctet-ping.h"
 #include "foctet-perf.h"
 #include "foctet-registry.h"
 #include "foctet-stream-private.h"
+#include "foctet-ticket-private.h"
 
 /**
  * FoctetNode:
@@ -414,8 +416,7 @@ typedef struct {
   FoctetConnection *connection;
   FoctetStream *stream;
   GCancellable *cancellable;
-  GCancellable *node_cancellable;
-  gulong cancelled_id;
+  FoctetCancellableChain node_chain;   /* the node's cancels @cancellable */
   GSource *timeout;
 } HeaderData;
 
@@ -427,8 +428,7 @@ header_data_free (HeaderData *data)
   g_weak_ref_clear (&data->node);
   g_clear_object (&data->connection);
   g_clear_object (&data->stream);
-  g_cancellable_disconnect (data->node_cancellable, data->cancelled_id);
-  g_clear_object (&data->node_cancellable);
+  foctet_cancellable_chain_clear (&data->node_chain);
   g_clear_object (&data->cancellable);
   if (data->timeout != NULL)
     {
@@ -436,13 +436,6 @@ header_data_free (HeaderData *data)
       g_source_unref (data->timeout);
     }
   g_free (data);
-}
-
-static void
-node_cancelled_cb (GCancellable *node_cancellable,
-                   GCancellable *header_cancellable)
-{
-  g_cancellable_cancel (header_cancellable);
 }
 
 static gboolean
@@ -527,9 +520,7 @@ accept_cb (GObject      *source,
   header->connection = g_object_ref (data->connection);
   header->stream = g_steal_pointer (&stream);
   header->cancellable = g_cancellable_new ();
-  header->node_cancellable = g_object_ref (self->cancellable);
-  header->cancelled_id = g_cancellable_connect (self->cancellable, G_CALLBACK (node_cancelled_cb),
-                                                header->cancellable, NULL);
+  foctet_cancellable_chain_init (&header->node_chain, self->cancellable, header->cancellable);
   header->timeout = g_timeout_source_new_seconds (HEADER_TIMEOUT_SECONDS);
   g_source_set_callback (header->timeout, header_timeout_cb, header, NULL);
   g_source_attach (header->timeout, self->context);
@@ -888,16 +879,14 @@ foctet_node_get_listen_uris (FoctetNode *self)
 FoctetTicket *
 foctet_node_get_ticket (FoctetNode *self)
 {
-  static const FoctetAddressKind kinds[] = {
-    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
-  };
   FoctetTicket *ticket;
 
   g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
 
   ticket = foctet_ticket_new (foctet_node_get_node_id (self));
-  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+  for (guint k = 0; k < FOCTET_N_ADDRESS_KINDS; k++)
     {
+      FoctetAddressKind kind = foctet_address_kinds[k];
       GHashTableIter iter;
       gpointer value;
 
@@ -906,14 +895,14 @@ foctet_node_get_ticket (FoctetNode *self)
         {
           g_auto(GStrv) addresses = NULL;
 
-          if (foctet_transport_get_address_kind (value) != (guint) kinds[k])
+          if (foctet_transport_get_address_kind (value) != (guint) kind)
             continue;
           addresses = foctet_transport_get_listen_addresses (value);
           for (guint i = 0; addresses[i] != NULL; i++)
             {
               g_autoptr(GError) error = NULL;
 
-              if (!foctet_ticket_add_address (ticket, kinds[k], addresses[i], &error))
+              if (!foctet_ticket_add_address (ticket, kind, addresses[i], &error))
                 g_debug ("Address %s left out of the ticket: %s", addresses[i], error->message);
             }
         }
@@ -1401,45 +1390,33 @@ dial_start (FoctetNode         *self,
   race_start_next (task);
 }
 
-/* The ticket's addresses a dial can use, as "transport/host:port": QUIC,
- * then TLS, then relay, of the transports loaded. */
+/* The ticket's addresses a dial can use, as "transport/host:port" in the
+ * order of foctet_ticket_get_uris() (QUIC, then TLS, then relay): those of
+ * @transport if it is given, and of the transports loaded. */
 static GPtrArray *
 ticket_dial_uris (FoctetNode   *self,
                   FoctetTicket *ticket,
                   const char   *transport)
 {
-  static const FoctetAddressKind kinds[] = {
-    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
-  };
   g_auto(GStrv) loaded = NULL;
+  g_auto(GStrv) all = NULL;
   GPtrArray *uris;
 
   loaded = foctet_registry_list_names (foctet_registry_get_default (), FOCTET_PLUGIN_KIND_TRANSPORT);
+  all = foctet_ticket_get_uris (ticket);
   uris = g_ptr_array_new_with_free_func (g_free);
-  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+  for (guint i = 0; all[i] != NULL; i++)
     {
-      const char *name = foctet_address_kind_to_transport (kinds[k]);
-      g_auto(GStrv) addresses = NULL;
+      g_autofree char *name = g_strndup (all[i], strcspn (all[i], "/"));
 
       if (transport != NULL && g_strcmp0 (transport, name) != 0)
         continue;
       if (!g_strv_contains ((const char * const *) loaded, name) &&
           !g_hash_table_contains (self->transports, name))
         continue;
-      addresses = foctet_ticket_get_addresses (ticket, kinds[k]);
-      for (guint i = 0; addresses[i] != NULL; i++)
-        g_ptr_array_add (uris, g_strconcat (name, "/", addresses[i], NULL));
+      g_ptr_array_add (uris, g_strdup (all[i]));
     }
   return uris;
-}
-
-static gboolean
-ticket_has_address (FoctetTicket      *ticket,
-                    FoctetAddressKind  kind)
-{
-  g_auto(GStrv) addresses = foctet_ticket_get_addresses (ticket, kind);
-
-  return addresses[0] != NULL;
 }
 
 /* Whether the ticket says where to reach the node itself, not only
@@ -1447,8 +1424,8 @@ ticket_has_address (FoctetTicket      *ticket,
 static gboolean
 ticket_has_direct_address (FoctetTicket *ticket)
 {
-  return ticket_has_address (ticket, FOCTET_ADDRESS_KIND_QUIC) ||
-         ticket_has_address (ticket, FOCTET_ADDRESS_KIND_TLS);
+  return foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_QUIC) ||
+         foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_TLS);
 }
 
 /* Races the ticket's addresses; takes the caller's reference on @task.
@@ -1467,7 +1444,7 @@ dial_ticket (FoctetNode   *self,
     {
       g_autofree char *peer = foctet_node_id_to_string (foctet_ticket_get_node_id (ticket));
       gboolean empty = transport == NULL && !ticket_has_direct_address (ticket) &&
-                       !ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY);
+                       !foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY);
 
       g_ptr_array_unref (uris);
       if (empty)
@@ -1490,33 +1467,22 @@ dial_ticket (FoctetNode   *self,
 
 /* A dial that first looks its NodeId up. */
 typedef struct {
-  FoctetNode *node;              /* the task's source object */
   FoctetTicket *ticket;
   char *transport;
   GCancellable *cancellable;     /* the lookup's: the caller's or the node's cancels it */
-  gulong node_id;
-  GCancellable *caller;
-  gulong caller_id;
+  FoctetCancellableChain node_chain;
+  FoctetCancellableChain caller_chain;
 } DialLookup;
 
 static void
 dial_lookup_free (DialLookup *lookup)
 {
-  g_cancellable_disconnect (lookup->node->cancellable, lookup->node_id);
-  if (lookup->caller != NULL)
-    g_cancellable_disconnect (lookup->caller, lookup->caller_id);
-  g_clear_object (&lookup->caller);
+  foctet_cancellable_chain_clear (&lookup->node_chain);
+  foctet_cancellable_chain_clear (&lookup->caller_chain);
   g_clear_object (&lookup->cancellable);
   g_clear_object (&lookup->ticket);
   g_free (lookup->transport);
   g_free (lookup);
-}
-
-static void
-lookup_cancel_cb (GCancellable *cancellable,
-                  GCancellable *lookup)
-{
-  g_cancellable_cancel (lookup);
 }
 
 static void
@@ -1550,7 +1516,7 @@ dial_resolved_cb (GObject      *source,
   if (found == NULL)
     {
       /* A relay the ticket named still leads to the node. */
-      if (ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY) &&
+      if (foctet_ticket_has_address (ticket, FOCTET_ADDRESS_KIND_RELAY) &&
           (transport == NULL || g_strcmp0 (transport, "relay") == 0))
         {
           g_debug ("%s; dialing through the ticket's relay", error->message);
@@ -1629,15 +1595,8 @@ foctet_node_dial_async (FoctetNode          *self,
       lookup->ticket = g_object_ref (ticket);
       lookup->transport = g_strdup (transport);
       lookup->cancellable = g_cancellable_new ();
-      lookup->node = self;
-      lookup->node_id = g_cancellable_connect (self->cancellable, G_CALLBACK (lookup_cancel_cb),
-                                               lookup->cancellable, NULL);
-      if (cancellable != NULL)
-        {
-          lookup->caller = g_object_ref (cancellable);
-          lookup->caller_id = g_cancellable_connect (cancellable, G_CALLBACK (lookup_cancel_cb),
-                                                     lookup->cancellable, NULL);
-        }
+      foctet_cancellable_chain_init (&lookup->node_chain, self->cancellable, lookup->cancellable);
+      foctet_cancellable_chain_init (&lookup->caller_chain, cancellable, lookup->cancellable);
       g_task_set_task_data (task, lookup, (GDestroyNotify) dial_lookup_free);
       foctet_discovery_set_resolve_async (self->discoveries, ticket, lookup->cancellable,
                                           dial_resolved_cb, task);

@@ -223,32 +223,15 @@ foctet_peer_get_ticket (FoctetPeer *self)
  * @self: a #FoctetPeer
  *
  * Returns: (transfer full) (array zero-terminated=1): the announced
- *   addresses as "transport/host:port": QUIC, then TLS, then relays
+ *   addresses as "transport/host:port": QUIC, then TLS, then relays, as
+ *   foctet_ticket_get_uris() gives those of the peer's ticket
  */
 char **
 foctet_peer_get_addresses (FoctetPeer *self)
 {
-  static const FoctetAddressKind kinds[] = {
-    FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
-  };
-  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-
   g_return_val_if_fail (FOCTET_IS_PEER (self), NULL);
 
-  for (gsize k = 0; k < G_N_ELEMENTS (kinds); k++)
-    {
-      g_auto(GStrv) addresses = foctet_ticket_get_addresses (self->ticket, kinds[k]);
-
-      for (gsize i = 0; addresses[i] != NULL; i++)
-        {
-          g_autofree char *uri = g_strdup_printf ("%s/%s",
-                                                  foctet_address_kind_to_transport (kinds[k]),
-                                                  addresses[i]);
-          g_strv_builder_add (builder, uri);
-        }
-    }
-
-  return g_strv_builder_end (builder);
+  return foctet_ticket_get_uris (self->ticket);
 }
 
 /**

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "foctet-ticket.h"
+#include "foctet-ticket-private.h"
 #include "foctet-host-port.h"
 #include "foctet-base32.h"
 #include "foctet-error.h"
@@ -165,6 +165,10 @@ foctet_ticket_new (const FoctetNodeId *node_id)
 
   return g_object_new (FOCTET_TYPE_TICKET, "node-id", node_id, NULL);
 }
+
+const FoctetAddressKind foctet_address_kinds[FOCTET_N_ADDRESS_KINDS] = {
+  FOCTET_ADDRESS_KIND_QUIC, FOCTET_ADDRESS_KIND_TLS, FOCTET_ADDRESS_KIND_RELAY,
+};
 
 static gboolean
 is_address_kind (guint type)
@@ -622,6 +626,64 @@ foctet_ticket_get_addresses (FoctetTicket      *self,
     }
   g_ptr_array_add (addresses, NULL);
   return (char **) g_ptr_array_free (addresses, FALSE);
+}
+
+/**
+ * foctet_ticket_has_address:
+ * @self: a #FoctetTicket
+ * @kind: which transport
+ *
+ * Tells whether the ticket holds an address of one kind, e.g. whether a
+ * relay leads to the node, without copying the addresses.
+ *
+ * Returns: %TRUE if the ticket has at least one address of @kind
+ */
+gboolean
+foctet_ticket_has_address (FoctetTicket      *self,
+                           FoctetAddressKind  kind)
+{
+  g_return_val_if_fail (FOCTET_IS_TICKET (self), FALSE);
+
+  if (!is_address_kind (kind))
+    return FALSE;
+  for (guint i = 0; i < self->entries->len; i++)
+    if (g_array_index (self->entries, Entry, i).type == (guint) kind)
+      return TRUE;
+  return FALSE;
+}
+
+/**
+ * foctet_ticket_get_uris:
+ * @self: a #FoctetTicket
+ *
+ * Gets every address of the ticket in the form foctet_node_dial_uri_async()
+ * takes, "transport/host:port" (the transport named as
+ * foctet_address_kind_to_transport() names it): the QUIC addresses, then
+ * the TLS ones, then the relays, each kind in the ticket's order.  That is
+ * the order in which foctet_node_dial_async() tries them.
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the addresses as
+ *   "transport/host:port", preferred first; an empty array if there are
+ *   none
+ */
+char **
+foctet_ticket_get_uris (FoctetTicket *self)
+{
+  GPtrArray *uris;
+
+  g_return_val_if_fail (FOCTET_IS_TICKET (self), NULL);
+
+  uris = g_ptr_array_new ();
+  for (guint k = 0; k < FOCTET_N_ADDRESS_KINDS; k++)
+    {
+      g_auto(GStrv) addresses = foctet_ticket_get_addresses (self, foctet_address_kinds[k]);
+      const char *transport = foctet_address_kind_to_transport (foctet_address_kinds[k]);
+
+      for (guint i = 0; addresses[i] != NULL; i++)
+        g_ptr_array_add (uris, g_strconcat (transport, "/", addresses[i], NULL));
+    }
+  g_ptr_array_add (uris, NULL);
+  return (char **) g_ptr_array_free (uris, FALSE);
 }
 
 /**

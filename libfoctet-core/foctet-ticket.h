@@ -56,6 +56,11 @@ FOCTET_AVAILABLE_IN_ALL
 char **foctet_ticket_get_addresses (FoctetTicket      *self,
                                     FoctetAddressKind  kind);
 FOCTET_AVAILABLE_IN_ALL
+gboolean foctet_ticket_has_address (FoctetTicket      *self,
+                                    FoctetAddressKind  kind);
+FOCTET_AVAILABLE_IN_ALL
+char **foctet_ticket_get_uris (FoctetTicket *self);
+FOCTET_AVAILABLE_IN_ALL
 gboolean foctet_ticket_add_app_data (FoctetTicket *self,
                                      guint8        type,
                                      GBytes       *value,

@@ -1260,55 +1260,100 @@ circuit_check (RelayServer  *self,
   return 0;
 }
 
+/* What sets a v1 circuit and a raw one apart from the dialer's CONNECT
+ * until the stream to the target is open. */
+typedef struct {
+  const char *stream;                 /* the dialer's stream, for messages */
+  guint64 memory;                     /* the buffers the circuit will hold */
+  const char *incoming;               /* the protocol of the target's stream */
+  GAsyncReadyCallback incoming_opened_cb;
+  GSourceFunc setup_timeout_cb;
+  gpointer (*ref) (gpointer c);
+  void (*refuse) (gpointer c, guint16 code, const char *text);
+  void (*end) (gpointer c, const char *why);
+} CircuitKind;
+
+/* Answers what the dialer of @c, a circuit of @kind, sent first on its
+ * stream: @request, or @error if it could not be read.  A CONNECT to a
+ * node that holds a reservation, within the limits, counts the circuit in
+ * them from now on (@counted), starts its setup @timer again and opens the
+ * incoming stream to the target, whose NodeId goes to @target_key; anything
+ * else refuses @c with the ERROR that says why, or ends it when its stream
+ * failed. */
+static void
+circuit_connect (RelayServer               *self,
+                 const CircuitKind         *kind,
+                 gpointer                   c,
+                 const char                *dialer_key,
+                 GCancellable              *cancellable,
+                 const FoctetRelayMessage  *request,
+                 const GError              *error,
+                 char                     **target_key,
+                 gboolean                  *counted,
+                 GSource                  **timer)
+{
+  g_autofree char *text = NULL;
+  Reservation *target = NULL;
+  guint16 code;
+
+  if (request == NULL)
+    {
+      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
+        kind->refuse (c, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, error->message);
+      else
+        kind->end (c, error->message);
+      return;
+    }
+  if (request->type != FOCTET_RELAY_MESSAGE_CONNECT)
+    {
+      g_autofree char *what = foctet_relay_message_to_string (request);
+
+      text = g_strdup_printf ("Expected CONNECT on a %s stream, got %s", kind->stream, what);
+      kind->refuse (c, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+      return;
+    }
+
+  *target_key = foctet_node_id_to_string (request->node_id);
+  code = circuit_check (self, dialer_key, *target_key, kind->memory, &target, &text);
+  if (code != 0)
+    {
+      kind->refuse (c, code, text);
+      return;
+    }
+  *counted = TRUE;
+  client_count_add (self, dialer_key, 1);
+  client_count_add (self, *target_key, 1);
+  self->buffer_memory += kind->memory;
+  destroy_source (timer);
+  *timer = attach_timeout (self, self->incoming_timeout * 1000, kind->setup_timeout_cb, c);
+  foctet_connection_open_stream_async (target->connection, kind->incoming, cancellable,
+                                       kind->incoming_opened_cb, kind->ref (c));
+}
+
+static const CircuitKind circuit_kind = {
+  .stream = "connect",
+  .memory = 2 * RELAY_CIRCUIT_BUFFER,
+  .incoming = FOCTET_RELAY_PROTOCOL_INCOMING,
+  .incoming_opened_cb = incoming_opened_cb,
+  .setup_timeout_cb = circuit_setup_timeout_cb,
+  .ref = (gpointer (*) (gpointer)) circuit_ref,
+  .refuse = (void (*) (gpointer, guint16, const char *)) circuit_refuse,
+  .end = (void (*) (gpointer, const char *)) circuit_end,
+};
+
 static void
 connect_request_cb (GObject      *source,
                     GAsyncResult *result,
                     gpointer      user_data)
 {
   Circuit *c = user_data;
-  RelayServer *self = c->server;
   g_autoptr(FoctetRelayMessage) request = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *text = NULL;
-  Reservation *target = NULL;
-  guint16 code;
 
   request = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (self == NULL)
-    goto out;
-  if (request == NULL)
-    {
-      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
-        circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, error->message);
-      else
-        circuit_end (c, error->message);
-      goto out;
-    }
-  if (request->type != FOCTET_RELAY_MESSAGE_CONNECT)
-    {
-      g_autofree char *what = foctet_relay_message_to_string (request);
-      g_autofree char *expected = g_strdup_printf ("Expected CONNECT on a connect stream, got %s", what);
-
-      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE, expected);
-      goto out;
-    }
-
-  c->target_key = foctet_node_id_to_string (request->node_id);
-  code = circuit_check (self, c->dialer_key, c->target_key, 2 * RELAY_CIRCUIT_BUFFER, &target, &text);
-  if (code != 0)
-    circuit_refuse (c, code, text);
-  else
-    {
-      c->counted = TRUE;
-      client_count_add (self, c->dialer_key, 1);
-      client_count_add (self, c->target_key, 1);
-      self->buffer_memory += 2 * RELAY_CIRCUIT_BUFFER;
-      destroy_source (&c->timer);
-      c->timer = attach_timeout (self, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
-      foctet_connection_open_stream_async (target->connection, FOCTET_RELAY_PROTOCOL_INCOMING, c->cancellable,
-                                           incoming_opened_cb, circuit_ref (c));
-    }
-out:
+  if (c->server != NULL)
+    circuit_connect (c->server, &circuit_kind, c, c->dialer_key, c->cancellable, request, error,
+                     &c->target_key, &c->counted, &c->timer);
   circuit_unref (c);
 }
 
@@ -1734,54 +1779,30 @@ raw_incoming_opened_cb (GObject      *source,
   raw_circuit_unref (c);
 }
 
+static const CircuitKind raw_circuit_kind = {
+  .stream = "connect-raw",
+  .memory = 2 * RELAY_SPLICE_PIPE_SIZE,
+  .incoming = FOCTET_RELAY_PROTOCOL_INCOMING_RAW,
+  .incoming_opened_cb = raw_incoming_opened_cb,
+  .setup_timeout_cb = raw_circuit_setup_timeout_cb,
+  .ref = (gpointer (*) (gpointer)) raw_circuit_ref,
+  .refuse = (void (*) (gpointer, guint16, const char *)) raw_circuit_refuse,
+  .end = (void (*) (gpointer, const char *)) raw_circuit_end,
+};
+
 static void
 connect_raw_request_cb (GObject      *source,
                         GAsyncResult *result,
                         gpointer      user_data)
 {
   RawCircuit *c = user_data;
-  RelayServer *self = c->server;
   g_autoptr(FoctetRelayMessage) request = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *text = NULL;
-  Reservation *target = NULL;
-  guint16 code;
 
   request = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (self == NULL)
-    goto out;
-  if (request == NULL)
-    {
-      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
-        raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, error->message);
-      else
-        raw_circuit_end (c, error->message);
-      goto out;
-    }
-  if (request->type != FOCTET_RELAY_MESSAGE_CONNECT)
-    {
-      g_autofree char *what = foctet_relay_message_to_string (request);
-
-      text = g_strdup_printf ("Expected CONNECT on a connect-raw stream, got %s", what);
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE, text);
-      goto out;
-    }
-  c->target_key = foctet_node_id_to_string (request->node_id);
-  code = circuit_check (self, c->dialer_key, c->target_key, 2 * RELAY_SPLICE_PIPE_SIZE, &target, &text);
-  if (code != 0)
-    raw_circuit_refuse (c, code, text);
-  else
-    {
-      c->counted = TRUE;
-      client_count_add (self, c->dialer_key, 1);
-      client_count_add (self, c->target_key, 1);
-      self->buffer_memory += 2 * RELAY_SPLICE_PIPE_SIZE;
-      destroy_source (&c->timer);
-      c->timer = attach_timeout (self, self->incoming_timeout * 1000, raw_circuit_setup_timeout_cb, c);
-      foctet_connection_open_stream_async (target->connection, FOCTET_RELAY_PROTOCOL_INCOMING_RAW, c->cancellable,
-                                           raw_incoming_opened_cb, raw_circuit_ref (c));
-    }
-out:
+  if (c->server != NULL)
+    circuit_connect (c->server, &raw_circuit_kind, c, c->dialer_key, c->cancellable, request, error,
+                     &c->target_key, &c->counted, &c->timer);
   raw_circuit_unref (c);
 }
 

@@ -57,6 +57,20 @@ foctet_test_remove_tree (const char *path)
   g_rmdir (path);
 }
 
+GSubprocessLauncher *
+foctet_test_launcher_new (const char       *tmpdir,
+                          GSubprocessFlags  flags)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+  g_autofree char *data_home = g_build_filename (tmpdir, "data", NULL);
+  g_autofree char *state_home = g_build_filename (tmpdir, "state", NULL);
+
+  g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_STATE_HOME", state_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
+  return launcher;
+}
+
 void
 foctet_test_run_command (const char         *cwd,
                          const char * const *argv)

@@ -15,6 +15,12 @@ void foctet_test_wait_for (gboolean *done,
 char *foctet_test_make_tmpdir (void);
 void foctet_test_remove_tree (const char *path);
 
+/* A launcher with @flags for foctet programs that never touches the real
+ * home: their data and state go under @tmpdir (XDG_DATA_HOME,
+ * XDG_STATE_HOME), and plugins come from FOCTET_PLUGIN_PATH only. */
+GSubprocessLauncher *foctet_test_launcher_new (const char       *tmpdir,
+                                               GSubprocessFlags  flags);
+
 /* Runs @argv to completion in @cwd (may be NULL) and fails the test on a
  * non-zero exit, showing what it printed. */
 void foctet_test_run_command (const char         *cwd,

@@ -738,6 +738,49 @@ test_add_errors (void)
   g_assert_cmpstr (text, ==, VECTOR_BARE);
 }
 
+/* The addresses of every kind as "transport/host:port", QUIC then TLS then
+ * relay whatever the entries' order, and whether a kind has any. */
+static void
+test_uris (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetTicket) bare = foctet_ticket_parse (VECTOR_BARE, &error);
+  g_autoptr(FoctetTicket) full = foctet_ticket_parse (VECTOR_FULL, &error);
+  g_autoptr(FoctetTicket) kinds = foctet_ticket_parse (VECTOR_KINDS, &error);
+  g_auto(GStrv) bare_uris = NULL;
+  g_auto(GStrv) full_uris = NULL;
+  g_auto(GStrv) kinds_uris = NULL;
+  const char * const none[] = { NULL };
+
+  g_assert_no_error (error);
+
+  bare_uris = foctet_ticket_get_uris (bare);
+  g_assert_nonnull (bare_uris);
+  g_assert_cmpstrv (bare_uris, none);
+  g_assert_false (foctet_ticket_has_address (bare, FOCTET_ADDRESS_KIND_QUIC));
+  g_assert_false (foctet_ticket_has_address (bare, FOCTET_ADDRESS_KIND_TLS));
+  g_assert_false (foctet_ticket_has_address (bare, FOCTET_ADDRESS_KIND_RELAY));
+
+  /* TLS first in the ticket, QUIC first in the list. */
+  full_uris = foctet_ticket_get_uris (full);
+  g_assert_cmpstrv (full_uris, ((const char * const []) { "quic/[::1]:4433", "tls/127.0.0.1:4433", NULL }));
+  g_assert_true (foctet_ticket_has_address (full, FOCTET_ADDRESS_KIND_QUIC));
+  g_assert_true (foctet_ticket_has_address (full, FOCTET_ADDRESS_KIND_TLS));
+  g_assert_false (foctet_ticket_has_address (full, FOCTET_ADDRESS_KIND_RELAY));
+  /* Application data (type 0x80 here) is no address. */
+  g_assert_false (foctet_ticket_has_address (full, (FoctetAddressKind) 0x80));
+  g_assert_false (foctet_ticket_has_address (full, (FoctetAddressKind) 0));
+
+  /* The relay first and the two QUIC addresses apart in the ticket. */
+  kinds_uris = foctet_ticket_get_uris (kinds);
+  g_assert_cmpstrv (kinds_uris, ((const char * const []) { "quic/192.0.2.1:4433", "quic/node.example:4433",
+                                                            "tls/[2001:db8::2]:443",
+                                                            "relay/relay.example.net:443", NULL }));
+  g_assert_true (foctet_ticket_has_address (kinds, FOCTET_ADDRESS_KIND_QUIC));
+  g_assert_true (foctet_ticket_has_address (kinds, FOCTET_ADDRESS_KIND_TLS));
+  g_assert_true (foctet_ticket_has_address (kinds, FOCTET_ADDRESS_KIND_RELAY));
+}
+
 static void
 test_transport_names (void)
 {
@@ -767,6 +810,7 @@ main (int   argc,
   g_test_add_func ("/ticket/host-port-len", test_host_port_len);
   g_test_add_func ("/ticket/add-errors", test_add_errors);
   g_test_add_func ("/ticket/transport-names", test_transport_names);
+  g_test_add_func ("/ticket/uris", test_uris);
 
   return g_test_run ();
 }

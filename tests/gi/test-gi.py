@@ -75,6 +75,9 @@ class IdentityAndTickets(unittest.TestCase):
         self.assertTrue(Foctet.NodeId.equal(parsed.get_node_id(), identity.get_node_id()))
         self.assertEqual(parsed.get_addresses(Foctet.AddressKind.TLS), ['127.0.0.1:4433'])
         self.assertEqual(parsed.get_addresses(Foctet.AddressKind.QUIC), ['[::1]:4433'])
+        self.assertEqual(parsed.get_uris(), ['quic/[::1]:4433', 'tls/127.0.0.1:4433'])
+        self.assertTrue(parsed.has_address(Foctet.AddressKind.TLS))
+        self.assertFalse(parsed.has_address(Foctet.AddressKind.RELAY))
         self.assertEqual(parsed.get_app_data(0x80).get_data(), b'secret')
 
     def test_bad_ticket(self):

@@ -365,14 +365,9 @@ missing_program (Program program)
 static GSubprocessLauncher *
 launcher_new (GSubprocessFlags flags)
 {
-  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
-  g_autofree char *data_home = g_build_filename (tmpdir, "data", NULL);
-  g_autofree char *state_home = g_build_filename (tmpdir, "state", NULL);
+  GSubprocessLauncher *launcher = foctet_test_launcher_new (tmpdir, flags);
 
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data_home, TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_STATE_HOME", state_home, TRUE);
-  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
   return launcher;
 }
 

@@ -25,6 +25,7 @@
 #include <glib/gstdio.h>
 
 #include "netns-lab.h"
+#include "test-utils.h"
 
 #define NETNS_RUN_DIR "/run/netns"
 /* Not the "foctet-nt-" of old, whose sweep took a live owner running
@@ -850,4 +851,188 @@ netns_lab_run (NetnsLab            *lab,
   if (status < 0)
     g_error ("netns-lab: in %s: %s", lab->namespaces[side], *out);
   return status;
+}
+
+/* Programs' output */
+
+static void line_log_read_next (NetnsLineLog *log);
+
+static void
+line_log_read_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  NetnsLineLog *log = user_data;
+  char *line = g_data_input_stream_read_line_finish_utf8 (log->in, result, NULL, NULL);
+
+  log->reading = FALSE;
+  if (line == NULL)
+    return;
+  g_printerr ("[%s] %s\n", log->name, line);
+  g_ptr_array_add (log->lines, line);
+  line_log_read_next (log);
+}
+
+static void
+line_log_read_next (NetnsLineLog *log)
+{
+  log->reading = TRUE;
+  g_data_input_stream_read_line_async (log->in, G_PRIORITY_DEFAULT, log->cancellable, line_log_read_cb, log);
+}
+
+NetnsLineLog *
+netns_line_log_new (const char   *name,
+                    GInputStream *stream)
+{
+  NetnsLineLog *log = g_new0 (NetnsLineLog, 1);
+
+  log->name = g_strdup (name);
+  log->in = g_data_input_stream_new (stream);
+  log->lines = g_ptr_array_new_with_free_func (g_free);
+  log->cancellable = g_cancellable_new ();
+  line_log_read_next (log);
+  return log;
+}
+
+static gboolean
+set_flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+netns_line_log_free (NetnsLineLog *log)
+{
+  gboolean timed_out = FALSE;
+  guint timeout = g_timeout_add_seconds (NETNS_START_TIMEOUT, set_flag_cb, &timed_out);
+
+  /* The read in flight must end before its buffer goes. */
+  g_cancellable_cancel (log->cancellable);
+  while (log->reading && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (log->reading)
+    g_error ("the read of %s's stderr did not end", log->name);
+  g_source_remove (timeout);
+  g_object_unref (log->cancellable);
+  g_ptr_array_unref (log->lines);
+  g_object_unref (log->in);
+  g_free (log->name);
+  g_free (log);
+}
+
+const char *
+netns_line_log_wait (NetnsLineLog  *log,
+                     guint          from,
+                     const char    *pattern,
+                     GMatchInfo   **match)
+{
+  g_autoptr(GRegex) regex = g_regex_new (pattern, 0, 0, NULL);
+  gboolean timed_out = FALSE;
+  guint timeout = g_timeout_add_seconds (NETNS_START_TIMEOUT, set_flag_cb, &timed_out);
+
+  g_assert_nonnull (regex);
+  for (guint i = from;; i++)
+    {
+      while (i >= log->lines->len && log->reading && !timed_out)
+        g_main_context_iteration (NULL, TRUE);
+      if (i >= log->lines->len)
+        break;
+      if (g_regex_match (regex, g_ptr_array_index (log->lines, i), 0, match))
+        {
+          if (!timed_out)
+            g_source_remove (timeout);
+          return g_ptr_array_index (log->lines, i);
+        }
+      if (match != NULL)
+        g_clear_pointer (match, g_match_info_free);
+    }
+  if (!timed_out)
+    g_source_remove (timeout);
+  g_error ("%s wrote no line matching “%s” within %d s", log->name, pattern, NETNS_START_TIMEOUT);
+}
+
+void
+netns_daemon_start (NetnsDaemon         *daemon,
+                    NetnsLab            *lab,
+                    NetnsSide            side,
+                    GSubprocessLauncher *launcher,
+                    const char          *name,
+                    const char * const  *argv)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  daemon->process = netns_lab_spawn (lab, side, launcher, argv, &error);
+  g_assert_no_error (error);
+  daemon->err = netns_line_log_new (name, g_subprocess_get_stderr_pipe (daemon->process));
+  daemon->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (daemon->process));
+  daemon->first_line = netns_read_line (daemon->out, NETNS_START_TIMEOUT);
+  if (daemon->first_line == NULL)
+    g_error ("%s printed nothing on stdout within %d s", name, NETNS_START_TIMEOUT);
+}
+
+void
+netns_daemon_stop (NetnsDaemon *daemon,
+                   int          signum)
+{
+  g_subprocess_send_signal (daemon->process, signum);
+  g_assert_true (netns_wait_process (daemon->process, NETNS_START_TIMEOUT));
+  g_assert_true (g_subprocess_get_if_exited (daemon->process));
+  g_assert_cmpint (g_subprocess_get_exit_status (daemon->process), ==, 0);
+}
+
+void
+netns_daemon_clear (NetnsDaemon *daemon)
+{
+  g_clear_pointer (&daemon->err, netns_line_log_free);
+  g_clear_object (&daemon->out);
+  g_clear_object (&daemon->process);
+  g_clear_pointer (&daemon->first_line, g_free);
+}
+
+/* The relay tests' fixture */
+
+void
+netns_relay_fixture_setup (NetnsRelayFixture *fixture,
+                           gconstpointer      debug)
+{
+  g_autofree char *identity = NULL, *public_prefix = NULL, *listen = NULL;
+  g_auto(GStrv) words = NULL;
+
+  fixture->lab = netns_lab_new_nat ();
+  fixture->tmpdir = foctet_test_make_tmpdir ();
+  fixture->launcher = foctet_test_launcher_new (fixture->tmpdir, G_SUBPROCESS_FLAGS_NONE);
+  if (debug != NULL)
+    g_subprocess_launcher_setenv (fixture->launcher, "G_MESSAGES_DEBUG", debug, TRUE);
+
+  identity = g_build_filename (fixture->tmpdir, "relay", NULL);
+  public_prefix = g_strconcat (netns_lab_get_address (fixture->lab, NETNS_SIDE_PUBLIC), ":", NULL);
+  listen = g_strconcat (public_prefix, "0", NULL);
+  {
+    const char *argv[] = { g_getenv ("FOCTET_RELAY"), "--identity", identity, "--listen", listen, NULL };
+
+    netns_daemon_start (&fixture->relay, fixture->lab, NETNS_SIDE_PUBLIC, fixture->launcher, "relay", argv);
+  }
+  /* "relay <NodeId> <host:port>" */
+  words = g_strsplit (fixture->relay.first_line, " ", -1);
+  g_assert_cmpuint (g_strv_length (words), ==, 3);
+  g_assert_cmpstr (words[0], ==, "relay");
+  g_assert_cmpuint (strlen (words[1]), ==, 52);
+  g_assert_true (g_str_has_prefix (words[2], public_prefix));
+  fixture->relay_address = g_strdup (words[2]);
+}
+
+void
+netns_relay_fixture_teardown (NetnsRelayFixture *fixture,
+                              gconstpointer      debug)
+{
+  /* The lab kills what still runs, which ends the stderr pipes. */
+  g_clear_pointer (&fixture->lab, netns_lab_free);
+  netns_daemon_clear (&fixture->server);
+  netns_daemon_clear (&fixture->relay);
+  g_free (fixture->relay_address);
+  g_clear_object (&fixture->launcher);
+  foctet_test_remove_tree (fixture->tmpdir);
+  g_free (fixture->tmpdir);
 }

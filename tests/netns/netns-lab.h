@@ -1,6 +1,8 @@
 /* netns-lab.h: network namespaces for tests that run real programs over a
  * real network stack: two joined by one link with delay and loss, or two
- * nodes behind NATs with a public host between them.
+ * nodes behind NATs with a public host between them; the programs the
+ * tests run there (their stderr line by line, a daemon's first line); and
+ * the fixture of the relay tests.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -128,5 +130,79 @@ gboolean netns_wait_process (GSubprocess *process,
                              guint        timeout_seconds);
 char *netns_read_line (GDataInputStream *in,
                        guint             timeout_seconds);
+
+/* Seconds a program has to print its first line, or a line a test waits
+ * for, or to exit once asked to. */
+#define NETNS_START_TIMEOUT 15
+
+/* The lines a program writes (to its stderr), kept in @lines and echoed to
+ * the test log as they come, while the thread-default main context runs. */
+typedef struct {
+  char *name;
+  GDataInputStream *in;
+  GPtrArray *lines;              /* of char *: every line so far */
+  GCancellable *cancellable;
+  gboolean reading;
+} NetnsLineLog;
+
+NetnsLineLog *netns_line_log_new (const char   *name,
+                                  GInputStream *stream);
+/* Waits for the read in flight to end (the stream must end or be closed
+ * meanwhile: the program exited or was killed). */
+void netns_line_log_free (NetnsLineLog *log);
+/* The first line from @from on that matches @pattern, waiting for it up
+ * to NETNS_START_TIMEOUT; fails the test without one.  @match (may be
+ * NULL) gets the groups. */
+const char *netns_line_log_wait (NetnsLineLog  *log,
+                                 guint          from,
+                                 const char    *pattern,
+                                 GMatchInfo   **match);
+
+/* A program that runs while the test talks to it: the first line of its
+ * stdout, its stderr. */
+typedef struct {
+  GSubprocess *process;
+  GDataInputStream *out;
+  NetnsLineLog *err;
+  char *first_line;
+} NetnsDaemon;
+
+/* Starts @argv in @side with @launcher (whose flags it sets to pipe
+ * stdout and stderr) and reads its first line; fails the test without one
+ * within NETNS_START_TIMEOUT.  @name prefixes its stderr in the log. */
+void netns_daemon_start (NetnsDaemon         *daemon,
+                         NetnsLab            *lab,
+                         NetnsSide            side,
+                         GSubprocessLauncher *launcher,
+                         const char          *name,
+                         const char * const  *argv);
+/* Stops it with @signum and checks that it exits 0 in time. */
+void netns_daemon_stop (NetnsDaemon *daemon,
+                        int          signum);
+/* After the process ended, or the lab killed it. */
+void netns_daemon_clear (NetnsDaemon *daemon);
+
+/* The fixture of the tests of the relay across the NAT lab: foctet-relay
+ * ($FOCTET_RELAY) running in PUBLIC, and a server in A that the test
+ * starts. */
+typedef struct {
+  NetnsLab *lab;
+  char *tmpdir;
+  GSubprocessLauncher *launcher;
+  NetnsDaemon relay;
+  char *relay_address;           /* host:port, on PUBLIC */
+  NetnsDaemon server;            /* in A */
+} NetnsRelayFixture;
+
+/* Fixture functions for g_test_add ().  The setup makes the NAT lab and
+ * starts the relay on a free port of PUBLIC's address; it fails the test
+ * unless the relay's first line says where ("relay NODEID HOST:PORT").
+ * @debug, the test's data, is NULL or a string: G_MESSAGES_DEBUG of the
+ * programs the fixture's launcher starts, the relay's included.  The
+ * teardown removes the lab (which kills what still runs) and the files. */
+void netns_relay_fixture_setup (NetnsRelayFixture *fixture,
+                                gconstpointer      debug);
+void netns_relay_fixture_teardown (NetnsRelayFixture *fixture,
+                                   gconstpointer      debug);
 
 G_END_DECLS

@@ -52,20 +52,6 @@ typedef struct {
   GSubprocessLauncher *launcher;
 } Fixture;
 
-static GSubprocessLauncher *
-launcher_new (const char *tmpdir)
-{
-  /* stderr goes to the test log. */
-  GSubprocessLauncher *launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autofree char *data_home = g_build_filename (tmpdir, "data", NULL);
-  g_autofree char *state_home = g_build_filename (tmpdir, "state", NULL);
-
-  g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data_home, TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_STATE_HOME", state_home, TRUE);
-  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
-  return launcher;
-}
-
 static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
@@ -79,7 +65,8 @@ fixture_setup (Fixture       *fixture,
 
   fixture->lab = netns_lab_new (&link);
   fixture->tmpdir = foctet_test_make_tmpdir ();
-  fixture->launcher = launcher_new (fixture->tmpdir);
+  /* stderr goes to the test log. */
+  fixture->launcher = foctet_test_launcher_new (fixture->tmpdir, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
 }
 
 static void

@@ -27,232 +27,15 @@
 #include "netns-lab.h"
 #include "test-utils.h"
 
-/* Each wait is bounded by one of these. */
-#define START_TIMEOUT 15             /* a program's first line, a log line */
+/* Each wait is bounded by one of these, or by NETNS_START_TIMEOUT (a
+ * program's first line, a log line). */
 #define RUN_TIMEOUT 30               /* a client to its end */
 #define PING_COUNT 2
 /* The lookup, then the race through A's two unreachable addresses to the
  * relay, then pings a second apart. */
 #define PING_BOUND_SECONDS 10.0
 
-/* The lines a program writes to stderr, kept and echoed to the test log as
- * they come. */
-typedef struct {
-  char *name;
-  GDataInputStream *in;
-  GPtrArray *lines;
-  GCancellable *cancellable;
-  gboolean reading;
-} LineLog;
-
-static void line_log_read_next (LineLog *log);
-
-static void
-line_log_read_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  LineLog *log = user_data;
-  char *line = g_data_input_stream_read_line_finish_utf8 (log->in, result, NULL, NULL);
-
-  log->reading = FALSE;
-  if (line == NULL)
-    return;
-  g_printerr ("[%s] %s\n", log->name, line);
-  g_ptr_array_add (log->lines, line);
-  line_log_read_next (log);
-}
-
-static void
-line_log_read_next (LineLog *log)
-{
-  log->reading = TRUE;
-  g_data_input_stream_read_line_async (log->in, G_PRIORITY_DEFAULT, log->cancellable, line_log_read_cb, log);
-}
-
-static LineLog *
-line_log_new (const char   *name,
-              GInputStream *stream)
-{
-  LineLog *log = g_new0 (LineLog, 1);
-
-  log->name = g_strdup (name);
-  log->in = g_data_input_stream_new (stream);
-  log->lines = g_ptr_array_new_with_free_func (g_free);
-  log->cancellable = g_cancellable_new ();
-  line_log_read_next (log);
-  return log;
-}
-
-static gboolean
-set_flag_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-line_log_free (LineLog *log)
-{
-  gboolean timed_out = FALSE;
-  guint timeout = g_timeout_add_seconds (START_TIMEOUT, set_flag_cb, &timed_out);
-
-  /* The read in flight must end before its buffer goes. */
-  g_cancellable_cancel (log->cancellable);
-  while (log->reading && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (log->reading)
-    g_error ("the read of %s's stderr did not end", log->name);
-  g_source_remove (timeout);
-  g_object_unref (log->cancellable);
-  g_ptr_array_unref (log->lines);
-  g_object_unref (log->in);
-  g_free (log->name);
-  g_free (log);
-}
-
-/* The first line from @from on that matches @pattern, waiting for it up to
- * START_TIMEOUT; fails the test without one.  @match (may be NULL) gets
- * the groups. */
-static const char *
-line_log_wait (LineLog     *log,
-               guint        from,
-               const char  *pattern,
-               GMatchInfo **match)
-{
-  g_autoptr(GRegex) regex = g_regex_new (pattern, 0, 0, NULL);
-  gboolean timed_out = FALSE;
-  guint timeout = g_timeout_add_seconds (START_TIMEOUT, set_flag_cb, &timed_out);
-
-  g_assert_nonnull (regex);
-  for (guint i = from;; i++)
-    {
-      while (i >= log->lines->len && log->reading && !timed_out)
-        g_main_context_iteration (NULL, TRUE);
-      if (i >= log->lines->len)
-        break;
-      if (g_regex_match (regex, g_ptr_array_index (log->lines, i), 0, match))
-        {
-          if (!timed_out)
-            g_source_remove (timeout);
-          return g_ptr_array_index (log->lines, i);
-        }
-      if (match != NULL)
-        g_clear_pointer (match, g_match_info_free);
-    }
-  if (!timed_out)
-    g_source_remove (timeout);
-  g_error ("%s wrote no line matching “%s” within %d s", log->name, pattern, START_TIMEOUT);
-}
-
-/* A program that runs while the test talks to it: the first line of its
- * stdout, its stderr. */
-typedef struct {
-  GSubprocess *process;
-  GDataInputStream *out;
-  LineLog *err;
-  char *first_line;
-} Daemon;
-
-static void
-daemon_start (Daemon              *daemon,
-              NetnsLab            *lab,
-              NetnsSide            side,
-              GSubprocessLauncher *launcher,
-              const char          *name,
-              const char * const  *argv)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  daemon->process = netns_lab_spawn (lab, side, launcher, argv, &error);
-  g_assert_no_error (error);
-  daemon->err = line_log_new (name, g_subprocess_get_stderr_pipe (daemon->process));
-  daemon->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (daemon->process));
-  daemon->first_line = netns_read_line (daemon->out, START_TIMEOUT);
-  if (daemon->first_line == NULL)
-    g_error ("%s printed nothing on stdout within %d s", name, START_TIMEOUT);
-}
-
-/* Stops it with @signum and checks that it exits 0 in time. */
-static void
-daemon_stop (Daemon *daemon,
-             int     signum)
-{
-  g_subprocess_send_signal (daemon->process, signum);
-  g_assert_true (netns_wait_process (daemon->process, START_TIMEOUT));
-  g_assert_true (g_subprocess_get_if_exited (daemon->process));
-  g_assert_cmpint (g_subprocess_get_exit_status (daemon->process), ==, 0);
-}
-
-/* After the process ended, or the lab killed it. */
-static void
-daemon_clear (Daemon *daemon)
-{
-  g_clear_pointer (&daemon->err, line_log_free);
-  g_clear_object (&daemon->out);
-  g_clear_object (&daemon->process);
-  g_clear_pointer (&daemon->first_line, g_free);
-}
-
-typedef struct {
-  NetnsLab *lab;
-  char *tmpdir;
-  GSubprocessLauncher *launcher;
-  Daemon relay;
-  char *relay_address;               /* host:port, on PUBLIC */
-  Daemon server;                     /* in A */
-} Fixture;
-
-static void
-fixture_setup (Fixture       *fixture,
-               gconstpointer  data)
-{
-  g_autofree char *data_home = NULL, *state_home = NULL, *identity = NULL, *listen = NULL;
-  g_autofree char *public_prefix = NULL;
-  g_auto(GStrv) words = NULL;
-
-  fixture->lab = netns_lab_new_nat ();
-  fixture->tmpdir = foctet_test_make_tmpdir ();
-  data_home = g_build_filename (fixture->tmpdir, "data", NULL);
-  state_home = g_build_filename (fixture->tmpdir, "state", NULL);
-  fixture->launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_setenv (fixture->launcher, "XDG_DATA_HOME", data_home, TRUE);
-  g_subprocess_launcher_setenv (fixture->launcher, "XDG_STATE_HOME", state_home, TRUE);
-  g_subprocess_launcher_setenv (fixture->launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
-  /* The relay plugin says what it publishes and what the directory
-   * answered. */
-  g_subprocess_launcher_setenv (fixture->launcher, "G_MESSAGES_DEBUG", "Foctet-Relay", TRUE);
-
-  identity = g_build_filename (fixture->tmpdir, "relay", NULL);
-  public_prefix = g_strconcat (netns_lab_get_address (fixture->lab, NETNS_SIDE_PUBLIC), ":", NULL);
-  listen = g_strconcat (public_prefix, "0", NULL);
-  {
-    const char *argv[] = { g_getenv ("FOCTET_RELAY"), "--identity", identity, "--listen", listen, NULL };
-
-    daemon_start (&fixture->relay, fixture->lab, NETNS_SIDE_PUBLIC, fixture->launcher, "relay", argv);
-  }
-  /* "relay <NodeId> <host:port>" */
-  words = g_strsplit (fixture->relay.first_line, " ", -1);
-  g_assert_cmpuint (g_strv_length (words), ==, 3);
-  g_assert_cmpstr (words[0], ==, "relay");
-  g_assert_true (g_str_has_prefix (words[2], public_prefix));
-  fixture->relay_address = g_strdup (words[2]);
-}
-
-static void
-fixture_teardown (Fixture       *fixture,
-                  gconstpointer  data)
-{
-  /* The lab kills what still runs, which ends the stderr pipes. */
-  g_clear_pointer (&fixture->lab, netns_lab_free);
-  daemon_clear (&fixture->server);
-  daemon_clear (&fixture->relay);
-  g_free (fixture->relay_address);
-  g_clear_object (&fixture->launcher);
-  foctet_test_remove_tree (fixture->tmpdir);
-  g_free (fixture->tmpdir);
-}
+typedef NetnsRelayFixture Fixture;
 
 /* Runs @argv in @side to its end; its status.  @out gets its stdout,
  * @err (may be NULL) its stderr. */
@@ -350,7 +133,7 @@ test_ping_by_node_id (Fixture       *fixture,
                            "--listen", "tls/0.0.0.0:0", "--listen", "quic/0.0.0.0:0",
                            "--relay", fixture->relay_address, "--no-mdns", NULL };
 
-    daemon_start (&fixture->server, fixture->lab, NETNS_SIDE_A, fixture->launcher, "serve-a", argv);
+    netns_daemon_start (&fixture->server, fixture->lab, NETNS_SIDE_A, fixture->launcher, "serve-a", argv);
   }
   ticket = foctet_ticket_parse (fixture->server.first_line, &error);
   g_assert_no_error (error);
@@ -358,7 +141,7 @@ test_ping_by_node_id (Fixture       *fixture,
 
   /* A published at the relay (the plugin says so once the relay said OK). */
   published = g_strdup_printf ("Relay %s: our addresses are published", fixture->relay_address);
-  line_log_wait (fixture->server.err, 0, published, NULL);
+  netns_line_log_wait (fixture->server.err, 0, published, NULL);
 
   /* The bare NodeId and --relay. */
   ping_through_directory (fixture, b_identity, a_id, a_id, with_relay);
@@ -384,10 +167,10 @@ test_ping_by_node_id (Fixture       *fixture,
     g_assert_nonnull (strstr (err, "not reachable"));
   }
 
-  daemon_stop (&fixture->server, SIGTERM);
+  netns_daemon_stop (&fixture->server, SIGTERM);
   /* The relay counts the lookups: A twice, the stranger once. */
-  daemon_stop (&fixture->relay, SIGTERM);
-  line_log_wait (fixture->relay.err, 0, "^foctet-relay: .* lookups=3 lookups_found=2 ", NULL);
+  netns_daemon_stop (&fixture->relay, SIGTERM);
+  netns_line_log_wait (fixture->relay.err, 0, "^foctet-relay: .* lookups=3 lookups_found=2 ", NULL);
   g_test_message ("ping-by-node-id: %.1f s", (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC);
 }
 
@@ -403,7 +186,9 @@ main (int   argc,
       g_error ("%s is not set (meson test sets it)", vars[i]);
   netns_init ();
 
-  g_test_add ("/netns/relay-directory/ping-by-node-id", Fixture, NULL, fixture_setup, test_ping_by_node_id,
-              fixture_teardown);
+  /* The relay plugin says what it publishes and what the directory
+   * answered. */
+  g_test_add ("/netns/relay-directory/ping-by-node-id", Fixture, "Foctet-Relay", netns_relay_fixture_setup,
+              test_ping_by_node_id, netns_relay_fixture_teardown);
   return g_test_run ();
 }

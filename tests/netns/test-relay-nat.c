@@ -34,9 +34,9 @@
 #include "netns-lab.h"
 #include "test-utils.h"
 
-/* Each wait is bounded by one of these; the whole test takes about 6 s
+/* Each wait is bounded by one of these, or by NETNS_START_TIMEOUT (a
+ * program's first line, a log line); the whole test takes about 6 s
  * (twice that under the sanitizers). */
-#define START_TIMEOUT 15             /* a program's first line, a log line */
 #define RUN_TIMEOUT 90               /* a client to its end (ASan, on a busy machine) */
 #define PING_COUNT 3
 /* Pings go a second apart; the race reaches the relay (the fifth of the
@@ -47,208 +47,7 @@
 #define MARKER_BYTES (4 * 1024 * 1024)
 #define CONTROL_BYTES (256 * 1024)
 
-/* The lines a program writes to stderr, kept and echoed to the test log as
- * they come. */
-typedef struct {
-  char *name;
-  GDataInputStream *in;
-  GPtrArray *lines;
-  GCancellable *cancellable;
-  gboolean reading;
-} LineLog;
-
-static void line_log_read_next (LineLog *log);
-
-static void
-line_log_read_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  LineLog *log = user_data;
-  char *line = g_data_input_stream_read_line_finish_utf8 (log->in, result, NULL, NULL);
-
-  log->reading = FALSE;
-  if (line == NULL)
-    return;
-  g_printerr ("[%s] %s\n", log->name, line);
-  g_ptr_array_add (log->lines, line);
-  line_log_read_next (log);
-}
-
-static void
-line_log_read_next (LineLog *log)
-{
-  log->reading = TRUE;
-  g_data_input_stream_read_line_async (log->in, G_PRIORITY_DEFAULT, log->cancellable, line_log_read_cb, log);
-}
-
-static LineLog *
-line_log_new (const char   *name,
-              GInputStream *stream)
-{
-  LineLog *log = g_new0 (LineLog, 1);
-
-  log->name = g_strdup (name);
-  log->in = g_data_input_stream_new (stream);
-  log->lines = g_ptr_array_new_with_free_func (g_free);
-  log->cancellable = g_cancellable_new ();
-  line_log_read_next (log);
-  return log;
-}
-
-static gboolean
-set_flag_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-line_log_free (LineLog *log)
-{
-  gboolean timed_out = FALSE;
-  guint timeout = g_timeout_add_seconds (START_TIMEOUT, set_flag_cb, &timed_out);
-
-  /* The read in flight must end before its buffer goes. */
-  g_cancellable_cancel (log->cancellable);
-  while (log->reading && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (log->reading)
-    g_error ("the read of %s's stderr did not end", log->name);
-  g_source_remove (timeout);
-  g_object_unref (log->cancellable);
-  g_ptr_array_unref (log->lines);
-  g_object_unref (log->in);
-  g_free (log->name);
-  g_free (log);
-}
-
-/* The first line from @from on that matches @pattern, waiting for it up to
- * START_TIMEOUT; fails the test without one.  @match (may be NULL) gets
- * the groups. */
-static const char *
-line_log_wait (LineLog     *log,
-               guint        from,
-               const char  *pattern,
-               GMatchInfo **match)
-{
-  g_autoptr(GRegex) regex = g_regex_new (pattern, 0, 0, NULL);
-  gboolean timed_out = FALSE;
-  guint timeout = g_timeout_add_seconds (START_TIMEOUT, set_flag_cb, &timed_out);
-
-  g_assert_nonnull (regex);
-  for (guint i = from;; i++)
-    {
-      while (i >= log->lines->len && log->reading && !timed_out)
-        g_main_context_iteration (NULL, TRUE);
-      if (i >= log->lines->len)
-        break;
-      if (g_regex_match (regex, g_ptr_array_index (log->lines, i), 0, match))
-        {
-          if (!timed_out)
-            g_source_remove (timeout);
-          return g_ptr_array_index (log->lines, i);
-        }
-      if (match != NULL)
-        g_clear_pointer (match, g_match_info_free);
-    }
-  if (!timed_out)
-    g_source_remove (timeout);
-  g_error ("%s wrote no line matching “%s” within %d s", log->name, pattern, START_TIMEOUT);
-}
-
-/* A program that runs while the test talks to it: the first line of its
- * stdout, its stderr. */
-typedef struct {
-  GSubprocess *process;
-  GDataInputStream *out;
-  LineLog *err;
-  char *first_line;
-} Daemon;
-
-static void
-daemon_start (Daemon              *daemon,
-              NetnsLab            *lab,
-              NetnsSide            side,
-              GSubprocessLauncher *launcher,
-              const char          *name,
-              const char * const  *argv)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  daemon->process = netns_lab_spawn (lab, side, launcher, argv, &error);
-  g_assert_no_error (error);
-  daemon->err = line_log_new (name, g_subprocess_get_stderr_pipe (daemon->process));
-  daemon->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (daemon->process));
-  daemon->first_line = netns_read_line (daemon->out, START_TIMEOUT);
-  if (daemon->first_line == NULL)
-    g_error ("%s printed nothing on stdout within %d s", name, START_TIMEOUT);
-}
-
-/* Stops it with @signum and checks that it exits 0 in time. */
-static void
-daemon_stop (Daemon *daemon,
-             int     signum)
-{
-  g_subprocess_send_signal (daemon->process, signum);
-  g_assert_true (netns_wait_process (daemon->process, START_TIMEOUT));
-  g_assert_true (g_subprocess_get_if_exited (daemon->process));
-  g_assert_cmpint (g_subprocess_get_exit_status (daemon->process), ==, 0);
-}
-
-/* After the process ended, or the lab killed it. */
-static void
-daemon_clear (Daemon *daemon)
-{
-  g_clear_pointer (&daemon->err, line_log_free);
-  g_clear_object (&daemon->out);
-  g_clear_object (&daemon->process);
-  g_clear_pointer (&daemon->first_line, g_free);
-}
-
-typedef struct {
-  NetnsLab *lab;
-  char *tmpdir;
-  GSubprocessLauncher *launcher;
-  Daemon relay;
-  char *relay_address;               /* host:port, on PUBLIC */
-  Daemon server;                     /* in A */
-} Fixture;
-
-static void
-fixture_setup (Fixture       *fixture,
-               gconstpointer  data)
-{
-  g_autofree char *data_home = NULL, *state_home = NULL, *identity = NULL, *listen = NULL;
-  g_autofree char *public_prefix = NULL;
-  g_auto(GStrv) words = NULL;
-
-  fixture->lab = netns_lab_new_nat ();
-  fixture->tmpdir = foctet_test_make_tmpdir ();
-  data_home = g_build_filename (fixture->tmpdir, "data", NULL);
-  state_home = g_build_filename (fixture->tmpdir, "state", NULL);
-  fixture->launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_setenv (fixture->launcher, "XDG_DATA_HOME", data_home, TRUE);
-  g_subprocess_launcher_setenv (fixture->launcher, "XDG_STATE_HOME", state_home, TRUE);
-  g_subprocess_launcher_setenv (fixture->launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
-
-  identity = g_build_filename (fixture->tmpdir, "relay", NULL);
-  public_prefix = g_strconcat (netns_lab_get_address (fixture->lab, NETNS_SIDE_PUBLIC), ":", NULL);
-  listen = g_strconcat (public_prefix, "0", NULL);
-  {
-    const char *argv[] = { g_getenv ("FOCTET_RELAY"), "--identity", identity, "--listen", listen, NULL };
-
-    daemon_start (&fixture->relay, fixture->lab, NETNS_SIDE_PUBLIC, fixture->launcher, "relay", argv);
-  }
-  /* "relay <NodeId> <host:port>" */
-  words = g_strsplit (fixture->relay.first_line, " ", -1);
-  g_assert_cmpuint (g_strv_length (words), ==, 3);
-  g_assert_cmpstr (words[0], ==, "relay");
-  g_assert_cmpuint (strlen (words[1]), ==, 52);
-  g_assert_true (g_str_has_prefix (words[2], public_prefix));
-  fixture->relay_address = g_strdup (words[2]);
-}
+typedef NetnsRelayFixture Fixture;
 
 /* The end of a test that passed: the relay stops cleanly (under the
  * sanitizers, without a leak or an error), with every circuit closed. */
@@ -262,23 +61,9 @@ relay_stop (Fixture *fixture,
                                               "circuits_total=%u bytes_relayed=[0-9]+ .* "
                                               "raw_circuits_total=%u refused_raw=0$", circuits, circuits);
 
-  daemon_stop (&fixture->relay, SIGTERM);
+  netns_daemon_stop (&fixture->relay, SIGTERM);
   /* It prints its counters as it stops. */
-  line_log_wait (fixture->relay.err, 0, pattern, NULL);
-}
-
-static void
-fixture_teardown (Fixture       *fixture,
-                  gconstpointer  data)
-{
-  /* The lab kills what still runs, which ends the stderr pipes. */
-  g_clear_pointer (&fixture->lab, netns_lab_free);
-  daemon_clear (&fixture->server);
-  daemon_clear (&fixture->relay);
-  g_free (fixture->relay_address);
-  g_clear_object (&fixture->launcher);
-  foctet_test_remove_tree (fixture->tmpdir);
-  g_free (fixture->tmpdir);
+  netns_line_log_wait (fixture->relay.err, 0, pattern, NULL);
 }
 
 /* Runs @argv in @side to its end; its status.  @out gets its stdout. */
@@ -355,7 +140,7 @@ start_peer_server (Fixture *fixture)
   g_autofree char *listen = g_strconcat ("relay/", fixture->relay_address, NULL);
   const char *argv[] = { g_getenv ("FOCTET_NETNS_PEER"), "serve", listen, NULL };
 
-  daemon_start (&fixture->server, fixture->lab, NETNS_SIDE_A, fixture->launcher, "peer-a", argv);
+  netns_daemon_start (&fixture->server, fixture->lab, NETNS_SIDE_A, fixture->launcher, "peer-a", argv);
   return fixture->server.first_line;
 }
 
@@ -437,7 +222,7 @@ check_circuit_logged (Fixture    *fixture,
   g_autoptr(GMatchInfo) match = NULL;
   g_autofree char *up = NULL, *down = NULL;
 
-  line_log_wait (fixture->relay.err, from, pattern, &match);
+  netns_line_log_wait (fixture->relay.err, from, pattern, &match);
   up = g_match_info_fetch (match, 1);
   down = g_match_info_fetch (match, 2);
   g_assert_cmpuint (g_ascii_strtoull (up, NULL, 10), >=, at_least);
@@ -463,15 +248,15 @@ check_integrity (Fixture *fixture)
     g_assert_cmpint (run_in (fixture, NETNS_SIDE_B, argv, &out), ==, 0);
   }
   /* What A got, by its own account, and what came back to B. */
-  line = netns_read_line (fixture->server.out, START_TIMEOUT);
+  line = netns_read_line (fixture->server.out, NETNS_START_TIMEOUT);
   netns_data_init (&data, seed);
   check_received ("A", line, &data, INTEGRITY_BYTES);
   netns_data_init (&data, seed + 1);
   check_received ("B", g_strchomp (out), &data, INTEGRITY_BYTES);
   check_circuit_logged (fixture, mark, "[a-z2-7]+", peer_id, INTEGRITY_BYTES);
   g_test_message ("integrity: %d bytes each way through the relay, SHA-256 as sent", INTEGRITY_BYTES);
-  daemon_stop (&fixture->server, SIGTERM);
-  daemon_clear (&fixture->server);
+  netns_daemon_stop (&fixture->server, SIGTERM);
+  netns_daemon_clear (&fixture->server);
 }
 
 static void
@@ -496,7 +281,7 @@ test_reach (Fixture       *fixture,
                            "--listen", "tls/0.0.0.0:0", "--listen", "quic/0.0.0.0:0",
                            "--relay", fixture->relay_address, NULL };
 
-    daemon_start (&fixture->server, fixture->lab, NETNS_SIDE_A, fixture->launcher, "serve-a", argv);
+    netns_daemon_start (&fixture->server, fixture->lab, NETNS_SIDE_A, fixture->launcher, "serve-a", argv);
   }
   ticket = foctet_ticket_parse (fixture->server.first_line, &error);
   g_assert_no_error (error);
@@ -509,12 +294,12 @@ test_reach (Fixture       *fixture,
 
   /* The relay saw A come from NAT_A, and told A so. */
   pattern = g_strdup_printf ("reservation of %s \\(%s:([0-9]+)\\)$", a_id, nat_a_re);
-  line_log_wait (fixture->relay.err, 0, pattern, &match);
+  netns_line_log_wait (fixture->relay.err, 0, pattern, &match);
   reserved_port = g_match_info_fetch (match, 1);
   g_clear_pointer (&match, g_match_info_free);
   g_free (pattern);
   pattern = g_strdup_printf ("^observed address %s:([0-9]+) \\(as the relay sees this node\\)$", nat_a_re);
-  line_log_wait (fixture->server.err, 0, pattern, &match);
+  netns_line_log_wait (fixture->server.err, 0, pattern, &match);
   observed_port = g_match_info_fetch (match, 1);
   g_assert_cmpstr (observed_port, ==, reserved_port);
 
@@ -526,8 +311,8 @@ test_reach (Fixture       *fixture,
   check_perf (fixture, b_identity, fixture->server.first_line);
   check_circuit_logged (fixture, mark, b_id, a_id, PERF_BYTES);
 
-  daemon_stop (&fixture->server, SIGTERM);
-  daemon_clear (&fixture->server);
+  netns_daemon_stop (&fixture->server, SIGTERM);
+  netns_daemon_clear (&fixture->server);
   check_integrity (fixture);
   relay_stop (fixture, 3);
   g_test_message ("reach: %.1f s", (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC);
@@ -537,7 +322,7 @@ test_reach (Fixture       *fixture,
 /* Captures                                                            */
 
 typedef struct {
-  Daemon tcpdump;
+  NetnsDaemon tcpdump;
   char *path;
 } Capture;
 
@@ -562,8 +347,8 @@ capture_start (Capture    *capture,
   g_subprocess_launcher_set_flags (fixture->launcher, G_SUBPROCESS_FLAGS_STDERR_PIPE);
   capture->tcpdump.process = netns_lab_spawn (fixture->lab, NETNS_SIDE_PUBLIC, fixture->launcher, argv, &error);
   g_assert_no_error (error);
-  capture->tcpdump.err = line_log_new (name, g_subprocess_get_stderr_pipe (capture->tcpdump.process));
-  line_log_wait (capture->tcpdump.err, 0, "^tcpdump: listening on ", NULL);
+  capture->tcpdump.err = netns_line_log_new (name, g_subprocess_get_stderr_pipe (capture->tcpdump.process));
+  netns_line_log_wait (capture->tcpdump.err, 0, "^tcpdump: listening on ", NULL);
 }
 
 static guint
@@ -580,6 +365,13 @@ count_occurrences (const guint8 *data,
   return count;
 }
 
+static gboolean
+set_flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 /* Waits until tcpdump has written every packet the kernel gave it so far:
  * on SIGINT it drops those it has not read yet.  SIGUSR1 makes it print
  * "N packets captured, M packets received by filter, K packets dropped by
@@ -587,7 +379,7 @@ count_occurrences (const guint8 *data,
 static void
 capture_sync (Capture *capture)
 {
-  for (guint i = 0; i < START_TIMEOUT * 10; i++)
+  for (guint i = 0; i < NETNS_START_TIMEOUT * 10; i++)
     {
       g_autoptr(GMatchInfo) match = NULL;
       g_autofree char *captured = NULL, *received = NULL;
@@ -595,8 +387,8 @@ capture_sync (Capture *capture)
       gboolean later = FALSE;
 
       g_subprocess_send_signal (capture->tcpdump.process, SIGUSR1);
-      line_log_wait (capture->tcpdump.err, mark, "^tcpdump: ([0-9]+) packets? captured, ([0-9]+) packets? "
-                     "received by filter, [0-9]+ packets? dropped by kernel$", &match);
+      netns_line_log_wait (capture->tcpdump.err, mark, "^tcpdump: ([0-9]+) packets? captured, ([0-9]+) packets? "
+                           "received by filter, [0-9]+ packets? dropped by kernel$", &match);
       captured = g_match_info_fetch (match, 1);
       received = g_match_info_fetch (match, 2);
       if (g_str_equal (captured, received))
@@ -605,7 +397,7 @@ capture_sync (Capture *capture)
       while (!later)
         g_main_context_iteration (NULL, TRUE);
     }
-  g_error ("tcpdump did not catch up with the packets within %d s", START_TIMEOUT);
+  g_error ("tcpdump did not catch up with the packets within %d s", NETNS_START_TIMEOUT);
 }
 
 /* Ends the capture once it holds every packet so far, the way that
@@ -622,14 +414,14 @@ capture_stop (Capture *capture,
   gsize len = 0;
 
   capture_sync (capture);
-  daemon_stop (&capture->tcpdump, SIGINT);
-  line_log_wait (capture->tcpdump.err, 0, "^([0-9]+) packets? captured$", &match);
+  netns_daemon_stop (&capture->tcpdump, SIGINT);
+  netns_line_log_wait (capture->tcpdump.err, 0, "^([0-9]+) packets? captured$", &match);
   captured = g_match_info_fetch (match, 1);
   g_clear_pointer (&match, g_match_info_free);
-  line_log_wait (capture->tcpdump.err, 0, "^([0-9]+) packets? dropped by kernel$", &match);
+  netns_line_log_wait (capture->tcpdump.err, 0, "^([0-9]+) packets? dropped by kernel$", &match);
   dropped = g_match_info_fetch (match, 1);
   g_assert_cmpstr (dropped, ==, "0");
-  daemon_clear (&capture->tcpdump);
+  netns_daemon_clear (&capture->tcpdump);
 
   g_file_get_contents (capture->path, &contents, &len, &error);
   g_assert_no_error (error);
@@ -649,7 +441,7 @@ test_no_plaintext (Fixture       *fixture,
   g_autofree char *out = NULL, *line = NULL;
   const char *ticket = start_peer_server (fixture);
   Capture capture = { 0 };
-  Daemon sink = { 0 };
+  NetnsDaemon sink = { 0 };
   guint markers = 0;
   gsize size;
   NetnsData stream;
@@ -662,7 +454,7 @@ test_no_plaintext (Fixture       *fixture,
 
     g_assert_cmpint (run_in (fixture, NETNS_SIDE_B, argv, &out), ==, 0);
   }
-  line = netns_read_line (fixture->server.out, START_TIMEOUT);
+  line = netns_read_line (fixture->server.out, NETNS_START_TIMEOUT);
   netns_data_init_marker (&stream);
   check_received ("A", line, &stream, MARKER_BYTES);
   size = capture_stop (&capture, &markers);
@@ -675,7 +467,7 @@ test_no_plaintext (Fixture       *fixture,
     g_autofree char *listen = g_strdup_printf ("%s:0", netns_lab_get_address (fixture->lab, NETNS_SIDE_PUBLIC));
     const char *argv[] = { g_getenv ("FOCTET_NETNS_PEER"), "sink", listen, NULL };
 
-    daemon_start (&sink, fixture->lab, NETNS_SIDE_PUBLIC, fixture->launcher, "sink", argv);
+    netns_daemon_start (&sink, fixture->lab, NETNS_SIDE_PUBLIC, fixture->launcher, "sink", argv);
   }
   capture_start (&capture, fixture, "plain");
   {
@@ -685,18 +477,18 @@ test_no_plaintext (Fixture       *fixture,
     g_assert_cmpint (run_in (fixture, NETNS_SIDE_B, argv, &out), ==, 0);
   }
   g_clear_pointer (&line, g_free);
-  line = netns_read_line (sink.out, START_TIMEOUT);
+  line = netns_read_line (sink.out, NETNS_START_TIMEOUT);
   netns_data_init_marker (&stream);
   check_received ("the sink", line, &stream, CONTROL_BYTES);
-  g_assert_true (netns_wait_process (sink.process, START_TIMEOUT));
+  g_assert_true (netns_wait_process (sink.process, NETNS_START_TIMEOUT));
   g_assert_true (g_subprocess_get_successful (sink.process));
-  daemon_clear (&sink);
+  netns_daemon_clear (&sink);
   size = capture_stop (&capture, &markers);
   g_assert_cmpuint (size, >, CONTROL_BYTES);
   /* Nearly every copy, whole in one packet. */
   g_assert_cmpuint (markers, >=, CONTROL_BYTES / (sizeof NETNS_MARKER - 1) / 2);
 
-  daemon_stop (&fixture->server, SIGTERM);
+  netns_daemon_stop (&fixture->server, SIGTERM);
   relay_stop (fixture, 1);
 }
 
@@ -713,7 +505,9 @@ main (int   argc,
   netns_init ();
   netns_require_programs ("the relay's capture test needs tcpdump", "tcpdump", NULL);
 
-  g_test_add ("/netns/relay-nat/reach", Fixture, NULL, fixture_setup, test_reach, fixture_teardown);
-  g_test_add ("/netns/relay-nat/no-plaintext", Fixture, NULL, fixture_setup, test_no_plaintext, fixture_teardown);
+  g_test_add ("/netns/relay-nat/reach", Fixture, NULL, netns_relay_fixture_setup, test_reach,
+              netns_relay_fixture_teardown);
+  g_test_add ("/netns/relay-nat/no-plaintext", Fixture, NULL, netns_relay_fixture_setup, test_no_plaintext,
+              netns_relay_fixture_teardown);
   return g_test_run ();
 }

@@ -19,18 +19,11 @@
 
 static char *tmpdir;
 
+/* Never touch the real home; plugins from the build tree only. */
 static GSubprocessLauncher *
 launcher_new (GSubprocessFlags flags)
 {
-  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
-  g_autofree char *data_home = g_build_filename (tmpdir, "data", NULL);
-  g_autofree char *state_home = g_build_filename (tmpdir, "state", NULL);
-
-  /* Never touch the real home; plugins from the build tree only. */
-  g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data_home, TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_STATE_HOME", state_home, TRUE);
-  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_SYSTEM_PATH", "", TRUE);
-  return launcher;
+  return foctet_test_launcher_new (tmpdir, flags);
 }
 
 /* Runs foctet-shell with @args to completion, with the environment
