@@ -3,7 +3,11 @@
 # each direction, for three implementations side by side:
 #   foctet   foctet-shell serve/perf over the tls transport (+ yamux)
 #   Go       the reference peer, crypto/tls + hashicorp/yamux
-#   GnuTLS   bench/tls-baseline, a bare GnuTLS TLS 1.3 stream per TCP connection
+#   GnuTLS   bench/tls-baseline, bare GnuTLS TLS 1.3 streams, measured two
+#            ways for N streams: all N streams' bytes through one TLS
+#            connection (the ceiling of foctet's design, which carries a
+#            peer's streams in one TLS session), and one TCP connection and
+#            thread per stream (N TLS sessions spread over the cores)
 # and prints a Markdown table of Gbit/s (bytes × 8 / seconds / 10⁹).
 #
 # Environment:
@@ -50,6 +54,11 @@ row_cell () {
       measure "GnuTLS $direction x$streams" "" "$direction" "$expected" baseline \
         "$baseline" --bytes "$per_stream" --streams "$streams" --direction "$direction"
       ;;
+    gnutls-one)
+      [ -x "$baseline" ] || return
+      measure "GnuTLS $direction x$streams in one connection" "" "$direction" "$expected" baseline \
+        "$baseline" --bytes "$expected" --streams 1 --direction "$direction"
+      ;;
   esac
 }
 
@@ -90,8 +99,8 @@ fi
 echo "Loopback TLS 1.3 throughput in Gbit/s, $bytes per stream, median of $runs run(s);"
 echo "CPU in seconds per GiB moved, client and server together $(machine_line)"
 echo
-echo "| case | foctet | Go | bare GnuTLS | foctet/Go | foctet/GnuTLS | CPU foctet | CPU Go | CPU GnuTLS |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| case | foctet | Go | GnuTLS, one connection | GnuTLS, a connection per stream | foctet/Go | foctet/GnuTLS one connection | foctet/GnuTLS per stream | CPU foctet | CPU Go | CPU GnuTLS one connection | CPU GnuTLS per stream |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for streams in 1 8; do
   for direction in download upload; do
     label=$(case_label "$streams" "$direction")
@@ -100,6 +109,11 @@ for streams in 1 8; do
     row_cell foctet "$direction" "$streams"; f=$cell fc=$cpu
     row_cell go "$direction" "$streams"; g=$cell gc=$cpu
     row_cell gnutls "$direction" "$streams"; t=$cell tc=$cpu
-    echo "| $label | $f | $g | $t | $(ratio "$f" "$g") | $(ratio "$f" "$t") | $fc | $gc | $tc |"
+    if [ "$streams" -eq 1 ]; then
+      o=$t oc=$tc
+    else
+      row_cell gnutls-one "$direction" "$streams"; o=$cell oc=$cpu
+    fi
+    echo "| $label | $f | $g | $o | $t | $(ratio "$f" "$g") | $(ratio "$f" "$o") | $(ratio "$f" "$t") | $fc | $gc | $oc | $tc |"
   done
 done
