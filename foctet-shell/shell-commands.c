@@ -255,13 +255,14 @@ observed_cb (FoctetNode *node,
 }
 
 /* serve --inbox DIR: files pushed to this node (send --to) go to DIR,
- * one push at a time. */
+ * one push at a time; with --inbox-from, only from those nodes. */
 typedef struct {
   ShellContext *ctx;
   GFile *dir;
   FoctetTransferReceiver *receiver;
   GCancellable *stop;
   guint in_flight;
+  GHashTable *from;                     /* FoctetNodeId set, or NULL: anyone */
 } Inbox;
 
 static void
@@ -301,13 +302,19 @@ inbox_handler (FoctetNode       *node,
                gpointer          user_data)
 {
   Inbox *inbox = user_data;
+  const FoctetNodeId *peer_id = foctet_connection_get_peer_id (connection);
+  g_autofree char *peer = foctet_node_id_to_string (peer_id);
 
-  if (!inbox->ctx->quiet)
+  if (inbox->from != NULL && !g_hash_table_contains (inbox->from, peer_id))
     {
-      g_autofree char *peer = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
-
-      g_printerr ("push from %s\n", peer);
+      /* Refused as by a node without an inbox: a stranger learns no more. */
+      if (!inbox->ctx->quiet)
+        g_printerr ("push from %s refused: not an --inbox-from node\n", peer);
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_REFUSED);
+      return;
     }
+  if (!inbox->ctx->quiet)
+    g_printerr ("push from %s\n", peer);
   inbox->in_flight++;
   foctet_transfer_receiver_receive_pushed_async (inbox->receiver, connection, stream, inbox->dir,
                                                  FOCTET_TRANSFER_RECEIVE_NONE, inbox->stop, inbox_received_cb,
@@ -324,12 +331,16 @@ cmd_serve (ShellContext *ctx,
   g_autofree char *transport = NULL;
   gboolean no_mdns = FALSE;
   g_autofree char *inbox_path = NULL;
+  g_auto(GStrv) inbox_from = NULL;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
       "Listen on URI, e.g. tls/0.0.0.0:0 (repeatable; default: quic and tls, those loaded, "
       "on all addresses, any port)", "URI" },
     { "inbox", 0, 0, G_OPTION_ARG_FILENAME, &inbox_path,
       "Accept files pushed to this node (send --to TICKET) into DIR; without it, pushes are refused", "DIR" },
+    { "inbox-from", 0, 0, G_OPTION_ARG_STRING_ARRAY, &inbox_from,
+      "With --inbox, accept pushes only from the node NODEID (repeatable); without it, from anyone "
+      "who can reach this node", "NODEID" },
     { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &relays,
       "Also be reachable through the relay at HOST:PORT (repeatable): hold a reservation there, "
       "and put it in the ticket", "HOST:PORT" },
@@ -347,7 +358,8 @@ cmd_serve (ShellContext *ctx,
   g_autoptr(GPtrArray) bound = NULL;
   gboolean defaults = FALSE;
   guint sigint, sigterm;
-  Inbox inbox = { ctx, NULL, NULL, NULL, 0 };
+  Inbox inbox = { ctx, NULL, NULL, NULL, 0, NULL };
+  g_autoptr(GHashTable) inbox_senders = NULL;
   int ret;
 
   if ((ret = shell_parse_options ("serve", "",
@@ -378,6 +390,21 @@ cmd_serve (ShellContext *ctx,
     defaults = transport == NULL;
   for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
     g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));
+  if (inbox_from != NULL && inbox_path == NULL)
+    return shell_usage_error ("serve: --inbox-from needs --inbox");
+  for (guint i = 0; inbox_from != NULL && inbox_from[i] != NULL; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      FoctetNodeId *id = foctet_node_id_parse (inbox_from[i], &error);
+
+      if (id == NULL)
+        return shell_usage_error ("serve: --inbox-from: %s", error->message);
+      if (inbox_senders == NULL)
+        inbox_senders = g_hash_table_new_full (foctet_node_id_hash, foctet_node_id_equal,
+                                               (GDestroyNotify) foctet_node_id_free, NULL);
+      g_hash_table_add (inbox_senders, id);
+    }
+  inbox.from = inbox_senders;
 
   node = shell_make_node (ctx, &ret);
   if (node == NULL)
@@ -452,7 +479,7 @@ static int cmd_help (ShellContext *ctx, int argc, char **argv);
 static const ShellCommand commands[] = {
   { "id", "", "show this node's NodeId", cmd_id },
   { "plugins", "", "list the loaded plugins, and the refused ones with the reason", cmd_plugins },
-  { "serve", "[--listen URI]... [--relay HOST:PORT]... [--transport NAME] [--inbox DIR] [--no-mdns]",
+  { "serve", "[--listen URI]... [--relay HOST:PORT]... [--transport NAME] [--inbox DIR [--inbox-from NODEID]...] [--no-mdns]",
     "serve ping, perf and (with --inbox) files pushed to it until SIGINT/SIGTERM; prints the ticket first",
     cmd_serve },
   { "ping", "TICKET|NODEID [--count N] [--transport T] [--address URI] [--relay HOST:PORT]", "ping a node",

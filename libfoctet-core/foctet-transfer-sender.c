@@ -1660,7 +1660,7 @@ push_answer_cb (GObject      *source,
 
           g_clear_error (&error);
           error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED,
-                               "The node does not accept pushed files (%s)", why);
+                               "The node does not accept pushed files, or none from this node (%s)", why);
         }
       g_task_return_error (task, error);
       return;

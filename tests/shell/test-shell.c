@@ -948,13 +948,15 @@ test_interactive_transfer (void)
 static GSubprocess *
 start_serve (const char  *plugin_path,
              const char  *inbox,
+             const char  *inbox_from,
              char       **ticket_text)
 {
   g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                                           G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_autofree char *key = g_build_filename (tmpdir, inbox != NULL ? "inbox-key" : "no-inbox-key", NULL);
   const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", key, "serve", "--listen", "tls/127.0.0.1:0",
-                         inbox != NULL ? "--inbox" : NULL, inbox, NULL };
+                         inbox != NULL ? "--inbox" : NULL, inbox,
+                         inbox_from != NULL ? "--inbox-from" : NULL, inbox_from, NULL };
   g_autoptr(GDataInputStream) out = NULL;
   g_autoptr(GError) error = NULL;
   GSubprocess *proc;
@@ -990,7 +992,7 @@ test_serve_inbox (void)
   g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
   g_assert_true (g_file_set_contents (file, "pushed\n", -1, NULL));
 
-  server = start_serve (path, inbox, &ticket_text);
+  server = start_serve (path, inbox, NULL, &ticket_text);
   g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", ticket_text, NULL), ==, 0);
   g_assert_cmpstr (out, ==, "");
   g_assert_nonnull (strstr (err, "the node has everything"));
@@ -1004,13 +1006,22 @@ test_serve_inbox (void)
   g_assert_cmpstr (err, ==, "");
 
   /* Without --inbox, a push is refused. */
-  plain = start_serve (path, NULL, &plain_ticket);
+  plain = start_serve (path, NULL, NULL, &plain_ticket);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", plain_ticket, NULL), ==, 1);
   assert_one_line_error (err, "does not accept pushed files");
 
   /* Usage. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "serve", "--inbox-from", "nonsense", "--inbox", inbox, NULL),
+                   ==, 2);
+  assert_one_line_error (err, "--inbox-from");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "serve", "--inbox-from", "nonsense", NULL), ==, 2);
+  assert_one_line_error (err, "--inbox-from needs --inbox");
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", "nonsense", NULL), ==, 2);
@@ -1020,6 +1031,53 @@ test_serve_inbox (void)
   wait_exit (server, 0);
   g_subprocess_send_signal (plain, SIGTERM);
   wait_exit (plain, 0);
+}
+
+/* serve --inbox DIR --inbox-from NODEID: pushes from that node only. */
+static void
+test_serve_inbox_from (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *src = g_build_filename (tmpdir, "from-src", NULL);
+  g_autofree char *file = g_build_filename (src, "only.txt", NULL);
+  g_autofree char *inbox = g_build_filename (tmpdir, "from-inbox", NULL);
+  g_autofree char *got = g_build_filename (inbox, "from-src", "only.txt", NULL);
+  g_autofree char *other_key = g_build_filename (tmpdir, "stranger-key", NULL);
+  g_autoptr(GSubprocess) server = NULL;
+  g_autofree char *ticket_text = NULL, *me = NULL;
+  g_autofree char *out = NULL, *err = NULL, *content = NULL;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (file, "from a friend\n", -1, NULL));
+  g_assert_cmpint (run_shell_env (env, &me, &err, "id", NULL), ==, 0);
+  g_strchomp (me);
+  g_assert_cmpuint (strlen (me), ==, 52);
+
+  server = start_serve (path, inbox, me, &ticket_text);
+
+  /* A node not on the list is refused, as by a node without an inbox,
+   * and nothing arrives. */
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "--identity", other_key, "send", src, "--to", ticket_text,
+                                  NULL), ==, 1);
+  assert_one_line_error (err, "does not accept pushed files, or none from this node");
+  g_assert_false (g_file_test (got, G_FILE_TEST_EXISTS));
+
+  /* The listed node gets through. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", ticket_text, NULL), ==, 0);
+  g_assert_true (g_file_get_contents (got, &content, NULL, NULL));
+  g_assert_cmpstr (content, ==, "from a friend\n");
+
+  g_subprocess_send_signal (server, SIGTERM);
+  wait_exit (server, 0);
 }
 
 int
@@ -1046,6 +1104,7 @@ main (int   argc,
   g_test_add_func ("/shell/send-killed", test_send_killed);
   g_test_add_func ("/shell/interactive-transfer", test_interactive_transfer);
   g_test_add_func ("/shell/serve-inbox", test_serve_inbox);
+  g_test_add_func ("/shell/serve-inbox-from", test_serve_inbox_from);
   ret = g_test_run ();
 
   foctet_test_remove_tree (tmpdir);
