@@ -930,14 +930,19 @@ io_open (Receive  *receive,
   if (job->dir_fd < 0)
     return FALSE;
   part = part_name (name);
-  job->fd = openat (job->dir_fd, part, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  /* From nothing: O_TRUNC, which does nothing to a file it creates.  Not
+   * ftruncate (fd, 0): on ext4 a file cut to nothing is written out when
+   * it is closed (auto_da_alloc, for programs that rewrite files without
+   * fsync), which made close () start a disk write for every small file. */
+  job->fd = openat (job->dir_fd, part, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (have == 0 ? O_TRUNC : 0),
+                    0600);
   if (job->fd < 0)
     {
       g_propagate_error (error, errno_error (errno, "Creating “%s%s”", job->entry->path,
                                              FOCTET_TRANSFER_PART_SUFFIX));
       return FALSE;
     }
-  if (ftruncate (job->fd, have) < 0)
+  if (have > 0 && ftruncate (job->fd, have) < 0)
     {
       g_propagate_error (error, errno_error (errno, "Preparing “%s%s”", job->entry->path,
                                              FOCTET_TRANSFER_PART_SUFFIX));
