@@ -714,6 +714,98 @@ test_existing (Fixture       *fixture,
   compare_trees (fixture->source, tree);
 }
 
+/* Files that change on the sender's side after the ticket: each GET of
+ * them is answered with ERROR 6 (small ones inside a batch of answers,
+ * the large one before its first chunk), the others arrive, the receive
+ * fails naming what could not be verified; once the files are back as
+ * offered, the same sender serves a second receive, which completes. */
+static void
+test_changed (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tree = g_build_filename (fixture->output, "tree", NULL);
+  const char *changed[] = { "small/f010", "small/f011", "small/f012", "big.bin" };
+  GBytes *saved[G_N_ELEMENTS (changed)];
+  mode_t modes[G_N_ELEMENTS (changed)];
+  gboolean served = FALSE;
+
+  make_tree (fixture->source);
+  sender = prepare_tree_sender (fixture);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
+
+  for (guint i = 0; i < G_N_ELEMENTS (changed); i++)
+    {
+      g_autofree char *path = g_build_filename (fixture->source, changed[i], NULL);
+      g_autofree char *content = NULL;
+      gsize len = 0;
+      struct stat st;
+
+      g_assert_true (g_file_get_contents (path, &content, &len, NULL));
+      g_assert_cmpuint (len, >, 1);
+      g_assert_cmpint (stat (path, &st), ==, 0);
+      saved[i] = g_bytes_new (content, len);
+      modes[i] = st.st_mode & 0777;
+      switch (i)
+        {
+        case 0:                       /* grew */
+          {
+            g_autofree char *longer = g_strnfill (len + 1, 'x');
+
+            g_assert_true (g_file_set_contents (path, longer, len + 1, NULL));
+          }
+          break;
+        case 1:                       /* gone */
+          g_assert_cmpint (g_unlink (path), ==, 0);
+          break;
+        default:                      /* shrank */
+          g_assert_cmpint (truncate (path, len - 1), ==, 0);
+          break;
+        }
+    }
+
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  g_assert_false (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_VERIFICATION_FAILED);
+  g_assert_nonnull (strstr (error->message, "4 files"));
+  g_clear_error (&error);
+  g_assert_false (served);
+  for (guint i = 0; i < G_N_ELEMENTS (changed); i++)
+    {
+      g_autofree char *path = g_build_filename (tree, changed[i], NULL);
+
+      g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+    }
+  /* The files before and after them in their batches arrived. */
+  for (guint i = 5; i < 20; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("f%03u", i);
+      g_autofree char *path = g_build_filename (tree, "small", name, NULL);
+
+      if (i < 10 || i > 12)
+        g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (changed); i++)
+    {
+      g_autofree char *path = g_build_filename (fixture->source, changed[i], NULL);
+
+      g_assert_true (g_file_set_contents_full (path, g_bytes_get_data (saved[i], NULL), g_bytes_get_size (saved[i]),
+                                               G_FILE_SET_CONTENTS_CONSISTENT, modes[i], NULL));
+      g_assert_cmpint (g_chmod (path, modes[i]), ==, 0);
+      g_bytes_unref (saved[i]);
+    }
+  g_assert_true (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_assert_no_error (error);
+  foctet_test_wait_for (&served, TIMEOUT);
+  compare_trees (fixture->source, tree);
+}
+
 /* A lying sender, written with the codec: it announces a SHA-256 that
  * one file's bytes do not have. */
 
@@ -1845,6 +1937,7 @@ main (int   argc,
   g_test_add ("/transfer/existing", Fixture, "quic", fixture_setup, test_existing, fixture_teardown);
   g_test_add ("/transfer/write-error", Fixture, "quic", fixture_setup, test_write_error, fixture_teardown);
   g_test_add ("/transfer/corrupted", Fixture, "quic", fixture_setup, test_corrupted, fixture_teardown);
+  g_test_add ("/transfer/changed", Fixture, "tls", fixture_setup, test_changed, fixture_teardown);
   g_test_add ("/transfer/special-files", Fixture, "quic", fixture_setup, test_special_files, fixture_teardown);
   g_test_add ("/transfer/hostile-manifest", Fixture, "quic", fixture_setup, test_hostile_manifest,
               fixture_teardown);
