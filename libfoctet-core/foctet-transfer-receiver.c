@@ -31,7 +31,9 @@
  * each.  Each file is written to `<path>.foctet-part`, hashed as it
  * arrives, and renamed to `<path>` once its SHA-256 matches — never over
  * an existing file unless %FOCTET_TRANSFER_RECEIVE_FORCE is given — so a
- * final name only ever holds a complete, verified file.  Part files left
+ * final name only ever holds a complete, verified file.  (A small file
+ * fetched in one piece is written unnamed, with O_TMPFILE where the file
+ * system has it, and linked to `<path>` once verified, just as safely.)  Part files left
  * by an interrupted run are re-hashed and only the rest is fetched.
  *
  * Paths are resolved below the output directory one component at a time
@@ -195,6 +197,8 @@ struct _Receive {
 
   FoctetTransferWorker *io;             /* writes the part files */
   DirCache io_dirs;                     /* the I/O thread's */
+  gboolean io_no_tmpfile;               /* the I/O thread's: O_TMPFILE is refused here */
+  gboolean io_link_by_proc;             /* the I/O thread's: linkat (AT_EMPTY_PATH) is refused */
   guint64 bytes_queued;                 /* handed to it, not written yet */
   GPtrArray *spare_buffers;             /* of WRITE_SIZE, for reuse */
 
@@ -1141,10 +1145,77 @@ io_finish (Receive   *receive,
   return TRUE;
 }
 
+/* In the I/O thread: gives the unnamed file @fd the name @name in
+ * @dir_fd, replacing nothing; errno tells why not. */
+static gboolean
+link_tmpfile (Receive    *receive,
+              int         fd,
+              int         dir_fd,
+              const char *name)
+{
+  char proc_path[64];
+
+  /* Without CAP_DAC_READ_SEARCH (before Linux 6.10) AT_EMPTY_PATH fails
+   * with ENOENT; the link through /proc is what open(2) shows. */
+  if (!receive->io_link_by_proc)
+    {
+      if (linkat (fd, "", dir_fd, name, AT_EMPTY_PATH) == 0)
+        return TRUE;
+      if (errno != ENOENT && errno != EPERM && errno != EINVAL)
+        return FALSE;
+      receive->io_link_by_proc = TRUE;
+    }
+  g_snprintf (proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+  return linkat (AT_FDCWD, proc_path, dir_fd, name, AT_SYMLINK_FOLLOW) == 0;
+}
+
+static gboolean
+write_all_at (int            fd,
+              const guint8  *buf,
+              gsize          len,
+              const char    *path,
+              GError       **error)
+{
+  gsize done = 0;
+
+  while (done < len)
+    {
+      ssize_t n = pwrite (fd, buf + done, len - done, done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          g_propagate_error (error, errno_error (errno, "Writing “%s”", path));
+          return FALSE;
+        }
+      done += n;
+    }
+  return TRUE;
+}
+
+static GError *
+rename_error (const FoctetTransferEntry *entry,
+              int                        saved)
+{
+  if (saved == EEXIST)
+    return g_error_new (G_IO_ERROR, G_IO_ERROR_EXISTS,
+                        "“%s” appeared while it was being fetched; not overwriting it (the file fetched is "
+                        "“%s%s”)", entry->path, entry->path, FOCTET_TRANSFER_PART_SUFFIX);
+  return errno_error (saved, "Renaming “%s%s” to “%s”", entry->path, FOCTET_TRANSFER_PART_SUFFIX, entry->path);
+}
+
 /* In the I/O thread: a small file, all its bytes in @buf.  The same
  * steps as IO_OPEN, IO_WRITE and IO_FINISH, in one hop, with the
- * directory kept open for the next file.  A mismatch leaves the part
- * file there, closed. */
+ * directory kept open for the next file.
+ *
+ * Where the file system has O_TMPFILE, the file is written unnamed and
+ * linked to its name once verified (linkat () replaces nothing): one
+ * entry added to the directory, where a part file and its rename make
+ * three changes.  It is made with its mode (masked by the umask).  One
+ * that does not match is linked as its part file instead, with mode
+ * 0600, as a part file would have been left.  Interrupted, an unnamed
+ * file leaves nothing: a small file is fetched whole again anyway. */
 static gboolean
 io_whole (Receive       *receive,
           FileJob       *job,
@@ -1155,39 +1226,83 @@ io_whole (Receive       *receive,
 {
   const FoctetTransferEntry *entry = job->entry;
   g_autofree char *part = NULL;
+  g_autofree char *part_path = NULL;
   guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
   const char *name;
-  gsize done = 0;
   int dir_fd, fd;
 
   dir_fd = dir_cache_get_parent (&receive->io_dirs, receive->root_fd, entry->path, &name, error);
   if (dir_fd < 0)
     return FALSE;
   part = part_name (name);
-  /* O_TRUNC and not ftruncate (): see io_open(). */
+  part_path = g_strconcat (entry->path, FOCTET_TRANSFER_PART_SUFFIX, NULL);
+  gnutls_hash_fast (GNUTLS_DIG_SHA256, buf, len, digest);
+  *matched = memcmp (digest, entry->sha256, sizeof digest) == 0;
+
+  if (!job->replace && !receive->io_no_tmpfile)
+    {
+      fd = openat (dir_fd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC,
+                   *matched ? entry->mode & FOCTET_TRANSFER_MODE_MASK & ~receive->umask : 0600);
+      if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))
+        receive->io_no_tmpfile = TRUE;
+      else if (fd < 0)
+        {
+          g_propagate_error (error, errno_error (errno, "Creating “%s”", part_path));
+          return FALSE;
+        }
+      else
+        {
+          gboolean linked;
+          int saved;
+
+          if (!write_all_at (fd, buf, len, part_path, error))
+            {
+              close (fd);
+              return FALSE;
+            }
+          linked = link_tmpfile (receive, fd, dir_fd, *matched ? name : part);
+          saved = errno;
+          if (!linked && !*matched && saved == EEXIST)
+            {
+              /* A part file of an earlier run: this one replaces it. */
+              unlinkat (dir_fd, part, 0);
+              linked = link_tmpfile (receive, fd, dir_fd, part);
+              saved = errno;
+            }
+          else if (!linked && *matched && saved == EEXIST)
+            {
+              /* Kept where rename_error() says it is. */
+              fchmod (fd, 0600);
+              link_tmpfile (receive, fd, dir_fd, part);
+            }
+          close (fd);
+          if (!linked && *matched)
+            {
+              g_propagate_error (error, rename_error (entry, saved));
+              return FALSE;
+            }
+          if (!linked)
+            {
+              g_propagate_error (error, errno_error (saved, "Creating “%s”", part_path));
+              return FALSE;
+            }
+          return TRUE;
+        }
+    }
+
+  /* O_TMPFILE refused, or a file to replace (--force): a part file,
+   * renamed.  O_TRUNC and not ftruncate (): see io_open(). */
   fd = openat (dir_fd, part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Creating “%s%s”", entry->path, FOCTET_TRANSFER_PART_SUFFIX));
+      g_propagate_error (error, errno_error (errno, "Creating “%s”", part_path));
       return FALSE;
     }
-  while (done < len)
+  if (!write_all_at (fd, buf, len, part_path, error))
     {
-      ssize_t n = pwrite (fd, buf + done, len - done, done);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          g_propagate_error (error, errno_error (errno, "Writing “%s%s”", entry->path,
-                                                 FOCTET_TRANSFER_PART_SUFFIX));
-          close (fd);
-          return FALSE;
-        }
-      done += n;
+      close (fd);
+      return FALSE;
     }
-  gnutls_hash_fast (GNUTLS_DIG_SHA256, buf, len, digest);
-  *matched = memcmp (digest, entry->sha256, sizeof digest) == 0;
   if (*matched && fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) < 0)
     {
       g_propagate_error (error, errno_error (errno, "Setting the mode of “%s”", entry->path));
@@ -1196,22 +1311,14 @@ io_whole (Receive       *receive,
     }
   if (close (fd) < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Writing “%s%s”", entry->path, FOCTET_TRANSFER_PART_SUFFIX));
+      g_propagate_error (error, errno_error (errno, "Writing “%s”", part_path));
       return FALSE;
     }
   if (!*matched)
     return TRUE;
   if (!rename_part (dir_fd, part, name, (receive->flags & FOCTET_TRANSFER_RECEIVE_FORCE) != 0))
     {
-      int saved = errno;
-
-      if (saved == EEXIST)
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-                     "“%s” appeared while it was being fetched; not overwriting it (the file fetched is "
-                     "“%s%s”)", entry->path, entry->path, FOCTET_TRANSFER_PART_SUFFIX);
-      else
-        g_propagate_error (error, errno_error (saved, "Renaming “%s%s” to “%s”", entry->path,
-                                               FOCTET_TRANSFER_PART_SUFFIX, entry->path));
+      g_propagate_error (error, rename_error (entry, errno));
       return FALSE;
     }
   return TRUE;
