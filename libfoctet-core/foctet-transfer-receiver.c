@@ -68,6 +68,12 @@
 /* Bytes handed to the I/O thread and not yet written: beyond this the
  * streams stop reading until the disk caught up. */
 #define MAX_QUEUED (8 * 1024 * 1024)
+/* Threads writing the files.  The first takes every operation that must
+ * run in order (the pieces of a large file, opening and finishing it);
+ * whole small files are dealt out to all of them: creating a file is
+ * most of what a small one costs, and creating unnamed files (O_TMPFILE)
+ * does not lock their directory, so two threads create twice as many. */
+#define N_IO_THREADS 2
 /* Files at least this large are written around the page cache
  * (O_DIRECT), where the file system allows it: see io_open(). */
 #define DIRECT_MIN_SIZE (16 * 1024 * 1024)
@@ -84,6 +90,13 @@ typedef struct {
 } DirCache;
 
 #define DIR_CACHE_INIT { NULL, -1 }
+
+/* What an I/O thread keeps for itself. */
+typedef struct {
+  DirCache dirs;
+  gboolean no_tmpfile;                  /* O_TMPFILE is refused here */
+  gboolean link_by_proc;                /* linkat (AT_EMPTY_PATH) is refused */
+} IoState;
 
 typedef struct _Receive Receive;
 typedef struct _Fetcher Fetcher;
@@ -195,10 +208,9 @@ struct _Receive {
   guint n_failed;
   char *first_failure;
 
-  FoctetTransferWorker *io;             /* writes the part files */
-  DirCache io_dirs;                     /* the I/O thread's */
-  gboolean io_no_tmpfile;               /* the I/O thread's: O_TMPFILE is refused here */
-  gboolean io_link_by_proc;             /* the I/O thread's: linkat (AT_EMPTY_PATH) is refused */
+  FoctetTransferWorker *io[N_IO_THREADS];   /* write the files; io[0] in order */
+  IoState io_state[N_IO_THREADS];       /* each the thread's own */
+  guint next_io;                        /* the next to get a whole small file */
   guint64 bytes_queued;                 /* handed to it, not written yet */
   GPtrArray *spare_buffers;             /* of WRITE_SIZE, for reuse */
 
@@ -740,8 +752,11 @@ receive_unref (Receive *receive)
 
   task = g_steal_pointer (&receive->task);
   /* Every operation came back (each held a reference): the thread is idle. */
-  g_clear_pointer (&receive->io, foctet_transfer_worker_free);
-  dir_cache_clear (&receive->io_dirs);
+  for (guint i = 0; i < N_IO_THREADS; i++)
+    {
+      g_clear_pointer (&receive->io[i], foctet_transfer_worker_free);
+      dir_cache_clear (&receive->io_state[i].dirs);
+    }
   g_clear_pointer (&receive->spare_buffers, g_ptr_array_unref);
   if (receive->user_cancelled != NULL)
     {
@@ -913,6 +928,7 @@ typedef enum {
 typedef struct {
   IoKind kind;
   Receive *receive;                     /* a reference, until delivered */
+  IoState *state;                       /* of the thread it runs in */
   FileJob *job;
   guint8 *buf;                          /* IO_WRITE */
   gsize len;
@@ -931,9 +947,10 @@ io_push (Receive *receive,
 
   op->kind = kind;
   op->receive = receive_ref (receive);
+  op->state = &receive->io_state[0];
   op->job = job;
   op->offset = job->queued;
-  foctet_transfer_worker_push (receive->io, op);
+  foctet_transfer_worker_push (receive->io[0], op);
 }
 
 static void
@@ -1148,7 +1165,7 @@ io_finish (Receive   *receive,
 /* In the I/O thread: gives the unnamed file @fd the name @name in
  * @dir_fd, replacing nothing; errno tells why not. */
 static gboolean
-link_tmpfile (Receive    *receive,
+link_tmpfile (IoState    *state,
               int         fd,
               int         dir_fd,
               const char *name)
@@ -1157,13 +1174,13 @@ link_tmpfile (Receive    *receive,
 
   /* Without CAP_DAC_READ_SEARCH (before Linux 6.10) AT_EMPTY_PATH fails
    * with ENOENT; the link through /proc is what open(2) shows. */
-  if (!receive->io_link_by_proc)
+  if (!state->link_by_proc)
     {
       if (linkat (fd, "", dir_fd, name, AT_EMPTY_PATH) == 0)
         return TRUE;
       if (errno != ENOENT && errno != EPERM && errno != EINVAL)
         return FALSE;
-      receive->io_link_by_proc = TRUE;
+      state->link_by_proc = TRUE;
     }
   g_snprintf (proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
   return linkat (AT_FDCWD, proc_path, dir_fd, name, AT_SYMLINK_FOLLOW) == 0;
@@ -1218,6 +1235,7 @@ rename_error (const FoctetTransferEntry *entry,
  * file leaves nothing: a small file is fetched whole again anyway. */
 static gboolean
 io_whole (Receive       *receive,
+          IoState       *state,
           FileJob       *job,
           const guint8  *buf,
           gsize          len,
@@ -1231,7 +1249,7 @@ io_whole (Receive       *receive,
   const char *name;
   int dir_fd, fd;
 
-  dir_fd = dir_cache_get_parent (&receive->io_dirs, receive->root_fd, entry->path, &name, error);
+  dir_fd = dir_cache_get_parent (&state->dirs, receive->root_fd, entry->path, &name, error);
   if (dir_fd < 0)
     return FALSE;
   part = part_name (name);
@@ -1239,12 +1257,12 @@ io_whole (Receive       *receive,
   gnutls_hash_fast (GNUTLS_DIG_SHA256, buf, len, digest);
   *matched = memcmp (digest, entry->sha256, sizeof digest) == 0;
 
-  if (!job->replace && !receive->io_no_tmpfile)
+  if (!job->replace && !state->no_tmpfile)
     {
       fd = openat (dir_fd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC,
                    *matched ? entry->mode & FOCTET_TRANSFER_MODE_MASK & ~receive->umask : 0600);
       if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))
-        receive->io_no_tmpfile = TRUE;
+        state->no_tmpfile = TRUE;
       else if (fd < 0)
         {
           g_propagate_error (error, errno_error (errno, "Creating “%s”", part_path));
@@ -1260,20 +1278,20 @@ io_whole (Receive       *receive,
               close (fd);
               return FALSE;
             }
-          linked = link_tmpfile (receive, fd, dir_fd, *matched ? name : part);
+          linked = link_tmpfile (state, fd, dir_fd, *matched ? name : part);
           saved = errno;
           if (!linked && !*matched && saved == EEXIST)
             {
               /* A part file of an earlier run: this one replaces it. */
               unlinkat (dir_fd, part, 0);
-              linked = link_tmpfile (receive, fd, dir_fd, part);
+              linked = link_tmpfile (state, fd, dir_fd, part);
               saved = errno;
             }
           else if (!linked && *matched && saved == EEXIST)
             {
               /* Kept where rename_error() says it is. */
               fchmod (fd, 0600);
-              link_tmpfile (receive, fd, dir_fd, part);
+              link_tmpfile (state, fd, dir_fd, part);
             }
           close (fd);
           if (!linked && *matched)
@@ -1351,7 +1369,7 @@ io_work (gpointer data)
       job->io_failed = !io_finish (op->receive, job, &op->matched, &op->error);
       break;
     case IO_WHOLE:
-      job->io_failed = !io_whole (op->receive, job, op->buf, op->len, &op->matched, &op->error);
+      job->io_failed = !io_whole (op->receive, op->state, job, op->buf, op->len, &op->matched, &op->error);
       break;
     case IO_CLOSE:
       g_assert_not_reached ();
@@ -1591,6 +1609,7 @@ fetcher_flush (Fetcher *fetcher)
 {
   Receive *receive = fetcher->receive;
   FileJob *job = fetcher->data_job;
+  guint worker;
   IoOp *op;
 
   if (fetcher->fill == 0 && !fetcher->data_whole)
@@ -1598,6 +1617,9 @@ fetcher_flush (Fetcher *fetcher)
   op = g_new0 (IoOp, 1);
   op->kind = fetcher->data_whole ? IO_WHOLE : IO_WRITE;
   op->receive = receive_ref (receive);
+  /* A whole file needs no order with any other operation. */
+  worker = fetcher->data_whole ? receive->next_io++ % N_IO_THREADS : 0;
+  op->state = &receive->io_state[worker];
   op->job = job;
   op->buf = g_steal_pointer (&fetcher->buf);
   op->size = fetcher->buf_size;
@@ -1608,7 +1630,7 @@ fetcher_flush (Fetcher *fetcher)
     job->whole = TRUE;
   receive->bytes_queued += op->len;
   fetcher->fill = 0;
-  foctet_transfer_worker_push (receive->io, op);
+  foctet_transfer_worker_push (receive->io[worker], op);
 }
 
 /* The buffer the raw bytes of the current DATA go into. */
@@ -2406,8 +2428,11 @@ receive_begin (FoctetTransferReceiver     *self,
   receive->cancellable = g_cancellable_new ();
   receive->fetchers = g_ptr_array_new_with_free_func ((GDestroyNotify) fetcher_free);
   g_queue_init (&receive->pending);
-  receive->io_dirs = (DirCache) DIR_CACHE_INIT;
-  receive->io = foctet_transfer_worker_new ("foctet-recv-io", self->context, io_work, io_deliver);
+  for (guint i = 0; i < N_IO_THREADS; i++)
+    {
+      receive->io_state[i].dirs = (DirCache) DIR_CACHE_INIT;
+      receive->io[i] = foctet_transfer_worker_new ("foctet-recv-io", self->context, io_work, io_deliver);
+    }
   receive->spare_buffers = g_ptr_array_new_with_free_func (g_aligned_free);
   self->receive = receive;
 
