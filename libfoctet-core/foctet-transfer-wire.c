@@ -315,9 +315,26 @@ struct _FoctetTransferManifest {
    * that collide in any fixed hash function and make each insertion
    * linear.  A lookup costs O(log n) comparisons whatever the paths. */
   GTree *paths;
+  guint parent_hint;     /* index + 1 of the last entry's parent, or 0 */
   guint64 total_size;
   gsize body_size;       /* of its MANIFEST message */
 };
+
+/* Whether entry @index (+ 1, 0 for none) is the directory @path of
+ * @len bytes. */
+static gboolean
+entry_is_path (FoctetTransferManifest *self,
+               guint                   index,
+               const char             *path,
+               gsize                   len)
+{
+  const FoctetTransferEntry *entry;
+
+  if (index == 0)
+    return FALSE;
+  entry = &g_array_index (self->entries, FoctetTransferEntry, index - 1);
+  return strncmp (entry->path, path, len) == 0 && entry->path[len] == '\0';
+}
 
 static void
 entry_clear (FoctetTransferEntry *entry)
@@ -464,10 +481,19 @@ manifest_append (FoctetTransferManifest   *self,
       const FoctetTransferEntry *parent = NULL;
       guint parent_index = 0;
 
-      /* The parent is the path up to its last "/": look it up in place. */
-      *slash = '\0';
-      found = g_tree_lookup (self->paths, copy);
-      *slash = '/';
+      /* The parent is the path up to its last "/": most often that of
+       * the entry before, or the entry before itself; else it is looked
+       * up in place. */
+      if (entry_is_path (self, self->parent_hint, copy, slash - copy))
+        found = GUINT_TO_POINTER (self->parent_hint);
+      else if (entry_is_path (self, self->entries->len, copy, slash - copy))
+        found = GUINT_TO_POINTER (self->entries->len);
+      else
+        {
+          *slash = '\0';
+          found = g_tree_lookup (self->paths, copy);
+          *slash = '/';
+        }
       if (found != NULL)
         {
           parent_index = GPOINTER_TO_UINT (found) - 1;
@@ -522,6 +548,7 @@ manifest_append (FoctetTransferManifest   *self,
   entry.size = size;
   if (kind == FOCTET_TRANSFER_ENTRY_FILE)
     memcpy (entry.sha256, sha256, FOCTET_TRANSFER_SHA256_SIZE);
+  self->parent_hint = slash != NULL ? GPOINTER_TO_UINT (found) : 0;
   entry.path = g_steal_pointer (&copy);
   g_array_append_val (self->entries, entry);
   g_tree_insert (self->paths, entry.path, GUINT_TO_POINTER (self->entries->len));
