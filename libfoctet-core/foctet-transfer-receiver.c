@@ -652,7 +652,9 @@ plan_check_space (Plan    *plan,
 
       needed += job->entry->size - job->start;
     }
-  if (needed == 0 || fstatvfs (plan->root_fd, &st) < 0)
+  /* A file system of no size (ramfs: it grows as long as memory lasts)
+   * says nothing about its room. */
+  if (needed == 0 || fstatvfs (plan->root_fd, &st) < 0 || st.f_blocks == 0)
     return TRUE;
   available = (guint64) st.f_bavail * st.f_frsize;
   if (needed <= available)

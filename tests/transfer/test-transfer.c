@@ -1777,15 +1777,23 @@ test_special_files (Fixture       *fixture,
 static gboolean private_mounts;
 
 static void
+mount_fs (Fixture    *fixture,
+          const char *type,
+          const char *options)
+{
+  fixture->mount_point = g_build_filename (fixture->tmp, "small-disk", NULL);
+  g_assert_cmpint (g_mkdir (fixture->mount_point, 0755), ==, 0);
+  if (mount ("foctet-test", fixture->mount_point, type, MS_NOSUID | MS_NODEV, options) < 0)
+    g_error ("mounting a %s on %s: %s", type, fixture->mount_point, g_strerror (errno));
+}
+
+static void
 mount_tmpfs (Fixture    *fixture,
              const char *size)
 {
   g_autofree char *options = g_strdup_printf ("size=%s,mode=0755", size);
 
-  fixture->mount_point = g_build_filename (fixture->tmp, "small-disk", NULL);
-  g_assert_cmpint (g_mkdir (fixture->mount_point, 0755), ==, 0);
-  if (mount ("foctet-test", fixture->mount_point, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
-    g_error ("mounting a tmpfs on %s: %s", fixture->mount_point, g_strerror (errno));
+  mount_fs (fixture, "tmpfs", options);
 }
 
 /* Every final (not part) file under @received is complete: the same as
@@ -1913,6 +1921,81 @@ test_disk_full (Fixture       *fixture,
   foctet_test_wait_for (&ended, TIMEOUT);
 }
 
+/* Large files (16 MiB and more) are written around the page cache
+ * (O_DIRECT) where the file system allows it.  Here it does not (ramfs
+ * refuses O_DIRECT; tmpfs no longer does since Linux 6.6): they are
+ * written through the cache instead, and arrive the same.  One of them
+ * resumes from a part file of an odd length, which is written through
+ * the cache anywhere. */
+static void
+test_no_direct (Fixture       *fixture,
+                gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (16);
+  g_autoptr(GFile) file = NULL;
+  g_autofree char *src = g_build_filename (fixture->source, "direct", NULL);
+  g_autofree char *whole = g_build_filename (src, "whole.bin", NULL);
+  g_autofree char *resumed = g_build_filename (src, "resumed.bin", NULL);
+  g_autofree char *output = NULL;
+  g_autofree char *probe = NULL;
+  g_autofree char *part = NULL;
+  g_autofree char *head = NULL;
+  gboolean served = FALSE;
+  gsize head_len = 5 * 1024 * 1024 + 3;
+  int fd;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("mounting a ramfs needs root");
+      return;
+    }
+  mount_fs (fixture, "ramfs", "mode=0755");
+  probe = g_build_filename (fixture->mount_point, "probe", NULL);
+  fd = open (probe, O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    {
+      close (fd);
+      g_test_skip ("this kernel's ramfs takes O_DIRECT: the fallback cannot be tested here");
+      return;
+    }
+  g_assert_cmpint (errno, ==, EINVAL);
+
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  write_file (whole, 17 * 1024 * 1024 + 17, rand, 0644);
+  write_file (resumed, 16 * 1024 * 1024 + 4096, rand, 0640);
+  output = g_build_filename (fixture->mount_point, "in", NULL);
+  part = g_build_filename (output, "direct", "resumed.bin.foctet-part", NULL);
+  {
+    g_autofree char *dir = g_path_get_dirname (part);
+
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  }
+  g_assert_true (g_file_get_contents (resumed, &head, NULL, NULL));
+  g_assert_true (g_file_set_contents (part, head, head_len, NULL));
+
+  file = g_file_new_for_path (src);
+  sender = prepare_sender (fixture, &file, 1);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  g_assert_true (receive_within (receiver, ticket, output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, 2 * TIMEOUT,
+                                 &error));
+  g_assert_no_error (error);
+  foctet_test_wait_for (&served, TIMEOUT);
+  g_assert_cmpuint (foctet_transfer_receiver_get_bytes_fetched (receiver), ==,
+                    foctet_transfer_receiver_get_bytes_total (receiver) - head_len);
+  g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *received = g_build_filename (output, "direct", NULL);
+
+    compare_trees (src, received);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1943,6 +2026,7 @@ main (int   argc,
               fixture_teardown);
   g_test_add ("/transfer/pipelining", Fixture, "tls", fixture_setup, test_pipelining, fixture_teardown);
   g_test_add ("/transfer/disk-full", Fixture, "quic", fixture_setup, test_disk_full, fixture_teardown);
+  g_test_add ("/transfer/no-direct", Fixture, "tls", fixture_setup, test_no_direct, fixture_teardown);
   /* Run apart by meson (suite transfer-large), with a longer time-out. */
   g_test_add ("/transfer/large/quic", Fixture, "quic", fixture_setup, test_large, fixture_teardown);
   g_test_add ("/transfer/large/tls", Fixture, "tls", fixture_setup, test_large, fixture_teardown);
