@@ -1623,8 +1623,9 @@ fetcher_flush (Fetcher *fetcher)
   worker = fetcher->data_whole ? receive->next_io++ % N_IO_THREADS : 0;
   op->state = &receive->io_state[worker];
   op->job = job;
+  /* An empty file has no buffer (and buf_size is the last one's). */
+  op->size = fetcher->buf != NULL ? fetcher->buf_size : 0;
   op->buf = g_steal_pointer (&fetcher->buf);
-  op->size = fetcher->buf_size;
   op->len = fetcher->fill;
   op->offset = job->queued;
   job->queued += op->len;

@@ -806,6 +806,44 @@ test_changed (Fixture       *fixture,
   compare_trees (fixture->source, tree);
 }
 
+/* Empty files between large ones: on one stream (the first GETs all go
+ * on the control stream), an empty file's DATA comes after a large
+ * file's, whose 1 MiB buffers go back to a pool for the next large one;
+ * the empty file has no buffer to give back. */
+static void
+test_empty_between (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (7);
+  g_autoptr(GFile) file = NULL;
+  g_autofree char *src = g_build_filename (fixture->source, "between", NULL);
+  g_autofree char *received = g_build_filename (fixture->output, "between", NULL);
+  gboolean served = FALSE;
+
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%u%s", i, i % 2 == 0 ? ".bin" : ".txt");
+      g_autofree char *path = g_build_filename (src, name, NULL);
+
+      /* Exactly one buffer each: the last one of a file is a whole one. */
+      write_file (path, i % 2 == 0 ? 1024 * 1024 : 0, rand, 0644);
+    }
+  file = g_file_new_for_path (src);
+  sender = prepare_sender (fixture, &file, 1);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  g_assert_true (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_assert_no_error (error);
+  foctet_test_wait_for (&served, TIMEOUT);
+  compare_trees (src, received);
+}
+
 /* A lying sender, written with the codec: it announces a SHA-256 that
  * one file's bytes do not have. */
 
@@ -2021,6 +2059,7 @@ main (int   argc,
   g_test_add ("/transfer/write-error", Fixture, "quic", fixture_setup, test_write_error, fixture_teardown);
   g_test_add ("/transfer/corrupted", Fixture, "quic", fixture_setup, test_corrupted, fixture_teardown);
   g_test_add ("/transfer/changed", Fixture, "tls", fixture_setup, test_changed, fixture_teardown);
+  g_test_add ("/transfer/empty-between", Fixture, "tls", fixture_setup, test_empty_between, fixture_teardown);
   g_test_add ("/transfer/special-files", Fixture, "quic", fixture_setup, test_special_files, fixture_teardown);
   g_test_add ("/transfer/hostile-manifest", Fixture, "quic", fixture_setup, test_hostile_manifest,
               fixture_teardown);
