@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -318,6 +319,27 @@ typedef struct {
   gint64 started;
 } Progress;
 
+/* Seconds as M:SS, or H:MM:SS from an hour on. */
+static char *
+format_duration (guint64 seconds)
+{
+  if (seconds >= 3600)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT ":%02u:%02u", seconds / 3600, (guint) (seconds / 60 % 60),
+                            (guint) (seconds % 60));
+  return g_strdup_printf ("%u:%02u", (guint) (seconds / 60), (guint) (seconds % 60));
+}
+
+/* The terminal's width, 80 if it does not say. */
+static guint
+terminal_columns (void)
+{
+  struct winsize size;
+
+  if (ioctl (STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+    return size.ws_col;
+  return 80;
+}
+
 static void
 progress_show (Progress *progress,
                gboolean  last)
@@ -338,23 +360,43 @@ progress_show (Progress *progress,
     return;
   if (progress->tty)
     {
-      char bar[31];
-      int filled = (int) (fraction * 30);
-      g_autofree char *name = NULL;
+      g_autoptr(GString) line = g_string_new ("\r\033[K[");
+      g_autofree char *eta = NULL;
+      int filled = (int) (fraction * 12);
+      glong room;
 
-      memset (bar, '#', filled);
-      memset (bar + filled, '.', 30 - filled);
-      bar[30] = '\0';
-      /* The file name is cut to fit an 80-column line. */
-      if (current != NULL)
-        name = g_utf8_strlen (current, -1) > 24
-               ? g_strconcat ("…", g_utf8_offset_to_pointer (current, g_utf8_strlen (current, -1) - 23), NULL)
-               : g_strdup (current);
-      g_printerr ("\r\033[K[%s] %3d%% %s/%s %s/s %u/%u %s", bar, (int) (fraction * 100), done_text, total_text,
-                  rate, foctet_transfer_receiver_get_files_done (receiver),
-                  foctet_transfer_receiver_get_files_total (receiver), name != NULL ? name : "");
+      /* The time left at the average rate so far. */
+      if (last || done >= total)
+        eta = format_duration (0);
+      else if (fetched > 0 && seconds > 0)
+        eta = format_duration ((guint64) ((total - done) / (fetched / seconds)));
+      else
+        eta = g_strdup ("-:--");
+      for (int i = 0; i < 12; i++)
+        g_string_append_c (line, i < filled ? '#' : '.');
+      g_string_append_printf (line, "] %3d%% %s/%s %s/s ETA %s %u/%u", (int) (fraction * 100), done_text,
+                              total_text, rate, eta, foctet_transfer_receiver_get_files_done (receiver),
+                              foctet_transfer_receiver_get_files_total (receiver));
+      /* The file being fetched, its end if need be, in what is left of
+       * the line: a line longer than the terminal would wrap, and "\r"
+       * would then redraw only its last row. */
+      room = (glong) terminal_columns () - 1 - g_utf8_strlen (line->str + 4, -1) - 1;
+      if (current != NULL && room >= 6)
+        {
+          glong length = g_utf8_strlen (current, -1);
+
+          g_string_append_c (line, ' ');
+          if (length > room)
+            {
+              g_string_append (line, "…");
+              g_string_append (line, g_utf8_offset_to_pointer (current, length - (room - 1)));
+            }
+          else
+            g_string_append (line, current);
+        }
       if (last)
-        g_printerr ("\n");
+        g_string_append_c (line, '\n');
+      g_printerr ("%s", line->str);
     }
   else
     g_printerr ("received %s of %s (%d%%), %u of %u files\n", done_text, total_text, (int) (fraction * 100),

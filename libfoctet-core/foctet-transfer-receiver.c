@@ -31,7 +31,9 @@
  * each.  Each file is written to `<path>.foctet-part`, hashed as it
  * arrives, and renamed to `<path>` once its SHA-256 matches — never over
  * an existing file unless %FOCTET_TRANSFER_RECEIVE_FORCE is given — so a
- * final name only ever holds a complete, verified file.  Part files left
+ * final name only ever holds a complete, verified file.  (A small file
+ * fetched in one piece is written unnamed, with O_TMPFILE where the file
+ * system has it, and linked to `<path>` once verified, just as safely.)  Part files left
  * by an interrupted run are re-hashed and only the rest is fetched.
  *
  * Paths are resolved below the output directory one component at a time
@@ -52,6 +54,13 @@
 /* Data streams besides the control stream. */
 #define N_DATA_STREAMS 4
 #define CHUNK_SIZE (256 * 1024)
+/* A stream's answers are read this much at a time, many small files'
+ * DATA at once; the raw bytes of a large file go straight into the
+ * buffers of the I/O thread instead. */
+#define READ_SIZE (128 * 1024)
+/* Files smaller than this arrive in one buffer of their size and are
+ * written, verified and renamed by the I/O thread in one go. */
+#define WHOLE_MAX (WRITE_SIZE / 4)
 /* Part files are written by the receive's own I/O thread, this much at a
  * time (smaller for the last piece of a DATA); the main loop meanwhile
  * reads on, into another buffer. */
@@ -59,11 +68,35 @@
 /* Bytes handed to the I/O thread and not yet written: beyond this the
  * streams stop reading until the disk caught up. */
 #define MAX_QUEUED (8 * 1024 * 1024)
+/* Threads writing the files.  The first takes every operation that must
+ * run in order (the pieces of a large file, opening and finishing it);
+ * whole small files are dealt out to all of them: creating a file is
+ * most of what a small one costs, and creating unnamed files (O_TMPFILE)
+ * does not lock their directory, so two threads create twice as many. */
+#define N_IO_THREADS 2
 /* Files at least this large are written around the page cache
  * (O_DIRECT), where the file system allows it: see io_open(). */
 #define DIRECT_MIN_SIZE (16 * 1024 * 1024)
 /* What O_DIRECT wants aligned: offsets, lengths, buffers. */
 #define DIRECT_ALIGN 4096
+
+/* The directory the last file went into, kept open for the next: files
+ * come in manifest order, a directory's files one after the other, so a
+ * file costs no walk from the output directory (nor any open () or
+ * close () of its directory).  One per thread. */
+typedef struct {
+  char *path;                           /* relative; NULL when none is open */
+  int fd;
+} DirCache;
+
+#define DIR_CACHE_INIT { NULL, -1 }
+
+/* What an I/O thread keeps for itself. */
+typedef struct {
+  DirCache dirs;
+  gboolean no_tmpfile;                  /* O_TMPFILE is refused here */
+  gboolean link_by_proc;                /* linkat (AT_EMPTY_PATH) is refused */
+} IoState;
 
 typedef struct _Receive Receive;
 typedef struct _Fetcher Fetcher;
@@ -111,6 +144,7 @@ typedef struct {
   gboolean replace;                     /* a different file has the name (force) */
   gboolean failed;
   gboolean opened;                      /* the I/O thread was told to open it */
+  gboolean whole;                       /* its one buffer went to the I/O thread */
   char *failure;
   /* The I/O thread's, while the job has operations in flight. */
   FoctetSha256 *checksum;               /* over what was written: [0, have) */
@@ -121,23 +155,31 @@ typedef struct {
 } FileJob;
 
 typedef struct {
-  FoctetTransferMessage *get;
   FileJob *job;
+  guint64 offset;
+  guint64 length;
 } Get;
 
 struct _Fetcher {
   Receive *receive;
   FoctetStream *stream;
-  GQueue gets;                          /* Get, in the order sent */
+  Get gets[MAX_GETS_IN_FLIGHT];         /* a ring, in the order sent */
+  guint gets_head;
+  guint n_gets;
   FileJob *current;                     /* the job whose GETs it is sending */
   gboolean writing;
+  guint8 get_buf[MAX_GETS_IN_FLIGHT * FOCTET_TRANSFER_RANGE_MESSAGE_SIZE];   /* the GETs being written */
   gboolean reading;
+  gboolean read_direct;                 /* into buf, not in */
   gboolean closed;
+  guint8 *in;                           /* READ_SIZE: read from the stream, */
+  gsize in_start, in_end;               /* [in_start, in_end) not taken yet */
   guint8 *buf;                          /* being filled, for the I/O thread */
   gsize buf_size;
   gsize fill;                           /* of buf */
   FileJob *data_job;                    /* the DATA being read */
   guint64 data_left;
+  gboolean data_whole;                  /* a whole small file, in one buffer */
   gboolean waiting_room;                /* until the I/O thread caught up */
 };
 
@@ -166,7 +208,9 @@ struct _Receive {
   guint n_failed;
   char *first_failure;
 
-  FoctetTransferWorker *io;             /* writes the part files */
+  FoctetTransferWorker *io[N_IO_THREADS];   /* write the files; io[0] in order */
+  IoState io_state[N_IO_THREADS];       /* each the thread's own */
+  guint next_io;                        /* the next to get a whole small file */
   guint64 bytes_queued;                 /* handed to it, not written yet */
   GPtrArray *spare_buffers;             /* of WRITE_SIZE, for reuse */
 
@@ -297,6 +341,47 @@ part_name (const char *name)
   return g_strconcat (name, FOCTET_TRANSFER_PART_SUFFIX, NULL);
 }
 
+
+static void
+dir_cache_clear (DirCache *cache)
+{
+  g_clear_pointer (&cache->path, g_free);
+  if (cache->fd >= 0)
+    close (cache->fd);
+  cache->fd = -1;
+}
+
+/* As open_parent(), but the directory is borrowed: @root_fd itself for a
+ * top-level entry, else the cache's, valid until the next call. */
+static int
+dir_cache_get_parent (DirCache    *cache,
+                      int          root_fd,
+                      const char  *path,
+                      const char **name,
+                      GError     **error)
+{
+  const char *slash = strrchr (path, '/');
+  gsize len;
+
+  if (slash == NULL)
+    {
+      *name = path;
+      return root_fd;
+    }
+  len = slash - path;
+  if (cache->path != NULL && strncmp (cache->path, path, len) == 0 && cache->path[len] == '\0')
+    {
+      *name = slash + 1;
+      return cache->fd;
+    }
+  dir_cache_clear (cache);
+  cache->fd = open_parent (root_fd, path, name, error);
+  if (cache->fd < 0)
+    return -1;
+  cache->path = g_strndup (path, len);
+  return cache->fd;
+}
+
 static gboolean
 hash_fd (int            fd,
          guint64        length,
@@ -351,6 +436,8 @@ typedef struct {
   GArray *jobs;                         /* FileJob */
   guint64 bytes_present;
   guint files_present;
+  DirCache dirs;
+  GHashTable *created;                  /* paths of the directories this plan made */
 } Plan;
 
 static void
@@ -377,6 +464,8 @@ plan_free (Plan *plan)
     close (plan->root_fd);
   g_clear_pointer (&plan->jobs, g_array_unref);
   g_free (plan->output_path);
+  dir_cache_clear (&plan->dirs);
+  g_hash_table_unref (plan->created);
   g_free (plan);
 }
 
@@ -387,19 +476,20 @@ plan_directory (Plan                      *plan,
 {
   const char *name;
   struct stat st;
-  int dir_fd = open_parent (plan->root_fd, entry->path, &name, error);
+  int dir_fd = dir_cache_get_parent (&plan->dirs, plan->root_fd, entry->path, &name, error);
 
   if (dir_fd < 0)
     return FALSE;
   /* Searchable and writable by us while the transfer runs; the entry's
    * own mode comes at the end. */
-  if (mkdirat (dir_fd, name, 0700) < 0)
+  if (mkdirat (dir_fd, name, 0700) == 0)
+    g_hash_table_add (plan->created, entry->path);
+  else
     {
       int saved = errno;
 
       if (saved != EEXIST || fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode))
         {
-          close (dir_fd);
           if (saved == EEXIST)
             g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                          "“%s” exists and is not a directory", entry->path);
@@ -408,7 +498,6 @@ plan_directory (Plan                      *plan,
           return FALSE;
         }
     }
-  close (dir_fd);
   return TRUE;
 }
 
@@ -449,19 +538,34 @@ plan_file (Plan                      *plan,
            GError                   **error)
 {
   g_autofree char *part = NULL;
+  g_autofree char *parent = NULL;
+  const char *slash = strrchr (entry->path, '/');
   FileJob job = { 0 };
   const char *name;
   struct stat st;
   int dir_fd;
 
-  dir_fd = open_parent (plan->root_fd, entry->path, &name, error);
-  if (dir_fd < 0)
-    return FALSE;
   job.index = index;
   job.entry = entry;
   job.dir_fd = -1;
   job.fd = -1;
   job.direct_fd = -1;
+
+  /* In a directory this run made there is nothing to look at (part file
+   * names are ours, and the final name is taken without replacing). */
+  if (slash != NULL)
+    {
+      parent = g_strndup (entry->path, slash - entry->path);
+      if (g_hash_table_contains (plan->created, parent))
+        {
+          g_array_append_val (plan->jobs, job);
+          return TRUE;
+        }
+    }
+
+  dir_fd = dir_cache_get_parent (&plan->dirs, plan->root_fd, entry->path, &name, error);
+  if (dir_fd < 0)
+    return FALSE;
 
   if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
     {
@@ -469,27 +573,21 @@ plan_file (Plan                      *plan,
 
       if (!S_ISREG (st.st_mode))
         {
-          close (dir_fd);
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                        "“%s” exists and is not a regular file; it is left alone", entry->path);
           return FALSE;
         }
       if ((guint64) st.st_size == entry->size &&
           !file_is_identical (dir_fd, name, entry, cancellable, &identical, error))
-        {
-          close (dir_fd);
-          return FALSE;
-        }
+        return FALSE;
       if (identical)
         {
-          close (dir_fd);
           plan->bytes_present += entry->size;
           plan->files_present++;
           return TRUE;
         }
       if ((plan->flags & FOCTET_TRANSFER_RECEIVE_FORCE) == 0)
         {
-          close (dir_fd);
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                        "“%s” exists and differs from the file offered; not overwriting it", entry->path);
           return FALSE;
@@ -499,18 +597,14 @@ plan_file (Plan                      *plan,
   else if (errno != ENOENT)
     {
       g_propagate_error (error, errno_error (errno, "Looking at “%s”", entry->path));
-      close (dir_fd);
       return FALSE;
     }
 
-  job.checksum = foctet_sha256_new ();
   part = part_name (name);
   if (fstatat (dir_fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0)
     {
       if (!S_ISREG (st.st_mode))
         {
-          close (dir_fd);
-          file_job_clear (&job);
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                        "“%s%s” exists and is not a regular file", entry->path, FOCTET_TRANSFER_PART_SUFFIX);
           return FALSE;
@@ -520,21 +614,20 @@ plan_file (Plan                      *plan,
         {
           int fd = openat (dir_fd, part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
+          job.checksum = foctet_sha256_new ();
           if (fd >= 0 && hash_fd (fd, st.st_size, job.checksum, cancellable, NULL))
             job.start = st.st_size;
           else
-            foctet_sha256_reset (job.checksum);
+            g_clear_pointer (&job.checksum, foctet_sha256_free);
           if (fd >= 0)
             close (fd);
           if (g_cancellable_set_error_if_cancelled (cancellable, error))
             {
-              close (dir_fd);
               file_job_clear (&job);
               return FALSE;
             }
         }
     }
-  close (dir_fd);
   job.resumed = job.start > 0;
   job.next_get = job.start;
   job.have = job.start;
@@ -559,7 +652,9 @@ plan_check_space (Plan    *plan,
 
       needed += job->entry->size - job->start;
     }
-  if (needed == 0 || fstatvfs (plan->root_fd, &st) < 0)
+  /* A file system of no size (ramfs: it grows as long as memory lasts)
+   * says nothing about its room. */
+  if (needed == 0 || fstatvfs (plan->root_fd, &st) < 0 || st.f_blocks == 0)
     return TRUE;
   available = (guint64) st.f_bavail * st.f_frsize;
   if (needed <= available)
@@ -630,15 +725,9 @@ receive_ref (Receive *receive)
 static void
 fetcher_free (Fetcher *fetcher)
 {
-  Get *get;
-
-  while ((get = g_queue_pop_head (&fetcher->gets)) != NULL)
-    {
-      foctet_transfer_message_free (get->get);
-      g_free (get);
-    }
   g_clear_object (&fetcher->stream);
   buffer_free (fetcher->buf, fetcher->buf_size);
+  g_free (fetcher->in);
   g_free (fetcher);
 }
 
@@ -665,7 +754,11 @@ receive_unref (Receive *receive)
 
   task = g_steal_pointer (&receive->task);
   /* Every operation came back (each held a reference): the thread is idle. */
-  g_clear_pointer (&receive->io, foctet_transfer_worker_free);
+  for (guint i = 0; i < N_IO_THREADS; i++)
+    {
+      g_clear_pointer (&receive->io[i], foctet_transfer_worker_free);
+      dir_cache_clear (&receive->io_state[i].dirs);
+    }
   g_clear_pointer (&receive->spare_buffers, g_ptr_array_unref);
   if (receive->user_cancelled != NULL)
     {
@@ -831,17 +924,19 @@ typedef enum {
   IO_WRITE,                             /* write @buf at @offset, hash it */
   IO_FINISH,                            /* all is written: verify, mode, rename */
   IO_CLOSE,                             /* the job is given up: close its files */
+  IO_WHOLE,                             /* all of a small file: open, write, verify, mode, rename */
 } IoKind;
 
 typedef struct {
   IoKind kind;
   Receive *receive;                     /* a reference, until delivered */
+  IoState *state;                       /* of the thread it runs in */
   FileJob *job;
   guint8 *buf;                          /* IO_WRITE */
   gsize len;
   gsize size;                           /* of buf */
   guint64 offset;
-  gboolean matched;                     /* IO_FINISH: the SHA-256 matched, renamed */
+  gboolean matched;                     /* IO_FINISH, IO_WHOLE: the SHA-256 matched, renamed */
   GError *error;
 } IoOp;
 
@@ -854,9 +949,10 @@ io_push (Receive *receive,
 
   op->kind = kind;
   op->receive = receive_ref (receive);
+  op->state = &receive->io_state[0];
   op->job = job;
   op->offset = job->queued;
-  foctet_transfer_worker_push (receive->io, op);
+  foctet_transfer_worker_push (receive->io[0], op);
 }
 
 static void
@@ -930,20 +1026,28 @@ io_open (Receive  *receive,
   if (job->dir_fd < 0)
     return FALSE;
   part = part_name (name);
-  job->fd = openat (job->dir_fd, part, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  /* From nothing: O_TRUNC, which does nothing to a file it creates.  Not
+   * ftruncate (fd, 0): on ext4 a file cut to nothing is written out when
+   * it is closed (auto_da_alloc, for programs that rewrite files without
+   * fsync), which made close () start a disk write for every small file. */
+  job->fd = openat (job->dir_fd, part, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (have == 0 ? O_TRUNC : 0),
+                    0600);
   if (job->fd < 0)
     {
       g_propagate_error (error, errno_error (errno, "Creating “%s%s”", job->entry->path,
                                              FOCTET_TRANSFER_PART_SUFFIX));
       return FALSE;
     }
-  if (ftruncate (job->fd, have) < 0)
+  if (have > 0 && ftruncate (job->fd, have) < 0)
     {
       g_propagate_error (error, errno_error (errno, "Preparing “%s%s”", job->entry->path,
                                              FOCTET_TRANSFER_PART_SUFFIX));
       return FALSE;
     }
-  if (have == 0)
+  /* Made here for a file that had no part file. */
+  if (job->checksum == NULL)
+    job->checksum = foctet_sha256_new ();
+  else if (have == 0)
     foctet_sha256_reset (job->checksum);
   /* A large file goes to the disk without passing through the page
    * cache: on a machine with little memory to spare (or a virtual one,
@@ -1060,6 +1164,186 @@ io_finish (Receive   *receive,
   return TRUE;
 }
 
+/* In the I/O thread: gives the unnamed file @fd the name @name in
+ * @dir_fd, replacing nothing; errno tells why not. */
+static gboolean
+link_tmpfile (IoState    *state,
+              int         fd,
+              int         dir_fd,
+              const char *name)
+{
+  char proc_path[64];
+
+  /* Without CAP_DAC_READ_SEARCH (before Linux 6.10) AT_EMPTY_PATH fails
+   * with ENOENT; the link through /proc is what open(2) shows. */
+  if (!state->link_by_proc)
+    {
+      if (linkat (fd, "", dir_fd, name, AT_EMPTY_PATH) == 0)
+        return TRUE;
+      if (errno != ENOENT && errno != EPERM && errno != EINVAL)
+        return FALSE;
+      state->link_by_proc = TRUE;
+    }
+  g_snprintf (proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+  return linkat (AT_FDCWD, proc_path, dir_fd, name, AT_SYMLINK_FOLLOW) == 0;
+}
+
+static gboolean
+write_all_at (int            fd,
+              const guint8  *buf,
+              gsize          len,
+              const char    *path,
+              GError       **error)
+{
+  gsize done = 0;
+
+  while (done < len)
+    {
+      ssize_t n = pwrite (fd, buf + done, len - done, done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          g_propagate_error (error, errno_error (errno, "Writing “%s”", path));
+          return FALSE;
+        }
+      done += n;
+    }
+  return TRUE;
+}
+
+static GError *
+rename_error (const FoctetTransferEntry *entry,
+              int                        saved)
+{
+  if (saved == EEXIST)
+    return g_error_new (G_IO_ERROR, G_IO_ERROR_EXISTS,
+                        "“%s” appeared while it was being fetched; not overwriting it (the file fetched is "
+                        "“%s%s”)", entry->path, entry->path, FOCTET_TRANSFER_PART_SUFFIX);
+  return errno_error (saved, "Renaming “%s%s” to “%s”", entry->path, FOCTET_TRANSFER_PART_SUFFIX, entry->path);
+}
+
+/* In the I/O thread: a small file, all its bytes in @buf.  The same
+ * steps as IO_OPEN, IO_WRITE and IO_FINISH, in one hop, with the
+ * directory kept open for the next file.
+ *
+ * Where the file system has O_TMPFILE, the file is written unnamed and
+ * linked to its name once verified (linkat () replaces nothing): one
+ * entry added to the directory, where a part file and its rename make
+ * three changes.  It is made with its mode (masked by the umask).  One
+ * that does not match is linked as its part file instead, with mode
+ * 0600, as a part file would have been left.  Interrupted, an unnamed
+ * file leaves nothing: a small file is fetched whole again anyway. */
+static gboolean
+io_whole (Receive       *receive,
+          IoState       *state,
+          FileJob       *job,
+          const guint8  *buf,
+          gsize          len,
+          gboolean      *matched,
+          GError       **error)
+{
+  const FoctetTransferEntry *entry = job->entry;
+  g_autofree char *part = NULL;
+  g_autofree char *part_path = NULL;
+  guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
+  const char *name;
+  int dir_fd, fd;
+
+  dir_fd = dir_cache_get_parent (&state->dirs, receive->root_fd, entry->path, &name, error);
+  if (dir_fd < 0)
+    return FALSE;
+  part = part_name (name);
+  part_path = g_strconcat (entry->path, FOCTET_TRANSFER_PART_SUFFIX, NULL);
+  gnutls_hash_fast (GNUTLS_DIG_SHA256, buf, len, digest);
+  *matched = memcmp (digest, entry->sha256, sizeof digest) == 0;
+
+  if (!job->replace && !state->no_tmpfile)
+    {
+      fd = openat (dir_fd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC,
+                   *matched ? entry->mode & FOCTET_TRANSFER_MODE_MASK & ~receive->umask : 0600);
+      if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))
+        state->no_tmpfile = TRUE;
+      else if (fd < 0)
+        {
+          g_propagate_error (error, errno_error (errno, "Creating “%s”", part_path));
+          return FALSE;
+        }
+      else
+        {
+          gboolean linked;
+          int saved;
+
+          if (!write_all_at (fd, buf, len, part_path, error))
+            {
+              close (fd);
+              return FALSE;
+            }
+          linked = link_tmpfile (state, fd, dir_fd, *matched ? name : part);
+          saved = errno;
+          if (!linked && !*matched && saved == EEXIST)
+            {
+              /* A part file of an earlier run: this one replaces it. */
+              unlinkat (dir_fd, part, 0);
+              linked = link_tmpfile (state, fd, dir_fd, part);
+              saved = errno;
+            }
+          else if (!linked && *matched && saved == EEXIST)
+            {
+              /* Kept where rename_error() says it is. */
+              fchmod (fd, 0600);
+              link_tmpfile (state, fd, dir_fd, part);
+            }
+          close (fd);
+          if (!linked && *matched)
+            {
+              g_propagate_error (error, rename_error (entry, saved));
+              return FALSE;
+            }
+          if (!linked)
+            {
+              g_propagate_error (error, errno_error (saved, "Creating “%s”", part_path));
+              return FALSE;
+            }
+          return TRUE;
+        }
+    }
+
+  /* O_TMPFILE refused, or a file to replace (--force): a part file,
+   * renamed.  O_TRUNC and not ftruncate (): see io_open(). */
+  fd = openat (dir_fd, part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      g_propagate_error (error, errno_error (errno, "Creating “%s”", part_path));
+      return FALSE;
+    }
+  if (!write_all_at (fd, buf, len, part_path, error))
+    {
+      close (fd);
+      return FALSE;
+    }
+  if (*matched && fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) < 0)
+    {
+      g_propagate_error (error, errno_error (errno, "Setting the mode of “%s”", entry->path));
+      close (fd);
+      return FALSE;
+    }
+  if (close (fd) < 0)
+    {
+      g_propagate_error (error, errno_error (errno, "Writing “%s”", part_path));
+      return FALSE;
+    }
+  if (!*matched)
+    return TRUE;
+  if (!rename_part (dir_fd, part, name, (receive->flags & FOCTET_TRANSFER_RECEIVE_FORCE) != 0))
+    {
+      g_propagate_error (error, rename_error (entry, errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Runs in the I/O thread, one operation after the other.  After a
  * failure, or once the receive is over, only files are closed. */
 static void
@@ -1086,12 +1370,15 @@ io_work (gpointer data)
     case IO_FINISH:
       job->io_failed = !io_finish (op->receive, job, &op->matched, &op->error);
       break;
+    case IO_WHOLE:
+      job->io_failed = !io_whole (op->receive, op->state, job, op->buf, op->len, &op->matched, &op->error);
+      break;
     case IO_CLOSE:
       g_assert_not_reached ();
     }
 }
 
-static void fetcher_read_data (Fetcher *fetcher);
+static void fetcher_process (Fetcher *fetcher);
 
 /* A completed file failed its check. */
 static void
@@ -1138,7 +1425,7 @@ io_deliver (gpointer data)
   Receive *receive = op->receive;
   FileJob *job = op->job;
 
-  if (op->kind == IO_WRITE)
+  if (op->kind == IO_WRITE || op->kind == IO_WHOLE)
     {
       receive->bytes_queued -= op->len;
       if (op->size == WRITE_SIZE && receive->spare_buffers->len < MAX_QUEUED / WRITE_SIZE)
@@ -1155,6 +1442,10 @@ io_deliver (gpointer data)
           job->have += op->len;
           progress_add (receive->self, op->len, 0);
           break;
+        case IO_WHOLE:
+          job->have += op->len;
+          progress_add (receive->self, op->len, 0);
+          G_GNUC_FALLTHROUGH;
         case IO_FINISH:
           if (op->matched)
             {
@@ -1179,7 +1470,7 @@ io_deliver (gpointer data)
         if (fetcher->waiting_room)
           {
             fetcher->waiting_room = FALSE;
-            fetcher_read_data (fetcher);
+            fetcher_process (fetcher);
           }
       }
   g_free (op);
@@ -1213,72 +1504,81 @@ fetcher_new (Receive      *receive,
 
   fetcher->receive = receive;
   fetcher->stream = stream;
-  g_queue_init (&fetcher->gets);
+  fetcher->in = g_malloc (READ_SIZE);
   return fetcher;
 }
 
+static void fetcher_read (Fetcher *fetcher);
+
 static void
-fetcher_get_written_cb (GObject      *source,
-                        GAsyncResult *result,
-                        gpointer      user_data)
+fetcher_gets_written_cb (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
 {
   Fetcher *fetcher = user_data;
   Receive *receive = fetcher->receive;
   GError *error = NULL;
 
   fetcher->writing = FALSE;
-  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
     receive_fail (receive, error);
   else if (!receive->finished)
     {
       if (receive->done_pending && fetcher == receive->control)
         receive_all_fetched (receive);
       else
-        {
-          fetcher_pump (fetcher);
-          fetcher_read (fetcher);
-        }
+        fetcher_pump (fetcher);
     }
   receive_unref (receive);
 }
 
-/* Sends the next GET, if there is room and work. */
+/* Sends the next GETs, as many as there is room and work for, in one
+ * write: with many small files that is one write for a few dozen of
+ * them, not one each. */
 static void
 fetcher_pump (Fetcher *fetcher)
 {
   Receive *receive = fetcher->receive;
-  FileJob *job;
-  Get *get;
-  guint64 length;
+  gsize n = 0;
 
-  if (receive->finished || fetcher->writing || fetcher->closed ||
-      g_queue_get_length (&fetcher->gets) >= MAX_GETS_IN_FLIGHT)
+  if (receive->finished || fetcher->writing || fetcher->closed)
     return;
-
-  job = fetcher->current;
-  if (job != NULL && job->next_get >= job->entry->size)
-    job = fetcher->current = NULL;
-  if (job == NULL)
+  while (fetcher->n_gets < MAX_GETS_IN_FLIGHT)
     {
-      job = g_queue_pop_head (&receive->pending);
-      if (job == NULL)
-        return;
-      fetcher->current = job;
-    }
-  /* An empty file is asked for with one GET of length 0. */
-  length = MIN (GET_SIZE, job->entry->size - job->next_get);
+      FileJob *job = fetcher->current;
+      Get *get;
+      guint64 length;
 
-  get = g_new0 (Get, 1);
-  get->get = foctet_transfer_message_new_get (job->index, job->next_get, length);
-  get->job = job;
-  job->next_get += length;
-  job->outstanding++;
-  g_queue_push_tail (&fetcher->gets, get);
+      if (job != NULL && job->next_get >= job->entry->size)
+        job = fetcher->current = NULL;
+      if (job == NULL)
+        {
+          job = g_queue_pop_head (&receive->pending);
+          if (job == NULL)
+            break;
+          fetcher->current = job;
+        }
+      /* An empty file is asked for with one GET of length 0. */
+      length = MIN (GET_SIZE, job->entry->size - job->next_get);
+      get = &fetcher->gets[(fetcher->gets_head + fetcher->n_gets) % MAX_GETS_IN_FLIGHT];
+      get->job = job;
+      get->offset = job->next_get;
+      get->length = length;
+      fetcher->n_gets++;
+      foctet_transfer_message_encode_range (FOCTET_TRANSFER_MESSAGE_GET, job->index, job->next_get, length,
+                                            fetcher->get_buf + n * FOCTET_TRANSFER_RANGE_MESSAGE_SIZE);
+      n++;
+      job->next_get += length;
+      job->outstanding++;
+    }
+  if (n == 0)
+    return;
   fetcher->writing = TRUE;
   receive_ref (receive);
-  foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (fetcher->stream)),
-                                       get->get, G_PRIORITY_DEFAULT, receive->cancellable,
-                                       fetcher_get_written_cb, fetcher);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (fetcher->stream)),
+                                   fetcher->get_buf, n * FOCTET_TRANSFER_RANGE_MESSAGE_SIZE,
+                                   G_PRIORITY_DEFAULT, receive->cancellable, fetcher_gets_written_cb, fetcher);
+  fetcher_read (fetcher);
 }
 
 /* The answer to the head GET is complete (or refused). */
@@ -1286,11 +1586,11 @@ static void
 fetcher_get_answered (Fetcher *fetcher)
 {
   Receive *receive = fetcher->receive;
-  Get *get = g_queue_pop_head (&fetcher->gets);
+  Get *get = &fetcher->gets[fetcher->gets_head];
   FileJob *job = get->job;
 
-  foctet_transfer_message_free (get->get);
-  g_free (get);
+  fetcher->gets_head = (fetcher->gets_head + 1) % MAX_GETS_IN_FLIGHT;
+  fetcher->n_gets--;
   job->outstanding--;
   if (job->outstanding == 0 && job->next_get >= job->entry->size)
     {
@@ -1299,159 +1599,130 @@ fetcher_get_answered (Fetcher *fetcher)
           job_finish_failed (receive, job);
           job_done (receive);
         }
-      else if (job->queued == job->entry->size)
+      else if (!job->whole && job->queued == job->entry->size)
         job_complete (receive, job);
     }
-  if (receive->finished)
-    return;
-  fetcher_pump (fetcher);
-  fetcher_read (fetcher);
 }
 
-/* Hands what the fetcher's buffer holds to the I/O thread. */
+/* Hands what the fetcher's buffer holds to the I/O thread: a piece of a
+ * file, or a whole small file. */
 static void
 fetcher_flush (Fetcher *fetcher)
 {
   Receive *receive = fetcher->receive;
   FileJob *job = fetcher->data_job;
+  guint worker;
   IoOp *op;
 
-  if (fetcher->fill == 0)
+  if (fetcher->fill == 0 && !fetcher->data_whole)
     return;
   op = g_new0 (IoOp, 1);
-  op->kind = IO_WRITE;
+  op->kind = fetcher->data_whole ? IO_WHOLE : IO_WRITE;
   op->receive = receive_ref (receive);
+  /* A whole file needs no order with any other operation. */
+  worker = fetcher->data_whole ? receive->next_io++ % N_IO_THREADS : 0;
+  op->state = &receive->io_state[worker];
   op->job = job;
+  /* An empty file has no buffer (and buf_size is the last one's). */
+  op->size = fetcher->buf != NULL ? fetcher->buf_size : 0;
   op->buf = g_steal_pointer (&fetcher->buf);
-  op->size = fetcher->buf_size;
   op->len = fetcher->fill;
   op->offset = job->queued;
   job->queued += op->len;
+  if (fetcher->data_whole)
+    job->whole = TRUE;
   receive->bytes_queued += op->len;
   fetcher->fill = 0;
-  foctet_transfer_worker_push (receive->io, op);
+  foctet_transfer_worker_push (receive->io[worker], op);
 }
 
+/* The buffer the raw bytes of the current DATA go into. */
 static void
-fetcher_raw_read_cb (GObject      *source,
-                     GAsyncResult *result,
-                     gpointer      user_data)
+fetcher_ensure_buffer (Fetcher *fetcher)
 {
-  Fetcher *fetcher = user_data;
+  Receive *receive = fetcher->receive;
+
+  if (fetcher->buf != NULL)
+    return;
+  /* Small files get buffers of their size. */
+  if (fetcher->data_left >= WHOLE_MAX)
+    {
+      fetcher->buf_size = WRITE_SIZE;
+      if (receive->spare_buffers->len > 0)
+        fetcher->buf = g_ptr_array_steal_index_fast (receive->spare_buffers, receive->spare_buffers->len - 1);
+      else
+        fetcher->buf = g_aligned_alloc (1, WRITE_SIZE, DIRECT_ALIGN);
+    }
+  else
+    {
+      fetcher->buf_size = fetcher->data_left;
+      fetcher->buf = g_malloc (fetcher->buf_size);
+    }
+  fetcher->fill = 0;
+}
+
+/* Takes the raw bytes of the current DATA that were read; returns
+ * whether to go on with what follows (FALSE: read more, or wait for the
+ * I/O thread to catch up). */
+static gboolean
+fetcher_take_data (Fetcher *fetcher)
+{
   Receive *receive = fetcher->receive;
   FileJob *job = fetcher->data_job;
-  GError *error = NULL;
-  gssize n;
+  gsize available = fetcher->in_end - fetcher->in_start;
 
-  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (n == 0)
-    error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                         "The sender ended a stream inside the data of “%s”", job->entry->path);
-  if (n <= 0)
+  if (fetcher->data_left > 0 && available > 0)
     {
-      fetcher->reading = FALSE;
-      receive_fail (receive, error);
-      receive_unref (receive);
-      return;
-    }
-  if (receive->finished)
-    {
-      fetcher->reading = FALSE;
-      receive_unref (receive);
-      return;
-    }
-  fetcher->data_left -= n;
-  progress_add (receive->self, 0, n);
-  if (job->failed)
-    {
-      /* A job given up on: its bytes are read and dropped. */
-      fetcher->fill = 0;
-      fetcher_read_data (fetcher);
-      receive_unref (receive);
-      return;
-    }
-  fetcher->fill += n;
-  if (fetcher->fill == fetcher->buf_size || fetcher->data_left == 0)
-    fetcher_flush (fetcher);
-  /* Reading goes on while the I/O thread writes, within limits. */
-  if (receive->bytes_queued >= MAX_QUEUED)
-    fetcher->waiting_room = TRUE;
-  else
-    fetcher_read_data (fetcher);
-  receive_unref (receive);
-}
+      gsize take = MIN (available, fetcher->data_left);
 
-/* Reads the raw bytes of the current DATA into buffers that the I/O
- * thread writes to the part file (and hashes) while the next is read. */
-static void
-fetcher_read_data (Fetcher *fetcher)
-{
-  Receive *receive = fetcher->receive;
-
-  if (fetcher->data_left == 0)
-    {
-      /* Left over only by a job given up on: sized for another DATA. */
-      buffer_free (g_steal_pointer (&fetcher->buf), fetcher->buf_size);
-      fetcher->fill = 0;
-      fetcher->reading = FALSE;
-      fetcher->data_job = NULL;
-      fetcher_get_answered (fetcher);
-      return;
-    }
-  if (fetcher->buf == NULL)
-    {
-      /* Small files get buffers of their size. */
-      if (fetcher->data_left >= WRITE_SIZE / 4)
+      if (job->failed)
         {
-          fetcher->buf_size = WRITE_SIZE;
-          if (receive->spare_buffers->len > 0)
-            fetcher->buf = g_ptr_array_steal_index_fast (receive->spare_buffers,
-                                                         receive->spare_buffers->len - 1);
-          else
-            fetcher->buf = g_aligned_alloc (1, WRITE_SIZE, DIRECT_ALIGN);
+          /* A job given up on: its bytes are read and dropped. */
         }
       else
         {
-          fetcher->buf_size = fetcher->data_left;
-          fetcher->buf = g_malloc (fetcher->buf_size);
+          fetcher_ensure_buffer (fetcher);
+          take = MIN (take, fetcher->buf_size - fetcher->fill);
+          memcpy (fetcher->buf + fetcher->fill, fetcher->in + fetcher->in_start, take);
+          fetcher->fill += take;
         }
-      fetcher->fill = 0;
+      fetcher->in_start += take;
+      fetcher->data_left -= take;
+      progress_add (receive->self, 0, take);
     }
-  receive_ref (receive);
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (fetcher->stream)),
-                             fetcher->buf + fetcher->fill,
-                             MIN (fetcher->data_left, fetcher->buf_size - fetcher->fill),
-                             G_PRIORITY_DEFAULT, receive->cancellable, fetcher_raw_read_cb, fetcher);
+  if (!job->failed && (fetcher->data_left == 0 || (fetcher->buf != NULL && fetcher->fill == fetcher->buf_size)))
+    fetcher_flush (fetcher);
+  if (fetcher->data_left == 0)
+    {
+      /* Left over only by a job given up on. */
+      if (fetcher->buf != NULL)
+        buffer_free (g_steal_pointer (&fetcher->buf), fetcher->buf_size);
+      fetcher->fill = 0;
+      fetcher->data_job = NULL;
+      fetcher->data_whole = FALSE;
+      fetcher_get_answered (fetcher);
+      return !receive->finished;
+    }
+  /* Reading goes on while the I/O thread writes, within limits. */
+  if (receive->bytes_queued >= MAX_QUEUED)
+    {
+      fetcher->waiting_room = TRUE;
+      return FALSE;
+    }
+  return fetcher->in_start < fetcher->in_end;
 }
 
-static void
-fetcher_message_cb (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
+/* A message that answers the head GET; FALSE if the receive failed. */
+static gboolean
+fetcher_message (Fetcher               *fetcher,
+                 FoctetTransferMessage *message)
 {
-  Fetcher *fetcher = user_data;
   Receive *receive = fetcher->receive;
-  g_autoptr(FoctetTransferMessage) message = NULL;
+  Get *get = &fetcher->gets[fetcher->gets_head];
+  FileJob *job = get->job;
+  FoctetTransferMessage asked = { 0 };
   GError *error = NULL;
-  Get *get;
-  FileJob *job;
 
-  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (message == NULL || receive->finished)
-    {
-      fetcher->reading = FALSE;
-      if (error != NULL)
-        {
-          if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED))
-            g_prefix_error (&error, "The sender ended a stream with requests unanswered: ");
-          receive_fail (receive, error);
-        }
-      receive_unref (receive);
-      return;
-    }
-
-  get = g_queue_peek_head (&fetcher->gets);
-  job = get->job;
   if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR &&
       message->error_code == FOCTET_TRANSFER_ERROR_CODE_FILE_CHANGED)
     {
@@ -1463,48 +1734,159 @@ fetcher_message_cb (GObject      *source,
           job->failed = TRUE;
           job->failure = g_strdup_printf ("“%s”: %s", job->entry->path, refused->message);
         }
-      fetcher->reading = FALSE;
       fetcher_get_answered (fetcher);
-      receive_unref (receive);
-      return;
+      return !receive->finished;
     }
   if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR)
     {
-      fetcher->reading = FALSE;
       receive_fail (receive, foctet_transfer_message_to_error (message));
-      receive_unref (receive);
-      return;
+      return FALSE;
     }
-  if (!foctet_transfer_message_check_data (get->get, message, &error))
+  asked.type = FOCTET_TRANSFER_MESSAGE_GET;
+  asked.index = job->index;
+  asked.offset = get->offset;
+  asked.length = get->length;
+  if (!foctet_transfer_message_check_data (&asked, message, &error))
     {
-      fetcher->reading = FALSE;
       foctet_stream_reset (fetcher->stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
       receive_fail (receive, error);
-      receive_unref (receive);
-      return;
+      return FALSE;
     }
 
-  if (!job->failed && !job->opened)
+  /* A small file asked for whole, with nothing of it on the disk yet,
+   * goes to the I/O thread in one piece. */
+  fetcher->data_whole = !job->failed && !job->opened && job->queued == 0 && message->offset == 0 &&
+                        message->length == job->entry->size && message->length < WHOLE_MAX;
+  if (!job->failed && !job->opened && !fetcher->data_whole)
     job_open (receive, job);
   progress_set_current (receive->self, job->entry->path);
   fetcher->data_job = job;
   fetcher->data_left = message->length;
-  fetcher_read_data (fetcher);
+  return TRUE;
+}
+
+/* Goes through what was read: messages, and the raw bytes after each
+ * DATA, as far as they go; then reads on, and asks for more. */
+static void
+fetcher_process (Fetcher *fetcher)
+{
+  Receive *receive = fetcher->receive;
+
+  while (!receive->finished)
+    {
+      g_autoptr(FoctetTransferMessage) message = NULL;
+      GError *error = NULL;
+      gsize consumed;
+
+      if (fetcher->data_job != NULL)
+        {
+          if (!fetcher_take_data (fetcher))
+            break;
+          continue;
+        }
+      if (fetcher->in_start == fetcher->in_end)
+        break;
+      if (fetcher->n_gets == 0)
+        {
+          receive_fail (receive, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                              "The sender wrote more than the answers to the requests"));
+          break;
+        }
+      if (!foctet_transfer_message_parse (fetcher->in + fetcher->in_start, fetcher->in_end - fetcher->in_start,
+                                          &consumed, &message, &error))
+        {
+          if (error != NULL)
+            receive_fail (receive, error);
+          break;
+        }
+      fetcher->in_start += consumed;
+      if (!fetcher_message (fetcher, message))
+        break;
+    }
+  if (receive->finished)
+    return;
+  fetcher_pump (fetcher);
+  fetcher_read (fetcher);
+}
+
+static void
+fetcher_read_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Fetcher *fetcher = user_data;
+  Receive *receive = fetcher->receive;
+  GError *error = NULL;
+  gssize n;
+
+  fetcher->reading = FALSE;
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (n == 0 && fetcher->data_job != NULL)
+    error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                         "The sender ended a stream inside the data of “%s”", fetcher->data_job->entry->path);
+  else if (n == 0)
+    error = g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                 "The sender ended a stream with requests unanswered");
+  if (n <= 0)
+    {
+      receive_fail (receive, error);
+      receive_unref (receive);
+      return;
+    }
+  if (receive->finished)
+    {
+      receive_unref (receive);
+      return;
+    }
+  if (fetcher->read_direct)
+    {
+      fetcher->fill += n;
+      fetcher->data_left -= n;
+      progress_add (receive->self, 0, n);
+    }
+  else
+    fetcher->in_end += n;
+  fetcher_process (fetcher);
   receive_unref (receive);
 }
 
-/* Reads the next answer, if any GET awaits one. */
+/* Reads what the stream has, if an answer is awaited: into @in, where
+ * messages are parsed from; or, in the middle of a DATA with nothing
+ * left in @in, straight into the buffer for the I/O thread. */
 static void
 fetcher_read (Fetcher *fetcher)
 {
   Receive *receive = fetcher->receive;
+  guint8 *target;
+  gsize count;
 
-  if (receive->finished || fetcher->reading || g_queue_is_empty (&fetcher->gets))
+  if (receive->finished || fetcher->reading || fetcher->waiting_room ||
+      (fetcher->n_gets == 0 && fetcher->data_job == NULL))
     return;
+  if (fetcher->data_job != NULL && !fetcher->data_job->failed && fetcher->in_start == fetcher->in_end)
+    {
+      fetcher_ensure_buffer (fetcher);
+      fetcher->read_direct = TRUE;
+      target = fetcher->buf + fetcher->fill;
+      count = MIN (fetcher->data_left, fetcher->buf_size - fetcher->fill);
+    }
+  else
+    {
+      if (fetcher->in_start > 0)
+        {
+          memmove (fetcher->in, fetcher->in + fetcher->in_start, fetcher->in_end - fetcher->in_start);
+          fetcher->in_end -= fetcher->in_start;
+          fetcher->in_start = 0;
+        }
+      fetcher->read_direct = FALSE;
+      target = fetcher->in + fetcher->in_end;
+      count = READ_SIZE - fetcher->in_end;
+    }
+  g_assert (count > 0);
   fetcher->reading = TRUE;
   receive_ref (receive);
-  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (fetcher->stream)),
-                                      G_PRIORITY_DEFAULT, receive->cancellable, fetcher_message_cb, fetcher);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (fetcher->stream)), target, count,
+                             G_PRIORITY_DEFAULT, receive->cancellable, fetcher_read_cb, fetcher);
 }
 
 /* The end: directory modes, DONE, DONE_ACK. */
@@ -1880,6 +2262,8 @@ manifest_cb (GObject      *source,
   plan->output_path = g_strdup (receive->output_path);
   plan->flags = receive->flags;
   plan->jobs = g_array_new (FALSE, TRUE, sizeof (FileJob));
+  plan->dirs = (DirCache) DIR_CACHE_INIT;
+  plan->created = g_hash_table_new (g_str_hash, g_str_equal);
   /* Also when planning fails half-way: the jobs made so far hold hashes. */
   g_array_set_clear_func (plan->jobs, (GDestroyNotify) file_job_clear);
   thread = g_task_new (NULL, receive->cancellable, planned_cb, receive);
@@ -2047,7 +2431,11 @@ receive_begin (FoctetTransferReceiver     *self,
   receive->cancellable = g_cancellable_new ();
   receive->fetchers = g_ptr_array_new_with_free_func ((GDestroyNotify) fetcher_free);
   g_queue_init (&receive->pending);
-  receive->io = foctet_transfer_worker_new ("foctet-receive-io", self->context, io_work, io_deliver);
+  for (guint i = 0; i < N_IO_THREADS; i++)
+    {
+      receive->io_state[i].dirs = (DirCache) DIR_CACHE_INIT;
+      receive->io[i] = foctet_transfer_worker_new ("foctet-recv-io", self->context, io_work, io_deliver);
+    }
   receive->spare_buffers = g_ptr_array_new_with_free_func (g_aligned_free);
   self->receive = receive;
 

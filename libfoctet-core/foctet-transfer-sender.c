@@ -50,6 +50,15 @@
 #define READ_AHEAD (4 * CHUNK_SIZE)
 /* Hashing, before the ticket. */
 #define HASH_SIZE (4 * 1024 * 1024)
+/* GETs shorter than this are answered in batches: the I/O thread reads
+ * several such files into one buffer, each after its DATA header, and
+ * the buffer goes out in one write. */
+#define BATCH_GET_MAX (64 * 1024)
+/* A batch stops growing once its files' bytes reach this. */
+#define BATCH_SIZE (64 * 1024)
+/* The requests a stream may read ahead, and so its input buffer: at most
+ * that many GETs, and room for any other message (ABORT: 1031 bytes). */
+#define IN_SIZE (FOCTET_TRANSFER_MAX_OUTSTANDING_GETS * FOCTET_TRANSFER_RANGE_MESSAGE_SIZE)
 
 typedef struct _Session Session;
 typedef struct _StreamServe StreamServe;
@@ -75,6 +84,8 @@ struct _FoctetTransferSender {
   gboolean served;                      /* a session ended with DONE_ACK */
 
   FoctetTransferWorker *io;             /* reads the files, for every stream */
+  char *io_dir_path;                    /* the I/O thread's: the directory of the */
+  int io_dir_fd;                        /* last small file read, kept open */
   GPtrArray *spare_buffers;             /* of CHUNK_SIZE, for reuse */
 };
 
@@ -118,6 +129,8 @@ struct _StreamServe {
   GSource *timeout;                     /* first message; then the linger */
   Role role;
   GQueue requests;                      /* FoctetTransferMessage: answered in order */
+  guint8 in[IN_SIZE];                   /* read, [in_start, in_end) not parsed yet */
+  gsize in_start, in_end;
   gboolean reading;
   gboolean read_done;                   /* end of stream, or no more reads wanted */
   gboolean writing;
@@ -137,14 +150,25 @@ struct _StreamServe {
   guint32 io_index;
 };
 
-/* A piece of a GET, read by the I/O thread. */
+/* A GET of a batch. */
+typedef struct {
+  guint32 index;
+  guint64 offset;
+  guint64 length;
+} BatchItem;
+
+/* A piece of a GET, read by the I/O thread; or a batch: the whole
+ * answers to several small GETs, DATA headers included. */
 typedef struct {
   StreamServe *ss;                      /* a reference, until delivered */
   guint32 index;
   guint64 offset;
-  gsize len;
+  gsize len;                            /* of the bytes in buf */
+  gsize charged;                        /* to the stream's chunk_bytes */
   gboolean first;                       /* of its GET: checks the file's size */
   gboolean last;                        /* of its GET */
+  BatchItem *items;                     /* a batch: the GETs it answers */
+  guint n_items;
   guint8 *buf;
   gsize size;                           /* of buf */
   gboolean done;                        /* read (or failed) */
@@ -431,6 +455,7 @@ chunk_free (gpointer data)
   Chunk *chunk = data;
 
   g_free (chunk->buf);
+  g_free (chunk->items);
   g_clear_error (&chunk->error);
   g_free (chunk);
 }
@@ -447,7 +472,7 @@ chunks_drop (StreamServe *ss,
       gboolean last = chunk->last;
 
       g_queue_pop_head (&ss->chunks);
-      ss->chunk_bytes -= chunk->len;
+      ss->chunk_bytes -= chunk->charged;
       /* One still being read is freed when it comes back. */
       if (chunk->done)
         chunk_free (chunk);
@@ -541,13 +566,161 @@ chunk_read (Chunk   *chunk,
   return TRUE;
 }
 
+/* In the I/O thread: opens a small file of a batch, through its
+ * directory, which stays open for the next file (they come in manifest
+ * order, a directory's files one after the other). */
+static int
+batch_open (FoctetTransferSender *self,
+            const char           *source)
+{
+  const char *slash = strrchr (source, '/');
+  gsize len;
+
+  if (slash == NULL || slash == source)
+    return open (source, O_RDONLY | O_CLOEXEC);
+  len = slash - source;
+  if (self->io_dir_path == NULL || strncmp (self->io_dir_path, source, len) != 0 ||
+      self->io_dir_path[len] != '\0')
+    {
+      g_clear_pointer (&self->io_dir_path, g_free);
+      if (self->io_dir_fd >= 0)
+        close (self->io_dir_fd);
+      self->io_dir_path = g_strndup (source, len);
+      self->io_dir_fd = open (self->io_dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+  if (self->io_dir_fd < 0)
+    return open (source, O_RDONLY | O_CLOEXEC);
+  return openat (self->io_dir_fd, slash + 1, O_RDONLY | O_CLOEXEC);
+}
+
+/* Room for @more bytes after @pos (and one to spare, see batch_read()). */
+static void
+batch_reserve (Chunk *chunk,
+               gsize  pos,
+               gsize  more)
+{
+  if (pos + more + 1 > chunk->size)
+    {
+      chunk->size = pos + more + 1;
+      chunk->buf = g_realloc (chunk->buf, chunk->size);
+    }
+}
+
+/* In the I/O thread: answers one GET of a batch at @pos — DATA and the
+ * bytes, or ERROR 6 when the file cannot be read or no longer has the
+ * size it was offered with (checked before its DATA goes out, as for
+ * any GET).  Returns where the next answer goes. */
+static gsize
+batch_read_item (FoctetTransferSender *self,
+                 Chunk                *chunk,
+                 const BatchItem      *item,
+                 gsize                 pos)
+{
+  const FoctetTransferEntry *entry = foctet_transfer_manifest_get_entry (self->manifest, item->index);
+  const char *source = g_ptr_array_index (self->sources, item->index);
+  /* A whole file is read with one byte more than its size: a short read
+   * says it shrank, a long one that it grew, without an fstat (). */
+  gboolean whole = item->offset == 0 && item->length == entry->size;
+  gsize want = item->length + (whole ? 1 : 0);
+  g_autoptr(FoctetTransferMessage) refusal = NULL;
+  g_autoptr(GBytes) encoded = NULL;
+  g_autofree char *why = NULL;
+  guint8 *data;
+  gsize done = 0;
+  struct stat st;
+  int fd;
+
+  batch_reserve (chunk, pos, FOCTET_TRANSFER_RANGE_MESSAGE_SIZE + item->length);
+  data = chunk->buf + pos + FOCTET_TRANSFER_RANGE_MESSAGE_SIZE;
+  fd = batch_open (self, source);
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      why = g_strdup_printf ("Opening “%s”: %s", source, g_strerror (saved));
+      goto refuse;
+    }
+  if (!whole && fstat (fd, &st) == 0 && (guint64) st.st_size != entry->size)
+    goto changed;
+  /* One pread () in all (even for an empty file): it returns fewer bytes
+   * than asked only at the end of a regular file. */
+  for (gboolean first = TRUE; first || done < item->length; first = FALSE)
+    {
+      ssize_t n = pread (fd, data + done, want - done, item->offset + done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+
+          why = g_strdup_printf ("Reading “%s”: %s", source, g_strerror (saved));
+          close (fd);
+          goto refuse;
+        }
+      if (n == 0)
+        break;
+      done += n;
+    }
+  if (done != item->length)
+    {
+      if (!whole || done < item->length)
+        {
+          why = g_strdup_printf ("“%s” shrank while it was being sent", source);
+          if (whole)
+            goto changed;
+          close (fd);
+          goto refuse;
+        }
+      goto changed;
+    }
+  close (fd);
+  foctet_transfer_message_encode_range (FOCTET_TRANSFER_MESSAGE_DATA, item->index, item->offset, item->length,
+                                        chunk->buf + pos);
+  return pos + FOCTET_TRANSFER_RANGE_MESSAGE_SIZE + item->length;
+
+changed:
+  g_clear_pointer (&why, g_free);
+  if (fstat (fd, &st) == 0)
+    why = g_strdup_printf ("“%s” is now %" G_GUINT64_FORMAT " bytes long, not %" G_GUINT64_FORMAT
+                           " as offered", source, (guint64) st.st_size, entry->size);
+  else
+    why = g_strdup_printf ("“%s” changed size since it was offered", source);
+  close (fd);
+refuse:
+  {
+    g_autofree char *text = g_strdup_printf ("%s: %s", entry->path, why);
+
+    g_debug ("Transfer: %s", text);
+    refusal = foctet_transfer_message_new_error (FOCTET_TRANSFER_ERROR_CODE_FILE_CHANGED, text);
+  }
+  encoded = foctet_transfer_message_encode (refusal);
+  batch_reserve (chunk, pos, g_bytes_get_size (encoded));
+  memcpy (chunk->buf + pos, g_bytes_get_data (encoded, NULL), g_bytes_get_size (encoded));
+  return pos + g_bytes_get_size (encoded);
+}
+
 static void
 io_work (gpointer data)
 {
   Chunk *chunk = data;
+  FoctetTransferSender *self = chunk->ss->sender;
 
-  if (!g_cancellable_is_cancelled (chunk->ss->cancellable))
-    chunk_read (chunk, &chunk->error);
+  if (g_cancellable_is_cancelled (chunk->ss->cancellable))
+    {
+      chunk->len = 0;
+      return;
+    }
+  if (chunk->items != NULL)
+    {
+      gsize pos = 0;
+
+      for (guint i = 0; i < chunk->n_items; i++)
+        pos = batch_read_item (self, chunk, &chunk->items[i], pos);
+      chunk->len = pos;
+      return;
+    }
+  chunk_read (chunk, &chunk->error);
 }
 
 static void
@@ -569,6 +742,43 @@ io_deliver (gpointer data)
       get_continue (ss);
     }
   stream_serve_unref (ss);
+}
+
+/* Asks the I/O thread for the answers to the small GETs from the next
+ * to prefetch on, in one batch: those that follow one another in the
+ * queue, up to BATCH_SIZE bytes of files. */
+static void
+prefetch_batch (StreamServe *ss)
+{
+  FoctetTransferSender *self = ss->sender;
+  Chunk *chunk = g_new0 (Chunk, 1);
+  FoctetTransferMessage *request;
+  guint64 bytes = 0;
+  guint n = 0;
+
+  chunk->items = g_new (BatchItem, FOCTET_TRANSFER_MAX_OUTSTANDING_GETS);
+  while (n < FOCTET_TRANSFER_MAX_OUTSTANDING_GETS && bytes < BATCH_SIZE &&
+         (request = g_queue_peek_nth (&ss->requests, ss->prefetch_pos)) != NULL &&
+         request->type == FOCTET_TRANSFER_MESSAGE_GET && request->length < BATCH_GET_MAX &&
+         foctet_transfer_manifest_check_get (self->manifest, request, NULL))
+    {
+      chunk->items[n].index = request->index;
+      chunk->items[n].offset = request->offset;
+      chunk->items[n].length = request->length;
+      bytes += request->length;
+      n++;
+      ss->prefetch_pos++;
+    }
+  g_assert (n > 0);
+  chunk->ss = stream_serve_ref (ss);
+  chunk->n_items = n;
+  chunk->first = chunk->last = TRUE;
+  chunk->size = n * FOCTET_TRANSFER_RANGE_MESSAGE_SIZE + bytes + 1;
+  chunk->buf = g_malloc (chunk->size);
+  chunk->charged = chunk->size;
+  ss->chunk_bytes += chunk->charged;
+  g_queue_push_tail (&ss->chunks, chunk);
+  foctet_transfer_worker_push (self->io, chunk);
 }
 
 /* Asks the I/O thread for the chunks of the GETs queued, as far ahead as
@@ -593,6 +803,11 @@ prefetch (StreamServe *ss)
       /* Refused when it comes to be answered. */
       if (!foctet_transfer_manifest_check_get (self->manifest, request, NULL))
         return;
+      if (ss->prefetch_offset == 0 && request->length < BATCH_GET_MAX)
+        {
+          prefetch_batch (ss);
+          continue;
+        }
       chunk = g_new0 (Chunk, 1);
       chunk->ss = stream_serve_ref (ss);
       chunk->index = request->index;
@@ -600,6 +815,7 @@ prefetch (StreamServe *ss)
       chunk->len = MIN (request->length - ss->prefetch_offset, CHUNK_SIZE);
       chunk->first = ss->prefetch_offset == 0;
       ss->prefetch_offset += chunk->len;
+      chunk->charged = chunk->len;
       chunk->last = ss->prefetch_offset == request->length;
       if (chunk->last)
         {
@@ -652,7 +868,7 @@ get_chunk_written_cb (GObject      *source,
       return;
     }
   chunk = g_queue_pop_head (&ss->chunks);
-  ss->chunk_bytes -= chunk->len;
+  ss->chunk_bytes -= chunk->charged;
   last = chunk->last;
   if (chunk->size == CHUNK_SIZE && self->spare_buffers->len < 16)
     g_ptr_array_add (self->spare_buffers, g_steal_pointer (&chunk->buf));
@@ -670,6 +886,40 @@ get_chunk_written_cb (GObject      *source,
       prefetch (ss);
       get_continue (ss);
     }
+  stream_serve_unref (ss);
+}
+
+/* A batch went out: the GETs it answered are done. */
+static void
+batch_written_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  StreamServe *ss = user_data;
+  g_autoptr(GError) error = NULL;
+  Chunk *chunk;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      get_fail_midway (ss, error);
+      stream_serve_unref (ss);
+      return;
+    }
+  if (ss->ended)
+    {
+      ss->writing = FALSE;
+      stream_serve_unref (ss);
+      return;
+    }
+  chunk = g_queue_pop_head (&ss->chunks);
+  ss->chunk_bytes -= chunk->charged;
+  for (guint i = 0; i < chunk->n_items; i++)
+    request_pop (ss);
+  chunk_free (chunk);
+  ss->writing = FALSE;
+  prefetch (ss);
+  stream_read_next (ss);
+  stream_write_next (ss);
   stream_serve_unref (ss);
 }
 
@@ -726,6 +976,13 @@ get_continue (StreamServe *ss)
   if (!chunk->done)
     {
       ss->waiting_chunk = TRUE;
+      return;
+    }
+  if (chunk->items != NULL)
+    {
+      g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (ss->stream)), chunk->buf,
+                                       chunk->len, G_PRIORITY_DEFAULT, ss->cancellable, batch_written_cb,
+                                       stream_serve_ref (ss));
       return;
     }
   if (chunk->error != NULL && !chunk->first)
@@ -956,6 +1213,8 @@ stream_message (StreamServe           *ss,
   stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, text);
 }
 
+/* A read came back: the messages in it are taken in order, as far as
+ * they are whole. */
 static void
 stream_read_cb (GObject      *source,
                 GAsyncResult *result,
@@ -963,13 +1222,12 @@ stream_read_cb (GObject      *source,
 {
   StreamServe *ss = user_data;
   g_autoptr(GError) error = NULL;
-  FoctetTransferMessage *message;
+  gssize n;
 
   ss->reading = FALSE;
-  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
   if (ss->ended)
     {
-      g_clear_pointer (&message, foctet_transfer_message_free);
       stream_serve_unref (ss);
       return;
     }
@@ -977,53 +1235,112 @@ stream_read_cb (GObject      *source,
     {
       /* After a final answer (DONE_ACK, or an ERROR): the receiver's
        * half-close, or anything else, is the last thing read. */
-      g_clear_pointer (&message, foctet_transfer_message_free);
       ss->read_done = TRUE;
       if (ss->write_closed)
         stream_end (ss, G_MAXUINT32);
       stream_serve_unref (ss);
       return;
     }
-  if (message == NULL)
+  if (n < 0)
     {
       ss->read_done = TRUE;
-      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED))
-        {
-          /* The receiver half-closed. */
-          if (ss->role == ROLE_DATA)
-            stream_write_next (ss);
-          else
-            stream_end (ss, G_MAXUINT32);
-        }
-      else if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
-        stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, error->message);
-      else
-        {
-          g_debug ("Transfer stream %" G_GUINT64_FORMAT ": %s", foctet_stream_get_id (ss->stream),
-                   error->message);
-          stream_end (ss, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
-        }
+      g_debug ("Transfer stream %" G_GUINT64_FORMAT ": %s", foctet_stream_get_id (ss->stream), error->message);
+      stream_end (ss, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
       stream_serve_unref (ss);
       return;
     }
-  stream_message (ss, message);
+  if (n == 0)
+    {
+      ss->read_done = TRUE;
+      if (ss->in_start < ss->in_end)
+        {
+          g_autofree char *text = g_strdup_printf ("truncated transfer %s message: the stream ended after %"
+                                                   G_GSIZE_FORMAT " of its bytes",
+                                                   foctet_transfer_message_type_to_string (ss->in[ss->in_start]),
+                                                   ss->in_end - ss->in_start);
+
+          stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, text);
+        }
+      /* The receiver half-closed. */
+      else if (ss->role == ROLE_DATA)
+        stream_write_next (ss);
+      else
+        stream_end (ss, G_MAXUINT32);
+      stream_serve_unref (ss);
+      return;
+    }
+  ss->in_end += n;
+  while (!ss->ended && !ss->ending && !ss->read_done)
+    {
+      FoctetTransferMessage *message;
+      gsize consumed;
+
+      if (!foctet_transfer_message_parse (ss->in + ss->in_start, ss->in_end - ss->in_start, &consumed, &message,
+                                          &error))
+        {
+          if (error != NULL)
+            stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, error->message);
+          else if (ss->in_end - ss->in_start >= FOCTET_TRANSFER_MESSAGE_HEADER_SIZE &&
+                   FOCTET_TRANSFER_MESSAGE_HEADER_SIZE + (gsize) ((ss->in[ss->in_start + 1] << 24) |
+                                                                  (ss->in[ss->in_start + 2] << 16) |
+                                                                  (ss->in[ss->in_start + 3] << 8) |
+                                                                  ss->in[ss->in_start + 4]) > IN_SIZE)
+            {
+              /* Longer than anything a receiver sends (a MANIFEST): not read. */
+              g_autofree char *text = g_strdup_printf ("%s from the receiver",
+                                                       foctet_transfer_message_type_to_string (ss->in[ss->in_start]));
+
+              stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+            }
+          break;
+        }
+      ss->in_start += consumed;
+      stream_message (ss, message);
+    }
   stream_read_next (ss);
   stream_write_next (ss);
   stream_serve_unref (ss);
 }
 
+/* Reads what the receiver sent, never more than the requests it may have
+ * ahead of the answers: with 64 GETs taken and not yet answered (or the
+ * bytes of so many in the buffer), the stream is not read until one is
+ * answered. */
 static void
 stream_read_next (StreamServe *ss)
 {
-  if (ss->ended || ss->reading || ss->read_done)
+  guint n_requests = g_queue_get_length (&ss->requests);
+  gssize buffered = ss->in_end - ss->in_start;
+  gssize room;
+
+  if (ss->ended || ss->reading || ss->read_done || n_requests >= FOCTET_TRANSFER_MAX_OUTSTANDING_GETS)
     return;
-  /* Flow control: at most so many requests read ahead of the answers. */
-  if (g_queue_get_length (&ss->requests) >= FOCTET_TRANSFER_MAX_OUTSTANDING_GETS)
+  room = (gssize) (FOCTET_TRANSFER_MAX_OUTSTANDING_GETS - n_requests) * FOCTET_TRANSFER_RANGE_MESSAGE_SIZE - buffered;
+  /* Whatever the count, a message begun is read to its end (an ABORT is
+   * longer than a GET); stream_read_cb() refused any too long for IN_SIZE. */
+  if (buffered > 0)
+    {
+      gssize whole = buffered < FOCTET_TRANSFER_MESSAGE_HEADER_SIZE
+                     ? FOCTET_TRANSFER_MESSAGE_HEADER_SIZE
+                     : FOCTET_TRANSFER_MESSAGE_HEADER_SIZE + (gssize) (((guint32) ss->in[ss->in_start + 1] << 24) |
+                                                                       ((guint32) ss->in[ss->in_start + 2] << 16) |
+                                                                       ((guint32) ss->in[ss->in_start + 3] << 8) |
+                                                                       ss->in[ss->in_start + 4]);
+
+      room = MAX (room, whole - buffered);
+    }
+  if (room <= 0)
     return;
+  if (ss->in_start > 0)
+    {
+      memmove (ss->in, ss->in + ss->in_start, ss->in_end - ss->in_start);
+      ss->in_end -= ss->in_start;
+      ss->in_start = 0;
+    }
+  room = MIN ((gsize) room, IN_SIZE - ss->in_end);
   ss->reading = TRUE;
-  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (ss->stream)),
-                                      G_PRIORITY_DEFAULT, ss->cancellable, stream_read_cb,
-                                      stream_serve_ref (ss));
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (ss->stream)), ss->in + ss->in_end, room,
+                             G_PRIORITY_DEFAULT, ss->cancellable, stream_read_cb, stream_serve_ref (ss));
 }
 
 static gboolean
@@ -1102,6 +1419,9 @@ foctet_transfer_sender_finalize (GObject *object)
   g_assert (self->serve_task == NULL);
   /* Every chunk came back (each held a stream, which holds the sender). */
   g_clear_pointer (&self->io, foctet_transfer_worker_free);
+  g_free (self->io_dir_path);
+  if (self->io_dir_fd >= 0)
+    close (self->io_dir_fd);
   g_ptr_array_unref (self->spare_buffers);
   g_ptr_array_unref (self->streams);
   g_ptr_array_unref (self->files);
@@ -1200,6 +1520,7 @@ foctet_transfer_sender_init (FoctetTransferSender *self)
   self->files = g_ptr_array_new_with_free_func (g_object_unref);
   self->streams = g_ptr_array_new ();
   self->spare_buffers = g_ptr_array_new_with_free_func (g_free);
+  self->io_dir_fd = -1;
   self->context = g_main_context_ref_thread_default ();
 }
 
@@ -1255,11 +1576,13 @@ typedef struct {
   FoctetTransferManifest *manifest;
   GPtrArray *sources;
   guint n_files;
+  guint8 *hash_buf;                     /* HASH_SIZE, for every file */
 } Prepare;
 
 static void
 prepare_free (Prepare *prepare)
 {
+  g_free (prepare->hash_buf);
   g_ptr_array_unref (prepare->files);
   g_clear_pointer (&prepare->manifest, foctet_transfer_manifest_unref);
   g_clear_pointer (&prepare->sources, g_ptr_array_unref);
@@ -1269,31 +1592,71 @@ prepare_free (Prepare *prepare)
 #define WALK_ATTRIBUTES G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE "," \
                         G_FILE_ATTRIBUTE_UNIX_MODE
 
+/* With plain system calls and one buffer for all files: for many small
+ * files a GFileInputStream each, and a fresh 4 MiB buffer, cost more
+ * than the hashing.  A file that fits the buffer is hashed in one call. */
 static gboolean
-hash_file (GFile         *file,
+hash_file (const char    *path,
+           guint8        *buf,
            guint8         digest[FOCTET_TRANSFER_SHA256_SIZE],
            guint64       *size,
            GCancellable  *cancellable,
            GError       **error)
 {
-  g_autoptr(GFileInputStream) in = NULL;
-  g_autoptr(FoctetSha256) checksum = foctet_sha256_new ();
-  g_autofree guint8 *buf = g_malloc (HASH_SIZE);
-  gssize n;
+  g_autoptr(FoctetSha256) checksum = NULL;
+  gsize have = 0;                       /* in buf, not hashed yet */
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
 
-  in = g_file_read (file, cancellable, error);
-  if (in == NULL)
-    return FALSE;
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Opening “%s”: %s", path,
+                   g_strerror (saved));
+      return FALSE;
+    }
   /* The size is what was hashed: a file growing meanwhile is offered as
    * it was read. */
   *size = 0;
-  while ((n = g_input_stream_read (G_INPUT_STREAM (in), buf, HASH_SIZE, cancellable, error)) > 0)
+  for (;;)
     {
-      foctet_sha256_update (checksum, buf, n);
+      gssize n = read (fd, buf + have, HASH_SIZE - have);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+
+          close (fd);
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Reading “%s”: %s", path,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      if (n == 0)
+        break;
+      have += n;
       *size += n;
+      if (have == HASH_SIZE)
+        {
+          if (checksum == NULL)
+            checksum = foctet_sha256_new ();
+          foctet_sha256_update (checksum, buf, have);
+          have = 0;
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            {
+              close (fd);
+              return FALSE;
+            }
+        }
     }
-  if (n < 0)
-    return FALSE;
+  close (fd);
+  if (checksum == NULL)
+    {
+      gnutls_hash_fast (GNUTLS_DIG_SHA256, buf, have, digest);
+      return TRUE;
+    }
+  foctet_sha256_update (checksum, buf, have);
   foctet_sha256_get_digest (checksum, digest);
   return TRUE;
 }
@@ -1375,7 +1738,15 @@ prepare_add (Prepare       *prepare,
       g_ptr_array_add (prepare->sources, g_steal_pointer (&local));
       return prepare_directory (prepare, file, path, cancellable, error);
     case G_FILE_TYPE_REGULAR:
-      if (!hash_file (file, digest, &size, cancellable, error))
+      /* Files are served by path (see chunk_read ()). */
+      if (local == NULL)
+        {
+          g_autofree char *uri = g_file_get_uri (file);
+
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT, "“%s” is not a local file", uri);
+          return FALSE;
+        }
+      if (!hash_file (local, prepare->hash_buf, digest, &size, cancellable, error))
         return FALSE;
       if (!foctet_transfer_manifest_add_file (prepare->manifest, path, mode, size, digest, error))
         return FALSE;
@@ -1506,6 +1877,7 @@ foctet_transfer_sender_prepare_async (FoctetTransferSender *self,
   self->preparing = TRUE;
 
   prepare = g_new0 (Prepare, 1);
+  prepare->hash_buf = g_malloc (HASH_SIZE);
   prepare->files = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; i < self->files->len; i++)
     g_ptr_array_add (prepare->files, g_object_ref (g_ptr_array_index (self->files, i)));

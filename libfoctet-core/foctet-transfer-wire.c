@@ -315,9 +315,26 @@ struct _FoctetTransferManifest {
    * that collide in any fixed hash function and make each insertion
    * linear.  A lookup costs O(log n) comparisons whatever the paths. */
   GTree *paths;
+  guint parent_hint;     /* index + 1 of the last entry's parent, or 0 */
   guint64 total_size;
   gsize body_size;       /* of its MANIFEST message */
 };
+
+/* Whether entry @index (+ 1, 0 for none) is the directory @path of
+ * @len bytes. */
+static gboolean
+entry_is_path (FoctetTransferManifest *self,
+               guint                   index,
+               const char             *path,
+               gsize                   len)
+{
+  const FoctetTransferEntry *entry;
+
+  if (index == 0)
+    return FALSE;
+  entry = &g_array_index (self->entries, FoctetTransferEntry, index - 1);
+  return strncmp (entry->path, path, len) == 0 && entry->path[len] == '\0';
+}
 
 static void
 entry_clear (FoctetTransferEntry *entry)
@@ -464,10 +481,19 @@ manifest_append (FoctetTransferManifest   *self,
       const FoctetTransferEntry *parent = NULL;
       guint parent_index = 0;
 
-      /* The parent is the path up to its last "/": look it up in place. */
-      *slash = '\0';
-      found = g_tree_lookup (self->paths, copy);
-      *slash = '/';
+      /* The parent is the path up to its last "/": most often that of
+       * the entry before, or the entry before itself; else it is looked
+       * up in place. */
+      if (entry_is_path (self, self->parent_hint, copy, slash - copy))
+        found = GUINT_TO_POINTER (self->parent_hint);
+      else if (entry_is_path (self, self->entries->len, copy, slash - copy))
+        found = GUINT_TO_POINTER (self->entries->len);
+      else
+        {
+          *slash = '\0';
+          found = g_tree_lookup (self->paths, copy);
+          *slash = '/';
+        }
       if (found != NULL)
         {
           parent_index = GPOINTER_TO_UINT (found) - 1;
@@ -522,6 +548,7 @@ manifest_append (FoctetTransferManifest   *self,
   entry.size = size;
   if (kind == FOCTET_TRANSFER_ENTRY_FILE)
     memcpy (entry.sha256, sha256, FOCTET_TRANSFER_SHA256_SIZE);
+  self->parent_hint = slash != NULL ? GPOINTER_TO_UINT (found) : 0;
   entry.path = g_steal_pointer (&copy);
   g_array_append_val (self->entries, entry);
   g_tree_insert (self->paths, entry.path, GUINT_TO_POINTER (self->entries->len));
@@ -1109,6 +1136,42 @@ foctet_transfer_message_encode (const FoctetTransferMessage *self)
   out->data[3] = (body_len >> 8) & 0xff;
   out->data[4] = body_len & 0xff;
   return g_byte_array_free_to_bytes (out);
+}
+
+/**
+ * foctet_transfer_message_encode_range:
+ * @type: %FOCTET_TRANSFER_MESSAGE_GET or %FOCTET_TRANSFER_MESSAGE_DATA
+ * @index: the entry
+ * @offset: the first byte
+ * @length: how many bytes; @offset + @length at most
+ *   %FOCTET_TRANSFER_MAX_TOTAL_SIZE
+ * @out: (out caller-allocates): %FOCTET_TRANSFER_RANGE_MESSAGE_SIZE bytes
+ *
+ * Encodes a GET or a DATA header into @out, as
+ * foctet_transfer_message_encode() would, without allocating: for the
+ * sides that write many of them back to back into one buffer.
+ */
+void
+foctet_transfer_message_encode_range (FoctetTransferMessageType type,
+                                      guint32                   index,
+                                      guint64                   offset,
+                                      guint64                   length,
+                                      guint8                   *out)
+{
+  g_return_if_fail (type == FOCTET_TRANSFER_MESSAGE_GET || type == FOCTET_TRANSFER_MESSAGE_DATA);
+  g_return_if_fail (offset <= FOCTET_TRANSFER_MAX_TOTAL_SIZE &&
+                    length <= FOCTET_TRANSFER_MAX_TOTAL_SIZE - offset);
+
+  out[0] = type;
+  out[1] = out[2] = out[3] = 0;
+  out[4] = FOCTET_TRANSFER_RANGE_MESSAGE_SIZE - HEADER;
+  for (int i = 0; i < 4; i++)
+    out[5 + i] = (index >> (24 - 8 * i)) & 0xff;
+  for (int i = 0; i < 8; i++)
+    {
+      out[9 + i] = (offset >> (56 - 8 * i)) & 0xff;
+      out[17 + i] = (length >> (56 - 8 * i)) & 0xff;
+    }
 }
 
 /* The rules a message's length breaks on its own, checked as soon as the
@@ -2108,34 +2171,59 @@ foctet_transfer_message_write_finish (GOutputStream  *stream,
 
 struct _FoctetTransferWorker {
   GThread *thread;
-  GAsyncQueue *todo;                    /* operations; the worker itself stops the thread */
   GMutex lock;
+  GCond wake;
+  GQueue todo;                          /* operations not yet taken by the thread */
+  gboolean sleeping;                    /* the thread waits on @wake */
+  gboolean quit;
   GQueue done;                          /* operations run, not yet delivered */
   GSource *source;
   FoctetTransferWorkFunc work;
   FoctetTransferDeliverFunc deliver;
 };
 
+/* Takes everything queued at once, so that a burst of operations (one
+ * per small file) costs one wake-up of the thread, not one each. */
 static gpointer
 worker_thread (gpointer data)
 {
   FoctetTransferWorker *self = data;
-  gpointer op;
 
-  while ((op = g_async_queue_pop (self->todo)) != self)
+  for (;;)
     {
-      gboolean wake;
+      GQueue batch;
+      gpointer op;
 
-      self->work (op);
       g_mutex_lock (&self->lock);
-      wake = g_queue_is_empty (&self->done);
-      g_queue_push_tail (&self->done, op);
+      while (g_queue_is_empty (&self->todo) && !self->quit)
+        {
+          self->sleeping = TRUE;
+          g_cond_wait (&self->wake, &self->lock);
+        }
+      self->sleeping = FALSE;
+      if (g_queue_is_empty (&self->todo))
+        {
+          g_mutex_unlock (&self->lock);
+          return NULL;
+        }
+      batch = self->todo;
+      g_queue_init (&self->todo);
       g_mutex_unlock (&self->lock);
-      /* One wake-up per batch: the context takes everything there is. */
-      if (wake)
-        g_source_set_ready_time (self->source, 0);
+
+      while ((op = g_queue_pop_head (&batch)) != NULL)
+        {
+          gboolean wake;
+
+          self->work (op);
+          g_mutex_lock (&self->lock);
+          wake = g_queue_is_empty (&self->done);
+          g_queue_push_tail (&self->done, op);
+          g_mutex_unlock (&self->lock);
+          /* One wake-up per batch: the context takes everything there is. */
+          if (wake)
+            g_source_set_ready_time (self->source, 0);
+        }
     }
-  return NULL;
 }
 
 static gboolean
@@ -2173,8 +2261,9 @@ foctet_transfer_worker_new (const char                *name,
 {
   FoctetTransferWorker *self = g_new0 (FoctetTransferWorker, 1);
 
-  self->todo = g_async_queue_new ();
   g_mutex_init (&self->lock);
+  g_cond_init (&self->wake);
+  g_queue_init (&self->todo);
   g_queue_init (&self->done);
   self->work = work;
   self->deliver = deliver;
@@ -2186,12 +2275,21 @@ foctet_transfer_worker_new (const char                *name,
   return self;
 }
 
-/* @op is run in the thread, then delivered; in the order pushed. */
+/* @op is run in the thread, then delivered; in the order pushed.  Only
+ * a thread asleep is woken: while it works it takes what came meanwhile. */
 void
 foctet_transfer_worker_push (FoctetTransferWorker *self,
                              gpointer              op)
 {
-  g_async_queue_push (self->todo, op);
+  gboolean wake;
+
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->todo, op);
+  wake = self->sleeping;
+  self->sleeping = FALSE;
+  g_mutex_unlock (&self->lock);
+  if (wake)
+    g_cond_signal (&self->wake);
 }
 
 /* Stops the thread once it ran what it was given.  What it ran is
@@ -2199,12 +2297,15 @@ foctet_transfer_worker_push (FoctetTransferWorker *self,
 void
 foctet_transfer_worker_free (FoctetTransferWorker *self)
 {
-  g_async_queue_push (self->todo, self);
+  g_mutex_lock (&self->lock);
+  self->quit = TRUE;
+  g_cond_signal (&self->wake);
+  g_mutex_unlock (&self->lock);
   g_thread_join (self->thread);
   g_assert (g_queue_is_empty (&self->done));
   g_source_destroy (self->source);
   g_source_unref (self->source);
-  g_async_queue_unref (self->todo);
   g_mutex_clear (&self->lock);
+  g_cond_clear (&self->wake);
   g_free (self);
 }

@@ -55,6 +55,8 @@ G_BEGIN_DECLS
 
 /* type (1) and length (4). */
 #define FOCTET_TRANSFER_MESSAGE_HEADER_SIZE 5
+/* A whole GET, or a DATA header: type, length, index, offset, length. */
+#define FOCTET_TRANSFER_RANGE_MESSAGE_SIZE 25
 /* The largest body of any message: a MANIFEST's.  Other types have much
  * smaller limits (see foctet_transfer_message_parse()). */
 #define FOCTET_TRANSFER_MESSAGE_MAX_BODY (64 * 1024 * 1024)
@@ -282,6 +284,11 @@ void foctet_transfer_message_free (FoctetTransferMessage *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FoctetTransferMessage, foctet_transfer_message_free)
 
 GBytes *foctet_transfer_message_encode (const FoctetTransferMessage *self);
+void foctet_transfer_message_encode_range (FoctetTransferMessageType  type,
+                                           guint32                    index,
+                                           guint64                    offset,
+                                           guint64                    length,
+                                           guint8                    *out);
 
 gboolean foctet_transfer_message_parse (const guint8           *data,
                                         gsize                   len,

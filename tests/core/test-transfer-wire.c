@@ -189,6 +189,17 @@ test_encode_layout (void)
 
   assert_encoding (get, get_bytes, sizeof get_bytes);
   assert_encoding (data, data_bytes, sizeof data_bytes);
+  /* The same, without allocating. */
+  {
+    guint8 range[FOCTET_TRANSFER_RANGE_MESSAGE_SIZE];
+
+    g_assert_cmpuint (sizeof range, ==, sizeof get_bytes);
+    foctet_transfer_message_encode_range (FOCTET_TRANSFER_MESSAGE_GET, 3, G_GUINT64_CONSTANT (0x100000000), 1024,
+                                          range);
+    g_assert_cmpmem (range, sizeof range, get_bytes, sizeof get_bytes);
+    foctet_transfer_message_encode_range (FOCTET_TRANSFER_MESSAGE_DATA, 0x01020304, 5, 6, range);
+    g_assert_cmpmem (range, sizeof range, data_bytes, sizeof data_bytes);
+  }
   assert_encoding (done, done_bytes, sizeof done_bytes);
   assert_encoding (done_ack, done_ack_bytes, sizeof done_ack_bytes);
   assert_encoding (error_message, error_bytes, sizeof error_bytes);

@@ -1,16 +1,22 @@
 /* test-shell.c: foctet-shell as a user runs it — exit codes, one-line
  * errors, identity files, plugin listing, scripted input, serve + ping +
  * perf between two processes over the test-only transport plugin, and
- * send + receive with the real ones: from the prompt too, and resumed
- * after kill -9 of either side.
+ * send + receive with the real ones: from the prompt too, resumed after
+ * kill -9 of either side, and receive's progress on a terminal and off
+ * one.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 #include <foctet.h>
 
 #include "test-utils.h"
@@ -882,6 +888,213 @@ test_send_killed (void)
   wait_exit (sender, 0);
 }
 
+/* receive's progress.  On a terminal (its stderr a pseudo-terminal of 100
+ * columns here) a bar redrawn in place — "\r", erase the line — with the
+ * bytes, the rate, the time left, the files and the one being fetched;
+ * elsewhere plain lines, every 2 s.  So that it shows whatever the
+ * machine's speed, the sender is stopped (SIGSTOP) in the middle of the
+ * file for a while, then let go. */
+
+typedef struct {
+  GString *text;
+  gboolean closed;
+} PtyReader;
+
+static gboolean
+pty_readable_cb (int           fd,
+                 GIOCondition  condition,
+                 gpointer      user_data)
+{
+  PtyReader *reader = user_data;
+  char buf[4096];
+
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+
+      if (n > 0)
+        {
+          g_string_append_len (reader->text, buf, n);
+          continue;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return G_SOURCE_CONTINUE;
+      /* EIO: every end of the terminal's other side is closed. */
+      reader->closed = TRUE;
+      return G_SOURCE_REMOVE;
+    }
+}
+
+static gboolean
+set_flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+iterate_for (guint milliseconds)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (milliseconds, set_flag_cb, &done);
+  foctet_test_wait_for (&done, TIMEOUT);
+}
+
+/* Receives @src's one file, the sender stopped for @stall_ms once a MiB
+ * of it arrived; returns what receive wrote on its stderr, a terminal if
+ * @tty. */
+static char *
+receive_stalled (const char *path,
+                 const char *base,
+                 gboolean    tty,
+                 guint       stall_ms)
+{
+  g_autofree char *src = g_build_filename (base, "src", NULL);
+  g_autofree char *output = g_build_filename (base, tty ? "out-tty" : "out-pipe", NULL);
+  g_autofree char *part = g_build_filename (output, "src", "big.bin.foctet-part", NULL);
+  g_autofree char *key = g_build_filename (base, "sender", NULL);
+  const char *paths[] = { src, NULL };
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "receive", NULL, "--output", output, NULL };
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autoptr(GSubprocess) receiver = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket_text = NULL;
+  PtyReader reader = { g_string_new (NULL), FALSE };
+  int master = -1;
+
+  sender = start_send (path, key, paths, &ticket_text);
+  argv[2] = ticket_text;
+  {
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+
+    launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                             (tty ? G_SUBPROCESS_FLAGS_NONE : G_SUBPROCESS_FLAGS_STDERR_PIPE));
+    g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", path, TRUE);
+    if (tty)
+      {
+        struct winsize size = { .ws_row = 24, .ws_col = 100 };
+        int slave;
+
+        g_assert_cmpint (openpty (&master, &slave, NULL, NULL, &size), ==, 0);
+        g_assert_true (g_unix_set_fd_nonblocking (master, TRUE, NULL));
+        /* The launcher closes its end when it goes, just below. */
+        g_subprocess_launcher_take_stderr_fd (launcher, slave);
+      }
+    receiver = g_subprocess_launcher_spawnv (launcher, argv, &error);
+    g_assert_no_error (error);
+  }
+  if (tty)
+    g_unix_fd_add (master, G_IO_IN | G_IO_HUP | G_IO_ERR, pty_readable_cb, &reader);
+
+  wait_part (part, 1024 * 1024);
+  g_subprocess_send_signal (sender, SIGSTOP);
+  iterate_for (stall_ms);
+  g_subprocess_send_signal (sender, SIGCONT);
+
+  if (tty)
+    {
+      wait_exit (receiver, 0);
+      foctet_test_wait_for (&reader.closed, TIMEOUT);
+      close (master);
+    }
+  else
+    {
+      g_autoptr(GAsyncResult) result = NULL;
+      GAsyncResult *slot = NULL;
+      g_autofree char *err = NULL;
+
+      g_subprocess_communicate_utf8_async (receiver, NULL, NULL, foctet_test_store_result, &slot);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      g_subprocess_communicate_utf8_finish (receiver, result, NULL, &err, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (g_subprocess_get_exit_status (receiver), ==, 0);
+      g_string_append (reader.text, err);
+    }
+  wait_exit (sender, 0);
+  return g_string_free (reader.text, FALSE);
+}
+
+static void
+test_receive_progress (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  g_autofree char *base = g_build_filename (tmpdir, "progress", NULL);
+  g_autofree char *src = g_build_filename (base, "src", NULL);
+  g_autofree char *big = g_build_filename (src, "big.bin", NULL);
+  g_autofree guint8 *data = NULL;
+  g_autofree char *tty = NULL;
+  g_autofree char *plain = NULL;
+  g_auto(GStrv) draws = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint stalled = 0;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  data = g_malloc0 (KILL_SIZE);
+  for (gsize i = 0; i < KILL_SIZE; i += 4096)
+    data[i] = i / 4096;
+  g_assert_true (g_file_set_contents (big, (const char *) data, KILL_SIZE, NULL));
+
+  /* On a terminal: 1.2 s stalled, so at least five redraws in the middle
+   * of the file, then the last at 100 %, then the summary. */
+  tty = receive_stalled (path, base, TRUE, 1200);
+  g_test_message ("on a terminal: %s", tty);
+  draws = g_strsplit (tty, "\r\033[K", -1);
+  g_assert_cmpstr (draws[0], ==, "");
+  for (guint i = 1; draws[i] != NULL; i++)
+    {
+      const char *draw = draws[i];
+      const char *eta = strstr (draw, " ETA ");
+      g_autofree char *bar = g_strndup (draw, strcspn (draw, "\r\n"));
+
+      /* [#####.......]  42% 40.0 MiB/96.0 MiB 123.4 MiB/s ETA 0:02 0/1 src/big.bin */
+      g_assert_true (g_str_has_prefix (draw, "["));
+      g_assert_nonnull (strstr (draw, "] "));
+      g_assert_nonnull (strstr (draw, "% "));
+      g_assert_nonnull (strstr (draw, "96.0\u00a0MiB "));
+      g_assert_nonnull (strstr (draw, "/s ETA "));
+      g_assert_nonnull (eta);
+      g_assert_true (g_ascii_isdigit (eta[5]) && eta[6] == ':' && g_ascii_isdigit (eta[7]));
+      g_assert_cmpint (g_utf8_strlen (bar, -1), <, 100);
+      if (strstr (draw, " 0/1 src/big.bin") != NULL)
+        stalled++;
+      if (draws[i + 1] == NULL)
+        {
+          /* The last: complete, then a new line and the summary. */
+          g_assert_nonnull (strstr (draw, "] 100% 96.0\u00a0MiB/96.0\u00a0MiB "));
+          g_assert_nonnull (strstr (draw, " ETA 0:00 1/1"));
+          g_assert_nonnull (strstr (draw, "\nreceived 1 file, 96.0\u00a0MiB (96.0\u00a0MiB fetched), verified"));
+        }
+      else
+        g_assert_null (strchr (draw, '\n'));
+    }
+  g_assert_cmpuint (stalled, >=, 4);
+
+  /* Elsewhere: plain lines, one at least while stalled for 2.5 s. */
+  plain = receive_stalled (path, base, FALSE, 2500);
+  g_test_message ("on a pipe: %s", plain);
+  g_assert_null (strchr (plain, '\r'));
+  g_assert_null (strchr (plain, '\033'));
+  g_assert_true (g_str_has_suffix (plain, "\n"));
+  lines = g_strsplit (plain, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), >=, 3);
+  for (guint i = 0; lines[i + 2] != NULL; i++)
+    {
+      g_assert_true (g_str_has_prefix (lines[i], "received "));
+      g_assert_nonnull (strstr (lines[i], " of 96.0\u00a0MiB ("));
+      g_assert_true (g_str_has_suffix (lines[i], "%), 0 of 1 files"));
+    }
+  g_assert_cmpstr (lines[g_strv_length (lines) - 2], ==,
+                   "received 1 file, 96.0\u00a0MiB (96.0\u00a0MiB fetched), verified");
+}
+
 /* send and receive from the shell's own prompt (commands on standard
  * input): the same commands, the same output. */
 static void
@@ -1102,6 +1315,7 @@ main (int   argc,
   g_test_add_func ("/shell/send-receive", test_send_receive);
   g_test_add_func ("/shell/receive-killed", test_receive_killed);
   g_test_add_func ("/shell/send-killed", test_send_killed);
+  g_test_add_func ("/shell/receive-progress", test_receive_progress);
   g_test_add_func ("/shell/interactive-transfer", test_interactive_transfer);
   g_test_add_func ("/shell/serve-inbox", test_serve_inbox);
   g_test_add_func ("/shell/serve-inbox-from", test_serve_inbox_from);

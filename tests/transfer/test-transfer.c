@@ -714,6 +714,136 @@ test_existing (Fixture       *fixture,
   compare_trees (fixture->source, tree);
 }
 
+/* Files that change on the sender's side after the ticket: each GET of
+ * them is answered with ERROR 6 (small ones inside a batch of answers,
+ * the large one before its first chunk), the others arrive, the receive
+ * fails naming what could not be verified; once the files are back as
+ * offered, the same sender serves a second receive, which completes. */
+static void
+test_changed (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tree = g_build_filename (fixture->output, "tree", NULL);
+  const char *changed[] = { "small/f010", "small/f011", "small/f012", "big.bin" };
+  GBytes *saved[G_N_ELEMENTS (changed)];
+  mode_t modes[G_N_ELEMENTS (changed)];
+  gboolean served = FALSE;
+
+  make_tree (fixture->source);
+  sender = prepare_tree_sender (fixture);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
+
+  for (guint i = 0; i < G_N_ELEMENTS (changed); i++)
+    {
+      g_autofree char *path = g_build_filename (fixture->source, changed[i], NULL);
+      g_autofree char *content = NULL;
+      gsize len = 0;
+      struct stat st;
+
+      g_assert_true (g_file_get_contents (path, &content, &len, NULL));
+      g_assert_cmpuint (len, >, 1);
+      g_assert_cmpint (stat (path, &st), ==, 0);
+      saved[i] = g_bytes_new (content, len);
+      modes[i] = st.st_mode & 0777;
+      switch (i)
+        {
+        case 0:                       /* grew */
+          {
+            g_autofree char *longer = g_strnfill (len + 1, 'x');
+
+            g_assert_true (g_file_set_contents (path, longer, len + 1, NULL));
+          }
+          break;
+        case 1:                       /* gone */
+          g_assert_cmpint (g_unlink (path), ==, 0);
+          break;
+        default:                      /* shrank */
+          g_assert_cmpint (truncate (path, len - 1), ==, 0);
+          break;
+        }
+    }
+
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  g_assert_false (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_VERIFICATION_FAILED);
+  g_assert_nonnull (strstr (error->message, "4 files"));
+  g_clear_error (&error);
+  g_assert_false (served);
+  for (guint i = 0; i < G_N_ELEMENTS (changed); i++)
+    {
+      g_autofree char *path = g_build_filename (tree, changed[i], NULL);
+
+      g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+    }
+  /* The files before and after them in their batches arrived. */
+  for (guint i = 5; i < 20; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("f%03u", i);
+      g_autofree char *path = g_build_filename (tree, "small", name, NULL);
+
+      if (i < 10 || i > 12)
+        g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (changed); i++)
+    {
+      g_autofree char *path = g_build_filename (fixture->source, changed[i], NULL);
+
+      g_assert_true (g_file_set_contents_full (path, g_bytes_get_data (saved[i], NULL), g_bytes_get_size (saved[i]),
+                                               G_FILE_SET_CONTENTS_CONSISTENT, modes[i], NULL));
+      g_assert_cmpint (g_chmod (path, modes[i]), ==, 0);
+      g_bytes_unref (saved[i]);
+    }
+  g_assert_true (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_assert_no_error (error);
+  foctet_test_wait_for (&served, TIMEOUT);
+  compare_trees (fixture->source, tree);
+}
+
+/* Empty files between large ones: on one stream (the first GETs all go
+ * on the control stream), an empty file's DATA comes after a large
+ * file's, whose 1 MiB buffers go back to a pool for the next large one;
+ * the empty file has no buffer to give back. */
+static void
+test_empty_between (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (7);
+  g_autoptr(GFile) file = NULL;
+  g_autofree char *src = g_build_filename (fixture->source, "between", NULL);
+  g_autofree char *received = g_build_filename (fixture->output, "between", NULL);
+  gboolean served = FALSE;
+
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%u%s", i, i % 2 == 0 ? ".bin" : ".txt");
+      g_autofree char *path = g_build_filename (src, name, NULL);
+
+      /* Exactly one buffer each: the last one of a file is a whole one. */
+      write_file (path, i % 2 == 0 ? 1024 * 1024 : 0, rand, 0644);
+    }
+  file = g_file_new_for_path (src);
+  sender = prepare_sender (fixture, &file, 1);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  g_assert_true (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_assert_no_error (error);
+  foctet_test_wait_for (&served, TIMEOUT);
+  compare_trees (src, received);
+}
+
 /* A lying sender, written with the codec: it announces a SHA-256 that
  * one file's bytes do not have. */
 
@@ -1685,15 +1815,23 @@ test_special_files (Fixture       *fixture,
 static gboolean private_mounts;
 
 static void
+mount_fs (Fixture    *fixture,
+          const char *type,
+          const char *options)
+{
+  fixture->mount_point = g_build_filename (fixture->tmp, "small-disk", NULL);
+  g_assert_cmpint (g_mkdir (fixture->mount_point, 0755), ==, 0);
+  if (mount ("foctet-test", fixture->mount_point, type, MS_NOSUID | MS_NODEV, options) < 0)
+    g_error ("mounting a %s on %s: %s", type, fixture->mount_point, g_strerror (errno));
+}
+
+static void
 mount_tmpfs (Fixture    *fixture,
              const char *size)
 {
   g_autofree char *options = g_strdup_printf ("size=%s,mode=0755", size);
 
-  fixture->mount_point = g_build_filename (fixture->tmp, "small-disk", NULL);
-  g_assert_cmpint (g_mkdir (fixture->mount_point, 0755), ==, 0);
-  if (mount ("foctet-test", fixture->mount_point, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
-    g_error ("mounting a tmpfs on %s: %s", fixture->mount_point, g_strerror (errno));
+  mount_fs (fixture, "tmpfs", options);
 }
 
 /* Every final (not part) file under @received is complete: the same as
@@ -1821,6 +1959,81 @@ test_disk_full (Fixture       *fixture,
   foctet_test_wait_for (&ended, TIMEOUT);
 }
 
+/* Large files (16 MiB and more) are written around the page cache
+ * (O_DIRECT) where the file system allows it.  Here it does not (ramfs
+ * refuses O_DIRECT; tmpfs no longer does since Linux 6.6): they are
+ * written through the cache instead, and arrive the same.  One of them
+ * resumes from a part file of an odd length, which is written through
+ * the cache anywhere. */
+static void
+test_no_direct (Fixture       *fixture,
+                gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (16);
+  g_autoptr(GFile) file = NULL;
+  g_autofree char *src = g_build_filename (fixture->source, "direct", NULL);
+  g_autofree char *whole = g_build_filename (src, "whole.bin", NULL);
+  g_autofree char *resumed = g_build_filename (src, "resumed.bin", NULL);
+  g_autofree char *output = NULL;
+  g_autofree char *probe = NULL;
+  g_autofree char *part = NULL;
+  g_autofree char *head = NULL;
+  gboolean served = FALSE;
+  gsize head_len = 5 * 1024 * 1024 + 3;
+  int fd;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("mounting a ramfs needs root");
+      return;
+    }
+  mount_fs (fixture, "ramfs", "mode=0755");
+  probe = g_build_filename (fixture->mount_point, "probe", NULL);
+  fd = open (probe, O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    {
+      close (fd);
+      g_test_skip ("this kernel's ramfs takes O_DIRECT: the fallback cannot be tested here");
+      return;
+    }
+  g_assert_cmpint (errno, ==, EINVAL);
+
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  write_file (whole, 17 * 1024 * 1024 + 17, rand, 0644);
+  write_file (resumed, 16 * 1024 * 1024 + 4096, rand, 0640);
+  output = g_build_filename (fixture->mount_point, "in", NULL);
+  part = g_build_filename (output, "direct", "resumed.bin.foctet-part", NULL);
+  {
+    g_autofree char *dir = g_path_get_dirname (part);
+
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  }
+  g_assert_true (g_file_get_contents (resumed, &head, NULL, NULL));
+  g_assert_true (g_file_set_contents (part, head, head_len, NULL));
+
+  file = g_file_new_for_path (src);
+  sender = prepare_sender (fixture, &file, 1);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  g_assert_true (receive_within (receiver, ticket, output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, 2 * TIMEOUT,
+                                 &error));
+  g_assert_no_error (error);
+  foctet_test_wait_for (&served, TIMEOUT);
+  g_assert_cmpuint (foctet_transfer_receiver_get_bytes_fetched (receiver), ==,
+                    foctet_transfer_receiver_get_bytes_total (receiver) - head_len);
+  g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *received = g_build_filename (output, "direct", NULL);
+
+    compare_trees (src, received);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1845,11 +2058,14 @@ main (int   argc,
   g_test_add ("/transfer/existing", Fixture, "quic", fixture_setup, test_existing, fixture_teardown);
   g_test_add ("/transfer/write-error", Fixture, "quic", fixture_setup, test_write_error, fixture_teardown);
   g_test_add ("/transfer/corrupted", Fixture, "quic", fixture_setup, test_corrupted, fixture_teardown);
+  g_test_add ("/transfer/changed", Fixture, "tls", fixture_setup, test_changed, fixture_teardown);
+  g_test_add ("/transfer/empty-between", Fixture, "tls", fixture_setup, test_empty_between, fixture_teardown);
   g_test_add ("/transfer/special-files", Fixture, "quic", fixture_setup, test_special_files, fixture_teardown);
   g_test_add ("/transfer/hostile-manifest", Fixture, "quic", fixture_setup, test_hostile_manifest,
               fixture_teardown);
   g_test_add ("/transfer/pipelining", Fixture, "tls", fixture_setup, test_pipelining, fixture_teardown);
   g_test_add ("/transfer/disk-full", Fixture, "quic", fixture_setup, test_disk_full, fixture_teardown);
+  g_test_add ("/transfer/no-direct", Fixture, "tls", fixture_setup, test_no_direct, fixture_teardown);
   /* Run apart by meson (suite transfer-large), with a longer time-out. */
   g_test_add ("/transfer/large/quic", Fixture, "quic", fixture_setup, test_large, fixture_teardown);
   g_test_add ("/transfer/large/tls", Fixture, "tls", fixture_setup, test_large, fixture_teardown);
