@@ -791,6 +791,21 @@ test_case (gconstpointer data)
           g_error ("the next client failed:\n%s%s\nserver stderr:\n%s", then_out, then_err, server_log);
         }
     }
+  /* A client that gives up first may be done before the server has
+   * logged why: wait for that line (at most 5 s) before stopping it. */
+  if (c->server_says != NULL)
+    {
+      gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+      for (;;)
+        {
+          g_autofree char *so_far = read_log (server.log_path);
+
+          if (strstr (so_far, c->server_says) != NULL || g_get_monotonic_time () > deadline)
+            break;
+          g_usleep (20 * 1000);
+        }
+    }
   server_stop (&server);
   log = read_log (server.log_path);
   g_test_message ("server stderr:\n%s", log);
