@@ -90,15 +90,6 @@ foctet_channel_get_backend (FoctetChannel *channel)
   return channel->backend;
 }
 
-/**
- * foctet_channel_wake: (skip)
- * @channel: a channel
- * @readers: whether readability may have changed
- * @writers: whether writability may have changed
- *
- * Makes the sources waiting on @channel look at it again; the backend
- * calls it whenever data, room, end of stream or an error arrives.
- */
 /* A source's prepare looks at the channel itself, so on the thread that
  * runs its context the next iteration sees the change unaided.  Only
  * another thread has to wake the context: g_source_set_ready_time()
@@ -115,6 +106,15 @@ wake_source (GSource *source)
   g_source_set_ready_time (source, 0);
 }
 
+/**
+ * foctet_channel_wake: (skip)
+ * @channel: a channel
+ * @readers: whether readability may have changed
+ * @writers: whether writability may have changed
+ *
+ * Makes the sources waiting on @channel look at it again; the backend
+ * calls it whenever data, room, end of stream or an error arrives.
+ */
 void
 foctet_channel_wake (FoctetChannel *channel,
                      gboolean       readers,
