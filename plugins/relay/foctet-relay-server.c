@@ -53,7 +53,7 @@ struct _RelayServer {
 
   GHashTable *reservations;           /* NodeId text → Reservation */
   GHashTable *client_circuits;        /* NodeId text → count of circuits */
-  GHashTable *circuits;               /* Circuit set, spliced or being set up */
+  GHashTable *circuits;               /* Circuit set, v1 and raw, spliced or being set up */
   GHashTable *reserve_streams;        /* Reservation set, reserved or not yet */
   GHashTable *publications;           /* Publication set: publish streams */
   GHashTable *lookups;                /* Lookup set: lookup streams */
@@ -64,7 +64,6 @@ struct _RelayServer {
   guint64 buffer_memory;              /* of the circuits counted in the limits */
   GSocketService *raw_service;        /* raw-circuit connections; NULL: no raw circuits */
   guint16 raw_port;
-  GHashTable *raw_circuits;           /* RawCircuit set */
   GHashTable *raw_tokens;             /* token (32 bytes) → RawCircuit, until claimed */
   GHashTable *raw_pending;            /* RawPending set: connections before their token */
 };
@@ -792,22 +791,57 @@ handle_lookup (FoctetNode       *node,
 /* ------------------------------------------------------------------ */
 /* Circuits                                                            */
 
+/* A circuit of either kind is set up the same way: the dialer's CONNECT
+ * on its stream (connect/1, connect-raw/1), checked against the limits;
+ * an incoming stream (incoming/1, incoming-raw/1) opened on the target's
+ * connection and its answer read; the answer passed on to the dialer.
+ * Only then do the kinds part: a v1 circuit splices the two control
+ * streams, a raw circuit two TCP connections to the raw port, each
+ * claimed with a one-time token.  Either counts in the limits from the
+ * moment its request passed them, and logs one line when it ends. */
+
 typedef struct _Circuit Circuit;
 
-/* One direction of a spliced circuit. */
+/* What a spliced circuit moved, as its kind counts it. */
 typedef struct {
-  Circuit *circuit;
-  FoctetStream *from;
-  FoctetStream *to;
-  guint8 *buffer;
-  guint64 bytes;
-  double tokens;                      /* of the rate limit, in bytes */
-  gint64 refilled;                    /* monotonic µs */
-  GSource *wait;                      /* for tokens */
-  gboolean done;
-} Pipe;
+  guint64 up;                         /* bytes, dialer → target */
+  guint64 down;                       /* bytes, target → dialer */
+  gboolean up_done;                   /* that direction ended normally */
+  gboolean down_done;
+  gint64 last_activity;               /* monotonic µs */
+} CircuitTraffic;
 
+/* What sets a v1 circuit and a raw one apart. */
+typedef struct {
+  const char *name;                   /* of the circuit, in log lines */
+  const char *stream;                 /* the dialer's stream, for messages */
+  const char *incoming;               /* the protocol of the target's stream */
+  FoctetRelayMessageSet messages;     /* what the dialer's and the target's streams carry */
+  guint64 memory;                     /* the buffers the circuit holds */
+  gsize size;                         /* of the structure that begins with its Circuit */
+  /* Whether the target's stream is reset when its answer does not come
+   * in time (docs/protocol.md, v1 step 5); a raw circuit leaves it. */
+  gboolean reset_late_target;
+  /* The first message on the target's stream, INCOMING or INCOMING_RAW;
+   * %NULL if the dialer's address does not make one. */
+  FoctetRelayMessage *(*incoming_new) (Circuit *c, GError **error);
+  /* The target's stream failed before its answer: while the relay wrote
+   * to it (@answering FALSE) or read the answer.  Refuses @c. */
+  void (*target_failed) (Circuit *c, gboolean answering, const GError *error);
+  /* The target answered OK: tells the dialer, and goes on. */
+  void (*accepted) (Circuit *c);
+  void (*traffic) (Circuit *c, CircuitTraffic *traffic);
+  /* @c ends (the server is @self no more): ends what its kind holds,
+   * with resets if @abort. */
+  void (*stop) (Circuit *c, RelayServer *self, gboolean abort);
+  /* Frees what its kind holds, with @c. */
+  void (*free) (Circuit *c);
+} CircuitKind;
+
+/* The part of a circuit its kind does not change; the first member of
+ * a V1Circuit and of a RawCircuit. */
 struct _Circuit {
+  const CircuitKind *kind;
   grefcount refs;
   RelayServer *server;                /* NULL once the circuit is over */
   FoctetConnection *dialer_connection;
@@ -817,12 +851,10 @@ struct _Circuit {
   char *target_key;                   /* NULL until CONNECT was read */
   char *dialer_address;
   GCancellable *cancellable;
-  GSource *timer;                     /* request/answer timeout, then idle */
+  GSource *timer;                     /* request/answer timeout (raw: then claim), then idle */
   gint64 started;                     /* monotonic µs, splicing began */
-  gint64 last_activity;
-  Pipe up;                            /* dialer → target */
-  Pipe down;                          /* target → dialer */
   gboolean counted;                   /* holds slots of the limits */
+  gboolean answered;                  /* raw: the dialer got RAW_CIRCUIT, its stream's last message */
   gboolean spliced;
 };
 
@@ -840,10 +872,7 @@ circuit_unref (Circuit *c)
     return;
   g_assert (c->server == NULL);
   destroy_source (&c->timer);
-  destroy_source (&c->up.wait);
-  destroy_source (&c->down.wait);
-  g_free (c->up.buffer);
-  g_free (c->down.buffer);
+  c->kind->free (c);
   g_clear_object (&c->dialer_connection);
   g_clear_object (&c->dialer);
   g_clear_object (&c->target);
@@ -875,7 +904,9 @@ client_count (RelayServer *self,
 }
 
 /* Ends @c: @why NULL for a circuit both ends closed normally, else its
- * streams are reset.  Logs the circuit's line. */
+ * streams are reset (but for the dialer's of a raw circuit once it was
+ * answered: RAW_CIRCUIT ended it).  Logs the circuit's line once it was
+ * spliced. */
 static void
 circuit_end (Circuit    *c,
              const char *why)
@@ -886,147 +917,54 @@ circuit_end (Circuit    *c,
     return;
   c->server = NULL;
   destroy_source (&c->timer);
-  destroy_source (&c->up.wait);
-  destroy_source (&c->down.wait);
   g_cancellable_cancel (c->cancellable);
   if (why != NULL)
     {
-      foctet_stream_reset (c->dialer, FOCTET_CLOSE_CODE_GOING_AWAY);
+      if (!c->answered)
+        foctet_stream_reset (c->dialer, FOCTET_CLOSE_CODE_GOING_AWAY);
       if (c->target != NULL)
         foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_GOING_AWAY);
     }
   if (c->spliced)
     {
       double seconds = (g_get_monotonic_time () - c->started) / (double) G_USEC_PER_SEC;
+      CircuitTraffic traffic;
 
+      c->kind->traffic (c, &traffic);
       self->stats.circuits_active--;
       /* An error after one side finished (typically: it half-closed, then
        * its connection went away before the other side's end came back)
        * ends a circuit that did its job. */
-      g_message ("circuit %s (%s) -> %s: %" G_GUINT64_FORMAT " bytes up, %" G_GUINT64_FORMAT
+      g_message ("%s %s (%s) -> %s: %" G_GUINT64_FORMAT " bytes up, %" G_GUINT64_FORMAT
                  " bytes down, %.3f s, %s%s",
-                 c->dialer_key, c->dialer_address, c->target_key, c->up.bytes, c->down.bytes, seconds,
-                 why == NULL ? "closed" : c->up.done ? "closed by the dialer, then: "
-                                        : c->down.done ? "closed by the target, then: " : "",
+                 c->kind->name, c->dialer_key, c->dialer_address, c->target_key, traffic.up, traffic.down,
+                 seconds,
+                 why == NULL ? "closed" : traffic.up_done ? "closed by the dialer, then: "
+                                        : traffic.down_done ? "closed by the target, then: " : "",
                  why != NULL ? why : "");
     }
+  c->kind->stop (c, self, why != NULL);
   if (c->counted)
     {
       client_count_add (self, c->dialer_key, -1);
       client_count_add (self, c->target_key, -1);
-      self->buffer_memory -= 2 * RELAY_CIRCUIT_BUFFER;
+      self->buffer_memory -= c->kind->memory;
       c->counted = FALSE;
     }
   g_hash_table_remove (self->circuits, c);
 }
 
-static void pipe_read (Pipe *p);
-
+/* Refuses @c: ERROR @code with @text to the dialer, which is the answer
+ * (no reset). */
 static void
-pipe_closed_write_cb (GObject      *source,
-                      GAsyncResult *result,
-                      gpointer      user_data)
+circuit_refuse (Circuit    *c,
+                guint16     code,
+                const char *text)
 {
-  Pipe *p = user_data;
-  Circuit *c = p->circuit;
-  g_autoptr(GError) error = NULL;
-
-  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
-    circuit_end (c, error->message);
-  else if (c->up.done && c->down.done)
-    circuit_end (c, NULL);
-  circuit_unref (c);
-}
-
-static void
-pipe_written_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  Pipe *p = user_data;
-  Circuit *c = p->circuit;
-  g_autoptr(GError) error = NULL;
-
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    circuit_end (c, error->message);
-  else if (c->server != NULL)
-    pipe_read (p);
-  circuit_unref (c);
-}
-
-static void
-pipe_read_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  Pipe *p = user_data;
-  Circuit *c = p->circuit;
-  g_autoptr(GError) error = NULL;
-  gssize n;
-
-  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (n < 0)
-    circuit_end (c, error->message);
-  else if (c->server == NULL)
-    ;
-  else if (n == 0)
-    {
-      p->done = TRUE;
-      circuit_ref (c);
-      foctet_stream_close_write_async (p->to, G_PRIORITY_DEFAULT, c->cancellable, pipe_closed_write_cb, p);
-    }
-  else
-    {
-      p->bytes += n;
-      p->tokens -= n;
-      c->server->stats.bytes_relayed += n;
-      c->last_activity = g_get_monotonic_time ();
-      circuit_ref (c);
-      g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (p->to)), p->buffer, n,
-                                       G_PRIORITY_DEFAULT, c->cancellable, pipe_written_cb, p);
-    }
-  circuit_unref (c);
-}
-
-static gboolean
-pipe_tokens_cb (gpointer user_data)
-{
-  Pipe *p = user_data;
-
-  g_clear_pointer (&p->wait, g_source_unref);
-  pipe_read (p);
-  return G_SOURCE_REMOVE;
-}
-
-/* Reads the next piece, as big as the buffer and the rate limit allow. */
-static void
-pipe_read (Pipe *p)
-{
-  Circuit *c = p->circuit;
-  RelayServer *self = c->server;
-  gsize size = RELAY_CIRCUIT_BUFFER;
-
-  if (self->rate > 0)
-    {
-      gint64 now = g_get_monotonic_time ();
-      /* A burst of at most a tenth of a second, and at least one buffer. */
-      double burst = MAX ((double) self->rate / 10, (double) RELAY_CIRCUIT_BUFFER);
-
-      p->tokens = MIN (burst, p->tokens + (now - p->refilled) * (double) self->rate / G_USEC_PER_SEC);
-      p->refilled = now;
-      if (p->tokens < 1)
-        {
-          guint ms = (guint) MIN (1000.0, ((1 - p->tokens) * 1000 / self->rate) + 1);
-
-          p->wait = attach_timeout (self, ms, pipe_tokens_cb, p);
-          return;
-        }
-      size = MIN (size, (gsize) p->tokens);
-    }
-  /* The callbacks get the pipe, inside the circuit they hold a reference on. */
-  circuit_ref (c);
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (p->from)), p->buffer, size,
-                             G_PRIORITY_DEFAULT, c->cancellable, pipe_read_cb, p);
+  if (c->server == NULL)
+    return;
+  refuse (c->server, c->dialer, code, "%s", text);
+  circuit_end (c, NULL);
 }
 
 static gboolean
@@ -1035,8 +973,11 @@ circuit_idle_cb (gpointer user_data)
   Circuit *c = user_data;
   RelayServer *self = c->server;
   gint64 idle_us = (gint64) self->circuit_idle_timeout * G_USEC_PER_SEC;
-  gint64 quiet = g_get_monotonic_time () - c->last_activity;
+  CircuitTraffic traffic;
+  gint64 quiet;
 
+  c->kind->traffic (c, &traffic);
+  quiet = g_get_monotonic_time () - traffic.last_activity;
   g_clear_pointer (&c->timer, g_source_unref);
   if (quiet >= idle_us)
     {
@@ -1049,48 +990,41 @@ circuit_idle_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* @c is spliced from now on: it counts as active, and idles out.  Its
+ * kind then starts moving bytes. */
 static void
-circuit_splice (Circuit *c)
+circuit_spliced (Circuit *c)
 {
   RelayServer *self = c->server;
 
   destroy_source (&c->timer);
   c->spliced = TRUE;
-  c->started = c->last_activity = g_get_monotonic_time ();
+  c->started = g_get_monotonic_time ();
   self->stats.circuits_active++;
   self->stats.circuits_total++;
-  /* The rate limit's bucket starts with one buffer's worth. */
-  c->up = (Pipe) { c, c->dialer, c->target, g_malloc (RELAY_CIRCUIT_BUFFER), 0, RELAY_CIRCUIT_BUFFER, c->started, NULL, FALSE };
-  c->down = (Pipe) { c, c->target, c->dialer, g_malloc (RELAY_CIRCUIT_BUFFER), 0, RELAY_CIRCUIT_BUFFER, c->started, NULL, FALSE };
   c->timer = attach_timeout (self, self->circuit_idle_timeout * 1000, circuit_idle_cb, c);
-  pipe_read (&c->up);
-  pipe_read (&c->down);
 }
 
-static void
-circuit_refuse (Circuit    *c,
-                guint16     code,
-                const char *text)
-{
-  if (c->server == NULL)
-    return;
-  refuse (c->server, c->dialer, code, "%s", text);
-  circuit_end (c, NULL);
-}
-
-static void
-connect_ok_written_cb (GObject      *source,
-                       GAsyncResult *result,
-                       gpointer      user_data)
+/* No CONNECT, or no answer from the target, in time. */
+static gboolean
+circuit_setup_timeout_cb (gpointer user_data)
 {
   Circuit *c = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
 
-  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    circuit_end (c, error->message);
-  else if (c->server != NULL)
-    circuit_splice (c);
-  circuit_unref (c);
+  g_clear_pointer (&c->timer, g_source_unref);
+  if (c->target_key == NULL)
+    {
+      /* The dialer sent no CONNECT. */
+      count_refusal (c->server, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
+      circuit_end (c, "no CONNECT in time");
+      return G_SOURCE_REMOVE;
+    }
+  text = g_strdup_printf ("%s did not answer within %u s", c->target_key, c->server->incoming_timeout);
+  if (c->target != NULL && c->kind->reset_late_target)
+    foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_GOING_AWAY);
+  circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -1100,19 +1034,13 @@ incoming_answer_cb (GObject      *source,
 {
   Circuit *c = user_data;
   g_autoptr(FoctetRelayMessage) answer = NULL;
-  g_autoptr(FoctetRelayMessage) ok = NULL;
   g_autoptr(GError) error = NULL;
 
   answer = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
   if (c->server == NULL)
     ;
   else if (answer == NULL)
-    {
-      g_autofree char *text = g_strdup_printf ("%s did not accept the circuit: %s", c->target_key, error->message);
-
-      foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_GOING_AWAY);
-      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
-    }
+    c->kind->target_failed (c, TRUE, error);
   else if (answer->type == FOCTET_RELAY_MESSAGE_ERROR)
     {
       g_autofree char *text = g_strdup_printf ("%s refused the circuit: %s", c->target_key,
@@ -1131,12 +1059,7 @@ incoming_answer_cb (GObject      *source,
       circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
     }
   else
-    {
-      ok = foctet_relay_message_new_ok ();
-      foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (c->dialer)), ok,
-                                        G_PRIORITY_DEFAULT, c->cancellable, connect_ok_written_cb,
-                                        circuit_ref (c));
-    }
+    c->kind->accepted (c);
   circuit_unref (c);
 }
 
@@ -1149,14 +1072,11 @@ incoming_written_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
 
   if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    {
-      g_autofree char *text = g_strdup_printf ("Cannot reach %s: %s", c->target_key, error->message);
-
-      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
-    }
+    c->kind->target_failed (c, FALSE, error);
   else if (c->server != NULL)
-    foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (c->target)),
-                                     G_PRIORITY_DEFAULT, c->cancellable, incoming_answer_cb, circuit_ref (c));
+    foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (c->target)),
+                                        c->kind->messages, G_PRIORITY_DEFAULT, c->cancellable,
+                                        incoming_answer_cb, circuit_ref (c));
   circuit_unref (c);
 }
 
@@ -1178,8 +1098,7 @@ incoming_opened_cb (GObject      *source,
     }
   else if (c->server != NULL)
     {
-      incoming = foctet_relay_message_new_incoming (foctet_connection_get_peer_id (c->dialer_connection),
-                                                    c->dialer_address, &error);
+      incoming = c->kind->incoming_new (c, &error);
       if (incoming == NULL)
         {
           g_warning ("Cannot describe the caller's address %s: %s", c->dialer_address, error->message);
@@ -1192,27 +1111,6 @@ incoming_opened_cb (GObject      *source,
                                           circuit_ref (c));
     }
   circuit_unref (c);
-}
-
-static gboolean
-circuit_setup_timeout_cb (gpointer user_data)
-{
-  Circuit *c = user_data;
-  g_autofree char *text = NULL;
-
-  g_clear_pointer (&c->timer, g_source_unref);
-  if (c->target_key == NULL)
-    {
-      /* The dialer sent no CONNECT. */
-      count_refusal (c->server, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
-      circuit_end (c, "no CONNECT in time");
-      return G_SOURCE_REMOVE;
-    }
-  text = g_strdup_printf ("%s did not answer within %u s", c->target_key, c->server->incoming_timeout);
-  if (c->target != NULL)
-    foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_GOING_AWAY);
-  circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
-  return G_SOURCE_REMOVE;
 }
 
 /* Whether a new circuit from @dialer_key to @target_key, which would hold
@@ -1260,38 +1158,18 @@ circuit_check (RelayServer  *self,
   return 0;
 }
 
-/* What sets a v1 circuit and a raw one apart from the dialer's CONNECT
- * until the stream to the target is open. */
-typedef struct {
-  const char *stream;                 /* the dialer's stream, for messages */
-  guint64 memory;                     /* the buffers the circuit will hold */
-  const char *incoming;               /* the protocol of the target's stream */
-  GAsyncReadyCallback incoming_opened_cb;
-  GSourceFunc setup_timeout_cb;
-  gpointer (*ref) (gpointer c);
-  void (*refuse) (gpointer c, guint16 code, const char *text);
-  void (*end) (gpointer c, const char *why);
-} CircuitKind;
-
-/* Answers what the dialer of @c, a circuit of @kind, sent first on its
- * stream: @request, or @error if it could not be read.  A CONNECT to a
- * node that holds a reservation, within the limits, counts the circuit in
- * them from now on (@counted), starts its setup @timer again and opens the
- * incoming stream to the target, whose NodeId goes to @target_key; anything
- * else refuses @c with the ERROR that says why, or ends it when its stream
- * failed. */
+/* Answers what the dialer of @c sent first on its stream: @request, or
+ * @error if it could not be read.  A CONNECT to a node that holds a
+ * reservation, within the limits, counts the circuit in them from now on,
+ * starts its setup timer again and opens the incoming stream to the
+ * target; anything else refuses @c with the ERROR that says why, or ends
+ * it when its stream failed. */
 static void
-circuit_connect (RelayServer               *self,
-                 const CircuitKind         *kind,
-                 gpointer                   c,
-                 const char                *dialer_key,
-                 GCancellable              *cancellable,
-                 const FoctetRelayMessage  *request,
-                 const GError              *error,
-                 char                     **target_key,
-                 gboolean                  *counted,
-                 GSource                  **timer)
+circuit_connect (Circuit                  *c,
+                 const FoctetRelayMessage *request,
+                 const GError             *error)
 {
+  RelayServer *self = c->server;
   g_autofree char *text = NULL;
   Reservation *target = NULL;
   guint16 code;
@@ -1299,47 +1177,36 @@ circuit_connect (RelayServer               *self,
   if (request == NULL)
     {
       if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR))
-        kind->refuse (c, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, error->message);
+        circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST, error->message);
       else
-        kind->end (c, error->message);
+        circuit_end (c, error->message);
       return;
     }
   if (request->type != FOCTET_RELAY_MESSAGE_CONNECT)
     {
       g_autofree char *what = foctet_relay_message_to_string (request);
 
-      text = g_strdup_printf ("Expected CONNECT on a %s stream, got %s", kind->stream, what);
-      kind->refuse (c, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+      text = g_strdup_printf ("Expected CONNECT on a %s stream, got %s", c->kind->stream, what);
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE, text);
       return;
     }
 
-  *target_key = foctet_node_id_to_string (request->node_id);
-  code = circuit_check (self, dialer_key, *target_key, kind->memory, &target, &text);
+  c->target_key = foctet_node_id_to_string (request->node_id);
+  code = circuit_check (self, c->dialer_key, c->target_key, c->kind->memory, &target, &text);
   if (code != 0)
     {
-      kind->refuse (c, code, text);
+      circuit_refuse (c, code, text);
       return;
     }
-  *counted = TRUE;
-  client_count_add (self, dialer_key, 1);
-  client_count_add (self, *target_key, 1);
-  self->buffer_memory += kind->memory;
-  destroy_source (timer);
-  *timer = attach_timeout (self, self->incoming_timeout * 1000, kind->setup_timeout_cb, c);
-  foctet_connection_open_stream_async (target->connection, kind->incoming, cancellable,
-                                       kind->incoming_opened_cb, kind->ref (c));
+  c->counted = TRUE;
+  client_count_add (self, c->dialer_key, 1);
+  client_count_add (self, c->target_key, 1);
+  self->buffer_memory += c->kind->memory;
+  destroy_source (&c->timer);
+  c->timer = attach_timeout (self, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
+  foctet_connection_open_stream_async (target->connection, c->kind->incoming, c->cancellable,
+                                       incoming_opened_cb, circuit_ref (c));
 }
-
-static const CircuitKind circuit_kind = {
-  .stream = "connect",
-  .memory = 2 * RELAY_CIRCUIT_BUFFER,
-  .incoming = FOCTET_RELAY_PROTOCOL_INCOMING,
-  .incoming_opened_cb = incoming_opened_cb,
-  .setup_timeout_cb = circuit_setup_timeout_cb,
-  .ref = (gpointer (*) (gpointer)) circuit_ref,
-  .refuse = (void (*) (gpointer, guint16, const char *)) circuit_refuse,
-  .end = (void (*) (gpointer, const char *)) circuit_end,
-};
 
 static void
 connect_request_cb (GObject      *source,
@@ -1352,18 +1219,17 @@ connect_request_cb (GObject      *source,
 
   request = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
   if (c->server != NULL)
-    circuit_connect (c->server, &circuit_kind, c, c->dialer_key, c->cancellable, request, error,
-                     &c->target_key, &c->counted, &c->timer);
+    circuit_connect (c, request, error);
   circuit_unref (c);
 }
 
+/* A circuit of @kind on the dialer's @stream, which asks for it. */
 static void
-handle_connect (FoctetNode       *node,
-                FoctetConnection *connection,
-                FoctetStream     *stream,
-                gpointer          user_data)
+circuit_start (RelayServer       *self,
+               const CircuitKind *kind,
+               FoctetConnection  *connection,
+               FoctetStream      *stream)
 {
-  RelayServer *self = user_data;
   Circuit *c;
 
   if (self->stopped)
@@ -1371,7 +1237,8 @@ handle_connect (FoctetNode       *node,
       foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
       return;
     }
-  c = g_new0 (Circuit, 1);
+  c = g_malloc0 (kind->size);
+  c->kind = kind;
   g_ref_count_init (&c->refs);
   c->server = self;
   c->dialer_connection = g_object_ref (connection);
@@ -1382,8 +1249,269 @@ handle_connect (FoctetNode       *node,
   /* The set holds the first reference. */
   g_hash_table_add (self->circuits, c);
   c->timer = attach_timeout (self, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
-  foctet_relay_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), G_PRIORITY_DEFAULT,
-                                   c->cancellable, connect_request_cb, circuit_ref (c));
+  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), kind->messages,
+                                      G_PRIORITY_DEFAULT, c->cancellable, connect_request_cb, circuit_ref (c));
+}
+
+/* ------------------------------------------------------------------ */
+/* v1 circuits                                                         */
+
+/* A v1 circuit's bytes go on its control streams: the dialer's connect
+ * stream and the target's incoming stream, between which two pipes copy
+ * them. */
+
+typedef struct _V1Circuit V1Circuit;
+
+/* One direction of a spliced circuit. */
+typedef struct {
+  V1Circuit *circuit;
+  FoctetStream *from;
+  FoctetStream *to;
+  guint8 *buffer;
+  guint64 bytes;
+  double tokens;                      /* of the rate limit, in bytes */
+  gint64 refilled;                    /* monotonic µs */
+  GSource *wait;                      /* for tokens */
+  gboolean done;
+} Pipe;
+
+struct _V1Circuit {
+  Circuit circuit;
+  gint64 last_activity;
+  Pipe up;                            /* dialer → target */
+  Pipe down;                          /* target → dialer */
+};
+
+static void pipe_read (Pipe *p);
+
+static void
+pipe_closed_write_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  Pipe *p = user_data;
+  V1Circuit *c = p->circuit;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
+    circuit_end (&c->circuit, error->message);
+  else if (c->up.done && c->down.done)
+    circuit_end (&c->circuit, NULL);
+  circuit_unref (&c->circuit);
+}
+
+static void
+pipe_written_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Pipe *p = user_data;
+  V1Circuit *c = p->circuit;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    circuit_end (&c->circuit, error->message);
+  else if (c->circuit.server != NULL)
+    pipe_read (p);
+  circuit_unref (&c->circuit);
+}
+
+static void
+pipe_read_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Pipe *p = user_data;
+  V1Circuit *c = p->circuit;
+  g_autoptr(GError) error = NULL;
+  gssize n;
+
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (n < 0)
+    circuit_end (&c->circuit, error->message);
+  else if (c->circuit.server == NULL)
+    ;
+  else if (n == 0)
+    {
+      p->done = TRUE;
+      circuit_ref (&c->circuit);
+      foctet_stream_close_write_async (p->to, G_PRIORITY_DEFAULT, c->circuit.cancellable, pipe_closed_write_cb, p);
+    }
+  else
+    {
+      p->bytes += n;
+      p->tokens -= n;
+      c->circuit.server->stats.bytes_relayed += n;
+      c->last_activity = g_get_monotonic_time ();
+      circuit_ref (&c->circuit);
+      g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (p->to)), p->buffer, n,
+                                       G_PRIORITY_DEFAULT, c->circuit.cancellable, pipe_written_cb, p);
+    }
+  circuit_unref (&c->circuit);
+}
+
+static gboolean
+pipe_tokens_cb (gpointer user_data)
+{
+  Pipe *p = user_data;
+
+  g_clear_pointer (&p->wait, g_source_unref);
+  pipe_read (p);
+  return G_SOURCE_REMOVE;
+}
+
+/* Reads the next piece, as big as the buffer and the rate limit allow. */
+static void
+pipe_read (Pipe *p)
+{
+  V1Circuit *c = p->circuit;
+  RelayServer *self = c->circuit.server;
+  gsize size = RELAY_CIRCUIT_BUFFER;
+
+  if (self->rate > 0)
+    {
+      gint64 now = g_get_monotonic_time ();
+      /* A burst of at most a tenth of a second, and at least one buffer. */
+      double burst = MAX ((double) self->rate / 10, (double) RELAY_CIRCUIT_BUFFER);
+
+      p->tokens = MIN (burst, p->tokens + (now - p->refilled) * (double) self->rate / G_USEC_PER_SEC);
+      p->refilled = now;
+      if (p->tokens < 1)
+        {
+          guint ms = (guint) MIN (1000.0, ((1 - p->tokens) * 1000 / self->rate) + 1);
+
+          p->wait = attach_timeout (self, ms, pipe_tokens_cb, p);
+          return;
+        }
+      size = MIN (size, (gsize) p->tokens);
+    }
+  /* The callbacks get the pipe, inside the circuit they hold a reference on. */
+  circuit_ref (&c->circuit);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (p->from)), p->buffer, size,
+                             G_PRIORITY_DEFAULT, c->circuit.cancellable, pipe_read_cb, p);
+}
+
+static void
+v1_circuit_splice (V1Circuit *c)
+{
+  Circuit *circuit = &c->circuit;
+
+  circuit_spliced (circuit);
+  c->last_activity = circuit->started;
+  /* The rate limit's bucket starts with one buffer's worth. */
+  c->up = (Pipe) { c, circuit->dialer, circuit->target, g_malloc (RELAY_CIRCUIT_BUFFER), 0, RELAY_CIRCUIT_BUFFER,
+                   circuit->started, NULL, FALSE };
+  c->down = (Pipe) { c, circuit->target, circuit->dialer, g_malloc (RELAY_CIRCUIT_BUFFER), 0, RELAY_CIRCUIT_BUFFER,
+                     circuit->started, NULL, FALSE };
+  pipe_read (&c->up);
+  pipe_read (&c->down);
+}
+
+static void
+connect_ok_written_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  V1Circuit *c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    circuit_end (&c->circuit, error->message);
+  else if (c->circuit.server != NULL)
+    v1_circuit_splice (c);
+  circuit_unref (&c->circuit);
+}
+
+static void
+v1_circuit_accepted (Circuit *c)
+{
+  g_autoptr(FoctetRelayMessage) ok = foctet_relay_message_new_ok ();
+
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (c->dialer)), ok,
+                                    G_PRIORITY_DEFAULT, c->cancellable, connect_ok_written_cb, circuit_ref (c));
+}
+
+static FoctetRelayMessage *
+v1_circuit_incoming_new (Circuit  *c,
+                         GError  **error)
+{
+  return foctet_relay_message_new_incoming (foctet_connection_get_peer_id (c->dialer_connection),
+                                            c->dialer_address, error);
+}
+
+static void
+v1_circuit_target_failed (Circuit      *c,
+                          gboolean      answering,
+                          const GError *error)
+{
+  g_autofree char *text = NULL;
+
+  if (answering)
+    {
+      text = g_strdup_printf ("%s did not accept the circuit: %s", c->target_key, error->message);
+      foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_GOING_AWAY);
+    }
+  else
+    text = g_strdup_printf ("Cannot reach %s: %s", c->target_key, error->message);
+  circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+}
+
+static void
+v1_circuit_traffic (Circuit        *circuit,
+                    CircuitTraffic *traffic)
+{
+  V1Circuit *c = (V1Circuit *) circuit;
+
+  *traffic = (CircuitTraffic) { c->up.bytes, c->down.bytes, c->up.done, c->down.done, c->last_activity };
+}
+
+static void
+v1_circuit_stop (Circuit     *circuit,
+                 RelayServer *self,
+                 gboolean     abort)
+{
+  V1Circuit *c = (V1Circuit *) circuit;
+
+  /* The pipes' reads and writes fail with the circuit's cancellable;
+   * those waiting for tokens wait no more. */
+  destroy_source (&c->up.wait);
+  destroy_source (&c->down.wait);
+}
+
+static void
+v1_circuit_free (Circuit *circuit)
+{
+  V1Circuit *c = (V1Circuit *) circuit;
+
+  destroy_source (&c->up.wait);
+  destroy_source (&c->down.wait);
+  g_free (c->up.buffer);
+  g_free (c->down.buffer);
+}
+
+static const CircuitKind v1_circuit_kind = {
+  .name = "circuit",
+  .stream = "connect",
+  .incoming = FOCTET_RELAY_PROTOCOL_INCOMING,
+  .messages = FOCTET_RELAY_MESSAGES_CIRCUIT,
+  .memory = 2 * RELAY_CIRCUIT_BUFFER,
+  .size = sizeof (V1Circuit),
+  .reset_late_target = TRUE,
+  .incoming_new = v1_circuit_incoming_new,
+  .target_failed = v1_circuit_target_failed,
+  .accepted = v1_circuit_accepted,
+  .traffic = v1_circuit_traffic,
+  .stop = v1_circuit_stop,
+  .free = v1_circuit_free,
+};
+
+static void
+handle_connect (FoctetNode       *node,
+                FoctetConnection *connection,
+                FoctetStream     *stream,
+                gpointer          user_data)
+{
+  circuit_start (user_data, &v1_circuit_kind, connection, stream);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1392,56 +1520,16 @@ handle_connect (FoctetNode       *node,
 /* A raw circuit: set up on the control connections (a connect-raw stream
  * from the dialer, an incoming-raw stream to the target), then two plain
  * TCP connections to the raw port, each claimed with its one-time token,
- * spliced.  Exactly like a v1 circuit it counts in the limits from the
- * moment its request passed them. */
+ * spliced. */
 typedef struct {
-  RelayServer *server;                /* NULL once the circuit is over */
-  grefcount refs;
-  FoctetConnection *dialer_connection;
-  FoctetStream *dialer_stream;        /* connect-raw */
-  FoctetStream *target_stream;        /* incoming-raw */
-  char *dialer_key;
-  char *target_key;                   /* NULL until CONNECT was read */
-  char *dialer_address;
+  Circuit circuit;
   guint8 tokens[2][FOCTET_RELAY_TOKEN_SIZE];  /* the dialer's, the target's */
   gboolean token_live[2];             /* in the table, not claimed yet */
   GSocketConnection *ends[2];         /* the dialer's, the target's */
-  GCancellable *cancellable;
-  GSource *timer;                     /* request, answer and claim timeouts, then idle */
-  gboolean answered;                  /* the dialer got RAW_CIRCUIT */
-  gboolean counted;
   RelaySplice *splice;
-  gint64 started;
 } RawCircuit;
 
 enum { RAW_DIALER, RAW_TARGET };
-
-static RawCircuit *
-raw_circuit_ref (RawCircuit *c)
-{
-  g_ref_count_inc (&c->refs);
-  return c;
-}
-
-static void
-raw_circuit_unref (RawCircuit *c)
-{
-  if (!g_ref_count_dec (&c->refs))
-    return;
-  g_assert (c->server == NULL);
-  destroy_source (&c->timer);
-  g_clear_pointer (&c->splice, relay_splice_free);
-  for (guint i = 0; i < 2; i++)
-    g_clear_object (&c->ends[i]);
-  g_clear_object (&c->dialer_connection);
-  g_clear_object (&c->dialer_stream);
-  g_clear_object (&c->target_stream);
-  g_clear_object (&c->cancellable);
-  g_free (c->dialer_key);
-  g_free (c->target_key);
-  g_free (c->dialer_address);
-  g_free (c);
-}
 
 static guint
 token_hash (gconstpointer token)
@@ -1477,115 +1565,27 @@ raw_end_close (GSocketConnection *end,
   g_socket_close (socket, NULL);
 }
 
-/* Ends @c: @why NULL for a circuit both ends closed normally.  Logs the
- * circuit's line once it was spliced. */
-static void
-raw_circuit_end (RawCircuit *c,
-                 const char *why)
-{
-  RelayServer *self = c->server;
-
-  if (self == NULL)
-    return;
-  c->server = NULL;
-  destroy_source (&c->timer);
-  g_cancellable_cancel (c->cancellable);
-  for (guint i = 0; i < 2; i++)
-    if (c->token_live[i])
-      {
-        g_hash_table_remove (self->raw_tokens, c->tokens[i]);
-        c->token_live[i] = FALSE;
-      }
-  if (!c->answered && why != NULL)
-    foctet_stream_reset (c->dialer_stream, FOCTET_CLOSE_CODE_GOING_AWAY);
-  if (c->target_stream != NULL && why != NULL)
-    foctet_stream_reset (c->target_stream, FOCTET_CLOSE_CODE_GOING_AWAY);
-  if (c->splice != NULL)
-    {
-      double seconds = (g_get_monotonic_time () - c->started) / (double) G_USEC_PER_SEC;
-      gboolean up_done = relay_splice_get_done (c->splice, TRUE);
-      gboolean down_done = relay_splice_get_done (c->splice, FALSE);
-
-      self->stats.circuits_active--;
-      g_message ("raw circuit %s (%s) -> %s: %" G_GUINT64_FORMAT " bytes up, %" G_GUINT64_FORMAT
-                 " bytes down, %.3f s, %s%s",
-                 c->dialer_key, c->dialer_address, c->target_key, relay_splice_get_bytes (c->splice, TRUE),
-                 relay_splice_get_bytes (c->splice, FALSE), seconds,
-                 why == NULL ? "closed" : up_done ? "closed by the dialer, then: "
-                                        : down_done ? "closed by the target, then: " : "",
-                 why != NULL ? why : "");
-      g_clear_pointer (&c->splice, relay_splice_free);
-    }
-  for (guint i = 0; i < 2; i++)
-    if (c->ends[i] != NULL)
-      raw_end_close (c->ends[i], why != NULL);
-  if (c->counted)
-    {
-      client_count_add (self, c->dialer_key, -1);
-      client_count_add (self, c->target_key, -1);
-      self->buffer_memory -= 2 * RELAY_SPLICE_PIPE_SIZE;
-      c->counted = FALSE;
-    }
-  g_hash_table_remove (self->raw_circuits, c);
-}
-
-static void
-raw_circuit_refuse (RawCircuit *c,
-                    guint16     code,
-                    const char *text)
-{
-  if (c->server == NULL)
-    return;
-  refuse (c->server, c->dialer_stream, code, "%s", text);
-  c->answered = TRUE;   /* the ERROR is the answer: no reset */
-  raw_circuit_end (c, NULL);
-}
-
 static void
 raw_splice_done_cb (gpointer    user_data,
                     const char *why)
 {
   RawCircuit *c = user_data;
 
-  raw_circuit_end (c, why);
-}
-
-static gboolean
-raw_circuit_idle_cb (gpointer user_data)
-{
-  RawCircuit *c = user_data;
-  RelayServer *self = c->server;
-  gint64 idle_us = (gint64) self->circuit_idle_timeout * G_USEC_PER_SEC;
-  gint64 quiet = g_get_monotonic_time () - relay_splice_get_last_activity (c->splice);
-
-  g_clear_pointer (&c->timer, g_source_unref);
-  if (quiet >= idle_us)
-    {
-      g_autofree char *why = g_strdup_printf ("idle for %u s", self->circuit_idle_timeout);
-
-      raw_circuit_end (c, why);
-      return G_SOURCE_REMOVE;
-    }
-  c->timer = attach_timeout (self, (guint) ((idle_us - quiet) / 1000) + 1, raw_circuit_idle_cb, c);
-  return G_SOURCE_REMOVE;
+  circuit_end (&c->circuit, why);
 }
 
 static void
 raw_circuit_splice (RawCircuit *c)
 {
-  RelayServer *self = c->server;
+  RelayServer *self = c->circuit.server;
 
-  destroy_source (&c->timer);
-  c->started = g_get_monotonic_time ();
-  self->stats.circuits_active++;
-  self->stats.circuits_total++;
+  circuit_spliced (&c->circuit);
   self->stats.raw_circuits_total++;
   c->splice = relay_splice_new (g_socket_connection_get_socket (c->ends[RAW_DIALER]),
                                 g_socket_connection_get_socket (c->ends[RAW_TARGET]),
                                 self->rate, &self->stats.bytes_relayed, raw_splice_done_cb, c);
   if (!relay_splice_is_zero_copy (c->splice))
-    g_debug ("raw circuit %s -> %s: copying, not splicing", c->dialer_key, c->target_key);
-  c->timer = attach_timeout (self, self->circuit_idle_timeout * 1000, raw_circuit_idle_cb, c);
+    g_debug ("raw circuit %s -> %s: copying, not splicing", c->circuit.dialer_key, c->circuit.target_key);
 }
 
 /* Makes @token fresh and claimable for @c. */
@@ -1593,7 +1593,7 @@ static void
 raw_token_issue (RawCircuit *c,
                  guint       side)
 {
-  RelayServer *self = c->server;
+  RelayServer *self = c->circuit.server;
 
   do
     {
@@ -1605,34 +1605,21 @@ raw_token_issue (RawCircuit *c,
   c->token_live[side] = TRUE;
 }
 
+/* A token went unclaimed in time: it expires with the circuit. */
 static gboolean
-raw_circuit_setup_timeout_cb (gpointer user_data)
+raw_circuit_claim_timeout_cb (gpointer user_data)
 {
   RawCircuit *c = user_data;
-  RelayServer *self = c->server;
+  RelayServer *self = c->circuit.server;
   g_autofree char *text = NULL;
 
-  g_clear_pointer (&c->timer, g_source_unref);
-  if (c->target_key == NULL)
-    {
-      count_refusal (self, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
-      raw_circuit_end (c, "no CONNECT in time");
-    }
-  else if (!c->answered)
-    {
-      text = g_strdup_printf ("%s did not answer within %u s", c->target_key, self->incoming_timeout);
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
-    }
-  else
-    {
-      /* A token went unclaimed: it expires with the circuit. */
-      self->stats.raw_refused++;
-      text = g_strdup_printf ("the %s did not claim its end within %u s",
-                              c->ends[RAW_DIALER] == NULL ? "dialer" : "target", self->incoming_timeout);
-      g_message ("raw circuit %s (%s) -> %s: not set up: %s", c->dialer_key, c->dialer_address, c->target_key,
-                 text);
-      raw_circuit_end (c, text);
-    }
+  g_clear_pointer (&c->circuit.timer, g_source_unref);
+  self->stats.raw_refused++;
+  text = g_strdup_printf ("the %s did not claim its end within %u s",
+                          c->ends[RAW_DIALER] == NULL ? "dialer" : "target", self->incoming_timeout);
+  g_message ("raw circuit %s (%s) -> %s: not set up: %s", c->circuit.dialer_key, c->circuit.dialer_address,
+             c->circuit.target_key, text);
+  circuit_end (&c->circuit, text);
   return G_SOURCE_REMOVE;
 }
 
@@ -1641,15 +1628,47 @@ raw_answer_written_cb (GObject      *source,
                        GAsyncResult *result,
                        gpointer      user_data)
 {
-  RawCircuit *c = user_data;
+  Circuit *c = user_data;
   g_autoptr(GError) error = NULL;
 
   if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    raw_circuit_end (c, error->message);
+    circuit_end (c, error->message);
   else if (c->server != NULL)
     /* Nothing more goes on the control stream: the circuit is on TCP now. */
-    foctet_stream_close_write_async (c->dialer_stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-  raw_circuit_unref (c);
+    foctet_stream_close_write_async (c->dialer, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  circuit_unref (c);
+}
+
+/* Accepted: the target is on its way to the raw port; the dialer gets
+ * its token, and both have until the timer to claim. */
+static void
+raw_circuit_accepted (Circuit *circuit)
+{
+  RawCircuit *c = (RawCircuit *) circuit;
+  RelayServer *self = circuit->server;
+  g_autoptr(FoctetRelayMessage) reply = NULL;
+
+  foctet_stream_close_write_async (circuit->target, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  raw_token_issue (c, RAW_DIALER);
+  circuit->answered = TRUE;
+  destroy_source (&circuit->timer);
+  circuit->timer = attach_timeout (self, self->incoming_timeout * 1000, raw_circuit_claim_timeout_cb, c);
+  reply = foctet_relay_message_new_raw_circuit (self->raw_port, c->tokens[RAW_DIALER]);
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (circuit->dialer)), reply,
+                                    G_PRIORITY_DEFAULT, circuit->cancellable, raw_answer_written_cb,
+                                    circuit_ref (circuit));
+}
+
+static FoctetRelayMessage *
+raw_circuit_incoming_new (Circuit  *circuit,
+                          GError  **error)
+{
+  RawCircuit *c = (RawCircuit *) circuit;
+
+  raw_token_issue (c, RAW_TARGET);
+  return foctet_relay_message_new_incoming_raw (foctet_connection_get_peer_id (circuit->dialer_connection),
+                                                circuit->dialer_address, circuit->server->raw_port,
+                                                c->tokens[RAW_TARGET], error);
 }
 
 /* The incoming-raw stream failed before an answer: a reset is a refusal
@@ -1657,9 +1676,9 @@ raw_answer_written_cb (GObject      *source,
  * asks again with connect/1; anything else leaves the target
  * unreachable. */
 static void
-raw_target_failed (RawCircuit   *c,
-                   const char   *what,
-                   const GError *error)
+raw_circuit_target_failed (Circuit      *c,
+                           gboolean      answering,
+                           const GError *error)
 {
   if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
       g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED))
@@ -1667,144 +1686,77 @@ raw_target_failed (RawCircuit   *c,
       g_autofree char *text = g_strdup_printf ("%s refused the incoming-raw stream: %s", c->target_key,
                                                error->message);
 
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED, text);
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED, text);
     }
   else
     {
-      g_autofree char *text = g_strdup_printf ("%s %s: %s", what, c->target_key, error->message);
+      g_autofree char *text = g_strdup_printf ("%s %s: %s",
+                                               answering ? "No answer to the circuit from" : "Cannot reach",
+                                               c->target_key, error->message);
 
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
+      circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
     }
 }
 
 static void
-raw_incoming_answer_cb (GObject      *source,
-                        GAsyncResult *result,
-                        gpointer      user_data)
+raw_circuit_traffic (Circuit        *circuit,
+                     CircuitTraffic *traffic)
 {
-  RawCircuit *c = user_data;
-  g_autoptr(FoctetRelayMessage) answer = NULL;
-  g_autoptr(FoctetRelayMessage) reply = NULL;
-  g_autoptr(GError) error = NULL;
+  RawCircuit *c = (RawCircuit *) circuit;
 
-  answer = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (c->server == NULL)
-    ;
-  else if (answer == NULL)
-    raw_target_failed (c, "No answer to the circuit from", error);
-  else if (answer->type == FOCTET_RELAY_MESSAGE_ERROR)
-    {
-      g_autofree char *text = g_strdup_printf ("%s refused the circuit: %s", c->target_key,
-                                               answer->error_text[0] != '\0'
-                                               ? answer->error_text
-                                               : foctet_relay_error_code_describe (answer->error_code));
+  traffic->up = relay_splice_get_bytes (c->splice, TRUE);
+  traffic->down = relay_splice_get_bytes (c->splice, FALSE);
+  traffic->up_done = relay_splice_get_done (c->splice, TRUE);
+  traffic->down_done = relay_splice_get_done (c->splice, FALSE);
+  traffic->last_activity = relay_splice_get_last_activity (c->splice);
+}
 
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_REFUSED, text);
-    }
-  else if (answer->type != FOCTET_RELAY_MESSAGE_OK)
-    {
-      g_autofree char *what = foctet_relay_message_to_string (answer);
-      g_autofree char *text = g_strdup_printf ("%s answered the circuit with %s", c->target_key, what);
+/* Forgets the tokens not claimed yet, stops the splice and closes the
+ * ends claimed. */
+static void
+raw_circuit_stop (Circuit     *circuit,
+                  RelayServer *self,
+                  gboolean     abort)
+{
+  RawCircuit *c = (RawCircuit *) circuit;
 
-      foctet_stream_reset (c->target_stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
-    }
-  else
-    {
-      /* Accepted: the target is on its way to the raw port; the dialer
-       * gets its token, and both have until the timer to claim. */
-      foctet_stream_close_write_async (c->target_stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-      raw_token_issue (c, RAW_DIALER);
-      c->answered = TRUE;
-      destroy_source (&c->timer);
-      c->timer = attach_timeout (c->server, c->server->incoming_timeout * 1000, raw_circuit_setup_timeout_cb, c);
-      reply = foctet_relay_message_new_raw_circuit (c->server->raw_port, c->tokens[RAW_DIALER]);
-      foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (c->dialer_stream)), reply,
-                                        G_PRIORITY_DEFAULT, c->cancellable, raw_answer_written_cb,
-                                        raw_circuit_ref (c));
-    }
-  raw_circuit_unref (c);
+  for (guint i = 0; i < 2; i++)
+    if (c->token_live[i])
+      {
+        g_hash_table_remove (self->raw_tokens, c->tokens[i]);
+        c->token_live[i] = FALSE;
+      }
+  g_clear_pointer (&c->splice, relay_splice_free);
+  for (guint i = 0; i < 2; i++)
+    if (c->ends[i] != NULL)
+      raw_end_close (c->ends[i], abort);
 }
 
 static void
-raw_incoming_written_cb (GObject      *source,
-                         GAsyncResult *result,
-                         gpointer      user_data)
+raw_circuit_free (Circuit *circuit)
 {
-  RawCircuit *c = user_data;
-  g_autoptr(GError) error = NULL;
+  RawCircuit *c = (RawCircuit *) circuit;
 
-  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    raw_target_failed (c, "Cannot reach", error);
-  else if (c->server != NULL)
-    foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (c->target_stream)),
-                                        FOCTET_RELAY_MESSAGES_RAW, G_PRIORITY_DEFAULT, c->cancellable,
-                                        raw_incoming_answer_cb, raw_circuit_ref (c));
-  raw_circuit_unref (c);
-}
-
-static void
-raw_incoming_opened_cb (GObject      *source,
-                        GAsyncResult *result,
-                        gpointer      user_data)
-{
-  RawCircuit *c = user_data;
-  g_autoptr(FoctetRelayMessage) incoming = NULL;
-  g_autoptr(GError) error = NULL;
-
-  c->target_stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
-  if (c->target_stream == NULL)
-    {
-      g_autofree char *text = g_strdup_printf ("Cannot reach %s: %s", c->target_key, error->message);
-
-      raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
-    }
-  else if (c->server != NULL)
-    {
-      raw_token_issue (c, RAW_TARGET);
-      incoming = foctet_relay_message_new_incoming_raw (foctet_connection_get_peer_id (c->dialer_connection),
-                                                        c->dialer_address, c->server->raw_port,
-                                                        c->tokens[RAW_TARGET], &error);
-      if (incoming == NULL)
-        {
-          g_warning ("Cannot describe the caller's address %s: %s", c->dialer_address, error->message);
-          foctet_stream_reset (c->target_stream, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
-          raw_circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR, "The relay cannot describe your address");
-        }
-      else
-        foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (c->target_stream)), incoming,
-                                          G_PRIORITY_DEFAULT, c->cancellable, raw_incoming_written_cb,
-                                          raw_circuit_ref (c));
-    }
-  raw_circuit_unref (c);
+  g_clear_pointer (&c->splice, relay_splice_free);
+  for (guint i = 0; i < 2; i++)
+    g_clear_object (&c->ends[i]);
 }
 
 static const CircuitKind raw_circuit_kind = {
+  .name = "raw circuit",
   .stream = "connect-raw",
-  .memory = 2 * RELAY_SPLICE_PIPE_SIZE,
   .incoming = FOCTET_RELAY_PROTOCOL_INCOMING_RAW,
-  .incoming_opened_cb = raw_incoming_opened_cb,
-  .setup_timeout_cb = raw_circuit_setup_timeout_cb,
-  .ref = (gpointer (*) (gpointer)) raw_circuit_ref,
-  .refuse = (void (*) (gpointer, guint16, const char *)) raw_circuit_refuse,
-  .end = (void (*) (gpointer, const char *)) raw_circuit_end,
+  .messages = FOCTET_RELAY_MESSAGES_RAW,
+  .memory = 2 * RELAY_SPLICE_PIPE_SIZE,
+  .size = sizeof (RawCircuit),
+  .reset_late_target = FALSE,
+  .incoming_new = raw_circuit_incoming_new,
+  .target_failed = raw_circuit_target_failed,
+  .accepted = raw_circuit_accepted,
+  .traffic = raw_circuit_traffic,
+  .stop = raw_circuit_stop,
+  .free = raw_circuit_free,
 };
-
-static void
-connect_raw_request_cb (GObject      *source,
-                        GAsyncResult *result,
-                        gpointer      user_data)
-{
-  RawCircuit *c = user_data;
-  g_autoptr(FoctetRelayMessage) request = NULL;
-  g_autoptr(GError) error = NULL;
-
-  request = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (c->server != NULL)
-    circuit_connect (c->server, &raw_circuit_kind, c, c->dialer_key, c->cancellable, request, error,
-                     &c->target_key, &c->counted, &c->timer);
-  raw_circuit_unref (c);
-}
 
 static void
 handle_connect_raw (FoctetNode       *node,
@@ -1812,27 +1764,7 @@ handle_connect_raw (FoctetNode       *node,
                     FoctetStream     *stream,
                     gpointer          user_data)
 {
-  RelayServer *self = user_data;
-  RawCircuit *c;
-
-  if (self->stopped)
-    {
-      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
-      return;
-    }
-  c = g_new0 (RawCircuit, 1);
-  g_ref_count_init (&c->refs);
-  c->server = self;
-  c->dialer_connection = g_object_ref (connection);
-  c->dialer_stream = g_object_ref (stream);
-  c->dialer_key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
-  c->dialer_address = g_strdup (foctet_connection_get_remote_address (connection));
-  c->cancellable = g_cancellable_new ();
-  g_hash_table_add (self->raw_circuits, c);
-  c->timer = attach_timeout (self, self->incoming_timeout * 1000, raw_circuit_setup_timeout_cb, c);
-  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)),
-                                      FOCTET_RELAY_MESSAGES_RAW, G_PRIORITY_DEFAULT, c->cancellable,
-                                      connect_raw_request_cb, raw_circuit_ref (c));
+  circuit_start (user_data, &raw_circuit_kind, connection, stream);
 }
 
 /* ---- The raw port ---------------------------------------------------- */
@@ -1934,7 +1866,7 @@ raw_preamble_read_cb (GObject      *source,
   c->token_live[side] = FALSE;
   g_assert (c->ends[side] == NULL);
   c->ends[side] = g_steal_pointer (&p->connection);
-  g_debug ("raw circuit %s -> %s: the %s claimed its end", c->dialer_key, c->target_key,
+  g_debug ("raw circuit %s -> %s: the %s claimed its end", c->circuit.dialer_key, c->circuit.target_key,
            side == RAW_DIALER ? "dialer" : "target");
   if (c->ends[RAW_DIALER] != NULL && c->ends[RAW_TARGET] != NULL)
     raw_circuit_splice (c);
@@ -2097,12 +2029,6 @@ relay_server_stop (RelayServer *self)
   g_hash_table_iter_init (&iter, self->raw_pending);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     g_cancellable_cancel (((RawPending *) key)->cancellable);
-  while (g_hash_table_size (self->raw_circuits) > 0)
-    {
-      g_hash_table_iter_init (&iter, self->raw_circuits);
-      g_hash_table_iter_next (&iter, &key, NULL);
-      raw_circuit_end (key, "the relay is shutting down");
-    }
 
   /* Lookups and publications end with the operation in flight, which the
    * cancellables fail. */
@@ -2210,7 +2136,6 @@ relay_server_finalize (GObject *object)
   RelayServer *self = RELAY_SERVER (object);
 
   g_hash_table_unref (self->circuits);
-  g_hash_table_unref (self->raw_circuits);
   g_hash_table_unref (self->raw_tokens);
   g_hash_table_unref (self->raw_pending);
   g_clear_object (&self->raw_service);
@@ -2273,7 +2198,6 @@ relay_server_init (RelayServer *self)
   self->reservations = g_hash_table_new (g_str_hash, g_str_equal);
   self->client_circuits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->circuits = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) circuit_unref, NULL);
-  self->raw_circuits = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) raw_circuit_unref, NULL);
   self->raw_tokens = g_hash_table_new (token_hash, token_equal);
   self->raw_pending = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) raw_pending_free, NULL);
   self->reserve_streams = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) reservation_free, NULL);
