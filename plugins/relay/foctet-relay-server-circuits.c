@@ -227,7 +227,7 @@ circuit_idle_cb (gpointer user_data)
       circuit_end (c, why);
       return G_SOURCE_REMOVE;
     }
-  c->timer = relay_server_attach_timeout (self, (guint) ((idle_us - quiet) / 1000) + 1, circuit_idle_cb, c);
+  c->timer = relay_attach_timeout (self->context, (guint) ((idle_us - quiet) / 1000) + 1, circuit_idle_cb, c);
   return G_SOURCE_REMOVE;
 }
 
@@ -243,7 +243,7 @@ circuit_spliced (Circuit *c)
   c->started = g_get_monotonic_time ();
   self->stats.circuits_active++;
   self->stats.circuits_total++;
-  c->timer = relay_server_attach_timeout (self, self->circuit_idle_timeout * 1000, circuit_idle_cb, c);
+  c->timer = relay_attach_timeout (self->context, self->circuit_idle_timeout * 1000, circuit_idle_cb, c);
 }
 
 /* No CONNECT, or no answer from the target, in time. */
@@ -445,7 +445,7 @@ circuit_connect (Circuit                  *c,
   client_count_add (self, c->target_key, 1);
   self->buffer_memory += c->kind->memory;
   relay_clear_source (&c->timer);
-  c->timer = relay_server_attach_timeout (self, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
+  c->timer = relay_attach_timeout (self->context, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
   foctet_connection_open_stream_async (target, c->kind->incoming, c->cancellable,
                                        incoming_opened_cb, circuit_ref (c));
 }
@@ -490,7 +490,7 @@ circuit_start (RelayServer       *self,
   c->cancellable = g_cancellable_new ();
   /* The set holds the first reference. */
   g_hash_table_add (self->circuits, c);
-  c->timer = relay_server_attach_timeout (self, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
+  c->timer = relay_attach_timeout (self->context, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
   foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), kind->messages,
                                       G_PRIORITY_DEFAULT, c->cancellable, connect_request_cb, circuit_ref (c));
 }
@@ -622,7 +622,7 @@ pipe_read (Pipe *p)
         {
           guint ms = (guint) MIN (1000.0, ((1 - p->tokens) * 1000 / self->rate) + 1);
 
-          p->wait = relay_server_attach_timeout (self, ms, pipe_tokens_cb, p);
+          p->wait = relay_attach_timeout (self->context, ms, pipe_tokens_cb, p);
           return;
         }
       size = MIN (size, (gsize) p->tokens);
@@ -894,7 +894,7 @@ raw_circuit_accepted (Circuit *circuit)
   raw_token_issue (c, RAW_DIALER);
   circuit->answered = TRUE;
   relay_clear_source (&circuit->timer);
-  circuit->timer = relay_server_attach_timeout (self, self->incoming_timeout * 1000, raw_circuit_claim_timeout_cb, c);
+  circuit->timer = relay_attach_timeout (self->context, self->incoming_timeout * 1000, raw_circuit_claim_timeout_cb, c);
   reply = foctet_relay_message_new_raw_circuit (self->raw_port, c->tokens[RAW_DIALER]);
   foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (circuit->dialer)), reply,
                                     G_PRIORITY_DEFAULT, circuit->cancellable, raw_answer_written_cb,
@@ -1135,7 +1135,7 @@ raw_incoming_cb (GSocketService    *service,
   if (p->remote == NULL)
     p->remote = g_strdup ("unknown");
   g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  p->timeout = relay_server_attach_timeout (self, self->incoming_timeout * 1000, raw_pending_timeout_cb, p);
+  p->timeout = relay_attach_timeout (self->context, self->incoming_timeout * 1000, raw_pending_timeout_cb, p);
   g_hash_table_add (self->raw_pending, p);
   g_input_stream_read_all_async (g_io_stream_get_input_stream (G_IO_STREAM (connection)), p->preamble,
                                  sizeof p->preamble, G_PRIORITY_DEFAULT, p->cancellable, raw_preamble_read_cb, p);

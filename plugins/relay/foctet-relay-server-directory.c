@@ -138,7 +138,7 @@ reserve_grant (Reservation *r)
     }
 
   relay_clear_source (&r->expiry);
-  r->expiry = relay_server_attach_timeout (self, self->reservation_ttl * 1000, reservation_expired_cb, r);
+  r->expiry = relay_attach_timeout (self->context, self->reservation_ttl * 1000, reservation_expired_cb, r);
 
   reply = foctet_relay_message_new_reserve_ok (self->reservation_ttl, r->address, &error);
   if (reply == NULL)
@@ -426,7 +426,7 @@ relay_server_handle_publish (FoctetNode       *node,
   p->stream = g_object_ref (stream);
   p->key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
   p->cancellable = g_cancellable_new ();
-  p->timeout = relay_server_attach_timeout (self, RELAY_DIRECTORY_REQUEST_TIMEOUT * 1000, publish_timeout_cb, p);
+  p->timeout = relay_attach_timeout (self->context, RELAY_DIRECTORY_REQUEST_TIMEOUT * 1000, publish_timeout_cb, p);
   g_hash_table_add (self->publications, p);
   publish_read_next (p);
 }
@@ -632,7 +632,7 @@ relay_server_handle_lookup (FoctetNode       *node,
   l->stream = g_object_ref (stream);
   l->key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
   l->cancellable = g_cancellable_new ();
-  l->timeout = relay_server_attach_timeout (self, RELAY_DIRECTORY_REQUEST_TIMEOUT * 1000, lookup_timeout_cb, l);
+  l->timeout = relay_attach_timeout (self->context, RELAY_DIRECTORY_REQUEST_TIMEOUT * 1000, lookup_timeout_cb, l);
   g_hash_table_add (self->lookups, l);
   g_object_ref (self);
   foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)),

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "foctet-relay-server.h"
+#include "foctet-relay-common.h"
 
 G_BEGIN_DECLS
 
@@ -51,11 +52,6 @@ struct _RelayServer {
 
 void relay_server_count_refusal (RelayServer *self,
                                  guint16      code);
-GSource *relay_server_attach_timeout (RelayServer *self,
-                                      guint        ms,
-                                      GSourceFunc  func,
-                                      gpointer     data);
-void relay_clear_source (GSource **source);
 void relay_server_refuse (RelayServer  *self,
                           FoctetStream *stream,
                           guint16       code,

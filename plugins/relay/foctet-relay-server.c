@@ -36,30 +36,6 @@ relay_server_count_refusal (RelayServer *self,
   self->stats.refusals[code < G_N_ELEMENTS (self->stats.refusals) ? code : 0]++;
 }
 
-GSource *
-relay_server_attach_timeout (RelayServer *self,
-                             guint        ms,
-                             GSourceFunc  func,
-                             gpointer     data)
-{
-  GSource *source = g_timeout_source_new (ms);
-
-  g_source_set_callback (source, func, data, NULL);
-  g_source_attach (source, self->context);
-  return source;
-}
-
-/* Destroys *@source, if any, and clears it. */
-void
-relay_clear_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
 /* Writes ERROR on @stream, then half-closes it; the stream is dropped
  * when that is done (the node's reference goes with it). */
 static void
