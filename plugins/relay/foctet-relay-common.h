@@ -9,6 +9,8 @@
 
 #include <foctet.h>
 
+#include "foctet-relay-message.h"
+
 G_BEGIN_DECLS
 
 GSource *relay_attach_timeout (GMainContext *context,
@@ -16,5 +18,10 @@ GSource *relay_attach_timeout (GMainContext *context,
                                GSourceFunc   func,
                                gpointer      data);
 void relay_clear_source (GSource **source);
+
+void relay_write_last_message (FoctetStream       *stream,
+                               FoctetRelayMessage *message,
+                               GCancellable       *cancellable,
+                               const char         *what);
 
 G_END_DECLS

@@ -503,21 +503,6 @@ lookup_free (Lookup *l)
   g_free (l);
 }
 
-static void
-found_written_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  FoctetStream *stream = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-  else
-    g_debug ("Could not send FOUND: %s", error->message);
-  g_object_unref (stream);
-}
-
 /* Answers LOOKUP @target on @l's stream. */
 static void
 lookup_answer (RelayServer        *self,
@@ -561,8 +546,7 @@ lookup_answer (RelayServer        *self,
     }
   self->stats.lookups_found++;
   g_debug ("lookup by %s of %s: found %u addresses", l->key, target_key, r->publication->entries->len);
-  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (l->stream)), found,
-                                    G_PRIORITY_DEFAULT, NULL, found_written_cb, g_object_ref (l->stream));
+  relay_write_last_message (l->stream, found, NULL, "send FOUND");
 }
 
 static void

@@ -36,23 +36,6 @@ relay_server_count_refusal (RelayServer *self,
   self->stats.refusals[code < G_N_ELEMENTS (self->stats.refusals) ? code : 0]++;
 }
 
-/* Writes ERROR on @stream, then half-closes it; the stream is dropped
- * when that is done (the node's reference goes with it). */
-static void
-refuse_written_cb (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      user_data)
-{
-  FoctetStream *stream = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-  else
-    g_debug ("Could not send a relay refusal: %s", error->message);
-  g_object_unref (stream);
-}
-
 /* Refuses what @stream asked for: ERROR @code with the text of @format,
  * counted. */
 void
@@ -72,8 +55,7 @@ relay_server_refuse (RelayServer  *self,
   relay_server_count_refusal (self, code);
   g_debug ("Relay refusal (%s): %s", foctet_relay_error_code_describe (code), text);
   message = foctet_relay_message_new_error (code, text);
-  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)), message,
-                                    G_PRIORITY_DEFAULT, NULL, refuse_written_cb, g_object_ref (stream));
+  relay_write_last_message (stream, message, NULL, "send a relay refusal");
 }
 
 /* ------------------------------------------------------------------ */

@@ -504,22 +504,6 @@ incoming_raw_connected_cb (GObject      *source,
                                      incoming_handshake_cb, in);
 }
 
-/* The OK of a raw circuit: the TCP connection is already on its way, and
- * the relay will not pair it if the OK did not arrive. */
-static void
-incoming_raw_ok_written_cb (GObject      *source,
-                            GAsyncResult *result,
-                            gpointer      user_data)
-{
-  g_autoptr(FoctetStream) stream = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    g_debug ("Could not accept a raw circuit: %s", error->message);
-  else
-    foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-}
-
 static void
 incoming_ok_written_cb (GObject      *source,
                         GAsyncResult *result,
@@ -563,11 +547,10 @@ incoming_read_cb (GObject      *source,
       in->caller_address = g_strdup (message->address);
       /* OK, and nothing more on the stream; the TCP connection goes out at
        * once: the relay gives the dialer its token when it reads the OK,
-       * and holds whichever end comes first until the other claims its. */
+       * and holds whichever end comes first until the other claims its
+       * (the relay will not pair it if the OK did not arrive). */
       ok = foctet_relay_message_new_ok ();
-      foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (in->stream)), ok,
-                                        G_PRIORITY_DEFAULT, in->cancellable, incoming_raw_ok_written_cb,
-                                        g_object_ref (in->stream));
+      relay_write_last_message (in->stream, ok, in->cancellable, "accept a raw circuit");
       raw_connect_async (in->transport, in->relay, message->port, message->token, in->cancellable,
                          incoming_raw_connected_cb, in);
       return;
