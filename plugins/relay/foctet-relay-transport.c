@@ -125,12 +125,6 @@ static void link_connect (Link *link);
 static void link_reserve (Link *link);
 static void dial_on_link (GTask *task);
 static void lookup_on_link (GTask *task);
-void relay_transport_lookup_async (RelayTransport      *self,
-                                   const char          *relay,
-                                   const FoctetNodeId  *target,
-                                   GCancellable        *cancellable,
-                                   GAsyncReadyCallback  callback,
-                                   gpointer             user_data);
 
 static void
 notify_observed (RelayTransport *self)
