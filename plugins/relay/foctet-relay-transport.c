@@ -476,6 +476,18 @@ incoming_handshake_cb (GObject      *source,
   incoming_free (in);
 }
 
+/* The circuit is up on @stream, spliced or raw: the target is the TLS
+ * server (PROTOCOL §7), and the handshake has a timeout of its own. */
+static void
+incoming_handshake (Incoming  *in,
+                    GIOStream *stream)
+{
+  relay_clear_source (&in->timeout);
+  foctet_tls_stream_handshake_async (stream, in->transport->identity, TRUE, FOCTET_TLS_ALPN,
+                                     NULL, in->transport->handshake_timeout, in->cancellable,
+                                     incoming_handshake_cb, in);
+}
+
 static void
 incoming_raw_connected_cb (GObject      *source,
                            GAsyncResult *result,
@@ -491,11 +503,7 @@ incoming_raw_connected_cb (GObject      *source,
       incoming_failed (in, error);
       return;
     }
-  /* The target is the TLS server (PROTOCOL §7), as in a v1 circuit. */
-  relay_clear_source (&in->timeout);
-  foctet_tls_stream_handshake_async (G_IO_STREAM (in->tcp), in->transport->identity, TRUE, FOCTET_TLS_ALPN,
-                                     NULL, in->transport->handshake_timeout, in->cancellable,
-                                     incoming_handshake_cb, in);
+  incoming_handshake (in, G_IO_STREAM (in->tcp));
 }
 
 static void
@@ -511,12 +519,8 @@ incoming_ok_written_cb (GObject      *source,
       incoming_failed (in, error);
       return;
     }
-  /* The circuit is spliced; the dialer is the TLS client (PROTOCOL §7),
-   * and the handshake has a timeout of its own. */
-  relay_clear_source (&in->timeout);
-  foctet_tls_stream_handshake_async (G_IO_STREAM (in->stream), in->transport->identity, TRUE, FOCTET_TLS_ALPN,
-                                     NULL, in->transport->handshake_timeout, in->cancellable,
-                                     incoming_handshake_cb, in);
+  /* The circuit is spliced. */
+  incoming_handshake (in, G_IO_STREAM (in->stream));
 }
 
 static void
@@ -1157,6 +1161,21 @@ dial_handshake_cb (GObject      *source,
   g_object_unref (task);
 }
 
+/* The circuit is up on @stream, spliced or raw: the dialer is the TLS
+ * client (PROTOCOL §7), and the handshake has a timeout of its own. */
+static void
+dial_handshake (GTask     *task,
+                GIOStream *stream)
+{
+  DialData *data = g_task_get_task_data (task);
+  RelayTransport *self = g_task_get_source_object (task);
+
+  relay_clear_source (&data->timeout);
+  foctet_tls_stream_handshake_async (stream, self->identity, FALSE, FOCTET_TLS_ALPN,
+                                     data->expected, self->handshake_timeout, data->cancellable,
+                                     dial_handshake_cb, task);
+}
+
 static void
 dial_raw_connected_cb (GObject      *source,
                        GAsyncResult *result,
@@ -1174,12 +1193,7 @@ dial_raw_connected_cb (GObject      *source,
       dial_fail (task, error);
       return;
     }
-  /* The dialer is the TLS client (PROTOCOL §7); the handshake has a
-   * timeout of its own. */
-  relay_clear_source (&data->timeout);
-  foctet_tls_stream_handshake_async (G_IO_STREAM (data->tcp), self->identity, FALSE, FOCTET_TLS_ALPN,
-                                     data->expected, self->handshake_timeout, data->cancellable,
-                                     dial_handshake_cb, task);
+  dial_handshake (task, G_IO_STREAM (data->tcp));
 }
 
 static void
@@ -1252,11 +1266,8 @@ dial_reply_cb (GObject      *source,
                          dial_raw_connected_cb, task);
       return;
     }
-  /* Spliced: the handshake has a timeout of its own. */
-  relay_clear_source (&data->timeout);
-  foctet_tls_stream_handshake_async (G_IO_STREAM (data->stream), self->identity, FALSE, FOCTET_TLS_ALPN,
-                                     data->expected, self->handshake_timeout, data->cancellable,
-                                     dial_handshake_cb, task);
+  /* Spliced. */
+  dial_handshake (task, G_IO_STREAM (data->stream));
 }
 
 static void
