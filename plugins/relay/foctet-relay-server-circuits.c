@@ -1181,6 +1181,10 @@ relay_server_listen_raw (RelayServer  *self,
     }
   bind_address = g_inet_socket_address_new (inet, port);
   service = g_socket_service_new ();
+  /* GLib's default backlog of 10 drops the SYNs of a burst of circuits
+   * (every client of a busy relay dials this port at once): as deep as
+   * the tls transport's. */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 256);
   if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), bind_address, G_SOCKET_TYPE_STREAM,
                                       G_SOCKET_PROTOCOL_TCP, NULL, &effective, error))
     return 0;
