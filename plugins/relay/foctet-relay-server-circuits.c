@@ -60,9 +60,6 @@ typedef struct {
   FoctetRelayMessageSet messages;     /* what the dialer's and the target's streams carry */
   guint64 memory;                     /* the buffers the circuit holds */
   gsize size;                         /* of the structure that begins with its Circuit */
-  /* Whether the target's stream is reset when its answer does not come
-   * in time (docs/protocol.md, v1 step 5); a raw circuit leaves it. */
-  gboolean reset_late_target;
   /* The first message on the target's stream, INCOMING or INCOMING_RAW;
    * %NULL if the dialer's address does not make one. */
   FoctetRelayMessage *(*incoming_new) (Circuit *c, GError **error);
@@ -262,7 +259,7 @@ circuit_setup_timeout_cb (gpointer user_data)
       return G_SOURCE_REMOVE;
     }
   text = g_strdup_printf ("%s did not answer within %u s", c->target_key, c->server->incoming_timeout);
-  if (c->target != NULL && c->kind->reset_late_target)
+  if (c->target != NULL)
     foctet_stream_reset (c->target, FOCTET_CLOSE_CODE_GOING_AWAY);
   circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_TARGET_UNREACHABLE, text);
   return G_SOURCE_REMOVE;
@@ -738,7 +735,6 @@ static const CircuitKind v1_circuit_kind = {
   .messages = FOCTET_RELAY_MESSAGES_CIRCUIT,
   .memory = 2 * RELAY_CIRCUIT_BUFFER,
   .size = sizeof (V1Circuit),
-  .reset_late_target = TRUE,
   .incoming_new = v1_circuit_incoming_new,
   .target_failed = v1_circuit_target_failed,
   .accepted = v1_circuit_accepted,
@@ -991,7 +987,6 @@ static const CircuitKind raw_circuit_kind = {
   .messages = FOCTET_RELAY_MESSAGES_RAW,
   .memory = 2 * RELAY_SPLICE_PIPE_SIZE,
   .size = sizeof (RawCircuit),
-  .reset_late_target = FALSE,
   .incoming_new = raw_circuit_incoming_new,
   .target_failed = raw_circuit_target_failed,
   .accepted = raw_circuit_accepted,
