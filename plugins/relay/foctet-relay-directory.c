@@ -24,6 +24,7 @@
 #include <foctet-host-port.h>
 
 #include "foctet-relay-directory.h"
+#include "foctet-relay-common.h"
 #include "foctet-relay-message.h"
 #include "foctet-relay-shared.h"
 #include "foctet-relay-transport.h"
@@ -161,11 +162,7 @@ typedef struct {
 static void
 resolve_free (Resolve *r)
 {
-  if (r->timeout != NULL)
-    {
-      g_source_destroy (r->timeout);
-      g_source_unref (r->timeout);
-    }
+  relay_clear_source (&r->timeout);
   if (r->caller_id != 0)
     g_cancellable_disconnect (r->caller, r->caller_id);
   g_clear_object (&r->caller);
@@ -354,10 +351,8 @@ relay_directory_resolve_async (FoctetDiscovery     *discovery,
   r->cancellable = g_cancellable_new ();
   r->why = g_string_new (NULL);
   g_task_set_task_data (task, r, (GDestroyNotify) resolve_free);
-  r->timeout = g_timeout_source_new (self->lookup_timeout);
   /* The task holds the source, the source does not hold the task. */
-  g_source_set_callback (r->timeout, resolve_timeout_cb, task, NULL);
-  g_source_attach (r->timeout, self->context);
+  r->timeout = relay_attach_timeout (self->context, self->lookup_timeout, resolve_timeout_cb, task);
   if (cancellable != NULL)
     {
       r->caller = g_object_ref (cancellable);

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "foctet-relay-splice.h"
+#include "foctet-relay-common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -285,11 +286,7 @@ direction_init (RelaySplice *self,
 static void
 direction_clear (Direction *d)
 {
-  if (d->source != NULL)
-    {
-      g_source_destroy (d->source);
-      g_clear_pointer (&d->source, g_source_unref);
-    }
+  relay_clear_source (&d->source);
   if (d->pipe[0] >= 0)
     {
       close (d->pipe[0]);

@@ -24,6 +24,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "foctet-relay-transport.h"
+#include "foctet-relay-common.h"
 #include "foctet-relay-message.h"
 #include "foctet-relay-shared.h"
 
@@ -61,30 +62,6 @@ G_DEFINE_DYNAMIC_TYPE_EXTENDED (RelayTransport, relay_transport, G_TYPE_OBJECT,
                                 G_TYPE_FLAG_FINAL,
                                 G_IMPLEMENT_INTERFACE_DYNAMIC (FOCTET_TYPE_TRANSPORT,
                                                                relay_transport_iface_init))
-
-static GSource *
-attach_timeout (RelayTransport *self,
-                guint           ms,
-                GSourceFunc     func,
-                gpointer        data)
-{
-  GSource *source = g_timeout_source_new (ms);
-
-  g_source_set_callback (source, func, data, NULL);
-  g_source_attach (source, self->context);
-  return source;
-}
-
-static void
-destroy_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
 
 /* ------------------------------------------------------------------ */
 /* Links                                                               */
@@ -148,12 +125,6 @@ static void link_connect (Link *link);
 static void link_reserve (Link *link);
 static void dial_on_link (GTask *task);
 static void lookup_on_link (GTask *task);
-void relay_transport_lookup_async (RelayTransport      *self,
-                                   const char          *relay,
-                                   const FoctetNodeId  *target,
-                                   GCancellable        *cancellable,
-                                   GAsyncReadyCallback  callback,
-                                   gpointer             user_data);
 
 static void
 notify_observed (RelayTransport *self)
@@ -177,7 +148,7 @@ static void
 link_forget_reservation (Link *link)
 {
   link_forget_publication (link);
-  destroy_source (&link->renew);
+  relay_clear_source (&link->renew);
   if (link->reserve_stream != NULL)
     foctet_stream_reset (link->reserve_stream, FOCTET_CLOSE_CODE_GOING_AWAY);
   g_clear_object (&link->reserve_stream);
@@ -196,7 +167,7 @@ link_drop (Link *link)
   RelayTransport *self = link->transport;
 
   g_cancellable_cancel (link->cancellable);
-  destroy_source (&link->retry);
+  relay_clear_source (&link->retry);
   link_forget_reservation (link);
   if (link->connection != NULL)
     {
@@ -270,7 +241,7 @@ link_schedule_retry (Link *link)
     return;
   link->backoff_ms = link->backoff_ms == 0 ? RELAY_BACKOFF_MIN_MS : MIN (link->backoff_ms * 2, RELAY_BACKOFF_MAX_MS);
   g_debug ("Relay %s: trying again in %u ms", link->address, link->backoff_ms);
-  link->retry = attach_timeout (link->transport, link->backoff_ms, link_retry_cb, link);
+  link->retry = relay_attach_timeout (link->transport->context, link->backoff_ms, link_retry_cb, link);
 }
 
 /* The reservation failed or ended: a listen still waiting gets @error,
@@ -428,7 +399,7 @@ typedef struct {
 static void
 incoming_free (Incoming *in)
 {
-  destroy_source (&in->timeout);
+  relay_clear_source (&in->timeout);
   g_clear_object (&in->transport);
   g_clear_object (&in->stream);
   g_clear_object (&in->tcp);
@@ -505,6 +476,18 @@ incoming_handshake_cb (GObject      *source,
   incoming_free (in);
 }
 
+/* The circuit is up on @stream, spliced or raw: the target is the TLS
+ * server (PROTOCOL §7), and the handshake has a timeout of its own. */
+static void
+incoming_handshake (Incoming  *in,
+                    GIOStream *stream)
+{
+  relay_clear_source (&in->timeout);
+  foctet_tls_stream_handshake_async (stream, in->transport->identity, TRUE, FOCTET_TLS_ALPN,
+                                     NULL, in->transport->handshake_timeout, in->cancellable,
+                                     incoming_handshake_cb, in);
+}
+
 static void
 incoming_raw_connected_cb (GObject      *source,
                            GAsyncResult *result,
@@ -520,27 +503,7 @@ incoming_raw_connected_cb (GObject      *source,
       incoming_failed (in, error);
       return;
     }
-  /* The target is the TLS server (PROTOCOL §7), as in a v1 circuit. */
-  destroy_source (&in->timeout);
-  foctet_tls_stream_handshake_async (G_IO_STREAM (in->tcp), in->transport->identity, TRUE, FOCTET_TLS_ALPN,
-                                     NULL, in->transport->handshake_timeout, in->cancellable,
-                                     incoming_handshake_cb, in);
-}
-
-/* The OK of a raw circuit: the TCP connection is already on its way, and
- * the relay will not pair it if the OK did not arrive. */
-static void
-incoming_raw_ok_written_cb (GObject      *source,
-                            GAsyncResult *result,
-                            gpointer      user_data)
-{
-  g_autoptr(FoctetStream) stream = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    g_debug ("Could not accept a raw circuit: %s", error->message);
-  else
-    foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  incoming_handshake (in, G_IO_STREAM (in->tcp));
 }
 
 static void
@@ -556,12 +519,8 @@ incoming_ok_written_cb (GObject      *source,
       incoming_failed (in, error);
       return;
     }
-  /* The circuit is spliced; the dialer is the TLS client (PROTOCOL §7),
-   * and the handshake has a timeout of its own. */
-  destroy_source (&in->timeout);
-  foctet_tls_stream_handshake_async (G_IO_STREAM (in->stream), in->transport->identity, TRUE, FOCTET_TLS_ALPN,
-                                     NULL, in->transport->handshake_timeout, in->cancellable,
-                                     incoming_handshake_cb, in);
+  /* The circuit is spliced. */
+  incoming_handshake (in, G_IO_STREAM (in->stream));
 }
 
 static void
@@ -586,11 +545,10 @@ incoming_read_cb (GObject      *source,
       in->caller_address = g_strdup (message->address);
       /* OK, and nothing more on the stream; the TCP connection goes out at
        * once: the relay gives the dialer its token when it reads the OK,
-       * and holds whichever end comes first until the other claims its. */
+       * and holds whichever end comes first until the other claims its
+       * (the relay will not pair it if the OK did not arrive). */
       ok = foctet_relay_message_new_ok ();
-      foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (in->stream)), ok,
-                                        G_PRIORITY_DEFAULT, in->cancellable, incoming_raw_ok_written_cb,
-                                        g_object_ref (in->stream));
+      relay_write_last_message (in->stream, ok, in->cancellable, "accept a raw circuit");
       raw_connect_async (in->transport, in->relay, message->port, message->token, in->cancellable,
                          incoming_raw_connected_cb, in);
       return;
@@ -623,7 +581,8 @@ link_incoming (Link         *link,
   in->stream = g_object_ref (stream);
   in->cancellable = g_cancellable_new ();
   in->raw = raw;
-  in->timeout = attach_timeout (link->transport, link->transport->handshake_timeout, incoming_timeout_cb, in);
+  in->timeout = relay_attach_timeout (link->transport->context, link->transport->handshake_timeout,
+                                     incoming_timeout_cb, in);
   foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)),
                                       raw ? FOCTET_RELAY_MESSAGES_RAW : FOCTET_RELAY_MESSAGES_CIRCUIT,
                                       G_PRIORITY_DEFAULT, in->cancellable, incoming_read_cb, in);
@@ -944,8 +903,8 @@ reserve_reply_cb (GObject      *source,
       notify_observed (link->transport);
     }
   /* Renew at half the TTL: one slow round trip does not lose it. */
-  destroy_source (&link->renew);
-  link->renew = attach_timeout (link->transport, MAX (reply->ttl * 500, 1), renew_cb, link);
+  relay_clear_source (&link->renew);
+  link->renew = relay_attach_timeout (link->transport->context, MAX (reply->ttl * 500, 1), renew_cb, link);
   if (link->listen_task != NULL)
     {
       GTask *task = g_steal_pointer (&link->listen_task);
@@ -1141,7 +1100,7 @@ typedef struct {
 static void
 dial_data_free (DialData *data)
 {
-  destroy_source (&data->timeout);
+  relay_clear_source (&data->timeout);
   if (data->cancelled_id != 0)
     g_cancellable_disconnect (data->caller_cancellable, data->cancelled_id);
   g_clear_object (&data->caller_cancellable);
@@ -1202,6 +1161,21 @@ dial_handshake_cb (GObject      *source,
   g_object_unref (task);
 }
 
+/* The circuit is up on @stream, spliced or raw: the dialer is the TLS
+ * client (PROTOCOL §7), and the handshake has a timeout of its own. */
+static void
+dial_handshake (GTask     *task,
+                GIOStream *stream)
+{
+  DialData *data = g_task_get_task_data (task);
+  RelayTransport *self = g_task_get_source_object (task);
+
+  relay_clear_source (&data->timeout);
+  foctet_tls_stream_handshake_async (stream, self->identity, FALSE, FOCTET_TLS_ALPN,
+                                     data->expected, self->handshake_timeout, data->cancellable,
+                                     dial_handshake_cb, task);
+}
+
 static void
 dial_raw_connected_cb (GObject      *source,
                        GAsyncResult *result,
@@ -1219,12 +1193,7 @@ dial_raw_connected_cb (GObject      *source,
       dial_fail (task, error);
       return;
     }
-  /* The dialer is the TLS client (PROTOCOL §7); the handshake has a
-   * timeout of its own. */
-  destroy_source (&data->timeout);
-  foctet_tls_stream_handshake_async (G_IO_STREAM (data->tcp), self->identity, FALSE, FOCTET_TLS_ALPN,
-                                     data->expected, self->handshake_timeout, data->cancellable,
-                                     dial_handshake_cb, task);
+  dial_handshake (task, G_IO_STREAM (data->tcp));
 }
 
 static void
@@ -1297,11 +1266,8 @@ dial_reply_cb (GObject      *source,
                          dial_raw_connected_cb, task);
       return;
     }
-  /* Spliced: the handshake has a timeout of its own. */
-  destroy_source (&data->timeout);
-  foctet_tls_stream_handshake_async (G_IO_STREAM (data->stream), self->identity, FALSE, FOCTET_TLS_ALPN,
-                                     data->expected, self->handshake_timeout, data->cancellable,
-                                     dial_handshake_cb, task);
+  /* Spliced. */
+  dial_handshake (task, G_IO_STREAM (data->stream));
 }
 
 static void
@@ -1438,7 +1404,8 @@ relay_transport_dial_async (FoctetTransport     *transport,
   if (cancellable != NULL)
     data->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (dial_cancelled_cb),
                                                 g_object_ref (data->cancellable), g_object_unref);
-  data->timeout = attach_timeout (self, CIRCUIT_SETUP_TIMEOUT_MS + self->handshake_timeout, dial_timeout_cb, data);
+  data->timeout = relay_attach_timeout (self->context, CIRCUIT_SETUP_TIMEOUT_MS + self->handshake_timeout,
+                                        dial_timeout_cb, data);
   g_task_set_task_data (task, data, (GDestroyNotify) dial_data_free);
 
   if (link->connection != NULL)

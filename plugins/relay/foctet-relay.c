@@ -5,7 +5,7 @@
  *
  * A FoctetNode whose tls transport (and quic, on the same port number
  * over UDP, where that plugin is found) speaks ALPN foctet-relay/1, with
- * the relay protocols of foctet-relay-server.c on it (circuits and the
+ * the relay protocols of foctet-relay-server*.c on it (circuits and the
  * directory), and a second TCP listener for the connections of raw
  * circuits (--raw-listen; by default the --listen host, any port).
  * First stdout line:

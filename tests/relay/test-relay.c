@@ -1738,9 +1738,10 @@ test_raw_fallback (Fixture       *fixture,
   g_assert_cmpuint (relay_log_count (fixture->log, ": raw circuit "), ==, 0);
 }
 
-/* Reads one raw-circuit message from @stream. */
+/* Reads one message of @set from @stream. */
 static FoctetRelayMessage *
-read_raw_message (FoctetStream *stream)
+read_message_in (FoctetStream          *stream,
+                 FoctetRelayMessageSet  set)
 {
   g_autoptr(GAsyncResult) result = NULL;
   GAsyncResult *slot = NULL;
@@ -1748,8 +1749,7 @@ read_raw_message (FoctetStream *stream)
   FoctetRelayMessage *message;
   GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (stream));
 
-  foctet_relay_message_read_in_async (in, FOCTET_RELAY_MESSAGES_RAW, G_PRIORITY_DEFAULT, NULL,
-                                      foctet_test_store_result, &slot);
+  foctet_relay_message_read_in_async (in, set, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
   result = foctet_test_wait_result (&slot, TIMEOUT);
   message = foctet_relay_message_read_finish (in, result, &error);
   g_assert_no_error (error);
@@ -1766,7 +1766,7 @@ request_raw_circuit (Fixture          *fixture,
   g_autoptr(GBytes) bytes = foctet_relay_message_encode (connect);
   g_autoptr(FoctetStream) stream = open_raw (connection, FOCTET_RELAY_PROTOCOL_CONNECT_RAW,
                                              g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
-  FoctetRelayMessage *answer = read_raw_message (stream);
+  FoctetRelayMessage *answer = read_message_in (stream, FOCTET_RELAY_MESSAGES_RAW);
 
   g_assert_cmpint (answer->type, ==, FOCTET_RELAY_MESSAGE_RAW_CIRCUIT);
   g_assert_cmpuint (answer->port, >, 0);
@@ -1977,6 +1977,85 @@ test_raw_old_target (Fixture       *fixture,
   foctet_connection_close_async (old, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
 }
 
+/* A target that takes the incoming stream and never answers: after the
+ * circuit-setup timeout the relay resets that stream and the dialer gets
+ * ERROR 6 (docs/protocol.md, "Limits and time-outs"), for a raw circuit
+ * (@raw) and a v1 one alike. */
+static void
+silent_target (Fixture  *fixture,
+               gboolean  raw)
+{
+  g_autoptr(FoctetNodeId) silent_id = NULL;
+  g_autoptr(FoctetConnection) silent = connect_as_relay_client (fixture, "tls", &silent_id);
+  g_autoptr(FoctetStream) reserve = reserve_raw (silent);
+  g_autoptr(FoctetStream) offer = NULL;
+  g_autoptr(FoctetTicket) ticket = foctet_ticket_new (silent_id);
+  g_autoptr(FoctetRelayMessage) incoming = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autofree char *protocol = NULL;
+  GAsyncResult *slot = NULL;
+  GAsyncResult *accept_slot = NULL;
+  GInputStream *in;
+  guint8 byte;
+  gint64 dialed;
+
+  g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
+  foctet_connection_accept_stream_async (silent, NULL, foctet_test_store_result, &accept_slot);
+  dialed = g_get_monotonic_time ();
+  foctet_node_dial_async (fixture->client, ticket, "relay", NULL, foctet_test_store_result, &slot);
+
+  offer = accept_relay_stream (silent, &accept_slot, &protocol);
+  if (!raw)
+    {
+      /* Refuse the raw offer as a node of before raw circuits does: the
+       * dialer asks again with connect/1. */
+      g_assert_cmpstr (protocol, ==, FOCTET_RELAY_PROTOCOL_INCOMING_RAW);
+      foctet_connection_accept_stream_async (silent, NULL, foctet_test_store_result, &accept_slot);
+      foctet_stream_reset (offer, FOCTET_CLOSE_CODE_REFUSED);
+      g_clear_object (&offer);
+      g_clear_pointer (&protocol, g_free);
+      offer = accept_relay_stream (silent, &accept_slot, &protocol);
+    }
+  g_assert_cmpstr (protocol, ==, raw ? FOCTET_RELAY_PROTOCOL_INCOMING_RAW : FOCTET_RELAY_PROTOCOL_INCOMING);
+  incoming = read_message_in (offer, raw ? FOCTET_RELAY_MESSAGES_RAW : FOCTET_RELAY_MESSAGES_CIRCUIT);
+  g_assert_cmpint (incoming->type, ==, raw ? FOCTET_RELAY_MESSAGE_INCOMING_RAW : FOCTET_RELAY_MESSAGE_INCOMING);
+
+  /* Silence: the dialer is refused once the relay stops waiting ... */
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  connection = foctet_node_dial_finish (fixture->client, result, &error);
+  g_assert_null (connection);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+  g_assert_nonnull (strstr (error->message, "did not answer within 1 s"));
+  g_assert_cmpint (g_get_monotonic_time () - dialed, >=, G_USEC_PER_SEC);
+  g_clear_error (&error);
+  g_clear_object (&result);
+
+  /* ... and the incoming stream is reset, not left open. */
+  in = g_io_stream_get_input_stream (G_IO_STREAM (offer));
+  g_input_stream_read_async (in, &byte, 1, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_cmpint (g_input_stream_read_finish (in, result, &error), ==, -1);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+  g_assert_cmpuint (relay_stat (fixture, "refused_target_unreachable"), ==, 1);
+  foctet_connection_close_async (silent, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+}
+
+static void
+test_raw_silent_target (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  silent_target (fixture, TRUE);
+}
+
+static void
+test_silent_target (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  silent_target (fixture, FALSE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1989,6 +2068,10 @@ main (int   argc,
   g_test_add ("/relay/raw/fallback-v1", Fixture, no_raw_options, fixture_setup, test_raw_fallback,
               fixture_teardown);
   g_test_add ("/relay/raw/old-target", Fixture, NULL, fixture_setup, test_raw_old_target, fixture_teardown);
+  g_test_add ("/relay/raw/silent-target", Fixture, raw_token_options, fixture_setup, test_raw_silent_target,
+              fixture_teardown);
+  g_test_add ("/relay/silent-target", Fixture, raw_token_options, fixture_setup, test_silent_target,
+              fixture_teardown);
   g_test_add ("/relay/raw/tokens", Fixture, raw_token_options, fixture_setup, test_raw_tokens, fixture_teardown);
   g_test_add ("/relay/fallback", Fixture, NULL, fixture_setup, test_fallback, fixture_teardown);
   g_test_add ("/relay/many-circuits", Fixture, many_circuits_options, fixture_setup, test_many_circuits,
