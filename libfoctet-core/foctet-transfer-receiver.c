@@ -16,6 +16,7 @@
 #include "foctet-transfer-receiver.h"
 #include "foctet-transfer-sender.h"
 #include "foctet-transfer-wire.h"
+#include "foctet-transfer-private.h"
 #include "foctet-sha256-private.h"
 #include "foctet-error.h"
 
@@ -80,20 +81,9 @@
 /* What O_DIRECT wants aligned: offsets, lengths, buffers. */
 #define DIRECT_ALIGN 4096
 
-/* The directory the last file went into, kept open for the next: files
- * come in manifest order, a directory's files one after the other, so a
- * file costs no walk from the output directory (nor any open () or
- * close () of its directory).  One per thread. */
-typedef struct {
-  char *path;                           /* relative; NULL when none is open */
-  int fd;
-} DirCache;
-
-#define DIR_CACHE_INIT { NULL, -1 }
-
 /* What an I/O thread keeps for itself. */
 typedef struct {
-  DirCache dirs;
+  FoctetTransferDirCache dirs;
   gboolean no_tmpfile;                  /* O_TMPFILE is refused here */
   gboolean link_by_proc;                /* linkat (AT_EMPTY_PATH) is refused */
 } IoState;
@@ -212,7 +202,7 @@ struct _Receive {
   IoState io_state[N_IO_THREADS];       /* each the thread's own */
   guint next_io;                        /* the next to get a whole small file */
   guint64 bytes_queued;                 /* handed to it, not written yet */
-  GPtrArray *spare_buffers;             /* of WRITE_SIZE, for reuse */
+  FoctetTransferBufferPool buffers;     /* of WRITE_SIZE, for reuse */
 
   gint64 fetch_started;                 /* monotonic: the first GET */
   gint64 fetch_ended;                   /* monotonic: all verified */
@@ -270,26 +260,6 @@ progress_file_done (FoctetTransferReceiver *self)
 
 /* Paths below the output directory */
 
-static GError *
-errno_error (int         saved_errno,
-             const char *format,
-             ...) G_GNUC_PRINTF (2, 3);
-
-static GError *
-errno_error (int         saved_errno,
-             const char *format,
-             ...)
-{
-  g_autofree char *what = NULL;
-  va_list args;
-
-  va_start (args, format);
-  what = g_strdup_vprintf (format, args);
-  va_end (args);
-  return g_error_new (G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s: %s", what,
-                      g_strerror (saved_errno));
-}
-
 /* Opens the directory that holds @path (relative, validated), walking
  * from @root_fd one component at a time without following a symbolic
  * link; sets *@name to the last component.  Returns the directory's fd
@@ -306,7 +276,7 @@ open_parent (int          root_fd,
 
   if (fd < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Opening the output directory"));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Opening the output directory"));
       return -1;
     }
   while ((slash = strchr (p, '/')) != NULL)
@@ -325,7 +295,7 @@ open_parent (int          root_fd,
                          "“%s” is not a directory (a symbolic link is never followed); "
                          "refusing to write “%s” through it", dir, path);
           else
-            g_propagate_error (error, errno_error (saved, "Opening “%s”", dir));
+            g_propagate_error (error, foctet_transfer_errno_error (saved, "Opening “%s”", dir));
           return -1;
         }
       fd = next;
@@ -341,24 +311,14 @@ part_name (const char *name)
   return g_strconcat (name, FOCTET_TRANSFER_PART_SUFFIX, NULL);
 }
 
-
-static void
-dir_cache_clear (DirCache *cache)
-{
-  g_clear_pointer (&cache->path, g_free);
-  if (cache->fd >= 0)
-    close (cache->fd);
-  cache->fd = -1;
-}
-
 /* As open_parent(), but the directory is borrowed: @root_fd itself for a
  * top-level entry, else the cache's, valid until the next call. */
 static int
-dir_cache_get_parent (DirCache    *cache,
-                      int          root_fd,
-                      const char  *path,
-                      const char **name,
-                      GError     **error)
+dir_cache_get_parent (FoctetTransferDirCache  *cache,
+                      int                      root_fd,
+                      const char              *path,
+                      const char             **name,
+                      GError                 **error)
 {
   const char *slash = strrchr (path, '/');
   gsize len;
@@ -369,23 +329,25 @@ dir_cache_get_parent (DirCache    *cache,
       return root_fd;
     }
   len = slash - path;
-  if (cache->path != NULL && strncmp (cache->path, path, len) == 0 && cache->path[len] == '\0')
+  if (!foctet_transfer_dir_cache_holds (cache, path, len))
     {
-      *name = slash + 1;
-      return cache->fd;
+      int fd = open_parent (root_fd, path, name, error);
+
+      if (fd < 0)
+        {
+          foctet_transfer_dir_cache_clear (cache);
+          return -1;
+        }
+      foctet_transfer_dir_cache_set (cache, path, len, fd);
     }
-  dir_cache_clear (cache);
-  cache->fd = open_parent (root_fd, path, name, error);
-  if (cache->fd < 0)
-    return -1;
-  cache->path = g_strndup (path, len);
+  *name = slash + 1;
   return cache->fd;
 }
 
 static gboolean
 hash_fd (int            fd,
          guint64        length,
-         FoctetSha256     *checksum,
+         FoctetSha256  *checksum,
          GCancellable  *cancellable,
          GError       **error)
 {
@@ -393,16 +355,15 @@ hash_fd (int            fd,
 
   while (length > 0)
     {
-      ssize_t n = read (fd, buf, MIN (length, CHUNK_SIZE));
+      gsize want = MIN (length, CHUNK_SIZE);
+      gssize n = foctet_transfer_read_full (fd, buf, want);
 
-      if (n < 0 && errno == EINTR)
-        continue;
       if (n < 0)
         {
-          g_propagate_error (error, errno_error (errno, "Reading"));
+          g_propagate_error (error, foctet_transfer_errno_error (errno, "Reading"));
           return FALSE;
         }
-      if (n == 0)
+      if ((gsize) n < want)
         {
           g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "The file shrank while it was read");
           return FALSE;
@@ -436,7 +397,7 @@ typedef struct {
   GArray *jobs;                         /* FileJob */
   guint64 bytes_present;
   guint files_present;
-  DirCache dirs;
+  FoctetTransferDirCache dirs;
   GHashTable *created;                  /* paths of the directories this plan made */
 } Plan;
 
@@ -464,7 +425,7 @@ plan_free (Plan *plan)
     close (plan->root_fd);
   g_clear_pointer (&plan->jobs, g_array_unref);
   g_free (plan->output_path);
-  dir_cache_clear (&plan->dirs);
+  foctet_transfer_dir_cache_clear (&plan->dirs);
   g_hash_table_unref (plan->created);
   g_free (plan);
 }
@@ -494,7 +455,8 @@ plan_directory (Plan                      *plan,
             g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                          "“%s” exists and is not a directory", entry->path);
           else
-            g_propagate_error (error, errno_error (saved, "Creating the directory “%s”", entry->path));
+            g_propagate_error (error, foctet_transfer_errno_error (saved, "Creating the directory “%s”",
+                                                                   entry->path));
           return FALSE;
         }
     }
@@ -516,7 +478,7 @@ file_is_identical (int                        dir_fd,
 
   if (fd < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Opening “%s”", entry->path));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Opening “%s”", entry->path));
       return FALSE;
     }
   ok = hash_fd (fd, entry->size, checksum, cancellable, error);
@@ -596,7 +558,7 @@ plan_file (Plan                      *plan,
     }
   else if (errno != ENOENT)
     {
-      g_propagate_error (error, errno_error (errno, "Looking at “%s”", entry->path));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Looking at “%s”", entry->path));
       return FALSE;
     }
 
@@ -731,16 +693,6 @@ fetcher_free (Fetcher *fetcher)
   g_free (fetcher);
 }
 
-static void
-receive_clear_timeout (Receive *receive)
-{
-  if (receive->timeout != NULL)
-    {
-      g_source_destroy (receive->timeout);
-      g_clear_pointer (&receive->timeout, g_source_unref);
-    }
-}
-
 /* The result is returned once nothing is in flight any more: no write to
  * a part file can then happen after the caller heard back. */
 static void
@@ -757,15 +709,11 @@ receive_unref (Receive *receive)
   for (guint i = 0; i < N_IO_THREADS; i++)
     {
       g_clear_pointer (&receive->io[i], foctet_transfer_worker_free);
-      dir_cache_clear (&receive->io_state[i].dirs);
+      foctet_transfer_dir_cache_clear (&receive->io_state[i].dirs);
     }
-  g_clear_pointer (&receive->spare_buffers, g_ptr_array_unref);
-  if (receive->user_cancelled != NULL)
-    {
-      g_source_destroy (receive->user_cancelled);
-      g_clear_pointer (&receive->user_cancelled, g_source_unref);
-    }
-  receive_clear_timeout (receive);
+  foctet_transfer_buffer_pool_clear (&receive->buffers);
+  foctet_transfer_source_clear (&receive->user_cancelled);
+  foctet_transfer_source_clear (&receive->timeout);
   if (receive->connection != NULL)
     {
       if (!foctet_connection_is_closed (receive->connection))
@@ -817,7 +765,7 @@ abort_code_for (const GError *error)
 static void
 receive_close_connection (Receive *receive)
 {
-  receive_clear_timeout (receive);
+  foctet_transfer_source_clear (&receive->timeout);
   if (receive->connection != NULL && !foctet_connection_is_closed (receive->connection))
     foctet_connection_close_async (receive->connection, FOCTET_CLOSE_CODE_NO_ERROR, "transfer failed",
                                    NULL, NULL, NULL);
@@ -897,7 +845,7 @@ receive_fail (Receive *receive,
   receive->error = error;
   g_debug ("Transfer: receive failed: %s", error->message);
   g_cancellable_cancel (receive->cancellable);
-  receive_clear_timeout (receive);
+  foctet_transfer_source_clear (&receive->timeout);
 
   if (receive->control != NULL && !receive->control->writing && !receive->control->closed)
     {
@@ -909,9 +857,8 @@ receive_fail (Receive *receive,
                                            abort, G_PRIORITY_DEFAULT, NULL, abort_written_cb,
                                            receive_ref (receive));
       /* A stream out of window would hold the ABORT forever. */
-      receive->timeout = g_timeout_source_new_seconds (2);
-      g_source_set_callback (receive->timeout, abort_timeout_cb, receive, NULL);
-      g_source_attach (receive->timeout, receive->self->context);
+      receive->timeout = foctet_transfer_source_attach (g_timeout_source_new_seconds (2), abort_timeout_cb, receive,
+                                                        receive->self->context);
       return;
     }
   receive_close_connection (receive);
@@ -1034,14 +981,14 @@ io_open (Receive  *receive,
                     0600);
   if (job->fd < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Creating “%s%s”", job->entry->path,
-                                             FOCTET_TRANSFER_PART_SUFFIX));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Creating “%s%s”", job->entry->path,
+                                                             FOCTET_TRANSFER_PART_SUFFIX));
       return FALSE;
     }
   if (have > 0 && ftruncate (job->fd, have) < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Preparing “%s%s”", job->entry->path,
-                                             FOCTET_TRANSFER_PART_SUFFIX));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Preparing “%s%s”", job->entry->path,
+                                                             FOCTET_TRANSFER_PART_SUFFIX));
       return FALSE;
     }
   /* Made here for a file that had no part file. */
@@ -1090,8 +1037,8 @@ io_write (FileJob       *job,
             }
           if (n < 0)
             {
-              g_propagate_error (error, errno_error (errno, "Writing “%s%s”", job->entry->path,
-                                                     FOCTET_TRANSFER_PART_SUFFIX));
+              g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s%s”", job->entry->path,
+                                                                     FOCTET_TRANSFER_PART_SUFFIX));
               return FALSE;
             }
           done += n;
@@ -1107,8 +1054,8 @@ io_write (FileJob       *job,
         continue;
       if (n < 0)
         {
-          g_propagate_error (error, errno_error (errno, "Writing “%s%s”", job->entry->path,
-                                                 FOCTET_TRANSFER_PART_SUFFIX));
+          g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s%s”", job->entry->path,
+                                                                 FOCTET_TRANSFER_PART_SUFFIX));
           return FALSE;
         }
       done += n;
@@ -1136,13 +1083,14 @@ io_finish (Receive   *receive,
     return TRUE;
   if (fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Setting the mode of “%s”", entry->path));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Setting the mode of “%s”", entry->path));
       return FALSE;
     }
   job->fd = -1;
   if (close (fd) < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Writing “%s%s”", entry->path, FOCTET_TRANSFER_PART_SUFFIX));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s%s”", entry->path,
+                                                             FOCTET_TRANSFER_PART_SUFFIX));
       return FALSE;
     }
   part = part_name (name);
@@ -1155,8 +1103,8 @@ io_finish (Receive   *receive,
                      "“%s” appeared while it was being fetched; not overwriting it (the file fetched is "
                      "“%s%s”)", entry->path, entry->path, FOCTET_TRANSFER_PART_SUFFIX);
       else
-        g_propagate_error (error, errno_error (saved, "Renaming “%s%s” to “%s”", entry->path,
-                                               FOCTET_TRANSFER_PART_SUFFIX, entry->path));
+        g_propagate_error (error, foctet_transfer_errno_error (saved, "Renaming “%s%s” to “%s”", entry->path,
+                                                               FOCTET_TRANSFER_PART_SUFFIX, entry->path));
       return FALSE;
     }
   job_close_files (job);
@@ -1205,7 +1153,7 @@ write_all_at (int            fd,
         continue;
       if (n < 0)
         {
-          g_propagate_error (error, errno_error (errno, "Writing “%s”", path));
+          g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s”", path));
           return FALSE;
         }
       done += n;
@@ -1221,7 +1169,8 @@ rename_error (const FoctetTransferEntry *entry,
     return g_error_new (G_IO_ERROR, G_IO_ERROR_EXISTS,
                         "“%s” appeared while it was being fetched; not overwriting it (the file fetched is "
                         "“%s%s”)", entry->path, entry->path, FOCTET_TRANSFER_PART_SUFFIX);
-  return errno_error (saved, "Renaming “%s%s” to “%s”", entry->path, FOCTET_TRANSFER_PART_SUFFIX, entry->path);
+  return foctet_transfer_errno_error (saved, "Renaming “%s%s” to “%s”", entry->path, FOCTET_TRANSFER_PART_SUFFIX,
+                                      entry->path);
 }
 
 /* In the I/O thread: a small file, all its bytes in @buf.  The same
@@ -1267,7 +1216,7 @@ io_whole (Receive       *receive,
         state->no_tmpfile = TRUE;
       else if (fd < 0)
         {
-          g_propagate_error (error, errno_error (errno, "Creating “%s”", part_path));
+          g_propagate_error (error, foctet_transfer_errno_error (errno, "Creating “%s”", part_path));
           return FALSE;
         }
       else
@@ -1303,7 +1252,7 @@ io_whole (Receive       *receive,
             }
           if (!linked)
             {
-              g_propagate_error (error, errno_error (saved, "Creating “%s”", part_path));
+              g_propagate_error (error, foctet_transfer_errno_error (saved, "Creating “%s”", part_path));
               return FALSE;
             }
           return TRUE;
@@ -1315,7 +1264,7 @@ io_whole (Receive       *receive,
   fd = openat (dir_fd, part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Creating “%s”", part_path));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Creating “%s”", part_path));
       return FALSE;
     }
   if (!write_all_at (fd, buf, len, part_path, error))
@@ -1325,13 +1274,13 @@ io_whole (Receive       *receive,
     }
   if (*matched && fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Setting the mode of “%s”", entry->path));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Setting the mode of “%s”", entry->path));
       close (fd);
       return FALSE;
     }
   if (close (fd) < 0)
     {
-      g_propagate_error (error, errno_error (errno, "Writing “%s”", part_path));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s”", part_path));
       return FALSE;
     }
   if (!*matched)
@@ -1428,8 +1377,8 @@ io_deliver (gpointer data)
   if (op->kind == IO_WRITE || op->kind == IO_WHOLE)
     {
       receive->bytes_queued -= op->len;
-      if (op->size == WRITE_SIZE && receive->spare_buffers->len < MAX_QUEUED / WRITE_SIZE)
-        g_ptr_array_add (receive->spare_buffers, g_steal_pointer (&op->buf));
+      if (op->size == WRITE_SIZE)
+        foctet_transfer_buffer_pool_give (&receive->buffers, g_steal_pointer (&op->buf));
       buffer_free (op->buf, op->size);
     }
   if (op->error != NULL)
@@ -1648,10 +1597,7 @@ fetcher_ensure_buffer (Fetcher *fetcher)
   if (fetcher->data_left >= WHOLE_MAX)
     {
       fetcher->buf_size = WRITE_SIZE;
-      if (receive->spare_buffers->len > 0)
-        fetcher->buf = g_ptr_array_steal_index_fast (receive->spare_buffers, receive->spare_buffers->len - 1);
-      else
-        fetcher->buf = g_aligned_alloc (1, WRITE_SIZE, DIRECT_ALIGN);
+      fetcher->buf = foctet_transfer_buffer_pool_take (&receive->buffers);
     }
   else
     {
@@ -1872,12 +1818,7 @@ fetcher_read (Fetcher *fetcher)
     }
   else
     {
-      if (fetcher->in_start > 0)
-        {
-          memmove (fetcher->in, fetcher->in + fetcher->in_start, fetcher->in_end - fetcher->in_start);
-          fetcher->in_end -= fetcher->in_start;
-          fetcher->in_start = 0;
-        }
+      foctet_transfer_buffer_compact (fetcher->in, &fetcher->in_start, &fetcher->in_end);
       fetcher->read_direct = FALSE;
       target = fetcher->in + fetcher->in_end;
       count = READ_SIZE - fetcher->in_end;
@@ -1897,7 +1838,7 @@ receive_succeed (Receive *receive)
   FoctetTransferReceiver *self = receive->self;
 
   receive->finished = TRUE;
-  receive_clear_timeout (receive);
+  foctet_transfer_source_clear (&receive->timeout);
   /* Exact figures, for whoever checks what a resume fetched (-v); the
    * time is that of fetching alone, from the first GET to the last file
    * verified (bench/run-transfer.sh compares it with perf's). */
@@ -1974,9 +1915,8 @@ done_written_cb (GObject      *source,
     }
   else if (!receive->finished)
     {
-      receive->timeout = g_timeout_source_new_seconds (FOCTET_TRANSFER_DONE_ACK_LINGER);
-      g_source_set_callback (receive->timeout, done_ack_timeout_cb, receive, NULL);
-      g_source_attach (receive->timeout, receive->self->context);
+      receive->timeout = foctet_transfer_source_attach (g_timeout_source_new_seconds (FOCTET_TRANSFER_DONE_ACK_LINGER),
+                                                        done_ack_timeout_cb, receive, receive->self->context);
       foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (receive->control->stream)),
                                           G_PRIORITY_DEFAULT, receive->cancellable, done_ack_cb,
                                           receive_ref (receive));
@@ -2006,7 +1946,7 @@ apply_directory_modes (Receive  *receive,
       ok = fd >= 0 && fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) == 0;
       if (!ok)
         {
-          g_propagate_error (error, errno_error (errno, "Setting the mode of “%s”", entry->path));
+          g_propagate_error (error, foctet_transfer_errno_error (errno, "Setting the mode of “%s”", entry->path));
           if (fd >= 0)
             close (fd);
           return FALSE;
@@ -2262,7 +2202,7 @@ manifest_cb (GObject      *source,
   plan->output_path = g_strdup (receive->output_path);
   plan->flags = receive->flags;
   plan->jobs = g_array_new (FALSE, TRUE, sizeof (FileJob));
-  plan->dirs = (DirCache) DIR_CACHE_INIT;
+  plan->dirs = (FoctetTransferDirCache) FOCTET_TRANSFER_DIR_CACHE_INIT;
   plan->created = g_hash_table_new (g_str_hash, g_str_equal);
   /* Also when planning fails half-way: the jobs made so far hold hashes. */
   g_array_set_clear_func (plan->jobs, (GDestroyNotify) file_job_clear);
@@ -2414,8 +2354,8 @@ receive_begin (FoctetTransferReceiver     *self,
   root_fd = open (g_file_peek_path (output_dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0)
     {
-      g_task_return_error (task, errno_error (errno, "Opening the output directory “%s”",
-                                              g_file_peek_path (output_dir)));
+      g_task_return_error (task, foctet_transfer_errno_error (errno, "Opening the output directory “%s”",
+                                                              g_file_peek_path (output_dir)));
       return NULL;
     }
 
@@ -2433,10 +2373,10 @@ receive_begin (FoctetTransferReceiver     *self,
   g_queue_init (&receive->pending);
   for (guint i = 0; i < N_IO_THREADS; i++)
     {
-      receive->io_state[i].dirs = (DirCache) DIR_CACHE_INIT;
+      receive->io_state[i].dirs = (FoctetTransferDirCache) FOCTET_TRANSFER_DIR_CACHE_INIT;
       receive->io[i] = foctet_transfer_worker_new ("foctet-recv-io", self->context, io_work, io_deliver);
     }
-  receive->spare_buffers = g_ptr_array_new_with_free_func (g_aligned_free);
+  foctet_transfer_buffer_pool_init (&receive->buffers, WRITE_SIZE, MAX_QUEUED / WRITE_SIZE, DIRECT_ALIGN);
   self->receive = receive;
 
   g_object_freeze_notify (G_OBJECT (self));
@@ -2448,9 +2388,8 @@ receive_begin (FoctetTransferReceiver     *self,
 
   if (cancellable != NULL)
     {
-      receive->user_cancelled = g_cancellable_source_new (cancellable);
-      g_source_set_callback (receive->user_cancelled, (GSourceFunc) user_cancelled_cb, receive, NULL);
-      g_source_attach (receive->user_cancelled, self->context);
+      receive->user_cancelled = foctet_transfer_source_attach (g_cancellable_source_new (cancellable),
+                                                               (GSourceFunc) user_cancelled_cb, receive, self->context);
     }
   return receive;
 }

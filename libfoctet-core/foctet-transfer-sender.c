@@ -13,6 +13,7 @@
 
 #include "foctet-transfer-sender.h"
 #include "foctet-transfer-wire.h"
+#include "foctet-transfer-private.h"
 #include "foctet-sha256-private.h"
 #include "foctet-error.h"
 
@@ -84,9 +85,8 @@ struct _FoctetTransferSender {
   gboolean served;                      /* a session ended with DONE_ACK */
 
   FoctetTransferWorker *io;             /* reads the files, for every stream */
-  char *io_dir_path;                    /* the I/O thread's: the directory of the */
-  int io_dir_fd;                        /* last small file read, kept open */
-  GPtrArray *spare_buffers;             /* of CHUNK_SIZE, for reuse */
+  FoctetTransferDirCache io_dirs;       /* the I/O thread's, for small files */
+  FoctetTransferBufferPool buffers;     /* of CHUNK_SIZE, for reuse */
 };
 
 enum {
@@ -216,16 +216,6 @@ stream_serve_unref (StreamServe *ss)
   g_free (ss);
 }
 
-static void
-clear_timeout (StreamServe *ss)
-{
-  if (ss->timeout != NULL)
-    {
-      g_source_destroy (ss->timeout);
-      g_clear_pointer (&ss->timeout, g_source_unref);
-    }
-}
-
 /* Ends the stream: no more reads or writes; @reset_code resets it,
  * G_MAXUINT32 closes it normally. */
 static void
@@ -237,7 +227,7 @@ stream_end (StreamServe *ss,
   if (ss->ended)
     return;
   ss->ended = TRUE;
-  clear_timeout (ss);
+  foctet_transfer_source_clear (&ss->timeout);
   g_cancellable_cancel (ss->cancellable);
   if (reset_code != G_MAXUINT32)
     foctet_stream_reset (ss->stream, reset_code);
@@ -262,11 +252,7 @@ serve_return (FoctetTransferSender *self)
 {
   g_autoptr(GTask) task = g_steal_pointer (&self->serve_task);
 
-  if (self->serve_cancelled != NULL)
-    {
-      g_source_destroy (self->serve_cancelled);
-      g_clear_pointer (&self->serve_cancelled, g_source_unref);
-    }
+  foctet_transfer_source_clear (&self->serve_cancelled);
   if (task != NULL)
     g_task_return_boolean (task, TRUE);
 }
@@ -434,7 +420,7 @@ stream_refuse (StreamServe *ss,
   g_queue_clear_full (&ss->requests, (GDestroyNotify) foctet_transfer_message_free);
   ss->prefetch_pos = 0;
   ss->prefetch_offset = 0;
-  clear_timeout (ss);
+  foctet_transfer_source_clear (&ss->timeout);
   if (ss->writing)
     {
       /* Mid-answer: the ERROR cannot be framed in; reset. */
@@ -503,7 +489,7 @@ chunk_read (Chunk   *chunk,
   StreamServe *ss = chunk->ss;
   FoctetTransferSender *self = ss->sender;
   const char *source = g_ptr_array_index (self->sources, chunk->index);
-  gsize done = 0;
+  gssize done;
 
   if (ss->io_fd < 0 || ss->io_index != chunk->index)
     {
@@ -513,10 +499,7 @@ chunk_read (Chunk   *chunk,
       ss->io_fd = open (source, O_RDONLY | O_CLOEXEC);
       if (ss->io_fd < 0)
         {
-          int saved = errno;
-
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Opening “%s”: %s", source,
-                       g_strerror (saved));
+          g_propagate_error (error, foctet_transfer_errno_error (errno, "Opening “%s”", source));
           return FALSE;
         }
     }
@@ -527,10 +510,7 @@ chunk_read (Chunk   *chunk,
 
       if (fstat (ss->io_fd, &st) < 0)
         {
-          int saved = errno;
-
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Looking at “%s”: %s", source,
-                       g_strerror (saved));
+          g_propagate_error (error, foctet_transfer_errno_error (errno, "Looking at “%s”", source));
           return FALSE;
         }
       if ((guint64) st.st_size != entry->size)
@@ -541,27 +521,16 @@ chunk_read (Chunk   *chunk,
           return FALSE;
         }
     }
-  while (done < chunk->len)
+  done = foctet_transfer_pread_full (ss->io_fd, chunk->buf, chunk->len, chunk->offset);
+  if (done < 0)
     {
-      ssize_t n = pread (ss->io_fd, chunk->buf + done, chunk->len - done, chunk->offset + done);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int saved = errno;
-
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Reading “%s”: %s", source,
-                       g_strerror (saved));
-          return FALSE;
-        }
-      if (n == 0)
-        {
-          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_FAILED, "“%s” shrank while it was being sent",
-                       source);
-          return FALSE;
-        }
-      done += n;
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Reading “%s”", source));
+      return FALSE;
+    }
+  if ((gsize) done < chunk->len)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_FAILED, "“%s” shrank while it was being sent", source);
+      return FALSE;
     }
   return TRUE;
 }
@@ -579,18 +548,15 @@ batch_open (FoctetTransferSender *self,
   if (slash == NULL || slash == source)
     return open (source, O_RDONLY | O_CLOEXEC);
   len = slash - source;
-  if (self->io_dir_path == NULL || strncmp (self->io_dir_path, source, len) != 0 ||
-      self->io_dir_path[len] != '\0')
+  if (!foctet_transfer_dir_cache_holds (&self->io_dirs, source, len))
     {
-      g_clear_pointer (&self->io_dir_path, g_free);
-      if (self->io_dir_fd >= 0)
-        close (self->io_dir_fd);
-      self->io_dir_path = g_strndup (source, len);
-      self->io_dir_fd = open (self->io_dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      g_autofree char *dir = g_strndup (source, len);
+
+      foctet_transfer_dir_cache_set (&self->io_dirs, source, len, open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     }
-  if (self->io_dir_fd < 0)
+  if (self->io_dirs.fd < 0)
     return open (source, O_RDONLY | O_CLOEXEC);
-  return openat (self->io_dir_fd, slash + 1, O_RDONLY | O_CLOEXEC);
+  return openat (self->io_dirs.fd, slash + 1, O_RDONLY | O_CLOEXEC);
 }
 
 /* Room for @more bytes after @pos (and one to spare, see batch_read()). */
@@ -822,8 +788,8 @@ prefetch (StreamServe *ss)
           ss->prefetch_pos++;
           ss->prefetch_offset = 0;
         }
-      if (chunk->len == CHUNK_SIZE && self->spare_buffers->len > 0)
-        chunk->buf = g_ptr_array_steal_index_fast (self->spare_buffers, self->spare_buffers->len - 1);
+      if (chunk->len == CHUNK_SIZE)
+        chunk->buf = foctet_transfer_buffer_pool_take (&self->buffers);
       else
         chunk->buf = g_malloc (MAX (chunk->len, 1));
       chunk->size = chunk->len;
@@ -870,8 +836,8 @@ get_chunk_written_cb (GObject      *source,
   chunk = g_queue_pop_head (&ss->chunks);
   ss->chunk_bytes -= chunk->charged;
   last = chunk->last;
-  if (chunk->size == CHUNK_SIZE && self->spare_buffers->len < 16)
-    g_ptr_array_add (self->spare_buffers, g_steal_pointer (&chunk->buf));
+  if (chunk->size == CHUNK_SIZE)
+    foctet_transfer_buffer_pool_give (&self->buffers, g_steal_pointer (&chunk->buf));
   chunk_free (chunk);
   if (last)
     {
@@ -1095,9 +1061,8 @@ stream_write_next (StreamServe *ss)
           self->session->acked = TRUE;
         ss->ending = TRUE;
         /* Wait for the receiver's half-close, within limits. */
-        ss->timeout = g_timeout_source_new_seconds (FOCTET_TRANSFER_DONE_ACK_LINGER);
-        g_source_set_callback (ss->timeout, linger_cb, ss, NULL);
-        g_source_attach (ss->timeout, self->context);
+        ss->timeout = foctet_transfer_source_attach (g_timeout_source_new_seconds (FOCTET_TRANSFER_DONE_ACK_LINGER),
+                                                     linger_cb, ss, self->context);
         stream_write_message (ss, foctet_transfer_message_new_done_ack ());
       }
       break;
@@ -1130,7 +1095,7 @@ stream_first_message (StreamServe           *ss,
 {
   FoctetTransferSender *self = ss->sender;
 
-  clear_timeout (ss);
+  foctet_transfer_source_clear (&ss->timeout);
   switch (message->type)
     {
     case FOCTET_TRANSFER_MESSAGE_HELLO:
@@ -1331,12 +1296,7 @@ stream_read_next (StreamServe *ss)
     }
   if (room <= 0)
     return;
-  if (ss->in_start > 0)
-    {
-      memmove (ss->in, ss->in + ss->in_start, ss->in_end - ss->in_start);
-      ss->in_end -= ss->in_start;
-      ss->in_start = 0;
-    }
+  foctet_transfer_buffer_compact (ss->in, &ss->in_start, &ss->in_end);
   room = MIN ((gsize) room, IN_SIZE - ss->in_end);
   ss->reading = TRUE;
   g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (ss->stream)), ss->in + ss->in_end, room,
@@ -1382,9 +1342,8 @@ transfer_handler (FoctetNode       *node,
   if (self->io == NULL)
     self->io = foctet_transfer_worker_new ("foctet-send-io", self->context, io_work, io_deliver);
   g_ptr_array_add (self->streams, ss);
-  ss->timeout = g_timeout_source_new_seconds (FOCTET_TRANSFER_FIRST_MESSAGE_TIMEOUT);
-  g_source_set_callback (ss->timeout, first_message_timeout_cb, ss, NULL);
-  g_source_attach (ss->timeout, self->context);
+  ss->timeout = foctet_transfer_source_attach (g_timeout_source_new_seconds (FOCTET_TRANSFER_FIRST_MESSAGE_TIMEOUT),
+                                               first_message_timeout_cb, ss, self->context);
   stream_read_next (ss);
 }
 
@@ -1419,10 +1378,8 @@ foctet_transfer_sender_finalize (GObject *object)
   g_assert (self->serve_task == NULL);
   /* Every chunk came back (each held a stream, which holds the sender). */
   g_clear_pointer (&self->io, foctet_transfer_worker_free);
-  g_free (self->io_dir_path);
-  if (self->io_dir_fd >= 0)
-    close (self->io_dir_fd);
-  g_ptr_array_unref (self->spare_buffers);
+  foctet_transfer_dir_cache_clear (&self->io_dirs);
+  foctet_transfer_buffer_pool_clear (&self->buffers);
   g_ptr_array_unref (self->streams);
   g_ptr_array_unref (self->files);
   g_clear_pointer (&self->sources, g_ptr_array_unref);
@@ -1519,8 +1476,8 @@ foctet_transfer_sender_init (FoctetTransferSender *self)
 {
   self->files = g_ptr_array_new_with_free_func (g_object_unref);
   self->streams = g_ptr_array_new ();
-  self->spare_buffers = g_ptr_array_new_with_free_func (g_free);
-  self->io_dir_fd = -1;
+  foctet_transfer_buffer_pool_init (&self->buffers, CHUNK_SIZE, 16, 0);
+  self->io_dirs = (FoctetTransferDirCache) FOCTET_TRANSFER_DIR_CACHE_INIT;
   self->context = g_main_context_ref_thread_default ();
 }
 
@@ -1604,15 +1561,12 @@ hash_file (const char    *path,
            GError       **error)
 {
   g_autoptr(FoctetSha256) checksum = NULL;
-  gsize have = 0;                       /* in buf, not hashed yet */
+  gssize have;                          /* in buf, not hashed yet */
   int fd = open (path, O_RDONLY | O_CLOEXEC);
 
   if (fd < 0)
     {
-      int saved = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Opening “%s”: %s", path,
-                   g_strerror (saved));
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Opening “%s”", path));
       return FALSE;
     }
   /* The size is what was hashed: a file growing meanwhile is offered as
@@ -1620,34 +1574,23 @@ hash_file (const char    *path,
   *size = 0;
   for (;;)
     {
-      gssize n = read (fd, buf + have, HASH_SIZE - have);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
+      have = foctet_transfer_read_full (fd, buf, HASH_SIZE);
+      if (have < 0)
         {
-          int saved = errno;
-
+          g_propagate_error (error, foctet_transfer_errno_error (errno, "Reading “%s”", path));
           close (fd);
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Reading “%s”: %s", path,
-                       g_strerror (saved));
           return FALSE;
         }
-      if (n == 0)
+      *size += have;
+      if (have < HASH_SIZE)
         break;
-      have += n;
-      *size += n;
-      if (have == HASH_SIZE)
+      if (checksum == NULL)
+        checksum = foctet_sha256_new ();
+      foctet_sha256_update (checksum, buf, have);
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
         {
-          if (checksum == NULL)
-            checksum = foctet_sha256_new ();
-          foctet_sha256_update (checksum, buf, have);
-          have = 0;
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
-            {
-              close (fd);
-              return FALSE;
-            }
+          close (fd);
+          return FALSE;
         }
     }
   close (fd);
@@ -2215,9 +2158,8 @@ foctet_transfer_sender_serve_async (FoctetTransferSender *self,
   self->serve_task = g_steal_pointer (&task);
   if (cancellable != NULL)
     {
-      self->serve_cancelled = g_cancellable_source_new (cancellable);
-      g_source_set_callback (self->serve_cancelled, (GSourceFunc) serve_cancelled_cb, self, NULL);
-      g_source_attach (self->serve_cancelled, self->context);
+      self->serve_cancelled = foctet_transfer_source_attach (g_cancellable_source_new (cancellable),
+                                                             (GSourceFunc) serve_cancelled_cb, self, self->context);
     }
 }
 
