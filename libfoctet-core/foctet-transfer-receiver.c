@@ -212,6 +212,7 @@ struct _Receive {
 };
 
 static void fetcher_pump (Fetcher *fetcher);
+static void receive_pump (Receive *receive);
 static void receive_all_fetched (Receive *receive);
 static void fetcher_read (Fetcher *fetcher);
 static void receive_fail (Receive *receive,
@@ -402,10 +403,8 @@ typedef struct {
 } Plan;
 
 static void
-file_job_clear (FileJob *job)
+job_close_files (FileJob *job)
 {
-  g_clear_pointer (&job->checksum, foctet_sha256_free);
-  g_clear_pointer (&job->failure, g_free);
   if (job->fd >= 0)
     close (job->fd);
   job->fd = -1;
@@ -415,6 +414,14 @@ file_job_clear (FileJob *job)
   if (job->dir_fd >= 0)
     close (job->dir_fd);
   job->dir_fd = -1;
+}
+
+static void
+file_job_clear (FileJob *job)
+{
+  g_clear_pointer (&job->checksum, foctet_sha256_free);
+  g_clear_pointer (&job->failure, g_free);
+  job_close_files (job);
 }
 
 static void
@@ -864,7 +871,31 @@ receive_fail (Receive *receive,
   receive_close_connection (receive);
 }
 
+/* For the callback of a step of the receive, holding a reference: fails
+ * the receive with @error (owned) unless it is %NULL, and tells whether
+ * the receive is over (failed now or before), having then dropped the
+ * reference. */
+static gboolean
+receive_stopped (Receive *receive,
+                 GError  *error)
+{
+  if (error != NULL)
+    receive_fail (receive, error);
+  if (!receive->finished)
+    return FALSE;
+  receive_unref (receive);
+  return TRUE;
+}
+
 /* Jobs, and the I/O thread that writes their part files */
+
+/* The mode a file or directory gets: the entry's, masked by the umask. */
+static mode_t
+entry_mode (Receive                   *receive,
+            const FoctetTransferEntry *entry)
+{
+  return entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK;
+}
 
 typedef enum {
   IO_OPEN,                              /* open the part file, cut to @offset */
@@ -887,19 +918,31 @@ typedef struct {
   GError *error;
 } IoOp;
 
-static void
-io_push (Receive *receive,
-         IoKind   kind,
-         FileJob *job)
+/* An operation on @job for I/O thread @worker, at the end of what was
+ * queued of the job so far. */
+static IoOp *
+io_op_new (Receive *receive,
+           IoKind   kind,
+           guint    worker,
+           FileJob *job)
 {
   IoOp *op = g_new0 (IoOp, 1);
 
   op->kind = kind;
   op->receive = receive_ref (receive);
-  op->state = &receive->io_state[0];
+  op->state = &receive->io_state[worker];
   op->job = job;
   op->offset = job->queued;
-  foctet_transfer_worker_push (receive->io[0], op);
+  return op;
+}
+
+/* Queues an operation that must run in order with the job's others. */
+static void
+io_push (Receive *receive,
+         IoKind   kind,
+         FileJob *job)
+{
+  foctet_transfer_worker_push (receive->io[0], io_op_new (receive, kind, 0, job));
 }
 
 static void
@@ -943,18 +986,39 @@ rename_part (int         dir_fd,
   return TRUE;
 }
 
-static void
-job_close_files (FileJob *job)
+/* Why rename_part() (or the link of an unnamed file) failed. */
+static GError *
+rename_error (const FoctetTransferEntry *entry,
+              int                        saved)
 {
-  if (job->fd >= 0)
-    close (job->fd);
-  job->fd = -1;
-  if (job->direct_fd >= 0)
-    close (job->direct_fd);
-  job->direct_fd = -1;
-  if (job->dir_fd >= 0)
-    close (job->dir_fd);
-  job->dir_fd = -1;
+  if (saved == EEXIST)
+    return g_error_new (G_IO_ERROR, G_IO_ERROR_EXISTS,
+                        "“%s” appeared while it was being fetched; not overwriting it (the file fetched is "
+                        "“%s%s”)", entry->path, entry->path, FOCTET_TRANSFER_PART_SUFFIX);
+  return foctet_transfer_errno_error (saved, "Renaming “%s%s” to “%s”", entry->path, FOCTET_TRANSFER_PART_SUFFIX,
+                                      entry->path);
+}
+
+/* Writes all of @buf at @offset; errno tells why not. */
+static gboolean
+pwrite_all (int           fd,
+            const guint8 *buf,
+            gsize         len,
+            guint64       offset)
+{
+  gsize done = 0;
+
+  while (done < len)
+    {
+      ssize_t n = pwrite (fd, buf + done, len - done, offset + done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return FALSE;
+      done += n;
+    }
+  return TRUE;
 }
 
 /* In the I/O thread: opens the job's part file for writing, holding
@@ -1046,19 +1110,11 @@ io_write (FileJob       *job,
             break;
         }
     }
-  while (done < len)
+  if (!pwrite_all (job->fd, buf + done, len - done, offset + done))
     {
-      ssize_t n = pwrite (job->fd, buf + done, len - done, offset + done);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s%s”", job->entry->path,
-                                                                 FOCTET_TRANSFER_PART_SUFFIX));
-          return FALSE;
-        }
-      done += n;
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s%s”", job->entry->path,
+                                                             FOCTET_TRANSFER_PART_SUFFIX));
+      return FALSE;
     }
   foctet_sha256_update (job->checksum, buf, len);
   return TRUE;
@@ -1081,7 +1137,7 @@ io_finish (Receive   *receive,
   *matched = digest_matches (job->checksum, entry);
   if (!*matched)
     return TRUE;
-  if (fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) < 0)
+  if (fchmod (fd, entry_mode (receive, entry)) < 0)
     {
       g_propagate_error (error, foctet_transfer_errno_error (errno, "Setting the mode of “%s”", entry->path));
       return FALSE;
@@ -1096,15 +1152,7 @@ io_finish (Receive   *receive,
   part = part_name (name);
   if (!rename_part (job->dir_fd, part, name, (receive->flags & FOCTET_TRANSFER_RECEIVE_FORCE) != 0))
     {
-      int saved = errno;
-
-      if (saved == EEXIST)
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-                     "“%s” appeared while it was being fetched; not overwriting it (the file fetched is "
-                     "“%s%s”)", entry->path, entry->path, FOCTET_TRANSFER_PART_SUFFIX);
-      else
-        g_propagate_error (error, foctet_transfer_errno_error (saved, "Renaming “%s%s” to “%s”", entry->path,
-                                                               FOCTET_TRANSFER_PART_SUFFIX, entry->path));
+      g_propagate_error (error, rename_error (entry, errno));
       return FALSE;
     }
   job_close_files (job);
@@ -1134,43 +1182,6 @@ link_tmpfile (IoState    *state,
     }
   g_snprintf (proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
   return linkat (AT_FDCWD, proc_path, dir_fd, name, AT_SYMLINK_FOLLOW) == 0;
-}
-
-static gboolean
-write_all_at (int            fd,
-              const guint8  *buf,
-              gsize          len,
-              const char    *path,
-              GError       **error)
-{
-  gsize done = 0;
-
-  while (done < len)
-    {
-      ssize_t n = pwrite (fd, buf + done, len - done, done);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s”", path));
-          return FALSE;
-        }
-      done += n;
-    }
-  return TRUE;
-}
-
-static GError *
-rename_error (const FoctetTransferEntry *entry,
-              int                        saved)
-{
-  if (saved == EEXIST)
-    return g_error_new (G_IO_ERROR, G_IO_ERROR_EXISTS,
-                        "“%s” appeared while it was being fetched; not overwriting it (the file fetched is "
-                        "“%s%s”)", entry->path, entry->path, FOCTET_TRANSFER_PART_SUFFIX);
-  return foctet_transfer_errno_error (saved, "Renaming “%s%s” to “%s”", entry->path, FOCTET_TRANSFER_PART_SUFFIX,
-                                      entry->path);
 }
 
 /* In the I/O thread: a small file, all its bytes in @buf.  The same
@@ -1211,7 +1222,7 @@ io_whole (Receive       *receive,
   if (!job->replace && !state->no_tmpfile)
     {
       fd = openat (dir_fd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC,
-                   *matched ? entry->mode & FOCTET_TRANSFER_MODE_MASK & ~receive->umask : 0600);
+                   *matched ? entry_mode (receive, entry) : 0600);
       if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))
         state->no_tmpfile = TRUE;
       else if (fd < 0)
@@ -1224,8 +1235,9 @@ io_whole (Receive       *receive,
           gboolean linked;
           int saved;
 
-          if (!write_all_at (fd, buf, len, part_path, error))
+          if (!pwrite_all (fd, buf, len, 0))
             {
+              g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s”", part_path));
               close (fd);
               return FALSE;
             }
@@ -1267,12 +1279,13 @@ io_whole (Receive       *receive,
       g_propagate_error (error, foctet_transfer_errno_error (errno, "Creating “%s”", part_path));
       return FALSE;
     }
-  if (!write_all_at (fd, buf, len, part_path, error))
+  if (!pwrite_all (fd, buf, len, 0))
     {
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Writing “%s”", part_path));
       close (fd);
       return FALSE;
     }
-  if (*matched && fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) < 0)
+  if (*matched && fchmod (fd, entry_mode (receive, entry)) < 0)
     {
       g_propagate_error (error, foctet_transfer_errno_error (errno, "Setting the mode of “%s”", entry->path));
       close (fd);
@@ -1354,8 +1367,7 @@ job_mismatched (Receive *receive,
             fetcher->current = NULL;
         }
       g_queue_push_head (&receive->pending, job);
-      for (guint i = 0; i < receive->fetchers->len; i++)
-        fetcher_pump (g_ptr_array_index (receive->fetchers, i));
+      receive_pump (receive);
       return;
     }
   job->failed = TRUE;
@@ -1457,8 +1469,6 @@ fetcher_new (Receive      *receive,
   return fetcher;
 }
 
-static void fetcher_read (Fetcher *fetcher);
-
 static void
 fetcher_gets_written_cb (GObject      *source,
                          GAsyncResult *result,
@@ -1530,6 +1540,14 @@ fetcher_pump (Fetcher *fetcher)
   fetcher_read (fetcher);
 }
 
+/* Every stream sends what GETs it can. */
+static void
+receive_pump (Receive *receive)
+{
+  for (guint i = 0; i < receive->fetchers->len; i++)
+    fetcher_pump (g_ptr_array_index (receive->fetchers, i));
+}
+
 /* The answer to the head GET is complete (or refused). */
 static void
 fetcher_get_answered (Fetcher *fetcher)
@@ -1565,18 +1583,13 @@ fetcher_flush (Fetcher *fetcher)
 
   if (fetcher->fill == 0 && !fetcher->data_whole)
     return;
-  op = g_new0 (IoOp, 1);
-  op->kind = fetcher->data_whole ? IO_WHOLE : IO_WRITE;
-  op->receive = receive_ref (receive);
   /* A whole file needs no order with any other operation. */
   worker = fetcher->data_whole ? receive->next_io++ % N_IO_THREADS : 0;
-  op->state = &receive->io_state[worker];
-  op->job = job;
+  op = io_op_new (receive, fetcher->data_whole ? IO_WHOLE : IO_WRITE, worker, job);
   /* An empty file has no buffer (and buf_size is the last one's). */
   op->size = fetcher->buf != NULL ? fetcher->buf_size : 0;
   op->buf = g_steal_pointer (&fetcher->buf);
   op->len = fetcher->fill;
-  op->offset = job->queued;
   job->queued += op->len;
   if (fetcher->data_whole)
     job->whole = TRUE;
@@ -1830,6 +1843,16 @@ fetcher_read (Fetcher *fetcher)
                              G_PRIORITY_DEFAULT, receive->cancellable, fetcher_read_cb, fetcher);
 }
 
+/* Half-closes the fetcher's stream: it asks for nothing more. */
+static void
+fetcher_close_write (Fetcher *fetcher)
+{
+  if (fetcher->closed)
+    return;
+  fetcher->closed = TRUE;
+  foctet_stream_close_write_async (fetcher->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+}
+
 /* The end: directory modes, DONE, DONE_ACK. */
 
 static void
@@ -1847,15 +1870,7 @@ receive_succeed (Receive *receive)
            receive->fetch_started != 0 ? (receive->fetch_ended - receive->fetch_started) / 1e6 : 0.0);
   /* Half-close every stream; the connection closes once all is done. */
   for (guint i = 0; i < receive->fetchers->len; i++)
-    {
-      Fetcher *fetcher = g_ptr_array_index (receive->fetchers, i);
-
-      if (!fetcher->closed)
-        {
-          fetcher->closed = TRUE;
-          foctet_stream_close_write_async (fetcher->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-        }
-    }
+    fetcher_close_write (g_ptr_array_index (receive->fetchers, i));
 }
 
 static void
@@ -1943,7 +1958,7 @@ apply_directory_modes (Receive  *receive,
         return FALSE;
       fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       close (dir_fd);
-      ok = fd >= 0 && fchmod (fd, entry->mode & ~receive->umask & FOCTET_TRANSFER_MODE_MASK) == 0;
+      ok = fd >= 0 && fchmod (fd, entry_mode (receive, entry)) == 0;
       if (!ok)
         {
           g_propagate_error (error, foctet_transfer_errno_error (errno, "Setting the mode of “%s”", entry->path));
@@ -1989,12 +2004,7 @@ receive_all_fetched (Receive *receive)
   progress_set_current (receive->self, NULL);
   /* The data streams are done: half-close them now. */
   for (guint i = 1; i < receive->fetchers->len; i++)
-    {
-      Fetcher *fetcher = g_ptr_array_index (receive->fetchers, i);
-
-      fetcher->closed = TRUE;
-      foctet_stream_close_write_async (fetcher->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-    }
+    fetcher_close_write (g_ptr_array_index (receive->fetchers, i));
   done = foctet_transfer_message_new_done (foctet_transfer_manifest_get_n_entries (receive->manifest));
   receive->control->writing = TRUE;
   foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (receive->control->stream)),
@@ -2008,8 +2018,7 @@ static void
 receive_start_fetching (Receive *receive)
 {
   receive->fetch_started = g_get_monotonic_time ();
-  for (guint i = 0; i < receive->fetchers->len; i++)
-    fetcher_pump (g_ptr_array_index (receive->fetchers, i));
+  receive_pump (receive);
 }
 
 static void
@@ -2050,17 +2059,9 @@ planned_cb (GObject      *source,
   GError *error = NULL;
   guint n_data;
 
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
-    {
-      receive_fail (receive, error);
-      receive_unref (receive);
-      return;
-    }
-  if (receive->finished)
-    {
-      receive_unref (receive);
-      return;
-    }
+  g_task_propagate_boolean (G_TASK (result), &error);
+  if (receive_stopped (receive, error))
+    return;
   receive->jobs = g_steal_pointer (&plan->jobs);
   receive->jobs_left = receive->jobs->len;
   g_queue_init (&receive->pending);
@@ -2144,15 +2145,9 @@ manifest_cb (GObject      *source,
         g_prefix_error (&error, "The sender did not answer: ");
       if (refused_stream (&error))
         receive->control->closed = TRUE;
-      receive_fail (receive, error);
-      receive_unref (receive);
-      return;
     }
-  if (receive->finished)
-    {
-      receive_unref (receive);
-      return;
-    }
+  if (receive_stopped (receive, error))
+    return;
   if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR)
     {
       receive->control->closed = TRUE;  /* the sender ended it: no ABORT */
@@ -2220,17 +2215,9 @@ hello_written_cb (GObject      *source,
   GError *error = NULL;
 
   receive->control->writing = FALSE;
-  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    {
-      receive_fail (receive, error);
-      receive_unref (receive);
-      return;
-    }
-  if (receive->finished)
-    {
-      receive_unref (receive);
-      return;
-    }
+  foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error);
+  if (receive_stopped (receive, error))
+    return;
   foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (receive->control->stream)),
                                       G_PRIORITY_DEFAULT, receive->cancellable, manifest_cb, receive);
 }
@@ -2247,19 +2234,14 @@ control_opened_cb (GObject      *source,
 
   stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
   if (stream == NULL)
+    refused_stream (&error);
+  else
     {
-      refused_stream (&error);
-      receive_fail (receive, error);
-      receive_unref (receive);
-      return;
+      receive->control = fetcher_new (receive, stream);
+      g_ptr_array_add (receive->fetchers, receive->control);
     }
-  receive->control = fetcher_new (receive, stream);
-  g_ptr_array_add (receive->fetchers, receive->control);
-  if (receive->finished)
-    {
-      receive_unref (receive);
-      return;
-    }
+  if (receive_stopped (receive, error))
+    return;
   hello = foctet_transfer_message_new_hello (receive->secret);
   receive->control->writing = TRUE;
   foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)), hello,
@@ -2275,17 +2257,8 @@ dialed_cb (GObject      *source,
   GError *error = NULL;
 
   receive->connection = foctet_node_dial_finish (FOCTET_NODE (source), result, &error);
-  if (receive->connection == NULL)
-    {
-      receive_fail (receive, error);
-      receive_unref (receive);
-      return;
-    }
-  if (receive->finished)
-    {
-      receive_unref (receive);
-      return;
-    }
+  if (receive_stopped (receive, error))
+    return;
   g_debug ("Transfer: connected over %s", foctet_connection_get_transport_name (receive->connection));
   foctet_connection_open_stream_async (receive->connection, FOCTET_PROTOCOL_TRANSFER, receive->cancellable,
                                        control_opened_cb, receive);
