@@ -810,6 +810,39 @@ get_fail_midway (StreamServe  *ss,
   stream_end (ss, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
 }
 
+/* After a write of part of an answer: whether the answer cannot go on,
+ * its write having failed with @error, or the stream having ended
+ * meanwhile. */
+static gboolean
+get_write_stopped (StreamServe  *ss,
+                   const GError *error)
+{
+  if (error != NULL)
+    {
+      get_fail_midway (ss, error);
+      return TRUE;
+    }
+  if (ss->ended)
+    {
+      ss->writing = FALSE;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* The head @n_requests requests are answered: on to the next. */
+static void
+get_answered (StreamServe *ss,
+              guint        n_requests)
+{
+  ss->writing = FALSE;
+  for (guint i = 0; i < n_requests; i++)
+    request_pop (ss);
+  prefetch (ss);
+  stream_read_next (ss);
+  stream_write_next (ss);
+}
+
 static void
 get_chunk_written_cb (GObject      *source,
                       GAsyncResult *result,
@@ -821,15 +854,9 @@ get_chunk_written_cb (GObject      *source,
   Chunk *chunk;
   gboolean last;
 
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+  g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error);
+  if (get_write_stopped (ss, error))
     {
-      get_fail_midway (ss, error);
-      stream_serve_unref (ss);
-      return;
-    }
-  if (ss->ended)
-    {
-      ss->writing = FALSE;
       stream_serve_unref (ss);
       return;
     }
@@ -840,13 +867,7 @@ get_chunk_written_cb (GObject      *source,
     foctet_transfer_buffer_pool_give (&self->buffers, g_steal_pointer (&chunk->buf));
   chunk_free (chunk);
   if (last)
-    {
-      ss->writing = FALSE;
-      request_pop (ss);
-      prefetch (ss);
-      stream_read_next (ss);
-      stream_write_next (ss);
-    }
+    get_answered (ss, 1);
   else
     {
       prefetch (ss);
@@ -864,28 +885,19 @@ batch_written_cb (GObject      *source,
   StreamServe *ss = user_data;
   g_autoptr(GError) error = NULL;
   Chunk *chunk;
+  guint n_items;
 
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+  g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error);
+  if (get_write_stopped (ss, error))
     {
-      get_fail_midway (ss, error);
-      stream_serve_unref (ss);
-      return;
-    }
-  if (ss->ended)
-    {
-      ss->writing = FALSE;
       stream_serve_unref (ss);
       return;
     }
   chunk = g_queue_pop_head (&ss->chunks);
   ss->chunk_bytes -= chunk->charged;
-  for (guint i = 0; i < chunk->n_items; i++)
-    request_pop (ss);
+  n_items = chunk->n_items;
   chunk_free (chunk);
-  ss->writing = FALSE;
-  prefetch (ss);
-  stream_read_next (ss);
-  stream_write_next (ss);
+  get_answered (ss, n_items);
   stream_serve_unref (ss);
 }
 
@@ -899,11 +911,7 @@ get_send_chunk (StreamServe *ss)
       /* An empty file: DATA alone. */
       g_queue_pop_head (&ss->chunks);
       chunk_free (chunk);
-      ss->writing = FALSE;
-      request_pop (ss);
-      prefetch (ss);
-      stream_read_next (ss);
-      stream_write_next (ss);
+      get_answered (ss, 1);
       return;
     }
   g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (ss->stream)), chunk->buf,
@@ -919,11 +927,8 @@ get_header_written_cb (GObject      *source,
   StreamServe *ss = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
-    get_fail_midway (ss, error);
-  else if (ss->ended)
-    ss->writing = FALSE;
-  else
+  foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error);
+  if (!get_write_stopped (ss, error))
     get_send_chunk (ss);
   stream_serve_unref (ss);
 }
@@ -1178,6 +1183,20 @@ stream_message (StreamServe           *ss,
   stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, text);
 }
 
+/* The size of the message begun in the input buffer, header included,
+ * as far as it is known: the header's alone until the header is all
+ * there. */
+static gsize
+buffered_message_size (StreamServe *ss)
+{
+  const guint8 *header = ss->in + ss->in_start;
+
+  if (ss->in_end - ss->in_start < FOCTET_TRANSFER_MESSAGE_HEADER_SIZE)
+    return FOCTET_TRANSFER_MESSAGE_HEADER_SIZE;
+  return FOCTET_TRANSFER_MESSAGE_HEADER_SIZE + (gsize) (((guint32) header[1] << 24) | ((guint32) header[2] << 16) |
+                                                        ((guint32) header[3] << 8) | header[4]);
+}
+
 /* A read came back: the messages in it are taken in order, as far as
  * they are whole. */
 static void
@@ -1245,11 +1264,7 @@ stream_read_cb (GObject      *source,
         {
           if (error != NULL)
             stream_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, error->message);
-          else if (ss->in_end - ss->in_start >= FOCTET_TRANSFER_MESSAGE_HEADER_SIZE &&
-                   FOCTET_TRANSFER_MESSAGE_HEADER_SIZE + (gsize) ((ss->in[ss->in_start + 1] << 24) |
-                                                                  (ss->in[ss->in_start + 2] << 16) |
-                                                                  (ss->in[ss->in_start + 3] << 8) |
-                                                                  ss->in[ss->in_start + 4]) > IN_SIZE)
+          else if (buffered_message_size (ss) > IN_SIZE)
             {
               /* Longer than anything a receiver sends (a MANIFEST): not read. */
               g_autofree char *text = g_strdup_printf ("%s from the receiver",
@@ -1284,16 +1299,7 @@ stream_read_next (StreamServe *ss)
   /* Whatever the count, a message begun is read to its end (an ABORT is
    * longer than a GET); stream_read_cb() refused any too long for IN_SIZE. */
   if (buffered > 0)
-    {
-      gssize whole = buffered < FOCTET_TRANSFER_MESSAGE_HEADER_SIZE
-                     ? FOCTET_TRANSFER_MESSAGE_HEADER_SIZE
-                     : FOCTET_TRANSFER_MESSAGE_HEADER_SIZE + (gssize) (((guint32) ss->in[ss->in_start + 1] << 24) |
-                                                                       ((guint32) ss->in[ss->in_start + 2] << 16) |
-                                                                       ((guint32) ss->in[ss->in_start + 3] << 8) |
-                                                                       ss->in[ss->in_start + 4]);
-
-      room = MAX (room, whole - buffered);
-    }
+    room = MAX (room, (gssize) buffered_message_size (ss) - buffered);
   if (room <= 0)
     return;
   foctet_transfer_buffer_compact (ss->in, &ss->in_start, &ss->in_end);
