@@ -29,31 +29,8 @@ foctet_transfer_errno_error (int         saved_errno,
                       g_strerror (saved_errno));
 }
 
-/* Reads @count bytes, or fewer at the end of the file; -1 with errno
- * when a read fails. */
-gssize
-foctet_transfer_read_full (int    fd,
-                           void  *buf,
-                           gsize  count)
-{
-  gsize done = 0;
-
-  while (done < count)
-    {
-      ssize_t n = read (fd, (guint8 *) buf + done, count - done);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return -1;
-      if (n == 0)
-        break;
-      done += n;
-    }
-  return done;
-}
-
-/* As foctet_transfer_read_full(), from @offset. */
+/* Reads @count bytes from @offset, or fewer at the end of the file; -1
+ * with errno when a read fails. */
 gssize
 foctet_transfer_pread_full (int     fd,
                             void   *buf,

@@ -16,9 +16,6 @@ GError *foctet_transfer_errno_error (int         saved_errno,
                                      const char *format,
                                      ...) G_GNUC_PRINTF (2, 3);
 
-gssize foctet_transfer_read_full (int    fd,
-                                  void  *buf,
-                                  gsize  count);
 gssize foctet_transfer_pread_full (int     fd,
                                    void   *buf,
                                    gsize   count,

@@ -104,6 +104,7 @@ receiver_dir_cache_get_parent (FoctetTransferDirCache  *cache,
   return cache->fd;
 }
 
+/* Adds the first @length bytes of @fd to @checksum. */
 static gboolean
 hash_fd (int            fd,
          guint64        length,
@@ -112,11 +113,12 @@ hash_fd (int            fd,
          GError       **error)
 {
   g_autofree guint8 *buf = g_malloc (CHUNK_SIZE);
+  guint64 offset = 0;
 
-  while (length > 0)
+  while (offset < length)
     {
-      gsize want = MIN (length, CHUNK_SIZE);
-      gssize n = foctet_transfer_read_full (fd, buf, want);
+      gsize want = MIN (length - offset, CHUNK_SIZE);
+      gssize n = foctet_transfer_pread_full (fd, buf, want, offset);
 
       if (n < 0)
         {
@@ -131,7 +133,7 @@ hash_fd (int            fd,
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
       foctet_sha256_update (checksum, buf, n);
-      length -= n;
+      offset += n;
     }
   return TRUE;
 }

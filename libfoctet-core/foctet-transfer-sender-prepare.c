@@ -53,7 +53,7 @@ hash_file (const char    *path,
   *size = 0;
   for (;;)
     {
-      have = foctet_transfer_read_full (fd, buf, HASH_SIZE);
+      have = foctet_transfer_pread_full (fd, buf, HASH_SIZE, *size);
       if (have < 0)
         {
           g_propagate_error (error, foctet_transfer_errno_error (errno, "Reading “%s”", path));
