@@ -429,6 +429,8 @@ get_answered (StreamServe *ss,
   stream_serve_write_next (ss);
 }
 
+/* The head chunk went out: a piece of a GET's file, after which the GET
+ * goes on unless it was its last; or a batch, whose GETs are all done. */
 static void
 get_chunk_written_cb (GObject      *source,
                       GAsyncResult *result,
@@ -438,7 +440,7 @@ get_chunk_written_cb (GObject      *source,
   FoctetTransferSender *self = ss->sender;
   g_autoptr(GError) error = NULL;
   Chunk *chunk;
-  gboolean last;
+  guint n_answered;
 
   g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error);
   if (get_write_stopped (ss, error))
@@ -448,42 +450,20 @@ get_chunk_written_cb (GObject      *source,
     }
   chunk = g_queue_pop_head (&ss->chunks);
   ss->chunk_bytes -= chunk->charged;
-  last = chunk->last;
-  if (chunk->size == CHUNK_SIZE)
+  if (chunk->items != NULL)
+    n_answered = chunk->n_items;
+  else
+    n_answered = chunk->last ? 1 : 0;
+  if (chunk->items == NULL && chunk->size == CHUNK_SIZE)
     foctet_transfer_buffer_pool_give (&self->buffers, g_steal_pointer (&chunk->buf));
   sender_chunk_free (chunk);
-  if (last)
-    get_answered (ss, 1);
+  if (n_answered > 0)
+    get_answered (ss, n_answered);
   else
     {
       prefetch (ss);
       get_continue (ss);
     }
-  stream_serve_unref (ss);
-}
-
-/* A batch went out: the GETs it answered are done. */
-static void
-batch_written_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  StreamServe *ss = user_data;
-  g_autoptr(GError) error = NULL;
-  Chunk *chunk;
-  guint n_items;
-
-  g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error);
-  if (get_write_stopped (ss, error))
-    {
-      stream_serve_unref (ss);
-      return;
-    }
-  chunk = g_queue_pop_head (&ss->chunks);
-  ss->chunk_bytes -= chunk->charged;
-  n_items = chunk->n_items;
-  sender_chunk_free (chunk);
-  get_answered (ss, n_items);
   stream_serve_unref (ss);
 }
 
@@ -538,7 +518,7 @@ get_continue (StreamServe *ss)
   if (chunk->items != NULL)
     {
       g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (ss->stream)), chunk->buf,
-                                       chunk->len, G_PRIORITY_DEFAULT, ss->cancellable, batch_written_cb,
+                                       chunk->len, G_PRIORITY_DEFAULT, ss->cancellable, get_chunk_written_cb,
                                        stream_serve_ref (ss));
       return;
     }
