@@ -103,6 +103,14 @@ receive_close_connection (Receive *receive)
                                    NULL, NULL, NULL);
 }
 
+/* The sender heard the ABORT, or cannot: the last step after it. */
+static void
+abort_done (Receive *receive)
+{
+  receive_close_connection (receive);
+  receive_unref (receive);
+}
+
 static gboolean
 abort_timeout_cb (gpointer user_data)
 {
@@ -122,8 +130,7 @@ abort_answer_cb (GObject      *source,
   g_autoptr(FoctetTransferMessage) message = NULL;
 
   message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, NULL);
-  receive_close_connection (receive);
-  receive_unref (receive);
+  abort_done (receive);
 }
 
 /* After ABORT, the half-close; the sender then ends the stream too, and
@@ -137,13 +144,10 @@ abort_closed_cb (GObject      *source,
   Receive *receive = user_data;
 
   if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, NULL))
-    {
-      receive_close_connection (receive);
-      receive_unref (receive);
-      return;
-    }
-  foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (source)), G_PRIORITY_DEFAULT,
-                                      NULL, abort_answer_cb, receive);
+    abort_done (receive);
+  else
+    foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (source)), G_PRIORITY_DEFAULT,
+                                        NULL, abort_answer_cb, receive);
 }
 
 static void
@@ -154,12 +158,9 @@ abort_written_cb (GObject      *source,
   Receive *receive = user_data;
 
   if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, NULL))
-    {
-      receive_close_connection (receive);
-      receive_unref (receive);
-      return;
-    }
-  foctet_stream_close_write_async (receive->control->stream, G_PRIORITY_DEFAULT, NULL, abort_closed_cb, receive);
+    abort_done (receive);
+  else
+    foctet_stream_close_write_async (receive->control->stream, G_PRIORITY_DEFAULT, NULL, abort_closed_cb, receive);
 }
 
 /* Gives up: says why on the control stream (ABORT) when it can, stops
