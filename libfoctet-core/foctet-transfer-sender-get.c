@@ -145,7 +145,7 @@ batch_open (FoctetTransferSender *self,
   return openat (self->io_dirs.fd, slash + 1, O_RDONLY | O_CLOEXEC);
 }
 
-/* Room for @more bytes after @pos (and one to spare, see batch_read()). */
+/* Room for @more bytes after @pos (and one to spare, see batch_read_item()). */
 static void
 batch_reserve (Chunk *chunk,
                gsize  pos,
