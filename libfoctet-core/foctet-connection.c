@@ -206,7 +206,12 @@ foctet_connection_init (FoctetConnection *self)
  * foctet_connection_get_peer_id:
  * @self: a #FoctetConnection
  *
- * Returns: (transfer none): the peer's authenticated NodeId
+ * Gets the NodeId the peer proved in the handshake, the
+ * #FoctetConnection:peer-id property.  It is set on every connection a
+ * #FoctetNode or transport hands out, and does not change afterwards.
+ *
+ * Returns: (transfer none): the peer's authenticated NodeId, owned by
+ *   @self
  */
 const FoctetNodeId *
 foctet_connection_get_peer_id (FoctetConnection *self)
@@ -221,7 +226,11 @@ foctet_connection_get_peer_id (FoctetConnection *self)
  * foctet_connection_get_transport_name:
  * @self: a #FoctetConnection
  *
- * Returns: (nullable): the transport's name
+ * Gets the name of the transport that carries the connection, such as
+ * "quic", "tls" or "relay": the #FoctetConnection:transport-name property.
+ *
+ * Returns: (nullable): the transport's name, owned by @self, or %NULL if
+ *   the subclass set none
  */
 const char *
 foctet_connection_get_transport_name (FoctetConnection *self)
@@ -236,7 +245,11 @@ foctet_connection_get_transport_name (FoctetConnection *self)
  * foctet_connection_get_remote_address:
  * @self: a #FoctetConnection
  *
- * Returns: (nullable): the peer's "host:port"
+ * Gets the peer's address as "host:port", the
+ * #FoctetConnection:remote-address property.
+ *
+ * Returns: (nullable): the peer's "host:port", owned by @self, or %NULL
+ *   when the transport has no such address
  */
 const char *
 foctet_connection_get_remote_address (FoctetConnection *self)
@@ -251,7 +264,11 @@ foctet_connection_get_remote_address (FoctetConnection *self)
  * foctet_connection_get_local_address:
  * @self: a #FoctetConnection
  *
- * Returns: (nullable): the local "host:port"
+ * Gets the local end's address as "host:port", the
+ * #FoctetConnection:local-address property.
+ *
+ * Returns: (nullable): the local "host:port", owned by @self, or %NULL
+ *   when the transport has no such address
  */
 const char *
 foctet_connection_get_local_address (FoctetConnection *self)
@@ -265,6 +282,9 @@ foctet_connection_get_local_address (FoctetConnection *self)
 /**
  * foctet_connection_is_initiator:
  * @self: a #FoctetConnection
+ *
+ * Tells whether this side dialed the connection (and so was the client
+ * in its handshake) rather than accepted it.
  *
  * Returns: %TRUE if this side dialed
  */
@@ -280,6 +300,9 @@ foctet_connection_is_initiator (FoctetConnection *self)
 /**
  * foctet_connection_is_closed:
  * @self: a #FoctetConnection
+ *
+ * Tells whether the connection has ended, by a local close, by the peer
+ * or by an error.  #FoctetConnection::closed was emitted by then.
  *
  * Returns: %TRUE once the connection has ended
  */
@@ -426,7 +449,15 @@ foctet_connection_open_stream_async (FoctetConnection    *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the new stream
+ * Finishes foctet_connection_open_stream_async().  It fails with
+ * %FOCTET_ERROR_INVALID_ARGUMENT for a bad protocol name, with
+ * %FOCTET_ERROR_CONNECTION_CLOSED (or the error that ended the connection)
+ * once the connection is over; a muxer that has used up its stream ids
+ * fails with %FOCTET_ERROR_LIMIT_REACHED.  Success does not mean the peer
+ * serves the protocol: that shows later, as %FOCTET_ERROR_STREAM_RESET.
+ *
+ * Returns: (transfer full): the new stream, its header written, or %NULL
+ *   with @error set
  */
 FoctetStream *
 foctet_connection_open_stream_finish (FoctetConnection  *self,
@@ -467,7 +498,12 @@ foctet_connection_accept_stream_async (FoctetConnection    *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the stream the peer opened
+ * Finishes foctet_connection_accept_stream_async().  It fails with
+ * %FOCTET_ERROR_CONNECTION_CLOSED (or the error that ended the connection)
+ * once the connection is over.
+ *
+ * Returns: (transfer full): the stream the peer opened, its header not yet
+ *   read, or %NULL with @error set
  */
 FoctetStream *
 foctet_connection_accept_stream_finish (FoctetConnection  *self,
@@ -511,7 +547,10 @@ foctet_connection_close_async (FoctetConnection    *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: %TRUE when closed cleanly
+ * Finishes foctet_connection_close_async().  Closing a connection that
+ * has already ended succeeds too.
+ *
+ * Returns: %TRUE when closed, %FALSE with @error set otherwise
  */
 gboolean
 foctet_connection_close_finish (FoctetConnection  *self,

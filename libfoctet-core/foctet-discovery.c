@@ -41,7 +41,10 @@ foctet_discovery_default_init (FoctetDiscoveryInterface *iface)
  * foctet_discovery_get_name:
  * @self: a #FoctetDiscovery
  *
- * Returns: the mechanism's name
+ * Gets the name the mechanism is registered and found by, such as
+ * "mdns"; the peers it finds carry it as their #FoctetPeer:source.
+ *
+ * Returns: the mechanism's name; a static string or one owned by @self
  */
 const char *
 foctet_discovery_get_name (FoctetDiscovery *self)
@@ -55,7 +58,12 @@ foctet_discovery_get_name (FoctetDiscovery *self)
  * foctet_discovery_get_identity:
  * @self: a #FoctetDiscovery
  *
- * Returns: (transfer none) (nullable): the identity of the node it works for
+ * Gets the identity the discovery was created with, the
+ * #FoctetDiscovery:identity property: the node it makes findable and
+ * answers for.
+ *
+ * Returns: (transfer none) (nullable): the identity of the node it works
+ *   for, owned by @self, or %NULL if none was given
  */
 FoctetIdentity *
 foctet_discovery_get_identity (FoctetDiscovery *self)

@@ -688,7 +688,10 @@ foctet_identity_load_or_create (const char  *path,
  * foctet_identity_get_node_id:
  * @self: a #FoctetIdentity
  *
- * Returns: (transfer none): the NodeId
+ * Gets the identity's NodeId: its Ed25519 public key, which peers see
+ * and check in the TLS handshake.
+ *
+ * Returns: (transfer none): the NodeId, owned by @self
  */
 const FoctetNodeId *
 foctet_identity_get_node_id (FoctetIdentity *self)
@@ -701,6 +704,10 @@ foctet_identity_get_node_id (FoctetIdentity *self)
 /**
  * foctet_identity_get_certificate_der:
  * @self: a #FoctetIdentity
+ *
+ * Gets the self-signed X.509 certificate the node presents in its TLS
+ * handshakes (PROTOCOL §2), DER-encoded.  The identity made it, for its
+ * NodeId, when it was created or loaded; it does not change afterwards.
  *
  * Returns: (transfer full): the node's self-signed certificate, DER
  */
@@ -716,7 +723,11 @@ foctet_identity_get_certificate_der (FoctetIdentity *self)
  * foctet_identity_get_certificate_pem:
  * @self: a #FoctetIdentity
  *
- * Returns: (transfer full): the node's self-signed certificate, PEM
+ * Gets the same certificate as foctet_identity_get_certificate_der(),
+ * PEM-encoded.
+ *
+ * Returns: (transfer full): the node's self-signed certificate, PEM; free
+ *   it with g_free()
  */
 char *
 foctet_identity_get_certificate_pem (FoctetIdentity *self)

@@ -26,7 +26,11 @@ foctet_muxer_default_init (FoctetMuxerInterface *iface)
  * foctet_muxer_get_name:
  * @self: a #FoctetMuxer
  *
- * Returns: the muxer's name ("yamux")
+ * Gets the name the muxer is registered and found by, the one
+ * foctet_registry_create_muxer() takes.
+ *
+ * Returns: the muxer's name ("yamux"); a static string or one owned by
+ *   @self
  */
 const char *
 foctet_muxer_get_name (FoctetMuxer *self)
@@ -48,7 +52,14 @@ foctet_muxer_get_name (FoctetMuxer *self)
  * @remote_address: (nullable): the peer's "host:port"
  * @error: return location for a #GError
  *
- * Returns: (transfer full): a connection carrying streams over @base_stream
+ * Runs the muxer's session over @base_stream, the byte stream a
+ * transport has authenticated (a #FoctetTlsStream, say), and returns it
+ * as a #FoctetConnection.  The connection closes @base_stream when it
+ * ends.  It fails with %FOCTET_ERROR_INVALID_ARGUMENT when @base_stream
+ * does not suit the muxer (yamux needs pollable input and output).
+ *
+ * Returns: (transfer full): a connection carrying streams over @base_stream,
+ *   or %NULL with @error set
  */
 FoctetConnection *
 foctet_muxer_wrap (FoctetMuxer         *self,

@@ -22,6 +22,10 @@ G_DEFINE_BOXED_TYPE (FoctetNodeId, foctet_node_id, foctet_node_id_copy, foctet_n
  * @len: its length, which must be %FOCTET_NODE_ID_SIZE
  * @error: return location for a #GError
  *
+ * Makes a NodeId from the %FOCTET_NODE_ID_SIZE bytes of an Ed25519 public
+ * key, copying them.  Only the length is checked: whether the bytes are a
+ * usable key shows when a peer has to prove it holds it.
+ *
  * Returns: (transfer full): a new NodeId, or %NULL with
  *   %FOCTET_ERROR_INVALID_NODE_ID
  */
@@ -48,6 +52,9 @@ foctet_node_id_new_from_data (const guint8 *data,
  * foctet_node_id_new_from_bytes:
  * @bytes: the raw Ed25519 public key
  * @error: return location for a #GError
+ *
+ * Makes a NodeId from @bytes, as foctet_node_id_new_from_data() does; the
+ * bytes are copied, @bytes is not kept.
  *
  * Returns: (transfer full): a new NodeId, or %NULL with
  *   %FOCTET_ERROR_INVALID_NODE_ID
@@ -109,8 +116,11 @@ foctet_node_id_parse (const char  *text,
  * foctet_node_id_to_string:
  * @self: a #FoctetNodeId
  *
+ * Formats the NodeId in the text form of PROTOCOL §1, the one
+ * foctet_node_id_parse() reads back.
+ *
  * Returns: (transfer full): the text form: 52 characters of lower-case
- *   base32
+ *   base32; free with g_free()
  */
 char *
 foctet_node_id_to_string (const FoctetNodeId *self)
@@ -126,7 +136,10 @@ foctet_node_id_to_string (const FoctetNodeId *self)
  * @len: (out) (optional): return location for the length, always
  *   %FOCTET_NODE_ID_SIZE
  *
- * Returns: (array length=len) (transfer none): the raw public key
+ * Gets the raw Ed25519 public key the NodeId is, without copying it.
+ *
+ * Returns: (array length=len) (transfer none): the raw public key, owned
+ *   by @self
  */
 const guint8 *
 foctet_node_id_get_data (const FoctetNodeId *self,
@@ -143,6 +156,9 @@ foctet_node_id_get_data (const FoctetNodeId *self,
  * foctet_node_id_get_bytes:
  * @self: a #FoctetNodeId
  *
+ * Gets a copy of the raw Ed25519 public key the NodeId is, as #GBytes of
+ * %FOCTET_NODE_ID_SIZE bytes.
+ *
  * Returns: (transfer full): the raw public key
  */
 GBytes *
@@ -157,6 +173,9 @@ foctet_node_id_get_bytes (const FoctetNodeId *self)
  * foctet_node_id_equal:
  * @a: (type FoctetNodeId): a #FoctetNodeId
  * @b: (type FoctetNodeId): another
+ *
+ * Compares two NodeIds by their keys.  Its signature fits #GEqualFunc,
+ * to key a #GHashTable with foctet_node_id_hash().
  *
  * Returns: %TRUE if both name the same node
  */
@@ -174,6 +193,9 @@ foctet_node_id_equal (gconstpointer a,
 /**
  * foctet_node_id_hash:
  * @self: (type FoctetNodeId): a #FoctetNodeId
+ *
+ * Hashes a NodeId from all of its key.  Its signature fits #GHashFunc,
+ * to key a #GHashTable with foctet_node_id_equal().
  *
  * Returns: a hash for #GHashTable
  */
@@ -202,7 +224,9 @@ foctet_node_id_hash (gconstpointer self)
  * foctet_node_id_copy:
  * @self: a #FoctetNodeId
  *
- * Returns: (transfer full): a copy
+ * Copies a NodeId.
+ *
+ * Returns: (transfer full): a copy; free it with foctet_node_id_free()
  */
 FoctetNodeId *
 foctet_node_id_copy (const FoctetNodeId *self)

@@ -346,7 +346,10 @@ foctet_node_new (FoctetIdentity *identity)
  * foctet_node_get_identity:
  * @self: a #FoctetNode
  *
- * Returns: (transfer none): the node's identity
+ * Gets the identity the node was created with: the key it proves in
+ * every handshake.  It does not change.
+ *
+ * Returns: (transfer none): the node's identity, owned by @self
  */
 FoctetIdentity *
 foctet_node_get_identity (FoctetNode *self)
@@ -360,7 +363,10 @@ foctet_node_get_identity (FoctetNode *self)
  * foctet_node_get_node_id:
  * @self: a #FoctetNode
  *
- * Returns: (transfer none): the node's NodeId
+ * Gets the node's NodeId, the public key of its identity: what a peer
+ * must expect when it dials this node.
+ *
+ * Returns: (transfer none): the node's NodeId, owned by @self
  */
 const FoctetNodeId *
 foctet_node_get_node_id (FoctetNode *self)
@@ -373,6 +379,9 @@ foctet_node_get_node_id (FoctetNode *self)
 /**
  * foctet_node_get_dial_race_delay:
  * @self: a #FoctetNode
+ *
+ * Gets how long a dial gives one address before it starts the next one
+ * as well.
  *
  * Returns: the #FoctetNode:dial-race-delay, in milliseconds
  */
@@ -832,7 +841,15 @@ foctet_node_listen_async (FoctetNode          *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the URI listened on, with the real port
+ * Finishes foctet_node_listen_async().  It fails with
+ * %FOCTET_ERROR_INVALID_ARGUMENT for a URI not of the form
+ * "transport/host:port", with %FOCTET_ERROR_PLUGIN_NOT_FOUND when no
+ * plugin provides the transport, with %FOCTET_ERROR_CONNECTION_CLOSED once
+ * the node is shut down, and with the transport's own error (such as
+ * %G_IO_ERROR_ADDRESS_IN_USE) when it cannot listen.
+ *
+ * Returns: (transfer full): the URI listened on, with the real port, or
+ *   %NULL with @error set
  */
 char *
 foctet_node_listen_finish (FoctetNode    *self,
@@ -848,8 +865,12 @@ foctet_node_listen_finish (FoctetNode    *self,
  * foctet_node_get_listen_uris:
  * @self: a #FoctetNode
  *
+ * Lists the URIs the node listens on, as foctet_node_listen_finish()
+ * returned them, in the order they were bound.  The list is empty before
+ * the first listen and after foctet_node_shutdown_async().
+ *
  * Returns: (transfer full) (array zero-terminated=1): the URIs the node
- *   listens on, as bound
+ *   listens on, as bound; free with g_strfreev()
  */
 char **
 foctet_node_get_listen_uris (FoctetNode *self)
@@ -1612,7 +1633,13 @@ foctet_node_dial_async (FoctetNode          *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the authenticated connection
+ * Finishes foctet_node_dial_async().  When every address failed, the error
+ * is the one foctet_node_dial_async() describes; it is
+ * %FOCTET_ERROR_CONNECTION_CLOSED when the node is shut down and
+ * %G_IO_ERROR_CANCELLED when the dial was cancelled.
+ *
+ * Returns: (transfer full): the authenticated connection, which the node
+ *   keeps too, or %NULL with @error set
  */
 FoctetConnection *
 foctet_node_dial_finish (FoctetNode    *self,
@@ -1664,7 +1691,16 @@ foctet_node_dial_uri_async (FoctetNode          *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the authenticated connection
+ * Finishes foctet_node_dial_uri_async().  It fails with the address's own
+ * error: %FOCTET_ERROR_INVALID_ARGUMENT for a malformed URI,
+ * %FOCTET_ERROR_PLUGIN_NOT_FOUND for an unknown transport,
+ * %FOCTET_ERROR_NODE_ID_MISMATCH when the peer is not the NodeId asked
+ * for, or the transport's I/O or handshake error; with
+ * %FOCTET_ERROR_CONNECTION_CLOSED when the node is shut down and
+ * %G_IO_ERROR_CANCELLED when the dial was cancelled.
+ *
+ * Returns: (transfer full): the authenticated connection, which the node
+ *   keeps too, or %NULL with @error set
  */
 FoctetConnection *
 foctet_node_dial_uri_finish (FoctetNode    *self,
@@ -1729,8 +1765,11 @@ compare_strings (const void *a,
  * foctet_node_list_protocols:
  * @self: a #FoctetNode
  *
+ * Lists the protocols the node routes incoming streams for: the built-in
+ * ones and those given to foctet_node_set_protocol_handler().
+ *
  * Returns: (transfer full) (array zero-terminated=1): the protocols served,
- *   sorted
+ *   sorted; free with g_strfreev()
  */
 char **
 foctet_node_list_protocols (FoctetNode *self)
@@ -1829,6 +1868,9 @@ foctet_node_shutdown_async (FoctetNode          *self,
  * @self: a #FoctetNode
  * @result: the #GAsyncResult
  * @error: return location for a #GError
+ *
+ * Finishes foctet_node_shutdown_async().  A connection that fails to
+ * close cleanly does not make the shutdown fail; it is only logged.
  *
  * Returns: %TRUE when the node is shut down
  */

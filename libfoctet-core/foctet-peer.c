@@ -168,6 +168,10 @@ foctet_peer_touch (FoctetPeer *self,
  * @source: the mechanism that found it ("mdns", "relay")
  * @ttl: for how many seconds from now the announcement holds
  *
+ * Creates the record of a node a discovery found.  This is for
+ * #FoctetDiscovery implementations; applications get their peers from
+ * foctet_discovery_get_peers() or foctet_node_get_peers().
+ *
  * Returns: (transfer full): a new #FoctetPeer, last seen now
  */
 FoctetPeer *
@@ -193,7 +197,10 @@ foctet_peer_new (FoctetTicket *ticket,
  * foctet_peer_get_node_id:
  * @self: a #FoctetPeer
  *
- * Returns: (transfer none): the peer's NodeId
+ * Gets the peer's NodeId, the one its ticket names.  It stays the same
+ * across foctet_peer_update().
+ *
+ * Returns: (transfer none): the peer's NodeId, owned by @self
  */
 const FoctetNodeId *
 foctet_peer_get_node_id (FoctetPeer *self)
@@ -206,6 +213,10 @@ foctet_peer_get_node_id (FoctetPeer *self)
 /**
  * foctet_peer_get_ticket:
  * @self: a #FoctetPeer
+ *
+ * Gets the ticket of the peer's latest announcement.  A new announcement
+ * replaces the ticket (see #FoctetPeer:ticket); take a reference to keep
+ * this one longer.
  *
  * Returns: (transfer none): a ticket with the addresses the peer announced;
  *   dial it with foctet_node_dial_async()
@@ -221,6 +232,8 @@ foctet_peer_get_ticket (FoctetPeer *self)
 /**
  * foctet_peer_get_addresses:
  * @self: a #FoctetPeer
+ *
+ * Lists the addresses of the peer's latest announcement.
  *
  * Returns: (transfer full) (array zero-terminated=1): the announced
  *   addresses as "transport/host:port": QUIC, then TLS, then relays, as
@@ -238,7 +251,10 @@ foctet_peer_get_addresses (FoctetPeer *self)
  * foctet_peer_get_source:
  * @self: a #FoctetPeer
  *
- * Returns: the discovery mechanism that found the peer
+ * Gets the name of the discovery mechanism that found the peer, such as
+ * "mdns" or "relay".
+ *
+ * Returns: the discovery mechanism that found the peer, owned by @self
  */
 const char *
 foctet_peer_get_source (FoctetPeer *self)
@@ -251,6 +267,9 @@ foctet_peer_get_source (FoctetPeer *self)
 /**
  * foctet_peer_get_last_seen:
  * @self: a #FoctetPeer
+ *
+ * Gets when the peer last announced itself: when it was found, or its
+ * latest foctet_peer_update().
  *
  * Returns: when the peer was last heard of, in microseconds of
  *   g_get_real_time()
@@ -267,6 +286,8 @@ foctet_peer_get_last_seen (FoctetPeer *self)
  * foctet_peer_get_ttl:
  * @self: a #FoctetPeer
  *
+ * Gets the time to live of the peer's latest announcement, in seconds.
+ *
  * Returns: for how many seconds after the last announcement it holds
  */
 guint
@@ -280,6 +301,10 @@ foctet_peer_get_ttl (FoctetPeer *self)
 /**
  * foctet_peer_is_expired:
  * @self: a #FoctetPeer
+ *
+ * Tells whether the peer's latest announcement is too old to trust: its
+ * time to live, counted on the monotonic clock from when it was heard,
+ * has passed.
  *
  * Returns: whether the announcement's time to live has run out
  */

@@ -22,7 +22,10 @@ G_DEFINE_BOXED_TYPE (FoctetPerfResult, foctet_perf_result,
  * foctet_perf_result_copy:
  * @self: a #FoctetPerfResult
  *
- * Returns: (transfer full): a copy of @self
+ * Copies a perf result.
+ *
+ * Returns: (transfer full): a copy of @self; free it with
+ *   foctet_perf_result_free()
  */
 FoctetPerfResult *
 foctet_perf_result_copy (const FoctetPerfResult *self)
@@ -272,7 +275,14 @@ foctet_perf_run_async (FoctetConnection    *connection,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the figures of the run
+ * Finishes foctet_perf_run_async().  It fails with
+ * %FOCTET_ERROR_PROTOCOL_ERROR when the peer sent more or fewer bytes than
+ * were asked for, and with the stream's errors otherwise (opening it,
+ * writing, reading; %FOCTET_ERROR_STREAM_RESET when the peer does not
+ * serve perf, %G_IO_ERROR_CANCELLED when cancelled).
+ *
+ * Returns: (transfer full): the figures of the run, or %NULL with @error
+ *   set; free them with foctet_perf_result_free()
  */
 FoctetPerfResult *
 foctet_perf_run_finish (GAsyncResult  *result,
@@ -429,6 +439,9 @@ foctet_perf_serve (FoctetStream *stream)
  *   of 1024, either case), as the command line takes BYTES
  * @bytes: (out): the count
  * @error: return location for a #GError
+ *
+ * Parses a byte count as `foctet-shell perf` takes it: "1048576", "512K",
+ * "1m", "4G".  No space, sign or fraction is allowed.
  *
  * Returns: %TRUE with @bytes set, or %FALSE with
  *   %FOCTET_ERROR_INVALID_ARGUMENT when @text is no such count or the

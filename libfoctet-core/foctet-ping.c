@@ -58,6 +58,10 @@ foctet_pinger_init (FoctetPinger *self)
  * foctet_pinger_new:
  * @connection: the connection to ping over
  *
+ * Creates a pinger for @connection, which it keeps a reference to.
+ * Nothing is sent yet: the ping stream is opened by the first
+ * foctet_pinger_ping_async().
+ *
  * Returns: (transfer full): a new pinger
  */
 FoctetPinger *
@@ -203,6 +207,13 @@ foctet_pinger_ping_async (FoctetPinger        *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes foctet_pinger_ping_async().  It fails with
+ * %G_IO_ERROR_PENDING when another ping was still in flight, with
+ * %FOCTET_ERROR_PROTOCOL_ERROR when the peer ended the stream early or
+ * echoed other bytes, and with the stream's error when the ping stream
+ * could not be opened, written or read (%FOCTET_ERROR_STREAM_RESET when
+ * the peer does not serve ping).
+ *
  * Returns: the round-trip time in microseconds, or -1 on error
  */
 gint64
@@ -331,7 +342,13 @@ foctet_pinger_close_async (FoctetPinger        *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: %TRUE when the stream ended cleanly
+ * Finishes foctet_pinger_close_async().  Closing a pinger that never
+ * pinged, or whose stream is already closed, succeeds; it fails with
+ * %G_IO_ERROR_PENDING while a ping is in flight, or with the stream's
+ * error.
+ *
+ * Returns: %TRUE when the stream ended cleanly, %FALSE with @error set
+ *   otherwise
  */
 gboolean
 foctet_pinger_close_finish (FoctetPinger  *self,

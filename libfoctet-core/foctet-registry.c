@@ -146,7 +146,11 @@ plugin_info_new (FoctetPluginKind  kind,
  * foctet_plugin_info_get_kind:
  * @self: a #FoctetPluginInfo
  *
- * Returns: what the plugin provides
+ * Gets what kind of type the plugin provides, the #FoctetPluginInfo:kind
+ * property.
+ *
+ * Returns: what the plugin provides, or %FOCTET_PLUGIN_KIND_NONE for a
+ *   refused module
  */
 FoctetPluginKind
 foctet_plugin_info_get_kind (FoctetPluginInfo *self)
@@ -159,7 +163,12 @@ foctet_plugin_info_get_kind (FoctetPluginInfo *self)
  * foctet_plugin_info_get_name:
  * @self: a #FoctetPluginInfo
  *
- * Returns: the name of what it provides, or of the refused module
+ * Gets the name the provided type is found by, such as "tls" — what
+ * foctet_registry_create_transport() and its siblings take — or the name
+ * of the refused module.
+ *
+ * Returns: the name of what it provides, or of the refused module; owned
+ *   by @self
  */
 const char *
 foctet_plugin_info_get_name (FoctetPluginInfo *self)
@@ -172,8 +181,11 @@ foctet_plugin_info_get_name (FoctetPluginInfo *self)
  * foctet_plugin_info_get_filename:
  * @self: a #FoctetPluginInfo
  *
- * Returns: (nullable) (type filename): the module file, or %NULL for a
- *   type registered at run time
+ * Gets the path of the module file the plugin was loaded (or refused)
+ * from.
+ *
+ * Returns: (nullable) (type filename): the module file, owned by @self, or
+ *   %NULL for a type registered at run time
  */
 const char *
 foctet_plugin_info_get_filename (FoctetPluginInfo *self)
@@ -186,7 +198,11 @@ foctet_plugin_info_get_filename (FoctetPluginInfo *self)
  * foctet_plugin_info_get_refusal:
  * @self: a #FoctetPluginInfo
  *
- * Returns: (nullable): why the module was refused, or %NULL
+ * Gets why the registry refused the module (no descriptor, another
+ * plugin ABI, shadowed by a module of the same name found earlier).
+ *
+ * Returns: (nullable): why the module was refused, owned by @self, or
+ *   %NULL if it was loaded
  */
 const char *
 foctet_plugin_info_get_refusal (FoctetPluginInfo *self)
@@ -199,7 +215,10 @@ foctet_plugin_info_get_refusal (FoctetPluginInfo *self)
  * foctet_plugin_kind_to_string:
  * @kind: a #FoctetPluginKind
  *
- * Returns: "transport", "muxer", "discovery" or "none"
+ * Gives the name of @kind, as `foctet-shell plugins` prints it.  A value
+ * outside the enumeration is named "none".
+ *
+ * Returns: "transport", "muxer", "discovery" or "none", a static string
  */
 const char *
 foctet_plugin_kind_to_string (FoctetPluginKind kind)
@@ -603,8 +622,13 @@ foctet_registry_ensure_loaded (FoctetRegistry *self)
  * foctet_registry_get_plugins:
  * @self: a #FoctetRegistry
  *
- * Returns: (transfer none): a list model of #FoctetPluginInfo: one item per
- *   type a plugin provides, and one per refused module
+ * Lists what the registry found, loading the plugins first if that has
+ * not happened yet.  Types registered later with
+ * foctet_registry_register_type() are appended to the same model.
+ *
+ * Returns: (transfer none): a list model of #FoctetPluginInfo, owned by
+ *   the registry; one item per type a plugin provides, and one per refused
+ *   module
  */
 GListModel *
 foctet_registry_get_plugins (FoctetRegistry *self)
@@ -620,8 +644,12 @@ foctet_registry_get_plugins (FoctetRegistry *self)
  * @self: a #FoctetRegistry
  * @kind: which kind of plugin
  *
+ * Lists the names of the types available for @kind, from plugins and
+ * from foctet_registry_register_type(), loading the plugins first if that
+ * has not happened yet.  For %FOCTET_PLUGIN_KIND_NONE the list is empty.
+ *
  * Returns: (transfer full) (array zero-terminated=1): the names available
- *   for @kind, highest priority first
+ *   for @kind, highest priority first; free with g_strfreev()
  */
 char **
 foctet_registry_list_names (FoctetRegistry   *self,
@@ -751,6 +779,10 @@ lookup (FoctetRegistry    *self,
  * @identity: the identity it authenticates with
  * @error: return location for a #GError
  *
+ * Creates a transport of the type registered as @name, loading the
+ * plugins first if that has not happened yet.  A #FoctetNode does this
+ * itself when it listens or dials on a transport.
+ *
  * Returns: (transfer full): a new transport, or %NULL with
  *   %FOCTET_ERROR_PLUGIN_NOT_FOUND
  */
@@ -778,6 +810,10 @@ foctet_registry_create_transport (FoctetRegistry  *self,
  * @name: (nullable): the muxer's name, or %NULL for the preferred one
  * @error: return location for a #GError
  *
+ * Creates a muxer of the type registered as @name, or of the one with the
+ * highest priority, loading the plugins first if that has not happened
+ * yet.
+ *
  * Returns: (transfer full): a new muxer, or %NULL with
  *   %FOCTET_ERROR_PLUGIN_NOT_FOUND
  */
@@ -802,6 +838,10 @@ foctet_registry_create_muxer (FoctetRegistry  *self,
  * @name: the mechanism's name ("mdns", ...)
  * @identity: the identity of the node it works for
  * @error: return location for a #GError
+ *
+ * Creates a discovery mechanism of the type registered as @name, loading
+ * the plugins first if that has not happened yet.  It does nothing until
+ * it is started; foctet_node_add_discovery() is the usual way to use one.
  *
  * Returns: (transfer full): a new discovery, or %NULL with
  *   %FOCTET_ERROR_PLUGIN_NOT_FOUND

@@ -162,8 +162,12 @@ foctet_stream_init (FoctetStream *self)
  * foctet_stream_get_protocol:
  * @self: a #FoctetStream
  *
- * Returns: (nullable): the stream's protocol, or %NULL before its header
- *   was written or read
+ * Gets the protocol the stream's header names, the #FoctetStream:protocol
+ * property.  Streams from foctet_connection_open_stream_finish() and those
+ * a #FoctetNode hands to a protocol handler have it set.
+ *
+ * Returns: (nullable): the stream's protocol, owned by @self, or %NULL
+ *   before its header was written or read
  */
 const char *
 foctet_stream_get_protocol (FoctetStream *self)
@@ -200,6 +204,10 @@ foctet_stream_set_protocol (FoctetStream *self,
 /**
  * foctet_stream_get_id:
  * @self: a #FoctetStream
+ *
+ * Gets the identifier the transport or muxer gave the stream (the QUIC or
+ * yamux stream id), unique within its connection.  Useful in logs; it
+ * means nothing to the peer's application.
  *
  * Returns: the transport's identifier of the stream
  */
@@ -244,7 +252,13 @@ foctet_stream_close_write_async (FoctetStream        *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: %TRUE once end-of-stream was handed to the transport
+ * Finishes foctet_stream_close_write_async().  It fails with
+ * %G_IO_ERROR_NOT_SUPPORTED for a stream class without half-close, and
+ * with the stream's error when it was already reset or its connection
+ * closed.
+ *
+ * Returns: %TRUE once end-of-stream was handed to the transport, %FALSE
+ *   with @error set otherwise
  */
 gboolean
 foctet_stream_close_write_finish (FoctetStream  *self,
@@ -431,7 +445,12 @@ foctet_stream_write_header_async (FoctetStream        *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: %TRUE when the header was written
+ * Finishes foctet_stream_write_header_async().  It fails with
+ * %FOCTET_ERROR_INVALID_ARGUMENT for a bad protocol name, or with the
+ * stream's write error.  On success #FoctetStream:protocol is set.
+ *
+ * Returns: %TRUE when the header was written, %FALSE with @error set
+ *   otherwise
  */
 gboolean
 foctet_stream_write_header_finish (FoctetStream  *self,
@@ -525,8 +544,13 @@ foctet_stream_read_header_async (FoctetStream        *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer none): the protocol named by the header, also
- *   available as #FoctetStream:protocol from now on
+ * Finishes foctet_stream_read_header_async().  It fails with
+ * %FOCTET_ERROR_PROTOCOL_ERROR when the header is malformed or the stream
+ * ends inside it, or with the stream's read error.
+ *
+ * Returns: (transfer none): the protocol named by the header, owned by
+ *   @self and also available as #FoctetStream:protocol from now on, or
+ *   %NULL with @error set
  */
 const char *
 foctet_stream_read_header_finish (FoctetStream  *self,

@@ -584,7 +584,10 @@ foctet_ticket_add_app_data (FoctetTicket  *self,
  * foctet_ticket_get_node_id:
  * @self: a #FoctetTicket
  *
- * Returns: (transfer none): the node the ticket is for
+ * Gets the NodeId the ticket names: the node a dial of the ticket must
+ * reach, whatever its addresses.  Every ticket has one.
+ *
+ * Returns: (transfer none): the node the ticket is for, owned by @self
  */
 const FoctetNodeId *
 foctet_ticket_get_node_id (FoctetTicket *self)

@@ -1510,7 +1510,14 @@ foctet_tls_stream_handshake_async (GIOStream           *base_stream,
  * @result: the result passed to the callback
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the TLS stream, or %NULL with @error set
+ * Finishes foctet_tls_stream_handshake_async().  The errors are those
+ * foctet_tls_stream_handshake_async() lists, %FOCTET_ERROR_INVALID_ARGUMENT
+ * for a base stream that is not pollable, %G_IO_ERROR_CANCELLED when
+ * cancelled, or the base stream's I/O error.  On failure the base stream
+ * is left open for the caller to close.
+ *
+ * Returns: (transfer full): the TLS stream, its peer authenticated, or
+ *   %NULL with @error set
  */
 FoctetTlsStream *
 foctet_tls_stream_handshake_finish (GAsyncResult  *result,
@@ -1526,7 +1533,11 @@ foctet_tls_stream_handshake_finish (GAsyncResult  *result,
  * foctet_tls_stream_get_base_stream:
  * @self: a #FoctetTlsStream
  *
- * Returns: (transfer none): the stream TLS runs over
+ * Gets the stream the TLS session runs over, as given to
+ * foctet_tls_stream_handshake_async().  The TLS stream holds a reference
+ * to it; do not read or write it directly while the session is in use.
+ *
+ * Returns: (transfer none): the stream TLS runs over, owned by @self
  */
 GIOStream *
 foctet_tls_stream_get_base_stream (FoctetTlsStream *self)
@@ -1539,7 +1550,12 @@ foctet_tls_stream_get_base_stream (FoctetTlsStream *self)
  * foctet_tls_stream_get_peer_id:
  * @self: a #FoctetTlsStream
  *
- * Returns: (transfer none): the NodeId the peer proved it holds
+ * Gets the peer's NodeId, taken from the certificate it presented and
+ * proved in the handshake.  Every stream foctet_tls_stream_handshake_finish()
+ * returns has one.
+ *
+ * Returns: (transfer none): the NodeId the peer proved it holds, owned by
+ *   @self
  */
 const FoctetNodeId *
 foctet_tls_stream_get_peer_id (FoctetTlsStream *self)
@@ -1552,7 +1568,10 @@ foctet_tls_stream_get_peer_id (FoctetTlsStream *self)
  * foctet_tls_stream_get_alpn:
  * @self: a #FoctetTlsStream
  *
- * Returns: the ALPN value of the session
+ * Gets the ALPN value the session was set up with; the handshake
+ * succeeds only when both sides agree on it.
+ *
+ * Returns: the ALPN value of the session, owned by @self
  */
 const char *
 foctet_tls_stream_get_alpn (FoctetTlsStream *self)
@@ -1565,8 +1584,11 @@ foctet_tls_stream_get_alpn (FoctetTlsStream *self)
  * foctet_tls_stream_get_description:
  * @self: a #FoctetTlsStream
  *
+ * Describes the session's security parameters in one line of text, such
+ * as "TLS1.3 AES-256-GCM X25519", as GnuTLS names them.
+ *
  * Returns: (transfer full): the protocol version, cipher suite and key
- *   exchange group, for logs
+ *   exchange group, for logs; free with g_free()
  */
 char *
 foctet_tls_stream_get_description (FoctetTlsStream *self)

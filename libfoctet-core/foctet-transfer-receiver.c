@@ -334,8 +334,14 @@ foctet_transfer_receiver_receive_pushed_async (FoctetTransferReceiver     *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes foctet_transfer_receiver_receive_async() or
+ * foctet_transfer_receiver_receive_pushed_async().  The errors are those
+ * they list; a receive of a ticket started while another is in progress
+ * fails with %G_IO_ERROR_PENDING, and a cancelled one with
+ * %G_IO_ERROR_CANCELLED, leaving its part files for a later run to resume.
+ *
  * Returns: %TRUE if everything offered is in the output directory,
- *   verified
+ *   verified; %FALSE with @error set otherwise
  */
 gboolean
 foctet_transfer_receiver_receive_finish (FoctetTransferReceiver  *self,
@@ -507,6 +513,10 @@ foctet_transfer_receiver_init (FoctetTransferReceiver *self)
  * foctet_transfer_receiver_new:
  * @node: the node to dial senders from
  *
+ * Creates a receiver that fetches transfers through @node, which it keeps
+ * a reference to.  The receiver runs on the #GMainContext that is
+ * thread-default now.
+ *
  * Returns: (transfer full): a new receiver
  */
 FoctetTransferReceiver *
@@ -521,7 +531,10 @@ foctet_transfer_receiver_new (FoctetNode *node)
  * foctet_transfer_receiver_get_node:
  * @self: a #FoctetTransferReceiver
  *
- * Returns: (transfer none): the node
+ * Gets the node the receiver dials senders from, the
+ * #FoctetTransferReceiver:node property.
+ *
+ * Returns: (transfer none): the node, owned by @self
  */
 FoctetNode *
 foctet_transfer_receiver_get_node (FoctetTransferReceiver *self)
@@ -534,6 +547,9 @@ foctet_transfer_receiver_get_node (FoctetTransferReceiver *self)
 /**
  * foctet_transfer_receiver_get_bytes_total:
  * @self: a #FoctetTransferReceiver
+ *
+ * Gets the size in bytes of everything the current (or last) receive
+ * offers; 0 until its manifest is in.
  *
  * Returns: the value of #FoctetTransferReceiver:bytes-total
  */
@@ -549,6 +565,10 @@ foctet_transfer_receiver_get_bytes_total (FoctetTransferReceiver *self)
  * foctet_transfer_receiver_get_bytes_done:
  * @self: a #FoctetTransferReceiver
  *
+ * Gets how many of the offered bytes are in the output directory, found
+ * there already or fetched; it reaches
+ * foctet_transfer_receiver_get_bytes_total() when the receive succeeds.
+ *
  * Returns: the value of #FoctetTransferReceiver:bytes-done
  */
 guint64
@@ -562,6 +582,10 @@ foctet_transfer_receiver_get_bytes_done (FoctetTransferReceiver *self)
 /**
  * foctet_transfer_receiver_get_bytes_fetched:
  * @self: a #FoctetTransferReceiver
+ *
+ * Gets how many file bytes the current (or last) receive got from the
+ * sender.  Files found in the output directory do not count, so this
+ * can be less than foctet_transfer_receiver_get_bytes_done().
  *
  * Returns: the value of #FoctetTransferReceiver:bytes-fetched
  */
@@ -577,6 +601,9 @@ foctet_transfer_receiver_get_bytes_fetched (FoctetTransferReceiver *self)
  * foctet_transfer_receiver_get_files_total:
  * @self: a #FoctetTransferReceiver
  *
+ * Gets how many files the current (or last) receive offers, directories
+ * not counted; 0 until its manifest is in.
+ *
  * Returns: the value of #FoctetTransferReceiver:files-total
  */
 guint
@@ -590,6 +617,9 @@ foctet_transfer_receiver_get_files_total (FoctetTransferReceiver *self)
 /**
  * foctet_transfer_receiver_get_files_done:
  * @self: a #FoctetTransferReceiver
+ *
+ * Gets how many of the offered files are in place under their final
+ * names and verified, those found there already included.
  *
  * Returns: the value of #FoctetTransferReceiver:files-done
  */
@@ -605,8 +635,13 @@ foctet_transfer_receiver_get_files_done (FoctetTransferReceiver *self)
  * foctet_transfer_receiver_dup_current_file:
  * @self: a #FoctetTransferReceiver
  *
+ * Gets the path, relative to the output directory, of the file whose
+ * bytes arrived last.  It is a copy, since the property changes as the
+ * receive goes on.
+ *
  * Returns: (transfer full) (nullable): the value of
- *   #FoctetTransferReceiver:current-file
+ *   #FoctetTransferReceiver:current-file, or %NULL before any file's
+ *   bytes arrived; free with g_free()
  */
 char *
 foctet_transfer_receiver_dup_current_file (FoctetTransferReceiver *self)

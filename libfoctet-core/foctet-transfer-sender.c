@@ -237,7 +237,10 @@ foctet_transfer_sender_new (FoctetNode  *node,
  * foctet_transfer_sender_get_node:
  * @self: a #FoctetTransferSender
  *
- * Returns: (transfer none): the node
+ * Gets the node the sender serves the transfer on, the
+ * #FoctetTransferSender:node property.
+ *
+ * Returns: (transfer none): the node, owned by @self
  */
 FoctetNode *
 foctet_transfer_sender_get_node (FoctetTransferSender *self)
@@ -338,8 +341,16 @@ foctet_transfer_sender_prepare_async (FoctetTransferSender *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes foctet_transfer_sender_prepare_async().  It fails with
+ * %G_IO_ERROR_PENDING when the sender is being or has been prepared
+ * already, with %G_IO_ERROR_CANCELLED when cancelled, and with the errors
+ * foctet_transfer_sender_prepare_async() names for the paths (the
+ * #G_IO_ERROR of a path that cannot be read; %FOCTET_ERROR_INVALID_ARGUMENT
+ * for what a receiver would refuse, %FOCTET_ERROR_LIMIT_REACHED for a
+ * manifest over the protocol's limits).
+ *
  * Returns: %TRUE if the offer is ready: get its ticket with
- *   foctet_transfer_sender_get_ticket()
+ *   foctet_transfer_sender_get_ticket(); %FALSE with @error set otherwise
  */
 gboolean
 foctet_transfer_sender_prepare_finish (FoctetTransferSender  *self,
@@ -356,6 +367,9 @@ foctet_transfer_sender_prepare_finish (FoctetTransferSender  *self,
  * foctet_transfer_sender_get_n_files:
  * @self: a prepared #FoctetTransferSender
  *
+ * Counts the files of the offer, known once
+ * foctet_transfer_sender_prepare_async() has completed; 0 before.
+ *
  * Returns: how many regular files are offered (directories not counted)
  */
 guint
@@ -370,7 +384,10 @@ foctet_transfer_sender_get_n_files (FoctetTransferSender *self)
  * foctet_transfer_sender_get_total_size:
  * @self: a prepared #FoctetTransferSender
  *
- * Returns: the sizes of all files offered, added up
+ * Adds up the sizes of the offer's files, as hashed by
+ * foctet_transfer_sender_prepare_async(); 0 before it has completed.
+ *
+ * Returns: the sizes of all files offered, added up, in bytes
  */
 guint64
 foctet_transfer_sender_get_total_size (FoctetTransferSender *self)
@@ -604,7 +621,14 @@ foctet_transfer_sender_push_async (FoctetTransferSender *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: %TRUE if the node accepted the push
+ * Finishes foctet_transfer_sender_push_async().  It fails with
+ * %G_IO_ERROR_NOT_INITIALIZED when the sender is not prepared, with the
+ * refusals foctet_transfer_sender_push_async() names, and with the dial's
+ * or the stream's errors.  Success only means the push was accepted:
+ * foctet_transfer_sender_serve_finish() tells when the files arrived.
+ *
+ * Returns: %TRUE if the node accepted the push, %FALSE with @error set
+ *   otherwise
  */
 gboolean
 foctet_transfer_sender_push_finish (FoctetTransferSender  *self,
@@ -672,7 +696,14 @@ foctet_transfer_sender_serve_async (FoctetTransferSender *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: %TRUE once a receiver confirmed every entry
+ * Finishes foctet_transfer_sender_serve_async().  It fails with
+ * %G_IO_ERROR_NOT_INITIALIZED when the sender is not prepared, with
+ * %G_IO_ERROR_PENDING when another serve is waiting already, and with
+ * %G_IO_ERROR_CANCELLED when cancelled.  Failed receivers do not make it
+ * fail.  Once the sender has served, it succeeds at once.
+ *
+ * Returns: %TRUE once a receiver confirmed every entry, %FALSE with @error
+ *   set otherwise
  */
 gboolean
 foctet_transfer_sender_serve_finish (FoctetTransferSender  *self,

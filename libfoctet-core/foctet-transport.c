@@ -75,7 +75,11 @@ foctet_transport_default_init (FoctetTransportInterface *iface)
  * foctet_transport_get_name:
  * @self: a #FoctetTransport
  *
- * Returns: the transport's name, as used in "name/host:port" URIs
+ * Gets the name the transport is registered and found by, such as "tls"
+ * or "quic".
+ *
+ * Returns: the transport's name, as used in "name/host:port" URIs; a
+ *   static string or one owned by @self
  */
 const char *
 foctet_transport_get_name (FoctetTransport *self)
@@ -88,6 +92,9 @@ foctet_transport_get_name (FoctetTransport *self)
 /**
  * foctet_transport_get_address_kind:
  * @self: a #FoctetTransport
+ *
+ * Tells under which ticket entry type the node publishes the addresses
+ * this transport listens on.
  *
  * Returns: the #FoctetAddressKind under which the transport's addresses
  *   go into tickets, or 0 if they are not put in tickets
@@ -107,7 +114,12 @@ foctet_transport_get_address_kind (FoctetTransport *self)
  * foctet_transport_get_identity:
  * @self: a #FoctetTransport
  *
- * Returns: (transfer none) (nullable): the identity it authenticates with
+ * Gets the identity the transport was created with, the
+ * #FoctetTransport:identity property: the certificate it presents and
+ * the NodeId peers see.
+ *
+ * Returns: (transfer none) (nullable): the identity it authenticates with,
+ *   owned by @self, or %NULL if none was given
  */
 FoctetIdentity *
 foctet_transport_get_identity (FoctetTransport *self)
@@ -152,7 +164,13 @@ foctet_transport_listen_async (FoctetTransport     *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the bound "host:port", with the real port
+ * Finishes foctet_transport_listen_async().  The errors are the
+ * implementation's; the built-in transports fail with
+ * %FOCTET_ERROR_INVALID_ARGUMENT for an address they cannot listen on and
+ * with the #G_IO_ERROR of the socket (such as %G_IO_ERROR_ADDRESS_IN_USE).
+ *
+ * Returns: (transfer full): the bound "host:port", with the real port, or
+ *   %NULL with @error set
  */
 char *
 foctet_transport_listen_finish (FoctetTransport  *self,
@@ -199,7 +217,15 @@ foctet_transport_dial_async (FoctetTransport     *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the authenticated connection
+ * Finishes foctet_transport_dial_async().  Besides
+ * %FOCTET_ERROR_NODE_ID_MISMATCH, the built-in transports fail with
+ * %FOCTET_ERROR_UNREACHABLE when the address cannot be reached, with
+ * %FOCTET_ERROR_BAD_CERTIFICATE, %FOCTET_ERROR_HANDSHAKE_FAILED or
+ * %FOCTET_ERROR_TIMED_OUT when the handshake fails, and with
+ * %G_IO_ERROR_CANCELLED when cancelled.
+ *
+ * Returns: (transfer full): the authenticated connection, or %NULL with
+ *   @error set
  */
 FoctetConnection *
 foctet_transport_dial_finish (FoctetTransport  *self,
@@ -214,6 +240,10 @@ foctet_transport_dial_finish (FoctetTransport  *self,
 /**
  * foctet_transport_get_listen_addresses:
  * @self: a #FoctetTransport
+ *
+ * Lists the addresses peers can dial this transport at, as a node puts
+ * them in its ticket.  The list is empty when the transport does not
+ * listen (or implements no such list).
  *
  * Returns: (transfer full) (array zero-terminated=1): the "host:port"
  *   addresses it listens on; a wildcard listener lists its usable
@@ -289,6 +319,9 @@ foctet_transport_emit_incoming_failed (FoctetTransport *self,
 /**
  * foctet_socket_address_to_string:
  * @address: an IPv4 or IPv6 #GInetSocketAddress
+ *
+ * Formats a socket address the way foctet writes addresses, with the IPv6
+ * host in brackets so the port stays unambiguous.
  *
  * Returns: (transfer full): "host:port", or "[host]:port" for IPv6, as
  *   addresses are written in tickets and URIs
