@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <sys/socket.h>
+
 #include <glib/gstdio.h>
 
 #include "test-utils.h"
@@ -127,4 +129,33 @@ foctet_test_wait_result (GAsyncResult **slot,
   result = *slot;
   *slot = NULL;
   return result;
+}
+
+void
+foctet_test_socket_pair (GSocketConnection **a,
+                         GSocketConnection **b)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket_a = NULL;
+  g_autoptr(GSocket) socket_b = NULL;
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  socket_a = g_socket_new_from_fd (fds[0], &error);
+  g_assert_no_error (error);
+  socket_b = g_socket_new_from_fd (fds[1], &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (socket_a);
+  g_assert_nonnull (socket_b);
+  *a = g_socket_connection_factory_create_connection (socket_a);
+  *b = g_socket_connection_factory_create_connection (socket_b);
+}
+
+GInputStream *
+foctet_test_memory_input (const guint8 *data,
+                          gsize         len)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new (data, len);
+
+  return g_memory_input_stream_new_from_bytes (bytes);
 }

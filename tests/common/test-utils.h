@@ -39,4 +39,14 @@ void foctet_test_store_result (GObject      *source,
 GAsyncResult *foctet_test_wait_result (GAsyncResult **slot,
                                        guint          timeout_seconds);
 
+/* Two connected stream sockets (AF_UNIX), as connections: what one writes
+ * the other reads. */
+void foctet_test_socket_pair (GSocketConnection **a,
+                              GSocketConnection **b);
+
+/* A seekable stream over a copy of @data, so a test can tell how far a
+ * reader went. */
+GInputStream *foctet_test_memory_input (const guint8 *data,
+                                        gsize         len);
+
 G_END_DECLS

@@ -4,7 +4,6 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <string.h>
-#include <sys/socket.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
@@ -25,18 +24,11 @@ static void
 socket_pair (GIOStream **a,
              GIOStream **b)
 {
-  int fds[2];
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) sa = NULL;
-  g_autoptr(GSocket) sb = NULL;
+  GSocketConnection *ca = NULL, *cb = NULL;
 
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-  sa = g_socket_new_from_fd (fds[0], &error);
-  g_assert_no_error (error);
-  sb = g_socket_new_from_fd (fds[1], &error);
-  g_assert_no_error (error);
-  *a = G_IO_STREAM (g_socket_connection_factory_create_connection (sa));
-  *b = G_IO_STREAM (g_socket_connection_factory_create_connection (sb));
+  foctet_test_socket_pair (&ca, &cb);
+  *a = G_IO_STREAM (ca);
+  *b = G_IO_STREAM (cb);
 }
 
 typedef struct {

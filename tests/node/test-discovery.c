@@ -12,6 +12,7 @@
 #include <foctet.h>
 
 #include "test-utils.h"
+#include "test-node.h"
 
 #define TIMEOUT 20
 
@@ -221,55 +222,10 @@ test_discovery_answer (TestDiscovery *self,
 
 /* Nodes */
 
-static FoctetNode *
-make_node (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
-
-  g_assert_no_error (error);
-  return foctet_node_new (identity);
-}
-
 static void
 node_listen (FoctetNode *node)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *bound = NULL;
-
-  foctet_node_listen_async (node, "tls/127.0.0.1:0", NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  bound = foctet_node_listen_finish (node, result, &error);
-  g_assert_no_error (error);
-}
-
-static void
-node_shutdown (FoctetNode *node)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-
-  foctet_node_shutdown_async (node, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_node_shutdown_finish (node, result, &error));
-  g_assert_no_error (error);
-}
-
-static FoctetConnection *
-node_dial (FoctetNode   *node,
-           FoctetTicket *ticket,
-           GCancellable *cancellable,
-           GError      **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_node_dial_async (node, ticket, NULL, cancellable, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_node_dial_finish (node, result, error);
+  g_autofree char *bound = foctet_test_node_listen (node, "tls/127.0.0.1:0", TIMEOUT);
 }
 
 /* A ticket with the NodeId alone, as a bare NodeId on the command line. */
@@ -311,7 +267,7 @@ ticket_has_tls (FoctetTicket *ticket)
 static void
 test_publish (void)
 {
-  g_autoptr(FoctetNode) node = make_node ();
+  g_autoptr(FoctetNode) node = foctet_test_node_new ();
   g_autoptr(TestDiscovery) loud = test_discovery_new (node, "loud", TRUE);
   g_autoptr(TestDiscovery) quiet = test_discovery_new (node, "quiet", TRUE);
   g_autoptr(TestDiscovery) late = test_discovery_new (node, "late", FALSE);
@@ -359,7 +315,7 @@ test_publish (void)
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_NOT_FOUND);
   g_clear_error (&error);
 
-  node_shutdown (node);
+  foctet_test_node_shutdown (node, TIMEOUT);
   g_assert_cmpuint (loud->n_stopped, ==, 1);
   g_assert_cmpuint (quiet->n_stopped, ==, 1);
   g_assert_cmpuint (late->n_stopped, ==, 1);
@@ -418,7 +374,7 @@ random_node_id (void)
 static void
 test_peers (void)
 {
-  g_autoptr(FoctetNode) node = make_node ();
+  g_autoptr(FoctetNode) node = foctet_test_node_new ();
   g_autoptr(TestDiscovery) first = test_discovery_new (node, "first", TRUE);
   g_autoptr(TestDiscovery) second = test_discovery_new (node, "second", TRUE);
   g_autoptr(FoctetNodeId) id_a = random_node_id ();
@@ -486,7 +442,7 @@ test_peers (void)
   g_assert_true (foctet_peer_is_expired (a2));
 
   /* Shutdown empties the list. */
-  node_shutdown (node);
+  foctet_test_node_shutdown (node, TIMEOUT);
   g_assert_cmpuint (g_list_model_get_n_items (peers), ==, 0);
   g_signal_handlers_disconnect_by_func (peers, items_changed_cb, &changes);
 }
@@ -497,8 +453,8 @@ test_peers (void)
 static void
 test_dial_bare (void)
 {
-  g_autoptr(FoctetNode) server = make_node ();
-  g_autoptr(FoctetNode) client = make_node ();
+  g_autoptr(FoctetNode) server = foctet_test_node_new ();
+  g_autoptr(FoctetNode) client = foctet_test_node_new ();
   g_autoptr(TestDiscovery) slow = test_discovery_new (client, "slow", TRUE);
   g_autoptr(TestDiscovery) directory = test_discovery_new (client, "directory", FALSE);
   g_autoptr(FoctetTicket) bare = bare_ticket (server);
@@ -514,7 +470,7 @@ test_dial_bare (void)
   g_assert_true (foctet_node_add_discovery (client, FOCTET_DISCOVERY (directory), FOCTET_DISCOVERY_FLAGS_NONE, &error));
   g_assert_no_error (error);
 
-  connection = node_dial (client, bare, NULL, &error);
+  connection = foctet_test_node_dial (client, bare, NULL, NULL, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (connection),
                                        foctet_node_get_node_id (server)));
@@ -527,16 +483,16 @@ test_dial_bare (void)
 
   /* Cached: the next dial asks nobody. */
   g_clear_object (&connection);
-  connection = node_dial (client, bare, NULL, &error);
+  connection = foctet_test_node_dial (client, bare, NULL, NULL, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpuint (directory->n_resolves, ==, 1);
   g_assert_cmpuint (slow->n_resolves, ==, 1);
 
   /* A peer in a mechanism's list is used as it is. */
   g_clear_object (&connection);
-  node_shutdown (server);
+  foctet_test_node_shutdown (server, TIMEOUT);
   {
-    g_autoptr(FoctetNode) server2 = make_node ();
+    g_autoptr(FoctetNode) server2 = foctet_test_node_new ();
     g_autoptr(FoctetTicket) bare2 = bare_ticket (server2);
     g_autoptr(FoctetTicket) ticket2 = NULL;
     g_autoptr(FoctetPeer) peer = NULL;
@@ -545,30 +501,30 @@ test_dial_bare (void)
     ticket2 = foctet_node_get_ticket (server2);
     peer = foctet_peer_new (ticket2, "slow", 120);
     g_list_store_append (slow->peers, peer);
-    connection = node_dial (client, bare2, NULL, &error);
+    connection = foctet_test_node_dial (client, bare2, NULL, NULL, &error, TIMEOUT);
     g_assert_no_error (error);
     g_assert_cmpuint (slow->n_resolves, ==, 1);
     g_assert_cmpuint (directory->n_resolves, ==, 1);
     g_clear_object (&connection);
-    node_shutdown (server2);
+    foctet_test_node_shutdown (server2, TIMEOUT);
   }
 
   /* The first server is gone: the cached addresses fail, and are
    * forgotten; the next dial asks again. */
-  connection = node_dial (client, bare, NULL, &error);
+  connection = foctet_test_node_dial (client, bare, NULL, NULL, &error, TIMEOUT);
   g_assert_null (connection);
   g_assert_nonnull (error);
   g_clear_error (&error);
   slow->mode = MODE_ANSWER;
   g_hash_table_remove_all (directory->answers);
-  connection = node_dial (client, bare, NULL, &error);
+  connection = foctet_test_node_dial (client, bare, NULL, NULL, &error, TIMEOUT);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
   g_assert_cmpuint (directory->n_resolves, ==, 2);
   g_assert_nonnull (strstr (error->message, "slow — slow knows nothing of it"));
   g_assert_nonnull (strstr (error->message, "directory — directory knows nothing of it"));
   g_clear_error (&error);
 
-  node_shutdown (client);
+  foctet_test_node_shutdown (client, TIMEOUT);
 }
 
 /* A bare NodeId with no mechanism to ask; a lookup cancelled by the
@@ -576,8 +532,8 @@ test_dial_bare (void)
 static void
 test_dial_unfindable (void)
 {
-  g_autoptr(FoctetNode) client = make_node ();
-  g_autoptr(FoctetNode) other = make_node ();
+  g_autoptr(FoctetNode) client = foctet_test_node_new ();
+  g_autoptr(FoctetNode) other = foctet_test_node_new ();
   g_autoptr(TestDiscovery) slow = test_discovery_new (client, "slow", FALSE);
   g_autoptr(FoctetTicket) bare = bare_ticket (other);
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
@@ -587,7 +543,7 @@ test_dial_unfindable (void)
   g_autoptr(GError) error = NULL;
   g_autofree char *text = foctet_node_id_to_string (foctet_node_get_node_id (other));
 
-  connection = node_dial (client, bare, NULL, &error);
+  connection = foctet_test_node_dial (client, bare, NULL, NULL, &error, TIMEOUT);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, text));
   g_assert_nonnull (strstr (error->message, "no discovery mechanism"));
@@ -606,7 +562,7 @@ test_dial_unfindable (void)
   g_assert_cmpuint (slow->n_cancelled, ==, 1);
 
   foctet_node_dial_async (client, bare, NULL, NULL, foctet_test_store_result, &slot);
-  node_shutdown (client);
+  foctet_test_node_shutdown (client, TIMEOUT);
   result = foctet_test_wait_result (&slot, TIMEOUT);
   g_assert_null (foctet_node_dial_finish (client, result, &error));
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);

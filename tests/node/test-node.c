@@ -11,6 +11,7 @@
 #include <foctet.h>
 
 #include "test-utils.h"
+#include "test-node.h"
 
 #define TIMEOUT 20
 
@@ -31,16 +32,6 @@ typedef struct {
   FoctetConnection *incoming;            /* as the server sees it */
 } Fixture;
 
-static FoctetNode *
-make_node (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
-
-  g_assert_no_error (error);
-  return foctet_node_new (identity);
-}
-
 static void
 incoming_cb (FoctetNode       *node,
              FoctetConnection *connection,
@@ -53,55 +44,25 @@ incoming_cb (FoctetNode       *node,
     fixture->incoming = g_object_ref (connection);
 }
 
-static char *
-node_listen (FoctetNode *node,
-             const char *uri)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-  char *bound;
-
-  foctet_node_listen_async (node, uri, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  bound = foctet_node_listen_finish (node, result, &error);
-  g_assert_no_error (error);
-  return bound;
-}
-
-static FoctetConnection *
-node_dial_uri (FoctetNode         *node,
-               const FoctetNodeId *peer,
-               const char         *uri,
-               GError            **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_node_dial_uri_async (node, peer, uri, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_node_dial_uri_finish (node, result, error);
-}
-
 static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
 
-  fixture->server = make_node ();
-  fixture->client = make_node ();
+  fixture->server = foctet_test_node_new ();
+  fixture->client = foctet_test_node_new ();
   g_signal_connect (fixture->server, "incoming-connection", G_CALLBACK (incoming_cb), fixture);
 
   g_autofree char *uri = test_uri ("127.0.0.1:0");
   g_autofree char *prefix = test_uri ("127.0.0.1:");
 
-  fixture->server_uri = node_listen (fixture->server, uri);
+  fixture->server_uri = foctet_test_node_listen (fixture->server, uri, TIMEOUT);
   g_assert_true (g_str_has_prefix (fixture->server_uri, prefix));
   g_assert_false (g_str_has_suffix (fixture->server_uri, ":0"));
 
-  fixture->connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
-                                       fixture->server_uri, &error);
+  fixture->connection = foctet_test_node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                                                   fixture->server_uri, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (fixture->connection),
                                        foctet_node_get_node_id (fixture->server)));
@@ -116,24 +77,11 @@ fixture_setup (Fixture       *fixture,
 }
 
 static void
-shutdown_node (FoctetNode *node)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-
-  foctet_node_shutdown_async (node, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_node_shutdown_finish (node, result, &error));
-  g_assert_no_error (error);
-}
-
-static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  shutdown_node (fixture->client);
-  shutdown_node (fixture->server);
+  foctet_test_node_shutdown (fixture->client, TIMEOUT);
+  foctet_test_node_shutdown (fixture->server, TIMEOUT);
   g_clear_object (&fixture->connection);
   g_clear_object (&fixture->incoming);
   g_clear_object (&fixture->client);
@@ -305,47 +253,6 @@ upper_handler (FoctetNode       *node,
                              sizeof data->buf, G_PRIORITY_DEFAULT, NULL, upper_read_cb, data);
 }
 
-static FoctetStream *
-open_stream (FoctetConnection *connection,
-             const char       *protocol,
-             GError          **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_connection_open_stream_async (connection, protocol, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_connection_open_stream_finish (connection, result, error);
-}
-
-static gssize
-read_some (FoctetStream *stream,
-           char         *buf,
-           gsize         size,
-           GError      **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (stream));
-
-  g_input_stream_read_async (in, buf, size, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return g_input_stream_read_finish (in, result, error);
-}
-
-static void
-close_write (FoctetStream *stream)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-
-  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_stream_close_write_finish (stream, result, &error));
-  g_assert_no_error (error);
-}
-
 static void
 test_custom_protocol (Fixture       *fixture,
                       gconstpointer  data)
@@ -364,15 +271,15 @@ test_custom_protocol (Fixture       *fixture,
   g_assert_true (g_strv_contains ((const char * const *) protocols, FOCTET_PROTOCOL_PING));
   g_assert_true (g_strv_contains ((const char * const *) protocols, FOCTET_PROTOCOL_PERF));
 
-  stream = open_stream (fixture->connection, "test/upper/1", &error);
+  stream = foctet_test_open_stream (fixture->connection, "test/upper/1", &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpstr (foctet_stream_get_protocol (stream), ==, "test/upper/1");
   g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (stream)),
                                             "hello, node", 11, NULL, NULL, &error));
   g_assert_no_error (error);
-  close_write (stream);
+  foctet_test_stream_close_write (stream, TIMEOUT);
 
-  while ((n = read_some (stream, buf, sizeof buf, &error)) > 0)
+  while ((n = foctet_test_stream_read_some (stream, buf, sizeof buf, &error, TIMEOUT)) > 0)
     g_string_append_len (reply, buf, n);
   g_assert_no_error (error);
   g_assert_cmpstr (reply->str, ==, "HELLO, NODE");
@@ -395,11 +302,11 @@ test_unknown_protocol (Fixture       *fixture,
   char buf[16];
   gssize n;
 
-  stream = open_stream (fixture->connection, "test/nobody-serves-this/1", &error);
+  stream = foctet_test_open_stream (fixture->connection, "test/nobody-serves-this/1", &error, TIMEOUT);
   g_assert_no_error (error);
   /* The acceptor refuses the stream: the opener sees it end or fail,
    * never data. */
-  n = read_some (stream, buf, sizeof buf, &error);
+  n = foctet_test_stream_read_some (stream, buf, sizeof buf, &error, TIMEOUT);
   g_assert_cmpint (n, <=, 0);
 
   /* The connection itself is unharmed. */
@@ -415,26 +322,26 @@ test_bad_arguments (Fixture       *fixture,
   g_autoptr(FoctetStream) stream = NULL;
   g_autofree char *bad_port = NULL;
 
-  connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
-                              "no-slash-here", &error);
+  connection = foctet_test_node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                                          "no-slash-here", &error, TIMEOUT);
   g_assert_null (connection);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
   bad_port = test_uri ("127.0.0.1:99999");
-  connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
-                              bad_port, &error);
+  connection = foctet_test_node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                                          bad_port, &error, TIMEOUT);
   g_assert_null (connection);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
-  connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
-                              "carrier-pigeon/127.0.0.1:1", &error);
+  connection = foctet_test_node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                                          "carrier-pigeon/127.0.0.1:1", &error, TIMEOUT);
   g_assert_null (connection);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_NOT_FOUND);
   g_clear_error (&error);
 
-  stream = open_stream (fixture->connection, "", &error);
+  stream = foctet_test_open_stream (fixture->connection, "", &error, TIMEOUT);
   g_assert_null (stream);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
 }
@@ -447,8 +354,8 @@ test_wrong_node_id (Fixture       *fixture,
   g_autoptr(FoctetConnection) connection = NULL;
 
   /* The client's own NodeId is certainly not the server's. */
-  connection = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->client),
-                              fixture->server_uri, &error);
+  connection = foctet_test_node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->client),
+                                          fixture->server_uri, &error, TIMEOUT);
   g_assert_null (connection);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NODE_ID_MISMATCH);
 }
@@ -513,13 +420,13 @@ test_shutdown (Fixture       *fixture,
   gboolean closed = FALSE;
 
   g_signal_connect (fixture->connection, "closed", G_CALLBACK (closed_cb), &closed);
-  shutdown_node (fixture->server);
+  foctet_test_node_shutdown (fixture->server, TIMEOUT);
   foctet_test_wait_for (&closed, TIMEOUT);
   g_assert_true (foctet_connection_is_closed (fixture->connection));
 
   /* Nothing listens any more. */
-  again = node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
-                         fixture->server_uri, &error);
+  again = foctet_test_node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
+                                     fixture->server_uri, &error, TIMEOUT);
   g_assert_null (again);
   g_assert_nonnull (error);
 }

@@ -15,6 +15,7 @@
 #include <foctet.h>
 
 #include "test-utils.h"
+#include "test-node.h"
 
 #define TIMEOUT 20
 /* What a dial on loopback may take beyond the racing delay, even in a
@@ -32,45 +33,6 @@ typedef struct {
   guint closed_with_error;
   GPtrArray *live;            /* the server's connections still open */
 } Fixture;
-
-static FoctetNode *
-make_node (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
-
-  g_assert_no_error (error);
-  return foctet_node_new (identity);
-}
-
-static char *
-node_listen (FoctetNode *node,
-             const char *uri)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-  char *bound;
-
-  foctet_node_listen_async (node, uri, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  bound = foctet_node_listen_finish (node, result, &error);
-  g_assert_no_error (error);
-  return bound;
-}
-
-static void
-shutdown_node (FoctetNode *node)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-
-  foctet_node_shutdown_async (node, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_node_shutdown_finish (node, result, &error));
-  g_assert_no_error (error);
-}
 
 static void
 incoming_cb (FoctetNode       *node,
@@ -135,16 +97,16 @@ fixture_setup (Fixture       *fixture,
   g_autofree char *tls = NULL;
 
   fixture->live = g_ptr_array_new_with_free_func (g_object_unref);
-  fixture->server = make_node ();
-  fixture->client = make_node ();
+  fixture->server = foctet_test_node_new ();
+  fixture->client = foctet_test_node_new ();
   g_signal_connect (fixture->server, "incoming-connection", G_CALLBACK (incoming_cb), fixture);
   g_signal_connect (fixture->server, "connection-closed", G_CALLBACK (closed_cb), fixture);
 
   if (have_twin)
     {
-      g_autofree char *quic = node_listen (fixture->server, "quic/127.0.0.1:0");
+      g_autofree char *quic = foctet_test_node_listen (fixture->server, "quic/127.0.0.1:0", TIMEOUT);
     }
-  tls = node_listen (fixture->server, "tls/127.0.0.1:0");
+  tls = foctet_test_node_listen (fixture->server, "tls/127.0.0.1:0", TIMEOUT);
   fixture->ticket = foctet_node_get_ticket (fixture->server);
 }
 
@@ -154,8 +116,8 @@ fixture_teardown (Fixture       *fixture,
 {
   GWeakRef client_ref, server_ref;
 
-  shutdown_node (fixture->client);
-  shutdown_node (fixture->server);
+  foctet_test_node_shutdown (fixture->client, TIMEOUT);
+  foctet_test_node_shutdown (fixture->server, TIMEOUT);
   g_weak_ref_init (&client_ref, fixture->client);
   g_weak_ref_init (&server_ref, fixture->server);
   g_clear_pointer (&fixture->live, g_ptr_array_unref);
@@ -455,8 +417,8 @@ test_mismatch_surfaces (Fixture       *fixture,
 
   if (!need_twin ())
     return;
-  stranger = make_node ();
-  stranger_uri = node_listen (stranger, "quic/127.0.0.1:0");
+  stranger = foctet_test_node_new ();
+  stranger_uri = foctet_test_node_listen (stranger, "quic/127.0.0.1:0", TIMEOUT);
   tls_address = g_strdup_printf ("127.0.0.1:%u", closed_port ());
   ticket = foctet_ticket_new (foctet_node_get_node_id (fixture->server));
   g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_QUIC,
@@ -470,7 +432,7 @@ test_mismatch_surfaces (Fixture       *fixture,
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NODE_ID_MISMATCH);
   g_assert_nonnull (strstr (error->message, stranger_uri));
   g_assert_nonnull (strstr (error->message, tls_address));
-  shutdown_node (stranger);
+  foctet_test_node_shutdown (stranger, TIMEOUT);
 }
 
 /* A forced transport: no race, the other transport is never dialed. */
@@ -597,7 +559,7 @@ test_shutdown (Fixture       *fixture,
   spin (100);
   g_assert_null (slot);
   start = g_get_monotonic_time ();
-  shutdown_node (fixture->client);
+  foctet_test_node_shutdown (fixture->client, TIMEOUT);
   result = foctet_test_wait_result (&slot, TIMEOUT);
   g_assert_cmpint (g_get_monotonic_time () - start, <, MARGIN_MS * 1000);
   connection = foctet_node_dial_finish (fixture->client, result, &error);

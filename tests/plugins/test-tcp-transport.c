@@ -11,6 +11,7 @@
 #include <foctet.h>
 
 #include "test-utils.h"
+#include "test-node.h"
 
 #define TIMEOUT 20
 
@@ -64,31 +65,6 @@ dial (FoctetTransport     *transport,
   return foctet_transport_dial_finish (transport, result, error);
 }
 
-static FoctetStream *
-open_stream (FoctetConnection  *connection,
-             const char        *protocol,
-             GError           **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_connection_open_stream_async (connection, protocol, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_connection_open_stream_finish (connection, result, error);
-}
-
-static FoctetStream *
-accept_stream (FoctetConnection  *connection,
-               GError           **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_connection_accept_stream_async (connection, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_connection_accept_stream_finish (connection, result, error);
-}
-
 static char *
 read_header (FoctetStream *stream)
 {
@@ -106,64 +82,6 @@ read_header (FoctetStream *stream)
 }
 
 static void
-write_all (FoctetStream *stream,
-           const void   *data,
-           gsize         len)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (stream));
-  GAsyncResult *slot = NULL;
-  gsize written = 0;
-
-  g_output_stream_write_all_async (output, data, len, G_PRIORITY_DEFAULT, NULL,
-                                   foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (g_output_stream_write_all_finish (output, result, &written, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (written, ==, len);
-}
-
-static void
-close_write (FoctetStream *stream)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_stream_close_write_finish (stream, result, &error));
-  g_assert_no_error (error);
-}
-
-/* Reads until end-of-stream or an error; returns what came before. */
-static GBytes *
-read_to_end (FoctetStream  *stream,
-             GError       **error)
-{
-  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
-  g_autoptr(GByteArray) data = g_byte_array_new ();
-
-  for (;;)
-    {
-      g_autoptr(GAsyncResult) result = NULL;
-      g_autoptr(GBytes) chunk = NULL;
-      GAsyncResult *slot = NULL;
-
-      g_input_stream_read_bytes_async (input, 65536, G_PRIORITY_DEFAULT, NULL,
-                                       foctet_test_store_result, &slot);
-      result = foctet_test_wait_result (&slot, TIMEOUT);
-      chunk = g_input_stream_read_bytes_finish (input, result, error);
-      if (chunk == NULL)
-        return NULL;
-      if (g_bytes_get_size (chunk) == 0)
-        return g_byte_array_free_to_bytes (g_steal_pointer (&data));
-      g_byte_array_append (data, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk));
-    }
-}
-
-static void
 assert_bytes_equal (GBytes     *bytes,
                     const char *expected)
 {
@@ -171,33 +89,6 @@ assert_bytes_equal (GBytes     *bytes,
   const char *data = g_bytes_get_data (bytes, &len);
 
   g_assert_cmpmem (data, len, expected, strlen (expected));
-}
-
-static void
-close_stream (FoctetStream *stream)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GAsyncResult *slot = NULL;
-
-  g_io_stream_close_async (G_IO_STREAM (stream), G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (g_io_stream_close_finish (G_IO_STREAM (stream), result, &error));
-  g_assert_no_error (error);
-}
-
-static void
-close_connection (FoctetConnection *connection)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_connection_close_async (connection, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL,
-                                 foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_connection_close_finish (connection, result, &error));
-  g_assert_no_error (error);
 }
 
 /* Lets callbacks already due run, for at most @ms milliseconds. */
@@ -352,10 +243,11 @@ fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
   if (fixture->b_conn != NULL && !foctet_connection_is_closed (fixture->b_conn))
-    close_connection (fixture->b_conn);
+    foctet_test_close_connection (fixture->b_conn, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
   for (guint i = 0; i < fixture->a_incoming->len; i++)
     if (!foctet_connection_is_closed (g_ptr_array_index (fixture->a_incoming, i)))
-      close_connection (g_ptr_array_index (fixture->a_incoming, i));
+      foctet_test_close_connection (g_ptr_array_index (fixture->a_incoming, i), FOCTET_CLOSE_CODE_NO_ERROR,
+                                    "done", TIMEOUT);
   g_signal_handlers_disconnect_by_func (fixture->a, incoming_cb, fixture);
   foctet_transport_stop (fixture->a);
   foctet_transport_stop (fixture->b);
@@ -468,15 +360,15 @@ echo_once (FoctetConnection *opener,
   const char *text = "the quick brown fox jumps over the lazy dog";
   gssize n;
 
-  out = open_stream (opener, "test/echo", &error);
+  out = foctet_test_open_stream (opener, "test/echo", &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpstr (foctet_stream_get_protocol (out), ==, "test/echo");
   /* Odd ids are the dialer's, even ones the listener's. */
   g_assert_cmpuint (foctet_stream_get_id (out) % 2, ==, opener_is_initiator ? 1 : 0);
   g_assert_true (G_IS_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (out))));
   g_assert_true (G_IS_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (out))));
-  write_all (out, text, strlen (text));
-  close_write (out);
+  foctet_test_stream_write_all (out, text, strlen (text), TIMEOUT);
+  foctet_test_stream_close_write (out, TIMEOUT);
 
   /* Nothing more can be written after the half-close. */
   n = g_pollable_output_stream_write_nonblocking (
@@ -486,28 +378,28 @@ echo_once (FoctetConnection *opener,
   g_assert_nonnull (error);
   g_clear_error (&error);
 
-  in = accept_stream (acceptor, &error);
+  in = foctet_test_accept_stream (acceptor, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpuint (foctet_stream_get_id (in), ==, foctet_stream_get_id (out));
   protocol = read_header (in);
   g_assert_cmpstr (protocol, ==, "test/echo");
-  request = read_to_end (in, &error);
+  request = foctet_test_stream_read_to_end (in, &error, TIMEOUT);
   g_assert_no_error (error);
   assert_bytes_equal (request, text);
 
   /* The acceptor saw the end, and can still answer. */
-  write_all (in, "reply:", 6);
-  write_all (in, text, strlen (text));
-  close_write (in);
-  answer = read_to_end (out, &error);
+  foctet_test_stream_write_all (in, "reply:", 6, TIMEOUT);
+  foctet_test_stream_write_all (in, text, strlen (text), TIMEOUT);
+  foctet_test_stream_close_write (in, TIMEOUT);
+  answer = foctet_test_stream_read_to_end (out, &error, TIMEOUT);
   g_assert_no_error (error);
   {
     g_autofree char *expected = g_strconcat ("reply:", text, NULL);
     assert_bytes_equal (answer, expected);
   }
 
-  close_stream (out);
-  close_stream (in);
+  foctet_test_stream_close (out, TIMEOUT);
+  foctet_test_stream_close (in, TIMEOUT);
 }
 
 static void
@@ -546,7 +438,7 @@ test_wrong_peer (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (connection),
                                        foctet_identity_get_node_id (fixture->id_a)));
-  close_connection (connection);
+  foctet_test_close_connection (connection, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
 }
 
 static void
@@ -568,14 +460,14 @@ test_close (Fixture       *fixture,
   g_signal_connect (fixture->b_conn, "closed", G_CALLBACK (closed_cb), &b_closed);
 
   /* A stream open across it, and an accept waiting on each side. */
-  b_stream = open_stream (fixture->b_conn, "test/close", &error);
+  b_stream = foctet_test_open_stream (fixture->b_conn, "test/close", &error, TIMEOUT);
   g_assert_no_error (error);
-  a_stream = accept_stream (fixture->a_conn, &error);
+  a_stream = foctet_test_accept_stream (fixture->a_conn, &error, TIMEOUT);
   g_assert_no_error (error);
   foctet_connection_accept_stream_async (fixture->a_conn, NULL, foctet_test_store_result, &a_slot);
   foctet_connection_accept_stream_async (fixture->b_conn, NULL, foctet_test_store_result, &b_slot);
 
-  close_connection (fixture->a_conn);
+  foctet_test_close_connection (fixture->a_conn, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
   g_assert_true (foctet_connection_is_closed (fixture->a_conn));
   g_assert_cmpuint (a_closed.count, ==, 1);
   g_assert_no_error (a_closed.error);
@@ -596,27 +488,27 @@ test_close (Fixture       *fixture,
   g_assert_no_error (b_closed.error);
 
   /* Its streams ended with it: the peer's read finishes instead of waiting. */
-  rest = read_to_end (b_stream, &error);
+  rest = foctet_test_stream_read_to_end (b_stream, &error, TIMEOUT);
   if (rest != NULL)
     g_assert_cmpuint (g_bytes_get_size (rest), ==, 0);
   g_clear_error (&error);
 
   /* Later calls fail at once. */
-  late = accept_stream (fixture->b_conn, &error);
+  late = foctet_test_accept_stream (fixture->b_conn, &error, TIMEOUT);
   g_assert_null (late);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
   g_clear_error (&error);
-  late = open_stream (fixture->b_conn, "test/late", &error);
+  late = foctet_test_open_stream (fixture->b_conn, "test/late", &error, TIMEOUT);
   g_assert_null (late);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
   g_clear_error (&error);
-  late = open_stream (fixture->a_conn, "test/late", &error);
+  late = foctet_test_open_stream (fixture->a_conn, "test/late", &error, TIMEOUT);
   g_assert_null (late);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
   g_clear_error (&error);
 
   /* Closing again is harmless, and "closed" comes once. */
-  close_connection (fixture->a_conn);
+  foctet_test_close_connection (fixture->a_conn, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
   g_assert_cmpuint (a_closed.count, ==, 1);
   g_assert_cmpuint (b_closed.count, ==, 1);
 
@@ -652,17 +544,17 @@ test_reset (Fixture       *fixture,
   g_autoptr(GBytes) rest = NULL;
   g_autofree char *protocol = NULL;
 
-  out = open_stream (fixture->b_conn, "test/reset", &error);
+  out = foctet_test_open_stream (fixture->b_conn, "test/reset", &error, TIMEOUT);
   g_assert_no_error (error);
-  write_all (out, "abc", 3);
-  in = accept_stream (fixture->a_conn, &error);
+  foctet_test_stream_write_all (out, "abc", 3, TIMEOUT);
+  in = foctet_test_accept_stream (fixture->a_conn, &error, TIMEOUT);
   g_assert_no_error (error);
   protocol = read_header (in);
   g_assert_cmpstr (protocol, ==, "test/reset");
 
   /* Not a clean end: the acceptor's read fails. */
   foctet_stream_reset (out, FOCTET_CLOSE_CODE_REFUSED);
-  rest = read_to_end (in, &error);
+  rest = foctet_test_stream_read_to_end (in, &error, TIMEOUT);
   g_assert_null (rest);
   g_assert_nonnull (error);
   g_clear_error (&error);
@@ -714,7 +606,7 @@ test_self (Fixture       *fixture,
 
   echo_once (dialed, accepted, TRUE);
   echo_once (accepted, dialed, FALSE);
-  close_connection (dialed);
+  foctet_test_close_connection (dialed, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
 }
 
 /* After stop(), no new connection, but the established ones keep working:
@@ -742,7 +634,7 @@ test_stop (Fixture       *fixture,
   echo_once (fixture->a_conn, fixture->b_conn, FALSE);
 
   /* The last connection gone, so is the port. */
-  close_connection (fixture->b_conn);
+  foctet_test_close_connection (fixture->b_conn, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
   wait_until (connection_closed, fixture->a_conn);
   refused = dial (fixture->b, fixture->a_address, NULL, &error);
   g_assert_null (refused);
@@ -758,7 +650,7 @@ test_stop (Fixture       *fixture,
   wait_until (has_two, &fixture->n_incoming);
   echo_once (again, g_ptr_array_index (fixture->a_incoming, 1), TRUE);
   echo_once (g_ptr_array_index (fixture->a_incoming, 1), again, FALSE);
-  close_connection (again);
+  foctet_test_close_connection (again, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
 }
 
 /* Raw TCP to the tcp-test listener, as a confused or hostile peer. */
@@ -1277,7 +1169,7 @@ test_concurrent (Fixture       *fixture,
     }
 
   /* The accept loop ends with the connection. */
-  close_connection (fixture->b_conn);
+  foctet_test_close_connection (fixture->b_conn, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
   wait_until (has_error, &server);
   g_assert_error (server.error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
   g_clear_error (&server.error);

@@ -9,14 +9,16 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <string.h>
-#include <sys/socket.h>
 
 #include <foctet.h>
 
 #include "foctet-relay-message.h"
 #include "test-utils.h"
+#include "test-wire.h"
 
 #define TIMEOUT 10
+
+FOCTET_TEST_WIRE_DEFINE (wire, relay, FoctetRelayMessage, TIMEOUT, FALSE);
 
 static FoctetNodeId *
 node_id_with (guint8 first)
@@ -46,42 +48,18 @@ longest_address (void)
   return g_string_free (s, FALSE);
 }
 
-static GBytes *
-bytes_of (const guint8 *data,
-          gsize         len)
-{
-  return g_bytes_new (data, len);
-}
-
 static void
 assert_encoding (const FoctetRelayMessage *message,
                  const guint8             *expected,
                  gsize                     expected_len)
 {
-  g_autoptr(GBytes) bytes = foctet_relay_message_encode (message);
-
-  g_assert_nonnull (bytes);
-  g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), expected, expected_len);
+  foctet_test_wire_assert_encoding (&wire, message, expected, expected_len);
 }
 
-/* Parses @bytes, which must hold exactly one valid message, and checks
- * that it encodes back to the same bytes. */
 static FoctetRelayMessage *
 parse_exact (GBytes *bytes)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) again = NULL;
-  FoctetRelayMessage *message = NULL;
-  gsize consumed = 0, len = 0;
-  const guint8 *data = g_bytes_get_data (bytes, &len);
-
-  g_assert_true (foctet_relay_message_parse (data, len, &consumed, &message, &error));
-  g_assert_no_error (error);
-  g_assert_nonnull (message);
-  g_assert_cmpuint (consumed, ==, len);
-  again = foctet_relay_message_encode (message);
-  g_assert_true (g_bytes_equal (again, bytes));
-  return message;
+  return foctet_test_wire_parse_exact (&wire, bytes);
 }
 
 static void
@@ -241,35 +219,13 @@ test_round_trip (void)
   }
 }
 
-/* @data must be refused, with @what (and @what2, if not %NULL) in the
- * message; it is also refused with any bytes after it, and nothing is
- * returned. */
 static void
 assert_rejected_full (const guint8 *data,
                       gsize         len,
                       const char   *what,
                       const char   *what2)
 {
-  for (guint extra = 0; extra < 2; extra++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autofree guint8 *copy = g_malloc (len + extra * 8);
-      FoctetRelayMessage *message = (FoctetRelayMessage *) 0x1;
-      gsize consumed = 12345;
-
-      memcpy (copy, data, len);
-      memset (copy + len, 0, extra * 8);
-      g_assert_false (foctet_relay_message_parse (copy, len + extra * 8, &consumed, &message, &error));
-      g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
-      if (extra == 0)
-        g_test_message ("%s", error->message);
-      g_assert_nonnull (strstr (error->message, what));
-      if (what2 != NULL)
-        g_assert_nonnull (strstr (error->message, what2));
-      g_assert_true (g_utf8_validate (error->message, -1, NULL));
-      g_assert_null (message);
-      g_assert_cmpuint (consumed, ==, 0);
-    }
+  foctet_test_wire_assert_rejected (&wire, data, len, what, what2);
 }
 
 static void
@@ -460,50 +416,8 @@ static void
 test_incremental (void)
 {
   g_autoptr(GPtrArray) all = valid_encodings ();
-  g_autoptr(GByteArray) stream = g_byte_array_new ();
-  static const guint8 raw[] = { 0x16, 0x03, 0x01, 0x00, 0x10, 'r', 'a', 'w' };
-  gsize pos = 0;
 
-  /* Each message, fed a byte at a time from an exact-size buffer: every
-   * prefix asks for more, without an error. */
-  for (guint i = 0; i < all->len; i++)
-    {
-      GBytes *bytes = g_ptr_array_index (all, i);
-      gsize len = 0;
-      const guint8 *data = g_bytes_get_data (bytes, &len);
-
-      for (gsize n = 0; n <= len; n++)
-        {
-          g_autofree guint8 *prefix = g_memdup2 (data, n);
-          g_autoptr(GError) error = NULL;
-          g_autoptr(FoctetRelayMessage) message = NULL;
-          gsize consumed = 99;
-          gboolean done = foctet_relay_message_parse (prefix, n, &consumed, &message, &error);
-
-          g_assert_no_error (error);
-          g_assert_cmpint (done, ==, n == len);
-          g_assert_cmpuint (consumed, ==, done ? len : 0);
-          g_assert_true ((message != NULL) == done);
-        }
-      g_byte_array_append (stream, data, len);
-    }
-
-  /* All of them in one buffer with relayed bytes after: each parse takes
-   * one message and leaves the rest. */
-  g_byte_array_append (stream, raw, sizeof raw);
-  for (guint i = 0; i < all->len; i++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(FoctetRelayMessage) message = NULL;
-      gsize consumed = 0;
-
-      g_assert_true (foctet_relay_message_parse (stream->data + pos, stream->len - pos, &consumed,
-                                                 &message, &error));
-      g_assert_no_error (error);
-      g_assert_cmpuint (consumed, ==, g_bytes_get_size (g_ptr_array_index (all, i)));
-      pos += consumed;
-    }
-  g_assert_cmpmem (stream->data + pos, stream->len - pos, raw, sizeof raw);
+  foctet_test_wire_check_incremental (&wire, all);
 }
 
 static void
@@ -727,12 +641,7 @@ static FoctetRelayMessage *
 read_message (GInputStream  *stream,
               GError       **error)
 {
-  GAsyncResult *slot = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
-
-  foctet_relay_message_read_async (stream, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_relay_message_read_finish (stream, result, error);
+  return foctet_test_wire_read (&wire, stream, error);
 }
 
 static gboolean
@@ -740,23 +649,9 @@ write_message (GOutputStream             *stream,
                const FoctetRelayMessage  *message,
                GError                   **error)
 {
-  GAsyncResult *slot = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
-
-  foctet_relay_message_write_async (stream, message, G_PRIORITY_DEFAULT, NULL,
-                                    foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_relay_message_write_finish (stream, result, error);
+  return foctet_test_wire_write (&wire, stream, message, error);
 }
 
-static GInputStream *
-memory_input (const guint8 *data,
-              gsize         len)
-{
-  g_autoptr(GBytes) bytes = bytes_of (data, len);
-
-  return g_memory_input_stream_new_from_bytes (bytes);
-}
 
 static void
 test_read_leaves_relayed_bytes (void)
@@ -773,7 +668,7 @@ test_read_leaves_relayed_bytes (void)
     g_byte_array_append (data, g_bytes_get_data (g_ptr_array_index (all, i), NULL),
                          g_bytes_get_size (g_ptr_array_index (all, i)));
   g_byte_array_append (data, raw, sizeof raw);
-  input = memory_input (data->data, data->len);
+  input = foctet_test_memory_input (data->data, data->len);
 
   for (guint i = 0; i < all->len; i++)
     {
@@ -803,16 +698,7 @@ assert_read_fails (const guint8 *data,
                    const char   *what,
                    gsize         position)
 {
-  g_autoptr(GInputStream) input = memory_input (data, len);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetRelayMessage) message = read_message (input, &error);
-
-  g_assert_null (message);
-  g_assert_error (error, FOCTET_ERROR, code);
-  g_test_message ("%s", error->message);
-  g_assert_nonnull (strstr (error->message, what));
-  /* A refused message is refused on the bytes that break the rule. */
-  g_assert_cmpint (g_seekable_tell (G_SEEKABLE (input)), ==, position);
+  foctet_test_wire_assert_read_fails (&wire, data, len, code, what, position);
 }
 
 static void
@@ -838,7 +724,7 @@ test_read_eof (void)
 
   /* A whole message, then the end: the next read says the stream ended. */
   {
-    g_autoptr(GInputStream) input = memory_input (ok_then_eof, sizeof ok_then_eof);
+    g_autoptr(GInputStream) input = foctet_test_memory_input (ok_then_eof, sizeof ok_then_eof);
     g_autoptr(GError) error = NULL;
     g_autoptr(FoctetRelayMessage) ok = read_message (input, &error);
     g_autoptr(FoctetRelayMessage) none = NULL;
@@ -875,33 +761,9 @@ static void
 test_write (void)
 {
   g_autoptr(GPtrArray) all = valid_encodings ();
-  g_autoptr(GOutputStream) output = g_memory_output_stream_new_resizable ();
-  g_autoptr(GByteArray) expected = g_byte_array_new ();
-  g_autoptr(GBytes) written = NULL;
+  g_autoptr(FoctetRelayMessage) ok = foctet_relay_message_new_ok ();
 
-  for (guint i = 0; i < all->len; i++)
-    {
-      GBytes *bytes = g_ptr_array_index (all, i);
-      g_autoptr(FoctetRelayMessage) message = parse_exact (bytes);
-      g_autoptr(GError) error = NULL;
-
-      g_assert_true (write_message (output, message, &error));
-      g_assert_no_error (error);
-      g_byte_array_append (expected, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
-    }
-  g_assert_true (g_output_stream_close (output, NULL, NULL));
-  written = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (output));
-  g_assert_cmpmem (g_bytes_get_data (written, NULL), g_bytes_get_size (written),
-                   expected->data, expected->len);
-
-  /* The stream's error comes back as it is. */
-  {
-    g_autoptr(FoctetRelayMessage) ok = foctet_relay_message_new_ok ();
-    g_autoptr(GError) error = NULL;
-
-    g_assert_false (write_message (output, ok, &error));
-    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
-  }
+  foctet_test_wire_check_write (&wire, all, ok);
 }
 
 /* Over a socket pair: the writer's messages and relayed bytes arrive a
@@ -932,22 +794,6 @@ trickle_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static void
-make_socket_pair (GSocketConnection **a,
-                  GSocketConnection **b)
-{
-  int fds[2];
-  g_autoptr(GSocket) sa = NULL;
-  g_autoptr(GSocket) sb = NULL;
-
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-  sa = g_socket_new_from_fd (fds[0], NULL);
-  sb = g_socket_new_from_fd (fds[1], NULL);
-  g_assert_nonnull (sa);
-  g_assert_nonnull (sb);
-  *a = g_socket_connection_factory_create_connection (sa);
-  *b = g_socket_connection_factory_create_connection (sb);
-}
 
 static void
 test_read_byte_by_byte (void)
@@ -967,7 +813,7 @@ test_read_byte_by_byte (void)
                          g_bytes_get_size (g_ptr_array_index (all, i)));
   g_byte_array_append (data, raw, sizeof raw);
 
-  make_socket_pair (&writer, &reader);
+  foctet_test_socket_pair (&writer, &reader);
   trickle.socket = g_socket_connection_get_socket (writer);
   trickle.data = data->data;
   trickle.len = data->len;
@@ -999,7 +845,7 @@ test_write_then_read_socket (void)
   GOutputStream *output;
   GInputStream *input;
 
-  make_socket_pair (&a, &b);
+  foctet_test_socket_pair (&a, &b);
   output = g_io_stream_get_output_stream (G_IO_STREAM (a));
   input = g_io_stream_get_input_stream (G_IO_STREAM (b));
   for (guint i = 0; i < all->len; i++)
@@ -1031,31 +877,10 @@ test_write_then_read_socket (void)
 static void
 test_read_cancelled (void)
 {
-  g_autoptr(GSocketConnection) a = NULL;
-  g_autoptr(GSocketConnection) b = NULL;
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(FoctetRelayMessage) message = NULL;
-  g_autoptr(GError) error = NULL;
-  GAsyncResult *slot = NULL;
-  GInputStream *input;
+  /* Half a header, then nothing. */
   static const guint8 partial[] = { 2, 0 };
 
-  make_socket_pair (&a, &b);
-  input = g_io_stream_get_input_stream (G_IO_STREAM (b));
-  /* Half a header, then nothing: cancelling is how a caller times out. */
-  g_assert_cmpint (g_socket_send (g_socket_connection_get_socket (a), (const char *) partial,
-                                  sizeof partial, NULL, NULL), ==, sizeof partial);
-  foctet_relay_message_read_async (input, G_PRIORITY_DEFAULT, cancellable,
-                                   foctet_test_store_result, &slot);
-  for (guint i = 0; i < 10; i++)
-    g_main_context_iteration (NULL, FALSE);
-  g_assert_null (slot);
-  g_cancellable_cancel (cancellable);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  message = foctet_relay_message_read_finish (input, result, &error);
-  g_assert_null (message);
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  foctet_test_wire_check_read_cancelled (&wire, partial, sizeof partial);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1560,7 +1385,7 @@ test_directory_read (void)
 
   g_byte_array_append (data, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
   g_byte_array_append (data, after, sizeof after);
-  input = memory_input (data->data, data->len);
+  input = foctet_test_memory_input (data->data, data->len);
 
   for (guint round = 0; round < 2; round++)
     {

@@ -17,6 +17,7 @@
 #include "foctet-relay-message.h"
 #include "test-echo.h"
 #include "test-utils.h"
+#include "test-node.h"
 
 #define TIMEOUT 30
 
@@ -95,16 +96,6 @@ typedef struct {
   FoctetNode *client;
   FoctetTicket *ticket;               /* the server's: the relay only */
 } Fixture;
-
-static FoctetNode *
-make_node (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
-
-  g_assert_no_error (error);
-  return foctet_node_new (identity);
-}
 
 static char *
 read_line (GDataInputStream *in)
@@ -215,33 +206,6 @@ relay_stat (Fixture    *fixture,
   return g_ascii_strtoull (value + strlen (key), NULL, 10);
 }
 
-static char *
-node_listen (FoctetNode  *node,
-             const char  *uri,
-             GError     **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_node_listen_async (node, uri, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_node_listen_finish (node, result, error);
-}
-
-static FoctetConnection *
-dial_ticket (FoctetNode    *node,
-             FoctetTicket  *ticket,
-             const char    *transport,
-             GError       **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_node_dial_async (node, ticket, transport, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_node_dial_finish (node, result, error);
-}
-
 static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
@@ -252,34 +216,23 @@ fixture_setup (Fixture       *fixture,
   g_autofree char *bound = NULL;
 
   start_relay (fixture, "127.0.0.1:0", extra);
-  fixture->server = make_node ();
-  fixture->client = make_node ();
+  fixture->server = foctet_test_node_new ();
+  fixture->client = foctet_test_node_new ();
   foctet_node_set_protocol_handler (fixture->server, FOCTET_TEST_ECHO_PROTOCOL, foctet_test_echo_handler,
                                     NULL, NULL);
   uri = g_strconcat ("relay/", fixture->relay_address, NULL);
-  bound = node_listen (fixture->server, uri, &error);
+  bound = foctet_test_node_listen_full (fixture->server, uri, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpstr (bound, ==, uri);
   fixture->ticket = foctet_node_get_ticket (fixture->server);
 }
 
 static void
-shutdown_node (FoctetNode *node)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_node_shutdown_async (node, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_node_shutdown_finish (node, result, NULL));
-}
-
-static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  shutdown_node (fixture->client);
-  shutdown_node (fixture->server);
+  foctet_test_node_shutdown (fixture->client, TIMEOUT);
+  foctet_test_node_shutdown (fixture->server, TIMEOUT);
   g_clear_object (&fixture->client);
   g_clear_object (&fixture->server);
   g_clear_object (&fixture->ticket);
@@ -320,7 +273,7 @@ test_ping_perf (Fixture       *fixture,
   g_object_get (fixture->server, "observed-addresses", &observed, NULL);
   g_assert_cmpuint (g_strv_length (observed), ==, 1);
 
-  connection = dial_ticket (fixture->client, fixture->ticket, NULL, &error);
+  connection = foctet_test_node_dial (fixture->client, fixture->ticket, NULL, NULL, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
   g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (connection),
@@ -369,7 +322,7 @@ test_fallback (Fixture       *fixture,
   g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
   g_assert_no_error (error);
 
-  connection = dial_ticket (fixture->client, ticket, NULL, &error);
+  connection = foctet_test_node_dial (fixture->client, ticket, NULL, NULL, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
 }
@@ -538,17 +491,17 @@ static void
 test_reservation_limit (Fixture       *fixture,
                         gconstpointer  data)
 {
-  g_autoptr(FoctetNode) other = make_node ();
+  g_autoptr(FoctetNode) other = foctet_test_node_new ();
   g_autofree char *uri = g_strconcat ("relay/", fixture->relay_address, NULL);
   g_autofree char *bound = NULL;
   g_autoptr(GError) error = NULL;
 
-  bound = node_listen (other, uri, &error);
+  bound = foctet_test_node_listen_full (other, uri, &error, TIMEOUT);
   g_assert_null (bound);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
   g_test_message ("%s", error->message);
   g_assert_nonnull (strstr (error->message, "reservation"));
-  shutdown_node (other);
+  foctet_test_node_shutdown (other, TIMEOUT);
 }
 
 /* No reservation for the NodeId: a clear error, at once. */
@@ -557,14 +510,14 @@ test_no_reservation (Fixture       *fixture,
                      gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetNode) stranger = make_node ();
+  g_autoptr(FoctetNode) stranger = foctet_test_node_new ();
   g_autoptr(FoctetTicket) ticket = foctet_ticket_new (foctet_node_get_node_id (stranger));
   g_autoptr(FoctetConnection) connection = NULL;
   gint64 start;
 
   g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_RELAY, fixture->relay_address, &error));
   start = g_get_monotonic_time ();
-  connection = dial_ticket (fixture->client, ticket, "relay", &error);
+  connection = foctet_test_node_dial (fixture->client, ticket, "relay", NULL, &error, TIMEOUT);
   g_assert_null (connection);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
   g_test_message ("%s", error->message);
@@ -601,7 +554,7 @@ test_restart (Fixture       *fixture,
   for (;;)
     {
       g_clear_error (&error);
-      connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+      connection = foctet_test_node_dial (fixture->client, fixture->ticket, "relay", NULL, &error, TIMEOUT);
       if (connection != NULL)
         break;
       g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
@@ -706,7 +659,8 @@ static void
 dial_through_relay_works (Fixture *fixture)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetConnection) connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  g_autoptr(FoctetConnection) connection = foctet_test_node_dial (fixture->client, fixture->ticket, "relay",
+                                                                  NULL, &error, TIMEOUT);
 
   g_assert_no_error (error);
   g_assert_nonnull (connection);
@@ -866,7 +820,8 @@ test_rate (Fixture       *fixture,
            gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetConnection) connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  g_autoptr(FoctetConnection) connection = foctet_test_node_dial (fixture->client, fixture->ticket, "relay",
+                                                                  NULL, &error, TIMEOUT);
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(FoctetPerfResult) perf = NULL;
   GAsyncResult *slot = NULL;
@@ -898,7 +853,8 @@ test_idle_timeout (Fixture       *fixture,
                    gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetConnection) connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  g_autoptr(FoctetConnection) connection = foctet_test_node_dial (fixture->client, fixture->ticket, "relay",
+                                                                  NULL, &error, TIMEOUT);
   gboolean closed = FALSE;
   gint64 start = g_get_monotonic_time ();
 
@@ -1363,14 +1319,14 @@ static FoctetNode *
 make_publishing_node (Fixture *fixture)
 {
   g_autoptr(GError) error = NULL;
-  FoctetNode *node = make_node ();
+  FoctetNode *node = foctet_test_node_new ();
   g_autofree char *relay_uri = g_strconcat ("relay/", fixture->relay_address, NULL);
   const char *uris[] = { "quic/127.0.0.1:0", "tls/127.0.0.1:0", relay_uri };
 
   foctet_node_set_protocol_handler (node, FOCTET_TEST_ECHO_PROTOCOL, foctet_test_echo_handler, NULL, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (uris); i++)
     {
-      g_autofree char *bound = node_listen (node, uris[i], &error);
+      g_autofree char *bound = foctet_test_node_listen_full (node, uris[i], &error, TIMEOUT);
 
       g_assert_no_error (error);
       g_assert_nonnull (bound);
@@ -1440,7 +1396,7 @@ test_directory_discovery (Fixture       *fixture,
   g_assert_cmpstr (relays[0], ==, fixture->relay_address);
 
   /* B dials what was found, directly, and pings. */
-  connection = dial_ticket (fixture->client, found, "tls", &error);
+  connection = foctet_test_node_dial (fixture->client, found, "tls", NULL, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "tls");
   g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (connection), foctet_node_get_node_id (a)));
@@ -1450,21 +1406,21 @@ test_directory_discovery (Fixture       *fixture,
   /* A node using the discovery resolves the hint by itself and prefers
    * the direct addresses. */
   {
-    g_autoptr(FoctetNode) c = make_node ();
+    g_autoptr(FoctetNode) c = foctet_test_node_new ();
 
     g_assert_true (foctet_node_enable_discovery (c, "relay", FOCTET_DISCOVERY_FLAGS_NONE, &error));
     g_assert_no_error (error);
-    connection = dial_ticket (c, hint, NULL, &error);
+    connection = foctet_test_node_dial (c, hint, NULL, NULL, &error, TIMEOUT);
     g_assert_no_error (error);
     g_test_message ("a dial of NodeId + relay went via %s", foctet_connection_get_transport_name (connection));
     g_assert_cmpstr (foctet_connection_get_transport_name (connection), !=, "relay");
     ping_connection (connection);
     g_clear_object (&connection);
-    shutdown_node (c);
+    foctet_test_node_shutdown (c, TIMEOUT);
   }
 
   /* A goes away: its reservation ends, and its entries with it. */
-  shutdown_node (a);
+  foctet_test_node_shutdown (a, TIMEOUT);
   g_clear_object (&found);
   found = resolve_until (directory, hint, FALSE, 10, &error);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_NOT_FOUND);
@@ -1582,7 +1538,7 @@ test_directory_republish (Fixture       *fixture,
   g_test_message ("found again after %.1f s", (g_get_monotonic_time () - start) / 1e6);
   g_assert_true (foctet_node_id_equal (foctet_ticket_get_node_id (found), foctet_node_get_node_id (a)));
   foctet_discovery_stop (directory);
-  shutdown_node (a);
+  foctet_test_node_shutdown (a, TIMEOUT);
 }
 
 /* A "relay" that accepts TCP connections and says nothing: the resolve
@@ -1681,7 +1637,8 @@ test_raw_ping_perf (Fixture       *fixture,
                     gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetConnection) connection = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  g_autoptr(FoctetConnection) connection = foctet_test_node_dial (fixture->client, fixture->ticket, "relay",
+                                                                  NULL, &error, TIMEOUT);
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(FoctetPerfResult) perf = NULL;
   GAsyncResult *slot = NULL;
@@ -1722,12 +1679,12 @@ test_raw_fallback (Fixture       *fixture,
   g_autoptr(FoctetConnection) second = NULL;
   gint64 start = g_get_monotonic_time ();
 
-  first = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  first = foctet_test_node_dial (fixture->client, fixture->ticket, "relay", NULL, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpint (g_get_monotonic_time () - start, <, 3 * G_USEC_PER_SEC);
   ping_once (first);
   echo_checked (first, 4 * 1024 * 1024 + 1, 3);
-  second = dial_ticket (fixture->client, fixture->ticket, "relay", &error);
+  second = foctet_test_node_dial (fixture->client, fixture->ticket, "relay", NULL, &error, TIMEOUT);
   g_assert_no_error (error);
   echo_checked (second, 1024 * 1024, 4);
   g_assert_cmpuint (relay_stat (fixture, "circuits_total"), ==, 2);

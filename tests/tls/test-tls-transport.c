@@ -15,6 +15,7 @@
 
 #include "test-echo.h"
 #include "test-utils.h"
+#include "test-node.h"
 
 #define TIMEOUT 30
 #define RESET_PROTOCOL "test/reset/1"
@@ -30,16 +31,6 @@ typedef struct {
   char *server_address;           /* host:port */
   GPtrArray *failures;            /* GError of incoming-failed */
 } Fixture;
-
-static FoctetNode *
-make_node (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
-
-  g_assert_no_error (error);
-  return foctet_node_new (identity);
-}
 
 static void
 incoming_failed_cb (FoctetTransport *transport,
@@ -75,22 +66,6 @@ reset_handler (FoctetNode       *node,
                gpointer          user_data)
 {
   foctet_stream_reset (stream, 3);
-}
-
-static char *
-node_listen (FoctetNode *node,
-             const char *uri)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-  char *bound;
-
-  foctet_node_listen_async (node, uri, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  bound = foctet_node_listen_finish (node, result, &error);
-  g_assert_no_error (error);
-  return bound;
 }
 
 static FoctetConnection *
@@ -131,8 +106,8 @@ fixture_setup (Fixture       *fixture,
                      : g_strcmp0 (data, "any") == 0 ? any_listen : default_listen;
 
   fixture->failures = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
-  fixture->server = make_node ();
-  fixture->client = make_node ();
+  fixture->server = foctet_test_node_new ();
+  fixture->client = foctet_test_node_new ();
   fixture->server_tls = foctet_node_get_transport (fixture->server, transport_name, &error);
   g_assert_no_error (error);
   g_object_ref (fixture->server_tls);
@@ -141,22 +116,9 @@ fixture_setup (Fixture       *fixture,
   foctet_node_set_protocol_handler (fixture->server, FOCTET_TEST_ECHO_PROTOCOL, foctet_test_echo_handler, NULL, NULL);
   foctet_node_set_protocol_handler (fixture->server, RESET_PROTOCOL, reset_handler, NULL, NULL);
 
-  fixture->server_uri = node_listen (fixture->server, listen);
+  fixture->server_uri = foctet_test_node_listen (fixture->server, listen, TIMEOUT);
   g_assert_true (g_str_has_prefix (fixture->server_uri, transport_name));
   fixture->server_address = g_strdup (fixture->server_uri + strlen (transport_name) + 1);
-}
-
-static void
-shutdown_node (FoctetNode *node)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-
-  foctet_node_shutdown_async (node, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_node_shutdown_finish (node, result, &error));
-  g_assert_no_error (error);
 }
 
 static void
@@ -164,8 +126,8 @@ fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
   g_signal_handlers_disconnect_by_func (fixture->server_tls, incoming_failed_cb, fixture);
-  shutdown_node (fixture->client);
-  shutdown_node (fixture->server);
+  foctet_test_node_shutdown (fixture->client, TIMEOUT);
+  foctet_test_node_shutdown (fixture->server, TIMEOUT);
   g_clear_object (&fixture->server_tls);
   g_clear_object (&fixture->client);
   g_clear_object (&fixture->server);
@@ -810,7 +772,7 @@ test_quic_flood (Fixture       *fixture,
 
   for (guint i = 0; i < N_FLOOD; i++)
     {
-      clients[i] = make_node ();
+      clients[i] = foctet_test_node_new ();
       foctet_node_dial_uri_async (clients[i], foctet_node_get_node_id (fixture->server), fixture->server_uri,
                                   NULL, foctet_test_store_result, &slots[i]);
     }
@@ -831,7 +793,7 @@ test_quic_flood (Fixture       *fixture,
   g_assert_cmpuint (succeeded, >, 0);
   for (guint i = 0; i < N_FLOOD; i++)
     {
-      shutdown_node (clients[i]);
+      foctet_test_node_shutdown (clients[i], TIMEOUT);
       g_object_unref (clients[i]);
     }
   right = dial_server (fixture);

@@ -28,6 +28,7 @@
 
 #include "foctet-transfer-wire.h"
 #include "test-utils.h"
+#include "test-node.h"
 
 #define TIMEOUT 30
 #define BIG_SIZE (3 * 1024 * 1024 + 17)
@@ -43,16 +44,6 @@ typedef struct {
   char *output;                        /* where it goes: tmp/out */
   char *mount_point;                   /* a tmpfs the test mounted, or NULL */
 } Fixture;
-
-static FoctetNode *
-make_node (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
-
-  g_assert_no_error (error);
-  return foctet_node_new (identity);
-}
 
 static void
 die_with_parent (gpointer user_data)
@@ -104,26 +95,7 @@ static void
 node_listen (FoctetNode *node,
              const char *uri)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *bound = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_node_listen_async (node, uri, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  bound = foctet_node_listen_finish (node, result, &error);
-  g_assert_no_error (error);
-}
-
-static void
-shutdown_node (FoctetNode *node)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_node_shutdown_async (node, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_node_shutdown_finish (node, result, NULL));
+  g_autofree char *bound = foctet_test_node_listen (node, uri, TIMEOUT);
 }
 
 /* @data: the transport the sender listens on. */
@@ -134,8 +106,8 @@ fixture_setup (Fixture       *fixture,
   const char *transport = data != NULL ? data : "quic";
   g_autofree char *uri = NULL;
 
-  fixture->sender_node = make_node ();
-  fixture->receiver_node = make_node ();
+  fixture->sender_node = foctet_test_node_new ();
+  fixture->receiver_node = foctet_test_node_new ();
   if (g_strcmp0 (transport, "relay") == 0)
     {
       start_relay (fixture);
@@ -153,8 +125,8 @@ static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  shutdown_node (fixture->receiver_node);
-  shutdown_node (fixture->sender_node);
+  foctet_test_node_shutdown (fixture->receiver_node, TIMEOUT);
+  foctet_test_node_shutdown (fixture->sender_node, TIMEOUT);
   g_clear_object (&fixture->receiver_node);
   g_clear_object (&fixture->sender_node);
   if (fixture->mount_point != NULL)
@@ -636,7 +608,7 @@ test_busy (Fixture       *fixture,
 {
   g_autoptr(FoctetTransferSender) sender = NULL;
   g_autoptr(FoctetTransferReceiver) receiver = NULL;
-  g_autoptr(FoctetNode) third = make_node ();
+  g_autoptr(FoctetNode) third = foctet_test_node_new ();
   g_autoptr(FoctetTicket) ticket = NULL;
   g_autoptr(GError) error = NULL;
   Busy busy = { 0 };
@@ -662,7 +634,7 @@ test_busy (Fixture       *fixture,
   g_clear_error (&busy.error);
   g_clear_object (&busy.second);
   g_free (busy.output);
-  shutdown_node (third);
+  foctet_test_node_shutdown (third, TIMEOUT);
 }
 
 /* A file in the way is left alone, unless forced; a symbolic link in the

@@ -9,12 +9,12 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <string.h>
-#include <sys/socket.h>
 
 #include <foctet.h>
 
 #include "foctet-yamux-frame.h"
 #include "test-utils.h"
+#include "test-node.h"
 
 #define TIMEOUT 30
 #define INITIAL_WINDOW (256 * 1024)
@@ -32,24 +32,6 @@ random_node_id (void)
   id = foctet_node_id_new_from_data (data, sizeof data, NULL);
   g_assert_nonnull (id);
   return id;
-}
-
-static void
-make_socketpair (GSocketConnection **a,
-                 GSocketConnection **b)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket_a = NULL;
-  g_autoptr(GSocket) socket_b = NULL;
-  int fds[2];
-
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-  socket_a = g_socket_new_from_fd (fds[0], &error);
-  g_assert_no_error (error);
-  socket_b = g_socket_new_from_fd (fds[1], &error);
-  g_assert_no_error (error);
-  *a = g_socket_connection_factory_create_connection (socket_a);
-  *b = g_socket_connection_factory_create_connection (socket_b);
 }
 
 static FoctetConnection *
@@ -118,7 +100,7 @@ pair_setup (Pair          *pair,
   g_autoptr(GSocketConnection) a = NULL;
   g_autoptr(GSocketConnection) b = NULL;
 
-  make_socketpair (&a, &b);
+  foctet_test_socket_pair (&a, &b);
   pair->client = wrap (G_IO_STREAM (a), TRUE);
   pair->server = wrap (G_IO_STREAM (b), FALSE);
   watch_ending (pair->client, &pair->client_ending);
@@ -149,37 +131,12 @@ pair_teardown (Pair          *pair,
 /* Helpers that wait, boundedly, for one async call. */
 
 static FoctetStream *
-open_stream (FoctetConnection  *connection,
-             const char        *protocol,
-             GError           **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_connection_open_stream_async (connection, protocol, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_connection_open_stream_finish (connection, result, error);
-}
-
-static FoctetStream *
-accept_stream (FoctetConnection  *connection,
-               GError           **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_connection_accept_stream_async (connection, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return foctet_connection_accept_stream_finish (connection, result, error);
-}
-
-static FoctetStream *
 accept_with_header (FoctetConnection *connection,
                     const char       *expected_protocol)
 {
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetStream) stream = accept_stream (connection, &error);
+  g_autoptr(FoctetStream) stream = foctet_test_accept_stream (connection, &error, TIMEOUT);
   GAsyncResult *slot = NULL;
 
   g_assert_no_error (error);
@@ -188,25 +145,6 @@ accept_with_header (FoctetConnection *connection,
   g_assert_cmpstr (foctet_stream_read_header_finish (stream, result, &error), ==, expected_protocol);
   g_assert_no_error (error);
   return g_steal_pointer (&stream);
-}
-
-static void
-write_all (FoctetStream *stream,
-           const void   *data,
-           gsize         len)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (stream));
-  GAsyncResult *slot = NULL;
-  gsize written = 0;
-
-  g_output_stream_write_all_async (output, data, len, G_PRIORITY_DEFAULT, NULL,
-                                   foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (g_output_stream_write_all_finish (output, result, &written, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (written, ==, len);
 }
 
 /* Writes all of @data, then half-closes, in the background; sets *@done
@@ -262,84 +200,6 @@ write_all_start (FoctetStream *stream,
   g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)),
                                    g_bytes_get_data (data, NULL), g_bytes_get_size (data),
                                    G_PRIORITY_DEFAULT, NULL, write_all_written_cb, w);
-}
-
-static void
-close_write (FoctetStream *stream)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_stream_close_write_finish (stream, result, &error));
-  g_assert_no_error (error);
-}
-
-static gssize
-read_some (FoctetStream  *stream,
-           void          *buffer,
-           gsize          count,
-           GError       **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
-  GAsyncResult *slot = NULL;
-
-  g_input_stream_read_async (input, buffer, count, G_PRIORITY_DEFAULT, NULL,
-                             foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  return g_input_stream_read_finish (input, result, error);
-}
-
-/* Reads until end-of-stream or an error; returns what came before. */
-static GBytes *
-read_to_end (FoctetStream  *stream,
-             GError       **error)
-{
-  g_autoptr(GByteArray) data = g_byte_array_new ();
-  guint8 buffer[65536];
-
-  for (;;)
-    {
-      gssize n = read_some (stream, buffer, sizeof buffer, error);
-
-      if (n < 0)
-        return NULL;
-      if (n == 0)
-        return g_byte_array_free_to_bytes (g_steal_pointer (&data));
-      g_byte_array_append (data, buffer, n);
-    }
-}
-
-static void
-close_stream (FoctetStream *stream)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GAsyncResult *slot = NULL;
-
-  g_io_stream_close_async (G_IO_STREAM (stream), G_PRIORITY_DEFAULT, NULL,
-                           foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (g_io_stream_close_finish (G_IO_STREAM (stream), result, &error));
-  g_assert_no_error (error);
-}
-
-static void
-close_connection (FoctetConnection *connection,
-                  guint32           code)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GAsyncResult *slot = NULL;
-
-  foctet_connection_close_async (connection, code, "test done", NULL,
-                                 foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  g_assert_true (foctet_connection_close_finish (connection, result, &error));
-  g_assert_no_error (error);
 }
 
 static GBytes *
@@ -449,7 +309,7 @@ exchange (FoctetConnection *opener,
           guint64          *id)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetStream) stream = open_stream (opener, "test/exchange", &error);
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (opener, "test/exchange", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
   g_autoptr(GBytes) up_data = random_bytes (up);
   g_autoptr(GBytes) down_data = random_bytes (down);
@@ -466,20 +326,20 @@ exchange (FoctetConnection *opener,
   /* More than a window each way: the reader reads while the writer
    * writes. */
   write_all_start (stream, up_data, &written);
-  got = read_to_end (accepted, &error);
+  got = foctet_test_stream_read_to_end (accepted, &error, TIMEOUT);
   g_assert_no_error (error);
   assert_same_bytes (got, up_data);
   g_clear_pointer (&got, g_bytes_unref);
 
   foctet_test_wait_for (&written, TIMEOUT);
   write_all_start (accepted, down_data, &written);
-  got = read_to_end (stream, &error);
+  got = foctet_test_stream_read_to_end (stream, &error, TIMEOUT);
   g_assert_no_error (error);
   assert_same_bytes (got, down_data);
   foctet_test_wait_for (&written, TIMEOUT);
 
-  close_stream (stream);
-  close_stream (accepted);
+  foctet_test_stream_close (stream, TIMEOUT);
+  foctet_test_stream_close (accepted, TIMEOUT);
 }
 
 static void
@@ -501,7 +361,7 @@ test_both_directions (Pair          *pair,
 
   g_assert_false (foctet_connection_is_closed (pair->client));
   g_assert_false (foctet_connection_is_closed (pair->server));
-  close_connection (pair->client, FOCTET_CLOSE_CODE_NO_ERROR);
+  foctet_test_close_connection (pair->client, FOCTET_CLOSE_CODE_NO_ERROR, "test done", TIMEOUT);
   wait_closed (&pair->server_ending);
   g_assert_no_error (pair->server_ending.error);
   g_assert_true (pair->client_ending.closed);
@@ -745,7 +605,7 @@ test_half_close (Pair          *pair,
                  gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/half", &error);
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/half", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
   g_autoptr(GBytes) got = NULL;
   GOutputStream *output;
@@ -754,41 +614,41 @@ test_half_close (Pair          *pair,
   g_assert_no_error (error);
   accepted = accept_with_header (pair->server, "test/half");
 
-  write_all (stream, "hello", 5);
-  close_write (stream);
+  foctet_test_stream_write_all (stream, "hello", 5, TIMEOUT);
+  foctet_test_stream_close_write (stream, TIMEOUT);
   /* Closing again is harmless; writing is over. */
-  close_write (stream);
+  foctet_test_stream_close_write (stream, TIMEOUT);
   output = g_io_stream_get_output_stream (G_IO_STREAM (stream));
   g_assert_cmpint (g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (output),
                                                                "x", 1, NULL, &error), ==, -1);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
   g_clear_error (&error);
 
-  got = read_to_end (accepted, &error);
+  got = foctet_test_stream_read_to_end (accepted, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "hello", 5);
   /* End of stream stays the end. */
-  g_assert_cmpint (read_some (accepted, buffer, sizeof buffer, &error), ==, 0);
+  g_assert_cmpint (foctet_test_stream_read_some (accepted, buffer, sizeof buffer, &error, TIMEOUT), ==, 0);
   g_assert_no_error (error);
 
   /* The other direction still works, both ways of it. */
-  write_all (accepted, "world", 5);
-  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, 5);
+  foctet_test_stream_write_all (accepted, "world", 5, TIMEOUT);
+  g_assert_cmpint (foctet_test_stream_read_some (stream, buffer, sizeof buffer, &error, TIMEOUT), ==, 5);
   g_assert_no_error (error);
   g_assert_cmpmem (buffer, 5, "world", 5);
-  write_all (accepted, "again", 5);
-  close_write (accepted);
+  foctet_test_stream_write_all (accepted, "again", 5, TIMEOUT);
+  foctet_test_stream_close_write (accepted, TIMEOUT);
   g_clear_pointer (&got, g_bytes_unref);
-  got = read_to_end (stream, &error);
+  got = foctet_test_stream_read_to_end (stream, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "again", 5);
 
   /* Closed both ways: the stream is done, the session is not. */
-  close_stream (stream);
-  close_stream (accepted);
+  foctet_test_stream_close (stream, TIMEOUT);
+  foctet_test_stream_close (accepted, TIMEOUT);
   g_clear_object (&stream);
   g_clear_object (&accepted);
-  stream = open_stream (pair->client, "test/half", &error);
+  stream = foctet_test_open_stream (pair->client, "test/half", &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpuint (foctet_stream_get_id (stream), ==, 3);
 }
@@ -808,7 +668,7 @@ test_reset (Pair          *pair,
             gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/reset", &error);
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/reset", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   GInputStream *input;
@@ -822,38 +682,38 @@ test_reset (Pair          *pair,
   input = g_io_stream_get_input_stream (G_IO_STREAM (accepted));
   g_input_stream_read_async (input, buffer, sizeof buffer, G_PRIORITY_DEFAULT, NULL,
                              store_result_cb, &slot);
-  write_all (stream, "doomed", 6);
+  foctet_test_stream_write_all (stream, "doomed", 6, TIMEOUT);
   foctet_stream_reset (stream, FOCTET_CLOSE_CODE_REFUSED);
   result = foctet_test_wait_result (&slot, TIMEOUT);
   /* The bytes written before the reset may or may not be read first. */
   if (g_input_stream_read_finish (input, result, &error) > 0)
     {
       g_assert_no_error (error);
-      g_assert_cmpint (read_some (accepted, buffer, sizeof buffer, &error), ==, -1);
+      g_assert_cmpint (foctet_test_stream_read_some (accepted, buffer, sizeof buffer, &error, TIMEOUT), ==, -1);
     }
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
   g_clear_error (&error);
 
   /* Every later operation on either side fails too. */
-  g_assert_cmpint (read_some (accepted, buffer, sizeof buffer, &error), ==, -1);
+  g_assert_cmpint (foctet_test_stream_read_some (accepted, buffer, sizeof buffer, &error, TIMEOUT), ==, -1);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
   g_clear_error (&error);
   g_assert_false (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (accepted)),
                                              "x", 1, NULL, NULL, &error));
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
   g_clear_error (&error);
-  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, -1);
+  g_assert_cmpint (foctet_test_stream_read_some (stream, buffer, sizeof buffer, &error, TIMEOUT), ==, -1);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
   g_clear_error (&error);
 
   /* A reset from the acceptor reaches the opener's writes. */
   g_clear_object (&stream);
   g_clear_object (&accepted);
-  stream = open_stream (pair->client, "test/reset", &error);
+  stream = foctet_test_open_stream (pair->client, "test/reset", &error, TIMEOUT);
   g_assert_no_error (error);
   accepted = accept_with_header (pair->server, "test/reset");
   foctet_stream_reset (accepted, FOCTET_CLOSE_CODE_REFUSED);
-  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, -1);
+  g_assert_cmpint (foctet_test_stream_read_some (stream, buffer, sizeof buffer, &error, TIMEOUT), ==, -1);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
   g_clear_error (&error);
   g_assert_false (foctet_connection_is_closed (pair->client));
@@ -866,7 +726,7 @@ test_blocking (Pair          *pair,
                gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/blocking", &error);
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/blocking", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
   g_autoptr(GDataInputStream) lines = NULL;
   g_autofree char *line = NULL;
@@ -895,23 +755,23 @@ test_dropped (Pair          *pair,
               gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/dropped", &error);
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/dropped", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
   g_autoptr(GBytes) got = NULL;
   char buffer[16];
 
   g_assert_no_error (error);
   accepted = accept_with_header (pair->server, "test/dropped");
-  write_all (stream, "last words", 10);
+  foctet_test_stream_write_all (stream, "last words", 10, TIMEOUT);
   g_clear_object (&stream);
-  got = read_to_end (accepted, &error);
+  got = foctet_test_stream_read_to_end (accepted, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "last words", 10);
 
-  write_all (accepted, "anyone?", 7);
+  foctet_test_stream_write_all (accepted, "anyone?", 7, TIMEOUT);
   /* The end stays the end until the reset arrives. */
   for (gint64 end = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
-       read_some (accepted, buffer, sizeof buffer, &error) == 0;)
+       foctet_test_stream_read_some (accepted, buffer, sizeof buffer, &error, TIMEOUT) == 0;)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, end);
       spin ();
@@ -925,7 +785,7 @@ test_connection_closed (Pair          *pair,
                         gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/closed", &error);
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/closed", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GAsyncResult) local_result = NULL;
@@ -942,7 +802,7 @@ test_connection_closed (Pair          *pair,
   g_input_stream_read_async (local_input, local_buffer, sizeof local_buffer, G_PRIORITY_DEFAULT,
                              NULL, foctet_test_store_result, &local_slot);
 
-  close_connection (pair->client, FOCTET_CLOSE_CODE_NO_ERROR);
+  foctet_test_close_connection (pair->client, FOCTET_CLOSE_CODE_NO_ERROR, "test done", TIMEOUT);
   local_result = foctet_test_wait_result (&local_slot, TIMEOUT);
   g_assert_cmpint (g_input_stream_read_finish (local_input, local_result, &error), ==, -1);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
@@ -1067,7 +927,7 @@ test_window_growth (Pair          *pair,
                     gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/bulk", &error);
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/bulk", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
   g_autofree guint8 *pattern = make_pattern ();
   g_autofree guint8 *buffer = g_malloc (TRANSFER_CHUNK);
@@ -1110,7 +970,7 @@ test_slow_reader (Pair          *pair,
                   gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetStream) stream = open_stream (pair->client, "test/slow", &error);
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/slow", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
   g_autoptr(GBytes) payload = random_bytes (1024 * 1024);
   g_autoptr(GByteArray) got = g_byte_array_new ();
@@ -1137,7 +997,7 @@ test_slow_reader (Pair          *pair,
   while (got->len < g_bytes_get_size (payload))
     {
       guint8 buffer[65536];
-      gssize n = read_some (accepted, buffer, sizeof buffer, &error);
+      gssize n = foctet_test_stream_read_some (accepted, buffer, sizeof buffer, &error, TIMEOUT);
 
       g_assert_no_error (error);
       g_assert_cmpint (n, >, 0);
@@ -1161,7 +1021,7 @@ test_backlog (Pair          *pair,
   g_object_set (pair->server, "accept-backlog", 4, NULL);
   for (guint i = 0; i < 10; i++)
     {
-      FoctetStream *stream = open_stream (pair->client, "test/backlog", &error);
+      FoctetStream *stream = foctet_test_open_stream (pair->client, "test/backlog", &error, TIMEOUT);
 
       g_assert_no_error (error);
       g_ptr_array_add (streams, stream);
@@ -1169,7 +1029,8 @@ test_backlog (Pair          *pair,
   /* The refused ones learn it from the RST. */
   for (guint i = 4; i < 10; i++)
     {
-      g_assert_cmpint (read_some (g_ptr_array_index (streams, i), buffer, sizeof buffer, &error),
+      g_assert_cmpint (foctet_test_stream_read_some (g_ptr_array_index (streams, i), buffer, sizeof buffer,
+                                                     &error, TIMEOUT),
                        ==, -1);
       g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
       g_clear_error (&error);
@@ -1180,8 +1041,9 @@ test_backlog (Pair          *pair,
 
       g_assert_cmpuint (foctet_stream_get_id (accepted), ==,
                         foctet_stream_get_id (g_ptr_array_index (streams, i)));
-      write_all (accepted, "ok", 2);
-      g_assert_cmpint (read_some (g_ptr_array_index (streams, i), buffer, sizeof buffer, &error),
+      foctet_test_stream_write_all (accepted, "ok", 2, TIMEOUT);
+      g_assert_cmpint (foctet_test_stream_read_some (g_ptr_array_index (streams, i), buffer, sizeof buffer,
+                                                     &error, TIMEOUT),
                        ==, 2);
       g_assert_no_error (error);
     }
@@ -1237,7 +1099,7 @@ test_go_away_between_sessions (Pair          *pair,
   GAsyncResult *slot = NULL;
 
   foctet_connection_accept_stream_async (pair->server, NULL, foctet_test_store_result, &slot);
-  close_connection (pair->client, FOCTET_CLOSE_CODE_NO_ERROR);
+  foctet_test_close_connection (pair->client, FOCTET_CLOSE_CODE_NO_ERROR, "test done", TIMEOUT);
   g_assert_true (foctet_connection_is_closed (pair->client));
   wait_closed (&pair->server_ending);
   g_assert_no_error (pair->server_ending.error);
@@ -1247,7 +1109,7 @@ test_go_away_between_sessions (Pair          *pair,
   g_clear_error (&error);
 
   /* Nothing opens on a closed session. */
-  stream = open_stream (pair->client, "test/late", &error);
+  stream = foctet_test_open_stream (pair->client, "test/late", &error, TIMEOUT);
   g_assert_null (stream);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
 }
@@ -1269,7 +1131,7 @@ raw_setup (Raw      *raw,
 {
   g_autoptr(GSocketConnection) session_side = NULL;
 
-  make_socketpair (&session_side, &raw->connection);
+  foctet_test_socket_pair (&session_side, &raw->connection);
   raw->socket = g_socket_connection_get_socket (raw->connection);
   raw->session = wrap (G_IO_STREAM (session_side), session_is_initiator);
   watch_ending (raw->session, &raw->ending);
@@ -1518,7 +1380,7 @@ test_violation_no_syn (Raw           *raw,
   char buffer[8];
 
   raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
-  stream = accept_stream (raw->session, &error);
+  stream = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
   g_assert_no_error (error);
   input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
   g_input_stream_read_async (input, buffer, sizeof buffer, G_PRIORITY_DEFAULT, NULL,
@@ -1609,7 +1471,7 @@ test_implicit_ack (Raw           *raw,
   FoctetYamuxHeader header;
   char buffer[16];
 
-  stream = open_stream (raw->session, "test/ack", &error);
+  stream = foctet_test_open_stream (raw->session, "test/ack", &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpuint (foctet_stream_get_id (stream), ==, 1);
   raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
@@ -1624,13 +1486,13 @@ test_implicit_ack (Raw           *raw,
 
   /* The peer answers without ACK: its first frame acknowledges. */
   raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 1, 4, "pong", 4);
-  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, 4);
+  g_assert_cmpint (foctet_test_stream_read_some (stream, buffer, sizeof buffer, &error, TIMEOUT), ==, 4);
   g_assert_no_error (error);
   g_assert_cmpmem (buffer, 4, "pong", 4);
   /* A late ACK, and another, change nothing. */
   raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_ACK, 1, 0, NULL, 0);
   raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_ACK, 1, 4, "more", 4);
-  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, 4);
+  g_assert_cmpint (foctet_test_stream_read_some (stream, buffer, sizeof buffer, &error, TIMEOUT), ==, 4);
   g_assert_no_error (error);
   g_assert_cmpmem (buffer, 4, "more", 4);
   g_assert_false (foctet_connection_is_closed (raw->session));
@@ -1650,7 +1512,7 @@ test_unacked_limit (Raw           *raw,
 
   for (guint i = 0; i < 256; i++)
     {
-      FoctetStream *stream = open_stream (raw->session, "test/limit", &error);
+      FoctetStream *stream = foctet_test_open_stream (raw->session, "test/limit", &error, TIMEOUT);
 
       g_assert_no_error (error);
       g_ptr_array_add (streams, stream);
@@ -1684,7 +1546,7 @@ test_go_away_received (Raw           *raw,
 
   for (guint i = 0; i < 256; i++)
     {
-      FoctetStream *s = open_stream (raw->session, "test/away", &error);
+      FoctetStream *s = foctet_test_open_stream (raw->session, "test/away", &error, TIMEOUT);
 
       g_assert_no_error (error);
       g_ptr_array_add (streams, s);
@@ -1696,7 +1558,7 @@ test_go_away_received (Raw           *raw,
   g_assert_null (foctet_connection_open_stream_finish (raw->session, result, &error));
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
   g_clear_error (&error);
-  stream = open_stream (raw->session, "test/away", &error);
+  stream = foctet_test_open_stream (raw->session, "test/away", &error, TIMEOUT);
   g_assert_null (stream);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
   g_clear_error (&error);
@@ -1705,10 +1567,10 @@ test_go_away_received (Raw           *raw,
   /* Streams still open keep it up: the peer finishes stream 1 ... */
   raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_ACK | FOCTET_YAMUX_FLAG_FIN, 1, 3,
                   "bye", 3);
-  got = read_to_end (g_ptr_array_index (streams, 0), &error);
+  got = foctet_test_stream_read_to_end (g_ptr_array_index (streams, 0), &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "bye", 3);
-  close_write (g_ptr_array_index (streams, 0));
+  foctet_test_stream_close_write (g_ptr_array_index (streams, 0), TIMEOUT);
   /* ... and resets the others. */
   for (guint i = 1; i < 256; i++)
     raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_RST, 2 * i + 1, 0, NULL, 0);
@@ -1724,7 +1586,7 @@ test_go_away_sent (Raw           *raw,
 {
   FoctetYamuxHeader header;
 
-  close_connection (raw->session, FOCTET_CLOSE_CODE_INTERNAL_ERROR);
+  foctet_test_close_connection (raw->session, FOCTET_CLOSE_CODE_INTERNAL_ERROR, "test done", TIMEOUT);
   g_assert_true (raw->ending.closed);
   g_assert_no_error (raw->ending.error);
   raw_expect (raw, FOCTET_YAMUX_TYPE_GO_AWAY, &header);
@@ -1739,7 +1601,7 @@ test_go_away_normal (Raw           *raw,
 {
   FoctetYamuxHeader header;
 
-  close_connection (raw->session, FOCTET_CLOSE_CODE_NO_ERROR);
+  foctet_test_close_connection (raw->session, FOCTET_CLOSE_CODE_NO_ERROR, "test done", TIMEOUT);
   raw_expect (raw, FOCTET_YAMUX_TYPE_GO_AWAY, &header);
   g_assert_cmpuint (header.length, ==, 0);
   raw_expect_eof (raw);
@@ -1789,11 +1651,11 @@ test_late_frames (Raw           *raw,
   /* Stream 1: both ways closed. */
   raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_SYN | FOCTET_YAMUX_FLAG_FIN, 1, 2,
                   "hi", 2);
-  stream = accept_stream (raw->session, &error);
+  stream = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
   g_assert_no_error (error);
-  got = read_to_end (stream, &error);
+  got = foctet_test_stream_read_to_end (stream, &error, TIMEOUT);
   g_assert_no_error (error);
-  close_stream (stream);
+  foctet_test_stream_close (stream, TIMEOUT);
   raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
   g_assert_cmpuint (header.stream_id, ==, 1);
   g_assert_true (header.flags & FOCTET_YAMUX_FLAG_ACK);
@@ -1803,7 +1665,7 @@ test_late_frames (Raw           *raw,
 
   /* Stream 3: reset here. */
   raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 3, 0, NULL, 0);
-  reset = accept_stream (raw->session, &error);
+  reset = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
   g_assert_no_error (error);
   foctet_stream_reset (reset, FOCTET_CLOSE_CODE_REFUSED);
   for (;;)
@@ -1873,7 +1735,7 @@ test_window_growth_raw (Raw           *raw,
   guint receive_window = 0;
 
   raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
-  stream = accept_stream (raw->session, &error);
+  stream = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
   g_assert_no_error (error);
   g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)), sink->buffer,
                              sizeof sink->buffer, G_PRIORITY_DEFAULT, NULL, sink_read_cb, sink);
@@ -1928,7 +1790,7 @@ test_backlog_raw (Raw           *raw,
   /* Accepting makes room, and acknowledges. */
   {
     g_autoptr(GError) error = NULL;
-    g_autoptr(FoctetStream) stream = accept_stream (raw->session, &error);
+    g_autoptr(FoctetStream) stream = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
 
     g_assert_no_error (error);
     g_assert_cmpuint (foctet_stream_get_id (stream), ==, 1);
@@ -1958,14 +1820,14 @@ test_abrupt_end (Raw           *raw,
   char buffer[8];
 
   raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_SYN, 1, 2, "hi", 2);
-  stream = accept_stream (raw->session, &error);
+  stream = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
   g_assert_no_error (error);
   g_assert_true (g_socket_shutdown (raw->socket, FALSE, TRUE, NULL));
   wait_closed (&raw->ending);
   g_assert_error (raw->ending.error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
   /* What arrived is still read, then the error. */
-  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, 2);
-  g_assert_cmpint (read_some (stream, buffer, sizeof buffer, &error), ==, -1);
+  g_assert_cmpint (foctet_test_stream_read_some (stream, buffer, sizeof buffer, &error, TIMEOUT), ==, 2);
+  g_assert_cmpint (foctet_test_stream_read_some (stream, buffer, sizeof buffer, &error, TIMEOUT), ==, -1);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
 }
 
