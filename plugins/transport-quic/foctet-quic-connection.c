@@ -1012,8 +1012,6 @@ vecs_len (const ngtcp2_vec *vecs,
   return total;
 }
 
-/* Writes packets until there is nothing to send, the congestion window or
- * pacing says wait, or the socket is full. */
 /* Writes what ngtcp2 has to send, at most one send quantum — the burst
  * its pacer allows at once — in as few GSO sends as the packet sizes and
  * ECN marks permit, then tells the pacer when that burst left.  The
@@ -1133,31 +1131,80 @@ conn_write (QuicConnection *self)
 /* ------------------------------------------------------------------ */
 /* Timer                                                               */
 
+/* The connection's one source wakes it for ngtcp2's expiry (which
+ * includes the pacer's next departure) and for "write soon".  Both are
+ * fields its prepare reads, not the source's ready time: GLib (2.74)
+ * writes the context's wake-up descriptor whenever a ready time changes,
+ * even from the thread running the context, and the data path changes
+ * them for every batch of datagrams in both directions.  Everything that
+ * sets them runs in the connection's context (the transport's), on the
+ * thread iterating it: streams do their I/O only there and cancellation
+ * comes back through an idle source. */
+typedef struct {
+  GSource source;
+  gint64 deadline;                   /* monotonic µs; -1: none */
+  gboolean write_soon;
+} TimerSource;
+
+static gboolean
+timer_prepare (GSource *source,
+               gint    *timeout)
+{
+  TimerSource *timer = (TimerSource *) source;
+  gint64 now;
+
+  *timeout = -1;
+  if (timer->write_soon)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  if (timer->deadline < 0)
+    return FALSE;
+  now = g_source_get_time (source);
+  if (now >= timer->deadline)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  *timeout = (gint) MIN ((timer->deadline - now + 999) / 1000, G_MAXINT);
+  return FALSE;
+}
+
+static gboolean
+timer_check (GSource *source)
+{
+  TimerSource *timer = (TimerSource *) source;
+
+  return timer->write_soon || (timer->deadline >= 0 && g_source_get_time (source) >= timer->deadline);
+}
+
 static void
 conn_update_timer (QuicConnection *self)
 {
+  TimerSource *timer = (TimerSource *) self->timer;
   guint64 expiry, now;
 
-  if (self->timer == NULL || self->conn == NULL)
+  if (timer == NULL || self->conn == NULL)
     return;
   expiry = ngtcp2_conn_get_expiry (self->conn);
   if (expiry == UINT64_MAX)
     {
-      g_source_set_ready_time (self->timer, -1);
+      timer->deadline = -1;
       return;
     }
   now = quic_timestamp ();
   if (expiry <= now)
-    g_source_set_ready_time (self->timer, 0);
+    timer->write_soon = TRUE;
   else
-    g_source_set_ready_time (self->timer, g_get_monotonic_time () + (gint64) ((expiry - now + 999) / 1000));
+    timer->deadline = g_get_monotonic_time () + (gint64) ((expiry - now + 999) / 1000);
 }
 
 static void
 conn_schedule_write (QuicConnection *self)
 {
   if (self->timer != NULL && !self->ended)
-    g_source_set_ready_time (self->timer, 0);
+    ((TimerSource *) self->timer)->write_soon = TRUE;
 }
 
 /* Completes what the last event made possible: announces the connection,
@@ -1192,10 +1239,12 @@ timer_dispatch (GSource     *source,
                 gpointer     user_data)
 {
   QuicConnection *self = user_data;
+  TimerSource *timer = (TimerSource *) source;
   guint64 now = quic_timestamp ();
   int ret;
 
-  g_source_set_ready_time (source, -1);
+  timer->write_soon = FALSE;
+  timer->deadline = -1;
   g_object_ref (self);
   if (self->conn != NULL && ngtcp2_conn_get_expiry (self->conn) <= now)
     {
@@ -1224,7 +1273,7 @@ timer_dispatch (GSource     *source,
 }
 
 static GSourceFuncs timer_funcs = {
-  NULL, NULL, timer_dispatch, NULL, NULL, NULL,
+  timer_prepare, timer_check, timer_dispatch, NULL, NULL, NULL,
 };
 
 static gboolean
@@ -1580,7 +1629,8 @@ conn_settings (QuicConnection       *self,
 static void
 conn_start (QuicConnection *self)
 {
-  self->timer = g_source_new (&timer_funcs, sizeof (GSource));
+  self->timer = g_source_new (&timer_funcs, sizeof (TimerSource));
+  ((TimerSource *) self->timer)->deadline = -1;
   g_source_set_static_name (self->timer, "foctet QUIC connection");
   g_source_set_priority (self->timer, G_PRIORITY_DEFAULT);
   g_source_set_callback (self->timer, NULL, self, NULL);
