@@ -1039,7 +1039,13 @@ conn_write (QuicConnection *self)
     }
 
   max_payload = ngtcp2_conn_get_path_max_tx_udp_payload_size (self->conn);
+  /* Until the peer's transport parameters say how large a datagram it
+   * takes, nothing larger than what every QUIC peer must take (ngtcp2
+   * pads a dialer's Initial to the whole size it is given). */
+  if (!ngtcp2_conn_get_handshake_completed (self->conn))
+    max_payload = MIN (max_payload, NGTCP2_MAX_UDP_PAYLOAD_SIZE);
   burst_max = CLAMP (ngtcp2_conn_get_send_quantum (self->conn) / max_payload, 1, QUIC_MAX_BURST);
+  burst_max = MIN (burst_max, MAX (QUIC_GSO_MAX_BYTES / max_payload, 1));
   pos = self->txbuf;
 
   while (packets < burst_max)
@@ -1608,9 +1614,20 @@ conn_settings (QuicConnection       *self,
                ngtcp2_settings      *settings,
                ngtcp2_transport_params *params)
 {
+  gsize local_payload = quic_local_path_max_payload ((const struct sockaddr *) self->path.path.remote.addr,
+                                                     self->path.path.remote.addrlen);
+
   ngtcp2_settings_default (settings);
   settings->initial_ts = quic_timestamp ();
   settings->max_tx_udp_payload_size = QUIC_MAX_UDP_PAYLOAD;
+  if (local_payload > 0)
+    {
+      /* This host's own loopback: nothing to discover.  ngtcp2 still
+       * sends no more than the peer's max_udp_payload_size allows. */
+      settings->max_tx_udp_payload_size = local_payload;
+      settings->no_tx_udp_payload_size_shaping = 1;
+      settings->no_pmtud = 1;
+    }
   settings->cc_algo = self->config.cc_algo;
   settings->max_window = CONNECTION_WINDOW_MAX;
   settings->max_stream_window = STREAM_WINDOW_MAX;
@@ -1910,6 +1927,8 @@ quic_connection_init (QuicConnection *self)
 {
   self->cids = g_ptr_array_new_with_free_func (g_free);
   self->streams = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) foctet_channel_unref);
+  G_STATIC_ASSERT (QUIC_MAX_BURST * QUIC_MAX_UDP_PAYLOAD >= QUIC_GSO_MAX_BYTES);
+  G_STATIC_ASSERT (QUIC_MAX_LOCAL_UDP_PAYLOAD <= QUIC_GSO_MAX_BYTES);
   self->txbuf = g_malloc (QUIC_MAX_BURST * QUIC_MAX_UDP_PAYLOAD);
 }
 

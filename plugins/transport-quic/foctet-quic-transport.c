@@ -95,6 +95,59 @@ static void transport_accept (QuicTransport       *self,
                               const guint8        *data,
                               gsize                len);
 
+static gboolean
+same_ip (const struct sockaddr         *a,
+         const struct sockaddr_storage *b)
+{
+  if (a->sa_family != b->ss_family)
+    return FALSE;
+  if (a->sa_family == AF_INET)
+    return ((const struct sockaddr_in *) a)->sin_addr.s_addr == ((const struct sockaddr_in *) b)->sin_addr.s_addr;
+  return memcmp (&((const struct sockaddr_in6 *) a)->sin6_addr, &((const struct sockaddr_in6 *) b)->sin6_addr,
+                 sizeof (struct in6_addr)) == 0;
+}
+
+/* The largest UDP payload for a path that never leaves this host, or 0
+ * for one that does (there ngtcp2's path MTU discovery decides, up to
+ * QUIC_MAX_UDP_PAYLOAD).  The kernel says which: a UDP socket connected
+ * to @remote (nothing is sent) gets its source address and the route's
+ * MTU; a peer at a loopback address, or at the very address this host
+ * would send from, is this host, and the route's MTU is then the whole
+ * path's. */
+gsize
+quic_local_path_max_payload (const struct sockaddr *remote,
+                             socklen_t              remote_len)
+{
+  gboolean v6 = remote->sa_family == AF_INET6;
+  struct sockaddr_storage source;
+  socklen_t source_len = sizeof source;
+  int mtu = 0;
+  socklen_t mtu_len = sizeof mtu;
+  gboolean local;
+  gsize payload = 0;
+  int fd;
+
+  if (remote->sa_family != AF_INET && remote->sa_family != AF_INET6)
+    return 0;
+  fd = socket (remote->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return 0;
+  if (connect (fd, remote, remote_len) == 0 &&
+      getsockname (fd, (struct sockaddr *) &source, &source_len) == 0 &&
+      getsockopt (fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &mtu_len) == 0)
+    {
+      if (v6)
+        local = IN6_IS_ADDR_LOOPBACK (&((const struct sockaddr_in6 *) remote)->sin6_addr);
+      else
+        local = (ntohl (((const struct sockaddr_in *) remote)->sin_addr.s_addr) >> 24) == 127;
+      local = local || same_ip (remote, &source);
+      if (local && mtu > (v6 ? 48 : 28))
+        payload = MIN ((gsize) mtu - (v6 ? 48 : 28), QUIC_MAX_LOCAL_UDP_PAYLOAD);
+    }
+  close (fd);
+  return payload > QUIC_MAX_UDP_PAYLOAD ? payload : 0;
+}
+
 char *
 quic_sockaddr_to_string (const struct sockaddr *sa)
 {

@@ -9,7 +9,12 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <poll.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <foctet.h>
 
@@ -981,6 +986,130 @@ test_quic_peer_killed (Fixture       *fixture,
   foctet_test_remove_tree (dir);
 }
 
+/* Datagram sizes, watched by a forwarder between the two nodes: a
+ * loopback path carries packets far larger than the 1452 bytes of a path
+ * through a network (the loopback interface's MTU is 64 KiB), yet
+ * nothing sent before the handshake is over is larger than what any QUIC
+ * peer accepts, since the dialer does not yet know its peer's limit. */
+typedef struct {
+  int client_side;                   /* the dialer writes here */
+  int server_side;                   /* connected to the listener */
+  gint stop;
+  gsize first_from_client;
+  gsize max_from_client;
+  gsize max_from_server;
+  guint datagrams;
+} Forwarder;
+
+static gpointer
+forwarder_thread (gpointer data)
+{
+  Forwarder *fw = data;
+  struct sockaddr_in client = { 0 };
+  socklen_t client_len = 0;
+  g_autofree guint8 *buffer = g_malloc (65536);
+
+  while (!g_atomic_int_get (&fw->stop))
+    {
+      struct pollfd fds[2] = { { fw->client_side, POLLIN, 0 }, { fw->server_side, POLLIN, 0 } };
+
+      if (poll (fds, 2, 50) <= 0)
+        continue;
+      if (fds[0].revents & POLLIN)
+        {
+          socklen_t len = sizeof client;
+          ssize_t n = recvfrom (fw->client_side, buffer, 65536, MSG_DONTWAIT, (struct sockaddr *) &client, &len);
+
+          if (n > 0)
+            {
+              client_len = len;
+              if (fw->datagrams++ == 0)
+                fw->first_from_client = n;
+              fw->max_from_client = MAX (fw->max_from_client, (gsize) n);
+              send (fw->server_side, buffer, n, MSG_DONTWAIT);
+            }
+        }
+      if ((fds[1].revents & POLLIN) && client_len > 0)
+        {
+          ssize_t n = recv (fw->server_side, buffer, 65536, MSG_DONTWAIT);
+
+          if (n > 0)
+            {
+              fw->max_from_server = MAX (fw->max_from_server, (gsize) n);
+              sendto (fw->client_side, buffer, n, MSG_DONTWAIT, (struct sockaddr *) &client, client_len);
+            }
+        }
+    }
+  return NULL;
+}
+
+static int
+loopback_udp_socket (guint16 connect_port)
+{
+  struct sockaddr_in address = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  int buffer = 4 << 20;
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+  setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &address, sizeof address), ==, 0);
+  if (connect_port != 0)
+    {
+      address.sin_port = htons (connect_port);
+      g_assert_cmpint (connect (fd, (struct sockaddr *) &address, sizeof address), ==, 0);
+    }
+  return fd;
+}
+
+static void
+test_quic_datagram_sizes (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  Forwarder fw = { 0 };
+  struct sockaddr_in address;
+  socklen_t len = sizeof address;
+  const char *port = strrchr (fixture->server_uri, ':');
+  g_autofree char *uri = NULL;
+  g_autoptr(GThread) thread = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetPerfResult) perf = NULL;
+  GAsyncResult *slot = NULL;
+
+  g_assert_nonnull (port);
+  fw.server_side = loopback_udp_socket (atoi (port + 1));
+  fw.client_side = loopback_udp_socket (0);
+  g_assert_cmpint (getsockname (fw.client_side, (struct sockaddr *) &address, &len), ==, 0);
+  uri = g_strdup_printf ("quic/127.0.0.1:%u", ntohs (address.sin_port));
+  thread = g_thread_new ("forwarder", forwarder_thread, &fw);
+
+  connection = dial (fixture, foctet_node_get_node_id (fixture->server), uri, &error);
+  g_assert_no_error (error);
+  foctet_perf_run_async (connection, 4 << 20, 4 << 20, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  perf = foctet_perf_run_finish (result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (perf->upload_bytes, ==, 4 << 20);
+  g_assert_cmpuint (perf->download_bytes, ==, 4 << 20);
+
+  g_atomic_int_set (&fw.stop, 1);
+  g_thread_join (g_steal_pointer (&thread));
+  close (fw.client_side);
+  close (fw.server_side);
+  g_test_message ("%u datagrams from the dialer, the first %" G_GSIZE_FORMAT " bytes; largest: %" G_GSIZE_FORMAT
+                  " from the dialer, %" G_GSIZE_FORMAT " from the listener",
+                  fw.datagrams, fw.first_from_client, fw.max_from_client, fw.max_from_server);
+  /* RFC 9000 §14.1: a dialer's first datagram is at least 1200 bytes. */
+  g_assert_cmpuint (fw.first_from_client, >=, 1200);
+  g_assert_cmpuint (fw.first_from_client, <=, 1452);
+  g_assert_cmpuint (fw.max_from_client, >, 1452);
+  g_assert_cmpuint (fw.max_from_server, >, 1452);
+  g_assert_cmpuint (fw.max_from_client, <=, 16384);
+  g_assert_cmpuint (fw.max_from_server, <=, 16384);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1020,6 +1149,7 @@ main (int   argc,
       ADD ("keepalive", NULL, test_quic_keepalive);
       ADD ("peer-killed", NULL, test_quic_peer_killed);
       ADD ("icmp-established", NULL, test_quic_icmp_established);
+      ADD ("datagram-sizes", NULL, test_quic_datagram_sizes);
     }
 #undef ADD
 
