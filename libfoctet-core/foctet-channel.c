@@ -562,7 +562,7 @@ channel_output_stream_init (ChannelOutputStream *self)
 /**
  * FoctetChannelStream: (skip)
  *
- * A #FoctetStream over a #FoctetChannel: pollable input and output
+ * A [class@Foctet.Stream] over a #FoctetChannel: pollable input and output
  * streams, blocking I/O by iterating the channel's context in its owner
  * thread, half-close and reset passed on to the backend.  Muxers and
  * transports subclass it to add properties of their own.

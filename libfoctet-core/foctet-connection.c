@@ -12,9 +12,9 @@
  * FoctetConnection:
  *
  * An authenticated, encrypted connection to one peer, whose NodeId is
- * known.  Streams are opened with foctet_connection_open_stream_async(),
+ * known.  Streams are opened with [method@Foctet.Connection.open_stream_async],
  * which also writes the header naming the stream's protocol, and accepted
- * with foctet_connection_accept_stream_async().  A #FoctetNode accepts for
+ * with [method@Foctet.Connection.accept_stream_async].  A [class@Foctet.Node] accepts for
  * you and routes incoming streams to protocol handlers.
  *
  * Transports (QUIC) and muxers (yamux) subclass it.
@@ -204,11 +204,11 @@ foctet_connection_init (FoctetConnection *self)
 
 /**
  * foctet_connection_get_peer_id:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  *
  * Gets the NodeId the peer proved in the handshake, the
- * #FoctetConnection:peer-id property.  It is set on every connection a
- * #FoctetNode or transport hands out, and does not change afterwards.
+ * [property@Foctet.Connection:peer-id] property.  It is set on every connection a
+ * [class@Foctet.Node] or transport hands out, and does not change afterwards.
  *
  * Returns: (transfer none): the peer's authenticated NodeId, owned by
  *   @self
@@ -224,10 +224,10 @@ foctet_connection_get_peer_id (FoctetConnection *self)
 
 /**
  * foctet_connection_get_transport_name:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  *
  * Gets the name of the transport that carries the connection, such as
- * "quic", "tls" or "relay": the #FoctetConnection:transport-name property.
+ * "quic", "tls" or "relay": the [property@Foctet.Connection:transport-name] property.
  *
  * Returns: (nullable): the transport's name, owned by @self, or %NULL if
  *   the subclass set none
@@ -243,10 +243,10 @@ foctet_connection_get_transport_name (FoctetConnection *self)
 
 /**
  * foctet_connection_get_remote_address:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  *
  * Gets the peer's address as "host:port", the
- * #FoctetConnection:remote-address property.
+ * [property@Foctet.Connection:remote-address] property.
  *
  * Returns: (nullable): the peer's "host:port", owned by @self, or %NULL
  *   when the transport has no such address
@@ -262,10 +262,10 @@ foctet_connection_get_remote_address (FoctetConnection *self)
 
 /**
  * foctet_connection_get_local_address:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  *
  * Gets the local end's address as "host:port", the
- * #FoctetConnection:local-address property.
+ * [property@Foctet.Connection:local-address] property.
  *
  * Returns: (nullable): the local "host:port", owned by @self, or %NULL
  *   when the transport has no such address
@@ -281,7 +281,7 @@ foctet_connection_get_local_address (FoctetConnection *self)
 
 /**
  * foctet_connection_is_initiator:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  *
  * Tells whether this side dialed the connection (and so was the client
  * in its handshake) rather than accepted it.
@@ -299,10 +299,10 @@ foctet_connection_is_initiator (FoctetConnection *self)
 
 /**
  * foctet_connection_is_closed:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  *
  * Tells whether the connection has ended, by a local close, by the peer
- * or by an error.  #FoctetConnection::closed was emitted by then.
+ * or by an error.  [signal@Foctet.Connection::closed] was emitted by then.
  *
  * Returns: %TRUE once the connection has ended
  */
@@ -317,11 +317,11 @@ foctet_connection_is_closed (FoctetConnection *self)
 
 /**
  * foctet_connection_set_peer_id:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  * @peer_id: the peer's authenticated NodeId
  *
  * For subclasses that exist before their handshake authenticated the peer
- * (QUIC): sets #FoctetConnection:peer-id once, when it was not given at
+ * (QUIC): sets [property@Foctet.Connection:peer-id] once, when it was not given at
  * construction.  A connection is announced or returned only after that.
  */
 void
@@ -340,11 +340,11 @@ foctet_connection_set_peer_id (FoctetConnection   *self,
 
 /**
  * foctet_connection_set_closed:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  * @error: (nullable): why it ended, %NULL for a normal close
  *
  * For subclasses: marks the connection closed and emits
- * #FoctetConnection::closed.  Later calls do nothing.
+ * [signal@Foctet.Connection::closed].  Later calls do nothing.
  */
 void
 foctet_connection_set_closed (FoctetConnection *self,
@@ -406,7 +406,7 @@ open_stream_cb (GObject      *source,
 
 /**
  * foctet_connection_open_stream_async:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  * @protocol: the protocol the stream is for, e.g. "foctet/ping/1"
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when the stream is open
@@ -445,11 +445,11 @@ foctet_connection_open_stream_async (FoctetConnection    *self,
 
 /**
  * foctet_connection_open_stream_finish:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_connection_open_stream_async().  It fails with
+ * Finishes [method@Foctet.Connection.open_stream_async].  It fails with
  * %FOCTET_ERROR_INVALID_ARGUMENT for a bad protocol name, with
  * %FOCTET_ERROR_CONNECTION_CLOSED (or the error that ended the connection)
  * once the connection is over; a muxer that has used up its stream ids
@@ -471,13 +471,13 @@ foctet_connection_open_stream_finish (FoctetConnection  *self,
 
 /**
  * foctet_connection_accept_stream_async:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when the peer opened a stream
  * @user_data: data for @callback
  *
  * Waits for the next stream the peer opens.  The stream's header is not
- * read yet: call foctet_stream_read_header_async().  A #FoctetNode accepts
+ * read yet: call [method@Foctet.Stream.read_header_async].  A [class@Foctet.Node] accepts
  * on its connections itself; use this only on connections without one.
  */
 void
@@ -494,11 +494,11 @@ foctet_connection_accept_stream_async (FoctetConnection    *self,
 
 /**
  * foctet_connection_accept_stream_finish:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_connection_accept_stream_async().  It fails with
+ * Finishes [method@Foctet.Connection.accept_stream_async].  It fails with
  * %FOCTET_ERROR_CONNECTION_CLOSED (or the error that ended the connection)
  * once the connection is over.
  *
@@ -517,8 +517,8 @@ foctet_connection_accept_stream_finish (FoctetConnection  *self,
 
 /**
  * foctet_connection_close_async:
- * @self: a #FoctetConnection
- * @code: a #FoctetCloseCode (or an application code)
+ * @self: a [class@Foctet.Connection]
+ * @code: a [enum@Foctet.CloseCode] (or an application code)
  * @reason: (nullable): a short human-readable reason sent where the transport can
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when closed
@@ -543,11 +543,11 @@ foctet_connection_close_async (FoctetConnection    *self,
 
 /**
  * foctet_connection_close_finish:
- * @self: a #FoctetConnection
+ * @self: a [class@Foctet.Connection]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_connection_close_async().  Closing a connection that
+ * Finishes [method@Foctet.Connection.close_async].  Closing a connection that
  * has already ended succeeds too.
  *
  * Returns: %TRUE when closed, %FALSE with @error set otherwise

@@ -26,14 +26,14 @@ G_DECLARE_DERIVABLE_TYPE (FoctetConnection, foctet_connection, FOCTET, CONNECTIO
  * @accept_stream_finish: finishes @accept_stream_async; fails once the
  *   connection is closed
  * @close_async: close the connection with an application code
- *   (#FoctetCloseCode) and a reason, telling the peer where the transport can
+ *   ([enum@Foctet.CloseCode]) and a reason, telling the peer where the transport can
  * @close_finish: finishes @close_async
  *
  * An authenticated connection to one peer, able to carry many streams.
  * Transports and muxers subclass it; the peer's NodeId, transport name,
  * addresses and initiator role are construct-only properties.  A subclass
- * calls foctet_connection_set_closed() once when the connection ends, for
- * whatever reason, which emits #FoctetConnection::closed.
+ * calls [method@Foctet.Connection.set_closed] once when the connection ends, for
+ * whatever reason, which emits [signal@Foctet.Connection::closed].
  */
 struct _FoctetConnectionClass {
   GObjectClass parent_class;

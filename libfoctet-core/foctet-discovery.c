@@ -12,14 +12,14 @@
  *
  * Finds the addresses of a node known only by its NodeId (mDNS on the
  * LAN, a relay's directory), and makes this node findable.
- * Implementations register on %FOCTET_EXTENSION_POINT_DISCOVERY; a
- * #FoctetNode uses them through foctet_node_add_discovery().
+ * Implementations register on [const@Foctet.EXTENSION_POINT_DISCOVERY]; a
+ * [class@Foctet.Node] uses them through [method@Foctet.Node.add_discovery].
  *
  * A discovery runs on the #GMainContext that was thread-default when it
- * was constructed.  Between foctet_discovery_start() and
- * foctet_discovery_stop() it keeps the list of peers it found
- * (foctet_discovery_get_peers()) and announces what was given to
- * foctet_discovery_publish().
+ * was constructed.  Between [method@Foctet.Discovery.start] and
+ * [method@Foctet.Discovery.stop] it keeps the list of peers it found
+ * ([method@Foctet.Discovery.get_peers]) and announces what was given to
+ * [method@Foctet.Discovery.publish].
  */
 
 G_DEFINE_INTERFACE (FoctetDiscovery, foctet_discovery, G_TYPE_OBJECT)
@@ -39,10 +39,10 @@ foctet_discovery_default_init (FoctetDiscoveryInterface *iface)
 
 /**
  * foctet_discovery_get_name:
- * @self: a #FoctetDiscovery
+ * @self: a [iface@Foctet.Discovery]
  *
  * Gets the name the mechanism is registered and found by, such as
- * "mdns"; the peers it finds carry it as their #FoctetPeer:source.
+ * "mdns"; the peers it finds carry it as their [property@Foctet.Peer:source].
  *
  * Returns: the mechanism's name; a static string or one owned by @self
  */
@@ -56,10 +56,10 @@ foctet_discovery_get_name (FoctetDiscovery *self)
 
 /**
  * foctet_discovery_get_identity:
- * @self: a #FoctetDiscovery
+ * @self: a [iface@Foctet.Discovery]
  *
  * Gets the identity the discovery was created with, the
- * #FoctetDiscovery:identity property: the node it makes findable and
+ * [property@Foctet.Discovery:identity] property: the node it makes findable and
  * answers for.
  *
  * Returns: (transfer none) (nullable): the identity of the node it works
@@ -79,7 +79,7 @@ foctet_discovery_get_identity (FoctetDiscovery *self)
 
 /**
  * foctet_discovery_start:
- * @self: a #FoctetDiscovery
+ * @self: a [iface@Foctet.Discovery]
  * @error: return location for a #GError
  *
  * Starts finding peers (opens sockets, sends the first queries).
@@ -105,7 +105,7 @@ foctet_discovery_start (FoctetDiscovery  *self,
 
 /**
  * foctet_discovery_stop:
- * @self: a #FoctetDiscovery
+ * @self: a [iface@Foctet.Discovery]
  *
  * Withdraws what was published (mDNS goodbye packets), stops browsing and
  * releases sockets.  It can be started again.
@@ -121,7 +121,7 @@ foctet_discovery_stop (FoctetDiscovery *self)
 
 /**
  * foctet_discovery_resolve_async:
- * @self: a #FoctetDiscovery
+ * @self: a [iface@Foctet.Discovery]
  * @hint: a ticket naming the node to find; it may carry entries the
  *   mechanism uses (the relay directory asks the relays it names)
  * @cancellable: (nullable): a #GCancellable
@@ -146,11 +146,11 @@ foctet_discovery_resolve_async (FoctetDiscovery     *self,
 
 /**
  * foctet_discovery_resolve_finish:
- * @self: a #FoctetDiscovery
+ * @self: a [iface@Foctet.Discovery]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_discovery_resolve_async().  When the mechanism found
+ * Finishes [method@Foctet.Discovery.resolve_async].  When the mechanism found
  * nothing (in its own time limit), the error is
  * %FOCTET_ERROR_NOT_FOUND and says why.
  *
@@ -170,7 +170,7 @@ foctet_discovery_resolve_finish (FoctetDiscovery  *self,
 
 /**
  * foctet_discovery_publish:
- * @self: a #FoctetDiscovery
+ * @self: a [iface@Foctet.Discovery]
  * @own: (nullable): this node's ticket, or %NULL to withdraw
  *
  * Makes this node's addresses findable, replacing what was published.
@@ -188,14 +188,14 @@ foctet_discovery_publish (FoctetDiscovery *self,
 
 /**
  * foctet_discovery_get_peers:
- * @self: a #FoctetDiscovery
+ * @self: a [iface@Foctet.Discovery]
  *
  * The peers the mechanism found and whose announcement has not expired
  * (a mechanism that only answers lookups, like the relay directory, may
  * have none).  The list changes on the discovery's #GMainContext, with
  * #GListModel::items-changed.
  *
- * Returns: (transfer none) (nullable): a #GListModel of #FoctetPeer
+ * Returns: (transfer none) (nullable): a #GListModel of [class@Foctet.Peer]
  */
 GListModel *
 foctet_discovery_get_peers (FoctetDiscovery *self)

@@ -20,7 +20,7 @@ G_BEGIN_DECLS
  * @FOCTET_DISCOVERY_FLAGS_PUBLISH: also make this node findable (announce
  *   its addresses on the LAN, publish them to its relay)
  *
- * How a node uses a discovery mechanism (foctet_node_add_discovery()).
+ * How a node uses a discovery mechanism ([method@Foctet.Node.add_discovery]).
  */
 typedef enum /*< flags >*/ {
   FOCTET_DISCOVERY_FLAGS_NONE = 0,
@@ -46,11 +46,11 @@ G_DECLARE_INTERFACE (FoctetDiscovery, foctet_discovery, FOCTET, DISCOVERY, GObje
  *   addresses found
  * @publish: make this node's addresses (a ticket of its own) findable;
  *   %NULL withdraws them
- * @get_peers: the peers found so far, a #GListModel of #FoctetPeer
+ * @get_peers: the peers found so far, a #GListModel of [class@Foctet.Peer]
  *
  * Finds other nodes by NodeId, and makes this one findable.  An
  * implementation is constructed with the construct-only
- * #FoctetDiscovery:identity property.
+ * [property@Foctet.Discovery:identity] property.
  */
 struct _FoctetDiscoveryInterface {
   GTypeInterface g_iface;

@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 /**
  * FOCTET_ERROR:
  *
- * Error domain of foctet.  Errors in this domain are from #FoctetError.
+ * Error domain of foctet.  Errors in this domain are from [error@Foctet.Error].
  * Plain I/O failures keep their #G_IO_ERROR domain.
  */
 #define FOCTET_ERROR (foctet_error_quark ())

@@ -71,7 +71,7 @@ foctet_gnutls_get_credentials (FoctetIdentity  *identity,
  * @error: return location for a #GError
  *
  * PROTOCOL §2 in place of the PKI check, on the certificates the peer of
- * @session sent: see foctet_identity_verify_peer().
+ * @session sent: see [func@Foctet.Identity.verify_peer].
  *
  * Returns: (transfer full): the peer's NodeId, or %NULL with @error set
  */

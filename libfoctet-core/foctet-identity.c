@@ -24,15 +24,15 @@
  * FoctetIdentity:
  *
  * A node's identity: an Ed25519 key pair.  Its public key is the node's
- * #FoctetNodeId.  The identity also makes the self-signed X.509
+ * [struct@Foctet.NodeId].  The identity also makes the self-signed X.509
  * certificate the node presents in every TLS handshake (PROTOCOL §2).
  *
  * The secret key is kept in one PKCS#8 PEM file with mode 0600; a file
  * that group or others may read is refused.
  *
- * Identities are made by foctet_identity_generate(),
- * foctet_identity_load(), foctet_identity_load_or_create() and
- * foctet_identity_new_from_pem(), never by g_object_new().
+ * Identities are made by [func@Foctet.Identity.generate],
+ * [func@Foctet.Identity.load], [func@Foctet.Identity.load_or_create] and
+ * [ctor@Foctet.Identity.new_from_pem], never by g_object_new().
  */
 
 struct _FoctetIdentity {
@@ -271,7 +271,7 @@ pem_label (const char *text,
 /**
  * foctet_identity_new_from_pem:
  * @pem: an unencrypted PEM private key, PKCS#8 as
- *   foctet_identity_export_private_key_pem() writes it (other unencrypted
+ *   [method@Foctet.Identity.export_private_key_pem] writes it (other unencrypted
  *   PEM forms GnuTLS reads are accepted too)
  * @length: its length, or -1 if it is nul-terminated
  * @error: return location for a #GError
@@ -597,7 +597,7 @@ fail:
 
 /**
  * foctet_identity_save:
- * @self: a #FoctetIdentity
+ * @self: a [class@Foctet.Identity]
  * @path: (type filename): where to write the key
  * @error: return location for a #GError
  *
@@ -636,7 +636,7 @@ foctet_identity_save (FoctetIdentity  *self,
  * @error: return location for a #GError
  *
  * Loads the identity in @path, or, if there is no file there, generates
- * one and saves it there as foctet_identity_save() does.  Two processes
+ * one and saves it there as [method@Foctet.Identity.save] does.  Two processes
  * doing this at once end up with the same identity: a new key is only
  * put in place if no other appeared meanwhile.
  *
@@ -686,7 +686,7 @@ foctet_identity_load_or_create (const char  *path,
 
 /**
  * foctet_identity_get_node_id:
- * @self: a #FoctetIdentity
+ * @self: a [class@Foctet.Identity]
  *
  * Gets the identity's NodeId: its Ed25519 public key, which peers see
  * and check in the TLS handshake.
@@ -703,7 +703,7 @@ foctet_identity_get_node_id (FoctetIdentity *self)
 
 /**
  * foctet_identity_get_certificate_der:
- * @self: a #FoctetIdentity
+ * @self: a [class@Foctet.Identity]
  *
  * Gets the self-signed X.509 certificate the node presents in its TLS
  * handshakes (PROTOCOL §2), DER-encoded.  The identity made it, for its
@@ -721,9 +721,9 @@ foctet_identity_get_certificate_der (FoctetIdentity *self)
 
 /**
  * foctet_identity_get_certificate_pem:
- * @self: a #FoctetIdentity
+ * @self: a [class@Foctet.Identity]
  *
- * Gets the same certificate as foctet_identity_get_certificate_der(),
+ * Gets the same certificate as [method@Foctet.Identity.get_certificate_der],
  * PEM-encoded.
  *
  * Returns: (transfer full): the node's self-signed certificate, PEM; free
@@ -739,7 +739,7 @@ foctet_identity_get_certificate_pem (FoctetIdentity *self)
 
 /**
  * foctet_identity_export_private_key_pem:
- * @self: a #FoctetIdentity
+ * @self: a [class@Foctet.Identity]
  *
  * The secret key, for transports that hand it to their TLS library.
  * Wipe it after use.
@@ -791,13 +791,13 @@ datum_from_bytes (gnutls_datum_t  *datum,
 
 /**
  * foctet_identity_sign:
- * @self: a #FoctetIdentity
+ * @self: a [class@Foctet.Identity]
  * @data: the data to sign
  * @error: return location for a #GError
  *
  * Signs @data with the node's Ed25519 key (pure Ed25519, RFC 8032), so that
  * anyone who knows the NodeId can check it with
- * foctet_identity_verify_signature().  Protocols that sign should put a
+ * [func@Foctet.Identity.verify_signature].  Protocols that sign should put a
  * context string of their own in @data so that a signature made for one
  * purpose is not valid for another.
  *
@@ -853,7 +853,7 @@ pubkey_from_node_id (const FoctetNodeId  *node_id,
  * @signature: the signature
  * @error: return location for a #GError
  *
- * Checks an Ed25519 signature made with foctet_identity_sign().  A
+ * Checks an Ed25519 signature made with [method@Foctet.Identity.sign].  A
  * signature that does not verify fails with
  * %FOCTET_ERROR_BAD_CERTIFICATE, the code for credentials that do not
  * check out.

@@ -11,8 +11,8 @@
  *
  * Carries many streams over one authenticated byte stream.  A transport
  * without native streams asks the registry for one
- * (foctet_registry_create_muxer()) and wraps each connection it made.
- * Implementations register on %FOCTET_EXTENSION_POINT_MUXER.
+ * ([method@Foctet.Registry.create_muxer]) and wraps each connection it made.
+ * Implementations register on [const@Foctet.EXTENSION_POINT_MUXER].
  */
 
 G_DEFINE_INTERFACE (FoctetMuxer, foctet_muxer, G_TYPE_OBJECT)
@@ -24,10 +24,10 @@ foctet_muxer_default_init (FoctetMuxerInterface *iface)
 
 /**
  * foctet_muxer_get_name:
- * @self: a #FoctetMuxer
+ * @self: a [iface@Foctet.Muxer]
  *
  * Gets the name the muxer is registered and found by, the one
- * foctet_registry_create_muxer() takes.
+ * [method@Foctet.Registry.create_muxer] takes.
  *
  * Returns: the muxer's name ("yamux"); a static string or one owned by
  *   @self
@@ -42,19 +42,19 @@ foctet_muxer_get_name (FoctetMuxer *self)
 
 /**
  * foctet_muxer_wrap:
- * @self: a #FoctetMuxer
+ * @self: a [iface@Foctet.Muxer]
  * @base_stream: the authenticated byte stream; the connection takes it over
  * @is_initiator: whether this side dialed (the dialer is the yamux client)
  * @peer_id: the peer's authenticated NodeId
  * @transport_name: name of the transport underneath, for the connection's
- *   #FoctetConnection:transport-name
+ *   [property@Foctet.Connection:transport-name]
  * @local_address: (nullable): the local "host:port"
  * @remote_address: (nullable): the peer's "host:port"
  * @error: return location for a #GError
  *
  * Runs the muxer's session over @base_stream, the byte stream a
- * transport has authenticated (a #FoctetTlsStream, say), and returns it
- * as a #FoctetConnection.  The connection closes @base_stream when it
+ * transport has authenticated (a [class@Foctet.TlsStream], say), and returns it
+ * as a [class@Foctet.Connection].  The connection closes @base_stream when it
  * ends.  It fails with %FOCTET_ERROR_INVALID_ARGUMENT when @base_stream
  * does not suit the muxer (yamux needs pollable input and output).
  *

@@ -20,7 +20,7 @@ G_DECLARE_INTERFACE (FoctetMuxer, foctet_muxer, FOCTET, MUXER, GObject)
  * FoctetMuxerInterface:
  * @g_iface: the parent interface
  * @get_name: the muxer's name ("yamux")
- * @wrap: turn one authenticated byte stream into a #FoctetConnection
+ * @wrap: turn one authenticated byte stream into a [class@Foctet.Connection]
  *   that opens and accepts streams
  *
  * Multiplexes streams over a single reliable byte stream, for transports

@@ -19,10 +19,10 @@ G_DEFINE_BOXED_TYPE (FoctetNodeId, foctet_node_id, foctet_node_id_copy, foctet_n
 /**
  * foctet_node_id_new_from_data:
  * @data: (array length=len): the raw Ed25519 public key
- * @len: its length, which must be %FOCTET_NODE_ID_SIZE
+ * @len: its length, which must be [const@Foctet.NODE_ID_SIZE]
  * @error: return location for a #GError
  *
- * Makes a NodeId from the %FOCTET_NODE_ID_SIZE bytes of an Ed25519 public
+ * Makes a NodeId from the [const@Foctet.NODE_ID_SIZE] bytes of an Ed25519 public
  * key, copying them.  Only the length is checked: whether the bytes are a
  * usable key shows when a peer has to prove it holds it.
  *
@@ -53,7 +53,7 @@ foctet_node_id_new_from_data (const guint8 *data,
  * @bytes: the raw Ed25519 public key
  * @error: return location for a #GError
  *
- * Makes a NodeId from @bytes, as foctet_node_id_new_from_data() does; the
+ * Makes a NodeId from @bytes, as [ctor@Foctet.NodeId.new_from_data] does; the
  * bytes are copied, @bytes is not kept.
  *
  * Returns: (transfer full): a new NodeId, or %NULL with
@@ -114,10 +114,10 @@ foctet_node_id_parse (const char  *text,
 
 /**
  * foctet_node_id_to_string:
- * @self: a #FoctetNodeId
+ * @self: a [struct@Foctet.NodeId]
  *
  * Formats the NodeId in the text form of PROTOCOL §1, the one
- * foctet_node_id_parse() reads back.
+ * [func@Foctet.NodeId.parse] reads back.
  *
  * Returns: (transfer full): the text form: 52 characters of lower-case
  *   base32; free with g_free()
@@ -132,9 +132,9 @@ foctet_node_id_to_string (const FoctetNodeId *self)
 
 /**
  * foctet_node_id_get_data:
- * @self: a #FoctetNodeId
+ * @self: a [struct@Foctet.NodeId]
  * @len: (out) (optional): return location for the length, always
- *   %FOCTET_NODE_ID_SIZE
+ *   [const@Foctet.NODE_ID_SIZE]
  *
  * Gets the raw Ed25519 public key the NodeId is, without copying it.
  *
@@ -154,10 +154,10 @@ foctet_node_id_get_data (const FoctetNodeId *self,
 
 /**
  * foctet_node_id_get_bytes:
- * @self: a #FoctetNodeId
+ * @self: a [struct@Foctet.NodeId]
  *
  * Gets a copy of the raw Ed25519 public key the NodeId is, as #GBytes of
- * %FOCTET_NODE_ID_SIZE bytes.
+ * [const@Foctet.NODE_ID_SIZE] bytes.
  *
  * Returns: (transfer full): the raw public key
  */
@@ -171,11 +171,11 @@ foctet_node_id_get_bytes (const FoctetNodeId *self)
 
 /**
  * foctet_node_id_equal:
- * @a: (type FoctetNodeId): a #FoctetNodeId
+ * @a: (type FoctetNodeId): a [struct@Foctet.NodeId]
  * @b: (type FoctetNodeId): another
  *
  * Compares two NodeIds by their keys.  Its signature fits #GEqualFunc,
- * to key a #GHashTable with foctet_node_id_hash().
+ * to key a #GHashTable with [method@Foctet.NodeId.hash].
  *
  * Returns: %TRUE if both name the same node
  */
@@ -192,10 +192,10 @@ foctet_node_id_equal (gconstpointer a,
 
 /**
  * foctet_node_id_hash:
- * @self: (type FoctetNodeId): a #FoctetNodeId
+ * @self: (type FoctetNodeId): a [struct@Foctet.NodeId]
  *
  * Hashes a NodeId from all of its key.  Its signature fits #GHashFunc,
- * to key a #GHashTable with foctet_node_id_equal().
+ * to key a #GHashTable with [method@Foctet.NodeId.equal].
  *
  * Returns: a hash for #GHashTable
  */
@@ -222,11 +222,11 @@ foctet_node_id_hash (gconstpointer self)
 
 /**
  * foctet_node_id_copy:
- * @self: a #FoctetNodeId
+ * @self: a [struct@Foctet.NodeId]
  *
  * Copies a NodeId.
  *
- * Returns: (transfer full): a copy; free it with foctet_node_id_free()
+ * Returns: (transfer full): a copy; free it with [method@Foctet.NodeId.free]
  */
 FoctetNodeId *
 foctet_node_id_copy (const FoctetNodeId *self)
@@ -238,7 +238,7 @@ foctet_node_id_copy (const FoctetNodeId *self)
 
 /**
  * foctet_node_id_free:
- * @self: a #FoctetNodeId
+ * @self: a [struct@Foctet.NodeId]
  *
  * Frees @self.
  */

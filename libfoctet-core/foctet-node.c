@@ -265,7 +265,7 @@ foctet_node_class_init (FoctetNodeClass *klass)
   /**
    * FoctetNode:dial-race-delay:
    *
-   * Milliseconds foctet_node_dial_async() gives one of the peer's
+   * Milliseconds [method@Foctet.Node.dial_async] gives one of the peer's
    * addresses before it starts dialing the next one as well (the "happy
    * eyeballs" racing delay of PROTOCOL §3).  A dial moves on at once when
    * every address tried so far has failed.  0 dials all addresses at once.
@@ -278,7 +278,7 @@ foctet_node_class_init (FoctetNodeClass *klass)
    *
    * The node's addresses as others see them (its reflexive addresses):
    * what relays it holds reservations at report, "host:port" each.  See
-   * foctet_node_get_observed_addresses().
+   * [method@Foctet.Node.get_observed_addresses].
    */
   properties[PROP_OBSERVED_ADDRESSES] =
     g_param_spec_boxed ("observed-addresses", NULL, NULL, G_TYPE_STRV,
@@ -344,7 +344,7 @@ foctet_node_new (FoctetIdentity *identity)
 
 /**
  * foctet_node_get_identity:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  *
  * Gets the identity the node was created with: the key it proves in
  * every handshake.  It does not change.
@@ -361,7 +361,7 @@ foctet_node_get_identity (FoctetNode *self)
 
 /**
  * foctet_node_get_node_id:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  *
  * Gets the node's NodeId, the public key of its identity: what a peer
  * must expect when it dials this node.
@@ -378,12 +378,12 @@ foctet_node_get_node_id (FoctetNode *self)
 
 /**
  * foctet_node_get_dial_race_delay:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  *
  * Gets how long a dial gives one address before it starts the next one
  * as well.
  *
- * Returns: the #FoctetNode:dial-race-delay, in milliseconds
+ * Returns: the [property@Foctet.Node:dial-race-delay], in milliseconds
  */
 guint
 foctet_node_get_dial_race_delay (FoctetNode *self)
@@ -395,10 +395,10 @@ foctet_node_get_dial_race_delay (FoctetNode *self)
 
 /**
  * foctet_node_set_dial_race_delay:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @milliseconds: the delay, at most 60000
  *
- * Sets the #FoctetNode:dial-race-delay for dials that start from now on.
+ * Sets the [property@Foctet.Node:dial-race-delay] for dials that start from now on.
  */
 void
 foctet_node_set_dial_race_delay (FoctetNode *self,
@@ -608,7 +608,7 @@ transport_incoming_cb (FoctetTransport  *transport,
 
 /**
  * foctet_node_add_transport:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @transport: a transport, constructed with this node's identity
  *
  * Adds a transport instance the application made itself (for example one
@@ -650,14 +650,14 @@ foctet_node_add_transport (FoctetNode      *self,
 
 /**
  * foctet_node_get_observed_addresses:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  *
  * The node's reflexive addresses: where the other side of its
  * connections sees it coming from, as relays it holds a reservation at
  * report it (a relay transport exposes them as its "observed-addresses"
  * property; so may any transport).  Behind a NAT these are the NAT's
  * public addresses, the ones hole punching will use.
- * #FoctetNode:observed-addresses is notified when they change.
+ * [property@Foctet.Node:observed-addresses] is notified when they change.
  *
  * Returns: (transfer full): "host:port" each, without duplicates; empty
  *   when nobody reported one
@@ -691,7 +691,7 @@ foctet_node_get_observed_addresses (FoctetNode *self)
 
 /**
  * foctet_node_get_transport:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @name: a transport name ("quic", "tls", ...)
  * @error: return location for a #GError
  *
@@ -792,7 +792,7 @@ listen_cb (GObject      *source,
 
 /**
  * foctet_node_listen_async:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @uri: where to listen, "transport/host:port"; port 0 picks a free port
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when listening
@@ -837,11 +837,11 @@ foctet_node_listen_async (FoctetNode          *self,
 
 /**
  * foctet_node_listen_finish:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_node_listen_async().  It fails with
+ * Finishes [method@Foctet.Node.listen_async].  It fails with
  * %FOCTET_ERROR_INVALID_ARGUMENT for a URI not of the form
  * "transport/host:port", with %FOCTET_ERROR_PLUGIN_NOT_FOUND when no
  * plugin provides the transport, with %FOCTET_ERROR_CONNECTION_CLOSED once
@@ -863,11 +863,11 @@ foctet_node_listen_finish (FoctetNode    *self,
 
 /**
  * foctet_node_get_listen_uris:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  *
- * Lists the URIs the node listens on, as foctet_node_listen_finish()
+ * Lists the URIs the node listens on, as [method@Foctet.Node.listen_finish]
  * returned them, in the order they were bound.  The list is empty before
- * the first listen and after foctet_node_shutdown_async().
+ * the first listen and after [method@Foctet.Node.shutdown_async].
  *
  * Returns: (transfer full) (array zero-terminated=1): the URIs the node
  *   listens on, as bound; free with g_strfreev()
@@ -890,7 +890,7 @@ foctet_node_get_listen_uris (FoctetNode *self)
 
 /**
  * foctet_node_get_ticket:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  *
  * Makes a ticket with the node's NodeId and every address it listens on
  * whose transport has a ticket entry type (QUIC, then TLS, then relay).
@@ -935,17 +935,17 @@ foctet_node_get_ticket (FoctetNode *self)
 
 /**
  * foctet_node_add_discovery:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @discovery: a discovery mechanism, constructed with this node's
  *   identity on the node's #GMainContext
  * @flags: %FOCTET_DISCOVERY_FLAGS_PUBLISH to make the node findable
  *   through it too
  * @error: return location for a #GError
  *
- * Starts @discovery and uses it: its peers join foctet_node_get_peers(),
+ * Starts @discovery and uses it: its peers join [method@Foctet.Node.get_peers],
  * and a dial to a ticket without direct addresses asks it.  With
  * %FOCTET_DISCOVERY_FLAGS_PUBLISH the node's ticket is published now and
- * whenever the node starts listening somewhere; foctet_node_shutdown_async()
+ * whenever the node starts listening somewhere; [method@Foctet.Node.shutdown_async]
  * withdraws it and stops the discovery.
  *
  * Returns: %TRUE when started; %FALSE with @error set when the discovery
@@ -977,13 +977,13 @@ foctet_node_add_discovery (FoctetNode            *self,
 
 /**
  * foctet_node_enable_discovery:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @name: a discovery mechanism's name ("mdns", "relay")
- * @flags: as for foctet_node_add_discovery()
+ * @flags: as for [method@Foctet.Node.add_discovery]
  * @error: return location for a #GError
  *
  * Creates the discovery called @name from the plugin registry and adds it
- * (foctet_node_add_discovery()).
+ * ([method@Foctet.Node.add_discovery]).
  *
  * Returns: %TRUE when started; %FALSE with @error set
  *   (%FOCTET_ERROR_PLUGIN_NOT_FOUND when no plugin provides @name)
@@ -1011,15 +1011,15 @@ foctet_node_enable_discovery (FoctetNode            *self,
 
 /**
  * foctet_node_get_peers:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  *
- * The peers the node's discoveries found (foctet_node_add_discovery()):
- * one #FoctetPeer per NodeId, while its announcement holds.  The list
+ * The peers the node's discoveries found ([method@Foctet.Node.add_discovery]):
+ * one [class@Foctet.Peer] per NodeId, while its announcement holds.  The list
  * changes on the node's #GMainContext with #GListModel::items-changed,
  * and a peer that announces new addresses notifies them — a view bound
  * to it (a GtkListView) stays current without polling.
  *
- * Returns: (transfer none): a #GListModel of #FoctetPeer
+ * Returns: (transfer none): a #GListModel of [class@Foctet.Peer]
  */
 GListModel *
 foctet_node_get_peers (FoctetNode *self)
@@ -1555,7 +1555,7 @@ dial_resolved_cb (GObject      *source,
 
 /**
  * foctet_node_dial_async:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @ticket: the peer's ticket
  * @transport: (nullable): force this transport ("quic", "tls", "relay"),
  *   or %NULL to use any the ticket and the loaded plugins allow
@@ -1569,7 +1569,7 @@ dial_resolved_cb (GObject      *source,
  *
  * The addresses are raced (PROTOCOL §3): they are dialed in the order QUIC,
  * TLS, relay (each kind in the ticket's order), the first at once and each
- * next one #FoctetNode:dial-race-delay later, or at once when every address
+ * next one [property@Foctet.Node:dial-race-delay] later, or at once when every address
  * dialed so far has failed.  The first connection that completes its
  * handshake wins; the other dials are cancelled, and one that connects all
  * the same is closed with %FOCTET_CLOSE_CODE_NO_ERROR.  Addresses of
@@ -1580,7 +1580,7 @@ dial_resolved_cb (GObject      *source,
  *
  * A ticket without a direct (QUIC or TLS) address — a bare NodeId, or a
  * NodeId and a relay — is first looked up through every discovery the
- * node uses (foctet_node_add_discovery()), all at once; the first answer
+ * node uses ([method@Foctet.Node.add_discovery]), all at once; the first answer
  * wins, and its addresses are raced before the ticket's relay.  When no
  * discovery finds the node, the ticket's relay is dialed all the same;
  * with no relay either, the dial fails with %FOCTET_ERROR_NOT_FOUND,
@@ -1629,12 +1629,12 @@ foctet_node_dial_async (FoctetNode          *self,
 
 /**
  * foctet_node_dial_finish:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_node_dial_async().  When every address failed, the error
- * is the one foctet_node_dial_async() describes; it is
+ * Finishes [method@Foctet.Node.dial_async].  When every address failed, the error
+ * is the one [method@Foctet.Node.dial_async] describes; it is
  * %FOCTET_ERROR_CONNECTION_CLOSED when the node is shut down and
  * %G_IO_ERROR_CANCELLED when the dial was cancelled.
  *
@@ -1653,7 +1653,7 @@ foctet_node_dial_finish (FoctetNode    *self,
 
 /**
  * foctet_node_dial_uri_async:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @peer: the NodeId the peer must prove
  * @uri: "transport/host:port" to dial
  * @cancellable: (nullable): a #GCancellable
@@ -1687,11 +1687,11 @@ foctet_node_dial_uri_async (FoctetNode          *self,
 
 /**
  * foctet_node_dial_uri_finish:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_node_dial_uri_async().  It fails with the address's own
+ * Finishes [method@Foctet.Node.dial_uri_async].  It fails with the address's own
  * error: %FOCTET_ERROR_INVALID_ARGUMENT for a malformed URI,
  * %FOCTET_ERROR_PLUGIN_NOT_FOUND for an unknown transport,
  * %FOCTET_ERROR_NODE_ID_MISMATCH when the peer is not the NodeId asked
@@ -1716,7 +1716,7 @@ foctet_node_dial_uri_finish (FoctetNode    *self,
 
 /**
  * foctet_node_set_protocol_handler:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @protocol: the protocol name, 1 to 255 bytes of UTF-8
  * @handler: (scope notified) (closure user_data) (destroy destroy) (nullable):
  *   the handler, or %NULL to stop serving @protocol
@@ -1763,10 +1763,10 @@ compare_strings (const void *a,
 
 /**
  * foctet_node_list_protocols:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  *
  * Lists the protocols the node routes incoming streams for: the built-in
- * ones and those given to foctet_node_set_protocol_handler().
+ * ones and those given to [method@Foctet.Node.set_protocol_handler].
  *
  * Returns: (transfer full) (array zero-terminated=1): the protocols served,
  *   sorted; free with g_strfreev()
@@ -1810,7 +1810,7 @@ shutdown_close_cb (GObject      *source,
 
 /**
  * foctet_node_shutdown_async:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when every connection is closed
  * @user_data: data for @callback
@@ -1865,11 +1865,11 @@ foctet_node_shutdown_async (FoctetNode          *self,
 
 /**
  * foctet_node_shutdown_finish:
- * @self: a #FoctetNode
+ * @self: a [class@Foctet.Node]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_node_shutdown_async().  A connection that fails to
+ * Finishes [method@Foctet.Node.shutdown_async].  A connection that fails to
  * close cleanly does not make the shutdown fail; it is only logged.
  *
  * Returns: %TRUE when the node is shut down

@@ -25,7 +25,7 @@ G_DECLARE_FINAL_TYPE (FoctetNode, foctet_node, FOCTET, NODE, GObject)
  * @node: the node
  * @connection: the connection the stream arrived on
  * @stream: the stream, its header already read
- * @user_data: the data given to foctet_node_set_protocol_handler()
+ * @user_data: the data given to [method@Foctet.Node.set_protocol_handler]
  *
  * Takes over a stream the peer opened for a protocol.  The handler owns
  * nothing: it takes a reference on @stream to keep it beyond the call.

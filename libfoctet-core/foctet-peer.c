@@ -9,12 +9,12 @@
 /**
  * FoctetPeer:
  *
- * A node a #FoctetDiscovery found: its NodeId, a ticket with the
+ * A node a [iface@Foctet.Discovery] found: its NodeId, a ticket with the
  * addresses it announced, where it was found ("mdns", "relay"), when it
  * was last heard of and for how long that announcement holds.
  *
- * Peers are the items of the #GListModel of foctet_discovery_get_peers()
- * and foctet_node_get_peers().  A peer that announces itself again is
+ * Peers are the items of the #GListModel of [method@Foctet.Discovery.get_peers]
+ * and [method@Foctet.Node.get_peers].  A peer that announces itself again is
  * updated in place, with #GObject::notify on what changed.
  */
 
@@ -139,7 +139,7 @@ foctet_peer_class_init (FoctetPeerClass *klass)
   /**
    * FoctetPeer:ttl:
    *
-   * For how many seconds after #FoctetPeer:last-seen the announcement
+   * For how many seconds after [property@Foctet.Peer:last-seen] the announcement
    * holds.
    */
   properties[PROP_TTL] =
@@ -169,10 +169,10 @@ foctet_peer_touch (FoctetPeer *self,
  * @ttl: for how many seconds from now the announcement holds
  *
  * Creates the record of a node a discovery found.  This is for
- * #FoctetDiscovery implementations; applications get their peers from
- * foctet_discovery_get_peers() or foctet_node_get_peers().
+ * [iface@Foctet.Discovery] implementations; applications get their peers from
+ * [method@Foctet.Discovery.get_peers] or [method@Foctet.Node.get_peers].
  *
- * Returns: (transfer full): a new #FoctetPeer, last seen now
+ * Returns: (transfer full): a new [class@Foctet.Peer], last seen now
  */
 FoctetPeer *
 foctet_peer_new (FoctetTicket *ticket,
@@ -195,10 +195,10 @@ foctet_peer_new (FoctetTicket *ticket,
 
 /**
  * foctet_peer_get_node_id:
- * @self: a #FoctetPeer
+ * @self: a [class@Foctet.Peer]
  *
  * Gets the peer's NodeId, the one its ticket names.  It stays the same
- * across foctet_peer_update().
+ * across [method@Foctet.Peer.update].
  *
  * Returns: (transfer none): the peer's NodeId, owned by @self
  */
@@ -212,14 +212,14 @@ foctet_peer_get_node_id (FoctetPeer *self)
 
 /**
  * foctet_peer_get_ticket:
- * @self: a #FoctetPeer
+ * @self: a [class@Foctet.Peer]
  *
  * Gets the ticket of the peer's latest announcement.  A new announcement
- * replaces the ticket (see #FoctetPeer:ticket); take a reference to keep
+ * replaces the ticket (see [property@Foctet.Peer:ticket]); take a reference to keep
  * this one longer.
  *
  * Returns: (transfer none): a ticket with the addresses the peer announced;
- *   dial it with foctet_node_dial_async()
+ *   dial it with [method@Foctet.Node.dial_async]
  */
 FoctetTicket *
 foctet_peer_get_ticket (FoctetPeer *self)
@@ -231,13 +231,13 @@ foctet_peer_get_ticket (FoctetPeer *self)
 
 /**
  * foctet_peer_get_addresses:
- * @self: a #FoctetPeer
+ * @self: a [class@Foctet.Peer]
  *
  * Lists the addresses of the peer's latest announcement.
  *
  * Returns: (transfer full) (array zero-terminated=1): the announced
  *   addresses as "transport/host:port": QUIC, then TLS, then relays, as
- *   foctet_ticket_get_uris() gives those of the peer's ticket
+ *   [method@Foctet.Ticket.get_uris] gives those of the peer's ticket
  */
 char **
 foctet_peer_get_addresses (FoctetPeer *self)
@@ -249,7 +249,7 @@ foctet_peer_get_addresses (FoctetPeer *self)
 
 /**
  * foctet_peer_get_source:
- * @self: a #FoctetPeer
+ * @self: a [class@Foctet.Peer]
  *
  * Gets the name of the discovery mechanism that found the peer, such as
  * "mdns" or "relay".
@@ -266,10 +266,10 @@ foctet_peer_get_source (FoctetPeer *self)
 
 /**
  * foctet_peer_get_last_seen:
- * @self: a #FoctetPeer
+ * @self: a [class@Foctet.Peer]
  *
  * Gets when the peer last announced itself: when it was found, or its
- * latest foctet_peer_update().
+ * latest [method@Foctet.Peer.update].
  *
  * Returns: when the peer was last heard of, in microseconds of
  *   g_get_real_time()
@@ -284,7 +284,7 @@ foctet_peer_get_last_seen (FoctetPeer *self)
 
 /**
  * foctet_peer_get_ttl:
- * @self: a #FoctetPeer
+ * @self: a [class@Foctet.Peer]
  *
  * Gets the time to live of the peer's latest announcement, in seconds.
  *
@@ -300,7 +300,7 @@ foctet_peer_get_ttl (FoctetPeer *self)
 
 /**
  * foctet_peer_is_expired:
- * @self: a #FoctetPeer
+ * @self: a [class@Foctet.Peer]
  *
  * Tells whether the peer's latest announcement is too old to trust: its
  * time to live, counted on the monotonic clock from when it was heard,
@@ -318,7 +318,7 @@ foctet_peer_is_expired (FoctetPeer *self)
 
 /**
  * foctet_peer_update:
- * @self: a #FoctetPeer
+ * @self: a [class@Foctet.Peer]
  * @ticket: the ticket of the new announcement, for the same NodeId
  * @ttl: its time to live in seconds
  *

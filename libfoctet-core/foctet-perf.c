@@ -20,12 +20,12 @@ G_DEFINE_BOXED_TYPE (FoctetPerfResult, foctet_perf_result,
 
 /**
  * foctet_perf_result_copy:
- * @self: a #FoctetPerfResult
+ * @self: a [struct@Foctet.PerfResult]
  *
  * Copies a perf result.
  *
  * Returns: (transfer full): a copy of @self; free it with
- *   foctet_perf_result_free()
+ *   [method@Foctet.PerfResult.free]
  */
 FoctetPerfResult *
 foctet_perf_result_copy (const FoctetPerfResult *self)
@@ -35,7 +35,7 @@ foctet_perf_result_copy (const FoctetPerfResult *self)
 
 /**
  * foctet_perf_result_free:
- * @self: a #FoctetPerfResult
+ * @self: a [struct@Foctet.PerfResult]
  *
  * Frees @self.
  */
@@ -275,14 +275,14 @@ foctet_perf_run_async (FoctetConnection    *connection,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_perf_run_async().  It fails with
+ * Finishes [func@Foctet.perf_run_async].  It fails with
  * %FOCTET_ERROR_PROTOCOL_ERROR when the peer sent more or fewer bytes than
  * were asked for, and with the stream's errors otherwise (opening it,
  * writing, reading; %FOCTET_ERROR_STREAM_RESET when the peer does not
  * serve perf, %G_IO_ERROR_CANCELLED when cancelled).
  *
  * Returns: (transfer full): the figures of the run, or %NULL with @error
- *   set; free them with foctet_perf_result_free()
+ *   set; free them with [method@Foctet.PerfResult.free]
  */
 FoctetPerfResult *
 foctet_perf_run_finish (GAsyncResult  *result,

@@ -16,7 +16,7 @@
  * Measures round-trip times to a peer with the built-in ping protocol
  * (PROTOCOL §5): every ping writes 32 random bytes on one stream and waits
  * for their echo.  The stream is opened with the first ping and ended with
- * foctet_pinger_close_async().
+ * [method@Foctet.Pinger.close_async].
  */
 
 struct _FoctetPinger {
@@ -60,7 +60,7 @@ foctet_pinger_init (FoctetPinger *self)
  *
  * Creates a pinger for @connection, which it keeps a reference to.
  * Nothing is sent yet: the ping stream is opened by the first
- * foctet_pinger_ping_async().
+ * [method@Foctet.Pinger.ping_async].
  *
  * Returns: (transfer full): a new pinger
  */
@@ -165,7 +165,7 @@ ping_open_cb (GObject      *source,
 
 /**
  * foctet_pinger_ping_async:
- * @self: a #FoctetPinger
+ * @self: a [class@Foctet.Pinger]
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called with the round-trip time
  * @user_data: data for @callback
@@ -203,11 +203,11 @@ foctet_pinger_ping_async (FoctetPinger        *self,
 
 /**
  * foctet_pinger_ping_finish:
- * @self: a #FoctetPinger
+ * @self: a [class@Foctet.Pinger]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_pinger_ping_async().  It fails with
+ * Finishes [method@Foctet.Pinger.ping_async].  It fails with
  * %G_IO_ERROR_PENDING when another ping was still in flight, with
  * %FOCTET_ERROR_PROTOCOL_ERROR when the peer ended the stream early or
  * echoed other bytes, and with the stream's error when the ping stream
@@ -296,7 +296,7 @@ close_write_cb (GObject      *source,
 
 /**
  * foctet_pinger_close_async:
- * @self: a #FoctetPinger
+ * @self: a [class@Foctet.Pinger]
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when the ping stream is closed
  * @user_data: data for @callback
@@ -338,11 +338,11 @@ foctet_pinger_close_async (FoctetPinger        *self,
 
 /**
  * foctet_pinger_close_finish:
- * @self: a #FoctetPinger
+ * @self: a [class@Foctet.Pinger]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_pinger_close_async().  Closing a pinger that never
+ * Finishes [method@Foctet.Pinger.close_async].  Closing a pinger that never
  * pinged, or whose stream is already closed, succeeds; it fails with
  * %G_IO_ERROR_PENDING while a ping is in flight, or with the stream's
  * error.

@@ -14,20 +14,20 @@ G_BEGIN_DECLS
  * FOCTET_EXTENSION_POINT_TRANSPORT:
  *
  * Name of the GIO extension point on which transport plugins register
- * types implementing #FoctetTransport.  The extension name is the
+ * types implementing [iface@Foctet.Transport].  The extension name is the
  * transport name used in addresses ("tls", "quic", ...).
  */
 #define FOCTET_EXTENSION_POINT_TRANSPORT "foctet-transport"
 /**
  * FOCTET_EXTENSION_POINT_MUXER:
  *
- * Extension point for types implementing #FoctetMuxer.
+ * Extension point for types implementing [iface@Foctet.Muxer].
  */
 #define FOCTET_EXTENSION_POINT_MUXER "foctet-muxer"
 /**
  * FOCTET_EXTENSION_POINT_DISCOVERY:
  *
- * Extension point for types implementing #FoctetDiscovery.
+ * Extension point for types implementing [iface@Foctet.Discovery].
  */
 #define FOCTET_EXTENSION_POINT_DISCOVERY "foctet-discovery"
 

@@ -144,9 +144,9 @@ plugin_info_new (FoctetPluginKind  kind,
 
 /**
  * foctet_plugin_info_get_kind:
- * @self: a #FoctetPluginInfo
+ * @self: a [class@Foctet.PluginInfo]
  *
- * Gets what kind of type the plugin provides, the #FoctetPluginInfo:kind
+ * Gets what kind of type the plugin provides, the [property@Foctet.PluginInfo:kind]
  * property.
  *
  * Returns: what the plugin provides, or %FOCTET_PLUGIN_KIND_NONE for a
@@ -161,10 +161,10 @@ foctet_plugin_info_get_kind (FoctetPluginInfo *self)
 
 /**
  * foctet_plugin_info_get_name:
- * @self: a #FoctetPluginInfo
+ * @self: a [class@Foctet.PluginInfo]
  *
  * Gets the name the provided type is found by, such as "tls" — what
- * foctet_registry_create_transport() and its siblings take — or the name
+ * [method@Foctet.Registry.create_transport] and its siblings take — or the name
  * of the refused module.
  *
  * Returns: the name of what it provides, or of the refused module; owned
@@ -179,7 +179,7 @@ foctet_plugin_info_get_name (FoctetPluginInfo *self)
 
 /**
  * foctet_plugin_info_get_filename:
- * @self: a #FoctetPluginInfo
+ * @self: a [class@Foctet.PluginInfo]
  *
  * Gets the path of the module file the plugin was loaded (or refused)
  * from.
@@ -196,7 +196,7 @@ foctet_plugin_info_get_filename (FoctetPluginInfo *self)
 
 /**
  * foctet_plugin_info_get_refusal:
- * @self: a #FoctetPluginInfo
+ * @self: a [class@Foctet.PluginInfo]
  *
  * Gets why the registry refused the module (no descriptor, another
  * plugin ABI, shadowed by a module of the same name found earlier).
@@ -213,7 +213,7 @@ foctet_plugin_info_get_refusal (FoctetPluginInfo *self)
 
 /**
  * foctet_plugin_kind_to_string:
- * @kind: a #FoctetPluginKind
+ * @kind: a [enum@Foctet.PluginKind]
  *
  * Gives the name of @kind, as `foctet-shell plugins` prints it.  A value
  * outside the enumeration is named "none".
@@ -241,13 +241,13 @@ foctet_plugin_kind_to_string (FoctetPluginKind kind)
  * FoctetRegistry:
  *
  * The plugins of the process.  On first use it scans the plugin
- * directories — those given with foctet_registry_add_search_path(), then
+ * directories — those given with [method@Foctet.Registry.add_search_path], then
  * `FOCTET_PLUGIN_PATH` (colon-separated), then the installed plugin
  * directory, or `FOCTET_PLUGIN_SYSTEM_PATH` instead when set — and loads
  * every module whose descriptor (#FoctetPluginDesc) matches this library's
  * plugin ABI.  Modules without a descriptor, built for another ABI, or
  * shadowed by one of the same name found earlier are refused before any
- * of their code runs; foctet_registry_get_plugins() says why.
+ * of their code runs; [method@Foctet.Registry.get_plugins] says why.
  */
 
 struct _FoctetRegistry {
@@ -333,8 +333,8 @@ foctet_registry_init (FoctetRegistry *self)
  * foctet_registry_get_default:
  *
  * Gets the registry of the process, creating it and registering the
- * extension points %FOCTET_EXTENSION_POINT_TRANSPORT,
- * %FOCTET_EXTENSION_POINT_MUXER and %FOCTET_EXTENSION_POINT_DISCOVERY on
+ * extension points [const@Foctet.EXTENSION_POINT_TRANSPORT],
+ * [const@Foctet.EXTENSION_POINT_MUXER] and [const@Foctet.EXTENSION_POINT_DISCOVERY] on
  * first use.  Plugins are loaded later, on the first lookup.
  *
  * Returns: (transfer none): the registry of the process
@@ -363,7 +363,7 @@ foctet_registry_get_default (void)
 
 /**
  * foctet_registry_add_search_path:
- * @self: a #FoctetRegistry
+ * @self: a [class@Foctet.Registry]
  * @directory: (type filename): a directory of plugins
  *
  * Searches @directory before `FOCTET_PLUGIN_PATH` and the installed plugin
@@ -575,13 +575,13 @@ add_path_list (GPtrArray  *dirs,
 
 /**
  * foctet_registry_ensure_loaded:
- * @self: a #FoctetRegistry
+ * @self: a [class@Foctet.Registry]
  *
  * Scans the plugin directories and loads the plugins, once.  Every
  * function that looks plugins up calls this itself.
  *
  * The directories are, in order: those given with
- * foctet_registry_add_search_path(), those in the colon-separated
+ * [method@Foctet.Registry.add_search_path], those in the colon-separated
  * `FOCTET_PLUGIN_PATH`, then those in `FOCTET_PLUGIN_SYSTEM_PATH` if it
  * is set (set it empty for none), else the installed plugin directory.
  * In each, every `*.so` is examined in the order of their names; of two
@@ -620,13 +620,13 @@ foctet_registry_ensure_loaded (FoctetRegistry *self)
 
 /**
  * foctet_registry_get_plugins:
- * @self: a #FoctetRegistry
+ * @self: a [class@Foctet.Registry]
  *
  * Lists what the registry found, loading the plugins first if that has
  * not happened yet.  Types registered later with
- * foctet_registry_register_type() are appended to the same model.
+ * [method@Foctet.Registry.register_type] are appended to the same model.
  *
- * Returns: (transfer none): a list model of #FoctetPluginInfo, owned by
+ * Returns: (transfer none): a list model of [class@Foctet.PluginInfo], owned by
  *   the registry; one item per type a plugin provides, and one per refused
  *   module
  */
@@ -641,11 +641,11 @@ foctet_registry_get_plugins (FoctetRegistry *self)
 
 /**
  * foctet_registry_list_names:
- * @self: a #FoctetRegistry
+ * @self: a [class@Foctet.Registry]
  * @kind: which kind of plugin
  *
  * Lists the names of the types available for @kind, from plugins and
- * from foctet_registry_register_type(), loading the plugins first if that
+ * from [method@Foctet.Registry.register_type], loading the plugins first if that
  * has not happened yet.  For %FOCTET_PLUGIN_KIND_NONE the list is empty.
  *
  * Returns: (transfer full) (array zero-terminated=1): the names available
@@ -673,7 +673,7 @@ foctet_registry_list_names (FoctetRegistry   *self,
 
 /**
  * foctet_registry_register_type:
- * @self: a #FoctetRegistry
+ * @self: a [class@Foctet.Registry]
  * @kind: what @type provides
  * @name: the name to find it by ("tls", "my-transport")
  * @type: a type implementing the interface of @kind
@@ -682,7 +682,7 @@ foctet_registry_list_names (FoctetRegistry   *self,
  * Registers a type at run time, as a plugin would — for applications,
  * including Python and GJS ones, that bring their own transport.  The
  * plugins are loaded first, so a name a plugin already provides is taken.
- * The type is listed by foctet_registry_get_plugins() without a filename.
+ * The type is listed by [method@Foctet.Registry.get_plugins] without a filename.
  *
  * Returns: %TRUE if registered; %FALSE with %FOCTET_ERROR_INVALID_ARGUMENT
  *   if @type does not implement the interface of @kind, or @name is not
@@ -774,13 +774,13 @@ lookup (FoctetRegistry    *self,
 
 /**
  * foctet_registry_create_transport:
- * @self: a #FoctetRegistry
+ * @self: a [class@Foctet.Registry]
  * @name: the transport's name ("tls", "quic", ...)
  * @identity: the identity it authenticates with
  * @error: return location for a #GError
  *
  * Creates a transport of the type registered as @name, loading the
- * plugins first if that has not happened yet.  A #FoctetNode does this
+ * plugins first if that has not happened yet.  A [class@Foctet.Node] does this
  * itself when it listens or dials on a transport.
  *
  * Returns: (transfer full): a new transport, or %NULL with
@@ -806,7 +806,7 @@ foctet_registry_create_transport (FoctetRegistry  *self,
 
 /**
  * foctet_registry_create_muxer:
- * @self: a #FoctetRegistry
+ * @self: a [class@Foctet.Registry]
  * @name: (nullable): the muxer's name, or %NULL for the preferred one
  * @error: return location for a #GError
  *
@@ -834,14 +834,14 @@ foctet_registry_create_muxer (FoctetRegistry  *self,
 
 /**
  * foctet_registry_create_discovery:
- * @self: a #FoctetRegistry
+ * @self: a [class@Foctet.Registry]
  * @name: the mechanism's name ("mdns", ...)
  * @identity: the identity of the node it works for
  * @error: return location for a #GError
  *
  * Creates a discovery mechanism of the type registered as @name, loading
  * the plugins first if that has not happened yet.  It does nothing until
- * it is started; foctet_node_add_discovery() is the usual way to use one.
+ * it is started; [method@Foctet.Node.add_discovery] is the usual way to use one.
  *
  * Returns: (transfer full): a new discovery, or %NULL with
  *   %FOCTET_ERROR_PLUGIN_NOT_FOUND

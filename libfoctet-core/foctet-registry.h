@@ -17,9 +17,9 @@ G_BEGIN_DECLS
 /**
  * FoctetPluginKind:
  * @FOCTET_PLUGIN_KIND_NONE: nothing (a refused module)
- * @FOCTET_PLUGIN_KIND_TRANSPORT: a #FoctetTransport
- * @FOCTET_PLUGIN_KIND_MUXER: a #FoctetMuxer
- * @FOCTET_PLUGIN_KIND_DISCOVERY: a #FoctetDiscovery
+ * @FOCTET_PLUGIN_KIND_TRANSPORT: a [iface@Foctet.Transport]
+ * @FOCTET_PLUGIN_KIND_MUXER: a [iface@Foctet.Muxer]
+ * @FOCTET_PLUGIN_KIND_DISCOVERY: a [iface@Foctet.Discovery]
  *
  * What a plugin provides.
  */

@@ -12,13 +12,13 @@
 /**
  * FoctetStream:
  *
- * One bidirectional stream of a #FoctetConnection: a #GIOStream whose
+ * One bidirectional stream of a [class@Foctet.Connection]: a #GIOStream whose
  * input and output streams are pollable.  Every stream starts with the
- * header naming its protocol (PROTOCOL §5); #FoctetConnection writes it when
- * it opens a stream and #FoctetNode reads it for incoming ones.
+ * header naming its protocol (PROTOCOL §5); [class@Foctet.Connection] writes it when
+ * it opens a stream and [class@Foctet.Node] reads it for incoming ones.
  *
  * Besides closing (both directions), a stream can be half-closed with
- * foctet_stream_close_write_async() and aborted with foctet_stream_reset().
+ * [method@Foctet.Stream.close_write_async] and aborted with [method@Foctet.Stream.reset].
  */
 
 typedef struct {
@@ -160,11 +160,11 @@ foctet_stream_init (FoctetStream *self)
 
 /**
  * foctet_stream_get_protocol:
- * @self: a #FoctetStream
+ * @self: a [class@Foctet.Stream]
  *
- * Gets the protocol the stream's header names, the #FoctetStream:protocol
- * property.  Streams from foctet_connection_open_stream_finish() and those
- * a #FoctetNode hands to a protocol handler have it set.
+ * Gets the protocol the stream's header names, the [property@Foctet.Stream:protocol]
+ * property.  Streams from [method@Foctet.Connection.open_stream_finish] and those
+ * a [class@Foctet.Node] hands to a protocol handler have it set.
  *
  * Returns: (nullable): the stream's protocol, owned by @self, or %NULL
  *   before its header was written or read
@@ -181,7 +181,7 @@ foctet_stream_get_protocol (FoctetStream *self)
 
 /**
  * foctet_stream_set_protocol:
- * @self: a #FoctetStream
+ * @self: a [class@Foctet.Stream]
  * @protocol: (nullable): the protocol name
  *
  * Records the stream's protocol without writing anything.
@@ -203,7 +203,7 @@ foctet_stream_set_protocol (FoctetStream *self,
 
 /**
  * foctet_stream_get_id:
- * @self: a #FoctetStream
+ * @self: a [class@Foctet.Stream]
  *
  * Gets the identifier the transport or muxer gave the stream (the QUIC or
  * yamux stream id), unique within its connection.  Useful in logs; it
@@ -223,7 +223,7 @@ foctet_stream_get_id (FoctetStream *self)
 
 /**
  * foctet_stream_close_write_async:
- * @self: a #FoctetStream
+ * @self: a [class@Foctet.Stream]
  * @io_priority: the I/O priority
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when done
@@ -248,11 +248,11 @@ foctet_stream_close_write_async (FoctetStream        *self,
 
 /**
  * foctet_stream_close_write_finish:
- * @self: a #FoctetStream
+ * @self: a [class@Foctet.Stream]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_stream_close_write_async().  It fails with
+ * Finishes [method@Foctet.Stream.close_write_async].  It fails with
  * %G_IO_ERROR_NOT_SUPPORTED for a stream class without half-close, and
  * with the stream's error when it was already reset or its connection
  * closed.
@@ -272,8 +272,8 @@ foctet_stream_close_write_finish (FoctetStream  *self,
 
 /**
  * foctet_stream_reset:
- * @self: a #FoctetStream
- * @error_code: a #FoctetCloseCode or an application code
+ * @self: a [class@Foctet.Stream]
+ * @error_code: a [enum@Foctet.CloseCode] or an application code
  *
  * Aborts both directions at once.  Pending and later reads and writes on
  * either side fail with %FOCTET_ERROR_STREAM_RESET.
@@ -394,13 +394,13 @@ write_header_cb (GObject      *source,
 
 /**
  * foctet_stream_write_header_async:
- * @self: a #FoctetStream
+ * @self: a [class@Foctet.Stream]
  * @protocol: the protocol name, 1 to 255 bytes of UTF-8
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when done
  * @user_data: data for @callback
  *
- * Writes the stream header naming @protocol.  foctet_connection_open_stream_async()
+ * Writes the stream header naming @protocol.  [method@Foctet.Connection.open_stream_async]
  * does this for you; transports and tests may call it directly.
  */
 void
@@ -441,13 +441,13 @@ foctet_stream_write_header_async (FoctetStream        *self,
 
 /**
  * foctet_stream_write_header_finish:
- * @self: a #FoctetStream
+ * @self: a [class@Foctet.Stream]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_stream_write_header_async().  It fails with
+ * Finishes [method@Foctet.Stream.write_header_async].  It fails with
  * %FOCTET_ERROR_INVALID_ARGUMENT for a bad protocol name, or with the
- * stream's write error.  On success #FoctetStream:protocol is set.
+ * stream's write error.  On success [property@Foctet.Stream:protocol] is set.
  *
  * Returns: %TRUE when the header was written, %FALSE with @error set
  *   otherwise
@@ -510,13 +510,13 @@ read_header_cb (GObject      *source,
 
 /**
  * foctet_stream_read_header_async:
- * @self: a #FoctetStream
+ * @self: a [class@Foctet.Stream]
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when done
  * @user_data: data for @callback
  *
  * Reads the stream header the opener wrote, and nothing past it.
- * #FoctetNode does this for incoming streams before it hands them to a
+ * [class@Foctet.Node] does this for incoming streams before it hands them to a
  * protocol handler.
  */
 void
@@ -540,16 +540,16 @@ foctet_stream_read_header_async (FoctetStream        *self,
 
 /**
  * foctet_stream_read_header_finish:
- * @self: a #FoctetStream
+ * @self: a [class@Foctet.Stream]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_stream_read_header_async().  It fails with
+ * Finishes [method@Foctet.Stream.read_header_async].  It fails with
  * %FOCTET_ERROR_PROTOCOL_ERROR when the header is malformed or the stream
  * ends inside it, or with the stream's read error.
  *
  * Returns: (transfer none): the protocol named by the header, owned by
- *   @self and also available as #FoctetStream:protocol from now on, or
+ *   @self and also available as [property@Foctet.Stream:protocol] from now on, or
  *   %NULL with @error set
  */
 const char *

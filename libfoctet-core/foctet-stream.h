@@ -30,7 +30,7 @@ G_DECLARE_DERIVABLE_TYPE (FoctetStream, foctet_stream, FOCTET, STREAM, GIOStream
  * @close_write_finish: finishes @close_write_async
  * @reset: abort both directions at once with an application error code
  *
- * A stream of a #FoctetConnection.  Subclasses provide pollable
+ * A stream of a [class@Foctet.Connection].  Subclasses provide pollable
  * #GInputStream and #GOutputStream through the #GIOStream vfuncs, so
  * g_output_stream_splice_async(), #GDataInputStream and the pollable
  * source helpers work on every transport.

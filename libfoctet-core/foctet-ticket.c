@@ -20,8 +20,8 @@
  * data.  Its text form is one shell-safe token, "foctet" followed by
  * lower-case base32 (PROTOCOL §6).
  *
- * A ticket is built with foctet_ticket_new() and the add functions, or
- * read with foctet_ticket_parse(); it keeps its entries in the order they
+ * A ticket is built with [ctor@Foctet.Ticket.new] and the add functions, or
+ * read with [func@Foctet.Ticket.parse]; it keeps its entries in the order they
  * were added or read, so formatting a parsed ticket gives back the same
  * token (in lower case, and without entries of reserved types).
  */
@@ -152,8 +152,8 @@ foctet_ticket_init (FoctetTicket *self)
  * @node_id: the node the ticket is for
  *
  * Creates a ticket for @node_id with no entries; add addresses with
- * foctet_ticket_add_address() and application data with
- * foctet_ticket_add_app_data().  A ticket without addresses is valid: the
+ * [method@Foctet.Ticket.add_address] and application data with
+ * [method@Foctet.Ticket.add_app_data].  A ticket without addresses is valid: the
  * peer then has to find the node by discovery.
  *
  * Returns: (transfer full): a new ticket
@@ -179,13 +179,13 @@ is_address_kind (guint type)
 
 /**
  * foctet_address_kind_to_transport:
- * @kind: a #FoctetAddressKind
+ * @kind: a [enum@Foctet.AddressKind]
  *
  * Maps an address kind to the name of the transport that dials it, as
  * used by the registry and on the command line.
  *
  * Returns: (nullable): "quic", "tls" or "relay"; %NULL if @kind is not a
- *   #FoctetAddressKind
+ *   [enum@Foctet.AddressKind]
  */
 const char *
 foctet_address_kind_to_transport (FoctetAddressKind kind)
@@ -457,7 +457,7 @@ foctet_parse_host_port_len (const char  *text,
  * The one parser of "host:port" in foctet, for ticket addresses, listen
  * and dial URIs and command-line arguments, so that they all accept the
  * same spellings.  Port 0 is accepted because it means "any port" when
- * listening; ticket addresses (foctet_ticket_add_address()) refuse it.
+ * listening; ticket addresses ([method@Foctet.Ticket.add_address]) refuse it.
  *
  * A malformed address fails with %FOCTET_ERROR_INVALID_ARGUMENT and a
  * message naming what is wrong: a missing port, a port that is not a
@@ -491,9 +491,9 @@ add_entry (FoctetTicket *self,
 
 /**
  * foctet_ticket_add_address:
- * @self: a #FoctetTicket
+ * @self: a [class@Foctet.Ticket]
  * @kind: which transport the address is for
- * @host_port: the address, "host:port" as foctet_parse_host_port()
+ * @host_port: the address, "host:port" as [func@Foctet.parse_host_port]
  *   accepts it but with a port 1–65535
  * @error: return location for a #GError
  *
@@ -541,13 +541,13 @@ foctet_ticket_add_address (FoctetTicket       *self,
 
 /**
  * foctet_ticket_add_app_data:
- * @self: a #FoctetTicket
+ * @self: a [class@Foctet.Ticket]
  * @type: the entry type, 0x80 to 0xff; its meaning is the application's
  * @value: the data, at most 255 bytes
  * @error: return location for a #GError
  *
  * Appends opaque application data.  Several values of one type may be
- * added; foctet_ticket_get_app_data() returns the first.  A type below
+ * added; [method@Foctet.Ticket.get_app_data] returns the first.  A type below
  * 0x80 (those belong to the protocol) or a value longer than 255 bytes
  * fails with %FOCTET_ERROR_INVALID_ARGUMENT.
  *
@@ -582,7 +582,7 @@ foctet_ticket_add_app_data (FoctetTicket  *self,
 
 /**
  * foctet_ticket_get_node_id:
- * @self: a #FoctetTicket
+ * @self: a [class@Foctet.Ticket]
  *
  * Gets the NodeId the ticket names: the node a dial of the ticket must
  * reach, whatever its addresses.  Every ticket has one.
@@ -599,7 +599,7 @@ foctet_ticket_get_node_id (FoctetTicket *self)
 
 /**
  * foctet_ticket_get_addresses:
- * @self: a #FoctetTicket
+ * @self: a [class@Foctet.Ticket]
  * @kind: which transport
  *
  * Gets the addresses of one kind, in the ticket's order of preference.
@@ -633,7 +633,7 @@ foctet_ticket_get_addresses (FoctetTicket      *self,
 
 /**
  * foctet_ticket_has_address:
- * @self: a #FoctetTicket
+ * @self: a [class@Foctet.Ticket]
  * @kind: which transport
  *
  * Tells whether the ticket holds an address of one kind, e.g. whether a
@@ -657,13 +657,13 @@ foctet_ticket_has_address (FoctetTicket      *self,
 
 /**
  * foctet_ticket_get_uris:
- * @self: a #FoctetTicket
+ * @self: a [class@Foctet.Ticket]
  *
- * Gets every address of the ticket in the form foctet_node_dial_uri_async()
+ * Gets every address of the ticket in the form [method@Foctet.Node.dial_uri_async]
  * takes, "transport/host:port" (the transport named as
- * foctet_address_kind_to_transport() names it): the QUIC addresses, then
+ * [func@Foctet.AddressKind.to_transport] names it): the QUIC addresses, then
  * the TLS ones, then the relays, each kind in the ticket's order.  That is
- * the order in which foctet_node_dial_async() tries them.
+ * the order in which [method@Foctet.Node.dial_async] tries them.
  *
  * Returns: (transfer full) (array zero-terminated=1): the addresses as
  *   "transport/host:port", preferred first; an empty array if there are
@@ -691,7 +691,7 @@ foctet_ticket_get_uris (FoctetTicket *self)
 
 /**
  * foctet_ticket_get_app_data:
- * @self: a #FoctetTicket
+ * @self: a [class@Foctet.Ticket]
  * @type: the entry type, 0x80 to 0xff
  *
  * Gets application data of one type.
@@ -719,7 +719,7 @@ foctet_ticket_get_app_data (FoctetTicket *self,
 
 /**
  * foctet_ticket_to_string:
- * @self: a #FoctetTicket
+ * @self: a [class@Foctet.Ticket]
  *
  * Formats the ticket as one token: "foctet" and the lower-case unpadded
  * base32 of the version, the NodeId and the entries in order.

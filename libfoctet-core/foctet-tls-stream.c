@@ -19,12 +19,12 @@
  * A TLS 1.3 session run over another #GIOStream (a TCP connection, or a
  * circuit through a relay), with the handshake and the certificate rules of
  * PROTOCOL §2: mutual authentication with one self-signed Ed25519
- * certificate each, checked by foctet_identity_verify_peer(), exactly one
+ * certificate each, checked by [func@Foctet.Identity.verify_peer], exactly one
  * ALPN value, no resumption.  The result is itself a #GIOStream whose
  * input and output streams are pollable; a muxer runs on top of it.
  *
  * Every I/O happens on the thread-default main context of the call to
- * foctet_tls_stream_handshake_async(); the base stream's input and output
+ * [func@Foctet.TlsStream.handshake_async]; the base stream's input and output
  * must be pollable.
  *
  * Writes are taken as soon as GnuTLS has sealed them: when the base stream
@@ -1410,7 +1410,7 @@ session_setup (FoctetTlsStream  *self,
  *   must be pollable
  * @identity: our identity, whose certificate we present
  * @is_server: %TRUE on the listening side
- * @alpn: the one ALPN value to offer or serve, e.g. %FOCTET_TLS_ALPN
+ * @alpn: the one ALPN value to offer or serve, e.g. [const@Foctet.TLS_ALPN]
  * @expected_peer: (nullable): the dialer's NodeId to insist on; ignored by
  *   the listener
  * @timeout_ms: the limit on the handshake in milliseconds, 0 for none
@@ -1510,8 +1510,8 @@ foctet_tls_stream_handshake_async (GIOStream           *base_stream,
  * @result: the result passed to the callback
  * @error: return location for a #GError
  *
- * Finishes foctet_tls_stream_handshake_async().  The errors are those
- * foctet_tls_stream_handshake_async() lists, %FOCTET_ERROR_INVALID_ARGUMENT
+ * Finishes [func@Foctet.TlsStream.handshake_async].  The errors are those
+ * [func@Foctet.TlsStream.handshake_async] lists, %FOCTET_ERROR_INVALID_ARGUMENT
  * for a base stream that is not pollable, %G_IO_ERROR_CANCELLED when
  * cancelled, or the base stream's I/O error.  On failure the base stream
  * is left open for the caller to close.
@@ -1531,10 +1531,10 @@ foctet_tls_stream_handshake_finish (GAsyncResult  *result,
 
 /**
  * foctet_tls_stream_get_base_stream:
- * @self: a #FoctetTlsStream
+ * @self: a [class@Foctet.TlsStream]
  *
  * Gets the stream the TLS session runs over, as given to
- * foctet_tls_stream_handshake_async().  The TLS stream holds a reference
+ * [func@Foctet.TlsStream.handshake_async].  The TLS stream holds a reference
  * to it; do not read or write it directly while the session is in use.
  *
  * Returns: (transfer none): the stream TLS runs over, owned by @self
@@ -1548,10 +1548,10 @@ foctet_tls_stream_get_base_stream (FoctetTlsStream *self)
 
 /**
  * foctet_tls_stream_get_peer_id:
- * @self: a #FoctetTlsStream
+ * @self: a [class@Foctet.TlsStream]
  *
  * Gets the peer's NodeId, taken from the certificate it presented and
- * proved in the handshake.  Every stream foctet_tls_stream_handshake_finish()
+ * proved in the handshake.  Every stream [func@Foctet.TlsStream.handshake_finish]
  * returns has one.
  *
  * Returns: (transfer none): the NodeId the peer proved it holds, owned by
@@ -1566,7 +1566,7 @@ foctet_tls_stream_get_peer_id (FoctetTlsStream *self)
 
 /**
  * foctet_tls_stream_get_alpn:
- * @self: a #FoctetTlsStream
+ * @self: a [class@Foctet.TlsStream]
  *
  * Gets the ALPN value the session was set up with; the handshake
  * succeeds only when both sides agree on it.
@@ -1582,7 +1582,7 @@ foctet_tls_stream_get_alpn (FoctetTlsStream *self)
 
 /**
  * foctet_tls_stream_get_description:
- * @self: a #FoctetTlsStream
+ * @self: a [class@Foctet.TlsStream]
  *
  * Describes the session's security parameters in one line of text, such
  * as "TLS1.3 AES-256-GCM X25519", as GnuTLS names them.

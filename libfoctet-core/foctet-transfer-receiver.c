@@ -12,7 +12,7 @@
  *
  * Fetches what a transfer ticket offers into an output directory.
  *
- * foctet_transfer_receiver_receive_async() dials the ticket's node,
+ * [method@Foctet.TransferReceiver.receive_async] dials the ticket's node,
  * presents the secret, checks the manifest (every path again, whatever
  * the sender claims), creates the directories and fetches the files over
  * the control stream and a few data streams, many requests in flight on
@@ -30,9 +30,9 @@
  * get theirs masked by the umask, never a set-ID bit.
  *
  * Progress shows in the read-only properties, with notifications:
- * #FoctetTransferReceiver:bytes-done, #FoctetTransferReceiver:bytes-total,
- * #FoctetTransferReceiver:files-done, #FoctetTransferReceiver:current-file
- * and #FoctetTransferReceiver:bytes-fetched.  One receive at a time.
+ * [property@Foctet.TransferReceiver:bytes-done], [property@Foctet.TransferReceiver:bytes-total],
+ * [property@Foctet.TransferReceiver:files-done], [property@Foctet.TransferReceiver:current-file]
+ * and [property@Foctet.TransferReceiver:bytes-fetched].  One receive at a time.
  */
 
 enum {
@@ -131,10 +131,10 @@ receiver_progress_file_done (FoctetTransferReceiver *self)
 
 /**
  * foctet_transfer_receiver_receive_async:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  * @ticket: a sender's ticket, with its transfer offer
  * @output_dir: where to put what is offered; created if missing
- * @flags: #FoctetTransferReceiveFlags
+ * @flags: [flags@Foctet.TransferReceiveFlags]
  * @cancellable: (nullable): a #GCancellable; cancelling leaves the part
  *   files for a later run to resume
  * @callback: (scope async): called when everything is fetched and
@@ -279,23 +279,23 @@ pushed_offer_cb (GObject      *source,
 
 /**
  * foctet_transfer_receiver_receive_pushed_async:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  * @connection: the connection the push came on
  * @stream: the `foctet/transfer/push/1` stream (see
- *   %FOCTET_PROTOCOL_TRANSFER_PUSH), as a protocol handler gets it
+ *   [const@Foctet.PROTOCOL_TRANSFER_PUSH]), as a protocol handler gets it
  * @output_dir: where to put what is offered; created if missing
- * @flags: #FoctetTransferReceiveFlags
+ * @flags: [flags@Foctet.TransferReceiveFlags]
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when everything is fetched and
  *   verified, or on failure
  * @user_data: data for @callback
  *
- * Accepts a push (foctet_transfer_sender_push_async() on the other side):
+ * Accepts a push ([method@Foctet.TransferSender.push_async] on the other side):
  * reads the offer from @stream and fetches it over @connection exactly as
- * foctet_transfer_receiver_receive_async() fetches a ticket's.  A push
+ * [method@Foctet.TransferReceiver.receive_async] fetches a ticket's.  A push
  * arriving while this receiver is busy is refused (the pusher hears
  * "busy"), with %FOCTET_ERROR_LIMIT_REACHED here.  Finish with
- * foctet_transfer_receiver_receive_finish().
+ * [method@Foctet.TransferReceiver.receive_finish].
  */
 void
 foctet_transfer_receiver_receive_pushed_async (FoctetTransferReceiver     *self,
@@ -330,12 +330,12 @@ foctet_transfer_receiver_receive_pushed_async (FoctetTransferReceiver     *self,
 
 /**
  * foctet_transfer_receiver_receive_finish:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_transfer_receiver_receive_async() or
- * foctet_transfer_receiver_receive_pushed_async().  The errors are those
+ * Finishes [method@Foctet.TransferReceiver.receive_async] or
+ * [method@Foctet.TransferReceiver.receive_pushed_async].  The errors are those
  * they list; a receive of a ticket started while another is in progress
  * fails with %G_IO_ERROR_PENDING, and a cancelled one with
  * %G_IO_ERROR_CANCELLED, leaving its part files for a later run to resume.
@@ -460,7 +460,7 @@ foctet_transfer_receiver_class_init (FoctetTransferReceiverClass *klass)
   /**
    * FoctetTransferReceiver:bytes-done:
    *
-   * How much of #FoctetTransferReceiver:bytes-total is in the output
+   * How much of [property@Foctet.TransferReceiver:bytes-total] is in the output
    * directory: found there (identical files, part files of an earlier
    * run) or fetched.
    */
@@ -529,10 +529,10 @@ foctet_transfer_receiver_new (FoctetNode *node)
 
 /**
  * foctet_transfer_receiver_get_node:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  *
  * Gets the node the receiver dials senders from, the
- * #FoctetTransferReceiver:node property.
+ * [property@Foctet.TransferReceiver:node] property.
  *
  * Returns: (transfer none): the node, owned by @self
  */
@@ -546,12 +546,12 @@ foctet_transfer_receiver_get_node (FoctetTransferReceiver *self)
 
 /**
  * foctet_transfer_receiver_get_bytes_total:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  *
  * Gets the size in bytes of everything the current (or last) receive
  * offers; 0 until its manifest is in.
  *
- * Returns: the value of #FoctetTransferReceiver:bytes-total
+ * Returns: the value of [property@Foctet.TransferReceiver:bytes-total]
  */
 guint64
 foctet_transfer_receiver_get_bytes_total (FoctetTransferReceiver *self)
@@ -563,13 +563,13 @@ foctet_transfer_receiver_get_bytes_total (FoctetTransferReceiver *self)
 
 /**
  * foctet_transfer_receiver_get_bytes_done:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  *
  * Gets how many of the offered bytes are in the output directory, found
  * there already or fetched; it reaches
- * foctet_transfer_receiver_get_bytes_total() when the receive succeeds.
+ * [method@Foctet.TransferReceiver.get_bytes_total] when the receive succeeds.
  *
- * Returns: the value of #FoctetTransferReceiver:bytes-done
+ * Returns: the value of [property@Foctet.TransferReceiver:bytes-done]
  */
 guint64
 foctet_transfer_receiver_get_bytes_done (FoctetTransferReceiver *self)
@@ -581,13 +581,13 @@ foctet_transfer_receiver_get_bytes_done (FoctetTransferReceiver *self)
 
 /**
  * foctet_transfer_receiver_get_bytes_fetched:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  *
  * Gets how many file bytes the current (or last) receive got from the
  * sender.  Files found in the output directory do not count, so this
- * can be less than foctet_transfer_receiver_get_bytes_done().
+ * can be less than [method@Foctet.TransferReceiver.get_bytes_done].
  *
- * Returns: the value of #FoctetTransferReceiver:bytes-fetched
+ * Returns: the value of [property@Foctet.TransferReceiver:bytes-fetched]
  */
 guint64
 foctet_transfer_receiver_get_bytes_fetched (FoctetTransferReceiver *self)
@@ -599,12 +599,12 @@ foctet_transfer_receiver_get_bytes_fetched (FoctetTransferReceiver *self)
 
 /**
  * foctet_transfer_receiver_get_files_total:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  *
  * Gets how many files the current (or last) receive offers, directories
  * not counted; 0 until its manifest is in.
  *
- * Returns: the value of #FoctetTransferReceiver:files-total
+ * Returns: the value of [property@Foctet.TransferReceiver:files-total]
  */
 guint
 foctet_transfer_receiver_get_files_total (FoctetTransferReceiver *self)
@@ -616,12 +616,12 @@ foctet_transfer_receiver_get_files_total (FoctetTransferReceiver *self)
 
 /**
  * foctet_transfer_receiver_get_files_done:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  *
  * Gets how many of the offered files are in place under their final
  * names and verified, those found there already included.
  *
- * Returns: the value of #FoctetTransferReceiver:files-done
+ * Returns: the value of [property@Foctet.TransferReceiver:files-done]
  */
 guint
 foctet_transfer_receiver_get_files_done (FoctetTransferReceiver *self)
@@ -633,14 +633,14 @@ foctet_transfer_receiver_get_files_done (FoctetTransferReceiver *self)
 
 /**
  * foctet_transfer_receiver_dup_current_file:
- * @self: a #FoctetTransferReceiver
+ * @self: a [class@Foctet.TransferReceiver]
  *
  * Gets the path, relative to the output directory, of the file whose
  * bytes arrived last.  It is a copy, since the property changes as the
  * receive goes on.
  *
  * Returns: (transfer full) (nullable): the value of
- *   #FoctetTransferReceiver:current-file, or %NULL before any file's
+ *   [property@Foctet.TransferReceiver:current-file], or %NULL before any file's
  *   bytes arrived; free with g_free()
  */
 char *

@@ -19,7 +19,7 @@ G_BEGIN_DECLS
  * @FOCTET_TRANSFER_RECEIVE_FORCE: replace such files (regular files only;
  *   a directory or symbolic link in the way is still an error)
  *
- * Flags of foctet_transfer_receiver_receive_async().
+ * Flags of [method@Foctet.TransferReceiver.receive_async].
  */
 typedef enum /*< flags >*/ {
   FOCTET_TRANSFER_RECEIVE_NONE = 0,

@@ -12,12 +12,12 @@
  *
  * Offers files and directories to one receiver over foctet/transfer/1.
  *
- * foctet_transfer_sender_prepare_async() walks the paths given to
- * foctet_transfer_sender_new() (depth first, each directory's entries
+ * [method@Foctet.TransferSender.prepare_async] walks the paths given to
+ * [ctor@Foctet.TransferSender.new] (depth first, each directory's entries
  * sorted by name; symbolic links, devices, sockets and FIFOs inside them
  * are skipped), hashes every file with SHA-256 in a worker thread, builds
  * the manifest, makes a fresh secret and registers the protocol's handler
- * on the node.  foctet_transfer_sender_get_ticket() then gives the
+ * on the node.  [method@Foctet.TransferSender.get_ticket] then gives the
  * node's ticket with the offer in it, to pass to the receiver like a
  * password.
  *
@@ -27,12 +27,12 @@
  * a few chunks ahead of the stream on every stream (and many small files
  * ahead), so that the disk and the network work at the same time; the
  * main loop only hands buffers on.
- * foctet_transfer_sender_serve_async() completes when a receiver
+ * [method@Foctet.TransferSender.serve_async] completes when a receiver
  * confirmed every entry (DONE answered with DONE_ACK); an interrupted
  * receiver may come back and resume meanwhile.
  *
  * One sender per node at a time: it owns the node's handler for
- * %FOCTET_PROTOCOL_TRANSFER until it is finalized or has served.
+ * [const@Foctet.PROTOCOL_TRANSFER] until it is finalized or has served.
  */
 
 enum {
@@ -235,10 +235,10 @@ foctet_transfer_sender_new (FoctetNode  *node,
 
 /**
  * foctet_transfer_sender_get_node:
- * @self: a #FoctetTransferSender
+ * @self: a [class@Foctet.TransferSender]
  *
  * Gets the node the sender serves the transfer on, the
- * #FoctetTransferSender:node property.
+ * [property@Foctet.TransferSender:node] property.
  *
  * Returns: (transfer none): the node, owned by @self
  */
@@ -290,7 +290,7 @@ prepared_cb (GObject      *source,
 
 /**
  * foctet_transfer_sender_prepare_async:
- * @self: a #FoctetTransferSender
+ * @self: a [class@Foctet.TransferSender]
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called once the offer is ready
  * @user_data: data for @callback
@@ -337,20 +337,20 @@ foctet_transfer_sender_prepare_async (FoctetTransferSender *self,
 
 /**
  * foctet_transfer_sender_prepare_finish:
- * @self: a #FoctetTransferSender
+ * @self: a [class@Foctet.TransferSender]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_transfer_sender_prepare_async().  It fails with
+ * Finishes [method@Foctet.TransferSender.prepare_async].  It fails with
  * %G_IO_ERROR_PENDING when the sender is being or has been prepared
  * already, with %G_IO_ERROR_CANCELLED when cancelled, and with the errors
- * foctet_transfer_sender_prepare_async() names for the paths (the
+ * [method@Foctet.TransferSender.prepare_async] names for the paths (the
  * #G_IO_ERROR of a path that cannot be read; %FOCTET_ERROR_INVALID_ARGUMENT
  * for what a receiver would refuse, %FOCTET_ERROR_LIMIT_REACHED for a
  * manifest over the protocol's limits).
  *
  * Returns: %TRUE if the offer is ready: get its ticket with
- *   foctet_transfer_sender_get_ticket(); %FALSE with @error set otherwise
+ *   [method@Foctet.TransferSender.get_ticket]; %FALSE with @error set otherwise
  */
 gboolean
 foctet_transfer_sender_prepare_finish (FoctetTransferSender  *self,
@@ -365,10 +365,10 @@ foctet_transfer_sender_prepare_finish (FoctetTransferSender  *self,
 
 /**
  * foctet_transfer_sender_get_n_files:
- * @self: a prepared #FoctetTransferSender
+ * @self: a prepared [class@Foctet.TransferSender]
  *
  * Counts the files of the offer, known once
- * foctet_transfer_sender_prepare_async() has completed; 0 before.
+ * [method@Foctet.TransferSender.prepare_async] has completed; 0 before.
  *
  * Returns: how many regular files are offered (directories not counted)
  */
@@ -382,10 +382,10 @@ foctet_transfer_sender_get_n_files (FoctetTransferSender *self)
 
 /**
  * foctet_transfer_sender_get_total_size:
- * @self: a prepared #FoctetTransferSender
+ * @self: a prepared [class@Foctet.TransferSender]
  *
  * Adds up the sizes of the offer's files, as hashed by
- * foctet_transfer_sender_prepare_async(); 0 before it has completed.
+ * [method@Foctet.TransferSender.prepare_async]; 0 before it has completed.
  *
  * Returns: the sizes of all files offered, added up, in bytes
  */
@@ -399,15 +399,15 @@ foctet_transfer_sender_get_total_size (FoctetTransferSender *self)
 
 /**
  * foctet_transfer_sender_get_ticket:
- * @self: a prepared #FoctetTransferSender
+ * @self: a prepared [class@Foctet.TransferSender]
  *
  * Makes the ticket a receiver needs: the node's (its NodeId and the
- * addresses it listens on, see foctet_node_get_ticket()) with the offer
+ * addresses it listens on, see [method@Foctet.Node.get_ticket]) with the offer
  * entry (type 0x80) holding the secret.  Whoever has it can fetch the
  * files: pass it on like a password.
  *
  * Returns: (transfer full) (nullable): the ticket, or %NULL before
- *   foctet_transfer_sender_prepare_async() succeeded
+ *   [method@Foctet.TransferSender.prepare_async] succeeded
  */
 FoctetTicket *
 foctet_transfer_sender_get_ticket (FoctetTransferSender *self)
@@ -575,7 +575,7 @@ push_dialed_cb (GObject      *source,
 
 /**
  * foctet_transfer_sender_push_async:
- * @self: a prepared #FoctetTransferSender
+ * @self: a prepared [class@Foctet.TransferSender]
  * @ticket: the ticket of a node that accepts pushes (e.g. `foctet-shell
  *   serve --inbox DIR`)
  * @cancellable: (nullable): a #GCancellable
@@ -586,7 +586,7 @@ push_dialed_cb (GObject      *source,
  * receiver to come: dials it, opens a `foctet/transfer/push/1` stream and
  * writes the offer (the secret).  The node then fetches the files over
  * the same connection, as any receiver does; run
- * foctet_transfer_sender_serve_async() too, which completes once it has
+ * [method@Foctet.TransferSender.serve_async] too, which completes once it has
  * confirmed every file.  This call completes when the node has accepted
  * the push (or refused it: %FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED when it
  * accepts no pushes, %FOCTET_ERROR_LIMIT_REACHED when it is busy).
@@ -617,15 +617,15 @@ foctet_transfer_sender_push_async (FoctetTransferSender *self,
 
 /**
  * foctet_transfer_sender_push_finish:
- * @self: a #FoctetTransferSender
+ * @self: a [class@Foctet.TransferSender]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_transfer_sender_push_async().  It fails with
+ * Finishes [method@Foctet.TransferSender.push_async].  It fails with
  * %G_IO_ERROR_NOT_INITIALIZED when the sender is not prepared, with the
- * refusals foctet_transfer_sender_push_async() names, and with the dial's
+ * refusals [method@Foctet.TransferSender.push_async] names, and with the dial's
  * or the stream's errors.  Success only means the push was accepted:
- * foctet_transfer_sender_serve_finish() tells when the files arrived.
+ * [method@Foctet.TransferSender.serve_finish] tells when the files arrived.
  *
  * Returns: %TRUE if the node accepted the push, %FALSE with @error set
  *   otherwise
@@ -643,14 +643,14 @@ foctet_transfer_sender_push_finish (FoctetTransferSender  *self,
 
 /**
  * foctet_transfer_sender_serve_async:
- * @self: a prepared #FoctetTransferSender
+ * @self: a prepared [class@Foctet.TransferSender]
  * @cancellable: (nullable): a #GCancellable; cancelling it stops serving
  * @callback: (scope async): called when a receiver has everything
  * @user_data: data for @callback
  *
  * Waits until a receiver confirmed every entry of the offer, and the
  * sender acknowledged it.  Receivers that fail or go away meanwhile do
- * not end the wait (see #FoctetTransferSender::session-ended): they may
+ * not end the wait (see [signal@Foctet.TransferSender::session-ended]): they may
  * come back and resume.  Once served, the sender refuses new receivers.
  */
 void
@@ -692,11 +692,11 @@ foctet_transfer_sender_serve_async (FoctetTransferSender *self,
 
 /**
  * foctet_transfer_sender_serve_finish:
- * @self: a #FoctetTransferSender
+ * @self: a [class@Foctet.TransferSender]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_transfer_sender_serve_async().  It fails with
+ * Finishes [method@Foctet.TransferSender.serve_async].  It fails with
  * %G_IO_ERROR_NOT_INITIALIZED when the sender is not prepared, with
  * %G_IO_ERROR_PENDING when another serve is waiting already, and with
  * %G_IO_ERROR_CANCELLED when cancelled.  Failed receivers do not make it

@@ -16,8 +16,8 @@
  *
  * A way of reaching other nodes: TLS over TCP, QUIC, a relay, or one a
  * third party ships as a plugin.  Implementations register on the
- * %FOCTET_EXTENSION_POINT_TRANSPORT extension point (or with
- * foctet_registry_register_type()), and #FoctetNode creates them by name.
+ * [const@Foctet.EXTENSION_POINT_TRANSPORT] extension point (or with
+ * [method@Foctet.Registry.register_type]), and [class@Foctet.Node] creates them by name.
  *
  * Addresses are "host:port" strings: a hostname, an IPv4 address or a
  * bracketed IPv6 address, and a port.
@@ -73,7 +73,7 @@ foctet_transport_default_init (FoctetTransportInterface *iface)
 
 /**
  * foctet_transport_get_name:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  *
  * Gets the name the transport is registered and found by, such as "tls"
  * or "quic".
@@ -91,12 +91,12 @@ foctet_transport_get_name (FoctetTransport *self)
 
 /**
  * foctet_transport_get_address_kind:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  *
  * Tells under which ticket entry type the node publishes the addresses
  * this transport listens on.
  *
- * Returns: the #FoctetAddressKind under which the transport's addresses
+ * Returns: the [enum@Foctet.AddressKind] under which the transport's addresses
  *   go into tickets, or 0 if they are not put in tickets
  */
 guint
@@ -112,10 +112,10 @@ foctet_transport_get_address_kind (FoctetTransport *self)
 
 /**
  * foctet_transport_get_identity:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  *
  * Gets the identity the transport was created with, the
- * #FoctetTransport:identity property: the certificate it presents and
+ * [property@Foctet.Transport:identity] property: the certificate it presents and
  * the NodeId peers see.
  *
  * Returns: (transfer none) (nullable): the identity it authenticates with,
@@ -135,14 +135,14 @@ foctet_transport_get_identity (FoctetTransport *self)
 
 /**
  * foctet_transport_listen_async:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  * @address: "host:port" to listen on; port 0 picks a free port
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when listening
  * @user_data: data for @callback
  *
  * Starts accepting connections on @address.  Each authenticated one is
- * announced with #FoctetTransport::incoming.
+ * announced with [signal@Foctet.Transport::incoming].
  */
 void
 foctet_transport_listen_async (FoctetTransport     *self,
@@ -160,11 +160,11 @@ foctet_transport_listen_async (FoctetTransport     *self,
 
 /**
  * foctet_transport_listen_finish:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_transport_listen_async().  The errors are the
+ * Finishes [method@Foctet.Transport.listen_async].  The errors are the
  * implementation's; the built-in transports fail with
  * %FOCTET_ERROR_INVALID_ARGUMENT for an address they cannot listen on and
  * with the #G_IO_ERROR of the socket (such as %G_IO_ERROR_ADDRESS_IN_USE).
@@ -184,7 +184,7 @@ foctet_transport_listen_finish (FoctetTransport  *self,
 
 /**
  * foctet_transport_dial_async:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  * @address: "host:port" of the peer
  * @expected_peer: (nullable): the NodeId the peer must prove, or %NULL to
  *   accept any
@@ -213,11 +213,11 @@ foctet_transport_dial_async (FoctetTransport     *self,
 
 /**
  * foctet_transport_dial_finish:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
- * Finishes foctet_transport_dial_async().  Besides
+ * Finishes [method@Foctet.Transport.dial_async].  Besides
  * %FOCTET_ERROR_NODE_ID_MISMATCH, the built-in transports fail with
  * %FOCTET_ERROR_UNREACHABLE when the address cannot be reached, with
  * %FOCTET_ERROR_BAD_CERTIFICATE, %FOCTET_ERROR_HANDSHAKE_FAILED or
@@ -239,7 +239,7 @@ foctet_transport_dial_finish (FoctetTransport  *self,
 
 /**
  * foctet_transport_get_listen_addresses:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  *
  * Lists the addresses peers can dial this transport at, as a node puts
  * them in its ticket.  The list is empty when the transport does not
@@ -264,7 +264,7 @@ foctet_transport_get_listen_addresses (FoctetTransport *self)
 
 /**
  * foctet_transport_stop:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  *
  * Stops listening.  Connections already established stay open.
  */
@@ -282,7 +282,7 @@ foctet_transport_stop (FoctetTransport *self)
 
 /**
  * foctet_transport_emit_incoming:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  * @connection: the accepted, authenticated connection
  *
  * For implementations: announces an incoming connection.
@@ -299,7 +299,7 @@ foctet_transport_emit_incoming (FoctetTransport  *self,
 
 /**
  * foctet_transport_emit_incoming_failed:
- * @self: a #FoctetTransport
+ * @self: a [iface@Foctet.Transport]
  * @remote_address: "host:port" the peer connected from
  * @error: why the connection was not established
  *

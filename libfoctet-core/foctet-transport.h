@@ -21,7 +21,7 @@ G_DECLARE_INTERFACE (FoctetTransport, foctet_transport, FOCTET, TRANSPORT, GObje
  * FoctetTransportInterface:
  * @g_iface: the parent interface
  * @get_name: the transport's name as used in addresses ("tls", "quic", ...)
- * @get_address_kind: the ticket entry type (#FoctetAddressKind) its
+ * @get_address_kind: the ticket entry type ([enum@Foctet.AddressKind]) its
  *   addresses are published under, or 0 when they are not put in tickets
  * @listen_async: start accepting connections on "host:port"
  * @listen_finish: finishes @listen_async, returning the bound "host:port"
@@ -32,10 +32,10 @@ G_DECLARE_INTERFACE (FoctetTransport, foctet_transport, FOCTET, TRANSPORT, GObje
  * @stop: stop listening; established connections stay open
  *
  * A way of reaching other nodes.  An implementation is constructed with
- * the construct-only #FoctetTransport:identity property, runs on the
+ * the construct-only [property@Foctet.Transport:identity] property, runs on the
  * #GMainContext that was thread-default when it was constructed, and
  * announces accepted, authenticated connections with
- * foctet_transport_emit_incoming().
+ * [method@Foctet.Transport.emit_incoming].
  */
 struct _FoctetTransportInterface {
   GTypeInterface g_iface;
