@@ -95,16 +95,19 @@ static void transport_accept (QuicTransport       *self,
                               const guint8        *data,
                               gsize                len);
 
+/* Whether @a and @b, IPv4 or IPv6, hold the same IP address (ports apart). */
 static gboolean
-same_ip (const struct sockaddr         *a,
-         const struct sockaddr_storage *b)
+sockaddr_same_ip (const struct sockaddr *a,
+                  const struct sockaddr *b)
 {
-  if (a->sa_family != b->ss_family)
+  if (a->sa_family != b->sa_family)
     return FALSE;
+  if (a->sa_family == AF_INET6)
+    return memcmp (&((const struct sockaddr_in6 *) a)->sin6_addr, &((const struct sockaddr_in6 *) b)->sin6_addr,
+                   sizeof (struct in6_addr)) == 0;
   if (a->sa_family == AF_INET)
     return ((const struct sockaddr_in *) a)->sin_addr.s_addr == ((const struct sockaddr_in *) b)->sin_addr.s_addr;
-  return memcmp (&((const struct sockaddr_in6 *) a)->sin6_addr, &((const struct sockaddr_in6 *) b)->sin6_addr,
-                 sizeof (struct in6_addr)) == 0;
+  return FALSE;
 }
 
 /* The largest UDP payload for a path that never leaves this host, or 0
@@ -119,6 +122,7 @@ quic_local_path_max_payload (const struct sockaddr *remote,
                              socklen_t              remote_len)
 {
   gboolean v6 = remote->sa_family == AF_INET6;
+  gsize headers = v6 ? 40 + 8 : 20 + 8;           /* IP and UDP */
   struct sockaddr_storage source;
   socklen_t source_len = sizeof source;
   int mtu = 0;
@@ -140,9 +144,9 @@ quic_local_path_max_payload (const struct sockaddr *remote,
         local = IN6_IS_ADDR_LOOPBACK (&((const struct sockaddr_in6 *) remote)->sin6_addr);
       else
         local = (ntohl (((const struct sockaddr_in *) remote)->sin_addr.s_addr) >> 24) == 127;
-      local = local || same_ip (remote, &source);
-      if (local && mtu > (v6 ? 48 : 28))
-        payload = MIN ((gsize) mtu - (v6 ? 48 : 28), QUIC_MAX_LOCAL_UDP_PAYLOAD);
+      local = local || sockaddr_same_ip (remote, (const struct sockaddr *) &source);
+      if (local && (gsize) mtu > headers)
+        payload = MIN ((gsize) mtu - headers, QUIC_MAX_LOCAL_UDP_PAYLOAD);
     }
   close (fd);
   return payload > QUIC_MAX_UDP_PAYLOAD ? payload : 0;
@@ -618,23 +622,11 @@ static gboolean
 sockaddr_equal (const struct sockaddr *a,
                 const struct sockaddr *b)
 {
-  if (a->sa_family != b->sa_family)
+  if (!sockaddr_same_ip (a, b))
     return FALSE;
   if (a->sa_family == AF_INET6)
-    {
-      const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *) a;
-      const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *) b;
-
-      return a6->sin6_port == b6->sin6_port && memcmp (&a6->sin6_addr, &b6->sin6_addr, sizeof a6->sin6_addr) == 0;
-    }
-  if (a->sa_family == AF_INET)
-    {
-      const struct sockaddr_in *a4 = (const struct sockaddr_in *) a;
-      const struct sockaddr_in *b4 = (const struct sockaddr_in *) b;
-
-      return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-    }
-  return FALSE;
+    return ((const struct sockaddr_in6 *) a)->sin6_port == ((const struct sockaddr_in6 *) b)->sin6_port;
+  return ((const struct sockaddr_in *) a)->sin_port == ((const struct sockaddr_in *) b)->sin_port;
 }
 
 /* "port unreachable", "host unreachable", "network unreachable", or NULL
