@@ -67,8 +67,8 @@ io_op_new (Receive *receive,
 }
 
 /* Hands @len bytes of @job to an I/O thread, in @buf (owned, of @size
- * bytes; %NULL for an empty file): the next piece of its part file, or
- * all of a small file (@whole). */
+ * bytes; %NULL for an empty file): the next piece of its part file (to
+ * the hashing stage first), or all of a small file (@whole). */
 void
 receive_io_push_data (Receive *receive,
                       FileJob *job,
@@ -88,16 +88,17 @@ receive_io_push_data (Receive *receive,
   if (whole)
     job->whole = TRUE;
   receive->bytes_queued += len;
-  foctet_transfer_worker_push (receive->io[worker], op);
+  foctet_transfer_worker_push (whole ? receive->io[worker] : receive->hash, op);
 }
 
-/* Queues an operation that must run in order with the job's others. */
+/* Queues an operation that must run in order with the job's others: it
+ * is hashed (receive_hash_work()), then written (receive_io_work()). */
 static void
 io_push (Receive *receive,
          IoKind   kind,
          FileJob *job)
 {
-  foctet_transfer_worker_push (receive->io[0], io_op_new (receive, kind, 0, job));
+  foctet_transfer_worker_push (receive->hash, io_op_new (receive, kind, 0, job));
 }
 
 void
@@ -210,11 +211,6 @@ io_open (Receive  *receive,
                                                              FOCTET_TRANSFER_PART_SUFFIX));
       return FALSE;
     }
-  /* Made here for a file that had no part file. */
-  if (job->checksum == NULL)
-    job->checksum = foctet_sha256_new ();
-  else if (have == 0)
-    foctet_sha256_reset (job->checksum);
   /* A large file goes to the disk without passing through the page
    * cache: on a machine with little memory to spare (or a virtual one,
    * whose fresh pages are dear) filling the cache with a whole large
@@ -271,16 +267,16 @@ io_write (FileJob       *job,
                                                              FOCTET_TRANSFER_PART_SUFFIX));
       return FALSE;
     }
-  foctet_sha256_update (job->checksum, buf, len);
   return TRUE;
 }
 
-/* In the I/O thread: all of a job's bytes are written; verify, give the
- * file its mode, rename it.  A mismatch leaves the part file open. */
+/* In the I/O thread: all of a job's bytes are written; if they
+ * @matched their SHA-256, give the file its mode and rename it.  A
+ * mismatch leaves the part file open. */
 static gboolean
 io_finish (Receive   *receive,
            FileJob   *job,
-           gboolean  *matched,
+           gboolean   matched,
            GError   **error)
 {
   const FoctetTransferEntry *entry = job->entry;
@@ -289,8 +285,7 @@ io_finish (Receive   *receive,
   int fd = job->fd;
 
   name = name != NULL ? name + 1 : entry->path;
-  *matched = receiver_digest_matches (job->checksum, entry);
-  if (!*matched)
+  if (!matched)
     return TRUE;
   if (fchmod (fd, receive_entry_mode (receive, entry)) < 0)
     {
@@ -311,7 +306,6 @@ io_finish (Receive   *receive,
       return FALSE;
     }
   file_job_close_files (job);
-  g_clear_pointer (&job->checksum, foctet_sha256_free);
   return TRUE;
 }
 
@@ -461,6 +455,42 @@ io_whole (Receive       *receive,
   return TRUE;
 }
 
+/* Runs in the hashing thread, one operation after the other, before
+ * receive_io_work() gets them: the SHA-256 of a part file is worked out
+ * while the thread that writes it waits for the disk.  Only this thread
+ * touches a job's checksum while it is being fetched. */
+void
+receive_hash_work (gpointer data)
+{
+  IoOp *op = data;
+  FileJob *job = op->job;
+
+  if (g_cancellable_is_cancelled (op->receive->cancellable))
+    return;
+  switch (op->kind)
+    {
+    case IO_OPEN:
+      /* Made here for a file that had no part file. */
+      if (job->checksum == NULL)
+        job->checksum = foctet_sha256_new ();
+      else if (op->offset == 0)
+        foctet_sha256_reset (job->checksum);
+      break;
+    case IO_WRITE:
+      foctet_sha256_update (job->checksum, op->buf, op->len);
+      break;
+    case IO_FINISH:
+      op->matched = receiver_digest_matches (job->checksum, job->entry);
+      if (op->matched)
+        g_clear_pointer (&job->checksum, foctet_sha256_free);
+      break;
+    case IO_CLOSE:
+      break;
+    case IO_WHOLE:
+      g_assert_not_reached ();
+    }
+}
+
 /* Runs in the I/O thread, one operation after the other.  After a
  * failure, or once the receive is over, only files are closed. */
 void
@@ -485,7 +515,7 @@ receive_io_work (gpointer data)
       job->io_failed = !io_write (job, op->buf, op->len, op->offset, &op->error);
       break;
     case IO_FINISH:
-      job->io_failed = !io_finish (op->receive, job, &op->matched, &op->error);
+      job->io_failed = !io_finish (op->receive, job, op->matched, &op->error);
       break;
     case IO_WHOLE:
       job->io_failed = !io_whole (op->receive, op->state, job, op->buf, op->len, &op->matched, &op->error);

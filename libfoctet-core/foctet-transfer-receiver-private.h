@@ -47,8 +47,10 @@ G_BEGIN_DECLS
  * time (smaller for the last piece of a DATA); the main loop meanwhile
  * reads on, into another buffer. */
 #define WRITE_SIZE (1024 * 1024)
-/* Bytes handed to the I/O thread and not yet written: beyond this the
- * streams stop reading until the disk caught up. */
+/* Bytes handed to the I/O threads and not yet written: beyond this the
+ * streams stop reading until the disk caught up.  The pieces of a large
+ * file pass a hashing thread on their way to io[0], so that hashing one
+ * overlaps with waiting for the disk to take the one before. */
 #define MAX_QUEUED (8 * 1024 * 1024)
 /* Threads writing the files.  The first takes every operation that must
  * run in order (the pieces of a large file, opening and finishing it);
@@ -101,8 +103,9 @@ typedef struct {
   gboolean opened;                      /* the I/O thread was told to open it */
   gboolean whole;                       /* its one buffer went to the I/O thread */
   char *failure;
+  /* The hashing thread's, while the job has operations in flight. */
+  FoctetSha256 *checksum;               /* over the bytes queued so far */
   /* The I/O thread's, while the job has operations in flight. */
-  FoctetSha256 *checksum;               /* over what was written: [0, have) */
   int dir_fd;                           /* while writing */
   int fd;                               /* the part file, while writing */
   int direct_fd;                        /* the same, O_DIRECT, or -1 */
@@ -163,6 +166,7 @@ struct _Receive {
   guint n_failed;
   char *first_failure;
 
+  FoctetTransferWorker *hash;           /* hashes the ordered operations, then io[0] */
   FoctetTransferWorker *io[N_IO_THREADS];   /* write the files; io[0] in order */
   IoState io_state[N_IO_THREADS];       /* each the thread's own */
   guint next_io;                        /* the next to get a whole small file */
@@ -241,6 +245,7 @@ void receive_io_push_data (Receive *receive,
 void receive_job_finish_failed (Receive *receive,
                                 FileJob *job);
 void receive_job_done (Receive *receive);
+void receive_hash_work (gpointer data);
 void receive_io_work (gpointer data);
 void receive_io_deliver (gpointer data);
 void receive_job_complete (Receive *receive,

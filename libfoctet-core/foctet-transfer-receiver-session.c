@@ -37,7 +37,8 @@ receive_unref (Receive *receive)
     return;
 
   task = g_steal_pointer (&receive->task);
-  /* Every operation came back (each held a reference): the thread is idle. */
+  /* Every operation came back (each held a reference): the threads are idle. */
+  g_clear_pointer (&receive->hash, foctet_transfer_worker_free);
   for (guint i = 0; i < N_IO_THREADS; i++)
     {
       g_clear_pointer (&receive->io[i], foctet_transfer_worker_free);
@@ -700,6 +701,7 @@ receive_begin (FoctetTransferReceiver     *self,
       receive->io_state[i].dirs = (FoctetTransferDirCache) FOCTET_TRANSFER_DIR_CACHE_INIT;
       receive->io[i] = foctet_transfer_worker_new ("foctet-recv-io", self->context, receive_io_work, receive_io_deliver);
     }
+  receive->hash = foctet_transfer_worker_new_stage ("foctet-recv-sha", receive_hash_work, receive->io[0]);
   foctet_transfer_buffer_pool_init (&receive->buffers, WRITE_SIZE, MAX_QUEUED / WRITE_SIZE, DIRECT_ALIGN);
   self->receive = receive;
 

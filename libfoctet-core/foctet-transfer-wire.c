@@ -2177,9 +2177,10 @@ struct _FoctetTransferWorker {
   gboolean sleeping;                    /* the thread waits on @wake */
   gboolean quit;
   GQueue done;                          /* operations run, not yet delivered */
-  GSource *source;
+  GSource *source;                      /* NULL for a stage */
   FoctetTransferWorkFunc work;
   FoctetTransferDeliverFunc deliver;
+  FoctetTransferWorker *next;           /* a stage's: takes what it ran */
 };
 
 /* Takes everything queued at once, so that a burst of operations (one
@@ -2215,6 +2216,11 @@ worker_thread (gpointer data)
           gboolean wake;
 
           self->work (op);
+          if (self->next != NULL)
+            {
+              foctet_transfer_worker_push (self->next, op);
+              continue;
+            }
           g_mutex_lock (&self->lock);
           wake = g_queue_is_empty (&self->done);
           g_queue_push_tail (&self->done, op);
@@ -2253,11 +2259,12 @@ static GSourceFuncs worker_source_funcs = {
   NULL, NULL, worker_dispatch, NULL, NULL, NULL,
 };
 
-FoctetTransferWorker *
-foctet_transfer_worker_new (const char                *name,
-                            GMainContext              *context,
-                            FoctetTransferWorkFunc     work,
-                            FoctetTransferDeliverFunc  deliver)
+static FoctetTransferWorker *
+worker_new (const char                *name,
+            GMainContext              *context,
+            FoctetTransferWorkFunc     work,
+            FoctetTransferDeliverFunc  deliver,
+            FoctetTransferWorker      *next)
 {
   FoctetTransferWorker *self = g_new0 (FoctetTransferWorker, 1);
 
@@ -2267,12 +2274,39 @@ foctet_transfer_worker_new (const char                *name,
   g_queue_init (&self->done);
   self->work = work;
   self->deliver = deliver;
-  self->source = g_source_new (&worker_source_funcs, sizeof (GSource));
-  g_source_set_callback (self->source, NULL, self, NULL);
-  g_source_set_static_name (self->source, name);
-  g_source_attach (self->source, context);
+  self->next = next;
+  if (next == NULL)
+    {
+      self->source = g_source_new (&worker_source_funcs, sizeof (GSource));
+      g_source_set_callback (self->source, NULL, self, NULL);
+      g_source_set_static_name (self->source, name);
+      g_source_attach (self->source, context);
+    }
   self->thread = g_thread_new (name, worker_thread, self);
   return self;
+}
+
+FoctetTransferWorker *
+foctet_transfer_worker_new (const char                *name,
+                            GMainContext              *context,
+                            FoctetTransferWorkFunc     work,
+                            FoctetTransferDeliverFunc  deliver)
+{
+  return worker_new (name, context, work, deliver, NULL);
+}
+
+/* A worker that runs @work on each operation and passes it on to @next
+ * (which outlives it), in the order pushed: two threads working on one
+ * file's chunks at once, e.g. one hashing while the other waits for the
+ * disk.  A stage delivers nothing itself; @next does. */
+FoctetTransferWorker *
+foctet_transfer_worker_new_stage (const char             *name,
+                                  FoctetTransferWorkFunc  work,
+                                  FoctetTransferWorker   *next)
+{
+  g_return_val_if_fail (next != NULL, NULL);
+
+  return worker_new (name, NULL, work, NULL, next);
 }
 
 /* @op is run in the thread, then delivered; in the order pushed.  Only
@@ -2293,7 +2327,8 @@ foctet_transfer_worker_push (FoctetTransferWorker *self,
 }
 
 /* Stops the thread once it ran what it was given.  What it ran is
- * delivered no more: free the worker once every operation came back. */
+ * delivered no more: free the worker once every operation came back,
+ * and a stage before the worker it passes operations on to. */
 void
 foctet_transfer_worker_free (FoctetTransferWorker *self)
 {
@@ -2303,8 +2338,11 @@ foctet_transfer_worker_free (FoctetTransferWorker *self)
   g_mutex_unlock (&self->lock);
   g_thread_join (self->thread);
   g_assert (g_queue_is_empty (&self->done));
-  g_source_destroy (self->source);
-  g_source_unref (self->source);
+  if (self->source != NULL)
+    {
+      g_source_destroy (self->source);
+      g_source_unref (self->source);
+    }
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->wake);
   g_free (self);

@@ -361,6 +361,9 @@ FoctetTransferWorker *foctet_transfer_worker_new (const char                *nam
                                                   GMainContext              *context,
                                                   FoctetTransferWorkFunc     work,
                                                   FoctetTransferDeliverFunc  deliver);
+FoctetTransferWorker *foctet_transfer_worker_new_stage (const char             *name,
+                                                        FoctetTransferWorkFunc  work,
+                                                        FoctetTransferWorker   *next);
 void foctet_transfer_worker_push (FoctetTransferWorker *self,
                                   gpointer              op);
 void foctet_transfer_worker_free (FoctetTransferWorker *self);

@@ -2006,6 +2006,119 @@ test_no_direct (Fixture       *fixture,
   }
 }
 
+/* The I/O worker with a stage in front (foctet-transfer-wire.c): every
+ * operation runs in the stage's thread, then in the worker's, then is
+ * delivered on the worker's context, in the order pushed; and the two
+ * threads work at once: the worker holds operation 0 until the stage
+ * has run operation 1, which one thread doing both could never do. */
+#define STAGE_OPS 64
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  guint staged;                         /* operations the stage ran */
+  gboolean overlapped;
+  GThread *stage_thread;
+  GThread *worker_thread;
+  guint delivered[STAGE_OPS];
+  guint n_delivered;
+  gboolean all_delivered;
+} StageTest;
+
+typedef struct {
+  StageTest *test;
+  guint index;
+  gboolean staged;
+  gboolean worked;
+} StageOp;
+
+static void
+stage_work (gpointer data)
+{
+  StageOp *op = data;
+  StageTest *t = op->test;
+
+  g_assert_false (op->worked);
+  op->staged = TRUE;
+  g_mutex_lock (&t->lock);
+  g_assert_true (t->stage_thread == NULL || t->stage_thread == g_thread_self ());
+  t->stage_thread = g_thread_self ();
+  t->staged++;
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+}
+
+static void
+stage_next_work (gpointer data)
+{
+  StageOp *op = data;
+  StageTest *t = op->test;
+
+  g_assert_true (op->staged);
+  op->worked = TRUE;
+  g_mutex_lock (&t->lock);
+  g_assert_true (t->worker_thread == NULL || t->worker_thread == g_thread_self ());
+  t->worker_thread = g_thread_self ();
+  if (op->index == 0)
+    {
+      gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+
+      while (t->staged < 2 && g_cond_wait_until (&t->cond, &t->lock, deadline))
+        ;
+      t->overlapped = t->staged >= 2;
+    }
+  g_mutex_unlock (&t->lock);
+}
+
+static void
+stage_deliver (gpointer data)
+{
+  StageOp *op = data;
+  StageTest *t = op->test;
+
+  g_assert_true (op->worked);
+  t->delivered[t->n_delivered++] = op->index;
+  t->all_delivered = t->n_delivered == STAGE_OPS;
+  g_free (op);
+}
+
+static void
+test_worker_stages (void)
+{
+  StageTest t = { 0 };
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  FoctetTransferWorker *worker, *stage;
+
+  g_mutex_init (&t.lock);
+  g_cond_init (&t.cond);
+  g_main_context_push_thread_default (context);
+  worker = foctet_transfer_worker_new ("test-worker", context, stage_next_work, stage_deliver);
+  stage = foctet_transfer_worker_new_stage ("test-stage", stage_work, worker);
+  for (guint i = 0; i < STAGE_OPS; i++)
+    {
+      StageOp *op = g_new0 (StageOp, 1);
+
+      op->test = &t;
+      op->index = i;
+      foctet_transfer_worker_push (stage, op);
+    }
+  foctet_test_wait_for (&t.all_delivered, 20);
+  g_main_context_pop_thread_default (context);
+  g_assert_cmpuint (t.n_delivered, ==, STAGE_OPS);
+  for (guint i = 0; i < STAGE_OPS; i++)
+    g_assert_cmpuint (t.delivered[i], ==, i);
+  g_assert_true (t.overlapped);
+  g_assert_nonnull (t.stage_thread);
+  g_assert_nonnull (t.worker_thread);
+  g_assert_true (t.stage_thread != t.worker_thread);
+  g_assert_true (t.stage_thread != g_thread_self ());
+  g_assert_true (t.worker_thread != g_thread_self ());
+  foctet_transfer_worker_free (stage);
+  foctet_transfer_worker_free (worker);
+  g_mutex_clear (&t.lock);
+  g_cond_clear (&t.cond);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2020,6 +2133,7 @@ main (int   argc,
   if (geteuid () == 0)
     private_mounts = unshare (CLONE_NEWNS) == 0 && mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
 
+  g_test_add_func ("/transfer/worker/stages", test_worker_stages);
   g_test_add ("/transfer/tree/quic", Fixture, "quic", fixture_setup, test_tree, fixture_teardown);
   g_test_add ("/transfer/tree/tls", Fixture, "tls", fixture_setup, test_tree, fixture_teardown);
   if (g_getenv ("FOCTET_RELAY") != NULL)
