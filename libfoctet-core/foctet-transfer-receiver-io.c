@@ -44,7 +44,7 @@ typedef struct {
   gsize len;
   gsize size;                           /* of buf */
   guint64 offset;
-  gboolean matched;                     /* IO_FINISH, IO_WHOLE: the SHA-256 matched, renamed */
+  gboolean matched;                     /* IO_FINISH, IO_WHOLE: the hash matched, renamed */
   GError *error;
 } IoOp;
 
@@ -271,7 +271,7 @@ io_write (FileJob       *job,
 }
 
 /* In the I/O thread: all of a job's bytes are written; if they
- * @matched their SHA-256, give the file its mode and rename it.  A
+ * @matched their hash, give the file its mode and rename it.  A
  * mismatch leaves the part file open. */
 static gboolean
 io_finish (Receive   *receive,
@@ -356,7 +356,7 @@ io_whole (Receive       *receive,
   const FoctetTransferEntry *entry = job->entry;
   g_autofree char *part = NULL;
   g_autofree char *part_path = NULL;
-  guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
+  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
   const char *name;
   int dir_fd, fd;
 
@@ -365,8 +365,8 @@ io_whole (Receive       *receive,
     return FALSE;
   part = receiver_part_name (name);
   part_path = g_strconcat (entry->path, FOCTET_TRANSFER_PART_SUFFIX, NULL);
-  gnutls_hash_fast (GNUTLS_DIG_SHA256, buf, len, digest);
-  *matched = memcmp (digest, entry->sha256, sizeof digest) == 0;
+  foctet_file_hash_compute (buf, len, digest);
+  *matched = memcmp (digest, entry->digest, sizeof digest) == 0;
 
   if (!job->replace && !state->no_tmpfile)
     {
@@ -456,7 +456,7 @@ io_whole (Receive       *receive,
 }
 
 /* Runs in the hashing thread, one operation after the other, before
- * receive_io_work() gets them: the SHA-256 of a part file is worked out
+ * receive_io_work() gets them: the hash of a part file is worked out
  * while the thread that writes it waits for the disk.  Only this thread
  * touches a job's checksum while it is being fetched. */
 void
@@ -472,17 +472,17 @@ receive_hash_work (gpointer data)
     case IO_OPEN:
       /* Made here for a file that had no part file. */
       if (job->checksum == NULL)
-        job->checksum = foctet_sha256_new ();
+        job->checksum = foctet_file_hash_new ();
       else if (op->offset == 0)
-        foctet_sha256_reset (job->checksum);
+        foctet_file_hash_reset (job->checksum);
       break;
     case IO_WRITE:
-      foctet_sha256_update (job->checksum, op->buf, op->len);
+      foctet_file_hash_update (job->checksum, op->buf, op->len);
       break;
     case IO_FINISH:
       op->matched = receiver_digest_matches (job->checksum, job->entry);
       if (op->matched)
-        g_clear_pointer (&job->checksum, foctet_sha256_free);
+        g_clear_pointer (&job->checksum, foctet_file_hash_free);
       break;
     case IO_CLOSE:
       break;
@@ -554,7 +554,7 @@ job_mismatched (Receive *receive,
       return;
     }
   job->failed = TRUE;
-  job->failure = g_strdup_printf ("“%s” does not match its SHA-256 (the sender's file changed, "
+  job->failure = g_strdup_printf ("“%s” does not match its BLAKE3 hash (the sender's file changed, "
                                   "or the data was corrupted); kept as “%s%s”", entry->path,
                                   entry->path, FOCTET_TRANSFER_PART_SUFFIX);
   receive_job_finish_failed (receive, job);

@@ -108,7 +108,7 @@ receiver_dir_cache_get_parent (FoctetTransferDirCache  *cache,
 static gboolean
 hash_fd (int            fd,
          guint64        length,
-         FoctetSha256  *checksum,
+         FoctetFileHash  *checksum,
          GCancellable  *cancellable,
          GError       **error)
 {
@@ -132,20 +132,20 @@ hash_fd (int            fd,
         }
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      foctet_sha256_update (checksum, buf, n);
+      foctet_file_hash_update (checksum, buf, n);
       offset += n;
     }
   return TRUE;
 }
 
 gboolean
-receiver_digest_matches (FoctetSha256              *checksum,
+receiver_digest_matches (FoctetFileHash              *checksum,
                          const FoctetTransferEntry *entry)
 {
-  guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
+  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
 
-  foctet_sha256_get_digest (checksum, digest);
-  return memcmp (digest, entry->sha256, sizeof digest) == 0;
+  foctet_file_hash_get_digest (checksum, digest);
+  return memcmp (digest, entry->digest, sizeof digest) == 0;
 }
 
 /* Planning, in a worker thread: create the directories, look at what is
@@ -168,7 +168,7 @@ file_job_close_files (FileJob *job)
 void
 file_job_clear (FileJob *job)
 {
-  g_clear_pointer (&job->checksum, foctet_sha256_free);
+  g_clear_pointer (&job->checksum, foctet_file_hash_free);
   g_clear_pointer (&job->failure, g_free);
   file_job_close_files (job);
 }
@@ -228,7 +228,7 @@ file_is_identical (int                        dir_fd,
                    gboolean                  *identical,
                    GError                   **error)
 {
-  g_autoptr(FoctetSha256) checksum = foctet_sha256_new ();
+  g_autoptr(FoctetFileHash) checksum = foctet_file_hash_new ();
   int fd = openat (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   gboolean ok;
 
@@ -332,11 +332,11 @@ plan_file (Plan                      *plan,
         {
           int fd = openat (dir_fd, part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
-          job.checksum = foctet_sha256_new ();
+          job.checksum = foctet_file_hash_new ();
           if (fd >= 0 && hash_fd (fd, st.st_size, job.checksum, cancellable, NULL))
             job.start = st.st_size;
           else
-            g_clear_pointer (&job.checksum, foctet_sha256_free);
+            g_clear_pointer (&job.checksum, foctet_file_hash_free);
           if (fd >= 0)
             close (fd);
           if (g_cancellable_set_error_if_cancelled (cancellable, error))

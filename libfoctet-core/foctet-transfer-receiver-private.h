@@ -24,7 +24,7 @@
 #include "foctet-transfer-sender.h"
 #include "foctet-transfer-wire.h"
 #include "foctet-transfer-private.h"
-#include "foctet-sha256-private.h"
+#include "foctet-file-hash-private.h"
 #include "foctet-error.h"
 
 G_BEGIN_DECLS
@@ -104,7 +104,7 @@ typedef struct {
   gboolean whole;                       /* its one buffer went to the I/O thread */
   char *failure;
   /* The hashing thread's, while the job has operations in flight. */
-  FoctetSha256 *checksum;               /* over the bytes queued so far */
+  FoctetFileHash *checksum;               /* over the bytes queued so far */
   /* The I/O thread's, while the job has operations in flight. */
   int dir_fd;                           /* while writing */
   int fd;                               /* the part file, while writing */
@@ -222,7 +222,7 @@ int receiver_dir_cache_get_parent (FoctetTransferDirCache  *cache,
                                    const char              *path,
                                    const char             **name,
                                    GError                 **error);
-gboolean receiver_digest_matches (FoctetSha256              *checksum,
+gboolean receiver_digest_matches (FoctetFileHash              *checksum,
                                   const FoctetTransferEntry *entry);
 void file_job_close_files (FileJob *job);
 void file_job_clear (FileJob *job);

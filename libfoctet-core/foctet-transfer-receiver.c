@@ -17,7 +17,7 @@
  * the sender claims), creates the directories and fetches the files over
  * the control stream and a few data streams, many requests in flight on
  * each.  Each file is written to `<path>.foctet-part`, hashed as it
- * arrives, and renamed to `<path>` once its SHA-256 matches — never over
+ * arrives, and renamed to `<path>` once its BLAKE3 hash matches — never over
  * an existing file unless %FOCTET_TRANSFER_RECEIVE_FORCE is given — so a
  * final name only ever holds a complete, verified file.  (A small file
  * fetched in one piece is written unnamed, with O_TMPFILE where the file
@@ -152,7 +152,7 @@ receiver_progress_file_done (FoctetTransferReceiver *self)
  * sender is busy with another receiver; %G_IO_ERROR_EXISTS for a
  * different file in the way (without %FOCTET_TRANSFER_RECEIVE_FORCE);
  * %FOCTET_ERROR_VERIFICATION_FAILED when a file does not match its
- * SHA-256 even fetched whole (it is left as its part file, and no file of
+ * hash even fetched whole (it is left as its part file, and no file of
  * that name is made); %G_IO_ERROR_NO_SPACE when the files do not fit (said
  * before fetching anything when the free space shows it) or a write runs
  * out of space; the #G_IO_ERROR of another failed write, naming the file;

@@ -34,12 +34,12 @@ prepare_free (Prepare *prepare)
 static gboolean
 hash_file (const char    *path,
            guint8        *buf,
-           guint8         digest[FOCTET_TRANSFER_SHA256_SIZE],
+           guint8         digest[FOCTET_TRANSFER_DIGEST_SIZE],
            guint64       *size,
            GCancellable  *cancellable,
            GError       **error)
 {
-  g_autoptr(FoctetSha256) checksum = NULL;
+  g_autoptr(FoctetFileHash) checksum = NULL;
   gssize have;                          /* in buf, not hashed yet */
   int fd = open (path, O_RDONLY | O_CLOEXEC);
 
@@ -64,8 +64,8 @@ hash_file (const char    *path,
       if (have < HASH_SIZE)
         break;
       if (checksum == NULL)
-        checksum = foctet_sha256_new ();
-      foctet_sha256_update (checksum, buf, have);
+        checksum = foctet_file_hash_new ();
+      foctet_file_hash_update (checksum, buf, have);
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         {
           close (fd);
@@ -75,11 +75,11 @@ hash_file (const char    *path,
   close (fd);
   if (checksum == NULL)
     {
-      gnutls_hash_fast (GNUTLS_DIG_SHA256, buf, have, digest);
+      foctet_file_hash_compute (buf, have, digest);
       return TRUE;
     }
-  foctet_sha256_update (checksum, buf, have);
-  foctet_sha256_get_digest (checksum, digest);
+  foctet_file_hash_update (checksum, buf, have);
+  foctet_file_hash_get_digest (checksum, digest);
   return TRUE;
 }
 
@@ -147,7 +147,7 @@ prepare_add (Prepare       *prepare,
 {
   g_autofree char *local = g_file_get_path (file);
   guint32 mode = g_file_info_get_attribute_uint32 (info, G_FILE_ATTRIBUTE_UNIX_MODE) & FOCTET_TRANSFER_MODE_MASK;
-  guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
+  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
   guint64 size = 0;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))

@@ -20,7 +20,7 @@
 #include "foctet-transfer-sender.h"
 #include "foctet-transfer-wire.h"
 #include "foctet-transfer-private.h"
-#include "foctet-sha256-private.h"
+#include "foctet-file-hash-private.h"
 #include "foctet-error.h"
 
 G_BEGIN_DECLS

@@ -15,7 +15,7 @@
  * [method@Foctet.TransferSender.prepare_async] walks the paths given to
  * [ctor@Foctet.TransferSender.new] (depth first, each directory's entries
  * sorted by name; symbolic links, devices, sockets and FIFOs inside them
- * are skipped), hashes every file with SHA-256 in a worker thread, builds
+ * are skipped), hashes every file (BLAKE3) in a worker thread, builds
  * the manifest, makes a fresh secret and registers the protocol's handler
  * on the node.  [method@Foctet.TransferSender.get_ticket] then gives the
  * node's ticket with the offer in it, to pass to the receiver like a

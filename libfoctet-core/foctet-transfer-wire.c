@@ -25,7 +25,7 @@
 #define TEXT_BODY_MAX (CODE_SIZE + FOCTET_TRANSFER_TEXT_MAX)
 /* MANIFEST: entry count and total size, then the entries. */
 #define MANIFEST_FIXED (4 + 8)
-/* An entry: kind, mode, size, [SHA-256,] path_len, path. */
+/* An entry: kind, mode, size, [BLAKE3,] path_len, path. */
 #define ENTRY_FIXED (1 + 4 + 8 + 2)
 #define ENTRY_MIN (ENTRY_FIXED + 1)
 
@@ -346,7 +346,7 @@ static gsize
 entry_encoded_size (FoctetTransferEntryKind kind,
                     gsize                   path_len)
 {
-  return ENTRY_FIXED + (kind == FOCTET_TRANSFER_ENTRY_FILE ? FOCTET_TRANSFER_SHA256_SIZE : 0) + path_len;
+  return ENTRY_FIXED + (kind == FOCTET_TRANSFER_ENTRY_FILE ? FOCTET_TRANSFER_DIGEST_SIZE : 0) + path_len;
 }
 
 static int
@@ -428,7 +428,7 @@ manifest_append (FoctetTransferManifest   *self,
                  FoctetTransferEntryKind   kind,
                  guint32                   mode,
                  guint64                   size,
-                 const guint8             *sha256,
+                 const guint8             *digest,
                  const char               *path,
                  gsize                     path_len,
                  GError                  **error)
@@ -547,7 +547,7 @@ manifest_append (FoctetTransferManifest   *self,
   entry.mode = mode;
   entry.size = size;
   if (kind == FOCTET_TRANSFER_ENTRY_FILE)
-    memcpy (entry.sha256, sha256, FOCTET_TRANSFER_SHA256_SIZE);
+    memcpy (entry.digest, digest, FOCTET_TRANSFER_DIGEST_SIZE);
   self->parent_hint = slash != NULL ? GPOINTER_TO_UINT (found) : 0;
   entry.path = g_steal_pointer (&copy);
   g_array_append_val (self->entries, entry);
@@ -563,12 +563,12 @@ manifest_add (FoctetTransferManifest   *self,
               const char               *path,
               guint32                   mode,
               guint64                   size,
-              const guint8             *sha256,
+              const guint8             *digest,
               GError                  **error)
 {
   g_autoptr(GError) local_error = NULL;
 
-  if (manifest_append (self, kind, mode, size, sha256, path, strlen (path), &local_error))
+  if (manifest_append (self, kind, mode, size, digest, path, strlen (path), &local_error))
     return TRUE;
   g_set_error (error, local_error->domain, local_error->code,
                "Manifest entry %u: %s", self->entries->len, local_error->message);
@@ -613,7 +613,7 @@ foctet_transfer_manifest_add_directory (FoctetTransferManifest  *self,
  *   it
  * @mode: its permission bits, within 0777
  * @size: its size in bytes
- * @sha256: (array fixed-size=32): the SHA-256 digest of its content
+ * @digest: (array fixed-size=32): the BLAKE3 hash (256 bits) of its content
  * @error: return location for a #GError
  *
  * Appends a regular file.  Fails as
@@ -628,15 +628,15 @@ foctet_transfer_manifest_add_file (FoctetTransferManifest  *self,
                                    const char              *path,
                                    guint32                  mode,
                                    guint64                  size,
-                                   const guint8             sha256[FOCTET_TRANSFER_SHA256_SIZE],
+                                   const guint8             digest[FOCTET_TRANSFER_DIGEST_SIZE],
                                    GError                 **error)
 {
   g_return_val_if_fail (self != NULL, FALSE);
   g_return_val_if_fail (path != NULL, FALSE);
-  g_return_val_if_fail (sha256 != NULL, FALSE);
+  g_return_val_if_fail (digest != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return manifest_add (self, FOCTET_TRANSFER_ENTRY_FILE, path, mode, size, sha256, error);
+  return manifest_add (self, FOCTET_TRANSFER_ENTRY_FILE, path, mode, size, digest, error);
 }
 
 /**
@@ -1064,7 +1064,7 @@ append_manifest (GByteArray             *out,
       append_u32 (out, entry->mode);
       append_u64 (out, entry->size);
       if (entry->kind == FOCTET_TRANSFER_ENTRY_FILE)
-        g_byte_array_append (out, entry->sha256, FOCTET_TRANSFER_SHA256_SIZE);
+        g_byte_array_append (out, entry->digest, FOCTET_TRANSFER_DIGEST_SIZE);
       append_u16 (out, (guint16) path_len);
       g_byte_array_append (out, (const guint8 *) entry->path, path_len);
     }

@@ -22,7 +22,7 @@
  * a manifest entry being
  *
  *   kind (1: 0 directory, 1 file) | mode (u32, bits 0777 only) |
- *   size (u64, 0 for a directory) | SHA-256 (32, files only) |
+ *   size (u64, 0 for a directory) | BLAKE3 (32, files only) |
  *   path_len (u16) | path (relative, '/'-separated UTF-8)
  *
  * The encoding is canonical: a message has exactly one encoding, so
@@ -50,8 +50,8 @@ G_BEGIN_DECLS
 #define FOCTET_TRANSFER_TICKET_ENTRY 0x80
 /* The secret a receiver presents in HELLO. */
 #define FOCTET_TRANSFER_SECRET_SIZE 32
-/* A file's SHA-256 digest. */
-#define FOCTET_TRANSFER_SHA256_SIZE 32
+/* A file's BLAKE3 hash: 256 bits. */
+#define FOCTET_TRANSFER_DIGEST_SIZE 32
 
 /* type (1) and length (4). */
 #define FOCTET_TRANSFER_MESSAGE_HEADER_SIZE 5
@@ -136,7 +136,7 @@ typedef enum {
  * @FOCTET_TRANSFER_ERROR_CODE_INTERNAL_ERROR: a local failure (I/O,
  *   memory)
  * @FOCTET_TRANSFER_ERROR_CODE_FILE_CHANGED: the sender's file changed
- *   size or cannot be read; from a receiver: a file failed its SHA-256
+ *   size or cannot be read; from a receiver: a file failed its hash
  *   check even when fetched whole
  * @FOCTET_TRANSFER_ERROR_CODE_LIMITS: a limit of the side sending it (too
  *   many streams, a manifest larger than the receiver accepts, no room)
@@ -177,7 +177,7 @@ typedef enum {
  * @kind: a file or a directory
  * @mode: permission bits, within %FOCTET_TRANSFER_MODE_MASK
  * @size: a file's size in bytes; 0 for a directory
- * @sha256: a file's SHA-256 digest; all zero for a directory
+ * @digest: a file's BLAKE3 hash (256 bits); all zero for a directory
  * @path: where the entry goes, relative to the receiver's output
  *   directory; it passed foctet_transfer_path_validate()
  *
@@ -187,7 +187,7 @@ typedef struct {
   FoctetTransferEntryKind kind;
   guint32 mode;
   guint64 size;
-  guint8 sha256[FOCTET_TRANSFER_SHA256_SIZE];
+  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
   char *path;
 } FoctetTransferEntry;
 
@@ -217,7 +217,7 @@ gboolean foctet_transfer_manifest_add_file (FoctetTransferManifest  *self,
                                             const char              *path,
                                             guint32                  mode,
                                             guint64                  size,
-                                            const guint8             sha256[FOCTET_TRANSFER_SHA256_SIZE],
+                                            const guint8             digest[FOCTET_TRANSFER_DIGEST_SIZE],
                                             GError                 **error);
 
 guint32 foctet_transfer_manifest_get_n_entries (FoctetTransferManifest *self);

@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "foctet-file-hash-private.h"
 #include "foctet-transfer-wire.h"
 #include "foctet-error.h"
 #include "test-utils.h"
@@ -25,7 +26,7 @@ FOCTET_TEST_WIRE_DEFINE (wire, transfer, FoctetTransferMessage, TIMEOUT, TRUE);
 static const guint8 *
 digest_of (guint8 seed)
 {
-  static guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
+  static guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
 
   for (guint i = 0; i < sizeof digest; i++)
     digest[i] = (guint8) (seed + i);
@@ -102,7 +103,7 @@ assert_same_manifest (FoctetTransferManifest *a,
       g_assert_cmpint (x->kind, ==, y->kind);
       g_assert_cmpuint (x->mode, ==, y->mode);
       g_assert_cmpuint (x->size, ==, y->size);
-      g_assert_cmpmem (x->sha256, sizeof x->sha256, y->sha256, sizeof y->sha256);
+      g_assert_cmpmem (x->digest, sizeof x->digest, y->digest, sizeof y->digest);
       g_assert_cmpstr (x->path, ==, y->path);
     }
 }
@@ -325,13 +326,13 @@ test_round_trip (void)
     g_assert_cmpint (entry->kind, ==, FOCTET_TRANSFER_ENTRY_FILE);
     g_assert_cmpuint (entry->mode, ==, 0600);
     g_assert_cmpuint (entry->size, ==, G_GUINT64_CONSTANT (5000000000));
-    g_assert_cmpmem (entry->sha256, 32, digest_of (2), 32);
+    g_assert_cmpmem (entry->digest, 32, digest_of (2), 32);
     entry = foctet_transfer_manifest_get_entry (out->manifest, 5);
     g_assert_cmpint (entry->kind, ==, FOCTET_TRANSFER_ENTRY_DIRECTORY);
     g_assert_cmpuint (entry->mode, ==, 0);
     g_assert_cmpuint (entry->size, ==, 0);
     for (guint i = 0; i < 32; i++)
-      g_assert_cmpuint (entry->sha256[i], ==, 0);
+      g_assert_cmpuint (entry->digest[i], ==, 0);
     g_assert_true (foctet_transfer_manifest_lookup (out->manifest, "photos/empty", &index));
     g_assert_cmpuint (index, ==, 4);
     g_assert_true (foctet_transfer_manifest_lookup (out->manifest, "run.sh", NULL));
@@ -1553,12 +1554,75 @@ test_read_cancelled (void)
   foctet_test_wire_check_read_cancelled (&wire, partial, sizeof partial);
 }
 
+static void
+assert_hex (const guint8 digest[FOCTET_FILE_HASH_SIZE],
+            const char  *expected)
+{
+  char hex[2 * FOCTET_FILE_HASH_SIZE + 1];
+
+  for (gsize i = 0; i < FOCTET_FILE_HASH_SIZE; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", digest[i]);
+  g_assert_cmpstr (hex, ==, expected);
+}
+
+/* A file's hash is BLAKE3 (docs/protocol.md): the reference test vectors,
+ * in one call, piece by piece across BLAKE3's 1 KiB chunks and 64-byte
+ * blocks, and after a reset. */
+static void
+test_file_hash (void)
+{
+  static const struct {
+    gsize len;
+    guint8 fill;
+    const char *hex;
+  } vectors[] = {
+    { 0, 0, "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262" },
+    { 100000, 'a', "4d593f58529cc720a92d1a3c4e0d0f05929bee0bc6e4cc0ede9476ff59c71536" },
+  };
+  static const char abc_hex[] = "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85";
+  guint8 digest[FOCTET_FILE_HASH_SIZE];
+  g_autoptr(FoctetFileHash) hash = foctet_file_hash_new ();
+
+  G_STATIC_ASSERT (FOCTET_FILE_HASH_SIZE == FOCTET_TRANSFER_DIGEST_SIZE);
+
+  foctet_file_hash_compute ("abc", 3, digest);
+  assert_hex (digest, abc_hex);
+  for (gsize v = 0; v < G_N_ELEMENTS (vectors); v++)
+    {
+      g_autofree guint8 *data = g_malloc (MAX (vectors[v].len, 1));
+      gsize done = 0, piece = 1;
+
+      memset (data, vectors[v].fill, vectors[v].len);
+      foctet_file_hash_compute (data, vectors[v].len, digest);
+      assert_hex (digest, vectors[v].hex);
+
+      /* Pieces of 1, 2, 3, ... 64 bytes and then 1 KiB + 1, in turn. */
+      foctet_file_hash_reset (hash);
+      while (done < vectors[v].len)
+        {
+          gsize n = MIN (piece, vectors[v].len - done);
+
+          foctet_file_hash_update (hash, data + done, n);
+          done += n;
+          piece = piece < 64 ? piece + 1 : piece == 64 ? 1025 : 1;
+        }
+      foctet_file_hash_get_digest (hash, digest);
+      assert_hex (digest, vectors[v].hex);
+    }
+  foctet_file_hash_reset (hash);
+  foctet_file_hash_update (hash, "ab", 2);
+  foctet_file_hash_update (hash, "c", 1);
+  foctet_file_hash_get_digest (hash, digest);
+  assert_hex (digest, abc_hex);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
 
+  g_test_add_func ("/transfer/wire/file-hash", test_file_hash);
   g_test_add_func ("/transfer/wire/encode-layout", test_encode_layout);
   g_test_add_func ("/transfer/wire/round-trip", test_round_trip);
   g_test_add_func ("/transfer/wire/reject-type", test_reject_type);

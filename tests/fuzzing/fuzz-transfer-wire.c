@@ -244,7 +244,7 @@ check_manifest (FoctetTransferManifest *manifest,
         ok = foctet_transfer_manifest_add_directory (rebuilt, entry->path, entry->mode, NULL);
       else
         ok = foctet_transfer_manifest_add_file (rebuilt, entry->path, entry->mode, entry->size,
-                                                entry->sha256, NULL);
+                                                entry->digest, NULL);
       if (!ok)
         abort ();
     }

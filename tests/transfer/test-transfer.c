@@ -4,7 +4,7 @@
  * real foctet-relay): a tree of every kind of entry compared byte for
  * byte and mode for mode, a wrong secret, a second receiver while one is
  * served, resuming a cancelled receive, a sender lying about a file's
- * SHA-256 (written with the codec directly), a failing write, files in
+ * hash (written with the codec directly), a failing write, files in
  * the way, and symbolic links in the output directory.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -25,6 +25,8 @@
 
 #include <glib/gstdio.h>
 #include <foctet.h>
+
+#include <blake3.h>
 
 #include "foctet-transfer-wire.h"
 #include "test-utils.h"
@@ -816,7 +818,7 @@ test_empty_between (Fixture       *fixture,
   compare_trees (src, received);
 }
 
-/* A lying sender, written with the codec: it announces a SHA-256 that
+/* A lying sender, written with the codec: it announces a hash that
  * one file's bytes do not have. */
 
 typedef struct {
@@ -915,15 +917,17 @@ liar_handler (FoctetNode       *node,
   liar_read (liar);
 }
 
+/* A file's hash as the protocol has it: BLAKE3, 256 bits. */
 static void
-sha256_of (const char *text,
-           guint8      digest[FOCTET_TRANSFER_SHA256_SIZE])
+digest_of (const void *data,
+           gsize       len,
+           guint8      digest[FOCTET_TRANSFER_DIGEST_SIZE])
 {
-  g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
-  gsize len = FOCTET_TRANSFER_SHA256_SIZE;
+  blake3_hasher hasher;
 
-  g_checksum_update (checksum, (const guint8 *) text, strlen (text));
-  g_checksum_get_digest (checksum, digest, &len);
+  blake3_hasher_init (&hasher);
+  blake3_hasher_update (&hasher, data, len);
+  blake3_hasher_finalize (&hasher, digest, FOCTET_TRANSFER_DIGEST_SIZE);
 }
 
 static void
@@ -938,15 +942,15 @@ test_corrupted (Fixture       *fixture,
   g_autofree char *bad_part = g_build_filename (fixture->output, "bad.txt.foctet-part", NULL);
   g_autofree char *good = g_build_filename (fixture->output, "good.txt", NULL);
   g_autofree char *content = NULL;
-  guint8 digest[FOCTET_TRANSFER_SHA256_SIZE];
+  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
   Liar model = { 0 };
 
   model.manifest = foctet_transfer_manifest_new ();
   model.contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  sha256_of ("the truth", digest);
+  digest_of ("the truth", strlen ("the truth"), digest);
   g_assert_true (foctet_transfer_manifest_add_file (model.manifest, "good.txt", 0644, 9, digest, NULL));
   g_ptr_array_add (model.contents, g_bytes_new_static ("the truth", 9));
-  sha256_of ("what was announced", digest);
+  digest_of ("what was announced", strlen ("what was announced"), digest);
   g_assert_true (foctet_transfer_manifest_add_file (model.manifest, "bad.txt", 0644, 6, digest, NULL));
   g_ptr_array_add (model.contents, g_bytes_new_static ("a lie!", 6));
   foctet_node_set_protocol_handler (fixture->sender_node, FOCTET_PROTOCOL_TRANSFER, liar_handler, &model, NULL);
@@ -1466,9 +1470,7 @@ test_pipelining (Fixture       *fixture,
   for (guint i = 0; i < PIPELINE_FILES; i++)
     {
       g_autofree char *path = g_strdup_printf ("many/%05u", i);
-      g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
-      guint8 content[1024], digest[FOCTET_TRANSFER_SHA256_SIZE];
-      gsize len = sizeof digest;
+      guint8 content[1024], digest[FOCTET_TRANSFER_DIGEST_SIZE];
 
       for (gsize j = 0; j < sizeof content; j += 8)
         {
@@ -1476,8 +1478,7 @@ test_pipelining (Fixture       *fixture,
 
           memcpy (content + j, &v, 8);
         }
-      g_checksum_update (checksum, content, sizeof content);
-      g_checksum_get_digest (checksum, digest, &len);
+      digest_of (content, sizeof content, digest);
       g_assert_true (foctet_transfer_manifest_add_file (manifest, path, 0644, sizeof content, digest, &error));
       g_ptr_array_add (fake.contents, g_bytes_new (content, sizeof content));
     }
@@ -1558,7 +1559,7 @@ raw_manifest (const RawEntry *entries,
   GByteArray *out = g_byte_array_new ();
   guint64 sum = 0;
   guint8 type = FOCTET_TRANSFER_MESSAGE_MANIFEST;
-  static const guint8 zero_sha[FOCTET_TRANSFER_SHA256_SIZE] = { 0 };
+  static const guint8 zero_sha[FOCTET_TRANSFER_DIGEST_SIZE] = { 0 };
 
   for (guint i = 0; i < n; i++)
     {
