@@ -26,8 +26,7 @@
 #include <glib/gstdio.h>
 #include <foctet.h>
 
-#include <blake3.h>
-
+#include "foctet-file-hash-private.h"
 #include "foctet-transfer-wire.h"
 #include "test-utils.h"
 #include "test-node.h"
@@ -917,19 +916,6 @@ liar_handler (FoctetNode       *node,
   liar_read (liar);
 }
 
-/* A file's hash as the protocol has it: BLAKE3, 256 bits. */
-static void
-digest_of (const void *data,
-           gsize       len,
-           guint8      digest[FOCTET_TRANSFER_DIGEST_SIZE])
-{
-  blake3_hasher hasher;
-
-  blake3_hasher_init (&hasher);
-  blake3_hasher_update (&hasher, data, len);
-  blake3_hasher_finalize (&hasher, digest, FOCTET_TRANSFER_DIGEST_SIZE);
-}
-
 static void
 test_corrupted (Fixture       *fixture,
                 gconstpointer  data)
@@ -947,10 +933,10 @@ test_corrupted (Fixture       *fixture,
 
   model.manifest = foctet_transfer_manifest_new ();
   model.contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  digest_of ("the truth", strlen ("the truth"), digest);
+  foctet_file_hash_compute ("the truth", strlen ("the truth"), digest);
   g_assert_true (foctet_transfer_manifest_add_file (model.manifest, "good.txt", 0644, 9, digest, NULL));
   g_ptr_array_add (model.contents, g_bytes_new_static ("the truth", 9));
-  digest_of ("what was announced", strlen ("what was announced"), digest);
+  foctet_file_hash_compute ("what was announced", strlen ("what was announced"), digest);
   g_assert_true (foctet_transfer_manifest_add_file (model.manifest, "bad.txt", 0644, 6, digest, NULL));
   g_ptr_array_add (model.contents, g_bytes_new_static ("a lie!", 6));
   foctet_node_set_protocol_handler (fixture->sender_node, FOCTET_PROTOCOL_TRANSFER, liar_handler, &model, NULL);
@@ -1478,7 +1464,7 @@ test_pipelining (Fixture       *fixture,
 
           memcpy (content + j, &v, 8);
         }
-      digest_of (content, sizeof content, digest);
+      foctet_file_hash_compute (content, sizeof content, digest);
       g_assert_true (foctet_transfer_manifest_add_file (manifest, path, 0644, sizeof content, digest, &error));
       g_ptr_array_add (fake.contents, g_bytes_new (content, sizeof content));
     }
@@ -2033,6 +2019,15 @@ typedef struct {
   gboolean worked;
 } StageOp;
 
+/* Under t->lock: the operation runs in the thread that ran the others of
+ * its kind (*@thread), and that thread is noted. */
+static void
+stage_note_thread (GThread **thread)
+{
+  g_assert_true (*thread == NULL || *thread == g_thread_self ());
+  *thread = g_thread_self ();
+}
+
 static void
 stage_work (gpointer data)
 {
@@ -2042,8 +2037,7 @@ stage_work (gpointer data)
   g_assert_false (op->worked);
   op->staged = TRUE;
   g_mutex_lock (&t->lock);
-  g_assert_true (t->stage_thread == NULL || t->stage_thread == g_thread_self ());
-  t->stage_thread = g_thread_self ();
+  stage_note_thread (&t->stage_thread);
   t->staged++;
   g_cond_broadcast (&t->cond);
   g_mutex_unlock (&t->lock);
@@ -2054,20 +2048,16 @@ stage_next_work (gpointer data)
 {
   StageOp *op = data;
   StageTest *t = op->test;
+  gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
 
   g_assert_true (op->staged);
   op->worked = TRUE;
   g_mutex_lock (&t->lock);
-  g_assert_true (t->worker_thread == NULL || t->worker_thread == g_thread_self ());
-  t->worker_thread = g_thread_self ();
+  stage_note_thread (&t->worker_thread);
+  while (op->index == 0 && t->staged < 2 && g_cond_wait_until (&t->cond, &t->lock, deadline))
+    ;
   if (op->index == 0)
-    {
-      gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
-
-      while (t->staged < 2 && g_cond_wait_until (&t->cond, &t->lock, deadline))
-        ;
-      t->overlapped = t->staged >= 2;
-    }
+    t->overlapped = t->staged >= 2;
   g_mutex_unlock (&t->lock);
 }
 
