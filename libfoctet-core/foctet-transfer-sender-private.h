@@ -19,6 +19,7 @@
 
 #include "foctet-transfer-sender.h"
 #include "foctet-transfer-wire.h"
+#include "foctet-transfer-worker.h"
 #include "foctet-transfer-private.h"
 #include "foctet-file-hash-private.h"
 #include "foctet-error.h"

@@ -28,6 +28,7 @@
 
 #include "foctet-file-hash-private.h"
 #include "foctet-transfer-wire.h"
+#include "foctet-transfer-worker.h"
 #include "test-utils.h"
 #include "test-node.h"
 
@@ -1993,7 +1994,7 @@ test_no_direct (Fixture       *fixture,
   }
 }
 
-/* The I/O worker with a stage in front (foctet-transfer-wire.c): every
+/* The I/O worker with a stage in front (foctet-transfer-worker.c): every
  * operation runs in the stage's thread, then in the worker's, then is
  * delivered on the worker's context, in the order pushed; and the two
  * threads work at once: the worker holds operation 0 until the stage
