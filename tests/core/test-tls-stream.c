@@ -392,6 +392,81 @@ test_openssl_client (void)
   foctet_test_remove_tree (dir);
 }
 
+typedef struct {
+  gsize received;
+  gsize wanted;
+  gboolean reached;
+  GError *error;
+  guint8 buffer[65536];
+} Counter;
+
+static void
+counter_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Counter *counter = user_data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &counter->error);
+
+  if (n > 0)
+    counter->received += n;
+  if (n <= 0 || counter->received >= counter->wanted)
+    {
+      counter->reached = TRUE;
+      return;
+    }
+  g_input_stream_read_async (G_INPUT_STREAM (source), counter->buffer, sizeof counter->buffer,
+                             G_PRIORITY_DEFAULT, NULL, counter_cb, counter);
+}
+
+/* Records the socket did not take go out once it can, with no further
+ * write and no close to push them: the writer fills the socket (its
+ * nonblocking writes are accepted until the stream's own buffer is full
+ * too), stops, and the reader must still get every byte accepted.  Twice
+ * over, so that the stream's flush is armed again after it went idle. */
+static void
+test_flush_without_writes (void)
+{
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  static guint8 chunk[64 * 1024];
+  Counter counter = { 0 };
+  Pair pair = { 0 };
+  GPollableOutputStream *out;
+
+  handshake_pair (&pair, client_id, server_id, FOCTET_TLS_ALPN, FOCTET_TLS_ALPN, NULL);
+  g_assert_no_error (pair.server_error);
+  out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (pair.server)));
+
+  for (guint round = 0; round < 2; round++)
+    {
+      gsize accepted = 0;
+      gboolean blocked = FALSE;
+
+      for (guint i = 0; i < 1024 && !blocked; i++)    /* 64 MiB at the most */
+        {
+          g_autoptr(GError) error = NULL;
+          gssize n = g_pollable_output_stream_write_nonblocking (out, chunk, sizeof chunk, NULL, &error);
+
+          if (n < 0)
+            g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+          blocked = n < 0;
+          accepted += MAX (n, 0);
+        }
+      g_assert_true (blocked);
+      g_assert_cmpuint (accepted, >, 0);
+
+      counter.wanted += accepted;
+      counter.reached = FALSE;
+      g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (pair.client)), counter.buffer,
+                                 sizeof counter.buffer, G_PRIORITY_DEFAULT, NULL, counter_cb, &counter);
+      foctet_test_wait_for (&counter.reached, 10);
+      g_assert_no_error (counter.error);
+      g_assert_cmpuint (counter.received, ==, counter.wanted);
+    }
+  pair_clear (&pair);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -399,6 +474,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/tls-stream/handshake-and-data", test_handshake_and_data);
+  g_test_add_func ("/tls-stream/flush-without-writes", test_flush_without_writes);
   g_test_add_func ("/tls-stream/node-id-mismatch", test_node_id_mismatch);
   g_test_add_func ("/tls-stream/alpn-mismatch", test_alpn_mismatch);
   g_test_add_func ("/tls-stream/timeout", test_timeout);
