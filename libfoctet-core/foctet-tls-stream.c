@@ -25,7 +25,9 @@
  *
  * Every I/O happens on the thread-default main context of the call to
  * [func@Foctet.TlsStream.handshake_async]; the base stream's input and output
- * must be pollable.
+ * must be pollable.  Write from the thread that runs that context: the
+ * stream sends the records it buffered from there, and a TLS session does
+ * not allow two threads to send at once.
  *
  * Writes are taken as soon as GnuTLS has sealed them: when the base stream
  * is full, the last record waits inside the session and is sent as soon as
