@@ -21,12 +21,19 @@ typedef struct {
   blake3_hasher hasher;
 } FoctetFileHash;
 
+/* Starts @self, e.g. one on the stack, empty. */
+static inline void
+foctet_file_hash_init (FoctetFileHash *self)
+{
+  blake3_hasher_init (&self->hasher);
+}
+
 static inline FoctetFileHash *
 foctet_file_hash_new (void)
 {
   FoctetFileHash *self = g_new (FoctetFileHash, 1);
 
-  blake3_hasher_init (&self->hasher);
+  foctet_file_hash_init (self);
   return self;
 }
 
@@ -64,11 +71,11 @@ foctet_file_hash_compute (const void *data,
                           gsize       len,
                           guint8      digest[FOCTET_FILE_HASH_SIZE])
 {
-  blake3_hasher hasher;
+  FoctetFileHash hash;
 
-  blake3_hasher_init (&hasher);
-  blake3_hasher_update (&hasher, data, len);
-  blake3_hasher_finalize (&hasher, digest, FOCTET_FILE_HASH_SIZE);
+  foctet_file_hash_init (&hash);
+  foctet_file_hash_update (&hash, data, len);
+  foctet_file_hash_get_digest (&hash, digest);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FoctetFileHash, foctet_file_hash_free)

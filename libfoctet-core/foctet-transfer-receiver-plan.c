@@ -106,11 +106,11 @@ receiver_dir_cache_get_parent (FoctetTransferDirCache  *cache,
 
 /* Adds the first @length bytes of @fd to @checksum. */
 static gboolean
-hash_fd (int            fd,
-         guint64        length,
+hash_fd (int              fd,
+         guint64          length,
          FoctetFileHash  *checksum,
-         GCancellable  *cancellable,
-         GError       **error)
+         GCancellable    *cancellable,
+         GError         **error)
 {
   g_autofree guint8 *buf = g_malloc (CHUNK_SIZE);
   guint64 offset = 0;
@@ -139,7 +139,7 @@ hash_fd (int            fd,
 }
 
 gboolean
-receiver_digest_matches (FoctetFileHash              *checksum,
+receiver_digest_matches (FoctetFileHash            *checksum,
                          const FoctetTransferEntry *entry)
 {
   guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];

@@ -223,7 +223,7 @@ int receiver_dir_cache_get_parent (FoctetTransferDirCache  *cache,
                                    const char              *path,
                                    const char             **name,
                                    GError                 **error);
-gboolean receiver_digest_matches (FoctetFileHash              *checksum,
+gboolean receiver_digest_matches (FoctetFileHash            *checksum,
                                   const FoctetTransferEntry *entry);
 void file_job_close_files (FileJob *job);
 void file_job_clear (FileJob *job);

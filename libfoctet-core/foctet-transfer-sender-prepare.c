@@ -39,8 +39,8 @@ hash_file (const char    *path,
            GCancellable  *cancellable,
            GError       **error)
 {
-  g_autoptr(FoctetFileHash) checksum = NULL;
-  gssize have;                          /* in buf, not hashed yet */
+  FoctetFileHash checksum;
+  gssize have;
   int fd = open (path, O_RDONLY | O_CLOEXEC);
 
   if (fd < 0)
@@ -51,6 +51,7 @@ hash_file (const char    *path,
   /* The size is what was hashed: a file growing meanwhile is offered as
    * it was read. */
   *size = 0;
+  foctet_file_hash_init (&checksum);
   for (;;)
     {
       have = foctet_transfer_pread_full (fd, buf, HASH_SIZE, *size);
@@ -61,11 +62,9 @@ hash_file (const char    *path,
           return FALSE;
         }
       *size += have;
+      foctet_file_hash_update (&checksum, buf, have);
       if (have < HASH_SIZE)
         break;
-      if (checksum == NULL)
-        checksum = foctet_file_hash_new ();
-      foctet_file_hash_update (checksum, buf, have);
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         {
           close (fd);
@@ -73,13 +72,7 @@ hash_file (const char    *path,
         }
     }
   close (fd);
-  if (checksum == NULL)
-    {
-      foctet_file_hash_compute (buf, have, digest);
-      return TRUE;
-    }
-  foctet_file_hash_update (checksum, buf, have);
-  foctet_file_hash_get_digest (checksum, digest);
+  foctet_file_hash_get_digest (&checksum, digest);
   return TRUE;
 }
 
