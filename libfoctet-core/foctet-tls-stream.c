@@ -456,11 +456,11 @@ base_source_new (FoctetTlsStream *self,
   return source;
 }
 
+/* What a flush source does: G_SOURCE_CONTINUE while records still wait
+ * for the base stream. */
 static gboolean
-flush_source_cb (GObject  *base_out,
-                 gpointer  user_data)
+flush_buffered (FoctetTlsStream *self)
 {
-  FoctetTlsStream *self = user_data;
   g_autoptr(GError) error = NULL;
 
   if (!flush_pending (self, &error) && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -480,15 +480,14 @@ flush_source_cb (GObject  *base_out,
  * up (thousands of times per GiB).  Only the context's thread arms it. */
 typedef struct {
   GSource source;
-  GPollFD pollfd;
-  gboolean armed;
+  GPollFD pollfd;                       /* events G_IO_OUT: armed */
   gboolean polled;                      /* pollfd is in the source */
 } SocketFlushSource;
 
 static gboolean
 socket_flush_cb (gpointer user_data)
 {
-  return flush_source_cb (NULL, user_data);
+  return flush_buffered (user_data);
 }
 
 static gboolean
@@ -506,9 +505,8 @@ socket_flush_dispatch (GSource     *source,
 {
   SocketFlushSource *fs = (SocketFlushSource *) source;
 
-  if (fs->armed && callback (user_data) == G_SOURCE_CONTINUE)
+  if (fs->pollfd.events != 0 && callback (user_data) == G_SOURCE_CONTINUE)
     return G_SOURCE_CONTINUE;
-  fs->armed = FALSE;
   fs->pollfd.events = 0;
   if (fs->pollfd.revents & (G_IO_ERR | G_IO_HUP | G_IO_NVAL))
     {
@@ -528,8 +526,6 @@ socket_flush_arm (FoctetTlsStream *self)
 {
   SocketFlushSource *fs = (SocketFlushSource *) self->flush_source;
 
-  if (fs != NULL && fs->armed)
-    return;
   if (fs == NULL)
     {
       GSocket *socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->base));
@@ -543,8 +539,6 @@ socket_flush_arm (FoctetTlsStream *self)
       g_source_set_static_name (self->flush_source, "[foctet] TLS flush");
       g_source_attach (self->flush_source, self->context);
     }
-  fs = (SocketFlushSource *) self->flush_source;
-  fs->armed = TRUE;
   fs->pollfd.events = G_IO_OUT;
   if (!fs->polled)
     {
@@ -566,7 +560,7 @@ pollable_flush_cb (GObject  *base_out,
 {
   FoctetTlsStream *self = user_data;
 
-  if (flush_source_cb (base_out, user_data) == G_SOURCE_CONTINUE)
+  if (flush_buffered (self) == G_SOURCE_CONTINUE)
     return G_SOURCE_CONTINUE;
   g_clear_pointer (&self->flush_source, g_source_unref);
   return G_SOURCE_REMOVE;
