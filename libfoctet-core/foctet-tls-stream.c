@@ -34,10 +34,12 @@
  * the base stream takes it, without the caller having to write again.
  */
 
-/* Ciphertext read from the base stream in one go, and the most plaintext
- * sealed in one record. */
+/* Ciphertext read from the base stream in one go; sealed records
+ * gathered for one write to it (room for a 256 KiB write and its record
+ * overhead, with room to spare for a vectored write); and the most
+ * plaintext sealed in one record. */
 #define READ_BUFFER_SIZE (256 * 1024)
-#define WRITE_BUFFER_SIZE (256 * 1024)
+#define WRITE_BUFFER_SIZE (512 * 1024)
 #define RECORD_PAYLOAD_MAX 16384
 
 /* How long closing waits to deliver close_notify before giving up on it. */
@@ -82,7 +84,8 @@ struct _FoctetTlsStream {
   gboolean send_pending;
   gboolean bye_sent;
   /* Sealed records not yet taken by the base stream: GnuTLS pushes each
-   * record here and the base stream gets them in one big write. */
+   * record here, and the base stream gets them in one big write at the
+   * end of each (vectored) write, or when the next record does not fit. */
   guint8 *wbuf;
   gsize wbuf_start;
   gsize wbuf_len;
@@ -215,15 +218,21 @@ wbuf_flush (FoctetTlsStream  *self,
   return TRUE;
 }
 
+/* Takes a sealed record into wbuf, whole: when it does not fit behind
+ * what wbuf holds, wbuf goes to the base stream first, so that a record
+ * is never split over two writes to the socket. */
 static ssize_t
 vec_push_func (gnutls_transport_ptr_t  ptr,
                const giovec_t         *iov,
                int                     iovcnt)
 {
   FoctetTlsStream *self = ptr;
-  gsize room, copied = 0;
+  gsize room, total = 0, copied = 0;
 
-  if (self->wbuf_start + self->wbuf_len == WRITE_BUFFER_SIZE)
+  for (int i = 0; i < iovcnt; i++)
+    total += iov[i].iov_len;
+  room = WRITE_BUFFER_SIZE - self->wbuf_start - self->wbuf_len;
+  if (total > room && self->wbuf_len > 0)
     {
       g_autoptr(GError) error = NULL;
 
@@ -234,9 +243,9 @@ vec_push_func (gnutls_transport_ptr_t  ptr,
           gnutls_transport_set_errno (self->session, EIO);
           return -1;
         }
+      room = WRITE_BUFFER_SIZE - self->wbuf_start - self->wbuf_len;
     }
 
-  room = WRITE_BUFFER_SIZE - self->wbuf_start - self->wbuf_len;
   if (room == 0)
     {
       gnutls_transport_set_errno (self->session, EAGAIN);
@@ -667,20 +676,15 @@ tls_read_nonblocking (FoctetTlsStream  *self,
   return n;
 }
 
+/* Seals what GnuTLS takes of @buffer into records, stopping early when
+ * the base stream is full: the last record then waits in the session. */
 static gssize
-tls_write_nonblocking (FoctetTlsStream  *self,
-                       const guint8     *buffer,
-                       gsize             count,
-                       GError          **error)
+tls_seal (FoctetTlsStream  *self,
+          const guint8     *buffer,
+          gsize             count,
+          GError          **error)
 {
   gsize total = 0;
-  g_autoptr(GError) flush_error = NULL;
-
-  /* A record GnuTLS holds goes first; records already in wbuf simply
-   * have new ones queued behind them. */
-  if (self->write_error != NULL || self->send_pending)
-    if (!flush_pending (self, error))
-      return -1;
 
   while (total < count)
     {
@@ -698,7 +702,6 @@ tls_write_nonblocking (FoctetTlsStream  *self,
            * to deliver now. */
           self->send_pending = TRUE;
           total += chunk;
-          schedule_flush (self);
           break;
         }
       self->write_error = session_error (self, ret, FALSE);
@@ -707,7 +710,41 @@ tls_write_nonblocking (FoctetTlsStream  *self,
       g_propagate_error (error, g_error_copy (self->write_error));
       return -1;
     }
-  if (!wbuf_flush (self, &flush_error))
+  return total;
+}
+
+/* Seals @vectors in order, as far as the base stream lets them go, and
+ * then sends wbuf: a vectored write (yamux hands over all its frames at
+ * once) goes to the socket in as few writes as wbuf allows, not one per
+ * vector. */
+static gssize
+tls_write_vectors (FoctetTlsStream      *self,
+                   const GOutputVector  *vectors,
+                   gsize                 n_vectors,
+                   GError              **error)
+{
+  gsize total = 0;
+  g_autoptr(GError) flush_error = NULL;
+
+  /* A record GnuTLS holds goes first; records already in wbuf simply
+   * have new ones queued behind them. */
+  if (self->write_error != NULL || self->send_pending)
+    if (!flush_pending (self, error))
+      return -1;
+
+  for (gsize i = 0; i < n_vectors && !self->send_pending && self->write_error == NULL; i++)
+    {
+      gssize n = tls_seal (self, vectors[i].buffer, vectors[i].size, total == 0 ? error : NULL);
+
+      if (n < 0 && total == 0)
+        return -1;
+      if (n < 0)
+        break;
+      total += n;
+      if ((gsize) n < vectors[i].size)
+        break;
+    }
+  if (self->send_pending || !wbuf_flush (self, &flush_error))
     schedule_flush (self);
   return total;
 }
@@ -1214,10 +1251,40 @@ tls_output_stream_write_nonblocking (GPollableOutputStream  *pollable,
                                      GError                **error)
 {
   g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_OUTPUT_STREAM (pollable)->tls);
+  GOutputVector vector = { buffer, count };
 
   if (tls == NULL)
     return closed_error (error) ? 0 : -1;
-  return tls_write_nonblocking (tls, buffer, count, error);
+  return tls_write_vectors (tls, &vector, 1, error);
+}
+
+static GPollableReturn
+tls_output_stream_writev_nonblocking (GPollableOutputStream  *pollable,
+                                      const GOutputVector    *vectors,
+                                      gsize                   n_vectors,
+                                      gsize                  *bytes_written,
+                                      GError                **error)
+{
+  g_autoptr(FoctetTlsStream) tls = g_weak_ref_get (&TLS_OUTPUT_STREAM (pollable)->tls);
+  GError *local = NULL;
+  gssize n;
+
+  *bytes_written = 0;
+  if (tls == NULL)
+    return closed_error (error) ? G_POLLABLE_RETURN_OK : G_POLLABLE_RETURN_FAILED;
+  n = tls_write_vectors (tls, vectors, n_vectors, &local);
+  if (n < 0)
+    {
+      if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_error_free (local);
+          return G_POLLABLE_RETURN_WOULD_BLOCK;
+        }
+      g_propagate_error (error, local);
+      return G_POLLABLE_RETURN_FAILED;
+    }
+  *bytes_written = n;
+  return G_POLLABLE_RETURN_OK;
 }
 
 static gboolean
@@ -1302,6 +1369,7 @@ tls_output_pollable_iface_init (GPollableOutputStreamInterface *iface)
   iface->is_writable = tls_output_stream_is_writable;
   iface->create_source = tls_output_stream_create_source;
   iface->write_nonblocking = tls_output_stream_write_nonblocking;
+  iface->writev_nonblocking = tls_output_stream_writev_nonblocking;
 }
 
 /* ------------------------------------------------------------------ */

@@ -65,9 +65,9 @@ yamux_read_chunk_unref (YamuxReadChunk *chunk)
  * Data frames, each header right before its payload, in the one buffer
  * the application's bytes were copied into; a control chunk collects
  * header-only frames (window updates, pings, FIN, RST) as they come.
- * Either way a chunk is one contiguous piece: one vector of a vectored
- * write, or one plain write on a stream without real writev (TLS), never
- * one write per 12-byte header. */
+ * Either way a chunk is one contiguous piece, one vector of a vectored
+ * write (a TLS stream seals all of them and sends the records in one
+ * write), never a vector per 12-byte header. */
 #define CONTROL_CHUNK_SIZE (128 * FOCTET_YAMUX_HEADER_SIZE)
 
 typedef struct {

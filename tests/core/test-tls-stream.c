@@ -467,6 +467,108 @@ test_flush_without_writes (void)
   pair_clear (&pair);
 }
 
+static gboolean
+writable_cb (GObject  *stream,
+             gpointer  user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Vectored writes, as yamux makes them: 12-byte headers between
+ * payloads of odd sizes, empty vectors, several records' worth in one
+ * call.  Everything arrives in order; a write the socket cannot take all
+ * of reports what it took (part of a vector, or would-block with nothing
+ * taken) and the next one resumes there. */
+static void
+test_writev (void)
+{
+  static const gsize pieces[] = { 12, 70001, 0, 12, 16384, 1, 12, 300000, 5, 16383, 12, 262144 };
+  const gsize size = 48 * 1024 * 1024;
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  g_autofree guint8 *data = g_malloc (size);
+  g_autoptr(GChecksum) sent = g_checksum_new (G_CHECKSUM_SHA256);
+  Reader reader = { g_checksum_new (G_CHECKSUM_SHA256), 0, FALSE, NULL, { 0 } };
+  GPollableOutputStream *out;
+  gsize pos = 0, piece = 0, piece_start = 0;
+  guint calls = 0, blocked = 0, partial = 0;
+  gboolean closed = FALSE;
+  Pair pair = { 0 };
+
+  for (gsize i = 0; i < size; i++)
+    data[i] = (guint8) (i * 131 + (i >> 10));
+  g_checksum_update (sent, data, size);
+
+  handshake_pair (&pair, client_id, server_id, FOCTET_TLS_ALPN, FOCTET_TLS_ALPN, NULL);
+  g_assert_no_error (pair.server_error);
+  g_assert_no_error (pair.client_error);
+  out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (pair.server)));
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (pair.client)), reader.buffer,
+                             sizeof reader.buffer, G_PRIORITY_DEFAULT, NULL, reader_cb, &reader);
+
+  while (pos < size && calls < 100000)
+    {
+      GOutputVector vectors[16];
+      g_autoptr(GError) error = NULL;
+      gsize n_vectors = 0, offered = 0, written = 0, start = pos, p = piece, p_start = piece_start;
+      GPollableReturn ret;
+
+      /* The pieces from @pos on, the first one cut where the last write
+       * stopped. */
+      while (n_vectors < G_N_ELEMENTS (vectors) && start < size)
+        {
+          gsize end = MIN (p_start + pieces[p % G_N_ELEMENTS (pieces)], size);
+
+          vectors[n_vectors].buffer = data + start;
+          vectors[n_vectors].size = end - start;
+          offered += end - start;
+          n_vectors++;
+          start = p_start = end;
+          p++;
+        }
+
+      ret = g_pollable_output_stream_writev_nonblocking (out, vectors, n_vectors, &written, NULL, &error);
+      calls++;
+      g_assert_no_error (error);
+      if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
+        {
+          g_autoptr(GSource) source = g_pollable_output_stream_create_source (out, NULL);
+          gboolean ready = FALSE;
+
+          g_assert_cmpuint (written, ==, 0);
+          blocked++;
+          g_source_set_callback (source, G_SOURCE_FUNC (writable_cb), &ready, NULL);
+          g_source_attach (source, NULL);
+          foctet_test_wait_for (&ready, 10);
+          g_source_destroy (source);
+          continue;
+        }
+      g_assert_cmpint (ret, ==, G_POLLABLE_RETURN_OK);
+      g_assert_cmpuint (written, >, 0);
+      g_assert_cmpuint (written, <=, offered);
+      if (written < offered)
+        partial++;
+      pos += written;
+      while (piece_start + pieces[piece % G_N_ELEMENTS (pieces)] <= pos && piece_start < size)
+        piece_start += pieces[piece++ % G_N_ELEMENTS (pieces)];
+    }
+  g_test_message ("%u vectored writes, %u partial, %u would block", calls, partial, blocked);
+  g_assert_cmpuint (pos, ==, size);
+  /* The socket filled up at least once: the partial paths ran. */
+  g_assert_cmpuint (blocked + partial, >, 0);
+
+  g_io_stream_close_async (G_IO_STREAM (pair.server), G_PRIORITY_DEFAULT, NULL, close_cb, &closed);
+  foctet_test_wait_for (&closed, 10);
+  foctet_test_wait_for (&reader.done, 30);
+  g_assert_no_error (reader.error);
+  g_assert_cmpuint (reader.received, ==, size);
+  g_assert_cmpstr (g_checksum_get_string (reader.sum), ==, g_checksum_get_string (sent));
+  g_checksum_free (reader.sum);
+  pair_clear (&pair);
+}
+
+
 int
 main (int   argc,
       char *argv[])
@@ -475,6 +577,7 @@ main (int   argc,
 
   g_test_add_func ("/tls-stream/handshake-and-data", test_handshake_and_data);
   g_test_add_func ("/tls-stream/flush-without-writes", test_flush_without_writes);
+  g_test_add_func ("/tls-stream/writev", test_writev);
   g_test_add_func ("/tls-stream/node-id-mismatch", test_node_id_mismatch);
   g_test_add_func ("/tls-stream/alpn-mismatch", test_alpn_mismatch);
   g_test_add_func ("/tls-stream/timeout", test_timeout);
