@@ -73,6 +73,7 @@ yamux_read_chunk_unref (YamuxReadChunk *chunk)
 typedef struct {
   GBytes *bytes;       /* a data chunk, or NULL */
   guint8 *control;     /* a control chunk of CONTROL_CHUNK_SIZE bytes, or NULL */
+  const guint8 *borrowed;  /* a caller's payload, only while its write runs */
   gsize len;
   gsize sent;
 } OutChunk;
@@ -80,6 +81,8 @@ typedef struct {
 static const guint8 *
 out_chunk_data (OutChunk *chunk)
 {
+  if (chunk->borrowed != NULL)
+    return chunk->borrowed;
   return chunk->bytes != NULL ? g_bytes_get_data (chunk->bytes, NULL) : chunk->control;
 }
 
@@ -125,6 +128,39 @@ yamux_out_queue_push_data (YamuxOutQueue *queue,
   chunk->len = g_bytes_get_size (frames);
   g_queue_push_tail (&queue->chunks, chunk);
   queue->bytes += chunk->len;
+}
+
+/* Queues @len bytes at @data without copying them: the caller calls
+ * yamux_out_queue_keep_borrowed() before @data goes away. */
+void
+yamux_out_queue_push_borrowed (YamuxOutQueue *queue,
+                               const guint8  *data,
+                               gsize          len)
+{
+  OutChunk *chunk = g_new0 (OutChunk, 1);
+
+  chunk->borrowed = data;
+  chunk->len = len;
+  g_queue_push_tail (&queue->chunks, chunk);
+  queue->bytes += len;
+}
+
+/* Copies what is left of the borrowed chunks, so that the queue no
+ * longer points into the caller's memory. */
+void
+yamux_out_queue_keep_borrowed (YamuxOutQueue *queue)
+{
+  for (GList *l = queue->chunks.head; l != NULL; l = l->next)
+    {
+      OutChunk *chunk = l->data;
+
+      if (chunk->borrowed == NULL)
+        continue;
+      chunk->bytes = g_bytes_new (chunk->borrowed + chunk->sent, chunk->len - chunk->sent);
+      chunk->borrowed = NULL;
+      chunk->len -= chunk->sent;
+      chunk->sent = 0;
+    }
 }
 
 /* Writes as much of @queue as the stream takes now.  Returns FALSE on a

@@ -56,6 +56,10 @@ void yamux_out_queue_push_control (YamuxOutQueue           *queue,
                                    const FoctetYamuxHeader *header);
 void yamux_out_queue_push_data (YamuxOutQueue *queue,
                                 GBytes        *frames);
+void yamux_out_queue_push_borrowed (YamuxOutQueue *queue,
+                                    const guint8  *data,
+                                    gsize          len);
+void yamux_out_queue_keep_borrowed (YamuxOutQueue *queue);
 gboolean yamux_out_queue_write (YamuxOutQueue          *queue,
                                 GPollableOutputStream  *output,
                                 gboolean               *would_block,

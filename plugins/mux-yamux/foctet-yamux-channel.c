@@ -258,6 +258,38 @@ frames_free (gpointer frames)
   yamux_pool_put (&frames_pool, frames);
 }
 
+/* Writes @n bytes of @buffer as Data frames straight to the session's
+ * stream, without copying them first: each frame's header goes with the
+ * start of its payload in one small piece (a stream that seals each piece
+ * into records of its own, as TLS does, then makes no record of just a
+ * header), and the rest of the payload is handed over where it is.
+ * Whatever the stream does not take now is copied into the queue before
+ * this returns, so @buffer is free again either way. */
+static void
+write_through (YamuxChannel *channel,
+               const guint8 *buffer,
+               gsize         n)
+{
+  FoctetYamuxConnection *self = channel->session;
+
+  for (gsize offset = 0; offset < n;)
+    {
+      gsize len = MIN (n - offset, MAX_DATA_FRAME);
+      gsize head = MIN (len, WRITE_THROUGH_HEAD);
+      FoctetYamuxHeader header = { FOCTET_YAMUX_VERSION, FOCTET_YAMUX_TYPE_DATA,
+                                   yamux_channel_ack_flag (channel), channel->id, len };
+      guint8 *start = g_malloc (FOCTET_YAMUX_HEADER_SIZE + head);
+
+      foctet_yamux_header_encode (&header, start);
+      memcpy (start + FOCTET_YAMUX_HEADER_SIZE, buffer + offset, head);
+      yamux_out_queue_push_data (&self->out, g_bytes_new_take (start, FOCTET_YAMUX_HEADER_SIZE + head));
+      if (len > head)
+        yamux_out_queue_push_borrowed (&self->out, buffer + offset + head, len - head);
+      offset += len;
+    }
+  yamux_session_write_through (self);
+}
+
 gssize
 yamux_channel_write (YamuxChannel  *channel,
                      const void    *buffer,
@@ -283,9 +315,16 @@ yamux_channel_write (YamuxChannel  *channel,
       return -1;
     }
 
+  n = MIN (MIN (count, channel->send_window), MAX_WRITE);
+  if (n >= WRITE_THROUGH_MIN && yamux_session_can_write_through (self))
+    {
+      write_through (channel, buffer, n);
+      channel->send_window -= n;
+      return n;
+    }
+
   /* The one copy of the payload, into a buffer where each frame's
    * header goes right before its part. */
-  n = MIN (MIN (count, channel->send_window), MAX_WRITE);
   n_frames = (n + MAX_DATA_FRAME - 1) / MAX_DATA_FRAME;
   /* Small writes get a buffer of their own; big ones a recycled one. */
   if (n < 64 * 1024)

@@ -74,6 +74,32 @@ yamux_session_queued (FoctetYamuxConnection *self)
   session_schedule_flush (self);
 }
 
+/* Whether a write may go to the stream at once: nothing queued ahead of
+ * it, the stream not known to be full, and this the thread that writes
+ * the stream. */
+gboolean
+yamux_session_can_write_through (FoctetYamuxConnection *self)
+{
+  return !self->shut && g_queue_is_empty (&self->out.chunks) && self->write_source == NULL &&
+         g_main_context_is_owner (self->context);
+}
+
+/* Writes what was just queued, borrowed chunks included, as far as the
+ * stream takes it now, and keeps a copy of the rest.  Anything left, or
+ * a failed write, is the flush's to deal with, from the main loop. */
+void
+yamux_session_write_through (FoctetYamuxConnection *self)
+{
+  gboolean would_block = FALSE;
+  g_autoptr(GError) error = NULL;
+
+  if (!yamux_out_queue_write (&self->out, self->output, &would_block, &error))
+    g_debug ("yamux: a write straight to the stream failed, the flush reports it: %s", error->message);
+  yamux_out_queue_keep_borrowed (&self->out);
+  if (!g_queue_is_empty (&self->out.chunks))
+    yamux_session_queued (self);
+}
+
 /* Queues a frame without payload. */
 void
 yamux_session_queue_frame (FoctetYamuxConnection *self,
