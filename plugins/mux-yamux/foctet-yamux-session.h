@@ -24,16 +24,16 @@ G_BEGIN_DECLS
 #define MAX_WRITE (1024 * 1024)
 /* Streams' writes wait while more than this is queued ... */
 #define SEND_QUEUE_LIMIT (4 * 1024 * 1024)
+/* ... and reading pauses while control frames (answers to pings, window
+ * updates, resets) push the queue past this, so a peer that sends but
+ * never reads cannot make it grow without bound. */
+#define SEND_QUEUE_HARD_LIMIT (8 * 1024 * 1024)
 /* Writes this big go to the session's stream at once when nothing is
  * queued ahead of them (see yamux_channel_write()), with the first this
  * many bytes of each frame's payload copied next to its header: a TLS
  * record's worth, header included. */
 #define WRITE_THROUGH_MIN (64 * 1024)
 #define WRITE_THROUGH_HEAD (16 * 1024 - FOCTET_YAMUX_HEADER_SIZE)
-/* ... and reading pauses while control frames (answers to pings, window
- * updates, resets) push the queue past this, so a peer that sends but
- * never reads cannot make it grow without bound. */
-#define SEND_QUEUE_HARD_LIMIT (8 * 1024 * 1024)
 /* Outgoing streams the peer has not acknowledged yet; more opens wait. */
 #define MAX_UNACKED_STREAMS 256
 /* How long closing waits for the last frames (GoAway) to be written. */
