@@ -15,10 +15,25 @@
  * the control connections must not starve behind a fast one. */
 #define SLICE_BYTES (4 * 1024 * 1024)
 
+/* One socket as a direction's source polls it.  Waiting for another
+ * condition changes only the events of its GPollFD, which the context
+ * reads afresh at every iteration: adding and removing a descriptor
+ * writes to the context's wake-up descriptor in GLib 2.74, even on the
+ * context's own thread — two system calls, and a wasted iteration, at
+ * every step of a busy circuit.  A descriptor polled for nothing still
+ * reports an error or a hang-up, so one that does leaves the poll set
+ * until it is waited for again. */
+typedef struct {
+  GPollFD pollfd;
+  gboolean polled;                    /* pollfd is in the source */
+} SpliceFd;
+
 typedef struct {
   RelaySplice *splice;
   int from;
   int to;
+  SpliceFd in;                        /* from, for G_IO_IN */
+  SpliceFd out;                       /* to, for G_IO_OUT */
   int pipe[2];                        /* -1 when buffered */
   guint8 *buffer;                     /* when not piped */
   gsize offset;                       /* of the pending bytes in buffer */
@@ -30,7 +45,6 @@ typedef struct {
   gboolean eof;                       /* read end of stream */
   gboolean done;                      /* and passed it on */
   GSource *source;                    /* waits for an fd or for tokens */
-  gpointer tag;                       /* its fd, if any */
 } Direction;
 
 struct _RelaySplice {
@@ -46,41 +60,77 @@ struct _RelaySplice {
   gboolean over;
 };
 
-static gboolean direction_dispatch (GSource     *source,
-                                    GSourceFunc  callback,
-                                    gpointer     user_data);
-
-static GSourceFuncs direction_funcs = {
-  .dispatch = direction_dispatch,
-};
+typedef struct {
+  GSource source;
+  Direction *direction;
+} DirectionSource;
 
 static void direction_step (Direction *d);
+
+static void
+splice_fd_poll (GSource      *source,
+                SpliceFd     *f,
+                GIOCondition  events)
+{
+  f->pollfd.events = events;
+  if (events != 0 && !f->polled)
+    {
+      g_source_add_poll (source, &f->pollfd);
+      f->polled = TRUE;
+    }
+}
+
+static void
+splice_fd_unpoll (GSource  *source,
+                  SpliceFd *f)
+{
+  f->pollfd.events = 0;
+  /* The context no longer sets it. */
+  f->pollfd.revents = 0;
+  if (f->polled)
+    g_source_remove_poll (source, &f->pollfd);
+  f->polled = FALSE;
+}
+
+static gboolean
+direction_check (GSource *source)
+{
+  Direction *d = ((DirectionSource *) source)->direction;
+
+  return d->in.pollfd.revents != 0 || d->out.pollfd.revents != 0;
+}
 
 static gboolean
 direction_dispatch (GSource     *source,
                     GSourceFunc  callback,
                     gpointer     user_data)
 {
+  Direction *d = user_data;
+  SpliceFd *fds[] = { &d->in, &d->out };
+
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    if (fds[i]->pollfd.events == 0 && (fds[i]->pollfd.revents & (G_IO_ERR | G_IO_HUP | G_IO_NVAL)))
+      splice_fd_unpoll (source, fds[i]);
   g_source_set_ready_time (source, -1);
-  direction_step (user_data);
+  direction_step (d);
   return G_SOURCE_CONTINUE;
 }
 
-/* Waits for @fd to become ready for @condition, or (fd -1) until
- * @ready_time. */
+static GSourceFuncs direction_funcs = {
+  .check = direction_check,
+  .dispatch = direction_dispatch,
+};
+
+/* Waits for @fd (the direction's source or destination) to become ready
+ * for @condition, or (fd -1) until @ready_time. */
 static void
 direction_wait (Direction    *d,
                 int           fd,
                 GIOCondition  condition,
                 gint64        ready_time)
 {
-  if (d->tag != NULL)
-    {
-      g_source_remove_unix_fd (d->source, d->tag);
-      d->tag = NULL;
-    }
-  if (fd >= 0)
-    d->tag = g_source_add_unix_fd (d->source, fd, condition);
+  splice_fd_poll (d->source, &d->in, fd >= 0 && fd == d->from ? condition : 0);
+  splice_fd_poll (d->source, &d->out, fd >= 0 && fd == d->to ? condition : 0);
   g_source_set_ready_time (d->source, ready_time);
 }
 
@@ -93,6 +143,11 @@ splice_finish (RelaySplice *self,
   self->over = TRUE;
   direction_wait (&self->up, -1, 0, -1);
   direction_wait (&self->down, -1, 0, -1);
+  /* The sockets may be closed before the splice is freed. */
+  splice_fd_unpoll (self->up.source, &self->up.in);
+  splice_fd_unpoll (self->up.source, &self->up.out);
+  splice_fd_unpoll (self->down.source, &self->down.in);
+  splice_fd_unpoll (self->down.source, &self->down.out);
   self->done (self->user_data, why);
 }
 
@@ -236,8 +291,11 @@ direction_step (Direction *d)
     }
   if (tokens_at >= 0 && d->pending == 0)
     direction_wait (d, -1, 0, tokens_at);
-  else if (moved >= SLICE_BYTES)
-    direction_wait (d, -1, 0, 0);
+  else if (moved >= SLICE_BYTES && d->pending > 0)
+    /* The slice is used up: the other sources get their turn, and the
+     * poll, level-triggered, brings this one back at once (a ready time
+     * would do the same, and wake the context up twice on the way). */
+    direction_wait (d, d->to, G_IO_OUT, -1);
   else
     direction_wait (d, d->from, G_IO_IN, tokens_at);
 }
@@ -271,7 +329,10 @@ direction_init (RelaySplice *self,
     }
   d->tokens = 64 * 1024;
   d->refilled = g_get_monotonic_time ();
-  d->source = g_source_new (&direction_funcs, sizeof (GSource));
+  d->in.pollfd.fd = d->from;
+  d->out.pollfd.fd = d->to;
+  d->source = g_source_new (&direction_funcs, sizeof (DirectionSource));
+  ((DirectionSource *) d->source)->direction = d;
   g_source_set_static_name (d->source, "foctet relay splice");
   /* Not blocked while it dispatches: blocking takes a source's
    * descriptors out of the context's poll set and puts them back, and

@@ -1,0 +1,255 @@
+/* test-relay-splice.c: the relay server's splice of a raw circuit
+ * (plugins/relay/foctet-relay-splice.c, compiled in) between two socket
+ * pairs: the bytes both ways, back-pressure, the end of stream passed on,
+ * and a socket that hangs up while its direction waits on the other one.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+
+#include "foctet-relay-splice.h"
+#include "test-utils.h"
+
+#define TIMEOUT 10
+
+typedef struct {
+  GSocketConnection *a;        /* the dialer; its peer is the splice's a */
+  GSocketConnection *relay_a;
+  GSocketConnection *b;        /* the target; its peer is the splice's b */
+  GSocketConnection *relay_b;
+  RelaySplice *splice;
+  guint64 total;
+  gboolean done;
+  char *why;
+} Fixture;
+
+static void
+done_cb (gpointer    user_data,
+         const char *why)
+{
+  Fixture *f = user_data;
+
+  g_assert_false (f->done);
+  f->done = TRUE;
+  f->why = g_strdup (why);
+}
+
+static int
+fd_of (GSocketConnection *connection)
+{
+  return g_socket_get_fd (g_socket_connection_get_socket (connection));
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  foctet_test_socket_pair (&f->a, &f->relay_a);
+  foctet_test_socket_pair (&f->b, &f->relay_b);
+  g_assert_true (g_unix_set_fd_nonblocking (fd_of (f->a), TRUE, NULL));
+  g_assert_true (g_unix_set_fd_nonblocking (fd_of (f->b), TRUE, NULL));
+  f->splice = relay_splice_new (g_socket_connection_get_socket (f->relay_a),
+                                g_socket_connection_get_socket (f->relay_b), 0, &f->total, done_cb, f);
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_clear_pointer (&f->splice, relay_splice_free);
+  g_clear_object (&f->a);
+  g_clear_object (&f->relay_a);
+  g_clear_object (&f->b);
+  g_clear_object (&f->relay_b);
+  g_free (f->why);
+}
+
+/* Main-loop iterations that dispatched something, over @ms. */
+static guint
+dispatches_during (guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * 1000;
+  guint count = 0;
+
+  while (g_get_monotonic_time () < end)
+    {
+      if (g_main_context_iteration (NULL, FALSE))
+        count++;
+      else
+        g_usleep (1000);
+    }
+  return count;
+}
+
+/* Writes @chunk over and over into @fd, letting the splice run between
+ * writes, until the socket takes nothing more for a while: the direction
+ * behind it is full all the way. */
+static gsize
+fill (int           fd,
+      const guint8 *chunk,
+      gsize         len)
+{
+  gsize total = 0;
+  gint64 quiet_since = g_get_monotonic_time ();
+  gint64 end = quiet_since + TIMEOUT * G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < end && g_get_monotonic_time () - quiet_since < 200 * 1000)
+    {
+      gssize n = write (fd, chunk + total % len, len - total % len);
+
+      if (n > 0)
+        {
+          total += n;
+          quiet_since = g_get_monotonic_time ();
+          continue;
+        }
+      g_assert_true (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (1000);
+    }
+  g_assert_cmpint (g_get_monotonic_time (), <, end);
+  return total;
+}
+
+/* Reads @fd until the end of stream, checking the bytes against
+ * @pattern (written from its start over and over in @len pieces). */
+static gsize
+drain (int           fd,
+       const guint8 *pattern,
+       gsize         len)
+{
+  gint64 end = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  guint8 buffer[65536];
+  gsize total = 0;
+
+  for (;;)
+    {
+      gssize n = read (fd, buffer, sizeof buffer);
+
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      if (n == 0)
+        return total;
+      if (n < 0)
+        {
+          g_assert_true (errno == EAGAIN || errno == EWOULDBLOCK);
+          g_main_context_iteration (NULL, FALSE);
+          continue;
+        }
+      for (gssize i = 0; i < n; i++)
+        if (buffer[i] != pattern[(total + i) % len])
+          g_error ("Wrong byte at offset %" G_GSIZE_FORMAT, total + i);
+      total += n;
+    }
+}
+
+/* The dialer writes until everything between it and the target is full,
+ * then hangs up.  Its socket at the relay then reports the hang-up for
+ * as long as the splice waits for the target to read — that direction
+ * waits for output, not for that socket — and the splice must not spin
+ * on it.  Then the target reads every byte and the end of stream, and
+ * the splice ends once the target hangs up too. */
+static void
+test_hang_up_while_full (Fixture       *f,
+                         gconstpointer  data)
+{
+  guint8 chunk[65536];
+  gsize written, got;
+  guint busy;
+
+  for (gsize i = 0; i < sizeof chunk; i++)
+    chunk[i] = (guint8) (i * 7 + (i >> 8));
+  g_assert_true (relay_splice_is_zero_copy (f->splice));
+
+  written = fill (fd_of (f->a), chunk, sizeof chunk);
+  g_test_message ("%" G_GSIZE_FORMAT " bytes in before the dialer's side was full", written);
+  g_assert_cmpuint (written, >, RELAY_SPLICE_PIPE_SIZE);
+  g_assert_cmpuint (relay_splice_get_bytes (f->splice, TRUE), <, written);
+
+  g_assert_true (g_io_stream_close (G_IO_STREAM (f->a), NULL, NULL));
+  busy = dispatches_during (300);
+  g_test_message ("%u dispatches in 300 ms after the hang-up", busy);
+  g_assert_cmpuint (busy, <, 50);
+  g_assert_false (f->done);
+
+  got = drain (fd_of (f->b), chunk, sizeof chunk);
+  g_assert_cmpuint (got, ==, written);
+  g_assert_cmpuint (relay_splice_get_bytes (f->splice, TRUE), ==, written);
+  g_assert_true (relay_splice_get_done (f->splice, TRUE));
+
+  g_assert_true (g_io_stream_close (G_IO_STREAM (f->b), NULL, NULL));
+  foctet_test_wait_for (&f->done, TIMEOUT);
+  g_test_message ("splice over: %s", f->why != NULL ? f->why : "both ends closed");
+  g_assert_cmpuint (f->total, ==, written);
+}
+
+/* Bytes both ways at once, more than a pipe holds in each, and the ends
+ * of stream passed on. */
+static void
+test_both_ways (Fixture       *f,
+                gconstpointer  data)
+{
+  const gsize size = 8 * 1024 * 1024 + 3;
+  g_autofree guint8 *up = g_malloc (size);
+  g_autofree guint8 *down = g_malloc (size);
+  gsize up_sent = 0, down_sent = 0, up_got = 0, down_got = 0;
+  gboolean up_eof = FALSE, down_eof = FALSE;
+  gint64 end = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+
+  for (gsize i = 0; i < size; i++)
+    {
+      up[i] = (guint8) (i * 13 + (i >> 11));
+      down[i] = (guint8) (i * 29 + (i >> 9));
+    }
+
+  while (!up_eof || !down_eof)
+    {
+      guint8 buffer[65536];
+      gssize n;
+
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      if (up_sent < size && (n = write (fd_of (f->a), up + up_sent, size - up_sent)) > 0)
+        if ((up_sent += n) == size)
+          g_assert_cmpint (shutdown (fd_of (f->a), SHUT_WR), ==, 0);
+      if (down_sent < size && (n = write (fd_of (f->b), down + down_sent, size - down_sent)) > 0)
+        if ((down_sent += n) == size)
+          g_assert_cmpint (shutdown (fd_of (f->b), SHUT_WR), ==, 0);
+      if (!up_eof && (n = read (fd_of (f->b), buffer, sizeof buffer)) >= 0)
+        {
+          g_assert_cmpmem (buffer, n, up + up_got, n);
+          up_got += n;
+          up_eof = n == 0;
+        }
+      if (!down_eof && (n = read (fd_of (f->a), buffer, sizeof buffer)) >= 0)
+        {
+          g_assert_cmpmem (buffer, n, down + down_got, n);
+          down_got += n;
+          down_eof = n == 0;
+        }
+      g_main_context_iteration (NULL, FALSE);
+    }
+  g_assert_cmpuint (up_got, ==, size);
+  g_assert_cmpuint (down_got, ==, size);
+  foctet_test_wait_for (&f->done, TIMEOUT);
+  g_assert_null (f->why);
+  g_assert_cmpuint (f->total, ==, 2 * size);
+  g_assert_true (relay_splice_get_done (f->splice, TRUE));
+  g_assert_true (relay_splice_get_done (f->splice, FALSE));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/relay-splice/both-ways", Fixture, NULL, fixture_setup, test_both_ways, fixture_teardown);
+  g_test_add ("/relay-splice/hang-up-while-full", Fixture, NULL, fixture_setup, test_hang_up_while_full,
+              fixture_teardown);
+  return g_test_run ();
+}
