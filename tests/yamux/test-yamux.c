@@ -923,6 +923,34 @@ transfer_read_cb (GObject      *source,
                              G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
 }
 
+/* Moves @total bytes of the pattern from @writer to @reader, the writer
+ * starting with @write_next, and waits until the reader has checked them
+ * all and seen the end, and the writer's half-close is done. */
+static void
+transfer_run (Transfer     *t,
+              FoctetStream *writer,
+              FoctetStream *reader,
+              guint64       total,
+              void        (*write_next) (Transfer *t))
+{
+  g_autofree guint8 *pattern = make_pattern ();
+  g_autofree guint8 *buffer = g_malloc (TRANSFER_CHUNK);
+
+  t->writer = writer;
+  t->reader = reader;
+  t->pattern = pattern;
+  t->total = total;
+  t->buffer = buffer;
+  write_next (t);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (reader)), buffer,
+                             TRANSFER_CHUNK, G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
+  foctet_test_wait_for (&t->read_done, 120);
+  foctet_test_wait_for (&t->write_done, TIMEOUT);
+  g_assert_cmpuint (t->read, ==, t->total);
+  t->pattern = NULL;
+  t->buffer = NULL;
+}
+
 static void
 test_window_growth (Pair          *pair,
                     gconstpointer  data)
@@ -930,8 +958,6 @@ test_window_growth (Pair          *pair,
   g_autoptr(GError) error = NULL;
   g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/bulk", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
-  g_autofree guint8 *pattern = make_pattern ();
-  g_autofree guint8 *buffer = g_malloc (TRANSFER_CHUNK);
   Transfer t = { 0, };
   guint receive_window = 0, send_window = 0;
   gint64 start;
@@ -942,17 +968,8 @@ test_window_growth (Pair          *pair,
   g_object_get (accepted, "receive-window", &receive_window, NULL);
   g_assert_cmpuint (receive_window, ==, INITIAL_WINDOW);
 
-  t.writer = stream;
-  t.reader = accepted;
-  t.pattern = pattern;
-  t.total = 64 * 1024 * 1024;
-  t.buffer = buffer;
   start = g_get_monotonic_time ();
-  transfer_write_next (&t);
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (accepted)), buffer,
-                             TRANSFER_CHUNK, G_PRIORITY_DEFAULT, NULL, transfer_read_cb, &t);
-  foctet_test_wait_for (&t.read_done, 120);
-  foctet_test_wait_for (&t.write_done, TIMEOUT);
+  transfer_run (&t, stream, accepted, 64 * 1024 * 1024, transfer_write_next);
 
   seconds = (t.end_time - start) / 1e6;
   g_object_get (accepted, "receive-window", &receive_window, NULL);
@@ -1022,25 +1039,13 @@ test_write_through (Pair          *pair,
   g_autoptr(GError) error = NULL;
   g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/scratch", &error, TIMEOUT);
   g_autoptr(FoctetStream) accepted = NULL;
-  g_autofree guint8 *pattern = make_pattern ();
-  g_autofree guint8 *buffer = g_malloc (TRANSFER_CHUNK);
   g_autofree guint8 *scratch = g_malloc (SCRATCH_WRITE);
   Transfer t = { 0, };
 
   g_assert_no_error (error);
   accepted = accept_with_header (pair->server, "test/scratch");
-  t.writer = stream;
-  t.reader = accepted;
-  t.pattern = pattern;
-  t.total = 64 * 1024 * 1024;
-  t.buffer = buffer;
   t.scratch = scratch;
-  scratch_write_next (&t);
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (accepted)), buffer,
-                             TRANSFER_CHUNK, G_PRIORITY_DEFAULT, NULL, transfer_read_cb, &t);
-  foctet_test_wait_for (&t.read_done, 120);
-  foctet_test_wait_for (&t.write_done, TIMEOUT);
-  g_assert_cmpuint (t.read, ==, t.total);
+  transfer_run (&t, stream, accepted, 64 * 1024 * 1024, scratch_write_next);
 }
 
 static void
