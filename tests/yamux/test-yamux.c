@@ -826,6 +826,8 @@ test_connection_closed (Pair          *pair,
  * two, so that a lost, repeated or misplaced piece shows. */
 #define PATTERN_PERIOD (1024 * 1024 + 7)
 #define TRANSFER_CHUNK (256 * 1024)
+/* A scratch write spans three frames and ends in the middle of one. */
+#define SCRATCH_WRITE (600 * 1000 + 11)
 
 static guint8 *
 make_pattern (void)
@@ -851,7 +853,7 @@ typedef struct {
   gboolean write_done;
   gboolean read_done;
   gint64 end_time;
-  guint8 *scratch;             /* the one buffer the scratch writer writes from */
+  guint8 *scratch;             /* or NULL: the one buffer all writes are made from */
 } Transfer;
 
 static void transfer_write_next (Transfer *t);
@@ -881,21 +883,36 @@ transfer_written_cb (GObject      *source,
   g_assert_no_error (error);
   g_assert_cmpint (n, >, 0);
   t->written += n;
+  /* What the session would send if it still pointed into the buffer. */
+  if (t->scratch != NULL)
+    memset (t->scratch, 0xa5, SCRATCH_WRITE);
   transfer_write_next (t);
 }
 
 static void
 transfer_write_next (Transfer *t)
 {
+  const guint8 *data = t->pattern + t->written % PATTERN_PERIOD;
+  gsize len;
+
   if (t->written == t->total)
     {
       foctet_stream_close_write_async (t->writer, G_PRIORITY_DEFAULT, NULL,
                                        transfer_closed_write_cb, t);
       return;
     }
-  g_output_stream_write_async (g_io_stream_get_output_stream (G_IO_STREAM (t->writer)),
-                               t->pattern + t->written % PATTERN_PERIOD,
-                               MIN (TRANSFER_CHUNK, t->total - t->written),
+  len = MIN (t->scratch != NULL ? SCRATCH_WRITE : TRANSFER_CHUNK, t->total - t->written);
+  if (t->scratch != NULL)
+    {
+      /* One buffer, filled anew for each write (test_write_through()). */
+      gsize from = t->written % PATTERN_PERIOD;
+      gsize first = MIN (len, PATTERN_PERIOD - from);
+
+      memcpy (t->scratch, t->pattern + from, first);
+      memcpy (t->scratch + first, t->pattern, len - first);
+      data = t->scratch;
+    }
+  g_output_stream_write_async (g_io_stream_get_output_stream (G_IO_STREAM (t->writer)), data, len,
                                G_PRIORITY_DEFAULT, NULL, transfer_written_cb, t);
 }
 
@@ -923,15 +940,14 @@ transfer_read_cb (GObject      *source,
                              G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
 }
 
-/* Moves @total bytes of the pattern from @writer to @reader, the writer
- * starting with @write_next, and waits until the reader has checked them
- * all and seen the end, and the writer's half-close is done. */
+/* Moves @total bytes of the pattern from @writer to @reader and waits
+ * until the reader has checked them all and seen the end, and the
+ * writer's half-close is done. */
 static void
 transfer_run (Transfer     *t,
               FoctetStream *writer,
               FoctetStream *reader,
-              guint64       total,
-              void        (*write_next) (Transfer *t))
+              guint64       total)
 {
   g_autofree guint8 *pattern = make_pattern ();
   g_autofree guint8 *buffer = g_malloc (TRANSFER_CHUNK);
@@ -941,7 +957,7 @@ transfer_run (Transfer     *t,
   t->pattern = pattern;
   t->total = total;
   t->buffer = buffer;
-  write_next (t);
+  transfer_write_next (t);
   g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (reader)), buffer,
                              TRANSFER_CHUNK, G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
   foctet_test_wait_for (&t->read_done, 120);
@@ -969,7 +985,7 @@ test_window_growth (Pair          *pair,
   g_assert_cmpuint (receive_window, ==, INITIAL_WINDOW);
 
   start = g_get_monotonic_time ();
-  transfer_run (&t, stream, accepted, 64 * 1024 * 1024, transfer_write_next);
+  transfer_run (&t, stream, accepted, 64 * 1024 * 1024);
 
   seconds = (t.end_time - start) / 1e6;
   g_object_get (accepted, "receive-window", &receive_window, NULL);
@@ -981,48 +997,6 @@ test_window_growth (Pair          *pair,
   g_assert_cmpuint (receive_window, >, INITIAL_WINDOW);
   g_assert_cmpuint (receive_window, <=, 16 * 1024 * 1024);
   g_assert_cmpfloat (seconds, <, 60);
-}
-
-/* A scratch write spans three frames and ends in the middle of one. */
-#define SCRATCH_WRITE (600 * 1000 + 11)
-
-static void scratch_write_next (Transfer *t);
-
-static void
-scratch_written_cb (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  Transfer *t = user_data;
-  g_autoptr(GError) error = NULL;
-  gssize n = g_output_stream_write_finish (G_OUTPUT_STREAM (source), result, &error);
-
-  g_assert_no_error (error);
-  g_assert_cmpint (n, >, 0);
-  t->written += n;
-  /* What the session would send if it still pointed into the buffer. */
-  memset (t->scratch, 0xa5, SCRATCH_WRITE);
-  scratch_write_next (t);
-}
-
-static void
-scratch_write_next (Transfer *t)
-{
-  gsize len, from, first;
-
-  if (t->written == t->total)
-    {
-      foctet_stream_close_write_async (t->writer, G_PRIORITY_DEFAULT, NULL,
-                                       transfer_closed_write_cb, t);
-      return;
-    }
-  len = MIN (SCRATCH_WRITE, t->total - t->written);
-  from = t->written % PATTERN_PERIOD;
-  first = MIN (len, PATTERN_PERIOD - from);
-  memcpy (t->scratch, t->pattern + from, first);
-  memcpy (t->scratch + first, t->pattern, len - first);
-  g_output_stream_write_async (g_io_stream_get_output_stream (G_IO_STREAM (t->writer)), t->scratch, len,
-                               G_PRIORITY_DEFAULT, NULL, scratch_written_cb, t);
 }
 
 /* Big writes go to the session's stream without a copy when nothing is
@@ -1045,7 +1019,7 @@ test_write_through (Pair          *pair,
   g_assert_no_error (error);
   accepted = accept_with_header (pair->server, "test/scratch");
   t.scratch = scratch;
-  transfer_run (&t, stream, accepted, 64 * 1024 * 1024, scratch_write_next);
+  transfer_run (&t, stream, accepted, 64 * 1024 * 1024);
 }
 
 static void
