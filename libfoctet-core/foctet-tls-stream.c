@@ -10,6 +10,7 @@
 #include <gnutls/x509.h>
 
 #include "foctet-tls-stream.h"
+#include "foctet-poll-fd.h"
 #include "foctet-gnutls.h"
 #include "foctet-error.h"
 
@@ -481,16 +482,13 @@ flush_buffered (FoctetTlsStream *self)
 
 /* On a socket the flush source is made once and kept: it polls the
  * socket for G_IO_OUT while records wait (armed), and asks for nothing
- * otherwise.  Arming and disarming change only the events of its own
- * GPollFD, which the context reads afresh at every iteration: adding and
- * removing a descriptor, or a whole source, writes to the context's
- * wake-up descriptor in GLib 2.74, even on the context's own thread —
- * two system calls, and a wasted iteration, every time the socket fills
- * up (thousands of times per GiB).  Only the context's thread arms it. */
+ * otherwise, through a FoctetPollFd (foctet-poll-fd.h): every time the
+ * socket fills up (thousands of times per GiB), without the two system
+ * calls that adding and removing a descriptor cost.  Only the context's
+ * thread arms it. */
 typedef struct {
   GSource source;
-  GPollFD pollfd;                       /* events G_IO_OUT: armed */
-  gboolean polled;                      /* pollfd is in the source */
+  FoctetPollFd fd;
 } SocketFlushSource;
 
 static gboolean
@@ -502,9 +500,7 @@ socket_flush_cb (gpointer user_data)
 static gboolean
 socket_flush_check (GSource *source)
 {
-  /* Disarmed, an error or a hang-up still shows: dispatch takes the
-   * descriptor out, or every poll would return at once. */
-  return ((SocketFlushSource *) source)->pollfd.revents != 0;
+  return foctet_poll_fd_reported (&((SocketFlushSource *) source)->fd);
 }
 
 static gboolean
@@ -514,14 +510,10 @@ socket_flush_dispatch (GSource     *source,
 {
   SocketFlushSource *fs = (SocketFlushSource *) source;
 
-  if (fs->pollfd.events != 0 && callback (user_data) == G_SOURCE_CONTINUE)
+  if (fs->fd.pollfd.events != 0 && callback (user_data) == G_SOURCE_CONTINUE)
     return G_SOURCE_CONTINUE;
-  fs->pollfd.events = 0;
-  if (fs->pollfd.revents & (G_IO_ERR | G_IO_HUP | G_IO_NVAL))
-    {
-      g_source_remove_poll (source, &fs->pollfd);
-      fs->polled = FALSE;
-    }
+  foctet_poll_fd_wait (&fs->fd, source, 0);
+  foctet_poll_fd_drop_if_hung_up (&fs->fd, source);
   return G_SOURCE_CONTINUE;
 }
 
@@ -541,19 +533,14 @@ socket_flush_arm (FoctetTlsStream *self)
 
       self->flush_source = g_source_new (&socket_flush_funcs, sizeof (SocketFlushSource));
       fs = (SocketFlushSource *) self->flush_source;
-      fs->pollfd.fd = g_socket_get_fd (socket);
+      foctet_poll_fd_init (&fs->fd, g_socket_get_fd (socket));
       /* As base_source_new()'s. */
       g_source_set_can_recurse (self->flush_source, TRUE);
       g_source_set_callback (self->flush_source, socket_flush_cb, self, NULL);
       g_source_set_static_name (self->flush_source, "[foctet] TLS flush");
       g_source_attach (self->flush_source, self->context);
     }
-  fs->pollfd.events = G_IO_OUT;
-  if (!fs->polled)
-    {
-      g_source_add_poll (self->flush_source, &fs->pollfd);
-      fs->polled = TRUE;
-    }
+  foctet_poll_fd_wait (&fs->fd, self->flush_source, G_IO_OUT);
 }
 
 static gboolean

@@ -5,6 +5,8 @@
 #include "foctet-relay-splice.h"
 #include "foctet-relay-common.h"
 
+#include <foctet-poll-fd.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -15,25 +17,15 @@
  * the control connections must not starve behind a fast one. */
 #define SLICE_BYTES (4 * 1024 * 1024)
 
-/* One socket as a direction's source polls it.  Waiting for another
- * condition changes only the events of its GPollFD, which the context
- * reads afresh at every iteration: adding and removing a descriptor
- * writes to the context's wake-up descriptor in GLib 2.74, even on the
- * context's own thread — two system calls, and a wasted iteration, at
- * every step of a busy circuit.  A descriptor polled for nothing still
- * reports an error or a hang-up, so one that does leaves the poll set
- * until it is waited for again. */
-typedef struct {
-  GPollFD pollfd;
-  gboolean polled;                    /* pollfd is in the source */
-} SpliceFd;
-
 typedef struct {
   RelaySplice *splice;
   int from;
   int to;
-  SpliceFd in;                        /* from, for G_IO_IN */
-  SpliceFd out;                       /* to, for G_IO_OUT */
+  /* Both sockets, polled through FoctetPollFds (foctet-poll-fd.h):
+   * each step waits for one or the other without adding and removing
+   * descriptors. */
+  FoctetPollFd in;                    /* from, for G_IO_IN */
+  FoctetPollFd out;                   /* to, for G_IO_OUT */
   int pipe[2];                        /* -1 when buffered */
   guint8 *buffer;                     /* when not piped */
   gsize offset;                       /* of the pending bytes in buffer */
@@ -67,37 +59,12 @@ typedef struct {
 
 static void direction_step (Direction *d);
 
-static void
-splice_fd_poll (GSource      *source,
-                SpliceFd     *f,
-                GIOCondition  events)
-{
-  f->pollfd.events = events;
-  if (events != 0 && !f->polled)
-    {
-      g_source_add_poll (source, &f->pollfd);
-      f->polled = TRUE;
-    }
-}
-
-static void
-splice_fd_unpoll (GSource  *source,
-                  SpliceFd *f)
-{
-  f->pollfd.events = 0;
-  /* The context no longer sets it. */
-  f->pollfd.revents = 0;
-  if (f->polled)
-    g_source_remove_poll (source, &f->pollfd);
-  f->polled = FALSE;
-}
-
 static gboolean
 direction_check (GSource *source)
 {
   Direction *d = ((DirectionSource *) source)->direction;
 
-  return d->in.pollfd.revents != 0 || d->out.pollfd.revents != 0;
+  return foctet_poll_fd_reported (&d->in) || foctet_poll_fd_reported (&d->out);
 }
 
 static gboolean
@@ -106,11 +73,9 @@ direction_dispatch (GSource     *source,
                     gpointer     user_data)
 {
   Direction *d = user_data;
-  SpliceFd *fds[] = { &d->in, &d->out };
 
-  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
-    if (fds[i]->pollfd.events == 0 && (fds[i]->pollfd.revents & (G_IO_ERR | G_IO_HUP | G_IO_NVAL)))
-      splice_fd_unpoll (source, fds[i]);
+  foctet_poll_fd_drop_if_hung_up (&d->in, source);
+  foctet_poll_fd_drop_if_hung_up (&d->out, source);
   g_source_set_ready_time (source, -1);
   direction_step (d);
   return G_SOURCE_CONTINUE;
@@ -129,8 +94,8 @@ direction_wait (Direction    *d,
                 GIOCondition  condition,
                 gint64        ready_time)
 {
-  splice_fd_poll (d->source, &d->in, fd >= 0 && fd == d->from ? condition : 0);
-  splice_fd_poll (d->source, &d->out, fd >= 0 && fd == d->to ? condition : 0);
+  foctet_poll_fd_wait (&d->in, d->source, fd >= 0 && fd == d->from ? condition : 0);
+  foctet_poll_fd_wait (&d->out, d->source, fd >= 0 && fd == d->to ? condition : 0);
   g_source_set_ready_time (d->source, ready_time);
 }
 
@@ -144,10 +109,10 @@ splice_finish (RelaySplice *self,
   direction_wait (&self->up, -1, 0, -1);
   direction_wait (&self->down, -1, 0, -1);
   /* The sockets may be closed before the splice is freed. */
-  splice_fd_unpoll (self->up.source, &self->up.in);
-  splice_fd_unpoll (self->up.source, &self->up.out);
-  splice_fd_unpoll (self->down.source, &self->down.in);
-  splice_fd_unpoll (self->down.source, &self->down.out);
+  foctet_poll_fd_remove (&self->up.in, self->up.source);
+  foctet_poll_fd_remove (&self->up.out, self->up.source);
+  foctet_poll_fd_remove (&self->down.in, self->down.source);
+  foctet_poll_fd_remove (&self->down.out, self->down.source);
   self->done (self->user_data, why);
 }
 
@@ -329,8 +294,8 @@ direction_init (RelaySplice *self,
     }
   d->tokens = 64 * 1024;
   d->refilled = g_get_monotonic_time ();
-  d->in.pollfd.fd = d->from;
-  d->out.pollfd.fd = d->to;
+  foctet_poll_fd_init (&d->in, d->from);
+  foctet_poll_fd_init (&d->out, d->to);
   d->source = g_source_new (&direction_funcs, sizeof (DirectionSource));
   ((DirectionSource *) d->source)->direction = d;
   g_source_set_static_name (d->source, "foctet relay splice");

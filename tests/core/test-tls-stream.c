@@ -467,6 +467,55 @@ test_flush_without_writes (void)
   pair_clear (&pair);
 }
 
+/* After the flush source sent everything and went quiet, the peer hangs
+ * up: the socket then reports the hang-up at every poll, and the stream,
+ * which nobody reads or writes, must not dispatch on it again and again. */
+static void
+test_flush_then_hang_up (void)
+{
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  static guint8 chunk[64 * 1024];
+  Counter counter = { 0 };
+  Pair pair = { 0 };
+  GPollableOutputStream *out;
+  gboolean blocked = FALSE;
+  guint busy = 0;
+  gint64 end;
+
+  handshake_pair (&pair, client_id, server_id, FOCTET_TLS_ALPN, FOCTET_TLS_ALPN, NULL);
+  g_assert_no_error (pair.server_error);
+  out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (pair.server)));
+  for (guint i = 0; i < 1024 && !blocked; i++)    /* 64 MiB at the most */
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_pollable_output_stream_write_nonblocking (out, chunk, sizeof chunk, NULL, &error);
+
+      if (n < 0)
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+      blocked = n < 0;
+      counter.wanted += MAX (n, 0);
+    }
+  g_assert_true (blocked);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (pair.client)), counter.buffer,
+                             sizeof counter.buffer, G_PRIORITY_DEFAULT, NULL, counter_cb, &counter);
+  foctet_test_wait_for (&counter.reached, 10);
+  g_assert_no_error (counter.error);
+  g_assert_cmpuint (counter.received, ==, counter.wanted);
+
+  g_clear_object (&pair.client);
+  for (end = g_get_monotonic_time () + 300 * 1000; g_get_monotonic_time () < end;)
+    {
+      if (g_main_context_iteration (NULL, FALSE))
+        busy++;
+      else
+        g_usleep (1000);
+    }
+  g_test_message ("%u dispatches in 300 ms after the hang-up", busy);
+  g_assert_cmpuint (busy, <, 50);
+  pair_clear (&pair);
+}
+
 static gboolean
 writable_cb (GObject  *stream,
              gpointer  user_data)
@@ -578,6 +627,7 @@ main (int   argc,
   g_test_add_func ("/tls-stream/handshake-and-data", test_handshake_and_data);
   g_test_add_func ("/tls-stream/flush-without-writes", test_flush_without_writes);
   g_test_add_func ("/tls-stream/writev", test_writev);
+  g_test_add_func ("/tls-stream/flush-then-hang-up", test_flush_then_hang_up);
   g_test_add_func ("/tls-stream/node-id-mismatch", test_node_id_mismatch);
   g_test_add_func ("/tls-stream/alpn-mismatch", test_alpn_mismatch);
   g_test_add_func ("/tls-stream/timeout", test_timeout);
