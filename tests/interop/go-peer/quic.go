@@ -69,6 +69,19 @@ func (s quicStream) Write(b []byte) (int, error) {
 	return n, quicStreamError(err)
 }
 
+// Close half-closes the stream (FIN).  When the peer's STOP_SENDING has
+// already cancelled the sending side, quic-go's Close says only "close called
+// for canceled stream"; the error Write keeps carries the peer's code.
+func (s quicStream) Close() error {
+	err := s.Stream.Close()
+	if err != nil {
+		if _, werr := s.Stream.Write(nil); werr != nil {
+			return quicStreamError(werr)
+		}
+	}
+	return err
+}
+
 // Reset sends RESET_STREAM and STOP_SENDING with code.
 func (s quicStream) Reset(code uint64) {
 	s.Stream.CancelWrite(quic.StreamErrorCode(code))
