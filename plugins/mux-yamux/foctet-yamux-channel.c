@@ -42,6 +42,7 @@ yamux_channel_new (FoctetYamuxConnection *self,
   g_queue_init (&channel->recv_queue);
   channel->recv_window = FOCTET_YAMUX_INITIAL_WINDOW;
   channel->recv_window_max = FOCTET_YAMUX_INITIAL_WINDOW;
+  channel->read_ahead = READ_AHEAD_MIN;
   channel->last_window_update = g_get_monotonic_time ();
   channel->send_window = FOCTET_YAMUX_INITIAL_WINDOW;
 
@@ -88,6 +89,12 @@ yamux_channel_get_send_window (YamuxChannel *channel)
   return channel->send_window;
 }
 
+guint32
+yamux_channel_get_receive_buffered (YamuxChannel *channel)
+{
+  return channel->recv_buffered;
+}
+
 /* An inbound stream carries ACK on its first frame from this side. */
 guint16
 yamux_channel_ack_flag (YamuxChannel *channel)
@@ -104,6 +111,8 @@ channel_drop_received (YamuxChannel *channel)
   g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
   channel->recv_head_offset = 0;
   channel->recv_buffered = 0;
+  if (channel->session != NULL)
+    yamux_session_channel_read (channel->session, channel);
 }
 
 /* Grants consumed bytes back to the sender, growing the window when the
@@ -193,6 +202,7 @@ yamux_channel_read (YamuxChannel  *channel,
       return -1;
     }
 
+  channel->read_ahead = CLAMP (count, READ_AHEAD_MIN / 2, READ_AHEAD_MAX / 2) * 2;
   while (done < count && !g_queue_is_empty (&channel->recv_queue))
     {
       GBytes *piece = g_queue_peek_head (&channel->recv_queue);
@@ -211,6 +221,8 @@ yamux_channel_read (YamuxChannel  *channel,
     }
   channel->recv_buffered -= done;
   channel_consumed (channel, done);
+  if (channel->session != NULL)
+    yamux_session_channel_read (channel->session, channel);
   return done;
 }
 

@@ -39,6 +39,7 @@ enum {
   PROP_ACCEPT_BACKLOG,
   PROP_MAX_STREAM_WINDOW,
   PROP_MAX_SESSION_WINDOW,
+  PROP_READ_STALL_TIMEOUT,
   N_PROPS
 };
 
@@ -507,6 +508,8 @@ session_end (FoctetYamuxConnection *self,
     g_debug ("yamux session ends");
 
   session_stop_reading (self);
+  self->stalled = FALSE;
+  g_clear_pointer (&self->stall_source, source_destroy_and_unref);
   g_clear_pointer (&self->keepalive_source, source_destroy_and_unref);
   g_clear_pointer (&self->flush_source, source_destroy_and_unref);
   g_clear_pointer (&self->write_source, source_destroy_and_unref);
@@ -1016,6 +1019,119 @@ session_parse (FoctetYamuxConnection *self,
     }
 }
 
+/* Stalling reads (READ_AHEAD_MIN).  Only for a stream an application
+ * holds, and not again after a stall timed out until it was read down:
+ * an application that reads another stream first, or reads slowly,
+ * costs the other streams one stall, not their speed. */
+static gboolean
+session_should_stall (FoctetYamuxConnection *self)
+{
+  YamuxChannel *channel = self->payload_channel;
+
+  return self->read_stall_timeout > 0 &&
+         self->in_payload && channel != NULL && channel->app != NULL && !channel->read_closed &&
+         !channel->reset && !channel->stall_spent && channel->recv_buffered >= channel->read_ahead;
+}
+
+/* A stall's deadline is a field its prepare reads, not a ready time,
+ * for the reason given at the flush source. */
+typedef struct {
+  GSource source;
+  gint64 deadline;                 /* monotonic µs; 0: no stall */
+} StallSource;
+
+static gboolean
+stall_source_prepare (GSource *source,
+                      gint    *timeout)
+{
+  gint64 deadline = ((StallSource *) source)->deadline;
+  gint64 now;
+
+  *timeout = -1;
+  if (deadline == 0)
+    return FALSE;
+  now = g_source_get_time (source);
+  if (now >= deadline)
+    return TRUE;
+  *timeout = (deadline - now + 999) / 1000;
+  return FALSE;
+}
+
+static gboolean
+stall_source_check (GSource *source)
+{
+  gint64 deadline = ((StallSource *) source)->deadline;
+
+  return deadline != 0 && g_source_get_time (source) >= deadline;
+}
+
+static gboolean
+stall_source_dispatch (GSource     *source,
+                       GSourceFunc  callback,
+                       gpointer     user_data)
+{
+  ((StallSource *) source)->deadline = 0;
+  return callback (user_data);
+}
+
+static GSourceFuncs stall_source_funcs = {
+  stall_source_prepare, stall_source_check, stall_source_dispatch, NULL, NULL, NULL,
+};
+
+static void
+session_stall (FoctetYamuxConnection *self)
+{
+  self->stalled = TRUE;
+  self->stall_start = g_get_monotonic_time ();
+  ((StallSource *) self->stall_source)->deadline = self->stall_start + self->read_stall_timeout * G_GINT64_CONSTANT (1000);
+  session_stop_reading (self);
+}
+
+static void
+session_unstall (FoctetYamuxConnection *self)
+{
+  if (!self->stalled)
+    return;
+  self->stalled = FALSE;
+  ((StallSource *) self->stall_source)->deadline = 0;
+  if (self->out.bytes < SEND_QUEUE_HARD_LIMIT)
+    session_start_reading (self);
+}
+
+static gboolean
+session_stall_timeout_cb (gpointer user_data)
+{
+  FoctetYamuxConnection *self = user_data;
+
+  if (self->stalled && self->payload_channel != NULL)
+    self->payload_channel->stall_spent = TRUE;
+  session_unstall (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* @channel's application read from it, closed it or reset it. */
+void
+yamux_session_channel_read (FoctetYamuxConnection *self,
+                            YamuxChannel          *channel)
+{
+  gboolean stalled_on = self->stalled && channel == self->payload_channel;
+
+  if (channel->recv_buffered > channel->read_ahead / 2)
+    {
+      if (stalled_on)
+        {
+          gint64 timeout = self->read_stall_timeout * G_GINT64_CONSTANT (1000);
+
+          ((StallSource *) self->stall_source)->deadline =
+            MIN (self->stall_start + READ_STALL_MAX_TIMEOUTS * timeout, g_get_monotonic_time () + timeout);
+        }
+      return;
+    }
+  channel->stall_spent = FALSE;
+  if (stalled_on)
+    session_unstall (self);
+}
+
 static void
 session_read (FoctetYamuxConnection *self)
 {
@@ -1027,6 +1143,12 @@ session_read (FoctetYamuxConnection *self)
       GError *error = NULL;
       gboolean eof = FALSE, would_block = FALSE;
       gsize start;
+
+      if (session_should_stall (self))
+        {
+          session_stall (self);
+          return;
+        }
 
       if (self->chunk != NULL && YAMUX_READ_CHUNK_SIZE - self->chunk->used < READ_MIN_SPACE)
         {
@@ -1104,7 +1226,7 @@ session_readable_cb (GObject  *pollable,
 static void
 session_start_reading (FoctetYamuxConnection *self)
 {
-  if (self->read_source != NULL || self->shut)
+  if (self->read_source != NULL || self->shut || self->stalled)
     return;
   self->read_source = g_pollable_input_stream_create_source (self->input, NULL);
   g_source_set_static_name (self->read_source, "yamux session readable");
@@ -1196,6 +1318,9 @@ foctet_yamux_connection_get_property (GObject    *object,
     case PROP_MAX_SESSION_WINDOW:
       g_value_set_uint64 (value, self->max_session_window);
       break;
+    case PROP_READ_STALL_TIMEOUT:
+      g_value_set_uint (value, self->read_stall_timeout);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1228,6 +1353,9 @@ foctet_yamux_connection_set_property (GObject      *object,
       break;
     case PROP_MAX_SESSION_WINDOW:
       self->max_session_window = g_value_get_uint64 (value);
+      break;
+    case PROP_READ_STALL_TIMEOUT:
+      self->read_stall_timeout = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1334,6 +1462,22 @@ foctet_yamux_connection_class_init (FoctetYamuxConnectionClass *klass)
     g_param_spec_uint64 ("max-session-window", NULL, NULL, 0, G_MAXUINT64,
                          FOCTET_YAMUX_DEFAULT_MAX_SESSION_WINDOW,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetYamuxConnection:read-stall-timeout:
+   *
+   * Milliseconds the session waits, at most, for an application that is
+   * reading a stream to read what it holds before reading on: while a
+   * stream's application has more than twice its last read's size (at
+   * least 512 KiB) unread, the session reads no further until it has
+   * read half of that, or for this long without a read, or five times as
+   * long in all.  A reading application gets its bytes fresh in the
+   * cache; one that stops reading a stream holds the others up for one
+   * wait.  0: the session reads as far ahead as the windows allow.
+   */
+  properties[PROP_READ_STALL_TIMEOUT] =
+    g_param_spec_uint ("read-stall-timeout", NULL, NULL, 0, 60 * 1000,
+                       FOCTET_YAMUX_DEFAULT_READ_STALL_TIMEOUT,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -1355,6 +1499,7 @@ foctet_yamux_connection_init (FoctetYamuxConnection *self)
   self->max_session_window = FOCTET_YAMUX_DEFAULT_MAX_SESSION_WINDOW;
   self->accept_backlog = FOCTET_YAMUX_DEFAULT_ACCEPT_BACKLOG;
   self->keepalive_interval = FOCTET_YAMUX_DEFAULT_KEEPALIVE_INTERVAL;
+  self->read_stall_timeout = FOCTET_YAMUX_DEFAULT_READ_STALL_TIMEOUT;
 }
 
 FoctetYamuxConnection *
@@ -1399,6 +1544,10 @@ foctet_yamux_connection_new (GIOStream           *base_stream,
   g_source_set_static_name (self->flush_source, "yamux session flush");
   g_source_set_callback (self->flush_source, session_flush_cb, self, NULL);
   g_source_attach (self->flush_source, self->context);
+  self->stall_source = g_source_new (&stall_source_funcs, sizeof (StallSource));
+  g_source_set_static_name (self->stall_source, "yamux session read stall");
+  g_source_set_callback (self->stall_source, session_stall_timeout_cb, self, NULL);
+  g_source_attach (self->stall_source, self->context);
 
   /* A first ping measures the round-trip time auto-tuning needs. */
   session_send_ping (self);

@@ -16,6 +16,20 @@ G_BEGIN_DECLS
 /* Bytes read in one dispatch, so that writing and other sources get
  * their turn under a flood. */
 #define READ_BUDGET (1024 * 1024)
+/* Reading stalls while the stream whose payload it is in holds more than
+ * its read-ahead that its application has not read yet — twice what the
+ * application last asked for, between READ_AHEAD_MIN and READ_AHEAD_MAX —
+ * until the application reads it down to half, but no longer than the
+ * session's read-stall-timeout without a read of it, nor
+ * READ_STALL_MAX_TIMEOUTS times that in all.  An application that reads
+ * as fast as it can then gets its bytes while they are still in the
+ * cache, the read chunks are reused, and each read of the base stream
+ * finds more waiting; a stream whose application reads slowly or not at
+ * all holds up the others for one stall, and its window bounds what it
+ * takes (see session_should_stall()). */
+#define READ_AHEAD_MIN (512 * 1024)
+#define READ_AHEAD_MAX (4 * 1024 * 1024)
+#define READ_STALL_MAX_TIMEOUTS 5
 /* Payload pieces shorter than this are copied out of the read chunk. */
 #define COPY_BELOW (16 * 1024)
 /* Longest Data frame this side sends, so that streams interleave. */
@@ -63,6 +77,8 @@ struct _YamuxChannel {
   gint64 last_window_update;
   gboolean recv_fin;
   gboolean read_closed;            /* the application reads no more */
+  gboolean stall_spent;            /* a stall on it timed out: none until it is read down */
+  gsize read_ahead;                /* unread bytes at which reading stalls */
   gboolean closed;                 /* the whole stream was closed */
 
   /* Sending. */
@@ -102,6 +118,9 @@ struct _FoctetYamuxConnection {
   guint32 payload_left;
   YamuxChannel *payload_channel;   /* NULL: the payload is dropped */
   gboolean payload_fin;
+  GSource *stall_source;           /* ends a stall on payload_channel */
+  gboolean stalled;
+  gint64 stall_start;
 
   /* Writing. */
   YamuxOutQueue out;
@@ -114,6 +133,7 @@ struct _FoctetYamuxConnection {
   guint64 max_session_window;
   guint64 recv_window_total;
   guint accept_backlog;
+  guint read_stall_timeout;        /* ms; 0: reading never stalls */
 
   /* Keep-alive and round-trip time. */
   guint keepalive_interval;
@@ -140,6 +160,8 @@ void yamux_session_queue_frame (FoctetYamuxConnection *self,
                                 guint32                length);
 void yamux_session_open_pending (FoctetYamuxConnection *self);
 void yamux_session_check_drained (FoctetYamuxConnection *self);
+void yamux_session_channel_read (FoctetYamuxConnection *self,
+                                 YamuxChannel          *channel);
 
 /* The channels, for their session. */
 YamuxChannel *yamux_channel_new (FoctetYamuxConnection *self,

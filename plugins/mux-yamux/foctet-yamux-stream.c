@@ -17,6 +17,7 @@ enum {
   PROP_0,
   PROP_RECEIVE_WINDOW,
   PROP_SEND_WINDOW,
+  PROP_RECEIVE_BUFFERED,
   N_PROPS
 };
 
@@ -120,6 +121,9 @@ foctet_yamux_stream_get_property (GObject    *object,
     case PROP_SEND_WINDOW:
       g_value_set_uint (value, yamux_channel_get_send_window (stream_channel (self)));
       break;
+    case PROP_RECEIVE_BUFFERED:
+      g_value_set_uint (value, yamux_channel_get_receive_buffered (stream_channel (self)));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -148,6 +152,14 @@ foctet_yamux_stream_class_init (FoctetYamuxStreamClass *klass)
    */
   properties[PROP_SEND_WINDOW] =
     g_param_spec_uint ("send-window", NULL, NULL, 0, G_MAXUINT32, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetYamuxStream:receive-buffered:
+   *
+   * Bytes received on the stream that the application has not read yet.
+   */
+  properties[PROP_RECEIVE_BUFFERED] =
+    g_param_spec_uint ("receive-buffered", NULL, NULL, 0, G_MAXUINT32, 0,
                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }

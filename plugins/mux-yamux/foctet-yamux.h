@@ -32,6 +32,7 @@ G_BEGIN_DECLS
 #define FOCTET_YAMUX_DEFAULT_MAX_SESSION_WINDOW (64 * 1024 * 1024)
 #define FOCTET_YAMUX_DEFAULT_ACCEPT_BACKLOG 256
 #define FOCTET_YAMUX_DEFAULT_KEEPALIVE_INTERVAL 30
+#define FOCTET_YAMUX_DEFAULT_READ_STALL_TIMEOUT 10
 
 #define FOCTET_YAMUX_TYPE_MUXER (foctet_yamux_muxer_get_type ())
 G_DECLARE_FINAL_TYPE (FoctetYamuxMuxer, foctet_yamux_muxer, FOCTET_YAMUX, MUXER, GObject)
@@ -71,6 +72,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (YamuxChannel, yamux_channel_unref)
 guint32 yamux_channel_get_id (YamuxChannel *channel);
 guint32 yamux_channel_get_receive_window (YamuxChannel *channel);
 guint32 yamux_channel_get_send_window (YamuxChannel *channel);
+guint32 yamux_channel_get_receive_buffered (YamuxChannel *channel);
 
 /* Non-blocking I/O, as GPollableInputStream and GPollableOutputStream
  * want it: G_IO_ERROR_WOULD_BLOCK when nothing can be done now. */

@@ -854,6 +854,8 @@ typedef struct {
   gboolean read_done;
   gint64 end_time;
   guint8 *scratch;             /* or NULL: the one buffer all writes are made from */
+  gsize read_size;             /* or 0: TRANSFER_CHUNK */
+  guint max_buffered;          /* the most the reader's stream held unread after a read */
 } Transfer;
 
 static void transfer_write_next (Transfer *t);
@@ -936,7 +938,13 @@ transfer_read_cb (GObject      *source,
   if (memcmp (t->buffer, t->pattern + t->read % PATTERN_PERIOD, n) != 0)
     g_error ("Wrong bytes at offset %" G_GUINT64_FORMAT, t->read);
   t->read += n;
-  g_input_stream_read_async (G_INPUT_STREAM (source), t->buffer, TRANSFER_CHUNK,
+  {
+    guint buffered = 0;
+
+    g_object_get (t->reader, "receive-buffered", &buffered, NULL);
+    t->max_buffered = MAX (t->max_buffered, buffered);
+  }
+  g_input_stream_read_async (G_INPUT_STREAM (source), t->buffer, t->read_size,
                              G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
 }
 
@@ -957,9 +965,12 @@ transfer_run (Transfer     *t,
   t->pattern = pattern;
   t->total = total;
   t->buffer = buffer;
+  if (t->read_size == 0)
+    t->read_size = TRANSFER_CHUNK;
+  g_assert_cmpuint (t->read_size, <=, TRANSFER_CHUNK);
   transfer_write_next (t);
   g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (reader)), buffer,
-                             TRANSFER_CHUNK, G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
+                             t->read_size, G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
   foctet_test_wait_for (&t->read_done, 120);
   foctet_test_wait_for (&t->write_done, TIMEOUT);
   g_assert_cmpuint (t->read, ==, t->total);
@@ -1020,6 +1031,116 @@ test_write_through (Pair          *pair,
   accepted = accept_with_header (pair->server, "test/scratch");
   t.scratch = scratch;
   transfer_run (&t, stream, accepted, 64 * 1024 * 1024);
+}
+
+/* As in foctet-yamux-session.h. */
+#define READ_AHEAD_MIN (512 * 1024)   /* what a reader of up to 256 KiB gets */
+#define READ_CHUNK (256 * 1024)
+
+/* While its application reads as fast as it can, a stream holds little
+ * it has not read: the session stops reading at READ_AHEAD_MIN ahead of
+ * the application until the application has read half of it, instead
+ * of filling the whole window (up to 16 MiB) ahead of it.  The reader
+ * here takes 16 KiB per read, the writer gives 256 KiB per write.  The
+ * bytes still arrive whole and in order, and the window still grows. */
+static void
+test_read_ahead (Pair          *pair,
+                 gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/ahead", &error, TIMEOUT);
+  g_autoptr(FoctetStream) accepted = NULL;
+  Transfer t = { 0, };
+  guint receive_window = 0;
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/ahead");
+  /* However slow the machine, no stall ends without the reader. */
+  g_object_set (pair->server, "read-stall-timeout", 60 * 1000, NULL);
+  t.read_size = 16 * 1024;
+  transfer_run (&t, stream, accepted, 16 * 1024 * 1024);
+  g_object_get (accepted, "receive-window", &receive_window, NULL);
+  g_test_message ("At most %u KiB unread after a read; the window grew to %u KiB",
+                  t.max_buffered / 1024, receive_window / 1024);
+  /* The session looks before each read of up to a chunk. */
+  g_assert_cmpuint (t.max_buffered, <, READ_AHEAD_MIN + READ_CHUNK);
+  g_assert_cmpuint (receive_window, >, INITIAL_WINDOW);
+}
+
+/* Reads @len bytes of @stream into @buffer; the end of the stream is
+ * a failure. */
+static void
+read_exactly (FoctetStream *stream,
+              guint8       *buffer,
+              gsize         len)
+{
+  for (gsize done = 0; done < len;)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = foctet_test_stream_read_some (stream, buffer + done, MIN (len - done, 256 * 1024),
+                                               &error, TIMEOUT);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (n, >, 0);
+      done += n;
+    }
+}
+
+/* An application that stops reading one stream and waits for another
+ * holds the other up for one stall (read-stall-timeout, 10 ms) at most:
+ * stream A's bytes, sent ahead of B's, fill A's grown window unread while
+ * the reader waits for all of B. */
+static void
+test_read_ahead_other_stream (Pair          *pair,
+                              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) a = foctet_test_open_stream (pair->client, "test/a", &error, TIMEOUT);
+  g_autoptr(FoctetStream) b = foctet_test_open_stream (pair->client, "test/b", &error, TIMEOUT);
+  g_autoptr(FoctetStream) accepted_a = NULL;
+  g_autoptr(FoctetStream) accepted_b = NULL;
+  g_autoptr(GBytes) data_a = random_bytes (16 * 1024 * 1024);
+  g_autoptr(GBytes) data_b = random_bytes (1024 * 1024);
+  g_autofree guint8 *got_a = g_malloc (g_bytes_get_size (data_a));
+  g_autofree guint8 *got_b = g_malloc (g_bytes_get_size (data_b));
+  gsize read_a = 0;
+  gboolean done_a = FALSE, done_b = FALSE;
+  guint receive_window = 0, buffered = 0;
+  char end;
+
+  g_assert_no_error (error);
+  accepted_a = accept_with_header (pair->server, "test/a");
+  accepted_b = accept_with_header (pair->server, "test/b");
+
+  /* Reading A grows its window past what the session reads ahead. */
+  write_all_start (a, data_a, &done_a);
+  while (receive_window < 2 * READ_AHEAD_MIN && read_a < g_bytes_get_size (data_a) / 2)
+    {
+      read_exactly (accepted_a, got_a + read_a, 256 * 1024);
+      read_a += 256 * 1024;
+      g_object_get (accepted_a, "receive-window", &receive_window, NULL);
+    }
+  g_assert_cmpuint (receive_window, >=, 2 * READ_AHEAD_MIN);
+
+  /* Now only B is read, whose frames come after A's. */
+  write_all_start (b, data_b, &done_b);
+  read_exactly (accepted_b, got_b, g_bytes_get_size (data_b));
+  g_assert_cmpint (foctet_test_stream_read_some (accepted_b, &end, 1, &error, TIMEOUT), ==, 0);
+  g_assert_no_error (error);
+  g_assert_cmpmem (got_b, g_bytes_get_size (data_b), g_bytes_get_data (data_b, NULL),
+                   g_bytes_get_size (data_b));
+  foctet_test_wait_for (&done_b, TIMEOUT);
+  /* A was past the stall threshold, unread, while B came through. */
+  g_object_get (accepted_a, "receive-buffered", &buffered, NULL);
+  g_test_message ("Stream A: window %u KiB, %u KiB unread", receive_window / 1024, buffered / 1024);
+  g_assert_cmpuint (buffered, >=, READ_AHEAD_MIN);
+
+  read_exactly (accepted_a, got_a + read_a, g_bytes_get_size (data_a) - read_a);
+  g_assert_cmpint (foctet_test_stream_read_some (accepted_a, &end, 1, &error, TIMEOUT), ==, 0);
+  g_assert_no_error (error);
+  g_assert_cmpmem (got_a, g_bytes_get_size (data_a), g_bytes_get_data (data_a, NULL),
+                   g_bytes_get_size (data_a));
+  foctet_test_wait_for (&done_a, TIMEOUT);
 }
 
 static void
@@ -1910,6 +2031,8 @@ main (int   argc,
   PAIR_TEST ("flow/window-growth", test_window_growth);
   PAIR_TEST ("flow/slow-reader", test_slow_reader);
   PAIR_TEST ("flow/write-through", test_write_through);
+  PAIR_TEST ("flow/read-ahead", test_read_ahead);
+  PAIR_TEST ("flow/read-ahead-other-stream", test_read_ahead_other_stream);
   PAIR_TEST ("ping/rtt", test_ping_rtt);
   PAIR_TEST ("go-away/between-sessions", test_go_away_between_sessions);
 #undef PAIR_TEST
