@@ -95,6 +95,12 @@ yamux_channel_get_receive_buffered (YamuxChannel *channel)
   return channel->recv_buffered;
 }
 
+guint64
+yamux_channel_get_read_through (YamuxChannel *channel)
+{
+  return channel->recv_through;
+}
+
 /* An inbound stream carries ACK on its first frame from this side. */
 guint16
 yamux_channel_ack_flag (YamuxChannel *channel)
@@ -112,7 +118,7 @@ channel_drop_received (YamuxChannel *channel)
   channel->recv_head_offset = 0;
   channel->recv_buffered = 0;
   if (channel->session != NULL)
-    yamux_session_channel_read (channel->session, channel);
+    yamux_session_channel_read (channel->session, channel, 0);
 }
 
 /* Grants consumed bytes back to the sender, growing the window when the
@@ -163,8 +169,10 @@ channel_consumed (YamuxChannel *channel,
 gboolean
 yamux_channel_is_readable (YamuxChannel *channel)
 {
+  /* The session waiting for this application to read on through it. */
   return channel->reset || channel->read_closed || channel->recv_buffered > 0 ||
-         channel->recv_fin || channel->error != NULL;
+         channel->recv_fin || channel->error != NULL ||
+         (channel->session != NULL && channel->session->stall_channel == channel);
 }
 
 gssize
@@ -188,21 +196,14 @@ yamux_channel_read (YamuxChannel  *channel,
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is closed");
       return -1;
     }
-  if (channel->recv_buffered == 0)
+  if (count == 0 || (channel->recv_buffered == 0 && channel->recv_fin))
+    return 0;
+  if (channel->recv_buffered == 0 && channel->error != NULL)
     {
-      if (channel->recv_fin || count == 0)
-        return 0;
-      if (channel->error != NULL)
-        {
-          g_propagate_error (error, g_error_copy (channel->error));
-          return -1;
-        }
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                           "No data on the yamux stream yet");
+      g_propagate_error (error, g_error_copy (channel->error));
       return -1;
     }
 
-  channel->read_ahead = CLAMP (count, READ_AHEAD_MIN / 2, READ_AHEAD_MAX / 2) * 2;
   while (done < count && !g_queue_is_empty (&channel->recv_queue))
     {
       GBytes *piece = g_queue_peek_head (&channel->recv_queue);
@@ -220,9 +221,29 @@ yamux_channel_read (YamuxChannel  *channel,
         }
     }
   channel->recv_buffered -= done;
+  /* With nothing left here, a big read goes on in the session's stream. */
+  if (channel->recv_buffered == 0 && done < count && count >= READ_THROUGH_MIN &&
+      channel->session != NULL && !channel->recv_fin)
+    {
+      gsize n = yamux_session_read_through (channel->session, channel, out + done, count - done);
+
+      channel->recv_through += n;
+      done += n;
+    }
+  if (done == 0)
+    {
+      /* Nothing to read through (a small read, or the session's stream
+       * has nothing): the session reads for this channel again. */
+      if (channel->session != NULL)
+        yamux_session_channel_read (channel->session, channel, 0);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                           "No data on the yamux stream yet");
+      return -1;
+    }
+  channel->read_ahead = CLAMP (count, READ_AHEAD_MIN / 2, READ_AHEAD_MAX / 2) * 2;
   channel_consumed (channel, done);
   if (channel->session != NULL)
-    yamux_session_channel_read (channel->session, channel);
+    yamux_session_channel_read (channel->session, channel, count);
   return done;
 }
 

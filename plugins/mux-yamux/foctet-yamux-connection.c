@@ -508,7 +508,7 @@ session_end (FoctetYamuxConnection *self,
     g_debug ("yamux session ends");
 
   session_stop_reading (self);
-  self->stalled = FALSE;
+  g_clear_pointer (&self->stall_channel, yamux_channel_unref);
   g_clear_pointer (&self->stall_source, source_destroy_and_unref);
   g_clear_pointer (&self->keepalive_source, source_destroy_and_unref);
   g_clear_pointer (&self->flush_source, source_destroy_and_unref);
@@ -792,6 +792,21 @@ session_handle_go_away (FoctetYamuxConnection   *self,
 
 /* A Data or WindowUpdate frame's header.  Sets the session up to take the
  * Data payload that follows. */
+/* Counts the Data frames in a row for one stream: after a few, the next
+ * is likely the same stream's too (yamux_session_read_through()). */
+static void
+session_count_data_frame (FoctetYamuxConnection *self,
+                          YamuxChannel          *channel)
+{
+  if (self->data_run_id == channel->id)
+    self->data_run = MIN (self->data_run + 1, G_MAXUINT);
+  else
+    {
+      self->data_run_id = channel->id;
+      self->data_run = 1;
+    }
+}
+
 static void
 session_handle_stream_frame (FoctetYamuxConnection   *self,
                              const FoctetYamuxHeader *header)
@@ -943,6 +958,7 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
     }
   self->payload_channel = yamux_channel_ref (channel);
   self->payload_fin = (header->flags & FOCTET_YAMUX_FLAG_FIN) != 0;
+  session_count_data_frame (self, channel);
 }
 
 static void
@@ -956,6 +972,33 @@ session_payload_done (FoctetYamuxConnection *self)
 }
 
 static void
+session_handle_header (FoctetYamuxConnection *self,
+                       const guint8          *data)
+{
+  FoctetYamuxHeader header;
+  GError *error = NULL;
+
+  if (!foctet_yamux_header_decode (data, &header, self->max_stream_window, &error))
+    {
+      session_protocol_error (self, error);
+      return;
+    }
+
+  switch (header.type)
+    {
+    case FOCTET_YAMUX_TYPE_PING:
+      session_handle_ping (self, &header);
+      break;
+    case FOCTET_YAMUX_TYPE_GO_AWAY:
+      session_handle_go_away (self, &header);
+      break;
+    default:
+      session_handle_stream_frame (self, &header);
+      break;
+    }
+}
+
+static void
 session_parse (FoctetYamuxConnection *self,
                YamuxReadChunk        *chunk,
                gsize                  pos,
@@ -963,8 +1006,6 @@ session_parse (FoctetYamuxConnection *self,
 {
   while (pos < end && !self->shut)
     {
-      FoctetYamuxHeader header;
-      GError *error = NULL;
       const guint8 *data;
 
       if (self->in_payload)
@@ -998,25 +1039,21 @@ session_parse (FoctetYamuxConnection *self,
           pos += FOCTET_YAMUX_HEADER_SIZE;
         }
 
-      if (!foctet_yamux_header_decode (data, &header, self->max_stream_window, &error))
-        {
-          session_protocol_error (self, error);
-          return;
-        }
-
-      switch (header.type)
-        {
-        case FOCTET_YAMUX_TYPE_PING:
-          session_handle_ping (self, &header);
-          break;
-        case FOCTET_YAMUX_TYPE_GO_AWAY:
-          session_handle_go_away (self, &header);
-          break;
-        default:
-          session_handle_stream_frame (self, &header);
-          break;
-        }
+      session_handle_header (self, data);
     }
+}
+
+/* A whole header a read-through took from the stream and left to the
+ * session (yamux_session_read_through()). */
+static void
+session_handle_pending_header (FoctetYamuxConnection *self)
+{
+  if (self->shut || self->header_have < FOCTET_YAMUX_HEADER_SIZE)
+    return;
+  self->header_have = 0;
+  self->parsing = TRUE;
+  session_handle_header (self, self->header_buf);
+  self->parsing = FALSE;
 }
 
 /* Stalling reads (READ_AHEAD_MIN).  Only for a stream an application
@@ -1033,11 +1070,12 @@ session_should_stall (FoctetYamuxConnection *self)
          !channel->reset && !channel->stall_spent && channel->recv_buffered >= channel->read_ahead;
 }
 
-/* A stall's deadline is a field its prepare reads, not a ready time,
- * for the reason given at the flush source. */
+/* The session's timer: a stall's deadline, or 1 for "at once" (a pending
+ * header).  A field its prepare reads, not a ready time, for the reason
+ * given at the flush source. */
 typedef struct {
   GSource source;
-  gint64 deadline;                 /* monotonic µs; 0: no stall */
+  gint64 deadline;                 /* monotonic µs; 0: none */
 } StallSource;
 
 static gboolean
@@ -1079,52 +1117,83 @@ static GSourceFuncs stall_source_funcs = {
 };
 
 static void
-session_stall (FoctetYamuxConnection *self)
+session_set_timer (FoctetYamuxConnection *self,
+                   gint64                 deadline)
 {
-  self->stalled = TRUE;
+  if (self->stall_source != NULL)
+    ((StallSource *) self->stall_source)->deadline = deadline;
+}
+
+/* Waits for @channel's application: from now, at most read-stall-timeout
+ * without a read of it. */
+static void
+session_stall (FoctetYamuxConnection *self,
+               YamuxChannel          *channel)
+{
+  if (self->stall_channel != channel)
+    {
+      g_clear_pointer (&self->stall_channel, yamux_channel_unref);
+      self->stall_channel = yamux_channel_ref (channel);
+    }
   self->stall_start = g_get_monotonic_time ();
-  ((StallSource *) self->stall_source)->deadline = self->stall_start + self->read_stall_timeout * G_GINT64_CONSTANT (1000);
+  session_set_timer (self, self->stall_start + self->read_stall_timeout * G_GINT64_CONSTANT (1000));
   session_stop_reading (self);
+}
+
+/* The stalled-on application read: the wait goes on, up to
+ * READ_STALL_MAX_TIMEOUTS in all. */
+static void
+session_stall_extend (FoctetYamuxConnection *self)
+{
+  gint64 timeout = self->read_stall_timeout * G_GINT64_CONSTANT (1000);
+
+  session_set_timer (self, MIN (self->stall_start + READ_STALL_MAX_TIMEOUTS * timeout,
+                                g_get_monotonic_time () + timeout));
 }
 
 static void
 session_unstall (FoctetYamuxConnection *self)
 {
-  if (!self->stalled)
+  if (self->stall_channel == NULL)
     return;
-  self->stalled = FALSE;
-  ((StallSource *) self->stall_source)->deadline = 0;
+  g_clear_pointer (&self->stall_channel, yamux_channel_unref);
+  session_set_timer (self, 0);
   if (self->out.bytes < SEND_QUEUE_HARD_LIMIT)
     session_start_reading (self);
 }
 
 static gboolean
-session_stall_timeout_cb (gpointer user_data)
+session_timer_cb (gpointer user_data)
 {
   FoctetYamuxConnection *self = user_data;
 
-  if (self->stalled && self->payload_channel != NULL)
-    self->payload_channel->stall_spent = TRUE;
-  session_unstall (self);
+  g_object_ref (self);
+  if (self->stall_channel != NULL)
+    {
+      self->stall_channel->stall_spent = TRUE;
+      session_unstall (self);
+    }
+  session_handle_pending_header (self);
+  g_object_unref (self);
   return G_SOURCE_CONTINUE;
 }
 
-/* @channel's application read from it, closed it or reset it. */
+/* @channel's application read @count bytes from it (0: it closed it or
+ * reset it).  A reader that reads big enough to read through keeps the
+ * session waiting while it empties what it has, then reads on in the
+ * session's stream itself; any other stops the wait at half. */
 void
 yamux_session_channel_read (FoctetYamuxConnection *self,
-                            YamuxChannel          *channel)
+                            YamuxChannel          *channel,
+                            gsize                  count)
 {
-  gboolean stalled_on = self->stalled && channel == self->payload_channel;
+  gboolean stalled_on = channel == self->stall_channel;
 
-  if (channel->recv_buffered > channel->read_ahead / 2)
+  if (channel->recv_buffered > channel->read_ahead / 2 ||
+      (stalled_on && count >= READ_THROUGH_MIN && !channel->recv_fin))
     {
       if (stalled_on)
-        {
-          gint64 timeout = self->read_stall_timeout * G_GINT64_CONSTANT (1000);
-
-          ((StallSource *) self->stall_source)->deadline =
-            MIN (self->stall_start + READ_STALL_MAX_TIMEOUTS * timeout, g_get_monotonic_time () + timeout);
-        }
+        session_stall_extend (self);
       return;
     }
   channel->stall_spent = FALSE;
@@ -1132,10 +1201,133 @@ yamux_session_channel_read (FoctetYamuxConnection *self,
     session_unstall (self);
 }
 
+/* Whether the 12 bytes at @data are a Data frame that a read-through
+ * may take for @channel on its own: one the session would deliver to it
+ * unchanged, with no other effect than its FIN.  Anything else is left
+ * to the session. */
+static gboolean
+read_through_takes_header (FoctetYamuxConnection *self,
+                           YamuxChannel          *channel,
+                           const guint8          *data,
+                           FoctetYamuxHeader     *header)
+{
+  if (!foctet_yamux_header_decode (data, header, self->max_stream_window, NULL))
+    return FALSE;
+  return header->type == FOCTET_YAMUX_TYPE_DATA && header->stream_id == channel->id &&
+         (header->flags & ~FOCTET_YAMUX_FLAG_FIN) == 0 && header->length > 0 &&
+         header->length <= channel->recv_window && channel->in_table && !channel->recv_fin &&
+         !channel->closed && !channel->reset && !channel->read_closed &&
+         (!channel->outbound || channel->acked);
+}
+
+/* Reads @channel's payload from the session's stream straight into the
+ * application's @buffer, for a channel with nothing received: as long
+ * as the stream carries @channel's Data frames, up to @count bytes.
+ * While the application reads this way, the session does not read
+ * (a stall on @channel, ended as any other); whatever is not a Data
+ * frame for @channel goes back to it.  Returns the bytes read, 0 when
+ * the session must read first. */
+gsize
+yamux_session_read_through (FoctetYamuxConnection *self,
+                            YamuxChannel          *channel,
+                            guint8                *buffer,
+                            gsize                  count)
+{
+  gsize done = 0;
+  gboolean give_back = FALSE;
+
+  if (self->shut || self->parsing || self->read_stall_timeout == 0 ||
+      self->out.bytes >= SEND_QUEUE_HARD_LIMIT || !g_main_context_is_owner (self->context) ||
+      (self->read_source == NULL && self->stall_channel != channel) ||
+      (self->in_payload && self->payload_channel != channel))
+    return 0;
+
+  while (done < count)
+    {
+      GError *error = NULL;
+      gssize n;
+
+      if (self->in_payload)
+        {
+          if (self->payload_channel != channel)
+            {
+              give_back = TRUE;
+              break;
+            }
+          n = g_pollable_input_stream_read_nonblocking (self->input, buffer + done,
+                                                        MIN (count - done, self->payload_left),
+                                                        NULL, &error);
+          if (n <= 0)
+            {
+              /* Would block, the end or an error: the session's read,
+               * which a TLS stream tells the same, deals with them. */
+              g_clear_error (&error);
+              give_back = TRUE;
+              break;
+            }
+          done += n;
+          self->payload_left -= n;
+          if (self->payload_left == 0)
+            session_payload_done (self);
+          continue;
+        }
+
+      n = g_pollable_input_stream_read_nonblocking (self->input, self->header_buf + self->header_have,
+                                                    FOCTET_YAMUX_HEADER_SIZE - self->header_have,
+                                                    NULL, &error);
+      if (n <= 0)
+        {
+          g_clear_error (&error);
+          give_back = TRUE;
+          break;
+        }
+      self->header_have += n;
+      if (self->header_have < FOCTET_YAMUX_HEADER_SIZE)
+        continue;
+      {
+        FoctetYamuxHeader header;
+
+        if (!read_through_takes_header (self, channel, self->header_buf, &header))
+          {
+            /* The session acts on it, at once (below). */
+            give_back = TRUE;
+            break;
+          }
+        self->header_have = 0;
+        channel->recv_window -= header.length;
+        self->in_payload = TRUE;
+        self->payload_left = header.length;
+        self->payload_channel = yamux_channel_ref (channel);
+        self->payload_fin = (header.flags & FOCTET_YAMUX_FLAG_FIN) != 0;
+        session_count_data_frame (self, channel);
+      }
+    }
+
+  if (give_back || channel->recv_fin)
+    {
+      session_unstall (self);
+      if (self->header_have == FOCTET_YAMUX_HEADER_SIZE)
+        session_set_timer (self, 1);
+    }
+  else if (done > 0 && (self->in_payload || self->data_run >= READ_THROUGH_RUN))
+    {
+      /* The application comes back for the rest of the payload, or for
+       * the next frame, which is most likely its too: until then,
+       * nobody reads. */
+      channel->stall_spent = FALSE;
+      session_stall (self, channel);
+    }
+  else
+    session_unstall (self);
+  return done;
+}
+
 static void
 session_read (FoctetYamuxConnection *self)
 {
   gsize budget = READ_BUDGET;
+
+  session_handle_pending_header (self);
 
   while (!self->shut && self->read_source != NULL && budget > 0)
     {
@@ -1146,7 +1338,7 @@ session_read (FoctetYamuxConnection *self)
 
       if (session_should_stall (self))
         {
-          session_stall (self);
+          session_stall (self, self->payload_channel);
           return;
         }
 
@@ -1183,7 +1375,9 @@ session_read (FoctetYamuxConnection *self)
           break;
         }
 
+      self->parsing = TRUE;
       session_parse (self, chunk, start, chunk->used);
+      self->parsing = FALSE;
       budget -= MIN (budget, chunk->used - start);
       if (self->shut)
         {
@@ -1226,7 +1420,7 @@ session_readable_cb (GObject  *pollable,
 static void
 session_start_reading (FoctetYamuxConnection *self)
 {
-  if (self->read_source != NULL || self->shut || self->stalled)
+  if (self->read_source != NULL || self->shut || self->stall_channel != NULL)
     return;
   self->read_source = g_pollable_input_stream_create_source (self->input, NULL);
   g_source_set_static_name (self->read_source, "yamux session readable");
@@ -1546,7 +1740,7 @@ foctet_yamux_connection_new (GIOStream           *base_stream,
   g_source_attach (self->flush_source, self->context);
   self->stall_source = g_source_new (&stall_source_funcs, sizeof (StallSource));
   g_source_set_static_name (self->stall_source, "yamux session read stall");
-  g_source_set_callback (self->stall_source, session_stall_timeout_cb, self, NULL);
+  g_source_set_callback (self->stall_source, session_timer_cb, self, NULL);
   g_source_attach (self->stall_source, self->context);
 
   /* A first ping measures the round-trip time auto-tuning needs. */

@@ -30,6 +30,14 @@ G_BEGIN_DECLS
 #define READ_AHEAD_MIN (512 * 1024)
 #define READ_AHEAD_MAX (4 * 1024 * 1024)
 #define READ_STALL_MAX_TIMEOUTS 5
+/* An application read at least this big, of a stream with nothing
+ * received, reads the stream's payload straight from the session's
+ * stream into the application's buffer (yamux_session_read_through()). */
+#define READ_THROUGH_MIN (16 * 1024)
+/* Data frames in a row for the stream after which a read-through that
+ * ends at the end of one waits for the application's next read: the
+ * next frame is likely the stream's too. */
+#define READ_THROUGH_RUN 4
 /* Payload pieces shorter than this are copied out of the read chunk. */
 #define COPY_BELOW (16 * 1024)
 /* Longest Data frame this side sends, so that streams interleave. */
@@ -79,6 +87,7 @@ struct _YamuxChannel {
   gboolean read_closed;            /* the application reads no more */
   gboolean stall_spent;            /* a stall on it timed out: none until it is read down */
   gsize read_ahead;                /* unread bytes at which reading stalls */
+  guint64 recv_through;            /* read straight from the session's stream */
   gboolean closed;                 /* the whole stream was closed */
 
   /* Sending. */
@@ -118,8 +127,11 @@ struct _FoctetYamuxConnection {
   guint32 payload_left;
   YamuxChannel *payload_channel;   /* NULL: the payload is dropped */
   gboolean payload_fin;
-  GSource *stall_source;           /* ends a stall on payload_channel */
-  gboolean stalled;
+  gboolean parsing;                /* in session_read(): no read-through */
+  guint32 data_run_id;             /* the stream of the last Data frames ... */
+  guint data_run;                  /* ... and how many in a row */
+  GSource *stall_source;           /* ends a stall; handles a pending header */
+  YamuxChannel *stall_channel;     /* reading waits for its application; NULL: not stalled */
   gint64 stall_start;
 
   /* Writing. */
@@ -161,7 +173,12 @@ void yamux_session_queue_frame (FoctetYamuxConnection *self,
 void yamux_session_open_pending (FoctetYamuxConnection *self);
 void yamux_session_check_drained (FoctetYamuxConnection *self);
 void yamux_session_channel_read (FoctetYamuxConnection *self,
-                                 YamuxChannel          *channel);
+                                 YamuxChannel          *channel,
+                                 gsize                  count);
+gsize yamux_session_read_through (FoctetYamuxConnection *self,
+                                  YamuxChannel          *channel,
+                                  guint8                *buffer,
+                                  gsize                  count);
 
 /* The channels, for their session. */
 YamuxChannel *yamux_channel_new (FoctetYamuxConnection *self,

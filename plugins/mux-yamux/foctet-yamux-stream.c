@@ -18,6 +18,7 @@ enum {
   PROP_RECEIVE_WINDOW,
   PROP_SEND_WINDOW,
   PROP_RECEIVE_BUFFERED,
+  PROP_READ_THROUGH,
   N_PROPS
 };
 
@@ -124,6 +125,9 @@ foctet_yamux_stream_get_property (GObject    *object,
     case PROP_RECEIVE_BUFFERED:
       g_value_set_uint (value, yamux_channel_get_receive_buffered (stream_channel (self)));
       break;
+    case PROP_READ_THROUGH:
+      g_value_set_uint64 (value, yamux_channel_get_read_through (stream_channel (self)));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -161,6 +165,15 @@ foctet_yamux_stream_class_init (FoctetYamuxStreamClass *klass)
   properties[PROP_RECEIVE_BUFFERED] =
     g_param_spec_uint ("receive-buffered", NULL, NULL, 0, G_MAXUINT32, 0,
                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetYamuxStream:read-through:
+   *
+   * Bytes the application read straight from the session's stream into
+   * its own buffer, without a copy in between.
+   */
+  properties[PROP_READ_THROUGH] =
+    g_param_spec_uint64 ("read-through", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 

@@ -73,6 +73,7 @@ guint32 yamux_channel_get_id (YamuxChannel *channel);
 guint32 yamux_channel_get_receive_window (YamuxChannel *channel);
 guint32 yamux_channel_get_send_window (YamuxChannel *channel);
 guint32 yamux_channel_get_receive_buffered (YamuxChannel *channel);
+guint64 yamux_channel_get_read_through (YamuxChannel *channel);
 
 /* Non-blocking I/O, as GPollableInputStream and GPollableOutputStream
  * want it: G_IO_ERROR_WOULD_BLOCK when nothing can be done now. */

@@ -830,10 +830,10 @@ test_connection_closed (Pair          *pair,
 #define SCRATCH_WRITE (600 * 1000 + 11)
 
 static guint8 *
-make_pattern (void)
+make_pattern (guint32 seed)
 {
   guint8 *pattern = g_malloc (PATTERN_PERIOD + TRANSFER_CHUNK);
-  GRand *rand = g_rand_new_with_seed (42);
+  GRand *rand = g_rand_new_with_seed (seed);
 
   for (gsize i = 0; i < PATTERN_PERIOD; i++)
     pattern[i] = g_rand_int_range (rand, 0, 256);
@@ -845,7 +845,7 @@ make_pattern (void)
 typedef struct {
   FoctetStream *writer;
   FoctetStream *reader;
-  const guint8 *pattern;
+  guint8 *pattern;
   guint64 total;
   guint64 written;
   guint64 read;
@@ -948,34 +948,48 @@ transfer_read_cb (GObject      *source,
                              G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
 }
 
-/* Moves @total bytes of the pattern from @writer to @reader and waits
- * until the reader has checked them all and seen the end, and the
- * writer's half-close is done. */
+/* Starts moving @total bytes of the pattern made from @seed from
+ * @writer to @reader. */
+static void
+transfer_start (Transfer     *t,
+                FoctetStream *writer,
+                FoctetStream *reader,
+                guint64       total,
+                guint32       seed)
+{
+  t->writer = writer;
+  t->reader = reader;
+  t->pattern = make_pattern (seed);
+  t->total = total;
+  t->buffer = g_malloc (TRANSFER_CHUNK);
+  if (t->read_size == 0)
+    t->read_size = TRANSFER_CHUNK;
+  g_assert_cmpuint (t->read_size, <=, TRANSFER_CHUNK);
+  transfer_write_next (t);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (reader)), t->buffer,
+                             t->read_size, G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
+}
+
+/* Waits until the reader has checked every byte and seen the end, and
+ * the writer's half-close is done. */
+static void
+transfer_finish (Transfer *t)
+{
+  foctet_test_wait_for (&t->read_done, 120);
+  foctet_test_wait_for (&t->write_done, TIMEOUT);
+  g_assert_cmpuint (t->read, ==, t->total);
+  g_clear_pointer (&t->pattern, g_free);
+  g_clear_pointer (&t->buffer, g_free);
+}
+
 static void
 transfer_run (Transfer     *t,
               FoctetStream *writer,
               FoctetStream *reader,
               guint64       total)
 {
-  g_autofree guint8 *pattern = make_pattern ();
-  g_autofree guint8 *buffer = g_malloc (TRANSFER_CHUNK);
-
-  t->writer = writer;
-  t->reader = reader;
-  t->pattern = pattern;
-  t->total = total;
-  t->buffer = buffer;
-  if (t->read_size == 0)
-    t->read_size = TRANSFER_CHUNK;
-  g_assert_cmpuint (t->read_size, <=, TRANSFER_CHUNK);
-  transfer_write_next (t);
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (reader)), buffer,
-                             t->read_size, G_PRIORITY_DEFAULT, NULL, transfer_read_cb, t);
-  foctet_test_wait_for (&t->read_done, 120);
-  foctet_test_wait_for (&t->write_done, TIMEOUT);
-  g_assert_cmpuint (t->read, ==, t->total);
-  t->pattern = NULL;
-  t->buffer = NULL;
+  transfer_start (t, writer, reader, total, 42);
+  transfer_finish (t);
 }
 
 static void
@@ -1141,6 +1155,77 @@ test_read_ahead_other_stream (Pair          *pair,
   g_assert_cmpmem (got_a, g_bytes_get_size (data_a), g_bytes_get_data (data_a, NULL),
                    g_bytes_get_size (data_a));
   foctet_test_wait_for (&done_a, TIMEOUT);
+}
+
+/* An application that reads big, with nothing left received, reads its
+ * stream's payload straight from the session's stream; another stream's
+ * frames and the peer's window updates between them go back to the
+ * session.  Here stream A's window first grows, then the reader leaves A
+ * unread until the session waits for it (read-stall-timeout is long
+ * here, so the wait lasts), with the rest of A's window still in the
+ * socket; then B starts, data flows the other way on A, and the reader
+ * reads all of A in 256 KiB reads, and all of B. */
+static void
+test_read_through (Pair          *pair,
+                   gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) a = foctet_test_open_stream (pair->client, "test/a", &error, TIMEOUT);
+  g_autoptr(FoctetStream) b = foctet_test_open_stream (pair->client, "test/b", &error, TIMEOUT);
+  g_autoptr(FoctetStream) accepted_a = NULL;
+  g_autoptr(FoctetStream) accepted_b = NULL;
+  g_autoptr(GBytes) data_a = random_bytes (16 * 1024 * 1024);
+  g_autoptr(GBytes) data_b = random_bytes (4 * 1024 * 1024);
+  g_autofree guint8 *got_a = g_malloc (g_bytes_get_size (data_a));
+  g_autofree guint8 *got_b = g_malloc (g_bytes_get_size (data_b));
+  gsize read_a = 0;
+  gboolean done_a = FALSE, done_b = FALSE;
+  guint receive_window = 0, buffered = 0;
+  guint64 through = 0;
+  Transfer back = { 0, };
+  char end;
+
+  g_assert_no_error (error);
+  accepted_a = accept_with_header (pair->server, "test/a");
+  accepted_b = accept_with_header (pair->server, "test/b");
+  g_object_set (pair->server, "read-stall-timeout", 60 * 1000, NULL);
+
+  write_all_start (a, data_a, &done_a);
+  while (receive_window < 2 * READ_AHEAD_MIN && read_a < g_bytes_get_size (data_a) / 2)
+    {
+      read_exactly (accepted_a, got_a + read_a, 256 * 1024);
+      read_a += 256 * 1024;
+      g_object_get (accepted_a, "receive-window", &receive_window, NULL);
+    }
+  g_assert_cmpuint (receive_window, >=, 2 * READ_AHEAD_MIN);
+  for (gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+       buffered < READ_AHEAD_MIN && g_get_monotonic_time () < deadline;)
+    {
+      spin ();
+      g_object_get (accepted_a, "receive-buffered", &buffered, NULL);
+    }
+  g_assert_cmpuint (buffered, >=, READ_AHEAD_MIN);
+
+  write_all_start (b, data_b, &done_b);
+  transfer_start (&back, accepted_a, a, 4 * 1024 * 1024, 3);
+  read_exactly (accepted_a, got_a + read_a, g_bytes_get_size (data_a) - read_a);
+  g_assert_cmpint (foctet_test_stream_read_some (accepted_a, &end, 1, &error, TIMEOUT), ==, 0);
+  g_assert_no_error (error);
+  read_exactly (accepted_b, got_b, g_bytes_get_size (data_b));
+  g_assert_cmpint (foctet_test_stream_read_some (accepted_b, &end, 1, &error, TIMEOUT), ==, 0);
+  g_assert_no_error (error);
+  transfer_finish (&back);
+  foctet_test_wait_for (&done_a, TIMEOUT);
+  foctet_test_wait_for (&done_b, TIMEOUT);
+
+  g_assert_cmpmem (got_a, g_bytes_get_size (data_a), g_bytes_get_data (data_a, NULL),
+                   g_bytes_get_size (data_a));
+  g_assert_cmpmem (got_b, g_bytes_get_size (data_b), g_bytes_get_data (data_b, NULL),
+                   g_bytes_get_size (data_b));
+  g_object_get (accepted_a, "read-through", &through, NULL);
+  g_test_message ("%" G_GUINT64_FORMAT " KiB of A read through, of %" G_GSIZE_FORMAT,
+                  through / 1024, (g_bytes_get_size (data_a) - read_a) / 1024);
+  g_assert_cmpuint (through, >, 0);
 }
 
 static void
@@ -2033,6 +2118,7 @@ main (int   argc,
   PAIR_TEST ("flow/write-through", test_write_through);
   PAIR_TEST ("flow/read-ahead", test_read_ahead);
   PAIR_TEST ("flow/read-ahead-other-stream", test_read_ahead_other_stream);
+  PAIR_TEST ("flow/read-through", test_read_through);
   PAIR_TEST ("ping/rtt", test_ping_rtt);
   PAIR_TEST ("go-away/between-sessions", test_go_away_between_sessions);
 #undef PAIR_TEST
