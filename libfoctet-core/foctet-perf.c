@@ -12,8 +12,12 @@
 #include "foctet-error.h"
 
 /* Big enough that per-call overhead vanishes next to the copy and the
- * encryption; transports chunk it into records or frames themselves. */
-#define PERF_BUFFER_SIZE (256 * 1024)
+ * encryption; transports chunk it into records or frames themselves.
+ * yamux writes up to 1 MiB per call without copying it and reads as
+ * much straight into it (alternating 1 GiB runs over tls against 256
+ * KiB: download 0.70 → 0.54 s, upload 0.61 → 0.53 s; quic unchanged).
+ * One per perf stream on either side. */
+#define PERF_BUFFER_SIZE (1024 * 1024)
 
 G_DEFINE_BOXED_TYPE (FoctetPerfResult, foctet_perf_result,
                      foctet_perf_result_copy, foctet_perf_result_free)
