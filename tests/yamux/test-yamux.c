@@ -1100,6 +1100,44 @@ read_exactly (FoctetStream *stream,
     }
 }
 
+/* Reads @stream's first bytes into @got, 256 KiB at a time, until its
+ * receive window has grown to twice what the session reads ahead (or
+ * half of @data is read); returns how many were read. */
+static gsize
+read_until_window_grown (FoctetStream *stream,
+                         guint8       *got,
+                         GBytes       *data)
+{
+  guint receive_window = 0;
+  gsize read = 0;
+
+  while (receive_window < 2 * READ_AHEAD_MIN && read < g_bytes_get_size (data) / 2)
+    {
+      read_exactly (stream, got + read, 256 * 1024);
+      read += 256 * 1024;
+      g_object_get (stream, "receive-window", &receive_window, NULL);
+    }
+  g_assert_cmpuint (receive_window, >=, 2 * READ_AHEAD_MIN);
+  return read;
+}
+
+/* Reads the rest of @stream from @from on into @got, then its end, and
+ * checks it all against @data. */
+static void
+read_to_end_checked (FoctetStream *stream,
+                     guint8       *got,
+                     gsize         from,
+                     GBytes       *data)
+{
+  g_autoptr(GError) error = NULL;
+  char end;
+
+  read_exactly (stream, got + from, g_bytes_get_size (data) - from);
+  g_assert_cmpint (foctet_test_stream_read_some (stream, &end, 1, &error, TIMEOUT), ==, 0);
+  g_assert_no_error (error);
+  g_assert_cmpmem (got, g_bytes_get_size (data), g_bytes_get_data (data, NULL), g_bytes_get_size (data));
+}
+
 /* An application that stops reading one stream and waits for another
  * holds the other up for one stall (read-stall-timeout, 10 ms) at most:
  * stream A's bytes, sent ahead of B's, fill A's grown window unread while
@@ -1117,10 +1155,9 @@ test_read_ahead_other_stream (Pair          *pair,
   g_autoptr(GBytes) data_b = random_bytes (1024 * 1024);
   g_autofree guint8 *got_a = g_malloc (g_bytes_get_size (data_a));
   g_autofree guint8 *got_b = g_malloc (g_bytes_get_size (data_b));
-  gsize read_a = 0;
+  gsize read_a;
   gboolean done_a = FALSE, done_b = FALSE;
-  guint receive_window = 0, buffered = 0;
-  char end;
+  guint buffered = 0;
 
   g_assert_no_error (error);
   accepted_a = accept_with_header (pair->server, "test/a");
@@ -1128,32 +1165,18 @@ test_read_ahead_other_stream (Pair          *pair,
 
   /* Reading A grows its window past what the session reads ahead. */
   write_all_start (a, data_a, &done_a);
-  while (receive_window < 2 * READ_AHEAD_MIN && read_a < g_bytes_get_size (data_a) / 2)
-    {
-      read_exactly (accepted_a, got_a + read_a, 256 * 1024);
-      read_a += 256 * 1024;
-      g_object_get (accepted_a, "receive-window", &receive_window, NULL);
-    }
-  g_assert_cmpuint (receive_window, >=, 2 * READ_AHEAD_MIN);
+  read_a = read_until_window_grown (accepted_a, got_a, data_a);
 
   /* Now only B is read, whose frames come after A's. */
   write_all_start (b, data_b, &done_b);
-  read_exactly (accepted_b, got_b, g_bytes_get_size (data_b));
-  g_assert_cmpint (foctet_test_stream_read_some (accepted_b, &end, 1, &error, TIMEOUT), ==, 0);
-  g_assert_no_error (error);
-  g_assert_cmpmem (got_b, g_bytes_get_size (data_b), g_bytes_get_data (data_b, NULL),
-                   g_bytes_get_size (data_b));
+  read_to_end_checked (accepted_b, got_b, 0, data_b);
   foctet_test_wait_for (&done_b, TIMEOUT);
   /* A was past the stall threshold, unread, while B came through. */
   g_object_get (accepted_a, "receive-buffered", &buffered, NULL);
-  g_test_message ("Stream A: window %u KiB, %u KiB unread", receive_window / 1024, buffered / 1024);
+  g_test_message ("Stream A: %u KiB unread", buffered / 1024);
   g_assert_cmpuint (buffered, >=, READ_AHEAD_MIN);
 
-  read_exactly (accepted_a, got_a + read_a, g_bytes_get_size (data_a) - read_a);
-  g_assert_cmpint (foctet_test_stream_read_some (accepted_a, &end, 1, &error, TIMEOUT), ==, 0);
-  g_assert_no_error (error);
-  g_assert_cmpmem (got_a, g_bytes_get_size (data_a), g_bytes_get_data (data_a, NULL),
-                   g_bytes_get_size (data_a));
+  read_to_end_checked (accepted_a, got_a, read_a, data_a);
   foctet_test_wait_for (&done_a, TIMEOUT);
 }
 
@@ -1178,12 +1201,11 @@ test_read_through (Pair          *pair,
   g_autoptr(GBytes) data_b = random_bytes (4 * 1024 * 1024);
   g_autofree guint8 *got_a = g_malloc (g_bytes_get_size (data_a));
   g_autofree guint8 *got_b = g_malloc (g_bytes_get_size (data_b));
-  gsize read_a = 0;
+  gsize read_a;
   gboolean done_a = FALSE, done_b = FALSE;
-  guint receive_window = 0, buffered = 0;
+  guint buffered = 0;
   guint64 through = 0;
   Transfer back = { 0, };
-  char end;
 
   g_assert_no_error (error);
   accepted_a = accept_with_header (pair->server, "test/a");
@@ -1191,13 +1213,7 @@ test_read_through (Pair          *pair,
   g_object_set (pair->server, "read-stall-timeout", 60 * 1000, NULL);
 
   write_all_start (a, data_a, &done_a);
-  while (receive_window < 2 * READ_AHEAD_MIN && read_a < g_bytes_get_size (data_a) / 2)
-    {
-      read_exactly (accepted_a, got_a + read_a, 256 * 1024);
-      read_a += 256 * 1024;
-      g_object_get (accepted_a, "receive-window", &receive_window, NULL);
-    }
-  g_assert_cmpuint (receive_window, >=, 2 * READ_AHEAD_MIN);
+  read_a = read_until_window_grown (accepted_a, got_a, data_a);
   for (gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
        buffered < READ_AHEAD_MIN && g_get_monotonic_time () < deadline;)
     {
@@ -1208,20 +1224,12 @@ test_read_through (Pair          *pair,
 
   write_all_start (b, data_b, &done_b);
   transfer_start (&back, accepted_a, a, 4 * 1024 * 1024, 3);
-  read_exactly (accepted_a, got_a + read_a, g_bytes_get_size (data_a) - read_a);
-  g_assert_cmpint (foctet_test_stream_read_some (accepted_a, &end, 1, &error, TIMEOUT), ==, 0);
-  g_assert_no_error (error);
-  read_exactly (accepted_b, got_b, g_bytes_get_size (data_b));
-  g_assert_cmpint (foctet_test_stream_read_some (accepted_b, &end, 1, &error, TIMEOUT), ==, 0);
-  g_assert_no_error (error);
+  read_to_end_checked (accepted_a, got_a, read_a, data_a);
+  read_to_end_checked (accepted_b, got_b, 0, data_b);
   transfer_finish (&back);
   foctet_test_wait_for (&done_a, TIMEOUT);
   foctet_test_wait_for (&done_b, TIMEOUT);
 
-  g_assert_cmpmem (got_a, g_bytes_get_size (data_a), g_bytes_get_data (data_a, NULL),
-                   g_bytes_get_size (data_a));
-  g_assert_cmpmem (got_b, g_bytes_get_size (data_b), g_bytes_get_data (data_b, NULL),
-                   g_bytes_get_size (data_b));
   g_object_get (accepted_a, "read-through", &through, NULL);
   g_test_message ("%" G_GUINT64_FORMAT " KiB of A read through, of %" G_GSIZE_FORMAT,
                   through / 1024, (g_bytes_get_size (data_a) - read_a) / 1024);
