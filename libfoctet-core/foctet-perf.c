@@ -16,8 +16,8 @@
  * yamux writes up to 1 MiB per call without copying it and reads as
  * much straight into it (alternating 1 GiB runs over tls against 256
  * KiB: download 0.70 → 0.54 s, upload 0.61 → 0.53 s; quic unchanged).
- * Each perf stream reads into its own; what is sent comes from
- * perf_payload(). */
+ * What is sent comes from perf_payload(), what is read goes to
+ * perf_sink_for(). */
 #define PERF_BUFFER_SIZE (1024 * 1024)
 
 /* The bytes every perf stream of the process sends (the protocol leaves
@@ -40,6 +40,38 @@ perf_payload (void)
       g_once_init_leave (&payload, (gsize) bytes);
     }
   return (const guint8 *) payload;
+}
+
+static GPrivate perf_sink_key = G_PRIVATE_INIT (g_free);
+
+/* Where @stream's reads go.  What perf reads is thrown away, so the
+ * streams read in one thread share one buffer there (as Go's io.Discard
+ * shares its buffers): eight streams then keep one megabyte in the cache
+ * instead of eight.  Five alternating runs of eight streams over tls,
+ * medians: download 2.61 → 2.27 s for 4 GiB (the receiving client's CPU
+ * 2.53 → 2.21 s), upload 2.90 → 2.20 s (the receiving server's 2.82 →
+ * 1.94 s).  A stream that is not pollable may be read by GIO in a worker
+ * thread, so it gets a buffer of its own, in @own. */
+static guint8 *
+perf_sink_for (FoctetStream  *stream,
+               guint8       **own)
+{
+  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+  guint8 *sink;
+
+  if (!G_IS_POLLABLE_INPUT_STREAM (input) ||
+      !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (input)))
+    {
+      *own = g_malloc (PERF_BUFFER_SIZE);
+      return *own;
+    }
+  sink = g_private_get (&perf_sink_key);
+  if (sink == NULL)
+    {
+      sink = g_malloc (PERF_BUFFER_SIZE);
+      g_private_set (&perf_sink_key, sink);
+    }
+  return sink;
 }
 
 G_DEFINE_BOXED_TYPE (FoctetPerfResult, foctet_perf_result,
@@ -82,14 +114,15 @@ typedef struct {
   gint64 first_byte_at;
   FoctetPerfResult result;
   guint8 request[8];
-  guint8 *buf;
+  guint8 *sink;                  /* reads go here (perf_sink_for()) ... */
+  guint8 *own_sink;              /* ... owned, when the stream has one of its own */
 } PerfRun;
 
 static void
 perf_run_free (PerfRun *run)
 {
   g_clear_object (&run->stream);
-  g_free (run->buf);
+  g_free (run->own_sink);
   g_free (run);
 }
 
@@ -154,7 +187,7 @@ perf_download (GTask *task)
   PerfRun *run = g_task_get_task_data (task);
 
   g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (run->stream)),
-                             run->buf, PERF_BUFFER_SIZE, G_PRIORITY_DEFAULT,
+                             run->sink, PERF_BUFFER_SIZE, G_PRIORITY_DEFAULT,
                              g_task_get_cancellable (task), perf_download_cb, task);
 }
 
@@ -250,6 +283,7 @@ perf_open_cb (GObject      *source,
       return;
     }
 
+  run->sink = perf_sink_for (run->stream, &run->own_sink);
   be = GUINT64_TO_BE (run->download_wanted);
   memcpy (run->request, &be, sizeof be);
   g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (run->stream)),
@@ -289,7 +323,6 @@ foctet_perf_run_async (FoctetConnection    *connection,
   run = g_new0 (PerfRun, 1);
   run->upload_left = upload_bytes;
   run->download_wanted = download_bytes;
-  run->buf = g_malloc0 (PERF_BUFFER_SIZE);
   run->opened_at = g_get_monotonic_time ();
   g_task_set_task_data (task, run, (GDestroyNotify) perf_run_free);
 
@@ -326,7 +359,8 @@ typedef struct {
   FoctetStream *stream;
   guint8 request[8];
   guint64 to_send;
-  guint8 *buf;
+  guint8 *sink;                  /* reads go here (perf_sink_for()) ... */
+  guint8 *own_sink;              /* ... owned, when the stream has one of its own */
 } PerfServe;
 
 static void
@@ -334,7 +368,7 @@ perf_serve_free (PerfServe *serve)
 {
   g_io_stream_close_async (G_IO_STREAM (serve->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
   g_object_unref (serve->stream);
-  g_free (serve->buf);
+  g_free (serve->own_sink);
   g_free (serve);
 }
 
@@ -408,7 +442,7 @@ perf_serve_drain_cb (GObject      *source,
       perf_serve_send (serve);
       return;
     }
-  g_input_stream_read_async (G_INPUT_STREAM (source), serve->buf, PERF_BUFFER_SIZE,
+  g_input_stream_read_async (G_INPUT_STREAM (source), serve->sink, PERF_BUFFER_SIZE,
                              G_PRIORITY_DEFAULT, NULL, perf_serve_drain_cb, serve);
 }
 
@@ -444,8 +478,8 @@ perf_serve_request_cb (GObject      *source,
       return;
     }
 
-  serve->buf = g_malloc0 (PERF_BUFFER_SIZE);
-  g_input_stream_read_async (G_INPUT_STREAM (source), serve->buf, PERF_BUFFER_SIZE,
+  serve->sink = perf_sink_for (serve->stream, &serve->own_sink);
+  g_input_stream_read_async (G_INPUT_STREAM (source), serve->sink, PERF_BUFFER_SIZE,
                              G_PRIORITY_DEFAULT, NULL, perf_serve_drain_cb, serve);
 }
 
