@@ -136,6 +136,14 @@ direction_read (Direction *d,
     return splice (d->from, NULL, d->pipe[1], NULL, size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
   if (d->pending == 0)
     d->offset = 0;
+  else if (d->capacity - d->offset - d->pending < d->offset)
+    {
+      /* Less room after the pending bytes than before them: move them
+       * to the front.  (With none after them, a read of 0 bytes would
+       * pass for the end of the stream.) */
+      memmove (d->buffer, d->buffer + d->offset, d->pending);
+      d->offset = 0;
+    }
   size = MIN (size, d->capacity - d->offset - d->pending);
   return recv (d->from, d->buffer + d->offset + d->pending, size, MSG_DONTWAIT);
 }

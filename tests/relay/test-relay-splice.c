@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,6 +57,35 @@ fixture_setup (Fixture       *f,
   g_assert_true (g_unix_set_fd_nonblocking (fd_of (f->b), TRUE, NULL));
   f->splice = relay_splice_new (g_socket_connection_get_socket (f->relay_a),
                                 g_socket_connection_get_socket (f->relay_b), 0, &f->total, done_cb, f);
+}
+
+/* As fixture_setup(), for a relay out of descriptors: with none left
+ * for its pipes, the splice copies through buffers of its own. */
+static void
+fixture_setup_no_pipes (Fixture       *f,
+                        gconstpointer  data)
+{
+  struct rlimit limit, none_left;
+  int lowest_free;
+
+  /* The main context's wake-up descriptor, before there is none. */
+  g_main_context_iteration (NULL, FALSE);
+  foctet_test_socket_pair (&f->a, &f->relay_a);
+  foctet_test_socket_pair (&f->b, &f->relay_b);
+  g_assert_true (g_unix_set_fd_nonblocking (fd_of (f->a), TRUE, NULL));
+  g_assert_true (g_unix_set_fd_nonblocking (fd_of (f->b), TRUE, NULL));
+
+  lowest_free = dup (0);
+  g_assert_cmpint (lowest_free, >=, 0);
+  close (lowest_free);
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &limit), ==, 0);
+  none_left = limit;
+  none_left.rlim_cur = lowest_free;
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &none_left), ==, 0);
+  f->splice = relay_splice_new (g_socket_connection_get_socket (f->relay_a),
+                                g_socket_connection_get_socket (f->relay_b), 0, &f->total, done_cb, f);
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &limit), ==, 0);
+  g_assert_false (relay_splice_is_zero_copy (f->splice));
 }
 
 static void
@@ -189,8 +219,8 @@ test_hang_up_while_full (Fixture       *f,
   g_assert_cmpuint (f->total, ==, written);
 }
 
-/* Bytes both ways at once, more than a pipe holds in each, and the ends
- * of stream passed on. */
+/* Bytes both ways at once, more than a pipe (or buffer) holds in each,
+ * and the ends of stream passed on. */
 static void
 test_both_ways (Fixture       *f,
                 gconstpointer  data)
@@ -250,6 +280,8 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/relay-splice/both-ways", Fixture, NULL, fixture_setup, test_both_ways, fixture_teardown);
   g_test_add ("/relay-splice/hang-up-while-full", Fixture, NULL, fixture_setup, test_hang_up_while_full,
+              fixture_teardown);
+  g_test_add ("/relay-splice/both-ways-copying", Fixture, NULL, fixture_setup_no_pipes, test_both_ways,
               fixture_teardown);
   return g_test_run ();
 }
