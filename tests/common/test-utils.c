@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <errno.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
@@ -149,6 +151,136 @@ foctet_test_socket_pair (GSocketConnection **a,
   g_assert_nonnull (socket_b);
   *a = g_socket_connection_factory_create_connection (socket_a);
   *b = g_socket_connection_factory_create_connection (socket_b);
+}
+
+static GSocketConnection *
+connection_from_fd (int fd)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new_from_fd (fd, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (socket);
+  return g_socket_connection_factory_create_connection (socket);
+}
+
+/* What one direction of a delay line holds: chunks in order, each with
+ * the time it is due; an empty chunk is the end of the stream. */
+typedef struct {
+  gint64 due;
+  gsize len;
+  guint8 data[];
+} DelayChunk;
+
+typedef struct {
+  int from;
+  int to;
+  gint64 delay_us;
+  GAsyncQueue *chunks;
+  GThread *reader;
+  GThread *writer;
+} DelayDirection;
+
+struct _FoctetTestDelayLine {
+  int fds[2];   /* the line's ends of the two socketpairs */
+  DelayDirection ways[2];
+};
+
+static gpointer
+delay_reader (gpointer user_data)
+{
+  DelayDirection *way = user_data;
+
+  for (;;)
+    {
+      DelayChunk *chunk = g_malloc (sizeof *chunk + 64 * 1024);
+      gssize n;
+
+      do
+        n = read (way->from, chunk->data, 64 * 1024);
+      while (n < 0 && errno == EINTR);
+      chunk->len = MAX (n, 0);
+      chunk->due = g_get_monotonic_time () + way->delay_us;
+      g_async_queue_push (way->chunks, chunk);
+      if (n <= 0)
+        return NULL;
+    }
+}
+
+static gpointer
+delay_writer (gpointer user_data)
+{
+  DelayDirection *way = user_data;
+  gboolean broken = FALSE;
+
+  for (;;)
+    {
+      g_autofree DelayChunk *chunk = g_async_queue_pop (way->chunks);
+      gint64 wait = chunk->due - g_get_monotonic_time ();
+
+      if (chunk->len == 0)
+        {
+          shutdown (way->to, SHUT_WR);
+          return NULL;
+        }
+      if (wait > 0)
+        g_usleep (wait);
+      /* Once the far end is gone, the rest is dropped. */
+      for (gsize done = 0; !broken && done < chunk->len;)
+        {
+          gssize n = send (way->to, chunk->data + done, chunk->len - done, MSG_NOSIGNAL);
+
+          if (n > 0)
+            done += n;
+          else if (n < 0 && errno != EINTR)
+            broken = TRUE;
+        }
+    }
+}
+
+FoctetTestDelayLine *
+foctet_test_delayed_socket_pair (GSocketConnection **a,
+                                 GSocketConnection **b,
+                                 guint              delay_ms)
+{
+  FoctetTestDelayLine *line = g_new0 (FoctetTestDelayLine, 1);
+  int pair_a[2], pair_b[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair_a), ==, 0);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair_b), ==, 0);
+  *a = connection_from_fd (pair_a[0]);
+  *b = connection_from_fd (pair_b[0]);
+  line->fds[0] = pair_a[1];
+  line->fds[1] = pair_b[1];
+  for (guint i = 0; i < 2; i++)
+    {
+      DelayDirection *way = &line->ways[i];
+
+      way->from = line->fds[i];
+      way->to = line->fds[1 - i];
+      way->delay_us = (gint64) delay_ms * 1000;
+      way->chunks = g_async_queue_new_full (g_free);
+      way->reader = g_thread_new ("delay-reader", delay_reader, way);
+      way->writer = g_thread_new ("delay-writer", delay_writer, way);
+    }
+  return line;
+}
+
+void
+foctet_test_delay_line_free (FoctetTestDelayLine *line)
+{
+  /* Ends the readers (and so the writers) even if an end is still open. */
+  for (guint i = 0; i < 2; i++)
+    shutdown (line->fds[i], SHUT_RDWR);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_thread_join (line->ways[i].reader);
+      g_thread_join (line->ways[i].writer);
+      g_async_queue_unref (line->ways[i].chunks);
+    }
+  for (guint i = 0; i < 2; i++)
+    close (line->fds[i]);
+  g_free (line);
 }
 
 GInputStream *

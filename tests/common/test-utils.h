@@ -44,6 +44,18 @@ GAsyncResult *foctet_test_wait_result (GAsyncResult **slot,
 void foctet_test_socket_pair (GSocketConnection **a,
                               GSocketConnection **b);
 
+/* Like foctet_test_socket_pair(), but every byte reaches the other end
+ * @delay_ms after it was written, each way, as over a link with a round
+ * trip of twice that (and no bandwidth limit).  Two threads per direction
+ * carry the bytes; nothing bounds what they hold but the protocol on top
+ * (yamux's windows).  Free the line after closing both connections. */
+typedef struct _FoctetTestDelayLine FoctetTestDelayLine;
+
+FoctetTestDelayLine *foctet_test_delayed_socket_pair (GSocketConnection **a,
+                                                      GSocketConnection **b,
+                                                      guint              delay_ms);
+void foctet_test_delay_line_free (FoctetTestDelayLine *line);
+
 /* A seekable stream over a copy of @data, so a test can tell how far a
  * reader went. */
 GInputStream *foctet_test_memory_input (const guint8 *data,

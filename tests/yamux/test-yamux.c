@@ -18,6 +18,7 @@
 
 #define TIMEOUT 30
 #define INITIAL_WINDOW (256 * 1024)
+#define DELAY_MS 20   /* one way, for flow/window-growth-delayed */
 
 /* Sessions. */
 
@@ -91,8 +92,11 @@ typedef struct {
   FoctetConnection *server;
   Ending client_ending;
   Ending server_ending;
+  FoctetTestDelayLine *line;   /* for a pair over a delayed link */
 } Pair;
 
+/* @data: NULL for a plain socketpair, or the one-way delay in ms (as a
+ * pointer) of a link between the two sessions. */
 static void
 pair_setup (Pair          *pair,
             gconstpointer  data)
@@ -100,7 +104,10 @@ pair_setup (Pair          *pair,
   g_autoptr(GSocketConnection) a = NULL;
   g_autoptr(GSocketConnection) b = NULL;
 
-  foctet_test_socket_pair (&a, &b);
+  if (data != NULL)
+    pair->line = foctet_test_delayed_socket_pair (&a, &b, GPOINTER_TO_UINT (data));
+  else
+    foctet_test_socket_pair (&a, &b);
   pair->client = wrap (G_IO_STREAM (a), TRUE);
   pair->server = wrap (G_IO_STREAM (b), FALSE);
   watch_ending (pair->client, &pair->client_ending);
@@ -126,6 +133,7 @@ pair_teardown (Pair          *pair,
   ending_clear (&pair->client_ending);
   ending_clear (&pair->server_ending);
   drain_context ();
+  g_clear_pointer (&pair->line, foctet_test_delay_line_free);
 }
 
 /* Helpers that wait, boundedly, for one async call. */
@@ -1024,6 +1032,44 @@ test_window_growth (Pair          *pair,
   g_assert_cmpfloat (seconds, <, 60);
 }
 
+/* Over a link with a 40 ms round trip the window grows round trip by
+ * round trip toward its maximum, from the round-trip time the session
+ * measured at start: at 256 KiB per round trip, 64 MiB would take 10 s. */
+static void
+test_window_growth_delayed (Pair          *pair,
+                            gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/bulk", &error, TIMEOUT);
+  g_autoptr(FoctetStream) accepted = NULL;
+  Transfer t = { 0, };
+  guint receive_window = 0;
+  guint64 rtt = 0;
+  gint64 start;
+  double seconds;
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/bulk");
+  /* The first ping's answer may still be on its way. */
+  for (gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+       rtt == 0 && g_get_monotonic_time () < deadline;)
+    {
+      spin ();
+      g_object_get (pair->server, "rtt", &rtt, NULL);
+    }
+  g_assert_cmpuint (rtt, >=, 2 * DELAY_MS * 1000);
+
+  start = g_get_monotonic_time ();
+  transfer_run (&t, stream, accepted, 64 * 1024 * 1024);
+  seconds = (t.end_time - start) / 1e6;
+  g_object_get (accepted, "receive-window", &receive_window, NULL);
+  g_test_message ("64 MiB on one stream over a %u ms round trip in %.3f s: %.2f Gbit/s; receive "
+                  "window grew to %u KiB", 2 * DELAY_MS, seconds, t.total * 8 / seconds / 1e9,
+                  receive_window / 1024);
+  g_assert_cmpuint (receive_window, >=, 8 * 1024 * 1024);
+  g_assert_cmpuint (receive_window, <=, 16 * 1024 * 1024);
+}
+
 /* Big writes go to the session's stream without a copy when nothing is
  * queued ahead of them, and what the stream does not take is copied
  * before the write returns.  The writer here fills one buffer anew for
@@ -1100,21 +1146,24 @@ read_exactly (FoctetStream *stream,
     }
 }
 
-/* Reads @stream's first bytes into @got, 256 KiB at a time, until its
- * receive window has grown to twice what the session reads ahead (or
- * half of @data is read); returns how many were read. */
+/* Reads @stream's first bytes into @got until its receive window has
+ * grown to twice what the session reads ahead (or half of @data is
+ * read); returns how many were read.  The reads are too small to read
+ * through (READ_THROUGH_MIN), so they leave the session reading ahead,
+ * not waiting for this reader to read on through it. */
 static gsize
 read_until_window_grown (FoctetStream *stream,
                          guint8       *got,
                          GBytes       *data)
 {
+  const gsize piece = 8 * 1024;
   guint receive_window = 0;
   gsize read = 0;
 
   while (receive_window < 2 * READ_AHEAD_MIN && read < g_bytes_get_size (data) / 2)
     {
-      read_exactly (stream, got + read, 256 * 1024);
-      read += 256 * 1024;
+      read_exactly (stream, got + read, piece);
+      read += piece;
       g_object_get (stream, "receive-window", &receive_window, NULL);
     }
   g_assert_cmpuint (receive_window, >=, 2 * READ_AHEAD_MIN);
@@ -2113,6 +2162,8 @@ main (int   argc,
 
 #define PAIR_TEST(path, func) \
   g_test_add ("/yamux/" path, Pair, NULL, pair_setup, func, pair_teardown)
+#define DELAYED_PAIR_TEST(path, delay_ms, func) \
+  g_test_add ("/yamux/" path, Pair, GUINT_TO_POINTER (delay_ms), pair_setup, func, pair_teardown)
   PAIR_TEST ("streams/both-directions", test_both_directions);
   PAIR_TEST ("streams/concurrent", test_concurrent_streams);
   PAIR_TEST ("streams/half-close", test_half_close);
@@ -2122,13 +2173,17 @@ main (int   argc,
   PAIR_TEST ("streams/dropped", test_dropped);
   PAIR_TEST ("streams/connection-closed", test_connection_closed);
   PAIR_TEST ("flow/window-growth", test_window_growth);
+  DELAYED_PAIR_TEST ("flow/window-growth-delayed", DELAY_MS, test_window_growth_delayed);
   PAIR_TEST ("flow/slow-reader", test_slow_reader);
   PAIR_TEST ("flow/write-through", test_write_through);
   PAIR_TEST ("flow/read-ahead", test_read_ahead);
-  PAIR_TEST ("flow/read-ahead-other-stream", test_read_ahead_other_stream);
-  PAIR_TEST ("flow/read-through", test_read_through);
+  /* These need a window grown past what the session reads ahead: over a
+   * 10 ms round trip it grows however slowly a loaded machine reads. */
+  DELAYED_PAIR_TEST ("flow/read-ahead-other-stream", 5, test_read_ahead_other_stream);
+  DELAYED_PAIR_TEST ("flow/read-through", 5, test_read_through);
   PAIR_TEST ("ping/rtt", test_ping_rtt);
   PAIR_TEST ("go-away/between-sessions", test_go_away_between_sessions);
+#undef DELAYED_PAIR_TEST
 #undef PAIR_TEST
 
 #define RAW_TEST(path, setup, func) \
