@@ -47,16 +47,29 @@ fd_of (GSocketConnection *connection)
   return g_socket_get_fd (g_socket_connection_get_socket (connection));
 }
 
+/* The two socket pairs, the test's ends non-blocking. */
 static void
-fixture_setup (Fixture       *f,
-               gconstpointer  data)
+fixture_connect (Fixture *f)
 {
   foctet_test_socket_pair (&f->a, &f->relay_a);
   foctet_test_socket_pair (&f->b, &f->relay_b);
   g_assert_true (g_unix_set_fd_nonblocking (fd_of (f->a), TRUE, NULL));
   g_assert_true (g_unix_set_fd_nonblocking (fd_of (f->b), TRUE, NULL));
+}
+
+static void
+fixture_splice_new (Fixture *f)
+{
   f->splice = relay_splice_new (g_socket_connection_get_socket (f->relay_a),
                                 g_socket_connection_get_socket (f->relay_b), 0, &f->total, done_cb, f);
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  fixture_connect (f);
+  fixture_splice_new (f);
 }
 
 /* As fixture_setup(), for a relay out of descriptors: with none left
@@ -70,10 +83,7 @@ fixture_setup_no_pipes (Fixture       *f,
 
   /* The main context's wake-up descriptor, before there is none. */
   g_main_context_iteration (NULL, FALSE);
-  foctet_test_socket_pair (&f->a, &f->relay_a);
-  foctet_test_socket_pair (&f->b, &f->relay_b);
-  g_assert_true (g_unix_set_fd_nonblocking (fd_of (f->a), TRUE, NULL));
-  g_assert_true (g_unix_set_fd_nonblocking (fd_of (f->b), TRUE, NULL));
+  fixture_connect (f);
 
   lowest_free = dup (0);
   g_assert_cmpint (lowest_free, >=, 0);
@@ -82,8 +92,7 @@ fixture_setup_no_pipes (Fixture       *f,
   none_left = limit;
   none_left.rlim_cur = lowest_free;
   g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &none_left), ==, 0);
-  f->splice = relay_splice_new (g_socket_connection_get_socket (f->relay_a),
-                                g_socket_connection_get_socket (f->relay_b), 0, &f->total, done_cb, f);
+  fixture_splice_new (f);
   g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &limit), ==, 0);
   g_assert_false (relay_splice_is_zero_copy (f->splice));
 }
