@@ -47,10 +47,10 @@ static GPrivate perf_sink_key = G_PRIVATE_INIT (g_free);
 /* Where @stream's reads go.  What perf reads is thrown away, so the
  * streams read in one thread share one buffer there (as Go's io.Discard
  * shares its buffers): eight streams then keep one megabyte in the cache
- * instead of eight.  Five alternating runs of eight streams over tls,
- * medians: download 2.61 → 2.27 s for 4 GiB (the receiving client's CPU
- * 2.53 → 2.21 s), upload 2.90 → 2.20 s (the receiving server's 2.82 →
- * 1.94 s).  A stream that is not pollable may be read by GIO in a worker
+ * instead of eight.  Eight alternating runs of eight streams over tls,
+ * medians: upload 2.58 → 2.29 s for 4 GiB (the receiving server's CPU
+ * 2.34 → 2.08 s), download 2.58 → 2.45 s (the receiving client's 2.53 →
+ * 2.25 s).  A stream that is not pollable may be read by GIO in a worker
  * thread, so it gets a buffer of its own, in @own. */
 static guint8 *
 perf_sink_for (FoctetStream  *stream,
