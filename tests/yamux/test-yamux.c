@@ -268,6 +268,29 @@ wait_count (guint *count,
     }
 }
 
+/* Waits, boundedly, until @object's unsigned integer @property is at
+ * least @least, and returns what it was then (less on timeout). */
+static guint64
+wait_property_at_least (gpointer    object,
+                        const char *property,
+                        guint64     least)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  g_auto(GValue) value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_UINT64);
+  for (;;)
+    {
+      g_auto(GValue) got = G_VALUE_INIT;
+
+      g_object_get_property (object, property, &got);
+      g_assert_true (g_value_transform (&got, &value));
+      if (g_value_get_uint64 (&value) >= least || g_get_monotonic_time () > deadline)
+        return g_value_get_uint64 (&value);
+      spin ();
+    }
+}
+
 /* The plugin and its types. */
 
 static void
@@ -1051,12 +1074,7 @@ test_window_growth_delayed (Pair          *pair,
   g_assert_no_error (error);
   accepted = accept_with_header (pair->server, "test/bulk");
   /* The first ping's answer may still be on its way. */
-  for (gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
-       rtt == 0 && g_get_monotonic_time () < deadline;)
-    {
-      spin ();
-      g_object_get (pair->server, "rtt", &rtt, NULL);
-    }
+  rtt = wait_property_at_least (pair->server, "rtt", 1);
   g_assert_cmpuint (rtt, >=, 2 * DELAY_MS * 1000);
 
   start = g_get_monotonic_time ();
@@ -1263,12 +1281,7 @@ test_read_through (Pair          *pair,
 
   write_all_start (a, data_a, &done_a);
   read_a = read_until_window_grown (accepted_a, got_a, data_a);
-  for (gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
-       buffered < READ_AHEAD_MIN && g_get_monotonic_time () < deadline;)
-    {
-      spin ();
-      g_object_get (accepted_a, "receive-buffered", &buffered, NULL);
-    }
+  buffered = wait_property_at_least (accepted_a, "receive-buffered", READ_AHEAD_MIN);
   g_assert_cmpuint (buffered, >=, READ_AHEAD_MIN);
 
   write_all_start (b, data_b, &done_b);
