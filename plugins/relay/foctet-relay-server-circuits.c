@@ -181,6 +181,9 @@ circuit_end (Circuit    *c,
                                         : traffic.down_done ? "closed by the target, then: " : "",
                  why != NULL ? why : "");
     }
+  else if (why != NULL)
+    g_message ("%s %s (%s) -> %s: ended before it was spliced: %s", c->kind->name, c->dialer_key,
+               c->dialer_address, c->target_key != NULL ? c->target_key : "(no CONNECT yet)", why);
   c->kind->stop (c, self, why != NULL);
   if (c->counted)
     {

@@ -609,6 +609,10 @@ connect_as_relay_client (Fixture       *fixture,
   return connect_as_relay_client_with (fixture, transport, identity);
 }
 
+static void wait_log (Fixture    *fixture,
+                      const char *needle,
+                      guint       n);
+
 /* Opens a stream for @protocol and writes @data to it raw. */
 static FoctetStream *
 open_raw (FoctetConnection *connection,
@@ -727,11 +731,13 @@ test_bad_clients (Fixture       *fixture,
   g_autoptr(FoctetConnection) wrong_alpn = NULL;
   g_autoptr(FoctetConnection) control = NULL;
   g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(FoctetStream) cut_short = NULL;
   g_autofree char *uri = g_strconcat ("tls/", fixture->relay_address, NULL);
   g_autoptr(GSocketClient) socket_client = g_socket_client_new ();
   g_autoptr(GSocketConnection) raw = NULL;
   guint8 garbage[4096];
   guint8 short_connect[3 + 31] = { FOCTET_RELAY_MESSAGE_CONNECT, 0, 31 };
+  guint8 half_connect[3 + 16] = { FOCTET_RELAY_MESSAGE_CONNECT, 0, 32 };
   guint8 reserve[3] = { FOCTET_RELAY_MESSAGE_RESERVE, 0, 0 };
   guint8 buffer[64];
   g_autoptr(FoctetNodeId) me = NULL;
@@ -775,10 +781,17 @@ test_bad_clients (Fixture       *fixture,
   expect_relay_error (stream, FOCTET_RELAY_ERROR_CODE_MALFORMED_REQUEST);
   g_clear_object (&stream);
 
-  /* RESERVE on a connect stream: ERROR 7. */
+  /* RESERVE on a connect stream: ERROR 7.  Before it, a CONNECT cut
+   * short, which the relay has taken up by the time it answers the
+   * RESERVE; then reset: no answer to give, but the relay's log says
+   * what became of it. */
+  cut_short = open_raw (control, FOCTET_RELAY_PROTOCOL_CONNECT, half_connect, sizeof half_connect);
   stream = open_raw (control, FOCTET_RELAY_PROTOCOL_CONNECT, reserve, sizeof reserve);
   expect_relay_error (stream, FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE);
   g_clear_object (&stream);
+  foctet_stream_reset (cut_short, FOCTET_CLOSE_CODE_GOING_AWAY);
+  wait_log (fixture, "ended before it was spliced: ", 1);
+  g_assert_nonnull (strstr (fixture->log->text->str, "(no CONNECT yet)"));
 
   /* A CONNECT to itself: ERROR 1. */
   {
