@@ -190,8 +190,21 @@ run_once () {
     return 1
   elif [ $status -ne 0 ]; then
     note "$name: failed (exit $status): $(tail -n 1 "$tmp/result.err")"
+    note_server_logs
     return 1
   fi
+}
+
+# The last lines each server logged, for a failed measurement: the
+# logs go with $tmp when the script ends.
+note_server_logs () {
+  local log
+  for log in "$tmp"/*.err; do
+    [ "$log" = "$tmp/result.err" ] && continue
+    [ -s "$log" ] || continue
+    note "  last lines of $(basename "$log" .err):"
+    tail -n 3 "$log" | sed 's/^/    /' >&2
+  done
 }
 
 # Gbit/s of a perf --json result in one direction, if it moved all the bytes.
