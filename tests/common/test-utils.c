@@ -176,9 +176,15 @@ typedef struct {
   int from;
   int to;
   gint64 delay_us;
+  guint64 rate;          /* bytes per second, 0 for no limit */
+  gsize limit;           /* most bytes held, with a rate */
   GAsyncQueue *chunks;
   GThread *reader;
   GThread *writer;
+  GMutex lock;
+  GCond cond;
+  gsize held;            /* bytes read and not yet written */
+  gint64 line_free;      /* when the rate lets the next byte go */
 } DelayDirection;
 
 struct _FoctetTestDelayLine {
@@ -196,11 +202,27 @@ delay_reader (gpointer user_data)
       DelayChunk *chunk = g_malloc (sizeof *chunk + 64 * 1024);
       gssize n;
 
+      /* A line with a rate holds at most @limit, like a router's queue:
+       * beyond it the sender's socket fills. */
+      g_mutex_lock (&way->lock);
+      while (way->limit > 0 && way->held >= way->limit)
+        g_cond_wait (&way->cond, &way->lock);
+      g_mutex_unlock (&way->lock);
       do
         n = read (way->from, chunk->data, 64 * 1024);
       while (n < 0 && errno == EINTR);
       chunk->len = MAX (n, 0);
       chunk->due = g_get_monotonic_time () + way->delay_us;
+      if (way->rate > 0 && n > 0)
+        {
+          /* Its bytes leave the line one after the other, at the rate. */
+          g_mutex_lock (&way->lock);
+          way->held += n;
+          way->line_free = MAX (way->line_free, g_get_monotonic_time ()) +
+                           (gint64) (n * G_USEC_PER_SEC / way->rate);
+          chunk->due = way->line_free + way->delay_us;
+          g_mutex_unlock (&way->lock);
+        }
       g_async_queue_push (way->chunks, chunk);
       if (n <= 0)
         return NULL;
@@ -235,6 +257,13 @@ delay_writer (gpointer user_data)
           else if (n < 0 && errno != EINTR)
             broken = TRUE;
         }
+      if (way->rate > 0)
+        {
+          g_mutex_lock (&way->lock);
+          way->held -= chunk->len;
+          g_cond_signal (&way->cond);
+          g_mutex_unlock (&way->lock);
+        }
     }
 }
 
@@ -242,6 +271,15 @@ FoctetTestDelayLine *
 foctet_test_delayed_socket_pair (GSocketConnection **a,
                                  GSocketConnection **b,
                                  guint              delay_ms)
+{
+  return foctet_test_limited_socket_pair (a, b, delay_ms, 0);
+}
+
+FoctetTestDelayLine *
+foctet_test_limited_socket_pair (GSocketConnection **a,
+                                 GSocketConnection **b,
+                                 guint              delay_ms,
+                                 guint64            rate)
 {
   FoctetTestDelayLine *line = g_new0 (FoctetTestDelayLine, 1);
   int pair_a[2], pair_b[2];
@@ -259,6 +297,11 @@ foctet_test_delayed_socket_pair (GSocketConnection **a,
       way->from = line->fds[i];
       way->to = line->fds[1 - i];
       way->delay_us = (gint64) delay_ms * 1000;
+      way->rate = rate;
+      /* A bandwidth-delay product, and a chunk. */
+      way->limit = rate > 0 ? rate * delay_ms / 1000 + 64 * 1024 : 0;
+      g_mutex_init (&way->lock);
+      g_cond_init (&way->cond);
       way->chunks = g_async_queue_new_full (g_free);
       way->reader = g_thread_new ("delay-reader", delay_reader, way);
       way->writer = g_thread_new ("delay-writer", delay_writer, way);
@@ -277,6 +320,8 @@ foctet_test_delay_line_free (FoctetTestDelayLine *line)
       g_thread_join (line->ways[i].reader);
       g_thread_join (line->ways[i].writer);
       g_async_queue_unref (line->ways[i].chunks);
+      g_mutex_clear (&line->ways[i].lock);
+      g_cond_clear (&line->ways[i].cond);
     }
   for (guint i = 0; i < 2; i++)
     close (line->fds[i]);

@@ -54,6 +54,13 @@ typedef struct _FoctetTestDelayLine FoctetTestDelayLine;
 FoctetTestDelayLine *foctet_test_delayed_socket_pair (GSocketConnection **a,
                                                       GSocketConnection **b,
                                                       guint              delay_ms);
+/* The same with a bandwidth too: @rate bytes per second each way, and
+ * at most a bandwidth-delay product (plus 64 KiB) held on the line; past
+ * that the writer's socket fills, as at a router's queue. */
+FoctetTestDelayLine *foctet_test_limited_socket_pair (GSocketConnection **a,
+                                                      GSocketConnection **b,
+                                                      guint              delay_ms,
+                                                      guint64            rate);
 void foctet_test_delay_line_free (FoctetTestDelayLine *line);
 
 /* A seekable stream over a copy of @data, so a test can tell how far a

@@ -19,6 +19,8 @@
 #define TIMEOUT 30
 #define INITIAL_WINDOW (256 * 1024)
 #define DELAY_MS 20   /* one way, for flow/window-growth-delayed */
+#define LIMITED_DELAY_MS 10
+#define LIMITED_RATE (20 * 1000 * 1000)
 
 /* Sessions. */
 
@@ -95,17 +97,23 @@ typedef struct {
   FoctetTestDelayLine *line;   /* for a pair over a delayed link */
 } Pair;
 
-/* @data: NULL for a plain socketpair, or the one-way delay in ms (as a
- * pointer) of a link between the two sessions. */
+/* A link between the two sessions. */
+typedef struct {
+  guint delay_ms;    /* one way */
+  guint64 rate;      /* bytes per second each way, 0 for no limit */
+} Link;
+
+/* @data: NULL for a plain socketpair, or the #Link between the sessions. */
 static void
 pair_setup (Pair          *pair,
             gconstpointer  data)
 {
   g_autoptr(GSocketConnection) a = NULL;
   g_autoptr(GSocketConnection) b = NULL;
+  const Link *link = data;
 
-  if (data != NULL)
-    pair->line = foctet_test_delayed_socket_pair (&a, &b, GPOINTER_TO_UINT (data));
+  if (link != NULL)
+    pair->line = foctet_test_limited_socket_pair (&a, &b, link->delay_ms, link->rate);
   else
     foctet_test_socket_pair (&a, &b);
   pair->client = wrap (G_IO_STREAM (a), TRUE);
@@ -1086,6 +1094,41 @@ test_window_growth_delayed (Pair          *pair,
                   receive_window / 1024);
   g_assert_cmpuint (receive_window, >=, 8 * 1024 * 1024);
   g_assert_cmpuint (receive_window, <=, 16 * 1024 * 1024);
+}
+
+/* Both ways at once over a link of limited bandwidth (20 MB/s, 20 ms
+ * round trip): each side's window updates for what it receives share
+ * its sending queue with its own data.  Every byte arrives, in order,
+ * and the link stays busy enough. */
+static void
+test_both_ways_limited (Pair          *pair,
+                        gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/both", &error, TIMEOUT);
+  g_autoptr(FoctetStream) accepted = NULL;
+  Transfer up = { 0, }, down = { 0, };
+  const guint64 total = 16 * 1024 * 1024;
+  gint64 start;
+  double seconds;
+  guint64 rtt = 0;
+
+  g_assert_no_error (error);
+  accepted = accept_with_header (pair->server, "test/both");
+  start = g_get_monotonic_time ();
+  transfer_start (&up, stream, accepted, total, 5);
+  transfer_start (&down, accepted, stream, total, 6);
+  transfer_finish (&up);
+  transfer_finish (&down);
+  seconds = (MAX (up.end_time, down.end_time) - start) / 1e6;
+  g_object_get (pair->client, "rtt", &rtt, NULL);
+  g_test_message ("%" G_GUINT64_FORMAT " MiB each way at %u MB/s each way, %u ms one way: %.3f s "
+                  "(%.0f %% of the link), rtt %" G_GUINT64_FORMAT " us",
+                  total >> 20, (guint) (LIMITED_RATE / 1000000), LIMITED_DELAY_MS, seconds,
+                  100.0 * total / LIMITED_RATE / seconds, rtt);
+  /* Window updates wait behind each side's own data: 50-90 % of the link
+   * here; the bound is loose, for loaded machines. */
+  g_assert_cmpfloat (seconds, <, 4.0 * total / LIMITED_RATE);
 }
 
 /* Big writes go to the session's stream without a copy when nothing is
@@ -2164,6 +2207,10 @@ test_abrupt_end (Raw           *raw,
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
 }
 
+static const Link link_10ms = { 5, 0 };
+static const Link link_40ms = { DELAY_MS, 0 };
+static const Link link_limited = { LIMITED_DELAY_MS, LIMITED_RATE };
+
 int
 main (int   argc,
       char *argv[])
@@ -2175,8 +2222,8 @@ main (int   argc,
 
 #define PAIR_TEST(path, func) \
   g_test_add ("/yamux/" path, Pair, NULL, pair_setup, func, pair_teardown)
-#define DELAYED_PAIR_TEST(path, delay_ms, func) \
-  g_test_add ("/yamux/" path, Pair, GUINT_TO_POINTER (delay_ms), pair_setup, func, pair_teardown)
+#define LINK_PAIR_TEST(path, link, func) \
+  g_test_add ("/yamux/" path, Pair, link, pair_setup, func, pair_teardown)
   PAIR_TEST ("streams/both-directions", test_both_directions);
   PAIR_TEST ("streams/concurrent", test_concurrent_streams);
   PAIR_TEST ("streams/half-close", test_half_close);
@@ -2186,17 +2233,18 @@ main (int   argc,
   PAIR_TEST ("streams/dropped", test_dropped);
   PAIR_TEST ("streams/connection-closed", test_connection_closed);
   PAIR_TEST ("flow/window-growth", test_window_growth);
-  DELAYED_PAIR_TEST ("flow/window-growth-delayed", DELAY_MS, test_window_growth_delayed);
+  LINK_PAIR_TEST ("flow/window-growth-delayed", &link_40ms, test_window_growth_delayed);
+  LINK_PAIR_TEST ("flow/both-ways-limited", &link_limited, test_both_ways_limited);
   PAIR_TEST ("flow/slow-reader", test_slow_reader);
   PAIR_TEST ("flow/write-through", test_write_through);
   PAIR_TEST ("flow/read-ahead", test_read_ahead);
   /* These need a window grown past what the session reads ahead: over a
    * 10 ms round trip it grows however slowly a loaded machine reads. */
-  DELAYED_PAIR_TEST ("flow/read-ahead-other-stream", 5, test_read_ahead_other_stream);
-  DELAYED_PAIR_TEST ("flow/read-through", 5, test_read_through);
+  LINK_PAIR_TEST ("flow/read-ahead-other-stream", &link_10ms, test_read_ahead_other_stream);
+  LINK_PAIR_TEST ("flow/read-through", &link_10ms, test_read_through);
   PAIR_TEST ("ping/rtt", test_ping_rtt);
   PAIR_TEST ("go-away/between-sessions", test_go_away_between_sessions);
-#undef DELAYED_PAIR_TEST
+#undef LINK_PAIR_TEST
 #undef PAIR_TEST
 
 #define RAW_TEST(path, setup, func) \
