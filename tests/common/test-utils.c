@@ -175,7 +175,7 @@ typedef struct {
 typedef struct {
   int from;
   int to;
-  gint64 delay_us;
+  gint delay_ms;         /* atomic: foctet_test_delay_line_set_delay() */
   guint64 rate;          /* bytes per second, 0 for no limit */
   gsize limit;           /* most bytes held, with a rate */
   GAsyncQueue *chunks;
@@ -212,7 +212,7 @@ delay_reader (gpointer user_data)
         n = read (way->from, chunk->data, 64 * 1024);
       while (n < 0 && errno == EINTR);
       chunk->len = MAX (n, 0);
-      chunk->due = g_get_monotonic_time () + way->delay_us;
+      chunk->due = g_get_monotonic_time () + g_atomic_int_get (&way->delay_ms) * G_GINT64_CONSTANT (1000);
       if (way->rate > 0 && n > 0)
         {
           /* Its bytes leave the line one after the other, at the rate. */
@@ -220,7 +220,7 @@ delay_reader (gpointer user_data)
           way->held += n;
           way->line_free = MAX (way->line_free, g_get_monotonic_time ()) +
                            (gint64) (n * G_USEC_PER_SEC / way->rate);
-          chunk->due = way->line_free + way->delay_us;
+          chunk->due = way->line_free + g_atomic_int_get (&way->delay_ms) * G_GINT64_CONSTANT (1000);
           g_mutex_unlock (&way->lock);
         }
       g_async_queue_push (way->chunks, chunk);
@@ -296,7 +296,7 @@ foctet_test_limited_socket_pair (GSocketConnection **a,
 
       way->from = line->fds[i];
       way->to = line->fds[1 - i];
-      way->delay_us = (gint64) delay_ms * 1000;
+      way->delay_ms = delay_ms;
       way->rate = rate;
       /* A bandwidth-delay product, and a chunk. */
       way->limit = rate > 0 ? rate * delay_ms / 1000 + 64 * 1024 : 0;
@@ -307,6 +307,14 @@ foctet_test_limited_socket_pair (GSocketConnection **a,
       way->writer = g_thread_new ("delay-writer", delay_writer, way);
     }
   return line;
+}
+
+void
+foctet_test_delay_line_set_delay (FoctetTestDelayLine *line,
+                                  guint                delay_ms)
+{
+  for (guint i = 0; i < 2; i++)
+    g_atomic_int_set (&line->ways[i].delay_ms, delay_ms);
 }
 
 void

@@ -61,6 +61,9 @@ FoctetTestDelayLine *foctet_test_limited_socket_pair (GSocketConnection **a,
                                                       GSocketConnection **b,
                                                       guint              delay_ms,
                                                       guint64            rate);
+/* From now on, bytes read by @line are held @delay_ms. */
+void foctet_test_delay_line_set_delay (FoctetTestDelayLine *line,
+                                       guint                delay_ms);
 void foctet_test_delay_line_free (FoctetTestDelayLine *line);
 
 /* A seekable stream over a copy of @data, so a test can tell how far a
