@@ -133,26 +133,6 @@ foctet_test_wait_result (GAsyncResult **slot,
   return result;
 }
 
-void
-foctet_test_socket_pair (GSocketConnection **a,
-                         GSocketConnection **b)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket_a = NULL;
-  g_autoptr(GSocket) socket_b = NULL;
-  int fds[2];
-
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-  socket_a = g_socket_new_from_fd (fds[0], &error);
-  g_assert_no_error (error);
-  socket_b = g_socket_new_from_fd (fds[1], &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (socket_a);
-  g_assert_nonnull (socket_b);
-  *a = g_socket_connection_factory_create_connection (socket_a);
-  *b = g_socket_connection_factory_create_connection (socket_b);
-}
-
 static GSocketConnection *
 connection_from_fd (int fd)
 {
@@ -162,6 +142,17 @@ connection_from_fd (int fd)
   g_assert_no_error (error);
   g_assert_nonnull (socket);
   return g_socket_connection_factory_create_connection (socket);
+}
+
+void
+foctet_test_socket_pair (GSocketConnection **a,
+                         GSocketConnection **b)
+{
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  *a = connection_from_fd (fds[0]);
+  *b = connection_from_fd (fds[1]);
 }
 
 /* What one direction of a delay line holds: chunks in order, each with
@@ -175,7 +166,7 @@ typedef struct {
 typedef struct {
   int from;
   int to;
-  gint delay_ms;         /* atomic: foctet_test_delay_line_set_delay() */
+  gint64 delay_us;
   guint64 rate;          /* bytes per second, 0 for no limit */
   gsize limit;           /* most bytes held, with a rate */
   GAsyncQueue *chunks;
@@ -212,17 +203,17 @@ delay_reader (gpointer user_data)
         n = read (way->from, chunk->data, 64 * 1024);
       while (n < 0 && errno == EINTR);
       chunk->len = MAX (n, 0);
-      chunk->due = g_get_monotonic_time () + g_atomic_int_get (&way->delay_ms) * G_GINT64_CONSTANT (1000);
+      chunk->due = g_get_monotonic_time ();
       if (way->rate > 0 && n > 0)
         {
           /* Its bytes leave the line one after the other, at the rate. */
           g_mutex_lock (&way->lock);
           way->held += n;
-          way->line_free = MAX (way->line_free, g_get_monotonic_time ()) +
-                           (gint64) (n * G_USEC_PER_SEC / way->rate);
-          chunk->due = way->line_free + g_atomic_int_get (&way->delay_ms) * G_GINT64_CONSTANT (1000);
+          way->line_free = MAX (way->line_free, chunk->due) + (gint64) (n * G_USEC_PER_SEC / way->rate);
+          chunk->due = way->line_free;
           g_mutex_unlock (&way->lock);
         }
+      chunk->due += way->delay_us;
       g_async_queue_push (way->chunks, chunk);
       if (n <= 0)
         return NULL;
@@ -270,14 +261,6 @@ delay_writer (gpointer user_data)
 FoctetTestDelayLine *
 foctet_test_delayed_socket_pair (GSocketConnection **a,
                                  GSocketConnection **b,
-                                 guint              delay_ms)
-{
-  return foctet_test_limited_socket_pair (a, b, delay_ms, 0);
-}
-
-FoctetTestDelayLine *
-foctet_test_limited_socket_pair (GSocketConnection **a,
-                                 GSocketConnection **b,
                                  guint              delay_ms,
                                  guint64            rate)
 {
@@ -296,7 +279,7 @@ foctet_test_limited_socket_pair (GSocketConnection **a,
 
       way->from = line->fds[i];
       way->to = line->fds[1 - i];
-      way->delay_ms = delay_ms;
+      way->delay_us = (gint64) delay_ms * 1000;
       way->rate = rate;
       /* A bandwidth-delay product, and a chunk. */
       way->limit = rate > 0 ? rate * delay_ms / 1000 + 64 * 1024 : 0;
@@ -307,14 +290,6 @@ foctet_test_limited_socket_pair (GSocketConnection **a,
       way->writer = g_thread_new ("delay-writer", delay_writer, way);
     }
   return line;
-}
-
-void
-foctet_test_delay_line_set_delay (FoctetTestDelayLine *line,
-                                  guint                delay_ms)
-{
-  for (guint i = 0; i < 2; i++)
-    g_atomic_int_set (&line->ways[i].delay_ms, delay_ms);
 }
 
 void

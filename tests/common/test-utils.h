@@ -46,24 +46,19 @@ void foctet_test_socket_pair (GSocketConnection **a,
 
 /* Like foctet_test_socket_pair(), but every byte reaches the other end
  * @delay_ms after it was written, each way, as over a link with a round
- * trip of twice that (and no bandwidth limit).  Two threads per direction
- * carry the bytes; nothing bounds what they hold but the protocol on top
- * (yamux's windows).  Free the line after closing both connections. */
+ * trip of twice that.  With @rate 0 there is no bandwidth limit, and
+ * nothing bounds what the line holds but the protocol on top (yamux's
+ * windows); else its bytes leave at @rate bytes per second each way, and
+ * it holds at most a bandwidth-delay product (plus 64 KiB), past which
+ * the writer's socket fills, as at a router's queue.  Two threads per
+ * direction carry the bytes.  Free the line after closing both
+ * connections. */
 typedef struct _FoctetTestDelayLine FoctetTestDelayLine;
 
 FoctetTestDelayLine *foctet_test_delayed_socket_pair (GSocketConnection **a,
                                                       GSocketConnection **b,
-                                                      guint              delay_ms);
-/* The same with a bandwidth too: @rate bytes per second each way, and
- * at most a bandwidth-delay product (plus 64 KiB) held on the line; past
- * that the writer's socket fills, as at a router's queue. */
-FoctetTestDelayLine *foctet_test_limited_socket_pair (GSocketConnection **a,
-                                                      GSocketConnection **b,
                                                       guint              delay_ms,
                                                       guint64            rate);
-/* From now on, bytes read by @line are held @delay_ms. */
-void foctet_test_delay_line_set_delay (FoctetTestDelayLine *line,
-                                       guint                delay_ms);
 void foctet_test_delay_line_free (FoctetTestDelayLine *line);
 
 /* A seekable stream over a copy of @data, so a test can tell how far a
