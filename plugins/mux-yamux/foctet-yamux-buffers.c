@@ -73,6 +73,8 @@ yamux_read_chunk_unref (YamuxReadChunk *chunk)
 typedef struct {
   GBytes *bytes;       /* a data chunk, or NULL */
   guint8 *control;     /* a control chunk of CONTROL_CHUNK_SIZE bytes, or NULL */
+  gboolean ahead;      /* a control chunk of frames that went ahead */
+  gboolean continues;  /* the rest of the frame the chunk before began */
   const guint8 *borrowed;  /* a caller's payload, only while its write runs */
   gsize len;
   gsize sent;
@@ -107,7 +109,8 @@ yamux_out_queue_push_control (YamuxOutQueue           *queue,
 {
   OutChunk *tail = g_queue_peek_tail (&queue->chunks);
 
-  if (tail == NULL || tail->control == NULL || tail->len + FOCTET_YAMUX_HEADER_SIZE > CONTROL_CHUNK_SIZE)
+  if (tail == NULL || tail->control == NULL || tail->ahead ||
+      tail->len + FOCTET_YAMUX_HEADER_SIZE > CONTROL_CHUNK_SIZE)
     {
       tail = g_new0 (OutChunk, 1);
       tail->control = g_malloc (CONTROL_CHUNK_SIZE);
@@ -115,6 +118,44 @@ yamux_out_queue_push_control (YamuxOutQueue           *queue,
     }
   foctet_yamux_header_encode (header, tail->control + tail->len);
   tail->len += FOCTET_YAMUX_HEADER_SIZE;
+  queue->bytes += FOCTET_YAMUX_HEADER_SIZE;
+}
+
+/* Queues a frame that no other frame needs to come before: ahead of
+ * every chunk not yet begun, behind the frames that went ahead before
+ * it, in control chunks of such frames only, so that it does not wait
+ * behind the data queued so far. */
+void
+yamux_out_queue_push_ahead (YamuxOutQueue           *queue,
+                            const FoctetYamuxHeader *header)
+{
+  GList *at = queue->chunks.head;
+  OutChunk *last = NULL;
+  OutChunk *chunk;
+
+  /* Never into the middle of what is being written, nor of a frame. */
+  if (at != NULL && ((OutChunk *) at->data)->sent > 0)
+    at = at->next;
+  while (at != NULL && ((OutChunk *) at->data)->continues)
+    at = at->next;
+  while (at != NULL && ((OutChunk *) at->data)->ahead)
+    {
+      last = at->data;
+      at = at->next;
+    }
+  chunk = last;
+  if (chunk == NULL || chunk->len + FOCTET_YAMUX_HEADER_SIZE > CONTROL_CHUNK_SIZE)
+    {
+      chunk = g_new0 (OutChunk, 1);
+      chunk->control = g_malloc (CONTROL_CHUNK_SIZE);
+      chunk->ahead = TRUE;
+      if (at != NULL)
+        g_queue_insert_before (&queue->chunks, at, chunk);
+      else
+        g_queue_push_tail (&queue->chunks, chunk);
+    }
+  foctet_yamux_header_encode (header, chunk->control + chunk->len);
+  chunk->len += FOCTET_YAMUX_HEADER_SIZE;
   queue->bytes += FOCTET_YAMUX_HEADER_SIZE;
 }
 
@@ -130,7 +171,8 @@ yamux_out_queue_push_data (YamuxOutQueue *queue,
   queue->bytes += chunk->len;
 }
 
-/* Queues @len bytes at @data without copying them: the caller calls
+/* Queues @len bytes at @data without copying them, the rest of the frame
+ * whose start was queued last: the caller calls
  * yamux_out_queue_keep_borrowed() before @data goes away. */
 void
 yamux_out_queue_push_borrowed (YamuxOutQueue *queue,
@@ -140,6 +182,7 @@ yamux_out_queue_push_borrowed (YamuxOutQueue *queue,
   OutChunk *chunk = g_new0 (OutChunk, 1);
 
   chunk->borrowed = data;
+  chunk->continues = TRUE;
   chunk->len = len;
   g_queue_push_tail (&queue->chunks, chunk);
   queue->bytes += len;

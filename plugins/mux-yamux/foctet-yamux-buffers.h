@@ -52,6 +52,8 @@ typedef struct {
 } YamuxOutQueue;
 
 void yamux_out_queue_clear (YamuxOutQueue *queue);
+void yamux_out_queue_push_ahead (YamuxOutQueue           *queue,
+                                 const FoctetYamuxHeader *header);
 void yamux_out_queue_push_control (YamuxOutQueue           *queue,
                                    const FoctetYamuxHeader *header);
 void yamux_out_queue_push_data (YamuxOutQueue *queue,

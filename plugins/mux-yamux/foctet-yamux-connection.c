@@ -101,7 +101,13 @@ yamux_session_write_through (FoctetYamuxConnection *self)
     yamux_session_queued (self);
 }
 
-/* Queues a frame without payload. */
+/* Queues a frame without payload.  Pings, and window updates that only
+ * grant credit (ACK aside), go ahead of the data already queued: behind
+ * megabytes of data on a slow link they would hold up the peer's sending
+ * and skew the round trip measured.  Their order against other frames
+ * does not matter: credit adds up, and an ACK is the stream's first
+ * frame from this side anyway.  A frame with FIN, RST or SYN keeps its
+ * place. */
 void
 yamux_session_queue_frame (FoctetYamuxConnection *self,
                            guint8                 type,
@@ -111,7 +117,11 @@ yamux_session_queue_frame (FoctetYamuxConnection *self,
 {
   FoctetYamuxHeader header = { FOCTET_YAMUX_VERSION, type, flags, stream_id, length };
 
-  yamux_out_queue_push_control (&self->out, &header);
+  if (type == FOCTET_YAMUX_TYPE_PING ||
+      (type == FOCTET_YAMUX_TYPE_WINDOW_UPDATE && (flags & ~FOCTET_YAMUX_FLAG_ACK) == 0))
+    yamux_out_queue_push_ahead (&self->out, &header);
+  else
+    yamux_out_queue_push_control (&self->out, &header);
   yamux_session_queued (self);
 }
 
