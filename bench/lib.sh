@@ -7,6 +7,8 @@
 #   measure NAME SERVER_PID DIRECTION EXPECTED KIND CMD...
 #       runs CMD BENCH_RUNS times; sets cell (median Gbit/s) and cpu
 #       (median CPU seconds per GiB, client + server), "n/a" on failure
+#   rounds CALLBACK KEY...; round_result KEY
+#       the cells of one row, measured in turns (below)
 #   ratio A B, note TEXT...
 #
 # Environment read by bench_init:
@@ -262,6 +264,56 @@ measure () {
   done
   cell=$(printf '%s' "$values" | median)
   cpu=$(printf '%s' "$cpus" | median)
+}
+
+# Rounds.  A row of a table measures one case with several
+# implementations.  They take turns, one run each per round, BENCH_RUNS
+# rounds, so that a slow spell of this shared machine falls on all of
+# them rather than on the runs of one.
+#   rounds CALLBACK KEY...  calls CALLBACK KEY for every KEY in turn, in
+#                           every round; CALLBACK measures once (sets
+#                           cell and cpu through measure) and may set extra
+#   round_result KEY        sets cell, cpu and extra to KEY's medians over
+#                           the rounds, n/a if one of them failed
+# A KEY that failed is not measured again.
+declare -A round_cells round_cpus round_extras
+
+rounds () {
+  local callback=$1 key total=$runs
+  shift
+  round_cells=()
+  round_cpus=()
+  round_extras=()
+  runs=1
+  for _ in $(seq "$total"); do
+    for key in "$@"; do
+      cell=n/a cpu=n/a extra=n/a
+      case ${round_cells[$key]:-} in
+        *n/a*) ;;
+        *) "$callback" "$key" ;;
+      esac
+      round_cells[$key]+="$cell"$'\n'
+      round_cpus[$key]+="$cpu"$'\n'
+      round_extras[$key]+="$extra"$'\n'
+    done
+  done
+  runs=$total
+}
+
+# The median of the values on stdin, one per line, or n/a if one is.
+median_or_na () {
+  local values
+  values=$(cat)
+  case $values in
+    *n/a*) echo n/a ;;
+    *) printf '%s\n' "$values" | median ;;
+  esac
+}
+
+round_result () {
+  cell=$(printf '%s' "${round_cells[$1]:-n/a}" | median_or_na)
+  cpu=$(printf '%s' "${round_cpus[$1]:-n/a}" | median_or_na)
+  extra=$(printf '%s' "${round_extras[$1]:-n/a}" | median_or_na)
 }
 
 # A table row label: "single-stream download", "8-stream upload".

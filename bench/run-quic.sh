@@ -12,7 +12,8 @@
 # Environment:
 #   BENCH_BYTES      bytes per stream on loopback, suffixes K M G (default 1G)
 #   BENCH_WAN_BYTES  bytes per stream over the lossy link (default 16M)
-#   BENCH_RUNS       runs per cell; the median is shown (default 1)
+#   BENCH_RUNS       runs per cell, the implementations of a row in turns;
+#                    the median is shown (default 1)
 #   BENCH_TIMEOUT    seconds one measurement may take (default 300)
 #   BENCH_LOOPBACK   0 leaves the loopback rows out
 #   BENCH_WAN        0 leaves the lossy link out (it needs root and `ip netns`)
@@ -104,6 +105,11 @@ row_cell () {
   esac
 }
 
+# row_round IMPL: one run of IMPL for the row table_rows is measuring.
+row_round () {
+  row_cell "$1" "$direction" "$streams" "$size" "${row_wrapper[@]}"
+}
+
 # table_rows TITLE PER_STREAM [WRAPPER...]: the four rows of one setting.
 table_rows () {
   local title=$1 size=$2 label
@@ -112,10 +118,12 @@ table_rows () {
     for direction in download upload; do
       label="$title, $(case_label "$streams" "$direction")"
       note "measuring $label"
-      # One after the other within a row, so that a row shares the machine's mood.
-      row_cell quic "$direction" "$streams" "$size" "$@"; q=$cell qc=$cpu
-      row_cell go "$direction" "$streams" "$size" "$@"; g=$cell gc=$cpu
-      row_cell tls "$direction" "$streams" "$size" "$@"; t=$cell tc=$cpu
+      # In turns within a row, so that a row shares the machine's mood.
+      row_wrapper=("$@")
+      rounds row_round quic go tls
+      round_result quic; q=$cell qc=$cpu
+      round_result go; g=$cell gc=$cpu
+      round_result tls; t=$cell tc=$cpu
       echo "| $label | $q | $g | $t | $(ratio "$q" "$g") | $(ratio "$q" "$t") | $qc | $gc | $tc |"
     done
   done

@@ -4,8 +4,8 @@
 # v1 circuits (relayed over the nodes' TLS+yamux connections to the relay:
 # a relay started with --no-raw-circuits) and over raw circuits (spliced
 # TCP connections, the default), one stream and eight, each direction, in
-# one run: the three paths of a case run one after the other, under the
-# same load.  Prints a Markdown table of Gbit/s (bytes × 8 / seconds /
+# one run: the three paths of a case take turns, one run each per round,
+# under the same load.  Prints a Markdown table of Gbit/s (bytes × 8 / seconds /
 # 10⁹), the relayed/direct ratios, CPU seconds per GiB of the two nodes
 # together, and of the relay, and the raw/direct ratio the CPU alone
 # predicts when every process is CPU-bound on a shared machine: the CPU
@@ -75,6 +75,17 @@ row_cell () {
   [ "$cell" = n/a ] && relay_cpu=n/a
 }
 
+# row_round PATH: one run over PATH (direct, v1 or raw) for the row being
+# measured; the relay's CPU goes to $extra.
+row_round () {
+  case $1 in
+    direct) row_cell "$raw_ticket" "$raw_pid" 0 tls "$direction" "$streams" ;;
+    v1) row_cell "$v1_ticket" "$v1_pid" "$v1_relay_pid" relay "$direction" "$streams" ;;
+    raw) row_cell "$raw_ticket" "$raw_pid" "$raw_relay_pid" relay "$direction" "$streams" ;;
+  esac
+  [ "$1" = direct ] || extra=$relay_cpu
+}
+
 echo "Relay cost on loopback in Gbit/s, $bytes per stream, median of $runs run(s);"
 echo "CPU in seconds per GiB moved $(machine_line)"
 echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
@@ -85,9 +96,11 @@ for streams in 1 8; do
   for direction in download upload; do
     label=$(case_label "$streams" "$direction")
     note "measuring $label"
-    row_cell "$raw_ticket" "$raw_pid" 0 tls "$direction" "$streams"; d=$cell dc=$cpu
-    row_cell "$v1_ticket" "$v1_pid" "$v1_relay_pid" relay "$direction" "$streams"; v=$cell vc=$cpu vr=$relay_cpu
-    row_cell "$raw_ticket" "$raw_pid" "$raw_relay_pid" relay "$direction" "$streams"; r=$cell rc=$cpu rr=$relay_cpu
+    # The three paths in turns, so that a case shares the machine's mood.
+    rounds row_round direct v1 raw
+    round_result direct; d=$cell dc=$cpu
+    round_result v1; v=$cell vc=$cpu vr=$extra
+    round_result raw; r=$cell rc=$cpu rr=$extra
     by_cpu=n/a
     case "$dc$rc$rr" in
       *n/a*) ;;

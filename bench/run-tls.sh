@@ -12,7 +12,8 @@
 #
 # Environment:
 #   BENCH_BYTES    bytes per stream, suffixes K M G (default 1G)
-#   BENCH_RUNS     runs per cell; the median is shown (default 1)
+#   BENCH_RUNS     runs per cell, the implementations of a row in turns;
+#                  the median is shown (default 1)
 #   BENCH_TIMEOUT  seconds one measurement may take (default 300)
 #
 # A part that is not built yet, or that fails, shows as "n/a"; why goes to
@@ -62,6 +63,11 @@ row_cell () {
   esac
 }
 
+# row_round IMPL: one run of IMPL for the row being measured.
+row_round () {
+  row_cell "$1" "$direction" "$streams"
+}
+
 # The servers.  Installed plugins stay out of it: only the build tree's.
 plugin_args=()
 for dir in "${plugin_dirs[@]}"; do
@@ -105,14 +111,17 @@ for streams in 1 8; do
   for direction in download upload; do
     label=$(case_label "$streams" "$direction")
     note "measuring $label"
-    # One after the other within a row, so that a row shares the machine's mood.
-    row_cell foctet "$direction" "$streams"; f=$cell fc=$cpu
-    row_cell go "$direction" "$streams"; g=$cell gc=$cpu
-    row_cell gnutls "$direction" "$streams"; t=$cell tc=$cpu
+    # In turns within a row, so that a row shares the machine's mood.
+    keys=(foctet go gnutls)
+    [ "$streams" -gt 1 ] && keys+=(gnutls-one)
+    rounds row_round "${keys[@]}"
+    round_result foctet; f=$cell fc=$cpu
+    round_result go; g=$cell gc=$cpu
+    round_result gnutls; t=$cell tc=$cpu
     if [ "$streams" -eq 1 ]; then
       o=$t oc=$tc
     else
-      row_cell gnutls-one "$direction" "$streams"; o=$cell oc=$cpu
+      round_result gnutls-one; o=$cell oc=$cpu
     fi
     echo "| $label | $f | $g | $o | $t | $(ratio "$f" "$g") | $(ratio "$f" "$o") | $(ratio "$f" "$t") | $fc | $gc | $oc | $tc |"
   done
