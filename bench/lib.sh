@@ -125,6 +125,8 @@ start_server () {
   shift
   ticket=
   server_pid=
+  # There to be read before the server writes it.
+  : >"$out"
   # The servers must outlive every measurement, and no more.
   timeout -k 5 $((limit * 8 * runs + 120)) "$@" >"$out" 2>"$err" &
   pid=$!
