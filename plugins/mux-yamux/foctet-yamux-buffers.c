@@ -64,8 +64,12 @@ yamux_read_chunk_unref (YamuxReadChunk *chunk)
 /* What waits to be written: chunks of whole frames.  A data chunk holds
  * Data frames, each header right before its payload, in the one buffer
  * the application's bytes were copied into; a control chunk collects
- * header-only frames (window updates, pings, FIN, RST) as they come.
- * Either way a chunk is one contiguous piece, one vector of a vectored
+ * header-only frames (window updates, pings, FIN, RST) as they come —
+ * but pings and window updates that only grant credit go ahead of every
+ * chunk not yet begun, in control chunks of their own
+ * (yamux_out_queue_push_ahead()).  A big write's payload may also be the
+ * caller's own memory, a chunk that continues the one before it.
+ * Each chunk is one contiguous piece, one vector of a vectored
  * write (a TLS stream seals all of them and sends the records in one
  * write), never a vector per 12-byte header. */
 #define CONTROL_CHUNK_SIZE (128 * FOCTET_YAMUX_HEADER_SIZE)
