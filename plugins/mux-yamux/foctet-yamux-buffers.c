@@ -82,6 +82,8 @@ typedef struct {
   const guint8 *borrowed;  /* a caller's payload, only while its write runs */
   gsize len;
   gsize sent;
+  gpointer owner;      /* whom to tell when it leaves the queue, or NULL */
+  gsize owned_len;     /* the length it was queued with */
 } OutChunk;
 
 static const guint8 *
@@ -93,8 +95,11 @@ out_chunk_data (OutChunk *chunk)
 }
 
 static void
-out_chunk_free (OutChunk *chunk)
+out_chunk_free (YamuxOutQueue *queue,
+                OutChunk      *chunk)
 {
+  if (chunk->owner != NULL)
+    queue->release (chunk->owner, chunk->owned_len);
   g_clear_pointer (&chunk->bytes, g_bytes_unref);
   g_free (chunk->control);
   g_free (chunk);
@@ -103,7 +108,10 @@ out_chunk_free (OutChunk *chunk)
 void
 yamux_out_queue_clear (YamuxOutQueue *queue)
 {
-  g_queue_clear_full (&queue->chunks, (GDestroyNotify) out_chunk_free);
+  OutChunk *chunk;
+
+  while ((chunk = g_queue_pop_head (&queue->chunks)) != NULL)
+    out_chunk_free (queue, chunk);
   queue->bytes = 0;
 }
 
@@ -163,33 +171,50 @@ yamux_out_queue_push_ahead (YamuxOutQueue           *queue,
   queue->bytes += FOCTET_YAMUX_HEADER_SIZE;
 }
 
+static void
+push_owned (YamuxOutQueue *queue,
+            OutChunk      *chunk,
+            gpointer       owner)
+{
+  g_assert (owner == NULL || queue->release != NULL);
+  chunk->owner = owner;
+  chunk->owned_len = chunk->len;
+  g_queue_push_tail (&queue->chunks, chunk);
+  queue->bytes += chunk->len;
+}
+
+/* Queues @frames, whole Data frames (owned).  @owner, unless NULL, is a
+ * reference that queue->release gets back with the chunk's length when
+ * the chunk leaves the queue, so that the owner can count what it has
+ * queued. */
 void
 yamux_out_queue_push_data (YamuxOutQueue *queue,
-                           GBytes        *frames)
+                           GBytes        *frames,
+                           gpointer       owner)
 {
   OutChunk *chunk = g_new0 (OutChunk, 1);
 
   chunk->bytes = frames;
   chunk->len = g_bytes_get_size (frames);
-  g_queue_push_tail (&queue->chunks, chunk);
-  queue->bytes += chunk->len;
+  push_owned (queue, chunk, owner);
 }
 
 /* Queues @len bytes at @data without copying them, the rest of the frame
  * whose start was queued last: the caller calls
- * yamux_out_queue_keep_borrowed() before @data goes away. */
+ * yamux_out_queue_keep_borrowed() before @data goes away.  @owner as for
+ * yamux_out_queue_push_data(). */
 void
 yamux_out_queue_push_borrowed (YamuxOutQueue *queue,
                                const guint8  *data,
-                               gsize          len)
+                               gsize          len,
+                               gpointer       owner)
 {
   OutChunk *chunk = g_new0 (OutChunk, 1);
 
   chunk->borrowed = data;
   chunk->continues = TRUE;
   chunk->len = len;
-  g_queue_push_tail (&queue->chunks, chunk);
-  queue->bytes += len;
+  push_owned (queue, chunk, owner);
 }
 
 /* Copies what is left of the borrowed chunks, so that the queue no
@@ -257,7 +282,7 @@ yamux_out_queue_write (YamuxOutQueue          *queue,
               break;
             }
           written -= left;
-          out_chunk_free (g_queue_pop_head (&queue->chunks));
+          out_chunk_free (queue, g_queue_pop_head (&queue->chunks));
         }
     }
   return TRUE;

@@ -44,11 +44,18 @@ YamuxReadChunk *yamux_read_chunk_ref (YamuxReadChunk *chunk);
 void yamux_read_chunk_unref (YamuxReadChunk *chunk);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (YamuxReadChunk, yamux_read_chunk_unref)
 
+/* Told that the data chunk of @owner (see yamux_out_queue_push_data())
+ * left the queue, written or dropped, with the @len bytes it was queued
+ * with; it owns the reference to @owner that the chunk held. */
+typedef void (*YamuxOutReleaseFunc) (gpointer owner,
+                                     gsize    len);
+
 /* What waits to be written: chunks of whole frames (see
  * foctet-yamux-buffers.c), and how many bytes they hold. */
 typedef struct {
   GQueue chunks;
   gsize bytes;         /* not yet written */
+  YamuxOutReleaseFunc release;  /* for chunks with an owner */
 } YamuxOutQueue;
 
 void yamux_out_queue_clear (YamuxOutQueue *queue);
@@ -57,10 +64,12 @@ void yamux_out_queue_push_ahead (YamuxOutQueue           *queue,
 void yamux_out_queue_push_control (YamuxOutQueue           *queue,
                                    const FoctetYamuxHeader *header);
 void yamux_out_queue_push_data (YamuxOutQueue *queue,
-                                GBytes        *frames);
+                                GBytes        *frames,
+                                gpointer       owner);
 void yamux_out_queue_push_borrowed (YamuxOutQueue *queue,
                                     const guint8  *data,
-                                    gsize          len);
+                                    gsize          len,
+                                    gpointer       owner);
 void yamux_out_queue_keep_borrowed (YamuxOutQueue *queue);
 gboolean yamux_out_queue_write (YamuxOutQueue          *queue,
                                 GPollableOutputStream  *output,

@@ -277,7 +277,33 @@ yamux_channel_is_writable (YamuxChannel *channel)
 {
   if (channel->reset || channel->error != NULL || channel->fin_sent || channel->session == NULL)
     return TRUE;
-  return channel->send_window > 0 && channel->session->out.bytes < SEND_QUEUE_LIMIT;
+  return channel->send_window > 0 && channel->send_queued < STREAM_QUEUE_LIMIT &&
+         channel->session->out.bytes < SEND_QUEUE_LIMIT;
+}
+
+/* Queues @frames, Data frames of @channel (owned). */
+static void
+channel_push_data (YamuxChannel *channel,
+                   GBytes       *frames)
+{
+  channel->send_queued += g_bytes_get_size (frames);
+  yamux_out_queue_push_data (&channel->session->out, frames, yamux_channel_ref (channel));
+}
+
+/* The session's queue let go of @len bytes of the channel's Data frames
+ * (a YamuxOutReleaseFunc, with the reference channel_push_data() took). */
+void
+yamux_channel_release_queued (gpointer owner,
+                              gsize    len)
+{
+  YamuxChannel *channel = owner;
+  gboolean was_full = channel->send_queued >= STREAM_QUEUE_LIMIT;
+
+  g_assert (channel->send_queued >= len);
+  channel->send_queued -= len;
+  if (was_full && channel->send_queued < STREAM_QUEUE_LIMIT)
+    yamux_channel_wake (channel, FALSE, TRUE);
+  yamux_channel_unref (channel);
 }
 
 /* The largest buffer of frames one write makes. */
@@ -315,9 +341,13 @@ write_through (YamuxChannel *channel,
 
       foctet_yamux_header_encode (&header, start);
       memcpy (start + FOCTET_YAMUX_HEADER_SIZE, buffer + offset, head);
-      yamux_out_queue_push_data (&self->out, g_bytes_new_take (start, FOCTET_YAMUX_HEADER_SIZE + head));
+      channel_push_data (channel, g_bytes_new_take (start, FOCTET_YAMUX_HEADER_SIZE + head));
       if (len > head)
-        yamux_out_queue_push_borrowed (&self->out, buffer + offset + head, len - head);
+        {
+          channel->send_queued += len - head;
+          yamux_out_queue_push_borrowed (&self->out, buffer + offset + head, len - head,
+                                         yamux_channel_ref (channel));
+        }
       offset += len;
     }
   yamux_session_write_through (self);
@@ -340,15 +370,18 @@ yamux_channel_write (YamuxChannel  *channel,
     return 0;
   if (self->out.bytes >= SEND_QUEUE_LIMIT)
     self->writers_blocked = TRUE;
-  if (channel->send_window == 0 || self->out.bytes >= SEND_QUEUE_LIMIT)
+  if (channel->send_window == 0 || self->out.bytes >= SEND_QUEUE_LIMIT ||
+      channel->send_queued >= STREAM_QUEUE_LIMIT)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
                            channel->send_window == 0 ? "The peer's receive window is full"
-                                                     : "The session's send queue is full");
+                           : self->out.bytes >= SEND_QUEUE_LIMIT ? "The session's send queue is full"
+                                                                  : "The stream's share of the send queue is full");
       return -1;
     }
 
   n = MIN (MIN (count, channel->send_window), MAX_WRITE);
+  n = MIN (n, STREAM_QUEUE_LIMIT - channel->send_queued);
   if (n >= WRITE_THROUGH_MIN && yamux_session_can_write_through (self))
     {
       write_through (channel, buffer, n);
@@ -376,9 +409,9 @@ yamux_channel_write (YamuxChannel  *channel,
       p += FOCTET_YAMUX_HEADER_SIZE + len;
       offset += len;
     }
-  yamux_out_queue_push_data (&self->out, n < 64 * 1024 ? g_bytes_new_take (frames, p - frames)
-                                                : g_bytes_new_with_free_func (frames, p - frames,
-                                                                              frames_free, frames));
+  channel_push_data (channel, n < 64 * 1024 ? g_bytes_new_take (frames, p - frames)
+                                          : g_bytes_new_with_free_func (frames, p - frames,
+                                                                        frames_free, frames));
   yamux_session_queued (self);
   channel->send_window -= n;
   return n;

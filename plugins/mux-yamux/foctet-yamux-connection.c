@@ -1744,6 +1744,7 @@ foctet_yamux_connection_new (GIOStream           *base_stream,
   self->is_client = is_initiator;
   self->next_id = is_initiator ? 1 : 2;
 
+  self->out.release = yamux_channel_release_queued;
   self->flush_source = g_source_new (&flush_source_funcs, sizeof (FlushSource));
   g_source_set_static_name (self->flush_source, "yamux session flush");
   g_source_set_callback (self->flush_source, session_flush_cb, self, NULL);

@@ -46,6 +46,11 @@ G_BEGIN_DECLS
 #define MAX_WRITE (1024 * 1024)
 /* Streams' writes wait while more than this is queued ... */
 #define SEND_QUEUE_LIMIT (4 * 1024 * 1024)
+/* ... and one stream's while this much of its own is: the queue is first
+ * in, first out, so a stream's frames wait behind at most this much of
+ * each other stream's, not behind all of the queue that one busy stream
+ * filled. */
+#define STREAM_QUEUE_LIMIT (1024 * 1024)
 /* ... and reading pauses while control frames (answers to pings, window
  * updates, resets) push the queue past this, so a peer that sends but
  * never reads cannot make it grow without bound. */
@@ -92,6 +97,7 @@ struct _YamuxChannel {
 
   /* Sending. */
   guint32 send_window;
+  gsize send_queued;               /* bytes of its Data frames in the session's queue */
   gboolean fin_sent;
 
   gboolean reset;
@@ -193,6 +199,8 @@ void yamux_channel_deliver (YamuxChannel   *channel,
                             gsize           offset,
                             gsize           len);
 void yamux_channel_receive_fin (YamuxChannel *channel);
+void yamux_channel_release_queued (gpointer owner,
+                                   gsize    len);
 void yamux_channel_detach (YamuxChannel *channel,
                            const GError *error);
 void yamux_channel_do_reset (YamuxChannel *channel,

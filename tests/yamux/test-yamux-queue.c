@@ -1,6 +1,7 @@
 /* test-yamux-queue.c: the yamux session's queue of frames to write — the
  * order frames come out in, pings and window updates going ahead of the
- * data, and never into the middle of a frame.  The queue writes into a
+ * data, and never into the middle of a frame; and what it tells the
+ * owners of data chunks as those leave it.  The queue writes into a
  * pipe one page big, so that each write stops at a byte the test knows.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -16,6 +17,12 @@
 #include "foctet-yamux-buffers.h"
 
 #define PIPE_SIZE 4096
+
+/* What an owner of data chunks was told: the bytes released so far. */
+typedef struct {
+  gsize released;
+  guint n_released;
+} Owner;
 
 typedef struct {
   YamuxOutQueue queue;
@@ -180,7 +187,7 @@ test_ahead_order (Fixture       *fixture,
 
   /* Four Data frames, one chunk each; the write stops inside the first. */
   for (guint i = 0; i < 4; i++)
-    yamux_out_queue_push_data (&fixture->queue, data_frame (1, 3000, 'a' + i));
+    yamux_out_queue_push_data (&fixture->queue, data_frame (1, 3000, 'a' + i), NULL);
   push_frame (fixture, FALSE, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_FIN, 1, 0);
   write_once (fixture);
   /* More than a control chunk holds (128 frames). */
@@ -216,10 +223,11 @@ test_ahead_not_inside_frame (Fixture       *fixture,
   g_autofree char *got = NULL;
 
   /* The header and 10 bytes of payload, the rest borrowed. */
-  yamux_out_queue_push_data (&fixture->queue, g_bytes_ref (first));
-  yamux_out_queue_push_data (&fixture->queue, g_bytes_new (second_data, FOCTET_YAMUX_HEADER_SIZE + 10));
+  yamux_out_queue_push_data (&fixture->queue, g_bytes_ref (first), NULL);
+  yamux_out_queue_push_data (&fixture->queue, g_bytes_new (second_data, FOCTET_YAMUX_HEADER_SIZE + 10),
+                             NULL);
   yamux_out_queue_push_borrowed (&fixture->queue, second_data + FOCTET_YAMUX_HEADER_SIZE + 10,
-                                 second_len - FOCTET_YAMUX_HEADER_SIZE - 10);
+                                 second_len - FOCTET_YAMUX_HEADER_SIZE - 10, NULL);
   /* The pipe takes the first frame and 5 bytes of the second's header. */
   write_once (fixture);
   push_frame (fixture, TRUE, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_ACK, 0, 42);
@@ -241,12 +249,82 @@ test_control_after_ahead (Fixture       *fixture,
   push_frame (fixture, TRUE, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0, 1);
   push_frame (fixture, FALSE, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_FIN, 1, 0);
   push_frame (fixture, TRUE, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0, 2);
-  yamux_out_queue_push_data (&fixture->queue, data_frame (1, 100, 'z'));
+  yamux_out_queue_push_data (&fixture->queue, data_frame (1, 100, 'z'), NULL);
   push_frame (fixture, TRUE, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0, 3);
   flush (fixture);
 
   got = frames_written (fixture);
   g_assert_cmpstr (got, ==, "Ping 1, Ping 2, Ping 3, WindowUpdate 1 FIN 0, Data 1 100 z");
+}
+
+static void
+owner_release (gpointer owner,
+               gsize    len)
+{
+  Owner *o = owner;
+
+  o->released += len;
+  o->n_released++;
+}
+
+/* Each data chunk is released once, with the length it was queued with,
+ * when its last byte is written: not while it is only partly written,
+ * nor for what a borrowed chunk left to copy. */
+static void
+test_owner_released_when_written (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  g_autoptr(GBytes) frame = data_frame (3, 3 * PIPE_SIZE, 'q');
+  gsize frame_len;
+  const guint8 *frame_data = g_bytes_get_data (frame, &frame_len);
+  Owner a = { 0, 0 }, b = { 0, 0 };
+  g_autofree char *got = NULL;
+
+  fixture->queue.release = owner_release;
+  /* A's frame: the header and 100 bytes in one chunk, the rest borrowed. */
+  yamux_out_queue_push_data (&fixture->queue, g_bytes_new (frame_data, FOCTET_YAMUX_HEADER_SIZE + 100),
+                             &a);
+  yamux_out_queue_push_borrowed (&fixture->queue, frame_data + FOCTET_YAMUX_HEADER_SIZE + 100,
+                                 frame_len - FOCTET_YAMUX_HEADER_SIZE - 100, &a);
+  yamux_out_queue_push_data (&fixture->queue, data_frame (5, 50, 'r'), &b);
+
+  /* One page: the first chunk whole, the borrowed one begun. */
+  write_once (fixture);
+  g_assert_cmpuint (a.n_released, ==, 1);
+  g_assert_cmpuint (a.released, ==, FOCTET_YAMUX_HEADER_SIZE + 100);
+  yamux_out_queue_keep_borrowed (&fixture->queue);
+  drain (fixture);
+  write_once (fixture);
+  g_assert_cmpuint (a.n_released, ==, 1);
+  g_assert_cmpuint (b.n_released, ==, 0);
+
+  flush (fixture);
+  g_assert_cmpuint (a.n_released, ==, 2);
+  g_assert_cmpuint (a.released, ==, frame_len);
+  g_assert_cmpuint (b.n_released, ==, 1);
+  g_assert_cmpuint (b.released, ==, FOCTET_YAMUX_HEADER_SIZE + 50);
+  got = frames_written (fixture);
+  g_assert_cmpstr (got, ==, "Data 3 12288 q, Data 5 50 r");
+}
+
+/* Chunks dropped unwritten are released too, and control frames have no
+ * owner. */
+static void
+test_owner_released_when_cleared (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  Owner a = { 0, 0 };
+
+  fixture->queue.release = owner_release;
+  yamux_out_queue_push_data (&fixture->queue, data_frame (1, 2 * PIPE_SIZE, 's'), &a);
+  push_frame (fixture, FALSE, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_FIN, 1, 0);
+  yamux_out_queue_push_data (&fixture->queue, data_frame (1, 10, 't'), &a);
+  write_once (fixture);
+  g_assert_cmpuint (a.n_released, ==, 0);
+  yamux_out_queue_clear (&fixture->queue);
+  g_assert_cmpuint (a.n_released, ==, 2);
+  g_assert_cmpuint (a.released, ==, 2 * PIPE_SIZE + 10 + 2 * FOCTET_YAMUX_HEADER_SIZE);
+  g_assert_cmpuint (fixture->queue.bytes, ==, 0);
 }
 
 int
@@ -260,6 +338,8 @@ main (int   argc,
   QUEUE_TEST ("ahead-order", test_ahead_order);
   QUEUE_TEST ("ahead-not-inside-frame", test_ahead_not_inside_frame);
   QUEUE_TEST ("control-after-ahead", test_control_after_ahead);
+  QUEUE_TEST ("owner-released-when-written", test_owner_released_when_written);
+  QUEUE_TEST ("owner-released-when-cleared", test_owner_released_when_cleared);
 #undef QUEUE_TEST
 
   return g_test_run ();

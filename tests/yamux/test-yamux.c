@@ -1900,69 +1900,207 @@ test_implicit_ack (Raw           *raw,
   g_assert_false (foctet_connection_is_closed (raw->session));
 }
 
-/* A window update that only grants credit goes ahead of the data the
- * session has queued (as a ping does): here the session has megabytes
- * queued that the peer does not read yet, then a FIN, and its
- * application reads what the peer sent; the update for that comes out
- * ahead of all but what the socket already held, and the FIN still
- * after all the data. */
+/* As in foctet-yamux-session.h. */
+#define STREAM_QUEUE_LIMIT (1024 * 1024)
+
+/* Opens a stream for the raw peer, which gives it @window of credit. */
+static FoctetStream *
+raw_open_stream (Raw    *raw,
+                 gsize   window)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetStream *stream = foctet_test_open_stream (raw->session, "test/queue", &error, TIMEOUT);
+  FoctetYamuxHeader header;
+
+  g_assert_no_error (error);
+  raw_expect (raw, FOCTET_YAMUX_TYPE_DATA, &header);   /* the stream header */
+  g_assert_cmpuint (header.stream_id, ==, foctet_stream_get_id (stream));
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_ACK, header.stream_id,
+                  window, NULL, 0);
+  return stream;
+}
+
+/* Runs the main loop until writes to @stream wait for the session, the
+ * raw peer reading nothing meanwhile; fails if all of the write started
+ * with write_all_start() (@written) was taken instead. */
+static void
+wait_write_blocked (FoctetStream   *stream,
+                    const gboolean *written)
+{
+  GPollableOutputStream *output =
+    G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (stream)));
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+
+  while (g_pollable_output_stream_is_writable (output))
+    {
+      if (*written)
+        g_error ("The session took all of the stream's data without waiting");
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      spin ();
+    }
+}
+
+/* Reads frames until one of @type on @stream_id, into *@header; returns
+ * the bytes of Data payload read before it, adding each stream's to
+ * @per_stream (stream id → bytes) unless NULL. */
+static gsize
+raw_data_until (Raw               *raw,
+                guint8             type,
+                guint32            stream_id,
+                FoctetYamuxHeader *header,
+                GHashTable        *per_stream)
+{
+  gsize data = 0;
+
+  for (;;)
+    {
+      g_assert_true (raw_read_frame (raw, header, NULL));
+      if (header->type == type && header->stream_id == stream_id)
+        return data;
+      if (header->type != FOCTET_YAMUX_TYPE_DATA)
+        continue;
+      data += header->length;
+      if (per_stream != NULL)
+        {
+          gpointer key = GUINT_TO_POINTER (header->stream_id);
+
+          g_hash_table_insert (per_stream, key,
+                               GSIZE_TO_POINTER (GPOINTER_TO_SIZE (g_hash_table_lookup (per_stream, key)) +
+                                                 header->length));
+        }
+    }
+}
+
+/* Reads frames until every stream in @ids (@n of them) sent its FIN;
+ * returns the Data bytes read meanwhile, adding to @per_stream. */
+static gsize
+raw_data_until_fins (Raw           *raw,
+                     const guint32 *ids,
+                     guint          n,
+                     GHashTable    *per_stream)
+{
+  gsize data = 0;
+  guint fins = 0;
+
+  while (fins < n)
+    {
+      FoctetYamuxHeader header;
+
+      g_assert_true (raw_read_frame (raw, &header, NULL));
+      if (header.type == FOCTET_YAMUX_TYPE_DATA)
+        {
+          gpointer key = GUINT_TO_POINTER (header.stream_id);
+
+          data += header.length;
+          g_hash_table_insert (per_stream, key,
+                               GSIZE_TO_POINTER (GPOINTER_TO_SIZE (g_hash_table_lookup (per_stream, key)) +
+                                                 header.length));
+        }
+      if (header.flags & FOCTET_YAMUX_FLAG_FIN)
+        {
+          for (guint i = 0; i < n; i++)
+            if (ids[i] == header.stream_id)
+              fins++;
+        }
+    }
+  return data;
+}
+
+#define AHEAD_STREAMS 4
+
+/* A window update this side owes goes ahead of the data it queued: four
+ * streams fill the session's queue, 4 MiB, each its share, which the raw
+ * peer does not read for now; then the application reads 192 KiB of one
+ * stream's 256 KiB window, and the session grants it back at once. */
 static void
 test_control_ahead (Raw           *raw,
                     gconstpointer  data)
 {
-  g_autoptr(FoctetStream) stream = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) up = random_bytes (4 * 1024 * 1024);
+  g_autoptr(GBytes) up = random_bytes (2 * STREAM_QUEUE_LIMIT);
   g_autoptr(GBytes) down = random_bytes (192 * 1024);
   g_autofree guint8 *got = g_malloc (g_bytes_get_size (down));
+  g_autoptr(GHashTable) per_stream = g_hash_table_new (NULL, NULL);
+  FoctetStream *streams[AHEAD_STREAMS];
+  gboolean written[AHEAD_STREAMS];
+  guint32 ids[AHEAD_STREAMS];
   FoctetYamuxHeader header;
-  gboolean written = FALSE;
-  gsize data_before = 0;
+  gsize data_before, total;
 
-  stream = foctet_test_open_stream (raw->session, "test/ahead", &error, TIMEOUT);
-  g_assert_no_error (error);
-  raw_expect (raw, FOCTET_YAMUX_TYPE_DATA, &header);   /* the stream header */
-  /* Room for all of it, which the raw peer does not read for now. */
-  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_ACK, 1,
-                  g_bytes_get_size (up), NULL, 0);
-  /* Written whole, and closed: all in the session's queue but what the
-   * socket took, the FIN last. */
-  write_all_start (stream, up, &written);
-  foctet_test_wait_for (&written, TIMEOUT);
+  for (guint i = 0; i < AHEAD_STREAMS; i++)
+    {
+      streams[i] = raw_open_stream (raw, g_bytes_get_size (up));
+      ids[i] = foctet_stream_get_id (streams[i]);
+    }
+  for (guint i = 0; i < AHEAD_STREAMS; i++)
+    write_all_start (streams[i], up, &written[i]);
+  for (guint i = 0; i < AHEAD_STREAMS; i++)
+    wait_write_blocked (streams[i], &written[i]);
 
-  /* The application reads 192 KiB of its 256 KiB window: the session
-   * grants it back. */
-  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 1, g_bytes_get_size (down),
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, ids[0], g_bytes_get_size (down),
                   g_bytes_get_data (down, NULL), g_bytes_get_size (down));
-  read_exactly (stream, got, g_bytes_get_size (down));
+  read_exactly (streams[0], got, g_bytes_get_size (down));
   g_assert_cmpmem (got, g_bytes_get_size (down), g_bytes_get_data (down, NULL), g_bytes_get_size (down));
 
-  for (;;)
-    {
-      g_assert_true (raw_read_frame (raw, &header, NULL));
-      if (header.type == FOCTET_YAMUX_TYPE_DATA)
-        data_before += header.length;
-      if (header.type == FOCTET_YAMUX_TYPE_WINDOW_UPDATE && header.stream_id == 1)
-        break;
-    }
-  g_test_message ("Window update after %" G_GSIZE_FORMAT " KiB of the %" G_GSIZE_FORMAT " KiB queued",
-                  data_before / 1024, g_bytes_get_size (up) / 1024);
+  data_before = raw_data_until (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, ids[0], &header, per_stream);
+  g_test_message ("Window update after %" G_GSIZE_FORMAT " KiB of the data queued",
+                  data_before / 1024);
   /* Not the FIN, which comes after all the data. */
   g_assert_cmpuint (header.flags, ==, 0);
   g_assert_cmpuint (header.length, >=, INITIAL_WINDOW / 2);
-  /* At most what the socket held when it was queued. */
-  g_assert_cmpuint (data_before, <, g_bytes_get_size (up) / 2);
+  /* At most what the socket held when it was queued (about 256 KiB),
+   * not the 4 MiB queued. */
+  g_assert_cmpuint (data_before, <, 2 * STREAM_QUEUE_LIMIT);
 
-  /* The rest of the data, then the FIN. */
-  for (;;)
+  /* The rest of the data, then the FINs. */
+  total = data_before + raw_data_until_fins (raw, ids, AHEAD_STREAMS, per_stream);
+  g_assert_cmpuint (total, ==, AHEAD_STREAMS * g_bytes_get_size (up));
+  for (guint i = 0; i < AHEAD_STREAMS; i++)
     {
-      g_assert_true (raw_read_frame (raw, &header, NULL));
-      if (header.type == FOCTET_YAMUX_TYPE_DATA)
-        data_before += header.length;
-      if (header.flags & FOCTET_YAMUX_FLAG_FIN)
-        break;
+      g_assert_true (written[i]);
+      g_assert_cmpuint (GPOINTER_TO_SIZE (g_hash_table_lookup (per_stream, GUINT_TO_POINTER (ids[i]))), ==,
+                        g_bytes_get_size (up));
+      g_object_unref (streams[i]);
     }
-  g_assert_cmpuint (data_before, ==, g_bytes_get_size (up));
+  g_assert_false (foctet_connection_is_closed (raw->session));
+}
+
+/* One stream cannot fill the session's whole queue: a busy stream has at
+ * most STREAM_QUEUE_LIMIT queued, so what another stream writes next
+ * waits behind that much of it (and what the socket holds), not behind
+ * 4 MiB. */
+static void
+test_stream_share (Raw           *raw,
+                   gconstpointer  data)
+{
+  g_autoptr(GBytes) bulk_data = random_bytes (4 * STREAM_QUEUE_LIMIT);
+  g_autoptr(GBytes) small_data = random_bytes (1000);
+  g_autoptr(GHashTable) per_stream = g_hash_table_new (NULL, NULL);
+  g_autoptr(FoctetStream) bulk = raw_open_stream (raw, g_bytes_get_size (bulk_data));
+  g_autoptr(FoctetStream) small = raw_open_stream (raw, INITIAL_WINDOW);
+  g_autoptr(GBytes) payload = NULL;
+  guint32 ids[2] = { foctet_stream_get_id (bulk), foctet_stream_get_id (small) };
+  gboolean bulk_written = FALSE, small_written = FALSE;
+  FoctetYamuxHeader header;
+  gsize before, total;
+
+  write_all_start (bulk, bulk_data, &bulk_written);
+  wait_write_blocked (bulk, &bulk_written);
+  write_all_start (small, small_data, &small_written);
+  foctet_test_wait_for (&small_written, TIMEOUT);
+
+  before = raw_data_until (raw, FOCTET_YAMUX_TYPE_DATA, ids[1], &header, per_stream);
+  g_test_message ("The small stream's data after %" G_GSIZE_FORMAT " KiB of the busy one's",
+                  before / 1024);
+  g_assert_cmpuint (header.length, ==, g_bytes_get_size (small_data));
+  /* Its share, and about 256 KiB that the socket held; all of the busy
+   * stream's 4 MiB before. */
+  g_assert_cmpuint (before, <, 2 * STREAM_QUEUE_LIMIT);
+
+  total = before + header.length + raw_data_until_fins (raw, ids, 2, per_stream);
+  g_assert_cmpuint (total, ==, g_bytes_get_size (bulk_data) + g_bytes_get_size (small_data));
+  g_assert_cmpuint (GPOINTER_TO_SIZE (g_hash_table_lookup (per_stream, GUINT_TO_POINTER (ids[0]))), ==,
+                    g_bytes_get_size (bulk_data));
+  g_assert_true (bulk_written);
   g_assert_false (foctet_connection_is_closed (raw->session));
 }
 
@@ -2355,6 +2493,7 @@ main (int   argc,
   RAW_TEST ("implicit-ack", raw_setup_client, test_implicit_ack);
   RAW_TEST ("unacked-limit", raw_setup_client, test_unacked_limit);
   RAW_TEST ("control-ahead", raw_setup_client, test_control_ahead);
+  RAW_TEST ("stream-share", raw_setup_client, test_stream_share);
   RAW_TEST ("go-away/received", raw_setup_client, test_go_away_received);
   RAW_TEST ("go-away/sent", raw_setup_server, test_go_away_sent);
   RAW_TEST ("go-away/normal", raw_setup_client, test_go_away_normal);
