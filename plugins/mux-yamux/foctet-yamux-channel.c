@@ -281,13 +281,25 @@ yamux_channel_is_writable (YamuxChannel *channel)
          channel->session->out.bytes < SEND_QUEUE_LIMIT;
 }
 
-/* Queues @frames, Data frames of @channel (owned). */
+/* Queues @frames, Data frames of @channel (owned), counted as the
+ * channel's until they leave the queue (yamux_channel_release_queued()). */
 static void
 channel_push_data (YamuxChannel *channel,
                    GBytes       *frames)
 {
   channel->send_queued += g_bytes_get_size (frames);
   yamux_out_queue_push_data (&channel->session->out, frames, yamux_channel_ref (channel));
+}
+
+/* Queues the rest of the channel's last Data frame, @len bytes at @data,
+ * borrowed (see yamux_out_queue_push_borrowed()), counted likewise. */
+static void
+channel_push_borrowed (YamuxChannel *channel,
+                       const guint8 *data,
+                       gsize         len)
+{
+  channel->send_queued += len;
+  yamux_out_queue_push_borrowed (&channel->session->out, data, len, yamux_channel_ref (channel));
 }
 
 /* The session's queue let go of @len bytes of the channel's Data frames
@@ -343,11 +355,7 @@ write_through (YamuxChannel *channel,
       memcpy (start + FOCTET_YAMUX_HEADER_SIZE, buffer + offset, head);
       channel_push_data (channel, g_bytes_new_take (start, FOCTET_YAMUX_HEADER_SIZE + head));
       if (len > head)
-        {
-          channel->send_queued += len - head;
-          yamux_out_queue_push_borrowed (&self->out, buffer + offset + head, len - head,
-                                         yamux_channel_ref (channel));
-        }
+        channel_push_borrowed (channel, buffer + offset + head, len - head);
       offset += len;
     }
   yamux_session_write_through (self);

@@ -1940,9 +1940,25 @@ wait_write_blocked (FoctetStream   *stream,
     }
 }
 
+/* A Data frame's payload length (0 for other frames), added to its
+ * stream's in @per_stream (stream id → bytes) unless that is NULL. */
+static gsize
+count_data (const FoctetYamuxHeader *header,
+            GHashTable              *per_stream)
+{
+  gpointer key = GUINT_TO_POINTER (header->stream_id);
+
+  if (header->type != FOCTET_YAMUX_TYPE_DATA)
+    return 0;
+  if (per_stream != NULL)
+    g_hash_table_insert (per_stream, key,
+                         GSIZE_TO_POINTER (GPOINTER_TO_SIZE (g_hash_table_lookup (per_stream, key)) +
+                                           header->length));
+  return header->length;
+}
+
 /* Reads frames until one of @type on @stream_id, into *@header; returns
- * the bytes of Data payload read before it, adding each stream's to
- * @per_stream (stream id → bytes) unless NULL. */
+ * the bytes of Data payload read before it (count_data()). */
 static gsize
 raw_data_until (Raw               *raw,
                 guint8             type,
@@ -1957,17 +1973,7 @@ raw_data_until (Raw               *raw,
       g_assert_true (raw_read_frame (raw, header, NULL));
       if (header->type == type && header->stream_id == stream_id)
         return data;
-      if (header->type != FOCTET_YAMUX_TYPE_DATA)
-        continue;
-      data += header->length;
-      if (per_stream != NULL)
-        {
-          gpointer key = GUINT_TO_POINTER (header->stream_id);
-
-          g_hash_table_insert (per_stream, key,
-                               GSIZE_TO_POINTER (GPOINTER_TO_SIZE (g_hash_table_lookup (per_stream, key)) +
-                                                 header->length));
-        }
+      data += count_data (header, per_stream);
     }
 }
 
@@ -1987,15 +1993,7 @@ raw_data_until_fins (Raw           *raw,
       FoctetYamuxHeader header;
 
       g_assert_true (raw_read_frame (raw, &header, NULL));
-      if (header.type == FOCTET_YAMUX_TYPE_DATA)
-        {
-          gpointer key = GUINT_TO_POINTER (header.stream_id);
-
-          data += header.length;
-          g_hash_table_insert (per_stream, key,
-                               GSIZE_TO_POINTER (GPOINTER_TO_SIZE (g_hash_table_lookup (per_stream, key)) +
-                                                 header.length));
-        }
+      data += count_data (&header, per_stream);
       if (header.flags & FOCTET_YAMUX_FLAG_FIN)
         {
           for (guint i = 0; i < n; i++)
