@@ -5,10 +5,11 @@
 # signal.  Then:
 #   start_server NAME [--pid-of-child] CMD...   a server; sets ticket, server_pid
 #   measure NAME SERVER_PID DIRECTION EXPECTED KIND CMD...
-#       runs CMD BENCH_RUNS times; sets cell (median Gbit/s) and cpu
-#       (median CPU seconds per GiB, client + server), "n/a" on failure
+#       runs CMD once; sets cell (Gbit/s) and cpu (CPU seconds per GiB,
+#       client + server), "n/a" on failure
 #   rounds CALLBACK KEY...; round_result KEY
-#       the cells of one row, measured in turns (below)
+#       the cells of one row, measured in turns, BENCH_RUNS rounds, and
+#       their medians (below)
 #   ratio A B, note TEXT...
 #
 # Environment read by bench_init:
@@ -240,32 +241,26 @@ ratio () {
   esac
 }
 
-# measure NAME SERVER_PID DIRECTION EXPECTED KIND CMD...: runs CMD
-# BENCH_RUNS times, KIND (perf or baseline) says how to read its result;
-# sets $cell to the median Gbit/s and $cpu to the median CPU seconds per
-# GiB moved (client and server together), or both to n/a.  Not in a $(…)
-# subshell: the signal traps of this shell must reach the measurement.
+# measure NAME SERVER_PID DIRECTION EXPECTED KIND CMD...: runs CMD once,
+# KIND (perf or baseline) says how to read its result; sets $cell to its
+# Gbit/s and $cpu to its CPU seconds per GiB moved (client and server
+# together), or both to n/a.  The runs of a cell are rounds (below).  Not
+# in a $(…) subshell: the signal traps of this shell must reach the
+# measurement.
 measure () {
-  local name=$1 spid=$2 direction=$3 expected=$4 kind=$5 values="" cpus="" value
+  local name=$1 spid=$2 direction=$3 expected=$4 kind=$5 value=
   shift 5
-  for _ in $(seq "$runs"); do
-    value=
-    run_once "$name" "$spid" "$@" &&
-      value=$(${kind}_gbits "$direction" "$expected")
-    if [ -z "$value" ]; then
-      [ -s "$tmp/result.json" ] && note "$name: unexpected result: $(head -c 300 "$tmp/result.json")"
-      cell="n/a"
-      cpu="n/a"
-      return
-    fi
-    values="$values$value
-"
-    cpus="$cpus$(awk -v t="$ticks" -v hz="$clock_ticks" -v b="$expected" \
-      'BEGIN { printf "%.3f", t / hz / (b / 1073741824) }')
-"
-  done
-  cell=$(printf '%s' "$values" | median)
-  cpu=$(printf '%s' "$cpus" | median)
+  cell="n/a"
+  cpu="n/a"
+  run_once "$name" "$spid" "$@" &&
+    value=$(${kind}_gbits "$direction" "$expected")
+  if [ -z "$value" ]; then
+    [ -s "$tmp/result.json" ] && note "$name: unexpected result: $(head -c 300 "$tmp/result.json")"
+    return
+  fi
+  cell=$value
+  cpu=$(awk -v t="$ticks" -v hz="$clock_ticks" -v b="$expected" \
+    'BEGIN { printf "%.3f", t / hz / (b / 1073741824) }')
 }
 
 # Rounds.  A row of a table measures one case with several
@@ -281,13 +276,12 @@ measure () {
 declare -A round_cells round_cpus round_extras
 
 rounds () {
-  local callback=$1 key total=$runs
+  local callback=$1 key
   shift
   round_cells=()
   round_cpus=()
   round_extras=()
-  runs=1
-  for _ in $(seq "$total"); do
+  for _ in $(seq "$runs"); do
     for key in "$@"; do
       cell=n/a cpu=n/a extra=n/a
       case ${round_cells[$key]:-} in
@@ -299,7 +293,6 @@ rounds () {
       round_extras[$key]+="$extra"$'\n'
     done
   done
-  runs=$total
 }
 
 # The median of the values on stdin, one per line, or n/a if one is.
