@@ -28,8 +28,6 @@
 #include "foctet-relay-message.h"
 #include "foctet-relay-shared.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 /* How long the relay and the target may take to set up a circuit. */
 #define CIRCUIT_SETUP_TIMEOUT_MS 15000
@@ -323,7 +321,6 @@ raw_connected_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   RawConnect *rc = g_task_get_task_data (task);
-  GSocket *socket;
   GError *error = NULL;
 
   rc->tcp = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
@@ -332,11 +329,7 @@ raw_connected_cb (GObject      *source,
       g_task_return_error (task, error);
       return;
     }
-  socket = g_socket_connection_get_socket (rc->tcp);
-  /* As the tls transport does: small frames go out at once, and the
-   * connect timeout does not linger as an idle timeout. */
-  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  g_socket_set_timeout (socket, 0);
+  relay_tune_socket (g_socket_connection_get_socket (rc->tcp));
   g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (rc->tcp)),
                                    g_bytes_get_data (rc->preamble, NULL), g_bytes_get_size (rc->preamble),
                                    G_PRIORITY_DEFAULT, g_task_get_cancellable (task), raw_preamble_written_cb,
