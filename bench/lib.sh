@@ -201,14 +201,17 @@ run_once () {
 }
 
 # The last lines each server logged, for a failed measurement: the
-# logs go with $tmp when the script ends.
+# logs go with $tmp when the script ends.  A server may still be writing
+# its account of what failed (a relay logs a circuit's end after it reset
+# the streams, which is what the client saw): it gets a moment first.
 note_server_logs () {
   local log
+  sleep 0.5
   for log in "$tmp"/*.err; do
     [ "$log" = "$tmp/result.err" ] && continue
     [ -s "$log" ] || continue
     note "  last lines of $(basename "$log" .err):"
-    tail -n 3 "$log" | sed 's/^/    /' >&2
+    tail -n 5 "$log" | sed 's/^/    /' >&2
   done
 }
 
