@@ -144,7 +144,10 @@ run_for (double seconds)
   gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
 
   while (g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
+    {
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
 }
 
 static int
@@ -167,7 +170,8 @@ enter_namespace (void)
   foctet_test_run_command (NULL, up);
 }
 
-/* Its loopback a fast link (no qdisc of ours) or, from now on, a slow one. */
+/* Its loopback a fast link (a plain pfifo queue) or, from now on, a slow
+ * one. */
 static void
 set_link (gboolean slow)
 {
@@ -242,8 +246,12 @@ test_round_trip_beside_busy_stream (gconstpointer data)
 
   busy.stop = TRUE;
   foctet_stream_reset (busy.stream, 0);
+  start = g_get_monotonic_time ();
   while (busy.writing)
-    g_main_context_iteration (NULL, TRUE);
+    {
+      g_assert_cmpint (g_get_monotonic_time () - start, <, TIMEOUT * G_USEC_PER_SEC);
+      g_main_context_iteration (NULL, TRUE);
+    }
   g_clear_error (&busy.error);
   g_clear_object (&busy.stream);
   g_free (busy.buffer);
