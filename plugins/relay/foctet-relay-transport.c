@@ -1189,6 +1189,32 @@ dial_raw_connected_cb (GObject      *source,
   dial_handshake (task, G_IO_STREAM (data->tcp));
 }
 
+/* Whether @error, met on a raw circuit's CONNECT stream before any
+ * answer came, is the relay refusing the stream: a relay without raw
+ * circuits resets it on reading its header, which the dialer may meet
+ * writing CONNECT as well as reading the answer.  If so, the dial goes on
+ * over the link (v1), as does every later dial on it, and @error is
+ * freed. */
+static gboolean
+dial_raw_refused (GTask   *task,
+                  GError  *error)
+{
+  DialData *data = g_task_get_task_data (task);
+
+  if (!data->raw ||
+      !(g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
+        g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED)) ||
+      data->link->transport == NULL || data->link->connection == NULL)
+    return FALSE;
+  g_debug ("Relay %s offers no raw circuits (%s): relaying over the link", data->link->address,
+           error->message);
+  g_error_free (error);
+  data->link->no_raw = TRUE;
+  g_clear_object (&data->stream);
+  dial_on_link (task);
+  return TRUE;
+}
+
 static void
 dial_reply_cb (GObject      *source,
                GAsyncResult *result,
@@ -1201,21 +1227,8 @@ dial_reply_cb (GObject      *source,
   GError *error = NULL;
 
   reply = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (reply == NULL && data->raw &&
-      (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
-       g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED)) &&
-      data->link->transport != NULL && data->link->connection != NULL)
-    {
-      /* A relay without raw circuits refuses the stream: v1 on this
-       * link from now on, starting with this dial. */
-      g_debug ("Relay %s offers no raw circuits (%s): relaying over the link", data->link->address,
-               error->message);
-      g_clear_error (&error);
-      data->link->no_raw = TRUE;
-      g_clear_object (&data->stream);
-      dial_on_link (task);
-      return;
-    }
+  if (reply == NULL && dial_raw_refused (task, error))
+    return;
   if (reply == NULL)
     {
       g_prefix_error (&error, "Relay %s: ", data->link->address);
@@ -1274,6 +1287,8 @@ dial_request_written_cb (GObject      *source,
 
   if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
     {
+      if (dial_raw_refused (task, error))
+        return;
       g_prefix_error (&error, "Relay %s: ", data->link->address);
       dial_fail (task, error);
       return;
