@@ -254,6 +254,19 @@ observed_cb (FoctetNode *node,
     g_printerr ("observed address %s (as the relay sees this node)\n", addresses[i]);
 }
 
+/* An incoming connection a transport gave up on, and why: a refused
+ * certificate, a handshake that timed out, a stranger's bytes. */
+static void
+incoming_failed_cb (FoctetNode      *node,
+                    FoctetTransport *transport,
+                    const char      *remote_address,
+                    const GError    *error,
+                    gpointer         user_data)
+{
+  g_printerr ("incoming %s connection from %s failed: %s\n", foctet_transport_get_name (transport),
+              remote_address, error->message);
+}
+
 /* serve --inbox DIR: files pushed to this node (send --to) go to DIR,
  * one push at a time; with --inbox-from, only from those nodes. */
 typedef struct {
@@ -448,6 +461,7 @@ cmd_serve (ShellContext *ctx,
       /* The node's reflexive addresses, as relays report them. */
       g_signal_connect (node, "notify::observed-addresses", G_CALLBACK (observed_cb), NULL);
       observed_cb (node, NULL, NULL);
+      g_signal_connect (node, "incoming-failed", G_CALLBACK (incoming_failed_cb), NULL);
     }
 
   while (!g_cancellable_is_cancelled (stop))

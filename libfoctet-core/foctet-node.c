@@ -66,6 +66,7 @@ enum {
 
 enum {
   SIGNAL_INCOMING_CONNECTION,
+  SIGNAL_INCOMING_FAILED,
   SIGNAL_CONNECTION_CLOSED,
   N_SIGNALS
 };
@@ -102,9 +103,6 @@ serve_perf (FoctetNode       *node,
 static void connection_closed_cb (FoctetConnection *connection,
                                   const GError     *error,
                                   gpointer          user_data);
-static void transport_incoming_cb (FoctetTransport  *transport,
-                                   FoctetConnection *connection,
-                                   gpointer          user_data);
 
 static void
 foctet_node_dispose (GObject *object)
@@ -120,8 +118,7 @@ foctet_node_dispose (GObject *object)
       g_hash_table_iter_init (&iter, self->transports);
       while (g_hash_table_iter_next (&iter, NULL, &value))
         {
-          g_signal_handlers_disconnect_by_func (value, transport_incoming_cb, self);
-          g_signal_handlers_disconnect_by_func (value, transport_observed_cb, self);
+          g_signal_handlers_disconnect_by_data (value, self);
           foctet_transport_stop (value);
         }
       g_clear_pointer (&self->transports, g_hash_table_unref);
@@ -281,6 +278,23 @@ foctet_node_class_init (FoctetNodeClass *klass)
   signals[SIGNAL_INCOMING_CONNECTION] =
     g_signal_new ("incoming-connection", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, FOCTET_TYPE_CONNECTION);
+  /**
+   * FoctetNode::incoming-failed:
+   * @self: the node
+   * @transport: the transport the peer connected to
+   * @remote_address: where the peer connected from, as the transport
+   *   names it ("host:port"; through a relay, "host:port via relay
+   *   host:port")
+   * @error: why no connection came of it
+   *
+   * Emitted when one of the node's transports gave up on an incoming
+   * connection (see [signal@Foctet.Transport::incoming-failed]): a
+   * certificate or ALPN value refused, a handshake that timed out, too
+   * many handshakes at once.  The node goes on serving others.
+   */
+  signals[SIGNAL_INCOMING_FAILED] =
+    g_signal_new ("incoming-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, FOCTET_TYPE_TRANSPORT, G_TYPE_STRING, G_TYPE_ERROR);
   /**
    * FoctetNode::connection-closed:
    * @self: the node
@@ -590,6 +604,19 @@ transport_incoming_cb (FoctetTransport  *transport,
   g_signal_emit (self, signals[SIGNAL_INCOMING_CONNECTION], 0, connection);
 }
 
+static void
+transport_incoming_failed_cb (FoctetTransport *transport,
+                              const char      *remote_address,
+                              const GError    *error,
+                              gpointer         user_data)
+{
+  FoctetNode *self = user_data;
+
+  g_debug ("Incoming %s connection from %s failed: %s", foctet_transport_get_name (transport),
+           remote_address, error->message);
+  g_signal_emit (self, signals[SIGNAL_INCOMING_FAILED], 0, transport, remote_address, error);
+}
+
 /* Transports */
 
 /**
@@ -624,11 +651,11 @@ foctet_node_add_transport (FoctetNode      *self,
     return;
   if (old != NULL)
     {
-      g_signal_handlers_disconnect_by_func (old, transport_incoming_cb, self);
-      g_signal_handlers_disconnect_by_func (old, transport_observed_cb, self);
+      g_signal_handlers_disconnect_by_data (old, self);
       foctet_transport_stop (old);
     }
   g_signal_connect (transport, "incoming", G_CALLBACK (transport_incoming_cb), self);
+  g_signal_connect (transport, "incoming-failed", G_CALLBACK (transport_incoming_failed_cb), self);
   if (g_object_class_find_property (G_OBJECT_GET_CLASS (transport), OBSERVED_ADDRESSES) != NULL)
     g_signal_connect (transport, "notify::" OBSERVED_ADDRESSES, G_CALLBACK (transport_observed_cb), self);
   g_hash_table_replace (self->transports, g_strdup (name), g_object_ref (transport));

@@ -513,6 +513,80 @@ test_serve_default (void)
   serve_default (path, FALSE);
 }
 
+/* serve says on stderr which incoming connections failed, and why: a
+ * TLS client without a certificate, bytes that are not TLS at all.  A
+ * ping that succeeds says nothing. */
+static void
+test_serve_incoming_failed (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char * const env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autofree char *server_key = g_build_filename (tmpdir, "server-incoming-failed", NULL);
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) garbage = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket_text = NULL, *listening = NULL, *line = NULL, *connected_from = NULL;
+  g_autofree char *o = NULL, *e = NULL;
+  const char text[] = "GET / HTTP/1.0\r\n\r\n";
+  GAsyncResult *slot = NULL;
+  const char *host_port;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", path, TRUE);
+  server = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"), "--identity", server_key,
+                                        "serve", "--listen", "tls/127.0.0.1:0", "--no-mdns", NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (server));
+  ticket_text = read_line (out);
+  listening = read_line (err);
+  g_assert_true (g_str_has_prefix (listening, "listening on tls/127.0.0.1:"));
+  host_port = listening + strlen ("listening on tls/");
+
+  g_assert_cmpint (run_shell_env (env, &o, &e, "ping", ticket_text, "--count", "1", NULL), ==, 0);
+
+  /* Not TLS: the handshake fails on the first bytes. */
+  g_socket_client_connect_to_host_async (client, host_port, 0, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  garbage = g_socket_client_connect_to_host_finish (client, result, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (garbage)), text,
+                                            strlen (text), NULL, NULL, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr(GInetSocketAddress) local = NULL;
+    g_autofree char *ip = NULL;
+
+    local = G_INET_SOCKET_ADDRESS (g_socket_connection_get_local_address (garbage, &error));
+    g_assert_no_error (error);
+    ip = g_inet_address_to_string (g_inet_socket_address_get_address (local));
+    connected_from = g_strdup_printf ("incoming tls connection from %s:%u failed: ", ip,
+                                      g_inet_socket_address_get_port (local));
+  }
+  line = read_line (err);
+  g_test_message ("%s", line);
+  if (!g_str_has_prefix (line, connected_from) || strlen (line) == strlen (connected_from))
+    g_error ("“%s” is not “%s” and a reason", line, connected_from);
+  g_io_stream_close (G_IO_STREAM (garbage), NULL, NULL);
+
+  g_subprocess_send_signal (server, SIGTERM);
+  g_clear_object (&result);
+  g_subprocess_wait_check_async (server, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_subprocess_wait_check_finish (server, result, &error));
+  g_assert_no_error (error);
+}
+
 /* send in one process, receive in another, with the real plugins: the
  * ticket first on send's stdout, nothing on receive's, both exit 0; a file
  * in the way is refused until --force; usage and run-time errors. */
@@ -1321,6 +1395,7 @@ main (int   argc,
   g_test_add_func ("/shell/serve-ping-perf", test_serve_ping_perf);
   g_test_add_func ("/shell/serve-default", test_serve_default);
   g_test_add_func ("/shell/serve-default-race", test_serve_default_twin);
+  g_test_add_func ("/shell/serve-incoming-failed", test_serve_incoming_failed);
   g_test_add_func ("/shell/send-receive", test_send_receive);
   g_test_add_func ("/shell/receive-killed", test_receive_killed);
   g_test_add_func ("/shell/send-killed", test_send_killed);
