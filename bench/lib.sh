@@ -200,8 +200,10 @@ run_once () {
   fi
 }
 
-# The last lines each server logged, for a failed measurement: the
-# logs go with $tmp when the script ends.  A server may still be writing
+# The last lines each server logged, for a failed measurement (the
+# foctet servers run without -q, so that they log the incoming
+# connections that failed, and why): the logs go with $tmp when the
+# script ends.  A server may still be writing
 # its account of what failed (a relay logs a circuit's end after it reset
 # the streams, which is what the client saw): it gets a moment first.
 note_server_logs () {

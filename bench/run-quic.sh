@@ -68,7 +68,7 @@ start_servers () {
   shift 2
   foctet_ticket= foctet_pid= go_ticket= go_pid=
   if [ $foctet_ok -eq 1 ]; then
-    start_server "$prefix-foctet" "$@" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q \
+    start_server "$prefix-foctet" "$@" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" \
       --identity "$tmp/server-identity" "${plugin_args[@]}" \
       serve --listen "quic/$host:0" --listen "tls/$host:0" &&
       foctet_ticket=$ticket foctet_pid=$server_pid

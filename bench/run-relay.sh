@@ -49,11 +49,11 @@ v1_relay_pid=$server_pid
 v1_relay_address=${ticket##* }
 
 # One node reserved at each relay (the same program, the same options).
-start_server foctet-raw env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/server-identity" \
+start_server foctet-raw env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" --identity "$tmp/server-identity" \
   "${plugin_args[@]}" serve --listen tls/127.0.0.1:0 --relay "$raw_relay_address" || exit 1
 raw_ticket=$ticket
 raw_pid=$server_pid
-start_server foctet-v1 env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/server-v1-identity" \
+start_server foctet-v1 env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" --identity "$tmp/server-v1-identity" \
   "${plugin_args[@]}" serve --listen tls/127.0.0.1:0 --relay "$v1_relay_address" || exit 1
 v1_ticket=$ticket
 v1_pid=$server_pid

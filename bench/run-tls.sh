@@ -86,7 +86,7 @@ else
   if [ -n "$missing" ]; then
     note "foctet: plugin not built:$missing"
   else
-    start_server foctet env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/server-identity" \
+    start_server foctet env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" --identity "$tmp/server-identity" \
       "${plugin_args[@]}" serve --listen tls/127.0.0.1:0 &&
       foctet_ticket=$ticket foctet_pid=$server_pid
   fi

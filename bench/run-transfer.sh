@@ -170,7 +170,7 @@ perf_case () {
   local transport=$1 before
   perf_gbits=n/a
   perf_cpu="n/a"
-  start_server "serve-$transport" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q --identity "$tmp/serve-identity" \
+  start_server "serve-$transport" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" --identity "$tmp/serve-identity" \
     "${plugin_args[@]}" serve --listen "$transport/127.0.0.1:0" || return
   before=$(process_ticks "$server_pid")
   if run_once "perf $transport" "$server_pid" env FOCTET_PLUGIN_SYSTEM_PATH= "$shell" -q \
