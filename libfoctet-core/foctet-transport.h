@@ -109,6 +109,8 @@ void foctet_transport_emit_incoming_failed (FoctetTransport *self,
 FOCTET_AVAILABLE_IN_ALL
 char *foctet_socket_address_to_string (GSocketAddress *address);
 FOCTET_AVAILABLE_IN_ALL
+void foctet_tcp_socket_tune (GSocket *socket);
+FOCTET_AVAILABLE_IN_ALL
 char **foctet_transport_expand_listen_address (GInetAddress *address,
                                                guint16       port);
 

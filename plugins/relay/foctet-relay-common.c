@@ -4,9 +4,6 @@
  */
 #include "foctet-relay-common.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 /* A timeout of @ms on @context that calls @func with @data, which it
  * does not hold; the caller owns the source. */
 GSource *
@@ -71,27 +68,3 @@ relay_write_last_message (FoctetStream       *stream,
                                     G_PRIORITY_DEFAULT, cancellable, last_message_written_cb, last);
 }
 
-/* Bytes the kernel keeps written but not yet sent, as the tls transport
- * bounds them: without a bound, up to a send buffer of 4 MiB waits ahead
- * of each new frame, on the nodes' sockets to the relay and on the
- * relay's own sockets to them alike. */
-#define NOTSENT_LOWAT (1024 * 1024)
-
-/* A TCP socket that carries a session or a circuit, as the tls transport
- * tunes its own: small frames go out at once (TCP_NODELAY), at most
- * NOTSENT_LOWAT bytes wait unsent, and a connect timeout does not linger
- * as an idle timeout. */
-void
-relay_tune_socket (GSocket *socket)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, &error))
-    {
-      g_debug ("Cannot set TCP_NODELAY: %s", error->message);
-      g_clear_error (&error);
-    }
-  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NOTSENT_LOWAT, NOTSENT_LOWAT, &error))
-    g_debug ("Cannot set TCP_NOTSENT_LOWAT: %s", error->message);
-  g_socket_set_timeout (socket, 0);
-}

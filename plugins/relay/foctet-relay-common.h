@@ -19,7 +19,6 @@ GSource *relay_attach_timeout (GMainContext *context,
                                gpointer      data);
 void relay_clear_source (GSource **source);
 
-void relay_tune_socket (GSocket *socket);
 
 void relay_write_last_message (FoctetStream       *stream,
                                FoctetRelayMessage *message,

@@ -1132,7 +1132,7 @@ raw_incoming_cb (GSocketService    *service,
   p->remote = remote != NULL ? foctet_relay_address_from_socket_address (remote) : NULL;
   if (p->remote == NULL)
     p->remote = g_strdup ("unknown");
-  relay_tune_socket (g_socket_connection_get_socket (connection));
+  foctet_tcp_socket_tune (g_socket_connection_get_socket (connection));
   p->timeout = relay_attach_timeout (self->context, self->incoming_timeout * 1000, raw_pending_timeout_cb, p);
   g_hash_table_add (self->raw_pending, p);
   g_input_stream_read_all_async (g_io_stream_get_input_stream (G_IO_STREAM (connection)), p->preamble,

@@ -329,7 +329,7 @@ raw_connected_cb (GObject      *source,
       g_task_return_error (task, error);
       return;
     }
-  relay_tune_socket (g_socket_connection_get_socket (rc->tcp));
+  foctet_tcp_socket_tune (g_socket_connection_get_socket (rc->tcp));
   g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (rc->tcp)),
                                    g_bytes_get_data (rc->preamble, NULL), g_bytes_get_size (rc->preamble),
                                    G_PRIORITY_DEFAULT, g_task_get_cancellable (task), raw_preamble_written_cb,

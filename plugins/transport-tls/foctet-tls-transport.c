@@ -3,8 +3,6 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 
 #include "foctet-tls-transport.h"
@@ -45,31 +43,6 @@ G_DEFINE_DYNAMIC_TYPE_EXTENDED (TlsTransport, tls_transport, G_TYPE_OBJECT,
                                 G_TYPE_FLAG_FINAL,
                                 G_IMPLEMENT_INTERFACE_DYNAMIC (FOCTET_TYPE_TRANSPORT,
                                                                tls_transport_iface_init))
-
-/* Bytes the kernel keeps written but not yet sent (TCP_NOTSENT_LOWAT).
- * Without a bound it takes up to its whole send buffer, 4 MiB by
- * default, and on a slow link what a stream writes waits behind all of
- * that, on top of the session's own queue (at most 1 MiB per stream).
- * 1 MiB costs nothing on loopback (16 pairs alternating with no bound,
- * 13 faster), where 256 KiB was no faster. */
-#define NOTSENT_LOWAT (1024 * 1024)
-
-static void
-tune_socket (GSocket *socket)
-{
-  g_autoptr(GError) error = NULL;
-
-  /* Small frames (pings, window updates, stream headers) go out at once. */
-  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, &error))
-    {
-      g_debug ("Cannot set TCP_NODELAY: %s", error->message);
-      g_clear_error (&error);
-    }
-  /* The dial's connect timeout must not linger as an idle timeout. */
-  g_socket_set_timeout (socket, 0);
-  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NOTSENT_LOWAT, NOTSENT_LOWAT, &error))
-    g_debug ("Cannot set TCP_NOTSENT_LOWAT: %s", error->message);
-}
 
 static char *
 socket_address_string (GSocketConnection *connection,
@@ -180,7 +153,7 @@ service_incoming_cb (GSocketService    *service,
       incoming_free (in);
       return TRUE;
     }
-  tune_socket (g_socket_connection_get_socket (tcp));
+  foctet_tcp_socket_tune (g_socket_connection_get_socket (tcp));
   self->handshakes++;
   foctet_tls_stream_handshake_async (G_IO_STREAM (tcp), self->identity, TRUE, self->alpn, NULL,
                                      self->handshake_timeout, self->incoming_cancellable,
@@ -378,7 +351,7 @@ dial_connected_cb (GObject      *source,
         }
       return;
     }
-  tune_socket (g_socket_connection_get_socket (data->tcp));
+  foctet_tcp_socket_tune (g_socket_connection_get_socket (data->tcp));
   foctet_tls_stream_handshake_async (G_IO_STREAM (data->tcp), self->identity, FALSE, self->alpn,
                                      data->expected, self->handshake_timeout,
                                      cancellable, dial_handshake_cb, g_steal_pointer (&task));
