@@ -272,13 +272,27 @@ channel_check_can_write (YamuxChannel  *channel,
   return TRUE;
 }
 
+/* Why a write of @channel, an open one, would wait: the peer's window,
+ * the session's send queue or the stream's share of it; NULL when it
+ * need not. */
+static const char *
+channel_write_blocked_by (YamuxChannel *channel)
+{
+  if (channel->send_window == 0)
+    return "The peer's receive window is full";
+  if (channel->session->out.bytes >= SEND_QUEUE_LIMIT)
+    return "The session's send queue is full";
+  if (channel->send_queued >= STREAM_QUEUE_LIMIT)
+    return "The stream's share of the send queue is full";
+  return NULL;
+}
+
 gboolean
 yamux_channel_is_writable (YamuxChannel *channel)
 {
   if (channel->reset || channel->error != NULL || channel->fin_sent || channel->session == NULL)
     return TRUE;
-  return channel->send_window > 0 && channel->send_queued < STREAM_QUEUE_LIMIT &&
-         channel->session->out.bytes < SEND_QUEUE_LIMIT;
+  return channel_write_blocked_by (channel) == NULL;
 }
 
 /* Queues @frames, Data frames of @channel (owned), counted as the
@@ -368,6 +382,7 @@ yamux_channel_write (YamuxChannel  *channel,
                      GError       **error)
 {
   FoctetYamuxConnection *self = channel->session;
+  const char *blocked_by;
   guint8 *frames, *p;
   gsize n, n_frames;
 
@@ -378,13 +393,9 @@ yamux_channel_write (YamuxChannel  *channel,
     return 0;
   if (self->out.bytes >= SEND_QUEUE_LIMIT)
     self->writers_blocked = TRUE;
-  if (channel->send_window == 0 || self->out.bytes >= SEND_QUEUE_LIMIT ||
-      channel->send_queued >= STREAM_QUEUE_LIMIT)
+  if ((blocked_by = channel_write_blocked_by (channel)) != NULL)
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                           channel->send_window == 0 ? "The peer's receive window is full"
-                           : self->out.bytes >= SEND_QUEUE_LIMIT ? "The session's send queue is full"
-                                                                  : "The stream's share of the send queue is full");
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, blocked_by);
       return -1;
     }
 
