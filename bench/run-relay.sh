@@ -71,7 +71,7 @@ row_cell () {
     "${plugin_args[@]}" perf "$ticket" --transport "$transport" \
     --download "$download" --upload "$upload" --streams "$streams" --json
   relay_cpu=$(awk -v t="$(( $(process_ticks "$rpid") - before ))" -v hz="$clock_ticks" \
-    -v b="$((expected * runs))" 'BEGIN { printf "%.3g", t / hz / (b / 1073741824) }')
+    -v b="$expected" 'BEGIN { printf "%.3g", t / hz / (b / 1073741824) }')
   [ "$cell" = n/a ] && relay_cpu=n/a
 }
 
