@@ -465,8 +465,9 @@ planned_cb (GObject      *source,
   receive_unref (receive);
 }
 
-/* A node offering nothing refuses the stream (PROTOCOL §5): over QUIC
- * that is a reset seen when reading the answer to HELLO. */
+/* A node offering nothing refuses the stream (PROTOCOL §5): a reset,
+ * seen when reading the answer to HELLO, or already when writing HELLO
+ * if it came that soon. */
 static gboolean
 refused_stream (GError **error)
 {
@@ -567,7 +568,9 @@ hello_written_cb (GObject      *source,
   GError *error = NULL;
 
   receive->control->writing = FALSE;
-  foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error);
+  if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error) &&
+      refused_stream (&error))
+    receive->control->closed = TRUE;
   if (receive_stopped (receive, error))
     return;
   foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (receive->control->stream)),

@@ -469,6 +469,23 @@ push_free (Push *push)
   g_free (push);
 }
 
+/* A node that takes no pushes (from us) refuses the stream: a reset, seen
+ * when reading the answer to the offer, or already when writing it if
+ * it came that soon.  Says so in @error, and returns it. */
+static GError *
+push_refused (GError *error)
+{
+  GError *refused;
+
+  if (!g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) &&
+      !g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED))
+    return error;
+  refused = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED,
+                         "The node does not accept pushed files, or none from this node (%s)", error->message);
+  g_error_free (error);
+  return refused;
+}
+
 static void
 push_answer_cb (GObject      *source,
                 GAsyncResult *result,
@@ -488,16 +505,7 @@ push_answer_cb (GObject      *source,
     }
   if (message == NULL)
     {
-      if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
-          g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED))
-        {
-          g_autofree char *why = g_strdup (error->message);
-
-          g_clear_error (&error);
-          error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED,
-                               "The node does not accept pushed files, or none from this node (%s)", why);
-        }
-      g_task_return_error (task, error);
+      g_task_return_error (task, push_refused (error));
       return;
     }
   if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR)
@@ -520,7 +528,7 @@ push_written_cb (GObject      *source,
 
   if (!foctet_transfer_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
     {
-      g_task_return_error (task, error);
+      g_task_return_error (task, push_refused (error));
       return;
     }
   foctet_stream_close_write_async (push->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
