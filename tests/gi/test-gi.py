@@ -189,6 +189,43 @@ class TwoNodesTls(TwoNodes):
     TRANSPORT = 'tls'
 
 
+class IncomingFailed(unittest.TestCase):
+    """The node's incoming-failed signal, from Python: bytes that are not
+    TLS sent to its tls listener."""
+
+    def test_garbage(self):
+        loop = GLib.MainLoop()
+        node = Foctet.Node.new(Foctet.Identity.generate())
+        failures = []
+        node.connect('incoming-failed',
+                     lambda node, transport, remote, error:
+                     failures.append((transport.get_name(), remote, error)))
+        call = Call()
+        node.listen_async('tls/127.0.0.1:0', None, call)
+        run_until(loop, lambda: call.result)
+        uri = node.listen_finish(call.result[1])
+
+        call = Call()
+        Gio.SocketClient().connect_to_host_async(uri[len('tls/'):], 0, None, call)
+        run_until(loop, lambda: call.result)
+        connection = call.result[0].connect_to_host_finish(call.result[1])
+        connection.get_output_stream().write_all(b'GET / HTTP/1.0\r\n\r\n', None)
+        local = connection.get_local_address()
+        run_until(loop, lambda: failures)
+
+        name, remote, error = failures[0]
+        self.assertEqual(name, 'tls')
+        self.assertEqual(remote, '127.0.0.1:%d' % local.get_port())
+        self.assertIsInstance(error, GLib.Error)
+        self.assertNotEqual(error.message, '')
+        connection.close(None)
+
+        call = Call()
+        node.shutdown_async(None, call)
+        run_until(loop, lambda: call.result)
+        self.assertTrue(node.shutdown_finish(call.result[1]))
+
+
 class ThroughRelay(unittest.TestCase):
     """A node reachable only through a foctet-relay, from Python."""
 
