@@ -11,6 +11,7 @@
 
 #include "foctet-tls-stream.h"
 #include "foctet-poll-fd.h"
+#include "foctet-tcp-private.h"
 #include "foctet-gnutls.h"
 #include "foctet-error.h"
 
@@ -91,6 +92,10 @@ struct _FoctetTlsStream {
   gsize wbuf_start;
   gsize wbuf_len;
   GSource *flush_source;
+  /* Over a TCP socket (else NULL), the unsent bytes the kernel keeps,
+   * sized to the path's rate as records go out. */
+  GSocket *socket;
+  FoctetTcpRate socket_rate;
 
   /* The handshake in progress. */
   GTask *handshake_task;
@@ -199,6 +204,8 @@ static gboolean
 wbuf_flush (FoctetTlsStream  *self,
             GError          **error)
 {
+  if (self->socket != NULL && self->wbuf_len > 0)
+    foctet_tcp_socket_follow_rate (self->socket, &self->socket_rate);
   while (self->wbuf_len > 0)
     {
       GError *local = NULL;
@@ -1614,6 +1621,8 @@ foctet_tls_stream_handshake_async (GIOStream           *base_stream,
     }
 
   self->base = g_object_ref (base_stream);
+  if (G_IS_TCP_CONNECTION (base_stream))
+    self->socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (base_stream));  /* base's */
   self->base_in = G_POLLABLE_INPUT_STREAM (base_in);
   self->base_out = G_POLLABLE_OUTPUT_STREAM (base_out);
   self->context = g_main_context_ref_thread_default ();

@@ -7,7 +7,6 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include "foctet-transport.h"
 #include "foctet-error.h"
@@ -340,45 +339,6 @@ foctet_socket_address_to_string (GSocketAddress *address)
   if (g_inet_address_get_family (g_inet_socket_address_get_address (inet)) == G_SOCKET_FAMILY_IPV6)
     return g_strdup_printf ("[%s]:%u", host, g_inet_socket_address_get_port (inet));
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (inet));
-}
-
-/* Bytes the kernel keeps written but not yet sent (TCP_NOTSENT_LOWAT).
- * Without a bound it takes up to its whole send buffer, 4 MiB by
- * default, and on a slow link what a stream writes waits behind all of
- * that, on top of the session's own queue (at most 1 MiB per stream in
- * yamux).  1 MiB costs nothing on loopback (16 pairs alternating with no
- * bound, 13 faster), where 256 KiB was no faster. */
-#define NOTSENT_LOWAT (1024 * 1024)
-
-/**
- * foctet_tcp_socket_tune:
- * @socket: a connected TCP #GSocket that carries a muxed session or a
- *   relayed circuit
- *
- * Tunes @socket the way foctet's own TCP transports (tls, and the relay's
- * circuits) tune theirs: small frames (pings, window updates, stream
- * headers) go out at once (`TCP_NODELAY`); at most 1 MiB written waits
- * unsent in the kernel (`TCP_NOTSENT_LOWAT`), so that a new stream's first
- * frame does not queue behind megabytes of another's on a slow path; and
- * the timeout of a connect does not linger as an idle timeout
- * (g_socket_set_timeout() 0).  An option the system refuses is logged at
- * debug level and left out.
- */
-void
-foctet_tcp_socket_tune (GSocket *socket)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_return_if_fail (G_IS_SOCKET (socket));
-
-  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, &error))
-    {
-      g_debug ("Cannot set TCP_NODELAY: %s", error->message);
-      g_clear_error (&error);
-    }
-  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NOTSENT_LOWAT, NOTSENT_LOWAT, &error))
-    g_debug ("Cannot set TCP_NOTSENT_LOWAT: %s", error->message);
-  g_socket_set_timeout (socket, 0);
 }
 
 static int

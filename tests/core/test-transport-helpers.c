@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 
 #include "foctet.h"
+#include "foctet-tcp-private.h"
 #include "test-utils.h"
 
 /* A connected TCP socket on loopback, the dialer's end, with the connect
@@ -73,6 +74,81 @@ test_tcp_socket_tune (void)
 }
 
 static void
+test_notsent_lowat_for_rate (void)
+{
+  /* 20 ms of the rate, from 128 KiB to 1 MiB. */
+  g_assert_cmpuint (foctet_tcp_notsent_lowat_for_rate (0), ==, 128 * 1024);
+  g_assert_cmpuint (foctet_tcp_notsent_lowat_for_rate (5 * 1000 * 1000), ==, 128 * 1024);
+  g_assert_cmpuint (foctet_tcp_notsent_lowat_for_rate (25 * 1000 * 1000), ==, 500 * 1000);
+  g_assert_cmpuint (foctet_tcp_notsent_lowat_for_rate (G_GUINT64_CONSTANT (1) << 40), ==, 1024 * 1024);
+}
+
+/* Reads and drops what comes, until the end. */
+static gpointer
+sink_thread (gpointer data)
+{
+  GSocket *socket = data;
+  guint8 buffer[65536];
+
+  while (g_socket_receive (socket, (char *) buffer, sizeof buffer, NULL, NULL) > 0)
+    ;
+  return NULL;
+}
+
+/* Writes to @socket for @us µs, @size bytes at a time with @pause_us
+ * between writes, letting @state follow the rate after each. */
+static void
+write_following (GSocket       *socket,
+                 FoctetTcpRate *state,
+                 gsize          size,
+                 gint64         pause_us,
+                 gint64         us)
+{
+  static guint8 buffer[256 * 1024];
+  gint64 end = g_get_monotonic_time () + us;
+
+  while (g_get_monotonic_time () < end)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (g_socket_send (socket, (const char *) buffer, size, NULL, &error) < 0)
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+      foctet_tcp_socket_follow_rate (socket, state);
+      if (pause_us > 0)
+        g_usleep (pause_us);
+    }
+}
+
+/* A socket's unsent bound follows what it sent: 128 KiB while it sends a
+ * little now and then, up to 1 MiB while it sends as fast as loopback
+ * takes it (at least 256 KiB: 13 MB/s, whatever else the machine does). */
+static void
+test_tcp_socket_follow_rate (void)
+{
+  g_autoptr(GSocketConnection) accepted = NULL;
+  g_autoptr(GSocketConnection) dialed = connect_loopback (&accepted);
+  GSocket *socket = g_socket_connection_get_socket (dialed);
+  FoctetTcpRate state = { 0 };
+  GThread *sink;
+
+  foctet_tcp_socket_tune (socket);
+  g_socket_set_blocking (socket, FALSE);
+  sink = g_thread_new ("sink", sink_thread, g_socket_connection_get_socket (accepted));
+
+  write_following (socket, &state, 1000, 10000, 300000);
+  g_test_message ("Sending 100 kB/s: %u", get_tcp_option (socket, TCP_NOTSENT_LOWAT));
+  g_assert_cmpint (get_tcp_option (socket, TCP_NOTSENT_LOWAT), ==, 128 * 1024);
+
+  write_following (socket, &state, 256 * 1024, 0, 500000);
+  g_test_message ("Sending all it can: %u", get_tcp_option (socket, TCP_NOTSENT_LOWAT));
+  g_assert_cmpint (get_tcp_option (socket, TCP_NOTSENT_LOWAT), >=, 256 * 1024);
+  g_assert_cmpint (get_tcp_option (socket, TCP_NOTSENT_LOWAT), <=, 1024 * 1024);
+
+  g_socket_shutdown (socket, FALSE, TRUE, NULL);
+  g_thread_join (sink);
+}
+
+static void
 test_socket_address_to_string (void)
 {
   const struct {
@@ -100,6 +176,8 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/transport-helpers/tcp-socket-tune", test_tcp_socket_tune);
+  g_test_add_func ("/transport-helpers/notsent-lowat-for-rate", test_notsent_lowat_for_rate);
+  g_test_add_func ("/transport-helpers/tcp-socket-follow-rate", test_tcp_socket_follow_rate);
   g_test_add_func ("/transport-helpers/socket-address-to-string", test_socket_address_to_string);
   return g_test_run ();
 }
