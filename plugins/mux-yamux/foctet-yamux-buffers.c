@@ -113,6 +113,8 @@ yamux_out_queue_clear (YamuxOutQueue *queue)
   while ((chunk = g_queue_pop_head (&queue->chunks)) != NULL)
     out_chunk_free (queue, chunk);
   queue->bytes = 0;
+  queue->drain_rate = 0;
+  queue->blocked_since = 0;
 }
 
 void
@@ -237,6 +239,43 @@ yamux_out_queue_keep_borrowed (YamuxOutQueue *queue)
 
 /* Writes as much of @queue as the stream takes now.  Returns FALSE on a
  * write error; sets @would_block when chunks are left. */
+/* After a write: the base stream held some back (@blocked), or took
+ * all.  The rate is that of the bytes written from one write held back
+ * to another at least DRAIN_WINDOW_US later; it is forgotten when the
+ * writes went through for twice as long. */
+static void
+out_queue_drain_sample (YamuxOutQueue *queue,
+                        gboolean       blocked)
+{
+  gint64 now;
+
+  if (!blocked && queue->blocked_since == 0)
+    return;
+  now = g_get_monotonic_time ();
+  if (!blocked)
+    {
+      if (now - queue->blocked_last >= 2 * DRAIN_WINDOW_US)
+        {
+          queue->drain_rate = 0;
+          queue->blocked_since = 0;
+        }
+      return;
+    }
+  queue->blocked_last = now;
+  if (queue->blocked_since == 0)
+    {
+      queue->blocked_since = now;
+      queue->blocked_written = 0;
+    }
+  else if (now - queue->blocked_since >= DRAIN_WINDOW_US)
+    {
+      queue->drain_rate = MAX (1, queue->blocked_written * (guint64) G_USEC_PER_SEC /
+                                  (guint64) (now - queue->blocked_since));
+      queue->blocked_since = now;
+      queue->blocked_written = 0;
+    }
+}
+
 gboolean
 yamux_out_queue_write (YamuxOutQueue          *queue,
                        GPollableOutputStream  *output,
@@ -265,12 +304,14 @@ yamux_out_queue_write (YamuxOutQueue          *queue,
       if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
         {
           *would_block = TRUE;
+          out_queue_drain_sample (queue, TRUE);
           return TRUE;
         }
       if (ret == G_POLLABLE_RETURN_FAILED)
         return FALSE;
 
       queue->bytes -= written;
+      queue->blocked_written += written;
       while (written > 0)
         {
           OutChunk *chunk = g_queue_peek_head (&queue->chunks);
@@ -285,5 +326,6 @@ yamux_out_queue_write (YamuxOutQueue          *queue,
           out_chunk_free (queue, g_queue_pop_head (&queue->chunks));
         }
     }
+  out_queue_drain_sample (queue, FALSE);
   return TRUE;
 }

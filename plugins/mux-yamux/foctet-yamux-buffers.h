@@ -50,12 +50,21 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (YamuxReadChunk, yamux_read_chunk_unref)
 typedef void (*YamuxOutReleaseFunc) (gpointer owner,
                                      gsize    len);
 
+/* The shortest period a drain rate is measured over. */
+#define DRAIN_WINDOW_US 100000
+
 /* What waits to be written: chunks of whole frames (see
  * foctet-yamux-buffers.c), and how many bytes they hold. */
 typedef struct {
   GQueue chunks;
   gsize bytes;         /* not yet written */
   YamuxOutReleaseFunc release;  /* for chunks with an owner */
+  /* The rate the queue drains at while the base stream holds it back
+   * (see out_queue_drain_sample()). */
+  guint64 drain_rate;     /* bytes per second; 0: it keeps up */
+  gint64 blocked_since;   /* monotonic µs, the window's start; 0: none */
+  gint64 blocked_last;    /* the last write held back */
+  gsize blocked_written;  /* since blocked_since */
 } YamuxOutQueue;
 
 void yamux_out_queue_clear (YamuxOutQueue *queue);

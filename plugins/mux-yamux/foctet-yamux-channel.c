@@ -274,7 +274,8 @@ channel_check_can_write (YamuxChannel  *channel,
 
 /* Why a write of @channel, an open one, would wait: the peer's window,
  * the session's send queue or the stream's share of it; NULL when it
- * need not. */
+ * need not.  A writer that waits for its share is woken when its queued
+ * bytes drop below it (yamux_channel_release_queued()). */
 static const char *
 channel_write_blocked_by (YamuxChannel *channel)
 {
@@ -282,8 +283,11 @@ channel_write_blocked_by (YamuxChannel *channel)
     return "The peer's receive window is full";
   if (channel->session->out.bytes >= SEND_QUEUE_LIMIT)
     return "The session's send queue is full";
-  if (channel->send_queued >= STREAM_QUEUE_LIMIT)
-    return "The stream's share of the send queue is full";
+  if (channel->send_queued >= yamux_session_stream_share (channel->session))
+    {
+      channel->share_full = TRUE;
+      return "The stream's share of the send queue is full";
+    }
   return NULL;
 }
 
@@ -323,12 +327,15 @@ yamux_channel_release_queued (gpointer owner,
                               gsize    len)
 {
   YamuxChannel *channel = owner;
-  gboolean was_full = channel->send_queued >= STREAM_QUEUE_LIMIT;
 
   g_assert (channel->send_queued >= len);
   channel->send_queued -= len;
-  if (was_full && channel->send_queued < STREAM_QUEUE_LIMIT)
-    yamux_channel_wake (channel, FALSE, TRUE);
+  if (channel->share_full && channel->session != NULL &&
+      channel->send_queued < yamux_session_stream_share (channel->session))
+    {
+      channel->share_full = FALSE;
+      yamux_channel_wake (channel, FALSE, TRUE);
+    }
   yamux_channel_unref (channel);
 }
 
@@ -400,7 +407,7 @@ yamux_channel_write (YamuxChannel  *channel,
     }
 
   n = MIN (MIN (count, channel->send_window), MAX_WRITE);
-  n = MIN (n, STREAM_QUEUE_LIMIT - channel->send_queued);
+  n = MIN (n, yamux_session_stream_share (self) - channel->send_queued);
   if (n >= WRITE_THROUGH_MIN && yamux_session_can_write_through (self))
     {
       write_through (channel, buffer, n);

@@ -1211,6 +1211,18 @@ yamux_session_channel_read (FoctetYamuxConnection *self,
     session_unstall (self);
 }
 
+/* How much of its own a stream may have in the queue (see
+ * STREAM_QUEUE_LIMIT). */
+gsize
+yamux_session_stream_share (FoctetYamuxConnection *self)
+{
+  guint64 rate = self->out.drain_rate;
+
+  if (rate == 0)
+    return STREAM_QUEUE_LIMIT;
+  return (gsize) CLAMP (rate / (G_USEC_PER_SEC / STREAM_QUEUE_TIME_US), STREAM_QUEUE_MIN, STREAM_QUEUE_LIMIT);
+}
+
 /* Whether the 12 bytes at @data are a Data frame that a read-through
  * may take for @channel on its own: one the session would deliver to it
  * unchanged, with no other effect than its FIN.  Anything else is left

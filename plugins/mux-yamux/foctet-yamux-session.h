@@ -46,11 +46,16 @@ G_BEGIN_DECLS
 #define MAX_WRITE (1024 * 1024)
 /* Streams' writes wait while more than this is queued ... */
 #define SEND_QUEUE_LIMIT (4 * 1024 * 1024)
-/* ... and one stream's while this much of its own is: the queue is first
- * in, first out, so a stream's frames wait behind at most this much of
- * each other stream's, not behind all of the queue that one busy stream
- * filled. */
+/* ... and one stream's while its share is queued: the queue is first in,
+ * first out, so a stream's frames wait behind at most a share of each
+ * other stream's, not behind all of the queue that one busy stream
+ * filled.  The share is STREAM_QUEUE_TIME_US of the rate the queue drains
+ * at while the base stream holds it up, from STREAM_QUEUE_MIN to
+ * STREAM_QUEUE_LIMIT; STREAM_QUEUE_LIMIT while it keeps up
+ * (yamux_session_stream_share()). */
 #define STREAM_QUEUE_LIMIT (1024 * 1024)
+#define STREAM_QUEUE_MIN (128 * 1024)
+#define STREAM_QUEUE_TIME_US 20000
 /* ... and reading pauses while control frames (answers to pings, window
  * updates, resets) push the queue past this, so a peer that sends but
  * never reads cannot make it grow without bound. */
@@ -98,6 +103,7 @@ struct _YamuxChannel {
   /* Sending. */
   guint32 send_window;
   gsize send_queued;               /* bytes of its Data frames in the session's queue */
+  gboolean share_full;             /* a write waited for send_queued to drop */
   gboolean fin_sent;
 
   gboolean reset;
@@ -181,6 +187,7 @@ void yamux_session_check_drained (FoctetYamuxConnection *self);
 void yamux_session_channel_read (FoctetYamuxConnection *self,
                                  YamuxChannel          *channel,
                                  gsize                  count);
+gsize yamux_session_stream_share (FoctetYamuxConnection *self);
 gsize yamux_session_read_through (FoctetYamuxConnection *self,
                                   YamuxChannel          *channel,
                                   guint8                *buffer,

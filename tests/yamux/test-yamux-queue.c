@@ -327,6 +327,50 @@ test_owner_released_when_cleared (Fixture       *fixture,
   g_assert_cmpuint (fixture->queue.bytes, ==, 0);
 }
 
+/* The rate the queue drains at while the pipe holds it back: measured
+ * from one write held back to another at least DRAIN_WINDOW_US later,
+ * and forgotten once writes went through for twice as long. */
+static void
+test_drain_rate (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  const gint64 pause_us = 10000;
+  gint64 start = g_get_monotonic_time ();
+  guint rounds = 0;
+
+  /* Held back: a page per round, then a pause, until a window ended. */
+  yamux_out_queue_push_data (&fixture->queue, data_frame (1, 64 * PIPE_SIZE, 'u'), NULL);
+  write_once (fixture);
+  g_assert_cmpuint (fixture->queue.drain_rate, ==, 0);
+  while (fixture->queue.drain_rate == 0)
+    {
+      g_assert_cmpuint (++rounds, <, 60);
+      g_usleep (pause_us);
+      drain (fixture);
+      write_once (fixture);
+    }
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, DRAIN_WINDOW_US);
+  /* At most a page per pause went out. */
+  g_test_message ("Drain rate %" G_GUINT64_FORMAT " bytes/s after %u rounds",
+                  fixture->queue.drain_rate, rounds);
+  g_assert_cmpuint (fixture->queue.drain_rate, <=, (guint64) PIPE_SIZE * G_USEC_PER_SEC / pause_us);
+
+  /* Keeping up: small frames, each written whole. */
+  flush (fixture);
+  start = g_get_monotonic_time ();
+  for (rounds = 0; fixture->queue.drain_rate != 0; rounds++)
+    {
+      g_assert_cmpuint (rounds, <, 100);
+      g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * DRAIN_WINDOW_US);
+      g_usleep (pause_us);
+      yamux_out_queue_push_data (&fixture->queue, data_frame (1, 100, 'v'), NULL);
+      write_once (fixture);
+      drain (fixture);
+      g_assert_true (g_queue_is_empty (&fixture->queue.chunks));
+    }
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, DRAIN_WINDOW_US);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -340,6 +384,7 @@ main (int   argc,
   QUEUE_TEST ("control-after-ahead", test_control_after_ahead);
   QUEUE_TEST ("owner-released-when-written", test_owner_released_when_written);
   QUEUE_TEST ("owner-released-when-cleared", test_owner_released_when_cleared);
+  QUEUE_TEST ("drain-rate", test_drain_rate);
 #undef QUEUE_TEST
 
   return g_test_run ();
