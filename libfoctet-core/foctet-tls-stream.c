@@ -34,6 +34,11 @@
  * Writes are taken as soon as GnuTLS has sealed them: when the base stream
  * is full, the last record waits inside the session and is sent as soon as
  * the base stream takes it, without the caller having to write again.
+ *
+ * Over a #GTcpConnection the stream sizes the socket's `TCP_NOTSENT_LOWAT`
+ * to the path's rate as it writes (see foctet_tcp_socket_tune()): what is
+ * written then waits behind about 20 ms of unsent bytes in the kernel,
+ * not behind megabytes on a slow path.
  */
 
 /* Ciphertext read from the base stream in one go; sealed records
