@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 #include <netinet/in.h>
-/* Not <netinet/tcp.h>: glibc's struct tcp_info lacks tcpi_delivery_rate. */
+/* Not <netinet/tcp.h>: glibc's struct tcp_info lacks tcpi_bytes_acked. */
 #include <linux/tcp.h>
 
 #include "foctet-tcp-private.h"

@@ -237,8 +237,6 @@ yamux_out_queue_keep_borrowed (YamuxOutQueue *queue)
     }
 }
 
-/* Writes as much of @queue as the stream takes now.  Returns FALSE on a
- * write error; sets @would_block when chunks are left. */
 /* After a write: the base stream held some back (@blocked), or took
  * all.  The rate is that of the bytes written from one write held back
  * to another at least DRAIN_WINDOW_US later; it is forgotten when the
@@ -276,6 +274,8 @@ out_queue_drain_sample (YamuxOutQueue *queue,
     }
 }
 
+/* Writes as much of @queue as the stream takes now.  Returns FALSE on a
+ * write error; sets @would_block when chunks are left. */
 gboolean
 yamux_out_queue_write (YamuxOutQueue          *queue,
                        GPollableOutputStream  *output,
