@@ -88,4 +88,7 @@ typedef enum {
 FOCTET_AVAILABLE_IN_ALL
 GQuark foctet_error_quark (void);
 
+FOCTET_AVAILABLE_IN_ALL
+gboolean foctet_error_is_stream_refused (const GError *error);
+
 G_END_DECLS

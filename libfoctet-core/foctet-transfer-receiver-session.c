@@ -473,8 +473,7 @@ refused_stream (GError **error)
 {
   GError *refused;
 
-  if (!g_error_matches (*error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED) &&
-      !g_error_matches (*error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET))
+  if (!foctet_error_is_stream_refused (*error))
     return FALSE;
   refused = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED,
                          "The node offers no files (any more): it refused the transfer (%s)", (*error)->message);

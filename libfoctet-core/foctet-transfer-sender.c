@@ -477,8 +477,7 @@ push_refused (GError *error)
 {
   GError *refused;
 
-  if (!g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) &&
-      !g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED))
+  if (!foctet_error_is_stream_refused (error))
     return error;
   refused = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED,
                          "The node does not accept pushed files, or none from this node (%s)", error->message);

@@ -921,8 +921,7 @@ raw_circuit_target_failed (Circuit      *c,
                            gboolean      answering,
                            const GError *error)
 {
-  if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
-      g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED))
+  if (foctet_error_is_stream_refused (error))
     {
       g_autofree char *text = g_strdup_printf ("%s refused the incoming-raw stream: %s", c->target_key,
                                                error->message);

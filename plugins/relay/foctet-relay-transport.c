@@ -1201,9 +1201,7 @@ dial_raw_refused (GTask   *task,
 {
   DialData *data = g_task_get_task_data (task);
 
-  if (!data->raw ||
-      !(g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
-        g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED)) ||
+  if (!data->raw || !foctet_error_is_stream_refused (error) ||
       data->link->transport == NULL || data->link->connection == NULL)
     return FALSE;
   g_debug ("Relay %s offers no raw circuits (%s): relaying over the link", data->link->address,

@@ -223,6 +223,23 @@ test_read_header_errors (void)
   expect_read_error ("\x01\xff", 2, "UTF-8");
 }
 
+/* What an opener meets when the peer refuses its stream, and what it
+ * does not. */
+static void
+test_refused_error (void)
+{
+  g_autoptr(GError) reset = g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET, "reset");
+  g_autoptr(GError) unsupported = g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_NOT_SUPPORTED, "no");
+  g_autoptr(GError) closed = g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED, "closed");
+  g_autoptr(GError) io = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "closed");
+
+  g_assert_true (foctet_error_is_stream_refused (reset));
+  g_assert_true (foctet_error_is_stream_refused (unsupported));
+  g_assert_false (foctet_error_is_stream_refused (closed));
+  g_assert_false (foctet_error_is_stream_refused (io));
+  g_assert_false (foctet_error_is_stream_refused (NULL));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -236,6 +253,7 @@ main (int   argc,
   g_test_add_func ("/stream-header/write-invalid", test_write_header_invalid);
   g_test_add_func ("/stream-header/read", test_read_header);
   g_test_add_func ("/stream-header/read-errors", test_read_header_errors);
+  g_test_add_func ("/stream-header/refused-error", test_refused_error);
 
   return g_test_run ();
 }
