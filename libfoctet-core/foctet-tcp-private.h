@@ -13,7 +13,6 @@ typedef struct {
   guint lowat;                          /* set last; 0: the tuned default */
 } FoctetTcpRate;
 
-guint foctet_tcp_notsent_lowat_for_rate (guint64 rate);
 void foctet_tcp_socket_follow_rate (GSocket       *socket,
                                     FoctetTcpRate *state);
 

@@ -16,13 +16,14 @@
 /* Bytes the kernel keeps written but not yet sent (TCP_NOTSENT_LOWAT):
  * what a new frame waits behind there.  Without a bound the kernel takes
  * up to its whole send buffer, 4 MiB by default.  The bound follows the
- * path's rate (foctet_tcp_socket_follow_rate()): NOTSENT_TIME_US of it,
- * from NOTSENT_LOWAT_MIN to NOTSENT_LOWAT_MAX.  1 MiB costs nothing on
+ * path's rate (foctet_tcp_socket_follow_rate()) as every send queue's
+ * does (foctet_send_bound_for_rate()): SEND_BOUND_TIME_US of it, from
+ * SEND_BOUND_MIN to SEND_BOUND_MAX.  1 MiB costs nothing on
  * loopback (16 pairs alternating against no bound, 13 faster), where a
  * fixed 256 KiB was no faster; on a path of 5 MB/s, 1 MiB is 200 ms. */
-#define NOTSENT_LOWAT_MAX (1024 * 1024)
-#define NOTSENT_LOWAT_MIN (128 * 1024)
-#define NOTSENT_TIME_US 20000
+#define SEND_BOUND_MAX (1024 * 1024)
+#define SEND_BOUND_MIN (128 * 1024)
+#define SEND_BOUND_TIME_US 20000
 /* How often a writing socket looks at its rate. */
 #define FOLLOW_INTERVAL_US 100000
 
@@ -54,22 +55,33 @@ foctet_tcp_socket_tune (GSocket *socket)
       g_debug ("Cannot set TCP_NODELAY: %s", error->message);
       g_clear_error (&error);
     }
-  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NOTSENT_LOWAT, NOTSENT_LOWAT_MAX, &error))
+  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NOTSENT_LOWAT, SEND_BOUND_MAX, &error))
     g_debug ("Cannot set TCP_NOTSENT_LOWAT: %s", error->message);
   g_socket_set_timeout (socket, 0);
 }
 
-/* The TCP_NOTSENT_LOWAT for a path that delivers @rate bytes per second. */
+/**
+ * foctet_send_bound_for_rate:
+ * @rate: bytes per second a path takes
+ *
+ * How much foctet lets wait ahead of a new frame on a path of @rate, in
+ * each of its send queues: the kernel's unsent bytes on a TCP socket
+ * (foctet_tcp_socket_tune()) and a stream's share of yamux's queue.  That
+ * is 20 ms of @rate, from 128 KiB to 1 MiB: a frame waits about 20 ms on
+ * a slow path, and a fast one is not held back by small queues.
+ *
+ * Returns: the bound, in bytes
+ */
 guint
-foctet_tcp_notsent_lowat_for_rate (guint64 rate)
+foctet_send_bound_for_rate (guint64 rate)
 {
-  return (guint) CLAMP (rate / (G_USEC_PER_SEC / NOTSENT_TIME_US), NOTSENT_LOWAT_MIN, NOTSENT_LOWAT_MAX);
+  return (guint) CLAMP (rate / (G_USEC_PER_SEC / SEND_BOUND_TIME_US), SEND_BOUND_MIN, SEND_BOUND_MAX);
 }
 
 /* While writing to @socket: now and then (every FOLLOW_INTERVAL_US at
  * most) sizes its TCP_NOTSENT_LOWAT to the rate the path delivered at
  * since the last look (bytes acknowledged over the time), so that on a
- * slow path a frame waits behind NOTSENT_TIME_US of unsent bytes, not a
+ * slow path a frame waits behind SEND_BOUND_TIME_US of unsent bytes, not a
  * megabyte.  (tcpi_delivery_rate would not do: the kernel keeps its last
  * sample that was not limited by the application, and with a bound on
  * the unsent bytes most are.)  After a pause in the writing the first
@@ -95,7 +107,7 @@ foctet_tcp_socket_follow_rate (GSocket       *socket,
   state->acked = info.tcpi_bytes_acked;
   if (elapsed > 2 * FOLLOW_INTERVAL_US)
     return;
-  lowat = foctet_tcp_notsent_lowat_for_rate (acked * G_USEC_PER_SEC / elapsed);
+  lowat = foctet_send_bound_for_rate (acked * G_USEC_PER_SEC / elapsed);
   /* Small changes are not worth a system call. */
   if (state->lowat != 0 && lowat > state->lowat - state->lowat / 8 && lowat < state->lowat + state->lowat / 8)
     return;

@@ -1220,7 +1220,7 @@ yamux_session_stream_share (FoctetYamuxConnection *self)
 
   if (rate == 0)
     return STREAM_QUEUE_LIMIT;
-  return (gsize) CLAMP (rate / (G_USEC_PER_SEC / STREAM_QUEUE_TIME_US), STREAM_QUEUE_MIN, STREAM_QUEUE_LIMIT);
+  return MIN (foctet_send_bound_for_rate (rate), STREAM_QUEUE_LIMIT);
 }
 
 /* Whether the 12 bytes at @data are a Data frame that a read-through

@@ -49,13 +49,11 @@ G_BEGIN_DECLS
 /* ... and one stream's while its share is queued: the queue is first in,
  * first out, so a stream's frames wait behind at most a share of each
  * other stream's, not behind all of the queue that one busy stream
- * filled.  The share is STREAM_QUEUE_TIME_US of the rate the queue drains
- * at while the base stream holds it up, from STREAM_QUEUE_MIN to
- * STREAM_QUEUE_LIMIT; STREAM_QUEUE_LIMIT while it keeps up
+ * filled.  The share is foctet_send_bound_for_rate() of the rate the
+ * queue drains at while the base stream holds it up (20 ms of it, from
+ * 128 KiB to 1 MiB); STREAM_QUEUE_LIMIT while it keeps up
  * (yamux_session_stream_share()). */
 #define STREAM_QUEUE_LIMIT (1024 * 1024)
-#define STREAM_QUEUE_MIN (128 * 1024)
-#define STREAM_QUEUE_TIME_US 20000
 /* ... and reading pauses while control frames (answers to pings, window
  * updates, resets) push the queue past this, so a peer that sends but
  * never reads cannot make it grow without bound. */

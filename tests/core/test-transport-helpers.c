@@ -74,13 +74,13 @@ test_tcp_socket_tune (void)
 }
 
 static void
-test_notsent_lowat_for_rate (void)
+test_send_bound_for_rate (void)
 {
   /* 20 ms of the rate, from 128 KiB to 1 MiB. */
-  g_assert_cmpuint (foctet_tcp_notsent_lowat_for_rate (0), ==, 128 * 1024);
-  g_assert_cmpuint (foctet_tcp_notsent_lowat_for_rate (5 * 1000 * 1000), ==, 128 * 1024);
-  g_assert_cmpuint (foctet_tcp_notsent_lowat_for_rate (25 * 1000 * 1000), ==, 500 * 1000);
-  g_assert_cmpuint (foctet_tcp_notsent_lowat_for_rate (G_GUINT64_CONSTANT (1) << 40), ==, 1024 * 1024);
+  g_assert_cmpuint (foctet_send_bound_for_rate (0), ==, 128 * 1024);
+  g_assert_cmpuint (foctet_send_bound_for_rate (5 * 1000 * 1000), ==, 128 * 1024);
+  g_assert_cmpuint (foctet_send_bound_for_rate (25 * 1000 * 1000), ==, 500 * 1000);
+  g_assert_cmpuint (foctet_send_bound_for_rate (G_GUINT64_CONSTANT (1) << 40), ==, 1024 * 1024);
 }
 
 /* Reads and drops what comes, until the end. */
@@ -176,7 +176,7 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/transport-helpers/tcp-socket-tune", test_tcp_socket_tune);
-  g_test_add_func ("/transport-helpers/notsent-lowat-for-rate", test_notsent_lowat_for_rate);
+  g_test_add_func ("/transport-helpers/send-bound-for-rate", test_send_bound_for_rate);
   g_test_add_func ("/transport-helpers/tcp-socket-follow-rate", test_tcp_socket_follow_rate);
   g_test_add_func ("/transport-helpers/socket-address-to-string", test_socket_address_to_string);
   return g_test_run ();
