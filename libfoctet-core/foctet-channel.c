@@ -7,6 +7,15 @@
 
 #include "foctet-channel.h"
 
+/* An asynchronous read that found nothing to read: its buffer, which
+ * the backend may fill while it waits (foctet_channel_get_read_space()). */
+typedef struct {
+  GTask *task;                     /* not owned: it holds the read */
+  guint8 *buffer;
+  gsize count;
+  gsize filled;
+} ChannelRead;
+
 /**
  * FoctetChannel: (skip)
  *
@@ -24,6 +33,7 @@ struct _FoctetChannel {
   GPtrArray *read_sources;         /* ChannelSource, not owned */
   GPtrArray *write_sources;
   guint holders;
+  ChannelRead *waiting_read;       /* the application's asynchronous read, while it waits */
 };
 
 /**
@@ -128,12 +138,67 @@ foctet_channel_wake (FoctetChannel *channel,
       wake_source (g_ptr_array_index (channel->write_sources, i));
 }
 
+/* For reading, what the backend put into a waiting read's buffer counts
+ * too. */
 static gboolean
 channel_ready (FoctetChannel *channel,
                gboolean       for_write)
 {
-  return for_write ? channel->funcs->is_writable (channel->backend)
-                   : channel->funcs->is_readable (channel->backend);
+  if (for_write)
+    return channel->funcs->is_writable (channel->backend);
+  return (channel->waiting_read != NULL && channel->waiting_read->filled > 0) ||
+         channel->funcs->is_readable (channel->backend);
+}
+
+/**
+ * foctet_channel_get_read_space: (skip)
+ * @channel: a channel
+ * @space: (out): the room there
+ *
+ * Where the next bytes of the stream may go when the application waits
+ * in an asynchronous read (g_input_stream_read_async()) of the channel's
+ * stream: the rest of its buffer.  A backend with nothing of the stream
+ * buffered may put the bytes it receives there itself instead of
+ * buffering them, and then calls foctet_channel_read_space_filled(),
+ * which saves the application's read a copy.  Only in the thread of the
+ * channel's main context.
+ *
+ * Returns: (nullable): the room, or %NULL when no read waits or its
+ *   buffer is full
+ */
+guint8 *
+foctet_channel_get_read_space (FoctetChannel *channel,
+                               gsize         *space)
+{
+  ChannelRead *read = channel->waiting_read;
+
+  *space = 0;
+  if (read == NULL || read->filled == read->count)
+    return NULL;
+  *space = read->count - read->filled;
+  return read->buffer + read->filled;
+}
+
+/**
+ * foctet_channel_read_space_filled: (skip)
+ * @channel: a channel
+ * @n: bytes put at the start of the room foctet_channel_get_read_space()
+ *   gave, at most its size
+ *
+ * The backend put the next @n bytes of the stream into the waiting
+ * read's buffer: the read completes with them (and with whatever else
+ * it can read then) when the channel's main context next dispatches it.
+ */
+void
+foctet_channel_read_space_filled (FoctetChannel *channel,
+                                  gsize          n)
+{
+  ChannelRead *read = channel->waiting_read;
+
+  g_return_if_fail (read != NULL && n <= read->count - read->filled);
+
+  read->filled += n;
+  foctet_channel_wake (channel, TRUE, FALSE);
 }
 
 static void
@@ -338,6 +403,119 @@ channel_input_stream_read (GInputStream  *stream,
   return channel_blocking (CHANNEL_INPUT_STREAM (stream)->channel, FALSE, buffer, count, cancellable, error);
 }
 
+/* An asynchronous read: what the backend has, or a wait during which
+ * the backend may fill the buffer itself (foctet_channel_get_read_space()).
+ * GInputStream's own for pollable streams would wait the same way but
+ * keep the buffer to itself. */
+static void
+channel_read_complete (FoctetChannel *channel,
+                       GTask         *task,
+                       gssize         n,
+                       GError        *error)
+{
+  if (channel->waiting_read != NULL && channel->waiting_read->task == task)
+    g_clear_pointer (&channel->waiting_read, g_free);
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_int (task, n);
+}
+
+/* Reads into the rest of @read's buffer.  Returns FALSE when there is
+ * nothing there yet and the read goes on waiting. */
+static gboolean
+channel_read_try (FoctetChannel *channel,
+                  ChannelRead   *read,
+                  GCancellable  *cancellable)
+{
+  GTask *task = read->task;
+  GError *error = NULL;
+  gssize n;
+
+  n = channel->funcs->read (channel->backend, read->buffer + read->filled, read->count - read->filled, &error);
+  if (read->filled > 0)
+    {
+      /* What was filled is the read's; an end or an error after it is
+       * the next read's. */
+      g_clear_error (&error);
+      channel_read_complete (channel, task, read->filled + MAX (n, 0), NULL);
+      return TRUE;
+    }
+  if (n >= 0)
+    {
+      channel_read_complete (channel, task, n, NULL);
+      return TRUE;
+    }
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      channel_read_complete (channel, task, -1, error);
+      return TRUE;
+    }
+  g_clear_error (&error);
+  if (g_cancellable_set_error_if_cancelled (cancellable, &error))
+    {
+      channel_read_complete (channel, task, -1, error);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+channel_read_ready_cb (GObject  *pollable,
+                       gpointer  user_data)
+{
+  GTask *task = user_data;
+  FoctetChannel *channel = CHANNEL_INPUT_STREAM (pollable)->channel;
+
+  if (!channel_read_try (channel, channel->waiting_read, g_task_get_cancellable (task)))
+    return G_SOURCE_CONTINUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+channel_input_stream_read_async (GInputStream        *stream,
+                                 void                *buffer,
+                                 gsize                count,
+                                 int                  io_priority,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  FoctetChannel *channel = CHANNEL_INPUT_STREAM (stream)->channel;
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GSource) source = NULL;
+  ChannelRead *read;
+
+  /* GInputStream lets one operation at a time through. */
+  g_return_if_fail (channel->waiting_read == NULL);
+
+  task = g_task_new (stream, cancellable, callback, user_data);
+  g_task_set_source_tag (task, channel_input_stream_read_async);
+  g_task_set_priority (task, io_priority);
+  /* Bytes filled in are out of the stream: a cancellation after them
+   * must not lose them (channel_read_try() decides). */
+  g_task_set_check_cancellable (task, FALSE);
+  read = g_new0 (ChannelRead, 1);
+  read->task = task;
+  read->buffer = buffer;
+  read->count = count;
+  channel->waiting_read = read;
+  if (channel_read_try (channel, read, cancellable))
+    return;
+  source = channel_create_source (channel, FALSE, G_OBJECT (stream), cancellable);
+  g_task_attach_source (task, source, (GSourceFunc) (void (*) (void)) channel_read_ready_cb);
+}
+
+static gssize
+channel_input_stream_read_finish (GInputStream  *stream,
+                                  GAsyncResult  *result,
+                                  GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, stream), -1);
+
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
 static gboolean
 channel_input_stream_close (GInputStream  *stream,
                             GCancellable  *cancellable,
@@ -422,6 +600,8 @@ channel_input_stream_class_init (ChannelInputStreamClass *klass)
 
   G_OBJECT_CLASS (klass)->finalize = channel_input_stream_finalize;
   input_class->read_fn = channel_input_stream_read;
+  input_class->read_async = channel_input_stream_read_async;
+  input_class->read_finish = channel_input_stream_read_finish;
   input_class->close_fn = channel_input_stream_close;
   input_class->close_async = channel_input_stream_close_async;
   input_class->close_finish = channel_input_stream_close_finish;

@@ -68,6 +68,12 @@ FOCTET_AVAILABLE_IN_ALL
 void foctet_channel_wake (FoctetChannel *channel,
                           gboolean       readers,
                           gboolean       writers);
+FOCTET_AVAILABLE_IN_ALL
+guint8 *foctet_channel_get_read_space (FoctetChannel *channel,
+                                       gsize         *space);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_channel_read_space_filled (FoctetChannel *channel,
+                                       gsize          n);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FoctetChannel, foctet_channel_unref)
 

@@ -166,6 +166,74 @@ channel_consumed (YamuxChannel *channel,
     channel_send_window_update (channel);
 }
 
+/* Copies up to @count received bytes to @out. */
+static gsize
+channel_take_received (YamuxChannel *channel,
+                       guint8       *out,
+                       gsize         count)
+{
+  gsize done = 0;
+
+  while (done < count && !g_queue_is_empty (&channel->recv_queue))
+    {
+      GBytes *piece = g_queue_peek_head (&channel->recv_queue);
+      gsize size;
+      const guint8 *data = g_bytes_get_data (piece, &size);
+      gsize take = MIN (count - done, size - channel->recv_head_offset);
+
+      memcpy (out + done, data + channel->recv_head_offset, take);
+      done += take;
+      channel->recv_head_offset += take;
+      if (channel->recv_head_offset == size)
+        {
+          g_bytes_unref (g_queue_pop_head (&channel->recv_queue));
+          channel->recv_head_offset = 0;
+        }
+    }
+  channel->recv_buffered -= done;
+  return done;
+}
+
+/* Where the session may put @channel's next received bytes itself: the
+ * rest of the buffer of the application's waiting asynchronous read
+ * (foctet_channel_get_read_space()), once what the channel holds went
+ * there first.  NULL when no read waits with room left. */
+guint8 *
+yamux_channel_read_space (YamuxChannel *channel,
+                          gsize        *space)
+{
+  guint8 *room;
+
+  *space = 0;
+  if (channel->app == NULL || channel->read_closed || channel->reset || channel->recv_fin)
+    return NULL;
+  room = foctet_channel_get_read_space (channel->app, space);
+  if (room != NULL && channel->recv_buffered > 0)
+    {
+      gsize moved = channel_take_received (channel, room, *space);
+
+      foctet_channel_read_space_filled (channel->app, moved);
+      channel_consumed (channel, moved);
+      if (channel->recv_buffered > 0)
+        {
+          *space = 0;
+          return NULL;
+        }
+      room = foctet_channel_get_read_space (channel->app, space);
+    }
+  return room;
+}
+
+/* The session put @n bytes where yamux_channel_read_space() said. */
+void
+yamux_channel_read_space_filled (YamuxChannel *channel,
+                                 gsize         n)
+{
+  channel->recv_through += n;
+  foctet_channel_read_space_filled (channel->app, n);
+  channel_consumed (channel, n);
+}
+
 gboolean
 yamux_channel_is_readable (YamuxChannel *channel)
 {
@@ -204,23 +272,7 @@ yamux_channel_read (YamuxChannel  *channel,
       return -1;
     }
 
-  while (done < count && !g_queue_is_empty (&channel->recv_queue))
-    {
-      GBytes *piece = g_queue_peek_head (&channel->recv_queue);
-      gsize size;
-      const guint8 *data = g_bytes_get_data (piece, &size);
-      gsize take = MIN (count - done, size - channel->recv_head_offset);
-
-      memcpy (out + done, data + channel->recv_head_offset, take);
-      done += take;
-      channel->recv_head_offset += take;
-      if (channel->recv_head_offset == size)
-        {
-          g_bytes_unref (g_queue_pop_head (&channel->recv_queue));
-          channel->recv_head_offset = 0;
-        }
-    }
-  channel->recv_buffered -= done;
+  done = channel_take_received (channel, out, count);
   /* With nothing left here, a big read goes on in the session's stream. */
   if (channel->recv_buffered == 0 && done < count && count >= READ_THROUGH_MIN &&
       channel->session != NULL && !channel->recv_fin)

@@ -1344,6 +1344,79 @@ yamux_session_read_through (FoctetYamuxConnection *self,
   return done;
 }
 
+typedef enum {
+  FILL_NONE,                       /* nothing for a waiting read: read a chunk */
+  FILL_DONE,                       /* filled some; look again */
+  FILL_WOULD_BLOCK,                /* the session's stream has nothing now */
+} FillResult;
+
+/* Reads what comes next from the session's stream straight into the
+ * buffer of the application's waiting asynchronous read when it is the
+ * payload of that read's stream (yamux_channel_read_space()): the copy
+ * out of a read chunk is saved, as a read-through saves it for a read
+ * made while the session waits.  After such a payload the next header
+ * is read on its own, so that its payload can go the same way.  Ends,
+ * errors and frames of other kinds are left to the chunk read, which
+ * the session's stream tells the same. */
+static FillResult
+session_fill_reader (FoctetYamuxConnection *self,
+                     gsize                 *budget)
+{
+  GError *error = NULL;
+  gssize n;
+
+  if (self->in_payload)
+    {
+      guint8 *room;
+      gsize space;
+
+      if (self->payload_channel == NULL ||
+          (room = yamux_channel_read_space (self->payload_channel, &space)) == NULL)
+        {
+          self->header_alone = FALSE;
+          return FILL_NONE;
+        }
+      n = g_pollable_input_stream_read_nonblocking (self->input, room, MIN (space, self->payload_left),
+                                                    NULL, &error);
+      if (n > 0)
+        {
+          g_autoptr(YamuxChannel) channel = yamux_channel_ref (self->payload_channel);
+
+          self->payload_left -= n;
+          *budget -= MIN (*budget, (gsize) n);
+          self->header_alone = TRUE;
+          yamux_channel_read_space_filled (channel, n);
+          if (self->payload_left == 0)
+            session_payload_done (self);
+          return FILL_DONE;
+        }
+    }
+  else if (self->header_alone)
+    {
+      n = g_pollable_input_stream_read_nonblocking (self->input, self->header_buf + self->header_have,
+                                                    FOCTET_YAMUX_HEADER_SIZE - self->header_have,
+                                                    NULL, &error);
+      if (n > 0)
+        {
+          self->header_have += n;
+          *budget -= MIN (*budget, (gsize) n);
+          session_handle_pending_header (self);
+          return FILL_DONE;
+        }
+    }
+  else
+    return FILL_NONE;
+
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      g_clear_error (&error);
+      return FILL_WOULD_BLOCK;
+    }
+  g_clear_error (&error);
+  self->header_alone = FALSE;
+  return FILL_NONE;
+}
+
 static void
 session_read (FoctetYamuxConnection *self)
 {
@@ -1362,6 +1435,16 @@ session_read (FoctetYamuxConnection *self)
         {
           session_stall (self, self->payload_channel);
           return;
+        }
+
+      switch (session_fill_reader (self, &budget))
+        {
+        case FILL_DONE:
+          continue;
+        case FILL_WOULD_BLOCK:
+          return;
+        case FILL_NONE:
+          break;
         }
 
       if (self->chunk != NULL && YAMUX_READ_CHUNK_SIZE - self->chunk->used < READ_MIN_SPACE)

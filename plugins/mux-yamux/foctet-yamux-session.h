@@ -140,6 +140,7 @@ struct _FoctetYamuxConnection {
   gboolean parsing;                /* in session_read(): no read-through */
   guint32 data_run_id;             /* the stream of the last Data frames ... */
   guint data_run;                  /* ... and how many in a row */
+  gboolean header_alone;           /* a payload went to a waiting read: read the next header on its own */
   GSource *stall_source;           /* ends a stall; handles a pending header */
   YamuxChannel *stall_channel;     /* reading waits for its application; NULL: not stalled */
   gint64 stall_start;
@@ -199,6 +200,10 @@ void yamux_channel_wake (YamuxChannel *channel,
                          gboolean      readers,
                          gboolean      writers);
 guint16 yamux_channel_ack_flag (YamuxChannel *channel);
+guint8 *yamux_channel_read_space (YamuxChannel *channel,
+                                  gsize        *space);
+void yamux_channel_read_space_filled (YamuxChannel *channel,
+                                      gsize         n);
 void yamux_channel_deliver (YamuxChannel   *channel,
                             YamuxReadChunk *chunk,
                             gsize           offset,

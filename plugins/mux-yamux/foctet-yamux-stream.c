@@ -169,7 +169,8 @@ foctet_yamux_stream_class_init (FoctetYamuxStreamClass *klass)
    * FoctetYamuxStream:read-through:
    *
    * Bytes the application read straight from the session's stream into
-   * its own buffer, without a copy in between.
+   * its own buffer, without a copy in between: with a big read while the
+   * session waited for it, or in an asynchronous read the session filled.
    */
   properties[PROP_READ_THROUGH] =
     g_param_spec_uint64 ("read-through", NULL, NULL, 0, G_MAXUINT64, 0,

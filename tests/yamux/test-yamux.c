@@ -1367,6 +1367,117 @@ test_read_through (Pair          *pair,
   g_assert_cmpuint (through, >, 0);
 }
 
+/* Reads a stream to its end with asynchronous reads of @size bytes,
+ * one after the other, into a buffer of its own. */
+typedef struct {
+  GInputStream *input;
+  guint8 *buffer;
+  gsize size;
+  GByteArray *got;
+  guint reads;
+  gboolean done;
+} AsyncReader;
+
+static void async_reader_next (AsyncReader *r);
+
+static void
+async_reader_read_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  AsyncReader *r = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (n, >=, 0);
+  if (n == 0)
+    {
+      r->done = TRUE;
+      return;
+    }
+  r->reads++;
+  g_byte_array_append (r->got, r->buffer, n);
+  async_reader_next (r);
+}
+
+static void
+async_reader_next (AsyncReader *r)
+{
+  g_input_stream_read_async (r->input, r->buffer, r->size, G_PRIORITY_DEFAULT, NULL,
+                             async_reader_read_cb, r);
+}
+
+static void
+async_reader_start (AsyncReader  *r,
+                    FoctetStream *stream,
+                    gsize         size)
+{
+  r->input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+  r->buffer = g_malloc (size);
+  r->size = size;
+  r->got = g_byte_array_new ();
+  async_reader_next (r);
+}
+
+static void
+async_reader_clear (AsyncReader *r)
+{
+  g_free (r->buffer);
+  g_byte_array_unref (r->got);
+}
+
+/* Two streams whose applications wait in asynchronous reads while the
+ * peer writes both at once, so that their frames alternate: the session
+ * reads each payload straight into the waiting read's buffer
+ * (foctet_channel_get_read_space()) rather than into its read chunks and
+ * then out of them.  The "read-through" property counts those bytes. */
+static void
+test_fill_waiting_reads (Pair          *pair,
+                         gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  FoctetStream *streams[2] = { NULL, NULL };
+  FoctetStream *accepted[2] = { NULL, NULL };
+  GBytes *payloads[2];
+  gboolean done[2] = { FALSE, FALSE };
+  AsyncReader readers[2] = { { 0, }, { 0, } };
+  const char *protocols[2] = { "test/a", "test/b" };
+
+  for (guint i = 0; i < 2; i++)
+    {
+      streams[i] = foctet_test_open_stream (pair->client, protocols[i], &error, TIMEOUT);
+      g_assert_no_error (error);
+      accepted[i] = accept_with_header (pair->server, protocols[i]);
+      payloads[i] = random_bytes (8 * 1024 * 1024);
+      async_reader_start (&readers[i], accepted[i], 1024 * 1024);
+    }
+  for (guint i = 0; i < 2; i++)
+    write_all_start (streams[i], payloads[i], &done[i]);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GBytes) got = NULL;
+      guint64 through = 0;
+
+      foctet_test_wait_for (&readers[i].done, TIMEOUT);
+      foctet_test_wait_for (&done[i], TIMEOUT);
+      got = g_bytes_new (readers[i].got->data, readers[i].got->len);
+      assert_same_bytes (got, payloads[i]);
+      g_object_get (accepted[i], "read-through", &through, NULL);
+      g_test_message ("Stream %u: %" G_GUINT64_FORMAT " KiB of 8192 straight into its reads, %u reads",
+                      i, through / 1024, readers[i].reads);
+      g_assert_cmpuint (through, >=, g_bytes_get_size (payloads[i]) / 2);
+    }
+  for (guint i = 0; i < 2; i++)
+    {
+      async_reader_clear (&readers[i]);
+      g_bytes_unref (payloads[i]);
+      g_object_unref (accepted[i]);
+      g_object_unref (streams[i]);
+    }
+}
+
 static void
 test_slow_reader (Pair          *pair,
                   gconstpointer  data)
@@ -2468,6 +2579,8 @@ main (int   argc,
   /* These need a window grown past what the session reads ahead. */
   g_test_add ("/yamux/flow/read-ahead-other-stream", Pair, NULL, pair_setup_slow_start,
               test_read_ahead_other_stream, pair_teardown);
+  g_test_add ("/yamux/flow/fill-waiting-reads", Pair, NULL, pair_setup, test_fill_waiting_reads,
+              pair_teardown);
   g_test_add ("/yamux/flow/read-through", Pair, NULL, pair_setup_slow_start, test_read_through,
               pair_teardown);
   PAIR_TEST ("ping/rtt", test_ping_rtt);
