@@ -88,6 +88,8 @@ foctet_channel_unref (FoctetChannel *channel)
   g_ptr_array_unref (channel->read_sources);
   g_ptr_array_unref (channel->write_sources);
   g_main_context_unref (channel->context);
+  /* A read still waiting when its main context went away. */
+  g_free (channel->waiting_read);
   g_free (channel);
 }
 

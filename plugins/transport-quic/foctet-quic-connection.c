@@ -626,8 +626,26 @@ recv_stream_data_cb (ngtcp2_conn   *conn,
     }
   else if (datalen > 0)
     {
-      g_queue_push_tail (&s->recv, g_bytes_new (data, datalen));
-      s->recv_buffered += datalen;
+      gsize space = 0;
+      guint8 *room = s->recv_buffered == 0 ? foctet_channel_get_read_space (s->channel, &space) : NULL;
+
+      if (room != NULL)
+        {
+          /* The application waits in a read: into its buffer, without
+           * a buffer of our own in between. */
+          gsize n = MIN (space, datalen);
+
+          memcpy (room, data, n);
+          foctet_channel_read_space_filled (s->channel, n);
+          stream_consumed (s, n);
+          data += n;
+          datalen -= n;
+        }
+      if (datalen > 0)
+        {
+          g_queue_push_tail (&s->recv, g_bytes_new (data, datalen));
+          s->recv_buffered += datalen;
+        }
     }
   if (flags & NGTCP2_STREAM_DATA_FLAG_FIN)
     s->fin_received = TRUE;
