@@ -20,6 +20,11 @@
 /* Bytes the application may have written to a stream and not yet seen
  * acknowledged before writes block. */
 #define STREAM_SEND_BUFFER (8 * 1024 * 1024)
+/* ... and all the streams of a connection together, or twice the
+ * congestion window if that is more (conn_send_budget()): with many
+ * streams, megabytes each would be far more than the path holds, out
+ * of the cache by the time ngtcp2 packs them. */
+#define CONN_SEND_BUFFER (8 * 1024 * 1024)
 /* Send buffers are made of chunks this big. */
 #define SEND_CHUNK_SIZE (64 * 1024)
 /* Pieces of stream data handed to ngtcp2 in one call. */
@@ -71,6 +76,7 @@ struct _QuicConnection {
   GQueue accepts;                    /* GTask */
   GQueue opens;                      /* GTask waiting for stream credit */
   guint64 remote_streams_closed;     /* to give back as MAX_STREAMS */
+  guint64 unacked;                   /* the streams' written and not acknowledged, together */
 };
 
 G_DEFINE_DYNAMIC_TYPE_EXTENDED (QuicConnection, quic_connection, FOCTET_TYPE_CONNECTION,
@@ -172,10 +178,23 @@ stream_drop_received (StreamState *s)
   s->recv_buffered = 0;
 }
 
+/* @s's bytes up to @acked are acknowledged (or need not be any more). */
+static void
+stream_set_acked (StreamState *s,
+                  guint64      acked)
+{
+  if (acked <= s->acked)
+    return;
+  if (s->conn != NULL)
+    s->conn->unacked -= MIN (s->conn->unacked, acked - s->acked);
+  s->acked = acked;
+}
+
 static void
 stream_drop_send_buffer (StreamState *s)
 {
   g_queue_clear_full (&s->chunks, (GDestroyNotify) send_chunk_free);
+  stream_set_acked (s, s->written);
   s->base = s->acked = s->sent = s->written;
 }
 
@@ -327,6 +346,20 @@ stream_check_can_write (StreamState  *s,
   return TRUE;
 }
 
+/* How many written, unacknowledged bytes the streams of @self may hold
+ * together: CONN_SEND_BUFFER, or room for the congestion window twice
+ * over on a path that holds more. */
+static guint64
+conn_send_budget (QuicConnection *self)
+{
+  ngtcp2_conn_stat cstat;
+
+  if (self->conn == NULL)
+    return CONN_SEND_BUFFER;
+  ngtcp2_conn_get_conn_stat (self->conn, &cstat);
+  return MAX (CONN_SEND_BUFFER, 2 * cstat.cwnd);
+}
+
 static gboolean
 stream_is_writable (gpointer backend)
 {
@@ -334,7 +367,7 @@ stream_is_writable (gpointer backend)
 
   if (s->reset_sent || s->stop_received || s->error != NULL || s->fin_wanted)
     return TRUE;
-  return s->written - s->acked < STREAM_SEND_BUFFER;
+  return s->written - s->acked < STREAM_SEND_BUFFER && s->conn->unacked < conn_send_budget (s->conn);
 }
 
 static gssize
@@ -346,12 +379,15 @@ stream_write (gpointer     backend,
   StreamState *s = backend;
   const guint8 *in = buffer;
   gsize room, done = 0;
+  guint64 budget;
 
   if (!stream_check_can_write (s, error))
     return -1;
   if (count == 0)
     return 0;
   room = STREAM_SEND_BUFFER - MIN (STREAM_SEND_BUFFER, s->written - s->acked);
+  budget = conn_send_budget (s->conn);
+  room = MIN (room, budget - MIN (budget, s->conn->unacked));
   if (room == 0)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "The QUIC stream's send buffer is full");
@@ -376,6 +412,7 @@ stream_write (gpointer     backend,
       done += take;
     }
   s->written += done;
+  s->conn->unacked += done;
   sendq_add (s->conn, s);
   return done;
 }
@@ -666,7 +703,7 @@ acked_stream_data_offset_cb (ngtcp2_conn *conn,
 
   if (s == NULL)
     return 0;
-  s->acked = MAX (s->acked, offset + datalen);
+  stream_set_acked (s, offset + datalen);
   while ((head = g_queue_peek_head (&s->chunks)) != NULL && s->base + head->len <= s->acked &&
          (head->len == SEND_CHUNK_SIZE || s->base + head->len == s->written))
     {

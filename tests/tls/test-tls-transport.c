@@ -1107,6 +1107,73 @@ test_quic_datagram_sizes (Fixture       *fixture,
   g_assert_cmpuint (fw.max_from_server, <=, 16384);
 }
 
+/* The send buffers of all a connection's streams together hold at most
+ * CONN_SEND_BUFFER of written, unacknowledged bytes (8 MiB, as one
+ * stream's own bound): written without the main loop turning (so nothing
+ * is acknowledged meanwhile), the first stream takes it all and the
+ * others none.  Once the peer acknowledges, the last one may write too. */
+#define CONN_SEND_BUFFER (8 * 1024 * 1024)
+#define BUDGET_STREAMS 8
+
+static void
+test_quic_send_budget (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(FoctetConnection) connection = dial_server (fixture);
+  g_autoptr(GError) error = NULL;
+  FoctetStream *streams[BUDGET_STREAMS];
+  gsize accepted[BUDGET_STREAMS] = { 0, };
+  g_autofree guint8 *piece = g_malloc0 (64 * 1024);
+  GPollableOutputStream *last;
+  gsize total = 0;
+  gint64 deadline;
+
+  for (guint i = 0; i < BUDGET_STREAMS; i++)
+    {
+      streams[i] = foctet_test_open_stream (connection, FOCTET_TEST_ECHO_PROTOCOL, &error, TIMEOUT);
+      g_assert_no_error (error);
+    }
+  for (guint i = 0; i < BUDGET_STREAMS; i++)
+    {
+      GPollableOutputStream *output =
+        G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (streams[i])));
+
+      for (guint k = 0; k < 1024; k++)
+        {
+          gssize n = g_pollable_output_stream_write_nonblocking (output, piece, 64 * 1024, NULL, &error);
+
+          if (n < 0)
+            {
+              g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+              g_clear_error (&error);
+              break;
+            }
+          accepted[i] += n;
+        }
+      total += accepted[i];
+    }
+  g_test_message ("Accepted without acknowledgements: %" G_GSIZE_FORMAT " KiB in all, %" G_GSIZE_FORMAT
+                  " KiB by the first stream, %" G_GSIZE_FORMAT " KiB by the last",
+                  total / 1024, accepted[0] / 1024, accepted[BUDGET_STREAMS - 1] / 1024);
+  g_assert_cmpuint (total, <=, CONN_SEND_BUFFER);
+  /* Less the streams' headers, which may wait for acknowledgement too. */
+  g_assert_cmpuint (accepted[0], >=, CONN_SEND_BUFFER - 4096);
+  g_assert_cmpuint (accepted[BUDGET_STREAMS - 1], ==, 0);
+
+  last = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (streams[BUDGET_STREAMS - 1])));
+  deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  while (!g_pollable_output_stream_is_writable (last))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  for (guint i = 0; i < BUDGET_STREAMS; i++)
+    {
+      foctet_stream_reset (streams[i], 0);
+      g_object_unref (streams[i]);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1147,6 +1214,7 @@ main (int   argc,
       ADD ("peer-killed", NULL, test_quic_peer_killed);
       ADD ("icmp-established", NULL, test_quic_icmp_established);
       ADD ("datagram-sizes", NULL, test_quic_datagram_sizes);
+      ADD ("send-budget", NULL, test_quic_send_budget);
     }
 #undef ADD
 
