@@ -25,6 +25,10 @@
  * streams, megabytes each would be far more than the path holds, out
  * of the cache by the time ngtcp2 packs them. */
 #define CONN_SEND_BUFFER (8 * 1024 * 1024)
+/* What a stream may hold whatever the others do: a stream beside a busy
+ * one, which has the whole budget and takes every byte of it that is
+ * acknowledged, still gets its messages out. */
+#define STREAM_SEND_MIN (256 * 1024)
 /* Send buffers are made of chunks this big. */
 #define SEND_CHUNK_SIZE (64 * 1024)
 /* Pieces of stream data handed to ngtcp2 in one call. */
@@ -360,6 +364,19 @@ conn_send_budget (QuicConnection *self)
   return MAX (CONN_SEND_BUFFER, 2 * cstat.cwnd);
 }
 
+/* How much more @s may take now: its own bound, and the connection's
+ * budget or STREAM_SEND_MIN, whichever leaves it more. */
+static gsize
+stream_send_room (StreamState *s)
+{
+  guint64 held = s->written - s->acked;
+  guint64 budget = conn_send_budget (s->conn);
+  guint64 shared = budget - MIN (budget, s->conn->unacked);
+  guint64 own = STREAM_SEND_MIN - MIN (STREAM_SEND_MIN, held);
+
+  return MIN (STREAM_SEND_BUFFER - MIN (STREAM_SEND_BUFFER, held), MAX (shared, own));
+}
+
 static gboolean
 stream_is_writable (gpointer backend)
 {
@@ -367,7 +384,7 @@ stream_is_writable (gpointer backend)
 
   if (s->reset_sent || s->stop_received || s->error != NULL || s->fin_wanted)
     return TRUE;
-  return s->written - s->acked < STREAM_SEND_BUFFER && s->conn->unacked < conn_send_budget (s->conn);
+  return stream_send_room (s) > 0;
 }
 
 static gssize
@@ -379,15 +396,12 @@ stream_write (gpointer     backend,
   StreamState *s = backend;
   const guint8 *in = buffer;
   gsize room, done = 0;
-  guint64 budget;
 
   if (!stream_check_can_write (s, error))
     return -1;
   if (count == 0)
     return 0;
-  room = STREAM_SEND_BUFFER - MIN (STREAM_SEND_BUFFER, s->written - s->acked);
-  budget = conn_send_budget (s->conn);
-  room = MIN (room, budget - MIN (budget, s->conn->unacked));
+  room = stream_send_room (s);
   if (room == 0)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "The QUIC stream's send buffer is full");
