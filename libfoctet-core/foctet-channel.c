@@ -203,6 +203,45 @@ foctet_channel_read_space_filled (FoctetChannel *channel,
   foctet_channel_wake (channel, TRUE, FALSE);
 }
 
+/**
+ * foctet_bytes_queue_take: (skip)
+ * @queue: received data, a queue of #GBytes in order
+ * @head_offset: (inout): how much of the head was taken already
+ * @out: where the bytes go
+ * @count: at most this many
+ *
+ * Copies the next bytes of @queue to @out, as a backend's read of what
+ * it received does, and drops the pieces taken whole.
+ *
+ * Returns: the bytes copied: @count, or all @queue held if less
+ */
+gsize
+foctet_bytes_queue_take (GQueue *queue,
+                         gsize  *head_offset,
+                         guint8 *out,
+                         gsize   count)
+{
+  gsize done = 0;
+
+  while (done < count && !g_queue_is_empty (queue))
+    {
+      GBytes *piece = g_queue_peek_head (queue);
+      gsize size;
+      const guint8 *data = g_bytes_get_data (piece, &size);
+      gsize take = MIN (count - done, size - *head_offset);
+
+      memcpy (out + done, data + *head_offset, take);
+      done += take;
+      *head_offset += take;
+      if (*head_offset == size)
+        {
+          g_bytes_unref (g_queue_pop_head (queue));
+          *head_offset = 0;
+        }
+    }
+  return done;
+}
+
 static void
 channel_release (FoctetChannel *channel)
 {

@@ -74,6 +74,11 @@ guint8 *foctet_channel_get_read_space (FoctetChannel *channel,
 FOCTET_AVAILABLE_IN_ALL
 void foctet_channel_read_space_filled (FoctetChannel *channel,
                                        gsize          n);
+FOCTET_AVAILABLE_IN_ALL
+gsize foctet_bytes_queue_take (GQueue *queue,
+                               gsize  *head_offset,
+                               guint8 *out,
+                               gsize   count);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FoctetChannel, foctet_channel_unref)
 

@@ -172,24 +172,8 @@ channel_take_received (YamuxChannel *channel,
                        guint8       *out,
                        gsize         count)
 {
-  gsize done = 0;
+  gsize done = foctet_bytes_queue_take (&channel->recv_queue, &channel->recv_head_offset, out, count);
 
-  while (done < count && !g_queue_is_empty (&channel->recv_queue))
-    {
-      GBytes *piece = g_queue_peek_head (&channel->recv_queue);
-      gsize size;
-      const guint8 *data = g_bytes_get_data (piece, &size);
-      gsize take = MIN (count - done, size - channel->recv_head_offset);
-
-      memcpy (out + done, data + channel->recv_head_offset, take);
-      done += take;
-      channel->recv_head_offset += take;
-      if (channel->recv_head_offset == size)
-        {
-          g_bytes_unref (g_queue_pop_head (&channel->recv_queue));
-          channel->recv_head_offset = 0;
-        }
-    }
   channel->recv_buffered -= done;
   return done;
 }

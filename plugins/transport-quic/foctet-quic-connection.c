@@ -299,22 +299,7 @@ stream_read (gpointer   backend,
       return -1;
     }
 
-  while (done < count && !g_queue_is_empty (&s->recv))
-    {
-      GBytes *piece = g_queue_peek_head (&s->recv);
-      gsize size;
-      const guint8 *data = g_bytes_get_data (piece, &size);
-      gsize take = MIN (count - done, size - s->recv_head_offset);
-
-      memcpy (out + done, data + s->recv_head_offset, take);
-      done += take;
-      s->recv_head_offset += take;
-      if (s->recv_head_offset == size)
-        {
-          g_bytes_unref (g_queue_pop_head (&s->recv));
-          s->recv_head_offset = 0;
-        }
-    }
+  done = foctet_bytes_queue_take (&s->recv, &s->recv_head_offset, out, count);
   s->recv_buffered -= done;
   stream_consumed (s, done);
   return done;

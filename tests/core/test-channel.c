@@ -311,6 +311,28 @@ test_cancel (Fixture       *f,
   g_assert_cmpmem (f->buffer, 4, "kept", 4);
 }
 
+/* Taking from a queue of received pieces: across pieces, part of one,
+ * then the rest; pieces taken whole are dropped. */
+static void
+test_bytes_queue_take (void)
+{
+  GQueue queue = G_QUEUE_INIT;
+  gsize offset = 0;
+  guint8 out[16];
+
+  g_queue_push_tail (&queue, g_bytes_new_static ("abc", 3));
+  g_queue_push_tail (&queue, g_bytes_new_static ("defgh", 5));
+  g_assert_cmpuint (foctet_bytes_queue_take (&queue, &offset, out, 5), ==, 5);
+  g_assert_cmpmem (out, 5, "abcde", 5);
+  g_assert_cmpuint (g_queue_get_length (&queue), ==, 1);
+  g_assert_cmpuint (offset, ==, 2);
+  g_assert_cmpuint (foctet_bytes_queue_take (&queue, &offset, out, sizeof out), ==, 3);
+  g_assert_cmpmem (out, 3, "fgh", 3);
+  g_assert_true (g_queue_is_empty (&queue));
+  g_assert_cmpuint (offset, ==, 0);
+  g_assert_cmpuint (foctet_bytes_queue_take (&queue, &offset, out, sizeof out), ==, 0);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -325,6 +347,7 @@ main (int    argc,
   g_test_add ("/channel/read-async/fill-full", Fixture, NULL, fixture_setup, test_fill_full, fixture_teardown);
   g_test_add ("/channel/read-async/fill-then-end", Fixture, NULL, fixture_setup, test_fill_then_end,
               fixture_teardown);
+  g_test_add_func ("/channel/bytes-queue-take", test_bytes_queue_take);
   g_test_add ("/channel/read-async/cancel", Fixture, NULL, fixture_setup, test_cancel, fixture_teardown);
 
   return g_test_run ();
