@@ -17,13 +17,13 @@
 #define STREAM_WINDOW_MAX (16 * 1024 * 1024)
 #define CONNECTION_WINDOW_INITIAL (4 * 1024 * 1024)
 #define CONNECTION_WINDOW_MAX (64 * 1024 * 1024)
-/* Bytes the application may have written to a stream and not yet seen
- * acknowledged before writes block. */
-#define STREAM_SEND_BUFFER (8 * 1024 * 1024)
-/* ... and all the streams of a connection together, or twice the
- * congestion window if that is more (conn_send_budget()): with many
- * streams, megabytes each would be far more than the path holds, out
- * of the cache by the time ngtcp2 packs them. */
+/* Bytes the application may have written to the streams of a connection
+ * and not yet seen acknowledged before writes block, all the streams
+ * together, or twice the congestion window if that is more
+ * (conn_send_budget()): with many streams, megabytes each would be far
+ * more than the path holds, out of the cache by the time ngtcp2 packs
+ * them.  One stream may take the whole budget: on a long, fast path a
+ * fixed bound of its own would cap it at that bound per round trip. */
 #define CONN_SEND_BUFFER (8 * 1024 * 1024)
 /* What a stream may hold whatever the others do: a stream beside a busy
  * one, which has the whole budget and takes every byte of it that is
@@ -349,8 +349,8 @@ conn_send_budget (QuicConnection *self)
   return MAX (CONN_SEND_BUFFER, 2 * cstat.cwnd);
 }
 
-/* How much more @s may take now: its own bound, and the connection's
- * budget or STREAM_SEND_MIN, whichever leaves it more. */
+/* How much more @s may take now: what is left of the connection's
+ * budget, or of STREAM_SEND_MIN, whichever leaves it more. */
 static gsize
 stream_send_room (StreamState *s)
 {
@@ -359,7 +359,7 @@ stream_send_room (StreamState *s)
   guint64 shared = budget - MIN (budget, s->conn->unacked);
   guint64 own = STREAM_SEND_MIN - MIN (STREAM_SEND_MIN, held);
 
-  return MIN (STREAM_SEND_BUFFER - MIN (STREAM_SEND_BUFFER, held), MAX (shared, own));
+  return MAX (shared, own);
 }
 
 static gboolean

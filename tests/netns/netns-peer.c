@@ -15,6 +15,12 @@
  *       stream of SEED + 1, 1 for "marker"); stdout: "received BYTES
  *       sha256=HEX"; exit 0 once the transfer ended, 1 on an error or
  *       after TIMEOUT seconds.
+ *   netns-peer budget TICKET TRANSPORT UPLOAD
+ *       upload UPLOAD bytes with the perf protocol, so that the connection's
+ *       congestion window grows to what the path holds, then open a
+ *       foctet/ping/1 stream and write to it without letting the main
+ *       loop turn (nothing is acknowledged meanwhile) until a write would
+ *       block, 64 MiB at most; stdout: "accepted BYTES"; exit 0.
  *   netns-peer sink HOST:PORT
  *       listen on HOST:PORT (TCP, no encryption, port 0: any); first
  *       stdout line: the HOST:PORT bound; take one connection, read it to
@@ -451,6 +457,97 @@ run_send (FoctetNode *node,
   return exit_status;
 }
 
+/* Budget: how much one stream may hold unacknowledged on a warm
+ * connection. */
+
+#define BUDGET_MAX (64 * 1024 * 1024)
+
+static void
+store_result_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+/* Runs the main context until @slot is filled (timeout_cb bounds it). */
+static GAsyncResult *
+wait_result (GAsyncResult **slot)
+{
+  while (*slot == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return g_steal_pointer (slot);
+}
+
+static int
+run_budget (FoctetNode *node,
+            char      **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetTicket) ticket = foctet_ticket_parse (argv[0], &error);
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(FoctetPerfResult) perf = NULL;
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree guint8 *piece = g_malloc0 (CHUNK);
+  GAsyncResult *slot = NULL;
+  GPollableOutputStream *output;
+  guint64 upload = g_ascii_strtoull (argv[2], NULL, 10);
+  gsize accepted = 0;
+
+  if (ticket == NULL)
+    {
+      fail ("ticket", error);
+      return 2;
+    }
+  g_timeout_add_seconds (TIMEOUT, timeout_cb, NULL);
+  foctet_node_dial_async (node, ticket, argv[1], NULL, store_result_cb, &slot);
+  result = wait_result (&slot);
+  connection = foctet_node_dial_finish (node, result, &error);
+  g_clear_object (&result);
+  if (connection == NULL)
+    {
+      fail ("connect", error);
+      return 1;
+    }
+  foctet_perf_run_async (connection, upload, 0, NULL, store_result_cb, &slot);
+  result = wait_result (&slot);
+  perf = foctet_perf_run_finish (result, &error);
+  g_clear_object (&result);
+  if (perf == NULL)
+    {
+      fail ("perf", error);
+      return 1;
+    }
+  foctet_connection_open_stream_async (connection, "foctet/ping/1", NULL, store_result_cb, &slot);
+  result = wait_result (&slot);
+  stream = foctet_connection_open_stream_finish (connection, result, &error);
+  if (stream == NULL)
+    {
+      fail ("open stream", error);
+      return 1;
+    }
+  output = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (stream)));
+  while (accepted < BUDGET_MAX)
+    {
+      gssize n = g_pollable_output_stream_write_nonblocking (output, piece, CHUNK, NULL, &error);
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        break;
+      if (n < 0)
+        {
+          fail ("write", error);
+          return 1;
+        }
+      accepted += n;
+    }
+  g_print ("accepted %" G_GSIZE_FORMAT "\n", accepted);
+  foctet_stream_reset (stream, 0);
+  foctet_node_shutdown_async (node, NULL, shutdown_cb, NULL);
+  g_main_loop_run (loop);
+  return exit_status;
+}
+
 /* Plain TCP: the control that shows what a capture sees in the clear. */
 
 static GInetSocketAddress *
@@ -584,10 +681,12 @@ main (int   argc,
     return run_sink (argv[2]);
   if (argc == 4 && g_str_equal (argv[1], "plain"))
     return run_plain (argv[2], g_ascii_strtoull (argv[3], NULL, 10));
-  if (!((argc == 3 && g_str_equal (argv[1], "serve")) || (argc == 7 && g_str_equal (argv[1], "send"))))
+  if (!((argc == 3 && g_str_equal (argv[1], "serve")) || (argc == 7 && g_str_equal (argv[1], "send")) ||
+        (argc == 5 && g_str_equal (argv[1], "budget"))))
     {
       g_printerr ("usage: netns-peer serve URI\n"
                   "       netns-peer send TICKET TRANSPORT UPLOAD DOWNLOAD SEED|marker\n"
+                  "       netns-peer budget TICKET TRANSPORT UPLOAD\n"
                   "       netns-peer sink HOST:PORT\n"
                   "       netns-peer plain HOST:PORT BYTES\n");
       return 2;
@@ -602,6 +701,8 @@ main (int   argc,
   loop = g_main_loop_new (NULL, FALSE);
   if (g_str_equal (argv[1], "serve"))
     status = serve (node, argv[2]);
+  else if (g_str_equal (argv[1], "budget"))
+    status = run_budget (node, argv + 2);
   else
     status = run_send (node, argv + 2);
   g_main_loop_unref (loop);

@@ -256,6 +256,43 @@ test_link (Fixture       *fixture,
                   (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC);
 }
 
+/* One QUIC stream may hold, written and not yet acknowledged, as much as
+ * its whole connection: twice the congestion window, or 8 MiB where that
+ * is less (the plugin's conn_send_budget ()).  A fixed bound of the
+ * stream's own would cap it at that bound per round trip on a long, fast
+ * path (8 MiB per 100 ms: 670 Mbit/s).  Over a 100 ms link the window
+ * grows past 4 MiB during a 64 MiB upload; then one stream, written to
+ * without the main loop turning, takes more than 8 MiB. */
+#define BUDGET_FLOOR (8 * 1024 * 1024)
+#define BUDGET_UPLOAD "67108864"
+
+static void
+test_stream_budget (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  const Case *c = data;
+  const char *peer = g_getenv ("FOCTET_NETNS_PEER");
+  g_autofree char *listen = g_strdup_printf ("%s/%s:0", c->transport,
+                                             netns_lab_get_address (fixture->lab, NETNS_SIDE_A));
+  const char *serve_argv[] = { peer, "serve", listen, NULL };
+  g_autofree char *out = NULL;
+  guint64 accepted;
+  Server server = { 0 };
+
+  server_start (&server, fixture, serve_argv);
+  {
+    const char *budget_argv[] = { peer, "budget", server.ticket, c->transport, BUDGET_UPLOAD, NULL };
+
+    g_assert_cmpint (run_in_b (fixture, budget_argv, &out), ==, 0);
+  }
+  g_assert_true (g_str_has_prefix (out, "accepted "));
+  accepted = g_ascii_strtoull (out + strlen ("accepted "), NULL, 10);
+  g_test_message ("one stream took %" G_GUINT64_FORMAT " KiB unacknowledged after a 64 MiB upload over %s",
+                  accepted / 1024, netns_lab_get_impairment (fixture->lab));
+  g_assert_cmpuint (accepted, >, BUDGET_FLOOR);
+  server_stop (&server);
+}
+
 /* The sweep leaves the namespaces of a live process alone, though it runs
  * another program (here the test runner, our parent), and removes those of
  * a process that is gone (the same pid, another start time). */
@@ -356,6 +393,17 @@ main (int   argc,
     }
   if (cases->len == 0)
     g_error ("no transport plugin in FOCTET_PLUGIN_PATH");
+  if (have_transport ("quic"))
+    {
+      static const Condition long_path = { "rtt-100ms", 50, 0 };
+      Case *c = g_new0 (Case, 1);
+
+      c->transport = "quic";
+      c->condition = &long_path;
+      c->path = g_strdup ("/netns/quic/stream-budget");
+      g_test_add (c->path, Fixture, c, fixture_setup, test_stream_budget, fixture_teardown);
+      g_ptr_array_add (cases, c);
+    }
 
   ret = g_test_run ();
 
