@@ -475,10 +475,9 @@ header_read_cb (GObject      *source,
       g_debug ("Stream %" G_GUINT64_FORMAT " from %s refused: %s",
                foctet_stream_get_id (data->stream),
                foctet_connection_get_remote_address (data->connection), error->message);
-      foctet_stream_reset (data->stream, g_error_matches (error, FOCTET_ERROR,
-                                                          FOCTET_ERROR_PROTOCOL_ERROR)
-                                         ? FOCTET_CLOSE_CODE_PROTOCOL_ERROR
-                                         : FOCTET_CLOSE_CODE_REFUSED);
+      /* PROTOCOL §5: a stream that no handler takes (an empty name, one
+       * that no handler could have, no header at all) is refused. */
+      foctet_stream_reset (data->stream, FOCTET_CLOSE_CODE_REFUSED);
       header_data_free (data);
       return;
     }

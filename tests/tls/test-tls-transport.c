@@ -1107,6 +1107,53 @@ test_quic_datagram_sizes (Fixture       *fixture,
   g_assert_cmpuint (fw.max_from_server, <=, 16384);
 }
 
+/* PROTOCOL §5: a stream whose header names no protocol a handler could
+ * take (an empty name, a NUL byte, not UTF-8) is refused as an unknown
+ * one: reset (over QUIC with code 3). */
+static void
+test_bad_header_refused (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  static const struct {
+    const char *what;
+    const char *header;
+    gsize len;
+  } headers[] = {
+    { "an empty name", "\0", 1 },
+    { "a NUL byte", "\3a\0b", 4 },
+    { "not UTF-8", "\2\377\376", 3 },
+    { "a name nobody serves", "\4nope", 5 },
+  };
+  g_autoptr(FoctetConnection) connection = dial_server (fixture);
+
+  for (guint i = 0; i < G_N_ELEMENTS (headers); i++)
+    {
+      FoctetConnectionClass *klass = FOCTET_CONNECTION_GET_CLASS (connection);
+      g_autoptr(FoctetStream) stream = NULL;
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+      GAsyncResult *slot = NULL;
+      char buffer[16];
+      gssize n;
+
+      /* The class's own open: a stream without a header. */
+      klass->open_stream_async (connection, NULL, foctet_test_store_result, &slot);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      stream = klass->open_stream_finish (connection, result, &error);
+      g_assert_no_error (error);
+      foctet_test_stream_write_all (stream, headers[i].header, headers[i].len, TIMEOUT);
+
+      n = foctet_test_stream_read_some (stream, buffer, sizeof buffer, &error, TIMEOUT);
+      g_test_message ("%s: %s", headers[i].what, error != NULL ? error->message : "no error");
+      g_assert_cmpint (n, ==, -1);
+      g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+      if (g_str_equal (transport_name, "quic"))
+        g_assert_nonnull (strstr (error->message, "(code 3)"));
+    }
+  /* The connection lives on. */
+  g_assert_false (foctet_connection_is_closed (connection));
+}
+
 /* The send buffers of all a connection's streams together hold at most
  * CONN_SEND_BUFFER of written, unacknowledged bytes (8 MiB, as one
  * stream's own bound), beyond which each other stream may still hold
@@ -1197,6 +1244,7 @@ main (int   argc,
   } G_STMT_END
   ADD ("many-streams", NULL, test_many_streams);
   ADD ("reset", NULL, test_reset);
+  ADD ("bad-header-refused", NULL, test_bad_header_refused);
   ADD ("large-transfer", NULL, test_large_transfer);
   ADD ("wrong-node-id", NULL, test_wrong_node_id);
   ADD ("alpn", NULL, test_alpn);
