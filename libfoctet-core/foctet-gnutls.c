@@ -93,6 +93,87 @@ foctet_gnutls_verify_peer (gnutls_session_t     session,
 }
 
 /**
+ * foctet_gnutls_session_setup_checks: (skip)
+ * @session: a GnuTLS session before its handshake, with a verify
+ *   function that calls foctet_gnutls_verify_peer()
+ * @is_server: whether @session is the listener's
+ * @hook: the caller's handshake hook, which calls
+ *   foctet_gnutls_handshake_check() (GnuTLS has one hook per session)
+ *
+ * What PROTOCOL §2 needs of a session beyond its verify function.  A
+ * listener asks for the client's certificate, and only asks
+ * (`GNUTLS_CERT_REQUEST`): asked to require it, GnuTLS would refuse a
+ * client without one with alert `certificate_required` (116), where §2
+ * wants `bad_certificate` (42) for anything but exactly one certificate;
+ * foctet_gnutls_handshake_check() sends that.  @hook runs after every
+ * handshake message (`GNUTLS_HANDSHAKE_ANY`, `GNUTLS_HOOK_POST`).
+ */
+void
+foctet_gnutls_session_setup_checks (gnutls_session_t             session,
+                                    gboolean                     is_server,
+                                    gnutls_handshake_hook_func   hook)
+{
+  if (is_server)
+    gnutls_certificate_server_set_request (session, GNUTLS_CERT_REQUEST);
+  gnutls_handshake_set_hook_function (session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_POST, hook);
+}
+
+/**
+ * foctet_gnutls_handshake_check: (skip)
+ * @session: a GnuTLS session set up with
+ *   foctet_gnutls_session_setup_checks()
+ * @htype: the handshake message the hook was called after
+ * @incoming: whether the peer sent it
+ * @error: return location for a #GError
+ *
+ * The checks of PROTOCOL §2 that GnuTLS does not make, each once GnuTLS
+ * has taken in what it looks at (a message is parsed after the hook
+ * called after it, but for a ClientHello):
+ *
+ * - the listener, after the ClientHello: a common ALPN value was chosen
+ *   (the dialer offers exactly one);
+ * - the dialer, after the listener's Certificate (which follows its
+ *   EncryptedExtensions): the listener chose an ALPN value;
+ * - the listener, after the client's Finished: the client sent a
+ *   certificate (which the verify function checked).  GnuTLS 3.7 already
+ *   runs the verify function on an empty list, which refuses it; this
+ *   keeps a GnuTLS that skips it from letting such a client in.
+ *
+ * Returns: 0, or the GnuTLS error to end the handshake with:
+ *   `GNUTLS_E_NO_APPLICATION_PROTOCOL` (alert `no_application_protocol`)
+ *   or `GNUTLS_E_CERTIFICATE_ERROR` (alert `bad_certificate`), @error set
+ *   to say why (%FOCTET_ERROR_HANDSHAKE_FAILED or
+ *   %FOCTET_ERROR_BAD_CERTIFICATE)
+ */
+int
+foctet_gnutls_handshake_check (gnutls_session_t   session,
+                               unsigned int       htype,
+                               unsigned int       incoming,
+                               GError           **error)
+{
+  gnutls_datum_t selected;
+  unsigned int n = 0;
+
+  if (!incoming)
+    return 0;
+  if ((htype == GNUTLS_HANDSHAKE_CLIENT_HELLO || htype == GNUTLS_HANDSHAKE_CERTIFICATE_PKT) &&
+      gnutls_alpn_get_selected_protocol (session, &selected) < 0)
+    {
+      g_set_error_literal (error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                           htype == GNUTLS_HANDSHAKE_CLIENT_HELLO
+                             ? "The peer offered no ALPN value this node serves"
+                             : "The peer did not accept the ALPN value");
+      return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+    }
+  if (htype == GNUTLS_HANDSHAKE_FINISHED && gnutls_certificate_get_peers (session, &n) == NULL)
+    {
+      g_set_error_literal (error, FOCTET_ERROR, FOCTET_ERROR_BAD_CERTIFICATE, "The peer sent no certificate");
+      return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+  return 0;
+}
+
+/**
  * foctet_gnutls_alert_name: (skip)
  * @alert: a TLS alert description
  *

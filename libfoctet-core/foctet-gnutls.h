@@ -44,5 +44,14 @@ FOCTET_AVAILABLE_IN_ALL
 FoctetNodeId *foctet_gnutls_verify_peer (gnutls_session_t     session,
                                          const FoctetNodeId  *expected_peer,
                                          GError             **error);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_gnutls_session_setup_checks (gnutls_session_t             session,
+                                         gboolean                     is_server,
+                                         gnutls_handshake_hook_func   hook);
+FOCTET_AVAILABLE_IN_ALL
+int foctet_gnutls_handshake_check (gnutls_session_t   session,
+                                   unsigned int       htype,
+                                   unsigned int       incoming,
+                                   GError           **error);
 
 G_END_DECLS

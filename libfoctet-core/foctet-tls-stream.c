@@ -303,9 +303,12 @@ session_error (FoctetTlsStream *self,
 
   if (self->verify_error != NULL)
     return g_error_copy (self->verify_error);
-  if (self->alpn_refused)
+  if (self->alpn_refused && self->is_server)
     return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
                         "The peer offered no ALPN value this node serves (expected \"%s\")", self->alpn);
+  if (self->alpn_refused)
+    return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                        "The peer did not accept the ALPN value \"%s\"", self->alpn);
   if (self->base_error != NULL)
     return g_error_new (self->base_error->domain, self->base_error->code,
                         "%s failed: %s", during, self->base_error->message);
@@ -364,24 +367,31 @@ verify_func (gnutls_session_t session)
   return 0;
 }
 
-/* The listener aborts a handshake without a common ALPN value, including
- * one whose ClientHello has no ALPN extension at all. */
+/* After every handshake message: the checks of PROTOCOL §2 that GnuTLS
+ * does not make (foctet_gnutls_handshake_check()): a common ALPN value,
+ * and a client that sent a certificate. */
 static int
-client_hello_hook (gnutls_session_t        session,
-                   unsigned int            htype,
-                   unsigned int            when,
-                   unsigned int            incoming,
-                   const gnutls_datum_t   *msg)
+handshake_hook (gnutls_session_t        session,
+                unsigned int            htype,
+                unsigned int            when,
+                unsigned int            incoming,
+                const gnutls_datum_t   *msg)
 {
   FoctetTlsStream *self = gnutls_session_get_ptr (session);
-  gnutls_datum_t selected;
+  GError *error = NULL;
+  int ret = foctet_gnutls_handshake_check (session, htype, incoming, &error);
 
-  if (gnutls_alpn_get_selected_protocol (session, &selected) < 0)
+  if (ret == GNUTLS_E_NO_APPLICATION_PROTOCOL)
     {
       self->alpn_refused = TRUE;
-      return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+      g_clear_error (&error);
     }
-  return 0;
+  else if (ret < 0)
+    {
+      g_clear_error (&self->verify_error);
+      self->verify_error = error;
+    }
+  return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1460,22 +1470,6 @@ handshake_step (FoctetTlsStream *self)
       return;
     }
 
-  /* The dialer offered exactly one value; a listener that chose none (or
-   * does no ALPN) is not a foctet node. */
-  if (!self->is_server)
-    {
-      gnutls_datum_t selected;
-
-      if (gnutls_alpn_get_selected_protocol (self->session, &selected) < 0 ||
-          selected.size != strlen (self->alpn) || memcmp (selected.data, self->alpn, selected.size) != 0)
-        {
-          gnutls_alert_send (self->session, GNUTLS_AL_FATAL, GNUTLS_A_NO_APPLICATION_PROTOCOL);
-          handshake_finish_with (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
-                                                    "The peer did not accept the ALPN value \"%s\"",
-                                                    self->alpn));
-          return;
-        }
-    }
   if (self->peer_id == NULL)
     {
       /* GnuTLS ran no verification: no certificate came. */
@@ -1554,12 +1548,7 @@ session_setup (FoctetTlsStream  *self,
   gnutls_session_set_ptr (self->session, self);
   gnutls_session_set_verify_function (self->session, verify_func);
   gnutls_handshake_set_timeout (self->session, 0);
-  if (self->is_server)
-    {
-      gnutls_certificate_server_set_request (self->session, GNUTLS_CERT_REQUIRE);
-      gnutls_handshake_set_hook_function (self->session, GNUTLS_HANDSHAKE_CLIENT_HELLO,
-                                          GNUTLS_HOOK_POST, client_hello_hook);
-    }
+  foctet_gnutls_session_setup_checks (self->session, self->is_server, handshake_hook);
   gnutls_transport_set_ptr (self->session, self);
   gnutls_transport_set_pull_function (self->session, pull_func);
   gnutls_transport_set_pull_timeout_function (self->session, pull_timeout_func);

@@ -819,25 +819,32 @@ verify_cb (gnutls_session_t session)
   return 0;
 }
 
-/* The listener aborts a handshake without a common ALPN value, including
- * one whose ClientHello has no ALPN extension at all. */
+/* After every handshake message: the checks of PROTOCOL §2 that GnuTLS
+ * does not make (foctet_gnutls_handshake_check()): a common ALPN value on
+ * either side, and a client that sent a certificate. */
 static int
-client_hello_hook (gnutls_session_t       session,
-                   unsigned int           htype,
-                   unsigned int           when,
-                   unsigned int           incoming,
-                   const gnutls_datum_t  *msg)
+handshake_hook (gnutls_session_t       session,
+                unsigned int           htype,
+                unsigned int           when,
+                unsigned int           incoming,
+                const gnutls_datum_t  *msg)
 {
   ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr (session);
   QuicConnection *self = ref->user_data;
-  gnutls_datum_t selected;
+  GError *error = NULL;
+  int ret = foctet_gnutls_handshake_check (session, htype, incoming, &error);
 
-  if (gnutls_alpn_get_selected_protocol (session, &selected) < 0)
+  if (ret == GNUTLS_E_NO_APPLICATION_PROTOCOL)
     {
       self->alpn_refused = TRUE;
-      return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+      g_clear_error (&error);
     }
-  return 0;
+  else if (ret < 0)
+    {
+      g_clear_error (&self->verify_error);
+      self->verify_error = error;
+    }
+  return ret;
 }
 
 static gboolean
@@ -877,12 +884,7 @@ tls_setup (QuicConnection  *self,
   self->conn_ref.user_data = self;
   gnutls_session_set_ptr (self->session, &self->conn_ref);
   gnutls_session_set_verify_function (self->session, verify_cb);
-  if (self->is_server)
-    {
-      gnutls_certificate_server_set_request (self->session, GNUTLS_CERT_REQUIRE);
-      gnutls_handshake_set_hook_function (self->session, GNUTLS_HANDSHAKE_CLIENT_HELLO,
-                                          GNUTLS_HOOK_POST, client_hello_hook);
-    }
+  foctet_gnutls_session_setup_checks (self->session, self->is_server, handshake_hook);
   return TRUE;
 }
 
@@ -898,9 +900,12 @@ local_handshake_error (QuicConnection *self)
 
   if (self->verify_error != NULL)
     return g_error_copy (self->verify_error);
-  if (self->alpn_refused || alert == GNUTLS_A_NO_APPLICATION_PROTOCOL)
+  if ((self->alpn_refused || alert == GNUTLS_A_NO_APPLICATION_PROTOCOL) && self->is_server)
     return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
                         "The peer offered no ALPN value this node serves (expected \"%s\")", self->config.alpn);
+  if (self->alpn_refused || alert == GNUTLS_A_NO_APPLICATION_PROTOCOL)
+    return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
+                        "The peer did not accept the ALPN value \"%s\"", self->config.alpn);
   if (alert == GNUTLS_A_CERTIFICATE_REQUIRED)
     return g_error_new (FOCTET_ERROR, FOCTET_ERROR_BAD_CERTIFICATE, "The peer sent no certificate");
   return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,

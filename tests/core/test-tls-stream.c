@@ -296,12 +296,15 @@ test_garbage_and_hangup (void)
 
 /* openssl s_client, with our identity's certificate and key, against our
  * listener: accepted as it should be, and refused without ALPN or without
- * a client certificate. */
+ * a client certificate.  With @alert, the client must say it got that
+ * alert (a TLS 1.3 client learns of a refused certificate after its own
+ * handshake, when it reads). */
 static void
 run_s_client (FoctetIdentity *server_id,
               const char     *dir,
               gboolean        with_alpn,
               gboolean        with_cert,
+              const char     *alert,
               GError        **server_error)
 {
   g_autoptr(FoctetIdentity) client_id = new_identity ();
@@ -340,7 +343,7 @@ run_s_client (FoctetIdentity *server_id,
   argv = g_strv_builder_end (builder);
   client = g_subprocess_newv ((const char * const *) argv,
                               G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                              G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+                              G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
   g_assert_no_error (error);
 
   g_socket_listener_accept_async (listener, NULL, foctet_test_store_result, &result);
@@ -361,6 +364,23 @@ run_s_client (FoctetIdentity *server_id,
                                            foctet_identity_get_node_id (client_id)));
       g_object_unref (tls);
     }
+  g_clear_object (&connection);
+  if (alert != NULL)
+    {
+      g_autoptr(GDataInputStream) err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (client));
+      g_autofree char *text = NULL;
+      gsize len;
+
+      /* It reads the alert and exits (its stdin stays open). */
+      result = NULL;
+      g_subprocess_wait_async (client, NULL, foctet_test_store_result, &result);
+      result = foctet_test_wait_result (&result, 10);
+      g_object_unref (result);
+      text = g_data_input_stream_read_upto (err, "", 0, &len, NULL, &error);
+      g_assert_no_error (error);
+      g_test_message ("openssl s_client: %s", text);
+      g_assert_nonnull (strstr (text, alert));
+    }
   g_subprocess_force_exit (client);
   g_subprocess_wait (client, NULL, NULL);
 }
@@ -376,19 +396,97 @@ test_openssl_client (void)
   g_assert_nonnull (openssl);
   dir = foctet_test_make_tmpdir ();
 
-  run_s_client (server_id, dir, TRUE, TRUE, &error);
+  run_s_client (server_id, dir, TRUE, TRUE, NULL, &error);
   g_assert_no_error (error);
 
-  run_s_client (server_id, dir, FALSE, TRUE, &error);
+  run_s_client (server_id, dir, FALSE, TRUE, "no application protocol", &error);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
   g_assert_nonnull (strstr (error->message, "ALPN"));
   g_clear_error (&error);
 
-  run_s_client (server_id, dir, TRUE, FALSE, &error);
+  /* PROTOCOL §2: not exactly one certificate, alert bad_certificate (not
+   * TLS 1.3's certificate_required, which GnuTLS would send if told to
+   * require one). */
+  run_s_client (server_id, dir, TRUE, FALSE, "alert bad certificate", &error);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_BAD_CERTIFICATE);
-  g_assert_nonnull (strstr (error->message, "no certificate"));
+  g_assert_nonnull (strstr (error->message, "0 certificates"));
   g_clear_error (&error);
 
+  foctet_test_remove_tree (dir);
+}
+
+/* Our dialer against openssl s_server, which does no ALPN: the listener
+ * chose no value, so the dialer aborts the handshake with
+ * no_application_protocol as soon as it sees the listener's certificate
+ * (foctet_gnutls_handshake_check ()), and s_server says it got that
+ * alert. */
+static void
+test_openssl_server_without_alpn (void)
+{
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autofree char *dir = foctet_test_make_tmpdir ();
+  g_autofree char *cert_pem = foctet_identity_get_certificate_pem (server_id);
+  g_autofree char *key_pem = foctet_identity_export_private_key_pem (server_id);
+  g_autofree char *cert_path = g_build_filename (dir, "c.pem", NULL);
+  g_autofree char *key_path = g_build_filename (dir, "k.pem", NULL);
+  const char *argv[] = { "openssl", "s_server", "-tls1_3", "-accept", "127.0.0.1:0", "-naccept", "1",
+                         "-cert", cert_path, "-key", key_path, NULL };
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  GAsyncResult *result = NULL;
+  FoctetTlsStream *tls;
+  char *line = NULL;
+  gsize len;
+
+  g_file_set_contents_full (cert_path, cert_pem, -1, 0, 0600, &error);
+  g_assert_no_error (error);
+  g_file_set_contents_full (key_path, key_pem, -1, 0, 0600, &error);
+  g_assert_no_error (error);
+  server = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                    G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  /* "ACCEPT 127.0.0.1:PORT", after a line or two of its own. */
+  for (guint i = 0; i < 5 && (line == NULL || !g_str_has_prefix (line, "ACCEPT ")); i++)
+    {
+      g_free (line);
+      line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (line);
+    }
+  g_assert_true (g_str_has_prefix (line, "ACCEPT "));
+  connection = g_socket_client_connect_to_host (client, line + strlen ("ACCEPT "), 0, NULL, &error);
+  g_free (line);
+  g_assert_no_error (error);
+
+  foctet_tls_stream_handshake_async (G_IO_STREAM (connection), client_id, FALSE, FOCTET_TLS_ALPN,
+                                     foctet_identity_get_node_id (server_id), 5000, NULL,
+                                     foctet_test_store_result, &result);
+  result = foctet_test_wait_result (&result, 10);
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  g_object_unref (result);
+  g_assert_null (tls);
+  g_test_message ("dialer: %s", error->message);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
+  g_assert_nonnull (strstr (error->message, "did not accept the ALPN value"));
+  g_clear_error (&error);
+  g_clear_object (&connection);
+
+  /* It serves one connection (-naccept 1), then exits. */
+  result = NULL;
+  g_subprocess_wait_async (server, NULL, foctet_test_store_result, &result);
+  result = foctet_test_wait_result (&result, 10);
+  g_object_unref (result);
+  text = g_data_input_stream_read_upto (out, "", 0, &len, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("openssl s_server: %s", text);
+  g_assert_nonnull (strstr (text, "no application protocol"));
   foctet_test_remove_tree (dir);
 }
 
@@ -634,6 +732,7 @@ main (int   argc,
   g_test_add_func ("/tls-stream/cancel", test_cancel);
   g_test_add_func ("/tls-stream/garbage-and-hangup", test_garbage_and_hangup);
   g_test_add_func ("/tls-stream/openssl-client", test_openssl_client);
+  g_test_add_func ("/tls-stream/openssl-server-without-alpn", test_openssl_server_without_alpn);
 
   return g_test_run ();
 }

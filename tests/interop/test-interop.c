@@ -269,9 +269,14 @@ static const InteropCase cases[] = {
   { "/interop/shell-tls/no-alpn", PROG_SHELL, SHELL_SERVE,
     PROG_OPENSSL, { OPENSSL_TLS13, "-cert", "@TMP@/ed.crt", "-key", "@TMP@/ed.key" },
     FALSE, CHECK_NONE, 0, "alert number 120", NULL, 0, 3000 },
+  /* PROTOCOL §2: not exactly one certificate, so bad_certificate (42),
+   * also for none at all. */
   { "/interop/shell-tls/no-client-certificate", PROG_SHELL, SHELL_SERVE,
     PROG_OPENSSL, { OPENSSL_TLS13, "-alpn", "foctet/1" },
-    FALSE, CHECK_NONE, 0, "alert number", NULL, 0, 3000 },
+    FALSE, CHECK_NONE, 0, "alert number 42", NULL, 0, 3000 },
+  { "/interop/shell-go/no-client-certificate", PROG_SHELL, SHELL_SERVE,
+    PROG_GO_PEER, { "ping", "@TICKET@", "--count", "1", "--no-certificate" },
+    FALSE, CHECK_NONE, 0, "bad certificate" },
 
   /* foctet-shell <-> Go over QUIC: only defined when the build has the quic
    * plugin (NEEDS_QUIC_PLUGIN, see main()), so that the suite does not
@@ -311,6 +316,10 @@ static const InteropCase cases[] = {
   { "/interop/shell-go-quic/nodeid-mismatch", PROG_SHELL, SHELL_SERVE_QUIC,
     PROG_GO_PEER, { "ping", "@TICKET@", "--count", "1", "--transport", "quic", "--node-id", OTHER_NODE_ID },
     FALSE, CHECK_NONE, 0, "CRYPTO_ERROR (0x12a): NodeId mismatch",
+    .then_args = { "ping", "@TICKET@", "--count", "1", "--transport", "quic" }, .needs = NEEDS_QUIC_PLUGIN },
+  { "/interop/shell-go-quic/no-client-certificate", PROG_SHELL, SHELL_SERVE_QUIC,
+    PROG_GO_PEER, { "ping", "@TICKET@", "--count", "1", "--transport", "quic", "--no-certificate" },
+    FALSE, CHECK_NONE, 0, "CRYPTO_ERROR (0x12a)",
     .then_args = { "ping", "@TICKET@", "--count", "1", "--transport", "quic" }, .needs = NEEDS_QUIC_PLUGIN },
   { "/interop/shell-go-quic/wrong-alpn", PROG_SHELL, SHELL_SERVE_QUIC,
     PROG_GO_PEER, { "ping", "@TICKET@", "--count", "1", "--transport", "quic", "--alpn", "foctet-relay/1" },

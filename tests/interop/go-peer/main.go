@@ -952,6 +952,7 @@ type dialOptions struct {
 	alpn      string // ALPN to offer (a diagnostic: the protocol wants foctet/1)
 	nodeID    string // NodeId text to require instead of the ticket's (a diagnostic)
 	noALPN    bool   // offer no ALPN at all (a diagnostic)
+	noCert    bool   // send no certificate when asked for one (a diagnostic)
 	// traceResets: record the STOP_SENDING frames the peer sends (QUIC),
 	// for `open` to report them.
 	traceResets bool
@@ -962,6 +963,7 @@ func (o *dialOptions) specs() []optSpec {
 		{name: "transport", value: &o.transport},
 		{name: "alpn", value: &o.alpn},
 		{name: "no-alpn", flag: &o.noALPN},
+		{name: "no-certificate", flag: &o.noCert},
 		{name: "node-id", value: &o.nodeID},
 	}
 }
@@ -1013,6 +1015,11 @@ func dialTicket(text string, o dialOptions) (*dialed, error) {
 		return nil, failure("certificate", err)
 	}
 	tlsConf := clientTLSConfig(cert, want, alpn)
+	if o.noCert {
+		tlsConf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return &tls.Certificate{}, nil
+		}
+	}
 	if o.transport == "quic" {
 		return dialQUIC(quicAddr, tlsConf, alpn, o.traceResets)
 	}
@@ -1493,6 +1500,7 @@ Dial options:
   --node-id NODEID       require this NodeId instead of the ticket's
   --alpn NAME            offer NAME instead of foctet/1
   --no-alpn              offer no ALPN at all
+  --no-certificate       send an empty certificate list when asked for one
 
 Exit status: 0 success, 1 failure, 2 bad command line.
 `
