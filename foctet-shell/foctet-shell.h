@@ -86,15 +86,33 @@ gboolean shell_default_listen_uris (const char *command,
                                     GPtrArray  *uris,
                                     const char *only,
                                     int        *status);
-/* Listens on every URI; with @defaults one failing is only a warning
- * while another succeeds.  Returns the URIs bound, or NULL: with *status
- * set on failure, unchanged if @stop was cancelled. */
+/* Listens on every URI; the first @n_defaults are the defaults, of which
+ * one failing is only a warning while another succeeds.  Returns the URIs
+ * bound, or NULL: with *status set on failure, unchanged if @stop was
+ * cancelled. */
 GPtrArray *shell_listen (ShellContext *ctx,
                          FoctetNode   *node,
                          GPtrArray    *uris,
-                         gboolean      defaults,
+                         guint         n_defaults,
                          GCancellable *stop,
                          int          *status);
+
+/* Command-line checks before anything runs: each prints a usage error
+ * naming @command and @option and sets *status (exit 2) when its value
+ * is wrong.  A transport a loaded plugin provides; "HOST:PORT"; a URI
+ * "TRANSPORT/HOST:PORT" of such a transport. */
+gboolean shell_check_transport (const char *command,
+                                const char *option,
+                                const char *name,
+                                int        *status);
+gboolean shell_check_host_port (const char *command,
+                                const char *option,
+                                const char *text,
+                                int        *status);
+gboolean shell_check_uri (const char *command,
+                          const char *option,
+                          const char *uri,
+                          int        *status);
 
 /* A ticket, or a bare NodeId (a ticket without addresses, which the node
  * then looks up by discovery); each of @relays (may be NULL) is added as

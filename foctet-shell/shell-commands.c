@@ -134,9 +134,11 @@ cmd_plugins (ShellContext *ctx,
       g_autoptr(FoctetPluginInfo) info = g_list_model_get_item (plugins, i);
       const char *file = foctet_plugin_info_get_filename (info);
 
+      /* stdout is CLI.md's "<kind> <name> <file>" lines of the loaded
+       * ones; the refused ones, and why, go to stderr. */
       if (foctet_plugin_info_get_refusal (info) != NULL)
-        g_print ("refused %s %s %s\n", foctet_plugin_info_get_name (info), file,
-                 foctet_plugin_info_get_refusal (info));
+        g_printerr ("refused %s %s: %s\n", foctet_plugin_info_get_name (info), file,
+                    foctet_plugin_info_get_refusal (info));
       else
         g_print ("%s %s %s\n", foctet_plugin_kind_to_string (foctet_plugin_info_get_kind (info)),
                  foctet_plugin_info_get_name (info), file != NULL ? file : "-");
@@ -186,11 +188,62 @@ shell_default_listen_uris (const char *command,
   return FALSE;
 }
 
+gboolean
+shell_check_transport (const char *command,
+                       const char *option,
+                       const char *name,
+                       int        *status)
+{
+  g_auto(GStrv) loaded = foctet_registry_list_names (foctet_registry_get_default (),
+                                                     FOCTET_PLUGIN_KIND_TRANSPORT);
+  g_autofree char *list = NULL;
+
+  if (loaded != NULL && g_strv_contains ((const char * const *) loaded, name))
+    return TRUE;
+  list = loaded != NULL && loaded[0] != NULL ? g_strjoinv (", ", loaded) : g_strdup ("none");
+  *status = shell_usage_error ("%s: %s: '%s' is not a transport of a loaded plugin (loaded: %s)", command, option,
+                               name, list);
+  return FALSE;
+}
+
+gboolean
+shell_check_host_port (const char *command,
+                       const char *option,
+                       const char *text,
+                       int        *status)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (foctet_parse_host_port (text, NULL, NULL, &error))
+    return TRUE;
+  *status = shell_usage_error ("%s: %s: %s", command, option, error->message);
+  return FALSE;
+}
+
+gboolean
+shell_check_uri (const char *command,
+                 const char *option,
+                 const char *uri,
+                 int        *status)
+{
+  const char *slash = strchr (uri, '/');
+  g_autofree char *transport = NULL;
+
+  if (slash == NULL || slash == uri)
+    {
+      *status = shell_usage_error ("%s: %s: '%s' is not of the form TRANSPORT/HOST:PORT", command, option, uri);
+      return FALSE;
+    }
+  transport = g_strndup (uri, slash - uri);
+  return shell_check_transport (command, option, transport, status) &&
+         shell_check_host_port (command, option, slash + 1, status);
+}
+
 GPtrArray *
 shell_listen (ShellContext *ctx,
               FoctetNode   *node,
               GPtrArray    *uris,
-              gboolean      defaults,
+              guint         n_defaults,
               GCancellable *stop,
               int          *status)
 {
@@ -209,7 +262,7 @@ shell_listen (ShellContext *ctx,
       shell_wait (&wait.done, FALSE, NULL);
       listening = foctet_node_listen_finish (node, wait.result, &error);
       g_object_unref (wait.result);
-      if (listening == NULL && defaults && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      if (listening == NULL && i < n_defaults && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           /* A default transport that cannot listen (UDP blocked, say)
            * leaves the other one: a warning, unless none is left. */
@@ -369,7 +422,7 @@ cmd_serve (ShellContext *ctx,
   g_autofree char *ticket_text = NULL;
   g_autoptr(GPtrArray) uris = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) bound = NULL;
-  gboolean defaults = FALSE;
+  guint n_defaults = 0;
   guint sigint, sigterm;
   Inbox inbox = { ctx, NULL, NULL, NULL, 0, NULL };
   g_autoptr(GHashTable) inbox_senders = NULL;
@@ -384,8 +437,11 @@ cmd_serve (ShellContext *ctx,
   if (argc > 1)
     return shell_usage_error ("serve: unexpected argument '%s'", argv[1]);
 
-  if (transport != NULL && (*transport == '\0' || strchr (transport, '/') != NULL))
-    return shell_usage_error ("serve: --transport: '%s' is not a transport name", transport);
+  if (transport != NULL && !shell_check_transport ("serve", "--transport", transport, &ret))
+    return ret;
+  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
+    if (!shell_check_host_port ("serve", "--relay", relays[i], &ret))
+      return ret;
   if (listen != NULL)
     for (guint i = 0; listen[i] != NULL; i++)
       {
@@ -396,11 +452,13 @@ cmd_serve (ShellContext *ctx,
           return shell_usage_error ("serve: --listen %s is not a %s URI", listen[i], transport);
         else
           g_ptr_array_add (uris, g_strdup (listen[i]));
+        if (!shell_check_uri ("serve", "--listen", g_ptr_array_index (uris, uris->len - 1), &ret))
+          return ret;
       }
   else if (!shell_default_listen_uris ("serve", uris, transport, &ret))
     return ret;
-  else
-    defaults = transport == NULL;
+  else if (transport == NULL)
+    n_defaults = uris->len;
   for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
     g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));
   if (inbox_from != NULL && inbox_path == NULL)
@@ -438,7 +496,7 @@ cmd_serve (ShellContext *ctx,
       foctet_node_set_protocol_handler (node, FOCTET_PROTOCOL_TRANSFER_PUSH, inbox_handler, &inbox, NULL);
     }
 
-  bound = shell_listen (ctx, node, uris, defaults, stop, &ret);
+  bound = shell_listen (ctx, node, uris, n_defaults, stop, &ret);
   if (bound == NULL)
     goto out;
 
@@ -529,8 +587,11 @@ cmd_help (ShellContext *ctx,
           int           argc,
           char        **argv)
 {
-  g_autofree char *text = shell_commands_help (ctx->in_shell);
+  g_autofree char *text = NULL;
 
+  if (argc > 1)
+    return shell_usage_error ("help: unexpected argument '%s'", argv[1]);
+  text = shell_commands_help (ctx->in_shell);
   g_print ("%s", text);
   return SHELL_EXIT_OK;
 }

@@ -26,11 +26,19 @@ check_dial_options (const char  *command,
       *status = shell_usage_error ("%s: --transport and --address exclude each other", command);
       return FALSE;
     }
+  if (options->transport != NULL && !shell_check_transport (command, "--transport", options->transport, status))
+    return FALSE;
+  if (options->address != NULL && !shell_check_uri (command, "--address", options->address, status))
+    return FALSE;
+  for (guint i = 0; options->relays != NULL && options->relays[i] != NULL; i++)
+    if (!shell_check_host_port (command, "--relay", options->relays[i], status))
+      return FALSE;
   return TRUE;
 }
 
 static FoctetConnection *
 dial (ShellContext  *ctx,
+      const char    *command,
       FoctetNode    *node,
       const char    *ticket_text,
       DialOptions   *options,
@@ -47,7 +55,7 @@ dial (ShellContext  *ctx,
   ticket = shell_parse_target (ticket_text, options->relays, &error);
   if (ticket == NULL)
     {
-      *status = shell_usage_error ("bad ticket: %s", error->message);
+      *status = shell_usage_error ("%s: bad ticket: %s", command, error->message);
       return NULL;
     }
   /* A NodeId, or a ticket naming only relays: find the node first. */
@@ -120,7 +128,7 @@ shell_cmd_ping (ShellContext *ctx,
   node = shell_make_node (ctx, &ret);
   if (node == NULL)
     goto out;
-  connection = dial (ctx, node, argv[1], &dial_options, &handshake, &ret);
+  connection = dial (ctx, "ping", node, argv[1], &dial_options, &handshake, &ret);
   if (connection == NULL)
     goto out_node;
 
@@ -281,7 +289,7 @@ shell_cmd_perf (ShellContext *ctx,
   node = shell_make_node (ctx, &ret);
   if (node == NULL)
     goto out;
-  connection = dial (ctx, node, argv[1], &dial_options, &handshake, &ret);
+  connection = dial (ctx, "perf", node, argv[1], &dial_options, &handshake, &ret);
   if (connection == NULL)
     goto out_node;
 

@@ -197,7 +197,7 @@ shell_cmd_send (ShellContext *ctx,
   g_autoptr(GError) error = NULL;
   g_autofree char *ticket_text = NULL;
   g_autofree char *size = NULL;
-  gboolean defaults = FALSE;
+  guint n_defaults = 0;
   guint sigint, sigterm;
   ShellWait wait = { 0 };
   int ret;
@@ -209,21 +209,28 @@ shell_cmd_send (ShellContext *ctx,
   ret = SHELL_EXIT_OK;
   if (argc < 2)
     return shell_usage_error ("send: missing PATH");
-  if (transport != NULL && (*transport == '\0' || strchr (transport, '/') != NULL))
-    return shell_usage_error ("send: --transport: '%s' is not a transport name", transport);
+  if (transport != NULL && !shell_check_transport ("send", "--transport", transport, &ret))
+    return ret;
   if (to != NULL && (target = foctet_ticket_parse (to, &error)) == NULL)
     return shell_usage_error ("send: --to: bad ticket: %s", error->message);
   if (to != NULL && (listen != NULL || relays != NULL || transport != NULL))
     return shell_usage_error ("send: --to dials out: it takes no --listen, --relay or --transport");
   for (int i = 1; i < argc; i++)
     g_ptr_array_add (files, g_file_new_for_commandline_arg (argv[i]));
+  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
+    if (!shell_check_host_port ("send", "--relay", relays[i], &ret))
+      return ret;
   if (listen != NULL)
     for (guint i = 0; listen[i] != NULL; i++)
-      g_ptr_array_add (uris, g_strdup (listen[i]));
+      {
+        if (!shell_check_uri ("send", "--listen", listen[i], &ret))
+          return ret;
+        g_ptr_array_add (uris, g_strdup (listen[i]));
+      }
   else if (to == NULL && !shell_default_listen_uris ("send", uris, transport, &ret))
     return ret;
-  else
-    defaults = transport == NULL;
+  else if (transport == NULL)
+    n_defaults = uris->len;
   for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
     g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));
 
@@ -257,7 +264,7 @@ shell_cmd_send (ShellContext *ctx,
       goto out;
     }
 
-  bound = shell_listen (ctx, node, uris, defaults, stop, &ret);
+  bound = shell_listen (ctx, node, uris, n_defaults, stop, &ret);
   if (bound == NULL)
     {
       if (ret == SHELL_EXIT_OK)
@@ -446,7 +453,15 @@ shell_cmd_receive (ShellContext *ctx,
                               argv[argc < 2 ? 0 : 2]);
   ticket = foctet_ticket_parse (argv[1], &error);
   if (ticket == NULL)
-    return shell_usage_error ("receive: bad ticket: %s", error->message);
+    {
+      g_autoptr(FoctetNodeId) id = foctet_node_id_parse (argv[1], NULL);
+
+      /* A NodeId finds the node, but not what it offers. */
+      if (id != NULL)
+        return shell_usage_error ("receive: %s is a NodeId; give the ticket send printed, which carries "
+                                  "the transfer's secret", argv[1]);
+      return shell_usage_error ("receive: bad ticket: %s", error->message);
+    }
 
   node = shell_make_node (ctx, &ret);
   if (node == NULL)

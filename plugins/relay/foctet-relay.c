@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <glib-unix.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,8 @@ main (int   argc,
   /* Logs go to stderr, debug messages (G_MESSAGES_DEBUG) too: stdout is
    * for the first line, which scripts read. */
   g_log_writer_default_set_use_stderr (TRUE);
+  /* GLib's messages in the user's charset (its quotes are UTF-8). */
+  setlocale (LC_ALL, "");
 
   options = g_option_context_new (NULL);
   g_option_context_set_summary (options, "Relays streams between foctet nodes that cannot reach each other.");
@@ -156,13 +159,38 @@ main (int   argc,
       g_printerr ("foctet-relay: --listen HOST:PORT is required\n");
       return 2;
     }
-  if (max_circuits < 0 || max_per_client < 0 || max_reservations < 0 || idle_timeout < 1 || reservation_ttl < 1 ||
-      setup_timeout < 1 || setup_timeout > 3600 ||
-      lookup_rate < 0 || lookup_rate > 1000000)
+  if (!foctet_parse_host_port (listen, NULL, NULL, &error))
     {
-      g_printerr ("foctet-relay: limits must not be negative, timeouts at least 1 s\n");
+      g_printerr ("foctet-relay: --listen: %s\n", error->message);
       return 2;
     }
+  {
+    /* Each limit, with the option it came from. */
+    const struct {
+      const char *option;
+      int value;
+      int min;
+      int max;
+    } limits[] = {
+      { "--max-circuits", max_circuits, 0, G_MAXINT },
+      { "--max-circuits-per-client", max_per_client, 0, G_MAXINT },
+      { "--max-reservations", max_reservations, 0, G_MAXINT },
+      { "--idle-timeout", idle_timeout, 1, G_MAXINT },
+      { "--circuit-setup-timeout", setup_timeout, 1, 3600 },
+      { "--reservation-ttl", reservation_ttl, 1, G_MAXINT },
+      { "--lookup-rate", lookup_rate, 0, 1000000 },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (limits); i++)
+      if (limits[i].value < limits[i].min || limits[i].value > limits[i].max)
+        {
+          if (limits[i].max == G_MAXINT)
+            g_printerr ("foctet-relay: %s must be at least %d\n", limits[i].option, limits[i].min);
+          else
+            g_printerr ("foctet-relay: %s must be %d to %d\n", limits[i].option, limits[i].min, limits[i].max);
+          return 2;
+        }
+  }
   if (no_raw && raw_listen != NULL)
     {
       g_printerr ("foctet-relay: --raw-listen and --no-raw-circuits exclude each other\n");

@@ -170,8 +170,21 @@ test_usage_errors (void)
     { { "id", "--frob", NULL }, "--frob" },
     { { "id", "extra", NULL }, "extra" },
     { { "ping", NULL }, "missing TICKET" },
-    { { "ping", "foctet-not-a-ticket", NULL }, "bad ticket" },
+    { { "ping", "foctet-not-a-ticket", NULL }, "ping: bad ticket" },
+    { { "receive", "cjeozblsvlatzdon6ufgqzn5r5gwrfitehsudamjt3in4hivskoq", NULL },
+      "receive: cjeozblsvlatzdon6ufgqzn5r5gwrfitehsudamjt3in4hivskoq is a NodeId; give the ticket send printed" },
     { { "perf", "x", "--upload=lots" }, "lots" },
+    { { "help", "extra", NULL }, "unexpected argument 'extra'" },
+    /* A malformed URI or address is a usage error, not a failure to
+     * listen or dial. */
+    { { "serve", "--listen", "bogus" }, "--listen: 'bogus' is not of the form TRANSPORT/HOST:PORT" },
+    { { "serve", "--listen", "udp/127.0.0.1:0" }, "--listen: 'udp' is not a transport of a loaded plugin" },
+    { { "serve", "--listen", "tcp-test/127.0.0.1" }, "--listen: “127.0.0.1”: missing “:port”" },
+    { { "serve", "--relay", "no-port" }, "serve: --relay: “no-port”" },
+    { { "serve", "--transport", "bogus" }, "--transport: 'bogus' is not a transport of a loaded plugin" },
+    { { "send", "x", "--listen=bogus" }, "send: --listen: 'bogus'" },
+    { { "ping", "x", "--transport=bogus" }, "ping: --transport: 'bogus'" },
+    { { "perf", "x", "--address=tcp-test/1.2.3" }, "perf: --address: “1.2.3”: missing “:port”" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -209,7 +222,7 @@ test_bare_node_id (void)
   assert_one_line_error (err2, "bad ticket");
 
   g_assert_cmpint (run_shell (NULL, &out3, &err3, "ping", node_id, "--relay", "no-port", NULL), ==, 2);
-  assert_one_line_error (err3, "--relay no-port");
+  assert_one_line_error (err3, "ping: --relay: “no-port”: missing “:port”");
 }
 
 static void
@@ -242,10 +255,14 @@ test_plugins (void)
   g_assert_cmpint (run_shell (NULL, &out, &err, bad, "plugins", NULL), ==, 0);
   if (strstr (out, expected) == NULL)
     g_error ("plugins printed:\n%s", out);
-  g_assert_nonnull (strstr (out, "\nrefused bad-abi "));
-  g_assert_nonnull (strstr (out, "built for plugin ABI"));
-  g_assert_nonnull (strstr (out, "\nrefused libno-descriptor.so "));
+  /* stdout: "<kind> <name> <file>" of the loaded ones only; the refused
+   * ones, and why, on stderr. */
+  g_assert_null (strstr (out, "refused"));
+  g_assert_nonnull (strstr (err, "refused bad-abi "));
+  g_assert_nonnull (strstr (err, "built for plugin ABI"));
+  g_assert_nonnull (strstr (err, "refused libno-descriptor.so "));
   g_assert_null (strstr (out, "must-not-load"));
+  g_assert_null (strstr (err, "must-not-load"));
 }
 
 static void
