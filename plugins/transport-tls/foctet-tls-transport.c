@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <string.h>
+#include <netinet/in.h>
 
 #include "foctet-tls-transport.h"
 
@@ -185,6 +186,7 @@ tls_transport_listen_async (FoctetTransport     *transport,
   g_autoptr(GInetAddress) inet = NULL;
   g_autoptr(GSocketAddress) socket_address = NULL;
   g_autoptr(GSocketAddress) effective = NULL;
+  g_autoptr(GSocket) socket = NULL;
   g_autofree char *host = NULL;
   GError *error = NULL;
   guint16 port = 0;
@@ -214,13 +216,29 @@ tls_transport_listen_async (FoctetTransport     *transport,
       self->incoming_cancellable = g_cancellable_new ();
     }
 
-  /* GSocketService accepts on the context that is thread-default when it
-   * starts listening. */
+  /* The socket is made here rather than by GSocketListener, so that an
+   * IPv6 one takes IPv6 only (as the quic transport's): a wildcard
+   * address is listed as this host's addresses of its family (see
+   * foctet_transport_expand_listen_address ()), so a dual-stack socket
+   * would take IPv4 connections that no ticket of it offers.  GSocketService
+   * accepts on the context that is thread-default when it starts
+   * listening. */
   socket_address = g_inet_socket_address_new (inet, port);
+  socket = g_socket_new (g_inet_address_get_family (inet), G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  ok = socket != NULL;
+  if (ok && g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
+    ok = g_socket_set_option (socket, IPPROTO_IPV6, IPV6_V6ONLY, 1, &error);
+  if (ok)
+    {
+      g_socket_set_listen_backlog (socket, 256);
+      ok = g_socket_bind (socket, socket_address, TRUE, &error) && g_socket_listen (socket, &error);
+    }
+  if (ok)
+    effective = g_socket_get_local_address (socket, &error);
+  ok = ok && effective != NULL;
   g_main_context_push_thread_default (self->context);
-  ok = g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), socket_address,
-                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL,
-                                      &effective, &error);
+  if (ok)
+    ok = g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, &error);
   if (ok)
     g_socket_service_start (self->service);
   g_main_context_pop_thread_default (self->context);

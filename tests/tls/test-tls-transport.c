@@ -1107,6 +1107,47 @@ test_quic_datagram_sizes (Fixture       *fixture,
   g_assert_cmpuint (fw.max_from_server, <=, 16384);
 }
 
+/* A node listening on tls/[::] takes IPv6 only, as one on quic/[::] does:
+ * its ticket lists this host's IPv6 addresses (PROTOCOL §6), so IPv4
+ * connections are refused rather than taken by a dual-stack socket that
+ * no ticket of it offers. */
+static void
+test_wildcard_ipv6_only (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(FoctetNode) node = foctet_test_node_new ();
+  g_autofree char *listen = g_strdup_printf ("%s/[::]:0", transport_name);
+  g_autofree char *bound = NULL;
+  g_autofree char *v4 = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *colon;
+
+  bound = foctet_test_node_listen (node, listen, TIMEOUT);
+  g_test_message ("listening on %s", bound);
+  colon = strrchr (bound, ':');
+  g_assert_nonnull (colon);
+  v4 = g_strconcat ("127.0.0.1", colon, NULL);
+  if (g_str_equal (transport_name, "tls"))
+    {
+      connection = g_socket_client_connect_to_host (client, v4, 0, NULL, &error);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+    }
+  else
+    {
+      /* A dial to the IPv4 address of the port finds no listener. */
+      g_autofree char *uri = g_strconcat (transport_name, "/", v4, NULL);
+      g_autoptr(FoctetConnection) dialed = foctet_test_node_dial_uri (fixture->client, foctet_node_get_node_id (node),
+                                                                      uri, &error, TIMEOUT);
+
+      g_assert_null (dialed);
+      g_assert_nonnull (error);
+      g_test_message ("dial %s: %s", uri, error->message);
+    }
+  foctet_test_node_shutdown (node, TIMEOUT);
+}
+
 /* PROTOCOL §5: a stream whose header names no protocol a handler could
  * take (an empty name, a NUL byte, not UTF-8) is refused as an unknown
  * one: reset (over QUIC with code 3). */
@@ -1245,6 +1286,7 @@ main (int   argc,
   ADD ("many-streams", NULL, test_many_streams);
   ADD ("reset", NULL, test_reset);
   ADD ("bad-header-refused", NULL, test_bad_header_refused);
+  ADD ("wildcard-ipv6-only", NULL, test_wildcard_ipv6_only);
   ADD ("large-transfer", NULL, test_large_transfer);
   ADD ("wrong-node-id", NULL, test_wrong_node_id);
   ADD ("alpn", NULL, test_alpn);
