@@ -136,7 +136,11 @@ shell_run_command (ShellContext *ctx,
   const ShellCommand *command = shell_find_command (argv[0]);
 
   if (command == NULL)
-    return shell_usage_error ("unknown command '%s' (try: foctet-shell --help)", argv[0]);
+    return shell_usage_error (ctx->in_shell ? "unknown command '%s' (try: help)"
+                                            : "unknown command '%s' (try: foctet-shell --help)", argv[0]);
+  if (command->shell_only && !ctx->in_shell)
+    return shell_usage_error ("%s: a command of the interactive shell (foctet-shell without a command): "
+                              "its connections last until the shell ends", argv[0]);
   return command->run (ctx, argc, argv);
 }
 
@@ -256,6 +260,12 @@ main (int   argc,
   else
     status = shell_interactive (&ctx);
 
+  /* The shell's connections end with it, each with a proper close. */
+  if (ctx.session != NULL)
+    {
+      shell_shutdown_node (ctx.session);
+      g_clear_object (&ctx.session);
+    }
   g_clear_object (&ctx.identity);
   g_free (ctx.identity_path);
   return status;

@@ -21,6 +21,9 @@ typedef struct {
   gboolean interactive;       /* --interactive: prompt even without a terminal */
   gboolean in_shell;          /* commands come from the shell, not argv */
   FoctetIdentity *identity;   /* loaded on first use */
+  /* In the shell: the node `connect` made; its connections stay open for
+   * the commands after it (ping, perf, streams) until the shell ends. */
+  FoctetNode *session;
 } ShellContext;
 
 typedef int (*ShellCommandFunc) (ShellContext *ctx,
@@ -32,6 +35,7 @@ typedef struct {
   const char *args;
   const char *summary;
   ShellCommandFunc run;
+  gboolean shell_only;        /* the interactive shell's own (connect, streams) */
 } ShellCommand;
 
 const ShellCommand *shell_commands (guint *n_commands);
@@ -135,6 +139,12 @@ void shell_enable_named_discovery (ShellContext         *ctx,
                                    const char           *name,
                                    FoctetDiscoveryFlags  flags);
 
+int shell_cmd_connect (ShellContext *ctx,
+                       int           argc,
+                       char        **argv);
+int shell_cmd_streams (ShellContext *ctx,
+                       int           argc,
+                       char        **argv);
 int shell_cmd_ping (ShellContext *ctx,
                     int           argc,
                     char        **argv);

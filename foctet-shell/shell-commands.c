@@ -565,6 +565,9 @@ static const ShellCommand commands[] = {
     "fetch what a send ticket offers into DIR, verify it, resume an earlier try", shell_cmd_receive },
   { "peers", "[--wait SECONDS]", "list the peers found on the local network (mDNS): NodeId, addresses, age",
     shell_cmd_peers },
+  { "connect", "TICKET|NODEID [--transport T] [--address URI] [--relay HOST:PORT]",
+    "connect to a node and keep the connection for ping and perf (in the shell)", shell_cmd_connect, TRUE },
+  { "streams", "", "list the connections and the streams in use on each (in the shell)", shell_cmd_streams, TRUE },
   { "help", "", "list the commands", cmd_help },
 };
 
@@ -575,8 +578,9 @@ shell_commands_help (gboolean in_shell)
 
   /* Synopsis, then what it does: the synopses are too long for columns. */
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    g_string_append_printf (text, "  %s%s%s\n      %s\n", commands[i].name, commands[i].args[0] ? " " : "",
-                            commands[i].args, commands[i].summary);
+    if (in_shell || !commands[i].shell_only)
+      g_string_append_printf (text, "  %s%s%s\n      %s\n", commands[i].name, commands[i].args[0] ? " " : "",
+                              commands[i].args, commands[i].summary);
   if (in_shell)
     g_string_append (text, "  quit\n      leave the shell\n");
   return g_string_free (text, FALSE);

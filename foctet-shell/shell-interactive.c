@@ -50,6 +50,7 @@ command_generator (const char *text,
 {
   static guint index;
   static const char *extra[] = { "quit" };
+  /* connect and streams are in the table, marked as the shell's. */
   guint n = 0;
   const ShellCommand *commands = shell_commands (&n);
   size_t len = strlen (text);

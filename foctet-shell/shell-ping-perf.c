@@ -36,6 +36,51 @@ check_dial_options (const char  *command,
   return TRUE;
 }
 
+/* The node ping and perf dial from: in the shell after `connect`, the
+ * session's (whose connections they reuse), else one of their own. */
+static FoctetNode *
+dial_node (ShellContext *ctx,
+           int          *status)
+{
+  if (ctx->session != NULL)
+    return g_object_ref (ctx->session);
+  return shell_make_node (ctx, status);
+}
+
+static void
+release_dial_node (ShellContext *ctx,
+                   FoctetNode   *node)
+{
+  if (node != ctx->session)
+    shell_shutdown_node (node);
+}
+
+/* An open connection of the session to @peer that @options allow (over
+ * --transport if given; none with --address, which names where to dial). */
+static FoctetConnection *
+session_connection (ShellContext       *ctx,
+                    FoctetNode         *node,
+                    const FoctetNodeId *peer,
+                    DialOptions        *options)
+{
+  g_autoptr(GPtrArray) connections = NULL;
+
+  if (node != ctx->session || options->address != NULL)
+    return NULL;
+  connections = foctet_node_list_connections (node);
+  for (guint i = 0; i < connections->len; i++)
+    {
+      FoctetConnection *connection = g_ptr_array_index (connections, i);
+
+      if (!foctet_connection_is_closed (connection) &&
+          foctet_node_id_equal (foctet_connection_get_peer_id (connection), peer) &&
+          (options->transport == NULL ||
+           g_strcmp0 (foctet_connection_get_transport_name (connection), options->transport) == 0))
+        return g_object_ref (connection);
+    }
+  return NULL;
+}
+
 static FoctetConnection *
 dial (ShellContext  *ctx,
       const char    *command,
@@ -57,6 +102,12 @@ dial (ShellContext  *ctx,
     {
       *status = shell_usage_error ("%s: bad ticket: %s", command, error->message);
       return NULL;
+    }
+  connection = session_connection (ctx, node, foctet_ticket_get_node_id (ticket), options);
+  if (connection != NULL)
+    {
+      *seconds = 0;
+      return connection;
     }
   /* A NodeId, or a ticket naming only relays: find the node first. */
   if (options->address == NULL && !shell_ticket_has_direct_address (ticket))
@@ -125,7 +176,7 @@ shell_cmd_ping (ShellContext *ctx,
   if (!check_dial_options ("ping", &dial_options, &ret))
     goto out;
 
-  node = shell_make_node (ctx, &ret);
+  node = dial_node (ctx, &ret);
   if (node == NULL)
     goto out;
   connection = dial (ctx, "ping", node, argv[1], &dial_options, &handshake, &ret);
@@ -172,7 +223,7 @@ shell_cmd_ping (ShellContext *ctx,
     }
 
 out_node:
-  shell_shutdown_node (node);
+  release_dial_node (ctx, node);
 out:
   g_free (dial_options.transport);
   g_free (dial_options.address);
@@ -286,7 +337,7 @@ shell_cmd_perf (ShellContext *ctx,
   if (!check_dial_options ("perf", &dial_options, &ret))
     goto out;
 
-  node = shell_make_node (ctx, &ret);
+  node = dial_node (ctx, &ret);
   if (node == NULL)
     goto out;
   connection = dial (ctx, "perf", node, argv[1], &dial_options, &handshake, &ret);
@@ -321,10 +372,118 @@ shell_cmd_perf (ShellContext *ctx,
              gbits (runs.total.download_bytes, runs.total.download_seconds));
 
 out_node:
-  shell_shutdown_node (node);
+  release_dial_node (ctx, node);
 out:
   g_free (dial_options.transport);
   g_free (dial_options.address);
   g_strfreev (dial_options.relays);
   return ret;
+}
+
+/* The interactive shell's connect: dial and keep the connection, on the
+ * shell's node (made here the first time), for the commands after it. */
+int
+shell_cmd_connect (ShellContext *ctx,
+                   int           argc,
+                   char        **argv)
+{
+  DialOptions dial_options = { 0 };
+  const GOptionEntry entries[] = {
+    { "transport", 0, 0, G_OPTION_ARG_STRING, &dial_options.transport,
+      "Use only this transport: quic, tls or relay (default: race the ticket's addresses, quic first)",
+      "NAME" },
+    { "address", 0, 0, G_OPTION_ARG_STRING, &dial_options.address,
+      "Dial the ticket's node at this URI instead of the ticket's addresses", "URI" },
+    { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &dial_options.relays,
+      "Also look the node up at, and reach it through, the relay at HOST:PORT (repeatable)", "HOST:PORT" },
+    { NULL }
+  };
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autofree char *peer = NULL;
+  int ret;
+  double handshake = 0;
+
+  ret = shell_parse_options ("connect", "TICKET|NODEID",
+                             "Connect to a node and keep the connection: ping and perf to that node use it, "
+                             "streams lists it.", entries, &argc, &argv);
+  if (ret >= 0)
+    goto out;
+  ret = SHELL_EXIT_OK;
+  if (argc != 2)
+    {
+      ret = shell_usage_error (argc < 2 ? "connect: missing TICKET" : "connect: unexpected argument '%s'",
+                               argv[argc < 2 ? 0 : 2]);
+      goto out;
+    }
+  if (!check_dial_options ("connect", &dial_options, &ret))
+    goto out;
+
+  if (ctx->session == NULL)
+    {
+      ctx->session = shell_make_node (ctx, &ret);
+      if (ctx->session == NULL)
+        goto out;
+    }
+  connection = dial (ctx, "connect", ctx->session, argv[1], &dial_options, &handshake, &ret);
+  if (connection == NULL)
+    goto out;
+  peer = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+  if (handshake == 0)
+    g_print ("already connected to %s via=%s %s\n", peer, foctet_connection_get_transport_name (connection),
+             foctet_connection_get_remote_address (connection));
+  else
+    g_print ("connected to %s via=%s %s in %.1f ms\n", peer, foctet_connection_get_transport_name (connection),
+             foctet_connection_get_remote_address (connection), handshake * 1000);
+
+out:
+  g_free (dial_options.transport);
+  g_free (dial_options.address);
+  g_strfreev (dial_options.relays);
+  return ret;
+}
+
+/* The interactive shell's streams: the session's connections, dialed or
+ * accepted, and the streams in use on each. */
+int
+shell_cmd_streams (ShellContext *ctx,
+                   int           argc,
+                   char        **argv)
+{
+  const GOptionEntry entries[] = { { NULL } };
+  g_autoptr(GPtrArray) connections = NULL;
+  int ret;
+
+  if ((ret = shell_parse_options ("streams", "", "List the connections connect made or the peers opened, and "
+                                  "the streams in use on each.", entries, &argc, &argv)) >= 0)
+    return ret;
+  if (argc > 1)
+    return shell_usage_error ("streams: unexpected argument '%s'", argv[1]);
+  if (ctx->session != NULL)
+    connections = foctet_node_list_connections (ctx->session);
+  if (connections == NULL || connections->len == 0)
+    {
+      if (!ctx->quiet)
+        g_printerr ("no connections (connect TICKET opens one)\n");
+      return SHELL_EXIT_OK;
+    }
+  for (guint i = 0; i < connections->len; i++)
+    {
+      FoctetConnection *connection = g_ptr_array_index (connections, i);
+      g_autofree char *peer = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+      g_autoptr(GPtrArray) streams = foctet_connection_list_streams (connection);
+
+      g_print ("%s via=%s %s %s, %u stream%s\n", peer, foctet_connection_get_transport_name (connection),
+               foctet_connection_get_remote_address (connection),
+               foctet_connection_is_initiator (connection) ? "dialed" : "accepted", streams->len,
+               streams->len == 1 ? "" : "s");
+      for (guint k = 0; k < streams->len; k++)
+        {
+          FoctetStream *stream = g_ptr_array_index (streams, k);
+          const char *protocol = foctet_stream_get_protocol (stream);
+
+          g_print ("  stream %" G_GUINT64_FORMAT " %s\n", foctet_stream_get_id (stream),
+                   protocol != NULL ? protocol : "(header not read yet)");
+        }
+    }
+  return SHELL_EXIT_OK;
 }

@@ -27,6 +27,11 @@ typedef struct {
   char *remote_address;
   gboolean is_initiator;
   gboolean closed;
+  /* The streams opened and accepted through the public calls, as
+   * GWeakRefs (foctet_connection_list_streams ()); a stream may be
+   * finalized on another thread. */
+  GMutex streams_lock;
+  GPtrArray *streams;
 } FoctetConnectionPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (FoctetConnection, foctet_connection, G_TYPE_OBJECT)
@@ -59,6 +64,8 @@ foctet_connection_finalize (GObject *object)
   g_free (priv->transport_name);
   g_free (priv->local_address);
   g_free (priv->remote_address);
+  g_ptr_array_unref (priv->streams);
+  g_mutex_clear (&priv->streams_lock);
 
   G_OBJECT_CLASS (foctet_connection_parent_class)->finalize (object);
 }
@@ -198,8 +205,81 @@ foctet_connection_class_init (FoctetConnectionClass *klass)
 }
 
 static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+static void
 foctet_connection_init (FoctetConnection *self)
 {
+  FoctetConnectionPrivate *priv = foctet_connection_get_instance_private (self);
+
+  g_mutex_init (&priv->streams_lock);
+  priv->streams = g_ptr_array_new_with_free_func (weak_ref_free);
+}
+
+/* Keeps @stream in the list foctet_connection_list_streams () reads; the
+ * streams that are gone leave it as it grows. */
+static void
+track_stream (FoctetConnection *self,
+              FoctetStream     *stream)
+{
+  FoctetConnectionPrivate *priv = foctet_connection_get_instance_private (self);
+  GWeakRef *ref = g_new0 (GWeakRef, 1);
+
+  g_weak_ref_init (ref, stream);
+  g_mutex_lock (&priv->streams_lock);
+  if (priv->streams->len >= 16 && (priv->streams->len & (priv->streams->len - 1)) == 0)
+    for (guint i = priv->streams->len; i-- > 0;)
+      {
+        GObject *alive = g_weak_ref_get (g_ptr_array_index (priv->streams, i));
+
+        if (alive == NULL)
+          g_ptr_array_remove_index (priv->streams, i);
+        else
+          g_object_unref (alive);
+      }
+  g_ptr_array_add (priv->streams, ref);
+  g_mutex_unlock (&priv->streams_lock);
+}
+
+/**
+ * foctet_connection_list_streams:
+ * @self: a [class@Foctet.Connection]
+ *
+ * Lists the streams of @self that are still in use: those opened with
+ * [method@Foctet.Connection.open_stream_async] or accepted with
+ * [method@Foctet.Connection.accept_stream_async] (a [class@Foctet.Node]
+ * accepts on its connections so) that something still holds, in the order
+ * they came.  A stream that was closed or reset is listed as long as it is
+ * held.  For tools that show what a connection carries, such as
+ * `foctet-shell`'s `streams`.
+ *
+ * Returns: (transfer full) (element-type Foctet.Stream): the streams
+ */
+GPtrArray *
+foctet_connection_list_streams (FoctetConnection *self)
+{
+  FoctetConnectionPrivate *priv = foctet_connection_get_instance_private (self);
+  GPtrArray *streams;
+
+  g_return_val_if_fail (FOCTET_IS_CONNECTION (self), NULL);
+
+  streams = g_ptr_array_new_with_free_func (g_object_unref);
+  g_mutex_lock (&priv->streams_lock);
+  for (guint i = priv->streams->len; i-- > 0;)
+    {
+      GObject *alive = g_weak_ref_get (g_ptr_array_index (priv->streams, i));
+
+      if (alive == NULL)
+        g_ptr_array_remove_index (priv->streams, i);
+      else
+        g_ptr_array_insert (streams, 0, alive);
+    }
+  g_mutex_unlock (&priv->streams_lock);
+  return streams;
 }
 
 /**
@@ -379,6 +459,7 @@ open_stream_header_cb (GObject      *source,
       g_task_return_error (task, error);
       return;
     }
+  track_stream (FOCTET_CONNECTION (g_task_get_source_object (task)), stream);
   g_task_return_pointer (task, g_object_ref (stream), g_object_unref);
 }
 
@@ -510,9 +591,14 @@ foctet_connection_accept_stream_finish (FoctetConnection  *self,
                                         GAsyncResult      *result,
                                         GError           **error)
 {
+  FoctetStream *stream;
+
   g_return_val_if_fail (FOCTET_IS_CONNECTION (self), NULL);
 
-  return FOCTET_CONNECTION_GET_CLASS (self)->accept_stream_finish (self, result, error);
+  stream = FOCTET_CONNECTION_GET_CLASS (self)->accept_stream_finish (self, result, error);
+  if (stream != NULL)
+    track_stream (self, stream);
+  return stream;
 }
 
 /**

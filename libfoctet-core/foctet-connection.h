@@ -111,6 +111,9 @@ gboolean foctet_connection_close_finish (FoctetConnection  *self,
                                          GError           **error);
 
 FOCTET_AVAILABLE_IN_ALL
+GPtrArray *foctet_connection_list_streams (FoctetConnection *self);
+
+FOCTET_AVAILABLE_IN_ALL
 void foctet_connection_set_peer_id (FoctetConnection   *self,
                                     const FoctetNodeId *peer_id);
 FOCTET_AVAILABLE_IN_ALL

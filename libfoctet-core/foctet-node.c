@@ -973,6 +973,35 @@ foctet_node_set_protocol_handler (FoctetNode            *self,
   g_hash_table_replace (self->handlers, g_strdup (protocol), entry);
 }
 
+/**
+ * foctet_node_list_connections:
+ * @self: a [class@Foctet.Node]
+ *
+ * Lists the node's open connections, those it dialed and those it
+ * accepted.  A connection leaves the list when it closes (see
+ * [signal@Foctet.Node::connection-closed]).
+ *
+ * Returns: (transfer full) (element-type Foctet.Connection): the
+ *   connections
+ */
+GPtrArray *
+foctet_node_list_connections (FoctetNode *self)
+{
+  GPtrArray *connections;
+  GHashTableIter iter;
+  gpointer key;
+
+  g_return_val_if_fail (FOCTET_IS_NODE (self), NULL);
+
+  connections = g_ptr_array_new_with_free_func (g_object_unref);
+  if (self->connections == NULL)
+    return connections;
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (connections, g_object_ref (key));
+  return connections;
+}
+
 static int
 compare_strings (const void *a,
                  const void *b)

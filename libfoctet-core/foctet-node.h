@@ -85,6 +85,8 @@ gboolean foctet_node_enable_discovery (FoctetNode            *self,
                                        GError               **error);
 FOCTET_AVAILABLE_IN_ALL
 GListModel *foctet_node_get_peers (FoctetNode *self);
+FOCTET_AVAILABLE_IN_ALL
+GPtrArray *foctet_node_list_connections (FoctetNode *self);
 
 FOCTET_AVAILABLE_IN_ALL
 void foctet_node_dial_async (FoctetNode          *self,

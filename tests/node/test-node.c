@@ -293,6 +293,77 @@ test_custom_protocol (Fixture       *fixture,
   g_assert_false (g_strv_contains ((const char * const *) protocols, "test/upper/1"));
 }
 
+/* Runs the main context until @list_streams of @connection has @n, or
+ * fails after TIMEOUT. */
+static GPtrArray *
+wait_streams (FoctetConnection *connection,
+              guint             n)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      GPtrArray *streams = foctet_connection_list_streams (connection);
+
+      if (streams->len == n)
+        return streams;
+      g_ptr_array_unref (streams);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+}
+
+/* The node lists its connections, and a connection the streams on it
+ * that are in use: on both sides, a stream while the echo handler and the
+ * opener hold it, and neither once both let go; no connection once it
+ * closed. */
+static void
+test_list_connections_and_streams (Fixture       *fixture,
+                                   gconstpointer  data)
+{
+  g_autoptr(GPtrArray) client_connections = foctet_node_list_connections (fixture->client);
+  g_autoptr(GPtrArray) server_connections = foctet_node_list_connections (fixture->server);
+  g_autoptr(GPtrArray) streams = NULL;
+  g_autoptr(GError) error = NULL;
+  FoctetStream *stream;
+  guint calls = 0;
+
+  foctet_node_set_protocol_handler (fixture->server, "test/upper/1", upper_handler, &calls, NULL);
+  g_assert_cmpuint (client_connections->len, ==, 1);
+  g_assert_true (g_ptr_array_index (client_connections, 0) == fixture->connection);
+  g_assert_cmpuint (server_connections->len, ==, 1);
+  g_assert_true (g_ptr_array_index (server_connections, 0) == fixture->incoming);
+
+  streams = wait_streams (fixture->connection, 0);
+  g_clear_pointer (&streams, g_ptr_array_unref);
+  stream = foctet_test_open_stream (fixture->connection, "test/upper/1", &error, TIMEOUT);
+  g_assert_no_error (error);
+  streams = wait_streams (fixture->connection, 1);
+  g_assert_true (g_ptr_array_index (streams, 0) == stream);
+  g_clear_pointer (&streams, g_ptr_array_unref);
+  /* The server's side, once its handler has it (it is listed from the
+   * moment it was accepted, before its header was read). */
+  while (calls == 0)
+    g_main_context_iteration (NULL, TRUE);
+  streams = wait_streams (fixture->incoming, 1);
+  g_assert_cmpstr (foctet_stream_get_protocol (g_ptr_array_index (streams, 0)), ==, "test/upper/1");
+  g_clear_pointer (&streams, g_ptr_array_unref);
+
+  /* The opener ends it and lets go; so does the handler. */
+  foctet_test_stream_close (stream, TIMEOUT);
+  g_object_unref (stream);
+  streams = wait_streams (fixture->connection, 0);
+  g_clear_pointer (&streams, g_ptr_array_unref);
+  streams = wait_streams (fixture->incoming, 0);
+  g_clear_pointer (&streams, g_ptr_array_unref);
+
+  foctet_test_close_connection (fixture->connection, FOCTET_CLOSE_CODE_NO_ERROR, "test done", TIMEOUT);
+  g_clear_pointer (&client_connections, g_ptr_array_unref);
+  client_connections = foctet_node_list_connections (fixture->client);
+  g_assert_cmpuint (client_connections->len, ==, 0);
+}
+
 static void
 test_unknown_protocol (Fixture       *fixture,
                        gconstpointer  data)
@@ -447,6 +518,7 @@ main (int   argc,
   ADD ("/node/perf-refused", test_perf_refused);
   ADD ("/node/custom-protocol", test_custom_protocol);
   ADD ("/node/unknown-protocol", test_unknown_protocol);
+  ADD ("/node/list-connections-and-streams", test_list_connections_and_streams);
   ADD ("/node/bad-arguments", test_bad_arguments);
   ADD ("/node/wrong-node-id", test_wrong_node_id);
   ADD ("/node/ticket-dial", test_ticket_dial);

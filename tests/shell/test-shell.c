@@ -175,6 +175,8 @@ test_usage_errors (void)
       "receive: cjeozblsvlatzdon6ufgqzn5r5gwrfitehsudamjt3in4hivskoq is a NodeId; give the ticket send printed" },
     { { "perf", "x", "--upload=lots" }, "lots" },
     { { "help", "extra", NULL }, "unexpected argument 'extra'" },
+    { { "connect", "x", NULL }, "connect: a command of the interactive shell" },
+    { { "streams", NULL }, "streams: a command of the interactive shell" },
     /* A malformed URI or address is a usage error, not a failure to
      * listen or dial. */
     { { "serve", "--listen", "bogus" }, "--listen: 'bogus' is not of the form TRANSPORT/HOST:PORT" },
@@ -362,6 +364,40 @@ test_serve_ping_perf (void)
                                 "--download", "4M", "--address", uri, NULL), ==, 0);
     g_assert_true (g_regex_match_simple ("^upload [0-9]+\\.[0-9]{2} Gbit/s download [0-9]+\\.[0-9]{2} Gbit/s\n$",
                                          perf_out, 0, 0));
+  }
+
+  /* The shell's connect keeps a connection that ping then uses: this
+   * ticket has no address a loaded transport can dial (see below), so a
+   * ping of its own would fail.  streams lists it, before and after. */
+  {
+    g_autofree char *script = g_strdup_printf ("streams\nconnect %s --address %s\nstreams\nping %s --count 1\n"
+                                               "connect %s\nstreams\nquit\n",
+                                               ticket_text, uri, ticket_text, ticket_text);
+    g_autofree char *o = NULL, *e = NULL;
+    g_autofree char *id = foctet_node_id_to_string (foctet_ticket_get_node_id (ticket));
+    g_autofree char *connected = g_strdup_printf ("^connected to %s via=tcp-test 127\\.0\\.0\\.1:[0-9]+ in "
+                                                  "[0-9.]+ ms$", id);
+    g_autofree char *listed = g_strdup_printf ("^%s via=tcp-test 127\\.0\\.0\\.1:[0-9]+ dialed, [0-9]+ streams?$",
+                                               id);
+    g_autofree char *again = g_strdup_printf ("^already connected to %s via=tcp-test ", id);
+    g_auto(GStrv) lines = NULL;
+    guint n = 0;
+
+    g_assert_cmpint (run_shell (script, &o, &e, NULL), ==, 0);
+    g_test_message ("shell: %s", o);
+    g_assert_nonnull (strstr (e, "no connections"));
+    lines = g_strsplit (o, "\n", -1);
+    g_assert_true (g_regex_match_simple (connected, lines[n++], 0, 0));
+    g_assert_true (g_regex_match_simple (listed, lines[n++], 0, 0));
+    g_assert_true (g_regex_match_simple ("^seq=1 rtt=[0-9]+\\.[0-9]{3}ms via=tcp-test$", lines[n++], 0, 0));
+    g_assert_true (g_regex_match_simple (again, lines[n++], 0, 0));
+    /* Still the one connection; its streams (the ping's may still be
+     * closing) indented under it. */
+    g_assert_true (g_regex_match_simple (listed, lines[n++], 0, 0));
+    while (lines[n] != NULL && g_str_has_prefix (lines[n], "  stream "))
+      n++;
+    g_assert_cmpstr (lines[n], ==, "");
+    g_assert_null (lines[n + 1]);
   }
 
   /* Someone else's ticket at this address: the NodeId does not match. */
