@@ -365,7 +365,28 @@ stream_first_message (StreamServe           *ss,
     case FOCTET_TRANSFER_MESSAGE_HELLO:
       if (!foctet_transfer_secret_equal (message->secret, self->secret))
         stream_serve_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_BAD_SECRET, "wrong secret");
-      else if (self->session != NULL || self->served)
+      else if (self->served)
+        stream_serve_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_BUSY, "already served a receiver");
+      else if (self->session != NULL && self->session->connection != ss->connection &&
+               foctet_node_id_equal (foctet_connection_get_peer_id (self->session->connection),
+                                     foctet_connection_get_peer_id (ss->connection)))
+        {
+          /* The receiver's node again, on a new connection: it was
+           * killed and started anew, or its path broke, before this side
+           * noticed the old connection is dead (that takes up to the
+           * transport's idle timeout).  The new connection takes over. */
+          FoctetConnection *old = g_object_ref (self->session->connection);
+          g_autoptr(GError) replaced = g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                                            "The receiver came back on a new connection");
+
+          g_debug ("Transfer: the receiver is back on a new connection; dropping the old one");
+          sender_session_end (self, replaced);
+          foctet_connection_close_async (old, FOCTET_CLOSE_CODE_GOING_AWAY,
+                                         "the same receiver came back on a new connection", NULL, NULL, NULL);
+          g_object_unref (old);
+          session_start (ss);
+        }
+      else if (self->session != NULL)
         stream_serve_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_BUSY, "already serving another receiver");
       else
         session_start (ss);

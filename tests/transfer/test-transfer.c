@@ -673,6 +673,80 @@ test_busy (Fixture       *fixture,
   foctet_test_node_shutdown (third, TIMEOUT);
 }
 
+typedef struct {
+  FoctetTicket *ticket;
+  FoctetTransferReceiver *second;
+  char *output;
+  GAsyncResult *result;
+  gboolean started;
+} Takeover;
+
+static void
+start_takeover_cb (FoctetTransferReceiver *receiver,
+                   GParamSpec             *pspec,
+                   Takeover               *t)
+{
+  g_autoptr(GFile) dir = NULL;
+
+  if (t->started || foctet_transfer_receiver_get_bytes_done (receiver) == 0)
+    return;
+  t->started = TRUE;
+  dir = g_file_new_for_path (t->output);
+  foctet_transfer_receiver_receive_async (t->second, t->ticket, dir, FOCTET_TRANSFER_RECEIVE_NONE, NULL,
+                                          foctet_test_store_result, &t->result);
+}
+
+/* The receiver's node (its NodeId) coming back on a new connection while
+ * the sender still serves its old one — as after a kill -9, before the
+ * sender noticed — takes over at once: the old connection is closed, the
+ * new one served to the end (another node is told "busy": test_busy). */
+static void
+test_same_receiver_takes_over (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetNode) again = foctet_node_new (foctet_node_get_identity (fixture->receiver_node));
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (11);
+  g_autofree char *huge = NULL;
+  g_autofree char *tree = NULL;
+  Takeover t = { 0 };
+  gboolean served = FALSE;
+
+  make_tree (fixture->source);
+  huge = g_build_filename (fixture->source, "huge.bin", NULL);
+  write_file (huge, 32 * 1024 * 1024, rand, 0644);
+  sender = prepare_tree_sender (fixture);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
+
+  t.ticket = ticket;
+  t.second = foctet_transfer_receiver_new (again);
+  t.output = g_build_filename (fixture->tmp, "second", NULL);
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  g_signal_connect (receiver, "notify::bytes-done", G_CALLBACK (start_takeover_cb), &t);
+  g_assert_false (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_assert_nonnull (error);
+  g_test_message ("the first receive: %s", error->message);
+  g_clear_error (&error);
+  g_assert_true (t.started);
+
+  {
+    g_autoptr(GAsyncResult) result = foctet_test_wait_result (&t.result, TIMEOUT);
+
+    g_assert_true (foctet_transfer_receiver_receive_finish (t.second, result, &error));
+    g_assert_no_error (error);
+  }
+  foctet_test_wait_for (&served, TIMEOUT);
+  tree = g_build_filename (t.output, "tree", NULL);
+  compare_trees (fixture->source, tree);
+  g_clear_object (&t.second);
+  g_free (t.output);
+  foctet_test_node_shutdown (again, TIMEOUT);
+}
+
 /* A file in the way is left alone, unless forced; a symbolic link in the
  * output directory is never written through. */
 static void
@@ -2166,6 +2240,8 @@ main (int   argc,
     g_test_add ("/transfer/tree/relay", Fixture, "relay", fixture_setup, test_tree, fixture_teardown);
   g_test_add ("/transfer/wrong-secret", Fixture, "quic", fixture_setup, test_wrong_secret, fixture_teardown);
   g_test_add ("/transfer/resume", Fixture, "tls", fixture_setup, test_resume, fixture_teardown);
+  g_test_add ("/transfer/same-receiver-takes-over", Fixture, "tls", fixture_setup, test_same_receiver_takes_over,
+              fixture_teardown);
   g_test_add ("/transfer/busy", Fixture, "quic", fixture_setup, test_busy, fixture_teardown);
   g_test_add ("/transfer/existing", Fixture, "quic", fixture_setup, test_existing, fixture_teardown);
   g_test_add ("/transfer/write-error", Fixture, "quic", fixture_setup, test_write_error, fixture_teardown);
