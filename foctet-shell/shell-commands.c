@@ -554,7 +554,7 @@ static const ShellCommand commands[] = {
   { "serve", "[--listen URI]... [--relay HOST:PORT]... [--transport NAME] [--inbox DIR [--inbox-from NODEID]...] [--no-mdns]",
     "serve ping, perf and (with --inbox) files pushed to it until SIGINT/SIGTERM; prints the ticket first",
     cmd_serve },
-  { "ping", "TICKET|NODEID [--count N] [--transport T] [--address URI] [--relay HOST:PORT]", "ping a node",
+  { "ping", "TICKET|NODEID [--count N] [--timeout SECONDS] [--transport T] [--address URI] [--relay HOST:PORT]", "ping a node",
     shell_cmd_ping },
   { "perf", "TICKET|NODEID [--upload BYTES] [--download BYTES] [--streams N] [--transport T] [--address URI] [--relay HOST:PORT] [--json]",
     "measure throughput", shell_cmd_perf },

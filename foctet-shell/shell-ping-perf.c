@@ -134,6 +134,21 @@ dial (ShellContext  *ctx,
   return connection;
 }
 
+typedef struct {
+  gboolean fired;
+  GCancellable *cancellable;
+} PingTimeout;
+
+static gboolean
+ping_timed_out (gpointer user_data)
+{
+  PingTimeout *timeout = user_data;
+
+  timeout->fired = TRUE;
+  g_cancellable_cancel (timeout->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
 int
 shell_cmd_ping (ShellContext *ctx,
           int           argc,
@@ -141,8 +156,11 @@ shell_cmd_ping (ShellContext *ctx,
 {
   DialOptions dial_options = { 0 };
   int count = 4;
+  int timeout = 10;
   const GOptionEntry entries[] = {
     { "count", 'c', 0, G_OPTION_ARG_INT, &count, "Number of pings (default 4)", "N" },
+    { "timeout", 'W', 0, G_OPTION_ARG_INT, &timeout,
+      "Seconds to wait for each reply before giving up (default 10)", "SECONDS" },
     { "transport", 0, 0, G_OPTION_ARG_STRING, &dial_options.transport,
       "Use only this transport: quic, tls or relay (default: race the ticket's addresses, quic first)",
       "NAME" },
@@ -173,6 +191,11 @@ shell_cmd_ping (ShellContext *ctx,
       ret = shell_usage_error ("ping: --count must be at least 1");
       goto out;
     }
+  if (timeout < 1)
+    {
+      ret = shell_usage_error ("ping: --timeout must be at least 1");
+      goto out;
+    }
   if (!check_dial_options ("ping", &dial_options, &ret))
     goto out;
 
@@ -195,10 +218,25 @@ shell_cmd_ping (ShellContext *ctx,
       if (seq > 1 && !shell_sleep (1000))
         break;
 
+      /* A peer that vanished without a word (killed, unplugged) is only
+       * noticed by the transport's idle timeout, 30 s over quic: each
+       * reply has --timeout seconds. */
+      PingTimeout timed_out = { FALSE, cancellable };
+      guint timer;
+
       foctet_pinger_ping_async (pinger, cancellable, shell_wait_cb, &wait);
+      timer = g_timeout_add_seconds (timeout, ping_timed_out, &timed_out);
       shell_wait (&wait.done, TRUE, cancellable);
       rtt = foctet_pinger_ping_finish (pinger, wait.result, &error);
       g_object_unref (wait.result);
+      if (!timed_out.fired)
+        g_source_remove (timer);
+      if (rtt < 0 && timed_out.fired)
+        {
+          ret = shell_failure ("ping", g_error_new (FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT,
+                                                    "no reply to seq=%d within %d s", seq, timeout));
+          break;
+        }
       if (rtt < 0)
         {
           if (!g_cancellable_is_cancelled (cancellable))

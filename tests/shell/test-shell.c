@@ -400,6 +400,42 @@ test_serve_ping_perf (void)
     g_assert_null (lines[n + 1]);
   }
 
+  /* A peer that stops answering without a word (here: stopped, so its
+   * connection stays up): ping gives up after --timeout, not after the
+   * transport's idle timeout. */
+  {
+    g_autoptr(GSubprocessLauncher) ping_launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                                 G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_autofree char *client_key = g_build_filename (tmpdir, "client", NULL);
+    g_autoptr(GSubprocess) ping = NULL;
+    g_autoptr(GDataInputStream) ping_out = NULL;
+    g_autoptr(GDataInputStream) ping_err = NULL;
+    g_autoptr(GAsyncResult) waited = NULL;
+    g_autofree char *first = NULL, *failure = NULL;
+    GAsyncResult *ping_slot = NULL;
+    gint64 stopped;
+
+    ping = g_subprocess_launcher_spawn (ping_launcher, &error, g_getenv ("FOCTET_SHELL"), "--identity", client_key,
+                                        "ping", ticket_text, "--address", uri, "--count", "5", "--timeout", "1",
+                                        NULL);
+    g_assert_no_error (error);
+    ping_out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (ping));
+    ping_err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (ping));
+    first = read_line (ping_out);
+    g_assert_true (g_str_has_prefix (first, "seq=1 "));
+    g_subprocess_send_signal (server, SIGSTOP);
+    stopped = g_get_monotonic_time ();
+    failure = read_line (ping_err);
+    g_subprocess_wait_async (ping, NULL, foctet_test_store_result, &ping_slot);
+    waited = foctet_test_wait_result (&ping_slot, TIMEOUT);
+    g_subprocess_send_signal (server, SIGCONT);
+    g_test_message ("%s, %.1f s after the server stopped", failure,
+                    (g_get_monotonic_time () - stopped) / (double) G_USEC_PER_SEC);
+    g_assert_true (g_regex_match_simple ("^foctet-shell: ping: no reply to seq=[23] within 1 s$", failure, 0, 0));
+    g_assert_cmpint (g_subprocess_get_exit_status (ping), ==, 1);
+    g_assert_cmpint (g_get_monotonic_time () - stopped, <, 5 * G_USEC_PER_SEC);
+  }
+
   /* Someone else's ticket at this address: the NodeId does not match. */
   stranger = foctet_identity_generate (&error);
   g_assert_no_error (error);
