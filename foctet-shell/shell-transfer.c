@@ -277,7 +277,7 @@ shell_cmd_send (ShellContext *ctx,
   ticket_text = foctet_ticket_to_string (ticket);
   g_print ("%s\n", ticket_text);
   fflush (stdout);
-  if (isatty (STDERR_FILENO))
+  if (!ctx->quiet && isatty (STDERR_FILENO))
     print_qr_code (ticket_text);
   if (!ctx->quiet)
     {

@@ -102,7 +102,7 @@ main (int   argc,
       "Circuits at once per node, as dialer or target (default 64)", "N" },
     { "max-reservations", 0, 0, G_OPTION_ARG_INT, &max_reservations, "Reservations held (default 1024)", "N" },
     { "rate", 0, 0, G_OPTION_ARG_STRING, &rate_text,
-      "Bytes per second per circuit and direction, suffixes K M G (default: no limit)", "BYTES" },
+      "Bytes per second per circuit and direction, suffixes K M G, /s optional (default: no limit)", "BYTES/s" },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
       "Seconds a circuit may carry nothing before it is cut (default 120)", "SECONDS" },
     { "circuit-setup-timeout", 0, 0, G_OPTION_ARG_INT, &setup_timeout,
@@ -201,6 +201,9 @@ main (int   argc,
       g_printerr ("foctet-relay: --raw-listen: %s\n", error->message);
       return 2;
     }
+  /* CLI.md writes it BYTES/s: "1M/s" is "1M". */
+  if (rate_text != NULL && g_str_has_suffix (rate_text, "/s"))
+    rate_text[strlen (rate_text) - 2] = '\0';
   if (rate_text != NULL && !foctet_parse_byte_count (rate_text, &rate, &error))
     {
       g_printerr ("foctet-relay: --rate: %s\n", error->message);

@@ -825,7 +825,8 @@ test_bad_clients (Fixture       *fixture,
   dial_through_relay_works (fixture);
 }
 
-static const char * const rate_options[] = { "--rate", "1M", NULL };
+/* CLI.md spells it BYTES/s. */
+static const char * const rate_options[] = { "--rate", "1M/s", NULL };
 
 /* A circuit is held to the rate: 3 MiB at 1 MiB/s takes about 3 s. */
 static void
