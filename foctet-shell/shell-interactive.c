@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,6 +87,34 @@ history_path (void)
   return g_build_filename (g_get_user_state_dir (), "foctet", "history", NULL);
 }
 
+/* Ctrl-C at the prompt gives a fresh prompt, as in other shells, instead
+ * of ending the shell.  The handler only notes it; the read it interrupts
+ * (no SA_RESTART) makes readline give up the line. */
+static volatile sig_atomic_t prompt_interrupted;
+
+static void
+prompt_sigint (int signum)
+{
+  prompt_interrupted = 1;
+}
+
+static char *
+read_command_line (void)
+{
+  struct sigaction action = { 0 }, previous;
+  char *line;
+
+  action.sa_handler = prompt_sigint;
+  sigemptyset (&action.sa_mask);
+  prompt_interrupted = 0;
+  /* For every prompt: a command's wait leaves SIGINT at its default when
+   * it removes its GLib signal sources. */
+  sigaction (SIGINT, &action, &previous);
+  line = readline ("foctet> ");
+  sigaction (SIGINT, &previous, NULL);
+  return line;
+}
+
 int
 shell_interactive (ShellContext *ctx)
 {
@@ -121,13 +150,23 @@ shell_interactive (ShellContext *ctx)
 
     rl_readline_name = "foctet-shell";
     rl_attempted_completion_function = complete;
+    /* SIGINT is ours at the prompt (read_command_line ()). */
+    rl_catch_signals = 0;
     using_history ();
     read_history (history);
 
     if (!ctx->quiet)
       g_printerr ("foctet-shell %s; type help for the commands, quit to leave.\n", FOCTET_VERSION_STRING);
-    while (!quit && (line = readline ("foctet> ")) != NULL)
+    while (!quit)
       {
+        line = read_command_line ();
+        if (line == NULL && prompt_interrupted)
+          {
+            g_print ("\n");
+            continue;
+          }
+        if (line == NULL)
+          break;
         if (*g_strstrip (line) != '\0')
           add_history (line);
         status = run_line (ctx, line, &quit);

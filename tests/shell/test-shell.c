@@ -1269,6 +1269,50 @@ test_receive_progress (void)
 
 /* send and receive from the shell's own prompt (commands on standard
  * input): the same commands, the same output. */
+/* Ctrl-C (SIGINT) at the interactive prompt gives a fresh prompt, as in
+ * other shells, rather than ending the shell. */
+static void
+test_interrupt_at_prompt (void)
+{
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autofree char *key = g_build_filename (tmpdir, "prompt-key", NULL);
+  g_autoptr(GSubprocess) shell = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *first = NULL, *second = NULL;
+  GOutputStream *in;
+  GAsyncResult *slot = NULL;
+
+  shell = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"), "--identity", key, "-q",
+                                       "--interactive", NULL);
+  g_assert_no_error (error);
+  in = g_subprocess_get_stdin_pipe (shell);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (shell));
+  /* A first command's output: the shell is at its prompt again. */
+  g_assert_true (g_output_stream_write_all (in, "id\n", 3, NULL, NULL, &error));
+  g_assert_no_error (error);
+  first = read_line (out);
+  g_usleep (300 * 1000);
+  g_subprocess_send_signal (shell, SIGINT);
+  g_usleep (100 * 1000);
+  g_assert_true (g_output_stream_write_all (in, "id\nquit\n", 8, NULL, NULL, &error));
+  g_assert_no_error (error);
+  /* The interrupted prompt ends its line; then the second id. */
+  second = read_line (out);
+  if (*second == '\0')
+    {
+      g_free (second);
+      second = read_line (out);
+    }
+  g_assert_cmpstr (second, ==, first);
+  g_subprocess_wait_async (shell, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_subprocess_get_if_exited (shell));
+  g_assert_cmpint (g_subprocess_get_exit_status (shell), ==, 0);
+}
+
 static void
 test_interactive_transfer (void)
 {
@@ -1490,6 +1534,7 @@ main (int   argc,
   g_test_add_func ("/shell/send-killed", test_send_killed);
   g_test_add_func ("/shell/receive-progress", test_receive_progress);
   g_test_add_func ("/shell/interactive-transfer", test_interactive_transfer);
+  g_test_add_func ("/shell/interrupt-at-prompt", test_interrupt_at_prompt);
   g_test_add_func ("/shell/serve-inbox", test_serve_inbox);
   g_test_add_func ("/shell/serve-inbox-from", test_serve_inbox_from);
   ret = g_test_run ();
