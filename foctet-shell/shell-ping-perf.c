@@ -15,6 +15,24 @@ typedef struct {
   char **relays;
 } DialOptions;
 
+/* The options of ping, perf and connect that say how to reach the node. */
+#define DIAL_OPTION_ENTRIES(options) \
+  { "transport", 0, 0, G_OPTION_ARG_STRING, &(options).transport, \
+    "Use only this transport: quic, tls or relay (default: race the ticket's addresses, quic first)", \
+    "NAME" }, \
+  { "address", 0, 0, G_OPTION_ARG_STRING, &(options).address, \
+    "Dial the ticket's node at this URI instead of the ticket's addresses", "URI" }, \
+  { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &(options).relays, \
+    "Also look the node up at, and reach it through, the relay at HOST:PORT (repeatable)", "HOST:PORT" }
+
+static void
+dial_options_clear (DialOptions *options)
+{
+  g_clear_pointer (&options->transport, g_free);
+  g_clear_pointer (&options->address, g_free);
+  g_clear_pointer (&options->relays, g_strfreev);
+}
+
 static gboolean
 check_dial_options (const char  *command,
                     DialOptions *options,
@@ -161,13 +179,7 @@ shell_cmd_ping (ShellContext *ctx,
     { "count", 'c', 0, G_OPTION_ARG_INT, &count, "Number of pings (default 4)", "N" },
     { "timeout", 'W', 0, G_OPTION_ARG_INT, &timeout,
       "Seconds to wait for each reply before giving up (default 10)", "SECONDS" },
-    { "transport", 0, 0, G_OPTION_ARG_STRING, &dial_options.transport,
-      "Use only this transport: quic, tls or relay (default: race the ticket's addresses, quic first)",
-      "NAME" },
-    { "address", 0, 0, G_OPTION_ARG_STRING, &dial_options.address,
-      "Dial the ticket's node at this URI instead of the ticket's addresses", "URI" },
-    { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &dial_options.relays,
-      "Also look the node up at, and reach it through, the relay at HOST:PORT (repeatable)", "HOST:PORT" },
+    DIAL_OPTION_ENTRIES (dial_options),
     { NULL }
   };
   g_autoptr(FoctetNode) node = NULL;
@@ -263,9 +275,7 @@ shell_cmd_ping (ShellContext *ctx,
 out_node:
   release_dial_node (ctx, node);
 out:
-  g_free (dial_options.transport);
-  g_free (dial_options.address);
-  g_strfreev (dial_options.relays);
+  dial_options_clear (&dial_options);
   return ret;
 }
 
@@ -324,13 +334,7 @@ shell_cmd_perf (ShellContext *ctx,
     { "download", 0, 0, G_OPTION_ARG_STRING, &download_text, "Bytes to receive per stream (default 0)", "BYTES" },
     { "streams", 0, 0, G_OPTION_ARG_INT, &streams, "Streams run at once on one connection (default 1)", "N" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
-    { "transport", 0, 0, G_OPTION_ARG_STRING, &dial_options.transport,
-      "Use only this transport: quic, tls or relay (default: race the ticket's addresses, quic first)",
-      "NAME" },
-    { "address", 0, 0, G_OPTION_ARG_STRING, &dial_options.address,
-      "Dial the ticket's node at this URI instead of the ticket's addresses", "URI" },
-    { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &dial_options.relays,
-      "Also look the node up at, and reach it through, the relay at HOST:PORT (repeatable)", "HOST:PORT" },
+    DIAL_OPTION_ENTRIES (dial_options),
     { NULL }
   };
   g_autoptr(FoctetNode) node = NULL;
@@ -412,9 +416,7 @@ shell_cmd_perf (ShellContext *ctx,
 out_node:
   release_dial_node (ctx, node);
 out:
-  g_free (dial_options.transport);
-  g_free (dial_options.address);
-  g_strfreev (dial_options.relays);
+  dial_options_clear (&dial_options);
   return ret;
 }
 
@@ -427,13 +429,7 @@ shell_cmd_connect (ShellContext *ctx,
 {
   DialOptions dial_options = { 0 };
   const GOptionEntry entries[] = {
-    { "transport", 0, 0, G_OPTION_ARG_STRING, &dial_options.transport,
-      "Use only this transport: quic, tls or relay (default: race the ticket's addresses, quic first)",
-      "NAME" },
-    { "address", 0, 0, G_OPTION_ARG_STRING, &dial_options.address,
-      "Dial the ticket's node at this URI instead of the ticket's addresses", "URI" },
-    { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &dial_options.relays,
-      "Also look the node up at, and reach it through, the relay at HOST:PORT (repeatable)", "HOST:PORT" },
+    DIAL_OPTION_ENTRIES (dial_options),
     { NULL }
   };
   g_autoptr(FoctetConnection) connection = NULL;
@@ -474,9 +470,7 @@ shell_cmd_connect (ShellContext *ctx,
              foctet_connection_get_remote_address (connection), handshake * 1000);
 
 out:
-  g_free (dial_options.transport);
-  g_free (dial_options.address);
-  g_strfreev (dial_options.relays);
+  dial_options_clear (&dial_options);
   return ret;
 }
 
