@@ -859,7 +859,13 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
                                                      header->length, id, FOCTET_YAMUX_INITIAL_WINDOW));
           return;
         }
-      self->highest_remote_id = MAX (self->highest_remote_id, id);
+      if (!yamux_remote_ids_open (&self->remote_ids, id))
+        {
+          session_protocol_error (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                     "yamux SYN for stream %u, which the peer opened before "
+                                                     "(an id is used once)", id));
+          return;
+        }
       if (header->flags & FOCTET_YAMUX_FLAG_RST)
         return;
       if (self->go_away_sent || g_queue_get_length (&self->incoming) >= self->accept_backlog)
@@ -876,7 +882,7 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
   else if (channel == NULL)
     {
       /* Closed in both directions or reset: late frames are ignored. */
-      if (is_local_id (self, id) ? id < self->next_id : id <= self->highest_remote_id)
+      if (is_local_id (self, id) ? id < self->next_id : yamux_remote_ids_was_opened (&self->remote_ids, id))
         return;
       session_protocol_error (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                                                  "yamux %s frame (flags %s) without SYN for stream %u, "
@@ -1685,6 +1691,7 @@ foctet_yamux_connection_finalize (GObject *object)
   g_assert (g_queue_is_empty (&self->incoming));
   yamux_out_queue_clear (&self->out);
   g_clear_pointer (&self->channels, g_hash_table_unref);
+  yamux_remote_ids_clear (&self->remote_ids);
   g_clear_pointer (&self->chunk, yamux_read_chunk_unref);
   g_clear_object (&self->base);
   g_clear_object (&self->input);
@@ -1838,6 +1845,8 @@ foctet_yamux_connection_new (GIOStream           *base_stream,
   self->context = g_main_context_ref_thread_default ();
   self->is_client = is_initiator;
   self->next_id = is_initiator ? 1 : 2;
+  /* The peer opens the other parity. */
+  yamux_remote_ids_init (&self->remote_ids, is_initiator ? 2 : 1);
 
   self->out.release = yamux_channel_release_queued;
   self->flush_source = g_source_new (&flush_source_funcs, sizeof (FlushSource));

@@ -7,6 +7,7 @@
 
 #include "foctet-yamux.h"
 #include "foctet-yamux-buffers.h"
+#include "foctet-yamux-ids.h"
 
 G_BEGIN_DECLS
 
@@ -121,7 +122,7 @@ struct _FoctetYamuxConnection {
   gboolean is_client;
 
   guint64 next_id;
-  guint32 highest_remote_id;
+  YamuxRemoteIds remote_ids;       /* the ids the peer opened */
   GHashTable *channels;            /* stream id → YamuxChannel */
   guint n_unacked;
   GQueue incoming;                 /* FoctetYamuxStream the peer opened, not accepted */

@@ -1915,6 +1915,59 @@ test_violation_no_syn_own_id (Raw           *raw,
   assert_protocol_error (raw, "never opened");
 }
 
+/* A frame without SYN for an id the peer skipped (below the highest it
+ * opened) is as much a violation as one above it (PROTOCOL §4). */
+static void
+test_violation_no_syn_skipped_id (Raw           *raw,
+                                  gconstpointer  data)
+{
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 5, 0, NULL, 0);
+  stream = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
+  g_assert_no_error (error);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, 0, 3, 3, "abc", 3);
+  assert_protocol_error (raw, "without SYN for stream 3, which was never opened");
+}
+
+/* An id is opened once: a SYN for one that was opened and reset before
+ * is a violation. */
+static void
+test_violation_reused_id (Raw           *raw,
+                          gconstpointer  data)
+{
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN | FOCTET_YAMUX_FLAG_RST, 1, 0,
+                  NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
+  assert_protocol_error (raw, "which the peer opened before");
+}
+
+/* SYNs may come out of order (a peer opening streams at once): an id
+ * skipped first and opened later is a stream like any other. */
+static void
+test_syn_out_of_order (Raw           *raw,
+                       gconstpointer  data)
+{
+  g_autoptr(FoctetStream) first = NULL;
+  g_autoptr(FoctetStream) second = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) got = NULL;
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 3, 0, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_DATA, FOCTET_YAMUX_FLAG_SYN | FOCTET_YAMUX_FLAG_FIN, 1, 2, "hi", 2);
+  first = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
+  g_assert_no_error (error);
+  g_assert_cmpuint (foctet_stream_get_id (first), ==, 3);
+  second = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
+  g_assert_no_error (error);
+  g_assert_cmpuint (foctet_stream_get_id (second), ==, 1);
+  got = foctet_test_stream_read_to_end (second, &error, TIMEOUT);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "hi", 2);
+  g_assert_false (raw->ending.closed);
+}
+
 static void
 test_violation_wrong_parity (Raw           *raw,
                              gconstpointer  data)
@@ -2596,6 +2649,9 @@ main (int   argc,
   RAW_TEST ("violation/oversized", raw_setup_server, test_violation_oversized);
   RAW_TEST ("violation/no-syn", raw_setup_server, test_violation_no_syn);
   RAW_TEST ("violation/no-syn-own-id", raw_setup_server, test_violation_no_syn_own_id);
+  RAW_TEST ("violation/no-syn-skipped-id", raw_setup_server, test_violation_no_syn_skipped_id);
+  RAW_TEST ("violation/reused-id", raw_setup_server, test_violation_reused_id);
+  RAW_TEST ("syn-out-of-order", raw_setup_server, test_syn_out_of_order);
   RAW_TEST ("violation/wrong-parity", raw_setup_server, test_violation_wrong_parity);
   RAW_TEST ("violation/duplicate-syn", raw_setup_server, test_violation_duplicate_syn);
   RAW_TEST ("violation/window-overflow", raw_setup_server, test_violation_window_overflow);
