@@ -581,7 +581,12 @@ void
 yamux_session_check_drained (FoctetYamuxConnection *self)
 {
   if (!self->shut && self->go_away_received && g_hash_table_size (self->channels) == 0)
-    session_end (self, go_away_error (self->go_away_code), TRUE, NULL);
+    {
+      /* PROTOCOL §4: a side closing normally says so first, also after
+       * the peer did (its session may still be waiting for our word). */
+      session_send_go_away (self, 0);
+      session_end (self, go_away_error (self->go_away_code), TRUE, NULL);
+    }
 }
 
 /* Writing. */

@@ -2311,6 +2311,7 @@ test_go_away_received (Raw           *raw,
   g_autoptr(FoctetStream) stream = NULL;
   g_autoptr(GBytes) got = NULL;
   GAsyncResult *slot = NULL;
+  FoctetYamuxHeader header;
 
   for (guint i = 0; i < 256; i++)
     {
@@ -2344,6 +2345,10 @@ test_go_away_received (Raw           *raw,
     raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_RST, 2 * i + 1, 0, NULL, 0);
   wait_closed (&raw->ending);
   g_assert_no_error (raw->ending.error);
+  /* It closes normally: GoAway(0) first, as a closing side does, though
+   * the peer said it first. */
+  raw_expect (raw, FOCTET_YAMUX_TYPE_GO_AWAY, &header);
+  g_assert_cmpuint (header.length, ==, 0);
   raw_expect_eof (raw);
 }
 
