@@ -138,7 +138,9 @@ shell_run_command (ShellContext *ctx,
   if (command == NULL)
     return shell_usage_error (ctx->in_shell ? "unknown command '%s' (try: help)"
                                             : "unknown command '%s' (try: foctet-shell --help)", argv[0]);
-  if (command->shell_only && !ctx->in_shell)
+  /* Its --help works anywhere (CLI.md: every command prints --help). */
+  if (command->shell_only && !ctx->in_shell && !(argc == 2 && (strcmp (argv[1], "--help") == 0 ||
+                                                                strcmp (argv[1], "-h") == 0)))
     return shell_usage_error ("%s: a command of the interactive shell (foctet-shell without a command): "
                               "its connections last until the shell ends", argv[0]);
   return command->run (ctx, argc, argv);

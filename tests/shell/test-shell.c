@@ -244,6 +244,23 @@ test_help (void)
       g_assert_cmpint (run_shell (NULL, &cmd_out, &cmd_err, commands[i], "--help", NULL), ==, 0);
       g_assert_nonnull (strstr (cmd_out, "Usage:"));
     }
+
+  /* The shell's own commands: listed by its help only, their --help
+   * anywhere. */
+  g_assert_null (strstr (out, "connect"));
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *own = i == 0 ? "connect" : "streams";
+      g_autofree char *cmd_out = NULL, *cmd_err = NULL, *script = g_strdup_printf ("help\n%s --help\n", own);
+
+      g_assert_cmpint (run_shell (NULL, &cmd_out, &cmd_err, own, "--help", NULL), ==, 0);
+      g_assert_nonnull (strstr (cmd_out, "Usage:"));
+      g_clear_pointer (&cmd_out, g_free);
+      g_clear_pointer (&cmd_err, g_free);
+      g_assert_cmpint (run_shell (script, &cmd_out, &cmd_err, NULL), ==, 0);
+      g_assert_nonnull (strstr (cmd_out, own));
+      g_assert_nonnull (strstr (cmd_out, "Usage:"));
+    }
 }
 
 static void
