@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include <glib-unix.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 
 #include "foctet-shell.h"
 
@@ -153,12 +156,36 @@ stop_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* TRUE if an interface of this host has an IPv6 address other than
+ * loopback and link-local ones: one that a peer could dial. */
+static gboolean
+host_has_ipv6 (void)
+{
+  struct ifaddrs *list = NULL;
+  gboolean found = FALSE;
+
+  if (getifaddrs (&list) != 0)
+    return FALSE;
+  for (struct ifaddrs *i = list; i != NULL && !found; i = i->ifa_next)
+    {
+      const struct in6_addr *a;
+
+      if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET6 || (i->ifa_flags & IFF_UP) == 0)
+        continue;
+      a = &((const struct sockaddr_in6 *) i->ifa_addr)->sin6_addr;
+      found = !IN6_IS_ADDR_LOOPBACK (a) && !IN6_IS_ADDR_LINKLOCAL (a);
+    }
+  freeifaddrs (list);
+  return found;
+}
+
 /* The default listen URIs (CLI.md: "both, on all addresses, any port"):
- * quic and tls on every IPv4 address, any port, for those of the two whose
- * plugin is loaded — both, then, and the ticket carries both; a node
- * without the quic plugin serves tls alone.  (0.0.0.0 rather than [::]:
- * a transport lists a wildcard's interface addresses of its own family
- * only, and most peers still reach each other over IPv4.) */
+ * quic and tls, for those of the two whose plugin is loaded (or @only),
+ * on 0.0.0.0 and — where an interface has an IPv6 address a peer could
+ * dial — on [::], any port.  Two listeners per transport rather than one
+ * dual-stack socket on [::]: a transport lists a wildcard's interface
+ * addresses of its own family only (an IPv6 listener takes IPv6 alone),
+ * and each family's listener fails or works on its own. */
 gboolean
 shell_default_listen_uris (const char *command,
                            GPtrArray  *uris,
@@ -168,16 +195,20 @@ shell_default_listen_uris (const char *command,
   g_auto(GStrv) loaded = foctet_registry_list_names (foctet_registry_get_default (),
                                                      FOCTET_PLUGIN_KIND_TRANSPORT);
   const char *defaults[] = { "quic", "tls" };
+  const char *hosts[] = { "0.0.0.0", "[::]" };
+  guint n_hosts = host_has_ipv6 () ? 2 : 1;
   g_autoptr(GError) error = NULL;
 
-  if (only != NULL)
-    {
-      g_ptr_array_add (uris, g_strconcat (only, "/0.0.0.0:0", NULL));
-      return TRUE;
-    }
-  for (guint i = 0; i < G_N_ELEMENTS (defaults); i++)
-    if (loaded != NULL && g_strv_contains ((const char * const *) loaded, defaults[i]))
-      g_ptr_array_add (uris, g_strconcat (defaults[i], "/0.0.0.0:0", NULL));
+  for (guint h = 0; h < n_hosts; h++)
+    for (guint i = 0; i < G_N_ELEMENTS (defaults); i++)
+      {
+        const char *name = only != NULL ? only : defaults[i];
+
+        if (only != NULL && i > 0)
+          break;
+        if (only != NULL || (loaded != NULL && g_strv_contains ((const char * const *) loaded, name)))
+          g_ptr_array_add (uris, g_strdup_printf ("%s/%s:0", name, hosts[h]));
+      }
   if (uris->len > 0)
     return TRUE;
 
@@ -264,8 +295,8 @@ shell_listen (ShellContext *ctx,
       g_object_unref (wait.result);
       if (listening == NULL && i < n_defaults && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
-          /* A default transport that cannot listen (UDP blocked, say)
-           * leaves the other one: a warning, unless none is left. */
+          /* A default listener that cannot listen (UDP blocked, say)
+           * leaves the others: a warning, unless none is left. */
           if (default_error == NULL)
             {
               default_error = g_steal_pointer (&error);
@@ -291,7 +322,7 @@ shell_listen (ShellContext *ctx,
       return NULL;
     }
   if (default_error != NULL && !ctx->quiet)
-    g_printerr ("foctet-shell: %s: %s (serving on the other transport)\n", default_failed,
+    g_printerr ("foctet-shell: %s: %s (serving without it)\n", default_failed,
                 default_error->message);
   return g_steal_pointer (&bound);
 }
@@ -457,7 +488,7 @@ cmd_serve (ShellContext *ctx,
       }
   else if (!shell_default_listen_uris ("serve", uris, transport, &ret))
     return ret;
-  else if (transport == NULL)
+  else
     n_defaults = uris->len;
   for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
     g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));

@@ -229,7 +229,7 @@ shell_cmd_send (ShellContext *ctx,
       }
   else if (to == NULL && !shell_default_listen_uris ("send", uris, transport, &ret))
     return ret;
-  else if (transport == NULL)
+  else
     n_defaults = uris->len;
   for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
     g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));

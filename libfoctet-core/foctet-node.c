@@ -888,12 +888,30 @@ foctet_node_get_listen_uris (FoctetNode *self)
   return uris;
 }
 
+/* TRUE for "host:port" whose host is a loopback address. */
+static gboolean
+address_is_loopback (const char *host_port)
+{
+  g_autofree char *host = NULL;
+  g_autoptr(GInetAddress) inet = NULL;
+  guint16 port;
+
+  if (!foctet_parse_host_port (host_port, &host, &port, NULL))
+    return FALSE;
+  inet = g_inet_address_new_from_string (host);
+  return inet != NULL && g_inet_address_get_is_loopback (inet);
+}
+
 /**
  * foctet_node_get_ticket:
  * @self: a [class@Foctet.Node]
  *
  * Makes a ticket with the node's NodeId and every address it listens on
  * whose transport has a ticket entry type (QUIC, then TLS, then relay).
+ * Within each type the addresses keep their transports' order, except
+ * that loopback addresses come last (PROTOCOL §6), whichever listener
+ * they came from: a node on 0.0.0.0 and on [::] lists 127.0.0.1 and ::1
+ * after its other addresses of both families.
  *
  * Returns: (transfer full): a new ticket
  */
@@ -908,6 +926,8 @@ foctet_node_get_ticket (FoctetNode *self)
   for (guint k = 0; k < FOCTET_N_ADDRESS_KINDS; k++)
     {
       FoctetAddressKind kind = foctet_address_kinds[k];
+      g_autoptr(GPtrArray) others = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr(GPtrArray) loopback = g_ptr_array_new_with_free_func (g_free);
       GHashTableIter iter;
       gpointer value;
 
@@ -920,12 +940,17 @@ foctet_node_get_ticket (FoctetNode *self)
             continue;
           addresses = foctet_transport_get_listen_addresses (value);
           for (guint i = 0; addresses[i] != NULL; i++)
-            {
-              g_autoptr(GError) error = NULL;
+            g_ptr_array_add (address_is_loopback (addresses[i]) ? loopback : others,
+                             g_strdup (addresses[i]));
+        }
+      g_ptr_array_extend_and_steal (others, g_steal_pointer (&loopback));
+      for (guint i = 0; i < others->len; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          const char *address = others->pdata[i];
 
-              if (!foctet_ticket_add_address (ticket, kind, addresses[i], &error))
-                g_debug ("Address %s left out of the ticket: %s", addresses[i], error->message);
-            }
+          if (!foctet_ticket_add_address (ticket, kind, address, &error))
+            g_debug ("Address %s left out of the ticket: %s", address, error->message);
         }
     }
   return ticket;

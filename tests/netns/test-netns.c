@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <foctet.h>
+
 #include "netns-data.h"
 #include "netns-lab.h"
 #include "test-utils.h"
@@ -293,6 +295,148 @@ test_stream_budget (Fixture       *fixture,
   server_stop (&server);
 }
 
+/* Whether a plugin of @transport is in one of the FOCTET_PLUGIN_PATH
+ * directories the tests load from. */
+static gboolean
+have_transport (const char *transport)
+{
+  g_auto(GStrv) dirs = g_strsplit (g_getenv ("FOCTET_PLUGIN_PATH"), G_SEARCHPATH_SEPARATOR_S, -1);
+  g_autofree char *file = g_strdup_printf ("libfoctet-transport-%s.so", transport);
+
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (dirs[i], file, NULL);
+
+      if (dirs[i][0] != '\0' && g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Runs `ip ARGS...` to its end; fails the test unless it succeeds. */
+static void
+run_ip (const char * const *argv)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+
+  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  g_assert_true (netns_wait_process (process, START_TIMEOUT));
+  g_assert_true (g_subprocess_get_successful (process));
+}
+
+/* Checks the addresses of @kind in @ticket: one on @ipv4 and, with
+ * @ipv6, one on it (bracketed); never a wildcard; loopback ones (both
+ * families where there is IPv6) after all others.  Returns the IPv6 one. */
+static char *
+check_default_addresses (FoctetTicket      *ticket,
+                         FoctetAddressKind  kind,
+                         const char        *ipv4,
+                         const char        *ipv6)
+{
+  g_auto(GStrv) addresses = foctet_ticket_get_addresses (ticket, kind);
+  g_autofree char *ipv4_prefix = g_strconcat (ipv4, ":", NULL);
+  g_autofree char *ipv6_prefix = ipv6 != NULL ? g_strconcat ("[", ipv6, "]:", NULL) : NULL;
+  char *found_ipv6 = NULL;
+  gboolean found_ipv4 = FALSE, seen_loopback = FALSE;
+  guint n_loopback = 0;
+
+  for (guint i = 0; addresses[i] != NULL; i++)
+    {
+      gboolean loopback = g_str_has_prefix (addresses[i], "127.") || g_str_has_prefix (addresses[i], "[::1]:");
+
+      g_test_message ("%s address %s", foctet_address_kind_to_transport (kind), addresses[i]);
+      g_assert_false (g_str_has_prefix (addresses[i], "0.0.0.0:"));
+      g_assert_false (g_str_has_prefix (addresses[i], "[::]:"));
+      if (seen_loopback && !loopback)
+        g_error ("%s comes after a loopback address", addresses[i]);
+      seen_loopback |= loopback;
+      n_loopback += loopback;
+      found_ipv4 |= g_str_has_prefix (addresses[i], ipv4_prefix);
+      if (ipv6_prefix != NULL && g_str_has_prefix (addresses[i], ipv6_prefix))
+        found_ipv6 = g_strdup (addresses[i]);
+      if (ipv6 == NULL)
+        g_assert_null (strchr (addresses[i], '['));
+    }
+  g_assert_true (found_ipv4);
+  g_assert_cmpuint (n_loopback, ==, ipv6 != NULL ? 2 : 1);
+  if (ipv6 != NULL && found_ipv6 == NULL)
+    g_error ("no %s address on %s in the ticket", foctet_address_kind_to_transport (kind), ipv6);
+  return found_ipv6;
+}
+
+/* serve without --listen (CLI.md: "both, on all addresses, any port"):
+ * quic and tls on every IPv4 address and, once an interface has an IPv6
+ * address a peer could dial, on every IPv6 one too; from the other
+ * namespace, each transport answers over IPv6 alone. */
+#define LAB_IPV6_A "fd77:0:0:1::1"
+#define LAB_IPV6_B "fd77:0:0:1::2"
+
+static void
+test_default_listen (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  const char *shell = g_getenv ("FOCTET_SHELL");
+  g_autofree char *identity = g_build_filename (fixture->tmpdir, "server", NULL);
+  g_autofree char *client = g_build_filename (fixture->tmpdir, "client", NULL);
+  const char *argv[] = { shell, "--identity", identity, "serve", NULL };
+  const char *ipv4 = netns_lab_get_address (fixture->lab, NETNS_SIDE_A);
+
+  (void) data;
+  for (guint with_ipv6 = 0; with_ipv6 < 2; with_ipv6++)
+    {
+      g_autoptr(FoctetTicket) ticket = NULL;
+      g_autoptr(GError) error = NULL;
+      Server server = { 0 };
+
+      if (with_ipv6)
+        for (guint side = NETNS_SIDE_A; side <= NETNS_SIDE_B; side++)
+          {
+            const char *ip_argv[] = { "ip", "-n", netns_lab_get_namespace (fixture->lab, side),
+                                      "-6", "addr", "add",
+                                      side == NETNS_SIDE_A ? LAB_IPV6_A "/64" : LAB_IPV6_B "/64",
+                                      "dev", netns_lab_get_interface (fixture->lab, side), "nodad", NULL };
+
+            run_ip (ip_argv);
+          }
+      server_start (&server, fixture, argv);
+      ticket = foctet_ticket_parse (server.ticket, &error);
+      g_assert_no_error (error);
+      for (guint t = 0; t < G_N_ELEMENTS (transports); t++)
+        {
+          FoctetAddressKind kind = g_str_equal (transports[t], "quic") ? FOCTET_ADDRESS_KIND_QUIC
+                                                                       : FOCTET_ADDRESS_KIND_TLS;
+          g_autofree char *ipv6_address = NULL;
+          g_autoptr(FoctetTicket) ipv6_only = NULL;
+          g_autofree char *ipv6_ticket = NULL;
+          g_autofree char *out = NULL;
+          g_autofree char *expected = g_strconcat (" via=", transports[t], NULL);
+
+          if (!have_transport (transports[t]))
+            continue;
+          ipv6_address = check_default_addresses (ticket, kind, ipv4, with_ipv6 ? LAB_IPV6_A : NULL);
+          if (!with_ipv6)
+            continue;
+          ipv6_only = foctet_ticket_new (foctet_ticket_get_node_id (ticket));
+          g_assert_true (foctet_ticket_add_address (ipv6_only, kind, ipv6_address, &error));
+          g_assert_no_error (error);
+          ipv6_ticket = foctet_ticket_to_string (ipv6_only);
+          {
+            const char *ping_argv[] = { shell, "--identity", client, "ping", ipv6_ticket, "--count", "1",
+                                        "--transport", transports[t], NULL };
+
+            g_assert_cmpint (run_in_b (fixture, ping_argv, &out), ==, 0);
+          }
+          g_test_message ("ping over %s to %s: %s", transports[t], ipv6_address, g_strchomp (out));
+          g_assert_true (g_str_has_prefix (out, "seq=1 rtt="));
+          g_assert_true (g_str_has_suffix (out, expected));
+        }
+      server_stop (&server);
+    }
+}
+
 /* The sweep leaves the namespaces of a live process alone, though it runs
  * another program (here the test runner, our parent), and removes those of
  * a process that is gone (the same pid, another start time). */
@@ -338,24 +482,6 @@ test_sweep (void)
     g_assert_true (netns_wait_process (process, START_TIMEOUT));
     g_assert_true (g_subprocess_get_successful (process));
   }
-}
-
-/* Whether a plugin of @transport is in one of the FOCTET_PLUGIN_PATH
- * directories the tests load from. */
-static gboolean
-have_transport (const char *transport)
-{
-  g_auto(GStrv) dirs = g_strsplit (g_getenv ("FOCTET_PLUGIN_PATH"), G_SEARCHPATH_SEPARATOR_S, -1);
-  g_autofree char *file = g_strdup_printf ("libfoctet-transport-%s.so", transport);
-
-  for (guint i = 0; dirs[i] != NULL; i++)
-    {
-      g_autofree char *path = g_build_filename (dirs[i], file, NULL);
-
-      if (dirs[i][0] != '\0' && g_file_test (path, G_FILE_TEST_IS_REGULAR))
-        return TRUE;
-    }
-  return FALSE;
 }
 
 int
@@ -404,6 +530,17 @@ main (int   argc,
       g_test_add (c->path, Fixture, c, fixture_setup, test_stream_budget, fixture_teardown);
       g_ptr_array_add (cases, c);
     }
+
+  {
+    static const Condition plain = { "default-listen", 0, 0 };
+    Case *c = g_new0 (Case, 1);
+
+    c->transport = NULL;
+    c->condition = &plain;
+    c->path = g_strdup ("/netns/shell/default-listen");
+    g_test_add (c->path, Fixture, c, fixture_setup, test_default_listen, fixture_teardown);
+    g_ptr_array_add (cases, c);
+  }
 
   ret = g_test_run ();
 
