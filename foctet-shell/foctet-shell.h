@@ -67,6 +67,11 @@ int shell_parse_options (const char         *command,
                          int                *argc,
                          char             ***argv);
 
+int shell_check_operands (const char  *command,
+                          int          argc,
+                          char       **argv,
+                          const char  *operand);
+
 /* An async call's result, for code that waits on it with shell_wait():
  * pass shell_wait_cb and a ShellWait. */
 typedef struct {

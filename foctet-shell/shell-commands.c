@@ -53,6 +53,24 @@ shell_parse_options (const char         *command,
   return -1;
 }
 
+/* Checks a command's operands, once its options are parsed: exactly one
+ * (@operand names it, as in "missing TICKET") or, with @operand NULL,
+ * none.  Returns -1 to go on, else the exit code of the usage error. */
+int
+shell_check_operands (const char  *command,
+                      int          argc,
+                      char       **argv,
+                      const char  *operand)
+{
+  int expected = operand != NULL ? 2 : 1;
+
+  if (argc < expected)
+    return shell_usage_error ("%s: missing %s", command, operand);
+  if (argc > expected)
+    return shell_usage_error ("%s: unexpected argument '%s'", command, argv[expected]);
+  return -1;
+}
+
 void
 shell_wait_cb (GObject      *source,
                GAsyncResult *result,
@@ -105,8 +123,8 @@ cmd_id (ShellContext *ctx,
 
   if ((ret = shell_parse_options ("id", "", "Show this node's NodeId.", entries, &argc, &argv)) >= 0)
     return ret;
-  if (argc > 1)
-    return shell_usage_error ("id: unexpected argument '%s'", argv[1]);
+  if ((ret = shell_check_operands ("id", argc, argv, NULL)) >= 0)
+    return ret;
 
   identity = shell_get_identity (ctx, &error);
   if (identity == NULL)
@@ -128,8 +146,8 @@ cmd_plugins (ShellContext *ctx,
   if ((ret = shell_parse_options ("plugins", "", "List the plugins found, and those refused and why.",
                             entries, &argc, &argv)) >= 0)
     return ret;
-  if (argc > 1)
-    return shell_usage_error ("plugins: unexpected argument '%s'", argv[1]);
+  if ((ret = shell_check_operands ("plugins", argc, argv, NULL)) >= 0)
+    return ret;
 
   plugins = foctet_registry_get_plugins (foctet_registry_get_default ());
   for (guint i = 0; i < g_list_model_get_n_items (plugins); i++)
@@ -464,9 +482,9 @@ cmd_serve (ShellContext *ctx,
                                   "also files pushed to it.",
                             entries, &argc, &argv)) >= 0)
     return ret;
+  if ((ret = shell_check_operands ("serve", argc, argv, NULL)) >= 0)
+    return ret;
   ret = SHELL_EXIT_OK;
-  if (argc > 1)
-    return shell_usage_error ("serve: unexpected argument '%s'", argv[1]);
 
   if (transport != NULL && !shell_check_transport ("serve", "--transport", transport, &ret))
     return ret;
@@ -623,9 +641,10 @@ cmd_help (ShellContext *ctx,
           char        **argv)
 {
   g_autofree char *text = NULL;
+  int ret;
 
-  if (argc > 1)
-    return shell_usage_error ("help: unexpected argument '%s'", argv[1]);
+  if ((ret = shell_check_operands ("help", argc, argv, NULL)) >= 0)
+    return ret;
   text = shell_commands_help (ctx->in_shell);
   g_print ("%s", text);
   return SHELL_EXIT_OK;

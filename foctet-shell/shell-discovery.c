@@ -107,8 +107,8 @@ shell_cmd_peers (ShellContext *ctx,
   if ((ret = shell_parse_options ("peers", "", "List the peers found on the local network (mDNS).",
                                   entries, &argc, &argv)) >= 0)
     return ret;
-  if (argc > 1)
-    return shell_usage_error ("peers: unexpected argument '%s'", argv[1]);
+  if ((ret = shell_check_operands ("peers", argc, argv, NULL)) >= 0)
+    return ret;
   if (wait_seconds < 0 || wait_seconds > 3600)
     return shell_usage_error ("peers: --wait %d is not between 0 and 3600", wait_seconds);
 

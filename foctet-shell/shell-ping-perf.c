@@ -191,13 +191,9 @@ shell_cmd_ping (ShellContext *ctx,
   ret = shell_parse_options ("ping", "TICKET|NODEID", "Ping a node.", entries, &argc, &argv);
   if (ret >= 0)
     goto out;
+  if ((ret = shell_check_operands ("ping", argc, argv, "TICKET")) >= 0)
+    goto out;
   ret = SHELL_EXIT_OK;
-  if (argc != 2)
-    {
-      ret = shell_usage_error (argc < 2 ? "ping: missing TICKET" : "ping: unexpected argument '%s'",
-                               argv[argc < 2 ? 0 : 2]);
-      goto out;
-    }
   if (count < 1)
     {
       ret = shell_usage_error ("ping: --count must be at least 1");
@@ -348,13 +344,9 @@ shell_cmd_perf (ShellContext *ctx,
   ret = shell_parse_options ("perf", "TICKET|NODEID", "Measure throughput with the perf protocol.", entries, &argc, &argv);
   if (ret >= 0)
     goto out;
+  if ((ret = shell_check_operands ("perf", argc, argv, "TICKET")) >= 0)
+    goto out;
   ret = SHELL_EXIT_OK;
-  if (argc != 2)
-    {
-      ret = shell_usage_error (argc < 2 ? "perf: missing TICKET" : "perf: unexpected argument '%s'",
-                               argv[argc < 2 ? 0 : 2]);
-      goto out;
-    }
   if (upload_text != NULL && !foctet_parse_byte_count (upload_text, &upload, NULL))
     {
       ret = shell_usage_error ("perf: --upload: '%s' is not a byte count", upload_text);
@@ -442,13 +434,9 @@ shell_cmd_connect (ShellContext *ctx,
                              "streams lists it.", entries, &argc, &argv);
   if (ret >= 0)
     goto out;
+  if ((ret = shell_check_operands ("connect", argc, argv, "TICKET")) >= 0)
+    goto out;
   ret = SHELL_EXIT_OK;
-  if (argc != 2)
-    {
-      ret = shell_usage_error (argc < 2 ? "connect: missing TICKET" : "connect: unexpected argument '%s'",
-                               argv[argc < 2 ? 0 : 2]);
-      goto out;
-    }
   if (!check_dial_options ("connect", &dial_options, &ret))
     goto out;
 
@@ -488,8 +476,8 @@ shell_cmd_streams (ShellContext *ctx,
   if ((ret = shell_parse_options ("streams", "", "List the connections connect made or the peers opened, and "
                                   "the streams in use on each.", entries, &argc, &argv)) >= 0)
     return ret;
-  if (argc > 1)
-    return shell_usage_error ("streams: unexpected argument '%s'", argv[1]);
+  if ((ret = shell_check_operands ("streams", argc, argv, NULL)) >= 0)
+    return ret;
   if (ctx->session != NULL)
     connections = foctet_node_list_connections (ctx->session);
   if (connections == NULL || connections->len == 0)

@@ -447,10 +447,9 @@ shell_cmd_receive (ShellContext *ctx,
                                   "Fetch what a send ticket offers into DIR, verify it, resume an earlier try.",
                                   entries, &argc, &argv)) >= 0)
     return ret;
+  if ((ret = shell_check_operands ("receive", argc, argv, "TICKET")) >= 0)
+    return ret;
   ret = SHELL_EXIT_OK;
-  if (argc != 2)
-    return shell_usage_error (argc < 2 ? "receive: missing TICKET" : "receive: unexpected argument '%s'",
-                              argv[argc < 2 ? 0 : 2]);
   ticket = foctet_ticket_parse (argv[1], &error);
   if (ticket == NULL)
     {
