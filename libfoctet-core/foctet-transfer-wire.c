@@ -13,6 +13,7 @@
 
 #include "foctet-transfer-wire.h"
 #include "foctet-error.h"
+#include "foctet-message-io.h"
 
 #define HEADER FOCTET_TRANSFER_MESSAGE_HEADER_SIZE
 
@@ -31,11 +32,6 @@
 
 /* Peer text in error messages: paths are cut after this many bytes. */
 #define SHOWN_PATH_MAX 160
-
-/* The async reader asks for a long body in pieces of this size, so that
- * its buffer grows with what actually arrived, not with what a header
- * announced. */
-#define READ_CHUNK (1024 * 1024)
 
 static guint16
 read_u16 (const guint8 *p)
@@ -1927,109 +1923,28 @@ foctet_transfer_ticket_get_offer (FoctetTicket  *ticket,
   return foctet_transfer_offer_parse (value, error);
 }
 
-/* Reading and writing one message on a stream. */
+/* Reading and writing one message on a stream: the kit's reader with
+ * this codec's parser. */
 
-typedef struct {
-  guint8 *buf;
-  gsize allocated;
-  gsize have;
-  gsize asked;    /* by the read in flight */
-} ReadData;
-
-static void
-read_data_free (ReadData *data)
+static gboolean
+parse_message (const guint8  *data,
+               gsize          len,
+               gsize         *consumed,
+               gpointer      *message,
+               GError       **error,
+               gpointer       user_data)
 {
-  g_free (data->buf);
-  g_free (data);
+  return foctet_transfer_message_parse (data, len, consumed, (FoctetTransferMessage **) message, error);
 }
 
-static void read_more (GTask *task);
-
-static void
-read_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  ReadData *data = g_task_get_task_data (task);
-  FoctetTransferMessage *message = NULL;
-  GError *error = NULL;
-  gsize n_read = 0, consumed = 0;
-
-  if (!g_input_stream_read_all_finish (G_INPUT_STREAM (source), result, &n_read, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  data->have += n_read;
-
-  if (foctet_transfer_message_parse (data->buf, data->have, &consumed, &message, &error))
-    {
-      /* Reads ask for no more than the message needs. */
-      g_assert (consumed == data->have);
-      g_task_return_pointer (task, message, (GDestroyNotify) foctet_transfer_message_free);
-      return;
-    }
-  if (error != NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  /* read_all stops short only at the end of the stream. */
-  if (n_read < data->asked)
-    {
-      const char *name = foctet_transfer_message_type_to_string (data->buf[0]);
-
-      if (data->have == 0)
-        g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
-                                 "The stream ended before a transfer message");
-      else if (data->have < HEADER)
-        g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                                 "truncated transfer %s message: the stream ended after %"
-                                 G_GSIZE_FORMAT " of the %d header bytes",
-                                 name, data->have, HEADER);
-      else
-        g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                                 "truncated transfer %s message: the stream ended after %"
-                                 G_GSIZE_FORMAT " of its %" G_GUINT64_FORMAT " bytes",
-                                 name, data->have, (guint64) HEADER + read_u32 (data->buf + 1));
-      return;
-    }
-
-  read_more (g_steal_pointer (&task));
-}
-
-/* Asks for exactly what the message still needs as far as is known: the
- * type, then the length, then the body, a long body in pieces.  Never
- * more, since whatever follows the message on the stream (a DATA's raw
- * bytes, the next message) is not this read's. */
-static void
-read_more (GTask *task)
-{
-  ReadData *data = g_task_get_task_data (task);
-  gsize needed;
-
-  if (data->have < 1)
-    needed = 1;
-  else if (data->have < HEADER)
-    needed = HEADER;
-  else
-    needed = HEADER + (gsize) read_u32 (data->buf + 1);
-  /* The parser refused lengths over the limit. */
-  g_assert (needed > data->have && needed <= HEADER + FOCTET_TRANSFER_MESSAGE_MAX_BODY);
-
-  data->asked = MIN (needed - data->have, READ_CHUNK);
-  if (data->have + data->asked > data->allocated)
-    {
-      /* Doubling, so that a long body is not copied once per piece. */
-      data->allocated = MIN (needed, MAX (data->have + data->asked, data->allocated * 2));
-      data->buf = g_realloc (data->buf, data->allocated);
-    }
-  g_input_stream_read_all_async (g_task_get_source_object (task), data->buf + data->have,
-                                 data->asked, g_task_get_priority (task),
-                                 g_task_get_cancellable (task), read_cb, task);
-}
+static const FoctetMessageFormat message_format = {
+  .name = "transfer",
+  .length_size = 4,
+  .max_body = FOCTET_TRANSFER_MESSAGE_MAX_BODY,
+  .parse = parse_message,
+  .free_message = (GDestroyNotify) foctet_transfer_message_free,
+  .type_name = foctet_transfer_message_type_to_string,
+};
 
 /**
  * foctet_transfer_message_read_async:
@@ -2061,20 +1976,7 @@ foctet_transfer_message_read_async (GInputStream        *stream,
                                     GAsyncReadyCallback  callback,
                                     gpointer             user_data)
 {
-  GTask *task;
-  ReadData *data;
-
-  g_return_if_fail (G_IS_INPUT_STREAM (stream));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-
-  task = g_task_new (stream, cancellable, callback, user_data);
-  g_task_set_source_tag (task, foctet_transfer_message_read_async);
-  g_task_set_priority (task, io_priority);
-  data = g_new0 (ReadData, 1);
-  data->allocated = HEADER;
-  data->buf = g_malloc (data->allocated);
-  g_task_set_task_data (task, data, (GDestroyNotify) read_data_free);
-  read_more (task);
+  foctet_message_read_async (stream, &message_format, NULL, io_priority, cancellable, callback, user_data);
 }
 
 /**
@@ -2090,24 +1992,7 @@ foctet_transfer_message_read_finish (GInputStream  *stream,
                                      GAsyncResult  *result,
                                      GError       **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, stream), NULL);
-  g_return_val_if_fail (g_async_result_is_tagged (result, foctet_transfer_message_read_async), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-static void
-write_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  GError *error = NULL;
-
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
+  return foctet_message_read_finish (stream, result, error);
 }
 
 /**
@@ -2131,20 +2016,12 @@ foctet_transfer_message_write_async (GOutputStream               *stream,
                                      GAsyncReadyCallback          callback,
                                      gpointer                     user_data)
 {
-  GTask *task;
-  GBytes *bytes;
+  g_autoptr(GBytes) bytes = NULL;
 
-  g_return_if_fail (G_IS_OUTPUT_STREAM (stream));
   g_return_if_fail (message != NULL && message_is_well_formed (message));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (stream, cancellable, callback, user_data);
-  g_task_set_source_tag (task, foctet_transfer_message_write_async);
-  g_task_set_priority (task, io_priority);
   bytes = foctet_transfer_message_encode (message);
-  g_task_set_task_data (task, bytes, (GDestroyNotify) g_bytes_unref);
-  g_output_stream_write_all_async (stream, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
-                                   io_priority, cancellable, write_cb, task);
+  foctet_message_write_async (stream, bytes, io_priority, cancellable, callback, user_data);
 }
 
 /**
@@ -2161,8 +2038,5 @@ foctet_transfer_message_write_finish (GOutputStream  *stream,
                                       GAsyncResult   *result,
                                       GError        **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, stream), FALSE);
-  g_return_val_if_fail (g_async_result_is_tagged (result, foctet_transfer_message_write_async), FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return foctet_message_write_finish (stream, result, error);
 }

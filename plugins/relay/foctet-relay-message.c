@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <foctet-host-port.h>
+#include <foctet-message-io.h>
 
 #include "foctet-relay-message.h"
 
@@ -1482,95 +1483,29 @@ foctet_relay_address_from_socket_address (GSocketAddress *address)
   return g_strdup_printf ("%s:%u", host, port);
 }
 
-/* Reading and writing one message on a stream. */
+/* Reading and writing one message on a stream: the kit's reader with
+ * this codec's parser. */
 
-typedef struct {
-  FoctetRelayMessageSet set;
-  guint8 buf[FOCTET_RELAY_MESSAGE_MAX_SIZE];
-  gsize have;
-  gsize asked;    /* by the read in flight */
-} ReadData;
-
-static void read_more (GTask *task);
-
-static void
-read_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
+static gboolean
+parse_message (const guint8  *data,
+               gsize          len,
+               gsize         *consumed,
+               gpointer      *message,
+               GError       **error,
+               gpointer       user_data)
 {
-  g_autoptr(GTask) task = user_data;
-  ReadData *data = g_task_get_task_data (task);
-  FoctetRelayMessage *message = NULL;
-  GError *error = NULL;
-  gsize n_read = 0, consumed = 0;
-
-  if (!g_input_stream_read_all_finish (G_INPUT_STREAM (source), result, &n_read, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  data->have += n_read;
-
-  if (foctet_relay_message_parse_in (data->set, data->buf, data->have, &consumed, &message, &error))
-    {
-      /* Reads ask for no more than the message needs. */
-      g_assert (consumed == data->have);
-      g_task_return_pointer (task, message, (GDestroyNotify) foctet_relay_message_free);
-      return;
-    }
-  if (error != NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  /* read_all stops short only at the end of the stream. */
-  if (n_read < data->asked)
-    {
-      if (data->have == 0)
-        g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
-                                 "The stream ended before a relay message");
-      else if (data->have < FOCTET_RELAY_MESSAGE_HEADER_SIZE)
-        g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                                 "truncated relay %s message: the stream ended after %"
-                                 G_GSIZE_FORMAT " of the %d header bytes",
-                                 foctet_relay_message_type_to_string (data->buf[0]),
-                                 data->have, FOCTET_RELAY_MESSAGE_HEADER_SIZE);
-      else
-        g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                                 "truncated relay %s message: the stream ended after %"
-                                 G_GSIZE_FORMAT " of its %u bytes",
-                                 foctet_relay_message_type_to_string (data->buf[0]), data->have,
-                                 FOCTET_RELAY_MESSAGE_HEADER_SIZE + read_u16 (data->buf + 1));
-      return;
-    }
-
-  read_more (g_steal_pointer (&task));
+  return foctet_relay_message_parse_in (GPOINTER_TO_INT (user_data), data, len, consumed,
+                                        (FoctetRelayMessage **) message, error);
 }
 
-/* Asks for exactly what the message still needs as far as is known: the
- * type, then the length, then the body.  Never more, since whatever
- * follows the message on the stream (relayed bytes) is not ours. */
-static void
-read_more (GTask *task)
-{
-  ReadData *data = g_task_get_task_data (task);
-  gsize needed;
-
-  if (data->have < 1)
-    needed = 1;
-  else if (data->have < FOCTET_RELAY_MESSAGE_HEADER_SIZE)
-    needed = FOCTET_RELAY_MESSAGE_HEADER_SIZE;
-  else
-    needed = FOCTET_RELAY_MESSAGE_HEADER_SIZE + read_u16 (data->buf + 1);
-  /* The parser refused lengths that would not fit. */
-  g_assert (needed > data->have && needed <= sizeof data->buf);
-
-  data->asked = needed - data->have;
-  g_input_stream_read_all_async (g_task_get_source_object (task), data->buf + data->have,
-                                 data->asked, g_task_get_priority (task),
-                                 g_task_get_cancellable (task), read_cb, task);
-}
+static const FoctetMessageFormat message_format = {
+  .name = "relay",
+  .length_size = 2,
+  .max_body = FOCTET_RELAY_MESSAGE_MAX_BODY,
+  .parse = parse_message,
+  .free_message = (GDestroyNotify) foctet_relay_message_free,
+  .type_name = foctet_relay_message_type_to_string,
+};
 
 /**
  * foctet_relay_message_read_async:
@@ -1628,19 +1563,8 @@ foctet_relay_message_read_in_async (GInputStream          *stream,
                                     GAsyncReadyCallback    callback,
                                     gpointer               user_data)
 {
-  GTask *task;
-  ReadData *data;
-
-  g_return_if_fail (G_IS_INPUT_STREAM (stream));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-
-  task = g_task_new (stream, cancellable, callback, user_data);
-  g_task_set_source_tag (task, foctet_relay_message_read_async);
-  g_task_set_priority (task, io_priority);
-  data = g_new0 (ReadData, 1);
-  data->set = set;
-  g_task_set_task_data (task, data, g_free);
-  read_more (task);
+  foctet_message_read_async (stream, &message_format, GINT_TO_POINTER (set), io_priority, cancellable,
+                             callback, user_data);
 }
 
 /**
@@ -1656,24 +1580,7 @@ foctet_relay_message_read_finish (GInputStream  *stream,
                                   GAsyncResult  *result,
                                   GError       **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, stream), NULL);
-  g_return_val_if_fail (g_async_result_is_tagged (result, foctet_relay_message_read_async), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-static void
-write_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  GError *error = NULL;
-
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
+  return foctet_message_read_finish (stream, result, error);
 }
 
 /**
@@ -1696,20 +1603,12 @@ foctet_relay_message_write_async (GOutputStream            *stream,
                                   GAsyncReadyCallback       callback,
                                   gpointer                  user_data)
 {
-  GTask *task;
-  GBytes *bytes;
+  g_autoptr(GBytes) bytes = NULL;
 
-  g_return_if_fail (G_IS_OUTPUT_STREAM (stream));
   g_return_if_fail (message != NULL && message_is_well_formed (message));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (stream, cancellable, callback, user_data);
-  g_task_set_source_tag (task, foctet_relay_message_write_async);
-  g_task_set_priority (task, io_priority);
   bytes = foctet_relay_message_encode (message);
-  g_task_set_task_data (task, bytes, (GDestroyNotify) g_bytes_unref);
-  g_output_stream_write_all_async (stream, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
-                                   io_priority, cancellable, write_cb, task);
+  foctet_message_write_async (stream, bytes, io_priority, cancellable, callback, user_data);
 }
 
 /**
@@ -1726,10 +1625,7 @@ foctet_relay_message_write_finish (GOutputStream  *stream,
                                    GAsyncResult   *result,
                                    GError        **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, stream), FALSE);
-  g_return_val_if_fail (g_async_result_is_tagged (result, foctet_relay_message_write_async), FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return foctet_message_write_finish (stream, result, error);
 }
 
 /**
