@@ -9,7 +9,7 @@ packages=(
   libgnutls28-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libedit-dev libqrencode-dev
   gnutls-bin openssl python3-gi gir1.2-glib-2.0 procps gi-docgen
   golang-go golang-github-hashicorp-yamux-dev golang-github-lucas-clemente-quic-go-dev
-  iproute2 nftables tcpdump avahi-daemon avahi-utils dbus-daemon
+  iproute2 nftables tcpdump avahi-daemon avahi-utils dbus-daemon zbar-tools
 )
 
 missing=()

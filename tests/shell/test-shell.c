@@ -1206,6 +1206,206 @@ receive_stalled (const char *path,
   return g_string_free (reader.text, FALSE);
 }
 
+/* Runs send on @paths with its stderr on a terminal, until it says it
+ * waits for a receiver; stops it; returns what the terminal showed (line
+ * ends as written, without the terminal's carriage returns). */
+static char *
+send_on_terminal (const char         *plugin_path,
+                  const char         *key,
+                  gboolean            quiet,
+                  const char * const *listen,
+                  const char         *file,
+                  char              **ticket_text)
+{
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  struct winsize size = { .ws_row = 50, .ws_col = 200 };
+  PtyReader reader = { g_string_new (NULL), FALSE };
+  g_autoptr(GString) text = NULL;
+  int master, slave;
+
+  g_ptr_array_add (argv, (char *) g_getenv ("FOCTET_SHELL"));
+  g_ptr_array_add (argv, (char *) "--identity");
+  g_ptr_array_add (argv, (char *) key);
+  if (quiet)
+    g_ptr_array_add (argv, (char *) "-q");
+  g_ptr_array_add (argv, (char *) "send");
+  g_ptr_array_add (argv, (char *) file);
+  for (guint i = 0; listen[i] != NULL; i++)
+    {
+      g_ptr_array_add (argv, (char *) "--listen");
+      g_ptr_array_add (argv, (char *) listen[i]);
+    }
+  g_ptr_array_add (argv, NULL);
+
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", plugin_path, TRUE);
+  g_assert_cmpint (openpty (&master, &slave, NULL, NULL, &size), ==, 0);
+  g_assert_true (g_unix_set_fd_nonblocking (master, TRUE, NULL));
+  g_subprocess_launcher_take_stderr_fd (launcher, slave);
+  sender = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_clear_object (&launcher);           /* closes our copy of the terminal's other side */
+  g_unix_fd_add (master, G_IO_IN | G_IO_HUP | G_IO_ERR, pty_readable_cb, &reader);
+
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (sender));
+  *ticket_text = read_line (out);
+  g_assert_true (g_str_has_prefix (*ticket_text, "foctet"));
+  if (!quiet)
+    {
+      gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+
+      while (strstr (reader.text->str, "waiting for a receiver") == NULL)
+        {
+          g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+          g_main_context_iteration (NULL, TRUE);
+        }
+    }
+  g_subprocess_send_signal (sender, SIGTERM);
+  wait_exit (sender, 1);
+  foctet_test_wait_for (&reader.closed, TIMEOUT);
+  close (master);
+
+  text = g_string_new (reader.text->str);
+  g_string_free (reader.text, TRUE);
+  g_string_replace (text, "\r", "", 0);
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+/* The QR code's lines in @text (nothing but half blocks and spaces) as a
+ * PBM image, four pixels a module and eight modules of light border
+ * more: a dark module (a space) black, a light one (drawn) white. */
+static GBytes *
+qr_drawing_to_pbm (const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func (g_free);
+  GString *pbm = g_string_new (NULL);
+  const guint scale = 4, border = 8;
+  guint width = 0, side;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *p = lines[i];
+      g_autofree gboolean *top = NULL, *bottom = NULL;
+      guint n = g_utf8_strlen (lines[i], -1), x = 0;
+      gboolean only_blocks = n > 0 && g_utf8_validate (lines[i], -1, NULL);
+
+      for (const char *q = p; only_blocks && *q != '\0'; q = g_utf8_next_char (q))
+        only_blocks = strchr (" ", *q) != NULL || g_str_has_prefix (q, "█") || g_str_has_prefix (q, "▀") ||
+                      g_str_has_prefix (q, "▄");
+      if (!only_blocks || strspn (lines[i], " ") == strlen (lines[i]))
+        continue;
+      if (width == 0)
+        width = n;
+      g_assert_cmpuint (n, ==, width);
+      top = g_new0 (gboolean, width);
+      bottom = g_new0 (gboolean, width);
+      for (; *p != '\0'; p = g_utf8_next_char (p), x++)
+        {
+          /* TRUE: light */
+          top[x] = g_str_has_prefix (p, "█") || g_str_has_prefix (p, "▀");
+          bottom[x] = g_str_has_prefix (p, "█") || g_str_has_prefix (p, "▄");
+        }
+      g_ptr_array_add (rows, g_steal_pointer (&top));
+      g_ptr_array_add (rows, g_steal_pointer (&bottom));
+    }
+  /* The code and its quiet zone are square; an odd side leaves the last
+   * line's lower half below it. */
+  g_assert_cmpuint (width, >=, 21);
+  g_assert_cmpuint (rows->len, ==, width + width % 2);
+  side = (width + 2 * border) * scale;
+  g_string_append_printf (pbm, "P1\n%u %u\n", side, side);
+  for (guint y = 0; y < side; y++)
+    {
+      for (guint x = 0; x < side; x++)
+        {
+          guint my = y / scale, mx = x / scale;
+          gboolean light = TRUE;
+
+          if (my >= border && my < border + width && mx >= border && mx < border + width)
+            light = ((gboolean *) rows->pdata[my - border])[mx - border];
+          g_string_append_c (pbm, light ? '0' : '1');
+        }
+      g_string_append_c (pbm, '\n');
+    }
+  return g_string_free_to_bytes (pbm);
+}
+
+/* send draws its ticket as a QR code when stderr is a terminal: read back
+ * from the drawing by zbarimg, it is the ticket, base32 in upper case
+ * (QR's compact alphanumeric mode); with -q, or stderr not a terminal
+ * (every other test), no drawing. */
+static void
+test_send_qr_code (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  g_autofree char *base = g_build_filename (tmpdir, "qr", NULL);
+  g_autofree char *file = g_build_filename (base, "file.txt", NULL);
+  g_autofree char *key = g_build_filename (base, "sender", NULL);
+  g_autofree char *image = g_build_filename (base, "ticket.pbm", NULL);
+  /* Eight addresses: a ticket of about 300 characters. */
+  const char *listen[] = { "tls/127.0.0.1:0", "tls/127.0.0.1:0", "tls/127.0.0.1:0", "tls/127.0.0.1:0",
+                           "tls/127.0.0.1:0", "tls/127.0.0.1:0", "tls/127.0.0.1:0", "tls/127.0.0.1:0", NULL };
+  const char *one[] = { "tls/127.0.0.1:0", NULL };
+  g_autofree char *ticket_text = NULL, *shown = NULL, *upper = NULL, *expected = NULL;
+  g_autofree char *decoded = NULL, *zbar_err = NULL;
+  g_autoptr(GBytes) pbm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(FoctetTicket) read_back = NULL;
+  g_autofree char *read_back_text = NULL, *zbarimg = NULL;
+  int status;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  zbarimg = g_find_program_in_path ("zbarimg");
+  if (zbarimg == NULL)
+    g_error ("zbarimg is not installed (zbar-tools): run ./scripts/deps.sh");
+  g_assert_cmpint (g_mkdir_with_parents (base, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (file, "a file to offer\n", -1, NULL));
+
+  shown = send_on_terminal (path, key, FALSE, listen, file, &ticket_text);
+  g_test_message ("ticket (%zu characters): %s", strlen (ticket_text), ticket_text);
+  pbm = qr_drawing_to_pbm (shown);
+  g_assert_true (g_file_set_contents (image, g_bytes_get_data (pbm, NULL), g_bytes_get_size (pbm), &error));
+  g_assert_no_error (error);
+  {
+    const char *argv[] = { zbarimg, "--raw", "-q", image, NULL };
+
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                 &decoded, &zbar_err, &status, &error));
+    g_assert_no_error (error);
+  }
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("zbarimg read no QR code from the drawing (%s): %s", zbar_err, shown);
+  g_strchomp (decoded);
+  upper = g_ascii_strup (ticket_text + strlen ("foctet"), -1);
+  expected = g_strconcat ("foctet", upper, NULL);
+  g_assert_cmpstr (decoded, ==, expected);
+  ticket = foctet_ticket_parse (ticket_text, &error);
+  g_assert_no_error (error);
+  read_back = foctet_ticket_parse (decoded, &error);
+  g_assert_no_error (error);
+  read_back_text = foctet_ticket_to_string (read_back);
+  g_assert_cmpstr (read_back_text, ==, ticket_text);
+
+  /* -q: the ticket on stdout, nothing on the terminal. */
+  {
+    g_autofree char *quiet_ticket = NULL;
+    g_autofree char *quiet_shown = send_on_terminal (path, key, TRUE, one, file, &quiet_ticket);
+
+    g_assert_true (g_str_has_prefix (quiet_ticket, "foctet"));
+    g_assert_null (strstr (quiet_shown, "█"));
+    g_assert_null (strstr (quiet_shown, "▀"));
+  }
+}
+
 static void
 test_receive_progress (void)
 {
@@ -1559,6 +1759,7 @@ main (int   argc,
   g_test_add_func ("/shell/receive-killed", test_receive_killed);
   g_test_add_func ("/shell/send-killed", test_send_killed);
   g_test_add_func ("/shell/receive-progress", test_receive_progress);
+  g_test_add_func ("/shell/send-qr-code", test_send_qr_code);
   g_test_add_func ("/shell/interactive-transfer", test_interactive_transfer);
   g_test_add_func ("/shell/interrupt-at-prompt", test_interrupt_at_prompt);
   g_test_add_func ("/shell/serve-inbox", test_serve_inbox);
