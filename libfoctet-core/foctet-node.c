@@ -260,7 +260,7 @@ foctet_node_class_init (FoctetNodeClass *klass)
    * FoctetNode:observed-addresses:
    *
    * The node's addresses as others see them (its reflexive addresses):
-   * what relays it holds reservations at report, "host:port" each.  See
+   * what the relays it is connected to report, "host:port" each.  See
    * [method@Foctet.Node.get_observed_addresses].
    */
   properties[PROP_OBSERVED_ADDRESSES] =
@@ -665,7 +665,7 @@ foctet_node_add_transport (FoctetNode      *self,
  * @self: a [class@Foctet.Node]
  *
  * The node's reflexive addresses: where the other side of its
- * connections sees it coming from, as relays it holds a reservation at
+ * connections sees it coming from, as the relays it is connected to
  * report it (a relay transport exposes them as its "observed-addresses"
  * property; so may any transport).  Behind a NAT these are the NAT's
  * public addresses, the ones hole punching will use.

@@ -42,6 +42,8 @@ type_is_known (FoctetRelayMessageSet set,
 {
   if (set == FOCTET_RELAY_MESSAGES_DIRECTORY)
     return type >= FOCTET_RELAY_MESSAGE_OK && type <= FOCTET_RELAY_MESSAGE_FOUND;
+  if (set == FOCTET_RELAY_MESSAGES_OBSERVED)
+    return type == FOCTET_RELAY_MESSAGE_ERROR || type == FOCTET_RELAY_MESSAGE_OBSERVED;
   if (set == FOCTET_RELAY_MESSAGES_RAW)
     return type == FOCTET_RELAY_MESSAGE_CONNECT || type == FOCTET_RELAY_MESSAGE_OK ||
            type == FOCTET_RELAY_MESSAGE_ERROR || type == FOCTET_RELAY_MESSAGE_RAW_CIRCUIT ||
@@ -55,7 +57,7 @@ type_is_known (FoctetRelayMessageSet set,
  *
  * Returns: the name used in the specification ("RESERVE", "RESERVE_OK",
  *   "CONNECT", "INCOMING", "OK", "ERROR", "PUBLISH", "LOOKUP", "FOUND",
- *   "RAW_CIRCUIT", "INCOMING_RAW"),
+ *   "RAW_CIRCUIT", "INCOMING_RAW", "OBSERVED"),
  *   or "unknown"
  */
 const char *
@@ -85,6 +87,8 @@ foctet_relay_message_type_to_string (guint8 type)
       return "RAW_CIRCUIT";
     case FOCTET_RELAY_MESSAGE_INCOMING_RAW:
       return "INCOMING_RAW";
+    case FOCTET_RELAY_MESSAGE_OBSERVED:
+      return "OBSERVED";
     default:
       return "unknown";
     }
@@ -393,6 +397,38 @@ foctet_relay_message_new_reserve_ok (guint32      ttl,
 }
 
 /**
+ * foctet_relay_message_new_observed:
+ * @observed_address: where the relay sees the client's connection come
+ *   from, as for foctet_relay_message_new_reserve_ok()
+ * @error: return location for a #GError
+ *
+ * Makes the relay's answer on an observed stream.  An address a ticket
+ * could not hold fails with %FOCTET_ERROR_INVALID_ARGUMENT.
+ *
+ * Returns: (transfer full): an OBSERVED message, or %NULL on error
+ */
+FoctetRelayMessage *
+foctet_relay_message_new_observed (const char  *observed_address,
+                                   GError     **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  FoctetRelayMessage *self;
+
+  g_return_val_if_fail (observed_address != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!validate_address (observed_address, strlen (observed_address), &local_error))
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                   "Invalid observed address for a relay OBSERVED message: %s", local_error->message);
+      return NULL;
+    }
+  self = message_new (FOCTET_RELAY_MESSAGE_OBSERVED);
+  self->address = g_strdup (observed_address);
+  return self;
+}
+
+/**
  * foctet_relay_message_new_connect:
  * @target: the node the dialer wants a circuit to
  *
@@ -665,6 +701,8 @@ message_is_well_formed (const FoctetRelayMessage *self)
     case FOCTET_RELAY_MESSAGE_INCOMING:
       return self->node_id != NULL && self->address != NULL &&
              strlen (self->address) <= FOCTET_RELAY_ADDRESS_MAX;
+    case FOCTET_RELAY_MESSAGE_OBSERVED:
+      return self->address != NULL && strlen (self->address) <= FOCTET_RELAY_ADDRESS_MAX;
     case FOCTET_RELAY_MESSAGE_ERROR:
       return self->error_text != NULL && strlen (self->error_text) <= FOCTET_RELAY_ERROR_TEXT_MAX;
     case FOCTET_RELAY_MESSAGE_PUBLISH:
@@ -790,6 +828,9 @@ foctet_relay_message_encode (const FoctetRelayMessage *self)
       append_node_id (out, self->node_id);
       append_address (out, self->address);
       break;
+    case FOCTET_RELAY_MESSAGE_OBSERVED:
+      append_address (out, self->address);
+      break;
     case FOCTET_RELAY_MESSAGE_RAW_CIRCUIT:
       append_port_token (out, self);
       break;
@@ -871,6 +912,15 @@ check_length (guint8    type,
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                        "relay INCOMING message has a %u-byte body; the caller NodeId and the "
                        "address length alone take %d", length, INCOMING_FIXED);
+          return FALSE;
+        }
+      break;
+    case FOCTET_RELAY_MESSAGE_OBSERVED:
+      if (length < ADDR_LEN_SIZE)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                       "relay OBSERVED message has a %u-byte body; the address length alone takes %d",
+                       length, ADDR_LEN_SIZE);
           return FALSE;
         }
       break;
@@ -1084,6 +1134,11 @@ parse_body (guint8         type,
       if (message->address == NULL)
         return NULL;
       break;
+    case FOCTET_RELAY_MESSAGE_OBSERVED:
+      message->address = parse_address (name, "observed address", body, length, error);
+      if (message->address == NULL)
+        return NULL;
+      break;
     case FOCTET_RELAY_MESSAGE_ERROR:
       {
         const char *text = (const char *) body + CODE_SIZE;
@@ -1282,6 +1337,9 @@ foctet_relay_message_parse_in (FoctetRelayMessageSet   set,
       else if (set == FOCTET_RELAY_MESSAGES_RAW)
         g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                      "unknown relay raw-circuit message type 0x%02x", type);
+      else if (set == FOCTET_RELAY_MESSAGES_OBSERVED)
+        g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                     "unknown relay observed-address message type 0x%02x", type);
       else
         g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                      "unknown relay message type 0x%02x", type);
@@ -1327,6 +1385,8 @@ foctet_relay_message_to_string (const FoctetRelayMessage *self)
     case FOCTET_RELAY_MESSAGE_RESERVE_OK:
       return g_strdup_printf ("%s ttl %" G_GUINT32_FORMAT " s, observed address %s",
                               name, self->ttl, self->address);
+    case FOCTET_RELAY_MESSAGE_OBSERVED:
+      return g_strdup_printf ("%s address %s", name, self->address);
     case FOCTET_RELAY_MESSAGE_CONNECT:
     case FOCTET_RELAY_MESSAGE_INCOMING:
       {

@@ -25,6 +25,10 @@
  *  10 RAW_CIRCUIT  port (u16) | token (32)
  *  11 INCOMING_RAW caller NodeId (32) | port (u16) | token (32) | addr_len (1) | caller's address
  *
+ * and the observed stream (observed/1) carries ERROR and
+ *
+ *  12 OBSERVED     addr_len (1) | the client's address as the relay sees it
+ *
  * Each family of streams knows its own types only: a PUBLISH on a reserve
  * stream is an unknown type there, as a RESERVE is on a lookup stream.
  *
@@ -61,6 +65,9 @@ G_BEGIN_DECLS
  * raw-circuit port and claims its end with a one-time token. */
 #define FOCTET_RELAY_PROTOCOL_CONNECT_RAW "foctet-relay/connect-raw/1"
 #define FOCTET_RELAY_PROTOCOL_INCOMING_RAW "foctet-relay/incoming-raw/1"
+/* Any client: where does the relay see me?  (A reserving one learns it
+ * from RESERVE_OK too.) */
+#define FOCTET_RELAY_PROTOCOL_OBSERVED "foctet-relay/observed/1"
 
 /* A raw-circuit token: random, single use. */
 #define FOCTET_RELAY_TOKEN_SIZE 32
@@ -97,6 +104,8 @@ G_BEGIN_DECLS
  *   streams: OK, ERROR, PUBLISH, LOOKUP, FOUND
  * @FOCTET_RELAY_MESSAGES_RAW: the types of the connect-raw and
  *   incoming-raw streams: CONNECT, OK, ERROR, RAW_CIRCUIT, INCOMING_RAW
+ * @FOCTET_RELAY_MESSAGES_OBSERVED: the types of the observed stream:
+ *   ERROR, OBSERVED
  *
  * Which message types a stream's protocol knows; any other type read on
  * it is an unknown type.
@@ -105,6 +114,7 @@ typedef enum {
   FOCTET_RELAY_MESSAGES_CIRCUIT,
   FOCTET_RELAY_MESSAGES_DIRECTORY,
   FOCTET_RELAY_MESSAGES_RAW,
+  FOCTET_RELAY_MESSAGES_OBSERVED,
 } FoctetRelayMessageSet;
 
 /**
@@ -133,6 +143,8 @@ typedef enum {
  * @FOCTET_RELAY_MESSAGE_INCOMING_RAW: relay → target on an incoming-raw
  *   stream: `node_id` at `address` wants a circuit to you; claim your end
  *   with `token` on the relay's raw-circuit `port`
+ * @FOCTET_RELAY_MESSAGE_OBSERVED: relay → client on an observed stream:
+ *   the relay sees the client's connection come from `address`
  *
  * The message types; the values are the wire's.
  */
@@ -148,6 +160,7 @@ typedef enum {
   FOCTET_RELAY_MESSAGE_FOUND = 9,
   FOCTET_RELAY_MESSAGE_RAW_CIRCUIT = 10,
   FOCTET_RELAY_MESSAGE_INCOMING_RAW = 11,
+  FOCTET_RELAY_MESSAGE_OBSERVED = 12,
 } FoctetRelayMessageType;
 
 /**
@@ -209,7 +222,8 @@ typedef enum {
  *   looked up; otherwise %NULL
  * @address: RESERVE_OK: the client's address as the relay observed it;
  *   INCOMING: the caller's, as the relay observed it; FOUND: the
- *   target's, as the relay observed it; "host:port" as in tickets
+ *   target's, as the relay observed it; OBSERVED: the client's, as
+ *   the relay observed it; "host:port" as in tickets
  *   (PROTOCOL §6), port 1–65535; otherwise %NULL
  * @port: RAW_CIRCUIT, INCOMING_RAW: the relay's raw-circuit TCP port,
  *   1–65535, on the host the node reached the relay at; otherwise 0
@@ -258,6 +272,8 @@ FoctetRelayMessage *foctet_relay_message_new_found (guint32      ttl,
                                                     const char  *observed_address,
                                                     GPtrArray   *entries,
                                                     GError     **error);
+FoctetRelayMessage *foctet_relay_message_new_observed (const char  *observed_address,
+                                                       GError     **error);
 FoctetRelayMessage *foctet_relay_message_new_raw_circuit (guint16       port,
                                                          const guint8 *token);
 FoctetRelayMessage *foctet_relay_message_new_incoming_raw (const FoctetNodeId  *caller,

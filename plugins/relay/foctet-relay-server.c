@@ -58,6 +58,33 @@ relay_server_refuse (RelayServer  *self,
   relay_write_last_message (stream, message, NULL, "send a relay refusal");
 }
 
+/* An observed stream: the client's address as this relay sees it, in
+ * one OBSERVED message (PROTOCOL §7: the relay tells each client its
+ * reflexive address; a reserving client also finds it in RESERVE_OK). */
+static void
+handle_observed (FoctetNode       *node,
+                 FoctetConnection *connection,
+                 FoctetStream     *stream,
+                 gpointer          user_data)
+{
+  RelayServer *self = user_data;
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (self->stopped)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      return;
+    }
+  message = foctet_relay_message_new_observed (foctet_connection_get_remote_address (connection), &error);
+  if (message == NULL)
+    {
+      relay_server_refuse (self, stream, FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR, "%s", error->message);
+      return;
+    }
+  relay_write_last_message (stream, message, NULL, "send OBSERVED");
+}
+
 /* ------------------------------------------------------------------ */
 /* Public                                                              */
 
@@ -126,6 +153,7 @@ relay_server_stop (RelayServer *self)
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_PUBLISH, NULL, NULL, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_LOOKUP, NULL, NULL, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT_RAW, NULL, NULL, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_OBSERVED, NULL, NULL, NULL);
   relay_server_directory_stop (self);
   relay_server_circuits_stop (self);
   relay_server_reservations_stop (self);
@@ -196,6 +224,7 @@ relay_server_constructed (GObject *object)
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT, relay_server_handle_connect, self, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_PUBLISH, relay_server_handle_publish, self, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_LOOKUP, relay_server_handle_lookup, self, NULL);
+  foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_OBSERVED, handle_observed, self, NULL);
 }
 
 static void

@@ -121,6 +121,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Link, link_unref)
 
 static void link_connect (Link *link);
 static void link_reserve (Link *link);
+static void link_forget_observed (Link *link);
+static void link_ask_observed (Link *link);
 static void dial_on_link (GTask *task);
 static void lookup_on_link (GTask *task);
 
@@ -140,6 +142,18 @@ link_forget_publication (Link *link)
   if (link->publish_stream != NULL)
     foctet_stream_reset (link->publish_stream, FOCTET_CLOSE_CODE_GOING_AWAY);
   g_clear_object (&link->publish_stream);
+}
+
+/* What observed/1 told a link without a reservation goes with its
+ * connection; a reservation's goes with the reservation. */
+static void
+link_forget_observed (Link *link)
+{
+  if (link->reserved || link->observed == NULL)
+    return;
+  g_clear_pointer (&link->observed, g_free);
+  if (link->transport != NULL)
+    notify_observed (link->transport);
 }
 
 static void
@@ -167,6 +181,7 @@ link_drop (Link *link)
   g_cancellable_cancel (link->cancellable);
   relay_clear_source (&link->retry);
   link_forget_reservation (link);
+  link_forget_observed (link);
   if (link->connection != NULL)
     {
       g_clear_signal_handler (&link->closed_id, link->connection);
@@ -274,6 +289,7 @@ link_closed_cb (FoctetConnection *connection,
   g_debug ("Relay %s: connection closed: %s", link->address, error != NULL ? error->message : "normally");
   g_clear_signal_handler (&link->closed_id, connection);
   g_clear_object (&link->connection);
+  link_forget_observed (link);
   if (link->listening)
     link_reservation_lost (link, g_error_new (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
                                               "The connection to relay %s closed%s%s", link->address,
@@ -1037,6 +1053,8 @@ link_connected_cb (GObject      *source,
   link_accept_next (link);
   if (link->listening)
     link_reserve (link);
+  else
+    link_ask_observed (link);
   for (guint i = 0; i < waiters->len; i++)
     {
       GTask *waiter = g_ptr_array_index (waiters, i);
@@ -1046,6 +1064,86 @@ link_connected_cb (GObject      *source,
       else
         dial_on_link (g_object_ref (waiter));
     }
+}
+
+/* ---- Where the relay sees us, without a reservation ---------------- */
+
+typedef struct {
+  Link *link;
+  FoctetStream *stream;
+} AskObserved;
+
+static void
+ask_observed_free (AskObserved *ask)
+{
+  link_unref (ask->link);
+  g_clear_object (&ask->stream);
+  g_free (ask);
+}
+
+static void
+observed_reply_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  AskObserved *ask = user_data;
+  Link *link = ask->link;
+  g_autoptr(FoctetRelayMessage) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = foctet_relay_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (reply == NULL || reply->type != FOCTET_RELAY_MESSAGE_OBSERVED)
+    {
+      g_autofree char *what = reply != NULL ? foctet_relay_message_to_string (reply) : NULL;
+
+      g_debug ("Relay %s: no observed address: %s", link->address, what != NULL ? what : error->message);
+      foctet_stream_reset (ask->stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
+    }
+  else if (link->transport != NULL && !link->reserved && link->connection != NULL &&
+           g_strcmp0 (link->observed, reply->address) != 0)
+    {
+      g_free (link->observed);
+      link->observed = g_strdup (reply->address);
+      g_debug ("Relay %s: it sees us at %s", link->address, reply->address);
+      notify_observed (link->transport);
+    }
+  ask_observed_free (ask);
+}
+
+static void
+observed_opened_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  AskObserved *ask = user_data;
+  g_autoptr(GError) error = NULL;
+
+  ask->stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
+  if (ask->stream == NULL)
+    {
+      g_debug ("Relay %s: no observed stream: %s", ask->link->address, error->message);
+      ask_observed_free (ask);
+      return;
+    }
+  /* The header says it all: nothing more is written.  A relay without
+   * observed/1 refuses the stream, and the read below says so. */
+  foctet_stream_close_write_async (ask->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (ask->stream)),
+                                      FOCTET_RELAY_MESSAGES_OBSERVED, G_PRIORITY_DEFAULT, ask->link->cancellable,
+                                      observed_reply_cb, ask);
+}
+
+/* A link without a reservation asks the relay where it sees us (PROTOCOL
+ * §7), for the observed-addresses property and the local address of its
+ * circuits; a reservation's RESERVE_OK says it otherwise. */
+static void
+link_ask_observed (Link *link)
+{
+  AskObserved *ask = g_new0 (AskObserved, 1);
+
+  ask->link = link_ref (link);
+  foctet_connection_open_stream_async (link->connection, FOCTET_RELAY_PROTOCOL_OBSERVED, link->cancellable,
+                                       observed_opened_cb, ask);
 }
 
 static void
@@ -1861,8 +1959,9 @@ relay_transport_class_init (RelayTransportClass *klass)
   /**
    * RelayTransport:observed-addresses:
    *
-   * This node's addresses as the relays it holds reservations at see
-   * them (its reflexive addresses), "host:port" each.
+   * This node's addresses as the relays it is connected to see them
+   * (its reflexive addresses), "host:port" each: from RESERVE_OK where
+   * it holds a reservation, else from the relay's observed stream.
    */
   properties[PROP_OBSERVED_ADDRESSES] =
     g_param_spec_boxed ("observed-addresses", NULL, NULL, G_TYPE_STRV,

@@ -4,8 +4,10 @@
  * The input is what a peer wrote on a control stream: messages one after
  * another, parsed until one is refused or the bytes run out — once as the
  * messages of the circuit streams (reserve, connect, incoming: types 1–6)
- * and once as those of the directory's (publish, lookup: types 5–9, with
- * the entries of PUBLISH and FOUND).  Invariants:
+ * once as those of the directory's (publish, lookup: types 5–9, with
+ * the entries of PUBLISH and FOUND), once as those of the raw-circuit
+ * streams (3, 5, 6, 10, 11) and once as those of the observed stream (6,
+ * 12).  Invariants:
  *  - the verdict on each message is the one the framing rules give,
  *    worked out independently (type, length, body size per type, ttl,
  *    address length); addresses and texts the parser refuses are the ones
@@ -96,6 +98,8 @@ type_known (FoctetRelayMessageSet set,
     return type >= 5 && type <= 9;
   if (set == FOCTET_RELAY_MESSAGES_RAW)
     return type == 3 || type == 5 || type == 6 || type == 10 || type == 11;
+  if (set == FOCTET_RELAY_MESSAGES_OBSERVED)
+    return type == 6 || type == 12;
   return type >= 1 && type <= 6;
 }
 
@@ -160,6 +164,9 @@ framing_verdict (FoctetRelayMessageSet  set,
     case 11:  /* INCOMING_RAW: NodeId, port, token, addr_len */
       minimum = 67;
       break;
+    case 12:  /* OBSERVED: addr_len */
+      minimum = 1;
+      break;
     default:
       abort ();
     }
@@ -178,6 +185,8 @@ framing_verdict (FoctetRelayMessageSet  set,
       (type == 11 && (p[HEADER + 32] | p[HEADER + 33]) == 0))
     return VERDICT_REFUSED;
   if (type == 11 && p[HEADER + 66] != length - 67)
+    return VERDICT_REFUSED;
+  if (type == 12 && p[HEADER] != length - 1)
     return VERDICT_REFUSED;
   if (type == 7 && !entries_framed (p + HEADER, length))
     return VERDICT_REFUSED;
@@ -205,8 +214,9 @@ contents_valid (const guint8 *p)
     case 2:
     case 4:
     case 11:
+    case 12:
       {
-        const guint8 *field = body + (p[0] == 2 ? 4 : p[0] == 4 ? 32 : 66);
+        const guint8 *field = body + (p[0] == 2 ? 4 : p[0] == 4 ? 32 : p[0] == 11 ? 66 : 0);
 
         return field[0] > 0 &&
                foctet_parse_host_port_len ((const char *) field + 1, field[0], FALSE, NULL, NULL, NULL);
@@ -270,6 +280,9 @@ rebuild (const FoctetRelayMessage *message)
       copy = foctet_relay_message_new_incoming_raw (message->node_id, message->address, message->port,
                                                     message->token, NULL);
       break;
+    case FOCTET_RELAY_MESSAGE_OBSERVED:
+      copy = foctet_relay_message_new_observed (message->address, NULL);
+      break;
     default:
       abort ();
     }
@@ -313,7 +326,8 @@ check_accepted (FoctetRelayMessageSet     set,
         message->type == FOCTET_RELAY_MESSAGE_LOOKUP || message->type == FOCTET_RELAY_MESSAGE_INCOMING_RAW)) ||
       ((message->address != NULL) !=
        (message->type == FOCTET_RELAY_MESSAGE_RESERVE_OK || message->type == FOCTET_RELAY_MESSAGE_INCOMING ||
-        message->type == FOCTET_RELAY_MESSAGE_FOUND || message->type == FOCTET_RELAY_MESSAGE_INCOMING_RAW)) ||
+        message->type == FOCTET_RELAY_MESSAGE_FOUND || message->type == FOCTET_RELAY_MESSAGE_INCOMING_RAW ||
+        message->type == FOCTET_RELAY_MESSAGE_OBSERVED)) ||
       ((message->port != 0) !=
        (message->type == FOCTET_RELAY_MESSAGE_RAW_CIRCUIT || message->type == FOCTET_RELAY_MESSAGE_INCOMING_RAW)) ||
       ((message->entries != NULL) !=
@@ -540,6 +554,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   run (context, FOCTET_RELAY_MESSAGES_CIRCUIT, data, size);
   run (context, FOCTET_RELAY_MESSAGES_DIRECTORY, data, size);
   run (context, FOCTET_RELAY_MESSAGES_RAW, data, size);
+  run (context, FOCTET_RELAY_MESSAGES_OBSERVED, data, size);
   check_preamble (data, size);
   while (g_main_context_pending (context))
     g_main_context_iteration (context, FALSE);

@@ -496,7 +496,8 @@ test_names (void)
 {
   static const char * const type_names[] = { "unknown", "RESERVE", "RESERVE_OK", "CONNECT",
                                              "INCOMING", "OK", "ERROR", "PUBLISH", "LOOKUP",
-                                             "FOUND", "RAW_CIRCUIT", "INCOMING_RAW", "unknown" };
+                                             "FOUND", "RAW_CIRCUIT", "INCOMING_RAW", "OBSERVED",
+                                             "unknown" };
   static const char * const descriptions[] = {
     NULL,
     "malformed request",
@@ -1656,6 +1657,124 @@ test_raw_preamble (void)
   g_free (garbled);
 }
 
+static FoctetRelayMessage *
+parse_observed (const guint8  *data,
+                gsize          len,
+                GError       **error)
+{
+  FoctetRelayMessage *message = NULL;
+  gsize consumed = 0;
+
+  if (!foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_OBSERVED, data, len, &consumed, &message, error))
+    return NULL;
+  g_assert_cmpuint (consumed, ==, len);
+  return message;
+}
+
+static void
+assert_observed_rejected (const guint8 *data,
+                          gsize         len,
+                          const char   *what)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetRelayMessage) message = parse_observed (data, len, &error);
+
+  g_assert_null (message);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+  g_test_message ("%s", error->message);
+  if (strstr (error->message, what) == NULL)
+    g_error ("“%s” does not say “%s”", error->message, what);
+}
+
+/* OBSERVED, the answer on an observed stream: 0c | len | n | address[n]. */
+static void
+test_observed_layout (void)
+{
+  static const guint8 expected[] = { 0x0c, 0x00, 0x0f, 0x0e, '1', '9', '2', '.', '0', '.', '2', '.', '1',
+                                     ':', '4', '4', '3', '3' };
+  g_autoptr(FoctetRelayMessage) message = NULL;
+  g_autoptr(FoctetRelayMessage) parsed = NULL;
+  g_autoptr(GBytes) again = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  message = foctet_relay_message_new_observed ("192.0.2.1:4433", &error);
+  g_assert_no_error (error);
+  assert_encoding (message, expected, sizeof expected);
+  parsed = parse_observed (expected, sizeof expected, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_OBSERVED);
+  g_assert_cmpstr (parsed->address, ==, "192.0.2.1:4433");
+  again = foctet_relay_message_encode (parsed);
+  g_assert_cmpmem (g_bytes_get_data (again, NULL), g_bytes_get_size (again), expected, sizeof expected);
+  text = foctet_relay_message_to_string (parsed);
+  g_assert_cmpstr (text, ==, "OBSERVED address 192.0.2.1:4433");
+
+  /* A prefix is not refused: more is needed. */
+  for (gsize len = 0; len < sizeof expected; len++)
+    {
+      g_autoptr(FoctetRelayMessage) partial = parse_observed (expected, len, &error);
+
+      g_assert_no_error (error);
+      g_assert_null (partial);
+    }
+
+  /* The constructor refuses what a ticket could not hold. */
+  g_assert_null (foctet_relay_message_new_observed ("192.0.2.1:0", &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_observed_sets (void)
+{
+  static const guint8 observed[] = { 0x0c, 0x00, 0x04, 0x03, 'a', ':', '1' };
+  static const guint8 reserve[] = { 0x01, 0x00, 0x00 };
+  static const guint8 ok[] = { 0x05, 0x00, 0x00 };
+  static const guint8 found[] = { 0x09, 0x00, 0x00 };
+  g_autoptr(FoctetRelayMessage) refusal = foctet_relay_message_new_error (5, "no");
+  g_autoptr(GBytes) refusal_bytes = foctet_relay_message_encode (refusal);
+  g_autoptr(FoctetRelayMessage) parsed = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize consumed = 0;
+
+  /* OBSERVED is unknown on every other family of streams... */
+  g_assert_false (foctet_relay_message_parse (observed, sizeof observed, &consumed, &parsed, &error));
+  g_assert_cmpstr (error->message, ==, "unknown relay message type 0x0c");
+  g_clear_error (&error);
+  g_assert_false (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_DIRECTORY, observed, sizeof observed,
+                                                 &consumed, &parsed, &error));
+  g_assert_cmpstr (error->message, ==, "unknown relay directory message type 0x0c");
+  g_clear_error (&error);
+
+  /* ...and an observed stream knows ERROR and OBSERVED only. */
+  assert_observed_rejected (reserve, sizeof reserve, "unknown relay observed-address message type 0x01");
+  assert_observed_rejected (ok, sizeof ok, "unknown relay observed-address message type 0x05");
+  assert_observed_rejected (found, sizeof found, "unknown relay observed-address message type 0x09");
+  parsed = parse_observed (g_bytes_get_data (refusal_bytes, NULL), g_bytes_get_size (refusal_bytes), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_ERROR);
+  g_assert_cmpuint (parsed->error_code, ==, 5);
+}
+
+static void
+test_observed_reject (void)
+{
+  static const guint8 empty[] = { 0x0c, 0x00, 0x00 };
+  static const guint8 past_end[] = { 0x0c, 0x00, 0x04, 0x04, 'a', ':', '1' };
+  static const guint8 trailing[] = { 0x0c, 0x00, 0x05, 0x03, 'a', ':', '1', 0 };
+  static const guint8 port_zero[] = { 0x0c, 0x00, 0x04, 0x03, 'a', ':', '0' };
+  static const guint8 no_port[] = { 0x0c, 0x00, 0x02, 0x01, 'a' };
+  static const guint8 too_long[] = { 0x0c, 0x04, 0x01 };
+
+  assert_observed_rejected (empty, sizeof empty,
+                            "relay OBSERVED message has a 0-byte body; the address length alone takes 1");
+  assert_observed_rejected (past_end, sizeof past_end, "observed address length 4 runs past the end of the body");
+  assert_observed_rejected (trailing, sizeof trailing, "1 bytes after the observed address");
+  assert_observed_rejected (port_zero, sizeof port_zero, "bad observed address");
+  assert_observed_rejected (no_port, sizeof no_port, "bad observed address");
+  assert_observed_rejected (too_long, sizeof too_long, "relay OBSERVED message has length 1025; the most is 1024");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1689,6 +1808,9 @@ main (int   argc,
   g_test_add_func ("/relay/message/raw/sets", test_raw_sets);
   g_test_add_func ("/relay/message/raw/reject", test_raw_reject);
   g_test_add_func ("/relay/message/raw/preamble", test_raw_preamble);
+  g_test_add_func ("/relay/message/observed/layout", test_observed_layout);
+  g_test_add_func ("/relay/message/observed/sets", test_observed_sets);
+  g_test_add_func ("/relay/message/observed/reject", test_observed_reject);
 
   return g_test_run ();
 }

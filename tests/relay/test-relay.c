@@ -246,6 +246,12 @@ fixture_teardown (Fixture       *fixture,
 /* ------------------------------------------------------------------ */
 
 static void
+set_true (gboolean *flag)
+{
+  *flag = TRUE;
+}
+
+static void
 test_ping_perf (Fixture       *fixture,
                 gconstpointer  data)
 {
@@ -278,6 +284,30 @@ test_ping_perf (Fixture       *fixture,
   g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
   g_assert_true (foctet_node_id_equal (foctet_connection_get_peer_id (connection),
                                        foctet_node_get_node_id (fixture->server)));
+
+  /* The client holds no reservation; the relay tells it where it sees it
+   * all the same (PROTOCOL §7: each client), on an observed stream. */
+  g_strfreev (observed);
+  observed = foctet_node_get_observed_addresses (fixture->client);
+  if (g_strv_length (observed) == 0)
+    {
+      gboolean notified = FALSE;
+      gulong id = g_signal_connect_swapped (fixture->client, "notify::observed-addresses",
+                                            G_CALLBACK (set_true), &notified);
+
+      foctet_test_wait_for (&notified, TIMEOUT);
+      g_signal_handler_disconnect (fixture->client, id);
+      g_strfreev (observed);
+      observed = foctet_node_get_observed_addresses (fixture->client);
+    }
+  g_assert_cmpuint (g_strv_length (observed), ==, 1);
+  g_assert_true (g_str_has_prefix (observed[0], "127.0.0.1:"));
+  {
+    g_auto(GStrv) server_observed = foctet_node_get_observed_addresses (fixture->server);
+
+    /* Another connection: another port. */
+    g_assert_cmpstr (observed[0], !=, server_observed[0]);
+  }
 
   pinger = foctet_pinger_new (connection);
   foctet_pinger_ping_async (pinger, NULL, foctet_test_store_result, &slot);
