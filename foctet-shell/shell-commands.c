@@ -9,9 +9,6 @@
 #include <string.h>
 
 #include <glib-unix.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
 
 #include "foctet-shell.h"
 
@@ -174,33 +171,23 @@ stop_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* TRUE if an interface of this host has an IPv6 address other than
- * loopback and link-local ones: one that a peer could dial. */
+/* TRUE if this host has an IPv6 address a ticket would carry: what a
+ * listener on [::] would list (foctet_transport_expand_listen_address ())
+ * is more than loopback. */
 static gboolean
 host_has_ipv6 (void)
 {
-  struct ifaddrs *list = NULL;
-  gboolean found = FALSE;
+  g_autoptr(GInetAddress) any = g_inet_address_new_any (G_SOCKET_FAMILY_IPV6);
+  g_auto(GStrv) addresses = foctet_transport_expand_listen_address (any, 0);
 
-  if (getifaddrs (&list) != 0)
-    return FALSE;
-  for (struct ifaddrs *i = list; i != NULL && !found; i = i->ifa_next)
-    {
-      const struct in6_addr *a;
-
-      if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET6 || (i->ifa_flags & IFF_UP) == 0)
-        continue;
-      a = &((const struct sockaddr_in6 *) i->ifa_addr)->sin6_addr;
-      found = !IN6_IS_ADDR_LOOPBACK (a) && !IN6_IS_ADDR_LINKLOCAL (a);
-    }
-  freeifaddrs (list);
-  return found;
+  /* Loopback comes last: the first is another if there is one. */
+  return addresses[0] != NULL && !g_str_has_prefix (addresses[0], "[::1]:");
 }
 
 /* The default listen URIs (CLI.md: "both, on all addresses, any port"):
  * quic and tls, for those of the two whose plugin is loaded (or @only),
- * on 0.0.0.0 and — where an interface has an IPv6 address a peer could
- * dial — on [::], any port.  Two listeners per transport rather than one
+ * on 0.0.0.0 and — where an interface has an IPv6 address a ticket
+ * would carry — on [::], any port.  Two listeners per transport rather than one
  * dual-stack socket on [::]: a transport lists a wildcard's interface
  * addresses of its own family only (an IPv6 listener takes IPv6 alone),
  * and each family's listener fails or works on its own. */

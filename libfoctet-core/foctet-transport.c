@@ -5,6 +5,9 @@
 #include "config.h"
 
 #include <ifaddrs.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/if_addr.h>
 #include <net/if.h>
 #include <netinet/in.h>
 
@@ -341,6 +344,50 @@ foctet_socket_address_to_string (GSocketAddress *address)
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (inet));
 }
 
+/* The IPv6 addresses of this host a peer should not be given, from the
+ * kernel's list (/proc/net/if_inet6: address, interface index, prefix
+ * length, scope, flags, name): temporary ones (privacy addresses, for
+ * outgoing connections, replaced every day), deprecated ones (on their
+ * way out), and those that failed or have not finished duplicate address
+ * detection. */
+static GPtrArray *
+unusable_ipv6_addresses (void)
+{
+  GPtrArray *unusable = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents ("/proc/net/if_inet6", &text, NULL, NULL))
+    return unusable;
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char hex[33];
+      guint index, prefix, scope, flags;
+      guint8 bytes[16];
+
+      if (sscanf (lines[i], "%32s %x %x %x %x", hex, &index, &prefix, &scope, &flags) != 5 ||
+          strspn (hex, "0123456789abcdefABCDEF") != 32)
+        continue;
+      if ((flags & (IFA_F_TEMPORARY | IFA_F_DEPRECATED | IFA_F_TENTATIVE | IFA_F_DADFAILED)) == 0)
+        continue;
+      for (guint k = 0; k < 16; k++)
+        bytes[k] = (guint8) (g_ascii_xdigit_value (hex[2 * k]) << 4 | g_ascii_xdigit_value (hex[2 * k + 1]));
+      g_ptr_array_add (unusable, g_inet_address_new_from_bytes (bytes, G_SOCKET_FAMILY_IPV6));
+    }
+  return unusable;
+}
+
+static gboolean
+address_in (GPtrArray    *addresses,
+            GInetAddress *address)
+{
+  for (guint k = 0; k < addresses->len; k++)
+    if (g_inet_address_equal (addresses->pdata[k], address))
+      return TRUE;
+  return FALSE;
+}
+
 static int
 loopback_last (gconstpointer a,
                gconstpointer b)
@@ -357,8 +404,9 @@ loopback_last (gconstpointer a,
  *
  * The addresses to tell peers for a listener: @address itself, or, for a
  * wildcard address (0.0.0.0 or ::), every address of that family the
- * machine's interfaces have (link-local IPv6 left out, loopback last), as
- * PROTOCOL §6 asks of tickets.
+ * machine's interfaces have (loopback last), as PROTOCOL §6 asks of
+ * tickets — but no link-local IPv6 address, and none that is temporary,
+ * deprecated or not through duplicate address detection.
  *
  * Returns: (transfer full) (array zero-terminated=1): "host:port" strings
  */
@@ -378,6 +426,7 @@ foctet_transport_expand_listen_address (GInetAddress *address,
   else
     {
       struct ifaddrs *list = NULL;
+      g_autoptr(GPtrArray) unusable = family == G_SOCKET_FAMILY_IPV6 ? unusable_ipv6_addresses () : NULL;
 
       if (getifaddrs (&list) == 0)
         {
@@ -385,7 +434,6 @@ foctet_transport_expand_listen_address (GInetAddress *address,
             {
               g_autoptr(GSocketAddress) sa = NULL;
               GInetAddress *inet;
-              gboolean seen = FALSE;
 
               if (i->ifa_addr == NULL || (i->ifa_flags & IFF_UP) == 0 ||
                   (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
@@ -396,11 +444,10 @@ foctet_transport_expand_listen_address (GInetAddress *address,
               if (sa == NULL)
                 continue;
               inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (sa));
-              if (g_inet_address_get_family (inet) != family || g_inet_address_get_is_link_local (inet))
+              if (g_inet_address_get_family (inet) != family || g_inet_address_get_is_link_local (inet) ||
+                  (unusable != NULL && address_in (unusable, inet)))
                 continue;
-              for (guint k = 0; k < found->len; k++)
-                seen |= g_inet_address_equal (found->pdata[k], inet);
-              if (!seen)
+              if (!address_in (found, inet))
                 g_ptr_array_add (found, g_object_ref (inet));
             }
           freeifaddrs (list);

@@ -327,6 +327,11 @@ run_ip (const char * const *argv)
   g_assert_true (g_subprocess_get_successful (process));
 }
 
+/* The IPv6 addresses of /netns/shell/default-listen. */
+#define LAB_IPV6_A "fd77:0:0:1::1"
+#define LAB_IPV6_B "fd77:0:0:1::2"
+#define LAB_IPV6_DEPRECATED "fd77:0:0:1::9"
+
 /* Checks the addresses of @kind in @ticket: one on @ipv4 and, with
  * @ipv6, one on it (bracketed); never a wildcard; loopback ones (both
  * families where there is IPv6) after all others.  Returns the IPv6 one. */
@@ -348,6 +353,7 @@ check_default_addresses (FoctetTicket      *ticket,
       gboolean loopback = g_str_has_prefix (addresses[i], "127.") || g_str_has_prefix (addresses[i], "[::1]:");
 
       g_test_message ("%s address %s", foctet_address_kind_to_transport (kind), addresses[i]);
+      g_assert_null (strstr (addresses[i], LAB_IPV6_DEPRECATED));
       g_assert_false (g_str_has_prefix (addresses[i], "0.0.0.0:"));
       g_assert_false (g_str_has_prefix (addresses[i], "[::]:"));
       if (seen_loopback && !loopback)
@@ -370,10 +376,8 @@ check_default_addresses (FoctetTicket      *ticket,
 /* serve without --listen (CLI.md: "both, on all addresses, any port"):
  * quic and tls on every IPv4 address and, once an interface has an IPv6
  * address a peer could dial, on every IPv6 one too; from the other
- * namespace, each transport answers over IPv6 alone. */
-#define LAB_IPV6_A "fd77:0:0:1::1"
-#define LAB_IPV6_B "fd77:0:0:1::2"
-
+ * namespace, each transport answers over IPv6 alone.  A deprecated IPv6
+ * address is never in the ticket, and alone it does not count as IPv6. */
 static void
 test_default_listen (Fixture       *fixture,
                      gconstpointer  data)
@@ -385,6 +389,13 @@ test_default_listen (Fixture       *fixture,
   const char *ipv4 = netns_lab_get_address (fixture->lab, NETNS_SIDE_A);
 
   (void) data;
+  {
+    const char *ip_argv[] = { "ip", "-n", netns_lab_get_namespace (fixture->lab, NETNS_SIDE_A), "-6", "addr", "add",
+                              LAB_IPV6_DEPRECATED "/64", "dev", netns_lab_get_interface (fixture->lab, NETNS_SIDE_A),
+                              "nodad", "preferred_lft", "0", NULL };
+
+    run_ip (ip_argv);
+  }
   for (guint with_ipv6 = 0; with_ipv6 < 2; with_ipv6++)
     {
       g_autoptr(FoctetTicket) ticket = NULL;
