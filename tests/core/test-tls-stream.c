@@ -490,6 +490,134 @@ test_openssl_server_without_alpn (void)
   foctet_test_remove_tree (dir);
 }
 
+/* The next line @in gives, waiting 10 s at most; NULL at its end. */
+static char *
+read_line_bounded (GDataInputStream *in)
+{
+  GAsyncResult *result = NULL;
+  g_autoptr(GError) error = NULL;
+  char *line;
+
+  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &result);
+  result = foctet_test_wait_result (&result, 10);
+  line = g_data_input_stream_read_line_finish_utf8 (in, result, NULL, &error);
+  g_object_unref (result);
+  g_assert_no_error (error);
+  return line;
+}
+
+/* Reads @in until a line starting with @prefix (at most 1000 lines). */
+static void
+expect_line (GDataInputStream *in,
+             const char       *prefix)
+{
+  for (guint i = 0; i < 1000; i++)
+    {
+      g_autofree char *line = read_line_bounded (in);
+
+      if (line == NULL)
+        g_error ("openssl s_server ended before printing “%s”", prefix);
+      if (g_str_has_prefix (line, prefix))
+        return;
+    }
+  g_error ("openssl s_server printed no “%s” in 1000 lines", prefix);
+}
+
+/* A TLS 1.3 KeyUpdate from the peer (openssl s_server's "K" command, which
+ * also asks for one back): the stream reads what the peer sends under its
+ * new keys, and answers with a KeyUpdate of its own before its next
+ * record, which the peer then reads (s_server -msg shows both). */
+static void
+test_openssl_key_update (void)
+{
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autofree char *dir = foctet_test_make_tmpdir ();
+  g_autofree char *cert_pem = foctet_identity_get_certificate_pem (server_id);
+  g_autofree char *key_pem = foctet_identity_export_private_key_pem (server_id);
+  g_autofree char *cert_path = g_build_filename (dir, "c.pem", NULL);
+  g_autofree char *key_path = g_build_filename (dir, "k.pem", NULL);
+  const char *argv[] = { "openssl", "s_server", "-tls1_3", "-accept", "127.0.0.1:0", "-naccept", "1",
+                         "-cert", cert_path, "-key", key_path, "-alpn", "foctet/1", "-msg", "-ign_eof", NULL };
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(FoctetTlsStream) tls = NULL;
+  g_autoptr(GError) error = NULL;
+  GOutputStream *server_in;
+  GAsyncResult *result = NULL;
+  char *line = NULL;
+  char got[64] = { 0 };
+  gsize have = 0;
+
+  g_file_set_contents_full (cert_path, cert_pem, -1, 0, 0600, &error);
+  g_assert_no_error (error);
+  g_file_set_contents_full (key_path, key_pem, -1, 0, 0600, &error);
+  g_assert_no_error (error);
+  server = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                    G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  server_in = g_subprocess_get_stdin_pipe (server);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  for (guint i = 0; i < 5 && (line == NULL || !g_str_has_prefix (line, "ACCEPT ")); i++)
+    {
+      g_free (line);
+      line = read_line_bounded (out);
+      g_assert_nonnull (line);
+    }
+  g_assert_true (g_str_has_prefix (line, "ACCEPT "));
+  connection = g_socket_client_connect_to_host (client, line + strlen ("ACCEPT "), 0, NULL, &error);
+  g_free (line);
+  g_assert_no_error (error);
+  foctet_tls_stream_handshake_async (G_IO_STREAM (connection), client_id, FALSE, FOCTET_TLS_ALPN,
+                                     foctet_identity_get_node_id (server_id), 5000, NULL,
+                                     foctet_test_store_result, &result);
+  result = foctet_test_wait_result (&result, 10);
+  tls = foctet_tls_stream_handshake_finish (result, &error);
+  g_object_unref (result);
+  g_assert_no_error (error);
+
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (tls)), "before\n", 7,
+                                            NULL, NULL, &error));
+  g_assert_no_error (error);
+  expect_line (out, "before");
+
+  /* s_server updates its keys and asks us to update ours. */
+  g_assert_true (g_output_stream_write_all (server_in, "K\n", 2, NULL, NULL, &error));
+  g_assert_no_error (error);
+  expect_line (out, ">>> TLS 1.3, Handshake [length 0005], KeyUpdate");
+  g_assert_true (g_output_stream_write_all (server_in, "after\n", 6, NULL, NULL, &error));
+  g_assert_no_error (error);
+  while (have < 6)
+    {
+      gssize n;
+
+      result = NULL;
+      g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (tls)), got + have,
+                                 sizeof got - 1 - have, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result,
+                                 &result);
+      result = foctet_test_wait_result (&result, 10);
+      n = g_input_stream_read_finish (g_io_stream_get_input_stream (G_IO_STREAM (tls)), result, &error);
+      g_object_unref (result);
+      g_assert_no_error (error);
+      g_assert_cmpint (n, >, 0);
+      have += n;
+    }
+  g_assert_cmpstr (got, ==, "after\n");
+
+  /* Our KeyUpdate, then our data under the new keys. */
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (tls)), "reply\n", 6,
+                                            NULL, NULL, &error));
+  g_assert_no_error (error);
+  expect_line (out, "<<< TLS 1.3, Handshake [length 0005], KeyUpdate");
+  expect_line (out, "reply");
+
+  g_subprocess_force_exit (server);
+  g_subprocess_wait (server, NULL, NULL);
+  foctet_test_remove_tree (dir);
+}
+
 typedef struct {
   gsize received;
   gsize wanted;
@@ -733,6 +861,7 @@ main (int   argc,
   g_test_add_func ("/tls-stream/garbage-and-hangup", test_garbage_and_hangup);
   g_test_add_func ("/tls-stream/openssl-client", test_openssl_client);
   g_test_add_func ("/tls-stream/openssl-server-without-alpn", test_openssl_server_without_alpn);
+  g_test_add_func ("/tls-stream/openssl-key-update", test_openssl_key_update);
 
   return g_test_run ();
 }
