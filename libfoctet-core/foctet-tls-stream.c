@@ -90,6 +90,7 @@ struct _FoctetTlsStream {
   GError *write_error;
   gboolean send_pending;
   gboolean bye_sent;
+  gboolean base_released;     /* the handshake failed: @base is the caller's again */
   /* Sealed records not yet taken by the base stream: GnuTLS pushes each
    * record here, and the base stream gets them in one big write at the
    * end of each (vectored) write, or when the next record does not fit. */
@@ -869,6 +870,8 @@ foctet_tls_stream_close_fn (GIOStream     *stream,
   FoctetTlsStream *self = FOCTET_TLS_STREAM (stream);
 
   clear_source (&self->flush_source);
+  if (self->base_released)
+    return TRUE;
   if (self->session != NULL && self->write_error == NULL && flush_pending (self, NULL) && !self->bye_sent)
     {
       self->bye_sent = TRUE;
@@ -984,6 +987,12 @@ foctet_tls_stream_close_async (GIOStream           *stream,
   g_task_set_priority (task, io_priority);
   g_task_set_task_data (task, g_new0 (CloseData, 1), (GDestroyNotify) close_data_free);
   clear_source (&self->flush_source);
+  if (self->base_released)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
   if (close_step (NULL, task) == G_SOURCE_REMOVE)
     return;
 }
@@ -1395,6 +1404,9 @@ handshake_finish_with (FoctetTlsStream *self,
   clear_source (&self->cancel_source);
   if (task == NULL)
     return;
+  /* "@base_stream is not closed on failure": not even when this stream,
+   * which the caller never gets, goes. */
+  self->base_released = error != NULL;
   if (error != NULL)
     g_task_return_error (task, error);
   else

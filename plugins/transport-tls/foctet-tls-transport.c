@@ -94,13 +94,94 @@ incoming_free (Incoming *in)
   g_free (in);
 }
 
+/* A refused handshake ends with a lingering close: our FIN follows the
+ * alert at once, and what the peer still sends (the rest of its
+ * handshake, its first records) is read and dropped until it closes too,
+ * for LINGER_MS and LINGER_BYTES at the most.  Closed at once with those
+ * bytes unread, the socket would answer them with a reset, which can
+ * reach the peer before it read the alert: it would see "connection
+ * reset" or "broken pipe" rather than why it was refused.  Beyond
+ * LINGER_MAX connections lingering at once (a flood of bad handshakes),
+ * the rest close at once. */
+#define LINGER_MS 1000
+#define LINGER_BYTES (256 * 1024)
+#define LINGER_MAX 256
+
+static gint lingering;
+
+typedef struct {
+  GSocketConnection *tcp;
+  gsize dropped;
+} Linger;
+
+static void
+linger_free (gpointer data)
+{
+  Linger *linger = data;
+
+  g_io_stream_close_async (G_IO_STREAM (linger->tcp), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_object_unref (linger->tcp);
+  g_free (linger);
+  g_atomic_int_dec_and_test (&lingering);
+}
+
+static gboolean
+linger_cb (GSocket      *socket,
+           GIOCondition  condition,
+           gpointer      user_data)
+{
+  Linger *linger = user_data;
+
+  /* Woken by the ready time, not by the socket: time is up. */
+  if (condition == 0)
+    return G_SOURCE_REMOVE;
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      char buffer[16 * 1024];
+      gssize n = g_socket_receive_with_blocking (socket, buffer, sizeof buffer, FALSE, NULL, &error);
+
+      if (n > 0 && (linger->dropped += n) < LINGER_BYTES)
+        continue;
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return G_SOURCE_CONTINUE;
+      return G_SOURCE_REMOVE;
+    }
+}
+
+static void
+linger_close (TlsTransport      *self,
+              GSocketConnection *tcp)
+{
+  GSocket *socket = g_socket_connection_get_socket (tcp);
+  g_autoptr(GSource) source = NULL;
+  Linger *linger;
+
+  if (g_atomic_int_add (&lingering, 1) >= LINGER_MAX || !g_socket_shutdown (socket, FALSE, TRUE, NULL))
+    {
+      g_atomic_int_dec_and_test (&lingering);
+      g_io_stream_close_async (G_IO_STREAM (tcp), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+      return;
+    }
+  linger = g_new0 (Linger, 1);
+  linger->tcp = g_object_ref (tcp);
+  source = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_ready_time (source, g_get_monotonic_time () + LINGER_MS * 1000);
+  g_source_set_callback (source, G_SOURCE_FUNC (linger_cb), linger, linger_free);
+  g_source_attach (source, self->context);
+}
+
 static void
 incoming_failed (Incoming *in,
-                 GError   *error)
+                 GError   *error,
+                 gboolean  linger)
 {
   g_debug ("Refused the TLS connection from %s: %s", in->remote, error->message);
   foctet_transport_emit_incoming_failed (FOCTET_TRANSPORT (in->self), in->remote, error);
-  g_io_stream_close_async (G_IO_STREAM (in->tcp), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  if (linger)
+    linger_close (in->self, in->tcp);
+  else
+    g_io_stream_close_async (G_IO_STREAM (in->tcp), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
   g_error_free (error);
 }
 
@@ -122,7 +203,7 @@ incoming_handshake_cb (GObject      *source,
   if (connection == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        incoming_failed (in, error);
+        incoming_failed (in, error, TRUE);
       else
         g_error_free (error);
       incoming_free (in);
@@ -150,7 +231,8 @@ service_incoming_cb (GSocketService    *service,
   if (self->handshakes >= self->max_handshakes)
     {
       incoming_failed (in, g_error_new (FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
-                                        "%u TLS handshakes are already in progress", self->handshakes));
+                                        "%u TLS handshakes are already in progress", self->handshakes),
+                       FALSE);
       incoming_free (in);
       return TRUE;
     }

@@ -331,6 +331,70 @@ test_garbage (Fixture       *fixture,
   right = dial_server (fixture);
 }
 
+/* A refused client's bytes that the listener never read are drained, not
+ * answered with a reset (a lingering close): the client reads what the
+ * listener sent (its alert, if any), then the end of the stream — never
+ * ECONNRESET, which could destroy the alert before the client read it. */
+static void
+test_refused_without_reset (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  g_autoptr(GSocketConnection) raw = raw_connect (fixture);
+  GSocket *socket = g_socket_connection_get_socket (raw);
+  g_autoptr(GError) error = NULL;
+  g_autofree guint8 *noise = g_malloc (128 * 1024);
+  gint64 deadline;
+  gsize got = 0;
+  gboolean ended = FALSE;
+
+  for (gsize i = 0; i < 128 * 1024; i++)
+    noise[i] = g_random_int ();
+  noise[0] = 0x16;  /* looks like a handshake record at first */
+  /* Written without blocking: the listener runs on this thread's context. */
+  g_socket_set_blocking (socket, FALSE);
+  deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  for (gsize sent = 0; sent < 128 * 1024;)
+    {
+      gssize n = g_socket_send (socket, (const char *) noise + sent, 128 * 1024 - sent, NULL, &error);
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_clear_error (&error);
+          g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+          g_main_context_iteration (NULL, FALSE);
+          g_usleep (1000);
+          continue;
+        }
+      if (n < 0 && fixture->failures->len > 0)
+        g_error ("the listener reset the connection while the client was still writing: %s", error->message);
+      g_assert_no_error (error);
+      sent += n;
+    }
+  g_assert_true (g_socket_shutdown (socket, FALSE, TRUE, &error));
+  g_assert_no_error (error);
+  wait_failure (fixture, 1);
+
+  deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  while (!ended && g_get_monotonic_time () < deadline)
+    {
+      char buffer[4096];
+      gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, &error);
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_clear_error (&error);
+          g_main_context_iteration (NULL, FALSE);
+          g_usleep (2000);
+          continue;
+        }
+      g_assert_no_error (error);
+      got += n;
+      ended = n == 0;
+    }
+  g_assert_true (ended);
+  g_test_message ("the refused client read %" G_GSIZE_FORMAT " bytes, then the end of the stream", got);
+}
+
 /* A client that sends nothing, and one that stops halfway through its
  * ClientHello, are cut off by the handshake timeout. */
 static void
@@ -1297,6 +1361,7 @@ main (int   argc,
   if (g_str_equal (transport_name, "tls"))
     {
       ADD ("garbage", NULL, test_garbage);
+      ADD ("refused-without-reset", NULL, test_refused_without_reset);
       ADD ("slow-clients", NULL, test_slow_clients);
       ADD ("handshake-cap", NULL, test_handshake_cap);
       ADD ("yamux-violation", NULL, test_yamux_violation);
