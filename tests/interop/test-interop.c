@@ -287,6 +287,13 @@ static const InteropCase cases[] = {
   { "/interop/go-shell-quic/perf-1-stream", PROG_GO_PEER, GO_SERVE_QUIC,
     PROG_SHELL, { "perf", "@TICKET@", "--upload", "4M", "--download", "4M", "--transport", "quic", "--json" },
     TRUE, CHECK_PERF, 4 << 20, .transport = "quic", .needs = NEEDS_QUIC_PLUGIN },
+  /* quic-go updates its keys (RFC 9001 §6) after 100 000 packets sent or
+   * received (KeyUpdateInterval); 160 MiB each way takes over 110 000
+   * packets of at most 1452 bytes each way, so the transfer goes on
+   * across a key update in both directions. */
+  { "/interop/go-shell-quic/perf-past-key-update", PROG_GO_PEER, GO_SERVE_QUIC,
+    PROG_SHELL, { "perf", "@TICKET@", "--upload", "160M", "--download", "160M", "--transport", "quic", "--json" },
+    TRUE, CHECK_PERF, 160 << 20, .timeout = 120, .transport = "quic", .needs = NEEDS_QUIC_PLUGIN },
   { "/interop/go-shell-quic/perf-8-streams", PROG_GO_PEER, GO_SERVE_QUIC,
     PROG_SHELL, { "perf", "@TICKET@", "--upload", "1M", "--download", "1M", "--streams", "8",
                   "--transport", "quic", "--json" },
@@ -301,6 +308,10 @@ static const InteropCase cases[] = {
   { "/interop/shell-go-quic/perf-1-stream", PROG_SHELL, SHELL_SERVE_QUIC,
     PROG_GO_PEER, { "perf", "@TICKET@", "--upload", "4M", "--download", "4M", "--transport", "quic", "--json" },
     TRUE, CHECK_PERF, 4 << 20, .transport = "quic", .needs = NEEDS_QUIC_PLUGIN },
+  { "/interop/shell-go-quic/perf-past-key-update", PROG_SHELL, SHELL_SERVE_QUIC,
+    PROG_GO_PEER, { "perf", "@TICKET@", "--upload", "160M", "--download", "160M", "--transport", "quic",
+                    "--json" },
+    TRUE, CHECK_PERF, 160 << 20, .timeout = 120, .transport = "quic", .needs = NEEDS_QUIC_PLUGIN },
   { "/interop/shell-go-quic/perf-8-streams", PROG_SHELL, SHELL_SERVE_QUIC,
     PROG_GO_PEER, { "perf", "@TICKET@", "--upload", "1M", "--download", "1M", "--streams", "8",
                     "--transport", "quic", "--json" },
