@@ -61,6 +61,43 @@ foctet_tcp_socket_tune (GSocket *socket)
 }
 
 /**
+ * foctet_tcp_listener_socket_new:
+ * @address: the address to listen on; port 0: any
+ *
+ * A listening TCP socket as foctet's listeners make them, ready for
+ * g_socket_listener_add_socket(): bound to @address (address reuse on),
+ * with a backlog of 256 (GLib's default of 10 drops the SYNs of a burst of
+ * dials), and, for an IPv6 address, taking IPv6 only — a wildcard stands
+ * for this host's addresses of its own family, as
+ * [func@Foctet.Transport.expand_listen_address] lists them, and another
+ * socket may then hold the same port for IPv4.
+ *
+ * Returns: (transfer full): the socket, or %NULL with @error set
+ */
+GSocket *
+foctet_tcp_listener_socket_new (GInetSocketAddress  *address,
+                                GError             **error)
+{
+  GInetAddress *inet;
+  g_autoptr(GSocket) socket = NULL;
+
+  g_return_val_if_fail (G_IS_INET_SOCKET_ADDRESS (address), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  inet = g_inet_socket_address_get_address (address);
+  socket = g_socket_new (g_inet_address_get_family (inet), G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL)
+    return NULL;
+  if (g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6 &&
+      !g_socket_set_option (socket, IPPROTO_IPV6, IPV6_V6ONLY, 1, error))
+    return NULL;
+  g_socket_set_listen_backlog (socket, 256);
+  if (!g_socket_bind (socket, G_SOCKET_ADDRESS (address), TRUE, error) || !g_socket_listen (socket, error))
+    return NULL;
+  return g_steal_pointer (&socket);
+}
+
+/**
  * foctet_send_bound_for_rate:
  * @rate: bytes per second a path takes
  *

@@ -111,6 +111,9 @@ char *foctet_socket_address_to_string (GSocketAddress *address);
 FOCTET_AVAILABLE_IN_ALL
 void foctet_tcp_socket_tune (GSocket *socket);
 FOCTET_AVAILABLE_IN_ALL
+GSocket *foctet_tcp_listener_socket_new (GInetSocketAddress  *address,
+                                         GError             **error);
+FOCTET_AVAILABLE_IN_ALL
 guint foctet_send_bound_for_rate (guint64 rate);
 FOCTET_AVAILABLE_IN_ALL
 char **foctet_transport_expand_listen_address (GInetAddress *address,

@@ -1142,52 +1142,66 @@ raw_incoming_cb (GSocketService    *service,
 /**
  * relay_server_listen_raw:
  * @self: a #RelayServer
- * @address: "host:port" to accept raw-circuit connections on (port 0:
- *   any)
+ * @addresses: (array zero-terminated=1): "host:port" each to accept
+ *   raw-circuit connections on; port 0 for the first: any, for the
+ *   others: the first one's
  * @error: return location for a #GError
  *
  * Offers raw circuits: serves foctet-relay/connect-raw/1 and accepts the
- * circuits' TCP connections on @address, which must be reachable at the
- * host the clients reach the relay's control listener at.
+ * circuits' TCP connections on @addresses, which must be reachable at
+ * the hosts the clients reach the relay's control listeners at.  A
+ * RAW_CIRCUIT carries only a port, so a relay listening on several
+ * addresses (IPv4 and IPv6, say) takes its raw circuits on one port
+ * number on each of them.
  *
  * Returns: the port listened on, or 0 on error
  */
 guint16
-relay_server_listen_raw (RelayServer  *self,
-                         const char   *address,
-                         GError      **error)
+relay_server_listen_raw (RelayServer        *self,
+                         const char * const *addresses,
+                         GError            **error)
 {
-  g_autofree char *host = NULL;
-  g_autoptr(GInetAddress) inet = NULL;
-  g_autoptr(GSocketAddress) bind_address = NULL;
-  g_autoptr(GSocketAddress) effective = NULL;
   g_autoptr(GSocketService) service = NULL;
-  guint16 port = 0;
+  guint16 first_port = 0;
 
   g_return_val_if_fail (RELAY_IS_SERVER (self), 0);
   g_return_val_if_fail (self->raw_service == NULL, 0);
+  g_return_val_if_fail (addresses != NULL && addresses[0] != NULL, 0);
 
-  if (!foctet_parse_host_port (address, &host, &port, error))
-    return 0;
-  inet = g_inet_address_new_from_string (host);
-  if (inet == NULL)
-    {
-      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                   "The raw-circuit listener needs an IP address, not %s", host);
-      return 0;
-    }
-  bind_address = g_inet_socket_address_new (inet, port);
   service = g_socket_service_new ();
-  /* GLib's default backlog of 10 drops the SYNs of a burst of circuits
-   * (every client of a busy relay dials this port at once): as deep as
-   * the tls transport's. */
-  g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 256);
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), bind_address, G_SOCKET_TYPE_STREAM,
-                                      G_SOCKET_PROTOCOL_TCP, NULL, &effective, error))
-    return 0;
+  for (guint i = 0; addresses[i] != NULL; i++)
+    {
+      g_autofree char *host = NULL;
+      g_autoptr(GInetAddress) inet = NULL;
+      g_autoptr(GSocketAddress) bind_address = NULL;
+      g_autoptr(GSocketAddress) effective = NULL;
+      g_autoptr(GSocket) socket = NULL;
+      guint16 port = 0;
+
+      if (!foctet_parse_host_port (addresses[i], &host, &port, error))
+        return 0;
+      inet = g_inet_address_new_from_string (host);
+      if (inet == NULL)
+        {
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                       "The raw-circuit listener needs an IP address, not %s", host);
+          return 0;
+        }
+      bind_address = g_inet_socket_address_new (inet, i > 0 && port == 0 ? first_port : port);
+      socket = foctet_tcp_listener_socket_new (G_INET_SOCKET_ADDRESS (bind_address), error);
+      if (socket != NULL)
+        effective = g_socket_get_local_address (socket, error);
+      if (effective == NULL || !g_socket_listener_add_socket (G_SOCKET_LISTENER (service), socket, NULL, error))
+        {
+          g_prefix_error (error, "Cannot listen on %s: ", addresses[i]);
+          return 0;
+        }
+      if (i == 0)
+        first_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+    }
   g_signal_connect (service, "incoming", G_CALLBACK (raw_incoming_cb), self);
   self->raw_service = g_steal_pointer (&service);
-  self->raw_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+  self->raw_port = first_port;
   g_socket_service_start (self->raw_service);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT_RAW, handle_connect_raw, self, NULL);
   return self->raw_port;

@@ -58,9 +58,9 @@ void relay_server_get_stats (RelayServer      *self,
 /* The counters as one line of "name=value" pairs. */
 char *relay_server_format_stats (RelayServer *self);
 
-guint16 relay_server_listen_raw (RelayServer  *self,
-                                 const char   *address,
-                                 GError      **error);
+guint16 relay_server_listen_raw (RelayServer        *self,
+                                 const char * const *addresses,
+                                 GError            **error);
 
 /* Ends every circuit and reservation. */
 void relay_server_stop (RelayServer *self);

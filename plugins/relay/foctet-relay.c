@@ -1,15 +1,17 @@
 /* foctet-relay.c: the relay server program (../shared/CLI.md).
  *
- *   foctet-relay --listen HOST:PORT [--identity PATH] [--max-circuits N] [--rate BYTES/s]
+ *   foctet-relay --listen HOST:PORT... [--identity PATH] [--max-circuits N] [--rate BYTES/s]
  *                [--raw-listen HOST:PORT | --no-raw-circuits]
  *
  * A FoctetNode whose tls transport (and quic, on the same port number
  * over UDP, where that plugin is found) speaks ALPN foctet-relay/1, with
  * the relay protocols of foctet-relay-server*.c on it (circuits and the
  * directory), and a second TCP listener for the connections of raw
- * circuits (--raw-listen; by default the --listen host, any port).
- * First stdout line:
- * "relay <NodeId> <host:port>".  One log line per reservation and per
+ * circuits (--raw-listen; by default each --listen host, one port number
+ * on all).  --listen may be given again (0.0.0.0:4433 and [::]:4433: an
+ * IPv6 listener takes IPv6 only).  First stdout line:
+ * "relay <NodeId> <host:port>", the first --listen; one such line more
+ * for each further one.  One log line per reservation and per
  * circuit on stderr; SIGUSR1 prints the counters there.  Runs until
  * SIGINT/SIGTERM.
  *
@@ -80,7 +82,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *listen = NULL;
+  g_auto(GStrv) listen = NULL;
   g_autofree char *identity_path = NULL;
   g_autofree char *rate_text = NULL;
   g_autofree char *raw_listen = NULL;
@@ -94,7 +96,9 @@ main (int   argc,
   int lookup_rate = RELAY_DEFAULT_LOOKUP_RATE;
   int setup_timeout = RELAY_DEFAULT_INCOMING_TIMEOUT;
   const GOptionEntry entries[] = {
-    { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Serve relay clients on HOST:PORT (TCP)", "HOST:PORT" },
+    { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
+      "Serve relay clients on HOST:PORT (TCP; repeatable: 0.0.0.0:4433 and [::]:4433 for IPv4 and IPv6)",
+      "HOST:PORT" },
     { "identity", 0, 0, G_OPTION_ARG_FILENAME, &identity_path,
       "The relay's identity key file, made if missing (default: a new identity each run)", "PATH" },
     { "max-circuits", 0, 0, G_OPTION_ARG_INT, &max_circuits, "Circuits at once (default 1024)", "N" },
@@ -127,7 +131,7 @@ main (int   argc,
   g_autoptr(FoctetNode) node = NULL;
   g_autoptr(RelayServer) server = NULL;
   g_autoptr(GCancellable) stop = NULL;
-  g_autofree char *bound = NULL;
+  g_autoptr(GPtrArray) bound = NULL;
   g_autofree char *node_id = NULL;
   FoctetTransport *tls;
   FoctetTransport *quic;
@@ -159,11 +163,12 @@ main (int   argc,
       g_printerr ("foctet-relay: --listen HOST:PORT is required\n");
       return 2;
     }
-  if (!foctet_parse_host_port (listen, NULL, NULL, &error))
-    {
-      g_printerr ("foctet-relay: --listen: %s\n", error->message);
-      return 2;
-    }
+  for (guint i = 0; listen[i] != NULL; i++)
+    if (!foctet_parse_host_port (listen[i], NULL, NULL, &error))
+      {
+        g_printerr ("foctet-relay: --listen: %s\n", error->message);
+        return 2;
+      }
   {
     /* Each limit, with the option it came from. */
     const struct {
@@ -240,36 +245,41 @@ main (int   argc,
   sigterm = g_unix_signal_add (SIGTERM, stop_cb, stop);
   sigusr1 = g_unix_signal_add (SIGUSR1, stats_cb, server);
 
-  {
-    g_autofree char *uri = g_strconcat ("tls/", listen, NULL);
-    g_autofree char *listening = NULL;
+  bound = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; listen[i] != NULL; i++)
+    {
+      g_autofree char *uri = g_strconcat ("tls/", listen[i], NULL);
+      g_autofree char *listening = NULL;
 
-    foctet_node_listen_async (node, uri, stop, wait_cb, &wait);
-    wait_for (&wait);
-    listening = foctet_node_listen_finish (node, wait.result, &error);
-    g_clear_object (&wait.result);
-    if (listening == NULL)
-      {
-        int ret = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? 0 : fail (listen, error);
+      wait = (Wait) { 0 };
+      foctet_node_listen_async (node, uri, stop, wait_cb, &wait);
+      wait_for (&wait);
+      listening = foctet_node_listen_finish (node, wait.result, &error);
+      g_clear_object (&wait.result);
+      if (listening == NULL)
+        {
+          int ret = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? 0 : fail (listen[i], error);
 
-        relay_server_stop (server);
-        g_source_remove (sigint);
-        g_source_remove (sigterm);
-        g_source_remove (sigusr1);
-        return ret;
-      }
-    bound = g_strdup (listening + strlen ("tls/"));
-  }
+          relay_server_stop (server);
+          g_source_remove (sigint);
+          g_source_remove (sigterm);
+          g_source_remove (sigusr1);
+          return ret;
+        }
+      g_ptr_array_add (bound, g_strdup (listening + strlen ("tls/")));
+    }
+  g_ptr_array_add (bound, NULL);
 
-  /* QUIC on the same port number over UDP, where the build has it. */
+  /* QUIC on the same port numbers over UDP, where the build has it. */
   quic = foctet_node_get_transport (node, "quic", NULL);
   if (quic != NULL)
+    g_object_set (quic, "alpn", FOCTET_RELAY_ALPN, NULL);
+  for (guint i = 0; quic != NULL && bound->pdata[i] != NULL; i++)
     {
-      g_autofree char *uri = g_strconcat ("quic/", bound, NULL);
+      g_autofree char *uri = g_strconcat ("quic/", (char *) bound->pdata[i], NULL);
       g_autofree char *listening = NULL;
       g_autoptr(GError) quic_error = NULL;
 
-      g_object_set (quic, "alpn", FOCTET_RELAY_ALPN, NULL);
       wait = (Wait) { 0 };
       foctet_node_listen_async (node, uri, stop, wait_cb, &wait);
       wait_for (&wait);
@@ -280,29 +290,40 @@ main (int   argc,
     }
 
   /* Raw circuits on their own TCP port: the tls transport owns the
-   * control listener, and nothing in the public API hands its connections
-   * out before the TLS handshake. */
+   * control listeners, and nothing in the public API hands their
+   * connections out before the TLS handshake.  By default on each
+   * --listen host, one port number on all (RAW_CIRCUIT names a port
+   * only). */
   if (!no_raw)
     {
-      g_autofree char *host = NULL;
-      g_autofree char *address = NULL;
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+      g_auto(GStrv) addresses = NULL;
       guint16 port;
 
       if (raw_listen != NULL)
-        address = g_strdup (raw_listen);
-      else if (foctet_parse_host_port (bound, &host, NULL, &error))
-        address = strchr (host, ':') != NULL ? g_strdup_printf ("[%s]:0", host) : g_strdup_printf ("%s:0", host);
-      else
-        return fail (bound, error);
-      port = relay_server_listen_raw (server, address, &error);
+        g_strv_builder_add (builder, raw_listen);
+      for (guint i = 0; raw_listen == NULL && bound->pdata[i] != NULL; i++)
+        {
+          g_autofree char *host = NULL;
+          g_autofree char *address = NULL;
+
+          if (!foctet_parse_host_port (bound->pdata[i], &host, NULL, &error))
+            return fail (bound->pdata[i], error);
+          address = strchr (host, ':') != NULL ? g_strdup_printf ("[%s]:0", host) : g_strdup_printf ("%s:0", host);
+          g_strv_builder_add (builder, address);
+        }
+      addresses = g_strv_builder_end (builder);
+      port = relay_server_listen_raw (server, (const char * const *) addresses, &error);
       if (port == 0)
         return fail ("--raw-listen", error);
       g_printerr ("foctet-relay: raw circuits on port %u\n", port);
     }
 
-  /* The first line, at once: scripts wait for it. */
+  /* The first line, at once: scripts wait for it.  Then one more per
+   * further --listen. */
   node_id = foctet_node_id_to_string (foctet_node_get_node_id (node));
-  g_print ("relay %s %s\n", node_id, bound);
+  for (guint i = 0; bound->pdata[i] != NULL; i++)
+    g_print ("relay %s %s\n", node_id, (char *) bound->pdata[i]);
   fflush (stdout);
 
   while (!g_cancellable_is_cancelled (stop))

@@ -306,15 +306,8 @@ tls_transport_listen_async (FoctetTransport     *transport,
    * accepts on the context that is thread-default when it starts
    * listening. */
   socket_address = g_inet_socket_address_new (inet, port);
-  socket = g_socket_new (g_inet_address_get_family (inet), G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  socket = foctet_tcp_listener_socket_new (G_INET_SOCKET_ADDRESS (socket_address), &error);
   ok = socket != NULL;
-  if (ok && g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
-    ok = g_socket_set_option (socket, IPPROTO_IPV6, IPV6_V6ONLY, 1, &error);
-  if (ok)
-    {
-      g_socket_set_listen_backlog (socket, 256);
-      ok = g_socket_bind (socket, socket_address, TRUE, &error) && g_socket_listen (socket, &error);
-    }
   if (ok)
     effective = g_socket_get_local_address (socket, &error);
   ok = ok && effective != NULL;

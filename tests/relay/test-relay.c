@@ -91,6 +91,7 @@ typedef struct {
   GSubprocess *relay;
   RelayLog *log;
   char *relay_address;                /* host:port */
+  GStrv more_addresses;               /* of further --listen options in @extra */
   FoctetNodeId *relay_id;
   FoctetNode *server;                 /* holds a reservation */
   FoctetNode *client;
@@ -121,7 +122,8 @@ die_with_parent (gpointer user_data)
 }
 
 /* Starts foctet-relay on @listen with @extra options; sets
- * relay_address from its first line. */
+ * relay_address from its first line, and more_addresses from one more
+ * line per --listen in @extra. */
 static void
 start_relay (Fixture            *fixture,
              const char         *listen,
@@ -163,6 +165,22 @@ start_relay (Fixture            *fixture,
   g_clear_pointer (&fixture->relay_id, foctet_node_id_free);
   fixture->relay_id = foctet_node_id_parse (words[1], &error);
   g_assert_no_error (error);
+  {
+    g_autoptr(GStrvBuilder) more = g_strv_builder_new ();
+
+    for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+      if (g_str_equal (extra[i], "--listen"))
+        {
+          g_autofree char *next = read_line (out);
+          g_auto(GStrv) next_words = g_strsplit (next, " ", -1);
+
+          g_assert_cmpuint (g_strv_length (next_words), ==, 3);
+          g_assert_cmpstr (next_words[1], ==, words[1]);
+          g_strv_builder_add (more, next_words[2]);
+        }
+    g_strfreev (fixture->more_addresses);
+    fixture->more_addresses = g_strv_builder_end (more);
+  }
 }
 
 static void
@@ -239,6 +257,7 @@ fixture_teardown (Fixture       *fixture,
   if (fixture->relay != NULL)
     stop_relay (fixture, SIGTERM);
   g_free (fixture->relay_address);
+  g_clear_pointer (&fixture->more_addresses, g_strfreev);
   g_clear_pointer (&fixture->relay_id, foctet_node_id_free);
   g_clear_pointer (&fixture->log, relay_log_unref);
 }
@@ -1711,6 +1730,55 @@ test_raw_ping_perf (Fixture       *fixture,
 }
 
 static const char * const no_raw_options[] = { "--no-raw-circuits", NULL };
+static const char * const dual_stack_options[] = { "--listen", "[::1]:0", NULL };
+
+/* A relay on 127.0.0.1 and on [::1] (two --listen; an IPv6 listener takes
+ * IPv6 only): a node reserves over IPv6, the relay sees it there, and the
+ * client reaches it through a raw circuit over IPv6 — on the same raw
+ * port number as over IPv4, since RAW_CIRCUIT names a port only — as it
+ * reaches the fixture's server over IPv4. */
+static void
+test_dual_stack (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(FoctetNode) server6 = foctet_test_node_new ();
+  g_autoptr(FoctetTicket) ticket6 = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = NULL;
+  g_autofree char *bound = NULL;
+  g_auto(GStrv) observed = NULL;
+
+  g_assert_cmpuint (g_strv_length (fixture->more_addresses), ==, 1);
+  g_assert_true (g_str_has_prefix (fixture->more_addresses[0], "[::1]:"));
+  uri = g_strconcat ("relay/", fixture->more_addresses[0], NULL);
+  bound = foctet_test_node_listen_full (server6, uri, &error, TIMEOUT);
+  g_assert_no_error (error);
+  observed = foctet_node_get_observed_addresses (server6);
+  g_assert_cmpuint (g_strv_length (observed), ==, 1);
+  g_assert_true (g_str_has_prefix (observed[0], "[::1]:"));
+  ticket6 = foctet_node_get_ticket (server6);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(FoctetConnection) connection = NULL;
+      g_autoptr(FoctetPinger) pinger = NULL;
+      g_autoptr(GAsyncResult) result = NULL;
+      GAsyncResult *slot = NULL;
+
+      connection = foctet_test_node_dial (fixture->client, i == 0 ? ticket6 : fixture->ticket, NULL, NULL, &error,
+                                          TIMEOUT);
+      g_assert_no_error (error);
+      g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
+      pinger = foctet_pinger_new (connection);
+      foctet_pinger_ping_async (pinger, NULL, foctet_test_store_result, &slot);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      g_assert_cmpint (foctet_pinger_ping_finish (pinger, result, &error), >, 0);
+      g_assert_no_error (error);
+    }
+  g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, 2);
+  g_assert_cmpuint (relay_stat (fixture, "refused_raw"), ==, 0);
+  foctet_test_node_shutdown (server6, TIMEOUT);
+}
 
 /* A relay that offers no raw circuits refuses connect-raw/1: the dialer
  * falls back to a v1 circuit at once, and keeps to v1 on that relay. */
@@ -2069,6 +2137,7 @@ main (int   argc,
   g_test_add ("/relay/raw/fallback-v1", Fixture, no_raw_options, fixture_setup, test_raw_fallback,
               fixture_teardown);
   g_test_add ("/relay/raw/old-target", Fixture, NULL, fixture_setup, test_raw_old_target, fixture_teardown);
+  g_test_add ("/relay/dual-stack", Fixture, dual_stack_options, fixture_setup, test_dual_stack, fixture_teardown);
   g_test_add ("/relay/raw/silent-target", Fixture, raw_token_options, fixture_setup, test_raw_silent_target,
               fixture_teardown);
   g_test_add ("/relay/silent-target", Fixture, raw_token_options, fixture_setup, test_silent_target,
