@@ -272,6 +272,10 @@ link_reservation_lost (Link   *link,
       link->listening = FALSE;
       g_task_return_error (task, error);
       g_object_unref (task);
+      /* The connection may stay (the relay refused the reservation):
+       * ask it where it sees us, as on any connection without one. */
+      if (link->transport != NULL && link->connection != NULL && !link->listening)
+        link_ask_observed (link);
       link_release_if_unused (link);
       return;
     }

@@ -109,8 +109,13 @@ incoming_free (Incoming *in)
 
 static gint lingering;
 
+/* The socket source owns the Linger; the Linger owns the timer, which
+ * holds a reference to the socket source and destroys it when time is
+ * up.  (A socket source's own ready time does not do: GLib resets it
+ * after every dispatch.) */
 typedef struct {
   GSocketConnection *tcp;
+  GSource *timer;
   gsize dropped;
 } Linger;
 
@@ -119,10 +124,19 @@ linger_free (gpointer data)
 {
   Linger *linger = data;
 
+  g_source_destroy (linger->timer);
+  g_source_unref (linger->timer);
   g_io_stream_close_async (G_IO_STREAM (linger->tcp), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
   g_object_unref (linger->tcp);
   g_free (linger);
   g_atomic_int_dec_and_test (&lingering);
+}
+
+static gboolean
+linger_timeout_cb (gpointer user_data)
+{
+  g_source_destroy (user_data);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -132,9 +146,6 @@ linger_cb (GSocket      *socket,
 {
   Linger *linger = user_data;
 
-  /* Woken by the ready time, not by the socket: time is up. */
-  if (condition == 0)
-    return G_SOURCE_REMOVE;
   for (;;)
     {
       g_autoptr(GError) error = NULL;
@@ -166,7 +177,9 @@ linger_close (TlsTransport      *self,
   linger = g_new0 (Linger, 1);
   linger->tcp = g_object_ref (tcp);
   source = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_ready_time (source, g_get_monotonic_time () + LINGER_MS * 1000);
+  linger->timer = g_timeout_source_new (LINGER_MS);
+  g_source_set_callback (linger->timer, linger_timeout_cb, g_source_ref (source), (GDestroyNotify) g_source_unref);
+  g_source_attach (linger->timer, self->context);
   g_source_set_callback (source, G_SOURCE_FUNC (linger_cb), linger, linger_free);
   g_source_attach (source, self->context);
 }
@@ -202,8 +215,10 @@ incoming_handshake_cb (GObject      *source,
     connection = wrap (self, tls, in->tcp, FALSE, &error);
   if (connection == NULL)
     {
+      /* Lingering only when the handshake failed: a stream that
+       * succeeded still owns the socket, and closes it itself. */
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        incoming_failed (in, error, TRUE);
+        incoming_failed (in, error, tls == NULL);
       else
         g_error_free (error);
       incoming_free (in);

@@ -395,6 +395,56 @@ test_refused_without_reset (Fixture       *fixture,
   g_test_message ("the refused client read %" G_GSIZE_FORMAT " bytes, then the end of the stream", got);
 }
 
+/* A refused client that goes on writing does not hold the listener's
+ * socket for long: the linger drains what it writes for a second, then
+ * closes for good, and a write after that fails (the closed socket
+ * answers with a reset).  The client's writes wake the linger each time;
+ * its end must not depend on a quiet client. */
+static void
+test_refused_linger_ends (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(GSocketConnection) raw = raw_connect (fixture);
+  GSocket *socket = g_socket_connection_get_socket (raw);
+  g_autoptr(GError) error = NULL;
+  guint8 noise[4096];
+  gint64 start, deadline;
+  gboolean ended = FALSE;
+
+  for (guint i = 0; i < sizeof noise; i++)
+    noise[i] = g_random_int ();
+  noise[0] = 0x16;  /* looks like a handshake record at first */
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (raw)), noise, sizeof noise,
+                             NULL, NULL, &error);
+  g_assert_no_error (error);
+  wait_failure (fixture, 1);
+
+  /* 1 s of linger, and room for a slow machine. */
+  g_socket_set_blocking (socket, FALSE);
+  start = g_get_monotonic_time ();
+  deadline = start + 5 * G_USEC_PER_SEC;
+  while (!ended && g_get_monotonic_time () < deadline)
+    {
+      gssize n = g_socket_send (socket, (const char *) noise, 512, NULL, &error);
+
+      if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_test_message ("a write %.2f s after the refusal: %s",
+                          (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC, error->message);
+          ended = TRUE;
+        }
+      g_clear_error (&error);
+      for (guint k = 0; k < 25; k++)
+        {
+          g_main_context_iteration (NULL, FALSE);
+          g_usleep (2000);
+        }
+    }
+  g_assert_true (ended);
+  /* It did linger: the first writes were drained. */
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, G_USEC_PER_SEC / 2);
+}
+
 /* A client that sends nothing, and one that stops halfway through its
  * ClientHello, are cut off by the handshake timeout. */
 static void
@@ -1362,6 +1412,7 @@ main (int   argc,
     {
       ADD ("garbage", NULL, test_garbage);
       ADD ("refused-without-reset", NULL, test_refused_without_reset);
+      ADD ("refused-linger-ends", NULL, test_refused_linger_ends);
       ADD ("slow-clients", NULL, test_slow_clients);
       ADD ("handshake-cap", NULL, test_handshake_cap);
       ADD ("yamux-violation", NULL, test_yamux_violation);
