@@ -1241,7 +1241,9 @@ quic_transport_get_listen_addresses (FoctetTransport *transport)
   QuicTransport *self = QUIC_TRANSPORT (transport);
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
 
-  for (guint i = 0; i < self->endpoints->len; i++)
+  /* Listening endpoints are inserted first, so backwards is the order
+   * they were asked for in, as the tls transport lists its listeners. */
+  for (guint i = self->endpoints->len; i-- > 0;)
     {
       QuicEndpoint *endpoint = self->endpoints->pdata[i];
       g_autoptr(GSocketAddress) bound = NULL;

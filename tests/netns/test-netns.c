@@ -367,6 +367,8 @@ check_default_addresses (FoctetTicket      *ticket,
         g_assert_null (strchr (addresses[i], '['));
     }
   g_assert_true (found_ipv4);
+  /* In the order of the listeners: 0.0.0.0's first, then [::]'s. */
+  g_assert_true (g_str_has_prefix (addresses[0], ipv4_prefix));
   g_assert_cmpuint (n_loopback, ==, ipv6 != NULL ? 2 : 1);
   if (ipv6 != NULL && found_ipv6 == NULL)
     g_error ("no %s address on %s in the ticket", foctet_address_kind_to_transport (kind), ipv6);
