@@ -133,6 +133,22 @@ foctet_test_wait_result (GAsyncResult **slot,
   return result;
 }
 
+char *
+foctet_test_read_line (GDataInputStream *in,
+                       guint             timeout_seconds)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+  char *line;
+
+  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, timeout_seconds);
+  line = g_data_input_stream_read_line_finish_utf8 (in, result, NULL, &error);
+  g_assert_no_error (error);
+  return line;
+}
+
 static GSocketConnection *
 connection_from_fd (int fd)
 {

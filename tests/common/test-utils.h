@@ -38,6 +38,10 @@ void foctet_test_store_result (GObject      *source,
                                gpointer      user_data);
 GAsyncResult *foctet_test_wait_result (GAsyncResult **slot,
                                        guint          timeout_seconds);
+/* The next line @in gives (without its end), waiting @timeout_seconds at
+ * most (failing after that); NULL at the end of the stream. */
+char *foctet_test_read_line (GDataInputStream *in,
+                             guint             timeout_seconds);
 
 /* Two connected stream sockets (AF_UNIX), as connections: what one writes
  * the other reads. */

@@ -415,6 +415,89 @@ test_openssl_client (void)
   foctet_test_remove_tree (dir);
 }
 
+/* Reads @in until a line starting with @prefix (at most 1000 lines). */
+static void
+expect_line (GDataInputStream *in,
+             const char       *prefix)
+{
+  for (guint i = 0; i < 1000; i++)
+    {
+      g_autofree char *line = foctet_test_read_line (in, 10);
+
+      if (line == NULL)
+        g_error ("openssl s_server ended before printing “%s”", prefix);
+      if (g_str_has_prefix (line, prefix))
+        return;
+    }
+  g_error ("openssl s_server printed no “%s” in 1000 lines", prefix);
+}
+
+/* Starts openssl s_server (TLS 1.3, one connection) in @dir with
+ * @server_id's certificate and the @extra options; returns it, its
+ * stdout (stderr merged) in @out, and a TCP connection to it. */
+static GSubprocess *
+start_s_server (FoctetIdentity      *server_id,
+                const char          *dir,
+                const char * const  *extra,
+                GDataInputStream   **out,
+                GSocketConnection  **connection)
+{
+  g_autofree char *cert_pem = foctet_identity_get_certificate_pem (server_id);
+  g_autofree char *key_pem = foctet_identity_export_private_key_pem (server_id);
+  g_autofree char *cert_path = g_build_filename (dir, "c.pem", NULL);
+  g_autofree char *key_path = g_build_filename (dir, "k.pem", NULL);
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) argv = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GError) error = NULL;
+  GSubprocess *server;
+  char *line = NULL;
+
+  g_file_set_contents_full (cert_path, cert_pem, -1, 0, 0600, &error);
+  g_assert_no_error (error);
+  g_file_set_contents_full (key_path, key_pem, -1, 0, 0600, &error);
+  g_assert_no_error (error);
+  g_strv_builder_add_many (builder, "openssl", "s_server", "-tls1_3", "-accept", "127.0.0.1:0", "-naccept", "1",
+                           "-cert", cert_path, "-key", key_path, NULL);
+  g_strv_builder_addv (builder, (const char **) extra);
+  argv = g_strv_builder_end (builder);
+  server = g_subprocess_newv ((const char * const *) argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                              G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  *out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  /* "ACCEPT 127.0.0.1:PORT", after a line or two of its own. */
+  for (guint i = 0; i < 5 && (line == NULL || !g_str_has_prefix (line, "ACCEPT ")); i++)
+    {
+      g_free (line);
+      line = foctet_test_read_line (*out, 10);
+      g_assert_nonnull (line);
+    }
+  g_assert_true (g_str_has_prefix (line, "ACCEPT "));
+  *connection = g_socket_client_connect_to_host (client, line + strlen ("ACCEPT "), 0, NULL, &error);
+  g_free (line);
+  g_assert_no_error (error);
+  return server;
+}
+
+/* Our dialer's handshake with @server_id over @connection. */
+static FoctetTlsStream *
+dial_s_server (GSocketConnection  *connection,
+               FoctetIdentity     *client_id,
+               FoctetIdentity     *server_id,
+               GError            **error)
+{
+  GAsyncResult *result = NULL;
+  FoctetTlsStream *tls;
+
+  foctet_tls_stream_handshake_async (G_IO_STREAM (connection), client_id, FALSE, FOCTET_TLS_ALPN,
+                                     foctet_identity_get_node_id (server_id), 5000, NULL,
+                                     foctet_test_store_result, &result);
+  result = foctet_test_wait_result (&result, 10);
+  tls = foctet_tls_stream_handshake_finish (result, error);
+  g_object_unref (result);
+  return tls;
+}
+
 /* Our dialer against openssl s_server, which does no ALPN: the listener
  * chose no value, so the dialer aborts the handshake with
  * no_application_protocol as soon as it sees the listener's certificate
@@ -426,51 +509,17 @@ test_openssl_server_without_alpn (void)
   g_autoptr(FoctetIdentity) server_id = new_identity ();
   g_autoptr(FoctetIdentity) client_id = new_identity ();
   g_autofree char *dir = foctet_test_make_tmpdir ();
-  g_autofree char *cert_pem = foctet_identity_get_certificate_pem (server_id);
-  g_autofree char *key_pem = foctet_identity_export_private_key_pem (server_id);
-  g_autofree char *cert_path = g_build_filename (dir, "c.pem", NULL);
-  g_autofree char *key_path = g_build_filename (dir, "k.pem", NULL);
-  const char *argv[] = { "openssl", "s_server", "-tls1_3", "-accept", "127.0.0.1:0", "-naccept", "1",
-                         "-cert", cert_path, "-key", key_path, NULL };
   g_autoptr(GSubprocess) server = NULL;
   g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GDataInputStream) err = NULL;
-  g_autoptr(GSocketClient) client = g_socket_client_new ();
   g_autoptr(GSocketConnection) connection = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
   GAsyncResult *result = NULL;
   FoctetTlsStream *tls;
-  char *line = NULL;
   gsize len;
 
-  g_file_set_contents_full (cert_path, cert_pem, -1, 0, 0600, &error);
-  g_assert_no_error (error);
-  g_file_set_contents_full (key_path, key_pem, -1, 0, 0600, &error);
-  g_assert_no_error (error);
-  server = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                    G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
-  /* "ACCEPT 127.0.0.1:PORT", after a line or two of its own. */
-  for (guint i = 0; i < 5 && (line == NULL || !g_str_has_prefix (line, "ACCEPT ")); i++)
-    {
-      g_free (line);
-      line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
-      g_assert_no_error (error);
-      g_assert_nonnull (line);
-    }
-  g_assert_true (g_str_has_prefix (line, "ACCEPT "));
-  connection = g_socket_client_connect_to_host (client, line + strlen ("ACCEPT "), 0, NULL, &error);
-  g_free (line);
-  g_assert_no_error (error);
-
-  foctet_tls_stream_handshake_async (G_IO_STREAM (connection), client_id, FALSE, FOCTET_TLS_ALPN,
-                                     foctet_identity_get_node_id (server_id), 5000, NULL,
-                                     foctet_test_store_result, &result);
-  result = foctet_test_wait_result (&result, 10);
-  tls = foctet_tls_stream_handshake_finish (result, &error);
-  g_object_unref (result);
+  server = start_s_server (server_id, dir, (const char * const []) { NULL }, &out, &connection);
+  tls = dial_s_server (connection, client_id, server_id, &error);
   g_assert_null (tls);
   g_test_message ("dialer: %s", error->message);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
@@ -490,39 +539,6 @@ test_openssl_server_without_alpn (void)
   foctet_test_remove_tree (dir);
 }
 
-/* The next line @in gives, waiting 10 s at most; NULL at its end. */
-static char *
-read_line_bounded (GDataInputStream *in)
-{
-  GAsyncResult *result = NULL;
-  g_autoptr(GError) error = NULL;
-  char *line;
-
-  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &result);
-  result = foctet_test_wait_result (&result, 10);
-  line = g_data_input_stream_read_line_finish_utf8 (in, result, NULL, &error);
-  g_object_unref (result);
-  g_assert_no_error (error);
-  return line;
-}
-
-/* Reads @in until a line starting with @prefix (at most 1000 lines). */
-static void
-expect_line (GDataInputStream *in,
-             const char       *prefix)
-{
-  for (guint i = 0; i < 1000; i++)
-    {
-      g_autofree char *line = read_line_bounded (in);
-
-      if (line == NULL)
-        g_error ("openssl s_server ended before printing “%s”", prefix);
-      if (g_str_has_prefix (line, prefix))
-        return;
-    }
-  g_error ("openssl s_server printed no “%s” in 1000 lines", prefix);
-}
-
 /* A TLS 1.3 KeyUpdate from the peer (openssl s_server's "K" command, which
  * also asks for one back): the stream reads what the peer sends under its
  * new keys, and answers with a KeyUpdate of its own before its next
@@ -533,49 +549,20 @@ test_openssl_key_update (void)
   g_autoptr(FoctetIdentity) server_id = new_identity ();
   g_autoptr(FoctetIdentity) client_id = new_identity ();
   g_autofree char *dir = foctet_test_make_tmpdir ();
-  g_autofree char *cert_pem = foctet_identity_get_certificate_pem (server_id);
-  g_autofree char *key_pem = foctet_identity_export_private_key_pem (server_id);
-  g_autofree char *cert_path = g_build_filename (dir, "c.pem", NULL);
-  g_autofree char *key_path = g_build_filename (dir, "k.pem", NULL);
-  const char *argv[] = { "openssl", "s_server", "-tls1_3", "-accept", "127.0.0.1:0", "-naccept", "1",
-                         "-cert", cert_path, "-key", key_path, "-alpn", "foctet/1", "-msg", "-ign_eof", NULL };
+  const char * const extra[] = { "-alpn", "foctet/1", "-msg", "-ign_eof", NULL };
   g_autoptr(GSubprocess) server = NULL;
   g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GSocketClient) client = g_socket_client_new ();
   g_autoptr(GSocketConnection) connection = NULL;
   g_autoptr(FoctetTlsStream) tls = NULL;
   g_autoptr(GError) error = NULL;
   GOutputStream *server_in;
   GAsyncResult *result = NULL;
-  char *line = NULL;
   char got[64] = { 0 };
   gsize have = 0;
 
-  g_file_set_contents_full (cert_path, cert_pem, -1, 0, 0600, &error);
-  g_assert_no_error (error);
-  g_file_set_contents_full (key_path, key_pem, -1, 0, 0600, &error);
-  g_assert_no_error (error);
-  server = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                    G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
+  server = start_s_server (server_id, dir, extra, &out, &connection);
   server_in = g_subprocess_get_stdin_pipe (server);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
-  for (guint i = 0; i < 5 && (line == NULL || !g_str_has_prefix (line, "ACCEPT ")); i++)
-    {
-      g_free (line);
-      line = read_line_bounded (out);
-      g_assert_nonnull (line);
-    }
-  g_assert_true (g_str_has_prefix (line, "ACCEPT "));
-  connection = g_socket_client_connect_to_host (client, line + strlen ("ACCEPT "), 0, NULL, &error);
-  g_free (line);
-  g_assert_no_error (error);
-  foctet_tls_stream_handshake_async (G_IO_STREAM (connection), client_id, FALSE, FOCTET_TLS_ALPN,
-                                     foctet_identity_get_node_id (server_id), 5000, NULL,
-                                     foctet_test_store_result, &result);
-  result = foctet_test_wait_result (&result, 10);
-  tls = foctet_tls_stream_handshake_finish (result, &error);
-  g_object_unref (result);
+  tls = dial_s_server (connection, client_id, server_id, &error);
   g_assert_no_error (error);
 
   g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (tls)), "before\n", 7,

@@ -101,16 +101,7 @@ typedef struct {
 static char *
 read_line (GDataInputStream *in)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *slot = NULL;
-  g_autoptr(GError) error = NULL;
-  char *line;
-
-  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  line = g_data_input_stream_read_line_finish_utf8 (in, result, NULL, &error);
-  g_assert_no_error (error);
-  return line;
+  return foctet_test_read_line (in, TIMEOUT);
 }
 
 /* A failed assertion must not leave the relay running (it holds the

@@ -305,15 +305,8 @@ test_scripted (void)
 static char *
 read_line (GDataInputStream *in)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GAsyncResult *slot = NULL;
-  char *line;
+  char *line = foctet_test_read_line (in, TIMEOUT);
 
-  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  line = g_data_input_stream_read_line_finish_utf8 (in, result, NULL, &error);
-  g_assert_no_error (error);
   g_assert_nonnull (line);
   return line;
 }

@@ -59,21 +59,16 @@ start_relay (Fixture *fixture)
   const char *argv[] = { g_getenv ("FOCTET_RELAY"), "--listen", "127.0.0.1:0", NULL };
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *line = NULL;
   g_auto(GStrv) words = NULL;
-  GAsyncResult *slot = NULL;
 
   g_assert_nonnull (argv[0]);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   fixture->relay = g_subprocess_launcher_spawnv (launcher, argv, &error);
   g_assert_no_error (error);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->relay));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  line = g_data_input_stream_read_line_finish_utf8 (out, result, NULL, &error);
-  g_assert_no_error (error);
+  line = foctet_test_read_line (out, TIMEOUT);
   g_assert_nonnull (line);
   words = g_strsplit (line, " ", -1);
   g_assert_cmpuint (g_strv_length (words), ==, 3);
