@@ -310,6 +310,16 @@ wait_closed_by_peer (GSocketConnection *connection,
   return FALSE;
 }
 
+/* Random bytes that look like a TLS handshake record at first. */
+static void
+fill_garbage (guint8 *buf,
+              gsize   len)
+{
+  for (gsize i = 0; i < len; i++)
+    buf[i] = g_random_int ();
+  buf[0] = 0x16;
+}
+
 static void
 test_garbage (Fixture       *fixture,
               gconstpointer  data)
@@ -319,9 +329,7 @@ test_garbage (Fixture       *fixture,
   g_autoptr(FoctetConnection) right = NULL;
   guint8 noise[2048];
 
-  for (guint i = 0; i < sizeof noise; i++)
-    noise[i] = g_random_int ();
-  noise[0] = 0x16;  /* looks like a handshake record at first */
+  fill_garbage (noise, sizeof noise);
   g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (raw)), noise, sizeof noise,
                              NULL, NULL, &error);
   g_assert_no_error (error);
@@ -347,9 +355,7 @@ test_refused_without_reset (Fixture       *fixture,
   gsize got = 0;
   gboolean ended = FALSE;
 
-  for (gsize i = 0; i < 128 * 1024; i++)
-    noise[i] = g_random_int ();
-  noise[0] = 0x16;  /* looks like a handshake record at first */
+  fill_garbage (noise, 128 * 1024);
   /* Written without blocking: the listener runs on this thread's context. */
   g_socket_set_blocking (socket, FALSE);
   deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
@@ -411,9 +417,7 @@ test_refused_linger_ends (Fixture       *fixture,
   gint64 start, deadline;
   gboolean ended = FALSE;
 
-  for (guint i = 0; i < sizeof noise; i++)
-    noise[i] = g_random_int ();
-  noise[0] = 0x16;  /* looks like a handshake record at first */
+  fill_garbage (noise, sizeof noise);
   g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (raw)), noise, sizeof noise,
                              NULL, NULL, &error);
   g_assert_no_error (error);
