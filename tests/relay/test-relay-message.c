@@ -913,26 +913,6 @@ entries_of (const char *first,
   return entries;
 }
 
-/* Parses @len bytes as exactly one directory message, which must encode
- * back to them. */
-static FoctetRelayMessage *
-parse_directory_exact (const guint8 *data,
-                       gsize         len)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) again = NULL;
-  FoctetRelayMessage *message = NULL;
-  gsize consumed = 0;
-
-  g_assert_true (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_DIRECTORY, data, len, &consumed,
-                                                &message, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (consumed, ==, len);
-  again = foctet_relay_message_encode (message);
-  g_assert_cmpmem (g_bytes_get_data (again, NULL), g_bytes_get_size (again), data, len);
-  return message;
-}
-
 static void
 assert_entries (GPtrArray  *entries,
                 const char *first,
@@ -954,6 +934,54 @@ assert_entries (GPtrArray  *entries,
     }
   va_end (args);
   g_assert_cmpuint (i, ==, entries->len);
+}
+
+/* Parses @len bytes as exactly one message of @set, which must encode
+ * back to them. */
+static FoctetRelayMessage *
+parse_exact_in (FoctetRelayMessageSet  set,
+                const guint8          *data,
+                gsize                  len)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) again = NULL;
+  FoctetRelayMessage *message = NULL;
+  gsize consumed = 0;
+
+  g_assert_true (foctet_relay_message_parse_in (set, data, len, &consumed, &message, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (consumed, ==, len);
+  again = foctet_relay_message_encode (message);
+  g_assert_cmpmem (g_bytes_get_data (again, NULL), g_bytes_get_size (again), data, len);
+  return message;
+}
+
+/* @data must be refused as a message of @set with @what in the error,
+ * with or without bytes after it. */
+static void
+assert_rejected_in (FoctetRelayMessageSet  set,
+                    const guint8          *data,
+                    gsize                  len,
+                    const char            *what)
+{
+  for (guint extra = 0; extra < 2; extra++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree guint8 *copy = g_malloc0 (len + extra * 8);
+      FoctetRelayMessage *message = (FoctetRelayMessage *) 0x1;
+      gsize consumed = 12345;
+
+      memcpy (copy, data, len);
+      g_assert_false (foctet_relay_message_parse_in (set, copy, len + extra * 8, &consumed, &message, &error));
+      g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+      if (extra == 0)
+        g_test_message ("%s", error->message);
+      if (strstr (error->message, what) == NULL)
+        g_error ("“%s” does not say “%s”", error->message, what);
+      g_assert_true (g_utf8_validate (error->message, -1, NULL));
+      g_assert_null (message);
+      g_assert_cmpuint (consumed, ==, 0);
+    }
 }
 
 static void
@@ -987,7 +1015,7 @@ test_directory_layout (void)
   publish = foctet_relay_message_new_publish (entries, &error);
   g_assert_no_error (error);
   assert_encoding (publish, publish_bytes, sizeof publish_bytes);
-  parsed = parse_directory_exact (publish_bytes, sizeof publish_bytes);
+  parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_DIRECTORY, publish_bytes, sizeof publish_bytes);
   g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_PUBLISH);
   assert_entries (parsed->entries, "quic/10.0.1.2:4433", "tls/10.0.1.2:4434", NULL);
   g_assert_null (parsed->address);
@@ -1000,14 +1028,14 @@ test_directory_layout (void)
   empty = foctet_relay_message_new_publish (none, &error);
   g_assert_no_error (error);
   assert_encoding (empty, empty_publish_bytes, sizeof empty_publish_bytes);
-  parsed = parse_directory_exact (empty_publish_bytes, sizeof empty_publish_bytes);
+  parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_DIRECTORY, empty_publish_bytes, sizeof empty_publish_bytes);
   g_assert_cmpuint (parsed->entries->len, ==, 0);
   g_clear_pointer (&parsed, foctet_relay_message_free);
 
   for (guint i = 0; i < 32; i++)
     lookup_bytes[3 + i] = 0x40 + i;
   assert_encoding (lookup, lookup_bytes, sizeof lookup_bytes);
-  parsed = parse_directory_exact (lookup_bytes, sizeof lookup_bytes);
+  parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_DIRECTORY, lookup_bytes, sizeof lookup_bytes);
   g_assert_true (foctet_node_id_equal (parsed->node_id, id));
   text = foctet_relay_message_to_string (parsed);
   g_assert_true (g_str_has_prefix (text, "LOOKUP of "));
@@ -1017,7 +1045,7 @@ test_directory_layout (void)
   found = foctet_relay_message_new_found (120, "198.18.0.1:900", one, &error);
   g_assert_no_error (error);
   assert_encoding (found, found_bytes, sizeof found_bytes);
-  parsed = parse_directory_exact (found_bytes, sizeof found_bytes);
+  parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_DIRECTORY, found_bytes, sizeof found_bytes);
   g_assert_cmpuint (parsed->ttl, ==, 120);
   g_assert_cmpstr (parsed->address, ==, "198.18.0.1:900");
   assert_entries (parsed->entries, "quic/[::1]:43", NULL);
@@ -1081,33 +1109,6 @@ test_directory_sets (void)
                                                     &error));
       g_assert_cmpuint (message->error_code, ==, 2);
       g_assert_cmpstr (message->error_text, ==, "x");
-    }
-}
-
-/* @data must be refused as a directory message with @what in the error,
- * with or without bytes after it. */
-static void
-assert_directory_rejected (const guint8 *data,
-                           gsize         len,
-                           const char   *what)
-{
-  for (guint extra = 0; extra < 2; extra++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autofree guint8 *copy = g_malloc0 (len + extra * 8);
-      FoctetRelayMessage *message = (FoctetRelayMessage *) 0x1;
-      gsize consumed = 12345;
-
-      memcpy (copy, data, len);
-      g_assert_false (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_DIRECTORY, copy, len + extra * 8,
-                                                     &consumed, &message, &error));
-      g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
-      if (extra == 0)
-        g_test_message ("%s", error->message);
-      g_assert_nonnull (strstr (error->message, what));
-      g_assert_true (g_utf8_validate (error->message, -1, NULL));
-      g_assert_null (message);
-      g_assert_cmpuint (consumed, ==, 0);
     }
 }
 
@@ -1189,34 +1190,42 @@ test_directory_reject (void)
   g_autoptr(GByteArray) body = g_byte_array_new ();
   g_autoptr(GByteArray) message = NULL;
 
-  assert_directory_rejected (publish_too_long, sizeof publish_too_long, "PUBLISH message has a 765-byte body");
-  assert_directory_rejected (lookup_short, sizeof lookup_short, "LOOKUP message has a 31-byte body");
-  assert_directory_rejected (lookup_long, sizeof lookup_long, "LOOKUP message has a 33-byte body");
-  assert_directory_rejected (found_short, sizeof found_short, "FOUND message has a 4-byte body");
-  assert_directory_rejected (over_1024, sizeof over_1024, "FOUND message has length 1025");
-  assert_directory_rejected (entry_header_cut, sizeof entry_header_cut, "entry 1 is truncated");
-  assert_directory_rejected (entry_past_end, sizeof entry_past_end,
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, publish_too_long, sizeof publish_too_long,
+                      "PUBLISH message has a 765-byte body");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, lookup_short, sizeof lookup_short,
+                      "LOOKUP message has a 31-byte body");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, lookup_long, sizeof lookup_long,
+                      "LOOKUP message has a 33-byte body");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, found_short, sizeof found_short,
+                      "FOUND message has a 4-byte body");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, over_1024, sizeof over_1024, "FOUND message has length 1025");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, entry_header_cut, sizeof entry_header_cut,
+                      "entry 1 is truncated");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, entry_past_end, sizeof entry_past_end,
                              "entry 1 length 4 runs past the end of the body: only 3 bytes");
-  assert_directory_rejected (entry_empty, sizeof entry_empty, "bad address in entry 1: it is empty");
-  assert_directory_rejected (entry_relay, sizeof entry_relay, "entry 1 has type 3");
-  assert_directory_rejected (entry_zero, sizeof entry_zero, "entry 1 has type 0");
-  assert_directory_rejected (entry_app, sizeof entry_app, "entry 1 has type 128");
-  assert_directory_rejected (entry_port0, sizeof entry_port0, "bad address in entry 1");
-  assert_directory_rejected (entry_nul, sizeof entry_nul, "bad address in entry 1");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, entry_empty, sizeof entry_empty,
+                      "bad address in entry 1: it is empty");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, entry_relay, sizeof entry_relay, "entry 1 has type 3");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, entry_zero, sizeof entry_zero, "entry 1 has type 0");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, entry_app, sizeof entry_app, "entry 1 has type 128");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, entry_port0, sizeof entry_port0, "bad address in entry 1");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, entry_nul, sizeof entry_nul, "bad address in entry 1");
 
   /* 17 entries, where 16 is the most; the 16 alone are fine. */
   for (guint i = 0; i < 16; i++)
     append_entry (body, 1 + i % 2, "h:1");
   message = message_with_body (0x07, body);
   {
-    g_autoptr(FoctetRelayMessage) sixteen = parse_directory_exact (message->data, message->len);
+    g_autoptr(FoctetRelayMessage) sixteen = parse_exact_in (FOCTET_RELAY_MESSAGES_DIRECTORY, message->data,
+                                                            message->len);
 
     g_assert_cmpuint (sixteen->entries->len, ==, 16);
   }
   g_byte_array_unref (message);
   append_entry (body, 1, "h:1");
   message = message_with_body (0x07, body);
-  assert_directory_rejected (message->data, message->len, "PUBLISH message has more than 16 entries");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, message->data, message->len,
+                      "PUBLISH message has more than 16 entries");
   g_clear_pointer (&message, g_byte_array_unref);
 
   /* A second entry that goes wrong is named as the second. */
@@ -1224,7 +1233,7 @@ test_directory_reject (void)
   append_entry (body, 1, "10.0.0.1:5");
   append_entry (body, 2, "10.0.0.1:99999");
   message = message_with_body (0x07, body);
-  assert_directory_rejected (message->data, message->len, "bad address in entry 2");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, message->data, message->len, "bad address in entry 2");
   g_clear_pointer (&message, g_byte_array_unref);
 
   /* FOUND: ttl 0, an address running past the body, an empty address, a
@@ -1232,21 +1241,22 @@ test_directory_reject (void)
   g_byte_array_set_size (body, 0);
   append_found_head (body, 0, "a:1");
   message = message_with_body (0x09, body);
-  assert_directory_rejected (message->data, message->len, "FOUND message has ttl 0");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, message->data, message->len, "FOUND message has ttl 0");
   g_clear_pointer (&message, g_byte_array_unref);
 
   g_byte_array_set_size (body, 0);
   append_found_head (body, 5, "a:1");
   body->data[4] = 9;
   message = message_with_body (0x09, body);
-  assert_directory_rejected (message->data, message->len,
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, message->data, message->len,
                              "observed address length 9 runs past the end of the body: only 3 bytes");
   g_clear_pointer (&message, g_byte_array_unref);
 
   g_byte_array_set_size (body, 0);
   append_found_head (body, 5, "");
   message = message_with_body (0x09, body);
-  assert_directory_rejected (message->data, message->len, "bad observed address: it is empty");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, message->data, message->len,
+                      "bad observed address: it is empty");
   g_clear_pointer (&message, g_byte_array_unref);
 
   g_byte_array_set_size (body, 0);
@@ -1254,7 +1264,8 @@ test_directory_reject (void)
   append_entry (body, 2, "b:2");
   append_entry (body, 4, "b:2");
   message = message_with_body (0x09, body);
-  assert_directory_rejected (message->data, message->len, "FOUND message: entry 2 has type 4");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, message->data, message->len,
+                      "FOUND message: entry 2 has type 4");
   g_clear_pointer (&message, g_byte_array_unref);
 
   g_byte_array_set_size (body, 0);
@@ -1266,7 +1277,8 @@ test_directory_reject (void)
       append_entry (body, 1, address);
     }
   message = message_with_body (0x09, body);
-  assert_directory_rejected (message->data, message->len, "its entries take 771 bytes; the most is 764");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_DIRECTORY, message->data, message->len,
+                      "its entries take 771 bytes; the most is 764");
 }
 
 /* Every prefix of a valid directory message asks for more. */
@@ -1366,7 +1378,7 @@ test_directory_constructors (void)
   {
     const guint8 *data = g_bytes_get_data (bytes, &size);
 
-    parsed = parse_directory_exact (data, size);
+    parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_DIRECTORY, data, size);
   }
   g_assert_cmpuint (parsed->ttl, ==, G_MAXUINT32);
   g_assert_cmpuint (parsed->entries->len, ==, 3);
@@ -1418,42 +1430,6 @@ test_directory_read (void)
 
 /* ---- Raw circuits --------------------------------------------------- */
 
-/* Parses @data (exactly one message) in the raw-circuit set and checks
- * it encodes back to the same bytes. */
-static FoctetRelayMessage *
-parse_raw_exact (const guint8 *data,
-                 gsize         len)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) again = NULL;
-  FoctetRelayMessage *message = NULL;
-  gsize consumed = 0;
-
-  g_assert_true (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_RAW, data, len, &consumed, &message, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (consumed, ==, len);
-  again = foctet_relay_message_encode (message);
-  g_assert_cmpmem (g_bytes_get_data (again, NULL), g_bytes_get_size (again), data, len);
-  return message;
-}
-
-static void
-assert_raw_rejected (const guint8 *data,
-                     gsize         len,
-                     const char   *what)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetRelayMessage) message = NULL;
-  gsize consumed = 0;
-
-  g_assert_false (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_RAW, data, len, &consumed, &message, &error));
-  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
-  g_test_message ("%s", error->message);
-  g_assert_nonnull (strstr (error->message, what));
-  g_assert_null (message);
-  g_assert_cmpuint (consumed, ==, 0);
-}
-
 static void
 test_raw_layout (void)
 {
@@ -1475,7 +1451,7 @@ test_raw_layout (void)
     g_byte_array_append (expected, head, sizeof head);
     g_byte_array_append (expected, token, sizeof token);
     assert_encoding (message, expected->data, expected->len);
-    parsed = parse_raw_exact (expected->data, expected->len);
+    parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_RAW, expected->data, expected->len);
     g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_RAW_CIRCUIT);
     g_assert_cmpuint (parsed->port, ==, 4434);
     g_assert_cmpmem (parsed->token, sizeof parsed->token, token, sizeof token);
@@ -1505,7 +1481,7 @@ test_raw_layout (void)
     g_byte_array_append (expected, (const guint8 *) "10.0.0.1:5", 10);
     g_assert_cmpuint (expected->len, ==, 3 + 0x4d);
     assert_encoding (message, expected->data, expected->len);
-    parsed = parse_raw_exact (expected->data, expected->len);
+    parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_RAW, expected->data, expected->len);
     g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_INCOMING_RAW);
     g_assert_true (foctet_node_id_equal (parsed->node_id, caller));
     g_assert_cmpstr (parsed->address, ==, "10.0.0.1:5");
@@ -1545,11 +1521,16 @@ test_raw_sets (void)
   g_clear_error (&error);
 
   /* ...and the raw streams know only CONNECT, OK, ERROR and their own. */
-  assert_raw_rejected (reserve, sizeof reserve, "unknown relay raw-circuit message type 0x01");
-  assert_raw_rejected (incoming, sizeof incoming, "unknown relay raw-circuit message type 0x04");
-  assert_raw_rejected (publish, sizeof publish, "unknown relay raw-circuit message type 0x07");
-  assert_raw_rejected (twelve, sizeof twelve, "unknown relay raw-circuit message type 0x0c");
-  parsed = parse_raw_exact (g_bytes_get_data (connect_bytes, NULL), g_bytes_get_size (connect_bytes));
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_RAW, reserve, sizeof reserve,
+                      "unknown relay raw-circuit message type 0x01");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_RAW, incoming, sizeof incoming,
+                      "unknown relay raw-circuit message type 0x04");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_RAW, publish, sizeof publish,
+                      "unknown relay raw-circuit message type 0x07");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_RAW, twelve, sizeof twelve,
+                      "unknown relay raw-circuit message type 0x0c");
+  parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_RAW, g_bytes_get_data (connect_bytes, NULL),
+                           g_bytes_get_size (connect_bytes));
   g_assert_true (foctet_node_id_equal (parsed->node_id, target));
 }
 
@@ -1563,9 +1544,11 @@ test_raw_reject (void)
   static const guint8 zeros[80] = { 0 };
   guint8 byte;
 
-  assert_raw_rejected (raw_short, sizeof raw_short, "RAW_CIRCUIT message has a 33-byte body");
-  assert_raw_rejected (raw_long, sizeof raw_long, "RAW_CIRCUIT message has a 35-byte body");
-  assert_raw_rejected (incoming_short, sizeof incoming_short, "INCOMING_RAW message has a 66-byte body");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_RAW, raw_short, sizeof raw_short,
+                      "RAW_CIRCUIT message has a 33-byte body");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_RAW, raw_long, sizeof raw_long, "RAW_CIRCUIT message has a 35-byte body");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_RAW, incoming_short, sizeof incoming_short,
+                      "INCOMING_RAW message has a 66-byte body");
 
   /* RAW_CIRCUIT with port 0. */
   byte = 0x0a;
@@ -1575,7 +1558,7 @@ test_raw_reject (void)
   byte = 0x22;
   g_byte_array_append (message, &byte, 1);
   g_byte_array_append (message, zeros, 34);
-  assert_raw_rejected (message->data, message->len, "RAW_CIRCUIT message has port 0");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_RAW, message->data, message->len, "RAW_CIRCUIT message has port 0");
 
   /* INCOMING_RAW: port 0; an address length past the body; one leaving
    * bytes after it; a bad address. */
@@ -1607,7 +1590,7 @@ test_raw_reject (void)
         g_byte_array_append (message, &cases[i].addr_len, 1);
         g_byte_array_append (message, (const guint8 *) cases[i].address, strlen (cases[i].address));
         g_byte_array_append (message, zeros, cases[i].extra);
-        assert_raw_rejected (message->data, message->len, cases[i].what);
+        assert_rejected_in (FOCTET_RELAY_MESSAGES_RAW, message->data, message->len, cases[i].what);
       }
   }
 }
@@ -1657,35 +1640,6 @@ test_raw_preamble (void)
   g_free (garbled);
 }
 
-static FoctetRelayMessage *
-parse_observed (const guint8  *data,
-                gsize          len,
-                GError       **error)
-{
-  FoctetRelayMessage *message = NULL;
-  gsize consumed = 0;
-
-  if (!foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_OBSERVED, data, len, &consumed, &message, error))
-    return NULL;
-  g_assert_cmpuint (consumed, ==, len);
-  return message;
-}
-
-static void
-assert_observed_rejected (const guint8 *data,
-                          gsize         len,
-                          const char   *what)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FoctetRelayMessage) message = parse_observed (data, len, &error);
-
-  g_assert_null (message);
-  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
-  g_test_message ("%s", error->message);
-  if (strstr (error->message, what) == NULL)
-    g_error ("“%s” does not say “%s”", error->message, what);
-}
-
 /* OBSERVED, the answer on an observed stream: 0c | len | n | address[n]. */
 static void
 test_observed_layout (void)
@@ -1694,29 +1648,30 @@ test_observed_layout (void)
                                      ':', '4', '4', '3', '3' };
   g_autoptr(FoctetRelayMessage) message = NULL;
   g_autoptr(FoctetRelayMessage) parsed = NULL;
-  g_autoptr(GBytes) again = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
 
   message = foctet_relay_message_new_observed ("192.0.2.1:4433", &error);
   g_assert_no_error (error);
   assert_encoding (message, expected, sizeof expected);
-  parsed = parse_observed (expected, sizeof expected, &error);
-  g_assert_no_error (error);
+  /* Parsed, and encoded back to the same bytes. */
+  parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_OBSERVED, expected, sizeof expected);
   g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_OBSERVED);
   g_assert_cmpstr (parsed->address, ==, "192.0.2.1:4433");
-  again = foctet_relay_message_encode (parsed);
-  g_assert_cmpmem (g_bytes_get_data (again, NULL), g_bytes_get_size (again), expected, sizeof expected);
   text = foctet_relay_message_to_string (parsed);
   g_assert_cmpstr (text, ==, "OBSERVED address 192.0.2.1:4433");
 
   /* A prefix is not refused: more is needed. */
   for (gsize len = 0; len < sizeof expected; len++)
     {
-      g_autoptr(FoctetRelayMessage) partial = parse_observed (expected, len, &error);
+      g_autoptr(FoctetRelayMessage) partial = NULL;
+      gsize consumed = 7;
 
+      g_assert_false (foctet_relay_message_parse_in (FOCTET_RELAY_MESSAGES_OBSERVED, expected, len, &consumed,
+                                                     &partial, &error));
       g_assert_no_error (error);
       g_assert_null (partial);
+      g_assert_cmpuint (consumed, ==, 0);
     }
 
   /* The constructor refuses what a ticket could not hold. */
@@ -1747,11 +1702,15 @@ test_observed_sets (void)
   g_clear_error (&error);
 
   /* ...and an observed stream knows ERROR and OBSERVED only. */
-  assert_observed_rejected (reserve, sizeof reserve, "unknown relay observed-address message type 0x01");
-  assert_observed_rejected (ok, sizeof ok, "unknown relay observed-address message type 0x05");
-  assert_observed_rejected (found, sizeof found, "unknown relay observed-address message type 0x09");
-  parsed = parse_observed (g_bytes_get_data (refusal_bytes, NULL), g_bytes_get_size (refusal_bytes), &error);
-  g_assert_no_error (error);
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_OBSERVED, reserve, sizeof reserve,
+                      "unknown relay observed-address message type 0x01");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_OBSERVED, ok, sizeof ok,
+                      "unknown relay observed-address message type 0x05");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_OBSERVED, found, sizeof found,
+                      "unknown relay observed-address message type 0x09");
+  g_clear_pointer (&parsed, foctet_relay_message_free);
+  parsed = parse_exact_in (FOCTET_RELAY_MESSAGES_OBSERVED, g_bytes_get_data (refusal_bytes, NULL),
+                           g_bytes_get_size (refusal_bytes));
   g_assert_cmpint (parsed->type, ==, FOCTET_RELAY_MESSAGE_ERROR);
   g_assert_cmpuint (parsed->error_code, ==, 5);
 }
@@ -1766,13 +1725,16 @@ test_observed_reject (void)
   static const guint8 no_port[] = { 0x0c, 0x00, 0x02, 0x01, 'a' };
   static const guint8 too_long[] = { 0x0c, 0x04, 0x01 };
 
-  assert_observed_rejected (empty, sizeof empty,
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_OBSERVED, empty, sizeof empty,
                             "relay OBSERVED message has a 0-byte body; the address length alone takes 1");
-  assert_observed_rejected (past_end, sizeof past_end, "observed address length 4 runs past the end of the body");
-  assert_observed_rejected (trailing, sizeof trailing, "1 bytes after the observed address");
-  assert_observed_rejected (port_zero, sizeof port_zero, "bad observed address");
-  assert_observed_rejected (no_port, sizeof no_port, "bad observed address");
-  assert_observed_rejected (too_long, sizeof too_long, "relay OBSERVED message has length 1025; the most is 1024");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_OBSERVED, past_end, sizeof past_end,
+                      "observed address length 4 runs past the end of the body");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_OBSERVED, trailing, sizeof trailing,
+                      "1 bytes after the observed address");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_OBSERVED, port_zero, sizeof port_zero, "bad observed address");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_OBSERVED, no_port, sizeof no_port, "bad observed address");
+  assert_rejected_in (FOCTET_RELAY_MESSAGES_OBSERVED, too_long, sizeof too_long,
+                      "relay OBSERVED message has length 1025; the most is 1024");
 }
 
 int
