@@ -70,6 +70,26 @@ stats_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Listens on "@transport/@address" and waits for it: the address
+ * listened on, without the transport's name, or NULL with @error set. */
+static char *
+listen_on (FoctetNode    *node,
+           const char    *transport,
+           const char    *address,
+           GCancellable  *stop,
+           GError       **error)
+{
+  g_autofree char *uri = g_strconcat (transport, "/", address, NULL);
+  g_autofree char *listening = NULL;
+  Wait wait = { 0 };
+
+  foctet_node_listen_async (node, uri, stop, wait_cb, &wait);
+  wait_for (&wait);
+  listening = foctet_node_listen_finish (node, wait.result, error);
+  g_clear_object (&wait.result);
+  return listening != NULL ? g_strdup (listening + strlen (transport) + 1) : NULL;
+}
+
 static int
 fail (const char   *what,
       const GError *error)
@@ -248,14 +268,8 @@ main (int   argc,
   bound = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; listen[i] != NULL; i++)
     {
-      g_autofree char *uri = g_strconcat ("tls/", listen[i], NULL);
-      g_autofree char *listening = NULL;
+      char *listening = listen_on (node, "tls", listen[i], stop, &error);
 
-      wait = (Wait) { 0 };
-      foctet_node_listen_async (node, uri, stop, wait_cb, &wait);
-      wait_for (&wait);
-      listening = foctet_node_listen_finish (node, wait.result, &error);
-      g_clear_object (&wait.result);
       if (listening == NULL)
         {
           int ret = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? 0 : fail (listen[i], error);
@@ -266,7 +280,7 @@ main (int   argc,
           g_source_remove (sigusr1);
           return ret;
         }
-      g_ptr_array_add (bound, g_strdup (listening + strlen ("tls/")));
+      g_ptr_array_add (bound, listening);
     }
   g_ptr_array_add (bound, NULL);
 
@@ -276,15 +290,9 @@ main (int   argc,
     g_object_set (quic, "alpn", FOCTET_RELAY_ALPN, NULL);
   for (guint i = 0; quic != NULL && bound->pdata[i] != NULL; i++)
     {
-      g_autofree char *uri = g_strconcat ("quic/", (char *) bound->pdata[i], NULL);
-      g_autofree char *listening = NULL;
       g_autoptr(GError) quic_error = NULL;
+      g_autofree char *listening = listen_on (node, "quic", bound->pdata[i], stop, &quic_error);
 
-      wait = (Wait) { 0 };
-      foctet_node_listen_async (node, uri, stop, wait_cb, &wait);
-      wait_for (&wait);
-      listening = foctet_node_listen_finish (node, wait.result, &quic_error);
-      g_clear_object (&wait.result);
       if (listening == NULL)
         g_printerr ("foctet-relay: not on QUIC: %s\n", quic_error->message);
     }
