@@ -201,19 +201,18 @@ shell_default_listen_uris (const char *command,
                                                      FOCTET_PLUGIN_KIND_TRANSPORT);
   const char *defaults[] = { "quic", "tls" };
   const char *hosts[] = { "0.0.0.0", "[::]" };
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
   guint n_hosts = host_has_ipv6 () ? 2 : 1;
   g_autoptr(GError) error = NULL;
 
+  if (only != NULL)
+    g_ptr_array_add (names, (char *) only);
+  for (guint i = 0; only == NULL && i < G_N_ELEMENTS (defaults); i++)
+    if (loaded != NULL && g_strv_contains ((const char * const *) loaded, defaults[i]))
+      g_ptr_array_add (names, (char *) defaults[i]);
   for (guint h = 0; h < n_hosts; h++)
-    for (guint i = 0; i < G_N_ELEMENTS (defaults); i++)
-      {
-        const char *name = only != NULL ? only : defaults[i];
-
-        if (only != NULL && i > 0)
-          break;
-        if (only != NULL || (loaded != NULL && g_strv_contains ((const char * const *) loaded, name)))
-          g_ptr_array_add (uris, g_strdup_printf ("%s/%s:0", name, hosts[h]));
-      }
+    for (guint i = 0; i < names->len; i++)
+      g_ptr_array_add (uris, g_strdup_printf ("%s/%s:0", (char *) names->pdata[i], hosts[h]));
   if (uris->len > 0)
     return TRUE;
 
