@@ -144,6 +144,19 @@ link_forget_publication (Link *link)
   g_clear_object (&link->publish_stream);
 }
 
+/* Where the relay sees us, from RESERVE_OK or observed/1. */
+static void
+link_set_observed (Link       *link,
+                   const char *address)
+{
+  if (g_strcmp0 (link->observed, address) == 0)
+    return;
+  g_free (link->observed);
+  link->observed = g_strdup (address);
+  g_debug ("Relay %s: it sees us at %s", link->address, address);
+  notify_observed (link->transport);
+}
+
 /* What observed/1 told a link without a reservation goes with its
  * connection; a reservation's goes with the reservation. */
 static void
@@ -908,13 +921,7 @@ reserve_reply_cb (GObject      *source,
       link->reserved = TRUE;
       link_publish (link);
     }
-  if (g_strcmp0 (link->observed, reply->address) != 0)
-    {
-      g_free (link->observed);
-      link->observed = g_strdup (reply->address);
-      g_debug ("Relay %s: reserved for %u s; it sees us at %s", link->address, reply->ttl, reply->address);
-      notify_observed (link->transport);
-    }
+  link_set_observed (link, reply->address);
   /* Renew at half the TTL: one slow round trip does not lose it. */
   relay_clear_source (&link->renew);
   link->renew = relay_attach_timeout (link->transport->context, MAX (reply->ttl * 500, 1), renew_cb, link);
@@ -1103,14 +1110,8 @@ observed_reply_cb (GObject      *source,
       g_debug ("Relay %s: no observed address: %s", link->address, what != NULL ? what : error->message);
       foctet_stream_reset (ask->stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
     }
-  else if (link->transport != NULL && !link->reserved && link->connection != NULL &&
-           g_strcmp0 (link->observed, reply->address) != 0)
-    {
-      g_free (link->observed);
-      link->observed = g_strdup (reply->address);
-      g_debug ("Relay %s: it sees us at %s", link->address, reply->address);
-      notify_observed (link->transport);
-    }
+  else if (link->transport != NULL && !link->reserved && link->connection != NULL)
+    link_set_observed (link, reply->address);
   ask_observed_free (ask);
 }
 
