@@ -308,7 +308,6 @@ tls_transport_listen_async (FoctetTransport     *transport,
     {
       self->service = g_socket_service_new ();
       g_socket_service_stop (self->service);
-      g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), 256);
       g_signal_connect (self->service, "incoming", G_CALLBACK (service_incoming_cb), self);
       self->incoming_cancellable = g_cancellable_new ();
     }
