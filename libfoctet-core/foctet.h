@@ -16,6 +16,7 @@
 #include "foctet-stream.h"
 #include "foctet-connection.h"
 #include "foctet-transport.h"
+#include "foctet-socket-service.h"
 #include "foctet-muxer.h"
 #include "foctet-peer.h"
 #include "foctet-discovery.h"

@@ -1112,18 +1112,18 @@ raw_preamble_read_cb (GObject      *source,
   raw_pending_drop (p);
 }
 
-static gboolean
-raw_incoming_cb (GSocketService    *service,
-                 GSocketConnection *connection,
-                 GObject           *source_object,
-                 gpointer           user_data)
+static void
+raw_incoming_cb (FoctetSocketService *service,
+                 GSocketConnection   *connection,
+                 GObject             *source_object,
+                 gpointer             user_data)
 {
   RelayServer *self = user_data;
   g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
   RawPending *p;
 
   if (self->stopped)
-    return FALSE;
+    return;
   p = g_new0 (RawPending, 1);
   p->server = g_object_ref (self);
   p->connection = g_object_ref (connection);
@@ -1136,7 +1136,6 @@ raw_incoming_cb (GSocketService    *service,
   g_hash_table_add (self->raw_pending, p);
   g_input_stream_read_all_async (g_io_stream_get_input_stream (G_IO_STREAM (connection)), p->preamble,
                                  sizeof p->preamble, G_PRIORITY_DEFAULT, p->cancellable, raw_preamble_read_cb, p);
-  return TRUE;
 }
 
 /**
@@ -1161,14 +1160,14 @@ relay_server_listen_raw (RelayServer        *self,
                          const char * const *addresses,
                          GError            **error)
 {
-  g_autoptr(GSocketService) service = NULL;
+  g_autoptr(FoctetSocketService) service = NULL;
   guint16 first_port = 0;
 
   g_return_val_if_fail (RELAY_IS_SERVER (self), 0);
   g_return_val_if_fail (self->raw_service == NULL, 0);
   g_return_val_if_fail (addresses != NULL && addresses[0] != NULL, 0);
 
-  service = g_socket_service_new ();
+  service = foctet_socket_service_new ();
   for (guint i = 0; addresses[i] != NULL; i++)
     {
       g_autofree char *host = NULL;
@@ -1191,18 +1190,19 @@ relay_server_listen_raw (RelayServer        *self,
       socket = foctet_tcp_listener_socket_new (G_INET_SOCKET_ADDRESS (bind_address), error);
       if (socket != NULL)
         effective = g_socket_get_local_address (socket, error);
-      if (effective == NULL || !g_socket_listener_add_socket (G_SOCKET_LISTENER (service), socket, NULL, error))
+      if (effective == NULL)
         {
           g_prefix_error (error, "Cannot listen on %s: ", addresses[i]);
           return 0;
         }
+      foctet_socket_service_add_socket (service, socket, NULL);
       if (i == 0)
         first_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
     }
   g_signal_connect (service, "incoming", G_CALLBACK (raw_incoming_cb), self);
   self->raw_service = g_steal_pointer (&service);
   self->raw_port = first_port;
-  g_socket_service_start (self->raw_service);
+  foctet_socket_service_start (self->raw_service);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT_RAW, handle_connect_raw, self, NULL);
   return self->raw_port;
 }
@@ -1219,8 +1219,7 @@ relay_server_circuits_stop (RelayServer *self)
 
   if (self->raw_service != NULL)
     {
-      g_socket_service_stop (self->raw_service);
-      g_socket_listener_close (G_SOCKET_LISTENER (self->raw_service));
+      foctet_socket_service_close (self->raw_service);
     }
   g_hash_table_iter_init (&iter, self->raw_pending);
   while (g_hash_table_iter_next (&iter, &key, NULL))

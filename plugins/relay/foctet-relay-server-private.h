@@ -42,7 +42,7 @@ struct _RelayServer {
   gboolean stopped;
 
   guint64 buffer_memory;              /* of the circuits counted in the limits */
-  GSocketService *raw_service;        /* raw-circuit connections; NULL: no raw circuits */
+  FoctetSocketService *raw_service;   /* raw-circuit connections; NULL: no raw circuits */
   guint16 raw_port;
   GHashTable *raw_tokens;             /* token (32 bytes) → RawCircuit, until claimed */
   GHashTable *raw_pending;            /* RawPending set: connections before their token */

@@ -20,7 +20,7 @@ struct _TlsTransport {
   char *alpn;                        /* PROTOCOL §2: foctet/1, or foctet-relay/1 */
   GMainContext *context;             /* thread-default at construction */
 
-  GSocketService *service;           /* NULL while nothing listens */
+  FoctetSocketService *service;      /* NULL while nothing listens */
   GPtrArray *bound;                  /* GInetSocketAddress listened on */
   GCancellable *incoming_cancellable;/* handshakes of incoming connections */
   guint handshakes;                  /* incoming handshakes in progress */
@@ -228,11 +228,11 @@ incoming_handshake_cb (GObject      *source,
   incoming_free (in);
 }
 
-static gboolean
-service_incoming_cb (GSocketService    *service,
-                     GSocketConnection *tcp,
-                     GObject           *source_object,
-                     gpointer           user_data)
+static void
+service_incoming_cb (FoctetSocketService *service,
+                     GSocketConnection   *tcp,
+                     GObject             *source_object,
+                     gpointer             user_data)
 {
   TlsTransport *self = user_data;
   Incoming *in = g_new0 (Incoming, 1);
@@ -249,14 +249,13 @@ service_incoming_cb (GSocketService    *service,
                                         "%u TLS handshakes are already in progress", self->handshakes),
                        FALSE);
       incoming_free (in);
-      return TRUE;
+      return;
     }
   foctet_tcp_socket_tune (g_socket_connection_get_socket (tcp));
   self->handshakes++;
   foctet_tls_stream_handshake_async (G_IO_STREAM (tcp), self->identity, TRUE, self->alpn, NULL,
                                      self->handshake_timeout, self->incoming_cancellable,
                                      incoming_handshake_cb, in);
-  return TRUE;
 }
 
 static const char *
@@ -287,7 +286,6 @@ tls_transport_listen_async (FoctetTransport     *transport,
   g_autofree char *host = NULL;
   GError *error = NULL;
   guint16 port = 0;
-  gboolean ok;
 
   g_task_set_source_tag (task, tls_transport_listen_async);
   if (!foctet_parse_host_port (address, &host, &port, &error))
@@ -306,8 +304,7 @@ tls_transport_listen_async (FoctetTransport     *transport,
   /* A closed GSocketListener cannot listen again: a new one after stop. */
   if (self->service == NULL)
     {
-      self->service = g_socket_service_new ();
-      g_socket_service_stop (self->service);
+      self->service = foctet_socket_service_new ();
       g_signal_connect (self->service, "incoming", G_CALLBACK (service_incoming_cb), self);
       self->incoming_cancellable = g_cancellable_new ();
     }
@@ -316,27 +313,22 @@ tls_transport_listen_async (FoctetTransport     *transport,
    * IPv6 one takes IPv6 only (as the quic transport's): a wildcard
    * address is listed as this host's addresses of its family (see
    * foctet_transport_expand_listen_address ()), so a dual-stack socket
-   * would take IPv4 connections that no ticket of it offers.  GSocketService
-   * accepts on the context that is thread-default when it starts
-   * listening. */
+   * would take IPv4 connections that no ticket of it offers.  The service
+   * accepts on the context that is thread-default when it starts. */
   socket_address = g_inet_socket_address_new (inet, port);
   socket = foctet_tcp_listener_socket_new (G_INET_SOCKET_ADDRESS (socket_address), &error);
-  ok = socket != NULL;
-  if (ok)
+  if (socket != NULL)
     effective = g_socket_get_local_address (socket, &error);
-  ok = ok && effective != NULL;
-  g_main_context_push_thread_default (self->context);
-  if (ok)
-    ok = g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, &error);
-  if (ok)
-    g_socket_service_start (self->service);
-  g_main_context_pop_thread_default (self->context);
-  if (!ok)
+  if (effective == NULL)
     {
       g_prefix_error (&error, "Cannot listen on %s: ", address);
       g_task_return_error (task, error);
       return;
     }
+  foctet_socket_service_add_socket (self->service, socket, NULL);
+  g_main_context_push_thread_default (self->context);
+  foctet_socket_service_start (self->service);
+  g_main_context_pop_thread_default (self->context);
 
   g_ptr_array_add (self->bound, g_object_ref (effective));
   g_debug ("Listening on tls/%s (port %u)", address,
@@ -380,8 +372,7 @@ tls_transport_stop (FoctetTransport *transport)
   if (self->service != NULL)
     {
       g_signal_handlers_disconnect_by_func (self->service, service_incoming_cb, self);
-      g_socket_service_stop (self->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+      foctet_socket_service_close (self->service);
       g_clear_object (&self->service);
     }
   if (self->incoming_cancellable != NULL)

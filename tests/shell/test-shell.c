@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pty.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
@@ -1591,6 +1592,110 @@ test_interactive_transfer (void)
   wait_exit (sender, 0);
 }
 
+/* For serve: few file descriptors. */
+static void
+limit_descriptors (gpointer user_data)
+{
+  struct rlimit limit = { 64, 64 };
+
+  setrlimit (RLIMIT_NOFILE, &limit);
+}
+
+/* CPU seconds @proc has used so far. */
+static double
+process_cpu_seconds (GSubprocess *proc)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/stat", g_subprocess_get_identifier (proc));
+  g_autofree char *stat = NULL;
+  g_auto(GStrv) fields = NULL;
+
+  g_assert_true (g_file_get_contents (path, &stat, NULL, NULL));
+  /* After the command's name, in parentheses: utime and stime are the
+   * 12th and 13th fields. */
+  fields = g_strsplit (strrchr (stat, ')') + 2, " ", -1);
+  g_assert_cmpuint (g_strv_length (fields), >, 13);
+  return (g_ascii_strtoull (fields[11], NULL, 10) + g_ascii_strtoull (fields[12], NULL, 10)) /
+         (double) sysconf (_SC_CLK_TCK);
+}
+
+/* A serving node out of file descriptors: connections wait in the
+ * backlog.  It must neither spin on them (with a warning each time, as
+ * GSocketService does) nor stop serving: once descriptors are free
+ * again, it accepts again. */
+static void
+test_serve_out_of_descriptors (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *key = g_build_filename (tmpdir, "fd-key", NULL);
+  g_autofree char *log = g_build_filename (tmpdir, "fd-serve.log", NULL);
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", key, "serve", "--listen", "tls/127.0.0.1:0",
+                         NULL };
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GPtrArray) clients = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GDataInputStream) server_out = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket_text = NULL, *out = NULL, *err = NULL, *text = NULL;
+  g_auto(GStrv) addresses = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint n_failures = 0;
+  double cpu;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", path, TRUE);
+  g_subprocess_launcher_set_stderr_file_path (launcher, log);
+  g_subprocess_launcher_set_child_setup (launcher, limit_descriptors, NULL, NULL);
+  server = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  server_out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  ticket_text = read_line (server_out);
+  g_assert_true (g_str_has_prefix (ticket_text, "foctet"));
+  ticket = foctet_ticket_parse (ticket_text, &error);
+  g_assert_no_error (error);
+  addresses = foctet_ticket_get_addresses (ticket, FOCTET_ADDRESS_KIND_TLS);
+  g_assert_cmpuint (g_strv_length (addresses), ==, 1);
+
+  /* More connections than it has descriptors, held open. */
+  for (guint i = 0; i < 80; i++)
+    {
+      GSocketConnection *connection = g_socket_client_connect_to_host (client, addresses[0], 0, NULL, &error);
+
+      g_assert_no_error (error);
+      g_ptr_array_add (clients, connection);
+    }
+  /* Once it has taken what it could (and started their handshakes). */
+  g_usleep (G_USEC_PER_SEC / 2);
+  cpu = process_cpu_seconds (server);
+  g_usleep (2 * G_USEC_PER_SEC);
+  cpu = process_cpu_seconds (server) - cpu;
+  g_test_message ("2 s out of descriptors: %.2f s of the node's CPU", cpu);
+  g_assert_cmpfloat (cpu, <, 0.5);
+
+  /* Free again: a ping gets through. */
+  g_ptr_array_set_size (clients, 0);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "ping", ticket_text, "--count", "1", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "via=tls"));
+
+  g_subprocess_send_signal (server, SIGTERM);
+  wait_exit (server, 0);
+  /* It said why, once, and when it could accept again. */
+  g_assert_true (g_file_get_contents (log, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], "Too many open files") != NULL)
+      n_failures++;
+  g_test_message ("the node's log:\n%s", text);
+  g_assert_cmpuint (n_failures, ==, 1);
+  g_assert_nonnull (strstr (text, "Accepting connections again"));
+}
+
 /* serve --inbox DIR accepts files pushed with send --to TICKET; a node
  * serving without --inbox refuses pushes. */
 static GSubprocess *
@@ -1756,6 +1861,7 @@ main (int   argc,
   g_test_add_func ("/shell/interactive-transfer", test_interactive_transfer);
   g_test_add_func ("/shell/interrupt-at-prompt", test_interrupt_at_prompt);
   g_test_add_func ("/shell/serve-inbox", test_serve_inbox);
+  g_test_add_func ("/shell/serve-out-of-descriptors", test_serve_out_of_descriptors);
   g_test_add_func ("/shell/serve-inbox-from", test_serve_inbox_from);
   ret = g_test_run ();
 

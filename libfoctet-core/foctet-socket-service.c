@@ -1,0 +1,376 @@
+/* foctet-socket-service.c: accepting connections on listening sockets,
+ * with a pause after a failed accept.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "foctet-socket-service.h"
+
+/* After a failed accept, the next waits this long, twice as long after
+ * each failure in a row, up to the maximum. */
+#define FIRST_PAUSE_MS 10
+#define MAX_PAUSE_MS 1000
+/* While accepting keeps failing, a warning at most this often. */
+#define WARNING_INTERVAL_US (10 * G_USEC_PER_SEC)
+
+/**
+ * FoctetSocketService:
+ *
+ * Accepts connections on listening sockets, one after the other, and
+ * announces each with [signal@Foctet.SocketService::incoming], as
+ * #GSocketService does, with two differences.
+ *
+ * It pauses after a failed accept.  A listening socket whose accept
+ * fails (the process is out of file descriptors, the system out of
+ * memory) stays readable: the connection waits in the backlog.
+ * #GSocketService tries again at once, and so spins, writing a warning
+ * each time, until a descriptor is free.  This service waits 10 ms
+ * before the next try, twice as long after each failure in a row, up to
+ * a second; it warns at most every ten seconds while accepting fails,
+ * and says when it works again.  The connections waiting in the backlog
+ * meanwhile are accepted then.
+ *
+ * Stopping it loses nothing: no connection is accepted once
+ * [method@Foctet.SocketService.stop] returned, so what comes in
+ * afterwards waits in the backlog for the next start.  (#GSocketService,
+ * stopped, cancels an accept in flight, which may still take a waiting
+ * connection and then drop it.)
+ *
+ * The service accepts on the thread-default main context of the thread
+ * that calls [method@Foctet.SocketService.start], and emits its signal
+ * there.
+ */
+
+typedef struct {
+  FoctetSocketService *service;
+  GSocket *socket;
+  GObject *source_object;              /* (nullable) */
+  GSource *source;                     /* while accepting */
+} Listening;
+
+struct _FoctetSocketService {
+  GObject parent_instance;
+
+  GPtrArray *sockets;                  /* of Listening */
+  gboolean active;
+  GMainContext *context;               /* while active */
+  GSource *pause;                      /* before the next accept */
+  guint pause_ms;                      /* the last pause; 0 after a success */
+  guint failures;                      /* in a row */
+  gint64 warned;                       /* monotonic µs of the last warning; 0: none since a success */
+};
+
+enum {
+  SIGNAL_INCOMING,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (FoctetSocketService, foctet_socket_service, G_TYPE_OBJECT)
+
+static void
+listening_free (Listening *l)
+{
+  if (l->source != NULL)
+    {
+      g_source_destroy (l->source);
+      g_source_unref (l->source);
+    }
+  g_object_unref (l->socket);
+  g_clear_object (&l->source_object);
+  g_free (l);
+}
+
+static void
+clear_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+/* No accept until service_listen () again. */
+static void
+service_unlisten (FoctetSocketService *self)
+{
+  for (guint i = 0; i < self->sockets->len; i++)
+    clear_source (&((Listening *) self->sockets->pdata[i])->source);
+}
+
+static gboolean accept_ready_cb (GSocket      *socket,
+                                 GIOCondition  condition,
+                                 gpointer      user_data);
+
+static void
+listening_watch (FoctetSocketService *self,
+                 Listening           *l)
+{
+  if (l->source != NULL)
+    return;
+  l->source = g_socket_create_source (l->socket, G_IO_IN, NULL);
+  g_source_set_static_name (l->source, "foctet socket service");
+  g_source_set_callback (l->source, (GSourceFunc) (void (*) (void)) accept_ready_cb, l, NULL);
+  g_source_attach (l->source, self->context);
+}
+
+/* Waits for connections on every socket. */
+static void
+service_listen (FoctetSocketService *self)
+{
+  for (guint i = 0; i < self->sockets->len; i++)
+    listening_watch (self, self->sockets->pdata[i]);
+}
+
+static gboolean
+pause_over_cb (gpointer user_data)
+{
+  FoctetSocketService *self = user_data;
+
+  g_clear_pointer (&self->pause, g_source_unref);
+  service_listen (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Accepting failed: no socket is watched until the pause is over. */
+static void
+service_failed (FoctetSocketService *self,
+                const GError        *error)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  self->failures++;
+  self->pause_ms = self->pause_ms == 0 ? FIRST_PAUSE_MS : MIN (self->pause_ms * 2, MAX_PAUSE_MS);
+  if (self->warned == 0 || now - self->warned >= WARNING_INTERVAL_US)
+    {
+      if (self->warned == 0)
+        g_warning ("%s (trying again in %u ms)", error->message, self->pause_ms);
+      else
+        g_warning ("%s (%u failures in a row; trying again every %u ms)", error->message, self->failures,
+                   self->pause_ms);
+      self->warned = now;
+    }
+  else
+    g_debug ("%s (trying again in %u ms)", error->message, self->pause_ms);
+
+  service_unlisten (self);
+  self->pause = g_timeout_source_new (self->pause_ms);
+  g_source_set_static_name (self->pause, "foctet socket service pause");
+  g_source_set_callback (self->pause, pause_over_cb, self, NULL);
+  g_source_attach (self->pause, self->context);
+}
+
+static gboolean
+accept_ready_cb (GSocket      *socket,
+                 GIOCondition  condition,
+                 gpointer      user_data)
+{
+  Listening *l = user_data;
+  FoctetSocketService *self = l->service;
+  g_autoptr(GSocket) accepted = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GObject) source_object = NULL;
+  g_autoptr(GError) error = NULL;
+
+  accepted = g_socket_accept (socket, NULL, &error);
+  if (accepted == NULL)
+    {
+      /* Another process (or thread) took it first. */
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        service_failed (self, error);
+      return G_SOURCE_CONTINUE;
+    }
+  if (self->warned != 0)
+    g_message ("Accepting connections again, after %u failures", self->failures);
+  self->failures = 0;
+  self->pause_ms = 0;
+  self->warned = 0;
+  connection = g_socket_connection_factory_create_connection (accepted);
+  if (l->source_object != NULL)
+    source_object = g_object_ref (l->source_object);
+  /* The signal's handlers may stop the service, close it (freeing @l) or
+   * drop it. */
+  g_object_ref (self);
+  g_signal_emit (self, signals[SIGNAL_INCOMING], 0, connection, source_object);
+  g_object_unref (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+foctet_socket_service_dispose (GObject *object)
+{
+  FoctetSocketService *self = FOCTET_SOCKET_SERVICE (object);
+
+  foctet_socket_service_stop (self);
+
+  G_OBJECT_CLASS (foctet_socket_service_parent_class)->dispose (object);
+}
+
+static void
+foctet_socket_service_finalize (GObject *object)
+{
+  FoctetSocketService *self = FOCTET_SOCKET_SERVICE (object);
+
+  g_ptr_array_unref (self->sockets);
+
+  G_OBJECT_CLASS (foctet_socket_service_parent_class)->finalize (object);
+}
+
+static void
+foctet_socket_service_class_init (FoctetSocketServiceClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = foctet_socket_service_dispose;
+  object_class->finalize = foctet_socket_service_finalize;
+
+  /**
+   * FoctetSocketService::incoming:
+   * @self: the service
+   * @connection: the connection accepted
+   * @source_object: (nullable): the object given with the socket it came
+   *   in on, if any
+   *
+   * A connection was accepted.  Keep a reference to @connection to use it.
+   */
+  signals[SIGNAL_INCOMING] =
+    g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 2, G_TYPE_SOCKET_CONNECTION, G_TYPE_OBJECT);
+}
+
+static void
+foctet_socket_service_init (FoctetSocketService *self)
+{
+  self->sockets = g_ptr_array_new_with_free_func ((GDestroyNotify) listening_free);
+}
+
+/**
+ * foctet_socket_service_new:
+ *
+ * Creates a service with no socket, not yet accepting: add sockets with
+ * [method@Foctet.SocketService.add_socket], then call
+ * [method@Foctet.SocketService.start].
+ *
+ * Returns: (transfer full): the service
+ */
+FoctetSocketService *
+foctet_socket_service_new (void)
+{
+  return g_object_new (FOCTET_TYPE_SOCKET_SERVICE, NULL);
+}
+
+/**
+ * foctet_socket_service_add_socket:
+ * @self: a #FoctetSocketService
+ * @socket: a listening socket, e.g. from foctet_tcp_listener_socket_new()
+ * @source_object: (nullable): an object given with each connection
+ *   accepted on @socket
+ *
+ * Accepts connections on @socket too, from now on if @self is active.
+ * @socket is made non-blocking, and closed by
+ * [method@Foctet.SocketService.close].
+ */
+void
+foctet_socket_service_add_socket (FoctetSocketService *self,
+                                  GSocket             *socket,
+                                  GObject             *source_object)
+{
+  Listening *l;
+
+  g_return_if_fail (FOCTET_IS_SOCKET_SERVICE (self));
+  g_return_if_fail (G_IS_SOCKET (socket));
+  g_return_if_fail (source_object == NULL || G_IS_OBJECT (source_object));
+
+  g_socket_set_blocking (socket, FALSE);
+  l = g_new0 (Listening, 1);
+  l->service = self;
+  l->socket = g_object_ref (socket);
+  l->source_object = source_object != NULL ? g_object_ref (source_object) : NULL;
+  g_ptr_array_add (self->sockets, l);
+  if (self->active && self->pause == NULL)
+    listening_watch (self, l);
+}
+
+/**
+ * foctet_socket_service_start:
+ * @self: a #FoctetSocketService
+ *
+ * Starts accepting connections on the sockets of @self, on the
+ * thread-default main context of the caller.  Does nothing if @self is
+ * already active.
+ */
+void
+foctet_socket_service_start (FoctetSocketService *self)
+{
+  g_return_if_fail (FOCTET_IS_SOCKET_SERVICE (self));
+
+  if (self->active)
+    return;
+  self->active = TRUE;
+  self->context = g_main_context_ref_thread_default ();
+  self->failures = 0;
+  self->pause_ms = 0;
+  self->warned = 0;
+  service_listen (self);
+}
+
+/**
+ * foctet_socket_service_stop:
+ * @self: a #FoctetSocketService
+ *
+ * Stops accepting: no connection is accepted, and no
+ * [signal@Foctet.SocketService::incoming] emitted, after this returns.
+ * The sockets stay open, and what comes in waits in their backlogs,
+ * until [method@Foctet.SocketService.close] or the last reference to
+ * @self goes.
+ */
+void
+foctet_socket_service_stop (FoctetSocketService *self)
+{
+  g_return_if_fail (FOCTET_IS_SOCKET_SERVICE (self));
+
+  if (!self->active)
+    return;
+  self->active = FALSE;
+  service_unlisten (self);
+  clear_source (&self->pause);
+  g_clear_pointer (&self->context, g_main_context_unref);
+}
+
+/**
+ * foctet_socket_service_is_active:
+ * @self: a #FoctetSocketService
+ *
+ * Tells whether @self was started and not stopped since.  It is active
+ * too while it pauses after a failed accept.
+ *
+ * Returns: whether @self accepts connections
+ */
+gboolean
+foctet_socket_service_is_active (FoctetSocketService *self)
+{
+  g_return_val_if_fail (FOCTET_IS_SOCKET_SERVICE (self), FALSE);
+
+  return self->active;
+}
+
+/**
+ * foctet_socket_service_close:
+ * @self: a #FoctetSocketService
+ *
+ * Stops @self and closes its sockets, refusing what waited in their
+ * backlogs; @self has no socket afterwards.
+ */
+void
+foctet_socket_service_close (FoctetSocketService *self)
+{
+  g_return_if_fail (FOCTET_IS_SOCKET_SERVICE (self));
+
+  foctet_socket_service_stop (self);
+  for (guint i = 0; i < self->sockets->len; i++)
+    g_socket_close (((Listening *) self->sockets->pdata[i])->socket, NULL);
+  g_ptr_array_set_size (self->sockets, 0);
+}
