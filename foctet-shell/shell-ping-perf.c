@@ -298,13 +298,7 @@ perf_done_cb (GObject      *source,
         runs->error = g_steal_pointer (&error);
     }
   else
-    {
-      /* Streams run at once: totals of bytes, the slowest stream's times. */
-      runs->total.upload_bytes += one->upload_bytes;
-      runs->total.download_bytes += one->download_bytes;
-      runs->total.upload_seconds = MAX (runs->total.upload_seconds, one->upload_seconds);
-      runs->total.download_seconds = MAX (runs->total.download_seconds, one->download_seconds);
-    }
+    foctet_perf_result_merge (&runs->total, one);
   runs->done = --runs->pending == 0;
 }
 

@@ -104,14 +104,51 @@ foctet_perf_result_free (FoctetPerfResult *self)
   g_free (self);
 }
 
+/**
+ * foctet_perf_result_merge:
+ * @self: a [struct@Foctet.PerfResult]: one run's, one made by merging,
+ *   or all zeros (none yet)
+ * @other: the result of a run at the same time, on the same connection
+ *
+ * Adds @other to @self, for the figures of several perf streams run at
+ * once: the bytes add up, and the times are those of all the streams
+ * together, not of the slowest one.  The upload phase lasts from the
+ * first stream's opening to the last first downloaded byte, the download
+ * phase from the first downloaded byte to the last: with the streams'
+ * downloads staggered, each stream's own time is shorter than that, and
+ * the sum of bytes over it would overstate the rate.
+ */
+void
+foctet_perf_result_merge (FoctetPerfResult       *self,
+                          const FoctetPerfResult *other)
+{
+  gint64 upload_end;
+
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (other != NULL);
+
+  if (self->started_at == 0)
+    {
+      *self = *other;
+      return;
+    }
+  upload_end = MAX (self->started_at + (gint64) (self->upload_seconds * G_USEC_PER_SEC + 0.5),
+                    other->started_at + (gint64) (other->upload_seconds * G_USEC_PER_SEC + 0.5));
+  self->upload_bytes += other->upload_bytes;
+  self->download_bytes += other->download_bytes;
+  self->started_at = MIN (self->started_at, other->started_at);
+  self->first_byte_at = MIN (self->first_byte_at, other->first_byte_at);
+  self->ended_at = MAX (self->ended_at, other->ended_at);
+  self->upload_seconds = (upload_end - self->started_at) / (double) G_USEC_PER_SEC;
+  self->download_seconds = (self->ended_at - self->first_byte_at) / (double) G_USEC_PER_SEC;
+}
+
 /* The opener: request N, upload, half-close, download, time both phases. */
 
 typedef struct {
   FoctetStream *stream;
   guint64 upload_left;
   guint64 download_wanted;
-  gint64 opened_at;
-  gint64 first_byte_at;
   FoctetPerfResult result;
   guint8 request[8];
   guint8 *sink;                  /* reads go here (perf_sink_for()) ... */
@@ -146,8 +183,9 @@ perf_download_cb (GObject      *source,
     }
   if (n > 0)
     {
-      if (run->first_byte_at == 0)
-        run->first_byte_at = g_get_monotonic_time ();
+      run->result.ended_at = g_get_monotonic_time ();
+      if (run->result.first_byte_at == 0)
+        run->result.first_byte_at = run->result.ended_at;
       run->result.download_bytes += n;
       if (run->result.download_bytes > run->download_wanted)
         {
@@ -169,13 +207,10 @@ perf_download_cb (GObject      *source,
       return;
     }
 
-  {
-    gint64 now = g_get_monotonic_time ();
-    gint64 first = run->first_byte_at != 0 ? run->first_byte_at : now;
-
-    run->result.upload_seconds = (first - run->opened_at) / (double) G_USEC_PER_SEC;
-    run->result.download_seconds = (now - first) / (double) G_USEC_PER_SEC;
-  }
+  if (run->result.first_byte_at == 0)
+    run->result.first_byte_at = run->result.ended_at = g_get_monotonic_time ();
+  run->result.upload_seconds = (run->result.first_byte_at - run->result.started_at) / (double) G_USEC_PER_SEC;
+  run->result.download_seconds = (run->result.ended_at - run->result.first_byte_at) / (double) G_USEC_PER_SEC;
   g_io_stream_close_async (G_IO_STREAM (run->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
   g_task_return_pointer (task, foctet_perf_result_copy (&run->result),
                          (GDestroyNotify) foctet_perf_result_free);
@@ -323,7 +358,7 @@ foctet_perf_run_async (FoctetConnection    *connection,
   run = g_new0 (PerfRun, 1);
   run->upload_left = upload_bytes;
   run->download_wanted = download_bytes;
-  run->opened_at = g_get_monotonic_time ();
+  run->result.started_at = g_get_monotonic_time ();
   g_task_set_task_data (task, run, (GDestroyNotify) perf_run_free);
 
   foctet_connection_open_stream_async (connection, FOCTET_PROTOCOL_PERF, cancellable,

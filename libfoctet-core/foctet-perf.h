@@ -35,14 +35,23 @@ G_BEGIN_DECLS
  * @upload_seconds: from opening the stream to the first downloaded byte
  *   (or to the end of the stream when nothing was downloaded)
  * @download_seconds: from there to the last downloaded byte
+ * @started_at: when the stream was opened, in g_get_monotonic_time()'s µs
+ * @first_byte_at: when the first byte was downloaded (or the end of the
+ *   stream read, when nothing was), in the same µs
+ * @ended_at: when the last byte was downloaded (or the end of the stream
+ *   read, when nothing was), in the same µs
  *
- * The figures of one perf run (PROTOCOL §5).
+ * The figures of one perf run (PROTOCOL §5), or of several run at once,
+ * added up with [method@Foctet.PerfResult.merge].
  */
 typedef struct {
   guint64 upload_bytes;
   guint64 download_bytes;
   double upload_seconds;
   double download_seconds;
+  gint64 started_at;
+  gint64 first_byte_at;
+  gint64 ended_at;
 } FoctetPerfResult;
 
 FOCTET_AVAILABLE_IN_ALL
@@ -51,6 +60,9 @@ FOCTET_AVAILABLE_IN_ALL
 FoctetPerfResult *foctet_perf_result_copy (const FoctetPerfResult *self);
 FOCTET_AVAILABLE_IN_ALL
 void foctet_perf_result_free (FoctetPerfResult *self);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_perf_result_merge (FoctetPerfResult       *self,
+                               const FoctetPerfResult *other);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FoctetPerfResult, foctet_perf_result_free)
 

@@ -171,6 +171,85 @@ test_perf (Fixture       *fixture,
   three = perf_over (fixture->connection, 0, 5 * 1000 * 1000 + 1, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (three->download_bytes, ==, 5 * 1000 * 1000 + 1);
+
+  /* The times are those of the stream's own moments. */
+  g_assert_cmpint (one->started_at, >, 0);
+  g_assert_cmpint (one->started_at, <=, one->first_byte_at);
+  g_assert_cmpint (one->first_byte_at, <=, one->ended_at);
+  g_assert_cmpint (one->ended_at, <=, g_get_monotonic_time ());
+  g_assert_cmpfloat_with_epsilon (one->upload_seconds, (one->first_byte_at - one->started_at) / 1e6, 1e-9);
+  g_assert_cmpfloat_with_epsilon (one->download_seconds, (one->ended_at - one->first_byte_at) / 1e6, 1e-9);
+  /* Nothing downloaded: both are the end of the stream. */
+  g_assert_cmpint (two->first_byte_at, ==, two->ended_at);
+}
+
+static void
+perf_merge_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GPtrArray *results = user_data;
+  g_autoptr(GError) error = NULL;
+  FoctetPerfResult *one = foctet_perf_run_finish (result, &error);
+
+  g_assert_no_error (error);
+  g_ptr_array_add (results, one);
+}
+
+/* Several runs at once, merged: the bytes add up, the times span them
+ * all (not the slowest stream's own). */
+static void
+test_perf_merge (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_perf_result_free);
+  FoctetPerfResult total = { 0 };
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  gint64 upload_end = 0;
+  /* Staggered by hand: one stream's download ends as the next one's
+   * begins.  Each took a second to download; together they took two. */
+  FoctetPerfResult a = { 100, 1000, 1.0, 1.0, 1000000, 2000000, 3000000 };
+  FoctetPerfResult b = { 200, 2000, 2.0, 1.0, 1000000, 3000000, 4000000 };
+
+  foctet_perf_result_merge (&total, &a);
+  foctet_perf_result_merge (&total, &b);
+  g_assert_cmpuint (total.upload_bytes, ==, 300);
+  g_assert_cmpuint (total.download_bytes, ==, 3000);
+  g_assert_cmpint (total.started_at, ==, 1000000);
+  g_assert_cmpint (total.first_byte_at, ==, 2000000);
+  g_assert_cmpint (total.ended_at, ==, 4000000);
+  g_assert_cmpfloat_with_epsilon (total.upload_seconds, 2.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (total.download_seconds, 2.0, 1e-9);
+
+  /* Four real ones at once. */
+  memset (&total, 0, sizeof total);
+  for (guint i = 0; i < 4; i++)
+    foctet_perf_run_async (fixture->connection, 256 * 1024, (i + 1) * 512 * 1024, NULL, perf_merge_cb, results);
+  while (results->len < 4)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  for (guint i = 0; i < results->len; i++)
+    {
+      FoctetPerfResult *one = results->pdata[i];
+
+      foctet_perf_result_merge (&total, one);
+      upload_end = MAX (upload_end, one->first_byte_at);
+      g_assert_cmpfloat (total.download_seconds, >=, one->download_seconds);
+    }
+  g_assert_cmpuint (total.upload_bytes, ==, 4 * 256 * 1024);
+  g_assert_cmpuint (total.download_bytes, ==, 10 * 512 * 1024);
+  for (guint i = 0; i < results->len; i++)
+    {
+      FoctetPerfResult *one = results->pdata[i];
+
+      g_assert_cmpint (total.started_at, <=, one->started_at);
+      g_assert_cmpint (total.first_byte_at, <=, one->first_byte_at);
+      g_assert_cmpint (total.ended_at, >=, one->ended_at);
+    }
+  g_assert_cmpfloat_with_epsilon (total.upload_seconds, (upload_end - total.started_at) / 1e6, 1e-6);
+  g_assert_cmpfloat_with_epsilon (total.download_seconds, (total.ended_at - total.first_byte_at) / 1e6, 1e-6);
 }
 
 static void
@@ -515,6 +594,7 @@ main (int   argc,
   g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
   ADD ("/node/ping", test_ping);
   ADD ("/node/perf", test_perf);
+  ADD ("/node/perf-merge", test_perf_merge);
   ADD ("/node/perf-refused", test_perf_refused);
   ADD ("/node/custom-protocol", test_custom_protocol);
   ADD ("/node/unknown-protocol", test_unknown_protocol);
