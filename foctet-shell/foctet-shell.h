@@ -88,13 +88,20 @@ FoctetNode *shell_make_node (ShellContext *ctx,
                              int          *status);
 void shell_shutdown_node (FoctetNode *node);
 
-/* The default listen URIs (quic and tls, those loaded, on all addresses,
- * any port), or @only's; on failure prints why as @command's, sets
+/* The URIs serve and send listen on, added to @uris, from their
+ * options: each of @listen (a bare HOST:PORT is @transport's), else the
+ * defaults (quic and tls, those loaded, or @transport alone, on all
+ * addresses, any port; the first *n_defaults of @uris), then a relay/
+ * URI for each of @relays.  --transport relay has no default: it needs
+ * --relay.  On a wrong option prints why as @command's usage error, sets
  * *status. */
-gboolean shell_default_listen_uris (const char *command,
-                                    GPtrArray  *uris,
-                                    const char *only,
-                                    int        *status);
+gboolean shell_listen_uris (const char  *command,
+                            char       **listen,
+                            const char  *transport,
+                            char       **relays,
+                            GPtrArray   *uris,
+                            guint       *n_defaults,
+                            int         *status);
 /* Listens on every URI; the first @n_defaults are the defaults, of which
  * one failing is only a warning while another succeeds.  Returns the URIs
  * bound, or NULL: with *status set on failure, unchanged if @stop was
@@ -118,6 +125,10 @@ gboolean shell_check_host_port (const char *command,
                                 const char *option,
                                 const char *text,
                                 int        *status);
+/* A relay's HOST:PORT, port 0 refused. */
+gboolean shell_check_relay (const char *command,
+                            const char *text,
+                            int        *status);
 gboolean shell_check_uri (const char *command,
                           const char *option,
                           const char *uri,

@@ -191,7 +191,7 @@ host_has_ipv6 (void)
  * dual-stack socket on [::]: a transport lists a wildcard's interface
  * addresses of its own family only (an IPv6 listener takes IPv6 alone),
  * and each family's listener fails or works on its own. */
-gboolean
+static gboolean
 shell_default_listen_uris (const char *command,
                            GPtrArray  *uris,
                            const char *only,
@@ -224,6 +224,55 @@ shell_default_listen_uris (const char *command,
 }
 
 gboolean
+shell_listen_uris (const char  *command,
+                   char       **listen,
+                   const char  *transport,
+                   char       **relays,
+                   GPtrArray   *uris,
+                   guint       *n_defaults,
+                   int         *status)
+{
+  *n_defaults = 0;
+  if (transport != NULL && !shell_check_transport (command, "--transport", transport, status))
+    return FALSE;
+  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
+    if (!shell_check_relay (command, relays[i], status))
+      return FALSE;
+  if (listen != NULL)
+    for (guint i = 0; listen[i] != NULL; i++)
+      {
+        /* With --transport, a bare HOST:PORT is that transport's. */
+        if (transport != NULL && strchr (listen[i], '/') == NULL)
+          g_ptr_array_add (uris, g_strconcat (transport, "/", listen[i], NULL));
+        else if (transport != NULL && !g_str_has_prefix (listen[i], transport))
+          {
+            *status = shell_usage_error ("%s: --listen %s is not a %s URI", command, listen[i], transport);
+            return FALSE;
+          }
+        else
+          g_ptr_array_add (uris, g_strdup (listen[i]));
+        if (!shell_check_uri (command, "--listen", g_ptr_array_index (uris, uris->len - 1), status))
+          return FALSE;
+      }
+  else if (g_strcmp0 (transport, "relay") == 0)
+    {
+      /* A relay is listened on through --relay: there is no default one. */
+      if (relays == NULL)
+        {
+          *status = shell_usage_error ("%s: --transport relay needs --relay HOST:PORT", command);
+          return FALSE;
+        }
+    }
+  else if (!shell_default_listen_uris (command, uris, transport, status))
+    return FALSE;
+  else
+    *n_defaults = uris->len;
+  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
+    g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));
+  return TRUE;
+}
+
+gboolean
 shell_check_transport (const char *command,
                        const char *option,
                        const char *name,
@@ -252,6 +301,23 @@ shell_check_host_port (const char *command,
   if (foctet_parse_host_port (text, NULL, NULL, &error))
     return TRUE;
   *status = shell_usage_error ("%s: %s: %s", command, option, error->message);
+  return FALSE;
+}
+
+gboolean
+shell_check_relay (const char *command,
+                   const char *text,
+                   int        *status)
+{
+  g_autoptr(GError) error = NULL;
+  guint16 port = 0;
+
+  if (!shell_check_host_port (command, "--relay", text, status))
+    return FALSE;
+  foctet_parse_host_port (text, NULL, &port, &error);
+  if (port != 0)
+    return TRUE;
+  *status = shell_usage_error ("%s: --relay %s: a relay's port must be given (1 to 65535), not 0", command, text);
   return FALSE;
 }
 
@@ -472,30 +538,8 @@ cmd_serve (ShellContext *ctx,
     return ret;
   ret = SHELL_EXIT_OK;
 
-  if (transport != NULL && !shell_check_transport ("serve", "--transport", transport, &ret))
+  if (!shell_listen_uris ("serve", listen, transport, relays, uris, &n_defaults, &ret))
     return ret;
-  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
-    if (!shell_check_host_port ("serve", "--relay", relays[i], &ret))
-      return ret;
-  if (listen != NULL)
-    for (guint i = 0; listen[i] != NULL; i++)
-      {
-        /* With --transport, a bare HOST:PORT is that transport's. */
-        if (transport != NULL && strchr (listen[i], '/') == NULL)
-          g_ptr_array_add (uris, g_strconcat (transport, "/", listen[i], NULL));
-        else if (transport != NULL && !g_str_has_prefix (listen[i], transport))
-          return shell_usage_error ("serve: --listen %s is not a %s URI", listen[i], transport);
-        else
-          g_ptr_array_add (uris, g_strdup (listen[i]));
-        if (!shell_check_uri ("serve", "--listen", g_ptr_array_index (uris, uris->len - 1), &ret))
-          return ret;
-      }
-  else if (!shell_default_listen_uris ("serve", uris, transport, &ret))
-    return ret;
-  else
-    n_defaults = uris->len;
-  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
-    g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));
   if (inbox_from != NULL && inbox_path == NULL)
     return shell_usage_error ("serve: --inbox-from needs --inbox");
   for (guint i = 0; inbox_from != NULL && inbox_from[i] != NULL; i++)

@@ -49,7 +49,7 @@ check_dial_options (const char  *command,
   if (options->address != NULL && !shell_check_uri (command, "--address", options->address, status))
     return FALSE;
   for (guint i = 0; options->relays != NULL && options->relays[i] != NULL; i++)
-    if (!shell_check_host_port (command, "--relay", options->relays[i], status))
+    if (!shell_check_relay (command, options->relays[i], status))
       return FALSE;
   return TRUE;
 }

@@ -219,30 +219,14 @@ shell_cmd_send (ShellContext *ctx,
   ret = SHELL_EXIT_OK;
   if (argc < 2)
     return shell_usage_error ("send: missing PATH");
-  if (transport != NULL && !shell_check_transport ("send", "--transport", transport, &ret))
-    return ret;
   if (to != NULL && (target = foctet_ticket_parse (to, &error)) == NULL)
     return shell_usage_error ("send: --to: bad ticket: %s", error->message);
   if (to != NULL && (listen != NULL || relays != NULL || transport != NULL))
     return shell_usage_error ("send: --to dials out: it takes no --listen, --relay or --transport");
   for (int i = 1; i < argc; i++)
     g_ptr_array_add (files, g_file_new_for_commandline_arg (argv[i]));
-  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
-    if (!shell_check_host_port ("send", "--relay", relays[i], &ret))
-      return ret;
-  if (listen != NULL)
-    for (guint i = 0; listen[i] != NULL; i++)
-      {
-        if (!shell_check_uri ("send", "--listen", listen[i], &ret))
-          return ret;
-        g_ptr_array_add (uris, g_strdup (listen[i]));
-      }
-  else if (to == NULL && !shell_default_listen_uris ("send", uris, transport, &ret))
+  if (to == NULL && !shell_listen_uris ("send", listen, transport, relays, uris, &n_defaults, &ret))
     return ret;
-  else
-    n_defaults = uris->len;
-  for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
-    g_ptr_array_add (uris, g_strconcat ("relay/", relays[i], NULL));
 
   node = shell_make_node (ctx, &ret);
   if (node == NULL)

@@ -184,6 +184,9 @@ test_usage_errors (void)
     { { "serve", "--listen", "udp/127.0.0.1:0" }, "--listen: 'udp' is not a transport of a loaded plugin" },
     { { "serve", "--listen", "tcp-test/127.0.0.1" }, "--listen: “127.0.0.1”: missing “:port”" },
     { { "serve", "--relay", "no-port" }, "serve: --relay: “no-port”" },
+    { { "serve", "--relay", "127.0.0.1:0" }, "serve: --relay 127.0.0.1:0: a relay's port must be given" },
+    { { "send", "x", "--relay=127.0.0.1:0" }, "send: --relay 127.0.0.1:0: a relay's port must be given" },
+    { { "ping", "x", "--relay=127.0.0.1:0" }, "ping: --relay 127.0.0.1:0: a relay's port must be given" },
     { { "serve", "--transport", "bogus" }, "--transport: 'bogus' is not a transport of a loaded plugin" },
     { { "send", "x", "--listen=bogus" }, "send: --listen: 'bogus'" },
     { { "ping", "x", "--transport=bogus" }, "ping: --transport: 'bogus'" },
@@ -198,6 +201,34 @@ test_usage_errors (void)
       g_assert_cmpint (run_shell (NULL, &out, &err, cases[i].args[0], cases[i].args[1],
                                   cases[i].args[2], NULL), ==, 2);
       assert_one_line_error (err, cases[i].words);
+    }
+}
+
+/* --transport relay listens through --relay only: without one it is a
+ * usage error, not a failure to listen on a relay "0.0.0.0:0". */
+static void
+test_transport_relay_needs_relay (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  const char *commands[] = { "serve", "send" };
+
+  if (path == NULL)
+    {
+      g_test_skip ("no relay plugin in this build");
+      return;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      g_autofree char *out = NULL, *err = NULL;
+      g_autofree char *expected = g_strdup_printf ("%s: --transport relay needs --relay HOST:PORT", commands[i]);
+
+      if (g_str_equal (commands[i], "send"))
+        g_assert_cmpint (run_shell_env (env, &out, &err, "send", "x", "--transport", "relay", NULL), ==, 2);
+      else
+        g_assert_cmpint (run_shell_env (env, &out, &err, "serve", "--transport", "relay", NULL), ==, 2);
+      assert_one_line_error (err, expected);
+      g_assert_cmpstr (out, ==, "");
     }
 }
 
@@ -1845,6 +1876,7 @@ main (int   argc,
   g_test_add_func ("/shell/id", test_id);
   g_test_add_func ("/shell/identity-option", test_identity_option);
   g_test_add_func ("/shell/usage-errors", test_usage_errors);
+  g_test_add_func ("/shell/transport-relay-needs-relay", test_transport_relay_needs_relay);
   g_test_add_func ("/shell/help", test_help);
   g_test_add_func ("/shell/bare-node-id", test_bare_node_id);
   g_test_add_func ("/shell/plugins", test_plugins);
