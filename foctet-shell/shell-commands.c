@@ -569,7 +569,24 @@ cmd_serve (ShellContext *ctx,
 
   if (inbox_path != NULL)
     {
+      g_autoptr(GError) error = NULL;
+
       inbox.dir = g_file_new_for_commandline_arg (inbox_path);
+      /* Made now, and checked: a push to an inbox that cannot be one
+       * would only be refused, and say less. */
+      if (!g_file_make_directory_with_parents (inbox.dir, NULL, &error) &&
+          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+        {
+          ret = shell_failure ("serve: --inbox", error);
+          goto out;
+        }
+      if (g_file_query_file_type (inbox.dir, G_FILE_QUERY_INFO_NONE, NULL) != G_FILE_TYPE_DIRECTORY)
+        {
+          g_clear_error (&error);
+          error = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY, "“%s” is not a directory", inbox_path);
+          ret = shell_failure ("serve: --inbox", error);
+          goto out;
+        }
       inbox.receiver = foctet_transfer_receiver_new (node);
       inbox.stop = g_object_ref (stop);
       foctet_node_set_protocol_handler (node, FOCTET_PROTOCOL_TRANSFER_PUSH, inbox_handler, &inbox, NULL);
@@ -616,9 +633,9 @@ out:
       while (inbox.in_flight > 0)
         g_main_context_iteration (NULL, TRUE);
       g_clear_object (&inbox.receiver);
-      g_clear_object (&inbox.dir);
       g_clear_object (&inbox.stop);
     }
+  g_clear_object (&inbox.dir);
   g_source_remove (sigint);
   g_source_remove (sigterm);
   shell_shutdown_node (node);

@@ -508,7 +508,7 @@ push_answer_cb (GObject      *source,
       return;
     }
   if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR)
-    g_task_return_error (task, foctet_transfer_message_to_error (message));
+    g_task_return_error (task, foctet_transfer_message_to_error_from (message, "The node refused the push"));
   else
     g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                              "The node answered a push with %s",

@@ -1708,8 +1708,11 @@ error_code_to_foctet_error (guint16 code)
 }
 
 /**
- * foctet_transfer_message_to_error:
+ * foctet_transfer_message_to_error_from:
  * @self: an ERROR or ABORT message
+ * @who: (nullable): who sent it, refusing or aborting, e.g. "The node
+ *   refused the push"; %NULL: "The sender refused" for an ERROR, "The
+ *   receiver aborted" for an ABORT
  *
  * Turns an ERROR or ABORT received into the #GError to report, in the
  * %FOCTET_ERROR domain: %FOCTET_ERROR_PROTOCOL_ERROR for codes 1 and 4
@@ -1723,18 +1726,19 @@ error_code_to_foctet_error (guint16 code)
  * Returns: (transfer full): the error
  */
 GError *
-foctet_transfer_message_to_error (const FoctetTransferMessage *self)
+foctet_transfer_message_to_error_from (const FoctetTransferMessage *self,
+                                       const char                  *who)
 {
   g_autofree char *meaning = NULL;
   g_autofree char *text = NULL;
   g_autofree char *code = NULL;
-  const char *who;
 
   g_return_val_if_fail (self != NULL, NULL);
   g_return_val_if_fail (self->type == FOCTET_TRANSFER_MESSAGE_ERROR ||
                         self->type == FOCTET_TRANSFER_MESSAGE_ABORT, NULL);
 
-  who = self->type == FOCTET_TRANSFER_MESSAGE_ERROR ? "The sender refused" : "The receiver aborted";
+  if (who == NULL)
+    who = self->type == FOCTET_TRANSFER_MESSAGE_ERROR ? "The sender refused" : "The receiver aborted";
   meaning = foctet_transfer_error_code_to_string (self->error_code);
   text = printable_text (self->error_text);
   if (foctet_transfer_error_code_describe (self->error_code) != NULL)
@@ -1742,6 +1746,21 @@ foctet_transfer_message_to_error (const FoctetTransferMessage *self)
   return g_error_new (FOCTET_ERROR, error_code_to_foctet_error (self->error_code),
                       "%s: %s%s%s%s%s", who, meaning, code != NULL ? code : "",
                       *text != '\0' ? ": “" : "", text, *text != '\0' ? "”" : "");
+}
+
+/**
+ * foctet_transfer_message_to_error:
+ * @self: an ERROR or ABORT message
+ *
+ * foctet_transfer_message_to_error_from() with the usual sender: a
+ * sender's ERROR, a receiver's ABORT.
+ *
+ * Returns: (transfer full): the error
+ */
+GError *
+foctet_transfer_message_to_error (const FoctetTransferMessage *self)
+{
+  return foctet_transfer_message_to_error_from (self, NULL);
 }
 
 /* Secrets and the ticket's offer. */

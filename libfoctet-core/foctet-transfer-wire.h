@@ -328,6 +328,8 @@ char *foctet_transfer_message_to_string (const FoctetTransferMessage *self);
 const char *foctet_transfer_error_code_describe (guint16 code);
 char *foctet_transfer_error_code_to_string (guint16 code);
 GError *foctet_transfer_message_to_error (const FoctetTransferMessage *self);
+GError *foctet_transfer_message_to_error_from (const FoctetTransferMessage *self,
+                                              const char                  *who);
 
 GBytes *foctet_transfer_secret_new (GError **error);
 gboolean foctet_transfer_secret_equal (GBytes *a,

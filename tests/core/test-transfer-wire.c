@@ -1234,6 +1234,16 @@ test_to_error (void)
 
     g_assert_cmpstr (error->message, ==, "The sender refused: wrong secret (code 2)");
   }
+  {
+    /* A push's ERROR comes from the receiving node. */
+    g_autoptr(FoctetTransferMessage) message = foctet_transfer_message_new_error (3, "busy with another transfer");
+    g_autoptr(GError) error = foctet_transfer_message_to_error_from (message, "The node refused the push");
+
+    g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
+    g_assert_cmpstr (error->message, ==,
+                     "The node refused the push: busy: already serving a receiver (code 3): "
+                     "“busy with another transfer”");
+  }
 }
 
 static void

@@ -1810,6 +1810,14 @@ test_serve_inbox (void)
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", "nonsense", NULL), ==, 2);
   assert_one_line_error (err, "--to: bad ticket");
+  /* An inbox that cannot be one fails at once, not at the first push. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "serve", "--no-mdns", "--listen", "tls/127.0.0.1:0", "--inbox",
+                                  file, NULL), ==, 1);
+  assert_one_line_error (err, "serve: --inbox: ");
+  g_assert_nonnull (strstr (err, "is not a directory"));
+  g_assert_cmpstr (out, ==, "");
 
   g_subprocess_send_signal (server, SIGTERM);
   wait_exit (server, 0);
