@@ -174,6 +174,24 @@ send_push (ShellContext         *ctx,
   return ret;
 }
 
+/* What the walk left out, one line each: a user sending a directory
+ * should know what does not arrive. */
+static void
+print_skipped (FoctetTransferSender *sender)
+{
+  g_auto(GStrv) skipped = foctet_transfer_sender_get_skipped (sender);
+
+  for (guint i = 0; skipped[i] != NULL; i++)
+    {
+      g_autoptr(GFile) file = g_file_new_for_commandline_arg (skipped[i]);
+      GFileType type = g_file_query_file_type (file, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL);
+
+      g_printerr ("not offering %s: %s\n", skipped[i],
+                  type == G_FILE_TYPE_SYMBOLIC_LINK ? "a symbolic link (links inside a directory are not followed)"
+                                                    : "neither a regular file nor a directory");
+    }
+}
+
 int
 shell_cmd_send (ShellContext *ctx,
                 int           argc,
@@ -251,6 +269,8 @@ shell_cmd_send (ShellContext *ctx,
       goto out;
     }
   g_clear_object (&wait.result);
+  if (!ctx->quiet)
+    print_skipped (sender);
 
   if (target != NULL)
     {

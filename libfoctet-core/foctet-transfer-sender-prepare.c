@@ -22,6 +22,7 @@ prepare_free (Prepare *prepare)
   g_ptr_array_unref (prepare->files);
   g_clear_pointer (&prepare->manifest, foctet_transfer_manifest_unref);
   g_clear_pointer (&prepare->sources, g_ptr_array_unref);
+  g_clear_pointer (&prepare->skipped, g_ptr_array_unref);
   g_free (prepare);
 }
 
@@ -170,14 +171,24 @@ prepare_add (Prepare       *prepare,
       prepare->n_files++;
       return TRUE;
     default:
+      if (top_level && g_file_info_get_file_type (info) == G_FILE_TYPE_SYMBOLIC_LINK)
+        {
+          /* Followed, a link tells its own type only when its target is
+           * missing. */
+          g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+                       "“%s” is a symbolic link to nothing (its target does not exist)", local);
+          return FALSE;
+        }
       if (top_level)
         {
           g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
                        "“%s” is neither a regular file nor a directory", local);
           return FALSE;
         }
-      /* Links, devices, sockets, FIFOs are never offered. */
+      /* Links, devices, sockets, FIFOs are never offered; the caller
+       * learns which were left out. */
       g_debug ("Transfer: skipping “%s”: neither a regular file nor a directory", local);
+      g_ptr_array_add (prepare->skipped, local != NULL ? g_steal_pointer (&local) : g_file_get_uri (file));
       return TRUE;
     }
 }
@@ -193,6 +204,7 @@ prepare_thread (GTask        *task,
 
   prepare->manifest = foctet_transfer_manifest_new ();
   prepare->sources = g_ptr_array_new_with_free_func (g_free);
+  prepare->skipped = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < prepare->files->len; i++)
     {
       GFile *file = g_ptr_array_index (prepare->files, i);

@@ -54,6 +54,7 @@ struct _FoctetTransferSender {
 
   FoctetTransferManifest *manifest;     /* once prepared */
   GPtrArray *sources;                   /* char *, local path of each entry */
+  GPtrArray *skipped;                   /* char *, what the walk left out */
   guint n_files;
   GBytes *secret;
   gboolean preparing;
@@ -146,6 +147,7 @@ typedef struct {
   GPtrArray *files;                     /* GFile */
   FoctetTransferManifest *manifest;
   GPtrArray *sources;
+  GPtrArray *skipped;                   /* char *, links and special files inside directories */
   guint n_files;
   guint8 *hash_buf;                     /* HASH_SIZE, for every file */
 } Prepare;

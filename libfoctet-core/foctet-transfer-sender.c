@@ -104,6 +104,7 @@ foctet_transfer_sender_finalize (GObject *object)
   g_ptr_array_unref (self->streams);
   g_ptr_array_unref (self->files);
   g_clear_pointer (&self->sources, g_ptr_array_unref);
+  g_clear_pointer (&self->skipped, g_ptr_array_unref);
   g_clear_pointer (&self->manifest, foctet_transfer_manifest_unref);
   g_clear_pointer (&self->secret, g_bytes_unref);
   g_main_context_unref (self->context);
@@ -275,6 +276,7 @@ prepared_cb (GObject      *source,
     }
   self->manifest = g_steal_pointer (&prepare->manifest);
   self->sources = g_steal_pointer (&prepare->sources);
+  self->skipped = g_steal_pointer (&prepare->skipped);
   self->n_files = prepare->n_files;
 
   ref = g_new0 (GWeakRef, 1);
@@ -378,6 +380,29 @@ foctet_transfer_sender_get_n_files (FoctetTransferSender *self)
   g_return_val_if_fail (FOCTET_IS_TRANSFER_SENDER (self), 0);
 
   return self->n_files;
+}
+
+/**
+ * foctet_transfer_sender_get_skipped:
+ * @self: a prepared [class@Foctet.TransferSender]
+ *
+ * Lists what [method@Foctet.TransferSender.prepare_async] found inside
+ * the directories offered but left out: symbolic links (never followed
+ * inside a directory), devices, sockets and FIFOs.  Empty before it has
+ * completed.
+ *
+ * Returns: (transfer full): the local paths left out, in the order found
+ */
+char **
+foctet_transfer_sender_get_skipped (FoctetTransferSender *self)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_SENDER (self), NULL);
+
+  for (guint i = 0; self->skipped != NULL && i < self->skipped->len; i++)
+    g_strv_builder_add (builder, self->skipped->pdata[i]);
+  return g_strv_builder_end (builder);
 }
 
 /**

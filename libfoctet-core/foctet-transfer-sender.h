@@ -54,6 +54,8 @@ guint foctet_transfer_sender_get_n_files (FoctetTransferSender *self);
 FOCTET_AVAILABLE_IN_ALL
 guint64 foctet_transfer_sender_get_total_size (FoctetTransferSender *self);
 FOCTET_AVAILABLE_IN_ALL
+char **foctet_transfer_sender_get_skipped (FoctetTransferSender *self);
+FOCTET_AVAILABLE_IN_ALL
 FoctetTicket *foctet_transfer_sender_get_ticket (FoctetTransferSender *self);
 
 FOCTET_AVAILABLE_IN_ALL

@@ -1623,6 +1623,72 @@ test_interactive_transfer (void)
   wait_exit (sender, 0);
 }
 
+/* send leaves out links and special files inside a directory, and says
+ * so; a link to nothing named on the command line is refused, saying
+ * what it is. */
+static void
+test_send_skipped (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *src = g_build_filename (tmpdir, "skip-src", NULL);
+  g_autofree char *file = g_build_filename (src, "a", NULL);
+  g_autofree char *link = g_build_filename (src, "l", NULL);
+  g_autofree char *fifo = g_build_filename (src, "ff", NULL);
+  g_autofree char *dangling = g_build_filename (tmpdir, "dangling", NULL);
+  g_autofree char *key = g_build_filename (tmpdir, "skip-key", NULL);
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", key, "send", src, "--listen", "tls/127.0.0.1:0",
+                         NULL };
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autoptr(GDataInputStream) out = NULL, err = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) lines = g_string_new (NULL);
+  g_autofree char *ticket_text = NULL, *o = NULL, *e = NULL;
+  g_autofree char *expected_link = NULL, *expected_fifo = NULL;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (file, "a\n", -1, NULL));
+  g_assert_cmpint (symlink (file, link), ==, 0);
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", path, TRUE);
+  sender = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (sender));
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (sender));
+  ticket_text = read_line (out);
+  g_assert_true (g_str_has_prefix (ticket_text, "foctet"));
+  for (;;)
+    {
+      g_autofree char *line = read_line (err);
+
+      g_assert_nonnull (line);
+      g_string_append_printf (lines, "%s\n", line);
+      if (g_str_has_prefix (line, "offering "))
+        break;
+    }
+  expected_link = g_strdup_printf ("not offering %s: a symbolic link", link);
+  expected_fifo = g_strdup_printf ("not offering %s: neither a regular file nor a directory\n", fifo);
+  g_test_message ("send said:\n%s", lines->str);
+  g_assert_nonnull (strstr (lines->str, expected_link));
+  g_assert_nonnull (strstr (lines->str, expected_fifo));
+  g_assert_nonnull (strstr (lines->str, "offering 1 file, 2 bytes"));
+  g_subprocess_send_signal (sender, SIGTERM);
+  wait_exit (sender, 1);
+
+  g_assert_cmpint (symlink ("no-such-target", dangling), ==, 0);
+  g_assert_cmpint (run_shell_env (env, &o, &e, "send", dangling, "--listen", "tls/127.0.0.1:0", NULL), ==, 1);
+  assert_one_line_error (e, "is a symbolic link to nothing");
+  g_assert_cmpstr (o, ==, "");
+}
+
 /* For serve: few file descriptors. */
 static void
 limit_descriptors (gpointer user_data)
@@ -1894,6 +1960,7 @@ main (int   argc,
   g_test_add_func ("/shell/serve-default-race", test_serve_default_twin);
   g_test_add_func ("/shell/serve-incoming-failed", test_serve_incoming_failed);
   g_test_add_func ("/shell/send-receive", test_send_receive);
+  g_test_add_func ("/shell/send-skipped", test_send_skipped);
   g_test_add_func ("/shell/receive-killed", test_receive_killed);
   g_test_add_func ("/shell/send-killed", test_send_killed);
   g_test_add_func ("/shell/receive-progress", test_receive_progress);
