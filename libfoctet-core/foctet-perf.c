@@ -557,6 +557,8 @@ foctet_parse_byte_count (const char  *text,
     goto bad;
   errno = 0;
   value = g_ascii_strtoull (text, &end, 10);
+  if (errno == ERANGE)
+    goto too_large;
   if (errno != 0)
     goto bad;
   switch (g_ascii_toupper (*end))
@@ -582,10 +584,22 @@ foctet_parse_byte_count (const char  *text,
     default:
       goto bad;
     }
-  if (*end != '\0' || value > G_MAXUINT64 / unit)
+  if (*end != '\0')
     goto bad;
+  if (value > G_MAXUINT64 / unit)
+    goto too_large;
   *bytes = value * unit;
   return TRUE;
+
+too_large:
+  /* The digits may be followed by anything: say what is wrong with them
+   * only if the rest would do. */
+  end += strspn (end, "0123456789");
+  if (end[0] != '\0' && (strchr ("KkMmGgTt", end[0]) == NULL || end[1] != '\0'))
+    goto bad;
+  g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
+               "'%s' is too large a byte count (at most 18446744073709551615, about 16 EiB)", text);
+  return FALSE;
 
 bad:
   g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,

@@ -39,8 +39,9 @@ test_invalid (void)
 {
   static const char *cases[] = {
     "", "K", "-1", "+1", " 1", "1 ", "1KB", "1.5G", "1P", "0x10",
-    "18446744073709551616", "16777216T", "99999999999999999999G",
+    "99999999999999999999X",
   };
+  static const char *too_large[] = { "18446744073709551616", "16777216T", "99999999999999999999G", "99999999999G" };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -50,6 +51,16 @@ test_invalid (void)
       g_assert_false (foctet_parse_byte_count (cases[i], &bytes, &error));
       g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
       g_assert_nonnull (strstr (error->message, "is not a byte count"));
+      g_assert_cmpuint (bytes, ==, 7);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (too_large); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      guint64 bytes = 7;
+
+      g_assert_false (foctet_parse_byte_count (too_large[i], &bytes, &error));
+      g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+      g_assert_nonnull (strstr (error->message, "is too large a byte count"));
       g_assert_cmpuint (bytes, ==, 7);
     }
   g_assert_false (foctet_parse_byte_count (NULL, &(guint64) { 0 }, NULL));
