@@ -134,6 +134,9 @@ gboolean shell_check_uri (const char *command,
                           const char *uri,
                           int        *status);
 
+/* A ticket, with any white space around it left out. */
+FoctetTicket *shell_parse_ticket (const char  *text,
+                                  GError     **error);
 /* A ticket, or a bare NodeId (a ticket without addresses, which the node
  * then looks up by discovery); each of @relays (may be NULL) is added as
  * a relay entry. */

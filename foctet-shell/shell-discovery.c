@@ -14,21 +14,33 @@
 #define NODE_ID_TEXT_LENGTH 52
 
 FoctetTicket *
+shell_parse_ticket (const char  *text,
+                    GError     **error)
+{
+  /* Pasted from a message or a terminal, a ticket often comes with a
+   * space or a line end around it. */
+  g_autofree char *stripped = g_strstrip (g_strdup (text));
+
+  return foctet_ticket_parse (stripped, error);
+}
+
+FoctetTicket *
 shell_parse_target (const char  *text,
                     char       **relays,
                     GError     **error)
 {
   g_autoptr(FoctetTicket) ticket = NULL;
+  g_autofree char *stripped = g_strstrip (g_strdup (text));
 
-  if (strlen (text) == NODE_ID_TEXT_LENGTH)
+  if (strlen (stripped) == NODE_ID_TEXT_LENGTH)
     {
-      g_autoptr(FoctetNodeId) node_id = foctet_node_id_parse (text, error);
+      g_autoptr(FoctetNodeId) node_id = foctet_node_id_parse (stripped, error);
 
       if (node_id == NULL)
         return NULL;
       ticket = foctet_ticket_new (node_id);
     }
-  else if ((ticket = foctet_ticket_parse (text, error)) == NULL)
+  else if ((ticket = shell_parse_ticket (stripped, error)) == NULL)
     return NULL;
 
   for (guint i = 0; relays != NULL && relays[i] != NULL; i++)

@@ -237,7 +237,7 @@ shell_cmd_send (ShellContext *ctx,
   ret = SHELL_EXIT_OK;
   if (argc < 2)
     return shell_usage_error ("send: missing PATH");
-  if (to != NULL && (target = foctet_ticket_parse (to, &error)) == NULL)
+  if (to != NULL && (target = shell_parse_ticket (to, &error)) == NULL)
     return shell_usage_error ("send: --to: bad ticket: %s", error->message);
   if (to != NULL && (listen != NULL || relays != NULL || transport != NULL))
     return shell_usage_error ("send: --to dials out: it takes no --listen, --relay or --transport");
@@ -464,7 +464,7 @@ shell_cmd_receive (ShellContext *ctx,
   if ((ret = shell_check_operands ("receive", argc, argv, "TICKET")) >= 0)
     return ret;
   ret = SHELL_EXIT_OK;
-  ticket = foctet_ticket_parse (argv[1], &error);
+  ticket = shell_parse_ticket (argv[1], &error);
   if (ticket == NULL)
     {
       g_autoptr(FoctetNodeId) id = foctet_node_id_parse (argv[1], NULL);

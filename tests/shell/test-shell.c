@@ -389,6 +389,16 @@ test_serve_ping_perf (void)
   }
 
   {
+    /* A ticket pasted with white space around it. */
+    g_autofree char *padded = g_strdup_printf (" %s\n", ticket_text);
+    g_autofree char *ping_out = NULL, *ping_err = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &ping_out, &ping_err, "ping", padded, "--count", "1", "--address", uri, NULL),
+                     ==, 0);
+    g_assert_true (g_str_has_prefix (ping_out, "seq=1 "));
+  }
+
+  {
     g_autofree char *perf_out = NULL, *perf_err = NULL;
 
     g_assert_cmpint (run_shell (NULL, &perf_out, &perf_err, "perf", ticket_text, "--upload", "1M",
