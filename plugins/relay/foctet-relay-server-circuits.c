@@ -474,11 +474,8 @@ circuit_start (RelayServer       *self,
 {
   Circuit *c;
 
-  if (self->stopped)
-    {
-      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
-      return;
-    }
+  if (!relay_server_admit (self, connection, stream))
+    return;
   c = g_malloc0 (kind->size);
   c->kind = kind;
   g_ref_count_init (&c->refs);

@@ -214,11 +214,8 @@ relay_server_handle_reserve (FoctetNode       *node,
   RelayServer *self = user_data;
   Reservation *r;
 
-  if (self->stopped)
-    {
-      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
-      return;
-    }
+  if (!relay_server_admit (self, connection, stream))
+    return;
   r = g_new0 (Reservation, 1);
   r->server = self;
   r->connection = g_object_ref (connection);
@@ -415,11 +412,8 @@ relay_server_handle_publish (FoctetNode       *node,
   RelayServer *self = user_data;
   Publication *p;
 
-  if (self->stopped)
-    {
-      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
-      return;
-    }
+  if (!relay_server_admit (self, connection, stream))
+    return;
   p = g_new0 (Publication, 1);
   p->server = self;
   p->connection = g_object_ref (connection);
@@ -606,11 +600,8 @@ relay_server_handle_lookup (FoctetNode       *node,
   RelayServer *self = user_data;
   Lookup *l;
 
-  if (self->stopped)
-    {
-      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
-      return;
-    }
+  if (!relay_server_admit (self, connection, stream))
+    return;
   l = g_new0 (Lookup, 1);
   l->server = self;
   l->stream = g_object_ref (stream);

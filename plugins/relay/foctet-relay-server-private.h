@@ -24,6 +24,7 @@ struct _RelayServer {
   guint max_reservations;
   guint max_circuits;
   guint max_circuits_per_client;
+  guint max_connections_per_client;
   guint reservation_ttl;              /* seconds */
   guint circuit_idle_timeout;         /* seconds */
   guint incoming_timeout;             /* seconds */
@@ -38,6 +39,9 @@ struct _RelayServer {
   GHashTable *publications;           /* Publication set: publish streams */
   GHashTable *lookups;                /* Lookup set: lookup streams */
   GHashTable *lookup_buckets;         /* NodeId text → Bucket */
+  GHashTable *client_connections;     /* NodeId text → count of connections (as a pointer) */
+  GHashTable *connections;            /* FoctetConnection → its NodeId text, each counted */
+  GHashTable *connections_over;       /* FoctetConnection → the GSource that closes it: over the limit */
   RelayServerStats stats;
   gboolean stopped;
 
@@ -52,6 +56,9 @@ struct _RelayServer {
 
 void relay_server_count_refusal (RelayServer *self,
                                  guint16      code);
+gboolean relay_server_admit (RelayServer      *self,
+                             FoctetConnection *connection,
+                             FoctetStream     *stream);
 void relay_server_refuse (RelayServer  *self,
                           FoctetStream *stream,
                           guint16       code,

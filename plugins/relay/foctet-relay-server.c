@@ -16,6 +16,7 @@ enum {
   PROP_MAX_RESERVATIONS,
   PROP_MAX_CIRCUITS,
   PROP_MAX_CIRCUITS_PER_CLIENT,
+  PROP_MAX_CONNECTIONS_PER_CLIENT,
   PROP_RESERVATION_TTL,
   PROP_CIRCUIT_IDLE_TIMEOUT,
   PROP_INCOMING_TIMEOUT,
@@ -58,6 +59,97 @@ relay_server_refuse (RelayServer  *self,
   relay_write_last_message (stream, message, NULL, "send a relay refusal");
 }
 
+/* Connections per client: PROTOCOL §7 has a relay bound what one client
+ * may use, connections among it.  A connection beyond the limit is
+ * served only with refusals (ERROR 9 on every stream it opens, so that
+ * the client reads why), and closed after the circuit-setup time. */
+
+static gboolean
+connection_over_close_cb (gpointer user_data)
+{
+  FoctetConnection *connection = user_data;
+
+  foctet_connection_close_async (connection, FOCTET_CLOSE_CODE_REFUSED, "too many connections from this node",
+                                 NULL, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+destroy_source (gpointer source)
+{
+  g_source_destroy (source);
+  g_source_unref (source);
+}
+
+static void
+incoming_connection_cb (FoctetNode       *node,
+                        FoctetConnection *connection,
+                        gpointer          user_data)
+{
+  RelayServer *self = user_data;
+  char *key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->client_connections, key)) + 1;
+
+  g_hash_table_insert (self->client_connections, g_strdup (key), GUINT_TO_POINTER (count));
+  g_hash_table_insert (self->connections, connection, key);
+  if (count > self->max_connections_per_client)
+    {
+      GSource *close = g_timeout_source_new_seconds (self->incoming_timeout);
+
+      g_debug ("%s has %u connections to this relay, above its limit of %u: refusing the newest", key, count,
+               self->max_connections_per_client);
+      /* The node holds the connection until it closed, and this entry goes
+       * when it has (connection_closed_cb ()). */
+      g_source_set_callback (close, connection_over_close_cb, connection, NULL);
+      g_source_attach (close, self->context);
+      g_hash_table_insert (self->connections_over, connection, close);
+    }
+}
+
+static void
+connection_closed_cb (FoctetNode       *node,
+                      FoctetConnection *connection,
+                      const GError     *error,
+                      gpointer          user_data)
+{
+  RelayServer *self = user_data;
+  const char *key = g_hash_table_lookup (self->connections, connection);
+  guint count;
+
+  if (key == NULL)
+    return;
+  g_hash_table_remove (self->connections_over, connection);
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->client_connections, key));
+  if (count > 1)
+    g_hash_table_insert (self->client_connections, g_strdup (key), GUINT_TO_POINTER (count - 1));
+  else
+    g_hash_table_remove (self->client_connections, key);
+  g_hash_table_remove (self->connections, connection);
+}
+
+/* Whether to serve what @stream asks for, at the start of every relay
+ * protocol's handler: not once the relay stopped (the stream is reset),
+ * nor on a connection over its client's limit (ERROR 9). */
+gboolean
+relay_server_admit (RelayServer      *self,
+                    FoctetConnection *connection,
+                    FoctetStream     *stream)
+{
+  if (self->stopped)
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      return FALSE;
+    }
+  if (g_hash_table_contains (self->connections_over, connection))
+    {
+      relay_server_refuse (self, stream, FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT,
+                           "This node has more than %u connections to the relay, its limit: use one",
+                           self->max_connections_per_client);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* An observed stream: the client's address as this relay sees it, in
  * one OBSERVED message (PROTOCOL §7: the relay tells each client its
  * reflexive address; a reserving client also finds it in RESERVE_OK). */
@@ -71,11 +163,8 @@ handle_observed (FoctetNode       *node,
   g_autoptr(FoctetRelayMessage) message = NULL;
   g_autoptr(GError) error = NULL;
 
-  if (self->stopped)
-    {
-      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_GOING_AWAY);
-      return;
-    }
+  if (!relay_server_admit (self, connection, stream))
+    return;
   message = foctet_relay_message_new_observed (foctet_connection_get_remote_address (connection), &error);
   if (message == NULL)
     {
@@ -154,6 +243,9 @@ relay_server_stop (RelayServer *self)
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_LOOKUP, NULL, NULL, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_CONNECT_RAW, NULL, NULL, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_OBSERVED, NULL, NULL, NULL);
+  g_signal_handlers_disconnect_by_func (self->node, incoming_connection_cb, self);
+  g_signal_handlers_disconnect_by_func (self->node, connection_closed_cb, self);
+  g_hash_table_remove_all (self->connections_over);
   relay_server_directory_stop (self);
   relay_server_circuits_stop (self);
   relay_server_reservations_stop (self);
@@ -176,6 +268,7 @@ relay_server_get_property (GObject    *object,
     case PROP_MAX_RESERVATIONS: g_value_set_uint (value, self->max_reservations); break;
     case PROP_MAX_CIRCUITS: g_value_set_uint (value, self->max_circuits); break;
     case PROP_MAX_CIRCUITS_PER_CLIENT: g_value_set_uint (value, self->max_circuits_per_client); break;
+    case PROP_MAX_CONNECTIONS_PER_CLIENT: g_value_set_uint (value, self->max_connections_per_client); break;
     case PROP_RESERVATION_TTL: g_value_set_uint (value, self->reservation_ttl); break;
     case PROP_CIRCUIT_IDLE_TIMEOUT: g_value_set_uint (value, self->circuit_idle_timeout); break;
     case PROP_INCOMING_TIMEOUT: g_value_set_uint (value, self->incoming_timeout); break;
@@ -200,6 +293,7 @@ relay_server_set_property (GObject      *object,
     case PROP_MAX_RESERVATIONS: self->max_reservations = g_value_get_uint (value); break;
     case PROP_MAX_CIRCUITS: self->max_circuits = g_value_get_uint (value); break;
     case PROP_MAX_CIRCUITS_PER_CLIENT: self->max_circuits_per_client = g_value_get_uint (value); break;
+    case PROP_MAX_CONNECTIONS_PER_CLIENT: self->max_connections_per_client = g_value_get_uint (value); break;
     case PROP_RESERVATION_TTL: self->reservation_ttl = g_value_get_uint (value); break;
     case PROP_CIRCUIT_IDLE_TIMEOUT: self->circuit_idle_timeout = g_value_get_uint (value); break;
     case PROP_INCOMING_TIMEOUT: self->incoming_timeout = g_value_get_uint (value); break;
@@ -225,6 +319,8 @@ relay_server_constructed (GObject *object)
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_PUBLISH, relay_server_handle_publish, self, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_LOOKUP, relay_server_handle_lookup, self, NULL);
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_OBSERVED, handle_observed, self, NULL);
+  g_signal_connect (self->node, "incoming-connection", G_CALLBACK (incoming_connection_cb), self);
+  g_signal_connect (self->node, "connection-closed", G_CALLBACK (connection_closed_cb), self);
 }
 
 static void
@@ -246,6 +342,9 @@ relay_server_finalize (GObject *object)
 
   relay_server_circuits_finalize (self);
   relay_server_directory_finalize (self);
+  g_hash_table_unref (self->connections_over);
+  g_hash_table_unref (self->connections);
+  g_hash_table_unref (self->client_connections);
   g_clear_object (&self->cancellable);
   g_main_context_unref (self->context);
 
@@ -274,6 +373,9 @@ relay_server_class_init (RelayServerClass *klass)
   properties[PROP_MAX_CIRCUITS_PER_CLIENT] =
     g_param_spec_uint ("max-circuits-per-client", NULL, NULL, 0, G_MAXUINT,
                        RELAY_DEFAULT_MAX_CIRCUITS_PER_CLIENT, flags);
+  properties[PROP_MAX_CONNECTIONS_PER_CLIENT] =
+    g_param_spec_uint ("max-connections-per-client", NULL, NULL, 1, G_MAXUINT,
+                       RELAY_DEFAULT_MAX_CONNECTIONS_PER_CLIENT, flags);
   properties[PROP_RESERVATION_TTL] =
     g_param_spec_uint ("reservation-ttl", NULL, NULL, 1, 24 * 3600, RELAY_DEFAULT_RESERVATION_TTL, flags);
   properties[PROP_CIRCUIT_IDLE_TIMEOUT] =
@@ -296,6 +398,9 @@ relay_server_init (RelayServer *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->cancellable = g_cancellable_new ();
+  self->client_connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  self->connections_over = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, destroy_source);
   relay_server_directory_init (self);
   relay_server_circuits_init (self);
 }

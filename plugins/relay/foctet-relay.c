@@ -110,6 +110,7 @@ main (int   argc,
   g_auto(GStrv) plugin_paths = NULL;
   int max_circuits = RELAY_DEFAULT_MAX_CIRCUITS;
   int max_per_client = RELAY_DEFAULT_MAX_CIRCUITS_PER_CLIENT;
+  int max_connections = RELAY_DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
   int max_reservations = RELAY_DEFAULT_MAX_RESERVATIONS;
   int idle_timeout = RELAY_DEFAULT_CIRCUIT_IDLE_TIMEOUT;
   int reservation_ttl = RELAY_DEFAULT_RESERVATION_TTL;
@@ -126,6 +127,8 @@ main (int   argc,
       "its directory)", "N" },
     { "max-circuits-per-client", 0, 0, G_OPTION_ARG_INT, &max_per_client,
       "Circuits at once per node, as dialer or target (default 64; 0: none)", "N" },
+    { "max-connections-per-client", 0, 0, G_OPTION_ARG_INT, &max_connections,
+      "Connections at once per node; on more, its requests are refused (default 8)", "N" },
     { "max-reservations", 0, 0, G_OPTION_ARG_INT, &max_reservations,
       "Reservations held (default 1024; 0: none)", "N" },
     { "rate", 0, 0, G_OPTION_ARG_STRING, &rate_text,
@@ -203,6 +206,7 @@ main (int   argc,
     } limits[] = {
       { "--max-circuits", max_circuits, 0, G_MAXINT },
       { "--max-circuits-per-client", max_per_client, 0, G_MAXINT },
+      { "--max-connections-per-client", max_connections, 1, G_MAXINT },
       { "--max-reservations", max_reservations, 0, G_MAXINT },
       { "--idle-timeout", idle_timeout, 1, G_MAXINT },
       { "--circuit-setup-timeout", setup_timeout, 1, 3600 },
@@ -255,6 +259,7 @@ main (int   argc,
   server = g_object_new (RELAY_TYPE_SERVER,
                          "node", node,
                          "max-circuits", (guint) max_circuits,
+                         "max-connections-per-client", (guint) max_connections,
                          "max-circuits-per-client", (guint) max_per_client,
                          "max-reservations", (guint) max_reservations,
                          "circuit-idle-timeout", (guint) idle_timeout,

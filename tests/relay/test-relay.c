@@ -699,6 +699,81 @@ expect_relay_error (FoctetStream *stream,
   g_assert_cmpuint (answer->error_code, ==, code);
 }
 
+static FoctetRelayMessage *read_message_in (FoctetStream          *stream,
+                                            FoctetRelayMessageSet  set);
+
+static const char * const connection_limit_options[] = { "--max-connections-per-client", "2",
+                                                         "--circuit-setup-timeout", "1", NULL };
+
+/* Where the relay sees @connection: asked on an observed stream. */
+static void
+expect_observed (FoctetConnection *connection)
+{
+  g_autoptr(FoctetStream) stream = open_raw (connection, FOCTET_RELAY_PROTOCOL_OBSERVED, NULL, 0);
+  g_autoptr(FoctetRelayMessage) message = read_message_in (stream, FOCTET_RELAY_MESSAGES_OBSERVED);
+
+  g_assert_cmpint (message->type, ==, FOCTET_RELAY_MESSAGE_OBSERVED);
+}
+
+/* PROTOCOL §7: a relay bounds the connections of one client, and says
+ * so.  Two connections of one node are served; on a third, whatever it
+ * asks is refused (ERROR 9), and the relay closes it soon after; once
+ * the node has fewer, a new one is served again. */
+static void
+test_connection_limit (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  static const guint8 reserve_bytes[] = { FOCTET_RELAY_MESSAGE_RESERVE, 0x00, 0x00 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+  g_autoptr(FoctetConnection) first = NULL, second = NULL, third = NULL, fourth = NULL;
+  g_autoptr(FoctetStream) reserve = NULL;
+  gint64 deadline;
+
+  g_assert_no_error (error);
+  first = connect_as_relay_client_with (fixture, "tls", identity);
+  second = connect_as_relay_client_with (fixture, "tls", identity);
+  expect_observed (first);
+  expect_observed (second);
+
+  third = connect_as_relay_client_with (fixture, "tls", identity);
+  reserve = open_raw (third, FOCTET_RELAY_PROTOCOL_RESERVE, reserve_bytes, sizeof reserve_bytes);
+  expect_relay_error (reserve, FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT);
+  g_assert_cmpuint (relay_stat (fixture, "refused_resource_limit"), ==, 1);
+  /* Closed by the relay after the circuit-setup time (1 s here). */
+  deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  while (!foctet_connection_is_closed (third))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  /* The others are untouched. */
+  expect_observed (first);
+
+  /* One fewer: a new connection is served. */
+  foctet_test_close_connection (first, FOCTET_CLOSE_CODE_NO_ERROR, "test done", TIMEOUT);
+  deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr(FoctetConnection) attempt = connect_as_relay_client_with (fixture, "tls", identity);
+      g_autoptr(FoctetStream) stream = open_raw (attempt, FOCTET_RELAY_PROTOCOL_OBSERVED, NULL, 0);
+      g_autoptr(FoctetRelayMessage) message = read_message_in (stream, FOCTET_RELAY_MESSAGES_OBSERVED);
+
+      /* The relay may not have seen the first one's end yet. */
+      if (message->type == FOCTET_RELAY_MESSAGE_OBSERVED)
+        {
+          fourth = g_steal_pointer (&attempt);
+          break;
+        }
+      g_assert_cmpint (message->type, ==, FOCTET_RELAY_MESSAGE_ERROR);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      foctet_test_close_connection (attempt, FOCTET_CLOSE_CODE_NO_ERROR, "again", TIMEOUT);
+    }
+  expect_observed (second);
+  foctet_test_close_connection (second, FOCTET_CLOSE_CODE_NO_ERROR, "test done", TIMEOUT);
+  foctet_test_close_connection (fourth, FOCTET_CLOSE_CODE_NO_ERROR, "test done", TIMEOUT);
+}
+
 static void
 dial_through_relay_works (Fixture *fixture)
 {
@@ -2142,6 +2217,8 @@ main (int   argc,
   g_test_add ("/relay/reservation-limit", Fixture, reservation_limit_options, fixture_setup,
               test_reservation_limit, fixture_teardown);
   g_test_add ("/relay/no-reservation", Fixture, NULL, fixture_setup, test_no_reservation, fixture_teardown);
+  g_test_add ("/relay/connection-limit", Fixture, connection_limit_options, fixture_setup, test_connection_limit,
+              fixture_teardown);
   g_test_add ("/relay/restart", Fixture, NULL, fixture_setup, test_restart, fixture_teardown);
   g_test_add ("/relay/bad-clients", Fixture, NULL, fixture_setup, test_bad_clients, fixture_teardown);
   g_test_add ("/relay/rate", Fixture, rate_options, fixture_setup, test_rate, fixture_teardown);
