@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "foctet-node-private.h"
+#include "foctet-source-private.h"
 #include "foctet-cancellable-private.h"
 #include "foctet-error.h"
 #include "foctet-registry.h"
@@ -59,21 +60,11 @@ dial_attempt_free (DialAttempt *attempt)
 }
 
 static void
-clear_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
-static void
 dial_race_free (DialRace *race)
 {
-  clear_source (&race->timer);
-  clear_source (&race->cancelled);
-  clear_source (&race->shut_down);
+  foctet_source_clear (&race->timer);
+  foctet_source_clear (&race->cancelled);
+  foctet_source_clear (&race->shut_down);
   g_clear_pointer (&race->peer, foctet_node_id_free);
   g_clear_pointer (&race->attempts, g_ptr_array_unref);
   g_free (race);
@@ -118,9 +109,9 @@ dial_race_finish (GTask *task)
   DialRace *race = g_task_get_task_data (task);
 
   race->finished = TRUE;
-  clear_source (&race->timer);
-  clear_source (&race->cancelled);
-  clear_source (&race->shut_down);
+  foctet_source_clear (&race->timer);
+  foctet_source_clear (&race->cancelled);
+  foctet_source_clear (&race->shut_down);
   for (guint i = 0; i < race->attempts->len; i++)
     {
       DialAttempt *attempt = g_ptr_array_index (race->attempts, i);
@@ -280,7 +271,7 @@ race_start_next (GTask *task)
   FoctetNode *self = g_task_get_source_object (task);
   DialRace *race = g_task_get_task_data (task);
 
-  clear_source (&race->timer);
+  foctet_source_clear (&race->timer);
   race->starting = TRUE;
   while (race->next < race->attempts->len && !race->finished)
     {

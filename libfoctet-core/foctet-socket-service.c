@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "foctet-socket-service.h"
+#include "foctet-source-private.h"
 
 /* After a failed accept, the next waits this long, twice as long after
  * each failure in a row, up to the maximum. */
@@ -73,24 +74,10 @@ G_DEFINE_FINAL_TYPE (FoctetSocketService, foctet_socket_service, G_TYPE_OBJECT)
 static void
 listening_free (Listening *l)
 {
-  if (l->source != NULL)
-    {
-      g_source_destroy (l->source);
-      g_source_unref (l->source);
-    }
+  foctet_source_clear (&l->source);
   g_object_unref (l->socket);
   g_clear_object (&l->source_object);
   g_free (l);
-}
-
-static void
-clear_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
 }
 
 /* No accept until service_listen () again. */
@@ -98,7 +85,7 @@ static void
 service_unlisten (FoctetSocketService *self)
 {
   for (guint i = 0; i < self->sockets->len; i++)
-    clear_source (&((Listening *) self->sockets->pdata[i])->source);
+    foctet_source_clear (&((Listening *) self->sockets->pdata[i])->source);
 }
 
 static gboolean accept_ready_cb (GSocket      *socket,
@@ -336,7 +323,7 @@ foctet_socket_service_stop (FoctetSocketService *self)
     return;
   self->active = FALSE;
   service_unlisten (self);
-  clear_source (&self->pause);
+  foctet_source_clear (&self->pause);
   g_clear_pointer (&self->context, g_main_context_unref);
 }
 

@@ -10,6 +10,7 @@
 #include <gnutls/x509.h>
 
 #include "foctet-tls-stream.h"
+#include "foctet-source-private.h"
 #include "foctet-poll-fd.h"
 #include "foctet-tcp-private.h"
 #include "foctet-gnutls.h"
@@ -408,16 +409,6 @@ static GOutputStream *
 foctet_tls_stream_get_output_stream (GIOStream *stream)
 {
   return FOCTET_TLS_STREAM (stream)->out;
-}
-
-static void
-clear_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
 }
 
 /* Sends the record GnuTLS holds from an earlier write.  FALSE with
@@ -828,10 +819,10 @@ foctet_tls_stream_dispose (GObject *object)
 {
   FoctetTlsStream *self = FOCTET_TLS_STREAM (object);
 
-  clear_source (&self->flush_source);
-  clear_source (&self->step_source);
-  clear_source (&self->timeout_source);
-  clear_source (&self->cancel_source);
+  foctet_source_clear (&self->flush_source);
+  foctet_source_clear (&self->step_source);
+  foctet_source_clear (&self->timeout_source);
+  foctet_source_clear (&self->cancel_source);
 
   G_OBJECT_CLASS (foctet_tls_stream_parent_class)->dispose (object);
 }
@@ -869,7 +860,7 @@ foctet_tls_stream_close_fn (GIOStream     *stream,
 {
   FoctetTlsStream *self = FOCTET_TLS_STREAM (stream);
 
-  clear_source (&self->flush_source);
+  foctet_source_clear (&self->flush_source);
   if (self->base_released)
     return TRUE;
   if (self->session != NULL && self->write_error == NULL && flush_pending (self, NULL) && !self->bye_sent)
@@ -889,8 +880,8 @@ typedef struct {
 static void
 close_data_free (CloseData *data)
 {
-  clear_source (&data->wait);
-  clear_source (&data->timeout);
+  foctet_source_clear (&data->wait);
+  foctet_source_clear (&data->timeout);
   g_free (data);
 }
 
@@ -914,8 +905,8 @@ close_base (GTask *task)
   FoctetTlsStream *self = g_task_get_source_object (task);
   CloseData *data = g_task_get_task_data (task);
 
-  clear_source (&data->wait);
-  clear_source (&data->timeout);
+  foctet_source_clear (&data->wait);
+  foctet_source_clear (&data->timeout);
   g_io_stream_close_async (self->base, g_task_get_priority (task), g_task_get_cancellable (task),
                            close_base_cb, task);
 }
@@ -986,7 +977,7 @@ foctet_tls_stream_close_async (GIOStream           *stream,
   g_task_set_source_tag (task, foctet_tls_stream_close_async);
   g_task_set_priority (task, io_priority);
   g_task_set_task_data (task, g_new0 (CloseData, 1), (GDestroyNotify) close_data_free);
-  clear_source (&self->flush_source);
+  foctet_source_clear (&self->flush_source);
   if (self->base_released)
     {
       g_task_return_boolean (task, TRUE);
@@ -1399,9 +1390,9 @@ handshake_finish_with (FoctetTlsStream *self,
 {
   g_autoptr(GTask) task = g_steal_pointer (&self->handshake_task);
 
-  clear_source (&self->step_source);
-  clear_source (&self->timeout_source);
-  clear_source (&self->cancel_source);
+  foctet_source_clear (&self->step_source);
+  foctet_source_clear (&self->timeout_source);
+  foctet_source_clear (&self->cancel_source);
   if (task == NULL)
     return;
   /* "@base_stream is not closed on failure": not even when this stream,
@@ -1421,7 +1412,7 @@ handshake_ready_cb (GObject  *pollable,
 {
   FoctetTlsStream *self = user_data;
 
-  clear_source (&self->step_source);
+  foctet_source_clear (&self->step_source);
   handshake_step (self);
   return G_SOURCE_REMOVE;
 }

@@ -99,17 +99,6 @@ foctet_transfer_source_attach (GSource      *source,
   return source;
 }
 
-/* Destroys and drops *@source, if any. */
-void
-foctet_transfer_source_clear (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
 /* A pool of buffers of @size bytes, keeping @max_spare at most, aligned
  * to @align bytes unless it is 0. */
 void

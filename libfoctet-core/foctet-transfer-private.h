@@ -10,6 +10,8 @@
 
 #include <glib.h>
 
+#include "foctet-source-private.h"
+
 G_BEGIN_DECLS
 
 GError *foctet_transfer_errno_error (int         saved_errno,
@@ -45,7 +47,6 @@ GSource *foctet_transfer_source_attach (GSource      *source,
                                         GSourceFunc   func,
                                         gpointer      data,
                                         GMainContext *context);
-void foctet_transfer_source_clear (GSource **source);
 
 /* Buffers of one size, for the chunks the I/O thread reads or writes:
  * a transfer goes through one per chunk, and allocating that many large

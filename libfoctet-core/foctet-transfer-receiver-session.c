@@ -45,8 +45,8 @@ receive_unref (Receive *receive)
       foctet_transfer_dir_cache_clear (&receive->io_state[i].dirs);
     }
   foctet_transfer_buffer_pool_clear (&receive->buffers);
-  foctet_transfer_source_clear (&receive->user_cancelled);
-  foctet_transfer_source_clear (&receive->timeout);
+  foctet_source_clear (&receive->user_cancelled);
+  foctet_source_clear (&receive->timeout);
   if (receive->connection != NULL)
     {
       if (!foctet_connection_is_closed (receive->connection))
@@ -98,7 +98,7 @@ abort_code_for (const GError *error)
 static void
 receive_close_connection (Receive *receive)
 {
-  foctet_transfer_source_clear (&receive->timeout);
+  foctet_source_clear (&receive->timeout);
   if (receive->connection != NULL && !foctet_connection_is_closed (receive->connection))
     foctet_connection_close_async (receive->connection, FOCTET_CLOSE_CODE_NO_ERROR, "transfer failed",
                                    NULL, NULL, NULL);
@@ -179,7 +179,7 @@ receive_fail (Receive *receive,
   receive->error = error;
   g_debug ("Transfer: receive failed: %s", error->message);
   g_cancellable_cancel (receive->cancellable);
-  foctet_transfer_source_clear (&receive->timeout);
+  foctet_source_clear (&receive->timeout);
 
   if (receive->control != NULL && !receive->control->writing && !receive->control->closed)
     {
@@ -222,7 +222,7 @@ receive_succeed (Receive *receive)
   FoctetTransferReceiver *self = receive->self;
 
   receive->finished = TRUE;
-  foctet_transfer_source_clear (&receive->timeout);
+  foctet_source_clear (&receive->timeout);
   /* Exact figures, for whoever checks what a resume fetched (-v); the
    * time is that of fetching alone, from the first GET to the last file
    * verified (bench/run-transfer.sh compares it with perf's). */

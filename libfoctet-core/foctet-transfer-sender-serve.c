@@ -53,7 +53,7 @@ stream_serve_end (StreamServe *ss,
   if (ss->ended)
     return;
   ss->ended = TRUE;
-  foctet_transfer_source_clear (&ss->timeout);
+  foctet_source_clear (&ss->timeout);
   g_cancellable_cancel (ss->cancellable);
   if (reset_code != G_MAXUINT32)
     foctet_stream_reset (ss->stream, reset_code);
@@ -78,7 +78,7 @@ serve_return (FoctetTransferSender *self)
 {
   g_autoptr(GTask) task = g_steal_pointer (&self->serve_task);
 
-  foctet_transfer_source_clear (&self->serve_cancelled);
+  foctet_source_clear (&self->serve_cancelled);
   if (task != NULL)
     g_task_return_boolean (task, TRUE);
 }
@@ -246,7 +246,7 @@ stream_serve_refuse (StreamServe *ss,
   g_queue_clear_full (&ss->requests, (GDestroyNotify) foctet_transfer_message_free);
   ss->prefetch_pos = 0;
   ss->prefetch_offset = 0;
-  foctet_transfer_source_clear (&ss->timeout);
+  foctet_source_clear (&ss->timeout);
   if (ss->writing)
     {
       /* Mid-answer: the ERROR cannot be framed in; reset. */
@@ -359,7 +359,7 @@ stream_first_message (StreamServe           *ss,
 {
   FoctetTransferSender *self = ss->sender;
 
-  foctet_transfer_source_clear (&ss->timeout);
+  foctet_source_clear (&ss->timeout);
   switch (message->type)
     {
     case FOCTET_TRANSFER_MESSAGE_HELLO:
