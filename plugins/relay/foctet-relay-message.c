@@ -123,7 +123,7 @@ foctet_relay_error_code_describe (guint16 code)
     case FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR:
       return "internal error";
     case FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT:
-      return "resource limit reached (memory or rate)";
+      return "resource limit reached (memory, rate or connections)";
     case FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED:
       return "the target offers no raw circuits";
     default:

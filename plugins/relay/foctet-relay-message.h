@@ -192,7 +192,7 @@ typedef struct {
  * @FOCTET_RELAY_ERROR_CODE_UNEXPECTED_MESSAGE: a well-formed message that
  *   does not belong at this point of this stream
  * @FOCTET_RELAY_ERROR_CODE_INTERNAL_ERROR: a failure inside the relay
- * @FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT: a memory or rate limit
+ * @FOCTET_RELAY_ERROR_CODE_RESOURCE_LIMIT: a memory, rate or connection limit
  * @FOCTET_RELAY_ERROR_CODE_RAW_UNSUPPORTED: the target refused the
  *   incoming-raw stream (it knows no raw circuits): ask again with
  *   connect/1

@@ -508,7 +508,7 @@ test_names (void)
     "target unreachable or timed out",
     "unexpected message",
     "internal error",
-    "resource limit reached (memory or rate)",
+    "resource limit reached (memory, rate or connections)",
     "the target offers no raw circuits",
     NULL,
   };
@@ -584,7 +584,7 @@ test_to_error (void)
     { 6, FOCTET_ERROR_UNREACHABLE, "Relay error: target unreachable or timed out (code 6): “bad”" },
     { 7, FOCTET_ERROR_PROTOCOL_ERROR, "Relay error: unexpected message (code 7): “bad”" },
     { 8, FOCTET_ERROR_FAILED, "Relay error: internal error (code 8): “bad”" },
-    { 9, FOCTET_ERROR_LIMIT_REACHED, "Relay error: resource limit reached (memory or rate) (code 9): “bad”" },
+    { 9, FOCTET_ERROR_LIMIT_REACHED, "Relay error: resource limit reached (memory, rate or connections) (code 9): “bad”" },
     { 0, FOCTET_ERROR_FAILED, "Relay error: error code 0: “bad”" },
     { 300, FOCTET_ERROR_FAILED, "Relay error: error code 300: “bad”" },
   };
