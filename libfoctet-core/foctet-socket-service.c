@@ -14,6 +14,10 @@
 #define MAX_PAUSE_MS 1000
 /* While accepting keeps failing, a warning at most this often. */
 #define WARNING_INTERVAL_US (10 * G_USEC_PER_SEC)
+/* An accept that fails for its own connection (aborted by the peer
+ * before it was taken, a network going down) is tried again at once, up
+ * to this many times in a row. */
+#define MAX_QUICK_RETRIES 16
 
 /**
  * FoctetSocketService:
@@ -28,8 +32,8 @@
  * #GSocketService tries again at once, and so spins, writing a warning
  * each time, until a descriptor is free.  This service waits 10 ms
  * before the next try, twice as long after each failure in a row, up to
- * a second; it warns at most every ten seconds while accepting fails,
- * and says when it works again.  The connections waiting in the backlog
+ * a second; it warns at most every ten seconds, and after a warning says
+ * once when accepting works again.  The connections waiting in the backlog
  * meanwhile are accepted then.
  *
  * Stopping it loses nothing: no connection is accepted once
@@ -38,9 +42,14 @@
  * stopped, cancels an accept in flight, which may still take a waiting
  * connection and then drop it.)
  *
+ * An accept that fails for its own connection (the peer gave up before
+ * it was taken) is tried again at once, as the next connection may well
+ * be fine.
+ *
  * The service accepts on the thread-default main context of the thread
  * that calls [method@Foctet.SocketService.start], and emits its signal
- * there.
+ * there.  It is not thread-safe: call its methods on the thread that
+ * runs that context (or before it starts).
  */
 
 typedef struct {
@@ -59,7 +68,9 @@ struct _FoctetSocketService {
   GSource *pause;                      /* before the next accept */
   guint pause_ms;                      /* the last pause; 0 after a success */
   guint failures;                      /* in a row */
-  gint64 warned;                       /* monotonic µs of the last warning; 0: none since a success */
+  guint quick_retries;                 /* in a row */
+  gint64 warned;                       /* monotonic µs of the last warning; 0: none yet */
+  gboolean unreported;                 /* a warning, and no success said since */
 };
 
 enum {
@@ -122,23 +133,44 @@ pause_over_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Accepting failed: no socket is watched until the pause is over. */
+/* Whether an accept failed for want of a resource (descriptors, memory,
+ * buffers): the connection stays in the backlog, and trying again at
+ * once would fail again. */
+static gboolean
+is_resource_error (const GError *error)
+{
+  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+}
+
+/* Accepting failed.  For want of a resource (or again and again): no
+ * socket is watched until a pause is over, and a warning says why, at
+ * most every WARNING_INTERVAL_US.  For its own connection: the next
+ * dispatch tries again. */
 static void
 service_failed (FoctetSocketService *self,
                 const GError        *error)
 {
   gint64 now = g_get_monotonic_time ();
 
+  if (!is_resource_error (error) && self->quick_retries < MAX_QUICK_RETRIES)
+    {
+      self->quick_retries++;
+      g_debug ("%s (trying again at once)", error->message);
+      return;
+    }
+  self->quick_retries = 0;
   self->failures++;
   self->pause_ms = self->pause_ms == 0 ? FIRST_PAUSE_MS : MIN (self->pause_ms * 2, MAX_PAUSE_MS);
   if (self->warned == 0 || now - self->warned >= WARNING_INTERVAL_US)
     {
-      if (self->warned == 0)
+      if (self->failures == 1)
         g_warning ("%s (trying again in %u ms)", error->message, self->pause_ms);
       else
         g_warning ("%s (%u failures in a row; trying again every %u ms)", error->message, self->failures,
                    self->pause_ms);
       self->warned = now;
+      self->unreported = TRUE;
     }
   else
     g_debug ("%s (trying again in %u ms)", error->message, self->pause_ms);
@@ -170,11 +202,15 @@ accept_ready_cb (GSocket      *socket,
         service_failed (self, error);
       return G_SOURCE_CONTINUE;
     }
-  if (self->warned != 0)
-    g_message ("Accepting connections again, after %u failures", self->failures);
+  /* Once per warning: a server at its descriptor limit, where each
+   * closed connection frees one, writes two lines per interval, not two
+   * per connection. */
+  if (self->unreported)
+    g_message ("Accepting connections again");
+  self->unreported = FALSE;
   self->failures = 0;
+  self->quick_retries = 0;
   self->pause_ms = 0;
-  self->warned = 0;
   connection = g_socket_connection_factory_create_connection (accepted);
   if (l->source_object != NULL)
     source_object = g_object_ref (l->source_object);
@@ -299,8 +335,8 @@ foctet_socket_service_start (FoctetSocketService *self)
   self->active = TRUE;
   self->context = g_main_context_ref_thread_default ();
   self->failures = 0;
+  self->quick_retries = 0;
   self->pause_ms = 0;
-  self->warned = 0;
   service_listen (self);
 }
 
@@ -311,8 +347,8 @@ foctet_socket_service_start (FoctetSocketService *self)
  * Stops accepting: no connection is accepted, and no
  * [signal@Foctet.SocketService::incoming] emitted, after this returns.
  * The sockets stay open, and what comes in waits in their backlogs,
- * until [method@Foctet.SocketService.close] or the last reference to
- * @self goes.
+ * until [method@Foctet.SocketService.close], or until @self is
+ * finalized.
  */
 void
 foctet_socket_service_stop (FoctetSocketService *self)

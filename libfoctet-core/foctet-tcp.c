@@ -65,7 +65,8 @@ foctet_tcp_socket_tune (GSocket *socket)
  * @address: the address to listen on; port 0: any
  *
  * A listening TCP socket as foctet's listeners make them, ready for
- * g_socket_listener_add_socket(): bound to @address (address reuse on),
+ * [method@Foctet.SocketService.add_socket] (or g_socket_listener_add_socket()):
+ * bound to @address (address reuse on),
  * with a backlog of 256 (GLib's default of 10 drops the SYNs of a burst of
  * dials), and, for an IPv6 address, taking IPv6 only — a wildcard stands
  * for this host's addresses of its own family, as

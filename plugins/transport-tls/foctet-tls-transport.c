@@ -301,7 +301,7 @@ tls_transport_listen_async (FoctetTransport     *transport,
       return;
     }
 
-  /* A closed GSocketListener cannot listen again: a new one after stop. */
+  /* Made on the first listen after a stop, which drops it. */
   if (self->service == NULL)
     {
       self->service = foctet_socket_service_new ();
