@@ -109,14 +109,16 @@ foctet_perf_result_free (FoctetPerfResult *self)
  * @self: a [struct@Foctet.PerfResult]: one run's, one made by merging,
  *   or all zeros (none yet)
  * @other: the result of a run at the same time, on the same connection
+ *   (all zeros: nothing to add)
  *
  * Adds @other to @self, for the figures of several perf streams run at
  * once: the bytes add up, and the times are those of all the streams
  * together, not of the slowest one.  The upload phase lasts from the
  * first stream's opening to the last first downloaded byte, the download
- * phase from the first downloaded byte to the last: with the streams'
- * downloads staggered, each stream's own time is shorter than that, and
- * the sum of bytes over it would overstate the rate.
+ * phase from the first downloaded byte to the last, of the streams that
+ * downloaded anything.  With the streams' downloads staggered, each
+ * stream's own time is shorter than that, and the sum of bytes over it
+ * would overstate the rate.
  */
 void
 foctet_perf_result_merge (FoctetPerfResult       *self,
@@ -127,6 +129,8 @@ foctet_perf_result_merge (FoctetPerfResult       *self,
   g_return_if_fail (self != NULL);
   g_return_if_fail (other != NULL);
 
+  if (other->started_at == 0)
+    return;
   if (self->started_at == 0)
     {
       *self = *other;
@@ -134,12 +138,24 @@ foctet_perf_result_merge (FoctetPerfResult       *self,
     }
   upload_end = MAX (self->started_at + (gint64) (self->upload_seconds * G_USEC_PER_SEC + 0.5),
                     other->started_at + (gint64) (other->upload_seconds * G_USEC_PER_SEC + 0.5));
-  self->upload_bytes += other->upload_bytes;
-  self->download_bytes += other->download_bytes;
   self->started_at = MIN (self->started_at, other->started_at);
-  self->first_byte_at = MIN (self->first_byte_at, other->first_byte_at);
-  self->ended_at = MAX (self->ended_at, other->ended_at);
   self->upload_seconds = (upload_end - self->started_at) / (double) G_USEC_PER_SEC;
+  self->upload_bytes += other->upload_bytes;
+  /* The download phase spans the runs that downloaded something: those
+   * that did not (uploads only) have it empty, at their end. */
+  if (other->download_bytes == 0)
+    return;
+  if (self->download_bytes == 0)
+    {
+      self->first_byte_at = other->first_byte_at;
+      self->ended_at = other->ended_at;
+    }
+  else
+    {
+      self->first_byte_at = MIN (self->first_byte_at, other->first_byte_at);
+      self->ended_at = MAX (self->ended_at, other->ended_at);
+    }
+  self->download_bytes += other->download_bytes;
   self->download_seconds = (self->ended_at - self->first_byte_at) / (double) G_USEC_PER_SEC;
 }
 
