@@ -125,8 +125,9 @@ gboolean shell_check_host_port (const char *command,
                                 const char *option,
                                 const char *text,
                                 int        *status);
-/* A relay's HOST:PORT, port 0 refused. */
+/* A relay's HOST:PORT (@option's), port 0 refused. */
 gboolean shell_check_relay (const char *command,
+                            const char *option,
                             const char *text,
                             int        *status);
 gboolean shell_check_uri (const char *command,

@@ -236,7 +236,7 @@ shell_listen_uris (const char  *command,
   if (transport != NULL && !shell_check_transport (command, "--transport", transport, status))
     return FALSE;
   for (guint i = 0; relays != NULL && relays[i] != NULL; i++)
-    if (!shell_check_relay (command, relays[i], status))
+    if (!shell_check_relay (command, "--relay", relays[i], status))
       return FALSE;
   if (listen != NULL)
     for (guint i = 0; listen[i] != NULL; i++)
@@ -244,7 +244,8 @@ shell_listen_uris (const char  *command,
         /* With --transport, a bare HOST:PORT is that transport's. */
         if (transport != NULL && strchr (listen[i], '/') == NULL)
           g_ptr_array_add (uris, g_strconcat (transport, "/", listen[i], NULL));
-        else if (transport != NULL && !g_str_has_prefix (listen[i], transport))
+        else if (transport != NULL && (!g_str_has_prefix (listen[i], transport) ||
+                                       listen[i][strlen (transport)] != '/'))
           {
             *status = shell_usage_error ("%s: --listen %s is not a %s URI", command, listen[i], transport);
             return FALSE;
@@ -252,6 +253,11 @@ shell_listen_uris (const char  *command,
         else
           g_ptr_array_add (uris, g_strdup (listen[i]));
         if (!shell_check_uri (command, "--listen", g_ptr_array_index (uris, uris->len - 1), status))
+          return FALSE;
+        /* A relay is listened on through its own port, never port 0. */
+        if (g_str_has_prefix (g_ptr_array_index (uris, uris->len - 1), "relay/") &&
+            !shell_check_relay (command, "--listen", (char *) g_ptr_array_index (uris, uris->len - 1) +
+                                strlen ("relay/"), status))
           return FALSE;
       }
   else if (g_strcmp0 (transport, "relay") == 0)
@@ -306,18 +312,22 @@ shell_check_host_port (const char *command,
 
 gboolean
 shell_check_relay (const char *command,
+                   const char *option,
                    const char *text,
                    int        *status)
 {
   g_autoptr(GError) error = NULL;
   guint16 port = 0;
 
-  if (!shell_check_host_port (command, "--relay", text, status))
-    return FALSE;
-  foctet_parse_host_port (text, NULL, &port, &error);
+  if (!foctet_parse_host_port (text, NULL, &port, &error))
+    {
+      *status = shell_usage_error ("%s: %s: %s", command, option, error->message);
+      return FALSE;
+    }
   if (port != 0)
     return TRUE;
-  *status = shell_usage_error ("%s: --relay %s: a relay's port must be given (1 to 65535), not 0", command, text);
+  *status = shell_usage_error ("%s: %s %s: a relay's port must be given (1 to 65535), not 0", command, option,
+                               text);
   return FALSE;
 }
 
@@ -555,10 +565,34 @@ cmd_serve (ShellContext *ctx,
       g_hash_table_add (inbox_senders, id);
     }
   inbox.from = inbox_senders;
+  if (inbox_path != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      inbox.dir = g_file_new_for_commandline_arg (inbox_path);
+      /* Made now, and checked, before anything else starts: a push to an
+       * inbox that cannot be one would only be refused, and say less. */
+      if (!g_file_make_directory_with_parents (inbox.dir, NULL, &error) &&
+          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+        {
+          g_clear_object (&inbox.dir);
+          return shell_failure ("serve: --inbox", error);
+        }
+      if (g_file_query_file_type (inbox.dir, G_FILE_QUERY_INFO_NONE, NULL) != G_FILE_TYPE_DIRECTORY)
+        {
+          g_clear_error (&error);
+          error = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY, "“%s” is not a directory", inbox_path);
+          g_clear_object (&inbox.dir);
+          return shell_failure ("serve: --inbox", error);
+        }
+    }
 
   node = shell_make_node (ctx, &ret);
   if (node == NULL)
-    return ret;
+    {
+      g_clear_object (&inbox.dir);
+      return ret;
+    }
 
   /* From here on SIGINT/SIGTERM stop the node cleanly, exit 0 — also
    * while it is still binding, and in the moment right after the ticket
@@ -569,24 +603,6 @@ cmd_serve (ShellContext *ctx,
 
   if (inbox_path != NULL)
     {
-      g_autoptr(GError) error = NULL;
-
-      inbox.dir = g_file_new_for_commandline_arg (inbox_path);
-      /* Made now, and checked: a push to an inbox that cannot be one
-       * would only be refused, and say less. */
-      if (!g_file_make_directory_with_parents (inbox.dir, NULL, &error) &&
-          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
-        {
-          ret = shell_failure ("serve: --inbox", error);
-          goto out;
-        }
-      if (g_file_query_file_type (inbox.dir, G_FILE_QUERY_INFO_NONE, NULL) != G_FILE_TYPE_DIRECTORY)
-        {
-          g_clear_error (&error);
-          error = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY, "“%s” is not a directory", inbox_path);
-          ret = shell_failure ("serve: --inbox", error);
-          goto out;
-        }
       inbox.receiver = foctet_transfer_receiver_new (node);
       inbox.stop = g_object_ref (stop);
       foctet_node_set_protocol_handler (node, FOCTET_PROTOCOL_TRANSFER_PUSH, inbox_handler, &inbox, NULL);

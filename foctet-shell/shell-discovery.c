@@ -40,7 +40,7 @@ shell_parse_target (const char  *text,
         return NULL;
       ticket = foctet_ticket_new (node_id);
     }
-  else if ((ticket = shell_parse_ticket (stripped, error)) == NULL)
+  else if ((ticket = foctet_ticket_parse (stripped, error)) == NULL)
     return NULL;
 
   for (guint i = 0; relays != NULL && relays[i] != NULL; i++)

@@ -49,7 +49,7 @@ check_dial_options (const char  *command,
   if (options->address != NULL && !shell_check_uri (command, "--address", options->address, status))
     return FALSE;
   for (guint i = 0; options->relays != NULL && options->relays[i] != NULL; i++)
-    if (!shell_check_relay (command, options->relays[i], status))
+    if (!shell_check_relay (command, "--relay", options->relays[i], status))
       return FALSE;
   return TRUE;
 }
@@ -341,16 +341,20 @@ shell_cmd_perf (ShellContext *ctx,
   if ((ret = shell_check_operands ("perf", argc, argv, "TICKET")) >= 0)
     goto out;
   ret = SHELL_EXIT_OK;
-  if (upload_text != NULL && !foctet_parse_byte_count (upload_text, &upload, NULL))
-    {
-      ret = shell_usage_error ("perf: --upload: '%s' is not a byte count", upload_text);
-      goto out;
-    }
-  if (download_text != NULL && !foctet_parse_byte_count (download_text, &download, NULL))
-    {
-      ret = shell_usage_error ("perf: --download: '%s' is not a byte count", download_text);
-      goto out;
-    }
+  {
+    g_autoptr(GError) error = NULL;
+
+    if (upload_text != NULL && !foctet_parse_byte_count (upload_text, &upload, &error))
+      {
+        ret = shell_usage_error ("perf: --upload: %s", error->message);
+        goto out;
+      }
+    if (download_text != NULL && !foctet_parse_byte_count (download_text, &download, &error))
+      {
+        ret = shell_usage_error ("perf: --download: %s", error->message);
+        goto out;
+      }
+  }
   if (download > FOCTET_PERF_MAX_DOWNLOAD)
     {
       ret = shell_usage_error ("perf: --download: at most %" G_GUINT64_FORMAT " bytes per stream",

@@ -179,17 +179,11 @@ send_push (ShellContext         *ctx,
 static void
 print_skipped (FoctetTransferSender *sender)
 {
-  g_auto(GStrv) skipped = foctet_transfer_sender_get_skipped (sender);
-
-  for (guint i = 0; skipped[i] != NULL; i++)
-    {
-      g_autoptr(GFile) file = g_file_new_for_commandline_arg (skipped[i]);
-      GFileType type = g_file_query_file_type (file, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL);
-
-      g_printerr ("not offering %s: %s\n", skipped[i],
-                  type == G_FILE_TYPE_SYMBOLIC_LINK ? "a symbolic link (links inside a directory are not followed)"
-                                                    : "neither a regular file nor a directory");
-    }
+  for (guint i = 0; i < foctet_transfer_sender_get_n_skipped (sender); i++)
+    g_printerr ("not offering %s: %s\n", foctet_transfer_sender_get_skipped_path (sender, i),
+                foctet_transfer_sender_get_skipped_type (sender, i) == G_FILE_TYPE_SYMBOLIC_LINK
+                  ? "a symbolic link (links inside a directory are not followed)"
+                  : "neither a regular file nor a directory");
 }
 
 int
@@ -211,7 +205,7 @@ shell_cmd_send (ShellContext *ctx,
       "Listen on URI, e.g. quic/0.0.0.0:0 (repeatable; default: quic and tls, those loaded, "
       "on all addresses, any port)", "URI" },
     { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
-      "Listen with this transport only, on all addresses", "NAME" },
+      "Listen with this transport only: on all addresses, or on each --listen HOST:PORT", "NAME" },
     { NULL }
   };
   g_autoptr(FoctetNode) node = NULL;
@@ -467,12 +461,13 @@ shell_cmd_receive (ShellContext *ctx,
   ticket = shell_parse_ticket (argv[1], &error);
   if (ticket == NULL)
     {
-      g_autoptr(FoctetNodeId) id = foctet_node_id_parse (argv[1], NULL);
+      g_autofree char *stripped = g_strstrip (g_strdup (argv[1]));
+      g_autoptr(FoctetNodeId) id = foctet_node_id_parse (stripped, NULL);
 
       /* A NodeId finds the node, but not what it offers. */
       if (id != NULL)
         return shell_usage_error ("receive: %s is a NodeId; give the ticket send printed, which carries "
-                                  "the transfer's secret", argv[1]);
+                                  "the transfer's secret", stripped);
       return shell_usage_error ("receive: bad ticket: %s", error->message);
     }
 

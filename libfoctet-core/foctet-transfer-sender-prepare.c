@@ -16,6 +16,13 @@
 #include "foctet-transfer-sender-private.h"
 
 void
+skipped_free (Skipped *skipped)
+{
+  g_free (skipped->path);
+  g_free (skipped);
+}
+
+void
 prepare_free (Prepare *prepare)
 {
   g_free (prepare->hash_buf);
@@ -188,7 +195,13 @@ prepare_add (Prepare       *prepare,
       /* Links, devices, sockets, FIFOs are never offered; the caller
        * learns which were left out. */
       g_debug ("Transfer: skipping “%s”: neither a regular file nor a directory", local);
-      g_ptr_array_add (prepare->skipped, local != NULL ? g_steal_pointer (&local) : g_file_get_uri (file));
+      {
+        Skipped *skipped = g_new0 (Skipped, 1);
+
+        skipped->path = local != NULL ? g_steal_pointer (&local) : g_file_get_uri (file);
+        skipped->type = g_file_info_get_file_type (info);
+        g_ptr_array_add (prepare->skipped, skipped);
+      }
       return TRUE;
     }
 }
@@ -204,7 +217,7 @@ prepare_thread (GTask        *task,
 
   prepare->manifest = foctet_transfer_manifest_new ();
   prepare->sources = g_ptr_array_new_with_free_func (g_free);
-  prepare->skipped = g_ptr_array_new_with_free_func (g_free);
+  prepare->skipped = g_ptr_array_new_with_free_func ((GDestroyNotify) skipped_free);
   for (guint i = 0; i < prepare->files->len; i++)
     {
       GFile *file = g_ptr_array_index (prepare->files, i);

@@ -54,7 +54,7 @@ struct _FoctetTransferSender {
 
   FoctetTransferManifest *manifest;     /* once prepared */
   GPtrArray *sources;                   /* char *, local path of each entry */
-  GPtrArray *skipped;                   /* char *, what the walk left out */
+  GPtrArray *skipped;                   /* Skipped: what the walk left out */
   guint n_files;
   GBytes *secret;
   gboolean preparing;
@@ -143,11 +143,19 @@ typedef struct {
 
 /* Preparing: walking and hashing, in a worker thread. */
 
+/* An entry inside a directory offered that the walk left out. */
+typedef struct {
+  char *path;                           /* local */
+  GFileType type;                       /* not followed: a link is a link */
+} Skipped;
+
+void skipped_free (Skipped *skipped);
+
 typedef struct {
   GPtrArray *files;                     /* GFile */
   FoctetTransferManifest *manifest;
   GPtrArray *sources;
-  GPtrArray *skipped;                   /* char *, links and special files inside directories */
+  GPtrArray *skipped;                   /* Skipped: links and special files inside directories */
   guint n_files;
   guint8 *hash_buf;                     /* HASH_SIZE, for every file */
 } Prepare;

@@ -383,26 +383,65 @@ foctet_transfer_sender_get_n_files (FoctetTransferSender *self)
 }
 
 /**
- * foctet_transfer_sender_get_skipped:
+ * foctet_transfer_sender_get_n_skipped:
  * @self: a prepared [class@Foctet.TransferSender]
  *
- * Lists what [method@Foctet.TransferSender.prepare_async] found inside
+ * Counts what [method@Foctet.TransferSender.prepare_async] found inside
  * the directories offered but left out: symbolic links (never followed
- * inside a directory), devices, sockets and FIFOs.  Empty before it has
+ * inside a directory), devices, sockets and FIFOs.  0 before it has
  * completed.
  *
- * Returns: (transfer full): the local paths left out, in the order found
+ * Returns: how many entries were left out
  */
-char **
-foctet_transfer_sender_get_skipped (FoctetTransferSender *self)
+guint
+foctet_transfer_sender_get_n_skipped (FoctetTransferSender *self)
 {
-  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_SENDER (self), 0);
 
+  return self->skipped != NULL ? self->skipped->len : 0;
+}
+
+/**
+ * foctet_transfer_sender_get_skipped_path:
+ * @self: a prepared [class@Foctet.TransferSender]
+ * @index: of an entry left out, below
+ *   [method@Foctet.TransferSender.get_n_skipped]
+ *
+ * Gets where an entry left out is, for saying so (as `foctet-shell send`
+ * does, one line each).
+ *
+ * Returns: (type filename): the local path of the entry left out
+ */
+const char *
+foctet_transfer_sender_get_skipped_path (FoctetTransferSender *self,
+                                         guint                 index)
+{
   g_return_val_if_fail (FOCTET_IS_TRANSFER_SENDER (self), NULL);
+  g_return_val_if_fail (index < foctet_transfer_sender_get_n_skipped (self), NULL);
 
-  for (guint i = 0; self->skipped != NULL && i < self->skipped->len; i++)
-    g_strv_builder_add (builder, self->skipped->pdata[i]);
-  return g_strv_builder_end (builder);
+  return ((Skipped *) self->skipped->pdata[index])->path;
+}
+
+/**
+ * foctet_transfer_sender_get_skipped_type:
+ * @self: a prepared [class@Foctet.TransferSender]
+ * @index: of an entry left out, below
+ *   [method@Foctet.TransferSender.get_n_skipped]
+ *
+ * Gets what kind of entry was left out.
+ *
+ * Returns: what the entry left out is, as the walk found it, without
+ *   following it: %G_FILE_TYPE_SYMBOLIC_LINK for a link,
+ *   %G_FILE_TYPE_SPECIAL for a device, socket or FIFO
+ */
+GFileType
+foctet_transfer_sender_get_skipped_type (FoctetTransferSender *self,
+                                         guint                 index)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_SENDER (self), G_FILE_TYPE_UNKNOWN);
+  g_return_val_if_fail (index < foctet_transfer_sender_get_n_skipped (self), G_FILE_TYPE_UNKNOWN);
+
+  return ((Skipped *) self->skipped->pdata[index])->type;
 }
 
 /**

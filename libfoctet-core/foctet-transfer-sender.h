@@ -54,7 +54,13 @@ guint foctet_transfer_sender_get_n_files (FoctetTransferSender *self);
 FOCTET_AVAILABLE_IN_ALL
 guint64 foctet_transfer_sender_get_total_size (FoctetTransferSender *self);
 FOCTET_AVAILABLE_IN_ALL
-char **foctet_transfer_sender_get_skipped (FoctetTransferSender *self);
+guint foctet_transfer_sender_get_n_skipped (FoctetTransferSender *self);
+FOCTET_AVAILABLE_IN_ALL
+const char *foctet_transfer_sender_get_skipped_path (FoctetTransferSender *self,
+                                                     guint                 index);
+FOCTET_AVAILABLE_IN_ALL
+GFileType foctet_transfer_sender_get_skipped_type (FoctetTransferSender *self,
+                                                   guint                 index);
 FOCTET_AVAILABLE_IN_ALL
 FoctetTicket *foctet_transfer_sender_get_ticket (FoctetTransferSender *self);
 
