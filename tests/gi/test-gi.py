@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # Foctet from Python through GObject introspection: identity, tickets, the
 # plugin registry, and two nodes pinging each other on a GLib.MainLoop over a
-# transport plugin loaded at run time, plus a protocol handler written in Python.
+# transport plugin loaded at run time, plus a protocol handler written in Python,
+# and what a transport written in Python builds on: FoctetSocketService.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -44,6 +45,39 @@ class Call:
 
     def __call__(self, source, result, *args):
         self.result = (source, result)
+
+
+class SocketService(unittest.TestCase):
+    """A transport written in Python accepts TCP connections as the tls
+    transport does: a FoctetSocketService over a listening socket."""
+
+    def test_accepts(self):
+        loop = GLib.MainLoop()
+        address = Gio.InetSocketAddress.new_from_string('127.0.0.1', 0)
+        listening = Foctet.tcp_listener_socket_new(address)
+        port = listening.get_local_address().get_port()
+        tag = GObject.Object()
+        accepted = []
+
+        service = Foctet.SocketService.new()
+        service.connect('incoming', lambda s, conn, source: accepted.append((conn, source)))
+        service.add_socket(listening, tag)
+        self.assertFalse(service.is_active())
+        service.start()
+        self.assertTrue(service.is_active())
+
+        client = Gio.SocketClient.new().connect_to_host('127.0.0.1:%d' % port, 0, None)
+        run_until(loop, lambda: accepted)
+        connection, source = accepted[0]
+        self.assertIs(source, tag)
+        self.assertEqual(connection.get_remote_address().get_port(),
+                         client.get_local_address().get_port())
+
+        service.stop()
+        self.assertFalse(service.is_active())
+        service.close()
+        client.close(None)
+        connection.close(None)
 
 
 class IdentityAndTickets(unittest.TestCase):
@@ -150,6 +184,14 @@ class TwoNodes(unittest.TestCase):
         result = Foctet.perf_run_finish(call.result[1])
         self.assertEqual(result.upload_bytes, 100000)
         self.assertEqual(result.download_bytes, 200000)
+        self.assertLessEqual(result.started_at, result.first_byte_at)
+        self.assertLessEqual(result.first_byte_at, result.ended_at)
+        # Several runs at once add up through merge().
+        total = Foctet.PerfResult()
+        total.merge(result)
+        total.merge(result)
+        self.assertEqual(total.download_bytes, 400000)
+        self.assertEqual(total.started_at, result.started_at)
 
     def test_python_protocol_handler(self):
         seen = []
