@@ -300,6 +300,50 @@ done_written_cb (GObject      *source,
   receive_unref (receive);
 }
 
+/* Opens the output directory @path, making it and its parents first if
+ * @make; -1 with @error set if that fails. */
+static int
+open_output_dir (const char  *path,
+                 gboolean     make,
+                 GError     **error)
+{
+  int fd;
+
+  if (make && g_mkdir_with_parents (path, 0777) != 0)
+    {
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Creating the output directory “%s”", path));
+      return -1;
+    }
+  fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    g_propagate_error (error, foctet_transfer_errno_error (errno, "Opening the output directory “%s”", path));
+  return fd;
+}
+
+/* Whether the missing directory @path can be made: its nearest existing
+ * ancestor is a directory this process may add entries to. */
+static gboolean
+output_dir_can_be_made (const char  *path,
+                        GError     **error)
+{
+  g_autofree char *ancestor = g_path_get_dirname (path);
+
+  g_clear_error (error);
+  while (!g_file_test (ancestor, G_FILE_TEST_EXISTS))
+    {
+      char *up = g_path_get_dirname (ancestor);
+
+      g_free (ancestor);
+      ancestor = up;
+    }
+  if (!g_file_test (ancestor, G_FILE_TEST_IS_DIR))
+    errno = ENOTDIR;
+  else if (access (ancestor, W_OK | X_OK) == 0)
+    return TRUE;
+  g_propagate_error (error, foctet_transfer_errno_error (errno, "Creating the output directory “%s”", path));
+  return FALSE;
+}
+
 /* Directories get their modes last, deepest first, so that a read-only
  * one does not stop what goes inside it. */
 static gboolean
@@ -543,6 +587,17 @@ manifest_cb (GObject      *source,
 
   receiver_progress_set_totals (self, foctet_transfer_manifest_get_total_size (receive->manifest), n_files);
 
+  if (receive->root_fd < 0)
+    {
+      receive->root_fd = open_output_dir (receive->output_path, TRUE, &error);
+      if (receive->root_fd < 0)
+        {
+          receive_fail (receive, error);
+          receive_unref (receive);
+          return;
+        }
+    }
+
   plan = g_new0 (Plan, 1);
   plan->manifest = foctet_transfer_manifest_ref (receive->manifest);
   plan->root_fd = dup (receive->root_fd);
@@ -671,20 +726,17 @@ receive_begin (FoctetTransferReceiver     *self,
                                "The output directory must be a local directory");
       return NULL;
     }
-  if (!g_file_make_directory_with_parents (output_dir, cancellable, &error) &&
-      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+  /* A missing directory is made once the sender's manifest came: a
+   * receive that fails before (a dead ticket, a wrong secret) leaves
+   * nothing behind.  That it can be made is checked now. */
+  root_fd = open_output_dir (g_file_peek_path (output_dir), FALSE, &error);
+  if (root_fd < 0 && !(g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) &&
+                       output_dir_can_be_made (g_file_peek_path (output_dir), &error)))
     {
-      g_prefix_error (&error, "Creating the output directory: ");
       g_task_return_error (task, g_steal_pointer (&error));
       return NULL;
     }
-  root_fd = open (g_file_peek_path (output_dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd < 0)
-    {
-      g_task_return_error (task, foctet_transfer_errno_error (errno, "Opening the output directory “%s”",
-                                                              g_file_peek_path (output_dir)));
-      return NULL;
-    }
+  g_clear_error (&error);
 
   receive = g_new0 (Receive, 1);
   receive->ref_count = 1;

@@ -1701,6 +1701,63 @@ test_send_skipped (void)
   g_assert_cmpstr (o, ==, "");
 }
 
+/* receive makes a missing --output DIR only once the sender's manifest
+ * came: a receive that fails before leaves nothing behind.  Whether DIR
+ * can be made is known at once. */
+static void
+test_receive_output_made_late (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *src = g_build_filename (tmpdir, "late-src", NULL);
+  g_autofree char *file = g_build_filename (src, "f", NULL);
+  g_autofree char *key = g_build_filename (tmpdir, "late-key", NULL);
+  g_autofree char *gone = g_build_filename (tmpdir, "late-gone", "deeper", NULL);
+  g_autofree char *made = g_build_filename (tmpdir, "late-made", "deeper", NULL);
+  g_autofree char *got = g_build_filename (made, "late-src", "f", NULL);
+  g_autofree char *under_file = g_build_filename (file, "out", NULL);
+  const char *paths[] = { src, NULL };
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autofree char *ticket_text = NULL, *out = NULL, *err = NULL, *content = NULL;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (file, "late\n", -1, NULL));
+  sender = start_send (path, key, paths, &ticket_text);
+
+  /* Under a file: refused before anything is dialed. */
+  g_assert_cmpint (run_shell_env (env, &out, &err, "receive", ticket_text, "--output", under_file, NULL), ==, 1);
+  assert_one_line_error (err, "the output directory");
+  g_assert_nonnull (strstr (err, "Not a directory"));
+
+  /* The sender gone: the receive fails, and makes no directory. */
+  kill_and_reap (sender);
+  g_clear_object (&sender);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "receive", ticket_text, "--output", gone, NULL), ==, 1);
+  g_assert_false (g_file_test (gone, G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *parent = g_path_get_dirname (gone);
+
+    g_assert_false (g_file_test (parent, G_FILE_TEST_EXISTS));
+  }
+
+  /* A sender there: DIR and its parents are made. */
+  g_clear_pointer (&ticket_text, g_free);
+  sender = start_send (path, key, paths, &ticket_text);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_shell_env (env, &out, &err, "receive", ticket_text, "--output", made, NULL), ==, 0);
+  g_assert_true (g_file_get_contents (got, &content, NULL, NULL));
+  g_assert_cmpstr (content, ==, "late\n");
+  wait_exit (sender, 0);
+}
+
 /* For serve: few file descriptors. */
 static void
 limit_descriptors (gpointer user_data)
@@ -1973,6 +2030,7 @@ main (int   argc,
   g_test_add_func ("/shell/serve-incoming-failed", test_serve_incoming_failed);
   g_test_add_func ("/shell/send-receive", test_send_receive);
   g_test_add_func ("/shell/send-skipped", test_send_skipped);
+  g_test_add_func ("/shell/receive-output-made-late", test_receive_output_made_late);
   g_test_add_func ("/shell/receive-killed", test_receive_killed);
   g_test_add_func ("/shell/send-killed", test_send_killed);
   g_test_add_func ("/shell/receive-progress", test_receive_progress);
