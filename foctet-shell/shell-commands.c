@@ -241,9 +241,11 @@ shell_listen_uris (const char  *command,
   if (listen != NULL)
     for (guint i = 0; listen[i] != NULL; i++)
       {
+        char *uri;
+
         /* With --transport, a bare HOST:PORT is that transport's. */
         if (transport != NULL && strchr (listen[i], '/') == NULL)
-          g_ptr_array_add (uris, g_strconcat (transport, "/", listen[i], NULL));
+          uri = g_strconcat (transport, "/", listen[i], NULL);
         else if (transport != NULL && (!g_str_has_prefix (listen[i], transport) ||
                                        listen[i][strlen (transport)] != '/'))
           {
@@ -251,13 +253,13 @@ shell_listen_uris (const char  *command,
             return FALSE;
           }
         else
-          g_ptr_array_add (uris, g_strdup (listen[i]));
-        if (!shell_check_uri (command, "--listen", g_ptr_array_index (uris, uris->len - 1), status))
+          uri = g_strdup (listen[i]);
+        g_ptr_array_add (uris, uri);
+        if (!shell_check_uri (command, "--listen", uri, status))
           return FALSE;
         /* A relay is listened on through its own port, never port 0. */
-        if (g_str_has_prefix (g_ptr_array_index (uris, uris->len - 1), "relay/") &&
-            !shell_check_relay (command, "--listen", (char *) g_ptr_array_index (uris, uris->len - 1) +
-                                strlen ("relay/"), status))
+        if (g_str_has_prefix (uri, "relay/") && !shell_check_relay (command, "--listen", uri + strlen ("relay/"),
+                                                                    status))
           return FALSE;
       }
   else if (g_strcmp0 (transport, "relay") == 0)
@@ -537,6 +539,7 @@ cmd_serve (ShellContext *ctx,
   guint sigint, sigterm;
   Inbox inbox = { ctx, NULL, NULL, NULL, 0, NULL };
   g_autoptr(GHashTable) inbox_senders = NULL;
+  g_autoptr(GFile) inbox_dir = NULL;
   int ret;
 
   if ((ret = shell_parse_options ("serve", "",
@@ -569,30 +572,23 @@ cmd_serve (ShellContext *ctx,
     {
       g_autoptr(GError) error = NULL;
 
-      inbox.dir = g_file_new_for_commandline_arg (inbox_path);
+      inbox_dir = g_file_new_for_commandline_arg (inbox_path);
       /* Made now, and checked, before anything else starts: a push to an
        * inbox that cannot be one would only be refused, and say less. */
-      if (!g_file_make_directory_with_parents (inbox.dir, NULL, &error) &&
+      if (!g_file_make_directory_with_parents (inbox_dir, NULL, &error) &&
           !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
-        {
-          g_clear_object (&inbox.dir);
-          return shell_failure ("serve: --inbox", error);
-        }
-      if (g_file_query_file_type (inbox.dir, G_FILE_QUERY_INFO_NONE, NULL) != G_FILE_TYPE_DIRECTORY)
+        return shell_failure ("serve: --inbox", error);
+      if (g_file_query_file_type (inbox_dir, G_FILE_QUERY_INFO_NONE, NULL) != G_FILE_TYPE_DIRECTORY)
         {
           g_clear_error (&error);
           error = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY, "“%s” is not a directory", inbox_path);
-          g_clear_object (&inbox.dir);
           return shell_failure ("serve: --inbox", error);
         }
     }
 
   node = shell_make_node (ctx, &ret);
   if (node == NULL)
-    {
-      g_clear_object (&inbox.dir);
-      return ret;
-    }
+    return ret;
 
   /* From here on SIGINT/SIGTERM stop the node cleanly, exit 0 — also
    * while it is still binding, and in the moment right after the ticket
@@ -601,8 +597,9 @@ cmd_serve (ShellContext *ctx,
   sigint = g_unix_signal_add (SIGINT, stop_cb, stop);
   sigterm = g_unix_signal_add (SIGTERM, stop_cb, stop);
 
-  if (inbox_path != NULL)
+  if (inbox_dir != NULL)
     {
+      inbox.dir = g_steal_pointer (&inbox_dir);
       inbox.receiver = foctet_transfer_receiver_new (node);
       inbox.stop = g_object_ref (stop);
       foctet_node_set_protocol_handler (node, FOCTET_PROTOCOL_TRANSFER_PUSH, inbox_handler, &inbox, NULL);

@@ -66,7 +66,6 @@ struct _FoctetSocketService {
   gboolean active;
   GMainContext *context;               /* while active */
   GSource *pause;                      /* before the next accept */
-  guint pause_ms;                      /* the last pause; 0 after a success */
   guint failures;                      /* in a row */
   guint quick_retries;                 /* in a row */
   gint64 warned;                       /* monotonic µs of the last warning; 0: none yet */
@@ -152,6 +151,7 @@ service_failed (FoctetSocketService *self,
                 const GError        *error)
 {
   gint64 now = g_get_monotonic_time ();
+  guint pause_ms;
 
   if (!is_resource_error (error) && self->quick_retries < MAX_QUICK_RETRIES)
     {
@@ -161,22 +161,23 @@ service_failed (FoctetSocketService *self,
     }
   self->quick_retries = 0;
   self->failures++;
-  self->pause_ms = self->pause_ms == 0 ? FIRST_PAUSE_MS : MIN (self->pause_ms * 2, MAX_PAUSE_MS);
+  /* 10, 20, 40 ... ms: the shift stops before it could overflow. */
+  pause_ms = MIN ((guint) FIRST_PAUSE_MS << MIN (self->failures - 1, 8), MAX_PAUSE_MS);
   if (self->warned == 0 || now - self->warned >= WARNING_INTERVAL_US)
     {
       if (self->failures == 1)
-        g_warning ("%s (trying again in %u ms)", error->message, self->pause_ms);
+        g_warning ("%s (trying again in %u ms)", error->message, pause_ms);
       else
         g_warning ("%s (%u failures in a row; trying again every %u ms)", error->message, self->failures,
-                   self->pause_ms);
+                   pause_ms);
       self->warned = now;
       self->unreported = TRUE;
     }
   else
-    g_debug ("%s (trying again in %u ms)", error->message, self->pause_ms);
+    g_debug ("%s (trying again in %u ms)", error->message, pause_ms);
 
   service_unlisten (self);
-  self->pause = g_timeout_source_new (self->pause_ms);
+  self->pause = g_timeout_source_new (pause_ms);
   g_source_set_static_name (self->pause, "foctet socket service pause");
   g_source_set_callback (self->pause, pause_over_cb, self, NULL);
   g_source_attach (self->pause, self->context);
@@ -210,7 +211,6 @@ accept_ready_cb (GSocket      *socket,
   self->unreported = FALSE;
   self->failures = 0;
   self->quick_retries = 0;
-  self->pause_ms = 0;
   connection = g_socket_connection_factory_create_connection (accepted);
   if (l->source_object != NULL)
     source_object = g_object_ref (l->source_object);
@@ -336,7 +336,6 @@ foctet_socket_service_start (FoctetSocketService *self)
   self->context = g_main_context_ref_thread_default ();
   self->failures = 0;
   self->quick_retries = 0;
-  self->pause_ms = 0;
   service_listen (self);
 }
 
