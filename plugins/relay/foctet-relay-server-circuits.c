@@ -19,6 +19,7 @@
 #include "foctet-relay-server-private.h"
 #include "foctet-relay-message.h"
 #include "foctet-relay-splice.h"
+#include "foctet-relay-bucket.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -42,6 +43,16 @@
  * moment its request passed them, and logs one line when it ends. */
 
 typedef struct _Circuit Circuit;
+
+/* What one node (NodeId) has in circuits, as dialer or target: how many,
+ * and the rate limits (--rate-per-client) all of them share. */
+typedef struct {
+  guint circuits;
+  RelayBucket send;                   /* bytes it sends through the relay */
+  RelayBucket receive;                /* bytes the relay sends it */
+} CircuitClient;
+
+enum { CIRCUIT_DIALER, CIRCUIT_TARGET };
 
 /* What a spliced circuit moved, as its kind counts it. */
 typedef struct {
@@ -91,6 +102,7 @@ struct _Circuit {
   GCancellable *cancellable;
   GSource *timer;                     /* request/answer timeout (raw: then claim), then idle */
   gint64 started;                     /* monotonic µs, splicing began */
+  CircuitClient *clients[2];          /* the dialer's, the target's; while counted */
   gboolean counted;                   /* holds slots of the limits */
   gboolean answered;                  /* raw: the dialer got RAW_CIRCUIT, its stream's last message */
   gboolean spliced;
@@ -121,24 +133,70 @@ circuit_unref (Circuit *c)
   g_free (c);
 }
 
-static void
-client_count_add (RelayServer *self,
-                  const char  *key,
-                  int          delta)
+/* One more circuit of the node @key: its entry, made if it had none. */
+static CircuitClient *
+circuit_client_add (RelayServer *self,
+                    const char  *key)
 {
-  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->client_circuits, key)) + delta;
+  CircuitClient *client = g_hash_table_lookup (self->client_circuits, key);
 
-  if (n == 0)
+  if (client == NULL)
+    {
+      double rate = (double) self->rate_per_client;
+      /* A burst of at most a tenth of a second, and at least 64 KiB. */
+      double burst = MAX (rate / 10, 64.0 * 1024);
+      gint64 now = g_get_monotonic_time ();
+
+      client = g_new0 (CircuitClient, 1);
+      relay_bucket_init (&client->send, rate, burst, now);
+      relay_bucket_init (&client->receive, rate, burst, now);
+      g_hash_table_insert (self->client_circuits, g_strdup (key), client);
+    }
+  client->circuits++;
+  return client;
+}
+
+/* One circuit of @key less; the entry goes with the last. */
+static void
+circuit_client_remove (RelayServer *self,
+                       const char  *key)
+{
+  CircuitClient *client = g_hash_table_lookup (self->client_circuits, key);
+
+  if (--client->circuits == 0)
     g_hash_table_remove (self->client_circuits, key);
-  else
-    g_hash_table_replace (self->client_circuits, g_strdup (key), GUINT_TO_POINTER (n));
 }
 
 static guint
 client_count (RelayServer *self,
               const char  *key)
 {
-  return GPOINTER_TO_UINT (g_hash_table_lookup (self->client_circuits, key));
+  CircuitClient *client = g_hash_table_lookup (self->client_circuits, key);
+
+  return client != NULL ? client->circuits : 0;
+}
+
+/* The rate limits of @c's direction from the dialer (@up) or to it, in
+ * @limits: its own (@own: NULL if it has none of its own), the sending
+ * node's and the receiving node's.  Returns how many it set. */
+static guint
+circuit_limits (Circuit      *c,
+                gboolean      up,
+                RelayBucket  *own,
+                RelayBucket **limits)
+{
+  CircuitClient *from = c->clients[up ? CIRCUIT_DIALER : CIRCUIT_TARGET];
+  CircuitClient *to = c->clients[up ? CIRCUIT_TARGET : CIRCUIT_DIALER];
+  guint n = 0;
+
+  if (own != NULL && own->rate > 0)
+    limits[n++] = own;
+  if (from->send.rate > 0)
+    {
+      limits[n++] = &from->send;
+      limits[n++] = &to->receive;
+    }
+  return n;
 }
 
 /* Ends @c: @why NULL for a circuit both ends closed normally, else its
@@ -187,8 +245,9 @@ circuit_end (Circuit    *c,
   c->kind->stop (c, self, why != NULL);
   if (c->counted)
     {
-      client_count_add (self, c->dialer_key, -1);
-      client_count_add (self, c->target_key, -1);
+      circuit_client_remove (self, c->dialer_key);
+      circuit_client_remove (self, c->target_key);
+      c->clients[CIRCUIT_DIALER] = c->clients[CIRCUIT_TARGET] = NULL;
       self->buffer_memory -= c->kind->memory;
       c->counted = FALSE;
     }
@@ -441,8 +500,8 @@ circuit_connect (Circuit                  *c,
       return;
     }
   c->counted = TRUE;
-  client_count_add (self, c->dialer_key, 1);
-  client_count_add (self, c->target_key, 1);
+  c->clients[CIRCUIT_DIALER] = circuit_client_add (self, c->dialer_key);
+  c->clients[CIRCUIT_TARGET] = circuit_client_add (self, c->target_key);
   self->buffer_memory += c->kind->memory;
   relay_clear_source (&c->timer);
   c->timer = relay_attach_timeout (self->context, self->incoming_timeout * 1000, circuit_setup_timeout_cb, c);
@@ -508,8 +567,9 @@ typedef struct {
   FoctetStream *to;
   guint8 *buffer;
   guint64 bytes;
-  double tokens;                      /* of the rate limit, in bytes */
-  gint64 refilled;                    /* monotonic µs */
+  RelayBucket rate;                   /* of this pipe alone, in bytes */
+  RelayBucket *limits[3];             /* what limits it (circuit_limits ()) */
+  guint n_limits;
   GSource *wait;                      /* for tokens */
   gboolean done;
 } Pipe;
@@ -579,7 +639,7 @@ pipe_read_cb (GObject      *source,
   else
     {
       p->bytes += n;
-      p->tokens -= n;
+      relay_buckets_take (p->limits, p->n_limits, n);
       c->circuit.server->stats.bytes_relayed += n;
       c->last_activity = g_get_monotonic_time ();
       circuit_ref (&c->circuit);
@@ -607,22 +667,19 @@ pipe_read (Pipe *p)
   RelayServer *self = c->circuit.server;
   gsize size = RELAY_CIRCUIT_BUFFER;
 
-  if (self->rate > 0)
+  if (p->n_limits > 0)
     {
       gint64 now = g_get_monotonic_time ();
-      /* A burst of at most a tenth of a second, and at least one buffer. */
-      double burst = MAX ((double) self->rate / 10, (double) RELAY_CIRCUIT_BUFFER);
+      gint64 ready_at;
 
-      p->tokens = MIN (burst, p->tokens + (now - p->refilled) * (double) self->rate / G_USEC_PER_SEC);
-      p->refilled = now;
-      if (p->tokens < 1)
+      size = relay_buckets_allow (p->limits, p->n_limits, size, now, &ready_at);
+      if (size == 0)
         {
-          guint ms = (guint) MIN (1000.0, ((1 - p->tokens) * 1000 / self->rate) + 1);
+          guint ms = (guint) MIN ((ready_at - now + 999) / 1000, 1000);
 
           p->wait = relay_attach_timeout (self->context, ms, pipe_tokens_cb, p);
           return;
         }
-      size = MIN (size, (gsize) p->tokens);
     }
   /* The callbacks get the pipe, inside the circuit they hold a reference on. */
   circuit_ref (&c->circuit);
@@ -637,11 +694,17 @@ v1_circuit_splice (V1Circuit *c)
 
   circuit_spliced (circuit);
   c->last_activity = circuit->started;
-  /* The rate limit's bucket starts with one buffer's worth. */
-  c->up = (Pipe) { c, circuit->dialer, circuit->target, g_malloc (RELAY_CIRCUIT_BUFFER), 0, RELAY_CIRCUIT_BUFFER,
-                   circuit->started, NULL, FALSE };
-  c->down = (Pipe) { c, circuit->target, circuit->dialer, g_malloc (RELAY_CIRCUIT_BUFFER), 0, RELAY_CIRCUIT_BUFFER,
-                     circuit->started, NULL, FALSE };
+  c->up = (Pipe) { c, circuit->dialer, circuit->target, g_malloc (RELAY_CIRCUIT_BUFFER) };
+  c->down = (Pipe) { c, circuit->target, circuit->dialer, g_malloc (RELAY_CIRCUIT_BUFFER) };
+  for (guint i = 0; i < 2; i++)
+    {
+      Pipe *p = i == 0 ? &c->up : &c->down;
+      double rate = (double) circuit->server->rate;
+
+      /* A burst of at most a tenth of a second, and at least one buffer. */
+      relay_bucket_init (&p->rate, rate, MAX (rate / 10, (double) RELAY_CIRCUIT_BUFFER), circuit->started);
+      p->n_limits = circuit_limits (circuit, i == 0, &p->rate, p->limits);
+    }
   pipe_read (&c->up);
   pipe_read (&c->down);
 }
@@ -767,8 +830,6 @@ typedef struct {
   RelaySplice *splice;
 } RawCircuit;
 
-enum { RAW_DIALER, RAW_TARGET };
-
 static guint
 token_hash (gconstpointer token)
 {
@@ -819,9 +880,17 @@ raw_circuit_splice (RawCircuit *c)
 
   circuit_spliced (&c->circuit);
   self->stats.raw_circuits_total++;
-  c->splice = relay_splice_new (g_socket_connection_get_socket (c->ends[RAW_DIALER]),
-                                g_socket_connection_get_socket (c->ends[RAW_TARGET]),
+  c->splice = relay_splice_new (g_socket_connection_get_socket (c->ends[CIRCUIT_DIALER]),
+                                g_socket_connection_get_socket (c->ends[CIRCUIT_TARGET]),
                                 self->rate, &self->stats.bytes_relayed, raw_splice_done_cb, c);
+  for (guint i = 0; i < 2; i++)
+    {
+      RelayBucket *limits[2];
+      guint n = circuit_limits (&c->circuit, i == 0, NULL, limits);
+
+      for (guint j = 0; j < n; j++)
+        relay_splice_add_limit (c->splice, i == 0, limits[j]);
+    }
   if (!relay_splice_is_zero_copy (c->splice))
     g_debug ("raw circuit %s -> %s: copying, not splicing", c->circuit.dialer_key, c->circuit.target_key);
 }
@@ -854,7 +923,7 @@ raw_circuit_claim_timeout_cb (gpointer user_data)
   g_clear_pointer (&c->circuit.timer, g_source_unref);
   self->stats.raw_refused++;
   text = g_strdup_printf ("the %s did not claim its end within %u s",
-                          c->ends[RAW_DIALER] == NULL ? "dialer" : "target", self->incoming_timeout);
+                          c->ends[CIRCUIT_DIALER] == NULL ? "dialer" : "target", self->incoming_timeout);
   g_message ("raw circuit %s (%s) -> %s: not set up: %s", c->circuit.dialer_key, c->circuit.dialer_address,
              c->circuit.target_key, text);
   circuit_end (&c->circuit, text);
@@ -887,11 +956,11 @@ raw_circuit_accepted (Circuit *circuit)
   g_autoptr(FoctetRelayMessage) reply = NULL;
 
   foctet_stream_close_write_async (circuit->target, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-  raw_token_issue (c, RAW_DIALER);
+  raw_token_issue (c, CIRCUIT_DIALER);
   circuit->answered = TRUE;
   relay_clear_source (&circuit->timer);
   circuit->timer = relay_attach_timeout (self->context, self->incoming_timeout * 1000, raw_circuit_claim_timeout_cb, c);
-  reply = foctet_relay_message_new_raw_circuit (self->raw_port, c->tokens[RAW_DIALER]);
+  reply = foctet_relay_message_new_raw_circuit (self->raw_port, c->tokens[CIRCUIT_DIALER]);
   foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (circuit->dialer)), reply,
                                     G_PRIORITY_DEFAULT, circuit->cancellable, raw_answer_written_cb,
                                     circuit_ref (circuit));
@@ -903,10 +972,10 @@ raw_circuit_incoming_new (Circuit  *circuit,
 {
   RawCircuit *c = (RawCircuit *) circuit;
 
-  raw_token_issue (c, RAW_TARGET);
+  raw_token_issue (c, CIRCUIT_TARGET);
   return foctet_relay_message_new_incoming_raw (foctet_connection_get_peer_id (circuit->dialer_connection),
                                                 circuit->dialer_address, circuit->server->raw_port,
-                                                c->tokens[RAW_TARGET], error);
+                                                c->tokens[CIRCUIT_TARGET], error);
 }
 
 /* The incoming-raw stream failed before an answer: a reset is a refusal
@@ -1096,15 +1165,15 @@ raw_preamble_read_cb (GObject      *source,
       raw_pending_refuse (p, "unknown, expired or used token");
       return;
     }
-  side = token_equal (token, c->tokens[RAW_DIALER]) ? RAW_DIALER : RAW_TARGET;
+  side = token_equal (token, c->tokens[CIRCUIT_DIALER]) ? CIRCUIT_DIALER : CIRCUIT_TARGET;
   /* Single use: the token is gone whatever happens next. */
   g_hash_table_remove (self->raw_tokens, token);
   c->token_live[side] = FALSE;
   g_assert (c->ends[side] == NULL);
   c->ends[side] = g_steal_pointer (&p->connection);
   g_debug ("raw circuit %s -> %s: the %s claimed its end", c->circuit.dialer_key, c->circuit.target_key,
-           side == RAW_DIALER ? "dialer" : "target");
-  if (c->ends[RAW_DIALER] != NULL && c->ends[RAW_TARGET] != NULL)
+           side == CIRCUIT_DIALER ? "dialer" : "target");
+  if (c->ends[CIRCUIT_DIALER] != NULL && c->ends[CIRCUIT_TARGET] != NULL)
     raw_circuit_splice (c);
   raw_pending_drop (p);
 }
@@ -1234,7 +1303,7 @@ relay_server_circuits_stop (RelayServer *self)
 void
 relay_server_circuits_init (RelayServer *self)
 {
-  self->client_circuits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->client_circuits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->circuits = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) circuit_unref, NULL);
   self->raw_tokens = g_hash_table_new (token_hash, token_equal);
   self->raw_pending = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) raw_pending_free, NULL);

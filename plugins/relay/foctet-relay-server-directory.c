@@ -11,6 +11,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "foctet-relay-server-private.h"
+#include "foctet-relay-bucket.h"
 #include "foctet-relay-message.h"
 
 /* ------------------------------------------------------------------ */
@@ -428,11 +429,6 @@ relay_server_handle_publish (FoctetNode       *node,
 /* ------------------------------------------------------------------ */
 /* The directory: lookups                                              */
 
-typedef struct {
-  double tokens;
-  gint64 refilled;                    /* monotonic µs */
-} Bucket;
-
 /* Takes one LOOKUP from @key's bucket; FALSE if it is empty. */
 static gboolean
 lookup_allowed (RelayServer *self,
@@ -440,7 +436,8 @@ lookup_allowed (RelayServer *self,
 {
   double burst = (double) self->lookup_rate * RELAY_LOOKUP_BURST_FACTOR;
   gint64 now = g_get_monotonic_time ();
-  Bucket *bucket;
+  RelayBucket *bucket;
+  gint64 ready_at;
 
   if (self->lookup_rate == 0)
     return TRUE;
@@ -453,27 +450,20 @@ lookup_allowed (RelayServer *self,
 
       g_hash_table_iter_init (&iter, self->lookup_buckets);
       while (g_hash_table_iter_next (&iter, NULL, &value))
-        {
-          Bucket *b = value;
-
-          if (b->tokens + (now - b->refilled) * (double) self->lookup_rate / G_USEC_PER_SEC >= burst)
-            g_hash_table_iter_remove (&iter);
-        }
+        if (relay_bucket_is_full (value, now))
+          g_hash_table_iter_remove (&iter);
     }
 
   bucket = g_hash_table_lookup (self->lookup_buckets, key);
   if (bucket == NULL)
     {
-      bucket = g_new0 (Bucket, 1);
-      bucket->tokens = burst;
-      bucket->refilled = now;
+      bucket = g_new (RelayBucket, 1);
+      relay_bucket_init (bucket, self->lookup_rate, burst, now);
       g_hash_table_insert (self->lookup_buckets, g_strdup (key), bucket);
     }
-  bucket->tokens = MIN (burst, bucket->tokens + (now - bucket->refilled) * (double) self->lookup_rate / G_USEC_PER_SEC);
-  bucket->refilled = now;
-  if (bucket->tokens < 1)
+  if (relay_buckets_allow (&bucket, 1, 1, now, &ready_at) == 0)
     return FALSE;
-  bucket->tokens -= 1;
+  relay_buckets_take (&bucket, 1, 1);
   return TRUE;
 }
 

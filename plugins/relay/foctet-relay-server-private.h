@@ -29,16 +29,17 @@ struct _RelayServer {
   guint circuit_idle_timeout;         /* seconds */
   guint incoming_timeout;             /* seconds */
   guint64 rate;                       /* bytes/s per direction; 0: no limit */
+  guint64 rate_per_client;            /* bytes/s a node sends, and receives, over its circuits; 0: no limit */
   guint64 max_memory;                 /* bytes of circuit buffers */
   guint lookup_rate;                  /* LOOKUPs per second per client; 0: no limit */
 
   GHashTable *reservations;           /* NodeId text → Reservation */
-  GHashTable *client_circuits;        /* NodeId text → count of circuits */
+  GHashTable *client_circuits;        /* NodeId text → CircuitClient: its circuits */
   GHashTable *circuits;               /* Circuit set, v1 and raw, spliced or being set up */
   GHashTable *reserve_streams;        /* Reservation set, reserved or not yet */
   GHashTable *publications;           /* Publication set: publish streams */
   GHashTable *lookups;                /* Lookup set: lookup streams */
-  GHashTable *lookup_buckets;         /* NodeId text → Bucket */
+  GHashTable *lookup_buckets;         /* NodeId text → RelayBucket */
   GHashTable *client_connections;     /* NodeId text → count of connections (as a pointer) */
   GHashTable *connections;            /* FoctetConnection → its NodeId text, each counted */
   GHashTable *connections_over;       /* FoctetConnection → the GSource that closes it: over the limit */

@@ -21,6 +21,7 @@ enum {
   PROP_CIRCUIT_IDLE_TIMEOUT,
   PROP_INCOMING_TIMEOUT,
   PROP_RATE,
+  PROP_RATE_PER_CLIENT,
   PROP_MAX_MEMORY,
   PROP_LOOKUP_RATE,
   N_PROPS
@@ -273,6 +274,7 @@ relay_server_get_property (GObject    *object,
     case PROP_CIRCUIT_IDLE_TIMEOUT: g_value_set_uint (value, self->circuit_idle_timeout); break;
     case PROP_INCOMING_TIMEOUT: g_value_set_uint (value, self->incoming_timeout); break;
     case PROP_RATE: g_value_set_uint64 (value, self->rate); break;
+    case PROP_RATE_PER_CLIENT: g_value_set_uint64 (value, self->rate_per_client); break;
     case PROP_MAX_MEMORY: g_value_set_uint64 (value, self->max_memory); break;
     case PROP_LOOKUP_RATE: g_value_set_uint (value, self->lookup_rate); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -298,6 +300,7 @@ relay_server_set_property (GObject      *object,
     case PROP_CIRCUIT_IDLE_TIMEOUT: self->circuit_idle_timeout = g_value_get_uint (value); break;
     case PROP_INCOMING_TIMEOUT: self->incoming_timeout = g_value_get_uint (value); break;
     case PROP_RATE: self->rate = g_value_get_uint64 (value); break;
+    case PROP_RATE_PER_CLIENT: self->rate_per_client = g_value_get_uint64 (value); break;
     case PROP_MAX_MEMORY: self->max_memory = g_value_get_uint64 (value); break;
     case PROP_LOOKUP_RATE: self->lookup_rate = g_value_get_uint (value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -384,6 +387,10 @@ relay_server_class_init (RelayServerClass *klass)
     g_param_spec_uint ("incoming-timeout", NULL, NULL, 1, 3600, RELAY_DEFAULT_INCOMING_TIMEOUT, flags);
   properties[PROP_RATE] =
     g_param_spec_uint64 ("rate", NULL, NULL, 0, G_MAXUINT64, 0, flags);
+  /* Bytes per second one node may send through the relay over all its
+   * circuits together, and as many it may receive (0: no limit). */
+  properties[PROP_RATE_PER_CLIENT] =
+    g_param_spec_uint64 ("rate-per-client", NULL, NULL, 0, G_MAXUINT64, 0, flags);
   properties[PROP_MAX_MEMORY] =
     g_param_spec_uint64 ("max-memory", NULL, NULL, 0, G_MAXUINT64, RELAY_DEFAULT_MAX_MEMORY, flags);
   /* LOOKUPs per second per client NodeId (0: no limit), in bursts of up

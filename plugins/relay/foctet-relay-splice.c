@@ -4,6 +4,7 @@
  */
 #include "foctet-relay-splice.h"
 #include "foctet-relay-common.h"
+#include "foctet-relay-bucket.h"
 
 #include <foctet-poll-fd.h>
 
@@ -32,8 +33,11 @@ typedef struct {
   gsize pending;                      /* in the pipe or the buffer */
   gsize capacity;
   guint64 bytes;
-  double tokens;                      /* of the rate limit, in bytes */
-  gint64 refilled;                    /* monotonic µs */
+  RelayBucket rate;                   /* of this direction alone, in bytes */
+  /* What limits it: its own rate, then those shared with other splices
+   * (relay_splice_add_limit()). */
+  RelayBucket *limits[1 + RELAY_SPLICE_MAX_SHARED_LIMITS];
+  guint n_limits;
   gboolean eof;                       /* read end of stream */
   gboolean done;                      /* and passed it on */
   GSource *source;                    /* waits for an fd or for tokens */
@@ -44,7 +48,6 @@ struct _RelaySplice {
   Direction down;                     /* b → a */
   GSocket *a;
   GSocket *b;
-  guint64 rate;
   guint64 *bytes_total;
   gint64 last_activity;
   RelaySpliceDoneFunc done;
@@ -184,22 +187,8 @@ direction_step (Direction *d)
         {
           gsize size = d->capacity - d->pending;
 
-          if (self->rate > 0)
-            {
-              gint64 now = g_get_monotonic_time ();
-              /* A burst of at most a tenth of a second, and at least 64 KiB. */
-              double burst = MAX ((double) self->rate / 10, 64.0 * 1024);
-
-              d->tokens = MIN (burst, d->tokens + (now - d->refilled) * (double) self->rate / G_USEC_PER_SEC);
-              d->refilled = now;
-              if (d->tokens < 1)
-                {
-                  tokens_at = now + (gint64) ((1 - d->tokens) * G_USEC_PER_SEC / self->rate) + 1000;
-                  size = 0;
-                }
-              else
-                size = MIN (size, (gsize) d->tokens);
-            }
+          if (d->n_limits > 0)
+            size = relay_buckets_allow (d->limits, d->n_limits, size, g_get_monotonic_time (), &tokens_at);
           if (size > 0)
             {
               n = direction_read (d, size);
@@ -207,7 +196,7 @@ direction_step (Direction *d)
                 {
                   d->pending += n;
                   d->bytes += n;
-                  d->tokens -= n;
+                  relay_buckets_take (d->limits, d->n_limits, n);
                   *self->bytes_total += n;
                   self->last_activity = g_get_monotonic_time ();
                   moved += n;
@@ -277,7 +266,8 @@ static void
 direction_init (RelaySplice *self,
                 Direction   *d,
                 GSocket     *from,
-                GSocket     *to)
+                GSocket     *to,
+                guint64      rate)
 {
   d->splice = self;
   d->from = g_socket_get_fd (from);
@@ -300,8 +290,10 @@ direction_init (RelaySplice *self,
       d->pipe[0] = d->pipe[1] = -1;
       d->buffer = g_malloc (d->capacity);
     }
-  d->tokens = 64 * 1024;
-  d->refilled = g_get_monotonic_time ();
+  /* A burst of at most a tenth of a second, and at least 64 KiB. */
+  relay_bucket_init (&d->rate, rate, MAX (rate / 10.0, 64.0 * 1024), g_get_monotonic_time ());
+  if (rate > 0)
+    d->limits[d->n_limits++] = &d->rate;
   foctet_poll_fd_init (&d->in, d->from);
   foctet_poll_fd_init (&d->out, d->to);
   d->source = g_source_new (&direction_funcs, sizeof (DirectionSource));
@@ -356,13 +348,12 @@ relay_splice_new (GSocket             *a,
 
   self->a = g_object_ref (a);
   self->b = g_object_ref (b);
-  self->rate = rate;
   self->bytes_total = bytes_total;
   self->done = done;
   self->user_data = user_data;
   self->last_activity = g_get_monotonic_time ();
-  direction_init (self, &self->up, a, b);
-  direction_init (self, &self->down, b, a);
+  direction_init (self, &self->up, a, b, rate);
+  direction_init (self, &self->down, b, a, rate);
   /* Bytes may already wait (sent right after the token). */
   g_source_set_ready_time (self->up.source, 0);
   g_source_set_ready_time (self->down.source, 0);
@@ -379,6 +370,27 @@ relay_splice_free (RelaySplice *self)
   g_object_unref (self->a);
   g_object_unref (self->b);
   g_free (self);
+}
+
+/**
+ * relay_splice_add_limit:
+ * @self: a splice
+ * @a_to_b: the direction from a to b, else from b to a
+ * @bucket: (transfer none): a rate limit that direction shares with
+ *   others (a client's, say); it must outlive @self
+ *
+ * Holds that direction to @bucket as well as to its own rate; at most
+ * %RELAY_SPLICE_MAX_SHARED_LIMITS of them.
+ */
+void
+relay_splice_add_limit (RelaySplice *self,
+                        gboolean     a_to_b,
+                        RelayBucket *bucket)
+{
+  Direction *d = a_to_b ? &self->up : &self->down;
+
+  g_return_if_fail (d->n_limits < G_N_ELEMENTS (d->limits));
+  d->limits[d->n_limits++] = bucket;
 }
 
 guint64

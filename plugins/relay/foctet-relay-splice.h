@@ -6,9 +6,10 @@
  * cannot be had, through one buffer with read and write.  Either way a
  * direction holds at most its pipe's (or buffer's) worth: back-pressure
  * from either end reaches the other.  A token bucket bounds each
- * direction's rate; an end of stream is passed on as a half-close
- * (shutdown SHUT_WR) once every byte before it was; an error on either
- * socket ends the whole splice.
+ * direction's rate, and buckets shared with other splices may too (a
+ * client's rate over all its circuits); an end of stream is passed on as
+ * a half-close (shutdown SHUT_WR) once every byte before it was; an error
+ * on either socket ends the whole splice.
  *
  * Runs on the GMainContext it was made on.
  *
@@ -17,6 +18,8 @@
 #pragma once
 
 #include <gio/gio.h>
+
+#include "foctet-relay-bucket.h"
 
 G_BEGIN_DECLS
 
@@ -37,6 +40,13 @@ RelaySplice *relay_splice_new (GSocket             *a,
                                RelaySpliceDoneFunc  done,
                                gpointer             user_data);
 void relay_splice_free (RelaySplice *self);
+
+/* Rate limits a direction may share with others, besides its own. */
+#define RELAY_SPLICE_MAX_SHARED_LIMITS 2
+
+void relay_splice_add_limit (RelaySplice *self,
+                             gboolean     a_to_b,
+                             RelayBucket *bucket);
 
 /* Bytes moved from a to b (@a_to_b) or from b to a. */
 guint64 relay_splice_get_bytes (RelaySplice *self,

@@ -1,6 +1,7 @@
 /* foctet-relay.c: the relay server program (../shared/CLI.md).
  *
  *   foctet-relay --listen HOST:PORT... [--identity PATH] [--max-circuits N] [--rate BYTES/s]
+ *                [--rate-per-client BYTES/s]
  *                [--raw-listen HOST:PORT | --no-raw-circuits]
  *
  * A FoctetNode whose tls transport (and quic, on the same port number
@@ -98,6 +99,27 @@ fail (const char   *what,
   return 1;
 }
 
+/* A rate option's BYTES/s (CLI.md writes it so: "1M/s" is "1M"), if
+ * given; FALSE after saying what is wrong. */
+static gboolean
+parse_rate (const char *option,
+            const char *text,
+            guint64    *rate)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *bytes = NULL;
+
+  if (text == NULL)
+    return TRUE;
+  bytes = g_str_has_suffix (text, "/s") ? g_strndup (text, strlen (text) - 2) : g_strdup (text);
+  if (!foctet_parse_byte_count (bytes, rate, &error))
+    {
+      g_printerr ("foctet-relay: %s: %s\n", option, error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -105,6 +127,7 @@ main (int   argc,
   g_auto(GStrv) listen = NULL;
   g_autofree char *identity_path = NULL;
   g_autofree char *rate_text = NULL;
+  g_autofree char *client_rate_text = NULL;
   g_autofree char *raw_listen = NULL;
   gboolean no_raw = FALSE;
   g_auto(GStrv) plugin_paths = NULL;
@@ -134,6 +157,9 @@ main (int   argc,
     { "rate", 0, 0, G_OPTION_ARG_STRING, &rate_text,
       "Bytes per second per circuit and direction, suffixes K M G, /s optional (default and 0: no limit)",
       "BYTES/s" },
+    { "rate-per-client", 0, 0, G_OPTION_ARG_STRING, &client_rate_text,
+      "Bytes per second one node may send through the relay over all its circuits together, and as many "
+      "it may receive; suffixes and 0 as for --rate", "BYTES/s" },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
       "Seconds a circuit may carry nothing before it is cut (default 120)", "SECONDS" },
     { "circuit-setup-timeout", 0, 0, G_OPTION_ARG_INT, &setup_timeout,
@@ -163,6 +189,7 @@ main (int   argc,
   FoctetTransport *tls;
   FoctetTransport *quic;
   guint64 rate = 0;
+  guint64 client_rate = 0;
   guint sigint, sigterm, sigusr1;
   Wait wait = { 0 };
 
@@ -234,14 +261,8 @@ main (int   argc,
       g_printerr ("foctet-relay: --raw-listen: %s\n", error->message);
       return 2;
     }
-  /* CLI.md writes it BYTES/s: "1M/s" is "1M". */
-  if (rate_text != NULL && g_str_has_suffix (rate_text, "/s"))
-    rate_text[strlen (rate_text) - 2] = '\0';
-  if (rate_text != NULL && !foctet_parse_byte_count (rate_text, &rate, &error))
-    {
-      g_printerr ("foctet-relay: --rate: %s\n", error->message);
-      return 2;
-    }
+  if (!parse_rate ("--rate", rate_text, &rate) || !parse_rate ("--rate-per-client", client_rate_text, &client_rate))
+    return 2;
 
   for (guint i = 0; plugin_paths != NULL && plugin_paths[i] != NULL; i++)
     foctet_registry_add_search_path (foctet_registry_get_default (), plugin_paths[i]);
@@ -265,6 +286,7 @@ main (int   argc,
                          "circuit-idle-timeout", (guint) idle_timeout,
                          "reservation-ttl", (guint) reservation_ttl,
                          "rate", rate,
+                         "rate-per-client", client_rate,
                          "lookup-rate", (guint) lookup_rate,
                          "incoming-timeout", (guint) setup_timeout,
                          NULL);

@@ -282,11 +282,60 @@ test_both_ways (Fixture       *f,
   g_assert_true (relay_splice_get_done (f->splice, FALSE));
 }
 
+/* Token buckets (foctet-relay-bucket.c), with time given: a flow may
+ * take what every bucket of it holds; an empty one makes it wait until
+ * that bucket holds enough to be worth a wake-up, at most a tenth of a
+ * second of its rate; buckets without a rate limit nothing. */
+static void
+test_buckets (void)
+{
+  RelayBucket circuit, client, unlimited;
+  RelayBucket *limits[] = { &circuit, NULL, &client, &unlimited };
+  gint64 t = 1000 * G_USEC_PER_SEC;
+  gint64 ready_at;
+
+  relay_bucket_init (&circuit, 1024 * 1024, 100 * 1024, t);
+  relay_bucket_init (&client, 64 * 1024, 64 * 1024, t);
+  relay_bucket_init (&unlimited, 0, 0, t);
+  g_assert_true (relay_bucket_is_full (&client, t));
+
+  /* Full: the smaller bucket bounds it. */
+  g_assert_cmpuint (relay_buckets_allow (limits, G_N_ELEMENTS (limits), 1 << 20, t, &ready_at), ==, 64 * 1024);
+  g_assert_cmpint (ready_at, ==, -1);
+  relay_buckets_take (limits, G_N_ELEMENTS (limits), 64 * 1024);
+  g_assert_false (relay_bucket_is_full (&client, t));
+  g_assert_cmpfloat (circuit.tokens, ==, 36 * 1024);
+
+  /* Empty: wait until the client's bucket holds 6.4 KiB (a tenth of a
+   * second at 64 KiB/s), 100 ms on. */
+  g_assert_cmpuint (relay_buckets_allow (limits, G_N_ELEMENTS (limits), 1 << 20, t, &ready_at), ==, 0);
+  g_assert_cmpint (ready_at, >=, t + G_USEC_PER_SEC / 10);
+  g_assert_cmpint (ready_at, <=, t + G_USEC_PER_SEC / 10 + 1000);
+
+  /* Half a second on: 32 KiB more in the client's, the circuit's full. */
+  t += G_USEC_PER_SEC / 2;
+  g_assert_cmpuint (relay_buckets_allow (limits, G_N_ELEMENTS (limits), 1 << 20, t, &ready_at), ==, 32 * 1024);
+  g_assert_cmpfloat (circuit.tokens, ==, 100 * 1024);
+  /* A small want waits only for itself: 640 bytes at 64 KiB/s, 9.77 ms. */
+  relay_buckets_take (limits, G_N_ELEMENTS (limits), 32 * 1024);
+  g_assert_cmpuint (relay_buckets_allow (limits, G_N_ELEMENTS (limits), 640, t, &ready_at), ==, 0);
+  g_assert_cmpint (ready_at, >=, t + 9765);
+  g_assert_cmpint (ready_at, <=, t + 9767);
+
+  /* Time going backwards takes nothing away. */
+  g_assert_cmpuint (relay_buckets_allow (limits, G_N_ELEMENTS (limits), 1, t - G_USEC_PER_SEC, &ready_at), ==, 0);
+  g_assert_cmpfloat (client.tokens, ==, 0);
+
+  /* Only buckets without a rate: no limit. */
+  g_assert_cmpuint (relay_buckets_allow (&limits[3], 1, 12345, t, &ready_at), ==, 12345);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/relay-bucket/allow", test_buckets);
   g_test_add ("/relay-splice/both-ways", Fixture, NULL, fixture_setup, test_both_ways, fixture_teardown);
   g_test_add ("/relay-splice/hang-up-while-full", Fixture, NULL, fixture_setup, test_hang_up_while_full,
               fixture_teardown);

@@ -966,6 +966,51 @@ test_rate (Fixture       *fixture,
   g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, 1);
 }
 
+static const char * const client_rate_options[] = { "--rate-per-client", "1M/s", NULL };
+static const char * const client_rate_v1_options[] = { "--rate-per-client", "1M", "--no-raw-circuits", NULL };
+
+/* --rate-per-client holds a node to the rate over all its circuits
+ * together: two clients upload 2 MiB each to the server at once, and
+ * the server may receive 1 MiB/s in all, so the later of them finishes
+ * after about 4 s, not 2 (as a limit per circuit would let both).  The
+ * relay cuts no circuit for it: each moves all its bytes. */
+static void
+test_rate_per_client (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(FoctetNode) other = foctet_test_node_new ();
+  FoctetNode *clients[] = { fixture->client, other };
+  FoctetConnection *connections[2];
+  GAsyncResult *slots[2] = { NULL, NULL };
+  double slowest = 0;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      connections[i] = foctet_test_node_dial (clients[i], fixture->ticket, "relay", NULL, &error, TIMEOUT);
+      g_assert_no_error (error);
+    }
+  for (guint i = 0; i < 2; i++)
+    foctet_perf_run_async (connections[i], 2 * 1024 * 1024, 0, NULL, foctet_test_store_result, &slots[i]);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GAsyncResult) result = foctet_test_wait_result (&slots[i], TIMEOUT);
+      g_autoptr(FoctetPerfResult) perf = NULL;
+      g_autoptr(GError) error = NULL;
+
+      perf = foctet_perf_run_finish (result, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (perf->upload_bytes, ==, 2 * 1024 * 1024);
+      g_test_message ("client %u: 2 MiB up in %.2f s", i, perf->upload_seconds);
+      slowest = MAX (slowest, perf->upload_seconds);
+      g_object_unref (connections[i]);
+    }
+  g_assert_cmpfloat (slowest, >=, 3.0);
+  g_assert_cmpfloat (slowest, <, 15.0);
+  foctet_test_node_shutdown (other, TIMEOUT);
+}
+
 static const char * const idle_options[] = { "--idle-timeout", "1", NULL };
 
 static void
@@ -2222,6 +2267,10 @@ main (int   argc,
   g_test_add ("/relay/restart", Fixture, NULL, fixture_setup, test_restart, fixture_teardown);
   g_test_add ("/relay/bad-clients", Fixture, NULL, fixture_setup, test_bad_clients, fixture_teardown);
   g_test_add ("/relay/rate", Fixture, rate_options, fixture_setup, test_rate, fixture_teardown);
+  g_test_add ("/relay/rate-per-client", Fixture, client_rate_options, fixture_setup, test_rate_per_client,
+              fixture_teardown);
+  g_test_add ("/relay/rate-per-client-v1", Fixture, client_rate_v1_options, fixture_setup, test_rate_per_client,
+              fixture_teardown);
   g_test_add ("/relay/idle-timeout", Fixture, idle_options, fixture_setup, test_idle_timeout, fixture_teardown);
   g_test_add ("/relay/directory/raw", Fixture, NULL, fixture_setup, test_directory_raw, fixture_teardown);
   g_test_add ("/relay/directory/bad", Fixture, NULL, fixture_setup, test_directory_bad, fixture_teardown);
