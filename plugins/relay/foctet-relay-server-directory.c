@@ -79,13 +79,24 @@ reservation_end (Reservation *r,
 
 static void reserve_read_next (Reservation *r);
 
+/* No RESERVE in time: the first within the setup time, each renewal
+ * within the ttl. */
 static gboolean
 reservation_expired_cb (gpointer user_data)
 {
   Reservation *r = user_data;
 
   g_clear_pointer (&r->expiry, g_source_unref);
-  reservation_end (r, "not renewed in time", TRUE);
+  if (r->reserved)
+    reservation_end (r, "not renewed in time", TRUE);
+  else
+    {
+      g_message ("reserve stream of %s (%s) reset: no RESERVE within %u s", r->key, r->address,
+                 r->server->incoming_timeout);
+      foctet_stream_reset (r->stream, FOCTET_CLOSE_CODE_GOING_AWAY);
+      /* The read in flight fails and frees it. */
+      reservation_end (r, "no RESERVE in time", FALSE);
+    }
   return G_SOURCE_REMOVE;
 }
 
@@ -224,6 +235,7 @@ relay_server_handle_reserve (FoctetNode       *node,
   r->key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
   r->address = g_strdup (foctet_connection_get_remote_address (connection));
   r->cancellable = g_cancellable_new ();
+  r->expiry = relay_attach_timeout (self->context, self->incoming_timeout * 1000, reservation_expired_cb, r);
   g_hash_table_add (self->reserve_streams, r);
   reserve_read_next (r);
 }
@@ -421,7 +433,7 @@ relay_server_handle_publish (FoctetNode       *node,
   p->stream = g_object_ref (stream);
   p->key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
   p->cancellable = g_cancellable_new ();
-  p->timeout = relay_attach_timeout (self->context, RELAY_DIRECTORY_REQUEST_TIMEOUT * 1000, publish_timeout_cb, p);
+  p->timeout = relay_attach_timeout (self->context, self->incoming_timeout * 1000, publish_timeout_cb, p);
   g_hash_table_add (self->publications, p);
   publish_read_next (p);
 }
@@ -597,7 +609,7 @@ relay_server_handle_lookup (FoctetNode       *node,
   l->stream = g_object_ref (stream);
   l->key = foctet_node_id_to_string (foctet_connection_get_peer_id (connection));
   l->cancellable = g_cancellable_new ();
-  l->timeout = relay_attach_timeout (self->context, RELAY_DIRECTORY_REQUEST_TIMEOUT * 1000, lookup_timeout_cb, l);
+  l->timeout = relay_attach_timeout (self->context, self->incoming_timeout * 1000, lookup_timeout_cb, l);
   g_hash_table_add (self->lookups, l);
   g_object_ref (self);
   foctet_relay_message_read_in_async (g_io_stream_get_input_stream (G_IO_STREAM (stream)),

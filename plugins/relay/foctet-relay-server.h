@@ -30,8 +30,6 @@ G_DECLARE_FINAL_TYPE (RelayServer, relay_server, RELAY, SERVER, GObject)
  * RELAY_LOOKUP_BURST_FACTOR times as many. */
 #define RELAY_DEFAULT_LOOKUP_RATE 5
 #define RELAY_LOOKUP_BURST_FACTOR 4
-/* How long the first PUBLISH or the LOOKUP may take to come. */
-#define RELAY_DIRECTORY_REQUEST_TIMEOUT 10       /* seconds */
 
 /* Counters, as foctet-relay prints them. */
 typedef struct {

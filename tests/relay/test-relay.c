@@ -705,6 +705,62 @@ static FoctetRelayMessage *read_message_in (FoctetStream          *stream,
 static const char * const connection_limit_options[] = { "--max-connections-per-client", "2",
                                                          "--circuit-setup-timeout", "1", NULL };
 
+static void expect_observed (FoctetConnection *connection);
+
+static const char * const first_request_options[] = { "--circuit-setup-timeout", "1", NULL };
+
+/* A client that opens a control stream and sends less than its first
+ * request: the relay resets the stream after the setup time (1 s here),
+ * whichever the stream; it keeps no stream waiting for ever. */
+static void
+test_first_request_timeout (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  /* Each stream with the type of its first request and the first byte
+   * of its length. */
+  static const struct {
+    const char *protocol;
+    guint8 partial[2];
+  } cases[] = {
+    { FOCTET_RELAY_PROTOCOL_RESERVE, { FOCTET_RELAY_MESSAGE_RESERVE, 0x00 } },
+    { FOCTET_RELAY_PROTOCOL_CONNECT, { FOCTET_RELAY_MESSAGE_CONNECT, 0x00 } },
+    { FOCTET_RELAY_PROTOCOL_CONNECT_RAW, { FOCTET_RELAY_MESSAGE_CONNECT, 0x00 } },
+    { FOCTET_RELAY_PROTOCOL_PUBLISH, { FOCTET_RELAY_MESSAGE_PUBLISH, 0x00 } },
+    { FOCTET_RELAY_PROTOCOL_LOOKUP, { FOCTET_RELAY_MESSAGE_LOOKUP, 0x00 } },
+  };
+  g_autoptr(FoctetNodeId) me = NULL;
+  g_autoptr(FoctetConnection) control = connect_as_relay_client (fixture, "tls", &me);
+  FoctetStream *streams[G_N_ELEMENTS (cases)];
+  GAsyncResult *slots[G_N_ELEMENTS (cases)] = { NULL };
+  guint8 buffer[64];
+  gint64 start = g_get_monotonic_time ();
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      streams[i] = open_raw (control, cases[i].protocol, cases[i].partial, sizeof cases[i].partial);
+      g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (streams[i])), buffer, sizeof buffer,
+                                 G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slots[i]);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GAsyncResult) result = foctet_test_wait_result (&slots[i], TIMEOUT);
+      g_autoptr(GError) error = NULL;
+      gssize n = g_input_stream_read_finish (g_io_stream_get_input_stream (G_IO_STREAM (streams[i])), result,
+                                             &error);
+      double seconds = (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC;
+
+      g_test_message ("%s: %s after %.2f s", cases[i].protocol, error != NULL ? error->message : "no error", seconds);
+      g_assert_cmpint (n, ==, -1);
+      g_assert_nonnull (error);
+      g_assert_cmpfloat (seconds, >=, 0.9);
+      g_assert_cmpfloat (seconds, <, 5.0);
+      g_object_unref (streams[i]);
+    }
+  wait_log (fixture, "no RESERVE within 1 s", 1);
+  /* The connection itself stays: a fresh request is answered. */
+  expect_observed (control);
+}
+
 /* Where the relay sees @connection: asked on an observed stream. */
 static void
 expect_observed (FoctetConnection *connection)
@@ -2264,6 +2320,8 @@ main (int   argc,
   g_test_add ("/relay/no-reservation", Fixture, NULL, fixture_setup, test_no_reservation, fixture_teardown);
   g_test_add ("/relay/connection-limit", Fixture, connection_limit_options, fixture_setup, test_connection_limit,
               fixture_teardown);
+  g_test_add ("/relay/first-request-timeout", Fixture, first_request_options, fixture_setup,
+              test_first_request_timeout, fixture_teardown);
   g_test_add ("/relay/restart", Fixture, NULL, fixture_setup, test_restart, fixture_teardown);
   g_test_add ("/relay/bad-clients", Fixture, NULL, fixture_setup, test_bad_clients, fixture_teardown);
   g_test_add ("/relay/rate", Fixture, rate_options, fixture_setup, test_rate, fixture_teardown);
