@@ -257,7 +257,8 @@ track_stream (FoctetConnection *self,
  * held.  For tools that show what a connection carries, such as
  * `foctet-shell`'s `streams`.
  *
- * Returns: (transfer full) (element-type Foctet.Stream): the streams
+ * Returns: (transfer container) (element-type Foctet.Stream): the streams;
+ *   the array holds a reference on each, which g_ptr_array_unref() drops
  */
 GPtrArray *
 foctet_connection_list_streams (FoctetConnection *self)

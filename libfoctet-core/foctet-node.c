@@ -1006,8 +1006,9 @@ foctet_node_set_protocol_handler (FoctetNode            *self,
  * accepted.  A connection leaves the list when it closes (see
  * [signal@Foctet.Node::connection-closed]).
  *
- * Returns: (transfer full) (element-type Foctet.Connection): the
- *   connections
+ * Returns: (transfer container) (element-type Foctet.Connection): the
+ *   connections; the array holds a reference on each, which
+ *   g_ptr_array_unref() drops
  */
 GPtrArray *
 foctet_node_list_connections (FoctetNode *self)

@@ -226,6 +226,28 @@ class TwoNodes(unittest.TestCase):
         self.assertEqual(seen, ['test/reverse/1'])
 
 
+    def test_list_connections_and_streams(self):
+        # The arrays hold a reference on each element; listing again and
+        # again must leave the objects' own references alone.
+        call = Call()
+        self.connection.open_stream_async('foctet/ping/1', None, call)
+        run_until(self.loop, lambda: call.result)
+        stream = self.connection.open_stream_finish(call.result[1])
+        connection_refs = self.connection.__grefcount__
+        stream_refs = stream.__grefcount__
+        for _ in range(10):
+            connections = self.client.list_connections()
+            self.assertEqual(len(connections), 1)
+            self.assertIs(connections[0], self.connection)
+            streams = self.connection.list_streams()
+            self.assertEqual(len(streams), 1)
+            self.assertIs(streams[0], stream)
+            self.assertEqual(streams[0].get_protocol(), 'foctet/ping/1')
+            del connections, streams
+        self.assertEqual(self.connection.__grefcount__, connection_refs)
+        self.assertEqual(stream.__grefcount__, stream_refs)
+        stream.close(None)
+
 class TwoNodesTls(TwoNodes):
     """The same over the real tls transport with yamux inside."""
     TRANSPORT = 'tls'
