@@ -9,6 +9,7 @@
 #include "foctet-tls-transport.h"
 
 #define DEFAULT_MAX_HANDSHAKES 64
+#define DEFAULT_MAX_HANDSHAKES_PER_ADDRESS 16
 
 struct _TlsTransport {
   GObject parent_instance;
@@ -16,14 +17,15 @@ struct _TlsTransport {
   FoctetIdentity *identity;
   guint handshake_timeout;           /* milliseconds */
   guint max_handshakes;
+  guint max_handshakes_per_address;
   char *muxer_name;                  /* NULL: the preferred one */
   char *alpn;                        /* PROTOCOL §2: foctet/1, or foctet-relay/1 */
   GMainContext *context;             /* thread-default at construction */
 
   FoctetSocketService *service;      /* NULL while nothing listens */
   GPtrArray *bound;                  /* GInetSocketAddress listened on */
-  GCancellable *incoming_cancellable;/* handshakes of incoming connections */
-  guint handshakes;                  /* incoming handshakes in progress */
+  GQueue handshakes;                 /* Incoming: handshakes in progress, oldest first */
+  GHashTable *per_address;           /* remote IP text → count of its handshakes in progress */
 };
 
 enum {
@@ -31,6 +33,7 @@ enum {
   PROP_IDENTITY,
   PROP_HANDSHAKE_TIMEOUT,
   PROP_MAX_HANDSHAKES,
+  PROP_MAX_HANDSHAKES_PER_ADDRESS,
   PROP_MUXER,
   PROP_ALPN,
   N_PROPS
@@ -79,10 +82,16 @@ wrap (TlsTransport       *self,
 /* ------------------------------------------------------------------ */
 /* Listening                                                           */
 
+/* An incoming connection while its handshake runs. */
 typedef struct {
   TlsTransport *self;
   GSocketConnection *tcp;
-  char *remote;
+  char *remote;                       /* host:port */
+  char *host;                         /* the key of per_address */
+  GCancellable *cancellable;
+  gint64 started;                     /* monotonic µs */
+  GList link;                         /* in self->handshakes, until it ends or gives way */
+  gboolean gave_way;                  /* cancelled for a newer connection */
 } Incoming;
 
 static void
@@ -90,8 +99,24 @@ incoming_free (Incoming *in)
 {
   g_object_unref (in->self);
   g_object_unref (in->tcp);
+  g_object_unref (in->cancellable);
   g_free (in->remote);
+  g_free (in->host);
   g_free (in);
+}
+
+/* @in's handshake no longer counts in the limits. */
+static void
+incoming_forget (Incoming *in)
+{
+  TlsTransport *self = in->self;
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, in->host));
+
+  g_queue_unlink (&self->handshakes, &in->link);
+  if (count <= 1)
+    g_hash_table_remove (self->per_address, in->host);
+  else
+    g_hash_table_insert (self->per_address, g_strdup (in->host), GUINT_TO_POINTER (count - 1));
 }
 
 /* A refused handshake ends with a lingering close: our FIN follows the
@@ -209,15 +234,26 @@ incoming_handshake_cb (GObject      *source,
   g_autoptr(FoctetConnection) connection = NULL;
   GError *error = NULL;
 
-  self->handshakes--;
+  if (!in->gave_way)
+    incoming_forget (in);
   tls = foctet_tls_stream_handshake_finish (result, &error);
   if (tls != NULL)
     connection = wrap (self, tls, in->tcp, FALSE, &error);
   if (connection == NULL)
     {
+      if (in->gave_way)
+        {
+          g_clear_error (&error);
+          error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
+                               "Dropped after %.1f s without a TLS handshake: %u handshakes were in progress, "
+                               "and a newer connection needed the room",
+                               (g_get_monotonic_time () - in->started) / (double) G_USEC_PER_SEC,
+                               self->max_handshakes);
+          incoming_failed (in, error, FALSE);
+        }
       /* Lingering only when the handshake failed: a stream that
        * succeeded still owns the socket, and closes it itself. */
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         incoming_failed (in, error, tls == NULL);
       else
         g_error_free (error);
@@ -228,6 +264,43 @@ incoming_handshake_cb (GObject      *source,
   incoming_free (in);
 }
 
+/* Whether a new connection may start its handshake: not while its
+ * address has max-handshakes-per-address in progress; when all of
+ * max-handshakes are taken, the oldest gives way if it has run for a
+ * tenth of the handshake timeout (a peer that connected and sends
+ * nothing, or next to nothing), else the new one is refused.  So one
+ * address cannot take every slot, and idle connections cannot keep the
+ * slots from peers that handshake in milliseconds.  FALSE with why in
+ * @error. */
+static gboolean
+incoming_admit (TlsTransport  *self,
+                const char    *host,
+                GError       **error)
+{
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
+  Incoming *oldest;
+
+  if (count >= self->max_handshakes_per_address)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
+                   "%s already has %u TLS handshakes in progress", host, count);
+      return FALSE;
+    }
+  if (self->handshakes.length < self->max_handshakes)
+    return TRUE;
+  oldest = g_queue_peek_head (&self->handshakes);
+  if (g_get_monotonic_time () - oldest->started < (gint64) self->handshake_timeout * 1000 / 10)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
+                   "%u TLS handshakes are already in progress", self->handshakes.length);
+      return FALSE;
+    }
+  incoming_forget (oldest);
+  oldest->gave_way = TRUE;
+  g_cancellable_cancel (oldest->cancellable);
+  return TRUE;
+}
+
 static void
 service_incoming_cb (FoctetSocketService *service,
                      GSocketConnection   *tcp,
@@ -235,26 +308,35 @@ service_incoming_cb (FoctetSocketService *service,
                      gpointer             user_data)
 {
   TlsTransport *self = user_data;
+  g_autoptr(GSocketAddress) address = g_socket_connection_get_remote_address (tcp, NULL);
   Incoming *in = g_new0 (Incoming, 1);
+  GError *error = NULL;
+  guint count;
 
   in->self = g_object_ref (self);
   in->tcp = g_object_ref (tcp);
   in->remote = socket_address_string (tcp, TRUE);
+  in->host = G_IS_INET_SOCKET_ADDRESS (address)
+             ? g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address)))
+             : g_strdup ("unknown");
+  in->cancellable = g_cancellable_new ();
+  in->link.data = in;
 
   /* Handshakes cost CPU and memory before the peer proved anything: cap
    * how many run at once, and how long each may take. */
-  if (self->handshakes >= self->max_handshakes)
+  if (!incoming_admit (self, in->host, &error))
     {
-      incoming_failed (in, g_error_new (FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
-                                        "%u TLS handshakes are already in progress", self->handshakes),
-                       FALSE);
+      incoming_failed (in, error, FALSE);
       incoming_free (in);
       return;
     }
   foctet_tcp_socket_tune (g_socket_connection_get_socket (tcp));
-  self->handshakes++;
+  in->started = g_get_monotonic_time ();
+  g_queue_push_tail_link (&self->handshakes, &in->link);
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, in->host));
+  g_hash_table_insert (self->per_address, g_strdup (in->host), GUINT_TO_POINTER (count + 1));
   foctet_tls_stream_handshake_async (G_IO_STREAM (tcp), self->identity, TRUE, self->alpn, NULL,
-                                     self->handshake_timeout, self->incoming_cancellable,
+                                     self->handshake_timeout, in->cancellable,
                                      incoming_handshake_cb, in);
 }
 
@@ -306,7 +388,6 @@ tls_transport_listen_async (FoctetTransport     *transport,
     {
       self->service = foctet_socket_service_new ();
       g_signal_connect (self->service, "incoming", G_CALLBACK (service_incoming_cb), self);
-      self->incoming_cancellable = g_cancellable_new ();
     }
 
   /* The socket is made here rather than by GSocketListener, so that an
@@ -375,11 +456,9 @@ tls_transport_stop (FoctetTransport *transport)
       foctet_socket_service_close (self->service);
       g_clear_object (&self->service);
     }
-  if (self->incoming_cancellable != NULL)
-    {
-      g_cancellable_cancel (self->incoming_cancellable);
-      g_clear_object (&self->incoming_cancellable);
-    }
+  /* Their callbacks take them out of the limits. */
+  for (GList *l = self->handshakes.head; l != NULL; l = l->next)
+    g_cancellable_cancel (((Incoming *) l->data)->cancellable);
   g_ptr_array_set_size (self->bound, 0);
 }
 
@@ -542,6 +621,9 @@ tls_transport_get_property (GObject    *object,
     case PROP_MAX_HANDSHAKES:
       g_value_set_uint (value, self->max_handshakes);
       break;
+    case PROP_MAX_HANDSHAKES_PER_ADDRESS:
+      g_value_set_uint (value, self->max_handshakes_per_address);
+      break;
     case PROP_MUXER:
       g_value_set_string (value, self->muxer_name);
       break;
@@ -571,6 +653,9 @@ tls_transport_set_property (GObject      *object,
       break;
     case PROP_MAX_HANDSHAKES:
       self->max_handshakes = g_value_get_uint (value);
+      break;
+    case PROP_MAX_HANDSHAKES_PER_ADDRESS:
+      self->max_handshakes_per_address = g_value_get_uint (value);
       break;
     case PROP_MUXER:
       g_free (self->muxer_name);
@@ -609,6 +694,9 @@ tls_transport_finalize (GObject *object)
 
   g_clear_object (&self->identity);
   g_clear_pointer (&self->bound, g_ptr_array_unref);
+  /* Every handshake held a reference: none is left. */
+  g_assert (self->handshakes.length == 0);
+  g_clear_pointer (&self->per_address, g_hash_table_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->muxer_name);
   g_free (self->alpn);
@@ -641,11 +729,22 @@ tls_transport_class_init (TlsTransportClass *klass)
   /**
    * TlsTransport:max-handshakes:
    *
-   * Incoming handshakes allowed in progress at once; connections beyond
-   * are closed at once.
+   * Incoming handshakes allowed in progress at once.  When all are
+   * taken, the oldest gives way to a new connection if it has run for a
+   * tenth of #TlsTransport:handshake-timeout (a peer that connects and
+   * sends nothing); otherwise the new connection is closed at once.
    */
   properties[PROP_MAX_HANDSHAKES] =
     g_param_spec_uint ("max-handshakes", NULL, NULL, 1, 65536, DEFAULT_MAX_HANDSHAKES,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  /**
+   * TlsTransport:max-handshakes-per-address:
+   *
+   * Incoming handshakes allowed in progress at once from one IP address;
+   * a further connection from it is closed at once.
+   */
+  properties[PROP_MAX_HANDSHAKES_PER_ADDRESS] =
+    g_param_spec_uint ("max-handshakes-per-address", NULL, NULL, 1, 65536, DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
   /**
    * TlsTransport:muxer:
@@ -657,6 +756,8 @@ tls_transport_class_init (TlsTransportClass *klass)
                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property (object_class, PROP_HANDSHAKE_TIMEOUT, properties[PROP_HANDSHAKE_TIMEOUT]);
   g_object_class_install_property (object_class, PROP_MAX_HANDSHAKES, properties[PROP_MAX_HANDSHAKES]);
+  g_object_class_install_property (object_class, PROP_MAX_HANDSHAKES_PER_ADDRESS,
+                                   properties[PROP_MAX_HANDSHAKES_PER_ADDRESS]);
   /**
    * TlsTransport:alpn:
    *
@@ -682,6 +783,7 @@ tls_transport_init (TlsTransport *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->bound = g_ptr_array_new_with_free_func (g_object_unref);
+  self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 void

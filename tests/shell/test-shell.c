@@ -1828,11 +1828,17 @@ test_serve_out_of_descriptors (void)
   addresses = foctet_ticket_get_addresses (ticket, FOCTET_ADDRESS_KIND_TLS);
   g_assert_cmpuint (g_strv_length (addresses), ==, 1);
 
-  /* More connections than it has descriptors, held open. */
+  /* More connections than it has descriptors, held open, from eight
+   * addresses (one address may have 16 handshakes in progress). */
   for (guint i = 0; i < 80; i++)
     {
-      GSocketConnection *connection = g_socket_client_connect_to_host (client, addresses[0], 0, NULL, &error);
+      g_autofree char *source = g_strdup_printf ("127.0.0.%u", 1 + i % 8);
+      g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (source);
+      g_autoptr(GSocketAddress) local = g_inet_socket_address_new (inet, 0);
+      GSocketConnection *connection;
 
+      g_socket_client_set_local_address (client, local);
+      connection = g_socket_client_connect_to_host (client, addresses[0], 0, NULL, &error);
       g_assert_no_error (error);
       g_ptr_array_add (clients, connection);
     }
@@ -1860,6 +1866,70 @@ test_serve_out_of_descriptors (void)
   g_test_message ("the node's log:\n%s", text);
   g_assert_cmpuint (n_failures, ==, 1);
   g_assert_nonnull (strstr (text, "Accepting connections again"));
+}
+
+/* Under a flood of failing connections, serve logs the first ten of a
+ * ten-second window, then one line for the rest (here at its exit). */
+static void
+test_serve_incoming_failures_bounded (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  g_autofree char *key = g_build_filename (tmpdir, "flood-key", NULL);
+  g_autofree char *log = g_build_filename (tmpdir, "flood-serve.log", NULL);
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", key, "serve", "--listen", "tls/127.0.0.1:0",
+                         "--no-mdns", NULL };
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GDataInputStream) server_out = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket_text = NULL, *text = NULL;
+  g_auto(GStrv) addresses = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint n_lines = 0, n_summaries = 0;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", path, TRUE);
+  g_subprocess_launcher_set_stderr_file_path (launcher, log);
+  server = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  server_out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  ticket_text = read_line (server_out);
+  ticket = foctet_ticket_parse (ticket_text, &error);
+  g_assert_no_error (error);
+  addresses = foctet_ticket_get_addresses (ticket, FOCTET_ADDRESS_KIND_TLS);
+
+  /* 30 connections that send bytes that are not TLS. */
+  for (guint i = 0; i < 30; i++)
+    {
+      g_autoptr(GSocketConnection) connection = g_socket_client_connect_to_host (client, addresses[0], 0, NULL,
+                                                                                 &error);
+
+      g_assert_no_error (error);
+      g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)), "GET / HTTP/1.0\r\n\r\n",
+                                 18, NULL, NULL, &error);
+      g_assert_no_error (error);
+    }
+  g_usleep (2 * G_USEC_PER_SEC);
+  g_subprocess_send_signal (server, SIGTERM);
+  wait_exit (server, 0);
+
+  g_assert_true (g_file_get_contents (log, &text, NULL, NULL));
+  g_test_message ("the node's log:\n%s", text);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "incoming tls connection from 127.0.0.1:"))
+      n_lines++;
+    else if (g_str_has_prefix (lines[i], "20 more incoming connections failed in 10 s, the last: incoming tls "
+                                          "connection from 127.0.0.1:"))
+      n_summaries++;
+  g_assert_cmpuint (n_lines, ==, 10);
+  g_assert_cmpuint (n_summaries, ==, 1);
 }
 
 /* serve --inbox DIR accepts files pushed with send --to TICKET; a node
@@ -2039,6 +2109,7 @@ main (int   argc,
   g_test_add_func ("/shell/interrupt-at-prompt", test_interrupt_at_prompt);
   g_test_add_func ("/shell/serve-inbox", test_serve_inbox);
   g_test_add_func ("/shell/serve-out-of-descriptors", test_serve_out_of_descriptors);
+  g_test_add_func ("/shell/serve-incoming-failures-bounded", test_serve_incoming_failures_bounded);
   g_test_add_func ("/shell/serve-inbox-from", test_serve_inbox_from);
   ret = g_test_run ();
 

@@ -475,7 +475,9 @@ test_slow_clients (Fixture       *fixture,
   right = dial_server (fixture);
 }
 
-/* Beyond max-handshakes (4 here) a connection is closed at once. */
+/* Beyond max-handshakes (4 here) a connection is closed at once, while
+ * those in progress are young (under a tenth of the handshake timeout,
+ * 1 s here). */
 static void
 test_handshake_cap (Fixture       *fixture,
                     gconstpointer  data)
@@ -484,6 +486,7 @@ test_handshake_cap (Fixture       *fixture,
   g_autoptr(FoctetConnection) right = NULL;
   const GError *failure;
 
+  g_object_set (fixture->server_tls, "handshake-timeout", 10000, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (raw); i++)
     raw[i] = raw_connect (fixture);
   failure = wait_failure (fixture, 1);
@@ -495,6 +498,87 @@ test_handshake_cap (Fixture       *fixture,
   /* Once those are gone the listener takes handshakes again. */
   wait_failure (fixture, 5);
   right = dial_server (fixture);
+}
+
+/* A raw TCP connection to the server from @source (an address of the
+ * loopback network). */
+static GSocketConnection *
+raw_connect_from (Fixture    *fixture,
+                  const char *source)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (source);
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new (inet, 0);
+  g_autoptr(GError) error = NULL;
+  GSocketConnection *connection;
+
+  g_socket_client_set_local_address (client, local);
+  connection = g_socket_client_connect_to_host (client, fixture->server_address, 0, NULL, &error);
+  g_assert_no_error (error);
+  return connection;
+}
+
+/* Peers that connect and send nothing hold every handshake slot (4
+ * here): once the oldest has waited a tenth of the handshake timeout
+ * (200 ms here), it gives way to a new connection, which is told why,
+ * and a real dialer gets through instead of being refused. */
+static void
+test_handshake_idle_give_way (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  GSocketConnection *raw[4];
+  g_autoptr(FoctetConnection) right = NULL;
+  const GError *failure;
+  gint64 start;
+
+  g_object_set (fixture->server_tls, "handshake-timeout", 2000, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (raw); i++)
+    raw[i] = raw_connect (fixture);
+  /* The server accepts them and waits. */
+  start = g_get_monotonic_time ();
+  while (g_get_monotonic_time () - start < 300 * 1000)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  start = g_get_monotonic_time ();
+  right = dial_server (fixture);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 1000 * 1000);
+  failure = wait_failure (fixture, 1);
+  g_test_message ("%s", failure->message);
+  g_assert_error ((GError *) failure, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
+  g_assert_nonnull (strstr (failure->message, "a newer connection needed the room"));
+  /* The oldest went, the others wait on. */
+  g_assert_true (wait_closed_by_peer (raw[0], 1));
+  g_assert_cmpuint (fixture->failures->len, ==, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (raw); i++)
+    g_object_unref (raw[i]);
+}
+
+/* One address may have max-handshakes-per-address (2 here) in
+ * progress; a third connection from it is closed at once, while another
+ * address still gets through. */
+static void
+test_handshake_cap_per_address (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  GSocketConnection *raw[3];
+  g_autoptr(FoctetConnection) right = NULL;
+  const GError *failure;
+
+  g_object_set (fixture->server_tls, "handshake-timeout", 10000, "max-handshakes-per-address", 2, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (raw); i++)
+    raw[i] = raw_connect_from (fixture, "127.0.0.2");
+  failure = wait_failure (fixture, 1);
+  g_test_message ("%s", failure->message);
+  g_assert_error ((GError *) failure, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
+  g_assert_nonnull (strstr (failure->message, "127.0.0.2 already has 2 TLS handshakes in progress"));
+  g_assert_true (wait_closed_by_peer (raw[2], 5));
+  /* From 127.0.0.1, with two of four slots free. */
+  right = dial_server (fixture);
+  g_assert_cmpuint (fixture->failures->len, ==, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (raw); i++)
+    g_object_unref (raw[i]);
 }
 
 /* A peer that completes the handshake and then breaks yamux gets
@@ -1419,6 +1503,8 @@ main (int   argc,
       ADD ("refused-linger-ends", NULL, test_refused_linger_ends);
       ADD ("slow-clients", NULL, test_slow_clients);
       ADD ("handshake-cap", NULL, test_handshake_cap);
+      ADD ("handshake-idle-give-way", NULL, test_handshake_idle_give_way);
+      ADD ("handshake-cap-per-address", NULL, test_handshake_cap_per_address);
       ADD ("yamux-violation", NULL, test_yamux_violation);
     }
   else if (g_str_equal (transport_name, "quic"))
