@@ -111,12 +111,23 @@ yamux_channel_ack_flag (YamuxChannel *channel)
   return FOCTET_YAMUX_FLAG_ACK;
 }
 
+/* What @channel holds unread changes by @delta: the session counts it
+ * in all (yamux_session_buffered ()). */
+static void
+channel_buffered_add (YamuxChannel *channel,
+                      gssize        delta)
+{
+  channel->recv_buffered += delta;
+  if (channel->session != NULL && delta != 0)
+    yamux_session_buffered (channel->session, delta);
+}
+
 static void
 channel_drop_received (YamuxChannel *channel)
 {
   g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
   channel->recv_head_offset = 0;
-  channel->recv_buffered = 0;
+  channel_buffered_add (channel, -(gssize) channel->recv_buffered);
   if (channel->session != NULL)
     yamux_session_channel_read (channel->session, channel, 0);
 }
@@ -174,7 +185,7 @@ channel_take_received (YamuxChannel *channel,
 {
   gsize done = foctet_bytes_queue_take (&channel->recv_queue, &channel->recv_head_offset, out, count);
 
-  channel->recv_buffered -= done;
+  channel_buffered_add (channel, -(gssize) done);
   return done;
 }
 
@@ -610,7 +621,7 @@ yamux_channel_deliver (YamuxChannel   *channel,
     piece = g_bytes_new_with_free_func (chunk->data + offset, len,
                                         (GDestroyNotify) yamux_read_chunk_unref, yamux_read_chunk_ref (chunk));
   g_queue_push_tail (&channel->recv_queue, piece);
-  channel->recv_buffered += len;
+  channel_buffered_add (channel, len);
   yamux_channel_wake (channel, TRUE, FALSE);
 }
 

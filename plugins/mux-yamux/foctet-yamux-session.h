@@ -145,6 +145,8 @@ struct _FoctetYamuxConnection {
   GSource *stall_source;           /* ends a stall; handles a pending header */
   YamuxChannel *stall_channel;     /* reading waits for its application; NULL: not stalled */
   gint64 stall_start;
+  guint64 recv_buffered;           /* what all channels hold unread */
+  gboolean buffered_full;          /* reading waits until applications read (max-session-window) */
 
   /* Writing. */
   YamuxOutQueue out;
@@ -187,6 +189,8 @@ void yamux_session_check_drained (FoctetYamuxConnection *self);
 void yamux_session_channel_read (FoctetYamuxConnection *self,
                                  YamuxChannel          *channel,
                                  gsize                  count);
+void yamux_session_buffered (FoctetYamuxConnection *self,
+                             gssize                 delta);
 gsize yamux_session_stream_share (FoctetYamuxConnection *self);
 gsize yamux_session_read_through (FoctetYamuxConnection *self,
                                   YamuxChannel          *channel,

@@ -12,6 +12,7 @@
 
 #include <foctet.h>
 
+#include "foctet-yamux.h"
 #include "foctet-yamux-frame.h"
 #include "test-utils.h"
 #include "test-node.h"
@@ -2583,6 +2584,118 @@ test_backlog_raw (Raw           *raw,
   g_assert_false (raw->ending.closed);
 }
 
+/* Sends what is left of @out without blocking; TRUE once all went. */
+static gboolean
+raw_send_some (Raw        *raw,
+               GByteArray *out,
+               gsize      *sent)
+{
+  while (*sent < out->len)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_send_with_blocking (raw->socket, (const char *) out->data + *sent, out->len - *sent,
+                                              FALSE, NULL, &error);
+
+      if (n < 0)
+        {
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+          return FALSE;
+        }
+      *sent += n;
+    }
+  return TRUE;
+}
+
+#define UNREAD_STREAMS 100
+
+/* A peer opens 100 streams and sends each its initial window (25 MiB
+ * in all), and the application reads none of them yet.  With
+ * max-session-window at 4 MiB (@data) the session stops reading once its
+ * streams hold that much, so the peer's writes stall short of the 25 MiB
+ * (what the sockets hold besides is a few MiB); at 64 MiB the session
+ * takes them all.  Either way, once the application reads, every byte
+ * arrives. */
+static void
+test_unread_bound (Raw           *raw,
+                   gconstpointer  data)
+{
+  guint64 bound = GPOINTER_TO_UINT (data) * G_GUINT64_CONSTANT (1024) * 1024;
+  FoctetStream *streams[UNREAD_STREAMS];
+  gsize got[UNREAD_STREAMS] = { 0 };
+  g_autofree guint8 *payload = g_malloc (FOCTET_YAMUX_INITIAL_WINDOW);
+  g_autofree guint8 *buffer = g_malloc (FOCTET_YAMUX_INITIAL_WINDOW);
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  gsize sent = 0;
+  guint complete = 0;
+  gint64 start, deadline;
+
+  g_object_set (raw->session, "max-session-window", bound, NULL);
+  for (gsize i = 0; i < FOCTET_YAMUX_INITIAL_WINDOW; i++)
+    payload[i] = (guint8) (i * 7 + i / 251);
+  for (guint i = 0; i < UNREAD_STREAMS; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 2 * i + 1, 0, NULL, 0);
+      streams[i] = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
+      g_assert_no_error (error);
+    }
+  for (guint i = 0; i < UNREAD_STREAMS; i++)
+    {
+      FoctetYamuxHeader header = { 0, FOCTET_YAMUX_TYPE_DATA, 0, 2 * i + 1, FOCTET_YAMUX_INITIAL_WINDOW };
+      guint8 bytes[FOCTET_YAMUX_HEADER_SIZE];
+
+      foctet_yamux_header_encode (&header, bytes);
+      g_byte_array_append (out, bytes, sizeof bytes);
+      g_byte_array_append (out, payload, FOCTET_YAMUX_INITIAL_WINDOW);
+    }
+
+  /* No reads for a second. */
+  start = g_get_monotonic_time ();
+  while (!raw_send_some (raw, out, &sent) && g_get_monotonic_time () - start < G_USEC_PER_SEC)
+    spin ();
+  g_test_message ("max-session-window %" G_GUINT64_FORMAT " MiB: the peer sent %" G_GSIZE_FORMAT " of %u bytes "
+                  "while nothing was read", bound >> 20, sent, out->len);
+  if (bound < out->len / 2)
+    g_assert_cmpuint (sent, <, out->len - 8 * 1024 * 1024);
+  else
+    g_assert_cmpuint (sent, ==, out->len);
+
+  /* The application reads every stream; the peer sends on. */
+  deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  while (complete < UNREAD_STREAMS)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      raw_send_some (raw, out, &sent);
+      for (guint i = 0; i < UNREAD_STREAMS; i++)
+        {
+          GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (streams[i]));
+          g_autoptr(GError) error = NULL;
+          gssize n;
+
+          if (got[i] == FOCTET_YAMUX_INITIAL_WINDOW)
+            continue;
+          n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (in), buffer,
+                                                        FOCTET_YAMUX_INITIAL_WINDOW - got[i], NULL, &error);
+          if (n < 0)
+            {
+              g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+              continue;
+            }
+          g_assert_cmpint (n, >, 0);
+          g_assert_cmpmem (buffer, n, payload + got[i], n);
+          got[i] += n;
+          if (got[i] == FOCTET_YAMUX_INITIAL_WINDOW)
+            complete++;
+        }
+      spin ();
+    }
+  g_assert_cmpuint (sent, ==, out->len);
+  g_assert_false (raw->ending.closed);
+  for (guint i = 0; i < UNREAD_STREAMS; i++)
+    g_object_unref (streams[i]);
+}
+
 /* The peer ends the connection without GoAway: an error, not a hang. */
 static void
 test_abrupt_end (Raw           *raw,
@@ -2675,6 +2788,10 @@ main (int   argc,
   RAW_TEST ("window-growth", raw_setup_server, test_window_growth_raw);
   RAW_TEST ("abrupt-end", raw_setup_server, test_abrupt_end);
 #undef RAW_TEST
+  g_test_add ("/yamux/raw/unread-bound", Raw, GUINT_TO_POINTER (4), raw_setup_server, test_unread_bound,
+              raw_teardown);
+  g_test_add ("/yamux/raw/unread-unbounded", Raw, GUINT_TO_POINTER (64), raw_setup_server, test_unread_bound,
+              raw_teardown);
 
   return g_test_run ();
 }
