@@ -112,6 +112,8 @@ GPtrArray *shell_listen (ShellContext *ctx,
                          guint         n_defaults,
                          GCancellable *stop,
                          int          *status);
+void shell_print_listening (FoctetNode *node,
+                            GPtrArray  *bound);
 
 /* Command-line checks before anything runs: each prints a usage error
  * naming @command and @option and sets *status (exit 2) when its value

@@ -352,6 +352,28 @@ shell_check_uri (const char *command,
          shell_check_host_port (command, option, slash + 1, status);
 }
 
+/* "listening on URI" on stderr for each of @bound, the URIs @node
+ * listens on.  A transport without a ticket address kind (one of a
+ * third party: PROTOCOL §6 has entries for quic, tls and relay only) is
+ * not in the ticket, which the line says, with how to reach it. */
+void
+shell_print_listening (FoctetNode *node,
+                       GPtrArray  *bound)
+{
+  for (guint i = 0; i < bound->len; i++)
+    {
+      const char *uri = g_ptr_array_index (bound, i);
+      g_autofree char *name = g_strndup (uri, strcspn (uri, "/"));
+      FoctetTransport *transport = foctet_node_get_transport (node, name, NULL);
+
+      if (transport != NULL && foctet_transport_get_address_kind (transport) == 0)
+        g_printerr ("listening on %s (not in the ticket, which has no %s addresses: peers dial it with "
+                    "--address %s)\n", uri, name, uri);
+      else
+        g_printerr ("listening on %s\n", uri);
+    }
+}
+
 GPtrArray *
 shell_listen (ShellContext *ctx,
               FoctetNode   *node,
@@ -679,8 +701,7 @@ cmd_serve (ShellContext *ctx,
   g_print ("%s\n", ticket_text);
   fflush (stdout);
   if (!ctx->quiet)
-    for (guint i = 0; i < bound->len; i++)
-      g_printerr ("listening on %s\n", (char *) g_ptr_array_index (bound, i));
+    shell_print_listening (node, bound);
   if (!ctx->quiet)
     {
       /* The node's reflexive addresses, as relays report them. */

@@ -290,8 +290,7 @@ shell_cmd_send (ShellContext *ctx,
   if (!ctx->quiet)
     {
       size = g_format_size_full (foctet_transfer_sender_get_total_size (sender), G_FORMAT_SIZE_IEC_UNITS);
-      for (guint i = 0; i < bound->len; i++)
-        g_printerr ("listening on %s\n", (char *) g_ptr_array_index (bound, i));
+      shell_print_listening (node, bound);
       g_printerr ("offering %u file%s, %s; waiting for a receiver (the ticket is the password)\n",
                   foctet_transfer_sender_get_n_files (sender),
                   foctet_transfer_sender_get_n_files (sender) == 1 ? "" : "s", size);

@@ -772,6 +772,48 @@ lookup (FoctetRegistry    *self,
   return g_io_extension_get_type (extension);
 }
 
+/* Whether objects of @type (a transport or a discovery) can be given
+ * the node's identity: their class must override the interface's
+ * "identity" property (g_object_class_override_property ()). */
+static gboolean
+type_takes_identity (GType type)
+{
+  GObjectClass *klass = g_type_class_ref (type);
+  GParamSpec *pspec = g_object_class_find_property (klass, "identity");
+
+  g_type_class_unref (klass);
+  return pspec != NULL && (pspec->flags & G_PARAM_READWRITE) == G_PARAM_READWRITE;
+}
+
+/* A transport or discovery of @type, given @identity; refused unless it
+ * keeps it (without, it could not authenticate, and would fail later
+ * with a far less clear error). */
+static gpointer
+new_with_identity (GType             type,
+                   FoctetPluginKind  kind,
+                   const char       *name,
+                   FoctetIdentity   *identity,
+                   GError          **error)
+{
+  g_autoptr(GObject) object = NULL;
+  g_autoptr(FoctetIdentity) kept = NULL;
+
+  if (type_takes_identity (type))
+    {
+      object = g_object_new (type, "identity", identity, NULL);
+      g_object_get (object, "identity", &kept, NULL);
+    }
+  if (kept != identity)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_REFUSED,
+                   "The %s “%s” (type %s) does not keep the identity it is given: its class must override "
+                   "the “identity” property of the interface and store it", foctet_plugin_kind_to_string (kind),
+                   name, g_type_name (type));
+      return NULL;
+    }
+  return g_steal_pointer (&object);
+}
+
 /**
  * foctet_registry_create_transport:
  * @self: a [class@Foctet.Registry]
@@ -784,7 +826,9 @@ lookup (FoctetRegistry    *self,
  * itself when it listens or dials on a transport.
  *
  * Returns: (transfer full): a new transport, or %NULL with
- *   %FOCTET_ERROR_PLUGIN_NOT_FOUND
+ *   %FOCTET_ERROR_PLUGIN_NOT_FOUND, or %FOCTET_ERROR_PLUGIN_REFUSED for a
+ *   type that does not keep @identity (its class must override the
+ *   interface's "identity" property)
  */
 FoctetTransport *
 foctet_registry_create_transport (FoctetRegistry  *self,
@@ -801,7 +845,7 @@ foctet_registry_create_transport (FoctetRegistry  *self,
   type = lookup (self, FOCTET_PLUGIN_KIND_TRANSPORT, name, error);
   if (type == G_TYPE_INVALID)
     return NULL;
-  return g_object_new (type, "identity", identity, NULL);
+  return new_with_identity (type, FOCTET_PLUGIN_KIND_TRANSPORT, name, identity, error);
 }
 
 /**
@@ -844,7 +888,8 @@ foctet_registry_create_muxer (FoctetRegistry  *self,
  * it is started; [method@Foctet.Node.add_discovery] is the usual way to use one.
  *
  * Returns: (transfer full): a new discovery, or %NULL with
- *   %FOCTET_ERROR_PLUGIN_NOT_FOUND
+ *   %FOCTET_ERROR_PLUGIN_NOT_FOUND, or %FOCTET_ERROR_PLUGIN_REFUSED for a
+ *   type that does not keep @identity
  */
 FoctetDiscovery *
 foctet_registry_create_discovery (FoctetRegistry  *self,
@@ -861,5 +906,5 @@ foctet_registry_create_discovery (FoctetRegistry  *self,
   type = lookup (self, FOCTET_PLUGIN_KIND_DISCOVERY, name, error);
   if (type == G_TYPE_INVALID)
     return NULL;
-  return g_object_new (type, "identity", identity, NULL);
+  return new_with_identity (type, FOCTET_PLUGIN_KIND_DISCOVERY, name, identity, error);
 }

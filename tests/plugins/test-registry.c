@@ -250,6 +250,62 @@ test_app_transport_init (TestAppTransport *self)
 {
 }
 
+/* One that takes the "identity" property and forgets it. */
+#define TEST_TYPE_FORGETFUL_TRANSPORT (test_forgetful_transport_get_type ())
+G_DECLARE_FINAL_TYPE (TestForgetfulTransport, test_forgetful_transport, TEST, FORGETFUL_TRANSPORT, GObject)
+
+struct _TestForgetfulTransport {
+  GObject parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (TestForgetfulTransport, test_forgetful_transport, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (FOCTET_TYPE_TRANSPORT, app_iface_init))
+
+static void
+forgetful_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+}
+
+static void
+forgetful_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  g_value_set_object (value, NULL);
+}
+
+static void
+test_forgetful_transport_class_init (TestForgetfulTransportClass *klass)
+{
+  G_OBJECT_CLASS (klass)->set_property = forgetful_set_property;
+  G_OBJECT_CLASS (klass)->get_property = forgetful_get_property;
+  g_object_class_override_property (G_OBJECT_CLASS (klass), 1, "identity");
+}
+
+static void
+test_forgetful_transport_init (TestForgetfulTransport *self)
+{
+}
+
+/* A transport type that does not keep the identity it is given would
+ * fail at its first handshake, far from the cause: the registry refuses
+ * to make one, and says what the type lacks. */
+static void
+test_identity_kept (void)
+{
+  FoctetRegistry *registry = foctet_registry_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+  g_autoptr(FoctetTransport) transport = NULL;
+
+  g_assert_true (foctet_registry_register_type (registry, FOCTET_PLUGIN_KIND_TRANSPORT, "forgetful",
+                                                TEST_TYPE_FORGETFUL_TRANSPORT, &error));
+  g_assert_no_error (error);
+  transport = foctet_registry_create_transport (registry, "forgetful", identity, &error);
+  g_assert_null (transport);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_REFUSED);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "must override the “identity” property"));
+}
+
 static void
 test_register_type (void)
 {
@@ -418,6 +474,7 @@ main (int   argc,
   g_test_add_func ("/registry/refused", test_refused);
   g_test_add_func ("/registry/create", test_create);
   g_test_add_func ("/registry/register-type", test_register_type);
+  g_test_add_func ("/registry/identity-kept", test_identity_kept);
   g_test_add_func ("/registry/search-path-first", test_search_path_first);
   g_test_add_func ("/registry/system-path", test_system_path);
   g_test_add_func ("/registry/empty-path", test_empty_path);

@@ -376,6 +376,15 @@ test_serve_ping_perf (void)
   listening = read_line (err);
   g_assert_true (g_str_has_prefix (listening, "listening on tcp-test/127.0.0.1:"));
   uri = listening + strlen ("listening on ");
+  /* A transport with no kind of ticket address: the line says so, and
+   * how to reach it. */
+  {
+    g_autofree char *note = g_strdup_printf (" (not in the ticket, which has no tcp-test addresses: peers dial it "
+                                             "with --address %.*s)", (int) strcspn (uri, " "), uri);
+
+    g_assert_true (g_str_has_suffix (listening, note));
+    listening[strlen (listening) - strlen (note)] = '\0';
+  }
 
   {
     g_autofree char *ping_out = NULL, *ping_err = NULL;
