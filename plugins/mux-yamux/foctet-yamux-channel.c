@@ -48,6 +48,7 @@ yamux_channel_new (FoctetYamuxConnection *self,
 
   channel->in_table = TRUE;
   g_hash_table_insert (self->channels, GUINT_TO_POINTER (id), channel);
+  g_hash_table_add (self->attached, channel);
   self->recv_window_total += channel->recv_window_max;
   return channel;
 }
@@ -66,6 +67,7 @@ yamux_channel_unref (YamuxChannel *channel)
     return;
 
   g_assert (channel->app == NULL);
+  yamux_channel_forget_session (channel);
   g_queue_clear_full (&channel->recv_queue, (GDestroyNotify) g_bytes_unref);
   g_clear_error (&channel->error);
   g_free (channel);
@@ -635,13 +637,26 @@ yamux_channel_receive_fin (YamuxChannel *channel)
   channel_remove_if_done (channel);
 }
 
+/* The channel no longer refers to its session (it is freed, or the
+ * session ended).  A channel out of the session's table (done in both
+ * directions, or reset) is still its application's, which may close it
+ * after the session is gone. */
+void
+yamux_channel_forget_session (YamuxChannel *channel)
+{
+  if (channel->session == NULL)
+    return;
+  g_hash_table_remove (channel->session->attached, channel);
+  channel->session = NULL;
+}
+
 /* The session ended: the channel keeps what it received, and everything
  * else fails with @error. */
 void
 yamux_channel_detach (YamuxChannel *channel,
                       const GError *error)
 {
-  channel->session = NULL;
+  yamux_channel_forget_session (channel);
   channel->in_table = FALSE;
   if (channel->error == NULL)
     channel->error = g_error_copy (error);

@@ -491,6 +491,21 @@ closer_start (FoctetYamuxConnection *self,
 /* Ends the session, once, for whatever reason: @error (transfer full) is
  * why, %NULL for a normal end.  Streams keep what they received; all else
  * fails.  With @flush, what is queued (a GoAway) is written first. */
+/* No channel refers to the session any more. */
+static void
+session_forget_channels (FoctetYamuxConnection *self)
+{
+  GHashTableIter iter;
+  gpointer channel;
+
+  g_hash_table_iter_init (&iter, self->attached);
+  while (g_hash_table_iter_next (&iter, &channel, NULL))
+    {
+      ((YamuxChannel *) channel)->session = NULL;
+      g_hash_table_iter_remove (&iter);
+    }
+}
+
 static void
 session_end (FoctetYamuxConnection *self,
              GError                *error,
@@ -536,6 +551,8 @@ session_end (FoctetYamuxConnection *self,
   self->recv_window_total = 0;
   for (guint i = 0; i < channels->len; i++)
     yamux_channel_detach (g_ptr_array_index (channels, i), stream_error);
+  /* Those out of the table already, which applications still hold. */
+  session_forget_channels (self);
   while ((stream = g_queue_pop_head (&self->incoming)) != NULL)
     g_object_unref (stream);
 
@@ -1728,6 +1745,8 @@ foctet_yamux_connection_finalize (GObject *object)
   g_assert (g_queue_is_empty (&self->incoming));
   yamux_out_queue_clear (&self->out);
   g_clear_pointer (&self->channels, g_hash_table_unref);
+  session_forget_channels (self);
+  g_clear_pointer (&self->attached, g_hash_table_unref);
   yamux_remote_ids_clear (&self->remote_ids);
   g_clear_pointer (&self->chunk, yamux_read_chunk_unref);
   g_clear_object (&self->base);
@@ -1836,6 +1855,7 @@ foctet_yamux_connection_init (FoctetYamuxConnection *self)
 {
   self->channels = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
                                           (GDestroyNotify) yamux_channel_unref);
+  self->attached = g_hash_table_new (NULL, NULL);
   g_queue_init (&self->incoming);
   g_queue_init (&self->accepts);
   g_queue_init (&self->opens);

@@ -124,6 +124,8 @@ struct _FoctetYamuxConnection {
   guint64 next_id;
   YamuxRemoteIds remote_ids;       /* the ids the peer opened */
   GHashTable *channels;            /* stream id → YamuxChannel */
+  GHashTable *attached;            /* every YamuxChannel whose session this is, in the table or not
+                                    * (not referenced: a channel leaves it when it is freed) */
   guint n_unacked;
   GQueue incoming;                 /* FoctetYamuxStream the peer opened, not accepted */
   GQueue accepts;                  /* GTask */
@@ -216,6 +218,7 @@ void yamux_channel_deliver (YamuxChannel   *channel,
 void yamux_channel_receive_fin (YamuxChannel *channel);
 void yamux_channel_release_queued (gpointer owner,
                                    gsize    len);
+void yamux_channel_forget_session (YamuxChannel *channel);
 void yamux_channel_detach (YamuxChannel *channel,
                            const GError *error);
 void yamux_channel_do_reset (YamuxChannel *channel,

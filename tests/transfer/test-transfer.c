@@ -466,7 +466,11 @@ test_wrong_secret (Fixture       *fixture,
   g_clear_error (&error);
   /* Nothing was written. */
   out = g_file_new_for_path (fixture->output);
-  g_assert_false (g_file_query_exists (g_file_get_child (out, "tree"), NULL) ? TRUE : FALSE);
+  {
+    g_autoptr(GFile) tree = g_file_get_child (out, "tree");
+
+    g_assert_false (g_file_query_exists (tree, NULL));
+  }
 
   bare = foctet_node_get_ticket (fixture->sender_node);
   g_assert_false (receive (receiver, bare, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
