@@ -231,6 +231,21 @@ yamux_channel_read_space_filled (YamuxChannel *channel,
   channel_consumed (channel, n);
 }
 
+/* Why @channel's reads and writes fail: it was reset. */
+static void
+channel_set_reset_error (YamuxChannel  *channel,
+                         GError       **error)
+{
+  if (channel->reset_by_peer)
+    g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET, "The peer reset yamux stream %u", channel->id);
+  else if (channel->reset_for_unread)
+    g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
+                 "Yamux stream %u was reset: the streams of its session held more unread bytes than it allows",
+                 channel->id);
+  else
+    g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET, "Yamux stream %u was reset", channel->id);
+}
+
 gboolean
 yamux_channel_is_readable (YamuxChannel *channel)
 {
@@ -251,9 +266,7 @@ yamux_channel_read (YamuxChannel  *channel,
 
   if (channel->reset)
     {
-      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
-                   channel->reset_by_peer ? "The peer reset yamux stream %u"
-                                          : "Yamux stream %u was reset", channel->id);
+      channel_set_reset_error (channel, error);
       return -1;
     }
   if (channel->read_closed)
@@ -302,9 +315,7 @@ channel_check_can_write (YamuxChannel  *channel,
 {
   if (channel->reset)
     {
-      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
-                   channel->reset_by_peer ? "The peer reset yamux stream %u"
-                                          : "Yamux stream %u was reset", channel->id);
+      channel_set_reset_error (channel, error);
       return FALSE;
     }
   if (channel->error != NULL)
@@ -614,6 +625,15 @@ yamux_channel_deliver (YamuxChannel   *channel,
 
   if (channel->read_closed || channel->reset)
     {
+      channel_consumed (channel, len);
+      return;
+    }
+  if (channel->session != NULL && !yamux_session_may_buffer (channel->session, len))
+    {
+      g_debug ("Resetting stream %u: its session's streams hold %" G_GUINT64_FORMAT " bytes unread",
+               channel->id, channel->session->recv_buffered);
+      channel->reset_for_unread = TRUE;
+      yamux_channel_do_reset (channel, FALSE);
       channel_consumed (channel, len);
       return;
     }

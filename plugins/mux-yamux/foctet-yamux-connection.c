@@ -1239,36 +1239,35 @@ yamux_session_channel_read (FoctetYamuxConnection *self,
     session_unstall (self);
 }
 
-/* What the channels hold unread changed by @delta.  Every stream may
- * receive its initial window whatever the others hold, so a peer that
- * opens many streams and has their applications stop reading (a ping
- * whose echo it does not take) could make this side buffer 256 KiB
- * times as many streams.  At max-session-window in all the session
- * stops reading, and reads on once the applications read it down to
- * three quarters; a peer that keeps it there does not get its keep-alive
- * pings answered, and the session ends. */
+/* The most the streams of a session may hold unread in all: twice
+ * max-session-window (within which windows grow), and at least 32
+ * initial windows. */
+static guint64
+session_unread_limit (FoctetYamuxConnection *self)
+{
+  return 2 * MAX (self->max_session_window, 16 * (guint64) FOCTET_YAMUX_INITIAL_WINDOW);
+}
+
+/* What the channels hold unread changed by @delta. */
 void
 yamux_session_buffered (FoctetYamuxConnection *self,
                         gssize                 delta)
 {
-  /* Even a max-session-window set very low lets 16 streams hold their
-   * initial window. */
-  guint64 limit = MAX (self->max_session_window, 16 * FOCTET_YAMUX_INITIAL_WINDOW);
-
   self->recv_buffered += delta;
-  if (delta > 0 && !self->buffered_full && self->recv_buffered >= limit)
-    {
-      g_debug ("yamux session: its streams hold %" G_GUINT64_FORMAT " bytes unread, reading waits",
-               self->recv_buffered);
-      self->buffered_full = TRUE;
-      session_stop_reading (self);
-    }
-  else if (delta < 0 && self->buffered_full && self->recv_buffered < limit / 4 * 3)
-    {
-      self->buffered_full = FALSE;
-      if (self->out.bytes < SEND_QUEUE_HARD_LIMIT)
-        session_start_reading (self);
-    }
+}
+
+/* Whether a stream may hold @len more bytes unread.  Every stream may
+ * receive its initial window whatever the others hold, so a peer that
+ * opens many streams whose applications do not read (a ping whose echo
+ * it never takes) could make this side buffer 256 KiB times as many
+ * streams.  Beyond session_unread_limit () in all, the stream a Data
+ * frame is for is reset instead (yamux_channel_deliver ()); the session
+ * reads on, so window updates, resets and pings still come through. */
+gboolean
+yamux_session_may_buffer (FoctetYamuxConnection *self,
+                          gsize                  len)
+{
+  return self->recv_buffered + len <= session_unread_limit (self);
 }
 
 /* How much of its own a stream may have in the queue (see
@@ -1585,7 +1584,7 @@ session_readable_cb (GObject  *pollable,
 static void
 session_start_reading (FoctetYamuxConnection *self)
 {
-  if (self->read_source != NULL || self->shut || self->stall_channel != NULL || self->buffered_full)
+  if (self->read_source != NULL || self->shut || self->stall_channel != NULL)
     return;
   self->read_source = g_pollable_input_stream_create_source (self->input, NULL);
   g_source_set_static_name (self->read_source, "yamux session readable");
@@ -1819,8 +1818,8 @@ foctet_yamux_connection_class_init (FoctetYamuxConnectionClass *klass)
    * What the receive windows of all streams together may add up to, so
    * that the peer can make this side buffer that much at most; windows
    * grow only within it (every stream has its initial 256 KiB anyway).
-   * Once the streams hold this much unread in all (16 initial windows at
-   * least), the session stops reading until the applications read.
+   * Once the streams hold twice this much unread in all (32 initial
+   * windows at least), a stream more data comes for is reset.
    */
   properties[PROP_MAX_SESSION_WINDOW] =
     g_param_spec_uint64 ("max-session-window", NULL, NULL, 0, G_MAXUINT64,

@@ -107,6 +107,7 @@ struct _YamuxChannel {
 
   gboolean reset;
   gboolean reset_by_peer;
+  gboolean reset_for_unread;       /* by this side: the session held too much unread */
   GError *error;                   /* why the session ended */
 
   FoctetChannel *app;              /* the application's side, while it holds any object of it */
@@ -148,7 +149,6 @@ struct _FoctetYamuxConnection {
   YamuxChannel *stall_channel;     /* reading waits for its application; NULL: not stalled */
   gint64 stall_start;
   guint64 recv_buffered;           /* what all channels hold unread */
-  gboolean buffered_full;          /* reading waits until applications read (max-session-window) */
 
   /* Writing. */
   YamuxOutQueue out;
@@ -193,6 +193,8 @@ void yamux_session_channel_read (FoctetYamuxConnection *self,
                                  gsize                  count);
 void yamux_session_buffered (FoctetYamuxConnection *self,
                              gssize                 delta);
+gboolean yamux_session_may_buffer (FoctetYamuxConnection *self,
+                                   gsize                  len);
 gsize yamux_session_stream_share (FoctetYamuxConnection *self);
 gsize yamux_session_read_through (FoctetYamuxConnection *self,
                                   YamuxChannel          *channel,

@@ -2611,26 +2611,27 @@ raw_send_some (Raw        *raw,
 
 #define UNREAD_STREAMS 100
 
-/* A peer opens 100 streams and sends each its initial window (25 MiB
- * in all), and the application reads none of them yet.  With
- * max-session-window at 4 MiB (@data) the session stops reading once its
- * streams hold that much, so the peer's writes stall short of the 25 MiB
- * (what the sockets hold besides is a few MiB); at 64 MiB the session
- * takes them all.  Either way, once the application reads, every byte
- * arrives. */
+/* A peer opens 100 streams and sends each its initial window (25 MiB in
+ * all) while the application reads none of them.  The streams of a
+ * session may hold twice max-session-window unread: at 4 MiB (@data),
+ * 8 MiB, so the streams beyond about 32 are reset (RST to the peer, and
+ * the application's reads say why) and their bytes dropped; the session
+ * reads on, so everything the peer sends is taken and a ping still gets
+ * its answer.  At 64 MiB all 25 MiB are kept.  Either way, the streams
+ * kept read back whole. */
 static void
 test_unread_bound (Raw           *raw,
                    gconstpointer  data)
 {
   guint64 bound = GPOINTER_TO_UINT (data) * G_GUINT64_CONSTANT (1024) * 1024;
   FoctetStream *streams[UNREAD_STREAMS];
-  gsize got[UNREAD_STREAMS] = { 0 };
   g_autofree guint8 *payload = g_malloc (FOCTET_YAMUX_INITIAL_WINDOW);
   g_autofree guint8 *buffer = g_malloc (FOCTET_YAMUX_INITIAL_WINDOW);
   g_autoptr(GByteArray) out = g_byte_array_new ();
+  FoctetYamuxHeader header;
   gsize sent = 0;
-  guint complete = 0;
-  gint64 start, deadline;
+  guint n_kept = 0, n_reset = 0, n_rst_frames = 0;
+  gint64 start;
 
   g_object_set (raw->session, "max-session-window", bound, NULL);
   for (gsize i = 0; i < FOCTET_YAMUX_INITIAL_WINDOW; i++)
@@ -2645,58 +2646,72 @@ test_unread_bound (Raw           *raw,
     }
   for (guint i = 0; i < UNREAD_STREAMS; i++)
     {
-      FoctetYamuxHeader header = { 0, FOCTET_YAMUX_TYPE_DATA, 0, 2 * i + 1, FOCTET_YAMUX_INITIAL_WINDOW };
+      FoctetYamuxHeader data_header = { 0, FOCTET_YAMUX_TYPE_DATA, 0, 2 * i + 1, FOCTET_YAMUX_INITIAL_WINDOW };
       guint8 bytes[FOCTET_YAMUX_HEADER_SIZE];
 
-      foctet_yamux_header_encode (&header, bytes);
+      foctet_yamux_header_encode (&data_header, bytes);
       g_byte_array_append (out, bytes, sizeof bytes);
       g_byte_array_append (out, payload, FOCTET_YAMUX_INITIAL_WINDOW);
     }
 
-  /* No reads for a second. */
+  /* Nothing is read, and yet the session takes it all. */
   start = g_get_monotonic_time ();
-  while (!raw_send_some (raw, out, &sent) && g_get_monotonic_time () - start < G_USEC_PER_SEC)
-    spin ();
-  g_test_message ("max-session-window %" G_GUINT64_FORMAT " MiB: the peer sent %" G_GSIZE_FORMAT " of %u bytes "
-                  "while nothing was read", bound >> 20, sent, out->len);
-  if (bound < out->len / 2)
-    g_assert_cmpuint (sent, <, out->len - 8 * 1024 * 1024);
-  else
-    g_assert_cmpuint (sent, ==, out->len);
-
-  /* The application reads every stream; the peer sends on. */
-  deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
-  while (complete < UNREAD_STREAMS)
+  while (!raw_send_some (raw, out, &sent))
     {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      raw_send_some (raw, out, &sent);
-      for (guint i = 0; i < UNREAD_STREAMS; i++)
-        {
-          GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (streams[i]));
-          g_autoptr(GError) error = NULL;
-          gssize n;
-
-          if (got[i] == FOCTET_YAMUX_INITIAL_WINDOW)
-            continue;
-          n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (in), buffer,
-                                                        FOCTET_YAMUX_INITIAL_WINDOW - got[i], NULL, &error);
-          if (n < 0)
-            {
-              g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
-              continue;
-            }
-          g_assert_cmpint (n, >, 0);
-          g_assert_cmpmem (buffer, n, payload + got[i], n);
-          got[i] += n;
-          if (got[i] == FOCTET_YAMUX_INITIAL_WINDOW)
-            complete++;
-        }
+      g_assert_cmpint (g_get_monotonic_time () - start, <, TIMEOUT * G_USEC_PER_SEC);
       spin ();
     }
-  g_assert_cmpuint (sent, ==, out->len);
-  g_assert_false (raw->ending.closed);
+  /* A ping after it: its answer comes after the session's RSTs. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0, 7, NULL, 0);
+  for (;;)
+    {
+      g_assert_true (raw_read_frame (raw, &header, NULL));
+      if (header.type == FOCTET_YAMUX_TYPE_PING && (header.flags & FOCTET_YAMUX_FLAG_ACK))
+        break;
+      if (header.type == FOCTET_YAMUX_TYPE_WINDOW_UPDATE && (header.flags & FOCTET_YAMUX_FLAG_RST))
+        n_rst_frames++;
+    }
+  g_assert_cmpuint (header.flags, ==, FOCTET_YAMUX_FLAG_ACK);
+  g_assert_cmpuint (header.length, ==, 7);
+
   for (guint i = 0; i < UNREAD_STREAMS; i++)
-    g_object_unref (streams[i]);
+    {
+      GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (streams[i]));
+      g_autoptr(GError) error = NULL;
+      gsize got = 0;
+
+      while (got < FOCTET_YAMUX_INITIAL_WINDOW)
+        {
+          gssize n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (in), buffer,
+                                                               FOCTET_YAMUX_INITIAL_WINDOW - got, NULL, &error);
+
+          if (n <= 0)
+            break;
+          g_assert_cmpmem (buffer, n, payload + got, n);
+          got += n;
+        }
+      if (got == FOCTET_YAMUX_INITIAL_WINDOW)
+        n_kept++;
+      else
+        {
+          g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+          g_assert_nonnull (strstr (error->message, "held more unread bytes than it allows"));
+          n_reset++;
+        }
+      g_object_unref (streams[i]);
+    }
+  g_test_message ("max-session-window %" G_GUINT64_FORMAT " MiB: %u streams kept, %u reset (%u RST sent)",
+                  bound >> 20, n_kept, n_reset, n_rst_frames);
+  g_assert_cmpuint (n_kept + n_reset, ==, UNREAD_STREAMS);
+  g_assert_cmpuint (n_rst_frames, ==, n_reset);
+  if (bound < out->len)
+    {
+      g_assert_cmpuint (n_kept, >=, 31);
+      g_assert_cmpuint (n_kept, <=, 32);
+    }
+  else
+    g_assert_cmpuint (n_kept, ==, UNREAD_STREAMS);
+  g_assert_false (raw->ending.closed);
 }
 
 /* The peer ends the connection without GoAway: an error, not a hang. */
