@@ -54,13 +54,13 @@ typedef struct {
  * @plugin_description: one line describing it (a string literal)
  *
  * Defines the plugin descriptor.  Use it once in the module file, next to
- * g_io_module_load(), g_io_module_unload() and g_io_module_query(), as a
- * declaration: `FOCTET_PLUGIN_DEFINE ("transport-x", "What it is");`.
+ * g_io_module_load(), g_io_module_unload() and g_io_module_query(), as
+ * G_DEFINE_TYPE() is used: without a semicolon after it.
  */
 #define FOCTET_PLUGIN_DEFINE(plugin_name, plugin_description)                  \
   G_MODULE_EXPORT extern const FoctetPluginDesc foctet_plugin_desc;            \
   G_MODULE_EXPORT const FoctetPluginDesc foctet_plugin_desc = {                \
     FOCTET_PLUGIN_ABI_VERSION, plugin_name, plugin_description                 \
-  }
+  };
 
 G_END_DECLS

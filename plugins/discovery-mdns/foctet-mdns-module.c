@@ -5,7 +5,7 @@
  */
 #include "foctet-mdns-discovery.h"
 
-FOCTET_PLUGIN_DEFINE ("discovery-mdns", "LAN discovery by multicast DNS / DNS-SD (_foctet._udp.local)");
+FOCTET_PLUGIN_DEFINE ("discovery-mdns", "LAN discovery by multicast DNS / DNS-SD (_foctet._udp.local)")
 
 G_MODULE_EXPORT void g_io_module_load (GIOModule *module);
 G_MODULE_EXPORT void g_io_module_unload (GIOModule *module);

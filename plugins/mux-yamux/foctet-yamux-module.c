@@ -5,7 +5,7 @@
  */
 #include "foctet-yamux.h"
 
-FOCTET_PLUGIN_DEFINE ("mux-yamux", "yamux stream multiplexer (hashicorp/yamux framing)");
+FOCTET_PLUGIN_DEFINE ("mux-yamux", "yamux stream multiplexer (hashicorp/yamux framing)")
 
 G_MODULE_EXPORT void g_io_module_load (GIOModule *module);
 G_MODULE_EXPORT void g_io_module_unload (GIOModule *module);

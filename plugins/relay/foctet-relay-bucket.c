@@ -124,3 +124,20 @@ relay_buckets_take (RelayBucket * const *buckets,
     if (buckets[i] != NULL && buckets[i]->rate > 0)
       buckets[i]->tokens -= (double) amount;
 }
+
+/**
+ * relay_buckets_refund:
+ * @buckets: (array length=n_buckets): the buckets of one flow
+ * @n_buckets: how many
+ * @amount: what the flow took beforehand and did not use (a read that
+ *   got less than it was granted)
+ */
+void
+relay_buckets_refund (RelayBucket * const *buckets,
+                      guint                n_buckets,
+                      gsize                amount)
+{
+  for (guint i = 0; i < n_buckets; i++)
+    if (buckets[i] != NULL && buckets[i]->rate > 0)
+      buckets[i]->tokens = MIN (buckets[i]->burst, buckets[i]->tokens + (double) amount);
+}

@@ -42,5 +42,8 @@ gsize relay_buckets_allow (RelayBucket * const *buckets,
 void relay_buckets_take (RelayBucket * const *buckets,
                          guint                n_buckets,
                          gsize                amount);
+void relay_buckets_refund (RelayBucket * const *buckets,
+                           guint                n_buckets,
+                           gsize                amount);
 
 G_END_DECLS

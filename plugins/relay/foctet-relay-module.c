@@ -8,7 +8,7 @@
 #include "foctet-relay-directory.h"
 #include "foctet-relay-transport.h"
 
-FOCTET_PLUGIN_DEFINE ("relay", "Reaching nodes through a relay, end to end encrypted, and finding them in its directory");
+FOCTET_PLUGIN_DEFINE ("relay", "Reaching nodes through a relay, end to end encrypted, and finding them in its directory")
 
 G_MODULE_EXPORT void g_io_module_load (GIOModule *module);
 G_MODULE_EXPORT void g_io_module_unload (GIOModule *module);

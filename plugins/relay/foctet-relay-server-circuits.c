@@ -570,6 +570,7 @@ typedef struct {
   RelayBucket rate;                   /* of this pipe alone, in bytes */
   RelayBucket *limits[3];             /* what limits it (circuit_limits ()) */
   guint n_limits;
+  gsize granted;                      /* taken from them for the read in flight */
   GSource *wait;                      /* for tokens */
   gboolean done;
 } Pipe;
@@ -626,6 +627,11 @@ pipe_read_cb (GObject      *source,
   gssize n;
 
   n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  /* The read was granted its tokens when it started: what it did not
+   * get goes back (the circuit's bucket, or a node's, lives on). */
+  if (c->circuit.server != NULL && p->granted > (gsize) MAX (n, 0))
+    relay_buckets_refund (p->limits, p->n_limits, p->granted - MAX (n, 0));
+  p->granted = 0;
   if (n < 0)
     circuit_end (&c->circuit, error->message);
   else if (c->circuit.server == NULL)
@@ -639,7 +645,6 @@ pipe_read_cb (GObject      *source,
   else
     {
       p->bytes += n;
-      relay_buckets_take (p->limits, p->n_limits, n);
       c->circuit.server->stats.bytes_relayed += n;
       c->last_activity = g_get_monotonic_time ();
       circuit_ref (&c->circuit);
@@ -680,6 +685,11 @@ pipe_read (Pipe *p)
           p->wait = relay_attach_timeout (self->context, ms, pipe_tokens_cb, p);
           return;
         }
+      /* Taken now, not when the read completes: reads of several
+       * circuits waiting at once must not all be granted the same
+       * tokens of a node's bucket. */
+      relay_buckets_take (p->limits, p->n_limits, size);
+      p->granted = size;
     }
   /* The callbacks get the pipe, inside the circuit they hold a reference on. */
   circuit_ref (&c->circuit);

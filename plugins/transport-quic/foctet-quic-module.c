@@ -5,7 +5,7 @@
  */
 #include "foctet-quic.h"
 
-FOCTET_PLUGIN_DEFINE ("transport-quic", "QUIC v1 (ngtcp2 and GnuTLS), streams natively");
+FOCTET_PLUGIN_DEFINE ("transport-quic", "QUIC v1 (ngtcp2 and GnuTLS), streams natively")
 
 G_MODULE_EXPORT void g_io_module_load (GIOModule *module);
 G_MODULE_EXPORT void g_io_module_unload (GIOModule *module);

@@ -5,7 +5,7 @@
  */
 #include "foctet-tls-transport.h"
 
-FOCTET_PLUGIN_DEFINE ("transport-tls", "TCP with TLS 1.3 (GnuTLS) and a stream muxer inside");
+FOCTET_PLUGIN_DEFINE ("transport-tls", "TCP with TLS 1.3 (GnuTLS) and a stream muxer inside")
 
 G_MODULE_EXPORT void g_io_module_load (GIOModule *module);
 G_MODULE_EXPORT void g_io_module_unload (GIOModule *module);

@@ -264,14 +264,16 @@ incoming_handshake_cb (GObject      *source,
   incoming_free (in);
 }
 
-/* Whether a new connection may start its handshake: not while its
- * address has max-handshakes-per-address in progress; when all of
- * max-handshakes are taken, the oldest gives way if it has run for a
- * tenth of the handshake timeout (a peer that connected and sends
- * nothing, or next to nothing), else the new one is refused.  So one
- * address cannot take every slot, and idle connections cannot keep the
- * slots from peers that handshake in milliseconds.  FALSE with why in
- * @error. */
+/* Whether a new connection may start its handshake: while half of
+ * max-handshakes or more are in progress, not if its address has
+ * max-handshakes-per-address of them; when all are taken, the oldest
+ * gives way if it has run for a tenth of the handshake timeout (a peer
+ * that connected and sends nothing, or next to nothing), else the new one
+ * is refused.  So under pressure one address cannot take every slot, and
+ * idle connections cannot keep the slots from peers that handshake in
+ * milliseconds; a quiet listener takes a burst from one address (many
+ * nodes behind one NAT reconnecting at once) as it comes.  FALSE with
+ * why in @error. */
 static gboolean
 incoming_admit (TlsTransport  *self,
                 const char    *host,
@@ -280,7 +282,7 @@ incoming_admit (TlsTransport  *self,
   guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
   Incoming *oldest;
 
-  if (count >= self->max_handshakes_per_address)
+  if (count >= self->max_handshakes_per_address && self->handshakes.length >= self->max_handshakes / 2)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
                    "%s already has %u TLS handshakes in progress", host, count);
@@ -740,8 +742,9 @@ tls_transport_class_init (TlsTransportClass *klass)
   /**
    * TlsTransport:max-handshakes-per-address:
    *
-   * Incoming handshakes allowed in progress at once from one IP address;
-   * a further connection from it is closed at once.
+   * Incoming handshakes allowed in progress at once from one IP address
+   * while half of #TlsTransport:max-handshakes or more are in progress;
+   * a further connection from it is then closed at once.
    */
   properties[PROP_MAX_HANDSHAKES_PER_ADDRESS] =
     g_param_spec_uint ("max-handshakes-per-address", NULL, NULL, 1, 65536, DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,

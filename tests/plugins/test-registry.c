@@ -285,6 +285,27 @@ test_forgetful_transport_init (TestForgetfulTransport *self)
 {
 }
 
+/* And one that has no "identity" at all. */
+#define TEST_TYPE_NAMELESS_TRANSPORT (test_nameless_transport_get_type ())
+G_DECLARE_FINAL_TYPE (TestNamelessTransport, test_nameless_transport, TEST, NAMELESS_TRANSPORT, GObject)
+
+struct _TestNamelessTransport {
+  GObject parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (TestNamelessTransport, test_nameless_transport, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (FOCTET_TYPE_TRANSPORT, app_iface_init))
+
+static void
+test_nameless_transport_class_init (TestNamelessTransportClass *klass)
+{
+}
+
+static void
+test_nameless_transport_init (TestNamelessTransport *self)
+{
+}
+
 /* A transport type that does not keep the identity it is given would
  * fail at its first handshake, far from the cause: the registry refuses
  * to make one, and says what the type lacks. */
@@ -304,6 +325,18 @@ test_identity_kept (void)
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_REFUSED);
   g_test_message ("%s", error->message);
   g_assert_nonnull (strstr (error->message, "must override the “identity” property"));
+  g_clear_error (&error);
+
+  /* GObject itself complains of the class, once. */
+  g_assert_true (foctet_registry_register_type (registry, FOCTET_PLUGIN_KIND_TRANSPORT, "nameless",
+                                                TEST_TYPE_NAMELESS_TRANSPORT, &error));
+  g_assert_no_error (error);
+  g_test_expect_message ("GLib-GObject", G_LOG_LEVEL_CRITICAL, "*doesn't implement property 'identity'*");
+  transport = foctet_registry_create_transport (registry, "nameless", identity, &error);
+  g_test_assert_expected_messages ();
+  g_assert_null (transport);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PLUGIN_REFUSED);
+  g_assert_nonnull (strstr (error->message, "TestNamelessTransport"));
 }
 
 static void

@@ -326,6 +326,13 @@ test_buckets (void)
   g_assert_cmpuint (relay_buckets_allow (limits, G_N_ELEMENTS (limits), 1, t - G_USEC_PER_SEC, &ready_at), ==, 0);
   g_assert_cmpfloat (client.tokens, ==, 0);
 
+  /* A grant not used goes back, up to the burst. */
+  relay_buckets_refund (limits, G_N_ELEMENTS (limits), 1000);
+  g_assert_cmpfloat (client.tokens, ==, 1000);
+  g_assert_cmpfloat (circuit.tokens, ==, 68 * 1024 + 1000);
+  relay_buckets_refund (limits, G_N_ELEMENTS (limits), 1 << 20);
+  g_assert_cmpfloat (client.tokens, ==, 64 * 1024);
+
   /* Only buckets without a rate: no limit. */
   g_assert_cmpuint (relay_buckets_allow (&limits[3], 1, 12345, t, &ready_at), ==, 12345);
 }

@@ -6,7 +6,7 @@
  */
 #include "foctet-tcp-test.h"
 
-FOCTET_PLUGIN_DEFINE (TCP_TEST_PLUGIN_NAME, TCP_TEST_PLUGIN_DESCRIPTION);
+FOCTET_PLUGIN_DEFINE (TCP_TEST_PLUGIN_NAME, TCP_TEST_PLUGIN_DESCRIPTION)
 
 G_MODULE_EXPORT void g_io_module_load (GIOModule *module);
 G_MODULE_EXPORT void g_io_module_unload (GIOModule *module);
