@@ -82,6 +82,23 @@ destroy_source (gpointer source)
   g_source_unref (source);
 }
 
+/* A connection to the relay that failed before it became one: counted,
+ * and said at debug level (scanners and floods make many; the counter
+ * says how many). */
+static void
+incoming_failed_cb (FoctetNode      *node,
+                    FoctetTransport *transport,
+                    const char      *remote_address,
+                    const GError    *error,
+                    gpointer         user_data)
+{
+  RelayServer *self = user_data;
+
+  self->stats.incoming_failed++;
+  g_debug ("incoming %s connection from %s failed: %s", foctet_transport_get_name (transport), remote_address,
+           error->message);
+}
+
 static void
 incoming_connection_cb (FoctetNode       *node,
                         FoctetConnection *connection,
@@ -224,8 +241,9 @@ relay_server_format_stats (RelayServer *self)
   for (guint code = 1; code < G_N_ELEMENTS (s->refusals); code++)
     g_string_append_printf (text, " refused_%s=%" G_GUINT64_FORMAT, names[code], s->refusals[code]);
   g_string_append_printf (text, " refused_other=%" G_GUINT64_FORMAT, s->refusals[0]);
-  g_string_append_printf (text, " raw_circuits_total=%" G_GUINT64_FORMAT " refused_raw=%" G_GUINT64_FORMAT,
-                          s->raw_circuits_total, s->raw_refused);
+  g_string_append_printf (text, " raw_circuits_total=%" G_GUINT64_FORMAT " refused_raw=%" G_GUINT64_FORMAT
+                          " incoming_failed=%" G_GUINT64_FORMAT,
+                          s->raw_circuits_total, s->raw_refused, s->incoming_failed);
   return g_string_free (text, FALSE);
 }
 
@@ -246,6 +264,7 @@ relay_server_stop (RelayServer *self)
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_OBSERVED, NULL, NULL, NULL);
   g_signal_handlers_disconnect_by_func (self->node, incoming_connection_cb, self);
   g_signal_handlers_disconnect_by_func (self->node, connection_closed_cb, self);
+  g_signal_handlers_disconnect_by_func (self->node, incoming_failed_cb, self);
   g_hash_table_remove_all (self->connections_over);
   relay_server_directory_stop (self);
   relay_server_circuits_stop (self);
@@ -324,6 +343,7 @@ relay_server_constructed (GObject *object)
   foctet_node_set_protocol_handler (self->node, FOCTET_RELAY_PROTOCOL_OBSERVED, handle_observed, self, NULL);
   g_signal_connect (self->node, "incoming-connection", G_CALLBACK (incoming_connection_cb), self);
   g_signal_connect (self->node, "connection-closed", G_CALLBACK (connection_closed_cb), self);
+  g_signal_connect (self->node, "incoming-failed", G_CALLBACK (incoming_failed_cb), self);
 }
 
 static void

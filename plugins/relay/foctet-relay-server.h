@@ -44,6 +44,9 @@ typedef struct {
   guint64 raw_circuits_total;         /* of circuits_total, the raw ones */
   guint64 raw_refused;                /* raw connections closed: bad magic, bad, used or
                                        * expired token, no token in time; tokens never claimed */
+  guint64 incoming_failed;            /* connections to the relay that failed before they were
+                                       * one: handshakes refused (certificate, ALPN), timed out,
+                                       * or over the handshake limits; garbage */
 } RelayServerStats;
 
 /* Serves the relay protocols on @node (which it does not start): the

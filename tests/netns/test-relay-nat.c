@@ -55,11 +55,12 @@ static void
 relay_stop (Fixture *fixture,
             guint    circuits)
 {
-  /* Every circuit a raw one (the default), and no raw connection
-   * refused. */
+  /* Every circuit a raw one (the default), no raw connection refused,
+   * and no connection to the relay failed. */
   g_autofree char *pattern = g_strdup_printf ("^foctet-relay: reservations=[0-9]+ circuits_active=0 "
                                               "circuits_total=%u bytes_relayed=[0-9]+ .* "
-                                              "raw_circuits_total=%u refused_raw=0$", circuits, circuits);
+                                              "raw_circuits_total=%u refused_raw=0 incoming_failed=0$",
+                                              circuits, circuits);
 
   netns_daemon_stop (&fixture->relay, SIGTERM);
   /* It prints its counters as it stops. */

@@ -945,6 +945,8 @@ test_bad_clients (Fixture       *fixture,
         break;
       g_assert_cmpint (n, <=, 7);     /* one alert record */
     }
+  /* The relay counts both: the wrong ALPN and the garbage. */
+  g_assert_cmpuint (relay_stat (fixture, "incoming_failed"), ==, 2);
 
   /* A CONNECT whose NodeId has 31 bytes: ERROR 1. */
   control = connect_as_relay_client (fixture, "tls", &me);
