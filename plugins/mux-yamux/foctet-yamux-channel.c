@@ -637,7 +637,12 @@ yamux_channel_deliver (YamuxChannel   *channel,
       channel_consumed (channel, len);
       return;
     }
-  if (len < COPY_BELOW)
+  /* A piece kept as a slice keeps its whole read chunk alive.  Past
+   * max-session-window unread (a peer making this side buffer, not a
+   * stream being read), pieces are copied, so what is held is what was
+   * received. */
+  if (len < COPY_BELOW ||
+      (channel->session != NULL && channel->session->recv_buffered > channel->session->max_session_window))
     piece = g_bytes_new (chunk->data + offset, len);
   else
     piece = g_bytes_new_with_free_func (chunk->data + offset, len,
