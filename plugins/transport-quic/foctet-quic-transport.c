@@ -26,6 +26,7 @@
 
 #define DEFAULT_MAX_HANDSHAKES 64
 #define DEFAULT_MAX_PER_ADDRESS 64
+#define DEFAULT_MAX_HANDSHAKES_PER_ADDRESS 16
 #define DEFAULT_IDLE_TIMEOUT 30000
 #define DEFAULT_KEEPALIVE 15000
 #define DEFAULT_MAX_STREAMS 256
@@ -51,12 +52,14 @@ struct _QuicTransport {
   QuicConfig config;
   guint max_handshakes;
   guint max_per_address;
+  guint max_handshakes_per_address;
   GMainContext *context;
 
   GPtrArray *endpoints;              /* QuicEndpoint: listening ones, then dial-only ones */
   guint handshakes;                  /* incoming handshakes in progress */
   GHashTable *pending;               /* QuicConnection (owned) → GTask of a dial, or NULL */
   GHashTable *per_address;           /* remote IP text → count of incoming connections */
+  GHashTable *handshakes_per_address;/* remote IP text → count of its handshakes in progress */
   guint retries_sent;
   guint8 retry_secret[32];
 };
@@ -67,6 +70,7 @@ enum {
   PROP_HANDSHAKE_TIMEOUT,
   PROP_MAX_HANDSHAKES,
   PROP_MAX_CONNECTIONS_PER_ADDRESS,
+  PROP_MAX_HANDSHAKES_PER_ADDRESS,
   PROP_IDLE_TIMEOUT,
   PROP_KEEPALIVE_INTERVAL,
   PROP_MAX_STREAMS,
@@ -998,6 +1002,27 @@ incoming_refused (QuicTransport     *self,
   g_error_free (error);
 }
 
+/* What @table counts for @host. */
+static guint
+host_count (GHashTable *table,
+            const char *host)
+{
+  return GPOINTER_TO_UINT (g_hash_table_lookup (table, host));
+}
+
+static void
+host_count_add (GHashTable *table,
+                const char *host,
+                int         delta)
+{
+  guint count = host_count (table, host) + delta;
+
+  if (count == 0)
+    g_hash_table_remove (table, host);
+  else
+    g_hash_table_insert (table, g_strdup (host), GUINT_TO_POINTER (count));
+}
+
 static void
 transport_accept (QuicTransport     *self,
                   QuicEndpoint      *endpoint,
@@ -1009,7 +1034,6 @@ transport_accept (QuicTransport     *self,
   ngtcp2_pkt_hd hd;
   ngtcp2_cid original_dcid, retry_scid;
   gboolean retried = FALSE;
-  guint count;
   const guint8 *token;
   gsize token_len;
   g_autofree char *host = NULL;
@@ -1058,11 +1082,24 @@ transport_accept (QuicTransport     *self,
     original_dcid = hd.dcid;
 
   host = sockaddr_host ((const struct sockaddr *) path->remote.addr);
-  if (GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host)) >= self->max_per_address)
+  if (host_count (self->per_address, host) >= self->max_per_address)
     {
       refuse_initial (endpoint, path, &hd, NGTCP2_CONNECTION_REFUSED, "too many connections from this address");
       incoming_refused (self, path, g_error_new (FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
                                                  "%s already has %u QUIC connections", host, self->max_per_address));
+      return;
+    }
+  /* Under pressure (half the handshake budget in use), one address,
+   * proven by the Retry, may not hold more of it: a client that answers
+   * the Retry and then never finishes its handshakes would otherwise keep
+   * every other client out. */
+  if (self->handshakes >= self->max_handshakes / 2 &&
+      host_count (self->handshakes_per_address, host) >= self->max_handshakes_per_address)
+    {
+      refuse_initial (endpoint, path, &hd, NGTCP2_CONNECTION_REFUSED, "too many handshakes from this address");
+      incoming_refused (self, path, g_error_new (FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
+                                                 "%s already has %u QUIC handshakes in progress", host,
+                                                 host_count (self->handshakes_per_address, host)));
       return;
     }
 
@@ -1074,8 +1111,8 @@ transport_accept (QuicTransport     *self,
       return;
     }
   self->handshakes++;
-  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
-  g_hash_table_insert (self->per_address, g_steal_pointer (&host), GUINT_TO_POINTER (count + 1));
+  host_count_add (self->handshakes_per_address, host, 1);
+  host_count_add (self->per_address, host, 1);
   g_object_set_data_full (G_OBJECT (connection), "foctet-quic-host",
                           sockaddr_host ((const struct sockaddr *) path->remote.addr), g_free);
   g_hash_table_insert (self->pending, g_object_ref (connection), NULL);
@@ -1088,15 +1125,21 @@ per_address_release (QuicConnection *connection,
 {
   QuicTransport *self = user_data;
   const char *host = g_object_get_data (G_OBJECT (connection), "foctet-quic-host");
-  guint count;
 
-  if (host == NULL)
-    return;
-  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
-  if (count <= 1)
-    g_hash_table_remove (self->per_address, host);
-  else
-    g_hash_table_insert (self->per_address, g_strdup (host), GUINT_TO_POINTER (count - 1));
+  if (host != NULL)
+    host_count_add (self->per_address, host, -1);
+}
+
+/* An incoming handshake ended, one way or the other. */
+static void
+incoming_handshake_done (QuicTransport  *self,
+                         QuicConnection *connection)
+{
+  const char *host = g_object_get_data (G_OBJECT (connection), "foctet-quic-host");
+
+  self->handshakes--;
+  if (host != NULL)
+    host_count_add (self->handshakes_per_address, host, -1);
 }
 
 static void
@@ -1118,7 +1161,7 @@ quic_transport_connection_ready (QuicTransport  *self,
     return;
   if (quic_connection_is_server (connection))
     {
-      self->handshakes--;
+      incoming_handshake_done (self, connection);
       g_signal_connect_object (connection, "closed", G_CALLBACK (connection_closed_cb), self, 0);
       foctet_transport_emit_incoming (FOCTET_TRANSPORT (self), FOCTET_CONNECTION (connection));
       g_object_unref (connection);
@@ -1143,7 +1186,7 @@ quic_transport_connection_failed (QuicTransport  *self,
     {
       g_autofree char *remote = g_strdup (foctet_connection_get_remote_address (FOCTET_CONNECTION (connection)));
 
-      self->handshakes--;
+      incoming_handshake_done (self, connection);
       per_address_release (connection, self);
       if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR) &&
           !quic_connection_got_packet (connection))
@@ -1572,6 +1615,9 @@ quic_transport_get_property (GObject    *object,
     case PROP_MAX_CONNECTIONS_PER_ADDRESS:
       g_value_set_uint (value, self->max_per_address);
       break;
+    case PROP_MAX_HANDSHAKES_PER_ADDRESS:
+      g_value_set_uint (value, self->max_handshakes_per_address);
+      break;
     case PROP_IDLE_TIMEOUT:
       g_value_set_uint (value, self->config.idle_timeout);
       break;
@@ -1616,6 +1662,9 @@ quic_transport_set_property (GObject      *object,
       break;
     case PROP_MAX_CONNECTIONS_PER_ADDRESS:
       self->max_per_address = g_value_get_uint (value);
+      break;
+    case PROP_MAX_HANDSHAKES_PER_ADDRESS:
+      self->max_handshakes_per_address = g_value_get_uint (value);
       break;
     case PROP_IDLE_TIMEOUT:
       self->config.idle_timeout = g_value_get_uint (value);
@@ -1691,6 +1740,7 @@ quic_transport_finalize (GObject *object)
   g_clear_pointer (&self->endpoints, g_ptr_array_unref);
   g_clear_pointer (&self->pending, g_hash_table_unref);
   g_clear_pointer (&self->per_address, g_hash_table_unref);
+  g_clear_pointer (&self->handshakes_per_address, g_hash_table_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
 
   G_OBJECT_CLASS (quic_transport_parent_class)->finalize (object);
@@ -1735,6 +1785,16 @@ quic_transport_class_init (QuicTransportClass *klass)
    */
   properties[PROP_MAX_CONNECTIONS_PER_ADDRESS] =
     g_param_spec_uint ("max-connections-per-address", NULL, NULL, 1, 65536, DEFAULT_MAX_PER_ADDRESS,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  /**
+   * QuicTransport:max-handshakes-per-address:
+   *
+   * Incoming handshakes one IP address may have in progress while half of
+   * #QuicTransport:max-handshakes or more are; its further Initials are
+   * then refused with CONNECTION_REFUSED.
+   */
+  properties[PROP_MAX_HANDSHAKES_PER_ADDRESS] =
+    g_param_spec_uint ("max-handshakes-per-address", NULL, NULL, 1, 65536, DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
   /**
    * QuicTransport:idle-timeout:
@@ -1809,6 +1869,7 @@ quic_transport_init (QuicTransport *self)
   self->endpoints = g_ptr_array_new_with_free_func ((GDestroyNotify) endpoint_detach);
   self->pending = g_hash_table_new (NULL, NULL);
   self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->handshakes_per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   gnutls_rnd (GNUTLS_RND_KEY, self->retry_secret, sizeof self->retry_secret);
 }
 
