@@ -27,7 +27,10 @@
 #define CONN_SEND_BUFFER (8 * 1024 * 1024)
 /* What a stream may hold whatever the others do: a stream beside a busy
  * one, which has the whole budget and takes every byte of it that is
- * acknowledged, still gets its messages out. */
+ * acknowledged, still gets its messages out.  Only while the connection
+ * holds less than twice its budget in all: a peer that opens many streams
+ * and never takes what they send would otherwise pin this much per
+ * stream. */
 #define STREAM_SEND_MIN (256 * 1024)
 /* Send buffers are made of chunks this big. */
 #define SEND_CHUNK_SIZE (64 * 1024)
@@ -350,14 +353,15 @@ conn_send_budget (QuicConnection *self)
 }
 
 /* How much more @s may take now: what is left of the connection's
- * budget, or of STREAM_SEND_MIN, whichever leaves it more. */
+ * budget, or of STREAM_SEND_MIN (while the connection holds less than
+ * twice its budget), whichever leaves it more. */
 static gsize
 stream_send_room (StreamState *s)
 {
   guint64 held = s->written - s->acked;
   guint64 budget = conn_send_budget (s->conn);
   guint64 shared = budget - MIN (budget, s->conn->unacked);
-  guint64 own = STREAM_SEND_MIN - MIN (STREAM_SEND_MIN, held);
+  guint64 own = s->conn->unacked < 2 * budget ? STREAM_SEND_MIN - MIN (STREAM_SEND_MIN, held) : 0;
 
   return MAX (shared, own);
 }

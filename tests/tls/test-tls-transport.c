@@ -1408,43 +1408,70 @@ test_bad_header_refused (Fixture       *fixture,
 #define STREAM_SEND_MIN (256 * 1024)
 #define BUDGET_STREAMS 8
 
-static void
-test_quic_send_budget (Fixture       *fixture,
-                       gconstpointer  data)
+/* Opens @n echo streams and writes to each, in turn, until it would
+ * block, without iterating the main loop (so nothing is acknowledged);
+ * what each took in @accepted.  Returns the total. */
+static gsize
+fill_streams_unacked (FoctetConnection  *connection,
+                      FoctetStream     **streams,
+                      guint              n,
+                      gsize             *accepted)
 {
-  g_autoptr(FoctetConnection) connection = dial_server (fixture);
   g_autoptr(GError) error = NULL;
-  FoctetStream *streams[BUDGET_STREAMS];
-  gsize accepted[BUDGET_STREAMS] = { 0, };
   g_autofree guint8 *piece = g_malloc0 (64 * 1024);
-  GPollableOutputStream *last;
   gsize total = 0;
-  gint64 deadline;
 
-  for (guint i = 0; i < BUDGET_STREAMS; i++)
+  for (guint i = 0; i < n; i++)
     {
       streams[i] = foctet_test_open_stream (connection, FOCTET_TEST_ECHO_PROTOCOL, &error, TIMEOUT);
       g_assert_no_error (error);
     }
-  for (guint i = 0; i < BUDGET_STREAMS; i++)
+  for (guint i = 0; i < n; i++)
     {
       GPollableOutputStream *output =
         G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (streams[i])));
 
+      accepted[i] = 0;
       for (guint k = 0; k < 1024; k++)
         {
-          gssize n = g_pollable_output_stream_write_nonblocking (output, piece, 64 * 1024, NULL, &error);
+          gssize written = g_pollable_output_stream_write_nonblocking (output, piece, 64 * 1024, NULL, &error);
 
-          if (n < 0)
+          if (written < 0)
             {
               g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
               g_clear_error (&error);
               break;
             }
-          accepted[i] += n;
+          accepted[i] += written;
         }
       total += accepted[i];
     }
+  return total;
+}
+
+static void
+reset_streams (FoctetStream **streams,
+               guint          n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      foctet_stream_reset (streams[i], 0);
+      g_object_unref (streams[i]);
+    }
+}
+
+static void
+test_quic_send_budget (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(FoctetConnection) connection = dial_server (fixture);
+  FoctetStream *streams[BUDGET_STREAMS];
+  gsize accepted[BUDGET_STREAMS];
+  GPollableOutputStream *last;
+  gsize total;
+  gint64 deadline;
+
+  total = fill_streams_unacked (connection, streams, BUDGET_STREAMS, accepted);
   g_test_message ("Accepted without acknowledgements: %" G_GSIZE_FORMAT " KiB in all, %" G_GSIZE_FORMAT
                   " KiB by the first stream, %" G_GSIZE_FORMAT " KiB by the last",
                   total / 1024, accepted[0] / 1024, accepted[BUDGET_STREAMS - 1] / 1024);
@@ -1464,11 +1491,30 @@ test_quic_send_budget (Fixture       *fixture,
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       g_main_context_iteration (NULL, TRUE);
     }
-  for (guint i = 0; i < BUDGET_STREAMS; i++)
-    {
-      foctet_stream_reset (streams[i], 0);
-      g_object_unref (streams[i]);
-    }
+  reset_streams (streams, BUDGET_STREAMS);
+}
+
+#define BOUND_STREAMS 100
+
+/* What each stream may hold whatever the others do counts only up to
+ * twice the connection's budget in all: a peer that opens many streams
+ * and never takes what they send cannot make this side buffer a quarter
+ * of a MiB per stream.  100 streams take 16 MiB, not 8 MiB + 99 x
+ * 256 KiB. */
+static void
+test_quic_send_bound (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(FoctetConnection) connection = dial_server (fixture);
+  FoctetStream *streams[BOUND_STREAMS];
+  gsize accepted[BOUND_STREAMS];
+  gsize total = fill_streams_unacked (connection, streams, BOUND_STREAMS, accepted);
+
+  g_test_message ("100 streams accepted %" G_GSIZE_FORMAT " KiB without acknowledgements", total / 1024);
+  g_assert_cmpuint (total, <=, 2 * CONN_SEND_BUFFER + STREAM_SEND_MIN);
+  g_assert_cmpuint (total, >=, 2 * CONN_SEND_BUFFER - BOUND_STREAMS * 4096);
+  g_assert_cmpuint (accepted[BOUND_STREAMS - 1], ==, 0);
+  reset_streams (streams, BOUND_STREAMS);
 }
 
 int
@@ -1518,6 +1564,7 @@ main (int   argc,
       ADD ("icmp-established", NULL, test_quic_icmp_established);
       ADD ("datagram-sizes", NULL, test_quic_datagram_sizes);
       ADD ("send-budget", NULL, test_quic_send_budget);
+      ADD ("send-bound", NULL, test_quic_send_bound);
     }
 #undef ADD
 
