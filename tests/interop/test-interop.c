@@ -958,6 +958,59 @@ test_go_peer_usage (void)
     }
 }
 
+/* A client that answers the Retry and then never finishes its
+ * handshakes (foctet-go-peer stall: quic-go, its client-certificate
+ * callback blocked), 80 at once from 127.0.0.2, holds at most 32 of the
+ * listener's 64 handshake slots: from half of them on, one address may
+ * have 16.  A ping from 127.0.0.1 meanwhile gets through; without that
+ * limit the 64 slots were all the staller's and it was refused. */
+static void
+test_quic_stalled_handshakes (void)
+{
+  const InteropCase serve = { "serve", PROG_SHELL, { "serve", "--listen", "quic/127.0.0.1:0", "--no-mdns" } };
+  Server server = { 0 };
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                                       G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr(GSubprocess) staller = NULL;
+  g_autoptr(GDataInputStream) staller_out = NULL;
+  g_autoptr(GPtrArray) ping = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL, *out = NULL, *err = NULL, *log = NULL;
+  const char *shell = g_getenv ("FOCTET_SHELL");
+
+  g_assert_nonnull (shell);
+  server_start (&server, &serve);
+  staller = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_GO_PEER"), "stall", server.ticket,
+                                         "--count", "80", "--hold", "10", "--from", "127.0.0.2", NULL);
+  g_assert_no_error (error);
+  staller_out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (staller));
+  line = foctet_test_read_line (staller_out, 20);
+  g_assert_cmpstr (line, ==, "stalling 80");
+  /* Their Initials, and the Retries, go back and forth. */
+  g_usleep (G_USEC_PER_SEC * 3 / 2);
+
+  ping = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (ping, g_strdup (shell));
+  g_ptr_array_add (ping, g_strdup ("--identity"));
+  g_ptr_array_add (ping, g_strdup_printf ("%s/pinger.identity", tmpdir));
+  g_ptr_array_add (ping, g_strdup ("ping"));
+  g_ptr_array_add (ping, g_strdup (server.ticket));
+  g_ptr_array_add (ping, g_strdup ("--count"));
+  g_ptr_array_add (ping, g_strdup ("1"));
+  g_ptr_array_add (ping, g_strdup ("--transport"));
+  g_ptr_array_add (ping, g_strdup ("quic"));
+  g_ptr_array_add (ping, NULL);
+  g_assert_cmpint (run_client (ping, 30, 0, &out, &err), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "seq=1 "));
+
+  log = read_log (server.log_path);
+  g_test_message ("the server's log:\n%s", log);
+  g_assert_nonnull (strstr (log, "127.0.0.2 already has 32 QUIC handshakes in progress"));
+  g_subprocess_force_exit (staller);
+  server_stop (&server);
+  server_clear (&server);
+}
+
 /* Certificates for the TLS-level clients: ed.{key,crt} a valid node
  * certificate (Ed25519, self-signed), ec.{key,crt} an ECDSA one, leaf.crt
  * the Ed25519 key certified by another key (ca.crt). */
@@ -1028,6 +1081,8 @@ main (int    argc,
       g_test_add_data_func (cases[i].path, &cases[i], test_case);
   g_test_add_func ("/interop/go-peer/key-file", test_go_peer_key_file);
   g_test_add_func ("/interop/go-peer/usage", test_go_peer_usage);
+  if (have_quic_plugin)
+    g_test_add_func ("/interop/go-quic/stalled-handshakes", test_quic_stalled_handshakes);
 
   ret = g_test_run ();
   foctet_test_remove_tree (tmpdir);

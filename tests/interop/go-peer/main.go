@@ -1475,6 +1475,7 @@ const usage = `Usage:
   foctet-go-peer ping TICKET [--count N] [--interval MS] [DIAL OPTIONS]
   foctet-go-peer perf TICKET [--download BYTES] [--upload BYTES] [--streams N] [--json] [DIAL OPTIONS]
   foctet-go-peer open TICKET PROTOCOL [--no-fin] [DIAL OPTIONS]
+  foctet-go-peer stall TICKET [--count N] [--hold SECONDS] [--from IP]
 
 An independent implementation of the foctet protocol (TLS 1.3 over TCP with
 yamux, and QUIC) in Go, for interoperability tests.
@@ -1493,6 +1494,9 @@ open    Open one stream with the header for PROTOCOL (may be empty), send
         nothing more, half-close (not with --no-fin); print "refused" if the
         peer resets it (over QUIC with the codes of its RESET_STREAM and
         STOP_SENDING frames), or "closed N" when it half-closes after N bytes.
+stall   Start N QUIC handshakes (default 32) from IP (default: any) that
+        answer a Retry and then never finish, print "stalling N", hold them
+        for SECONDS (default 5) and exit.
 
 Dial options:
   --transport tls|quic   the address to dial (default: the ticket's first
@@ -1523,6 +1527,8 @@ func main() {
 		err = cmdPerf(os.Args[2:])
 	case "open":
 		err = cmdOpen(os.Args[2:])
+	case "stall":
+		err = cmdStall(os.Args[2:])
 	default:
 		err = usagef("unknown command '%s'", cmd)
 	}

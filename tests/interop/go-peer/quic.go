@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -325,4 +326,84 @@ func (t *resetTracer) stopSending(id logging.StreamID, limit time.Duration) (uin
 		}
 		t.changed.Wait()
 	}
+}
+
+// cmdStall: stall TICKET [--count N] [--hold SECONDS] [--from IP]: N QUIC
+// handshakes at once that never finish: each answers the listener's Retry,
+// if it sends one, then waits in its client-certificate callback until
+// --hold is over (default 32 handshakes, 5 s, from any address).  Prints
+// "stalling N" once all are under way.
+func cmdStall(args []string) error {
+	var countText, holdText, from string
+	pos, err := parseArgs("stall", args, []optSpec{
+		{name: "count", value: &countText},
+		{name: "hold", value: &holdText},
+		{name: "from", value: &from},
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("stall: want TICKET")
+	}
+	count, hold := 32, 5
+	if countText != "" {
+		if count, err = strconv.Atoi(countText); err != nil || count < 1 || count > 1000 {
+			return usagef("--count: '%s' is not a count from 1 to 1000", countText)
+		}
+	}
+	if holdText != "" {
+		if hold, err = strconv.Atoi(holdText); err != nil || hold < 1 || hold > 600 {
+			return usagef("--hold: '%s' is not a number of seconds from 1 to 600", holdText)
+		}
+	}
+	local := &net.UDPAddr{}
+	if from != "" {
+		if local.IP = net.ParseIP(from); local.IP == nil {
+			return usagef("--from: '%s' is not an IP address", from)
+		}
+	}
+	t, err := parseTicket(pos[0])
+	if err != nil {
+		return usagef("ticket: %v", err)
+	}
+	quicAddr, ok := t.firstAddress(entryQUIC)
+	if !ok {
+		return failure("ticket", errors.New("no QUIC (type 1) address"))
+	}
+	remote, err := net.ResolveUDPAddr("udp", quicAddr)
+	if err != nil {
+		return failure("ticket", err)
+	}
+	cert, err := selfSignedCert(generateKey())
+	if err != nil {
+		return failure("certificate", err)
+	}
+	stop := make(chan struct{})
+	tlsConf := clientTLSConfig(cert, t.nodeID, alpnDirect)
+	tlsConf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		<-stop
+		return nil, errors.New("stalled on purpose")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(hold)*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < count; i++ {
+		pconn, err := net.ListenUDP("udp", local)
+		if err != nil {
+			close(stop)
+			return failure("socket", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pconn.Close()
+			quic.DialContext(ctx, pconn, remote, "foctet", tlsConf, quicConfig(nil))
+		}()
+	}
+	fmt.Printf("stalling %d\n", count)
+	<-ctx.Done()
+	close(stop)
+	wg.Wait()
+	return nil
 }
