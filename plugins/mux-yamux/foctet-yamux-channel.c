@@ -113,15 +113,15 @@ yamux_channel_ack_flag (YamuxChannel *channel)
   return FOCTET_YAMUX_FLAG_ACK;
 }
 
-/* What @channel holds unread changes by @delta: the session counts it
- * in all (yamux_session_buffered ()). */
+/* What @channel holds unread changes by @delta: its session counts it
+ * in all (yamux_session_may_buffer ()). */
 static void
 channel_buffered_add (YamuxChannel *channel,
                       gssize        delta)
 {
   channel->recv_buffered += delta;
-  if (channel->session != NULL && delta != 0)
-    yamux_session_buffered (channel->session, delta);
+  if (channel->session != NULL)
+    channel->session->recv_buffered += delta;
 }
 
 static void

@@ -1248,14 +1248,6 @@ session_unread_limit (FoctetYamuxConnection *self)
   return 2 * MAX (self->max_session_window, 16 * (guint64) FOCTET_YAMUX_INITIAL_WINDOW);
 }
 
-/* What the channels hold unread changed by @delta. */
-void
-yamux_session_buffered (FoctetYamuxConnection *self,
-                        gssize                 delta)
-{
-  self->recv_buffered += delta;
-}
-
 /* Whether a stream may hold @len more bytes unread.  Every stream may
  * receive its initial window whatever the others hold, so a peer that
  * opens many streams whose applications do not read (a ping whose echo

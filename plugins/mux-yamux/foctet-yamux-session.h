@@ -191,8 +191,6 @@ void yamux_session_check_drained (FoctetYamuxConnection *self);
 void yamux_session_channel_read (FoctetYamuxConnection *self,
                                  YamuxChannel          *channel,
                                  gsize                  count);
-void yamux_session_buffered (FoctetYamuxConnection *self,
-                             gssize                 delta);
 gboolean yamux_session_may_buffer (FoctetYamuxConnection *self,
                                    gsize                  len);
 gsize yamux_session_stream_share (FoctetYamuxConnection *self);

@@ -105,18 +105,26 @@ incoming_free (Incoming *in)
   g_free (in);
 }
 
+/* Changes the count of @host's handshakes in progress by @delta. */
+static void
+per_address_add (TlsTransport *self,
+                 const char   *host,
+                 int           delta)
+{
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host)) + delta;
+
+  if (count == 0)
+    g_hash_table_remove (self->per_address, host);
+  else
+    g_hash_table_insert (self->per_address, g_strdup (host), GUINT_TO_POINTER (count));
+}
+
 /* @in's handshake no longer counts in the limits. */
 static void
 incoming_forget (Incoming *in)
 {
-  TlsTransport *self = in->self;
-  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, in->host));
-
-  g_queue_unlink (&self->handshakes, &in->link);
-  if (count <= 1)
-    g_hash_table_remove (self->per_address, in->host);
-  else
-    g_hash_table_insert (self->per_address, g_strdup (in->host), GUINT_TO_POINTER (count - 1));
+  g_queue_unlink (&in->self->handshakes, &in->link);
+  per_address_add (in->self, in->host, -1);
 }
 
 /* A refused handshake ends with a lingering close: our FIN follows the
@@ -313,7 +321,6 @@ service_incoming_cb (FoctetSocketService *service,
   g_autoptr(GSocketAddress) address = g_socket_connection_get_remote_address (tcp, NULL);
   Incoming *in = g_new0 (Incoming, 1);
   GError *error = NULL;
-  guint count;
 
   in->self = g_object_ref (self);
   in->tcp = g_object_ref (tcp);
@@ -335,8 +342,7 @@ service_incoming_cb (FoctetSocketService *service,
   foctet_tcp_socket_tune (g_socket_connection_get_socket (tcp));
   in->started = g_get_monotonic_time ();
   g_queue_push_tail_link (&self->handshakes, &in->link);
-  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, in->host));
-  g_hash_table_insert (self->per_address, g_strdup (in->host), GUINT_TO_POINTER (count + 1));
+  per_address_add (self, in->host, 1);
   foctet_tls_stream_handshake_async (G_IO_STREAM (tcp), self->identity, TRUE, self->alpn, NULL,
                                      self->handshake_timeout, in->cancellable,
                                      incoming_handshake_cb, in);
