@@ -81,6 +81,9 @@ struct _FoctetTransferReceiver {
   FoctetNode *node;
   GMainContext *context;
   Receive *receive;                     /* the one in progress */
+  GTask *waiting_push;                  /* a push from the node of the one in
+                                         * progress, on a new connection: it
+                                         * starts when that one has ended */
 
   guint64 bytes_total;
   guint64 bytes_done;
@@ -278,6 +281,7 @@ void receive_control_opened_cb (GObject      *source,
 void receive_dialed_cb (GObject      *source,
                         GAsyncResult *result,
                         gpointer      user_data);
+void receiver_start_waiting_push (FoctetTransferReceiver *self);
 Receive *receive_begin (FoctetTransferReceiver     *self,
                         GTask                      *task,
                         GBytes                     *secret,

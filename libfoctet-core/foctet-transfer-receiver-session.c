@@ -76,6 +76,7 @@ receive_unref (Receive *receive)
   else
     g_task_return_boolean (task, TRUE);
   g_free (receive);
+  receiver_start_waiting_push (self);
 }
 
 static guint16

@@ -200,6 +200,7 @@ typedef struct {
   FoctetStream *stream;
   GFile *output_dir;
   FoctetTransferReceiveFlags flags;
+  GBytes *secret;                       /* the offer's, once read */
 } Pushed;
 
 static void
@@ -208,6 +209,7 @@ pushed_free (Pushed *pushed)
   g_clear_object (&pushed->connection);
   g_clear_object (&pushed->stream);
   g_clear_object (&pushed->output_dir);
+  g_clear_pointer (&pushed->secret, g_bytes_unref);
   g_free (pushed);
 }
 
@@ -226,6 +228,53 @@ push_refuse (FoctetStream *stream,
   foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
 }
 
+/* Takes the push of @task on: this side becomes an ordinary receiver on
+ * the pusher's connection. */
+static void
+pushed_accept (GTask *task)
+{
+  FoctetTransferReceiver *self = g_task_get_source_object (task);
+  Pushed *pushed = g_task_get_task_data (task);
+  Receive *receive;
+
+  receive = receive_begin (self, task, pushed->secret, pushed->output_dir, pushed->flags,
+                           g_task_get_cancellable (task));
+  if (receive == NULL)
+    {
+      push_refuse (pushed->stream, FOCTET_TRANSFER_ERROR_CODE_INTERNAL_ERROR, "cannot receive now");
+      return;
+    }
+  /* Accepted: the push stream ends without a word. */
+  foctet_stream_close_write_async (pushed->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  receive->connection = g_object_ref (pushed->connection);
+  g_debug ("Transfer: accepted a push over %s", foctet_connection_get_transport_name (receive->connection));
+  foctet_connection_open_stream_async (receive->connection, FOCTET_PROTOCOL_TRANSFER, receive->cancellable,
+                                       receive_control_opened_cb, receive);
+}
+
+/* Whether the push in progress came from the node of @connection over
+ * another connection: that node was killed and started anew, or its path
+ * broke, before this side noticed the old connection is dead (over QUIC
+ * that takes the idle timeout). */
+static gboolean
+push_came_back (Receive          *receive,
+                FoctetConnection *connection)
+{
+  return receive->ticket == NULL && receive->connection != NULL && receive->connection != connection &&
+         foctet_node_id_equal (foctet_connection_get_peer_id (receive->connection),
+                               foctet_connection_get_peer_id (connection));
+}
+
+/* Called when a receive has ended: a push waiting for it starts. */
+void
+receiver_start_waiting_push (FoctetTransferReceiver *self)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&self->waiting_push);
+
+  if (task != NULL)
+    pushed_accept (task);
+}
+
 static void
 pushed_offer_cb (GObject      *source,
                  GAsyncResult *result,
@@ -236,7 +285,6 @@ pushed_offer_cb (GObject      *source,
   Pushed *pushed = g_task_get_task_data (task);
   g_autoptr(FoctetTransferMessage) offer = NULL;
   GError *error = NULL;
-  Receive *receive;
 
   offer = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
   if (offer == NULL)
@@ -254,27 +302,40 @@ pushed_offer_cb (GObject      *source,
                                foctet_transfer_message_type_to_string (offer->type));
       return;
     }
-  if (self->receive != NULL)
+  pushed->secret = g_bytes_ref (offer->secret);
+  if (self->receive != NULL && push_came_back (self->receive, pushed->connection))
+    {
+      g_autoptr(GTask) earlier = g_steal_pointer (&self->waiting_push);
+      FoctetConnection *old = g_object_ref (self->receive->connection);
+
+      /* The new push starts once the old one has let go of its files
+       * (receiver_start_waiting_push ()); closing its connection ends
+       * whatever it has in flight. */
+      if (earlier != NULL)
+        {
+          Pushed *superseded = g_task_get_task_data (earlier);
+
+          push_refuse (superseded->stream, FOCTET_TRANSFER_ERROR_CODE_BUSY, "replaced by a newer push");
+          g_task_return_new_error (earlier, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                   "A push was replaced by a newer one from the same node");
+        }
+      self->waiting_push = g_steal_pointer (&task);
+      g_debug ("Transfer: the pushing node is back on a new connection; dropping the old one");
+      receive_fail (self->receive, g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                                        "The pushing node came back on a new connection"));
+      foctet_connection_close_async (old, FOCTET_CLOSE_CODE_GOING_AWAY,
+                                     "the same node pushed again on a new connection", NULL, NULL, NULL);
+      g_object_unref (old);
+      return;
+    }
+  if (self->receive != NULL || self->waiting_push != NULL)
     {
       push_refuse (pushed->stream, FOCTET_TRANSFER_ERROR_CODE_BUSY, "busy with another transfer");
       g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
                                "A push came while another transfer was in progress; refused");
       return;
     }
-  receive = receive_begin (self, task, offer->secret, pushed->output_dir, pushed->flags,
-                           g_task_get_cancellable (task));
-  if (receive == NULL)
-    {
-      push_refuse (pushed->stream, FOCTET_TRANSFER_ERROR_CODE_INTERNAL_ERROR, "cannot receive now");
-      return;
-    }
-  /* Accepted: the push stream ends without a word, and this side becomes
-   * an ordinary receiver on the pusher's connection. */
-  foctet_stream_close_write_async (pushed->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-  receive->connection = g_object_ref (pushed->connection);
-  g_debug ("Transfer: accepted a push over %s", foctet_connection_get_transport_name (receive->connection));
-  foctet_connection_open_stream_async (receive->connection, FOCTET_PROTOCOL_TRANSFER, receive->cancellable,
-                                       receive_control_opened_cb, receive);
+  pushed_accept (task);
 }
 
 /**
@@ -294,7 +355,12 @@ pushed_offer_cb (GObject      *source,
  * reads the offer from @stream and fetches it over @connection exactly as
  * [method@Foctet.TransferReceiver.receive_async] fetches a ticket's.  A push
  * arriving while this receiver is busy is refused (the pusher hears
- * "busy"), with %FOCTET_ERROR_LIMIT_REACHED here.  Finish with
+ * "busy"), with %FOCTET_ERROR_LIMIT_REACHED here — unless it comes from
+ * the node whose push is in progress, over a new connection: that node
+ * was restarted, or its path broke, before this side noticed.  The new
+ * push then replaces the old one, whose connection is closed and whose
+ * receive fails with %FOCTET_ERROR_CONNECTION_CLOSED, and resumes from its
+ * part files.  Finish with
  * [method@Foctet.TransferReceiver.receive_finish].
  */
 void

@@ -1945,6 +1945,7 @@ test_serve_incoming_failures_bounded (void)
  * serving without --inbox refuses pushes. */
 static GSubprocess *
 start_serve (const char  *plugin_path,
+             const char  *listen,
              const char  *inbox,
              const char  *inbox_from,
              char       **ticket_text)
@@ -1952,7 +1953,7 @@ start_serve (const char  *plugin_path,
   g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                                           G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_autofree char *key = g_build_filename (tmpdir, inbox != NULL ? "inbox-key" : "no-inbox-key", NULL);
-  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", key, "serve", "--listen", "tls/127.0.0.1:0",
+  const char *argv[] = { g_getenv ("FOCTET_SHELL"), "--identity", key, "serve", "--listen", listen,
                          inbox != NULL ? "--inbox" : NULL, inbox,
                          inbox_from != NULL ? "--inbox-from" : NULL, inbox_from, NULL };
   g_autoptr(GDataInputStream) out = NULL;
@@ -1990,7 +1991,7 @@ test_serve_inbox (void)
   g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
   g_assert_true (g_file_set_contents (file, "pushed\n", -1, NULL));
 
-  server = start_serve (path, inbox, NULL, &ticket_text);
+  server = start_serve (path, "tls/127.0.0.1:0", inbox, NULL, &ticket_text);
   g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", ticket_text, NULL), ==, 0);
   g_assert_cmpstr (out, ==, "");
   g_assert_nonnull (strstr (err, "the node has everything"));
@@ -2004,7 +2005,7 @@ test_serve_inbox (void)
   g_assert_cmpstr (err, ==, "");
 
   /* Without --inbox, a push is refused. */
-  plain = start_serve (path, NULL, NULL, &plain_ticket);
+  plain = start_serve (path, "tls/127.0.0.1:0", NULL, NULL, &plain_ticket);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (run_shell_env (env, &out, &err, "send", src, "--to", plain_ticket, NULL), ==, 1);
@@ -2039,6 +2040,81 @@ test_serve_inbox (void)
   wait_exit (plain, 0);
 }
 
+/* A pusher killed in the middle of a push over QUIC, where no connection
+ * reset tells the inbox (it would notice at the idle timeout, 45 s), and
+ * started again: its new push replaces the stalled one at once and
+ * resumes from the part file.  Another node is meanwhile told "busy". */
+static void
+test_push_killed (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  const char *env[] = { "FOCTET_PLUGIN_PATH", path, NULL };
+  g_autofree char *base = g_build_filename (tmpdir, "push-killed", NULL);
+  g_autofree char *src = g_build_filename (base, "src", NULL);
+  g_autofree char *inbox = g_build_filename (base, "inbox", NULL);
+  g_autofree char *received = g_build_filename (inbox, "src", NULL);
+  g_autofree char *part = g_build_filename (received, "big.bin.foctet-part", NULL);
+  g_autofree char *key = g_build_filename (base, "pusher", NULL);
+  g_autofree char *other = g_build_filename (base, "other", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) server = NULL;
+  g_autoptr(GSubprocess) pusher = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket_text = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  guint64 present;
+  gint64 start;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no quic plugin in this build");
+      return;
+    }
+  make_kill_tree (src);
+  server = start_serve (path, "quic/127.0.0.1:0", inbox, NULL, &ticket_text);
+  launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", path, TRUE);
+  pusher = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"), "--identity", key, "send", src,
+                                        "--to", ticket_text, NULL);
+  g_assert_no_error (error);
+  wait_part (part, KILL_SIZE / 2);
+  kill_and_reap (pusher);
+  present = bytes_present (inbox);
+  g_assert_cmpuint (present, >=, KILL_SIZE / 2);
+  g_assert_cmpuint (present, <, total_size (src));
+
+  g_assert_cmpint (run_shell_env (env, &out, &err, "--identity", other, "send", src, "--to", ticket_text, NULL),
+                   ==, 1);
+  assert_one_line_error (err, "busy");
+
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  start = g_get_monotonic_time ();
+  g_assert_cmpint (run_shell_env (env, &out, &err, "--identity", key, "send", src, "--to", ticket_text, NULL), ==, 0);
+  g_test_message ("the second push took %.2f s", (g_get_monotonic_time () - start) / 1e6);
+  g_assert_nonnull (strstr (err, "the node has everything"));
+  g_assert_cmpuint (bytes_present (received), ==, total_size (src));
+  g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
+  {
+    g_autoptr(GDir) dir = g_dir_open (src, 0, NULL);
+    const char *name;
+
+    while ((name = g_dir_read_name (dir)) != NULL)
+      {
+        g_autofree char *a = g_build_filename (src, name, NULL);
+        g_autofree char *b = g_build_filename (received, name, NULL);
+        g_autofree char *ca = NULL, *cb = NULL;
+        gsize la = 0, lb = 0;
+
+        g_assert_true (g_file_get_contents (a, &ca, &la, NULL));
+        g_assert_true (g_file_get_contents (b, &cb, &lb, NULL));
+        g_assert_cmpmem (ca, la, cb, lb);
+      }
+  }
+  g_subprocess_send_signal (server, SIGTERM);
+  wait_exit (server, 0);
+}
+
 /* serve --inbox DIR --inbox-from NODEID: pushes from that node only. */
 static void
 test_serve_inbox_from (void)
@@ -2065,7 +2141,7 @@ test_serve_inbox_from (void)
   g_strchomp (me);
   g_assert_cmpuint (strlen (me), ==, 52);
 
-  server = start_serve (path, inbox, me, &ticket_text);
+  server = start_serve (path, "tls/127.0.0.1:0", inbox, me, &ticket_text);
 
   /* A node not on the list is refused, as by a node without an inbox,
    * and nothing arrives. */
@@ -2120,6 +2196,7 @@ main (int   argc,
   g_test_add_func ("/shell/serve-out-of-descriptors", test_serve_out_of_descriptors);
   g_test_add_func ("/shell/serve-incoming-failures-bounded", test_serve_incoming_failures_bounded);
   g_test_add_func ("/shell/serve-inbox-from", test_serve_inbox_from);
+  g_test_add_func ("/shell/push-killed", test_push_killed);
   ret = g_test_run ();
 
   foctet_test_remove_tree (tmpdir);
