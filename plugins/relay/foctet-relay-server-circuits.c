@@ -106,6 +106,7 @@ struct _Circuit {
   gboolean counted;                   /* holds slots of the limits */
   gboolean answered;                  /* raw: the dialer got RAW_CIRCUIT, its stream's last message */
   gboolean spliced;
+  gboolean closed_by_end;             /* ended by a node closing its connection */
 };
 
 static Circuit *
@@ -228,14 +229,15 @@ circuit_end (Circuit    *c,
 
       c->kind->traffic (c, &traffic);
       self->stats.circuits_active--;
-      /* An error after one side finished (typically: it half-closed, then
-       * its connection went away before the other side's end came back)
-       * ends a circuit that did its job. */
+      /* Another error after one side finished (it half-closed, then
+       * something failed before the other side's end came back) ends a
+       * circuit that did its job. */
       g_message ("%s %s (%s) -> %s: %" G_GUINT64_FORMAT " bytes up, %" G_GUINT64_FORMAT
                  " bytes down, %.3f s, %s%s",
                  c->kind->name, c->dialer_key, c->dialer_address, c->target_key, traffic.up, traffic.down,
                  seconds,
-                 why == NULL ? "closed" : traffic.up_done ? "closed by the dialer, then: "
+                 why == NULL ? "closed" : c->closed_by_end ? ""
+                                        : traffic.up_done ? "closed by the dialer, then: "
                                         : traffic.down_done ? "closed by the target, then: " : "",
                  why != NULL ? why : "");
     }
@@ -252,6 +254,23 @@ circuit_end (Circuit    *c,
       c->counted = FALSE;
     }
   g_hash_table_remove (self->circuits, c);
+}
+
+/* Ends @c because the node at its end @side (CIRCUIT_DIALER or
+ * CIRCUIT_TARGET) closed its connection: @detail is how the relay saw it
+ * (a reset, a broken pipe, a closed yamux session).  That is how most
+ * circuits end: an application that has what it wanted closes its
+ * connection without waiting for the other end's close to come back. */
+static void
+circuit_end_closed_by (Circuit    *c,
+                       guint       side,
+                       const char *detail)
+{
+  g_autofree char *why = g_strdup_printf ("closed by the %s (%s)", side == CIRCUIT_DIALER ? "dialer" : "target",
+                                          detail);
+
+  c->closed_by_end = TRUE;
+  circuit_end (c, why);
 }
 
 /* Refuses @c: ERROR @code with @text to the dialer, which is the answer
@@ -584,6 +603,24 @@ struct _V1Circuit {
 
 static void pipe_read (Pipe *p);
 
+/* @p failed with @error on @stream, its source or its destination. */
+static void
+pipe_fail (Pipe         *p,
+           FoctetStream *stream,
+           const GError *error)
+{
+  Circuit *c = &p->circuit->circuit;
+
+  /* The node closed its connection to the relay, or reset its stream. */
+  if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED) ||
+      g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))
+    circuit_end_closed_by (c, stream == c->dialer ? CIRCUIT_DIALER : CIRCUIT_TARGET, error->message);
+  else
+    circuit_end (c, error->message);
+}
+
 static void
 pipe_closed_write_cb (GObject      *source,
                       GAsyncResult *result,
@@ -594,7 +631,7 @@ pipe_closed_write_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
 
   if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
-    circuit_end (&c->circuit, error->message);
+    pipe_fail (p, p->to, error);
   else if (c->up.done && c->down.done)
     circuit_end (&c->circuit, NULL);
   circuit_unref (&c->circuit);
@@ -610,7 +647,7 @@ pipe_written_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    circuit_end (&c->circuit, error->message);
+    pipe_fail (p, p->to, error);
   else if (c->circuit.server != NULL)
     pipe_read (p);
   circuit_unref (&c->circuit);
@@ -633,7 +670,7 @@ pipe_read_cb (GObject      *source,
     relay_buckets_refund (p->limits, p->n_limits, p->granted - MAX (n, 0));
   p->granted = 0;
   if (n < 0)
-    circuit_end (&c->circuit, error->message);
+    pipe_fail (p, p->from, error);
   else if (c->circuit.server == NULL)
     ;
   else if (n == 0)
@@ -876,11 +913,16 @@ raw_end_close (GSocketConnection *end,
 
 static void
 raw_splice_done_cb (gpointer    user_data,
+                    int         gone,
                     const char *why)
 {
   RawCircuit *c = user_data;
 
-  circuit_end (&c->circuit, why);
+  /* The splice's sockets are the dialer's end (a), then the target's. */
+  if (gone >= 0)
+    circuit_end_closed_by (&c->circuit, gone == 0 ? CIRCUIT_DIALER : CIRCUIT_TARGET, why);
+  else
+    circuit_end (&c->circuit, why);
 }
 
 static void

@@ -104,6 +104,7 @@ direction_wait (Direction    *d,
 
 static void
 splice_finish (RelaySplice *self,
+               int          gone,
                const char  *why)
 {
   if (self->over)
@@ -116,17 +117,21 @@ splice_finish (RelaySplice *self,
   foctet_poll_fd_remove (&self->up.out, self->up.source);
   foctet_poll_fd_remove (&self->down.in, self->down.source);
   foctet_poll_fd_remove (&self->down.out, self->down.source);
-  self->done (self->user_data, why);
+  self->done (self->user_data, gone, why);
 }
 
+/* @fd, a socket of @d, failed with @errsv in @what. */
 static void
 direction_fail (Direction  *d,
+                int         fd,
                 const char *what,
                 int         errsv)
 {
+  RelaySplice *self = d->splice;
   g_autofree char *why = g_strdup_printf ("%s: %s", what, g_strerror (errsv));
+  gboolean gone = errsv == ECONNRESET || errsv == EPIPE;
 
-  splice_finish (d->splice, why);
+  splice_finish (self, !gone ? -1 : fd == g_socket_get_fd (self->a) ? 0 : 1, why);
 }
 
 /* Reads into the pipe or the buffer: > 0 bytes, 0 at the end of the
@@ -209,7 +214,7 @@ direction_step (Direction *d)
                 }
               else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 {
-                  direction_fail (d, "read", errno);
+                  direction_fail (d, d->from, "read", errno);
                   return;
                 }
             }
@@ -226,7 +231,7 @@ direction_step (Direction *d)
             out_blocked = TRUE;
           else if (n < 0 && errno != EINTR)
             {
-              direction_fail (d, "write", errno);
+              direction_fail (d, d->to, "write", errno);
               return;
             }
         }
@@ -236,11 +241,11 @@ direction_step (Direction *d)
           direction_wait (d, -1, 0, -1);
           if (shutdown (d->to, SHUT_WR) < 0 && errno != ENOTCONN)
             {
-              direction_fail (d, "shutdown", errno);
+              direction_fail (d, d->to, "shutdown", errno);
               return;
             }
           if (self->up.done && self->down.done)
-            splice_finish (self, NULL);
+            splice_finish (self, -1, NULL);
           return;
         }
       if (out_blocked)

@@ -29,8 +29,11 @@ G_BEGIN_DECLS
 typedef struct _RelaySplice RelaySplice;
 
 /* The splice is over: @why is NULL when both directions ended normally,
- * else what went wrong.  Called once; the splice may be freed in it. */
+ * else what went wrong.  @gone is then 0 or 1 when it was that socket's
+ * (a's or b's) peer closing its connection (a reset, a broken pipe), -1
+ * for anything else.  Called once; the splice may be freed in it. */
 typedef void (*RelaySpliceDoneFunc) (gpointer    user_data,
+                                     int         gone,
                                      const char *why);
 
 RelaySplice *relay_splice_new (GSocket             *a,

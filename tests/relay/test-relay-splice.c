@@ -27,17 +27,20 @@ typedef struct {
   RelaySplice *splice;
   guint64 total;
   gboolean done;
+  int gone;
   char *why;
 } Fixture;
 
 static void
 done_cb (gpointer    user_data,
+         int         gone,
          const char *why)
 {
   Fixture *f = user_data;
 
   g_assert_false (f->done);
   f->done = TRUE;
+  f->gone = gone;
   f->why = g_strdup (why);
 }
 
@@ -228,6 +231,27 @@ test_hang_up_while_full (Fixture       *f,
   g_assert_cmpuint (f->total, ==, written);
 }
 
+/* An end whose node resets its connection: the splice ends, saying
+ * which end went away (the log line of a raw circuit names it). */
+static void
+test_reset (Fixture       *f,
+            gconstpointer  data)
+{
+  gboolean target = GPOINTER_TO_INT (data);
+  GSocketConnection *end = target ? f->b : f->a;
+  struct linger linger = { 1, 0 };
+  char byte = 'x';
+
+  /* A byte unread at the relay's side, so that the close resets. */
+  g_assert_cmpint (write (fd_of (target ? f->a : f->b), &byte, 1), ==, 1);
+  g_assert_cmpint (setsockopt (fd_of (end), SOL_SOCKET, SO_LINGER, &linger, sizeof linger), ==, 0);
+  g_assert_true (g_io_stream_close (G_IO_STREAM (end), NULL, NULL));
+  foctet_test_wait_for (&f->done, TIMEOUT);
+  g_test_message ("splice over: %s", f->why);
+  g_assert_nonnull (f->why);
+  g_assert_cmpint (f->gone, ==, target ? 1 : 0);
+}
+
 /* Bytes both ways at once, more than a pipe (or buffer) holds in each,
  * and the ends of stream passed on. */
 static void
@@ -344,6 +368,10 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/relay-bucket/allow", test_buckets);
   g_test_add ("/relay-splice/both-ways", Fixture, NULL, fixture_setup, test_both_ways, fixture_teardown);
+  g_test_add ("/relay-splice/reset/dialer", Fixture, GINT_TO_POINTER (FALSE), fixture_setup, test_reset,
+              fixture_teardown);
+  g_test_add ("/relay-splice/reset/target", Fixture, GINT_TO_POINTER (TRUE), fixture_setup, test_reset,
+              fixture_teardown);
   g_test_add ("/relay-splice/hang-up-while-full", Fixture, NULL, fixture_setup, test_hang_up_while_full,
               fixture_teardown);
   g_test_add ("/relay-splice/both-ways-copying", Fixture, NULL, fixture_setup_no_pipes, test_both_ways,

@@ -1861,6 +1861,26 @@ wait_log (Fixture    *fixture,
     }
 }
 
+/* Every circuit line of the log with @needle says the circuit closed:
+ * both ends closed their side, or a node closed its connection (which is
+ * what a node does when it closes one with a circuit in it), not an error. */
+static void
+assert_circuits_closed (Fixture    *fixture,
+                        const char *needle)
+{
+  g_auto(GStrv) lines = g_strsplit (fixture->log->text->str, "\n", -1);
+  guint n = 0;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], needle) != NULL && strstr (lines[i], " bytes up, ") != NULL)
+      {
+        if (!g_regex_match_simple (", [0-9.]+ s, closed( by the (dialer|target) \\(.+\\))?$", lines[i], 0, 0))
+          g_error ("a circuit that did not close: %s", lines[i]);
+        n++;
+      }
+  g_assert_cmpuint (n, >, 0);
+}
+
 /* By default a dial through the relay makes a raw circuit: ping, perf
  * and a checked echo of 16 MiB each way go over it, and the relay logs
  * it as one, with the bytes it spliced. */
@@ -1895,6 +1915,7 @@ test_raw_ping_perf (Fixture       *fixture,
   wait_log (fixture, "raw circuit ", 1);
   line = strstr (fixture->log->text->str, "raw circuit ");
   g_assert_nonnull (strstr (line, " bytes up, "));
+  assert_circuits_closed (fixture, "raw circuit ");
   g_assert_cmpuint (relay_log_count (fixture->log, ": circuit "), ==, 0);
 }
 
@@ -1973,6 +1994,7 @@ test_raw_fallback (Fixture       *fixture,
   foctet_connection_close_async (first, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
   foctet_connection_close_async (second, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
   wait_log (fixture, ": circuit ", 2);
+  assert_circuits_closed (fixture, ": circuit ");
   g_assert_cmpuint (relay_log_count (fixture->log, ": raw circuit "), ==, 0);
 }
 
