@@ -20,6 +20,8 @@ G_DECLARE_FINAL_TYPE (RelayServer, relay_server, RELAY, SERVER, GObject)
 #define RELAY_DEFAULT_MAX_CIRCUITS 1024
 #define RELAY_DEFAULT_MAX_CIRCUITS_PER_CLIENT 64
 #define RELAY_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 8
+/* The transports' own limit, raised: many clients may share one NAT. */
+#define RELAY_DEFAULT_MAX_CONNECTIONS_PER_ADDRESS 1024
 #define RELAY_DEFAULT_RESERVATION_TTL 120         /* seconds */
 #define RELAY_DEFAULT_CIRCUIT_IDLE_TIMEOUT 120    /* seconds */
 #define RELAY_DEFAULT_INCOMING_TIMEOUT 10         /* seconds */

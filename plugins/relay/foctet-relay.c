@@ -73,6 +73,16 @@ stats_cb (gpointer user_data)
 
 /* Listens on "@transport/@address" and waits for it: the address
  * listened on, without the transport's name, or NULL with @error set. */
+/* Raises @transport's limit of connections from one address to @n,
+ * where it has one (tls and quic do). */
+static void
+set_per_address (FoctetTransport *transport,
+                 int              n)
+{
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (transport), "max-connections-per-address") != NULL)
+    g_object_set (transport, "max-connections-per-address", (guint) n, NULL);
+}
+
 static char *
 listen_on (FoctetNode    *node,
            const char    *transport,
@@ -139,6 +149,7 @@ main (int   argc,
   int reservation_ttl = RELAY_DEFAULT_RESERVATION_TTL;
   int lookup_rate = RELAY_DEFAULT_LOOKUP_RATE;
   int setup_timeout = RELAY_DEFAULT_INCOMING_TIMEOUT;
+  int max_per_address = RELAY_DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
   const GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
       "Serve relay clients on HOST:PORT (TCP; repeatable: 0.0.0.0:4433 and [::]:4433 for IPv4 and IPv6)",
@@ -152,6 +163,9 @@ main (int   argc,
       "Circuits at once per node, as dialer or target (default 64; 0: none)", "N" },
     { "max-connections-per-client", 0, 0, G_OPTION_ARG_INT, &max_connections,
       "Connections at once per node; on more, its requests are refused (default 8)", "N" },
+    { "max-connections-per-address", 0, 0, G_OPTION_ARG_INT, &max_per_address,
+      "Connections at once from one IP address, in handshake or established: clients behind one NAT share "
+      "it (default 1024)", "N" },
     { "max-reservations", 0, 0, G_OPTION_ARG_INT, &max_reservations,
       "Reservations held (default 1024; 0: none)", "N" },
     { "rate", 0, 0, G_OPTION_ARG_STRING, &rate_text,
@@ -235,6 +249,7 @@ main (int   argc,
       { "--max-circuits", max_circuits, 0, G_MAXINT },
       { "--max-circuits-per-client", max_per_client, 0, G_MAXINT },
       { "--max-connections-per-client", max_connections, 1, G_MAXINT },
+      { "--max-connections-per-address", max_per_address, 1, 65536 },
       { "--max-reservations", max_reservations, 0, G_MAXINT },
       { "--idle-timeout", idle_timeout, 1, G_MAXINT },
       { "--circuit-setup-timeout", setup_timeout, 1, 3600 },
@@ -278,6 +293,7 @@ main (int   argc,
   if (tls == NULL)
     return fail ("tls transport", error);
   g_object_set (tls, "alpn", FOCTET_RELAY_ALPN, NULL);
+  set_per_address (tls, max_per_address);
   server = g_object_new (RELAY_TYPE_SERVER,
                          "node", node,
                          "max-circuits", (guint) max_circuits,
@@ -319,7 +335,10 @@ main (int   argc,
   /* QUIC on the same port numbers over UDP, where the build has it. */
   quic = foctet_node_get_transport (node, "quic", NULL);
   if (quic != NULL)
-    g_object_set (quic, "alpn", FOCTET_RELAY_ALPN, NULL);
+    {
+      g_object_set (quic, "alpn", FOCTET_RELAY_ALPN, NULL);
+      set_per_address (quic, max_per_address);
+    }
   for (guint i = 0; quic != NULL && bound->pdata[i] != NULL; i++)
     {
       g_autoptr(GError) quic_error = NULL;

@@ -10,6 +10,7 @@
 
 #define DEFAULT_MAX_HANDSHAKES 64
 #define DEFAULT_MAX_HANDSHAKES_PER_ADDRESS 16
+#define DEFAULT_MAX_PER_ADDRESS 64
 
 struct _TlsTransport {
   GObject parent_instance;
@@ -18,6 +19,7 @@ struct _TlsTransport {
   guint handshake_timeout;           /* milliseconds */
   guint max_handshakes;
   guint max_handshakes_per_address;
+  guint max_per_address;
   char *muxer_name;                  /* NULL: the preferred one */
   char *alpn;                        /* PROTOCOL §2: foctet/1, or foctet-relay/1 */
   GMainContext *context;             /* thread-default at construction */
@@ -26,6 +28,7 @@ struct _TlsTransport {
   GPtrArray *bound;                  /* GInetSocketAddress listened on */
   GQueue handshakes;                 /* Incoming: handshakes in progress, oldest first */
   GHashTable *per_address;           /* remote IP text → count of its handshakes in progress */
+  GHashTable *connections;           /* remote IP text → count of its incoming connections */
 };
 
 enum {
@@ -34,6 +37,7 @@ enum {
   PROP_HANDSHAKE_TIMEOUT,
   PROP_MAX_HANDSHAKES,
   PROP_MAX_HANDSHAKES_PER_ADDRESS,
+  PROP_MAX_CONNECTIONS_PER_ADDRESS,
   PROP_MUXER,
   PROP_ALPN,
   N_PROPS
@@ -105,26 +109,70 @@ incoming_free (Incoming *in)
   g_free (in);
 }
 
-/* Changes the count of @host's handshakes in progress by @delta. */
+/* Changes the count of @host in @table (per_address, connections) by
+ * @delta. */
 static void
-per_address_add (TlsTransport *self,
-                 const char   *host,
-                 int           delta)
+per_address_add (GHashTable *table,
+                 const char *host,
+                 int         delta)
 {
-  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host)) + delta;
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (table, host)) + delta;
 
   if (count == 0)
-    g_hash_table_remove (self->per_address, host);
+    g_hash_table_remove (table, host);
   else
-    g_hash_table_insert (self->per_address, g_strdup (host), GUINT_TO_POINTER (count));
+    g_hash_table_insert (table, g_strdup (host), GUINT_TO_POINTER (count));
 }
 
-/* @in's handshake no longer counts in the limits. */
+/* @in's handshake no longer counts in the limits of handshakes. */
 static void
 incoming_forget (Incoming *in)
 {
   g_queue_unlink (&in->self->handshakes, &in->link);
-  per_address_add (in->self, in->host, -1);
+  per_address_add (in->self->per_address, in->host, -1);
+}
+
+/* An incoming connection of @host, established, counts in
+ * max-connections-per-address until it closes or is freed, whichever
+ * comes first. */
+typedef struct {
+  GWeakRef transport;
+  char *host;
+} Established;
+
+static void
+established_release (gpointer  data,
+                     GClosure *closure)
+{
+  Established *e = data;
+  g_autoptr(TlsTransport) self = g_weak_ref_get (&e->transport);
+
+  if (self != NULL)
+    per_address_add (self->connections, e->host, -1);
+  g_weak_ref_clear (&e->transport);
+  g_free (e->host);
+  g_free (e);
+}
+
+static void
+established_closed_cb (FoctetConnection *connection,
+                       const GError     *error,
+                       gpointer          user_data)
+{
+  /* Releases the count, through established_release (). */
+  g_signal_handlers_disconnect_by_func (connection, established_closed_cb, user_data);
+}
+
+static void
+established_watch (TlsTransport     *self,
+                   FoctetConnection *connection,
+                   const char       *host)
+{
+  Established *e = g_new0 (Established, 1);
+
+  g_weak_ref_init (&e->transport, self);
+  e->host = g_strdup (host);
+  g_signal_connect_data (connection, "closed", G_CALLBACK (established_closed_cb), e, established_release, 0);
 }
 
 /* A refused handshake ends with a lingering close: our FIN follows the
@@ -249,6 +297,7 @@ incoming_handshake_cb (GObject      *source,
     connection = wrap (self, tls, in->tcp, FALSE, &error);
   if (connection == NULL)
     {
+      per_address_add (self->connections, in->host, -1);
       if (in->gave_way)
         {
           g_clear_error (&error);
@@ -268,6 +317,7 @@ incoming_handshake_cb (GObject      *source,
       incoming_free (in);
       return;
     }
+  established_watch (self, connection, in->host);
   foctet_transport_emit_incoming (FOCTET_TRANSPORT (self), connection);
   incoming_free (in);
 }
@@ -288,8 +338,15 @@ incoming_admit (TlsTransport  *self,
                 GError       **error)
 {
   guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
+  guint connections = GPOINTER_TO_UINT (g_hash_table_lookup (self->connections, host));
   Incoming *oldest;
 
+  if (connections >= self->max_per_address)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
+                   "%s already has %u TLS connections", host, connections);
+      return FALSE;
+    }
   if (count >= self->max_handshakes_per_address && self->handshakes.length >= self->max_handshakes / 2)
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
@@ -342,7 +399,8 @@ service_incoming_cb (FoctetSocketService *service,
   foctet_tcp_socket_tune (g_socket_connection_get_socket (tcp));
   in->started = g_get_monotonic_time ();
   g_queue_push_tail_link (&self->handshakes, &in->link);
-  per_address_add (self, in->host, 1);
+  per_address_add (self->per_address, in->host, 1);
+  per_address_add (self->connections, in->host, 1);
   foctet_tls_stream_handshake_async (G_IO_STREAM (tcp), self->identity, TRUE, self->alpn, NULL,
                                      self->handshake_timeout, in->cancellable,
                                      incoming_handshake_cb, in);
@@ -632,6 +690,9 @@ tls_transport_get_property (GObject    *object,
     case PROP_MAX_HANDSHAKES_PER_ADDRESS:
       g_value_set_uint (value, self->max_handshakes_per_address);
       break;
+    case PROP_MAX_CONNECTIONS_PER_ADDRESS:
+      g_value_set_uint (value, self->max_per_address);
+      break;
     case PROP_MUXER:
       g_value_set_string (value, self->muxer_name);
       break;
@@ -664,6 +725,9 @@ tls_transport_set_property (GObject      *object,
       break;
     case PROP_MAX_HANDSHAKES_PER_ADDRESS:
       self->max_handshakes_per_address = g_value_get_uint (value);
+      break;
+    case PROP_MAX_CONNECTIONS_PER_ADDRESS:
+      self->max_per_address = g_value_get_uint (value);
       break;
     case PROP_MUXER:
       g_free (self->muxer_name);
@@ -705,6 +769,7 @@ tls_transport_finalize (GObject *object)
   /* Every handshake held a reference: none is left. */
   g_assert (self->handshakes.length == 0);
   g_clear_pointer (&self->per_address, g_hash_table_unref);
+  g_clear_pointer (&self->connections, g_hash_table_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->muxer_name);
   g_free (self->alpn);
@@ -756,6 +821,15 @@ tls_transport_class_init (TlsTransportClass *klass)
     g_param_spec_uint ("max-handshakes-per-address", NULL, NULL, 1, 65536, DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
   /**
+   * TlsTransport:max-connections-per-address:
+   *
+   * Incoming connections (in handshake or established) allowed at once
+   * from one IP address; a further connection from it is closed at once.
+   */
+  properties[PROP_MAX_CONNECTIONS_PER_ADDRESS] =
+    g_param_spec_uint ("max-connections-per-address", NULL, NULL, 1, 65536, DEFAULT_MAX_PER_ADDRESS,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+  /**
    * TlsTransport:muxer:
    *
    * The muxer plugin to run inside TLS, or %NULL for the preferred one.
@@ -767,6 +841,8 @@ tls_transport_class_init (TlsTransportClass *klass)
   g_object_class_install_property (object_class, PROP_MAX_HANDSHAKES, properties[PROP_MAX_HANDSHAKES]);
   g_object_class_install_property (object_class, PROP_MAX_HANDSHAKES_PER_ADDRESS,
                                    properties[PROP_MAX_HANDSHAKES_PER_ADDRESS]);
+  g_object_class_install_property (object_class, PROP_MAX_CONNECTIONS_PER_ADDRESS,
+                                   properties[PROP_MAX_CONNECTIONS_PER_ADDRESS]);
   /**
    * TlsTransport:alpn:
    *
@@ -793,6 +869,7 @@ tls_transport_init (TlsTransport *self)
   self->context = g_main_context_ref_thread_default ();
   self->bound = g_ptr_array_new_with_free_func (g_object_unref);
   self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 void

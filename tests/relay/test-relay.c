@@ -2316,6 +2316,64 @@ test_silent_target (Fixture       *fixture,
   silent_target (fixture, FALSE);
 }
 
+/* foctet-relay's usage errors: one line naming what is wrong, exit 2
+ * (CLI.md); --help exits 0. */
+static void
+test_usage (void)
+{
+  const struct {
+    const char *args[4];
+    const char *says;
+  } cases[] = {
+    { { NULL }, "--listen HOST:PORT is required" },
+    { { "--listen", "nonsense" }, "--listen: " },
+    { { "--listen", "127.0.0.1:0", "--bogus" }, "--bogus" },
+    { { "--listen", "127.0.0.1:0", "extra" }, "unexpected argument 'extra'" },
+    { { "--listen", "127.0.0.1:0", "--max-connections-per-address=0" }, "--max-connections-per-address must be 1 to 65536" },
+    { { "--listen", "127.0.0.1:0", "--max-connections-per-client=0" }, "--max-connections-per-client must be at least 1" },
+    { { "--listen", "127.0.0.1:0", "--circuit-setup-timeout=0" }, "--circuit-setup-timeout must be 1 to 3600" },
+    { { "--listen", "127.0.0.1:0", "--rate=fast" }, "--rate" },
+    { { "--listen", "127.0.0.1:0", "--max-circuits=x" }, "--max-circuits" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+      g_autoptr(GSubprocess) proc = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *out = NULL, *err = NULL;
+
+      g_ptr_array_add (argv, (char *) g_getenv ("FOCTET_RELAY"));
+      for (guint j = 0; j < G_N_ELEMENTS (cases[i].args) && cases[i].args[j] != NULL; j++)
+        g_ptr_array_add (argv, (char *) cases[i].args[j]);
+      g_ptr_array_add (argv, NULL);
+      proc = g_subprocess_newv ((const char * const *) argv->pdata,
+                                G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error));
+      g_assert_no_error (error);
+      g_test_message ("%s", err);
+      g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 2);
+      g_assert_cmpstr (out, ==, "");
+      g_assert_true (g_str_has_prefix (err, "foctet-relay: "));
+      g_assert_true (strchr (err, '\n') == err + strlen (err) - 1);
+      if (strstr (err, cases[i].says) == NULL)
+        g_error ("“%s” does not say “%s”", err, cases[i].says);
+    }
+  {
+    const char *argv[] = { g_getenv ("FOCTET_RELAY"), "--help", NULL };
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+
+    proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, NULL, &error));
+    g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 0);
+    g_assert_nonnull (strstr (out, "--max-connections-per-address"));
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2323,6 +2381,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_assert_nonnull (g_getenv ("FOCTET_RELAY"));
 
+  g_test_add_func ("/relay/usage", test_usage);
   g_test_add ("/relay/ping-perf", Fixture, NULL, fixture_setup, test_ping_perf, fixture_teardown);
   g_test_add ("/relay/raw/ping-perf", Fixture, NULL, fixture_setup, test_raw_ping_perf, fixture_teardown);
   g_test_add ("/relay/raw/fallback-v1", Fixture, no_raw_options, fixture_setup, test_raw_fallback,

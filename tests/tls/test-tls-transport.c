@@ -581,6 +581,70 @@ test_handshake_cap_per_address (Fixture       *fixture,
     g_object_unref (raw[i]);
 }
 
+/* One address may hold max-connections-per-address connections (2 here)
+ * at once, established or in handshake: a third is refused, and told so
+ * (the server says why); once one of the two has closed, a new one gets
+ * through. */
+static void
+test_connections_per_address (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  g_autoptr(FoctetNode) second = foctet_test_node_new ();
+  g_autoptr(FoctetNode) third = foctet_test_node_new ();
+  g_autoptr(FoctetConnection) a = dial_server (fixture);
+  g_autoptr(FoctetConnection) b = NULL;
+  g_autoptr(FoctetConnection) c = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *expected = g_strdup_printf ("127.0.0.1 already has 2 %s connections",
+                                               g_str_equal (transport_name, "tls") ? "TLS" : "QUIC");
+  const FoctetNodeId *server_id = foctet_node_get_node_id (fixture->server);
+  GAsyncResult *slot = NULL;
+  const GError *failure;
+  gint64 deadline;
+
+  g_object_set (fixture->server_tls, "max-connections-per-address", 2, NULL);
+  foctet_node_dial_uri_async (second, server_id, fixture->server_uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  b = foctet_node_dial_uri_finish (second, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  foctet_node_dial_uri_async (third, server_id, fixture->server_uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_null (foctet_node_dial_uri_finish (third, result, &error));
+  g_assert_nonnull (error);
+  g_test_message ("the third dial: %s", error->message);
+  g_clear_error (&error);
+  g_clear_object (&result);
+  failure = wait_failure (fixture, 1);
+  g_test_message ("the server: %s", failure->message);
+  g_assert_error ((GError *) failure, FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED);
+  g_assert_nonnull (strstr (failure->message, expected));
+
+  /* The first closes; once the server has seen it go, there is room. */
+  foctet_connection_close_async (a, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+  deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr(GPtrArray) open = foctet_node_list_connections (fixture->server);
+
+      if (open->len == 1)
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  foctet_node_dial_uri_async (third, server_id, fixture->server_uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  c = foctet_node_dial_uri_finish (third, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (fixture->failures->len, ==, 1);
+  g_clear_object (&c);
+  g_clear_object (&b);
+  foctet_test_node_shutdown (second, TIMEOUT);
+  foctet_test_node_shutdown (third, TIMEOUT);
+}
+
 /* A peer that completes the handshake and then breaks yamux gets
  * GoAway(protocol error) and a closed connection. */
 static void
@@ -1542,6 +1606,7 @@ main (int   argc,
   ADD ("wildcard", "any", test_wildcard);
   ADD ("unreachable", NULL, test_unreachable);
   ADD ("unreachable-ipv6", "ipv6", test_unreachable);
+  ADD ("connections-per-address", NULL, test_connections_per_address);
   if (g_str_equal (transport_name, "tls"))
     {
       ADD ("garbage", NULL, test_garbage);
