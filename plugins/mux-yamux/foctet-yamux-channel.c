@@ -47,6 +47,8 @@ yamux_channel_new (FoctetYamuxConnection *self,
   channel->send_window = FOCTET_YAMUX_INITIAL_WINDOW;
 
   channel->in_table = TRUE;
+  if (!outbound)
+    self->n_remote++;
   g_hash_table_insert (self->channels, GUINT_TO_POINTER (id), channel);
   g_hash_table_add (self->attached, channel);
   self->recv_window_total += channel->recv_window_max;
@@ -599,6 +601,8 @@ channel_remove_if_done (YamuxChannel *channel)
     return;
 
   channel->in_table = FALSE;
+  if (!channel->outbound)
+    self->n_remote--;
   self->recv_window_total -= channel->recv_window_max;
   was_unacked = channel->outbound && !channel->acked;
   if (was_unacked)

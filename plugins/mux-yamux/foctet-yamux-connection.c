@@ -37,6 +37,7 @@ enum {
   PROP_RTT,
   PROP_KEEPALIVE_INTERVAL,
   PROP_ACCEPT_BACKLOG,
+  PROP_MAX_STREAMS,
   PROP_MAX_STREAM_WINDOW,
   PROP_MAX_SESSION_WINDOW,
   PROP_READ_STALL_TIMEOUT,
@@ -890,10 +891,13 @@ session_handle_stream_frame (FoctetYamuxConnection   *self,
         }
       if (header->flags & FOCTET_YAMUX_FLAG_RST)
         return;
-      if (self->go_away_sent || g_queue_get_length (&self->incoming) >= self->accept_backlog)
+      if (self->go_away_sent || g_queue_get_length (&self->incoming) >= self->accept_backlog ||
+          self->n_remote >= self->max_streams)
         {
           g_debug ("Refusing stream %u: %s", id,
-                   self->go_away_sent ? "the session is closing" : "the accept backlog is full");
+                   self->go_away_sent ? "the session is closing"
+                   : self->n_remote >= self->max_streams ? "the peer has max-streams open"
+                   : "the accept backlog is full");
           yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_RST, id, 0);
           return;
         }
@@ -1662,6 +1666,9 @@ foctet_yamux_connection_get_property (GObject    *object,
     case PROP_ACCEPT_BACKLOG:
       g_value_set_uint (value, self->accept_backlog);
       break;
+    case PROP_MAX_STREAMS:
+      g_value_set_uint (value, self->max_streams);
+      break;
     case PROP_MAX_STREAM_WINDOW:
       g_value_set_uint (value, self->max_stream_window);
       break;
@@ -1697,6 +1704,9 @@ foctet_yamux_connection_set_property (GObject      *object,
       break;
     case PROP_ACCEPT_BACKLOG:
       self->accept_backlog = g_value_get_uint (value);
+      break;
+    case PROP_MAX_STREAMS:
+      self->max_streams = g_value_get_uint (value);
       break;
     case PROP_MAX_STREAM_WINDOW:
       self->max_stream_window = g_value_get_uint (value);
@@ -1795,6 +1805,18 @@ foctet_yamux_connection_class_init (FoctetYamuxConnectionClass *klass)
                        FOCTET_YAMUX_DEFAULT_ACCEPT_BACKLOG,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   /**
+   * FoctetYamuxConnection:max-streams:
+   *
+   * Streams the peer may have open at once (until both directions have
+   * ended, or a reset): every one may hold a receive window and a
+   * handler.  The peer's further streams are refused with RST, as QUIC's
+   * stream limit holds them back (PROTOCOL §3 asks at least 256 there).
+   */
+  properties[PROP_MAX_STREAMS] =
+    g_param_spec_uint ("max-streams", NULL, NULL, 0, G_MAXUINT,
+                       FOCTET_YAMUX_DEFAULT_MAX_STREAMS,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  /**
    * FoctetYamuxConnection:max-stream-window:
    *
    * The largest receive window auto-tuning grows one stream's to.
@@ -1854,6 +1876,7 @@ foctet_yamux_connection_init (FoctetYamuxConnection *self)
   self->max_stream_window = FOCTET_YAMUX_DEFAULT_MAX_STREAM_WINDOW;
   self->max_session_window = FOCTET_YAMUX_DEFAULT_MAX_SESSION_WINDOW;
   self->accept_backlog = FOCTET_YAMUX_DEFAULT_ACCEPT_BACKLOG;
+  self->max_streams = FOCTET_YAMUX_DEFAULT_MAX_STREAMS;
   self->keepalive_interval = FOCTET_YAMUX_DEFAULT_KEEPALIVE_INTERVAL;
   self->read_stall_timeout = FOCTET_YAMUX_DEFAULT_READ_STALL_TIMEOUT;
 }

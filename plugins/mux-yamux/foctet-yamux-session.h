@@ -128,6 +128,7 @@ struct _FoctetYamuxConnection {
   GHashTable *attached;            /* every YamuxChannel whose session this is, in the table or not
                                     * (not referenced: a channel leaves it when it is freed) */
   guint n_unacked;
+  guint n_remote;                  /* streams the peer opened, in the table */
   GQueue incoming;                 /* FoctetYamuxStream the peer opened, not accepted */
   GQueue accepts;                  /* GTask */
   GQueue opens;                    /* GTask waiting for fewer unacknowledged streams */
@@ -161,6 +162,7 @@ struct _FoctetYamuxConnection {
   guint64 max_session_window;
   guint64 recv_window_total;
   guint accept_backlog;
+  guint max_streams;               /* streams the peer may have open at once */
   guint read_stall_timeout;        /* ms; 0: reading never stalls */
 
   /* Keep-alive and round-trip time. */

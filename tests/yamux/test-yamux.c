@@ -2587,6 +2587,60 @@ test_backlog_raw (Raw           *raw,
   g_assert_false (raw->ending.closed);
 }
 
+/* Waits for the answer to a ping, and checks that no RST came before
+ * it (frames come in order). */
+static void
+raw_expect_no_rst (Raw     *raw,
+                   guint32  opaque)
+{
+  FoctetYamuxHeader header;
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_PING, FOCTET_YAMUX_FLAG_SYN, 0, opaque, NULL, 0);
+  for (;;)
+    {
+      raw_expect (raw, FOCTET_YAMUX_TYPE_PING, &header);
+      if ((header.flags & FOCTET_YAMUX_FLAG_ACK) && header.length == opaque)
+        break;
+    }
+  g_assert_false (raw->ending.closed);
+}
+
+/* The peer may have max-streams (3 here) open at once, accepted or not:
+ * the fourth is refused with RST; once one of the three has ended (the
+ * peer reset it), there is room again. */
+static void
+test_max_streams_raw (Raw           *raw,
+                      gconstpointer  data)
+{
+  g_autoptr(FoctetStream) first = NULL;
+  g_autoptr(GError) error = NULL;
+  FoctetYamuxHeader header;
+
+  g_object_set (raw->session, "max-streams", 3, NULL);
+  for (guint32 id = 1; id <= 5; id += 2)
+    raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, id, 0, NULL, 0);
+  raw_expect_no_rst (raw, 1);
+  first = foctet_test_accept_stream (raw->session, &error, TIMEOUT);
+  g_assert_no_error (error);
+  g_assert_cmpuint (foctet_stream_get_id (first), ==, 1);
+
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 7, 0, NULL, 0);
+  do
+    raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
+  while (header.stream_id == 1);      /* the ACK of the accepted one */
+  g_assert_cmpuint (header.flags, ==, FOCTET_YAMUX_FLAG_RST);
+  g_assert_cmpuint (header.stream_id, ==, 7);
+
+  /* Stream 1 ends (the peer resets it): room for one more, not two. */
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_RST, 1, 0, NULL, 0);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 9, 0, NULL, 0);
+  raw_expect_no_rst (raw, 2);
+  raw_send_frame (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, 11, 0, NULL, 0);
+  raw_expect (raw, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, &header);
+  g_assert_cmpuint (header.flags, ==, FOCTET_YAMUX_FLAG_RST);
+  g_assert_cmpuint (header.stream_id, ==, 11);
+}
+
 /* Sends what is left of @out without blocking; TRUE once all went. */
 static gboolean
 raw_send_some (Raw        *raw,
@@ -2855,6 +2909,7 @@ main (int   argc,
   RAW_TEST ("ping", raw_setup_server, test_ping_raw);
   RAW_TEST ("late-frames", raw_setup_server, test_late_frames);
   RAW_TEST ("backlog", raw_setup_server, test_backlog_raw);
+  RAW_TEST ("max-streams", raw_setup_server, test_max_streams_raw);
   RAW_TEST ("window-growth", raw_setup_server, test_window_growth_raw);
   RAW_TEST ("abrupt-end", raw_setup_server, test_abrupt_end);
 #undef RAW_TEST
