@@ -420,6 +420,20 @@ foctet_connection_set_peer_id (FoctetConnection   *self,
 }
 
 /**
+ * foctet_connection_set_closed_cleanly:
+ * @self: a [class@Foctet.Connection]
+ *
+ * For subclasses: [method@Foctet.Connection.set_closed] for a normal close,
+ * with no error.  For language bindings that cannot pass %NULL for an
+ * error (PyGObject 3.42 refuses `None` there).
+ */
+void
+foctet_connection_set_closed_cleanly (FoctetConnection *self)
+{
+  foctet_connection_set_closed (self, NULL);
+}
+
+/**
  * foctet_connection_set_closed:
  * @self: a [class@Foctet.Connection]
  * @error: (nullable): why it ended, %NULL for a normal close

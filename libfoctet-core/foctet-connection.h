@@ -119,5 +119,7 @@ void foctet_connection_set_peer_id (FoctetConnection   *self,
 FOCTET_AVAILABLE_IN_ALL
 void foctet_connection_set_closed (FoctetConnection *self,
                                    const GError     *error);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_connection_set_closed_cleanly (FoctetConnection *self);
 
 G_END_DECLS

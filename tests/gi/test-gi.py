@@ -120,6 +120,30 @@ class IdentityAndTickets(unittest.TestCase):
         self.assertEqual(caught.exception.code, Foctet.Error.INVALID_TICKET)
 
 
+class PyConnection(Foctet.Connection):
+    """What a transport written in Python subclasses."""
+
+
+class ConnectionSubclass(unittest.TestCase):
+    def closes(self, close):
+        connection = PyConnection(transport_name='py', local_address='a', remote_address='b')
+        seen = []
+        connection.connect('closed', lambda c, error: seen.append(error))
+        close(connection)
+        close(connection)  # later calls do nothing
+        self.assertTrue(connection.is_closed())
+        self.assertEqual(len(seen), 1)
+        return seen[0]
+
+    def test_closed_cleanly(self):
+        self.assertIsNone(self.closes(lambda c: c.set_closed_cleanly()))
+
+    def test_closed_with_error(self):
+        error = GLib.Error.new_literal(Gio.io_error_quark(), 'gone', Gio.IOErrorEnum.CONNECTION_CLOSED)
+        seen = self.closes(lambda c: c.set_closed(error))
+        self.assertEqual(seen.message, 'gone')
+
+
 class Plugins(unittest.TestCase):
     def test_registry_lists_test_transport(self):
         registry = Foctet.Registry.get_default()
