@@ -260,6 +260,7 @@ struct _FoctetRegistry {
   GRecMutex lock;
   GPtrArray *search_path;
   gboolean loaded;
+  GPtrArray *scanned;         /* once loaded: the directories scanned, canonical */
   GListStore *plugins;
   GHashTable *module_names;   /* descriptor name → file it was loaded from */
 };
@@ -307,6 +308,7 @@ foctet_registry_finalize (GObject *object)
   FoctetRegistry *self = FOCTET_REGISTRY (object);
 
   g_clear_pointer (&self->search_path, g_ptr_array_unref);
+  g_clear_pointer (&self->scanned, g_ptr_array_unref);
   g_clear_object (&self->plugins);
   g_clear_pointer (&self->module_names, g_hash_table_unref);
   g_rec_mutex_clear (&self->lock);
@@ -361,15 +363,25 @@ foctet_registry_get_default (void)
   return registry;
 }
 
+static void add_directory (GPtrArray  *dirs,
+                           const char *directory);
+static void load_directory (FoctetRegistry *self,
+                            const char     *directory);
+
 /**
  * foctet_registry_add_search_path:
  * @self: a [class@Foctet.Registry]
  * @directory: (type filename): a directory of plugins
  *
  * Searches @directory before `FOCTET_PLUGIN_PATH` and the installed plugin
- * directory; directories added earlier are searched first.  Only has an
- * effect before the plugins are loaded, that is before the first lookup.
+ * directory; directories added earlier are searched first.  Once the
+ * plugins are loaded (at the first lookup), @directory is scanned at once
+ * instead, after everything loaded before: of a module with the name of
+ * one already loaded, the one loaded first stays (the other is listed as
+ * refused, "shadowed by …").  A directory already scanned is not scanned
+ * again.
  */
+
 void
 foctet_registry_add_search_path (FoctetRegistry *self,
                                  const char     *directory)
@@ -378,10 +390,16 @@ foctet_registry_add_search_path (FoctetRegistry *self,
   g_return_if_fail (directory != NULL);
 
   g_rec_mutex_lock (&self->lock);
-  if (self->loaded)
-    g_debug ("Plugins already loaded; ignoring search path %s", directory);
-  else
+  if (!self->loaded)
     g_ptr_array_add (self->search_path, g_strdup (directory));
+  else
+    {
+      guint before = self->scanned->len;
+
+      add_directory (self->scanned, directory);
+      if (self->scanned->len > before)
+        load_directory (self, g_ptr_array_index (self->scanned, before));
+    }
   g_rec_mutex_unlock (&self->lock);
 }
 
@@ -615,6 +633,7 @@ foctet_registry_ensure_loaded (FoctetRegistry *self)
 
   for (guint i = 0; i < dirs->len; i++)
     load_directory (self, g_ptr_array_index (dirs, i));
+  self->scanned = g_steal_pointer (&dirs);
   g_rec_mutex_unlock (&self->lock);
 }
 

@@ -419,6 +419,7 @@ test_search_path_first (void)
   g_autofree char *shadowed_by = NULL;
   g_autofree char *original = NULL;
   FoctetPluginInfo *info;
+  guint n_before;
 
   if (!g_test_subprocess ())
     {
@@ -440,10 +441,22 @@ test_search_path_first (void)
   info = assert_refused ("transport-tcp-test", original, shadowed_by);
   g_assert_cmpstr (foctet_plugin_info_get_refusal (info), ==, shadowed_by);
 
-  /* Too late once loaded: nothing changes. */
+  /* Once loaded, a directory already scanned changes nothing ... */
+  n_before = g_list_model_get_n_items (foctet_registry_get_plugins (registry));
   foctet_registry_add_search_path (registry, g_getenv ("TEST_BAD_PLUGIN_DIR"));
   foctet_registry_ensure_loaded (registry);
   g_assert_cmpuint (count_infos ("tcp-test"), ==, 1);
+  g_assert_cmpuint (g_list_model_get_n_items (foctet_registry_get_plugins (registry)), ==, n_before);
+  /* ... and a new one is scanned at once. */
+  if (g_getenv ("TEST_LATE_PLUGIN_DIR") != NULL)
+    {
+      g_assert_null (find_info ("yamux", FALSE));
+      foctet_registry_add_search_path (registry, g_getenv ("TEST_LATE_PLUGIN_DIR"));
+      info = find_info ("yamux", FALSE);
+      g_assert_nonnull (info);
+      g_assert_true (g_str_has_prefix (foctet_plugin_info_get_filename (info), g_getenv ("TEST_LATE_PLUGIN_DIR")));
+      g_assert_cmpuint (g_list_model_get_n_items (foctet_registry_get_plugins (registry)), ==, n_before + 1);
+    }
 }
 
 static void
