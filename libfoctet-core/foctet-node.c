@@ -40,7 +40,10 @@
 /* How long a dial gives one address before it tries the next one too. */
 #define DEFAULT_DIAL_RACE_DELAY_MS 250
 
+/* Referenced by the node's table and by each call in progress: a
+ * handler may replace or remove itself while it runs. */
 typedef struct {
+  grefcount refs;
   FoctetProtocolHandler handler;
   gpointer user_data;
   GDestroyNotify destroy;
@@ -75,8 +78,10 @@ static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
 static void
-handler_free (Handler *handler)
+handler_unref (Handler *handler)
 {
+  if (!g_ref_count_dec (&handler->refs))
+    return;
   if (handler->destroy != NULL)
     handler->destroy (handler->user_data);
   g_free (handler);
@@ -315,7 +320,7 @@ foctet_node_init (FoctetNode *self)
   self->transports = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->listen_uris = g_ptr_array_new_with_free_func (g_free);
   self->handlers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify) handler_free);
+                                          (GDestroyNotify) handler_unref);
   self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
   self->cancellable = g_cancellable_new ();
   self->discoveries = foctet_discovery_set_new ();
@@ -494,7 +499,9 @@ header_read_cb (GObject      *source,
 
   g_debug ("Stream %" G_GUINT64_FORMAT ": protocol “%s”", foctet_stream_get_id (data->stream),
            protocol);
+  g_ref_count_inc (&handler->refs);
   handler->handler (self, data->connection, data->stream, handler->user_data);
+  handler_unref (handler);
   header_data_free (data);
 }
 
@@ -969,7 +976,9 @@ foctet_node_get_ticket (FoctetNode *self)
  *
  * Routes streams that peers open for @protocol to @handler, replacing any
  * earlier handler.  Streams for protocols without a handler are refused
- * (reset with code 3).
+ * (reset with code 3).  A handler may replace or remove itself (or
+ * another) while it runs: @destroy is then called once it has returned.
+ * [method@Foctet.Node.shutdown_async] drops every handler.
  */
 void
 foctet_node_set_protocol_handler (FoctetNode            *self,
@@ -980,8 +989,14 @@ foctet_node_set_protocol_handler (FoctetNode            *self,
 {
   Handler *entry;
 
-  g_return_if_fail (FOCTET_IS_NODE (self));
-  g_return_if_fail (foctet_protocol_name_validate (protocol, NULL));
+  if (!FOCTET_IS_NODE (self) || !foctet_protocol_name_validate (protocol, NULL))
+    {
+      /* A programmer's error, but what was handed over is still freed. */
+      if (destroy != NULL)
+        destroy (user_data);
+      g_return_if_fail (FOCTET_IS_NODE (self));
+      g_return_if_fail (foctet_protocol_name_validate (protocol, NULL));
+    }
 
   if (handler == NULL)
     {
@@ -992,6 +1007,7 @@ foctet_node_set_protocol_handler (FoctetNode            *self,
     }
 
   entry = g_new0 (Handler, 1);
+  g_ref_count_init (&entry->refs);
   entry->handler = handler;
   entry->user_data = user_data;
   entry->destroy = destroy;
@@ -1091,6 +1107,8 @@ shutdown_close_cb (GObject      *source,
  *
  * Stops listening and closes every connection with code
  * %FOCTET_CLOSE_CODE_GOING_AWAY, telling peers the node is going away.
+ * Every protocol handler is dropped (its destroy notify called), so that a
+ * handler holding a reference to the node does not keep it alive.
  */
 void
 foctet_node_shutdown_async (FoctetNode          *self,
@@ -1112,6 +1130,9 @@ foctet_node_shutdown_async (FoctetNode          *self,
   g_task_set_task_data (task, pending, g_free);
 
   self->shut_down = TRUE;
+  /* Nothing is served any more; and an application's handler that
+   * refers back to the node no longer keeps it alive. */
+  g_hash_table_remove_all (self->handlers);
   foctet_discovery_set_stop (self->discoveries);
   g_hash_table_iter_init (&iter, self->transports);
   while (g_hash_table_iter_next (&iter, NULL, &value))

@@ -250,6 +250,22 @@ class TwoNodes(unittest.TestCase):
         self.assertEqual(seen, ['test/reverse/1'])
 
 
+    def test_handler_removes_itself(self):
+        # A one-shot handler: PyGObject's closure must outlive the call.
+        got = []
+
+        def once(node, connection, stream):
+            got.append(stream)
+            node.set_protocol_handler('test/once/1', None)
+
+        self.server.set_protocol_handler('test/once/1', once)
+        call = Call()
+        self.connection.open_stream_async('test/once/1', None, call)
+        run_until(self.loop, lambda: call.result)
+        self.connection.open_stream_finish(call.result[1])
+        run_until(self.loop, lambda: got)
+        self.assertNotIn('test/once/1', self.server.list_protocols())
+
     def test_list_connections_and_streams(self):
         # The arrays hold a reference on each element; listing again and
         # again must leave the objects' own references alone.

@@ -600,6 +600,88 @@ test_shutdown (Fixture       *fixture,
   g_assert_nonnull (error);
 }
 
+/* What a handler that removes itself sees. */
+typedef struct {
+  FoctetStream *stream;
+  gboolean running;
+  guint calls;
+  guint destroyed;
+  gboolean gone;                        /* destroyed at least once */
+  gboolean destroyed_while_running;
+} OnceData;
+
+static void
+once_destroy (gpointer user_data)
+{
+  OnceData *once = user_data;
+
+  once->destroyed++;
+  once->gone = TRUE;
+  once->destroyed_while_running |= once->running;
+}
+
+static void
+once_handler (FoctetNode       *node,
+              FoctetConnection *connection,
+              FoctetStream     *stream,
+              gpointer          user_data)
+{
+  OnceData *once = user_data;
+
+  once->running = TRUE;
+  once->calls++;
+  foctet_node_set_protocol_handler (node, "test/once/1", NULL, NULL, NULL);
+  /* Its data is still there: destroy comes after the handler returns. */
+  g_assert_cmpuint (once->destroyed, ==, 0);
+  g_set_object (&once->stream, stream);
+  once->running = FALSE;
+}
+
+/* A handler may remove itself while it runs (a one-shot handler): its
+ * destroy notify comes once it has returned, and the next stream for the
+ * protocol is refused.  Invalid names are a programmer's error, but the
+ * destroy notify still frees what was handed over.  Shutting down drops
+ * every handler. */
+static void
+test_handler_lifetime (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(FoctetStream) first = NULL;
+  g_autoptr(FoctetStream) second = NULL;
+  g_autoptr(GError) error = NULL;
+  OnceData once = { 0 };
+  OnceData invalid = { 0 };
+  OnceData kept = { 0 };
+  char byte;
+
+  foctet_node_set_protocol_handler (fixture->server, "test/once/1", once_handler, &once, once_destroy);
+  first = foctet_test_open_stream (fixture->connection, "test/once/1", &error, TIMEOUT);
+  g_assert_no_error (error);
+  foctet_test_wait_for (&once.gone, TIMEOUT);
+  g_assert_cmpuint (once.calls, ==, 1);
+  g_assert_false (once.destroyed_while_running);
+  g_assert_nonnull (once.stream);
+
+  second = foctet_test_open_stream (fixture->connection, "test/once/1", &error, TIMEOUT);
+  g_assert_no_error (error);
+  /* Refused: reset (tcp-test closes its connection instead). */
+  g_assert_cmpint (foctet_test_stream_read_some (second, &byte, 1, &error, TIMEOUT), <, 0);
+  g_assert_nonnull (error);
+  g_assert_cmpuint (once.calls, ==, 1);
+  g_assert_cmpuint (once.destroyed, ==, 1);
+  g_clear_object (&once.stream);
+
+  g_test_expect_message ("Foctet", G_LOG_LEVEL_CRITICAL, "*foctet_protocol_name_validate*");
+  foctet_node_set_protocol_handler (fixture->server, "", once_handler, &invalid, once_destroy);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (invalid.destroyed, ==, 1);
+
+  foctet_node_set_protocol_handler (fixture->server, "test/kept/1", once_handler, &kept, once_destroy);
+  foctet_test_node_shutdown (fixture->server, TIMEOUT);
+  g_assert_cmpuint (kept.destroyed, ==, 1);
+  g_assert_cmpuint (kept.calls, ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -622,6 +704,7 @@ main (int   argc,
   ADD ("/node/wrong-node-id", test_wrong_node_id);
   ADD ("/node/ticket-dial", test_ticket_dial);
   ADD ("/node/shutdown", test_shutdown);
+  ADD ("/node/handler-lifetime", test_handler_lifetime);
 #undef ADD
 
   return g_test_run ();
