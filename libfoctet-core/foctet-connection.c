@@ -420,6 +420,31 @@ foctet_connection_set_peer_id (FoctetConnection   *self,
 }
 
 /**
+ * foctet_connection_discard:
+ * @connection: (type Foctet.Connection) (transfer full): a connection
+ *   nobody took
+ *
+ * Closes @connection (code %FOCTET_CLOSE_CODE_NO_ERROR) unless it is
+ * closed already, and drops the reference.  Meant as the #GDestroyNotify
+ * of a task that returns a connection, in a transport or a dial:
+ * `g_task_return_pointer (task, connection, foctet_connection_discard)`.
+ * When the caller cancelled in the meantime, #GTask drops the result
+ * instead of handing it over, and the connection, which its own I/O
+ * keeps alive, must not stay open with nobody to close it.
+ */
+void
+foctet_connection_discard (gpointer connection)
+{
+  FoctetConnection *self = connection;
+
+  g_return_if_fail (FOCTET_IS_CONNECTION (self));
+
+  if (!foctet_connection_is_closed (self))
+    foctet_connection_close_async (self, FOCTET_CLOSE_CODE_NO_ERROR, "the dial was cancelled", NULL, NULL, NULL);
+  g_object_unref (self);
+}
+
+/**
  * foctet_connection_set_closed_cleanly:
  * @self: a [class@Foctet.Connection]
  *
@@ -475,7 +500,7 @@ open_stream_header_cb (GObject      *source,
       return;
     }
   track_stream (FOCTET_CONNECTION (g_task_get_source_object (task)), stream);
-  g_task_return_pointer (task, g_object_ref (stream), g_object_unref);
+  g_task_return_pointer (task, g_object_ref (stream), foctet_stream_discard);
 }
 
 static void

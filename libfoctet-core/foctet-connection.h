@@ -121,5 +121,7 @@ void foctet_connection_set_closed (FoctetConnection *self,
                                    const GError     *error);
 FOCTET_AVAILABLE_IN_ALL
 void foctet_connection_set_closed_cleanly (FoctetConnection *self);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_connection_discard (gpointer connection);
 
 G_END_DECLS

@@ -210,7 +210,7 @@ dial_attempt_cb (GObject      *source,
       g_debug ("Connected to %s", attempt->uri);
       dial_race_finish (task);
       node_add_connection (self, connection);
-      g_task_return_pointer (task, connection, g_object_unref);
+      g_task_return_pointer (task, connection, foctet_connection_discard);
       g_object_unref (task);    /* the race's own reference */
     }
   else

@@ -271,6 +271,25 @@ foctet_stream_close_write_finish (FoctetStream  *self,
 }
 
 /**
+ * foctet_stream_discard:
+ * @stream: (type Foctet.Stream) (transfer full): a stream nobody took
+ *
+ * Resets @stream (code %FOCTET_CLOSE_CODE_NO_ERROR) and drops the
+ * reference: the #GDestroyNotify of a task that returns a stream
+ * (`g_task_return_pointer (task, stream, foctet_stream_discard)`), so that
+ * a stream opened for a caller who cancelled in the meantime does not
+ * stay open on both sides.
+ */
+void
+foctet_stream_discard (gpointer stream)
+{
+  g_return_if_fail (FOCTET_IS_STREAM (stream));
+
+  foctet_stream_reset (stream, FOCTET_CLOSE_CODE_NO_ERROR);
+  g_object_unref (stream);
+}
+
+/**
  * foctet_stream_reset:
  * @self: a [class@Foctet.Stream]
  * @error_code: a [enum@Foctet.CloseCode] or an application code

@@ -72,6 +72,8 @@ gboolean foctet_stream_close_write_finish (FoctetStream  *self,
                                            GAsyncResult  *result,
                                            GError       **error);
 FOCTET_AVAILABLE_IN_ALL
+void foctet_stream_discard (gpointer stream);
+FOCTET_AVAILABLE_IN_ALL
 void foctet_stream_reset (FoctetStream *self,
                           guint32       error_code);
 

@@ -217,7 +217,7 @@ session_deliver_incoming (FoctetYamuxConnection *self)
         yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, yamux_channel_ack_flag (channel),
                                    channel->id, 0);
       task_finish_waiting (task);
-      g_task_return_pointer (task, g_steal_pointer (&stream), g_object_unref);
+      g_task_return_pointer (task, g_steal_pointer (&stream), foctet_stream_discard);
       if (self->shut)
         return;
     }
@@ -295,7 +295,7 @@ session_open_now (FoctetYamuxConnection *self,
   yamux_session_queue_frame (self, FOCTET_YAMUX_TYPE_WINDOW_UPDATE, FOCTET_YAMUX_FLAG_SYN, channel->id,
                              0);
   stream = foctet_yamux_stream_new (channel, self->context);
-  g_task_return_pointer (task, stream, g_object_unref);
+  g_task_return_pointer (task, stream, foctet_stream_discard);
 }
 
 void

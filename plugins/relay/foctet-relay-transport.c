@@ -1253,7 +1253,7 @@ dial_handshake_cb (GObject      *source,
       dial_fail (task, error);
       return;
     }
-  g_task_return_pointer (task, connection, g_object_unref);
+  g_task_return_pointer (task, connection, foctet_connection_discard);
   g_object_unref (task);
 }
 

@@ -1297,7 +1297,7 @@ conn_progress (QuicConnection *self)
     {
       GTask *task = g_queue_pop_head (&self->accepts);
 
-      g_task_return_pointer (task, g_queue_pop_head (&self->incoming), g_object_unref);
+      g_task_return_pointer (task, g_queue_pop_head (&self->incoming), foctet_stream_discard);
       g_object_unref (task);
     }
 }
@@ -1529,7 +1529,7 @@ conn_check_opens (QuicConnection *self)
         g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_FAILED, "Cannot open a QUIC stream: %s",
                                  ngtcp2_strerror (ret));
       else
-        g_task_return_pointer (task, conn_add_stream (self, id), g_object_unref);
+        g_task_return_pointer (task, conn_add_stream (self, id), foctet_stream_discard);
       g_object_unref (task);
     }
 }
@@ -1574,7 +1574,7 @@ quic_connection_accept_stream_async (FoctetConnection    *connection,
 
   g_task_set_source_tag (task, quic_connection_accept_stream_async);
   if (!g_queue_is_empty (&self->incoming))
-    g_task_return_pointer (task, g_queue_pop_head (&self->incoming), g_object_unref);
+    g_task_return_pointer (task, g_queue_pop_head (&self->incoming), foctet_stream_discard);
   else if (self->ended)
     g_task_return_error (task, self->end_error != NULL ? g_error_copy (self->end_error) : closed_error ());
   else

@@ -1169,7 +1169,7 @@ quic_transport_connection_ready (QuicTransport  *self,
     }
   g_cancellable_disconnect (g_task_get_cancellable (task),
                             GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (task), "foctet-cancel-id")));
-  g_task_return_pointer (task, connection, g_object_unref);
+  g_task_return_pointer (task, connection, foctet_connection_discard);
   g_object_unref (task);
 }
 

@@ -567,7 +567,8 @@ dial_handshake_cb (GObject      *source,
       g_task_return_error (task, error);
       return;
     }
-  g_task_return_pointer (task, connection, g_object_unref);
+  /* Closed if the dial was cancelled meanwhile, instead of left open. */
+  g_task_return_pointer (task, connection, foctet_connection_discard);
 }
 
 static void

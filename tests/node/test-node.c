@@ -11,6 +11,7 @@
 #include <foctet.h>
 
 #include "test-utils.h"
+#include "test-echo.h"
 #include "test-node.h"
 
 #define TIMEOUT 20
@@ -600,6 +601,109 @@ test_shutdown (Fixture       *fixture,
   g_assert_nonnull (error);
 }
 
+/* Runs the context for about @us microseconds. */
+static void
+run_for (gint64 us)
+{
+  gint64 end = g_get_monotonic_time () + us;
+
+  while (g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, FALSE);
+}
+
+/* Waits until @node has @n connections. */
+static void
+wait_connections (FoctetNode *node,
+                  guint       n)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autoptr(GPtrArray) connections = foctet_node_list_connections (node);
+
+      if (connections->len == n)
+        return;
+      if (g_get_monotonic_time () > deadline)
+        g_error ("%u connections after %d s, not %u", connections->len, TIMEOUT, n);
+      run_for (1000);
+    }
+}
+
+/* Runs the context until @slot holds a result or @us microseconds have
+ * passed. */
+static void
+run_until_result (GAsyncResult **slot,
+                  gint64         us)
+{
+  gint64 end = g_get_monotonic_time () + us;
+
+  while (*slot == NULL && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, FALSE);
+}
+
+/* Dials and stream opens cancelled at any moment leave nothing open, also
+ * when the cancel comes after the result arrived and before the caller
+ * took it (GTask then drops the result): a connection or a stream that
+ * came about for a caller who had cancelled is closed, on both sides. */
+static void
+test_cancelled_leave_nothing (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  const guint n = 40;
+  guint connected = 0, opened = 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autoptr(FoctetConnection) connection = NULL;
+      g_autoptr(GError) error = NULL;
+      GAsyncResult *slot = NULL;
+
+      foctet_node_dial_uri_async (fixture->client, foctet_node_get_node_id (fixture->server), fixture->server_uri,
+                                  cancellable, foctet_test_store_result, &slot);
+      run_until_result (&slot, i * 100);      /* 0 to 4 ms into the dial */
+      g_cancellable_cancel (cancellable);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      connection = foctet_node_dial_uri_finish (fixture->client, result, &error);
+      if (connection != NULL)
+        connected++;
+      else
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    }
+  g_test_message ("%u of %u cancelled dials returned a connection all the same", connected, n);
+  wait_connections (fixture->client, 1);
+  wait_connections (fixture->server, 1);
+
+  foctet_node_set_protocol_handler (fixture->server, FOCTET_TEST_ECHO_PROTOCOL, foctet_test_echo_handler, NULL, NULL);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autoptr(FoctetStream) stream = NULL;
+      g_autoptr(GError) error = NULL;
+      GAsyncResult *slot = NULL;
+
+      foctet_connection_open_stream_async (fixture->connection, FOCTET_TEST_ECHO_PROTOCOL, cancellable,
+                                           foctet_test_store_result, &slot);
+      run_until_result (&slot, i * 25);       /* 0 to 1 ms into the open */
+      g_cancellable_cancel (cancellable);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      stream = foctet_connection_open_stream_finish (fixture->connection, result, &error);
+      if (stream != NULL)
+        {
+          opened++;
+          foctet_stream_reset (stream, FOCTET_CLOSE_CODE_NO_ERROR);
+        }
+      else
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    }
+  g_test_message ("%u of %u cancelled opens returned a stream all the same", opened, n);
+  g_ptr_array_unref (wait_streams (fixture->connection, 0));
+  g_ptr_array_unref (wait_streams (fixture->incoming, 0));
+}
+
 /* What a handler that removes itself sees. */
 typedef struct {
   FoctetStream *stream;
@@ -705,6 +809,7 @@ main (int   argc,
   ADD ("/node/ticket-dial", test_ticket_dial);
   ADD ("/node/shutdown", test_shutdown);
   ADD ("/node/handler-lifetime", test_handler_lifetime);
+  ADD ("/node/cancelled-leave-nothing", test_cancelled_leave_nothing);
 #undef ADD
 
   return g_test_run ();

@@ -55,7 +55,7 @@ deliver (TcpTestConnection *self)
       g_autoptr(GTask) task = g_queue_pop_head (&self->accepts);
 
       accept_finish_waiting (task);
-      g_task_return_pointer (task, g_queue_pop_head (&self->incoming), g_object_unref);
+      g_task_return_pointer (task, g_queue_pop_head (&self->incoming), foctet_stream_discard);
     }
 }
 
@@ -228,7 +228,7 @@ open_written_cb (GObject      *source,
   g_socket_set_timeout (g_socket_connection_get_socket (data->socket), 0);
   stream = tcp_test_stream_new (self, data->socket, data->id);
   g_ptr_array_add (self->streams, stream);
-  g_task_return_pointer (task, stream, g_object_unref);
+  g_task_return_pointer (task, stream, foctet_stream_discard);
 }
 
 static void

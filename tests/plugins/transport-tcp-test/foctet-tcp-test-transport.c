@@ -558,7 +558,7 @@ dial_reply_cb (GObject      *source,
   connection = tcp_test_connection_new (self, data->socket, peer, data->token,
                                         hello_get_port (data->reply), TRUE);
   g_clear_object (&data->socket);
-  g_task_return_pointer (task, connection, g_object_unref);
+  g_task_return_pointer (task, connection, foctet_connection_discard);
 }
 
 static void
@@ -718,7 +718,7 @@ pending_dial_return (GTask  *task,
     g_source_destroy (pending->cancelled);
   self->pending_dials--;
   if (connection != NULL)
-    g_task_return_pointer (task, connection, g_object_unref);
+    g_task_return_pointer (task, connection, foctet_connection_discard);
   else
     g_task_return_error (task, error);
   g_object_unref (task);
