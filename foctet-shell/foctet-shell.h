@@ -117,15 +117,12 @@ void shell_print_listening (FoctetNode *node,
 
 /* Command-line checks before anything runs: each prints a usage error
  * naming @command and @option and sets *status (exit 2) when its value
- * is wrong.  A transport a loaded plugin provides; "HOST:PORT"; a URI
- * "TRANSPORT/HOST:PORT" of such a transport. */
+ * is wrong.  A transport a loaded plugin provides; a URI
+ * "TRANSPORT/ADDRESS" of such a transport, its address of the form the
+ * transport takes ("HOST:PORT" but for a third party's). */
 gboolean shell_check_transport (const char *command,
                                 const char *option,
                                 const char *name,
-                                int        *status);
-gboolean shell_check_host_port (const char *command,
-                                const char *option,
-                                const char *text,
                                 int        *status);
 /* A relay's HOST:PORT (@option's), port 0 refused. */
 gboolean shell_check_relay (const char *command,

@@ -299,20 +299,6 @@ shell_check_transport (const char *command,
 }
 
 gboolean
-shell_check_host_port (const char *command,
-                       const char *option,
-                       const char *text,
-                       int        *status)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (foctet_parse_host_port (text, NULL, NULL, &error))
-    return TRUE;
-  *status = shell_usage_error ("%s: %s: %s", command, option, error->message);
-  return FALSE;
-}
-
-gboolean
 shell_check_relay (const char *command,
                    const char *option,
                    const char *text,
@@ -333,6 +319,35 @@ shell_check_relay (const char *command,
   return FALSE;
 }
 
+/* Whether @address is of the form the transport @name takes
+ * (foctet_transport_check_address ()): "host:port" for the built-in
+ * ones, a form of its own for another.  Asked of an instance, as the node
+ * asks it, made with a throwaway identity: the node may not exist yet. */
+static gboolean
+shell_check_address (const char *command,
+                     const char *option,
+                     const char *name,
+                     const char *address,
+                     int        *status)
+{
+  g_autoptr(FoctetIdentity) identity = NULL;
+  g_autoptr(FoctetTransport) transport = NULL;
+  g_autoptr(GError) error = NULL;
+
+  identity = foctet_identity_generate (&error);
+  if (identity != NULL)
+    transport = foctet_registry_create_transport (foctet_registry_get_default (), name, identity, &error);
+  if (transport == NULL)
+    {
+      *status = shell_failure (command, error);
+      return FALSE;
+    }
+  if (foctet_transport_check_address (transport, address, &error))
+    return TRUE;
+  *status = shell_usage_error ("%s: %s: %s", command, option, error->message);
+  return FALSE;
+}
+
 gboolean
 shell_check_uri (const char *command,
                  const char *option,
@@ -349,7 +364,7 @@ shell_check_uri (const char *command,
     }
   transport = g_strndup (uri, slash - uri);
   return shell_check_transport (command, option, transport, status) &&
-         shell_check_host_port (command, option, slash + 1, status);
+         shell_check_address (command, option, transport, slash + 1, status);
 }
 
 /* "listening on URI" on stderr for each of @bound, the URIs @node

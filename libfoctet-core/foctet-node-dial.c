@@ -231,13 +231,12 @@ dial_attempt_start (GTask       *task,
 {
   FoctetNode *self = g_task_get_source_object (task);
   DialRace *race = g_task_get_task_data (task);
-  g_autofree char *name = NULL;
   g_autofree char *address = NULL;
   FoctetTransport *transport;
   GError *error = NULL;
 
-  if (!node_parse_uri (attempt->uri, &name, &address, &error) ||
-      (transport = foctet_node_get_transport (self, name, &error)) == NULL)
+  transport = node_resolve_uri (self, attempt->uri, &address, &error);
+  if (transport == NULL)
     {
       dial_attempt_failed (attempt, error);
       return;
@@ -630,7 +629,8 @@ foctet_node_dial_finish (FoctetNode    *self,
  * foctet_node_dial_uri_async:
  * @self: a [class@Foctet.Node]
  * @peer: the NodeId the peer must prove
- * @uri: "transport/host:port" to dial
+ * @uri: "transport/host:port" to dial, or "transport/address" for a
+ *   transport of addresses of its own form (see [class@Foctet.Node])
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when connected or failed
  * @user_data: data for @callback

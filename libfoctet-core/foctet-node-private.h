@@ -38,10 +38,10 @@ struct _FoctetNode {
 /* foctet-node.c: connections, transports. */
 void node_add_connection (FoctetNode       *self,
                           FoctetConnection *connection);
-gboolean node_parse_uri (const char  *uri,
-                         char       **transport,
-                         char       **address,
-                         GError     **error);
+FoctetTransport *node_resolve_uri (FoctetNode  *self,
+                                   const char  *uri,
+                                   char       **address,
+                                   GError     **error);
 
 /* foctet-node-discovery.c: the node's ticket to the discoveries that
  * publish it. */

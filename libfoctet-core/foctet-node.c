@@ -31,7 +31,10 @@
  *
  * Addresses are URIs of the form "transport/host:port", e.g.
  * "tls/0.0.0.0:0" or "quic/[::1]:4433"; the transport is found by name in
- * the plugin registry.
+ * the plugin registry, and what follows the first slash is its address.
+ * A transport whose addresses go in no ticket may take them in a form of
+ * its own ([method@Foctet.Transport.check_address]): a Unix socket's path,
+ * say, in "unix//run/foctet.sock".
  */
 
 /* A peer that opens a stream has this long to send its header. */
@@ -746,29 +749,38 @@ foctet_node_get_transport (FoctetNode  *self,
   return created;
 }
 
-/* Splits "transport/host:port". */
-gboolean
-node_parse_uri (const char  *uri,
-                char       **transport,
-                char       **address,
-                GError     **error)
+/* The transport of "transport/address", made if need be, and the
+ * address: everything after the first slash, which the transport checks
+ * (foctet_transport_check_address ()): "host:port" for the built-in ones,
+ * a form of its own for another, such as a Unix socket's path in
+ * "unix//run/foctet.sock". */
+FoctetTransport *
+node_resolve_uri (FoctetNode  *self,
+                  const char  *uri,
+                  char       **address,
+                  GError     **error)
 {
   const char *slash = uri != NULL ? strchr (uri, '/') : NULL;
+  g_autofree char *name = NULL;
+  FoctetTransport *transport;
 
   if (slash == NULL || slash == uri || slash[1] == '\0')
     {
       g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT,
-                   "“%s” is not an address of the form transport/host:port", uri ? uri : "");
-      return FALSE;
+                   "“%s” is not an address of the form transport/address", uri ? uri : "");
+      return NULL;
     }
-  if (!foctet_parse_host_port (slash + 1, NULL, NULL, error))
+  name = g_strndup (uri, slash - uri);
+  transport = foctet_node_get_transport (self, name, error);
+  if (transport == NULL)
+    return NULL;
+  if (!foctet_transport_check_address (transport, slash + 1, error))
     {
       g_prefix_error (error, "“%s”: ", uri);
-      return FALSE;
+      return NULL;
     }
-  *transport = g_strndup (uri, slash - uri);
   *address = g_strdup (slash + 1);
-  return TRUE;
+  return transport;
 }
 
 static void
@@ -800,7 +812,8 @@ listen_cb (GObject      *source,
 /**
  * foctet_node_listen_async:
  * @self: a [class@Foctet.Node]
- * @uri: where to listen, "transport/host:port"; port 0 picks a free port
+ * @uri: where to listen, "transport/host:port" (port 0 picks a free port),
+ *   or "transport/address" for a transport of addresses of its own form
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when listening
  * @user_data: data for @callback
@@ -815,7 +828,6 @@ foctet_node_listen_async (FoctetNode          *self,
                           gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autofree char *name = NULL;
   g_autofree char *address = NULL;
   FoctetTransport *transport;
   GError *error = NULL;
@@ -831,8 +843,8 @@ foctet_node_listen_async (FoctetNode          *self,
                                "The node is shut down");
       return;
     }
-  if (!node_parse_uri (uri, &name, &address, &error) ||
-      (transport = foctet_node_get_transport (self, name, &error)) == NULL)
+  transport = node_resolve_uri (self, uri, &address, &error);
+  if (transport == NULL)
     {
       g_task_return_error (task, error);
       return;
@@ -850,7 +862,7 @@ foctet_node_listen_async (FoctetNode          *self,
  *
  * Finishes [method@Foctet.Node.listen_async].  It fails with
  * %FOCTET_ERROR_INVALID_ARGUMENT for a URI not of the form
- * "transport/host:port", with %FOCTET_ERROR_PLUGIN_NOT_FOUND when no
+ * "transport/host:port" (or "transport/address", see [class@Foctet.Node]), with %FOCTET_ERROR_PLUGIN_NOT_FOUND when no
  * plugin provides the transport, with %FOCTET_ERROR_CONNECTION_CLOSED once
  * the node is shut down, and with the transport's own error (such as
  * %G_IO_ERROR_ADDRESS_IN_USE) when it cannot listen.

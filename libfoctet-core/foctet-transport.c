@@ -13,6 +13,7 @@
 
 #include "foctet-transport.h"
 #include "foctet-error.h"
+#include "foctet-ticket.h"
 
 /**
  * FoctetTransport:
@@ -23,7 +24,11 @@
  * [method@Foctet.Registry.register_type]), and [class@Foctet.Node] creates them by name.
  *
  * Addresses are "host:port" strings: a hostname, an IPv4 address or a
- * bracketed IPv6 address, and a port.
+ * bracketed IPv6 address, and a port.  A transport whose addresses go in
+ * no ticket ([method@Foctet.Transport.get_address_kind] returns 0) may
+ * take addresses of another form, such as a path: it implements
+ * [vfunc@Foctet.Transport.check_address], and the node hands it
+ * everything after the first slash of a URI.
  */
 
 enum {
@@ -134,6 +139,41 @@ foctet_transport_get_identity (FoctetTransport *self)
   g_object_get (self, "identity", &identity, NULL);
   /* The transport holds its own reference for its lifetime. */
   return identity;
+}
+
+/**
+ * foctet_transport_check_address:
+ * @self: a [iface@Foctet.Transport]
+ * @address: an address to listen on or dial, without the "name/" of a URI
+ * @error: return location for a #GError
+ *
+ * Checks that @address is of the form the transport takes: "host:port"
+ * as [func@Foctet.parse_host_port] checks it (port 0 included, which
+ * listening takes), unless the transport implements
+ * [vfunc@Foctet.Transport.check_address] for addresses of another form,
+ * such as the path of a Unix socket.  A transport whose addresses go in
+ * tickets takes "host:port".  The node checks the address of every URI
+ * with it before it listens or dials; a usage error can be told early
+ * from a failure to listen or to connect.
+ *
+ * Returns: %TRUE if @address is of the transport's form, else %FALSE with
+ *   @error set (%FOCTET_ERROR_INVALID_ARGUMENT for "host:port")
+ */
+gboolean
+foctet_transport_check_address (FoctetTransport  *self,
+                                const char       *address,
+                                GError          **error)
+{
+  FoctetTransportInterface *iface;
+
+  g_return_val_if_fail (FOCTET_IS_TRANSPORT (self), FALSE);
+  g_return_val_if_fail (address != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  iface = FOCTET_TRANSPORT_GET_IFACE (self);
+  if (iface->check_address != NULL)
+    return iface->check_address (self, address, error);
+  return foctet_parse_host_port (address, NULL, NULL, error);
 }
 
 /**

@@ -30,6 +30,8 @@ G_DECLARE_INTERFACE (FoctetTransport, foctet_transport, FOCTET, TRANSPORT, GObje
  * @dial_finish: finishes @dial_async
  * @get_listen_addresses: the "host:port" addresses it listens on
  * @stop: stop listening; established connections stay open
+ * @check_address: whether an address is of the transport's form; %NULL
+ *   for "host:port", as [func@Foctet.parse_host_port] checks it
  *
  * A way of reaching other nodes.  An implementation is constructed with
  * the construct-only [property@Foctet.Transport:identity] property, runs on the
@@ -61,9 +63,12 @@ struct _FoctetTransportInterface {
                                              GError             **error);
   char            **(*get_listen_addresses) (FoctetTransport     *self);
   void              (*stop)                 (FoctetTransport     *self);
+  gboolean          (*check_address)        (FoctetTransport     *self,
+                                             const char          *address,
+                                             GError             **error);
 
   /*< private >*/
-  gpointer padding[12];
+  gpointer padding[11];
 };
 
 FOCTET_AVAILABLE_IN_ALL
@@ -72,6 +77,10 @@ FOCTET_AVAILABLE_IN_ALL
 guint foctet_transport_get_address_kind (FoctetTransport *self);
 FOCTET_AVAILABLE_IN_ALL
 FoctetIdentity *foctet_transport_get_identity (FoctetTransport *self);
+FOCTET_AVAILABLE_IN_ALL
+gboolean foctet_transport_check_address (FoctetTransport  *self,
+                                         const char       *address,
+                                         GError          **error);
 FOCTET_AVAILABLE_IN_ALL
 void foctet_transport_listen_async (FoctetTransport     *self,
                                     const char          *address,

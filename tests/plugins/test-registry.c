@@ -409,6 +409,133 @@ test_register_type (void)
   g_assert_cmpstr (error->message, ==, "app transport reached 192.0.2.1:7");
 }
 
+/* One whose addresses are paths, of a form of its own. */
+#define TEST_TYPE_PATH_TRANSPORT (test_path_transport_get_type ())
+G_DECLARE_FINAL_TYPE (TestPathTransport, test_path_transport, TEST, PATH_TRANSPORT, GObject)
+
+struct _TestPathTransport {
+  GObject parent_instance;
+  FoctetIdentity *identity;
+};
+
+static gboolean
+path_check_address (FoctetTransport  *transport,
+                    const char       *address,
+                    GError          **error)
+{
+  if (address[0] == '/')
+    return TRUE;
+  g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT, "“%s” is not an absolute path", address);
+  return FALSE;
+}
+
+static void
+path_iface_init (FoctetTransportInterface *iface)
+{
+  app_iface_init (iface);
+  iface->check_address = path_check_address;
+}
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (TestPathTransport, test_path_transport, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (FOCTET_TYPE_TRANSPORT, path_iface_init))
+
+static void
+path_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  TEST_PATH_TRANSPORT (object)->identity = g_value_dup_object (value);
+}
+
+static void
+path_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  g_value_set_object (value, TEST_PATH_TRANSPORT (object)->identity);
+}
+
+static void
+path_finalize (GObject *object)
+{
+  g_clear_object (&TEST_PATH_TRANSPORT (object)->identity);
+  G_OBJECT_CLASS (test_path_transport_parent_class)->finalize (object);
+}
+
+static void
+test_path_transport_class_init (TestPathTransportClass *klass)
+{
+  G_OBJECT_CLASS (klass)->set_property = path_set_property;
+  G_OBJECT_CLASS (klass)->get_property = path_get_property;
+  G_OBJECT_CLASS (klass)->finalize = path_finalize;
+  g_object_class_override_property (G_OBJECT_CLASS (klass), 1, "identity");
+}
+
+static void
+test_path_transport_init (TestPathTransport *self)
+{
+}
+
+static void
+dial_uri (FoctetNode  *node,
+          const char  *uri,
+          GError     **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_node_dial_uri_async (node, foctet_node_get_node_id (node), uri, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, 10);
+  connection = foctet_node_dial_uri_finish (node, result, error);
+  g_assert_null (connection);
+}
+
+/* A transport takes "host:port" unless it checks addresses of a form of
+ * its own; the node hands it everything after the URI's first slash,
+ * slashes and all, once it passed that check. */
+static void
+test_address_form (void)
+{
+  FoctetRegistry *registry = foctet_registry_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+  g_autoptr(FoctetTransport) tcp_test = NULL;
+  g_autoptr(FoctetTransport) path = NULL;
+  g_autoptr(FoctetNode) node = NULL;
+
+  g_assert_true (foctet_registry_register_type (registry, FOCTET_PLUGIN_KIND_TRANSPORT, "path-transport",
+                                                TEST_TYPE_PATH_TRANSPORT, &error));
+  g_assert_no_error (error);
+
+  tcp_test = foctet_registry_create_transport (registry, "tcp-test", identity, &error);
+  g_assert_no_error (error);
+  g_assert_true (foctet_transport_check_address (tcp_test, "127.0.0.1:0", &error));
+  g_assert_no_error (error);
+  g_assert_false (foctet_transport_check_address (tcp_test, "/run/foctet.sock", &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  path = foctet_registry_create_transport (registry, "path-transport", identity, &error);
+  g_assert_no_error (error);
+  g_assert_true (foctet_transport_check_address (path, "/run/foctet.sock", &error));
+  g_assert_no_error (error);
+  g_assert_false (foctet_transport_check_address (path, "127.0.0.1:0", &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  node = foctet_node_new (identity);
+  dial_uri (node, "path-transport//run/foctet.sock", &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+  g_assert_cmpstr (error->message, ==, "app transport reached /run/foctet.sock");
+  g_clear_error (&error);
+
+  dial_uri (node, "path-transport/127.0.0.1:1", &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (error->message, ==, "“path-transport/127.0.0.1:1”: “127.0.0.1:1” is not an absolute path");
+  g_clear_error (&error);
+
+  dial_uri (node, "tcp-test//run/foctet.sock", &error);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_ARGUMENT);
+  g_assert_true (g_str_has_prefix (error->message, "“tcp-test//run/foctet.sock”: "));
+}
+
 /* The search order, each in a fresh process, since a registry scans once. */
 
 static void
@@ -521,6 +648,7 @@ main (int   argc,
   g_test_add_func ("/registry/create", test_create);
   g_test_add_func ("/registry/register-type", test_register_type);
   g_test_add_func ("/registry/identity-kept", test_identity_kept);
+  g_test_add_func ("/registry/address-form", test_address_form);
   g_test_add_func ("/registry/search-path-first", test_search_path_first);
   g_test_add_func ("/registry/system-path", test_system_path);
   g_test_add_func ("/registry/empty-path", test_empty_path);
