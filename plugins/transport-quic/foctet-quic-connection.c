@@ -155,8 +155,7 @@ struct _StreamState {
   guint64 written;                   /* by the application */
   gboolean fin_wanted;
   gboolean fin_sent;
-  gboolean stop_received;
-  guint64 stop_code;
+  gboolean stop_received;            /* the peer's STOP_SENDING: ngtcp2 refused to send more */
   gboolean reset_sent;
   gboolean in_sendq;
   GList sendq_link;
@@ -284,6 +283,12 @@ stream_read (gpointer   backend,
                    s->id, s->reset_code);
       return -1;
     }
+  if (s->reset_sent)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
+                   "QUIC stream %" G_GINT64_FORMAT " was reset", s->id);
+      return -1;
+    }
   if (s->read_closed)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is closed");
@@ -318,13 +323,6 @@ stream_check_can_write (StreamState  *s,
                    "QUIC stream %" G_GINT64_FORMAT " was reset", s->id);
       return FALSE;
     }
-  if (s->stop_received)
-    {
-      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
-                   "The peer stopped reading QUIC stream %" G_GINT64_FORMAT " (code %" G_GUINT64_FORMAT ")",
-                   s->id, s->stop_code);
-      return FALSE;
-    }
   if (s->error != NULL)
     {
       g_propagate_error (error, g_error_copy (s->error));
@@ -333,6 +331,15 @@ stream_check_can_write (StreamState  *s,
   if (s->fin_wanted)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream was closed for writing");
+      return FALSE;
+    }
+  /* The peer sent STOP_SENDING (and ngtcp2 answered with RESET_STREAM),
+   * or the stream is over for ngtcp2, which happens before this side's
+   * end only when the peer aborted it: nothing written would be sent. */
+  if (s->stop_received || !s->in_table)
+    {
+      g_set_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET,
+                   "The peer reset QUIC stream %" G_GINT64_FORMAT ": it reads no more", s->id);
       return FALSE;
     }
   return TRUE;
@@ -371,7 +378,7 @@ stream_is_writable (gpointer backend)
 {
   StreamState *s = backend;
 
-  if (s->reset_sent || s->stop_received || s->error != NULL || s->fin_wanted)
+  if (s->reset_sent || s->stop_received || !s->in_table || s->error != NULL || s->fin_wanted)
     return TRUE;
   return stream_send_room (s) > 0;
 }
@@ -761,25 +768,6 @@ stream_reset_cb (ngtcp2_conn *conn,
 }
 
 static int
-stream_stop_sending_cb (ngtcp2_conn *conn,
-                        int64_t      stream_id,
-                        uint64_t     app_error_code,
-                        void        *user_data,
-                        void        *stream_user_data)
-{
-  QuicConnection *self = user_data;
-  StreamState *s = stream_user_data;
-
-  if (s == NULL || s->stop_received)
-    return 0;
-  s->stop_received = TRUE;
-  s->stop_code = app_error_code;
-  sendq_remove (self, s);
-  foctet_channel_wake (s->channel, FALSE, TRUE);
-  return 0;
-}
-
-static int
 extend_max_local_streams_bidi_cb (ngtcp2_conn *conn,
                                   uint64_t     max_streams,
                                   void        *user_data)
@@ -1147,8 +1135,18 @@ conn_write (QuicConnection *self)
             {
             case NGTCP2_ERR_WRITE_MORE:
               continue;
-            case NGTCP2_ERR_STREAM_DATA_BLOCKED:
             case NGTCP2_ERR_STREAM_SHUT_WR:
+              /* Not reset here: the peer's STOP_SENDING (ngtcp2 0.12 has
+               * no callback for it).  What waits will never be sent. */
+              if (s != NULL && !s->reset_sent && !s->stop_received)
+                {
+                  g_debug ("The peer stopped reading QUIC stream %" G_GINT64_FORMAT, s->id);
+                  s->stop_received = TRUE;
+                  stream_drop_send_buffer (s);
+                  foctet_channel_wake (s->channel, FALSE, TRUE);
+                }
+              G_GNUC_FALLTHROUGH;
+            case NGTCP2_ERR_STREAM_DATA_BLOCKED:
             case NGTCP2_ERR_STREAM_NOT_FOUND:
               /* Flow control (extend_max_stream_data puts it back) or gone. */
               if (s != NULL)
@@ -1658,7 +1656,6 @@ callbacks (gboolean is_server)
       common.acked_stream_data_offset = acked_stream_data_offset_cb;
       common.stream_close = stream_close_cb;
       common.stream_reset = stream_reset_cb;
-      common.stream_stop_sending = stream_stop_sending_cb;
       common.extend_max_local_streams_bidi = extend_max_local_streams_bidi_cb;
       common.extend_max_stream_data = extend_max_stream_data_cb;
 

@@ -195,6 +195,62 @@ test_reset (Fixture       *fixture,
   g_assert_false (foctet_connection_is_closed (connection));
 }
 
+/* After the peer reset a stream (both directions, as foctet_stream_reset
+ * does), writes fail with STREAM_RESET within a bounded amount, rather
+ * than fill buffers and then block for ever; and a read pending when this
+ * side resets a stream fails with STREAM_RESET too. */
+static void
+test_reset_writes (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(FoctetConnection) connection = dial_server (fixture);
+  g_autoptr(FoctetStream) stream = NULL;
+  g_autoptr(FoctetStream) echo = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree guint8 *chunk = g_malloc0 (64 * 1024);
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  guint64 written = 0;
+  guint8 buffer[16];
+
+  stream = foctet_test_open_stream (connection, RESET_PROTOCOL, &error, TIMEOUT);
+  g_assert_no_error (error);
+  for (;;)
+    {
+      g_autoptr(GAsyncResult) result = NULL;
+      GAsyncResult *slot = NULL;
+      gsize n = 0;
+
+      g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)), chunk, 64 * 1024,
+                                       G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      if (!g_output_stream_write_all_finish (g_io_stream_get_output_stream (G_IO_STREAM (stream)), result, &n,
+                                             &error))
+        break;
+      written += n;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_assert_cmpuint (written, <, 64 << 20);
+    }
+  g_test_message ("%" G_GUINT64_FORMAT " bytes written before: %s", written, error->message);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+  g_clear_error (&error);
+
+  echo = foctet_test_open_stream (connection, FOCTET_TEST_ECHO_PROTOCOL, &error, TIMEOUT);
+  g_assert_no_error (error);
+  {
+    g_autoptr(GAsyncResult) result = NULL;
+    GAsyncResult *slot = NULL;
+
+    g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (echo)), buffer, sizeof buffer,
+                               G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+    foctet_stream_reset (echo, FOCTET_CLOSE_CODE_NO_ERROR);
+    result = foctet_test_wait_result (&slot, TIMEOUT);
+    g_assert_cmpint (g_input_stream_read_finish (g_io_stream_get_input_stream (G_IO_STREAM (echo)), result,
+                                                 &error), ==, -1);
+    g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+  }
+  g_assert_false (foctet_connection_is_closed (connection));
+}
+
 /* 64 MiB each way on one stream: only finishes in time if the receive
  * window grows past its first 256 KiB. */
 static void
@@ -1597,6 +1653,7 @@ main (int   argc,
   } G_STMT_END
   ADD ("many-streams", NULL, test_many_streams);
   ADD ("reset", NULL, test_reset);
+  ADD ("reset-writes", NULL, test_reset_writes);
   ADD ("bad-header-refused", NULL, test_bad_header_refused);
   ADD ("wildcard-ipv6-only", NULL, test_wildcard_ipv6_only);
   ADD ("large-transfer", NULL, test_large_transfer);
