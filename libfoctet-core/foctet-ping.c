@@ -76,12 +76,20 @@ foctet_pinger_new (FoctetConnection *connection)
   return self;
 }
 
+/* A ping that failed or was cancelled leaves its stream in no known
+ * state (its echo, or part of it, may still come): the stream goes, and
+ * the next ping opens another. */
 static void
 ping_fail (GTask  *task,
            GError *error)
 {
   FoctetPinger *self = g_task_get_source_object (task);
 
+  if (self->stream != NULL)
+    {
+      foctet_stream_reset (self->stream, FOCTET_CLOSE_CODE_NO_ERROR);
+      g_clear_object (&self->stream);
+    }
   self->busy = FALSE;
   g_task_return_error (task, error);
 }
@@ -170,7 +178,8 @@ ping_open_cb (GObject      *source,
  * @callback: (scope async): called with the round-trip time
  * @user_data: data for @callback
  *
- * Sends one ping and waits for its echo.  One ping at a time.
+ * Sends one ping and waits for its echo.  One ping at a time.  After a
+ * ping that failed or was cancelled, the next one opens a new stream.
  */
 void
 foctet_pinger_ping_async (FoctetPinger        *self,

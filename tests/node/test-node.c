@@ -704,6 +704,43 @@ test_cancelled_leave_nothing (Fixture       *fixture,
   g_ptr_array_unref (wait_streams (fixture->incoming, 0));
 }
 
+/* A ping cancelled at any point leaves the pinger usable: the next ping
+ * gets its own echo, not the late one of the cancelled ping. */
+static void
+test_ping_cancelled (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(FoctetPinger) pinger = foctet_pinger_new (fixture->connection);
+  guint cancelled = 0;
+
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autoptr(GAsyncResult) again = NULL;
+      g_autoptr(GError) error = NULL;
+      GAsyncResult *slot = NULL;
+
+      foctet_pinger_ping_async (pinger, cancellable, foctet_test_store_result, &slot);
+      run_until_result (&slot, i * 20);
+      g_cancellable_cancel (cancellable);
+      result = foctet_test_wait_result (&slot, TIMEOUT);
+      if (foctet_pinger_ping_finish (pinger, result, &error) < 0)
+        {
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+          cancelled++;
+        }
+      g_clear_error (&error);
+
+      foctet_pinger_ping_async (pinger, NULL, foctet_test_store_result, &slot);
+      again = foctet_test_wait_result (&slot, TIMEOUT);
+      g_assert_cmpint (foctet_pinger_ping_finish (pinger, again, &error), >=, 0);
+      g_assert_no_error (error);
+    }
+  g_test_message ("%u of 20 pings cancelled", cancelled);
+  g_assert_cmpuint (cancelled, >, 0);
+}
+
 /* What a handler that removes itself sees. */
 typedef struct {
   FoctetStream *stream;
@@ -810,6 +847,7 @@ main (int   argc,
   ADD ("/node/shutdown", test_shutdown);
   ADD ("/node/handler-lifetime", test_handler_lifetime);
   ADD ("/node/cancelled-leave-nothing", test_cancelled_leave_nothing);
+  ADD ("/node/ping-cancelled", test_ping_cancelled);
 #undef ADD
 
   return g_test_run ();
