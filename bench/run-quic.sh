@@ -39,6 +39,7 @@ wire="$builddir/tests/netns/netns-wire"
 
 plugin_args=()
 for dir in "${plugin_dirs[@]}"; do
+  [ -d "$dir" ] || continue
   plugin_args+=(--plugin-path "$dir")
 done
 

@@ -29,6 +29,7 @@ plugin_dirs=("$builddir/plugins/transport-tls" "$builddir/plugins/mux-yamux" "$b
 
 plugin_args=()
 for dir in "${plugin_dirs[@]}"; do
+  [ -d "$dir" ] || continue
   plugin_args+=(--plugin-path "$dir")
 done
 

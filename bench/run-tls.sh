@@ -71,6 +71,7 @@ row_round () {
 # The servers.  Installed plugins stay out of it: only the build tree's.
 plugin_args=()
 for dir in "${plugin_dirs[@]}"; do
+  [ -d "$dir" ] || continue
   plugin_args+=(--plugin-path "$dir")
 done
 

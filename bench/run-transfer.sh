@@ -45,6 +45,7 @@ file_size=$(to_bytes "${BENCH_FILE_SIZE:-4K}") || { note "BENCH_FILE_SIZE: not a
 shell="$builddir/foctet-shell/foctet-shell"
 plugin_args=()
 for dir in transport-quic transport-tls mux-yamux; do
+  [ -d "$builddir/plugins/$dir" ] || continue
   plugin_args+=(--plugin-path "$builddir/plugins/$dir")
 done
 if [ ! -x "$shell" ]; then

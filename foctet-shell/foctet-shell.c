@@ -248,8 +248,16 @@ main (int   argc,
       g_print ("foctet-shell %s\n", FOCTET_VERSION_STRING);
       return SHELL_EXIT_OK;
     }
+  if (identity_path != NULL && identity_path[0] == '\0')
+    return shell_usage_error ("--identity: the path is empty");
   for (guint i = 0; plugin_paths != NULL && plugin_paths[i] != NULL; i++)
-    foctet_registry_add_search_path (foctet_registry_get_default (), plugin_paths[i]);
+    {
+      /* A directory that is not there would only leave its plugins out,
+       * without a word. */
+      if (!g_file_test (plugin_paths[i], G_FILE_TEST_IS_DIR))
+        return shell_usage_error ("--plugin-path %s: not a directory", plugin_paths[i]);
+      foctet_registry_add_search_path (foctet_registry_get_default (), plugin_paths[i]);
+    }
 
   ctx.identity_path = identity_path != NULL
                       ? g_steal_pointer (&identity_path)

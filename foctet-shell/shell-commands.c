@@ -773,7 +773,7 @@ static const ShellCommand commands[] = {
   { "connect", "TICKET|NODEID [--transport T] [--address URI] [--relay HOST:PORT]",
     "connect to a node and keep the connection for ping and perf (in the shell)", shell_cmd_connect, TRUE },
   { "streams", "", "list the connections and the streams in use on each (in the shell)", shell_cmd_streams, TRUE },
-  { "help", "", "list the commands", cmd_help },
+  { "help", "[COMMAND]", "list the commands, or show the options of one", cmd_help },
 };
 
 char *
@@ -796,11 +796,22 @@ cmd_help (ShellContext *ctx,
           int           argc,
           char        **argv)
 {
+  const GOptionEntry entries[] = { { NULL } };
   g_autofree char *text = NULL;
   int ret;
 
-  if ((ret = shell_check_operands ("help", argc, argv, NULL)) >= 0)
+  if ((ret = shell_parse_options ("help", "[COMMAND]", "List the commands, or show the options of COMMAND.",
+                                  entries, &argc, &argv)) >= 0)
     return ret;
+  if (argc > 2)
+    return shell_usage_error ("help: unexpected argument '%s'", argv[2]);
+  if (argc == 2)
+    {
+      char *help_argv[] = { argv[1], (char *) "--help", NULL };
+
+      /* The command's own --help (an unknown command is a usage error). */
+      return shell_run_command (ctx, 2, help_argv);
+    }
   text = shell_commands_help (ctx->in_shell);
   g_print ("%s", text);
   return SHELL_EXIT_OK;

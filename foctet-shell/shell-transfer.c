@@ -499,6 +499,16 @@ shell_cmd_receive (ShellContext *ctx,
           error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                        "interrupted; run it again to resume");
         }
+      /* A different file of the same name: --force replaces it (not a
+       * directory or a link in the way, also EXISTS). */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS) && !force &&
+          strstr (error->message, "differs from the file offered") != NULL)
+        {
+          g_autofree char *text = g_strdup_printf ("%s (--force replaces it)", error->message);
+
+          g_clear_error (&error);
+          error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, text);
+        }
       ret = shell_failure ("receive", error);
     }
   else if (!ctx->quiet)

@@ -176,7 +176,10 @@ test_usage_errors (void)
       "receive: cjeozblsvlatzdon6ufgqzn5r5gwrfitehsudamjt3in4hivskoq is a NodeId; give the ticket send printed" },
     { { "perf", "x", "--upload=lots" }, "lots" },
     { { "perf", "x", "--download=99999999999G" }, "perf: --download: '99999999999G' is too large a byte count" },
-    { { "help", "extra", NULL }, "unexpected argument 'extra'" },
+    { { "help", "extra", NULL }, "unknown command 'extra'" },
+    { { "help", "id", "extra" }, "help: unexpected argument 'extra'" },
+    { { "--identity=", "id", NULL }, "--identity: the path is empty" },
+    { { "--plugin-path=/nonexistent", "id", NULL }, "--plugin-path /nonexistent: not a directory" },
     { { "connect", "x", NULL }, "connect: a command of the interactive shell" },
     { { "streams", NULL }, "streams: a command of the interactive shell" },
     /* A malformed URI or address is a usage error, not a failure to
@@ -264,7 +267,7 @@ test_bare_node_id (void)
 static void
 test_help (void)
 {
-  const char *commands[] = { "id", "plugins", "serve", "ping", "perf", "peers" };
+  const char *commands[] = { "id", "plugins", "serve", "ping", "perf", "peers", "send", "receive", "help" };
   g_autofree char *out = NULL, *err = NULL;
 
   g_assert_cmpint (run_shell (NULL, &out, &err, "--help", NULL), ==, 0);
@@ -278,6 +281,14 @@ test_help (void)
       g_assert_cmpint (run_shell (NULL, &cmd_out, &cmd_err, commands[i], "--help", NULL), ==, 0);
       g_assert_nonnull (strstr (cmd_out, "Usage:"));
     }
+
+  /* help COMMAND is COMMAND --help. */
+  {
+    g_autofree char *cmd_out = NULL, *cmd_err = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &cmd_out, &cmd_err, "help", "ping", NULL), ==, 0);
+    g_assert_nonnull (strstr (cmd_out, "foctet-shell ping"));
+  }
 
   /* The shell's own commands: listed by its help only, their --help
    * anywhere. */
@@ -845,7 +856,7 @@ test_send_receive (void)
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (run_shell_env (env, &out, &err, "-q", "receive", ticket_text, "--output", output, NULL), ==, 1);
-  assert_one_line_error (err, "not overwriting");
+  assert_one_line_error (err, "not overwriting it (--force replaces it)");
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (run_shell_env (env, &out, &err, "-q", "receive", ticket_text, "--output", output, "--force",
