@@ -68,11 +68,25 @@ sender_emit_session_ended (FoctetTransferSender *self,
   g_signal_emit (self, signals[SIGNAL_SESSION_ENDED], 0, error);
 }
 
+static void serve_stop (FoctetTransferSender *self,
+                        GError               *error);
+
+/* The node dropped the handler: it shut down, or another took the
+ * protocol.  Serving cannot go on. */
 static void
-weak_ref_free (GWeakRef *ref)
+handler_dropped (GWeakRef *ref)
 {
+  g_autoptr(FoctetTransferSender) self = g_weak_ref_get (ref);
+
   g_weak_ref_clear (ref);
   g_free (ref);
+  if (self == NULL || !self->handler_set)
+    return;
+  self->handler_set = FALSE;
+  if (self->serve_task != NULL)
+    serve_stop (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                   "The node stopped serving %s (it shut down, or another handler took it)",
+                                   FOCTET_PROTOCOL_TRANSFER));
 }
 
 /* GObject */
@@ -282,7 +296,7 @@ prepared_cb (GObject      *source,
   ref = g_new0 (GWeakRef, 1);
   g_weak_ref_init (ref, self);
   foctet_node_set_protocol_handler (self->node, FOCTET_PROTOCOL_TRANSFER, sender_transfer_handler, ref,
-                                    (GDestroyNotify) weak_ref_free);
+                                    (GDestroyNotify) handler_dropped);
   self->handler_set = TRUE;
   g_debug ("Transfer: offering %u entries, %u files, %" G_GUINT64_FORMAT " bytes",
            foctet_transfer_manifest_get_n_entries (self->manifest), self->n_files,
@@ -492,15 +506,14 @@ foctet_transfer_sender_get_ticket (FoctetTransferSender *self)
   return g_steal_pointer (&ticket);
 }
 
-static gboolean
-serve_cancelled_cb (GCancellable *cancellable,
-                    gpointer      user_data)
+/* Serving ends with @error (owned), the session and the streams with it. */
+static void
+serve_stop (FoctetTransferSender *self,
+            GError               *error)
 {
-  FoctetTransferSender *self = user_data;
   g_autoptr(GTask) task = g_steal_pointer (&self->serve_task);
-  g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Cancelled");
 
-  g_clear_pointer (&self->serve_cancelled, g_source_unref);
+  foctet_source_clear (&self->serve_cancelled);
   sender_unset_handler (self);
   if (self->session != NULL)
     {
@@ -513,7 +526,20 @@ serve_cancelled_cb (GCancellable *cancellable,
   /* Streams not yet in a session. */
   while (self->streams->len > 0)
     stream_serve_end (g_ptr_array_index (self->streams, 0), FOCTET_CLOSE_CODE_GOING_AWAY);
-  g_task_return_error (task, g_steal_pointer (&error));
+  if (task != NULL)
+    g_task_return_error (task, error);
+  else
+    g_error_free (error);
+}
+
+static gboolean
+serve_cancelled_cb (GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  FoctetTransferSender *self = user_data;
+
+  g_clear_pointer (&self->serve_cancelled, g_source_unref);
+  serve_stop (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Cancelled"));
   return G_SOURCE_REMOVE;
 }
 

@@ -380,6 +380,27 @@ serve_done_cb (GObject      *source,
   *(gboolean *) user_data = TRUE;
 }
 
+/* A sender serving when its node shuts down: serving ends, with an
+ * error that says so, instead of waiting for ever. */
+static void
+test_serve_node_shutdown (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+
+  make_tree (fixture->source);
+  sender = prepare_tree_sender (fixture);
+  foctet_transfer_sender_serve_async (sender, NULL, foctet_test_store_result, &slot);
+  foctet_test_node_shutdown (fixture->sender_node, TIMEOUT);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_false (foctet_transfer_sender_serve_finish (sender, result, &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+}
+
 /* The whole tree over the fixture's transport. */
 static void
 test_tree (Fixture       *fixture,
@@ -2235,6 +2256,8 @@ main (int   argc,
   if (g_getenv ("FOCTET_RELAY") != NULL)
     g_test_add ("/transfer/tree/relay", Fixture, "relay", fixture_setup, test_tree, fixture_teardown);
   g_test_add ("/transfer/wrong-secret", Fixture, "quic", fixture_setup, test_wrong_secret, fixture_teardown);
+  g_test_add ("/transfer/serve-node-shutdown", Fixture, "tls", fixture_setup, test_serve_node_shutdown,
+              fixture_teardown);
   g_test_add ("/transfer/resume", Fixture, "tls", fixture_setup, test_resume, fixture_teardown);
   g_test_add ("/transfer/same-receiver-takes-over", Fixture, "tls", fixture_setup, test_same_receiver_takes_over,
               fixture_teardown);
