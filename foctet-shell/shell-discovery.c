@@ -40,6 +40,16 @@ shell_parse_target (const char  *text,
         return NULL;
       ticket = foctet_ticket_new (node_id);
     }
+  else if (g_ascii_strncasecmp (stripped, "foctet", 6) != 0)
+    {
+      /* No ticket's prefix: what is wrong with it as a NodeId says more
+       * (its length, a character) than that it is no ticket. */
+      g_autoptr(FoctetNodeId) node_id = foctet_node_id_parse (stripped, error);
+
+      g_assert (node_id == NULL);
+      g_prefix_error (error, "neither a ticket (which starts with “foctet”) nor a NodeId: ");
+      return NULL;
+    }
   else if ((ticket = foctet_ticket_parse (stripped, error)) == NULL)
     return NULL;
 

@@ -172,6 +172,8 @@ test_usage_errors (void)
     { { "id", "extra", NULL }, "extra" },
     { { "ping", NULL }, "missing TICKET" },
     { { "ping", "foctet-not-a-ticket", NULL }, "ping: bad ticket" },
+    { { "ping", "cjeozblsvlatzdon6ufgqzn5r5gwrfitehsudamjt3in4hivsko", NULL },
+      "nor a NodeId: NodeId must be 52 characters, got 51" },
     { { "receive", "cjeozblsvlatzdon6ufgqzn5r5gwrfitehsudamjt3in4hivskoq", NULL },
       "receive: cjeozblsvlatzdon6ufgqzn5r5gwrfitehsudamjt3in4hivskoq is a NodeId; give the ticket send printed" },
     { { "perf", "x", "--upload=lots" }, "lots" },
