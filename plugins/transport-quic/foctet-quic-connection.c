@@ -551,6 +551,9 @@ conn_remove_stream (QuicConnection *self,
   sendq_remove (self, s);
   s->in_table = FALSE;
   stream_drop_send_buffer (s);
+  /* The application may hold the stream longer than the connection
+   * lives: it must not keep a pointer to it. */
+  s->conn = NULL;
   foctet_channel_wake (s->channel, TRUE, TRUE);
   g_hash_table_remove (self->streams, GINT_TO_POINTER (s->id));
 }

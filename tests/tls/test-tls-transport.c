@@ -249,6 +249,22 @@ test_reset_writes (Fixture       *fixture,
     g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
   }
   g_assert_false (foctet_connection_is_closed (connection));
+  g_clear_error (&error);
+
+  /* The streams outlive their connection: using them then fails, and
+   * touches nothing of it (AddressSanitizer would see it). */
+  foctet_test_close_connection (connection, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
+  g_clear_object (&connection);
+  for (guint i = 0; i < 100 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+  g_assert_false (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (stream)), chunk, 16,
+                                             NULL, NULL, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  (void) g_pollable_output_stream_is_writable (G_POLLABLE_OUTPUT_STREAM (
+           g_io_stream_get_output_stream (G_IO_STREAM (stream))));
+  g_io_stream_close (G_IO_STREAM (stream), NULL, NULL);
+  g_io_stream_close (G_IO_STREAM (echo), NULL, NULL);
 }
 
 /* 64 MiB each way on one stream: only finishes in time if the receive
