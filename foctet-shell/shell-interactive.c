@@ -160,9 +160,10 @@ shell_interactive (ShellContext *ctx)
     while (!quit)
       {
         line = read_command_line ();
+        /* The line ends on the terminal, not in the results (stdout). */
         if (line == NULL && prompt_interrupted)
           {
-            g_print ("\n");
+            g_printerr ("\n");
             continue;
           }
         if (line == NULL)
@@ -173,7 +174,7 @@ shell_interactive (ShellContext *ctx)
         free (line);
       }
     if (!quit)
-      g_print ("\n");
+      g_printerr ("\n");
 
     g_mkdir_with_parents (history_dir, 0700);
     stifle_history (1000);

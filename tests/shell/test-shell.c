@@ -1556,6 +1556,28 @@ test_receive_progress (void)
  * input): the same commands, the same output. */
 /* Ctrl-C (SIGINT) at the interactive prompt gives a fresh prompt, as in
  * other shells, rather than ending the shell. */
+/* The interactive shell on a pipe: stdout holds the results only (the
+ * line end after the last prompt goes to stderr). */
+static void
+test_interactive_stdout (void)
+{
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autofree char *key = g_build_filename (tmpdir, "prompt-key", NULL);
+  g_autoptr(GSubprocess) shell = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+
+  shell = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"), "--identity", key,
+                                       "--interactive", NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (shell, "id\n", NULL, &out, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (strlen (out), ==, 53);
+  g_assert_cmpint (out[52], ==, '\n');
+}
+
 static void
 test_interrupt_at_prompt (void)
 {
@@ -2210,6 +2232,7 @@ main (int   argc,
   g_test_add_func ("/shell/serve-incoming-failures-bounded", test_serve_incoming_failures_bounded);
   g_test_add_func ("/shell/serve-inbox-from", test_serve_inbox_from);
   g_test_add_func ("/shell/push-killed", test_push_killed);
+  g_test_add_func ("/shell/interactive-stdout", test_interactive_stdout);
   ret = g_test_run ();
 
   foctet_test_remove_tree (tmpdir);
