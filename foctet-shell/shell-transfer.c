@@ -469,6 +469,16 @@ shell_cmd_receive (ShellContext *ctx,
                                   "the transfer's secret", stripped);
       return shell_usage_error ("receive: bad ticket: %s", error->message);
     }
+  {
+    /* A ticket without a transfer offer (docs/protocol.md: entry type
+     * 0x80), such as serve's, is a wrong argument, known before anything
+     * is dialed. */
+    g_autoptr(GBytes) offer = foctet_ticket_get_app_data (ticket, 0x80);
+
+    if (offer == NULL)
+      return shell_usage_error ("receive: the ticket offers no files (it has no transfer offer); give the "
+                                "ticket send printed");
+  }
 
   node = shell_make_node (ctx, &ret);
   if (node == NULL)

@@ -179,6 +179,9 @@ test_usage_errors (void)
     { { "perf", "x", "--upload=lots" }, "lots" },
     { { "perf", "x", "--download=99999999999G" }, "perf: --download: '99999999999G' is too large a byte count" },
     { { "help", "extra", NULL }, "unknown command 'extra'" },
+    /* serve's ticket for this NodeId: no transfer offer in it. */
+    { { "receive", "foctetaefq4xosih7knllhwh35iq3qophvta6vwlov5c652hpanui4etglsaqpgezdolrqfyyc4mj2gm2dqnrr", NULL },
+      "receive: the ticket offers no files" },
     { { "help", "id", "extra" }, "help: unexpected argument 'extra'" },
     { { "--identity=", "id", NULL }, "--identity: the path is empty" },
     { { "--plugin-path=/nonexistent", "id", NULL }, "--plugin-path /nonexistent: not a directory" },
