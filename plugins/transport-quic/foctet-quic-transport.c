@@ -1173,6 +1173,16 @@ quic_transport_connection_ready (QuicTransport  *self,
   g_object_unref (task);
 }
 
+typedef struct {
+  char *address;
+  guint16 port;
+  FoctetNodeId *expected;
+  GList *next;                       /* GInetAddress: a hostname's other addresses, to try in turn */
+} DialData;
+
+static void dial_start (GTask        *task,
+                        GInetAddress *inet);
+
 void
 quic_transport_connection_failed (QuicTransport  *self,
                                   QuicConnection *connection,
@@ -1205,6 +1215,20 @@ quic_transport_connection_failed (QuicTransport  *self,
                             GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (task), "foctet-cancel-id")));
   if (g_task_get_cancellable (task) != NULL && g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     g_task_return_error_if_cancelled (task);
+  else if (((DialData *) g_task_get_task_data (task))->next != NULL &&
+           (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE) ||
+            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)))
+    {
+      DialData *data = g_task_get_task_data (task);
+      GList *first = data->next;
+      g_autoptr(GInetAddress) inet = first->data;
+
+      g_debug ("quic/%s: %s; trying the next address", data->address, error->message);
+      data->next = g_list_delete_link (data->next, first);
+      dial_start (task, inet);   /* takes the task's reference */
+      g_object_unref (connection);
+      return;
+    }
   else
     g_task_return_error (task, g_error_copy (error));
   g_object_unref (task);
@@ -1390,17 +1414,12 @@ route_local_address (QuicEndpoint          *endpoint,
   return FALSE;
 }
 
-typedef struct {
-  char *address;
-  guint16 port;
-  FoctetNodeId *expected;
-} DialData;
-
 static void
 dial_data_free (DialData *data)
 {
   g_free (data->address);
   g_clear_pointer (&data->expected, foctet_node_id_free);
+  g_list_free_full (data->next, g_object_unref);
   g_free (data);
 }
 
@@ -1512,6 +1531,10 @@ dial_resolved_cb (GObject      *source,
       g_object_unref (task);
       return;
     }
+  /* The first address; the others if it has no listener or does not
+   * answer (quic_transport_connection_failed ()), as tls's connect tries
+   * every address of a name. */
+  data->next = g_list_copy_deep (addresses->next, (GCopyFunc) g_object_ref, NULL);
   dial_start (task, addresses->data);
   g_resolver_free_addresses (addresses);
 }

@@ -267,6 +267,22 @@ test_reset_writes (Fixture       *fixture,
   g_io_stream_close (G_IO_STREAM (echo), NULL, NULL);
 }
 
+/* A hostname with several addresses: each is tried until one answers.
+ * "localhost" resolves to ::1 first here, where nothing listens (the
+ * listener is on 127.0.0.1 only). */
+static void
+test_hostname_addresses (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  const char *port = strrchr (fixture->server_address, ':') + 1;
+  g_autofree char *uri = g_strdup_printf ("%s/localhost:%s", transport_name, port);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = dial (fixture, foctet_node_get_node_id (fixture->server), uri, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (foctet_connection_get_remote_address (connection), ==, fixture->server_address);
+}
+
 /* 64 MiB each way on one stream: only finishes in time if the receive
  * window grows past its first 256 KiB. */
 static void
@@ -1670,6 +1686,7 @@ main (int   argc,
   ADD ("many-streams", NULL, test_many_streams);
   ADD ("reset", NULL, test_reset);
   ADD ("reset-writes", NULL, test_reset_writes);
+  ADD ("hostname-addresses", NULL, test_hostname_addresses);
   ADD ("bad-header-refused", NULL, test_bad_header_refused);
   ADD ("wildcard-ipv6-only", NULL, test_wildcard_ipv6_only);
   ADD ("large-transfer", NULL, test_large_transfer);
