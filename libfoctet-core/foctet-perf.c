@@ -181,6 +181,23 @@ perf_run_free (PerfRun *run)
 
 static void perf_download (GTask *task);
 
+/* Ends @task's run with @error (owned): its stream is reset and let go
+ * at once, not when the caller drops the result (the shell's streams
+ * listed a finished perf stream until the next perf). */
+static void
+perf_run_return_error (GTask  *task,
+                       GError *error)
+{
+  PerfRun *run = g_task_get_task_data (task);
+
+  if (run->stream != NULL)
+    {
+      foctet_stream_reset (run->stream, FOCTET_CLOSE_CODE_NO_ERROR);
+      g_clear_object (&run->stream);
+    }
+  g_task_return_error (task, error);
+}
+
 static void
 perf_download_cb (GObject      *source,
                   GAsyncResult *result,
@@ -194,7 +211,7 @@ perf_download_cb (GObject      *source,
   n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
   if (n < 0)
     {
-      g_task_return_error (task, error);
+      perf_run_return_error (task, error);
       return;
     }
   if (n > 0)
@@ -205,9 +222,9 @@ perf_download_cb (GObject      *source,
       run->result.download_bytes += n;
       if (run->result.download_bytes > run->download_wanted)
         {
-          g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                                   "Peer sent more than the %" G_GUINT64_FORMAT
-                                   " bytes asked for", run->download_wanted);
+          perf_run_return_error (task, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                    "Peer sent more than the %" G_GUINT64_FORMAT
+                                                    " bytes asked for", run->download_wanted));
           return;
         }
       perf_download (g_steal_pointer (&task));
@@ -216,10 +233,10 @@ perf_download_cb (GObject      *source,
 
   if (run->result.download_bytes != run->download_wanted)
     {
-      g_task_return_new_error (task, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                               "Peer sent %" G_GUINT64_FORMAT " of the %" G_GUINT64_FORMAT
-                               " bytes asked for", run->result.download_bytes,
-                               run->download_wanted);
+      perf_run_return_error (task, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                                "Peer sent %" G_GUINT64_FORMAT " of the %" G_GUINT64_FORMAT
+                                                " bytes asked for", run->result.download_bytes,
+                                                run->download_wanted));
       return;
     }
 
@@ -228,6 +245,7 @@ perf_download_cb (GObject      *source,
   run->result.upload_seconds = (run->result.first_byte_at - run->result.started_at) / (double) G_USEC_PER_SEC;
   run->result.download_seconds = (run->result.ended_at - run->result.first_byte_at) / (double) G_USEC_PER_SEC;
   g_io_stream_close_async (G_IO_STREAM (run->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_clear_object (&run->stream);
   g_task_return_pointer (task, foctet_perf_result_copy (&run->result),
                          (GDestroyNotify) foctet_perf_result_free);
 }
@@ -252,7 +270,7 @@ perf_close_write_cb (GObject      *source,
 
   if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, &error))
     {
-      g_task_return_error (task, error);
+      perf_run_return_error (task, error);
       return;
     }
   perf_download (g_steal_pointer (&task));
@@ -273,7 +291,7 @@ perf_upload_cb (GObject      *source,
   n = g_output_stream_write_finish (G_OUTPUT_STREAM (source), result, &error);
   if (n < 0)
     {
-      g_task_return_error (task, error);
+      perf_run_return_error (task, error);
       g_object_unref (task);
       return;
     }
@@ -309,7 +327,7 @@ perf_request_cb (GObject      *source,
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
     {
-      g_task_return_error (task, error);
+      perf_run_return_error (task, error);
       g_object_unref (task);
       return;
     }
@@ -329,7 +347,7 @@ perf_open_cb (GObject      *source,
   run->stream = foctet_connection_open_stream_finish (FOCTET_CONNECTION (source), result, &error);
   if (run->stream == NULL)
     {
-      g_task_return_error (task, error);
+      perf_run_return_error (task, error);
       g_object_unref (task);
       return;
     }

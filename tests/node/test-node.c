@@ -741,6 +741,25 @@ test_ping_cancelled (Fixture       *fixture,
   g_assert_cmpuint (cancelled, >, 0);
 }
 
+/* A finished perf run lets go of its stream at once, not when the caller
+ * drops the result (the shell's streams listed it until the next perf). */
+static void
+test_perf_stream_released (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(FoctetPerfResult) perf = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+
+  foctet_perf_run_async (fixture->connection, 1000, 2000, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  perf = foctet_perf_run_finish (result, &error);
+  g_assert_no_error (error);
+  /* The result is still held here. */
+  g_ptr_array_unref (wait_streams (fixture->connection, 0));
+}
+
 /* What a handler that removes itself sees. */
 typedef struct {
   FoctetStream *stream;
@@ -848,6 +867,7 @@ main (int   argc,
   ADD ("/node/handler-lifetime", test_handler_lifetime);
   ADD ("/node/cancelled-leave-nothing", test_cancelled_leave_nothing);
   ADD ("/node/ping-cancelled", test_ping_cancelled);
+  ADD ("/node/perf-stream-released", test_perf_stream_released);
 #undef ADD
 
   return g_test_run ();
