@@ -258,8 +258,10 @@ test_out_of_descriptors (Fixture       *fixture,
   g_test_assert_expected_messages ();
   g_test_message ("1.5 s out of descriptors: %.3f s of CPU", cpu);
   g_assert_cmpuint (fixture->accepted->len, ==, 0);
-  /* Spinning takes all of the 1.5 s; waiting, next to nothing. */
-  g_assert_cmpfloat (cpu, <, 0.3);
+  /* Spinning takes all of the 1.5 s; waiting, next to nothing — up to a
+   * third of a second on a loaded machine (0.32 s once in CI, with other
+   * suites running beside it), so half of it is the line. */
+  g_assert_cmpfloat (cpu, <, 0.75);
 
   /* Descriptors again: every connection that waited is accepted, within
    * the longest pause (1 s). */
