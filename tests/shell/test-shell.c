@@ -1028,6 +1028,28 @@ bytes_fetched (const char *err)
   return g_ascii_strtoull (start, NULL, 10);
 }
 
+/* Every file of @src (flat, as make_kill_tree () makes it) is in
+ * @received with the same bytes. */
+static void
+assert_same_files (const char *src,
+                   const char *received)
+{
+  g_autoptr(GDir) dir = g_dir_open (src, 0, NULL);
+  const char *name;
+
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *a = g_build_filename (src, name, NULL);
+      g_autofree char *b = g_build_filename (received, name, NULL);
+      g_autofree char *ca = NULL, *cb = NULL;
+      gsize la = 0, lb = 0;
+
+      g_assert_true (g_file_get_contents (a, &ca, &la, NULL));
+      g_assert_true (g_file_get_contents (b, &cb, &lb, NULL));
+      g_assert_cmpmem (ca, la, cb, lb);
+    }
+}
+
 static void
 resume_and_check (const char *path,
                   const char *ticket_text,
@@ -1046,22 +1068,7 @@ resume_and_check (const char *path,
                   G_GUINT64_FORMAT, present, total, fetched);
   g_assert_cmpuint (fetched, ==, total - present);
   g_assert_cmpuint (bytes_present (received), ==, total);
-  {
-    g_autoptr(GDir) dir = g_dir_open (src, 0, NULL);
-    const char *name;
-
-    while ((name = g_dir_read_name (dir)) != NULL)
-      {
-        g_autofree char *a = g_build_filename (src, name, NULL);
-        g_autofree char *b = g_build_filename (received, name, NULL);
-        g_autofree char *ca = NULL, *cb = NULL;
-        gsize la = 0, lb = 0;
-
-        g_assert_true (g_file_get_contents (a, &ca, &la, NULL));
-        g_assert_true (g_file_get_contents (b, &cb, &lb, NULL));
-        g_assert_cmpmem (ca, la, cb, lb);
-      }
-  }
+  assert_same_files (src, received);
 }
 
 static void
@@ -2133,22 +2140,7 @@ test_push_killed (void)
   g_assert_nonnull (strstr (err, "the node has everything"));
   g_assert_cmpuint (bytes_present (received), ==, total_size (src));
   g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
-  {
-    g_autoptr(GDir) dir = g_dir_open (src, 0, NULL);
-    const char *name;
-
-    while ((name = g_dir_read_name (dir)) != NULL)
-      {
-        g_autofree char *a = g_build_filename (src, name, NULL);
-        g_autofree char *b = g_build_filename (received, name, NULL);
-        g_autofree char *ca = NULL, *cb = NULL;
-        gsize la = 0, lb = 0;
-
-        g_assert_true (g_file_get_contents (a, &ca, &la, NULL));
-        g_assert_true (g_file_get_contents (b, &cb, &lb, NULL));
-        g_assert_cmpmem (ca, la, cb, lb);
-      }
-  }
+  assert_same_files (src, received);
   g_subprocess_send_signal (server, SIGTERM);
   wait_exit (server, 0);
 }
