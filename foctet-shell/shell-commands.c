@@ -367,14 +367,38 @@ shell_check_uri (const char *command,
          shell_check_address (command, option, transport, slash + 1, status);
 }
 
+static void
+listener_lost_cb (FoctetNode      *node,
+                  FoctetTransport *transport,
+                  const char      *address,
+                  const GError    *error,
+                  gpointer         user_data)
+{
+  g_printerr ("not listening on %s/%s any more: %s (trying again)\n", foctet_transport_get_name (transport),
+              address, error->message);
+}
+
+static void
+listener_restored_cb (FoctetNode      *node,
+                      FoctetTransport *transport,
+                      const char      *address,
+                      gpointer         user_data)
+{
+  g_printerr ("listening on %s/%s again\n", foctet_transport_get_name (transport), address);
+}
+
 /* "listening on URI" on stderr for each of @bound, the URIs @node
- * listens on.  A transport without a ticket address kind (one of a
- * third party: PROTOCOL §6 has entries for quic, tls and relay only) is
- * not in the ticket, which the line says, with how to reach it. */
+ * listens on, and from then on a line when one of them stops working
+ * (a relay went away) and when it works again.  A transport without a
+ * ticket address kind (one of a third party: PROTOCOL §6 has entries for
+ * quic, tls and relay only) is not in the ticket, which the line says,
+ * with how to reach it. */
 void
 shell_print_listening (FoctetNode *node,
                        GPtrArray  *bound)
 {
+  g_signal_connect (node, "listener-lost", G_CALLBACK (listener_lost_cb), NULL);
+  g_signal_connect (node, "listener-restored", G_CALLBACK (listener_restored_cb), NULL);
   for (guint i = 0; i < bound->len; i++)
     {
       const char *uri = g_ptr_array_index (bound, i);

@@ -74,6 +74,8 @@ enum {
   SIGNAL_INCOMING_CONNECTION,
   SIGNAL_INCOMING_FAILED,
   SIGNAL_CONNECTION_CLOSED,
+  SIGNAL_LISTENER_LOST,
+  SIGNAL_LISTENER_RESTORED,
   N_SIGNALS
 };
 
@@ -314,6 +316,33 @@ foctet_node_class_init (FoctetNodeClass *klass)
   signals[SIGNAL_CONNECTION_CLOSED] =
     g_signal_new ("connection-closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 2, FOCTET_TYPE_CONNECTION, G_TYPE_ERROR);
+  /**
+   * FoctetNode::listener-lost:
+   * @self: the node
+   * @transport: the transport that listens there
+   * @address: what is listened on (for a relay, the relay's "host:port")
+   * @error: why it stopped working
+   *
+   * Emitted when one of the node's listeners that depends on another
+   * host stopped working, such as a reservation at a relay that went
+   * away (see [signal@Foctet.Transport::listener-lost]).  The transport
+   * keeps trying to restore it;
+   * [signal@Foctet.Node::listener-restored] says when it did.
+   */
+  signals[SIGNAL_LISTENER_LOST] =
+    g_signal_new ("listener-lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, FOCTET_TYPE_TRANSPORT, G_TYPE_STRING, G_TYPE_ERROR);
+  /**
+   * FoctetNode::listener-restored:
+   * @self: the node
+   * @transport: the transport that listens there
+   * @address: what is listened on, as in [signal@Foctet.Node::listener-lost]
+   *
+   * Emitted when a listener reported lost works again.
+   */
+  signals[SIGNAL_LISTENER_RESTORED] =
+    g_signal_new ("listener-restored", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, FOCTET_TYPE_TRANSPORT, G_TYPE_STRING);
 }
 
 static void
@@ -626,6 +655,30 @@ transport_incoming_failed_cb (FoctetTransport *transport,
   g_signal_emit (self, signals[SIGNAL_INCOMING_FAILED], 0, transport, remote_address, error);
 }
 
+static void
+transport_listener_lost_cb (FoctetTransport *transport,
+                            const char      *address,
+                            const GError    *error,
+                            gpointer         user_data)
+{
+  FoctetNode *self = user_data;
+
+  g_debug ("Listening on %s/%s stopped working: %s", foctet_transport_get_name (transport), address,
+           error->message);
+  g_signal_emit (self, signals[SIGNAL_LISTENER_LOST], 0, transport, address, error);
+}
+
+static void
+transport_listener_restored_cb (FoctetTransport *transport,
+                                const char      *address,
+                                gpointer         user_data)
+{
+  FoctetNode *self = user_data;
+
+  g_debug ("Listening on %s/%s works again", foctet_transport_get_name (transport), address);
+  g_signal_emit (self, signals[SIGNAL_LISTENER_RESTORED], 0, transport, address);
+}
+
 /* Transports */
 
 /**
@@ -665,6 +718,8 @@ foctet_node_add_transport (FoctetNode      *self,
     }
   g_signal_connect (transport, "incoming", G_CALLBACK (transport_incoming_cb), self);
   g_signal_connect (transport, "incoming-failed", G_CALLBACK (transport_incoming_failed_cb), self);
+  g_signal_connect (transport, "listener-lost", G_CALLBACK (transport_listener_lost_cb), self);
+  g_signal_connect (transport, "listener-restored", G_CALLBACK (transport_listener_restored_cb), self);
   if (g_object_class_find_property (G_OBJECT_GET_CLASS (transport), OBSERVED_ADDRESSES) != NULL)
     g_signal_connect (transport, "notify::" OBSERVED_ADDRESSES, G_CALLBACK (transport_observed_cb), self);
   g_hash_table_replace (self->transports, g_strdup (name), g_object_ref (transport));

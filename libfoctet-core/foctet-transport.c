@@ -34,6 +34,8 @@
 enum {
   SIGNAL_INCOMING,
   SIGNAL_INCOMING_FAILED,
+  SIGNAL_LISTENER_LOST,
+  SIGNAL_LISTENER_RESTORED,
   N_SIGNALS
 };
 
@@ -77,6 +79,37 @@ foctet_transport_default_init (FoctetTransportInterface *iface)
   signals[SIGNAL_INCOMING_FAILED] =
     g_signal_new ("incoming-failed", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_ERROR);
+
+  /**
+   * FoctetTransport::listener-lost:
+   * @self: the transport
+   * @address: the address listened on, as given to
+   *   [method@Foctet.Transport.listen_async] (for a relay, the relay's
+   *   "host:port")
+   * @error: why it stopped working
+   *
+   * Emitted when a listener that depends on another host, such as a
+   * reservation at a relay, stopped working after it had been set up:
+   * peers cannot reach the node that way until
+   * [signal@Foctet.Transport::listener-restored] is emitted for it.  The
+   * transport keeps trying to restore it, with a growing delay between
+   * tries; it is emitted once per outage, not for each failed try.
+   */
+  signals[SIGNAL_LISTENER_LOST] =
+    g_signal_new ("listener-lost", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_ERROR);
+
+  /**
+   * FoctetTransport::listener-restored:
+   * @self: the transport
+   * @address: the address listened on, as in
+   *   [signal@Foctet.Transport::listener-lost]
+   *
+   * Emitted when a listener reported lost works again.
+   */
+  signals[SIGNAL_LISTENER_RESTORED] =
+    g_signal_new ("listener-restored", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 }
 
 /**
@@ -357,6 +390,44 @@ foctet_transport_emit_incoming_failed (FoctetTransport *self,
   g_return_if_fail (error != NULL);
 
   g_signal_emit (self, signals[SIGNAL_INCOMING_FAILED], 0, remote_address, error);
+}
+
+/**
+ * foctet_transport_emit_listener_lost:
+ * @self: a [iface@Foctet.Transport]
+ * @address: the address listened on
+ * @error: why the listener stopped working
+ *
+ * For implementations: reports that a listener stopped working and is
+ * being restored (see [signal@Foctet.Transport::listener-lost]).
+ */
+void
+foctet_transport_emit_listener_lost (FoctetTransport *self,
+                                     const char      *address,
+                                     const GError    *error)
+{
+  g_return_if_fail (FOCTET_IS_TRANSPORT (self));
+  g_return_if_fail (address != NULL);
+  g_return_if_fail (error != NULL);
+
+  g_signal_emit (self, signals[SIGNAL_LISTENER_LOST], 0, address, error);
+}
+
+/**
+ * foctet_transport_emit_listener_restored:
+ * @self: a [iface@Foctet.Transport]
+ * @address: the address listened on
+ *
+ * For implementations: reports that a listener reported lost works again.
+ */
+void
+foctet_transport_emit_listener_restored (FoctetTransport *self,
+                                         const char      *address)
+{
+  g_return_if_fail (FOCTET_IS_TRANSPORT (self));
+  g_return_if_fail (address != NULL);
+
+  g_signal_emit (self, signals[SIGNAL_LISTENER_RESTORED], 0, address);
 }
 
 /**

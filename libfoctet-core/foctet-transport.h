@@ -114,6 +114,13 @@ FOCTET_AVAILABLE_IN_ALL
 void foctet_transport_emit_incoming_failed (FoctetTransport *self,
                                             const char      *remote_address,
                                             const GError    *error);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_transport_emit_listener_lost (FoctetTransport *self,
+                                          const char      *address,
+                                          const GError    *error);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_transport_emit_listener_restored (FoctetTransport *self,
+                                              const char      *address);
 
 FOCTET_AVAILABLE_IN_ALL
 char *foctet_socket_address_to_string (GSocketAddress *address);

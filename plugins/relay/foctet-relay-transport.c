@@ -85,6 +85,7 @@ typedef struct {
   gboolean reserve_opening;
   FoctetStream *reserve_stream;
   gboolean reserved;
+  gboolean lost;                      /* reserved once, not now: listener-lost was emitted */
   char *observed;                     /* our address as the relay sees it */
   GSource *renew;
   GSource *retry;
@@ -276,6 +277,8 @@ static void
 link_reservation_lost (Link   *link,
                        GError *error)
 {
+  gboolean was_reserved = link->reserved;
+
   g_debug ("Relay %s: no reservation: %s", link->address, error->message);
   link_forget_reservation (link);
   if (link->listen_task != NULL)
@@ -292,8 +295,16 @@ link_reservation_lost (Link   *link,
       link_release_if_unused (link);
       return;
     }
-  g_error_free (error);
   link_schedule_retry (link);
+  /* Once per outage: the tries that follow fail quietly. */
+  if (was_reserved && !link->lost && link->transport != NULL)
+    {
+      g_autoptr(FoctetTransport) transport = g_object_ref (FOCTET_TRANSPORT (link->transport));
+
+      link->lost = TRUE;
+      foctet_transport_emit_listener_lost (transport, link->address, error);
+    }
+  g_error_free (error);
 }
 
 static void
@@ -931,6 +942,13 @@ reserve_reply_cb (GObject      *source,
 
       g_task_return_pointer (task, g_strdup (link->address), g_free);
       g_object_unref (task);
+    }
+  else if (link->lost && link->transport != NULL)
+    {
+      g_autoptr(FoctetTransport) transport = g_object_ref (FOCTET_TRANSPORT (link->transport));
+
+      link->lost = FALSE;
+      foctet_transport_emit_listener_restored (transport, link->address);
     }
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <foctet.h>
+#include <glib/gstdio.h>
 
 #include "foctet-relay-message.h"
 #include "test-echo.h"
@@ -571,8 +572,46 @@ count_cb (guint *count)
   (*count)++;
 }
 
+typedef struct {
+  guint lost;
+  guint restored;
+  char *address;                        /* of the last signal */
+  GError *error;                        /* of the first listener-lost */
+} ListenerEvents;
+
+static void
+listener_lost_cb (FoctetNode      *node,
+                  FoctetTransport *transport,
+                  const char      *address,
+                  const GError    *error,
+                  ListenerEvents  *events)
+{
+  g_assert_cmpstr (foctet_transport_get_name (transport), ==, "relay");
+  g_assert_nonnull (error);
+  events->lost++;
+  g_free (events->address);
+  events->address = g_strdup (address);
+  if (events->error == NULL)
+    events->error = g_error_copy (error);
+}
+
+static void
+listener_restored_cb (FoctetNode      *node,
+                      FoctetTransport *transport,
+                      const char      *address,
+                      ListenerEvents  *events)
+{
+  g_assert_cmpstr (foctet_transport_get_name (transport), ==, "relay");
+  g_assert_cmpuint (events->restored, <, events->lost);
+  events->restored++;
+  g_free (events->address);
+  events->address = g_strdup (address);
+}
+
 /* The relay dies and comes back on the same port: the server reserves
- * again by itself, and dials work again. */
+ * again by itself, and dials work again.  The node says once that its
+ * listener at the relay was lost, however many tries fail meanwhile,
+ * and once that it was restored. */
 static void
 test_restart (Fixture       *fixture,
               gconstpointer  data)
@@ -580,12 +619,31 @@ test_restart (Fixture       *fixture,
   g_autofree char *address = g_strdup (fixture->relay_address);
   g_autoptr(FoctetConnection) connection = NULL;
   g_autoptr(GError) error = NULL;
+  ListenerEvents events = { 0 };
   gint64 start, deadline;
   guint notified = 0;
 
   /* The node tells when its reflexive address goes and comes back. */
   g_signal_connect_swapped (fixture->server, "notify::observed-addresses", G_CALLBACK (count_cb), &notified);
+  g_signal_connect (fixture->server, "listener-lost", G_CALLBACK (listener_lost_cb), &events);
+  g_signal_connect (fixture->server, "listener-restored", G_CALLBACK (listener_restored_cb), &events);
   stop_relay (fixture, SIGKILL);
+
+  /* Down for a while: several tries fail (the backoff starts small), one
+   * listener-lost says so. */
+  deadline = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+  while (events.lost == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      spin (10);
+    }
+  g_assert_cmpstr (events.address, ==, address);
+  g_assert_error (events.error, FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED);
+  g_test_message ("listener lost: %s", events.error->message);
+  g_assert_true (strstr (events.error->message, address) != NULL);
+  spin (1500);
+  g_assert_cmpuint (events.lost, ==, 1);
+  g_assert_cmpuint (events.restored, ==, 0);
   start_relay (fixture, address, NULL);
   g_assert_cmpstr (fixture->relay_address, ==, address);
 
@@ -605,7 +663,97 @@ test_restart (Fixture       *fixture,
   g_test_message ("reachable again after %.1f s", (g_get_monotonic_time () - start) / 1e6);
   g_assert_cmpuint (notified, >=, 2);
   g_signal_handlers_disconnect_by_func (fixture->server, count_cb, &notified);
+  while (events.restored == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      spin (10);
+    }
+  g_assert_cmpuint (events.lost, ==, 1);
+  g_assert_cmpuint (events.restored, ==, 1);
+  g_assert_cmpstr (events.address, ==, address);
+  g_signal_handlers_disconnect_by_data (fixture->server, &events);
+  g_free (events.address);
+  g_clear_error (&events.error);
   g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "relay");
+}
+
+/* Reads @in's lines until one starts with @prefix; returns it. */
+static char *
+read_line_starting (GDataInputStream *in,
+                    const char       *prefix)
+{
+  for (guint i = 0; i < 100; i++)
+    {
+      char *line = read_line (in);
+
+      g_assert_nonnull (line);
+      g_test_message ("shell: %s", line);
+      if (g_str_has_prefix (line, prefix))
+        return line;
+      g_free (line);
+    }
+  g_assert_not_reached ();
+}
+
+/* foctet-shell serve says when its listener at the relay stops working
+ * and when it works again. */
+static void
+test_shell_relay_lost (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autofree char *address = g_strdup (fixture->relay_address);
+  g_autofree char *uri = g_strconcat ("relay/", address, NULL);
+  g_autofree char *dir = g_dir_make_tmp ("foctet-test-relay-XXXXXX", NULL);
+  g_autofree char *identity = g_build_filename (dir, "node.key", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) shell = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *line = NULL;
+  GAsyncResult *slot = NULL;
+
+  g_assert_nonnull (dir);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  shell = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"), "--identity", identity,
+                                       "serve", "--listen", uri, "--no-mdns", NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (shell));
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (shell));
+  ticket = read_line (out);
+  g_assert_nonnull (ticket);
+  expected = g_strdup_printf ("listening on %s", uri);
+  line = read_line_starting (err, expected);
+  g_assert_cmpstr (line, ==, expected);
+  g_clear_pointer (&line, g_free);
+
+  stop_relay (fixture, SIGKILL);
+  g_free (expected);
+  expected = g_strdup_printf ("not listening on %s any more: ", uri);
+  line = read_line_starting (err, expected);
+  g_assert_true (g_str_has_suffix (line, " (trying again)"));
+  g_assert_nonnull (strstr (line + strlen (expected), address));
+  g_clear_pointer (&line, g_free);
+
+  start_relay (fixture, address, NULL);
+  g_assert_cmpstr (fixture->relay_address, ==, address);
+  g_free (expected);
+  expected = g_strdup_printf ("listening on %s again", uri);
+  line = read_line_starting (err, expected);
+  g_assert_cmpstr (line, ==, expected);
+
+  g_subprocess_send_signal (shell, SIGTERM);
+  g_subprocess_wait_async (shell, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_true (g_subprocess_wait_finish (shell, result, NULL));
+  g_assert_true (g_subprocess_get_if_exited (shell));
+  g_assert_cmpint (g_subprocess_get_exit_status (shell), ==, 0);
+  g_unlink (identity);
+  g_rmdir (dir);
 }
 
 
@@ -2406,6 +2554,7 @@ main (int   argc,
   g_test_add ("/relay/first-request-timeout", Fixture, first_request_options, fixture_setup,
               test_first_request_timeout, fixture_teardown);
   g_test_add ("/relay/restart", Fixture, NULL, fixture_setup, test_restart, fixture_teardown);
+  g_test_add ("/relay/shell-relay-lost", Fixture, NULL, fixture_setup, test_shell_relay_lost, fixture_teardown);
   g_test_add ("/relay/bad-clients", Fixture, NULL, fixture_setup, test_bad_clients, fixture_teardown);
   g_test_add ("/relay/rate", Fixture, rate_options, fixture_setup, test_rate, fixture_teardown);
   g_test_add ("/relay/rate-per-client", Fixture, client_rate_options, fixture_setup, test_rate_per_client,
