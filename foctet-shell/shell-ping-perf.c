@@ -302,11 +302,16 @@ perf_done_cb (GObject      *source,
   runs->done = --runs->pending == 0;
 }
 
-static double
+/* "X.XX Gbit/s"; "n/a Gbit/s" for bytes that came too fast to time (a
+ * download that arrived in one read: the phase is timed from its first
+ * byte to its last). */
+static char *
 gbits (guint64 bytes,
        double  seconds)
 {
-  return seconds > 0 ? bytes * 8.0 / seconds / 1e9 : 0.0;
+  if (seconds > 0)
+    return g_strdup_printf ("%.2f Gbit/s", bytes * 8.0 / seconds / 1e9);
+  return g_strdup (bytes == 0 ? "0.00 Gbit/s" : "n/a Gbit/s");
 }
 
 int
@@ -399,9 +404,19 @@ shell_cmd_perf (ShellContext *ctx,
              runs.total.download_bytes, runs.total.upload_seconds, runs.total.download_seconds,
              handshake);
   else
-    g_print ("upload %.2f Gbit/s download %.2f Gbit/s\n",
-             gbits (runs.total.upload_bytes, runs.total.upload_seconds),
-             gbits (runs.total.download_bytes, runs.total.download_seconds));
+    {
+      g_autofree char *up = gbits (runs.total.upload_bytes, runs.total.upload_seconds);
+      g_autofree char *down = gbits (runs.total.download_bytes, runs.total.download_seconds);
+
+      g_print ("upload %s download %s\n", up, down);
+      if (runs.total.download_bytes > 0 && runs.total.download_seconds <= 0 && !ctx->quiet)
+        {
+          g_autofree char *size = g_format_size_full (runs.total.download_bytes, G_FORMAT_SIZE_IEC_UNITS);
+
+          g_printerr ("foctet-shell: perf: the download (%s) arrived in one read, too fast to time: ask for "
+                      "more with --download\n", size);
+        }
+    }
 
 out_node:
   release_dial_node (ctx, node);

@@ -445,6 +445,17 @@ test_serve_ping_perf (void)
                                          perf_out, 0, 0));
   }
 
+  {
+    /* A byte comes in one read: no time to divide by, and no 0.00. */
+    g_autofree char *perf_out = NULL, *perf_err = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &perf_out, &perf_err, "perf", ticket_text, "--upload", "0",
+                                "--download", "1", "--address", uri, NULL), ==, 0);
+    g_assert_cmpstr (perf_out, ==, "upload 0.00 Gbit/s download n/a Gbit/s\n");
+    g_assert_cmpstr (perf_err, ==, "foctet-shell: perf: the download (1 byte) arrived in one read, too fast to "
+                     "time: ask for more with --download\n");
+  }
+
   /* The shell's connect keeps a connection that ping then uses: this
    * ticket has no address a loaded transport can dial (see below), so a
    * ping of its own would fail.  streams lists it, before and after. */
