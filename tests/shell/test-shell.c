@@ -446,6 +446,16 @@ test_serve_ping_perf (void)
   }
 
   {
+    /* Without sizes: 64 MiB each way, not nothing. */
+    g_autofree char *perf_out = NULL, *perf_err = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &perf_out, &perf_err, "perf", ticket_text, "--json", "--address", uri, NULL),
+                     ==, 0);
+    g_assert_true (g_regex_match_simple ("^\\{\"transport\": \"tcp-test\", \"upload_bytes\": 67108864, "
+                                         "\"download_bytes\": 67108864, ", perf_out, 0, 0));
+  }
+
+  {
     /* A byte comes in one read: no time to divide by, and no 0.00. */
     g_autofree char *perf_out = NULL, *perf_err = NULL;
 
