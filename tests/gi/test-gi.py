@@ -91,6 +91,37 @@ class IdentityAndTickets(unittest.TestCase):
         self.assertTrue(Foctet.NodeId.equal(node_id, again))
         self.assertEqual(len(node_id.get_bytes().get_data()), 32)
 
+    def test_python_values(self):
+        # The overrides (bindings/python/gi/overrides/Foctet.py): NodeIds
+        # compare and hash by key, print as text; tickets print as text;
+        # PEM text is read without counting it.
+        identity = Foctet.Identity.generate()
+        node_id = identity.get_node_id()
+        again = Foctet.NodeId.parse(str(node_id))
+        other = Foctet.Identity.generate().get_node_id()
+        self.assertIsNot(node_id, again)
+        self.assertEqual(node_id, again)
+        self.assertNotEqual(node_id, other)
+        self.assertFalse(node_id != again)
+        self.assertNotEqual(node_id, str(node_id))
+        self.assertEqual(hash(node_id), hash(again))
+        self.assertEqual(len({node_id, again, other}), 2)
+        self.assertEqual({node_id: 'x'}[again], 'x')
+        self.assertEqual(str(node_id), node_id.to_string())
+        self.assertIn(node_id.to_string(), repr(node_id))
+
+        ticket = Foctet.Ticket.new(node_id)
+        self.assertEqual(str(ticket), ticket.to_string())
+        self.assertEqual(Foctet.Ticket.parse(str(ticket)).get_node_id(), node_id)
+
+        pem = identity.export_private_key_pem()
+        self.assertEqual(Foctet.Identity.new_from_pem(pem).get_node_id(), node_id)
+        self.assertEqual(Foctet.Identity.new_from_pem(pem.encode('ascii')).get_node_id(), node_id)
+        self.assertEqual(Foctet.Identity.new_from_pem(pem, len(pem)).get_node_id(), node_id)
+        with self.assertRaises(GLib.Error) as caught:
+            Foctet.Identity.new_from_pem('not a key')
+        self.assertEqual(caught.exception.code, Foctet.Error.INVALID_KEY)
+
     def test_bad_node_id(self):
         with self.assertRaises(GLib.Error) as caught:
             Foctet.NodeId.parse('not-a-node-id')

@@ -59,6 +59,21 @@ for f in "$shell" "$pc" "$dest$FOCTET_PLUGINDIR/libfoctet-mux-yamux.so" "$dest$F
   [ -f "$f" ] || fail "not installed: $f"
 done
 
+# The Python overrides, where the Python that has PyGObject finds them
+# (builds with introspection).
+if [ -n "${FOCTET_PYTHON_DIR:-}" ]; then
+  echo "# Python: gi/overrides/Foctet.py"
+  [ -f "$dest$FOCTET_PYTHON_DIR/gi/overrides/Foctet.py" ] || fail "not installed: $dest$FOCTET_PYTHON_DIR/gi/overrides/Foctet.py"
+  run env PYTHONPATH="$dest$FOCTET_PYTHON_DIR" GI_TYPELIB_PATH="$dest$FOCTET_TYPELIB_DIR" PYTHONDONTWRITEBYTECODE=1 \
+    "$FOCTET_PYTHON" -c "
+import gi
+gi.require_version('Foctet', '1')
+from gi.repository import Foctet
+a = Foctet.Identity.generate().get_node_id()
+assert a == Foctet.NodeId.parse(str(a)), 'NodeId has no __eq__: the overrides were not loaded'
+"
+fi
+
 # pkg-config moves no single package of several into a destdir:
 # PKG_CONFIG_SYSROOT_DIR moves glib's paths too, and --define-prefix
 # guesses the prefix wrong under a multiarch libdir.  So a copy of
