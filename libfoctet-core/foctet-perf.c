@@ -10,6 +10,7 @@
 #include "foctet-perf.h"
 #include "foctet-builtins-private.h"
 #include "foctet-error.h"
+#include "foctet-stream-private.h"
 
 /* Big enough that per-call overhead vanishes next to the copy and the
  * encryption; transports chunk it into records or frames themselves.
@@ -190,6 +191,8 @@ perf_run_return_error (GTask  *task,
 {
   PerfRun *run = g_task_get_task_data (task);
 
+  if (run->result.download_bytes == 0)
+    foctet_stream_explain_unanswered_reset (run->stream, &error);
   if (run->stream != NULL)
     {
       foctet_stream_reset (run->stream, FOCTET_CLOSE_CODE_NO_ERROR);

@@ -9,6 +9,7 @@
 #include "foctet-ping.h"
 #include "foctet-builtins-private.h"
 #include "foctet-error.h"
+#include "foctet-stream-private.h"
 
 /**
  * FoctetPinger:
@@ -24,6 +25,7 @@ struct _FoctetPinger {
 
   FoctetConnection *connection;
   FoctetStream *stream;
+  gboolean answered;            /* the peer echoed on @stream */
   gboolean busy;
   guint8 sent[FOCTET_PING_SIZE];
   guint8 received[FOCTET_PING_SIZE];
@@ -85,6 +87,9 @@ ping_fail (GTask  *task,
 {
   FoctetPinger *self = g_task_get_source_object (task);
 
+  if (!self->answered)
+    foctet_stream_explain_unanswered_reset (self->stream, &error);
+  self->answered = FALSE;
   if (self->stream != NULL)
     {
       foctet_stream_reset (self->stream, FOCTET_CLOSE_CODE_NO_ERROR);
@@ -114,6 +119,7 @@ ping_read_cb (GObject      *source,
     return ping_fail (task, g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                                                  "Peer echoed different bytes than were sent"));
 
+  self->answered = TRUE;
   self->busy = FALSE;
   g_task_return_int (task, g_get_monotonic_time () - self->started);
 }
@@ -221,7 +227,7 @@ foctet_pinger_ping_async (FoctetPinger        *self,
  * %FOCTET_ERROR_PROTOCOL_ERROR when the peer ended the stream early or
  * echoed other bytes, and with the stream's error when the ping stream
  * could not be opened, written or read (%FOCTET_ERROR_STREAM_RESET when
- * the peer does not serve ping).
+ * the peer does not serve ping: the message then names the protocol).
  *
  * Returns: the round-trip time in microseconds, or -1 on error
  */

@@ -306,6 +306,17 @@ foctet_stream_reset (FoctetStream *self,
   FOCTET_STREAM_GET_CLASS (self)->reset (self, error_code);
 }
 
+void
+foctet_stream_explain_unanswered_reset (FoctetStream  *stream,
+                                        GError       **error)
+{
+  const char *protocol = stream != NULL ? foctet_stream_get_protocol (stream) : NULL;
+
+  if (error == NULL || !g_error_matches (*error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET) || protocol == NULL)
+    return;
+  g_prefix_error (error, "The peer does not serve %s, or reset the stream before answering: ", protocol);
+}
+
 gboolean
 foctet_protocol_name_validate (const char  *protocol,
                                GError     **error)

@@ -285,6 +285,41 @@ test_perf_refused (Fixture       *fixture,
   g_assert_nonnull (error);
 }
 
+/* A peer that does not serve ping or perf resets their streams: the
+ * error says which protocol it refused, each time (a second ping opens a
+ * new stream). */
+static void
+test_unserved (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(FoctetPinger) pinger = foctet_pinger_new (fixture->connection);
+  g_autoptr(FoctetPerfResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  foctet_node_set_protocol_handler (fixture->server, FOCTET_PROTOCOL_PING, NULL, NULL, NULL);
+  foctet_node_set_protocol_handler (fixture->server, FOCTET_PROTOCOL_PERF, NULL, NULL, NULL);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GAsyncResult) ping = NULL;
+      GAsyncResult *slot = NULL;
+
+      foctet_pinger_ping_async (pinger, NULL, foctet_test_store_result, &slot);
+      ping = foctet_test_wait_result (&slot, TIMEOUT);
+      g_assert_cmpint (foctet_pinger_ping_finish (pinger, ping, &error), ==, -1);
+      g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+      g_assert_true (g_str_has_prefix (error->message, "The peer does not serve foctet/ping/1, or reset the "
+                                                       "stream before answering: "));
+      g_clear_error (&error);
+    }
+
+  result = perf_over (fixture->connection, 0, 4096, &error);
+  g_assert_null (result);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_STREAM_RESET);
+  g_assert_true (g_str_has_prefix (error->message, "The peer does not serve foctet/perf/1, or reset the "
+                                                   "stream before answering: "));
+}
+
 typedef struct {
   FoctetStream *stream;
   char buf[64];
@@ -542,11 +577,13 @@ test_ticket_dial (Fixture       *fixture,
 
   g_assert_true (foctet_node_id_equal (foctet_ticket_get_node_id (ticket),
                                        foctet_node_get_node_id (fixture->server)));
-  if (g_str_equal (transport, "tls"))
+  if (g_str_equal (transport, "tls") || g_str_equal (transport, "quic"))
     {
       /* A real transport's addresses are in the ticket, which is all a
        * peer needs. */
-      g_auto(GStrv) addresses = foctet_ticket_get_addresses (ticket, FOCTET_ADDRESS_KIND_TLS);
+      g_auto(GStrv) addresses = foctet_ticket_get_addresses (ticket, g_str_equal (transport, "tls")
+                                                                     ? FOCTET_ADDRESS_KIND_TLS
+                                                                     : FOCTET_ADDRESS_KIND_QUIC);
       g_autofree char *text = foctet_ticket_to_string (ticket);
       g_autoptr(FoctetTicket) parsed = foctet_ticket_parse (text, &error);
 
@@ -557,7 +594,7 @@ test_ticket_dial (Fixture       *fixture,
       result = foctet_test_wait_result (&slot, TIMEOUT);
       connection = foctet_node_dial_finish (fixture->client, result, &error);
       g_assert_no_error (error);
-      g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, "tls");
+      g_assert_cmpstr (foctet_connection_get_transport_name (connection), ==, transport);
       return;
     }
 
@@ -859,6 +896,10 @@ main (int   argc,
   ADD ("/node/perf-refused", test_perf_refused);
   ADD ("/node/custom-protocol", test_custom_protocol);
   ADD ("/node/unknown-protocol", test_unknown_protocol);
+  /* The test transport's streams are TCP connections: a refused one
+   * ends in "Connection reset by peer", not FOCTET_ERROR_STREAM_RESET. */
+  if (g_strcmp0 (transport, "tcp-test") != 0)
+    ADD ("/node/unserved", test_unserved);
   ADD ("/node/list-connections-and-streams", test_list_connections_and_streams);
   ADD ("/node/bad-arguments", test_bad_arguments);
   ADD ("/node/wrong-node-id", test_wrong_node_id);
