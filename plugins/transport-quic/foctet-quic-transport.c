@@ -1142,13 +1142,46 @@ incoming_handshake_done (QuicTransport  *self,
     host_count_add (self->handshakes_per_address, host, -1);
 }
 
+/* An established incoming connection counts against its address's
+ * max-connections-per-address until it closes or is freed, whichever
+ * comes first (an application may drop one it never closed). */
+typedef struct {
+  GWeakRef transport;
+  char *host;
+} Established;
+
 static void
-connection_closed_cb (FoctetConnection *connection,
-                      const GError     *error,
-                      gpointer          user_data)
+established_release (gpointer  data,
+                     GClosure *closure)
 {
-  per_address_release (QUIC_CONNECTION (connection), user_data);
-  g_object_set_data (G_OBJECT (connection), "foctet-quic-host", NULL);
+  Established *e = data;
+  g_autoptr(QuicTransport) self = g_weak_ref_get (&e->transport);
+
+  if (self != NULL)
+    host_count_add (self->per_address, e->host, -1);
+  g_weak_ref_clear (&e->transport);
+  g_free (e->host);
+  g_free (e);
+}
+
+static void
+established_closed_cb (FoctetConnection *connection,
+                       const GError     *error,
+                       gpointer          user_data)
+{
+  /* Releases the count, through established_release (). */
+  g_signal_handlers_disconnect_by_func (connection, established_closed_cb, user_data);
+}
+
+static void
+established_watch (QuicTransport  *self,
+                   QuicConnection *connection)
+{
+  Established *e = g_new0 (Established, 1);
+
+  g_weak_ref_init (&e->transport, self);
+  e->host = g_object_steal_data (G_OBJECT (connection), "foctet-quic-host");
+  g_signal_connect_data (connection, "closed", G_CALLBACK (established_closed_cb), e, established_release, 0);
 }
 
 void
@@ -1162,7 +1195,7 @@ quic_transport_connection_ready (QuicTransport  *self,
   if (quic_connection_is_server (connection))
     {
       incoming_handshake_done (self, connection);
-      g_signal_connect_object (connection, "closed", G_CALLBACK (connection_closed_cb), self, 0);
+      established_watch (self, connection);
       foctet_transport_emit_incoming (FOCTET_TRANSPORT (self), FOCTET_CONNECTION (connection));
       g_object_unref (connection);
       return;

@@ -733,6 +733,67 @@ test_connections_per_address (Fixture       *fixture,
   foctet_test_node_shutdown (third, TIMEOUT);
 }
 
+static void
+keep_incoming_cb (FoctetTransport  *transport,
+                  FoctetConnection *connection,
+                  GPtrArray        *accepted)
+{
+  g_ptr_array_add (accepted, g_object_ref (connection));
+}
+
+/* An application that uses the transport without a node, and drops the
+ * connections it accepts without closing them, does not use up its
+ * peers' max-connections-per-address (1 here): a dropped connection
+ * counts no more. */
+static void
+test_connections_per_address_dropped (Fixture       *fixture,
+                                      gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) identity = foctet_identity_generate (&error);
+  g_autoptr(FoctetTransport) transport = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *address = NULL;
+  g_autofree char *uri = NULL;
+  g_autoptr(GPtrArray) accepted = g_ptr_array_new ();
+  GAsyncResult *slot = NULL;
+
+  g_assert_no_error (error);
+  transport = foctet_registry_create_transport (foctet_registry_get_default (), transport_name, identity, &error);
+  g_assert_no_error (error);
+  g_object_set (transport, "max-connections-per-address", 1, NULL);
+  g_signal_connect (transport, "incoming", G_CALLBACK (keep_incoming_cb), accepted);
+  g_signal_connect (transport, "incoming-failed", G_CALLBACK (incoming_failed_cb), fixture);
+  foctet_transport_listen_async (transport, "127.0.0.1:0", NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  address = foctet_transport_listen_finish (transport, result, &error);
+  g_assert_no_error (error);
+  uri = g_strdup_printf ("%s/%s", transport_name, address);
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(FoctetNode) node = foctet_test_node_new ();
+      g_autoptr(FoctetConnection) connection = NULL;
+
+      connection = foctet_test_node_dial_uri (node, foctet_identity_get_node_id (identity), uri, &error, TIMEOUT);
+      g_assert_no_error (error);
+      for (gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC; accepted->len == 0;)
+        {
+          g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+          g_main_context_iteration (NULL, TRUE);
+        }
+      /* Dropped, never closed: the last reference goes. */
+      g_assert_cmpuint (accepted->len, ==, 1);
+      g_object_unref (g_ptr_array_steal_index (accepted, 0));
+      g_clear_object (&connection);
+      foctet_test_node_shutdown (node, TIMEOUT);
+    }
+  g_assert_cmpuint (fixture->failures->len, ==, 0);
+  g_signal_handlers_disconnect_by_data (transport, fixture);
+  g_signal_handlers_disconnect_by_data (transport, accepted);
+  foctet_transport_stop (transport);
+}
+
 /* A peer that completes the handshake and then breaks yamux gets
  * GoAway(protocol error) and a closed connection. */
 static void
@@ -1697,6 +1758,7 @@ main (int   argc,
   ADD ("unreachable", NULL, test_unreachable);
   ADD ("unreachable-ipv6", "ipv6", test_unreachable);
   ADD ("connections-per-address", NULL, test_connections_per_address);
+  ADD ("connections-per-address-dropped", NULL, test_connections_per_address_dropped);
   if (g_str_equal (transport_name, "tls"))
     {
       ADD ("garbage", NULL, test_garbage);
