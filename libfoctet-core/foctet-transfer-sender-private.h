@@ -102,6 +102,10 @@ struct _StreamServe {
   gboolean ending;                      /* a final answer is on its way */
   gboolean write_closed;                /* and was followed by our half-close */
   gboolean ended;
+  /* A bad message read after requests still to answer: refused in its
+   * turn, once they are answered (stream_serve_refuse_in_turn ()). */
+  guint16 refuse_code;
+  char *refuse_text;
 
   /* Reads ahead: the chunks of the GETs queued, in order. */
   GQueue chunks;                        /* Chunk */

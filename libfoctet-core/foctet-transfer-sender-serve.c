@@ -39,6 +39,7 @@ stream_serve_unref (StreamServe *ss)
   g_clear_object (&ss->stream);
   g_clear_object (&ss->connection);
   g_clear_object (&ss->sender);
+  g_free (ss->refuse_text);
   g_free (ss);
 }
 
@@ -258,6 +259,26 @@ stream_serve_refuse (StreamServe *ss,
   stream_serve_write_message (ss, foctet_transfer_message_new_error (code, text));
 }
 
+/* As stream_serve_refuse (), for a message read after requests not yet
+ * answered (GETs pipelined before a bad message): the stream is read no
+ * more, they are answered in order, and the ERROR comes in the bad
+ * message's turn. */
+static void
+stream_serve_refuse_in_turn (StreamServe *ss,
+                             guint16      code,
+                             const char  *text)
+{
+  ss->read_done = TRUE;
+  if (g_queue_is_empty (&ss->requests) && !ss->writing)
+    {
+      stream_serve_refuse (ss, code, text);
+      return;
+    }
+  ss->refuse_code = code;
+  g_free (ss->refuse_text);
+  ss->refuse_text = g_strdup (text);
+}
+
 /* Requests: read from the stream, answered in order */
 
 static void
@@ -289,6 +310,13 @@ stream_serve_write_next (StreamServe *ss)
   if (ss->ended || ss->writing || ss->ending)
     return;
   head = g_queue_peek_head (&ss->requests);
+  if (head == NULL && ss->refuse_text != NULL)
+    {
+      g_autofree char *text = g_steal_pointer (&ss->refuse_text);
+
+      stream_serve_refuse (ss, ss->refuse_code, text);
+      return;
+    }
   if (head == NULL)
     {
       /* A data stream the receiver half-closed, all answered. */
@@ -460,7 +488,7 @@ stream_message (StreamServe           *ss,
   text = g_strdup_printf ("%s on a %s stream", foctet_transfer_message_type_to_string (message->type),
                           ss->role == ROLE_CONTROL ? "control" : "data");
   foctet_transfer_message_free (message);
-  stream_serve_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+  stream_serve_refuse_in_turn (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, text);
 }
 
 /* The size of the message begun in the input buffer, header included,
@@ -523,7 +551,7 @@ stream_read_cb (GObject      *source,
                                                    foctet_transfer_message_type_to_string (ss->in[ss->in_start]),
                                                    ss->in_end - ss->in_start);
 
-          stream_serve_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, text);
+          stream_serve_refuse_in_turn (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, text);
         }
       /* The receiver half-closed. */
       else if (ss->role == ROLE_DATA)
@@ -543,14 +571,14 @@ stream_read_cb (GObject      *source,
                                           &error))
         {
           if (error != NULL)
-            stream_serve_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, error->message);
+            stream_serve_refuse_in_turn (ss, FOCTET_TRANSFER_ERROR_CODE_MALFORMED, error->message);
           else if (buffered_message_size (ss) > IN_SIZE)
             {
               /* Longer than anything a receiver sends (a MANIFEST): not read. */
               g_autofree char *text = g_strdup_printf ("%s from the receiver",
                                                        foctet_transfer_message_type_to_string (ss->in[ss->in_start]));
 
-              stream_serve_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, text);
+              stream_serve_refuse_in_turn (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, text);
             }
           break;
         }

@@ -1636,6 +1636,195 @@ test_pipelining (Fixture       *fixture,
   g_ptr_array_unref (fake.contents);
 }
 
+/* The messages the sender writes on @stream until it ends it: each one
+ * (a DATA's bytes skipped); *@reset says whether it ended with a reset
+ * rather than a clean end. */
+static GPtrArray *
+read_answers (FoctetStream *stream,
+              gboolean     *reset)
+{
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_transfer_message_free);
+  g_autoptr(GByteArray) in = g_byte_array_new ();
+  guint64 skip = 0;
+
+  *reset = FALSE;
+  for (guint reads = 0; reads < 10000; reads++)
+    {
+      g_autoptr(GError) error = NULL;
+      guint8 buf[65536];
+      gssize n = foctet_test_stream_read_some (stream, buf, sizeof buf, &error, TIMEOUT);
+
+      if (n < 0)
+        {
+          g_test_message ("the stream ended with: %s", error->message);
+          *reset = TRUE;
+          return g_steal_pointer (&messages);
+        }
+      if (n == 0)
+        {
+          g_assert_cmpuint (in->len, ==, 0);
+          g_assert_cmpuint (skip, ==, 0);
+          return g_steal_pointer (&messages);
+        }
+      g_byte_array_append (in, buf, n);
+      for (;;)
+        {
+          FoctetTransferMessage *message = NULL;
+          gsize consumed = 0;
+
+          if (skip > 0)
+            {
+              gsize dropped = MIN (skip, in->len);
+
+              g_byte_array_remove_range (in, 0, dropped);
+              skip -= dropped;
+              if (skip > 0)
+                break;
+            }
+          if (!foctet_transfer_message_parse (in->data, in->len, &consumed, &message, &error))
+            {
+              g_assert_no_error (error);
+              break;
+            }
+          g_byte_array_remove_range (in, 0, consumed);
+          if (message->type == FOCTET_TRANSFER_MESSAGE_DATA)
+            skip = message->length;
+          g_ptr_array_add (messages, message);
+        }
+    }
+  g_assert_not_reached ();
+}
+
+/* A data stream of a session with the real sender, on a connection of
+ * its own; *@control is the session's control stream (its MANIFEST read). */
+static FoctetStream *
+open_data_stream (Fixture          *fixture,
+                  FoctetTicket     *ticket,
+                  FoctetConnection **connection,
+                  FoctetStream     **control)
+{
+  g_autoptr(FoctetTransferMessage) hello = NULL;
+  g_autoptr(GBytes) hello_bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetTransferMessage) manifest = NULL;
+  g_autoptr(GByteArray) in = g_byte_array_new ();
+  g_autoptr(GBytes) secret = foctet_ticket_get_app_data (ticket, FOCTET_TRANSFER_TICKET_ENTRY);
+  FoctetStream *data;
+
+  g_assert_nonnull (secret);
+  *connection = foctet_test_node_dial (fixture->receiver_node, ticket, NULL, NULL, &error, TIMEOUT);
+  g_assert_no_error (error);
+  *control = foctet_test_open_stream (*connection, FOCTET_PROTOCOL_TRANSFER, &error, TIMEOUT);
+  g_assert_no_error (error);
+  hello = foctet_transfer_message_new_hello (secret);
+  hello_bytes = foctet_transfer_message_encode (hello);
+  foctet_test_stream_write_all (*control, g_bytes_get_data (hello_bytes, NULL), g_bytes_get_size (hello_bytes),
+                                TIMEOUT);
+  for (guint reads = 0; manifest == NULL; reads++)
+    {
+      guint8 buf[4096];
+      gsize consumed = 0;
+      gssize n = foctet_test_stream_read_some (*control, buf, sizeof buf, &error, TIMEOUT);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (n, >, 0);
+      g_assert_cmpuint (reads, <, 1000);
+      g_byte_array_append (in, buf, n);
+      if (foctet_transfer_message_parse (in->data, in->len, &consumed, &manifest, &error))
+        g_assert_cmpint (manifest->type, ==, FOCTET_TRANSFER_MESSAGE_MANIFEST);
+      g_assert_no_error (error);
+    }
+  data = foctet_test_open_stream (*connection, FOCTET_PROTOCOL_TRANSFER, &error, TIMEOUT);
+  g_assert_no_error (error);
+  return data;
+}
+
+/* GETs pipelined before a bad message are answered, in order, and then
+ * the ERROR comes in the bad message's turn: for a message that has no
+ * place on a data stream (4), one that does not parse (1), and one the
+ * stream ended in the middle of (1). */
+static void
+test_answers_before_error (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  static const struct {
+    const char *name;
+    guint16 code;
+  } cases[] = {
+    { "a DONE on a data stream", FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE },
+    { "an unknown type", FOCTET_TRANSFER_ERROR_CODE_MALFORMED },
+    { "a truncated GET", FOCTET_TRANSFER_ERROR_CODE_MALFORMED },
+  };
+  g_autofree char *path = g_build_filename (fixture->tmp, "one.bin", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (7);
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+
+  write_file (path, 3 * 1024 * 1024, rand, 0644);
+  sender = prepare_sender (fixture, &file, 1);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, cancellable, foctet_test_store_result, &slot);
+
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autoptr(FoctetConnection) connection = NULL;
+      g_autoptr(FoctetStream) control = NULL;
+      g_autoptr(FoctetStream) stream = NULL;
+      g_autoptr(GByteArray) out = g_byte_array_new ();
+      g_autoptr(GPtrArray) answers = NULL;
+      guint8 range[FOCTET_TRANSFER_RANGE_MESSAGE_SIZE];
+      FoctetTransferMessage *last;
+      gboolean reset;
+
+      g_test_message ("GETs, then %s", cases[c].name);
+      stream = open_data_stream (fixture, ticket, &connection, &control);
+      /* A large GET and a small one, in one write with what follows. */
+      foctet_transfer_message_encode_range (FOCTET_TRANSFER_MESSAGE_GET, 0, 0, 2 * 1024 * 1024, range);
+      g_byte_array_append (out, range, sizeof range);
+      foctet_transfer_message_encode_range (FOCTET_TRANSFER_MESSAGE_GET, 0, 100, 1000, range);
+      g_byte_array_append (out, range, sizeof range);
+      if (c == 0)
+        {
+          g_autoptr(FoctetTransferMessage) done = foctet_transfer_message_new_done (1);
+          g_autoptr(GBytes) bytes = foctet_transfer_message_encode (done);
+
+          g_byte_array_append (out, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+        }
+      else if (c == 1)
+        {
+          static const guint8 unknown[] = { 0x09, 0, 0, 0, 0 };
+
+          g_byte_array_append (out, unknown, sizeof unknown);
+        }
+      else
+        g_byte_array_append (out, range, 7);
+      foctet_test_stream_write_all (stream, out->data, out->len, TIMEOUT);
+      foctet_test_stream_close_write (stream, TIMEOUT);
+
+      answers = read_answers (stream, &reset);
+      g_assert_false (reset);
+      g_assert_cmpuint (answers->len, ==, 3);
+      g_assert_cmpint (((FoctetTransferMessage *) answers->pdata[0])->type, ==, FOCTET_TRANSFER_MESSAGE_DATA);
+      g_assert_cmpuint (((FoctetTransferMessage *) answers->pdata[0])->length, ==, 2 * 1024 * 1024);
+      g_assert_cmpint (((FoctetTransferMessage *) answers->pdata[1])->type, ==, FOCTET_TRANSFER_MESSAGE_DATA);
+      g_assert_cmpuint (((FoctetTransferMessage *) answers->pdata[1])->offset, ==, 100);
+      last = answers->pdata[2];
+      g_assert_cmpint (last->type, ==, FOCTET_TRANSFER_MESSAGE_ERROR);
+      g_test_message ("ERROR %u: %s", last->error_code, last->error_text);
+      g_assert_cmpuint (last->error_code, ==, cases[c].code);
+      foctet_test_close_connection (connection, FOCTET_CLOSE_CODE_NO_ERROR, "next case", TIMEOUT);
+    }
+  g_cancellable_cancel (cancellable);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  g_assert_false (foctet_transfer_sender_serve_finish (sender, result, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
 /* Hostile manifests, encoded by hand (the codec's builder refuses to make
  * them): every one is refused, with ABORT 1 to the sender, and nothing is
  * written anywhere. */
@@ -2271,6 +2460,8 @@ main (int   argc,
   g_test_add ("/transfer/hostile-manifest", Fixture, "quic", fixture_setup, test_hostile_manifest,
               fixture_teardown);
   g_test_add ("/transfer/pipelining", Fixture, "tls", fixture_setup, test_pipelining, fixture_teardown);
+  g_test_add ("/transfer/answers-before-error", Fixture, "tls", fixture_setup, test_answers_before_error,
+              fixture_teardown);
   g_test_add ("/transfer/disk-full", Fixture, "quic", fixture_setup, test_disk_full, fixture_teardown);
   g_test_add ("/transfer/no-direct", Fixture, "tls", fixture_setup, test_no_direct, fixture_teardown);
   /* Run apart by meson (suite transfer-large), with a longer time-out. */
