@@ -265,7 +265,8 @@ fetcher_message (Fetcher               *fetcher,
     }
   if (message->type == FOCTET_TRANSFER_MESSAGE_ERROR)
     {
-      receive_fail (receive, foctet_transfer_message_to_error (message));
+      /* The sender ended the stream: the ABORT repeats its code. */
+      receive_fail_code (receive, message->error_code, foctet_transfer_message_to_error (message));
       return FALSE;
     }
   asked.type = FOCTET_TRANSFER_MESSAGE_GET;
@@ -274,8 +275,16 @@ fetcher_message (Fetcher               *fetcher,
   asked.length = get->length;
   if (!foctet_transfer_message_check_data (&asked, message, &error))
     {
-      foctet_stream_reset (fetcher->stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
-      receive_fail (receive, error);
+      /* Not the control stream: a reset would throw away the ABORT that
+       * receive_fail () writes there. */
+      if (fetcher != receive->control)
+        foctet_stream_reset (fetcher->stream, FOCTET_CLOSE_CODE_PROTOCOL_ERROR);
+      /* Another message than DATA has no place there; a DATA that does
+       * not match its GET is malformed. */
+      if (message->type != FOCTET_TRANSFER_MESSAGE_DATA)
+        receive_fail_code (receive, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE, g_steal_pointer (&error));
+      else
+        receive_fail (receive, g_steal_pointer (&error));
       return FALSE;
     }
 

@@ -182,6 +182,7 @@ struct _Receive {
   gboolean done_pending;                /* DONE waits for the control stream */
   GError *error;                        /* the receive failed */
   gboolean finished;                    /* the result is decided */
+  guint16 abort_code;                   /* of the ABORT to write; 0: from the error */
 };
 
 /* Planning, in a worker thread: create the directories, look at what is
@@ -274,6 +275,9 @@ Receive *receive_ref (Receive *receive);
 void receive_unref (Receive *receive);
 void receive_fail (Receive *receive,
                    GError  *error);
+void receive_fail_code (Receive *receive,
+                        guint16  code,
+                        GError  *error);
 void receive_all_fetched (Receive *receive);
 void receive_control_opened_cb (GObject      *source,
                                 GAsyncResult *result,

@@ -165,6 +165,19 @@ abort_written_cb (GObject      *source,
     foctet_stream_close_write_async (receive->control->stream, G_PRIORITY_DEFAULT, NULL, abort_closed_cb, receive);
 }
 
+/* As receive_fail (), with the ABORT's code given rather than derived
+ * from @error: 4 for a well-formed message out of place, the sender's
+ * own code after its ERROR. */
+void
+receive_fail_code (Receive *receive,
+                   guint16  code,
+                   GError  *error)
+{
+  if (!receive->finished)
+    receive->abort_code = code;
+  receive_fail (receive, error);
+}
+
 /* Gives up: says why on the control stream (ABORT) when it can, stops
  * everything; the result goes out once all that is in flight is done. */
 void
@@ -184,8 +197,8 @@ receive_fail (Receive *receive,
 
   if (receive->control != NULL && !receive->control->writing && !receive->control->closed)
     {
-      g_autoptr(FoctetTransferMessage) abort = foctet_transfer_message_new_abort (abort_code_for (error),
-                                                                                  error->message);
+      guint16 code = receive->abort_code != 0 ? receive->abort_code : abort_code_for (error);
+      g_autoptr(FoctetTransferMessage) abort = foctet_transfer_message_new_abort (code, error->message);
 
       receive->control->closed = TRUE;
       foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (receive->control->stream)),
@@ -559,9 +572,10 @@ manifest_cb (GObject      *source,
     }
   if (message->type != FOCTET_TRANSFER_MESSAGE_MANIFEST)
     {
-      receive_fail (receive, g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
-                                          "The sender answered HELLO with %s, not MANIFEST",
-                                          foctet_transfer_message_type_to_string (message->type)));
+      receive_fail_code (receive, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE,
+                         g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
+                                      "The sender answered HELLO with %s, not MANIFEST",
+                                      foctet_transfer_message_type_to_string (message->type)));
       receive_unref (receive);
       return;
     }

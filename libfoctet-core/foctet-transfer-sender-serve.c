@@ -414,6 +414,9 @@ stream_first_message (StreamServe           *ss,
           g_object_unref (old);
           session_start (ss);
         }
+      else if (self->session != NULL && self->session->connection == ss->connection)
+        stream_serve_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE,
+                             "a second HELLO: this connection's session is open");
       else if (self->session != NULL)
         stream_serve_refuse (ss, FOCTET_TRANSFER_ERROR_CODE_BUSY, "already serving another receiver");
       else

@@ -1742,7 +1742,8 @@ open_data_stream (Fixture          *fixture,
 /* GETs pipelined before a bad message are answered, in order, and then
  * the ERROR comes in the bad message's turn: for a message that has no
  * place on a data stream (4), one that does not parse (1), and one the
- * stream ended in the middle of (1). */
+ * stream ended in the middle of (1).  Then a HELLO where a session is
+ * open already. */
 static void
 test_answers_before_error (Fixture       *fixture,
                            gconstpointer  data)
@@ -1819,6 +1820,32 @@ test_answers_before_error (Fixture       *fixture,
       g_assert_cmpuint (last->error_code, ==, cases[c].code);
       foctet_test_close_connection (connection, FOCTET_CLOSE_CODE_NO_ERROR, "next case", TIMEOUT);
     }
+
+  /* A HELLO on another stream of the connection whose session is open:
+   * ERROR 4, as a second HELLO is, not 3 (busy with another receiver). */
+  {
+    g_autoptr(FoctetConnection) connection = NULL;
+    g_autoptr(FoctetStream) control = NULL;
+    g_autoptr(FoctetStream) stream = NULL;
+    g_autoptr(GBytes) secret = foctet_ticket_get_app_data (ticket, FOCTET_TRANSFER_TICKET_ENTRY);
+    g_autoptr(FoctetTransferMessage) hello = foctet_transfer_message_new_hello (secret);
+    g_autoptr(GBytes) bytes = foctet_transfer_message_encode (hello);
+    g_autoptr(GPtrArray) answers = NULL;
+    FoctetTransferMessage *answer;
+    gboolean reset;
+
+    stream = open_data_stream (fixture, ticket, &connection, &control);
+    foctet_test_stream_write_all (stream, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), TIMEOUT);
+    foctet_test_stream_close_write (stream, TIMEOUT);
+    answers = read_answers (stream, &reset);
+    g_assert_false (reset);
+    g_assert_cmpuint (answers->len, ==, 1);
+    answer = answers->pdata[0];
+    g_assert_cmpint (answer->type, ==, FOCTET_TRANSFER_MESSAGE_ERROR);
+    g_test_message ("a second HELLO: ERROR %u: %s", answer->error_code, answer->error_text);
+    g_assert_cmpuint (answer->error_code, ==, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE);
+    foctet_test_close_connection (connection, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
+  }
   g_cancellable_cancel (cancellable);
   result = foctet_test_wait_result (&slot, TIMEOUT);
   g_assert_false (foctet_transfer_sender_serve_finish (sender, result, &error));
@@ -1996,6 +2023,23 @@ test_hostile_manifest (Fixture       *fixture,
       }
       g_bytes_unref (fake.manifest);
     }
+
+  /* A well-formed message that is no answer to HELLO: ABORT 4, not 1. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(FoctetTransferMessage) ack = foctet_transfer_message_new_done_ack ();
+    Fake fake = { 0 };
+
+    fake.manifest = foctet_transfer_message_encode (ack);
+    fake_start (fixture, &fake);
+    g_assert_false (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+    g_test_message ("DONE_ACK for MANIFEST: %s", error->message);
+    g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR);
+    fake_stop (fixture, &fake);
+    g_assert_cmpint (fake.abort_code, ==, FOCTET_TRANSFER_ERROR_CODE_UNEXPECTED_MESSAGE);
+    g_assert_false (g_file_test (fixture->output, G_FILE_TEST_EXISTS));
+    g_bytes_unref (fake.manifest);
+  }
 }
 
 #undef D
