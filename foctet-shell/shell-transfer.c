@@ -471,13 +471,12 @@ shell_cmd_receive (ShellContext *ctx,
     }
   {
     /* A ticket without a transfer offer (docs/protocol.md: entry type
-     * 0x80), such as serve's, is a wrong argument, known before anything
-     * is dialed. */
-    g_autoptr(GBytes) offer = foctet_ticket_get_app_data (ticket, 0x80);
+     * 0x80), such as serve's, or with a malformed one, is a wrong
+     * argument, known before anything is dialed. */
+    g_autoptr(GError) offer_error = NULL;
 
-    if (offer == NULL)
-      return shell_usage_error ("receive: the ticket offers no files (it has no transfer offer); give the "
-                                "ticket send printed");
+    if (!foctet_transfer_ticket_check_offer (ticket, &offer_error))
+      return shell_usage_error ("receive: %s; give the ticket send printed", offer_error->message);
   }
 
   node = shell_make_node (ctx, &ret);

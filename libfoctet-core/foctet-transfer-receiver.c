@@ -576,6 +576,35 @@ foctet_transfer_receiver_init (FoctetTransferReceiver *self)
 }
 
 /**
+ * foctet_transfer_ticket_check_offer:
+ * @ticket: a ticket, as given to the receiver
+ * @error: return location for a #GError
+ *
+ * Checks, without dialing anything, that @ticket offers files: that it
+ * carries a transfer offer (application data of type 0x80) that is
+ * exactly a secret.  A ticket without one (such as `foctet-shell
+ * serve`'s), or with a malformed one, fails with
+ * %FOCTET_ERROR_INVALID_TICKET saying which, as
+ * [method@Foctet.TransferReceiver.receive_async] would; an application
+ * can tell its user before starting.
+ *
+ * Returns: %TRUE if [method@Foctet.TransferReceiver.receive_async] may be
+ *   given @ticket
+ */
+gboolean
+foctet_transfer_ticket_check_offer (FoctetTicket  *ticket,
+                                    GError       **error)
+{
+  g_autoptr(GBytes) secret = NULL;
+
+  g_return_val_if_fail (FOCTET_IS_TICKET (ticket), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  secret = foctet_transfer_ticket_get_offer (ticket, error);
+  return secret != NULL;
+}
+
+/**
  * foctet_transfer_receiver_new:
  * @node: the node to dial senders from
  *

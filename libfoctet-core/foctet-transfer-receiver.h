@@ -35,6 +35,9 @@ FOCTET_AVAILABLE_IN_ALL
 FoctetTransferReceiver *foctet_transfer_receiver_new (FoctetNode *node);
 FOCTET_AVAILABLE_IN_ALL
 FoctetNode *foctet_transfer_receiver_get_node (FoctetTransferReceiver *self);
+FOCTET_AVAILABLE_IN_ALL
+gboolean foctet_transfer_ticket_check_offer (FoctetTicket  *ticket,
+                                             GError       **error);
 
 FOCTET_AVAILABLE_IN_ALL
 void foctet_transfer_receiver_receive_async (FoctetTransferReceiver     *self,

@@ -181,7 +181,8 @@ test_usage_errors (void)
     { { "help", "extra", NULL }, "unknown command 'extra'" },
     /* serve's ticket for this NodeId: no transfer offer in it. */
     { { "receive", "foctetaefq4xosih7knllhwh35iq3qophvta6vwlov5c652hpanui4etglsaqpgezdolrqfyyc4mj2gm2dqnrr", NULL },
-      "receive: the ticket offers no files" },
+      "receive: The ticket offers no files: it has no transfer offer (entry type 0x80); give the ticket send "
+      "printed" },
     { { "help", "id", "extra" }, "help: unexpected argument 'extra'" },
     { { "--identity=", "id", NULL }, "--identity: the path is empty" },
     { { "--plugin-path=/nonexistent", "id", NULL }, "--plugin-path /nonexistent: not a directory" },
@@ -212,6 +213,25 @@ test_usage_errors (void)
                                   cases[i].args[2], NULL), ==, 2);
       assert_one_line_error (err, cases[i].words);
     }
+
+  {
+    /* A transfer offer one byte short of a secret: a wrong argument too. */
+    g_autoptr(GError) error = NULL;
+    g_autoptr(FoctetNodeId) id = foctet_node_id_parse ("cjeozblsvlatzdon6ufgqzn5r5gwrfitehsudamjt3in4hivskoq", &error);
+    g_autoptr(FoctetTicket) ticket = NULL;
+    g_autoptr(GBytes) offer = g_bytes_new_static ("0123456789012345678901234567890", 31);
+    g_autofree char *text = NULL;
+    g_autofree char *out = NULL, *err = NULL;
+
+    g_assert_no_error (error);
+    ticket = foctet_ticket_new (id);
+    g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_TLS, "127.0.0.1:9", &error));
+    g_assert_true (foctet_ticket_add_app_data (ticket, 0x80, offer, &error));
+    g_assert_no_error (error);
+    text = foctet_ticket_to_string (ticket);
+    g_assert_cmpint (run_shell (NULL, &out, &err, "receive", text, NULL), ==, 2);
+    assert_one_line_error (err, "receive: Invalid ticket: its transfer offer (entry type 0x80) is 31 bytes long");
+  }
 }
 
 /* --transport relay listens through --relay only: without one it is a
