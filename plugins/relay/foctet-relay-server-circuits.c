@@ -362,10 +362,11 @@ incoming_answer_cb (GObject      *source,
     c->kind->target_failed (c, TRUE, error);
   else if (answer->type == FOCTET_RELAY_MESSAGE_ERROR)
     {
+      /* The target's own words, else what its code means (any code:
+       * one this relay does not know reads "error code N"). */
+      g_autofree char *meaning = foctet_relay_error_code_to_string (answer->error_code);
       g_autofree char *text = g_strdup_printf ("%s refused the circuit: %s", c->target_key,
-                                               answer->error_text[0] != '\0'
-                                               ? answer->error_text
-                                               : foctet_relay_error_code_describe (answer->error_code));
+                                               answer->error_text[0] != '\0' ? answer->error_text : meaning);
 
       circuit_refuse (c, FOCTET_RELAY_ERROR_CODE_REFUSED, text);
     }

@@ -2333,8 +2333,9 @@ accept_relay_stream (FoctetConnection  *connection,
  * dialer asks again with connect/1 at once, which reaches the target as
  * incoming/1. */
 static void
-test_raw_old_target (Fixture       *fixture,
-                     gconstpointer  data)
+old_target_refuses (Fixture            *fixture,
+                    FoctetRelayMessage *refusal,
+                    const char         *expected)
 {
   g_autoptr(FoctetNodeId) old_id = NULL;
   g_autoptr(FoctetConnection) old = connect_as_relay_client (fixture, "tls", &old_id);
@@ -2343,7 +2344,6 @@ test_raw_old_target (Fixture       *fixture,
   g_autoptr(FoctetStream) v1_offer = NULL;
   g_autoptr(FoctetTicket) ticket = foctet_ticket_new (old_id);
   g_autoptr(FoctetRelayMessage) incoming = NULL;
-  g_autoptr(FoctetRelayMessage) refusal = foctet_relay_message_new_error (FOCTET_RELAY_ERROR_CODE_REFUSED, "old and busy");
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GAsyncResult) read_result = NULL;
   GAsyncResult *read_slot = NULL;
@@ -2379,10 +2379,31 @@ test_raw_old_target (Fixture       *fixture,
   connection = foctet_node_dial_finish (fixture->client, result, &error);
   g_assert_null (connection);
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
-  g_assert_nonnull (strstr (error->message, "old and busy"));
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, expected));
   g_assert_cmpuint (relay_stat (fixture, "refused_raw_unsupported"), ==, 1);
   g_assert_cmpuint (relay_stat (fixture, "refused_refused_by_target"), ==, 1);
   foctet_connection_close_async (old, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
+}
+
+static void
+test_raw_old_target (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(FoctetRelayMessage) refusal = foctet_relay_message_new_error (FOCTET_RELAY_ERROR_CODE_REFUSED, "old and busy");
+
+  old_target_refuses (fixture, refusal, "old and busy");
+}
+
+/* A target's refusal with a code of a later version and no text: the
+ * dialer is told the code. */
+static void
+test_target_refuses_unknown_code (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  g_autoptr(FoctetRelayMessage) refusal = foctet_relay_message_new_error (1000, "");
+
+  old_target_refuses (fixture, refusal, "refused the circuit: error code 1000");
 }
 
 /* A target that takes the incoming stream and never answers: after the
@@ -2535,6 +2556,8 @@ main (int   argc,
   g_test_add ("/relay/raw/fallback-v1", Fixture, no_raw_options, fixture_setup, test_raw_fallback,
               fixture_teardown);
   g_test_add ("/relay/raw/old-target", Fixture, NULL, fixture_setup, test_raw_old_target, fixture_teardown);
+  g_test_add ("/relay/raw/target-refuses-unknown-code", Fixture, NULL, fixture_setup, test_target_refuses_unknown_code,
+              fixture_teardown);
   g_test_add ("/relay/dual-stack", Fixture, dual_stack_options, fixture_setup, test_dual_stack, fixture_teardown);
   g_test_add ("/relay/raw/silent-target", Fixture, raw_token_options, fixture_setup, test_raw_silent_target,
               fixture_teardown);
