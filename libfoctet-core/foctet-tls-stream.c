@@ -351,7 +351,8 @@ session_error (FoctetTlsStream *self,
 
 /* PROTOCOL §2 in place of the PKI check: one self-signed Ed25519
  * certificate, whose key is the peer's NodeId; the dialer's must be the
- * one it dialed. */
+ * one it dialed (and a relay circuit's target's, the caller the relay
+ * announced). */
 static int
 verify_func (gnutls_session_t session)
 {
@@ -359,7 +360,7 @@ verify_func (gnutls_session_t session)
   GError *error = NULL;
 
   g_clear_pointer (&self->peer_id, foctet_node_id_free);
-  self->peer_id = foctet_gnutls_verify_peer (session, self->is_server ? NULL : self->expected_peer, &error);
+  self->peer_id = foctet_gnutls_verify_peer (session, self->expected_peer, &error);
   if (self->peer_id == NULL)
     {
       g_clear_error (&self->verify_error);
@@ -1566,8 +1567,10 @@ session_setup (FoctetTlsStream  *self,
  * @identity: our identity, whose certificate we present
  * @is_server: %TRUE on the listening side
  * @alpn: the one ALPN value to offer or serve, e.g. [const@Foctet.TLS_ALPN]
- * @expected_peer: (nullable): the dialer's NodeId to insist on; ignored by
- *   the listener
+ * @expected_peer: (nullable): the peer's NodeId to insist on: on the
+ *   dialing side the node dialed; on the listening side usually %NULL
+ *   (anyone may connect), or the one caller expected, such as the caller
+ *   a relay announced for a circuit
  * @timeout_ms: the limit on the handshake in milliseconds, 0 for none
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when the handshake is done

@@ -490,15 +490,10 @@ incoming_handshake_cb (GObject      *source,
   GError *error = NULL;
 
   tls = foctet_tls_stream_handshake_finish (result, &error);
-  if (tls != NULL && !foctet_node_id_equal (foctet_tls_stream_get_peer_id (tls), in->caller))
-    {
-      g_autofree char *said = foctet_node_id_to_string (in->caller);
-      g_autofree char *is = foctet_node_id_to_string (foctet_tls_stream_get_peer_id (tls));
-
-      error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_NODE_ID_MISMATCH,
-                           "Relay %s announced a circuit from %s, but %s answered the handshake",
-                           in->relay, said, is);
-    }
+  /* The handshake insisted on the caller the relay announced: another
+   * NodeId was refused with alert bad_certificate. */
+  if (g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_NODE_ID_MISMATCH))
+    g_prefix_error (&error, "Relay %s announced a circuit from another node: ", in->relay);
   if (error == NULL)
     muxer = foctet_registry_create_muxer (foctet_registry_get_default (), NULL, &error);
   if (muxer != NULL)
@@ -521,7 +516,7 @@ incoming_handshake (Incoming  *in,
 {
   relay_clear_source (&in->timeout);
   foctet_tls_stream_handshake_async (stream, in->transport->identity, TRUE, FOCTET_TLS_ALPN,
-                                     NULL, in->transport->handshake_timeout, in->cancellable,
+                                     in->caller, in->transport->handshake_timeout, in->cancellable,
                                      incoming_handshake_cb, in);
 }
 

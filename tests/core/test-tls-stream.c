@@ -47,14 +47,16 @@ pair_clear (Pair *pair)
   g_clear_error (&pair->server_error);
 }
 
-/* Runs both handshakes over a fresh socket pair. */
+/* Runs both handshakes over a fresh socket pair; the server insists on
+ * @caller unless it is NULL. */
 static void
-handshake_pair (Pair               *pair,
-                FoctetIdentity     *client_id,
-                FoctetIdentity     *server_id,
-                const char         *client_alpn,
-                const char         *server_alpn,
-                const FoctetNodeId *expected)
+handshake_pair_full (Pair               *pair,
+                     FoctetIdentity     *client_id,
+                     FoctetIdentity     *server_id,
+                     const char         *client_alpn,
+                     const char         *server_alpn,
+                     const FoctetNodeId *expected,
+                     const FoctetNodeId *caller)
 {
   g_autoptr(GIOStream) a = NULL;
   g_autoptr(GIOStream) b = NULL;
@@ -63,7 +65,7 @@ handshake_pair (Pair               *pair,
   socket_pair (&a, &b);
   foctet_tls_stream_handshake_async (a, client_id, FALSE, client_alpn, expected, 5000, NULL,
                                      foctet_test_store_result, &rc);
-  foctet_tls_stream_handshake_async (b, server_id, TRUE, server_alpn, NULL, 5000, NULL,
+  foctet_tls_stream_handshake_async (b, server_id, TRUE, server_alpn, caller, 5000, NULL,
                                      foctet_test_store_result, &rs);
   GAsyncResult *client_result = foctet_test_wait_result (&rc, 10);
   GAsyncResult *server_result = foctet_test_wait_result (&rs, 10);
@@ -71,6 +73,17 @@ handshake_pair (Pair               *pair,
   pair->server = foctet_tls_stream_handshake_finish (server_result, &pair->server_error);
   g_object_unref (client_result);
   g_object_unref (server_result);
+}
+
+static void
+handshake_pair (Pair               *pair,
+                FoctetIdentity     *client_id,
+                FoctetIdentity     *server_id,
+                const char         *client_alpn,
+                const char         *server_alpn,
+                const FoctetNodeId *expected)
+{
+  handshake_pair_full (pair, client_id, server_id, client_alpn, server_alpn, expected, NULL);
 }
 
 typedef struct {
@@ -197,6 +210,46 @@ test_node_id_mismatch (void)
   /* The listener hears why: alert bad_certificate. */
   g_assert_error (pair.server_error, FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED);
   g_assert_nonnull (strstr (pair.server_error->message, "bad_certificate"));
+  pair_clear (&pair);
+}
+
+/* A listener that expects one caller (the target of a relay circuit,
+ * told who calls) refuses another with alert bad_certificate, and lets
+ * that one in. */
+static void
+test_caller_mismatch (void)
+{
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  g_autoptr(FoctetIdentity) other_id = new_identity ();
+  Pair pair = { 0 };
+
+  handshake_pair_full (&pair, client_id, server_id, FOCTET_TLS_ALPN, FOCTET_TLS_ALPN,
+                       foctet_identity_get_node_id (server_id), foctet_identity_get_node_id (other_id));
+  g_assert_error (pair.server_error, FOCTET_ERROR, FOCTET_ERROR_NODE_ID_MISMATCH);
+  /* TLS 1.3: the client's handshake was over when it sent its
+   * certificate; it hears the alert on its first read. */
+  g_assert_no_error (pair.client_error);
+  {
+    g_autoptr(GAsyncResult) result = NULL;
+    g_autoptr(GError) error = NULL;
+    GAsyncResult *slot = NULL;
+    guint8 byte;
+    GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (pair.client));
+
+    g_input_stream_read_async (in, &byte, 1, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+    result = foctet_test_wait_result (&slot, 10);
+    g_assert_cmpint (g_input_stream_read_finish (in, result, &error), ==, -1);
+    g_assert_nonnull (error);
+    g_test_message ("the dialer: %s", error->message);
+    g_assert_nonnull (strstr (error->message, "bad_certificate"));
+  }
+  pair_clear (&pair);
+
+  handshake_pair_full (&pair, client_id, server_id, FOCTET_TLS_ALPN, FOCTET_TLS_ALPN,
+                       foctet_identity_get_node_id (server_id), foctet_identity_get_node_id (client_id));
+  g_assert_no_error (pair.client_error);
+  g_assert_no_error (pair.server_error);
   pair_clear (&pair);
 }
 
@@ -842,6 +895,7 @@ main (int   argc,
   g_test_add_func ("/tls-stream/writev", test_writev);
   g_test_add_func ("/tls-stream/flush-then-hang-up", test_flush_then_hang_up);
   g_test_add_func ("/tls-stream/node-id-mismatch", test_node_id_mismatch);
+  g_test_add_func ("/tls-stream/caller-mismatch", test_caller_mismatch);
   g_test_add_func ("/tls-stream/alpn-mismatch", test_alpn_mismatch);
   g_test_add_func ("/tls-stream/timeout", test_timeout);
   g_test_add_func ("/tls-stream/cancel", test_cancel);
