@@ -631,6 +631,38 @@ typedef struct {
 static void link_accept_next (Link *link);
 
 static void
+not_reserved_written_cb (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  g_autoptr(FoctetStream) stream = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!foctet_relay_message_write_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      foctet_stream_reset (stream, FOCTET_CLOSE_CODE_REFUSED);
+      return;
+    }
+  foctet_stream_close_write_async (stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+}
+
+/* A circuit offered on a connection to a relay where this node holds no
+ * reservation: refused with ERROR 5, as docs/protocol.md has it, not by
+ * refusing the stream, which a relay takes for a node of before raw
+ * circuits (incoming-raw/1) or a broken one. */
+static void
+refuse_not_reserved (Link         *link,
+                     FoctetStream *stream)
+{
+  g_autoptr(FoctetRelayMessage) refusal =
+    foctet_relay_message_new_error (FOCTET_RELAY_ERROR_CODE_REFUSED, "this node holds no reservation here");
+
+  g_debug ("Relay %s: refusing a circuit: no reservation", link->address);
+  foctet_relay_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (stream)), refusal,
+                                    G_PRIORITY_DEFAULT, NULL, not_reserved_written_cb, g_object_ref (stream));
+}
+
+static void
 accepted_header_cb (GObject      *source,
                     GAsyncResult *result,
                     gpointer      user_data)
@@ -638,13 +670,15 @@ accepted_header_cb (GObject      *source,
   Accepted *a = user_data;
   g_autoptr(GError) error = NULL;
   const char *protocol;
+  gboolean circuit;
 
   protocol = foctet_stream_read_header_finish (a->stream, result, &error);
-  if (protocol != NULL &&
-      (g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING) ||
-       g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING_RAW)) &&
-      a->link->transport != NULL && a->link->connection == a->connection && a->link->listening)
+  circuit = protocol != NULL && (g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING) ||
+                                 g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING_RAW));
+  if (circuit && a->link->transport != NULL && a->link->connection == a->connection && a->link->listening)
     link_incoming (a->link, a->stream, g_str_equal (protocol, FOCTET_RELAY_PROTOCOL_INCOMING_RAW));
+  else if (circuit && a->link->transport != NULL && a->link->connection == a->connection)
+    refuse_not_reserved (a->link, a->stream);
   else
     {
       g_debug ("Relay %s: refusing a stream (%s)", a->link->address,

@@ -2387,6 +2387,94 @@ old_target_refuses (Fixture            *fixture,
 }
 
 static void
+store_connection_cb (FoctetTransport   *transport,
+                     FoctetConnection  *connection,
+                     FoctetConnection **slot)
+{
+  if (*slot == NULL)
+    *slot = g_object_ref (connection);
+}
+
+/* A relay offers a circuit to a node that holds no reservation with it
+ * (here a relay of the test's own, to which the node connected to dial
+ * through it): the node answers ERROR 5, as docs/protocol.md says,
+ * rather than refusing the stream, which a relay would take for a node
+ * of before raw circuits. */
+static void
+test_not_reserved_refuses (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetIdentity) relay_identity = foctet_identity_generate (&error);
+  g_autoptr(FoctetIdentity) target_identity = foctet_identity_generate (&error);
+  g_autoptr(FoctetTransport) relay = NULL;
+  g_autoptr(FoctetConnection) link = NULL;
+  g_autoptr(FoctetStream) offer = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(FoctetRelayMessage) incoming = NULL;
+  g_autoptr(FoctetRelayMessage) answer = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GAsyncResult) accepted = NULL;
+  g_autofree char *address = NULL;
+  GAsyncResult *slot = NULL;
+  GAsyncResult *dial_slot = NULL;
+  GAsyncResult *accept_slot = NULL;
+  GInputStream *in;
+  gint64 deadline;
+
+  g_assert_no_error (error);
+  relay = foctet_registry_create_transport (foctet_registry_get_default (), "tls", relay_identity, &error);
+  g_assert_no_error (error);
+  g_object_set (relay, "alpn", FOCTET_RELAY_ALPN, NULL);
+  g_signal_connect (relay, "incoming", G_CALLBACK (store_connection_cb), &link);
+  foctet_transport_listen_async (relay, "127.0.0.1:0", NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  address = foctet_transport_listen_finish (relay, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  /* The client dials a node through this relay: it connects and asks for
+   * a circuit, which the relay never answers. */
+  ticket = foctet_ticket_new (foctet_identity_get_node_id (target_identity));
+  g_assert_true (foctet_ticket_add_address (ticket, FOCTET_ADDRESS_KIND_RELAY, address, &error));
+  foctet_node_dial_async (fixture->client, ticket, "relay", cancellable, foctet_test_store_result, &dial_slot);
+  deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  while (link == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  foctet_connection_accept_stream_async (link, NULL, foctet_test_store_result, &accept_slot);
+
+  /* Meanwhile the relay offers it a circuit. */
+  offer = foctet_test_open_stream (link, FOCTET_RELAY_PROTOCOL_INCOMING, &error, TIMEOUT);
+  g_assert_no_error (error);
+  incoming = foctet_relay_message_new_incoming (foctet_identity_get_node_id (target_identity), "192.0.2.1:4433",
+                                                &error);
+  g_assert_no_error (error);
+  write_message_on (offer, incoming);
+  in = g_io_stream_get_input_stream (G_IO_STREAM (offer));
+  foctet_relay_message_read_async (in, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  answer = foctet_relay_message_read_finish (in, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (answer->type, ==, FOCTET_RELAY_MESSAGE_ERROR);
+  g_test_message ("ERROR %u: %s", answer->error_code, answer->error_text);
+  g_assert_cmpuint (answer->error_code, ==, FOCTET_RELAY_ERROR_CODE_REFUSED);
+
+  g_cancellable_cancel (cancellable);
+  g_clear_object (&result);
+  result = foctet_test_wait_result (&dial_slot, TIMEOUT);
+  g_assert_null (foctet_node_dial_finish (fixture->client, result, NULL));
+  accepted = foctet_test_wait_result (&accept_slot, TIMEOUT);
+  g_clear_object (&accepted);
+  foctet_test_close_connection (link, FOCTET_CLOSE_CODE_NO_ERROR, "done", TIMEOUT);
+  g_signal_handlers_disconnect_by_data (relay, &link);
+  foctet_transport_stop (relay);
+}
+
+static void
 test_raw_old_target (Fixture       *fixture,
                      gconstpointer  data)
 {
@@ -2556,6 +2644,8 @@ main (int   argc,
   g_test_add ("/relay/raw/fallback-v1", Fixture, no_raw_options, fixture_setup, test_raw_fallback,
               fixture_teardown);
   g_test_add ("/relay/raw/old-target", Fixture, NULL, fixture_setup, test_raw_old_target, fixture_teardown);
+  g_test_add ("/relay/not-reserved-refuses", Fixture, NULL, fixture_setup, test_not_reserved_refuses,
+              fixture_teardown);
   g_test_add ("/relay/raw/target-refuses-unknown-code", Fixture, NULL, fixture_setup, test_target_refuses_unknown_code,
               fixture_teardown);
   g_test_add ("/relay/dual-stack", Fixture, dual_stack_options, fixture_setup, test_dual_stack, fixture_teardown);
