@@ -55,9 +55,19 @@ fetcher_gets_written_cb (GObject      *source,
   Fetcher *fetcher = user_data;
   Receive *receive = fetcher->receive;
   GError *error = NULL;
+  gsize written = 0;
+  gboolean ok;
 
   fetcher->writing = FALSE;
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+  ok = g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, &written, &error);
+  if (fetcher == receive->control && receive->abort_after_write)
+    {
+      /* The receive failed meanwhile: its ABORT goes out now, unless the
+       * write stopped inside a GET. */
+      g_clear_error (&error);
+      receive_abort_write_done (receive, ok || written == 0);
+    }
+  else if (!ok)
     receive_fail (receive, error);
   else if (!receive->finished)
     {
@@ -356,6 +366,14 @@ fetcher_read_cb (GObject      *source,
 
   fetcher->reading = FALSE;
   n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (receive->finished && fetcher == receive->control)
+    {
+      /* After an ABORT: it may wait for the sender's answer now. */
+      g_clear_error (&error);
+      receive_abort_read_done (receive);
+      receive_unref (receive);
+      return;
+    }
   if (n == 0 && fetcher->data_job != NULL)
     error = g_error_new (FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR,
                          "The sender ended a stream inside the data of “%s”", fetcher->data_job->entry->path);

@@ -34,6 +34,8 @@ G_BEGIN_DECLS
 #define MAX_GETS_IN_FLIGHT 32
 /* A large file is asked for in pieces of this size, all on one stream. */
 #define GET_SIZE (16 * 1024 * 1024)
+/* After an ABORT, the control stream is drained this much at a time. */
+#define ABORT_SCRATCH_SIZE (64 * 1024)
 /* Data streams besides the control stream. */
 #define N_DATA_STREAMS 4
 #define CHUNK_SIZE (256 * 1024)
@@ -183,6 +185,9 @@ struct _Receive {
   GError *error;                        /* the receive failed */
   gboolean finished;                    /* the result is decided */
   guint16 abort_code;                   /* of the ABORT to write; 0: from the error */
+  gboolean abort_after_write;           /* once the control stream's GETs are written */
+  gboolean abort_read_after_read;       /* once the control stream's read came back */
+  guint8 *abort_scratch;                /* what comes after the ABORT, dropped */
 };
 
 /* Planning, in a worker thread: create the directories, look at what is
@@ -275,6 +280,9 @@ Receive *receive_ref (Receive *receive);
 void receive_unref (Receive *receive);
 void receive_fail (Receive *receive,
                    GError  *error);
+void receive_abort_write_done (Receive *receive,
+                               gboolean whole);
+void receive_abort_read_done (Receive *receive);
 void receive_fail_code (Receive *receive,
                         guint16  code,
                         GError  *error);

@@ -66,6 +66,7 @@ receive_unref (Receive *receive)
   g_clear_pointer (&receive->secret, g_bytes_unref);
   g_free (receive->output_path);
   g_free (receive->first_failure);
+  g_free (receive->abort_scratch);
   if (receive->root_fd >= 0)
     close (receive->root_fd);
   self->receive = NULL;
@@ -123,15 +124,37 @@ abort_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static void abort_answer_cb (GObject      *source,
+                             GAsyncResult *result,
+                             gpointer      user_data);
+
+/* What the sender still writes on the control stream after the ABORT
+ * (the rest of answers under way) is read and dropped, until it ends the
+ * stream: only then is the connection closed, so that neither the ABORT
+ * nor the close is lost to a reset (closing a socket with bytes unread
+ * resets it). */
+static void
+abort_drain (Receive *receive)
+{
+  if (receive->abort_scratch == NULL)
+    receive->abort_scratch = g_malloc (ABORT_SCRATCH_SIZE);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (receive->control->stream)),
+                             receive->abort_scratch, ABORT_SCRATCH_SIZE, G_PRIORITY_DEFAULT, NULL, abort_answer_cb,
+                             receive);
+}
+
 static void
 abort_answer_cb (GObject      *source,
                  GAsyncResult *result,
                  gpointer      user_data)
 {
   Receive *receive = user_data;
-  g_autoptr(FoctetTransferMessage) message = NULL;
 
-  message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, NULL);
+  if (g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL) > 0 && receive->timeout != NULL)
+    {
+      abort_drain (receive);
+      return;
+    }
   abort_done (receive);
 }
 
@@ -147,9 +170,22 @@ abort_closed_cb (GObject      *source,
 
   if (!foctet_stream_close_write_finish (FOCTET_STREAM (source), result, NULL))
     abort_done (receive);
+  else if (g_input_stream_has_pending (g_io_stream_get_input_stream (G_IO_STREAM (source))))
+    /* The control stream's own read, cancelled, has not called back
+     * yet: the wait starts once it has (receive_abort_read_done ()). */
+    receive->abort_read_after_read = TRUE;
   else
-    foctet_transfer_message_read_async (g_io_stream_get_input_stream (G_IO_STREAM (source)), G_PRIORITY_DEFAULT,
-                                        NULL, abort_answer_cb, receive);
+    abort_drain (receive);
+}
+
+/* The control stream's read came back after the ABORT went out. */
+void
+receive_abort_read_done (Receive *receive)
+{
+  if (!receive->abort_read_after_read)
+    return;
+  receive->abort_read_after_read = FALSE;
+  abort_drain (receive);
 }
 
 static void
@@ -163,6 +199,21 @@ abort_written_cb (GObject      *source,
     abort_done (receive);
   else
     foctet_stream_close_write_async (receive->control->stream, G_PRIORITY_DEFAULT, NULL, abort_closed_cb, receive);
+}
+
+/* Writes the ABORT of the failed receive on the control stream, which
+ * is free: half-closes it after, and then waits for the sender to end it
+ * too, within the timer receive_fail () set. */
+static void
+receive_write_abort (Receive *receive)
+{
+  GError *error = receive->error;
+  guint16 code = receive->abort_code != 0 ? receive->abort_code : abort_code_for (error);
+  g_autoptr(FoctetTransferMessage) abort = foctet_transfer_message_new_abort (code, error->message);
+
+  receive->control->closed = TRUE;
+  foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (receive->control->stream)),
+                                       abort, G_PRIORITY_DEFAULT, NULL, abort_written_cb, receive_ref (receive));
 }
 
 /* As receive_fail (), with the ABORT's code given rather than derived
@@ -195,20 +246,39 @@ receive_fail (Receive *receive,
   g_cancellable_cancel (receive->cancellable);
   foctet_source_clear (&receive->timeout);
 
-  if (receive->control != NULL && !receive->control->writing && !receive->control->closed)
+  if (receive->control != NULL && !receive->control->closed)
     {
-      guint16 code = receive->abort_code != 0 ? receive->abort_code : abort_code_for (error);
-      g_autoptr(FoctetTransferMessage) abort = foctet_transfer_message_new_abort (code, error->message);
-
-      receive->control->closed = TRUE;
-      foctet_transfer_message_write_async (g_io_stream_get_output_stream (G_IO_STREAM (receive->control->stream)),
-                                           abort, G_PRIORITY_DEFAULT, NULL, abort_written_cb,
-                                           receive_ref (receive));
       /* A stream out of window would hold the ABORT forever. */
       receive->timeout = foctet_transfer_source_attach (g_timeout_source_new_seconds (2), abort_timeout_cb, receive,
                                                         receive->self->context);
+      if (receive->control->writing)
+        /* GETs are being written there: the ABORT follows them
+         * (receive_abort_write_done ()). */
+        receive->abort_after_write = TRUE;
+      else
+        receive_write_abort (receive);
       return;
     }
+  receive_close_connection (receive);
+}
+
+/* The GETs being written on the control stream when the receive failed
+ * are written (@whole), or the write stopped in the middle of them. */
+void
+receive_abort_write_done (Receive *receive,
+                          gboolean whole)
+{
+  if (!receive->abort_after_write)
+    return;
+  receive->abort_after_write = FALSE;
+  if (whole)
+    {
+      receive_write_abort (receive);
+      return;
+    }
+  /* Half a GET went out: no message can follow it. */
+  receive->control->closed = TRUE;
+  foctet_stream_reset (receive->control->stream, FOCTET_CLOSE_CODE_NO_ERROR);
   receive_close_connection (receive);
 }
 

@@ -808,14 +808,18 @@ test_serve_incoming_failed (void)
 /* send in one process, receive in another, with the real plugins: the
  * ticket first on send's stdout, nothing on receive's, both exit 0; a file
  * in the way is refused until --force; usage and run-time errors. */
+/* send PATHS... over tls, its ticket read; its stderr in *@err if that
+ * is given, else silenced. */
 static GSubprocess *
-start_send (const char         *plugin_path,
-            const char         *key,
-            const char * const *paths,
-            char              **ticket_text)
+start_send_full (const char         *plugin_path,
+                 const char         *key,
+                 const char * const *paths,
+                 char              **ticket_text,
+                 GDataInputStream  **err)
 {
   g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                          G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+                                                          (err != NULL ? G_SUBPROCESS_FLAGS_STDERR_PIPE
+                                                                       : G_SUBPROCESS_FLAGS_STDERR_SILENCE));
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autoptr(GDataInputStream) out = NULL;
   g_autoptr(GError) error = NULL;
@@ -836,7 +840,18 @@ start_send (const char         *plugin_path,
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (sender));
   *ticket_text = read_line (out);
   g_assert_true (g_str_has_prefix (*ticket_text, "foctet"));
+  if (err != NULL)
+    *err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (sender));
   return sender;
+}
+
+static GSubprocess *
+start_send (const char         *plugin_path,
+            const char         *key,
+            const char * const *paths,
+            char              **ticket_text)
+{
+  return start_send_full (plugin_path, key, paths, ticket_text, NULL);
 }
 
 static void
@@ -1144,6 +1159,50 @@ test_receive_killed (void)
   /* The same send waits on: the new receive resumes. */
   resume_and_check (path, ticket_text, src, output, present);
   wait_exit (sender, 0);
+}
+
+/* receive interrupted (SIGINT) in the middle of a large file over tls:
+ * the sender hears why — the receiver's ABORT, not a broken connection —
+ * even though the receiving process exits at once. */
+static void
+test_receive_interrupted (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  g_autofree char *base = g_build_filename (tmpdir, "receive-interrupted", NULL);
+  g_autofree char *src = g_build_filename (base, "src", NULL);
+  g_autofree char *output = g_build_filename (base, "out", NULL);
+  g_autofree char *part = g_build_filename (output, "src", "big.bin.foctet-part", NULL);
+  g_autofree char *key = g_build_filename (base, "sender", NULL);
+  const char *paths[] = { src, NULL };
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autoptr(GSubprocess) receiver = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autofree char *ticket_text = NULL;
+  g_autofree char *line = NULL;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  make_kill_tree (src);
+  sender = start_send_full (path, key, paths, &ticket_text, &err);
+  receiver = start_receive (path, ticket_text, output);
+  wait_part (part, KILL_SIZE / 4);
+  g_subprocess_send_signal (receiver, SIGINT);
+  wait_exit (receiver, 1);
+
+  for (guint i = 0; i < 20; i++)
+    {
+      g_free (line);
+      line = read_line (err);
+      g_assert_nonnull (line);
+      g_test_message ("send: %s", line);
+      if (g_str_has_prefix (line, "receiver gone: "))
+        break;
+    }
+  g_assert_true (g_str_has_prefix (line, "receiver gone: The receiver aborted: cancelled (code 8)"));
+  kill_and_reap (sender);
 }
 
 static void
@@ -2258,6 +2317,7 @@ main (int   argc,
   g_test_add_func ("/shell/send-skipped", test_send_skipped);
   g_test_add_func ("/shell/receive-output-made-late", test_receive_output_made_late);
   g_test_add_func ("/shell/receive-killed", test_receive_killed);
+  g_test_add_func ("/shell/receive-interrupted", test_receive_interrupted);
   g_test_add_func ("/shell/send-killed", test_send_killed);
   g_test_add_func ("/shell/receive-progress", test_receive_progress);
   g_test_add_func ("/shell/send-qr-code", test_send_qr_code);

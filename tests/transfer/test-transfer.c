@@ -568,6 +568,15 @@ bytes_present (const char *dir)
   return total;
 }
 
+static void
+first_session_end_cb (FoctetTransferSender *sender,
+                      const GError         *error,
+                      GError              **first)
+{
+  if (*first == NULL)
+    *first = error != NULL ? g_error_copy (error) : g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "none");
+}
+
 /* A receive cancelled part-way leaves part files; the next one (while
  * the sender waits on) fetches only what is missing and verifies.
  *
@@ -587,6 +596,7 @@ test_resume (Fixture       *fixture,
   g_autoptr(GRand) rand = g_rand_new_with_seed (7);
   g_autofree char *huge = NULL;
   g_autofree char *received = NULL;
+  g_autoptr(GError) ended = NULL;
   gboolean served = FALSE;
   guint64 present, total;
   gulong id;
@@ -596,6 +606,7 @@ test_resume (Fixture       *fixture,
   write_file (huge, 32 * 1024 * 1024 + 5, rand, 0644);
   sender = prepare_tree_sender (fixture);
   ticket = foctet_transfer_sender_get_ticket (sender);
+  g_signal_connect (sender, "session-ended", G_CALLBACK (first_session_end_cb), &ended);
   foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
 
   receiver = foctet_transfer_receiver_new (fixture->receiver_node);
@@ -605,6 +616,16 @@ test_resume (Fixture       *fixture,
   g_clear_error (&error);
   g_signal_handler_disconnect (receiver, id);
   g_assert_false (served);
+  /* The sender heard why, in the middle of its DATA: the receiver's
+   * ABORT, not a connection that broke. */
+  for (gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC; ended == NULL;)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_test_message ("the sender: %s", ended->message);
+  g_assert_true (g_str_has_prefix (ended->message, "The receiver aborted: cancelled (code 8)"));
+  g_signal_handlers_disconnect_by_data (sender, &ended);
 
   total = foctet_transfer_receiver_get_bytes_total (receiver);
   present = bytes_present (fixture->output);
