@@ -17,6 +17,8 @@
 
 #include "foctet-quic.h"
 
+#include <foctet-address-counts.h>
+
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
@@ -58,8 +60,8 @@ struct _QuicTransport {
   GPtrArray *endpoints;              /* QuicEndpoint: listening ones, then dial-only ones */
   guint handshakes;                  /* incoming handshakes in progress */
   GHashTable *pending;               /* QuicConnection (owned) → GTask of a dial, or NULL */
-  GHashTable *per_address;           /* remote IP text → count of incoming connections */
-  GHashTable *handshakes_per_address;/* remote IP text → count of its handshakes in progress */
+  FoctetAddressCounts *per_address;  /* remote IP text → its incoming connections */
+  FoctetAddressCounts *handshakes_per_address; /* remote IP text → its handshakes in progress */
   guint retries_sent;
   guint8 retry_secret[32];
 };
@@ -1002,27 +1004,6 @@ incoming_refused (QuicTransport     *self,
   g_error_free (error);
 }
 
-/* What @table counts for @host. */
-static guint
-host_count (GHashTable *table,
-            const char *host)
-{
-  return GPOINTER_TO_UINT (g_hash_table_lookup (table, host));
-}
-
-static void
-host_count_add (GHashTable *table,
-                const char *host,
-                int         delta)
-{
-  guint count = host_count (table, host) + delta;
-
-  if (count == 0)
-    g_hash_table_remove (table, host);
-  else
-    g_hash_table_insert (table, g_strdup (host), GUINT_TO_POINTER (count));
-}
-
 static void
 transport_accept (QuicTransport     *self,
                   QuicEndpoint      *endpoint,
@@ -1082,7 +1063,7 @@ transport_accept (QuicTransport     *self,
     original_dcid = hd.dcid;
 
   host = sockaddr_host ((const struct sockaddr *) path->remote.addr);
-  if (host_count (self->per_address, host) >= self->max_per_address)
+  if (foctet_address_counts_get (self->per_address, host) >= self->max_per_address)
     {
       refuse_initial (endpoint, path, &hd, NGTCP2_CONNECTION_REFUSED, "too many connections from this address");
       incoming_refused (self, path, g_error_new (FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
@@ -1094,12 +1075,12 @@ transport_accept (QuicTransport     *self,
    * the Retry and then never finishes its handshakes would otherwise keep
    * every other client out. */
   if (self->handshakes >= self->max_handshakes / 2 &&
-      host_count (self->handshakes_per_address, host) >= self->max_handshakes_per_address)
+      foctet_address_counts_get (self->handshakes_per_address, host) >= self->max_handshakes_per_address)
     {
       refuse_initial (endpoint, path, &hd, NGTCP2_CONNECTION_REFUSED, "too many handshakes from this address");
       incoming_refused (self, path, g_error_new (FOCTET_ERROR, FOCTET_ERROR_LIMIT_REACHED,
                                                  "%s already has %u QUIC handshakes in progress", host,
-                                                 host_count (self->handshakes_per_address, host)));
+                                                 foctet_address_counts_get (self->handshakes_per_address, host)));
       return;
     }
 
@@ -1111,8 +1092,8 @@ transport_accept (QuicTransport     *self,
       return;
     }
   self->handshakes++;
-  host_count_add (self->handshakes_per_address, host, 1);
-  host_count_add (self->per_address, host, 1);
+  foctet_address_counts_add (self->handshakes_per_address, host, 1);
+  foctet_address_counts_add (self->per_address, host, 1);
   g_object_set_data_full (G_OBJECT (connection), "foctet-quic-host",
                           sockaddr_host ((const struct sockaddr *) path->remote.addr), g_free);
   g_hash_table_insert (self->pending, g_object_ref (connection), NULL);
@@ -1127,7 +1108,7 @@ per_address_release (QuicConnection *connection,
   const char *host = g_object_get_data (G_OBJECT (connection), "foctet-quic-host");
 
   if (host != NULL)
-    host_count_add (self->per_address, host, -1);
+    foctet_address_counts_add (self->per_address, host, -1);
 }
 
 /* An incoming handshake ended, one way or the other. */
@@ -1139,49 +1120,7 @@ incoming_handshake_done (QuicTransport  *self,
 
   self->handshakes--;
   if (host != NULL)
-    host_count_add (self->handshakes_per_address, host, -1);
-}
-
-/* An established incoming connection counts against its address's
- * max-connections-per-address until it closes or is freed, whichever
- * comes first (an application may drop one it never closed). */
-typedef struct {
-  GWeakRef transport;
-  char *host;
-} Established;
-
-static void
-established_release (gpointer  data,
-                     GClosure *closure)
-{
-  Established *e = data;
-  g_autoptr(QuicTransport) self = g_weak_ref_get (&e->transport);
-
-  if (self != NULL)
-    host_count_add (self->per_address, e->host, -1);
-  g_weak_ref_clear (&e->transport);
-  g_free (e->host);
-  g_free (e);
-}
-
-static void
-established_closed_cb (FoctetConnection *connection,
-                       const GError     *error,
-                       gpointer          user_data)
-{
-  /* Releases the count, through established_release (). */
-  g_signal_handlers_disconnect_by_func (connection, established_closed_cb, user_data);
-}
-
-static void
-established_watch (QuicTransport  *self,
-                   QuicConnection *connection)
-{
-  Established *e = g_new0 (Established, 1);
-
-  g_weak_ref_init (&e->transport, self);
-  e->host = g_object_steal_data (G_OBJECT (connection), "foctet-quic-host");
-  g_signal_connect_data (connection, "closed", G_CALLBACK (established_closed_cb), e, established_release, 0);
+    foctet_address_counts_add (self->handshakes_per_address, host, -1);
 }
 
 void
@@ -1195,7 +1134,12 @@ quic_transport_connection_ready (QuicTransport  *self,
   if (quic_connection_is_server (connection))
     {
       incoming_handshake_done (self, connection);
-      established_watch (self, connection);
+      {
+        /* Established, it counts until it closes or is freed. */
+        g_autofree char *host = g_object_steal_data (G_OBJECT (connection), "foctet-quic-host");
+
+        foctet_address_counts_release_with (self->per_address, FOCTET_CONNECTION (connection), host);
+      }
       foctet_transport_emit_incoming (FOCTET_TRANSPORT (self), FOCTET_CONNECTION (connection));
       g_object_unref (connection);
       return;
@@ -1795,8 +1739,8 @@ quic_transport_finalize (GObject *object)
   g_free (self->config.alpn);
   g_clear_pointer (&self->endpoints, g_ptr_array_unref);
   g_clear_pointer (&self->pending, g_hash_table_unref);
-  g_clear_pointer (&self->per_address, g_hash_table_unref);
-  g_clear_pointer (&self->handshakes_per_address, g_hash_table_unref);
+  g_clear_pointer (&self->per_address, foctet_address_counts_unref);
+  g_clear_pointer (&self->handshakes_per_address, foctet_address_counts_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
 
   G_OBJECT_CLASS (quic_transport_parent_class)->finalize (object);
@@ -1924,8 +1868,8 @@ quic_transport_init (QuicTransport *self)
   self->context = g_main_context_ref_thread_default ();
   self->endpoints = g_ptr_array_new_with_free_func ((GDestroyNotify) endpoint_detach);
   self->pending = g_hash_table_new (NULL, NULL);
-  self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->handshakes_per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->per_address = foctet_address_counts_new ();
+  self->handshakes_per_address = foctet_address_counts_new ();
   gnutls_rnd (GNUTLS_RND_KEY, self->retry_secret, sizeof self->retry_secret);
 }
 

@@ -8,6 +8,8 @@
 
 #include "foctet-tls-transport.h"
 
+#include <foctet-address-counts.h>
+
 #define DEFAULT_MAX_HANDSHAKES 64
 #define DEFAULT_MAX_HANDSHAKES_PER_ADDRESS 16
 #define DEFAULT_MAX_PER_ADDRESS 64
@@ -27,8 +29,8 @@ struct _TlsTransport {
   FoctetSocketService *service;      /* NULL while nothing listens */
   GPtrArray *bound;                  /* GInetSocketAddress listened on */
   GQueue handshakes;                 /* Incoming: handshakes in progress, oldest first */
-  GHashTable *per_address;           /* remote IP text → count of its handshakes in progress */
-  GHashTable *connections;           /* remote IP text → count of its incoming connections */
+  FoctetAddressCounts *per_address;  /* remote IP text → its handshakes in progress */
+  FoctetAddressCounts *connections;  /* remote IP text → its incoming connections */
 };
 
 enum {
@@ -109,70 +111,12 @@ incoming_free (Incoming *in)
   g_free (in);
 }
 
-/* Changes the count of @host in @table (per_address, connections) by
- * @delta. */
-static void
-per_address_add (GHashTable *table,
-                 const char *host,
-                 int         delta)
-{
-  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (table, host)) + delta;
-
-  if (count == 0)
-    g_hash_table_remove (table, host);
-  else
-    g_hash_table_insert (table, g_strdup (host), GUINT_TO_POINTER (count));
-}
-
 /* @in's handshake no longer counts in the limits of handshakes. */
 static void
 incoming_forget (Incoming *in)
 {
   g_queue_unlink (&in->self->handshakes, &in->link);
-  per_address_add (in->self->per_address, in->host, -1);
-}
-
-/* An incoming connection of @host, established, counts in
- * max-connections-per-address until it closes or is freed, whichever
- * comes first. */
-typedef struct {
-  GWeakRef transport;
-  char *host;
-} Established;
-
-static void
-established_release (gpointer  data,
-                     GClosure *closure)
-{
-  Established *e = data;
-  g_autoptr(TlsTransport) self = g_weak_ref_get (&e->transport);
-
-  if (self != NULL)
-    per_address_add (self->connections, e->host, -1);
-  g_weak_ref_clear (&e->transport);
-  g_free (e->host);
-  g_free (e);
-}
-
-static void
-established_closed_cb (FoctetConnection *connection,
-                       const GError     *error,
-                       gpointer          user_data)
-{
-  /* Releases the count, through established_release (). */
-  g_signal_handlers_disconnect_by_func (connection, established_closed_cb, user_data);
-}
-
-static void
-established_watch (TlsTransport     *self,
-                   FoctetConnection *connection,
-                   const char       *host)
-{
-  Established *e = g_new0 (Established, 1);
-
-  g_weak_ref_init (&e->transport, self);
-  e->host = g_strdup (host);
-  g_signal_connect_data (connection, "closed", G_CALLBACK (established_closed_cb), e, established_release, 0);
+  foctet_address_counts_add (in->self->per_address, in->host, -1);
 }
 
 /* A refused handshake ends with a lingering close: our FIN follows the
@@ -297,7 +241,7 @@ incoming_handshake_cb (GObject      *source,
     connection = wrap (self, tls, in->tcp, FALSE, &error);
   if (connection == NULL)
     {
-      per_address_add (self->connections, in->host, -1);
+      foctet_address_counts_add (self->connections, in->host, -1);
       if (in->gave_way)
         {
           g_clear_error (&error);
@@ -317,7 +261,8 @@ incoming_handshake_cb (GObject      *source,
       incoming_free (in);
       return;
     }
-  established_watch (self, connection, in->host);
+  /* Established, it counts until it closes or is freed. */
+  foctet_address_counts_release_with (self->connections, connection, in->host);
   foctet_transport_emit_incoming (FOCTET_TRANSPORT (self), connection);
   incoming_free (in);
 }
@@ -337,8 +282,8 @@ incoming_admit (TlsTransport  *self,
                 const char    *host,
                 GError       **error)
 {
-  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
-  guint connections = GPOINTER_TO_UINT (g_hash_table_lookup (self->connections, host));
+  guint count = foctet_address_counts_get (self->per_address, host);
+  guint connections = foctet_address_counts_get (self->connections, host);
   Incoming *oldest;
 
   if (connections >= self->max_per_address)
@@ -399,8 +344,8 @@ service_incoming_cb (FoctetSocketService *service,
   foctet_tcp_socket_tune (g_socket_connection_get_socket (tcp));
   in->started = g_get_monotonic_time ();
   g_queue_push_tail_link (&self->handshakes, &in->link);
-  per_address_add (self->per_address, in->host, 1);
-  per_address_add (self->connections, in->host, 1);
+  foctet_address_counts_add (self->per_address, in->host, 1);
+  foctet_address_counts_add (self->connections, in->host, 1);
   foctet_tls_stream_handshake_async (G_IO_STREAM (tcp), self->identity, TRUE, self->alpn, NULL,
                                      self->handshake_timeout, in->cancellable,
                                      incoming_handshake_cb, in);
@@ -769,8 +714,8 @@ tls_transport_finalize (GObject *object)
   g_clear_pointer (&self->bound, g_ptr_array_unref);
   /* Every handshake held a reference: none is left. */
   g_assert (self->handshakes.length == 0);
-  g_clear_pointer (&self->per_address, g_hash_table_unref);
-  g_clear_pointer (&self->connections, g_hash_table_unref);
+  g_clear_pointer (&self->per_address, foctet_address_counts_unref);
+  g_clear_pointer (&self->connections, foctet_address_counts_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->muxer_name);
   g_free (self->alpn);
@@ -869,8 +814,8 @@ tls_transport_init (TlsTransport *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->bound = g_ptr_array_new_with_free_func (g_object_unref);
-  self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->per_address = foctet_address_counts_new ();
+  self->connections = foctet_address_counts_new ();
 }
 
 void

@@ -8,6 +8,7 @@
 
 #include "foctet.h"
 #include "foctet-tcp-private.h"
+#include "foctet-address-counts.h"
 #include "test-utils.h"
 
 /* A connected TCP socket on loopback, the dialer's end, with the connect
@@ -175,11 +176,36 @@ test_socket_address_to_string (void)
     }
 }
 
+/* Counts per address: up and down, an address forgotten at 0, and a
+ * table that lives on while someone holds it. */
+static void
+test_address_counts (void)
+{
+  FoctetAddressCounts *counts = foctet_address_counts_new ();
+  g_autoptr(FoctetAddressCounts) held = foctet_address_counts_ref (counts);
+
+  g_assert_cmpuint (foctet_address_counts_get (counts, "192.0.2.1"), ==, 0);
+  foctet_address_counts_add (counts, "192.0.2.1", 1);
+  foctet_address_counts_add (counts, "192.0.2.1", 2);
+  foctet_address_counts_add (counts, "2001:db8::1", 1);
+  g_assert_cmpuint (foctet_address_counts_get (counts, "192.0.2.1"), ==, 3);
+  g_assert_cmpuint (foctet_address_counts_get (counts, "2001:db8::1"), ==, 1);
+  g_assert_cmpuint (foctet_address_counts_size (counts), ==, 2);
+  foctet_address_counts_add (counts, "192.0.2.1", -3);
+  g_assert_cmpuint (foctet_address_counts_get (counts, "192.0.2.1"), ==, 0);
+  g_assert_cmpuint (foctet_address_counts_size (counts), ==, 1);
+  foctet_address_counts_unref (counts);
+  /* Still there for whoever holds a reference. */
+  foctet_address_counts_add (held, "2001:db8::1", -1);
+  g_assert_cmpuint (foctet_address_counts_size (held), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/transport-helpers/address-counts", test_address_counts);
   g_test_add_func ("/transport-helpers/tcp-socket-tune", test_tcp_socket_tune);
   g_test_add_func ("/transport-helpers/send-bound-for-rate", test_send_bound_for_rate);
   g_test_add_func ("/transport-helpers/tcp-socket-follow-rate", test_tcp_socket_follow_rate);
