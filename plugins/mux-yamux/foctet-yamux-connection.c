@@ -542,7 +542,12 @@ session_end (FoctetYamuxConnection *self,
   g_clear_pointer (&self->chunk, yamux_read_chunk_unref);
   g_clear_pointer (&self->payload_channel, yamux_channel_unref);
 
-  stream_error = error != NULL ? g_error_copy (error) : closed_error ();
+  /* Streams cut by the peer's GoAway and close say so: the session's own
+   * end is no error then. */
+  stream_error = error != NULL ? g_error_copy (error)
+                 : self->go_away_received ? g_error_new_literal (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED,
+                                                                 "The peer closed the yamux session")
+                 : closed_error ();
   channels = g_ptr_array_new_with_free_func ((GDestroyNotify) yamux_channel_unref);
   g_hash_table_iter_init (&iter, self->channels);
   while (g_hash_table_iter_next (&iter, NULL, &value))

@@ -66,6 +66,7 @@ struct _QuicConnection {
   gboolean announced;                /* handed to the dialer or the listener's node */
   gboolean established;              /* handshake done (and confirmed, for a client) */
   gboolean ended;                    /* closed, for whatever reason */
+  gboolean peer_closed;              /* by the peer's CONNECTION_CLOSE */
   GError *end_error;
   GSource *timer;                    /* expiry, pacing and "write soon" */
   GSource *handshake_timer;
@@ -943,6 +944,27 @@ remote_close_error (QuicConnection *self)
                       cc.error_code, reason != NULL ? ": " : "", reason != NULL ? reason : "");
 }
 
+/* What the streams of a connection the peer closed normally (code 0 or
+ * 4) say, with the peer's reason: the connection's own end is no error. */
+static GError *
+remote_normal_close_error (QuicConnection *self)
+{
+  QuicCloseError cc;
+  g_autofree char *reason = NULL;
+
+#if QUIC_NGTCP2_1
+  cc = *ngtcp2_conn_get_ccerr (self->conn);
+#else
+  ngtcp2_conn_get_connection_close_error (self->conn, &cc);
+#endif
+  if (cc.reasonlen > 0)
+    reason = g_utf8_make_valid ((const char *) cc.reason, cc.reasonlen);
+  return g_error_new (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED, "The peer closed the QUIC connection%s%s%s",
+                      cc.type == QUIC_CLOSE_ERROR_APPLICATION && cc.error_code == FOCTET_CLOSE_CODE_GOING_AWAY
+                      ? " (going away)" : "",
+                      reason != NULL ? ": " : "", reason != NULL ? reason : "");
+}
+
 /* ------------------------------------------------------------------ */
 /* Sending                                                             */
 
@@ -1379,6 +1401,7 @@ quic_connection_receive (QuicConnection    *self,
       switch (ret)
         {
         case NGTCP2_ERR_DRAINING:
+          self->peer_closed = TRUE;
           conn_end (self, remote_close_error (self));
           break;
         case NGTCP2_ERR_CRYPTO:
@@ -1474,7 +1497,9 @@ conn_end (QuicConnection *self,
 
   conn_detach (self);
 
-  stream_error = error != NULL ? g_error_copy (error) : closed_error ();
+  stream_error = error != NULL ? g_error_copy (error)
+                 : self->peer_closed && self->conn != NULL ? remote_normal_close_error (self)
+                 : closed_error ();
   channels = g_ptr_array_new_with_free_func ((GDestroyNotify) foctet_channel_unref);
   g_hash_table_iter_init (&iter, self->streams);
   while (g_hash_table_iter_next (&iter, NULL, &value))

@@ -624,12 +624,31 @@ test_shutdown (Fixture       *fixture,
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(FoctetConnection) again = NULL;
+  g_autoptr(FoctetStream) stream = NULL;
   gboolean closed = FALSE;
+  char buf[16];
+
+  /* A stream in use when the peer shuts down. */
+  foctet_node_set_protocol_handler (fixture->server, FOCTET_TEST_ECHO_PROTOCOL, foctet_test_echo_handler, NULL, NULL);
+  stream = foctet_test_open_stream (fixture->connection, FOCTET_TEST_ECHO_PROTOCOL, &error, TIMEOUT);
+  g_assert_no_error (error);
+  foctet_test_stream_write_all (stream, "hi", 2, TIMEOUT);
+  g_assert_cmpint (foctet_test_stream_read_some (stream, buf, sizeof buf, &error, TIMEOUT), ==, 2);
 
   g_signal_connect (fixture->connection, "closed", G_CALLBACK (closed_cb), &closed);
   foctet_test_node_shutdown (fixture->server, TIMEOUT);
   foctet_test_wait_for (&closed, TIMEOUT);
   g_assert_true (foctet_connection_is_closed (fixture->connection));
+
+  /* The stream says the peer ended it, not just that it is closed. */
+  g_assert_cmpint (foctet_test_stream_read_some (stream, buf, sizeof buf, &error, TIMEOUT), <=, 0);
+  if (error != NULL)
+    g_test_message ("the stream: %s", error->message);
+  if (g_str_equal (transport, "quic"))
+    g_assert_true (g_str_has_prefix (error->message, "The peer closed the QUIC connection (going away)"));
+  else if (g_str_equal (transport, "tls"))
+    g_assert_true (g_str_has_prefix (error->message, "The peer closed the yamux session"));
+  g_clear_error (&error);
 
   /* Nothing listens any more. */
   again = foctet_test_node_dial_uri (fixture->client, foctet_node_get_node_id (fixture->server),
