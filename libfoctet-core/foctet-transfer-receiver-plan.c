@@ -186,6 +186,38 @@ plan_free (Plan *plan)
   g_free (plan);
 }
 
+/* Adds the owner's rwx to the directory @name in @dir_fd, whose mode is
+ * @mode: through an O_PATH descriptor (which opens whatever the mode, and
+ * does not follow a symbolic link put there meanwhile) and its
+ * /proc/self/fd name, since fchmod () refuses O_PATH descriptors. */
+static gboolean
+directory_make_usable (int                        dir_fd,
+                       const char                *name,
+                       mode_t                     mode,
+                       const FoctetTransferEntry *entry,
+                       GError                   **error)
+{
+  int fd = openat (dir_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  g_autofree char *proc = NULL;
+  int saved;
+
+  if (fd < 0)
+    {
+      g_propagate_error (error, foctet_transfer_errno_error (errno, "Opening the directory “%s”", entry->path));
+      return FALSE;
+    }
+  proc = g_strdup_printf ("/proc/self/fd/%d", fd);
+  if (chmod (proc, (mode & 07777) | 0700) == 0)
+    {
+      close (fd);
+      return TRUE;
+    }
+  saved = errno;
+  close (fd);
+  g_propagate_error (error, foctet_transfer_errno_error (saved, "Making the directory “%s” writable", entry->path));
+  return FALSE;
+}
+
 static gboolean
 plan_directory (Plan                      *plan,
                 const FoctetTransferEntry *entry,
@@ -215,6 +247,12 @@ plan_directory (Plan                      *plan,
                                                                    entry->path));
           return FALSE;
         }
+      /* An existing one (an earlier receive's, whose entry's mode was
+       * applied at its end: read-only, or 0) is made searchable and
+       * writable again while this one runs, if it is ours. */
+      if ((st.st_mode & 0700) != 0700 && st.st_uid == geteuid () &&
+          !directory_make_usable (dir_fd, name, st.st_mode, entry, error))
+        return FALSE;
     }
   return TRUE;
 }

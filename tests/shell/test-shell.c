@@ -11,10 +11,12 @@
 #include <fcntl.h>
 #include <pty.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include <glib/gstdio.h>
 #include <glib-unix.h>
@@ -1205,6 +1207,105 @@ test_receive_interrupted (void)
   kill_and_reap (sender);
 }
 
+/* Permissions apply to the child even as root: the capabilities that
+ * override them leave its bounding set, so not even its exec gets them
+ * back.  (Not root: they apply anyway.) */
+static void
+drop_dac_override (gpointer user_data)
+{
+  prctl (PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0);
+  prctl (PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0);
+}
+
+/* receive, under permissions, into @output; its exit status. */
+static int
+receive_under_permissions (const char *path,
+                           const char *ticket_text,
+                           const char *output,
+                           char      **err)
+{
+  g_autoptr(GSubprocessLauncher) launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", path, TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, drop_dac_override, NULL, NULL);
+  proc = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"), "receive", ticket_text,
+                                      "--output", output, NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, err, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (proc));
+  return g_subprocess_get_exit_status (proc);
+}
+
+/* Directories offered read-only (0555) or with mode 0 are received with
+ * those modes, and a second receive of the same files into the same
+ * place, a resume or a check, still works: the directories the first one
+ * left are made usable again while it runs, then get their modes back. */
+static void
+test_receive_locked_directories (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  g_autofree char *base = g_build_filename (tmpdir, "locked", NULL);
+  g_autofree char *src = g_build_filename (base, "src", NULL);
+  g_autofree char *ro = g_build_filename (src, "ro", NULL);
+  g_autofree char *zero = g_build_filename (src, "zero", NULL);
+  g_autofree char *output = g_build_filename (base, "out", NULL);
+  g_autofree char *key = g_build_filename (base, "sender", NULL);
+  const char *paths[] = { src, NULL };
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (ro, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (zero, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (output, 0755), ==, 0);
+  {
+    g_autofree char *f = g_build_filename (ro, "f.txt", NULL);
+    g_autofree char *g = g_build_filename (zero, "g.txt", NULL);
+
+    g_assert_true (g_file_set_contents (f, "read only\n", -1, NULL));
+    g_assert_true (g_file_set_contents (g, "nothing\n", -1, NULL));
+  }
+  g_assert_cmpint (g_chmod (ro, 0555), ==, 0);
+  g_assert_cmpint (g_chmod (zero, 0), ==, 0);
+
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autoptr(GSubprocess) sender = NULL;
+      g_autofree char *ticket_text = NULL;
+      g_autofree char *err = NULL;
+      g_autofree char *got_ro = g_build_filename (output, "src", "ro", NULL);
+      g_autofree char *got_zero = g_build_filename (output, "src", "zero", NULL);
+      struct stat st;
+      int status;
+
+      sender = start_send (path, key, paths, &ticket_text);
+      status = receive_under_permissions (path, ticket_text, output, &err);
+      g_test_message ("round %u: receive exited %d: %s", round, status, err);
+      g_assert_cmpint (status, ==, 0);
+      wait_exit (sender, 0);
+      g_assert_cmpint (stat (got_ro, &st), ==, 0);
+      g_assert_cmpint (st.st_mode & 07777, ==, 0555);
+      g_assert_cmpint (stat (got_zero, &st), ==, 0);
+      g_assert_cmpint (st.st_mode & 07777, ==, 0);
+    }
+  /* For the removal of the test's files. */
+  {
+    g_autofree char *got_ro = g_build_filename (output, "src", "ro", NULL);
+    g_autofree char *got_zero = g_build_filename (output, "src", "zero", NULL);
+
+    g_assert_cmpint (g_chmod (got_ro, 0755), ==, 0);
+    g_assert_cmpint (g_chmod (got_zero, 0755), ==, 0);
+    g_assert_cmpint (g_chmod (ro, 0755), ==, 0);
+    g_assert_cmpint (g_chmod (zero, 0755), ==, 0);
+  }
+}
+
 static void
 test_send_killed (void)
 {
@@ -2318,6 +2419,7 @@ main (int   argc,
   g_test_add_func ("/shell/receive-output-made-late", test_receive_output_made_late);
   g_test_add_func ("/shell/receive-killed", test_receive_killed);
   g_test_add_func ("/shell/receive-interrupted", test_receive_interrupted);
+  g_test_add_func ("/shell/receive-locked-directories", test_receive_locked_directories);
   g_test_add_func ("/shell/send-killed", test_send_killed);
   g_test_add_func ("/shell/receive-progress", test_receive_progress);
   g_test_add_func ("/shell/send-qr-code", test_send_qr_code);
