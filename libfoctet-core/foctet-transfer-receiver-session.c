@@ -120,6 +120,14 @@ abort_timeout_cb (gpointer user_data)
   Receive *receive = user_data;
 
   g_clear_pointer (&receive->timeout, g_source_unref);
+  if (receive->abort_read_after_read)
+    {
+      /* Still waiting for the control stream's read to come back: the
+       * wait for the sender ends here, with the ABORT's reference. */
+      receive->abort_read_after_read = FALSE;
+      abort_done (receive);
+      return G_SOURCE_REMOVE;
+    }
   receive_close_connection (receive);
   return G_SOURCE_REMOVE;
 }
@@ -328,6 +336,8 @@ done_ack_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
 
   message = foctet_transfer_message_read_finish (G_INPUT_STREAM (source), result, &error);
+  /* An ABORT meanwhile waits for this read to have come back. */
+  receive_abort_read_done (receive);
   if (!receive->finished)
     {
       /* The files are complete and verified: whatever comes now, the

@@ -1377,6 +1377,8 @@ typedef struct {
   guint live;                          /* streams still being read */
   int abort_code;                      /* of the ABORT received, or -1 */
   gboolean done;                       /* DONE answered with DONE_ACK */
+  gboolean no_done_ack;                /* DONE is left unanswered */
+  GCancellable *cancel_at_done;        /* cancelled when DONE arrives */
 } Fake;
 
 typedef struct {
@@ -1512,6 +1514,10 @@ fake_message_cb (GObject      *source,
       break;
     case FOCTET_TRANSFER_MESSAGE_DONE:
       g_assert_cmpuint (g_queue_get_length (&fake->waiting), ==, 0);
+      if (fake->cancel_at_done != NULL)
+        g_cancellable_cancel (fake->cancel_at_done);
+      if (fake->no_done_ack)
+        break;
       answer = foctet_transfer_message_new_done_ack ();
       fake_stream_queue (fs, answer, NULL, 0);
       fake_stream_flush (fs);
@@ -1871,6 +1877,50 @@ test_answers_before_error (Fixture       *fixture,
   result = foctet_test_wait_result (&slot, TIMEOUT);
   g_assert_false (foctet_transfer_sender_serve_finish (sender, result, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+/* The receive is cancelled while it waits for DONE_ACK (every file
+ * verified, DONE sent, the sender silent): it ends, at once and once,
+ * whatever the ABORT it writes then finds on the control stream (its own
+ * read for DONE_ACK, cancelled). */
+static void
+test_cancel_waiting_done_ack (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  g_autoptr(FoctetTransferManifest) manifest = foctet_transfer_manifest_new ();
+  g_autoptr(FoctetTransferMessage) message = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
+  Fake fake = { 0 };
+  gint64 start;
+
+  fake.contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  foctet_file_hash_compute ((const guint8 *) "hello", 5, digest);
+  g_assert_true (foctet_transfer_manifest_add_file (manifest, "hello.txt", 0644, 5, digest, &error));
+  g_ptr_array_add (fake.contents, g_bytes_new_static ("hello", 5));
+  message = foctet_transfer_message_new_manifest (manifest);
+  fake.manifest = foctet_transfer_message_encode (message);
+  fake.n_files = 1;
+  fake.no_done_ack = TRUE;
+  fake.cancel_at_done = cancellable;
+  fake_start (fixture, &fake);
+
+  ticket = ticket_with_secret (fixture->sender_node, fake_secret);
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  start = g_get_monotonic_time ();
+  g_assert_false (receive_within (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, cancellable,
+                                  TIMEOUT, &error));
+  g_test_message ("%s after %.2f s", error->message, (g_get_monotonic_time () - start) / 1e6);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  /* Not the 5 s DONE_ACK wait: the ABORT's own wait is 2 s at most. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 4 * G_USEC_PER_SEC);
+  fake_stop (fixture, &fake);
+  g_assert_cmpint (fake.abort_code, ==, FOCTET_TRANSFER_ERROR_CODE_CANCELLED);
+  g_bytes_unref (fake.manifest);
+  g_ptr_array_unref (fake.contents);
 }
 
 /* Hostile manifests, encoded by hand (the codec's builder refuses to make
@@ -2526,6 +2576,8 @@ main (int   argc,
               fixture_teardown);
   g_test_add ("/transfer/pipelining", Fixture, "tls", fixture_setup, test_pipelining, fixture_teardown);
   g_test_add ("/transfer/answers-before-error", Fixture, "tls", fixture_setup, test_answers_before_error,
+              fixture_teardown);
+  g_test_add ("/transfer/cancel-waiting-done-ack", Fixture, "tls", fixture_setup, test_cancel_waiting_done_ack,
               fixture_teardown);
   g_test_add ("/transfer/disk-full", Fixture, "quic", fixture_setup, test_disk_full, fixture_teardown);
   g_test_add ("/transfer/no-direct", Fixture, "tls", fixture_setup, test_no_direct, fixture_teardown);
