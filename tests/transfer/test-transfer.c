@@ -1378,6 +1378,7 @@ typedef struct {
   int abort_code;                      /* of the ABORT received, or -1 */
   gboolean done;                       /* DONE answered with DONE_ACK */
   gboolean no_done_ack;                /* DONE is left unanswered */
+  guint16 refuse_gets;                 /* answer each GET with this ERROR, if not 0 */
   GCancellable *cancel_at_done;        /* cancelled when DONE arrives */
 } Fake;
 
@@ -1503,6 +1504,13 @@ fake_message_cb (GObject      *source,
       fake_stream_flush (fs);
       break;
     case FOCTET_TRANSFER_MESSAGE_GET:
+      if (fake->refuse_gets != 0)
+        {
+          answer = foctet_transfer_message_new_error (fake->refuse_gets, "refused by the test");
+          fake_stream_queue (fs, answer, NULL, 0);
+          fake_stream_flush (fs);
+          break;
+        }
       {
         FakeGet *get = g_new0 (FakeGet, 1);
 
@@ -1919,6 +1927,42 @@ test_cancel_waiting_done_ack (Fixture       *fixture,
   g_assert_cmpint (g_get_monotonic_time () - start, <, 4 * G_USEC_PER_SEC);
   fake_stop (fixture, &fake);
   g_assert_cmpint (fake.abort_code, ==, FOCTET_TRANSFER_ERROR_CODE_CANCELLED);
+  g_bytes_unref (fake.manifest);
+  g_ptr_array_unref (fake.contents);
+}
+
+/* A sender's ERROR that ends a stream in the middle of the fetch (2:
+ * the sender lost the session): the receiver gives up, and its ABORT
+ * repeats the code. */
+static void
+test_abort_repeats_error (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(FoctetTransferManifest) manifest = foctet_transfer_manifest_new ();
+  g_autoptr(FoctetTransferMessage) message = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
+  Fake fake = { 0 };
+
+  fake.contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  foctet_file_hash_compute ((const guint8 *) "hello", 5, digest);
+  g_assert_true (foctet_transfer_manifest_add_file (manifest, "hello.txt", 0644, 5, digest, &error));
+  g_ptr_array_add (fake.contents, g_bytes_new_static ("hello", 5));
+  message = foctet_transfer_message_new_manifest (manifest);
+  fake.manifest = foctet_transfer_message_encode (message);
+  fake.n_files = 1;
+  fake.refuse_gets = FOCTET_TRANSFER_ERROR_CODE_BAD_SECRET;
+  fake_start (fixture, &fake);
+
+  ticket = ticket_with_secret (fixture->sender_node, fake_secret);
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  g_assert_false (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "refused by the test"));
+  fake_stop (fixture, &fake);
+  g_assert_cmpint (fake.abort_code, ==, FOCTET_TRANSFER_ERROR_CODE_BAD_SECRET);
   g_bytes_unref (fake.manifest);
   g_ptr_array_unref (fake.contents);
 }
@@ -2578,6 +2622,8 @@ main (int   argc,
   g_test_add ("/transfer/answers-before-error", Fixture, "tls", fixture_setup, test_answers_before_error,
               fixture_teardown);
   g_test_add ("/transfer/cancel-waiting-done-ack", Fixture, "tls", fixture_setup, test_cancel_waiting_done_ack,
+              fixture_teardown);
+  g_test_add ("/transfer/abort-repeats-error", Fixture, "tls", fixture_setup, test_abort_repeats_error,
               fixture_teardown);
   g_test_add ("/transfer/disk-full", Fixture, "quic", fixture_setup, test_disk_full, fixture_teardown);
   g_test_add ("/transfer/no-direct", Fixture, "tls", fixture_setup, test_no_direct, fixture_teardown);
