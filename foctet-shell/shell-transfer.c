@@ -186,6 +186,19 @@ print_skipped (FoctetTransferSender *sender)
                   : "neither a regular file nor a directory");
 }
 
+/* Off a terminal, send says it is hashing only after this many seconds. */
+#define HASHING_NOTICE_DELAY 2
+
+static gboolean
+hashing_notice_cb (gpointer user_data)
+{
+  guint *id = user_data;
+
+  *id = 0;
+  g_printerr ("reading and hashing the files…\n");
+  return G_SOURCE_REMOVE;
+}
+
 int
 shell_cmd_send (ShellContext *ctx,
                 int           argc,
@@ -221,6 +234,7 @@ shell_cmd_send (ShellContext *ctx,
   g_autofree char *size = NULL;
   guint n_defaults = 0;
   guint sigint, sigterm;
+  guint hashing_notice = 0;
   ShellWait wait = { 0 };
   int ret;
 
@@ -247,12 +261,18 @@ shell_cmd_send (ShellContext *ctx,
   sigint = g_unix_signal_add (SIGINT, stop_cb, stop);
   sigterm = g_unix_signal_add (SIGTERM, stop_cb, stop);
 
-  /* Hash first: a path that cannot be offered fails before any ticket. */
+  /* Hash first: a path that cannot be offered fails before any ticket.
+   * Said at once on a terminal; elsewhere (a log, a script's pipe) only
+   * if it takes a while, so that a long wait does not look like a hang
+   * while a quick send stays silent until its ticket. */
   if (!ctx->quiet && isatty (STDERR_FILENO))
     g_printerr ("reading and hashing the files…\n");
+  else if (!ctx->quiet)
+    hashing_notice = g_timeout_add_seconds (HASHING_NOTICE_DELAY, hashing_notice_cb, &hashing_notice);
   sender = foctet_transfer_sender_new (node, (GFile **) files->pdata, files->len);
   foctet_transfer_sender_prepare_async (sender, stop, shell_wait_cb, &wait);
   shell_wait (&wait.done, FALSE, NULL);
+  g_clear_handle_id (&hashing_notice, g_source_remove);
   if (!foctet_transfer_sender_prepare_finish (sender, wait.result, &error))
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

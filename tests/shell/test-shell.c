@@ -1306,6 +1306,59 @@ test_receive_locked_directories (void)
   }
 }
 
+/* send hashing for long off a terminal says so after a moment (before,
+ * it said nothing until its ticket, which looked like a hang); it stops
+ * at SIGTERM, with no ticket printed. */
+static void
+test_send_hashing_notice (void)
+{
+  const char *path = g_getenv ("TEST_REAL_PLUGIN_PATH");
+  g_autofree char *base = g_build_filename (tmpdir, "hashing", NULL);
+  g_autofree char *huge = g_build_filename (base, "huge.bin", NULL);
+  g_autofree char *key = g_build_filename (base, "sender", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) sender = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  gint64 start;
+  int fd;
+
+  if (path == NULL)
+    {
+      g_test_skip ("no tls plugin in this build");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (base, 0755), ==, 0);
+  /* 64 GiB of holes: minutes of hashing, no disk. */
+  fd = open (huge, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (ftruncate (fd, (off_t) 64 << 30), ==, 0);
+  close (fd);
+
+  launcher = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_setenv (launcher, "FOCTET_PLUGIN_PATH", path, TRUE);
+  start = g_get_monotonic_time ();
+  sender = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"), "--identity", key, "send",
+                                        huge, "--listen", "tls/127.0.0.1:0", NULL);
+  g_assert_no_error (error);
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (sender));
+  line = read_line (err);
+  g_test_message ("after %.1f s: %s", (g_get_monotonic_time () - start) / 1e6, line);
+  g_assert_cmpstr (line, ==, "reading and hashing the files…");
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 1 * G_USEC_PER_SEC);
+  g_subprocess_send_signal (sender, SIGTERM);
+  wait_exit (sender, 1);
+  {
+    g_autofree char *out = NULL;
+    g_autoptr(GDataInputStream) stdout_in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (sender));
+
+    out = g_data_input_stream_read_line_utf8 (stdout_in, NULL, NULL, NULL);
+    g_assert_null (out);
+  }
+  g_unlink (huge);
+}
+
 static void
 test_send_killed (void)
 {
@@ -2420,6 +2473,7 @@ main (int   argc,
   g_test_add_func ("/shell/receive-killed", test_receive_killed);
   g_test_add_func ("/shell/receive-interrupted", test_receive_interrupted);
   g_test_add_func ("/shell/receive-locked-directories", test_receive_locked_directories);
+  g_test_add_func ("/shell/send-hashing-notice", test_send_hashing_notice);
   g_test_add_func ("/shell/send-killed", test_send_killed);
   g_test_add_func ("/shell/receive-progress", test_receive_progress);
   g_test_add_func ("/shell/send-qr-code", test_send_qr_code);
