@@ -188,6 +188,25 @@ class Plugins(unittest.TestCase):
         self.assertTrue(os.path.isfile(tcp[0].get_filename()))
 
 
+class ListenerSignals(unittest.TestCase):
+    """A transport (one written in Python included) reports a listener
+    lost and restored; the node passes both on, with the GError."""
+
+    def test_node_forwards(self):
+        node = Foctet.Node.new(Foctet.Identity.generate())
+        transport = node.get_transport('tcp-test')
+        got = []
+        node.connect('listener-lost',
+                     lambda n, t, address, error: got.append(('lost', t.get_name(), address, error.code)))
+        node.connect('listener-restored',
+                     lambda n, t, address: got.append(('restored', t.get_name(), address)))
+        error = GLib.Error.new_literal(Foctet.error_quark(), 'went away', Foctet.Error.CONNECTION_CLOSED)
+        transport.emit_listener_lost('relay.example:443', error)
+        transport.emit_listener_restored('relay.example:443')
+        self.assertEqual(got, [('lost', 'tcp-test', 'relay.example:443', Foctet.Error.CONNECTION_CLOSED),
+                               ('restored', 'tcp-test', 'relay.example:443')])
+
+
 class TwoNodes(unittest.TestCase):
     """Two nodes over the test-only tcp-test transport."""
     TRANSPORT = 'tcp-test'
