@@ -908,20 +908,26 @@ local_handshake_error (QuicConnection *self)
                       "The QUIC handshake failed (alert %s)", name);
 }
 
+/* The peer's CONNECTION_CLOSE, and its reason phrase as text (NULL if
+ * it gave none). */
+static char *
+remote_close_get (QuicConnection *self,
+                  QuicCloseError *cc)
+{
+#if QUIC_NGTCP2_1
+  *cc = *ngtcp2_conn_get_ccerr (self->conn);
+#else
+  ngtcp2_conn_get_connection_close_error (self->conn, cc);
+#endif
+  return cc->reasonlen > 0 ? g_utf8_make_valid ((const char *) cc->reason, cc->reasonlen) : NULL;
+}
+
 /* Why the peer closed the connection. */
 static GError *
 remote_close_error (QuicConnection *self)
 {
   QuicCloseError cc;
-  g_autofree char *reason = NULL;
-
-#if QUIC_NGTCP2_1
-  cc = *ngtcp2_conn_get_ccerr (self->conn);
-#else
-  ngtcp2_conn_get_connection_close_error (self->conn, &cc);
-#endif
-  if (cc.reasonlen > 0)
-    reason = g_utf8_make_valid ((const char *) cc.reason, cc.reasonlen);
+  g_autofree char *reason = remote_close_get (self, &cc);
 
   if (cc.type == QUIC_CLOSE_ERROR_APPLICATION)
     {
@@ -950,15 +956,8 @@ static GError *
 remote_normal_close_error (QuicConnection *self)
 {
   QuicCloseError cc;
-  g_autofree char *reason = NULL;
+  g_autofree char *reason = remote_close_get (self, &cc);
 
-#if QUIC_NGTCP2_1
-  cc = *ngtcp2_conn_get_ccerr (self->conn);
-#else
-  ngtcp2_conn_get_connection_close_error (self->conn, &cc);
-#endif
-  if (cc.reasonlen > 0)
-    reason = g_utf8_make_valid ((const char *) cc.reason, cc.reasonlen);
   return g_error_new (FOCTET_ERROR, FOCTET_ERROR_CONNECTION_CLOSED, "The peer closed the QUIC connection%s%s%s",
                       cc.type == QUIC_CLOSE_ERROR_APPLICATION && cc.error_code == FOCTET_CLOSE_CODE_GOING_AWAY
                       ? " (going away)" : "",

@@ -1887,6 +1887,25 @@ test_answers_before_error (Fixture       *fixture,
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+/* A scripted sender's offer of one file, "hello.txt". */
+static void
+fake_one_file (Fake *fake)
+{
+  g_autoptr(FoctetTransferManifest) manifest = foctet_transfer_manifest_new ();
+  g_autoptr(FoctetTransferMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
+
+  fake->contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  foctet_file_hash_compute ((const guint8 *) "hello", 5, digest);
+  g_assert_true (foctet_transfer_manifest_add_file (manifest, "hello.txt", 0644, 5, digest, &error));
+  g_assert_no_error (error);
+  g_ptr_array_add (fake->contents, g_bytes_new_static ("hello", 5));
+  message = foctet_transfer_message_new_manifest (manifest);
+  fake->manifest = foctet_transfer_message_encode (message);
+  fake->n_files = 1;
+}
+
 /* The receive is cancelled while it waits for DONE_ACK (every file
  * verified, DONE sent, the sender silent): it ends, at once and once,
  * whatever the ABORT it writes then finds on the control stream (its own
@@ -1895,23 +1914,14 @@ static void
 test_cancel_waiting_done_ack (Fixture       *fixture,
                               gconstpointer  data)
 {
-  g_autoptr(FoctetTransferManifest) manifest = foctet_transfer_manifest_new ();
-  g_autoptr(FoctetTransferMessage) message = NULL;
   g_autoptr(FoctetTransferReceiver) receiver = NULL;
   g_autoptr(FoctetTicket) ticket = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
-  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
   Fake fake = { 0 };
   gint64 start;
 
-  fake.contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  foctet_file_hash_compute ((const guint8 *) "hello", 5, digest);
-  g_assert_true (foctet_transfer_manifest_add_file (manifest, "hello.txt", 0644, 5, digest, &error));
-  g_ptr_array_add (fake.contents, g_bytes_new_static ("hello", 5));
-  message = foctet_transfer_message_new_manifest (manifest);
-  fake.manifest = foctet_transfer_message_encode (message);
-  fake.n_files = 1;
+  fake_one_file (&fake);
   fake.no_done_ack = TRUE;
   fake.cancel_at_done = cancellable;
   fake_start (fixture, &fake);
@@ -1938,21 +1948,12 @@ static void
 test_abort_repeats_error (Fixture       *fixture,
                           gconstpointer  data)
 {
-  g_autoptr(FoctetTransferManifest) manifest = foctet_transfer_manifest_new ();
-  g_autoptr(FoctetTransferMessage) message = NULL;
   g_autoptr(FoctetTransferReceiver) receiver = NULL;
   g_autoptr(FoctetTicket) ticket = NULL;
   g_autoptr(GError) error = NULL;
-  guint8 digest[FOCTET_TRANSFER_DIGEST_SIZE];
   Fake fake = { 0 };
 
-  fake.contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  foctet_file_hash_compute ((const guint8 *) "hello", 5, digest);
-  g_assert_true (foctet_transfer_manifest_add_file (manifest, "hello.txt", 0644, 5, digest, &error));
-  g_ptr_array_add (fake.contents, g_bytes_new_static ("hello", 5));
-  message = foctet_transfer_message_new_manifest (manifest);
-  fake.manifest = foctet_transfer_message_encode (message);
-  fake.n_files = 1;
+  fake_one_file (&fake);
   fake.refuse_gets = FOCTET_TRANSFER_ERROR_CODE_BAD_SECRET;
   fake_start (fixture, &fake);
 
