@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,6 +99,50 @@ prompt_sigint (int signum)
   prompt_interrupted = 1;
 }
 
+/* While the shell waits for a line (readline () or getline () block),
+ * another thread runs the main context, so that what the shell keeps
+ * goes on between commands: connections kept with connect flush their
+ * writes and answer keep-alives, a relay circuit finishes its handshake,
+ * the node answers pings.  It stops before the line's command runs, which
+ * runs the context itself; the two never run it at once. */
+typedef struct {
+  GThread *thread;
+  gint stop;
+} ContextPump;
+
+static gpointer
+context_pump_run (gpointer user_data)
+{
+  ContextPump *pump = user_data;
+  GMainContext *context = g_main_context_default ();
+  sigset_t all;
+
+  /* Signals go to the thread at the prompt: Ctrl-C there interrupts
+   * readline () (read_command_line ()). */
+  sigfillset (&all);
+  pthread_sigmask (SIG_BLOCK, &all, NULL);
+  g_main_context_acquire (context);
+  while (!g_atomic_int_get (&pump->stop))
+    g_main_context_iteration (context, TRUE);
+  g_main_context_release (context);
+  return NULL;
+}
+
+static void
+context_pump_start (ContextPump *pump)
+{
+  g_atomic_int_set (&pump->stop, 0);
+  pump->thread = g_thread_new ("foctet-shell-idle", context_pump_run, pump);
+}
+
+static void
+context_pump_stop (ContextPump *pump)
+{
+  g_atomic_int_set (&pump->stop, 1);
+  g_main_context_wakeup (g_main_context_default ());
+  g_thread_join (g_steal_pointer (&pump->thread));
+}
+
 static char *
 read_command_line (void)
 {
@@ -127,10 +172,20 @@ shell_interactive (ShellContext *ctx)
       /* Scripted: one command a line, no prompt; the last failure's code. */
       char *line = NULL;
       size_t size = 0;
+      ContextPump pump = { 0 };
 
-      while (!quit && getline (&line, &size, stdin) >= 0)
+      for (;;)
         {
           int ret;
+          gssize got;
+
+          if (quit)
+            break;
+          context_pump_start (&pump);
+          got = getline (&line, &size, stdin);
+          context_pump_stop (&pump);
+          if (got < 0)
+            break;
 
           g_strchomp (line);
           ret = run_line (ctx, line, &quit);
@@ -159,7 +214,11 @@ shell_interactive (ShellContext *ctx)
       g_printerr ("foctet-shell %s; type help for the commands, quit to leave.\n", FOCTET_VERSION_STRING);
     while (!quit)
       {
+        ContextPump pump = { 0 };
+
+        context_pump_start (&pump);
         line = read_command_line ();
+        context_pump_stop (&pump);
         /* The line ends on the terminal, not in the results (stdout). */
         if (line == NULL && prompt_interrupted)
           {

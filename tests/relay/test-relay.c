@@ -757,6 +757,69 @@ test_shell_relay_lost (Fixture       *fixture,
 }
 
 
+/* The interactive shell keeps a connection made with connect through a
+ * relay over a v1 circuit (the circuit's TLS runs over a yamux stream of
+ * the node's connection to the relay), then waits at its prompt.  The
+ * end of its handshake must go out while it waits: the target gives up
+ * on a circuit whose handshake does not complete (1 s here), and a
+ * shell that ran nothing between commands only sent it with its next
+ * command, on a circuit already reset. */
+static void
+test_shell_kept_circuit (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  FoctetTransport *relay;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ticket = foctet_ticket_to_string (fixture->ticket);
+  g_autofree char *dir = g_dir_make_tmp ("foctet-test-relay-XXXXXX", NULL);
+  g_autofree char *identity = g_build_filename (dir, "shell.key", NULL);
+  g_autofree char *connect = g_strdup_printf ("connect %s --transport relay\n", ticket);
+  g_autofree char *ping = g_strdup_printf ("ping %s --count 1\nquit\n", ticket);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) shell = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autofree char *line = NULL;
+  GOutputStream *in;
+  gint64 until;
+
+  relay = foctet_node_get_transport (fixture->server, "relay", &error);
+  g_assert_no_error (error);
+  g_object_set (relay, "handshake-timeout", 1000, NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  shell = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("FOCTET_SHELL"), "--identity", identity, NULL);
+  g_assert_no_error (error);
+  in = g_subprocess_get_stdin_pipe (shell);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (shell));
+  g_assert_true (g_output_stream_write_all (in, connect, strlen (connect), NULL, NULL, &error));
+  g_assert_no_error (error);
+  line = read_line (out);
+  g_test_message ("shell: %s", line);
+  g_assert_true (g_str_has_prefix (line, "connected to "));
+  g_assert_nonnull (strstr (line, "via=relay"));
+
+  /* At the prompt for twice the target's handshake timeout. */
+  until = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < until)
+    spin (50);
+  g_assert_true (g_output_stream_write_all (in, ping, strlen (ping), NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_free (line);
+  line = read_line (out);
+  g_test_message ("shell: %s", line);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "seq=1 rtt="));
+  g_assert_true (g_str_has_suffix (line, " via=relay"));
+  g_assert_true (g_output_stream_close (in, NULL, NULL));
+  g_assert_true (g_subprocess_wait (shell, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_exit_status (shell), ==, 0);
+  g_unlink (identity);
+  g_rmdir (dir);
+}
+
 /* ------------------------------------------------------------------ */
 /* What the relay must refuse, and go on serving                       */
 
@@ -2668,6 +2731,8 @@ main (int   argc,
               test_first_request_timeout, fixture_teardown);
   g_test_add ("/relay/restart", Fixture, NULL, fixture_setup, test_restart, fixture_teardown);
   g_test_add ("/relay/shell-relay-lost", Fixture, NULL, fixture_setup, test_shell_relay_lost, fixture_teardown);
+  g_test_add ("/relay/shell-kept-circuit", Fixture, no_raw_options, fixture_setup, test_shell_kept_circuit,
+              fixture_teardown);
   g_test_add ("/relay/bad-clients", Fixture, NULL, fixture_setup, test_bad_clients, fixture_teardown);
   g_test_add ("/relay/rate", Fixture, rate_options, fixture_setup, test_rate, fixture_teardown);
   g_test_add ("/relay/rate-per-client", Fixture, client_rate_options, fixture_setup, test_rate_per_client,
