@@ -67,6 +67,7 @@ struct _QuicConnection {
   gboolean established;              /* handshake done (and confirmed, for a client) */
   gboolean ended;                    /* closed, for whatever reason */
   gboolean peer_closed;              /* by the peer's CONNECTION_CLOSE */
+  guint64 last_rx;                   /* quic_timestamp () of the last packet read */
   GError *end_error;
   GSource *timer;                    /* expiry, pacing and "write soon" */
   GSource *handshake_timer;
@@ -1270,6 +1271,19 @@ timer_check (GSource *source)
   return timer->write_soon || (timer->deadline >= 0 && g_source_get_time (source) >= timer->deadline);
 }
 
+/* When the connection is idle by our own count: idle-timeout after the
+ * last packet from the peer.  ngtcp2 also restarts its idle timer when
+ * this side sends an ack-eliciting packet; a side that kept probing a
+ * peer gone silent (a peer killed, or this process stopped for longer
+ * than the timeout and resumed) then waited minutes instead. */
+static guint64
+conn_rx_deadline (QuicConnection *self)
+{
+  if (!self->established || self->last_rx == 0 || self->config.idle_timeout == 0)
+    return UINT64_MAX;
+  return self->last_rx + (guint64) self->config.idle_timeout * NGTCP2_MILLISECONDS;
+}
+
 static void
 conn_update_timer (QuicConnection *self)
 {
@@ -1278,7 +1292,7 @@ conn_update_timer (QuicConnection *self)
 
   if (timer == NULL || self->conn == NULL)
     return;
-  expiry = ngtcp2_conn_get_expiry (self->conn);
+  expiry = MIN (ngtcp2_conn_get_expiry (self->conn), conn_rx_deadline (self));
   if (expiry == UINT64_MAX)
     {
       timer->deadline = -1;
@@ -1337,6 +1351,15 @@ timer_dispatch (GSource     *source,
   timer->write_soon = FALSE;
   timer->deadline = -1;
   g_object_ref (self);
+  if (self->conn != NULL && conn_rx_deadline (self) <= now)
+    {
+      /* Silent, as an idle timeout is (RFC 9000 §10.1). */
+      conn_end (self, g_error_new (FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT,
+                                   "The QUIC connection was idle for %u ms: nothing came from the peer",
+                                   self->config.idle_timeout));
+      g_object_unref (self);
+      return G_SOURCE_CONTINUE;
+    }
   if (self->conn != NULL && ngtcp2_conn_get_expiry (self->conn) <= now)
     {
       ret = ngtcp2_conn_handle_expiry (self->conn, now);
@@ -1422,6 +1445,7 @@ quic_connection_receive (QuicConnection    *self,
   else
     {
       self->got_packet = TRUE;
+      self->last_rx = quic_timestamp ();
       conn_schedule_write (self);
     }
   g_object_unref (self);

@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -1398,6 +1399,100 @@ test_quic_peer_killed (Fixture       *fixture,
   foctet_test_remove_tree (dir);
 }
 
+/* The serving process stops (SIGSTOP: no ICMP, no close, as a peer
+ * whose machine hangs) while the dialer uploads: the dialer keeps
+ * sending, and probing once its windows are full, yet gives up within
+ * its idle timeout after the last packet it got, not once its probes
+ * have spread out beyond the timeout. */
+static void
+test_quic_peer_stopped_upload (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  g_autofree char *dir = foctet_test_make_tmpdir ();
+  g_autoptr(GSubprocess) serve = NULL;
+  g_autoptr(FoctetTicket) ticket = spawn_server (dir, &serve);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(FoctetPerfResult) perf = NULL;
+  GAsyncResult *slot = NULL;
+  FoctetTransport *client_transport = foctet_node_get_transport (fixture->client, "quic", &error);
+  gint64 start, elapsed;
+
+  g_assert_no_error (error);
+  g_object_set (client_transport, "idle-timeout", 3000, NULL);
+  foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  connection = foctet_node_dial_finish (fixture->client, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  foctet_perf_run_async (connection, G_GUINT64_CONSTANT (64) << 30, 0, NULL, foctet_test_store_result, &slot);
+  for (guint i = 0; i < 200; i++)
+    g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+  start = g_get_monotonic_time ();
+  g_subprocess_send_signal (serve, SIGSTOP);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  elapsed = g_get_monotonic_time () - start;
+  perf = foctet_perf_run_finish (result, &error);
+  g_assert_null (perf);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT);
+  g_test_message ("after the stop: %s (%.1f s)", error->message, elapsed / 1e6);
+  g_assert_cmpint (elapsed, >=, 2500 * 1000);
+  g_assert_cmpint (elapsed, <, 5 * G_USEC_PER_SEC);
+  g_subprocess_send_signal (serve, SIGCONT);
+  g_subprocess_force_exit (serve);
+  g_subprocess_wait (serve, NULL, NULL);
+  foctet_test_remove_tree (dir);
+}
+
+/* This process does not run for longer than its idle timeout (a laptop
+ * suspended, a debugger's pause) while it uploads, and its peer is gone
+ * meanwhile: once it runs again it reads what the peer had sent before
+ * (its last acknowledgements), and gives up one idle timeout after that,
+ * however many probes it sends meanwhile (each of which restarted
+ * ngtcp2's own idle timer: 13.6 s here, minutes with a 30 s timeout). */
+static void
+test_quic_frozen_upload (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autofree char *dir = foctet_test_make_tmpdir ();
+  g_autoptr(GSubprocess) serve = NULL;
+  g_autoptr(FoctetTicket) ticket = spawn_server (dir, &serve);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(FoctetPerfResult) perf = NULL;
+  GAsyncResult *slot = NULL;
+  FoctetTransport *client_transport = foctet_node_get_transport (fixture->client, "quic", &error);
+  gint64 resumed, elapsed;
+
+  g_assert_no_error (error);
+  g_object_set (client_transport, "idle-timeout", 2000, NULL);
+  foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  connection = foctet_node_dial_finish (fixture->client, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  foctet_perf_run_async (connection, G_GUINT64_CONSTANT (64) << 30, 0, NULL, foctet_test_store_result, &slot);
+  for (guint i = 0; i < 200; i++)
+    g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+  /* Frozen for twice the idle timeout; the peer dies meanwhile. */
+  g_subprocess_force_exit (serve);
+  g_subprocess_wait (serve, NULL, NULL);
+  g_usleep (4 * G_USEC_PER_SEC);
+  resumed = g_get_monotonic_time ();
+  result = foctet_test_wait_result (&slot, TIMEOUT);
+  elapsed = g_get_monotonic_time () - resumed;
+  perf = foctet_perf_run_finish (result, &error);
+  g_assert_null (perf);
+  g_test_message ("after the resume: %s (%.1f s)", error->message, elapsed / 1e6);
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_TIMED_OUT);
+  g_assert_cmpint (elapsed, <, 4 * G_USEC_PER_SEC);
+  foctet_test_remove_tree (dir);
+}
+
 /* Datagram sizes, watched by a forwarder between the two nodes: a
  * loopback path carries packets far larger than the 1452 bytes of a path
  * through a network (the loopback interface's MTU is 64 KiB), yet
@@ -1778,6 +1873,8 @@ main (int   argc,
       ADD ("idle-timeout", NULL, test_quic_idle_timeout);
       ADD ("keepalive", NULL, test_quic_keepalive);
       ADD ("peer-killed", NULL, test_quic_peer_killed);
+      ADD ("peer-stopped-upload", NULL, test_quic_peer_stopped_upload);
+      ADD ("frozen-upload", NULL, test_quic_frozen_upload);
       ADD ("icmp-established", NULL, test_quic_icmp_established);
       ADD ("datagram-sizes", NULL, test_quic_datagram_sizes);
       ADD ("send-budget", NULL, test_quic_send_budget);
