@@ -330,6 +330,12 @@ session_error (FoctetTlsStream *self,
     case GNUTLS_E_UNEXPECTED_PACKET:
     case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
     case GNUTLS_E_UNEXPECTED_HANDSHAKE_PACKET:
+      /* After the handshake a record that does not decode is, all but
+       * always, one cut off: the peer's process died while writing it. */
+      if (!in_handshake)
+        return g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                            "The TLS session broke off: the peer's last record did not decode (%s); its "
+                            "connection ended in the middle of it, or was corrupted", gnutls_strerror (ret));
       return g_error_new (FOCTET_ERROR, FOCTET_ERROR_HANDSHAKE_FAILED,
                           "The peer does not speak TLS 1.3 as foctet does: %s", gnutls_strerror (ret));
     case GNUTLS_E_PREMATURE_TERMINATION:

@@ -253,6 +253,47 @@ test_caller_mismatch (void)
   pair_clear (&pair);
 }
 
+/* After the handshake, the peer's connection ends in the middle of a
+ * record (its process died while writing): the reader says the session
+ * broke off, not that the peer "does not speak TLS 1.3", which is what a
+ * malformed record means during a handshake. */
+static void
+test_cut_record (void)
+{
+  g_autoptr(FoctetIdentity) client_id = new_identity ();
+  g_autoptr(FoctetIdentity) server_id = new_identity ();
+  /* An application-data record header announcing 100 bytes, and 10. */
+  static const guint8 cut[15] = { 23, 3, 3, 0, 100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *slot = NULL;
+  GIOStream *base;
+  GInputStream *in;
+  Pair pair = { 0 };
+  guint8 byte;
+
+  handshake_pair (&pair, client_id, server_id, FOCTET_TLS_ALPN, FOCTET_TLS_ALPN,
+                  foctet_identity_get_node_id (server_id));
+  g_assert_no_error (pair.client_error);
+  g_assert_no_error (pair.server_error);
+  base = foctet_tls_stream_get_base_stream (pair.server);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (base), cut, sizeof cut, NULL, NULL,
+                                            &error));
+  g_assert_no_error (error);
+  g_assert_true (g_io_stream_close (base, NULL, &error));
+  g_assert_no_error (error);
+
+  in = g_io_stream_get_input_stream (G_IO_STREAM (pair.client));
+  g_input_stream_read_async (in, &byte, 1, G_PRIORITY_DEFAULT, NULL, foctet_test_store_result, &slot);
+  result = foctet_test_wait_result (&slot, 10);
+  g_assert_cmpint (g_input_stream_read_finish (in, result, &error), ==, -1);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_null (strstr (error->message, "does not speak TLS 1.3"));
+  g_assert_nonnull (strstr (error->message, "TLS session"));
+  pair_clear (&pair);
+}
+
 static void
 test_alpn_mismatch (void)
 {
@@ -896,6 +937,7 @@ main (int   argc,
   g_test_add_func ("/tls-stream/flush-then-hang-up", test_flush_then_hang_up);
   g_test_add_func ("/tls-stream/node-id-mismatch", test_node_id_mismatch);
   g_test_add_func ("/tls-stream/caller-mismatch", test_caller_mismatch);
+  g_test_add_func ("/tls-stream/cut-record", test_cut_record);
   g_test_add_func ("/tls-stream/alpn-mismatch", test_alpn_mismatch);
   g_test_add_func ("/tls-stream/timeout", test_timeout);
   g_test_add_func ("/tls-stream/cancel", test_cancel);
