@@ -191,7 +191,8 @@ perf_run_return_error (GTask  *task,
 {
   PerfRun *run = g_task_get_task_data (task);
 
-  if (run->result.download_bytes == 0)
+  /* A refusal, if the connection lives on; else the connection failed. */
+  if (run->result.download_bytes == 0 && !foctet_connection_is_closed (g_task_get_source_object (task)))
     foctet_stream_explain_unanswered_reset (run->stream, &error);
   if (run->stream != NULL)
     {

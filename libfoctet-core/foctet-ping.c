@@ -87,7 +87,8 @@ ping_fail (GTask  *task,
 {
   FoctetPinger *self = g_task_get_source_object (task);
 
-  if (!self->answered)
+  /* A refusal, if the connection lives on; else the connection failed. */
+  if (!self->answered && !foctet_connection_is_closed (self->connection))
     foctet_stream_explain_unanswered_reset (self->stream, &error);
   self->answered = FALSE;
   if (self->stream != NULL)

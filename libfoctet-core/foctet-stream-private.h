@@ -16,9 +16,11 @@ int foctet_stream_header_parse (const guint8  *data,
                                 gsize         *consumed,
                                 GError       **error);
 
-/* For the opener of @stream, whose peer never answered on it: a reset
- * there is how a peer refuses a protocol it does not serve (PROTOCOL §5),
- * which *@error (if %FOCTET_ERROR_STREAM_RESET) then says, naming it. */
+/* For the opener of @stream, whose peer never answered on it, on a
+ * connection still open: a reset there is how a peer refuses a protocol
+ * it does not serve (PROTOCOL §5), which *@error (if
+ * %FOCTET_ERROR_STREAM_RESET) then says, naming it.  (A connection that
+ * failed can fail its streams with that code too: not a refusal.) */
 void foctet_stream_explain_unanswered_reset (FoctetStream  *stream,
                                              GError       **error);
 
