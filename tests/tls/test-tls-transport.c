@@ -1357,6 +1357,35 @@ test_quic_icmp_established (Fixture       *fixture,
   foctet_test_remove_tree (dir);
 }
 
+/* Dials the "foctet-shell serve" of @ticket over quic with the client's
+ * idle timeout at @idle_timeout ms, and starts a perf run of @upload and
+ * @download bytes on the connection, whose result goes to @slot; gives
+ * the run 200 ms to get going. */
+static FoctetConnection *
+dial_and_start_perf (Fixture       *fixture,
+                     FoctetTicket  *ticket,
+                     guint          idle_timeout,
+                     guint64        upload,
+                     guint64        download,
+                     GAsyncResult **slot)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  FoctetTransport *client_transport = foctet_node_get_transport (fixture->client, "quic", &error);
+  FoctetConnection *connection;
+
+  g_assert_no_error (error);
+  g_object_set (client_transport, "idle-timeout", idle_timeout, NULL);
+  foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, slot);
+  result = foctet_test_wait_result (slot, TIMEOUT);
+  connection = foctet_node_dial_finish (fixture->client, result, &error);
+  g_assert_no_error (error);
+  foctet_perf_run_async (connection, upload, download, NULL, foctet_test_store_result, slot);
+  for (guint i = 0; i < 200; i++)
+    g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+  return connection;
+}
+
 /* The serving process is killed mid-transfer: the dialer's transfer fails
  * within the idle timeout, and nothing is left behind. */
 static void
@@ -1371,22 +1400,10 @@ test_quic_peer_killed (Fixture       *fixture,
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(FoctetPerfResult) perf = NULL;
   GAsyncResult *slot = NULL;
-  FoctetTransport *client_transport = foctet_node_get_transport (fixture->client, "quic", &error);
   gint64 start;
 
-  g_assert_no_error (error);
-  g_object_set (client_transport, "idle-timeout", 1500, NULL);
-
-  foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  connection = foctet_node_dial_finish (fixture->client, result, &error);
-  g_assert_no_error (error);
-  g_clear_object (&result);
-
   /* 64 GiB would take minutes: the kill comes first. */
-  foctet_perf_run_async (connection, 0, G_GUINT64_CONSTANT (64) << 30, NULL, foctet_test_store_result, &slot);
-  for (guint i = 0; i < 200; i++)
-    g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+  connection = dial_and_start_perf (fixture, ticket, 1500, 0, G_GUINT64_CONSTANT (64) << 30, &slot);
   start = g_get_monotonic_time ();
   g_subprocess_force_exit (serve);
   result = foctet_test_wait_result (&slot, TIMEOUT);
@@ -1416,20 +1433,9 @@ test_quic_peer_stopped_upload (Fixture       *fixture,
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(FoctetPerfResult) perf = NULL;
   GAsyncResult *slot = NULL;
-  FoctetTransport *client_transport = foctet_node_get_transport (fixture->client, "quic", &error);
   gint64 start, elapsed;
 
-  g_assert_no_error (error);
-  g_object_set (client_transport, "idle-timeout", 3000, NULL);
-  foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  connection = foctet_node_dial_finish (fixture->client, result, &error);
-  g_assert_no_error (error);
-  g_clear_object (&result);
-
-  foctet_perf_run_async (connection, G_GUINT64_CONSTANT (64) << 30, 0, NULL, foctet_test_store_result, &slot);
-  for (guint i = 0; i < 200; i++)
-    g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+  connection = dial_and_start_perf (fixture, ticket, 3000, G_GUINT64_CONSTANT (64) << 30, 0, &slot);
   start = g_get_monotonic_time ();
   g_subprocess_send_signal (serve, SIGSTOP);
   result = foctet_test_wait_result (&slot, TIMEOUT);
@@ -1464,20 +1470,9 @@ test_quic_frozen_upload (Fixture       *fixture,
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(FoctetPerfResult) perf = NULL;
   GAsyncResult *slot = NULL;
-  FoctetTransport *client_transport = foctet_node_get_transport (fixture->client, "quic", &error);
   gint64 resumed, elapsed;
 
-  g_assert_no_error (error);
-  g_object_set (client_transport, "idle-timeout", 2000, NULL);
-  foctet_node_dial_async (fixture->client, ticket, "quic", NULL, foctet_test_store_result, &slot);
-  result = foctet_test_wait_result (&slot, TIMEOUT);
-  connection = foctet_node_dial_finish (fixture->client, result, &error);
-  g_assert_no_error (error);
-  g_clear_object (&result);
-
-  foctet_perf_run_async (connection, G_GUINT64_CONSTANT (64) << 30, 0, NULL, foctet_test_store_result, &slot);
-  for (guint i = 0; i < 200; i++)
-    g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+  connection = dial_and_start_perf (fixture, ticket, 2000, G_GUINT64_CONSTANT (64) << 30, 0, &slot);
   /* Frozen for twice the idle timeout; the peer dies meanwhile. */
   g_subprocess_force_exit (serve);
   g_subprocess_wait (serve, NULL, NULL);
