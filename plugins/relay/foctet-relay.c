@@ -2,7 +2,7 @@
  *
  *   foctet-relay --listen HOST:PORT... [--identity PATH] [--max-circuits N] [--rate BYTES/s]
  *                [--rate-per-client BYTES/s]
- *                [--raw-listen HOST:PORT | --no-raw-circuits]
+ *                [--raw-listen HOST:PORT | --no-raw-circuits] [--scheduling batch|normal]
  *
  * A FoctetNode whose tls transport (and quic, on the same port number
  * over UDP, where that plugin is found) speaks ALPN foctet-relay/1, with
@@ -20,8 +20,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <glib-unix.h>
 #include <locale.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +73,6 @@ stats_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Listens on "@transport/@address" and waits for it: the address
- * listened on, without the transport's name, or NULL with @error set. */
 /* Raises @transport's limit of connections from one address to @n,
  * where it has one (tls and quic do). */
 static void
@@ -83,6 +83,8 @@ set_per_address (FoctetTransport *transport,
     g_object_set (transport, "max-connections-per-address", (guint) n, NULL);
 }
 
+/* Listens on "@transport/@address" and waits for it: the address
+ * listened on, without the transport's name, or NULL with @error set. */
 static char *
 listen_on (FoctetNode    *node,
            const char    *transport,
@@ -99,6 +101,42 @@ listen_on (FoctetNode    *node,
   listening = foctet_node_listen_finish (node, wait.result, error);
   g_clear_object (&wait.result);
   return listening != NULL ? g_strdup (listening + strlen (transport) + 1) : NULL;
+}
+
+/* Puts this thread, and the threads it starts from now on, under
+ * @policy: "batch" (SCHED_BATCH, the default) or "normal" (SCHED_OTHER).
+ * A relay copies bulk data in short bursts, each woken by a socket; under
+ * the normal policy every such wake-up preempts whatever else runs on
+ * that CPU, on a loaded machine hundreds of times per second, and the
+ * preempted process finds its caches cold.  A batch thread is not
+ * favoured at wake-up: it runs on an idle CPU at once, as before, and on
+ * a busy one at the next scheduling decision, a few milliseconds at
+ * most.  FALSE after saying what is wrong with @policy; a kernel that
+ * refuses the policy is only reported with G_MESSAGES_DEBUG. */
+static gboolean
+set_scheduling (const char *policy)
+{
+  struct sched_param param = { 0 };
+  int value;
+
+  if (policy == NULL || g_str_equal (policy, "batch"))
+    {
+#ifdef SCHED_BATCH
+      value = SCHED_BATCH;
+#else
+      return TRUE;
+#endif
+    }
+  else if (g_str_equal (policy, "normal"))
+    value = SCHED_OTHER;
+  else
+    {
+      g_printerr ("foctet-relay: --scheduling: “%s” is neither “batch” nor “normal”\n", policy);
+      return FALSE;
+    }
+  if (sched_setscheduler (0, value, &param) < 0)
+    g_debug ("Scheduling policy %s refused: %s", policy != NULL ? policy : "batch", g_strerror (errno));
+  return TRUE;
 }
 
 static int
@@ -139,6 +177,7 @@ main (int   argc,
   g_autofree char *rate_text = NULL;
   g_autofree char *client_rate_text = NULL;
   g_autofree char *raw_listen = NULL;
+  g_autofree char *scheduling = NULL;
   gboolean no_raw = FALSE;
   g_auto(GStrv) plugin_paths = NULL;
   int max_circuits = RELAY_DEFAULT_MAX_CIRCUITS;
@@ -189,6 +228,9 @@ main (int   argc,
       "clients reach it at the host they reach --listen at", "HOST:PORT" },
     { "no-raw-circuits", 0, 0, G_OPTION_ARG_NONE, &no_raw,
       "Offer only circuits relayed over the control connections (foctet-relay/connect/1)", NULL },
+    { "scheduling", 0, 0, G_OPTION_ARG_STRING, &scheduling,
+      "CPU scheduling policy: batch (the default; not favoured when woken up, "
+      "so relaying does not preempt other work on a busy machine) or normal", "POLICY" },
     { "plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
       "Also load plugins from DIR (repeatable)", "DIR" },
     { NULL }
@@ -278,6 +320,9 @@ main (int   argc,
       return 2;
     }
   if (!parse_rate ("--rate", rate_text, &rate) || !parse_rate ("--rate-per-client", client_rate_text, &client_rate))
+    return 2;
+  /* Before any thread is started: they inherit it. */
+  if (!set_scheduling (scheduling))
     return 2;
 
   for (guint i = 0; plugin_paths != NULL && plugin_paths[i] != NULL; i++)

@@ -8,6 +8,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <string.h>
@@ -2131,6 +2132,7 @@ test_raw_ping_perf (Fixture       *fixture,
 }
 
 static const char * const no_raw_options[] = { "--no-raw-circuits", NULL };
+static const char * const normal_scheduling_options[] = { "--scheduling", "normal", NULL };
 static const char * const dual_stack_options[] = { "--listen", "[::1]:0", NULL };
 
 /* A relay on 127.0.0.1 and on [::1] (two --listen; an IPv6 listener takes
@@ -2654,6 +2656,7 @@ test_usage (void)
     { { "--listen", "127.0.0.1:0", "--circuit-setup-timeout=0" }, "--circuit-setup-timeout must be 1 to 3600" },
     { { "--listen", "127.0.0.1:0", "--rate=fast" }, "--rate" },
     { { "--listen", "127.0.0.1:0", "--max-circuits=x" }, "--max-circuits" },
+    { { "--listen", "127.0.0.1:0", "--scheduling=idle" }, "--scheduling: “idle” is neither “batch” nor “normal”" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -2694,6 +2697,50 @@ test_usage (void)
   }
 }
 
+/* The scheduling policy of every thread of the relay, which must all be
+ * @policy. */
+static void
+assert_relay_scheduling (Fixture *fixture,
+                         int      policy)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/task", g_subprocess_get_identifier (fixture->relay));
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *name;
+  guint threads = 0;
+
+  dir = g_dir_open (path, 0, &error);
+  g_assert_no_error (error);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      int got = sched_getscheduler ((pid_t) g_ascii_strtoll (name, NULL, 10));
+
+      /* A thread may end between the listing and the question. */
+      if (got < 0 && errno == ESRCH)
+        continue;
+      g_assert_cmpint (got, ==, policy);
+      threads++;
+    }
+  g_assert_cmpuint (threads, >=, 1);
+}
+
+/* The relay runs under SCHED_BATCH unless told otherwise, and relays
+ * all the same. */
+static void
+test_scheduling (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  const char * const *extra = data;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+
+
+  connection = foctet_test_node_dial (fixture->client, fixture->ticket, "relay", NULL, &error, TIMEOUT);
+  g_assert_no_error (error);
+  echo_checked (connection, 4 * 1024 * 1024, 7);
+  assert_relay_scheduling (fixture, extra == NULL ? SCHED_BATCH : SCHED_OTHER);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2702,6 +2749,9 @@ main (int   argc,
   g_assert_nonnull (g_getenv ("FOCTET_RELAY"));
 
   g_test_add_func ("/relay/usage", test_usage);
+  g_test_add ("/relay/scheduling/batch", Fixture, NULL, fixture_setup, test_scheduling, fixture_teardown);
+  g_test_add ("/relay/scheduling/normal", Fixture, normal_scheduling_options, fixture_setup, test_scheduling,
+              fixture_teardown);
   g_test_add ("/relay/ping-perf", Fixture, NULL, fixture_setup, test_ping_perf, fixture_teardown);
   g_test_add ("/relay/raw/ping-perf", Fixture, NULL, fixture_setup, test_raw_ping_perf, fixture_teardown);
   g_test_add ("/relay/raw/fallback-v1", Fixture, no_raw_options, fixture_setup, test_raw_fallback,
