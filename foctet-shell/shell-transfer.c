@@ -452,11 +452,14 @@ shell_cmd_receive (ShellContext *ctx,
                    char        **argv)
 {
   g_autofree char *output = NULL;
+  g_autofree char *transport = NULL;
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Put the files in DIR (default: the current directory)",
       "DIR" },
     { "force", 'f', 0, G_OPTION_ARG_NONE, &force, "Replace files in DIR that differ from those offered", NULL },
+    { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
+      "Use only this transport: quic, tls or relay (default: race the ticket's addresses, quic first)", "NAME" },
     { NULL }
   };
   g_autoptr(FoctetNode) node = NULL;
@@ -475,6 +478,8 @@ shell_cmd_receive (ShellContext *ctx,
                                   entries, &argc, &argv)) >= 0)
     return ret;
   if ((ret = shell_check_operands ("receive", argc, argv, "TICKET")) >= 0)
+    return ret;
+  if (transport != NULL && !shell_check_transport ("receive", "--transport", transport, &ret))
     return ret;
   ret = SHELL_EXIT_OK;
   ticket = shell_parse_ticket (argv[1], &error);
@@ -503,6 +508,7 @@ shell_cmd_receive (ShellContext *ctx,
   if (node == NULL)
     return ret;
   receiver = foctet_transfer_receiver_new (node);
+  foctet_transfer_receiver_set_transport (receiver, transport);
   dir = g_file_new_for_commandline_arg (output != NULL ? output : ".");
   cancellable = g_cancellable_new ();
 

@@ -81,6 +81,7 @@ struct _FoctetTransferReceiver {
   GObject parent_instance;
 
   FoctetNode *node;
+  char *transport;                      /* dial with this one only; NULL: any */
   GMainContext *context;
   Receive *receive;                     /* the one in progress */
   GTask *waiting_push;                  /* a push from the node of the one in

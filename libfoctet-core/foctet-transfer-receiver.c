@@ -33,11 +33,15 @@
  * [property@Foctet.TransferReceiver:bytes-done], [property@Foctet.TransferReceiver:bytes-total],
  * [property@Foctet.TransferReceiver:files-done], [property@Foctet.TransferReceiver:current-file]
  * and [property@Foctet.TransferReceiver:bytes-fetched].  One receive at a time.
+ *
+ * [property@Foctet.TransferReceiver:transport] makes it dial the sender
+ * with one transport only, as `foctet-shell receive --transport` does.
  */
 
 enum {
   PROP_0,
   PROP_NODE,
+  PROP_TRANSPORT,
   PROP_BYTES_TOTAL,
   PROP_BYTES_DONE,
   PROP_BYTES_FETCHED,
@@ -190,7 +194,7 @@ foctet_transfer_receiver_receive_async (FoctetTransferReceiver     *self,
   if (receive == NULL)
     return;
   receive->ticket = g_object_ref (ticket);
-  foctet_node_dial_async (self->node, ticket, NULL, receive->cancellable, receive_dialed_cb, receive);
+  foctet_node_dial_async (self->node, ticket, self->transport, receive->cancellable, receive_dialed_cb, receive);
 }
 
 /* Pushes: a sender asks this node to fetch its offer. */
@@ -438,6 +442,7 @@ foctet_transfer_receiver_finalize (GObject *object)
   FoctetTransferReceiver *self = FOCTET_TRANSFER_RECEIVER (object);
 
   g_free (self->current_file);
+  g_free (self->transport);
   g_main_context_unref (self->context);
 
   G_OBJECT_CLASS (foctet_transfer_receiver_parent_class)->finalize (object);
@@ -455,6 +460,9 @@ foctet_transfer_receiver_get_property (GObject    *object,
     {
     case PROP_NODE:
       g_value_set_object (value, self->node);
+      break;
+    case PROP_TRANSPORT:
+      g_value_set_string (value, self->transport);
       break;
     case PROP_BYTES_TOTAL:
       g_value_set_uint64 (value, self->bytes_total);
@@ -492,6 +500,9 @@ foctet_transfer_receiver_set_property (GObject      *object,
     case PROP_NODE:
       self->node = g_value_dup_object (value);
       break;
+    case PROP_TRANSPORT:
+      foctet_transfer_receiver_set_transport (self, g_value_get_string (value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -515,6 +526,20 @@ foctet_transfer_receiver_class_init (FoctetTransferReceiverClass *klass)
   properties[PROP_NODE] =
     g_param_spec_object ("node", NULL, NULL, FOCTET_TYPE_NODE,
                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetTransferReceiver:transport:
+   *
+   * The name of the only transport a receive dials the sender with
+   * ("quic", "tls", "relay", or a third party's), or %NULL (the default)
+   * to race the ticket's paths as [method@Foctet.Node.dial_async] does.
+   * A receive that cannot dial with it fails with the dial's error.
+   * It applies to receives started after it is set; pushes
+   * ([method@Foctet.TransferReceiver.receive_pushed_async]) come on a
+   * connection the sender made and ignore it.
+   */
+  properties[PROP_TRANSPORT] =
+    g_param_spec_string ("transport", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   /**
    * FoctetTransferReceiver:bytes-total:
    *
@@ -573,6 +598,44 @@ static void
 foctet_transfer_receiver_init (FoctetTransferReceiver *self)
 {
   self->context = g_main_context_ref_thread_default ();
+}
+
+/**
+ * foctet_transfer_receiver_get_transport:
+ * @self: a [class@Foctet.TransferReceiver]
+ *
+ * Gets [property@Foctet.TransferReceiver:transport].
+ *
+ * Returns: (nullable): the transport receives dial with, or %NULL for
+ *   any
+ */
+const char *
+foctet_transfer_receiver_get_transport (FoctetTransferReceiver *self)
+{
+  g_return_val_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self), NULL);
+
+  return self->transport;
+}
+
+/**
+ * foctet_transfer_receiver_set_transport:
+ * @self: a [class@Foctet.TransferReceiver]
+ * @transport: (nullable): a transport's name, or %NULL for any
+ *
+ * Sets [property@Foctet.TransferReceiver:transport]: the receives
+ * started from now on dial the sender with @transport only.
+ */
+void
+foctet_transfer_receiver_set_transport (FoctetTransferReceiver *self,
+                                        const char             *transport)
+{
+  g_return_if_fail (FOCTET_IS_TRANSFER_RECEIVER (self));
+
+  if (g_strcmp0 (self->transport, transport) == 0)
+    return;
+  g_free (self->transport);
+  self->transport = g_strdup (transport);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TRANSPORT]);
 }
 
 /**

@@ -36,6 +36,11 @@ FoctetTransferReceiver *foctet_transfer_receiver_new (FoctetNode *node);
 FOCTET_AVAILABLE_IN_ALL
 FoctetNode *foctet_transfer_receiver_get_node (FoctetTransferReceiver *self);
 FOCTET_AVAILABLE_IN_ALL
+const char *foctet_transfer_receiver_get_transport (FoctetTransferReceiver *self);
+FOCTET_AVAILABLE_IN_ALL
+void foctet_transfer_receiver_set_transport (FoctetTransferReceiver *self,
+                                             const char             *transport);
+FOCTET_AVAILABLE_IN_ALL
 gboolean foctet_transfer_ticket_check_offer (FoctetTicket  *ticket,
                                              GError       **error);
 

@@ -203,6 +203,7 @@ test_usage_errors (void)
     { { "serve", "--transport", "bogus" }, "--transport: 'bogus' is not a transport of a loaded plugin" },
     { { "send", "x", "--listen=bogus" }, "send: --listen: 'bogus'" },
     { { "ping", "x", "--transport=bogus" }, "ping: --transport: 'bogus'" },
+    { { "receive", "x", "--transport=bogus" }, "receive: --transport: 'bogus'" },
     { { "perf", "x", "--address=tcp-test/1.2.3" }, "perf: --address: “1.2.3”: missing “:port”" },
   };
 

@@ -498,6 +498,61 @@ test_wrong_secret (Fixture       *fixture,
   g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET);
 }
 
+static void
+note_transport_cb (FoctetNode        *node,
+                   FoctetConnection  *connection,
+                   char             **transport)
+{
+  g_free (*transport);
+  *transport = g_strdup (foctet_connection_get_transport_name (connection));
+}
+
+/* FoctetTransferReceiver:transport: a receive dials the sender with that
+ * transport only, though the ticket offers quic too (which a race takes
+ * first on loopback). */
+static void
+test_receive_transport (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(FoctetTransferSender) sender = NULL;
+  g_autoptr(FoctetTransferReceiver) receiver = NULL;
+  g_autoptr(FoctetTicket) ticket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (21);
+  g_autofree char *used = NULL;
+  g_autofree char *set = NULL;
+  g_autofree char *file = g_build_filename (fixture->source, "one.bin", NULL);
+  gboolean served = FALSE;
+  gulong id;
+
+  node_listen (fixture->sender_node, "tls/127.0.0.1:0");
+  g_assert_cmpint (g_mkdir_with_parents (fixture->source, 0755), ==, 0);
+  write_file (file, 300 * 1024, rand, 0644);
+  sender = prepare_tree_sender (fixture);
+  ticket = foctet_transfer_sender_get_ticket (sender);
+  foctet_transfer_sender_serve_async (sender, NULL, serve_done_cb, &served);
+
+  receiver = foctet_transfer_receiver_new (fixture->receiver_node);
+  g_assert_null (foctet_transfer_receiver_get_transport (receiver));
+  foctet_transfer_receiver_set_transport (receiver, "tls");
+  g_object_get (receiver, "transport", &set, NULL);
+  g_assert_cmpstr (set, ==, "tls");
+  id = g_signal_connect (fixture->sender_node, "incoming-connection", G_CALLBACK (note_transport_cb), &used);
+  g_assert_true (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_assert_no_error (error);
+  foctet_test_wait_for (&served, TIMEOUT);
+  g_signal_handler_disconnect (fixture->sender_node, id);
+  g_assert_cmpstr (used, ==, "tls");
+
+  /* A transport the ticket has no address for: the dial's error. */
+  g_object_set (receiver, "transport", "relay", NULL);
+  g_assert_false (receive (receiver, ticket, fixture->output, FOCTET_TRANSFER_RECEIVE_NONE, NULL, &error));
+  g_assert_error (error, FOCTET_ERROR, FOCTET_ERROR_UNREACHABLE);
+  g_assert_nonnull (strstr (error->message, "no relay address"));
+  foctet_transfer_receiver_set_transport (receiver, NULL);
+  g_assert_null (foctet_transfer_receiver_get_transport (receiver));
+}
+
 /* Cancels once half of the bytes are on disk. */
 static void
 cancel_at_half_cb (FoctetTransferReceiver *receiver,
@@ -2604,6 +2659,8 @@ main (int   argc,
   g_test_add ("/transfer/tree/tls", Fixture, "tls", fixture_setup, test_tree, fixture_teardown);
   if (g_getenv ("FOCTET_RELAY") != NULL)
     g_test_add ("/transfer/tree/relay", Fixture, "relay", fixture_setup, test_tree, fixture_teardown);
+  g_test_add ("/transfer/receive-transport", Fixture, "quic", fixture_setup, test_receive_transport,
+              fixture_teardown);
   g_test_add ("/transfer/wrong-secret", Fixture, "quic", fixture_setup, test_wrong_secret, fixture_teardown);
   g_test_add ("/transfer/serve-node-shutdown", Fixture, "tls", fixture_setup, test_serve_node_shutdown,
               fixture_teardown);
