@@ -446,6 +446,23 @@ progress_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* "265.0 MiB of 1.0 GiB" when a failed receive leaves some of the
+ * files' bytes in the output directory and not all of them; else NULL. */
+static char *
+receive_kept (FoctetTransferReceiver *receiver)
+{
+  guint64 done = foctet_transfer_receiver_get_bytes_done (receiver);
+  guint64 total = foctet_transfer_receiver_get_bytes_total (receiver);
+  g_autofree char *done_text = NULL;
+  g_autofree char *total_text = NULL;
+
+  if (done == 0 || done >= total)
+    return NULL;
+  done_text = g_format_size_full (done, G_FORMAT_SIZE_IEC_UNITS);
+  total_text = g_format_size_full (total, G_FORMAT_SIZE_IEC_UNITS);
+  return g_strdup_printf ("%s of %s", done_text, total_text);
+}
+
 int
 shell_cmd_receive (ShellContext *ctx,
                    int           argc,
@@ -528,11 +545,29 @@ shell_cmd_receive (ShellContext *ctx,
     {
       if (progress.shown && progress.tty)
         g_printerr ("\n");
+      g_autofree char *kept = receive_kept (receiver);
+
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           g_clear_error (&error);
-          error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                       "interrupted; run it again to resume");
+          error = kept != NULL
+                  ? g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                 "interrupted with %s kept; run it again to resume", kept)
+                  : g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "interrupted; run it again to resume");
+        }
+      else if (kept != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS) &&
+               !g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_INVALID_TICKET) &&
+               !g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_PROTOCOL_ERROR) &&
+               !g_error_matches (error, FOCTET_ERROR, FOCTET_ERROR_VERIFICATION_FAILED))
+        {
+          /* The sender went away, the network or the disk failed: what
+           * came is in part files, and the same receive picks it up. */
+          GError *hinted = g_error_new (error->domain, error->code,
+                                        "%s; %s kept: run the same receive again to resume", error->message,
+                                        kept);
+
+          g_clear_error (&error);
+          error = hinted;
         }
       /* A different file of the same name: --force replaces it (not a
        * directory or a link in the way, also EXISTS). */
