@@ -174,13 +174,11 @@ shell_interactive (ShellContext *ctx)
       size_t size = 0;
       ContextPump pump = { 0 };
 
-      for (;;)
+      while (!quit)
         {
           int ret;
           gssize got;
 
-          if (quit)
-            break;
           context_pump_start (&pump);
           got = getline (&line, &size, stdin);
           context_pump_stop (&pump);
