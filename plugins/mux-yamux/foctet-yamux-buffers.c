@@ -4,20 +4,115 @@
  */
 #include "foctet-yamux-buffers.h"
 
+#include <string.h>
+
 /* Most chunks one vectored write takes. */
 #define WRITEV_MAX 128
 
+/* The pools are shared by every session of the process, on whatever
+ * thread it runs, so all of this is under one lock, held for a few
+ * instructions at a time. */
 G_LOCK_DEFINE_STATIC (pools);
 
-gpointer
-yamux_pool_get (YamuxBufferPool *pool)
+/* Every pool that ever held a buffer, for the trim timer. */
+static YamuxBufferPool *pools_listed;
+/* The timer trims on the context of the last session that took a
+ * buffer: one that is running.  The timer holds a reference to the
+ * context it is attached to, so that the context cannot go away, and
+ * the timer with it, while the timer is armed. */
+static GMainContext *pools_context;
+static GSource *trim_source;
+static GMainContext *trim_source_context;
+static guint trim_interval = YAMUX_POOL_DEFAULT_TRIM_INTERVAL;
+
+static gboolean pools_trim (gpointer data);
+
+/* Under the lock.  Arms the trim timer unless it is armed. */
+static void
+pools_arm (void)
 {
+  if (trim_source != NULL || pools_context == NULL)
+    return;
+  trim_source = g_timeout_source_new (trim_interval);
+  g_source_set_static_name (trim_source, "[foctet-yamux] buffer pools trim");
+  g_source_set_callback (trim_source, pools_trim, NULL, NULL);
+  trim_source_context = g_main_context_ref (pools_context);
+  g_source_attach (trim_source, trim_source_context);
+}
+
+/* Under the lock.  Disarms the timer; returns the reference to its
+ * context, for the caller to drop once it has let go of the lock. */
+static GMainContext *
+pools_disarm (void)
+{
+  if (trim_source == NULL)
+    return NULL;
+  g_source_destroy (trim_source);
+  g_clear_pointer (&trim_source, g_source_unref);
+  return g_steal_pointer (&trim_source_context);
+}
+
+/* The trim timer: frees the buffers that no one took since the tick
+ * before — those below the least length each pool had since — and stays
+ * armed while any pool still holds one.  The buffers on top, taken and
+ * put back all the time by a transfer that runs, stay. */
+static gboolean
+pools_trim (gpointer data)
+{
+  g_autoptr (GPtrArray) freed = g_ptr_array_new_with_free_func (g_free);
+  GMainContext *context = NULL;
+  gboolean pooled = FALSE;
+
+  G_LOCK (pools);
+  if (g_main_current_source () != trim_source)
+    {
+      /* Replaced (yamux_pools_set_trim_interval()) while it waited for
+       * the lock. */
+      G_UNLOCK (pools);
+      return G_SOURCE_REMOVE;
+    }
+  for (YamuxBufferPool *pool = pools_listed; pool != NULL; pool = pool->next)
+    {
+      for (guint i = 0; i < pool->low; i++)
+        g_ptr_array_add (freed, pool->buffers[i]);
+      memmove (pool->buffers, pool->buffers + pool->low, (pool->len - pool->low) * sizeof (gpointer));
+      pool->len -= pool->low;
+      pool->low = pool->len;
+      pooled |= pool->len > 0;
+    }
+  if (!pooled)
+    context = pools_disarm ();
+  G_UNLOCK (pools);
+
+  if (freed->len > 0)
+    g_debug ("buffer pools: %u buffers given back", freed->len);
+  g_clear_pointer (&context, g_main_context_unref);
+  return pooled ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* A buffer of @pool's size, recycled if one is there.  @context is the
+ * caller's session's, where the trim timer goes. */
+gpointer
+yamux_pool_get (YamuxBufferPool *pool,
+                GMainContext    *context)
+{
+  GMainContext *previous = NULL;
   gpointer buffer = NULL;
 
   G_LOCK (pools);
   if (pool->len > 0)
-    buffer = pool->buffers[--pool->len];
+    {
+      buffer = pool->buffers[--pool->len];
+      pool->low = MIN (pool->low, pool->len);
+    }
+  if (G_UNLIKELY (context != pools_context))
+    {
+      previous = pools_context;
+      pools_context = g_main_context_ref (context);
+    }
   G_UNLOCK (pools);
+  if (G_UNLIKELY (previous != NULL))
+    g_main_context_unref (previous);
   return buffer != NULL ? buffer : g_malloc (pool->size);
 }
 
@@ -30,17 +125,69 @@ yamux_pool_put (YamuxBufferPool *pool,
     {
       pool->buffers[pool->len++] = buffer;
       buffer = NULL;
+      if (G_UNLIKELY (!pool->listed))
+        {
+          pool->listed = TRUE;
+          pool->next = pools_listed;
+          pools_listed = pool;
+        }
+      if (G_UNLIKELY (trim_source == NULL))
+        pools_arm ();
     }
   G_UNLOCK (pools);
   g_free (buffer);
 }
 
-static YamuxBufferPool read_chunk_pool = { sizeof (YamuxReadChunk) + YAMUX_READ_CHUNK_SIZE, 0, { NULL } };
+/* What all pools hold, in bytes. */
+guint64
+yamux_pools_get_pooled_bytes (void)
+{
+  guint64 bytes = 0;
+
+  G_LOCK (pools);
+  for (YamuxBufferPool *pool = pools_listed; pool != NULL; pool = pool->next)
+    bytes += (guint64) pool->len * pool->size;
+  G_UNLOCK (pools);
+  return bytes;
+}
+
+guint
+yamux_pools_get_trim_interval (void)
+{
+  guint interval_ms;
+
+  G_LOCK (pools);
+  interval_ms = trim_interval;
+  G_UNLOCK (pools);
+  return interval_ms;
+}
+
+/* Sets the trim interval of all pools, in milliseconds; an armed timer
+ * starts over with it. */
+void
+yamux_pools_set_trim_interval (guint interval_ms)
+{
+  GMainContext *context = NULL;
+
+  g_return_if_fail (interval_ms > 0);
+
+  G_LOCK (pools);
+  trim_interval = interval_ms;
+  if (trim_source != NULL)
+    {
+      context = pools_disarm ();
+      pools_arm ();
+    }
+  G_UNLOCK (pools);
+  g_clear_pointer (&context, g_main_context_unref);
+}
+
+static YamuxBufferPool read_chunk_pool = YAMUX_BUFFER_POOL_INIT (sizeof (YamuxReadChunk) + YAMUX_READ_CHUNK_SIZE);
 
 YamuxReadChunk *
-yamux_read_chunk_new (void)
+yamux_read_chunk_new (GMainContext *context)
 {
-  YamuxReadChunk *chunk = yamux_pool_get (&read_chunk_pool);
+  YamuxReadChunk *chunk = yamux_pool_get (&read_chunk_pool, context);
 
   g_atomic_ref_count_init (&chunk->ref_count);
   chunk->used = 0;

@@ -19,18 +19,41 @@ G_BEGIN_DECLS
 /* Big buffers are recycled.  malloc hands out buffers this large as
  * fresh pages (mmap, or heap it has just trimmed), and faulting in and
  * zeroing those cost more than the copies they are for: at full speed
- * that was a tenth of the receiver's time.  A few are kept per size. */
+ * that was a tenth of the receiver's time.  A few are kept per size, in
+ * pools that all sessions of the process share (a burst on one
+ * connection leaves them warm for the next).
+ *
+ * What a pool kept but nobody took during a whole trim interval goes
+ * back to malloc: a timer, armed only while some pool holds a buffer,
+ * frees at each tick the buffers that lay at the bottom of the pool
+ * since the tick before (see pools_trim()).  A connection that goes idle
+ * after a burst thus gives the pools' memory (up to 20 MiB) back within
+ * two intervals, and a bulk transfer, which takes and puts buffers back
+ * all the time, keeps what it uses. */
 #define YAMUX_POOL_MAX 16
+#define YAMUX_POOL_DEFAULT_TRIM_INTERVAL 10000  /* ms */
 
-typedef struct {
+typedef struct _YamuxBufferPool YamuxBufferPool;
+
+struct _YamuxBufferPool {
   gsize size;
   guint len;
+  guint low;                 /* the least len since the last trim */
+  gboolean listed;           /* in the list of pools the timer trims */
+  YamuxBufferPool *next;
   gpointer buffers[YAMUX_POOL_MAX];
-} YamuxBufferPool;
+};
 
-gpointer yamux_pool_get (YamuxBufferPool *pool);
+#define YAMUX_BUFFER_POOL_INIT(buffer_size) { .size = (buffer_size) }
+
+gpointer yamux_pool_get (YamuxBufferPool *pool,
+                         GMainContext    *context);
 void yamux_pool_put (YamuxBufferPool *pool,
                      gpointer         buffer);
+
+guint64 yamux_pools_get_pooled_bytes (void);
+guint yamux_pools_get_trim_interval (void);
+void yamux_pools_set_trim_interval (guint interval_ms);
 
 /* A piece of the base stream, read once; Data payloads are slices of it. */
 typedef struct {
@@ -39,7 +62,7 @@ typedef struct {
   guint8 data[];
 } YamuxReadChunk;
 
-YamuxReadChunk *yamux_read_chunk_new (void);
+YamuxReadChunk *yamux_read_chunk_new (GMainContext *context);
 YamuxReadChunk *yamux_read_chunk_ref (YamuxReadChunk *chunk);
 void yamux_read_chunk_unref (YamuxReadChunk *chunk);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (YamuxReadChunk, yamux_read_chunk_unref)

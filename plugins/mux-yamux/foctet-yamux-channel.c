@@ -402,9 +402,8 @@ yamux_channel_release_queued (gpointer owner,
 }
 
 /* The largest buffer of frames one write makes. */
-static YamuxBufferPool frames_pool = {
-  MAX_WRITE + (MAX_WRITE + MAX_DATA_FRAME - 1) / MAX_DATA_FRAME * FOCTET_YAMUX_HEADER_SIZE, 0, { NULL }
-};
+static YamuxBufferPool frames_pool = YAMUX_BUFFER_POOL_INIT (
+  MAX_WRITE + (MAX_WRITE + MAX_DATA_FRAME - 1) / MAX_DATA_FRAME * FOCTET_YAMUX_HEADER_SIZE);
 
 static void
 frames_free (gpointer frames)
@@ -484,7 +483,7 @@ yamux_channel_write (YamuxChannel  *channel,
   if (n < 64 * 1024)
     frames = g_malloc (n + n_frames * FOCTET_YAMUX_HEADER_SIZE);
   else
-    frames = yamux_pool_get (&frames_pool);
+    frames = yamux_pool_get (&frames_pool, self->context);
   p = frames;
   for (gsize offset = 0; offset < n;)
     {

@@ -41,6 +41,8 @@ enum {
   PROP_MAX_STREAM_WINDOW,
   PROP_MAX_SESSION_WINDOW,
   PROP_READ_STALL_TIMEOUT,
+  PROP_POOL_TRIM_INTERVAL,
+  PROP_POOLED_BYTES,
   N_PROPS
 };
 
@@ -1516,7 +1518,7 @@ session_read (FoctetYamuxConnection *self)
             g_clear_pointer (&self->chunk, yamux_read_chunk_unref);
         }
       if (self->chunk == NULL)
-        self->chunk = yamux_read_chunk_new ();
+        self->chunk = yamux_read_chunk_new (self->context);
       chunk = yamux_read_chunk_ref (self->chunk);
       start = chunk->used;
 
@@ -1683,6 +1685,12 @@ foctet_yamux_connection_get_property (GObject    *object,
     case PROP_READ_STALL_TIMEOUT:
       g_value_set_uint (value, self->read_stall_timeout);
       break;
+    case PROP_POOL_TRIM_INTERVAL:
+      g_value_set_uint (value, yamux_pools_get_trim_interval ());
+      break;
+    case PROP_POOLED_BYTES:
+      g_value_set_uint64 (value, yamux_pools_get_pooled_bytes ());
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1721,6 +1729,9 @@ foctet_yamux_connection_set_property (GObject      *object,
       break;
     case PROP_READ_STALL_TIMEOUT:
       self->read_stall_timeout = g_value_get_uint (value);
+      break;
+    case PROP_POOL_TRIM_INTERVAL:
+      yamux_pools_set_trim_interval (g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1860,6 +1871,29 @@ foctet_yamux_connection_class_init (FoctetYamuxConnectionClass *klass)
     g_param_spec_uint ("read-stall-timeout", NULL, NULL, 0, 60 * 1000,
                        FOCTET_YAMUX_DEFAULT_READ_STALL_TIMEOUT,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetYamuxConnection:pool-trim-interval:
+   *
+   * Milliseconds after which the big buffers that the sessions recycle
+   * go back to malloc when no session took them: the pools give back at
+   * each tick what lay unused since the tick before, so an idle process
+   * holds none of them two intervals after its last transfer.  The
+   * pools, and so this setting, are shared by all sessions of the
+   * process; it is not applied at construction.
+   */
+  properties[PROP_POOL_TRIM_INTERVAL] =
+    g_param_spec_uint ("pool-trim-interval", NULL, NULL, 1, G_MAXINT,
+                       YAMUX_POOL_DEFAULT_TRIM_INTERVAL,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  /**
+   * FoctetYamuxConnection:pooled-bytes:
+   *
+   * Bytes the buffer pools of all sessions of the process hold for
+   * reuse (see #FoctetYamuxConnection:pool-trim-interval).
+   */
+  properties[PROP_POOLED_BYTES] =
+    g_param_spec_uint64 ("pooled-bytes", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 

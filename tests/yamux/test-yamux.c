@@ -1182,6 +1182,92 @@ test_write_through (Pair          *pair,
   transfer_run (&t, stream, accepted, 64 * 1024 * 1024);
 }
 
+/* As in foctet-yamux-buffers.h. */
+#define POOL_DEFAULT_TRIM_INTERVAL 10000
+#define POOL_TRIM_INTERVAL 100   /* ms, for the test */
+#define BURST_STREAMS 4
+
+static guint64
+pooled_bytes (Pair *pair)
+{
+  guint64 bytes = 0;
+
+  g_object_get (pair->client, "pooled-bytes", &bytes, NULL);
+  return bytes;
+}
+
+/* A burst — several streams each way at once, so that writes queue
+ * behind each other and read chunks outlive their reads — leaves big
+ * buffers in the pools all sessions share; once no session takes them
+ * for two trim intervals they go back to malloc, and the sessions still
+ * move bytes after. */
+static void
+test_pool_trim (Pair          *pair,
+                gconstpointer  data)
+{
+  FoctetStream *streams[BURST_STREAMS], *accepted[BURST_STREAMS];
+  Transfer up[BURST_STREAMS] = { { 0, }, }, down[BURST_STREAMS] = { { 0, }, };
+  Transfer after = { 0, };
+  guint interval = 0;
+  guint64 pooled;
+  gint64 start, deadline;
+
+  g_object_get (pair->server, "pool-trim-interval", &interval, NULL);
+  g_assert_cmpuint (interval, ==, POOL_DEFAULT_TRIM_INTERVAL);
+
+  for (guint i = 0; i < BURST_STREAMS; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      streams[i] = foctet_test_open_stream (pair->client, "test/burst", &error, TIMEOUT);
+      g_assert_no_error (error);
+      accepted[i] = accept_with_header (pair->server, "test/burst");
+    }
+  for (guint i = 0; i < BURST_STREAMS; i++)
+    {
+      /* Small reads, so that the read chunks wait for them. */
+      up[i].read_size = down[i].read_size = 16 * 1024;
+      transfer_start (&up[i], streams[i], accepted[i], 16 * 1024 * 1024, 10 + i);
+      transfer_start (&down[i], accepted[i], streams[i], 16 * 1024 * 1024, 20 + i);
+    }
+  for (guint i = 0; i < BURST_STREAMS; i++)
+    {
+      transfer_finish (&up[i]);
+      transfer_finish (&down[i]);
+    }
+  pooled = pooled_bytes (pair);
+  g_test_message ("pooled after the burst: %" G_GUINT64_FORMAT " KiB", pooled / 1024);
+  g_assert_cmpuint (pooled, >=, 1024 * 1024);
+
+  /* Applies at once to the armed timer. */
+  g_object_set (pair->client, "pool-trim-interval", POOL_TRIM_INTERVAL, NULL);
+  start = g_get_monotonic_time ();
+  deadline = start + 50 * POOL_TRIM_INTERVAL * 1000;
+  while ((pooled = pooled_bytes (pair)) > 0 && g_get_monotonic_time () < deadline)
+    spin ();
+  g_test_message ("pools empty %.3f s after the burst",
+                  (g_get_monotonic_time () - start) / 1e6);
+  g_assert_cmpuint (pooled, ==, 0);
+  /* Not before the interval ran out once. */
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, POOL_TRIM_INTERVAL * 1000);
+
+  for (guint i = 0; i < BURST_STREAMS; i++)
+    {
+      g_clear_object (&streams[i]);
+      g_clear_object (&accepted[i]);
+    }
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/after", &error, TIMEOUT);
+    g_autoptr(FoctetStream) other = NULL;
+
+    g_assert_no_error (error);
+    other = accept_with_header (pair->server, "test/after");
+    transfer_run (&after, stream, other, 8 * 1024 * 1024);
+  }
+  g_object_set (pair->client, "pool-trim-interval", POOL_DEFAULT_TRIM_INTERVAL, NULL);
+}
+
 /* As in foctet-yamux-session.h. */
 #define READ_AHEAD_MIN (512 * 1024)   /* what a reader of up to 256 KiB gets */
 #define READ_CHUNK (256 * 1024)
@@ -2870,6 +2956,7 @@ main (int   argc,
   LINK_PAIR_TEST ("flow/both-ways-limited", &link_limited, test_both_ways_limited);
   PAIR_TEST ("flow/slow-reader", test_slow_reader);
   PAIR_TEST ("flow/write-through", test_write_through);
+  PAIR_TEST ("flow/pool-trim", test_pool_trim);
   PAIR_TEST ("flow/read-ahead", test_read_ahead);
   /* These need a window grown past what the session reads ahead. */
   g_test_add ("/yamux/flow/read-ahead-other-stream", Pair, NULL, pair_setup_slow_start,
