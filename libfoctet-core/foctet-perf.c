@@ -115,7 +115,8 @@ foctet_perf_result_free (FoctetPerfResult *self)
  * Adds @other to @self, for the figures of several perf streams run at
  * once: the bytes add up, and the times are those of all the streams
  * together, not of the slowest one.  The upload phase lasts from the
- * first stream's opening to the last first downloaded byte, the download
+ * first stream's opening to the last first downloaded byte of the
+ * streams that uploaded anything (no time if none did), the download
  * phase from the first downloaded byte to the last, of the streams that
  * downloaded anything.  With the streams' downloads staggered, each
  * stream's own time is shorter than that, and the sum of bytes over it
@@ -125,7 +126,7 @@ void
 foctet_perf_result_merge (FoctetPerfResult       *self,
                           const FoctetPerfResult *other)
 {
-  gint64 upload_end;
+  gint64 self_upload_end, other_upload_end, upload_end;
 
   g_return_if_fail (self != NULL);
   g_return_if_fail (other != NULL);
@@ -137,10 +138,17 @@ foctet_perf_result_merge (FoctetPerfResult       *self,
       *self = *other;
       return;
     }
-  upload_end = MAX (self->started_at + (gint64) (self->upload_seconds * G_USEC_PER_SEC + 0.5),
-                    other->started_at + (gint64) (other->upload_seconds * G_USEC_PER_SEC + 0.5));
+  /* The upload phase ends with the last of the runs that uploaded
+   * something, and lasts no time while none did. */
+  self_upload_end = self->started_at + (gint64) (self->upload_seconds * G_USEC_PER_SEC + 0.5);
+  other_upload_end = other->started_at + (gint64) (other->upload_seconds * G_USEC_PER_SEC + 0.5);
   self->started_at = MIN (self->started_at, other->started_at);
-  self->upload_seconds = (upload_end - self->started_at) / (double) G_USEC_PER_SEC;
+  if (self->upload_bytes > 0 || other->upload_bytes > 0)
+    {
+      upload_end = MAX (self->upload_bytes > 0 ? self_upload_end : 0,
+                        other->upload_bytes > 0 ? other_upload_end : 0);
+      self->upload_seconds = (upload_end - self->started_at) / (double) G_USEC_PER_SEC;
+    }
   self->upload_bytes += other->upload_bytes;
   /* The download phase spans the runs that downloaded something: those
    * that did not (uploads only) have it empty, at their end. */
@@ -246,7 +254,10 @@ perf_download_cb (GObject      *source,
 
   if (run->result.first_byte_at == 0)
     run->result.first_byte_at = run->result.ended_at = g_get_monotonic_time ();
-  run->result.upload_seconds = (run->result.first_byte_at - run->result.started_at) / (double) G_USEC_PER_SEC;
+  /* Opening the stream and the round trip of the request are no upload:
+   * with nothing uploaded, that phase took no time. */
+  if (run->result.upload_bytes > 0)
+    run->result.upload_seconds = (run->result.first_byte_at - run->result.started_at) / (double) G_USEC_PER_SEC;
   run->result.download_seconds = (run->result.ended_at - run->result.first_byte_at) / (double) G_USEC_PER_SEC;
   g_io_stream_close_async (G_IO_STREAM (run->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
   g_clear_object (&run->stream);

@@ -33,8 +33,10 @@ G_BEGIN_DECLS
  * @upload_bytes: bytes uploaded
  * @download_bytes: bytes downloaded
  * @upload_seconds: from opening the stream to the first downloaded byte
- *   (or to the end of the stream when nothing was downloaded)
- * @download_seconds: from there to the last downloaded byte
+ *   (or to the end of the stream when nothing was downloaded); 0 when
+ *   nothing was uploaded
+ * @download_seconds: from there to the last downloaded byte; 0 when
+ *   nothing was downloaded
  * @started_at: when the stream was opened, in g_get_monotonic_time()'s µs
  * @first_byte_at: when the first byte was downloaded (or the end of the
  *   stream read, when nothing was), in the same µs

@@ -173,6 +173,12 @@ test_perf (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_cmpuint (three->download_bytes, ==, 5 * 1000 * 1000 + 1);
 
+  /* A direction that moved nothing took no time: opening the stream and
+   * the request's round trip are no upload. */
+  g_assert_cmpfloat (two->download_seconds, ==, 0);
+  g_assert_cmpfloat (three->upload_seconds, ==, 0);
+  g_assert_cmpint (three->started_at, <, three->first_byte_at);
+
   /* The times are those of the stream's own moments. */
   g_assert_cmpint (one->started_at, >, 0);
   g_assert_cmpint (one->started_at, <=, one->first_byte_at);
@@ -236,6 +242,28 @@ test_perf_merge (Fixture       *fixture,
     g_assert_cmpuint (total.download_bytes, ==, 3000);
     g_assert_cmpfloat_with_epsilon (total.upload_seconds, 4.0, 1e-9);
     g_assert_cmpfloat_with_epsilon (total.download_seconds, 2.0, 1e-9);
+  }
+
+  /* Downloads alone: no upload phase, however late the last one's first
+   * byte; and one that starts before an upload does not stretch it. */
+  {
+    FoctetPerfResult downloads = { 0 };
+    FoctetPerfResult c = { 0, 1000, 0.0, 1.0, 1000000, 2000000, 3000000 };
+    FoctetPerfResult d = { 0, 1000, 0.0, 1.0, 1500000, 4000000, 5000000 };
+    FoctetPerfResult e = { 100, 0, 1.0, 0.0, 500000, 1500000, 1500000 };
+
+    foctet_perf_result_merge (&downloads, &c);
+    foctet_perf_result_merge (&downloads, &d);
+    g_assert_cmpuint (downloads.upload_bytes, ==, 0);
+    g_assert_cmpfloat (downloads.upload_seconds, ==, 0);
+    g_assert_cmpfloat_with_epsilon (downloads.download_seconds, 3.0, 1e-9);
+    foctet_perf_result_merge (&downloads, &e);
+    g_assert_cmpint (downloads.started_at, ==, 500000);
+    g_assert_cmpfloat_with_epsilon (downloads.upload_seconds, 1.0, 1e-9);
+    memset (&downloads, 0, sizeof downloads);
+    foctet_perf_result_merge (&downloads, &e);
+    foctet_perf_result_merge (&downloads, &d);
+    g_assert_cmpfloat_with_epsilon (downloads.upload_seconds, 1.0, 1e-9);
   }
 
   /* Four real ones at once. */

@@ -460,6 +460,29 @@ test_serve_ping_perf (void)
   }
 
   {
+    /* A direction that moves nothing takes no time, and shows no rate. */
+    g_autofree char *down_out = NULL, *down_err = NULL, *up_out = NULL, *up_err = NULL;
+    g_autofree char *human_out = NULL, *human_err = NULL;
+
+    g_assert_cmpint (run_shell (NULL, &down_out, &down_err, "perf", ticket_text, "--download", "2M", "--upload",
+                                "0", "--json", "--address", uri, NULL), ==, 0);
+    if (!g_regex_match_simple ("^\\{\"transport\": \"tcp-test\", \"upload_bytes\": 0, \"download_bytes\": 2097152, "
+                               "\"upload_seconds\": 0\\.000000, \"download_seconds\": [0-9.]+, "
+                               "\"handshake_seconds\": [0-9.]+\\}\n$", down_out, 0, 0))
+      g_error ("perf --upload 0 --json printed: %s", down_out);
+    g_assert_cmpint (run_shell (NULL, &up_out, &up_err, "perf", ticket_text, "--upload", "2M", "--download",
+                                "0", "--json", "--address", uri, NULL), ==, 0);
+    if (!g_regex_match_simple ("^\\{\"transport\": \"tcp-test\", \"upload_bytes\": 2097152, \"download_bytes\": 0, "
+                               "\"upload_seconds\": [0-9.]+, \"download_seconds\": 0\\.000000, "
+                               "\"handshake_seconds\": [0-9.]+\\}\n$", up_out, 0, 0))
+      g_error ("perf --download 0 --json printed: %s", up_out);
+    g_assert_cmpint (run_shell (NULL, &human_out, &human_err, "perf", ticket_text, "--download", "2M",
+                                "--address", uri, NULL), ==, 0);
+    g_assert_true (g_regex_match_simple ("^upload 0\\.00 Gbit/s download ([0-9]+\\.[0-9]{2}|n/a) Gbit/s\n$",
+                                         human_out, 0, 0));
+  }
+
+  {
     g_autofree char *perf_out = NULL, *perf_err = NULL;
 
     g_assert_cmpint (run_shell (NULL, &perf_out, &perf_err, "perf", ticket_text, "--upload", "4M",
