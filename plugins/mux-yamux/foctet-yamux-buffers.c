@@ -19,10 +19,13 @@ static YamuxBufferPool *pools_listed;
 /* The timer trims on the context of the last session that took a
  * buffer: one that is running.  The timer holds a reference to the
  * context it is attached to, so that the context cannot go away, and
- * the timer with it, while the timer is armed. */
+ * the timer with it, while the timer is armed; when that context is no
+ * longer run (its thread is done with it), the timer moves to the next
+ * session's that takes a buffer. */
 static GMainContext *pools_context;
 static GSource *trim_source;
 static GMainContext *trim_source_context;
+static gint64 trim_due;       /* when the timer should fire next, monotonic µs */
 static guint trim_interval = YAMUX_POOL_DEFAULT_TRIM_INTERVAL;
 
 static gboolean pools_trim (gpointer data);
@@ -33,6 +36,7 @@ pools_arm (void)
 {
   if (trim_source != NULL || pools_context == NULL)
     return;
+  trim_due = g_get_monotonic_time () + trim_interval * (gint64) 1000;
   trim_source = g_timeout_source_new (trim_interval);
   g_source_set_static_name (trim_source, "[foctet-yamux] buffer pools trim");
   g_source_set_callback (trim_source, pools_trim, NULL, NULL);
@@ -82,6 +86,8 @@ pools_trim (gpointer data)
     }
   if (!pooled)
     context = pools_disarm ();
+  else
+    trim_due = g_get_monotonic_time () + trim_interval * (gint64) 1000;
   G_UNLOCK (pools);
 
   if (freed->len > 0)
@@ -97,6 +103,7 @@ yamux_pool_get (YamuxBufferPool *pool,
                 GMainContext    *context)
 {
   GMainContext *previous = NULL;
+  GMainContext *stale = NULL;
   gpointer buffer = NULL;
 
   G_LOCK (pools);
@@ -110,9 +117,18 @@ yamux_pool_get (YamuxBufferPool *pool,
       previous = pools_context;
       pools_context = g_main_context_ref (context);
     }
+  /* A whole interval late: its context is not run any more. */
+  if (G_UNLIKELY (trim_source != NULL && context != trim_source_context) &&
+      g_get_monotonic_time () > trim_due + trim_interval * (gint64) 1000)
+    {
+      stale = pools_disarm ();
+      pools_arm ();
+    }
   G_UNLOCK (pools);
   if (G_UNLIKELY (previous != NULL))
     g_main_context_unref (previous);
+  if (G_UNLIKELY (stale != NULL))
+    g_main_context_unref (stale);
   return buffer != NULL ? buffer : g_malloc (pool->size);
 }
 

@@ -1196,24 +1196,14 @@ pooled_bytes (Pair *pair)
   return bytes;
 }
 
-/* A burst — several streams each way at once, so that writes queue
- * behind each other and read chunks outlive their reads — leaves big
- * buffers in the pools all sessions share; once no session takes them
- * for two trim intervals they go back to malloc, and the sessions still
- * move bytes after. */
+/* A burst: several streams each way at once, so that writes queue
+ * behind each other and read chunks outlive their reads.  Leaves big
+ * buffers in the pools all sessions share. */
 static void
-test_pool_trim (Pair          *pair,
-                gconstpointer  data)
+burst (Pair *pair)
 {
   FoctetStream *streams[BURST_STREAMS], *accepted[BURST_STREAMS];
   Transfer up[BURST_STREAMS] = { { 0, }, }, down[BURST_STREAMS] = { { 0, }, };
-  Transfer after = { 0, };
-  guint interval = 0;
-  guint64 pooled;
-  gint64 start, deadline;
-
-  g_object_get (pair->server, "pool-trim-interval", &interval, NULL);
-  g_assert_cmpuint (interval, ==, POOL_DEFAULT_TRIM_INTERVAL);
 
   for (guint i = 0; i < BURST_STREAMS; i++)
     {
@@ -1234,38 +1224,98 @@ test_pool_trim (Pair          *pair,
     {
       transfer_finish (&up[i]);
       transfer_finish (&down[i]);
+      g_object_unref (streams[i]);
+      g_object_unref (accepted[i]);
     }
+}
+
+/* One more stream, a few MiB on it. */
+static void
+transfer_after (Pair *pair)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/after", &error, TIMEOUT);
+  g_autoptr(FoctetStream) other = NULL;
+  Transfer after = { 0, };
+
+  g_assert_no_error (error);
+  other = accept_with_header (pair->server, "test/after");
+  transfer_run (&after, stream, other, 8 * 1024 * 1024);
+}
+
+/* Waits, boundedly, until the pools are empty; returns how long it took. */
+static double
+wait_pools_empty (Pair *pair)
+{
+  gint64 start = g_get_monotonic_time ();
+  gint64 deadline = start + 50 * POOL_TRIM_INTERVAL * 1000;
+  guint64 pooled;
+
+  while ((pooled = pooled_bytes (pair)) > 0 && g_get_monotonic_time () < deadline)
+    spin ();
+  g_assert_cmpuint (pooled, ==, 0);
+  return (g_get_monotonic_time () - start) / 1e6;
+}
+
+/* After a burst, the buffers in the pools go back to malloc once no
+ * session took them for two trim intervals, and the sessions still move
+ * bytes after. */
+static void
+test_pool_trim (Pair          *pair,
+                gconstpointer  data)
+{
+  guint interval = 0;
+  guint64 pooled;
+  double seconds;
+
+  g_object_get (pair->server, "pool-trim-interval", &interval, NULL);
+  g_assert_cmpuint (interval, ==, POOL_DEFAULT_TRIM_INTERVAL);
+
+  burst (pair);
   pooled = pooled_bytes (pair);
   g_test_message ("pooled after the burst: %" G_GUINT64_FORMAT " KiB", pooled / 1024);
   g_assert_cmpuint (pooled, >=, 1024 * 1024);
 
   /* Applies at once to the armed timer. */
   g_object_set (pair->client, "pool-trim-interval", POOL_TRIM_INTERVAL, NULL);
-  start = g_get_monotonic_time ();
-  deadline = start + 50 * POOL_TRIM_INTERVAL * 1000;
-  while ((pooled = pooled_bytes (pair)) > 0 && g_get_monotonic_time () < deadline)
-    spin ();
-  g_test_message ("pools empty %.3f s after the burst",
-                  (g_get_monotonic_time () - start) / 1e6);
-  g_assert_cmpuint (pooled, ==, 0);
+  seconds = wait_pools_empty (pair);
+  g_test_message ("pools empty %.3f s after the burst", seconds);
   /* Not before the interval ran out once. */
-  g_assert_cmpint (g_get_monotonic_time () - start, >=, POOL_TRIM_INTERVAL * 1000);
+  g_assert_cmpfloat (seconds, >=, POOL_TRIM_INTERVAL / 1000.0);
 
-  for (guint i = 0; i < BURST_STREAMS; i++)
-    {
-      g_clear_object (&streams[i]);
-      g_clear_object (&accepted[i]);
-    }
-  {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(FoctetStream) stream = foctet_test_open_stream (pair->client, "test/after", &error, TIMEOUT);
-    g_autoptr(FoctetStream) other = NULL;
-
-    g_assert_no_error (error);
-    other = accept_with_header (pair->server, "test/after");
-    transfer_run (&after, stream, other, 8 * 1024 * 1024);
-  }
+  transfer_after (pair);
   g_object_set (pair->client, "pool-trim-interval", POOL_DEFAULT_TRIM_INTERVAL, NULL);
+}
+
+/* The trim timer runs on the context of the last session that took a
+ * buffer.  When nothing runs that context any more, the next session
+ * that takes a buffer, on another context, takes the timer with it. */
+static void
+test_pool_trim_context (void)
+{
+  g_autoptr(GMainContext) gone = g_main_context_new ();
+  Pair first = { 0, }, second = { 0, };
+
+  g_main_context_push_thread_default (gone);
+  pair_setup (&first, NULL);
+  burst (&first);
+  /* The timer starts over on the context of the burst's sessions. */
+  g_object_set (first.client, "pool-trim-interval", POOL_TRIM_INTERVAL, NULL);
+  g_main_context_pop_thread_default (gone);
+
+  /* Past due by more than an interval, and not run. */
+  g_usleep (3 * POOL_TRIM_INTERVAL * 1000);
+  g_assert_cmpuint (pooled_bytes (&first), >=, 1024 * 1024);
+
+  pair_setup (&second, NULL);
+  transfer_after (&second);
+  g_test_message ("pools empty %.3f s after a transfer on another context", wait_pools_empty (&second));
+
+  g_object_set (second.client, "pool-trim-interval", POOL_DEFAULT_TRIM_INTERVAL, NULL);
+  pair_teardown (&second, NULL);
+  g_main_context_push_thread_default (gone);
+  pair_teardown (&first, NULL);
+  g_main_context_pop_thread_default (gone);
 }
 
 /* As in foctet-yamux-session.h. */
@@ -2957,6 +3007,7 @@ main (int   argc,
   PAIR_TEST ("flow/slow-reader", test_slow_reader);
   PAIR_TEST ("flow/write-through", test_write_through);
   PAIR_TEST ("flow/pool-trim", test_pool_trim);
+  g_test_add_func ("/yamux/flow/pool-trim-context", test_pool_trim_context);
   PAIR_TEST ("flow/read-ahead", test_read_ahead);
   /* These need a window grown past what the session reads ahead. */
   g_test_add ("/yamux/flow/read-ahead-other-stream", Pair, NULL, pair_setup_slow_start,
