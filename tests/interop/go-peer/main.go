@@ -1388,7 +1388,10 @@ func cmdPerf(args []string) error {
 			t2 = r.t2
 		}
 	}
-	upSecs := t1e.Sub(t0).Seconds()
+	upSecs := 0.0
+	if up > 0 {
+		upSecs = t1e.Sub(t0).Seconds()
+	}
 	downSecs := 0.0
 	if down > 0 {
 		downSecs = t2.Sub(t1s).Seconds()
