@@ -5,7 +5,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <sys/socket.h>
+
 #include "foctet-socket-service.h"
+#include "foctet-remote-address.h"
 #include "foctet-source-private.h"
 
 /* After a failed accept, the next waits this long, twice as long after
@@ -183,6 +187,52 @@ service_failed (FoctetSocketService *self,
   g_source_attach (self->pause, self->context);
 }
 
+static GQuark remote_address_quark (void);
+G_DEFINE_QUARK (foctet-remote-address, remote_address)
+
+/* Accepts one connection on @socket, as g_socket_accept () does, and
+ * keeps the peer's address accept () gave in @remote: a connection the
+ * peer reset while it waited in the backlog is still accepted (on Linux),
+ * but its socket no longer knows the peer (getpeername () fails), and a
+ * server should still say whom it came from. */
+static GSocket *
+accept_with_address (GSocket         *socket,
+                     GSocketAddress **remote,
+                     GError         **error)
+{
+  struct sockaddr_storage native;
+  socklen_t len = sizeof native;
+  int fd;
+
+  do
+    fd = accept4 (g_socket_get_fd (socket), (struct sockaddr *) &native, &len, SOCK_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "Error accepting connection: %s",
+                   g_strerror (errsv));
+      return NULL;
+    }
+  *remote = len > 0 ? g_socket_address_new_from_native (&native, len) : NULL;
+  return g_socket_new_from_fd (fd, error);
+}
+
+GSocketAddress *
+foctet_socket_connection_get_remote_address (GSocketConnection  *connection,
+                                             GError            **error)
+{
+  GSocketAddress *remote;
+
+  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
+
+  remote = g_object_get_qdata (G_OBJECT (connection), remote_address_quark ());
+  if (remote != NULL)
+    return g_object_ref (remote);
+  return g_socket_connection_get_remote_address (connection, error);
+}
+
 static gboolean
 accept_ready_cb (GSocket      *socket,
                  GIOCondition  condition,
@@ -191,11 +241,12 @@ accept_ready_cb (GSocket      *socket,
   Listening *l = user_data;
   FoctetSocketService *self = l->service;
   g_autoptr(GSocket) accepted = NULL;
+  g_autoptr(GSocketAddress) remote = NULL;
   g_autoptr(GSocketConnection) connection = NULL;
   g_autoptr(GObject) source_object = NULL;
   g_autoptr(GError) error = NULL;
 
-  accepted = g_socket_accept (socket, NULL, &error);
+  accepted = accept_with_address (socket, &remote, &error);
   if (accepted == NULL)
     {
       /* Another process (or thread) took it first. */
@@ -212,6 +263,9 @@ accept_ready_cb (GSocket      *socket,
   self->failures = 0;
   self->quick_retries = 0;
   connection = g_socket_connection_factory_create_connection (accepted);
+  if (remote != NULL)
+    g_object_set_qdata_full (G_OBJECT (connection), remote_address_quark (), g_steal_pointer (&remote),
+                             g_object_unref);
   if (l->source_object != NULL)
     source_object = g_object_ref (l->source_object);
   /* The signal's handlers may stop the service, close it (freeing @l) or

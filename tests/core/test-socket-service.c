@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <foctet.h>
+#include <foctet-remote-address.h>
 
 #include "test-utils.h"
 
@@ -278,6 +280,37 @@ test_out_of_descriptors (Fixture       *fixture,
   wait_accepted (fixture, 7);
 }
 
+/* A connection its peer reset while it waited in the backlog is still
+ * accepted, and still says whom it came from (the relay names it in its
+ * log), though its socket no longer knows the peer. */
+static void
+test_reset_before_accept (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  guint16 port = add_socket (fixture, NULL);
+  g_autoptr(GSocket) client = connect_to (port);
+  g_autoptr(GSocketAddress) local = NULL;
+  g_autoptr(GSocketAddress) remote = NULL;
+  g_autoptr(GError) error = NULL;
+  struct linger linger = { 1, 0 };
+
+  local = g_socket_get_local_address (client, &error);
+  g_assert_no_error (error);
+  /* Closed with a linger of 0: a reset, not a FIN. */
+  g_assert_cmpint (setsockopt (g_socket_get_fd (client), SOL_SOCKET, SO_LINGER, &linger, sizeof linger), ==, 0);
+  g_socket_close (client, &error);
+  g_assert_no_error (error);
+
+  foctet_socket_service_start (fixture->service);
+  wait_accepted (fixture, 1);
+  remote = foctet_socket_connection_get_remote_address (fixture->accepted->pdata[0], &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (remote);
+  g_assert_cmpuint (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote)), ==,
+                    g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  g_assert_true (g_inet_address_get_is_loopback (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -285,6 +318,8 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add ("/socket-service/accepts", Fixture, NULL, fixture_setup, test_accepts, fixture_teardown);
+  g_test_add ("/socket-service/reset-before-accept", Fixture, NULL, fixture_setup, test_reset_before_accept,
+              fixture_teardown);
   g_test_add ("/socket-service/socket-added", Fixture, NULL, fixture_setup, test_socket_added, fixture_teardown);
   g_test_add ("/socket-service/stop-in-handler", Fixture, NULL, fixture_setup, test_stop_in_handler,
               fixture_teardown);

@@ -9,6 +9,7 @@
 #include "foctet.h"
 #include "foctet-tcp-private.h"
 #include "foctet-address-counts.h"
+#include "foctet-log-limit.h"
 #include "test-utils.h"
 
 /* A connected TCP socket on loopback, the dialer's end, with the connect
@@ -200,12 +201,61 @@ test_address_counts (void)
   g_assert_cmpuint (foctet_address_counts_size (held), ==, 0);
 }
 
+static void
+collect_line (const char *line,
+              gpointer    user_data)
+{
+  g_ptr_array_add (user_data, g_strdup (line));
+}
+
+/* The log limit: every line up to the burst, then none until the
+ * window's end, where one line says how many more there were and the
+ * last; a new window starts with the next line; what is held back when
+ * the limit goes is said then. */
+static void
+test_log_limit (void)
+{
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  FoctetLogLimit *limit = foctet_log_limit_new (3, 300, "things happened", collect_line, lines);
+  gint64 deadline;
+
+  for (guint i = 1; i <= 8; i++)
+    foctet_log_limit_log (limit, "thing %u", i);
+  g_assert_cmpuint (lines->len, ==, 3);
+  g_assert_cmpstr (lines->pdata[0], ==, "thing 1");
+  g_assert_cmpstr (lines->pdata[2], ==, "thing 3");
+
+  /* The summary comes from a timer at the window's end, not before. */
+  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (lines->len < 4)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_assert_cmpstr (lines->pdata[3], ==, "5 more things happened in 1 s, the last: thing 8");
+
+  /* A new window: at once again, up to the burst. */
+  for (guint i = 9; i <= 12; i++)
+    foctet_log_limit_log (limit, "thing %u", i);
+  g_assert_cmpuint (lines->len, ==, 7);
+  g_assert_cmpstr (lines->pdata[6], ==, "thing 11");
+  foctet_log_limit_free (limit);
+  g_assert_cmpuint (lines->len, ==, 8);
+  g_assert_cmpstr (lines->pdata[7], ==, "1 more things happened in 1 s, the last: thing 12");
+  /* Nothing more from a timer of the freed limit. */
+  g_usleep (350 * 1000);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (lines->len, ==, 8);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/transport-helpers/address-counts", test_address_counts);
+  g_test_add_func ("/transport-helpers/log-limit", test_log_limit);
   g_test_add_func ("/transport-helpers/tcp-socket-tune", test_tcp_socket_tune);
   g_test_add_func ("/transport-helpers/send-bound-for-rate", test_send_bound_for_rate);
   g_test_add_func ("/transport-helpers/tcp-socket-follow-rate", test_tcp_socket_follow_rate);
