@@ -10,6 +10,8 @@
 
 #include <glib-unix.h>
 
+#include <foctet-log-limit.h>
+
 #include "foctet-shell.h"
 
 /* Parses a command's options; on a bad one prints the CLI.md one-liner.
@@ -481,44 +483,17 @@ observed_cb (FoctetNode *node,
     g_printerr ("observed address %s (as the relay sees this node)\n", addresses[i]);
 }
 
-/* serve's lines about incoming connections that failed: each one while
- * they are few; under a flood (a port scan, idle connections filling the
- * handshake slots) INCOMING_LOG_BURST per INCOMING_LOG_WINDOW seconds,
- * then one line that says how many more there were. */
-#define INCOMING_LOG_BURST 10
-#define INCOMING_LOG_WINDOW 10
-
-typedef struct {
-  gint64 window_start;                  /* monotonic µs */
-  guint logged;                         /* in this window */
-  guint suppressed;                     /* in this window, beyond the burst */
-  char *last;                           /* the last of those */
-  guint timer;                          /* reports them at the window's end */
-} IncomingLog;
-
-static gboolean
-incoming_log_flush (gpointer user_data)
-{
-  IncomingLog *log = user_data;
-
-  log->timer = 0;
-  if (log->suppressed > 0)
-    g_printerr ("%u more incoming connections failed in %d s, the last: %s\n", log->suppressed,
-                INCOMING_LOG_WINDOW, log->last);
-  log->suppressed = 0;
-  g_clear_pointer (&log->last, g_free);
-  return G_SOURCE_REMOVE;
-}
-
 static void
-incoming_log_clear (IncomingLog *log)
+print_line (const char *line,
+            gpointer    user_data)
 {
-  g_clear_handle_id (&log->timer, g_source_remove);
-  incoming_log_flush (log);
+  g_printerr ("%s\n", line);
 }
 
 /* An incoming connection a transport gave up on, and why: a refused
- * certificate, a handshake that timed out, a stranger's bytes. */
+ * certificate, a handshake that timed out, a stranger's bytes.  Under a
+ * flood (a port scan, idle connections filling the handshake slots),
+ * bounded by @user_data, a FoctetLogLimit. */
 static void
 incoming_failed_cb (FoctetNode      *node,
                     FoctetTransport *transport,
@@ -526,29 +501,8 @@ incoming_failed_cb (FoctetNode      *node,
                     const GError    *error,
                     gpointer         user_data)
 {
-  IncomingLog *log = user_data;
-  gint64 now = g_get_monotonic_time ();
-  g_autofree char *text = g_strdup_printf ("incoming %s connection from %s failed: %s",
-                                           foctet_transport_get_name (transport), remote_address, error->message);
-
-  if (now - log->window_start >= INCOMING_LOG_WINDOW * G_USEC_PER_SEC)
-    {
-      incoming_log_clear (log);
-      log->window_start = now;
-      log->logged = 0;
-    }
-  if (log->logged < INCOMING_LOG_BURST)
-    {
-      log->logged++;
-      g_printerr ("%s\n", text);
-      return;
-    }
-  log->suppressed++;
-  g_free (log->last);
-  log->last = g_steal_pointer (&text);
-  if (log->timer == 0)
-    log->timer = g_timeout_add ((guint) ((log->window_start + INCOMING_LOG_WINDOW * G_USEC_PER_SEC - now) / 1000) + 1,
-                                incoming_log_flush, log);
+  foctet_log_limit_log (user_data, "incoming %s connection from %s failed: %s", foctet_transport_get_name (transport),
+                        remote_address, error->message);
 }
 
 /* serve --inbox DIR: files pushed to this node (send --to) go to DIR,
@@ -656,7 +610,7 @@ cmd_serve (ShellContext *ctx,
   guint n_defaults = 0;
   guint sigint, sigterm;
   Inbox inbox = { ctx, NULL, NULL, NULL, 0, NULL };
-  IncomingLog incoming_log = { 0 };
+  g_autoptr(FoctetLogLimit) incoming_log = NULL;
   g_autoptr(GHashTable) inbox_senders = NULL;
   g_autoptr(GFile) inbox_dir = NULL;
   int ret;
@@ -746,7 +700,9 @@ cmd_serve (ShellContext *ctx,
       /* The node's reflexive addresses, as relays report them. */
       g_signal_connect (node, "notify::observed-addresses", G_CALLBACK (observed_cb), NULL);
       observed_cb (node, NULL, NULL);
-      g_signal_connect (node, "incoming-failed", G_CALLBACK (incoming_failed_cb), &incoming_log);
+      incoming_log = foctet_log_limit_new (FOCTET_LOG_LIMIT_DEFAULT_BURST, FOCTET_LOG_LIMIT_DEFAULT_WINDOW_MS,
+                                           "incoming connections failed", print_line, NULL);
+      g_signal_connect (node, "incoming-failed", G_CALLBACK (incoming_failed_cb), incoming_log);
     }
 
   while (!g_cancellable_is_cancelled (stop))
@@ -767,8 +723,9 @@ out:
       g_clear_object (&inbox.stop);
     }
   g_clear_object (&inbox.dir);
-  g_signal_handlers_disconnect_by_func (node, incoming_failed_cb, &incoming_log);
-  incoming_log_clear (&incoming_log);
+  if (incoming_log != NULL)
+    g_signal_handlers_disconnect_by_func (node, incoming_failed_cb, incoming_log);
+  g_clear_pointer (&incoming_log, foctet_log_limit_free);
   g_source_remove (sigint);
   g_source_remove (sigterm);
   shell_shutdown_node (node);
