@@ -16,6 +16,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <foctet-remote-address.h>
+
 #include "foctet-relay-server-private.h"
 #include "foctet-relay-message.h"
 #include "foctet-relay-splice.h"
@@ -1165,7 +1167,10 @@ raw_pending_refuse (RawPending *p,
   RelayServer *self = p->server;
 
   self->stats.raw_refused++;
-  g_message ("raw connection from %s refused: %s", p->remote, why);
+  /* Anyone can make these, as many as they like: bounded.  Once the
+   * relay stopped (a read that ended as it did), only counted. */
+  if (self->raw_log != NULL)
+    foctet_log_limit_log (self->raw_log, "raw connection from %s refused: %s", p->remote, why);
   raw_end_close (p->connection, TRUE);
   raw_pending_drop (p);
 }
@@ -1238,7 +1243,8 @@ raw_incoming_cb (FoctetSocketService *service,
                  gpointer             user_data)
 {
   RelayServer *self = user_data;
-  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
+  /* Also the address of a connection reset before it was accepted. */
+  g_autoptr(GSocketAddress) remote = foctet_socket_connection_get_remote_address (connection, NULL);
   RawPending *p;
 
   if (self->stopped)
@@ -1343,6 +1349,8 @@ relay_server_circuits_stop (RelayServer *self)
   g_hash_table_iter_init (&iter, self->raw_pending);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     g_cancellable_cancel (((RawPending *) key)->cancellable);
+  /* Says how many refusals it held back, should there be some. */
+  g_clear_pointer (&self->raw_log, foctet_log_limit_free);
 
   /* circuit_end () removes from the set: take the circuits out first. */
   while (g_hash_table_size (self->circuits) > 0)
@@ -1353,6 +1361,13 @@ relay_server_circuits_stop (RelayServer *self)
     }
 }
 
+static void
+log_message (const char *line,
+             gpointer    user_data)
+{
+  g_message ("%s", line);
+}
+
 void
 relay_server_circuits_init (RelayServer *self)
 {
@@ -1360,6 +1375,8 @@ relay_server_circuits_init (RelayServer *self)
   self->circuits = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) circuit_unref, NULL);
   self->raw_tokens = g_hash_table_new (token_hash, token_equal);
   self->raw_pending = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) raw_pending_free, NULL);
+  self->raw_log = foctet_log_limit_new (FOCTET_LOG_LIMIT_DEFAULT_BURST, FOCTET_LOG_LIMIT_DEFAULT_WINDOW_MS,
+                                        "raw connections refused", log_message, NULL);
 }
 
 void
@@ -1370,4 +1387,5 @@ relay_server_circuits_finalize (RelayServer *self)
   g_hash_table_unref (self->raw_pending);
   g_clear_object (&self->raw_service);
   g_hash_table_unref (self->client_circuits);
+  g_clear_pointer (&self->raw_log, foctet_log_limit_free);
 }

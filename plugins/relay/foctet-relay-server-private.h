@@ -9,6 +9,8 @@
  */
 #pragma once
 
+#include <foctet-log-limit.h>
+
 #include "foctet-relay-server.h"
 #include "foctet-relay-common.h"
 
@@ -51,6 +53,7 @@ struct _RelayServer {
   guint16 raw_port;
   GHashTable *raw_tokens;             /* token (32 bytes) → RawCircuit, until claimed */
   GHashTable *raw_pending;            /* RawPending set: connections before their token */
+  FoctetLogLimit *raw_log;            /* their refusals' lines */
 };
 
 /* foctet-relay-server.c */
