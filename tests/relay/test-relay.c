@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include <foctet.h>
@@ -2368,6 +2369,107 @@ test_raw_tokens (Fixture       *fixture,
   foctet_connection_close_async (control, FOCTET_CLOSE_CODE_NO_ERROR, "done", NULL, NULL, NULL);
 }
 
+/* The relay's raw port, as its log says. */
+static guint16
+raw_port_from_log (Fixture *fixture)
+{
+  const char *needle = "foctet-relay: raw circuits on port ";
+  const char *line;
+
+  wait_log (fixture, needle, 1);
+  line = strstr (fixture->log->text->str, needle);
+  return (guint16) g_ascii_strtoull (line + strlen (needle), NULL, 10);
+}
+
+/* Resets @connection: closed with a linger of 0, an RST and no FIN. */
+static void
+reset_connection (GSocketConnection *connection)
+{
+  GSocket *socket = g_socket_connection_get_socket (connection);
+  struct linger linger = { 1, 0 };
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (setsockopt (g_socket_get_fd (socket), SOL_SOCKET, SO_LINGER, &linger, sizeof linger), ==, 0);
+  g_socket_close (socket, &error);
+  g_assert_no_error (error);
+}
+
+/* @n connections to the raw port that the relay reads nothing from:
+ * reset while the relay is stopped (SIGSTOP), so that each is reset
+ * before it is even accepted. */
+static void
+raw_port_resets (Fixture *fixture,
+                 guint16  port,
+                 guint    n)
+{
+  g_subprocess_send_signal (fixture->relay, SIGSTOP);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GSocketConnection) connection = raw_port_connect (fixture, port, NULL, 0);
+
+      reset_connection (connection);
+    }
+  g_subprocess_send_signal (fixture->relay, SIGCONT);
+}
+
+#define FLOOD_RESETS 5                /* at the start, and as many at the end */
+#define FLOOD_GARBAGE 30
+#define FLOOD_TOTAL (2 * FLOOD_RESETS + FLOOD_GARBAGE)
+#define FLOOD_BURST 10                /* the relay's: FOCTET_LOG_LIMIT_DEFAULT_BURST */
+
+/* A stranger flooding the raw port (connections reset at once, garbage)
+ * makes the relay write a bounded number of lines: ten (in ten seconds),
+ * then one that says how many more were refused (here when the relay
+ * stops, before the window's end); each names the remote address, those
+ * of the connections reset before the relay read anything too.  The
+ * counter counts them all. */
+static void
+test_raw_flood (Fixture       *fixture,
+                gconstpointer  data)
+{
+  guint16 port = raw_port_from_log (fixture);
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+  g_autofree char *summary_prefix = NULL;
+  const char *summary;
+  guint8 garbage[FOCTET_RELAY_RAW_PREAMBLE_SIZE];
+
+  raw_port_resets (fixture, port, FLOOD_RESETS);
+  /* Not the magic: the start of a TLS ClientHello. */
+  memset (garbage, 0, sizeof garbage);
+  garbage[0] = 0x16;
+  garbage[1] = 0x03;
+  garbage[2] = 0x01;
+  for (guint i = 0; i < FLOOD_GARBAGE; i++)
+    {
+      g_autoptr(GSocketConnection) connection = raw_port_connect (fixture, port, garbage, sizeof garbage);
+
+      expect_closed (connection, 5);
+    }
+  raw_port_resets (fixture, port, FLOOD_RESETS);
+
+  while (relay_stat (fixture, "refused_raw") < FLOOD_TOTAL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (50 * 1000);
+    }
+  g_assert_cmpuint (relay_stat (fixture, "refused_raw"), ==, FLOOD_TOTAL);
+  g_assert_cmpuint (relay_log_count (fixture->log, "raw connection from "), ==, FLOOD_BURST);
+  g_assert_cmpuint (relay_log_count (fixture->log, "more raw connections refused"), ==, 0);
+
+  /* The rest are said when the relay stops. */
+  stop_relay (fixture, SIGTERM);
+  summary_prefix = g_strdup_printf ("%u more raw connections refused in ", FLOOD_TOTAL - FLOOD_BURST);
+  g_assert_cmpuint (relay_log_count (fixture->log, "more raw connections refused"), ==, 1);
+  summary = strstr (fixture->log->text->str, summary_prefix);
+  g_assert_nonnull (summary);
+  g_assert_nonnull (strstr (summary, " s, the last: raw connection from 127.0.0.1:"));
+  /* The burst, and the last one in the summary: each with its address. */
+  g_assert_cmpuint (relay_log_count (fixture->log, "raw connection from "), ==, FLOOD_BURST + 1);
+  g_assert_cmpuint (relay_log_count (fixture->log, "raw connection from 127.0.0.1:"), ==, FLOOD_BURST + 1);
+  g_assert_cmpuint (relay_log_count (fixture->log, "from unknown"), ==, 0);
+  g_assert_cmpuint (relay_log_count (fixture->log, "Connection reset by peer"), >, 0);
+}
+
 /* Waits for the stream the relay opens on @connection that @slot (of
  * foctet_connection_accept_stream_async(), called before the relay could
  * open it: a connection no node serves refuses streams nobody is
@@ -2767,6 +2869,7 @@ main (int   argc,
   g_test_add ("/relay/silent-target", Fixture, raw_token_options, fixture_setup, test_silent_target,
               fixture_teardown);
   g_test_add ("/relay/raw/tokens", Fixture, raw_token_options, fixture_setup, test_raw_tokens, fixture_teardown);
+  g_test_add ("/relay/raw/flood", Fixture, NULL, fixture_setup, test_raw_flood, fixture_teardown);
   g_test_add ("/relay/fallback", Fixture, NULL, fixture_setup, test_fallback, fixture_teardown);
   g_test_add ("/relay/many-circuits", Fixture, many_circuits_options, fixture_setup, test_many_circuits,
               fixture_teardown);
