@@ -13,8 +13,9 @@
  * IPv6 listener takes IPv6 only).  First stdout line:
  * "relay <NodeId> <host:port>", the first --listen; one such line more
  * for each further one.  One log line per reservation and per
- * circuit on stderr; SIGUSR1 prints the counters there.  Runs until
- * SIGINT/SIGTERM.
+ * circuit on stderr, and per raw connection refused, those bounded
+ * (strangers make them: foctet-log-limit.h); SIGUSR1 prints the counters
+ * there.  Runs until SIGINT/SIGTERM.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
