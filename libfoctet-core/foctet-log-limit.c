@@ -45,20 +45,19 @@ foctet_log_limit_new (guint               burst,
   return self;
 }
 
-/* The summary of the lines held back in this window, if any; @now
- * tells how long the window was (a program may stop before its end). */
+/* The summary of the lines held back in this window, if any.  It names
+ * the window's length, also when said before its end (a program that
+ * stops): "in 10 s" reads as "within", and scripts match one text. */
 static void
-say_suppressed (FoctetLogLimit *self,
-                gint64          now)
+say_suppressed (FoctetLogLimit *self)
 {
-  gint64 seconds;
+  gint64 seconds = (self->window + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
   g_autofree char *line = NULL;
 
   if (self->suppressed == 0)
     return;
-  seconds = (MIN (now - self->window_start, self->window) + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
   line = g_strdup_printf ("%u more %s in %" G_GINT64_FORMAT " s, the last: %s", self->suppressed, self->what,
-                          MAX (seconds, 1), self->last);
+                          seconds, self->last);
   self->suppressed = 0;
   g_clear_pointer (&self->last, g_free);
   self->func (line, self->user_data);
@@ -70,7 +69,7 @@ window_end_cb (gpointer user_data)
   FoctetLogLimit *self = user_data;
 
   g_clear_pointer (&self->timer, g_source_unref);
-  say_suppressed (self, g_get_monotonic_time ());
+  say_suppressed (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -103,7 +102,7 @@ foctet_log_limit_log (FoctetLogLimit *self,
       /* The last window's summary first, should its timer not have run
        * yet: the lines stay in order. */
       clear_timer (self);
-      say_suppressed (self, now);
+      say_suppressed (self);
       self->window_start = now;
       self->logged = 0;
     }
@@ -132,7 +131,7 @@ foctet_log_limit_free (FoctetLogLimit *self)
   if (self == NULL)
     return;
   clear_timer (self);
-  say_suppressed (self, g_get_monotonic_time ());
+  say_suppressed (self);
   g_main_context_unref (self->context);
   g_free (self->what);
   g_free (self->last);
