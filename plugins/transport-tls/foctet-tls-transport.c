@@ -9,6 +9,7 @@
 #include "foctet-tls-transport.h"
 
 #include <foctet-address-counts.h>
+#include <foctet-remote-address.h>
 
 #define DEFAULT_MAX_HANDSHAKES 64
 #define DEFAULT_MAX_HANDSHAKES_PER_ADDRESS 16
@@ -58,7 +59,9 @@ static char *
 socket_address_string (GSocketConnection *connection,
                        gboolean           remote)
 {
-  g_autoptr(GSocketAddress) address = remote ? g_socket_connection_get_remote_address (connection, NULL)
+  /* The peer's address as accept () gave it: a connection reset while it
+   * waited to be accepted no longer knows it otherwise. */
+  g_autoptr(GSocketAddress) address = remote ? foctet_socket_connection_get_remote_address (connection, NULL)
                                              : g_socket_connection_get_local_address (connection, NULL);
 
   if (address == NULL || !G_IS_INET_SOCKET_ADDRESS (address))
@@ -320,7 +323,7 @@ service_incoming_cb (FoctetSocketService *service,
                      gpointer             user_data)
 {
   TlsTransport *self = user_data;
-  g_autoptr(GSocketAddress) address = g_socket_connection_get_remote_address (tcp, NULL);
+  g_autoptr(GSocketAddress) address = foctet_socket_connection_get_remote_address (tcp, NULL);
   Incoming *in = g_new0 (Incoming, 1);
   GError *error = NULL;
 

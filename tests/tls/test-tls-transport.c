@@ -33,6 +33,7 @@ typedef struct {
   char *server_uri;
   char *server_address;           /* host:port */
   GPtrArray *failures;            /* GError of incoming-failed */
+  GPtrArray *failed_from;         /* the remote address of each */
 } Fixture;
 
 static void
@@ -45,6 +46,7 @@ incoming_failed_cb (FoctetTransport *transport,
 
   g_test_message ("incoming from %s failed: %s", remote, error->message);
   g_ptr_array_add (fixture->failures, g_error_copy (error));
+  g_ptr_array_add (fixture->failed_from, g_strdup (remote));
 }
 
 /* Waits for the listener to report @n failed incoming connections. */
@@ -109,6 +111,7 @@ fixture_setup (Fixture       *fixture,
                      : g_strcmp0 (data, "any") == 0 ? any_listen : default_listen;
 
   fixture->failures = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
+  fixture->failed_from = g_ptr_array_new_with_free_func (g_free);
   fixture->server = foctet_test_node_new ();
   fixture->client = foctet_test_node_new ();
   fixture->server_tls = foctet_node_get_transport (fixture->server, transport_name, &error);
@@ -137,6 +140,7 @@ fixture_teardown (Fixture       *fixture,
   g_clear_pointer (&fixture->server_uri, g_free);
   g_clear_pointer (&fixture->server_address, g_free);
   g_clear_pointer (&fixture->failures, g_ptr_array_unref);
+  g_clear_pointer (&fixture->failed_from, g_ptr_array_unref);
   for (guint i = 0; i < 1000 && g_main_context_iteration (NULL, FALSE); i++)
     ;
 }
@@ -424,6 +428,40 @@ test_garbage (Fixture       *fixture,
   g_assert_no_error (error);
   wait_failure (fixture, 1);
   g_assert_true (wait_closed_by_peer (raw, TIMEOUT));
+
+  right = dial_server (fixture);
+}
+
+/* A connection reset while it waited to be accepted: the failure names
+ * where it came from, as accept () gave it (the accepted socket itself
+ * no longer knows its peer). */
+static void
+test_reset_before_accept (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(GSocketConnection) raw = raw_connect (fixture);
+  GSocket *socket = g_socket_connection_get_socket (raw);
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address (socket, NULL);
+  g_autofree char *expected = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FoctetConnection) right = NULL;
+  const char *from;
+
+  g_assert_nonnull (local);
+  expected = g_strdup_printf ("127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  /* This thread runs the listener, so nothing accepted it yet: a reset
+   * now comes while it waits in the backlog. */
+  {
+    struct linger abortive = { 1, 0 };
+
+    g_assert_cmpint (setsockopt (g_socket_get_fd (socket), SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive),
+                     ==, 0);
+  }
+  g_assert_true (g_io_stream_close (G_IO_STREAM (raw), NULL, &error));
+  g_assert_no_error (error);
+  wait_failure (fixture, 1);
+  from = fixture->failed_from->pdata[0];
+  g_assert_cmpstr (from, ==, expected);
 
   right = dial_server (fixture);
 }
@@ -1852,6 +1890,7 @@ main (int   argc,
   if (g_str_equal (transport_name, "tls"))
     {
       ADD ("garbage", NULL, test_garbage);
+      ADD ("reset-before-accept", NULL, test_reset_before_accept);
       ADD ("refused-without-reset", NULL, test_refused_without_reset);
       ADD ("refused-linger-ends", NULL, test_refused_linger_ends);
       ADD ("slow-clients", NULL, test_slow_clients);
