@@ -1138,7 +1138,15 @@ typedef struct {
   GCancellable *cancellable;
   GSource *timeout;
   char *remote;
+  char *host;                         /* counted in raw_pending_hosts */
 } RawPending;
+
+/* Connections to the raw port that have not yet said which token they
+ * claim: from one host, and in all.  A legitimate one says so in its
+ * first bytes, so these are never many; a stranger could otherwise hold
+ * a descriptor for each connection it opens, for incoming_timeout. */
+#define RAW_PENDING_MAX 1024
+#define RAW_PENDING_MAX_PER_HOST 32
 
 static void
 raw_pending_free (RawPending *p)
@@ -1147,6 +1155,9 @@ raw_pending_free (RawPending *p)
   g_clear_object (&p->connection);
   g_clear_object (&p->cancellable);
   g_free (p->remote);
+  if (p->host != NULL)
+    foctet_address_counts_add (p->server->raw_pending_hosts, p->host, -1);
+  g_free (p->host);
   g_object_unref (p->server);
   g_free (p);
 }
@@ -1246,6 +1257,7 @@ raw_incoming_cb (FoctetSocketService *service,
   /* Also the address of a connection reset before it was accepted. */
   g_autoptr(GSocketAddress) remote = foctet_socket_connection_get_remote_address (connection, NULL);
   RawPending *p;
+  guint from_host;
 
   if (self->stopped)
     return;
@@ -1256,6 +1268,24 @@ raw_incoming_cb (FoctetSocketService *service,
   p->remote = remote != NULL ? foctet_relay_address_from_socket_address (remote) : NULL;
   if (p->remote == NULL)
     p->remote = g_strdup ("unknown");
+  if (G_IS_INET_SOCKET_ADDRESS (remote))
+    p->host = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+  else
+    p->host = g_strdup ("unknown");
+  from_host = foctet_address_counts_get (self->raw_pending_hosts, p->host);
+  if (from_host >= RAW_PENDING_MAX_PER_HOST || g_hash_table_size (self->raw_pending) >= RAW_PENDING_MAX)
+    {
+      g_autofree char *why = from_host >= RAW_PENDING_MAX_PER_HOST
+                             ? g_strdup_printf ("%u connections from %s wait for their token already", from_host,
+                                                p->host)
+                             : g_strdup_printf ("%u connections wait for their token already", RAW_PENDING_MAX);
+
+      /* Never counted, so nothing to give back. */
+      g_clear_pointer (&p->host, g_free);
+      raw_pending_refuse (p, why);
+      return;
+    }
+  foctet_address_counts_add (self->raw_pending_hosts, p->host, 1);
   foctet_tcp_socket_tune (g_socket_connection_get_socket (connection));
   p->timeout = relay_attach_timeout (self->context, self->incoming_timeout * 1000, raw_pending_timeout_cb, p);
   g_hash_table_add (self->raw_pending, p);
@@ -1375,6 +1405,7 @@ relay_server_circuits_init (RelayServer *self)
   self->circuits = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) circuit_unref, NULL);
   self->raw_tokens = g_hash_table_new (token_hash, token_equal);
   self->raw_pending = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) raw_pending_free, NULL);
+  self->raw_pending_hosts = foctet_address_counts_new ();
   self->raw_log = foctet_log_limit_new (FOCTET_LOG_LIMIT_DEFAULT_BURST, FOCTET_LOG_LIMIT_DEFAULT_WINDOW_MS,
                                         "raw connections refused", log_message, NULL);
 }
@@ -1385,6 +1416,7 @@ relay_server_circuits_finalize (RelayServer *self)
   g_hash_table_unref (self->circuits);
   g_hash_table_unref (self->raw_tokens);
   g_hash_table_unref (self->raw_pending);
+  g_clear_pointer (&self->raw_pending_hosts, foctet_address_counts_unref);
   g_clear_object (&self->raw_service);
   g_hash_table_unref (self->client_circuits);
   g_clear_pointer (&self->raw_log, foctet_log_limit_free);

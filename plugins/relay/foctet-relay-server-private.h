@@ -9,6 +9,7 @@
  */
 #pragma once
 
+#include <foctet-address-counts.h>
 #include <foctet-log-limit.h>
 
 #include "foctet-relay-server.h"
@@ -54,6 +55,7 @@ struct _RelayServer {
   GHashTable *raw_tokens;             /* token (32 bytes) → RawCircuit, until claimed */
   GHashTable *raw_pending;            /* RawPending set: connections before their token */
   FoctetLogLimit *raw_log;            /* their refusals' lines */
+  FoctetAddressCounts *raw_pending_hosts; /* raw_pending per remote host */
 };
 
 /* foctet-relay-server.c */

@@ -2470,6 +2470,47 @@ test_raw_flood (Fixture       *fixture,
   g_assert_cmpuint (relay_log_count (fixture->log, "Connection reset by peer"), >, 0);
 }
 
+#define RAW_PENDING_PER_HOST 32        /* the relay's RAW_PENDING_MAX_PER_HOST */
+
+/* Connections to the raw port that say nothing hold a descriptor of the
+ * relay's each until they time out: one host may have 32 such at once,
+ * the next is refused at once, and those that end give their place back
+ * (a raw circuit, whose two ends come from the same host, works again). */
+static void
+test_raw_pending_per_host (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  guint16 port = raw_port_from_log (fixture);
+  g_autoptr(GPtrArray) silent = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GSocketConnection) extra = NULL;
+  g_autoptr(FoctetConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *says = g_strdup_printf ("%u connections from 127.0.0.1 wait for their token already",
+                                           RAW_PENDING_PER_HOST);
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT * G_USEC_PER_SEC;
+
+  for (guint i = 0; i < RAW_PENDING_PER_HOST; i++)
+    g_ptr_array_add (silent, raw_port_connect (fixture, port, NULL, 0));
+  /* Accepted after them: refused, without waiting for a token. */
+  extra = raw_port_connect (fixture, port, NULL, 0);
+  expect_closed (extra, 5);
+  g_assert_cmpuint (relay_stat (fixture, "refused_raw"), ==, 1);
+  wait_log (fixture, says, 1);
+
+  for (guint i = 0; i < silent->len; i++)
+    g_assert_true (g_io_stream_close (silent->pdata[i], NULL, NULL));
+  while (relay_stat (fixture, "refused_raw") < RAW_PENDING_PER_HOST + 1)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (20 * 1000);
+    }
+  connection = foctet_test_node_dial (fixture->client, fixture->ticket, "relay", NULL, &error, TIMEOUT);
+  g_assert_no_error (error);
+  ping_once (connection);
+  g_assert_cmpuint (relay_stat (fixture, "raw_circuits_total"), ==, 1);
+  g_assert_cmpuint (relay_stat (fixture, "refused_raw"), ==, RAW_PENDING_PER_HOST + 1);
+}
+
 /* Waits for the stream the relay opens on @connection that @slot (of
  * foctet_connection_accept_stream_async(), called before the relay could
  * open it: a connection no node serves refuses streams nobody is
@@ -2867,6 +2908,8 @@ main (int   argc,
   g_test_add ("/relay/raw/silent-target", Fixture, raw_token_options, fixture_setup, test_raw_silent_target,
               fixture_teardown);
   g_test_add ("/relay/silent-target", Fixture, raw_token_options, fixture_setup, test_silent_target,
+              fixture_teardown);
+  g_test_add ("/relay/raw/pending-per-host", Fixture, NULL, fixture_setup, test_raw_pending_per_host,
               fixture_teardown);
   g_test_add ("/relay/raw/tokens", Fixture, raw_token_options, fixture_setup, test_raw_tokens, fixture_teardown);
   g_test_add ("/relay/raw/flood", Fixture, NULL, fixture_setup, test_raw_flood, fixture_teardown);
